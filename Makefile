@@ -1,0 +1,34 @@
+# Two entry points for newcomers: `make demo` and `make test`.
+# Both create .venv (torch's CPU wheel first, so pip never pulls a CUDA build), then run.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: setup demo test lint typecheck bench clean
+
+$(STAMP): pyproject.toml scripts/setup-env.sh
+	PYTHON=$(PYTHON) VENV=$(VENV) sh scripts/setup-env.sh
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/lwnode demo
+
+test: $(STAMP)
+	$(PY) -m ruff check engine protocol lwnode tests benchmarks
+	$(PY) -m mypy engine protocol
+	$(PY) -m pytest -q
+
+lint: $(STAMP)
+	$(PY) -m ruff check engine protocol lwnode tests benchmarks
+
+typecheck: $(STAMP)
+	$(PY) -m mypy engine protocol
+
+bench: $(STAMP)
+	$(PY) -m benchmarks
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

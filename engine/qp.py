@@ -1,0 +1,99 @@
+"""Exact quadratic programs on the probability simplex.
+
+RKME weights and mixture weights both solve
+
+    minimise  w^T Q w - 2 c^T w   subject to  w >= 0,  sum(w) = 1
+
+with Q a (PSD) Gram matrix of at most a few hundred rows. cvxpy solves this in
+~10-50 ms per call; this solver takes well under a millisecond at K = 100, and the
+test suite checks it against cvxpy on random and degenerate problems.
+
+Method: accelerated projected gradient (FISTA with restarts) to find the support,
+then an exact polish on that support (KKT linear system), kept only if it is
+feasible and lowers the objective.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import NDArray
+
+Array = NDArray[np.float64]
+
+
+def project_simplex(v: Array) -> Array:
+    """Euclidean projection onto the probability simplex (sort-based, O(n log n))."""
+    n = v.size
+    u = np.sort(v)[::-1]
+    css = np.cumsum(u) - 1.0
+    idx = np.arange(1, n + 1)
+    rho = np.nonzero(u - css / idx > 0)[0][-1]
+    theta = css[rho] / (rho + 1.0)
+    return np.maximum(v - theta, 0.0)
+
+
+def objective(q: Array, c: Array, w: Array) -> float:
+    return float(w @ q @ w - 2.0 * c @ w)
+
+
+def _polish(q: Array, c: Array, w: Array) -> Array | None:
+    """Solve the KKT system on w's support; None if the result is infeasible."""
+    s = np.flatnonzero(w > 1e-12)
+    k = s.size
+    kkt = np.zeros((k + 1, k + 1))
+    kkt[:k, :k] = 2.0 * q[np.ix_(s, s)]
+    kkt[:k, k] = 1.0
+    kkt[k, :k] = 1.0
+    rhs = np.concatenate([2.0 * c[s], [1.0]])
+    sol = np.linalg.lstsq(kkt, rhs, rcond=None)[0]
+    ws = sol[:k]
+    if not np.all(np.isfinite(ws)) or ws.min() < 0:
+        return None
+    out = np.zeros_like(w)
+    out[s] = ws
+    return out / out.sum()
+
+
+def simplex_qp(q: Array, c: Array, *, tol: float = 1e-12, max_iter: int = 5000) -> Array:
+    """Minimise ``w^T q w - 2 c^T w`` over the probability simplex.
+
+    Parameters
+    ----------
+    q : (K, K) symmetric positive semi-definite matrix.
+    c : (K,) vector.
+
+    Returns
+    -------
+    w : (K,) non-negative weights summing to 1.
+    """
+    q = np.asarray(q, dtype=np.float64)
+    c = np.asarray(c, dtype=np.float64)
+    k = c.size
+    if q.shape != (k, k):
+        raise ValueError(f"q must be ({k}, {k}), got {q.shape}")
+    if k == 1:
+        return np.ones(1)
+    lip = 2.0 * float(np.linalg.eigvalsh(q)[-1])
+    if lip <= 0:
+        return np.full(k, 1.0 / k)
+    step = 1.0 / lip
+    w = project_simplex(c / max(float(np.abs(c).sum()), 1e-300))
+    y, t = w.copy(), 1.0
+    f_prev = objective(q, c, w)
+    for _ in range(max_iter):
+        grad = 2.0 * (q @ y - c)
+        w_new = project_simplex(y - step * grad)
+        f_new = objective(q, c, w_new)
+        if f_new > f_prev:  # adaptive restart keeps FISTA monotone
+            y, t = w.copy(), 1.0
+            continue
+        t_new = 0.5 * (1.0 + np.sqrt(1.0 + 4.0 * t * t))
+        y = w_new + ((t - 1.0) / t_new) * (w_new - w)
+        delta = float(np.abs(w_new - w).max())
+        w, t, f_prev = w_new, t_new, f_new
+        if delta < tol:
+            break
+    polished = _polish(q, c, w)
+    if polished is not None and objective(q, c, polished) <= f_prev + 1e-15:
+        w = polished
+    return w

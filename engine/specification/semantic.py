@@ -1,0 +1,258 @@
+"""`SemanticSpec`: what a learnware is for, in words and closed vocabularies.
+
+Every field may be left empty so that the same class describes a user's *partial*
+requirement; `require_complete()` states what a published learnware must fill in.
+Instances are frozen and validated at construction, so an invalid spec cannot exist.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from engine.errors import SpecError
+from engine.vocabulary import DataType, Library, License, TaskType
+
+SEMANTIC_FORMAT_VERSION = 1
+
+MAX_NAME_CHARS = 200
+MAX_DESCRIPTION_CHARS = 10_000
+MAX_TAGS = 32
+MAX_TAG_CHARS = 64
+MAX_DIMENSION = 1_000_000
+MAX_FEATURES = 10_000
+MAX_LABELS = 10_000
+
+Label = int | str
+
+
+def _text(value: object, field_name: str, max_chars: int) -> str:
+    if not isinstance(value, str):
+        raise SpecError(f"{field_name}: expected a string, got {type(value).__name__}")
+    if len(value) > max_chars:
+        raise SpecError(f"{field_name}: {len(value)} characters, at most {max_chars} allowed")
+    return value
+
+
+def _dimension(value: object, field_name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise SpecError(f"{field_name}: expected an integer, got {value!r}")
+    if not 1 <= value <= MAX_DIMENSION:
+        raise SpecError(f"{field_name}: {value} is outside 1..{MAX_DIMENSION}")
+    return value
+
+
+def _reject_unknown(data: Mapping[str, Any], allowed: Iterable[str], where: str) -> None:
+    if not isinstance(data, Mapping):
+        raise SpecError(f"{where}: expected a mapping, got {type(data).__name__}")
+    unknown = sorted(set(map(str, data)) - set(allowed))
+    if unknown:
+        raise SpecError(f"{where}: unknown field(s) {', '.join(unknown)}")
+
+
+@dataclass(frozen=True)
+class Feature:
+    """One input column: its name, what it means, and optionally its unit and type."""
+
+    name: str
+    description: str = ""
+    unit: str = ""
+    kind: str = ""
+
+    def __post_init__(self) -> None:
+        _text(self.name, "feature.name", MAX_NAME_CHARS)
+        _text(self.description, "feature.description", MAX_DESCRIPTION_CHARS)
+        _text(self.unit, "feature.unit", MAX_TAG_CHARS)
+        _text(self.kind, "feature.kind", MAX_TAG_CHARS)
+
+    def to_dict(self) -> dict[str, str]:
+        return {"name": self.name, "description": self.description, "unit": self.unit,
+                "kind": self.kind}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Feature:
+        _reject_unknown(data, ("name", "description", "unit", "kind"), "input.features[]")
+        if "name" not in data:
+            raise SpecError("input.features[]: missing field name")
+        return cls(**{k: data[k] for k in ("name", "description", "unit", "kind") if k in data})
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """The model's input: its dimension and, optionally, one `Feature` per column."""
+
+    dimension: int
+    features: tuple[Feature, ...] = ()
+
+    def __post_init__(self) -> None:
+        _dimension(self.dimension, "input.dimension")
+        object.__setattr__(self, "features", tuple(self.features))
+        if not all(isinstance(f, Feature) for f in self.features):
+            raise SpecError("input.features: expected Feature objects")
+        if self.features and len(self.features) != self.dimension:
+            raise SpecError(
+                f"input.features: {len(self.features)} descriptions for dimension "
+                f"{self.dimension}; give one per feature or none"
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"dimension": self.dimension, "features": [f.to_dict() for f in self.features]}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> InputSpec:
+        _reject_unknown(data, ("dimension", "features"), "input")
+        if "dimension" not in data:
+            raise SpecError("input: missing field dimension")
+        feats = data.get("features", [])
+        if not isinstance(feats, list) or len(feats) > MAX_FEATURES:
+            raise SpecError(f"input.features: expected a list of at most {MAX_FEATURES}")
+        return cls(data["dimension"], tuple(Feature.from_dict(f) for f in feats))
+
+
+@dataclass(frozen=True)
+class OutputSpec:
+    """The model's output: dimension, per-output descriptions, class labels if any."""
+
+    dimension: int
+    descriptions: tuple[str, ...] = ()
+    labels: tuple[Label, ...] = ()
+
+    def __post_init__(self) -> None:
+        _dimension(self.dimension, "output.dimension")
+        object.__setattr__(self, "descriptions", tuple(self.descriptions))
+        object.__setattr__(self, "labels", tuple(self.labels))
+        for d in self.descriptions:
+            _text(d, "output.descriptions[]", MAX_DESCRIPTION_CHARS)
+        if self.descriptions and len(self.descriptions) != self.dimension:
+            raise SpecError(
+                f"output.descriptions: {len(self.descriptions)} for dimension {self.dimension}"
+            )
+        if len(self.labels) > MAX_LABELS:
+            raise SpecError(f"output.labels: at most {MAX_LABELS} labels")
+        for label in self.labels:
+            if isinstance(label, bool) or not isinstance(label, int | str):
+                raise SpecError(f"output.labels: {label!r} is not an integer or a string")
+            if isinstance(label, str):
+                _text(label, "output.labels[]", MAX_NAME_CHARS)
+        if len(set(self.labels)) != len(self.labels):
+            raise SpecError("output.labels: labels must be unique")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"dimension": self.dimension, "descriptions": list(self.descriptions),
+                "labels": list(self.labels)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> OutputSpec:
+        _reject_unknown(data, ("dimension", "descriptions", "labels"), "output")
+        if "dimension" not in data:
+            raise SpecError("output: missing field dimension")
+        for key in ("descriptions", "labels"):
+            if not isinstance(data.get(key, []), list):
+                raise SpecError(f"output.{key}: expected a list")
+        return cls(data["dimension"], tuple(data.get("descriptions", [])),
+                   tuple(data.get("labels", [])))
+
+
+_FIELDS = ("data_type", "task_type", "library", "scenarios", "license", "name", "description",
+           "input", "output")
+
+
+@dataclass(frozen=True)
+class SemanticSpec:
+    """Structured description of a learnware's task, or a user's partial requirement.
+
+    Parameters
+    ----------
+    data_type, task_type, library, license
+        Values of the vocabularies in `engine.vocabulary` (strings are accepted and
+        normalised: ``"Classification"`` → ``TaskType.CLASSIFICATION``).
+    scenarios
+        Scenario tags (see `engine.vocabulary.SCENARIOS` for the suggested ones).
+    name, description
+        Free text. Search matches them fuzzily.
+    input, output
+        `InputSpec` / `OutputSpec`, or None when unknown (requirements).
+    """
+
+    data_type: DataType | None = None
+    task_type: TaskType | None = None
+    library: Library | None = None
+    scenarios: tuple[str, ...] = ()
+    license: License | None = None
+    name: str = ""
+    description: str = ""
+    input: InputSpec | None = None
+    output: OutputSpec | None = None
+
+    def __post_init__(self) -> None:
+        for name, vocab in (("data_type", DataType), ("task_type", TaskType),
+                            ("library", Library), ("license", License)):
+            value = getattr(self, name)
+            if value is not None:
+                object.__setattr__(self, name, vocab.parse(value, name))
+        if isinstance(self.scenarios, str):
+            raise SpecError("scenarios: expected a list of tags, got a string")
+        tags = tuple(self.scenarios)
+        if len(tags) > MAX_TAGS:
+            raise SpecError(f"scenarios: {len(tags)} tags, at most {MAX_TAGS} allowed")
+        norm = tuple(sorted({_text(t, "scenarios[]", MAX_TAG_CHARS).strip().lower()
+                             for t in tags} - {""}))
+        object.__setattr__(self, "scenarios", norm)
+        _text(self.name, "name", MAX_NAME_CHARS)
+        _text(self.description, "description", MAX_DESCRIPTION_CHARS)
+        if self.input is not None and not isinstance(self.input, InputSpec):
+            raise SpecError("input: expected an InputSpec")
+        if self.output is not None and not isinstance(self.output, OutputSpec):
+            raise SpecError("output: expected an OutputSpec")
+        if (self.task_type is TaskType.CLASSIFICATION and self.output is not None
+                and self.output.labels and self.output.dimension not in (1, len(self.output.labels))):
+            raise SpecError(
+                f"output.dimension: {self.output.dimension} for {len(self.output.labels)} "
+                "labels; expected 1 (labels) or one column per label (probabilities)"
+            )
+
+    def require_complete(self) -> None:
+        """Raise `SpecError` unless the spec can describe a published learnware."""
+        missing = [f for f in ("data_type", "task_type", "name", "input", "output")
+                   if getattr(self, f) in (None, "")]
+        if missing:
+            raise SpecError(f"semantic spec: missing required field(s) {', '.join(missing)}")
+        assert self.output is not None
+        if self.task_type is TaskType.CLASSIFICATION and not self.output.labels:
+            raise SpecError("output.labels: a classification learnware must list its labels")
+
+    def to_dict(self) -> dict[str, Any]:
+        def v(x: Any) -> Any:
+            return None if x is None else x.value
+
+        return {
+            "format": SEMANTIC_FORMAT_VERSION,
+            "data_type": v(self.data_type),
+            "task_type": v(self.task_type),
+            "library": v(self.library),
+            "scenarios": list(self.scenarios),
+            "license": v(self.license),
+            "name": self.name,
+            "description": self.description,
+            "input": None if self.input is None else self.input.to_dict(),
+            "output": None if self.output is None else self.output.to_dict(),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> SemanticSpec:
+        _reject_unknown(data, ("format", *_FIELDS), "semantic spec")
+        version = data.get("format", SEMANTIC_FORMAT_VERSION)
+        if version != SEMANTIC_FORMAT_VERSION:
+            raise SpecError(
+                f"semantic spec: format {version!r} is not supported "
+                f"(this version reads format {SEMANTIC_FORMAT_VERSION})"
+            )
+        kwargs: dict[str, Any] = {k: data[k] for k in _FIELDS if data.get(k) is not None}
+        if "scenarios" in kwargs and not isinstance(kwargs["scenarios"], list | tuple):
+            raise SpecError("scenarios: expected a list of tags")
+        if "input" in kwargs:
+            kwargs["input"] = InputSpec.from_dict(kwargs["input"])
+        if "output" in kwargs:
+            kwargs["output"] = OutputSpec.from_dict(kwargs["output"])
+        return cls(**kwargs)
