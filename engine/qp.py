@@ -54,7 +54,18 @@ def _polish(q: Array, c: Array, w: Array) -> Array | None:
     return out / out.sum()
 
 
-def simplex_qp(q: Array, c: Array, *, tol: float = 1e-12, max_iter: int = 5000) -> Array:
+def _is_optimal(q: Array, c: Array, w: Array, tol: float) -> bool:
+    """KKT conditions: equal gradient on the support, no smaller gradient off it."""
+    g = 2.0 * (q @ w - c)
+    support = w > 1e-12
+    lam = float(g[support].mean())
+    scale = tol * (1.0 + float(np.abs(g).max()))
+    if np.abs(g[support] - lam).max() > scale:
+        return False
+    return bool((~support).sum() == 0 or g[~support].min() >= lam - scale)
+
+
+def simplex_qp(q: Array, c: Array, *, tol: float = 1e-9, max_iter: int = 5000) -> Array:
     """Minimise ``w^T q w - 2 c^T w`` over the probability simplex.
 
     Parameters
@@ -80,7 +91,11 @@ def simplex_qp(q: Array, c: Array, *, tol: float = 1e-12, max_iter: int = 5000) 
     w = project_simplex(c / max(float(np.abs(c).sum()), 1e-300))
     y, t = w.copy(), 1.0
     f_prev = objective(q, c, w)
-    for _ in range(max_iter):
+    for it in range(max_iter):
+        if it % 10 == 0:  # try to finish exactly on the current support
+            polished = _polish(q, c, w)
+            if polished is not None and _is_optimal(q, c, polished, tol):
+                return polished
         grad = 2.0 * (q @ y - c)
         w_new = project_simplex(y - step * grad)
         f_new = objective(q, c, w_new)
@@ -91,7 +106,7 @@ def simplex_qp(q: Array, c: Array, *, tol: float = 1e-12, max_iter: int = 5000) 
         y = w_new + ((t - 1.0) / t_new) * (w_new - w)
         delta = float(np.abs(w_new - w).max())
         w, t, f_prev = w_new, t_new, f_new
-        if delta < tol:
+        if delta < 1e-14:
             break
     polished = _polish(q, c, w)
     if polished is not None and objective(q, c, polished) <= f_prev + 1e-15:

@@ -1,0 +1,21 @@
+"""Search over learnware specifications.
+
+====================== =====================================================
+module                 holds
+====================== =====================================================
+``catalog.py``         `Catalog`, `CatalogEntry`: storage, filter, rank, mix
+``results.py``         `Requirement`, `Match`, `Mixture`, `SearchResult`
+``semantic_filter.py`` the semantic matching rules and inverted indices
+``rff.py``             random Fourier features: the index's fixed-size vectors
+``scoring.py``         the cross-query score transform; batched exact MMD^2
+``mixture.py``         greedy mixture selection with simplex-QP weights
+``columns.py``         row-aligned growable numpy columns
+====================== =====================================================
+"""
+
+from engine.search.catalog import Catalog, CatalogEntry
+from engine.search.mixture import MIXTURE_MIN_GAIN
+from engine.search.results import Match, Mixture, Requirement, SearchResult
+
+__all__ = ["MIXTURE_MIN_GAIN", "Catalog", "CatalogEntry", "Match", "Mixture", "Requirement",
+           "SearchResult"]

@@ -308,11 +308,11 @@ class RKMETableSpec(RKMESpec):
 
 def _as_spec_and_gamma(a: RKMESpec | ArrayLike, b: RKMESpec | ArrayLike,
                        gamma: float | None) -> tuple[Array, Array, Array, Array, float]:
-    specs = [s for s in (a, b) if isinstance(s, RKMESpec)]
+    specs: list[RKMESpec] = [s for s in (a, b) if isinstance(s, RKMESpec)]
     if not specs:
         raise SpecError("mmd2: at least one argument must be a fitted spec")
-    for s in specs:
-        s._check_fitted()
+    for spec in specs:
+        spec._check_fitted()
     if len(specs) == 2 and specs[0].space != specs[1].space:
         raise SpecError(f"mmd2: specs are not comparable ({specs[0].space!r} vs "
                         f"{specs[1].space!r})")

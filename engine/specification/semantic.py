@@ -8,7 +8,7 @@ Instances are frozen and validated at construction, so an invalid spec cannot ex
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from engine.errors import SpecError
@@ -205,10 +205,11 @@ class SemanticSpec:
             raise SpecError("input: expected an InputSpec")
         if self.output is not None and not isinstance(self.output, OutputSpec):
             raise SpecError("output: expected an OutputSpec")
-        if (self.task_type is TaskType.CLASSIFICATION and self.output is not None
-                and self.output.labels and self.output.dimension not in (1, len(self.output.labels))):
+        out = self.output
+        if (self.task_type is TaskType.CLASSIFICATION and out is not None and out.labels
+                and out.dimension not in (1, len(out.labels))):
             raise SpecError(
-                f"output.dimension: {self.output.dimension} for {len(self.output.labels)} "
+                f"output.dimension: {out.dimension} for {len(out.labels)} "
                 "labels; expected 1 (labels) or one column per label (probabilities)"
             )
 

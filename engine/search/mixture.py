@@ -1,0 +1,76 @@
+"""The best weighted mixture of learnwares for a requirement.
+
+Given candidate embeddings mu_1..mu_M and the requirement's mu_q, all under one
+kernel, the mixture weights solve the simplex QP
+
+    min_w  || sum_i w_i mu_i - mu_q ||^2 = w^T G w - 2 h^T w + <mu_q, mu_q>,
+    G_ij = <mu_i, mu_j>,  h_i = <mu_i, mu_q>,  w >= 0,  sum w = 1.
+
+Members are chosen greedily (start from the best single learnware, add the one that
+lowers MMD^2 most, re-solve the QP each time) up to `max_mixture`; a member must
+lower MMD^2 by at least `MIN_STEP_GAIN` (relative) to join, and members whose weight
+ends below `MIN_WEIGHT` are dropped and the QP re-solved. The mixture is reported only
+if it beats the best single learnware's MMD^2 by the margin `MIXTURE_MIN_GAIN`: a
+mixture must be clearly better before a user is asked to combine several models.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import NDArray
+
+from engine.qp import simplex_qp
+from engine.search.scoring import score_from
+
+Array = NDArray[np.float64]
+
+MIXTURE_MIN_GAIN = 0.2
+"""A mixture must have MMD^2 <= (1 - 0.2) x the best single learnware's MMD^2."""
+MIN_STEP_GAIN = 0.02
+MIN_WEIGHT = 0.05
+
+
+def _value(gram: Array, h: Array, q_self: float, members: list[int]) -> tuple[float, Array]:
+    idx = np.asarray(members)
+    w = simplex_qp(gram[np.ix_(idx, idx)], h[idx])
+    sub = gram[np.ix_(idx, idx)]
+    return max(float(q_self + w @ sub @ w - 2.0 * w @ h[idx]), 0.0), w
+
+
+def best_mixture(gram: Array, h: Array, q_self: float, max_mixture: int
+                 ) -> tuple[list[int], Array, float, float] | None:
+    """Greedy mixture over candidates; returns (members, weights, mmd2, score) or None.
+
+    Parameters
+    ----------
+    gram : (M, M) inner products between candidate embeddings.
+    h : (M,) inner products between each candidate and the requirement.
+    q_self : <mu_q, mu_q>.
+    """
+    m = len(h)
+    if m < 2 or max_mixture < 2:
+        return None
+    singles = q_self + np.diag(gram) - 2.0 * h
+    best = int(np.argmin(singles))
+    best_single = max(float(singles[best]), 0.0)
+    members, current = [best], best_single
+    while len(members) < min(max_mixture, m):
+        trials = [(_value(gram, h, q_self, [*members, j])[0], j)
+                  for j in range(m) if j not in members]
+        value, j = min(trials)
+        if value > current * (1.0 - MIN_STEP_GAIN):
+            break
+        members.append(j)
+        current = value
+    value, w = _value(gram, h, q_self, members)
+    keep = [mem for mem, wi in zip(members, w, strict=True) if wi >= MIN_WEIGHT]
+    if len(keep) < 2:
+        return None
+    if len(keep) < len(members):
+        members = keep
+        value, w = _value(gram, h, q_self, members)
+    if value > (1.0 - MIXTURE_MIN_GAIN) * best_single:
+        return None
+    idx = np.asarray(members)
+    mix_self = float(w @ gram[np.ix_(idx, idx)] @ w)
+    return members, w, value, float(score_from(value, q_self, mix_self))

@@ -1,0 +1,70 @@
+"""What a search is asked (`Requirement`) and what it answers (`SearchResult`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from engine.errors import SearchError
+from engine.specification.rkme import RKMESpec
+from engine.specification.semantic import SemanticSpec
+
+
+@dataclass(frozen=True)
+class Requirement:
+    """A user's task: an optional (partial) semantic spec and an optional RKME.
+
+    The RKME is built on the user's own machine from unlabelled rows; only its
+    reduced points travel, never the rows.
+    """
+
+    semantic: SemanticSpec | None = None
+    spec: RKMESpec | None = None
+
+    def __post_init__(self) -> None:
+        if self.semantic is not None and not isinstance(self.semantic, SemanticSpec):
+            raise SearchError("requirement.semantic: expected a SemanticSpec")
+        if self.spec is not None:
+            if not isinstance(self.spec, RKMESpec):
+                raise SearchError("requirement.spec: expected a fitted RKME spec")
+            self.spec._check_fitted()
+
+
+@dataclass(frozen=True)
+class Match:
+    """One learnware in the ranking.
+
+    `mmd2` is the squared MMD between the requirement and the learnware's RKME (None
+    for a semantic-only search); `score` is in [0, 1], higher is better, and
+    comparable across queries (see `engine.search.scoring`).
+    """
+
+    id: str
+    mmd2: float | None
+    score: float
+
+
+@dataclass(frozen=True)
+class Mixture:
+    """A weighted set of learnwares whose mixed RKME fits the requirement best."""
+
+    ids: tuple[str, ...]
+    weights: tuple[float, ...]
+    mmd2: float
+    score: float
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """Ranked single matches, the best mixture (or None), and how they were found.
+
+    `n_candidates` counts entries that passed the semantic filter and are
+    comparable with the requirement's spec; `exact` is False when an index
+    shortlist was re-ranked instead of scanning every candidate exactly.
+    """
+
+    single: tuple[Match, ...]
+    mixture: Mixture | None
+    n_candidates: int
+    exact: bool
+    gamma: float | None = None
+    notes: tuple[str, ...] = field(default=())
