@@ -26,3 +26,27 @@ class SearchError(EngineError, ValueError):
 
 class MissingExtraError(EngineError, ImportError):
     """An optional dependency (an install extra) is needed but not installed."""
+
+
+class ReuseError(EngineError, ValueError):
+    """A reuser's input (learnwares, weights, user rows or labels) is invalid."""
+
+
+class PackageError(EngineError, ValueError):
+    """A learnware package is malformed or hostile (names the entry or field at fault)."""
+
+
+class ModelLoadError(EngineError, ValueError):
+    """A model file cannot be loaded safely (unsafe format, untrusted type, corrupt)."""
+
+
+class SandboxError(EngineError):
+    """A sandboxed code model failed: timeout, resource limit, crash or bad output.
+
+    `kind` is a stable word for programs ("timeout", "memory", "cpu", "crash",
+    "output", "start"); the message is for people.
+    """
+
+    def __init__(self, message: str, kind: str = "crash") -> None:
+        super().__init__(message)
+        self.kind = kind

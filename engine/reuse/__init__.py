@@ -1,0 +1,28 @@
+"""Reuse: turn the learnwares a search found into predictions on the user's task.
+
+=========================  ==========================================================
+module                     holds
+=========================  ==========================================================
+``base.py``                `Reuser` base: validation of learnwares, weights, rows, labels
+``labels.py``              class names in canonical form; outputs aligned by class name
+``job_selector.py``        `JobSelector` (data-free): route each row to one learnware
+``averaging.py``           `Averaging` (data-free): mean, vote or averaged probabilities
+``ensemble_pruning.py``    `EnsemblePruning` (few labels): best-scoring subset
+``feature_augment.py``     `FeatureAugment` (few labels): outputs as extra features
+``synthetic.py``           synthetic region tasks with known answers (tests, benchmarks)
+=========================  ==========================================================
+
+Every reuser is a scikit-learn style estimator: ``Reuser(learnwares, **params)``,
+``fit(X, y)`` returns self, ``predict(X)``, and ``predict_proba(X)`` for
+classification. Invalid input raises `engine.errors.ReuseError` (a `ValueError`).
+"""
+
+from __future__ import annotations
+
+from engine.reuse.averaging import Averaging
+from engine.reuse.base import Reuser
+from engine.reuse.ensemble_pruning import EnsemblePruning
+from engine.reuse.feature_augment import FeatureAugment
+from engine.reuse.job_selector import JobSelector
+
+__all__ = ["Averaging", "EnsemblePruning", "FeatureAugment", "JobSelector", "Reuser"]

@@ -1,0 +1,212 @@
+"""`EnsemblePruning`: keep the subset of learnwares that scores best on the user's labels.
+
+With a few labelled rows the user can tell which of the searched learnwares
+actually help: averaging all of them lets the wrong ones vote, and picking one by
+its specification alone ignores how well its model works. Pruning searches the
+subsets, scoring each subset's average (as `Averaging` computes it) on the
+labelled rows; every learnware's output is computed once, so a subset costs one
+mean over cached arrays.
+
+Score of a subset, compared as a tuple, higher is better:
+classification ``(accuracy, mean probability of the true class, -size)``,
+regression ``(-mean squared error, 0, -size)``. The second term breaks the many
+ties accuracy has on few labels; the last prefers the smaller of equal subsets.
+
+Search: greedy forward selection (add the learnware that raises the score most,
+ties to the lowest index; stop when nothing raises it), or a small evolutionary
+search over subsets seeded with the greedy answer (so never worse than greedy on
+the labelled rows), deterministic under `random_state`. The reference's
+evolutionary pruning needs an optimiser that does not install on Python 3.11;
+this needs nothing beyond numpy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+from sklearn.utils.metaestimators import available_if
+
+from engine.errors import ReuseError
+from engine.learnware import Learnware
+from engine.reuse.averaging import weighted_mean
+from engine.reuse.base import (
+    REGRESSION,
+    Array,
+    Reuser,
+    _is_classifier,
+    check_class_targets,
+    check_regression_targets,
+    check_voting,
+)
+from engine.reuse.labels import class_index, label_positions
+
+Key = tuple[float, float, int]
+Scorer = Callable[[tuple[int, ...]], Key]
+
+
+def greedy_subset(score: Scorer, n: int, max_size: int) -> tuple[int, ...]:
+    """Forward selection: add the best learnware while the score rises."""
+    chosen: tuple[int, ...] = ()
+    best: Key | None = None
+    while len(chosen) < max_size:
+        grown = [tuple(sorted((*chosen, j))) for j in range(n) if j not in chosen]
+        # max() keeps the first of equal keys: ties go to the lowest added index.
+        candidate = max(grown, key=score)
+        if best is not None and score(candidate) <= best:
+            break
+        chosen, best = candidate, score(candidate)
+    return chosen
+
+
+def evolve_subset(score: Scorer, n: int, max_size: int, seed: tuple[int, ...],
+                  rng: np.random.Generator, population: int, generations: int
+                  ) -> tuple[int, ...]:
+    """(mu + lambda) evolution of subsets: tournament parents, uniform crossover,
+    bit-flip mutation, repair to 1..max_size members; the seed is kept in the
+    population, so the result scores at least as well."""
+
+    def repair(mask: NDArray[np.bool_]) -> tuple[int, ...]:
+        on = np.flatnonzero(mask)
+        if on.size == 0:
+            on = rng.choice(n, 1)
+        if on.size > max_size:
+            on = rng.choice(on, max_size, replace=False)
+        return tuple(sorted(int(i) for i in on))
+
+    def as_mask(subset: tuple[int, ...]) -> NDArray[np.bool_]:
+        mask = np.zeros(n, dtype=bool)
+        mask[list(subset)] = True
+        return mask
+
+    def rank(subsets: set[tuple[int, ...]]) -> list[tuple[int, ...]]:
+        return sorted(subsets, key=lambda s: (score(s), tuple(-i for i in s)),
+                      reverse=True)[:population]
+
+    pop = rank({seed} | {repair(rng.random(n) < 0.5) for _ in range(population - 1)})
+    for _ in range(generations):
+        children = set()
+        for _ in range(population):
+            # Binary tournaments: pop is ranked best first, so the lower index wins.
+            a, b = (int(rng.choice(len(pop), 2).min()) for _ in range(2))
+            mask = np.where(rng.random(n) < 0.5, as_mask(pop[a]), as_mask(pop[b]))
+            mask ^= rng.random(n) < 1.0 / n
+            children.add(repair(mask))
+        pop = rank(set(pop) | children)
+    return pop[0]
+
+
+class EnsemblePruning(Reuser):
+    """Average the subset of learnwares that scores best on the user's labelled rows.
+
+    Parameters
+    ----------
+    learnwares : sequence of Learnware
+    voting : {"soft", "hard"}, default "soft"
+        How the kept learnwares are combined (see `Averaging`).
+    method : {"greedy", "evolution"}, default "greedy"
+    max_size : int or None
+        At most this many learnwares are kept (None: no limit).
+    population, generations : int
+        Size of the evolutionary search (``method="evolution"`` only).
+    random_state : int or None
+        Seed of the evolutionary search.
+
+    Attributes
+    ----------
+    selected_ : tuple of int
+        Indices into `learnwares_` of the kept learnwares, ascending.
+    score_ : tuple
+        The kept subset's score on the labelled rows (see the module doc).
+    classes_, task_, learnwares_, n_features_in_ : see `Reuser`.
+    """
+
+    selected_: tuple[int, ...]
+    score_: Key
+
+    def __init__(self, learnwares: Sequence[Learnware] = (), *, voting: str = "soft",
+                 method: str = "greedy", max_size: int | None = None, population: int = 16,
+                 generations: int = 30, random_state: int | None = None) -> None:
+        self.learnwares = learnwares
+        self.voting = voting
+        self.method = method
+        self.max_size = max_size
+        self.population = population
+        self.generations = generations
+        self.random_state = random_state
+
+    def _check_params(self, n: int) -> int:
+        if self.method not in ("greedy", "evolution"):
+            raise ReuseError(f"method: expected 'greedy' or 'evolution', got {self.method!r}")
+        for name in ("population", "generations"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ReuseError(f"{name}: expected a positive integer, got {value!r}")
+        if self.max_size is None:
+            return n
+        if isinstance(self.max_size, bool) or not isinstance(self.max_size, int) or \
+                self.max_size < 1:
+            raise ReuseError(f"max_size: expected a positive integer or None, got "
+                             f"{self.max_size!r}")
+        return min(self.max_size, n)
+
+    def fit(self, X: ArrayLike, y: ArrayLike) -> EnsemblePruning:
+        """Score subsets of the learnwares on the labelled rows (X, y); returns self."""
+        self._voting = check_voting(self.voting)
+        self._setup(self.learnwares)
+        max_size = self._check_params(len(self.learnwares_))
+        x = self._check_x(X)
+        outputs = np.stack([self._output(lw, x, self._voting) for lw in self.learnwares_])
+        score = self._scorer(outputs, x, y)
+        subset = greedy_subset(score, len(self.learnwares_), max_size)
+        if self.method == "evolution":
+            subset = evolve_subset(score, len(self.learnwares_), max_size, subset,
+                                   np.random.default_rng(self.random_state),
+                                   self.population, self.generations)
+        self.selected_, self.score_ = subset, score(subset)
+        return self
+
+    def _scorer(self, outputs: Array, x: Array, y: ArrayLike) -> Scorer:
+        """The cached score of any subset of learnwares (indices into outputs)."""
+        cache: dict[tuple[int, ...], Key] = {}
+        if self.task_ == REGRESSION:
+            target = check_regression_targets(y, len(x))
+            if target.shape[1] != outputs.shape[2]:
+                raise ReuseError(f"y: {target.shape[1]} output(s) per row, the learnwares "
+                                 f"predict {outputs.shape[2]}")
+        else:
+            labels = check_class_targets(y, len(x), self.classes_)
+            column = label_positions(labels, class_index(self.classes_), "y", unknown=-1)
+            rows = np.arange(len(x))
+            known = column >= 0
+
+        def score(subset: tuple[int, ...]) -> Key:
+            if subset not in cache:
+                mean = outputs[list(subset)].mean(axis=0)
+                if self.task_ == REGRESSION:
+                    cache[subset] = (-float(((mean - target) ** 2).mean()), 0.0, -len(subset))
+                else:
+                    hit = np.argmax(mean, axis=1) == column
+                    true_p = np.where(known, mean[rows, np.maximum(column, 0)], 0.0)
+                    cache[subset] = (float(hit.mean()), float(true_p.mean()), -len(subset))
+            return cache[subset]
+
+        return score
+
+    def _scores(self, X: ArrayLike) -> Array:
+        x = self._check_x(X)
+        if not hasattr(self, "selected_"):
+            raise ReuseError("EnsemblePruning is not fitted: call fit(X, y) first")
+        outputs = [self._output(self.learnwares_[i], x, self._voting) for i in self.selected_]
+        return weighted_mean(outputs, np.ones(len(outputs)))
+
+    def predict(self, X: ArrayLike) -> NDArray[Any]:
+        """Predictions of the kept learnwares' average."""
+        return self._decide(self._scores(X))
+
+    @available_if(_is_classifier)
+    def predict_proba(self, X: ArrayLike) -> Array:
+        """The kept learnwares' averaged probabilities (soft) or vote shares (hard)."""
+        return self._scores(X)

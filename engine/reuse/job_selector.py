@@ -1,0 +1,175 @@
+"""`JobSelector`: route each user row to the learnware whose task it belongs to.
+
+When a user's data is a mixture of several learnwares' tasks (search returns a
+mixture and its weights), no single learnware fits all rows; each row should go to
+the learnware trained on rows like it. The selector is built from the learnwares'
+RKME specifications alone — no user labels, no training data:
+
+    p(j | x)  ∝  w_j * sum_k beta_jk * exp(-gamma * ||x - z_jk||^2)
+
+a kernel density classifier whose components are the reduced sets (z_j, beta_j)
+and whose priors are the mixture weights w_j.
+
+Why not the spec's own kernel: an RKME's gamma comes from the median heuristic,
+a kernel as wide as the whole data set (variance about d times a feature's). That
+is right for comparing distributions but smooths each task's density so much that
+neighbouring tasks blur into each other (routing accuracy near chance on
+overlapping regions). The reduced set itself approximates the task's distribution
+(as weighted samples), so the density is estimated from it with a density
+bandwidth: Silverman's rule ``h = (4/(d+2))^(1/(d+4)) * n_eff^(-1/(d+4)) * sigma``
+with ``n_eff = 1 / sum(beta^2)`` and sigma the per-feature spread of the points,
+pooled over the learnwares so that all components share one kernel (a per-task
+kernel needs a normaliser ``(gamma/pi)^(d/2)`` that in high dimensions swamps the
+evidence when spreads differ slightly).
+
+The reference (kernel herding of samples from each RKME, then LightGBM on them)
+takes seconds to minutes; this needs one (n x K) kernel block per learnware.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+from scipy.special import logsumexp, softmax
+from sklearn.utils.metaestimators import available_if
+
+from engine import kernel
+from engine.errors import ReuseError
+from engine.learnware import Learnware
+from engine.reuse.base import REGRESSION, Array, Reuser, _is_classifier
+from engine.specification.rkme import RKMESpec
+
+
+def silverman_bandwidth(specs: Sequence[RKMESpec]) -> float:
+    """Pooled Silverman bandwidth of the specs' weighted reduced sets (see module doc).
+
+    Falls back to the specs' own kernel width when every reduced set is one point.
+    """
+    d = specs[0].points_.shape[1]
+    variances, n_effs = [], []
+    for s in specs:
+        z, beta = s.points_, s.weights_
+        mean = beta @ z
+        variances.append(float(beta @ ((z - mean) ** 2).sum(axis=1)) / d)
+        n_effs.append(1.0 / float(beta @ beta))
+    var = float(np.mean(variances))
+    if var <= 0:
+        return math.sqrt(1.0 / (2.0 * float(np.median([s.gamma_ for s in specs]))))
+    n_eff = float(np.mean(n_effs))
+    return (4.0 / (d + 2)) ** (1.0 / (d + 4)) * n_eff ** (-1.0 / (d + 4)) * math.sqrt(var)
+
+
+class JobSelector(Reuser):
+    """Data-free reuse by routing each row to one learnware (see the module doc).
+
+    Parameters
+    ----------
+    learnwares : sequence of Learnware
+        Their statistical specs must live in one space (e.g. all table specs of d).
+    weights : array of shape (n_learnwares,), optional
+        Mixture weights from search (priors of the router); None means uniform.
+        A learnware of weight 0 receives no rows.
+    bandwidth : "silverman" or float, default "silverman"
+        Kernel standard deviation of the router's densities, in the spec space.
+
+    Attributes
+    ----------
+    bandwidth_ : float
+        The bandwidth used; ``gamma_ = 1 / (2 * bandwidth_**2)``.
+    classes_, task_, weights_, learnwares_, n_features_in_ : see `Reuser`.
+    """
+
+    bandwidth_: float
+    gamma_: float
+
+    def __init__(self, learnwares: Sequence[Learnware] = (), *,
+                 weights: ArrayLike | None = None, bandwidth: float | str = "silverman"
+                 ) -> None:
+        self.learnwares = learnwares
+        self.weights = weights
+        self.bandwidth = bandwidth
+
+    def fit(self, X: ArrayLike | None = None, y: object = None) -> JobSelector:
+        """Validate the learnwares and build the router; returns self.
+
+        Data-free: `X` is only checked for width when given, `y` is ignored.
+        """
+        self._setup(self.learnwares, self.weights)
+        specs = [lw.spec for lw in self.learnwares_]
+        for lw in self.learnwares_:
+            if not hasattr(lw.spec, "points_"):
+                raise ReuseError(f"learnware {lw.id}: its statistical spec is not fitted")
+        spaces = {lw.id: lw.spec.space for lw in self.learnwares_}
+        if len(set(spaces.values())) > 1:
+            raise ReuseError(f"learnwares: statistical specs live in different spaces "
+                             f"{spaces}; a router needs one")
+        if self.bandwidth == "silverman":
+            h = silverman_bandwidth(specs)
+        elif (isinstance(self.bandwidth, int | float) and not isinstance(self.bandwidth, bool)
+              and math.isfinite(self.bandwidth) and self.bandwidth > 0):
+            h = float(self.bandwidth)
+        else:
+            raise ReuseError(f"bandwidth: expected 'silverman' or a positive number, got "
+                             f"{self.bandwidth!r}")
+        self.bandwidth_, self.gamma_ = h, 1.0 / (2.0 * h * h)
+        if X is not None:
+            self._check_x(X)
+        return self
+
+    def _log_posterior(self, x: Array) -> Array:
+        """Unnormalised log p(j | x) for each row and learnware, shape (n, J)."""
+        try:
+            v = self.learnwares_[0].spec.transform(x)
+        except ValueError as exc:
+            raise ReuseError(f"X: {exc}") from None
+        out = np.empty((len(v), len(self.learnwares_)))
+        with np.errstate(divide="ignore"):
+            log_w = np.log(self.weights_)
+        for j, lw in enumerate(self.learnwares_):
+            logk = -self.gamma_ * kernel.sq_dists(v, lw.spec.points_)
+            out[:, j] = logsumexp(logk, b=lw.spec.weights_[None, :], axis=1) + log_w[j]
+        return out
+
+    def route_proba(self, X: ArrayLike) -> Array:
+        """p(j | x): each row's posterior over `learnwares_`, shape (n, n_learnwares)."""
+        return softmax(self._log_posterior(self._check_x(X)), axis=1)
+
+    def route(self, X: ArrayLike) -> NDArray[np.intp]:
+        """Index into `learnwares_` of the learnware each row is sent to."""
+        return np.argmax(self._log_posterior(self._check_x(X)), axis=1)
+
+    def _dispatch(self, x: Array, proba: bool) -> NDArray[Any]:
+        route = np.argmax(self._log_posterior(x), axis=1)
+        pieces: list[tuple[NDArray[np.intp], NDArray[Any]]] = []
+        for j in np.unique(route):
+            rows = np.flatnonzero(route == j)
+            lw = self.learnwares_[j]
+            if proba or self.task_ == REGRESSION:
+                pieces.append((rows, self._output(lw, x[rows])))
+            else:
+                votes = self._output(lw, x[rows], "hard")
+                pieces.append((rows, np.argmax(votes, axis=1)))
+        first = pieces[0][1]
+        if len({values.shape[1:] for _, values in pieces}) > 1:
+            raise ReuseError("learnwares: outputs of different shapes cannot be combined")
+        out = np.empty((len(x), *first.shape[1:]), dtype=first.dtype)
+        for rows, values in pieces:
+            out[rows] = values
+        return out
+
+    def predict(self, X: ArrayLike) -> NDArray[Any]:
+        """Each row's prediction by the learnware it is routed to."""
+        x = self._check_x(X)
+        if self.task_ == REGRESSION:
+            return self._decide(self._dispatch(x, proba=False))
+        return self.classes_[self._dispatch(x, proba=False)]
+
+    @available_if(_is_classifier)
+    def predict_proba(self, X: ArrayLike) -> Array:
+        """Each row's probabilities from its learnware, aligned to `classes_`
+        (a one-hot vote if that learnware has no predict_proba)."""
+        return self._dispatch(self._check_x(X), proba=True)
