@@ -1,0 +1,391 @@
+"""Messages <-> canonical bytes.
+
+A message on the wire is the canonical msgpack map (see `protocol.wire`)::
+
+    {"body": {...fields...}, "type": "<message type>", "version": [major, minor]}
+
+Statistical specs travel as their `to_dict()` form with `points` and `weights` as
+float32 arrays: measured on fitted table specs, the rounding changes MMD^2 between
+two specs by at most ~3e-7 relative (docs/protocol.md), far below any ranking
+difference, and halves the bytes. Scalars (gamma, scores) stay 64-bit floats.
+
+Decoding is strict for messages of this node's schema version: besides the schema
+checks, the decoded message must encode back to the very same bytes, so every valid
+message has exactly one encoding (``encode(decode(b)) == b``): what is signed is what
+is hashed is what is compared. Messages of a newer minor version are decoded
+leniently (unknown fields ignored) and kept as the bytes their sender signed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+from engine.errors import SpecError
+from engine.specification import spec_from_dict
+from engine.specification.rkme import RKMESpec
+from engine.specification.semantic import SemanticSpec
+from protocol import limits
+from protocol.errors import ProtocolError, SignatureError
+from protocol.messages import (
+    MESSAGE_TYPES,
+    SIGNED_TYPES,
+    Digest,
+    DigestEntry,
+    ErrorReply,
+    Message,
+    MixtureHit,
+    Requirement,
+    SearchHit,
+    SearchRequest,
+    SearchResponse,
+    SignedEnvelope,
+    SpecAnnouncement,
+    SyncRequest,
+    SyncResponse,
+    SyncWant,
+    Withdrawal,
+)
+from protocol.validate import MapReader
+from protocol.versions import SCHEMA_MAJOR, SCHEMA_MINOR, check_schema_version
+from protocol.wire import array_from_wire, array_to_wire, pack, unpack
+
+SPEC_ARRAY_DTYPE = "float32"
+"""Wire dtype of a statistical spec's points and weights."""
+
+M = TypeVar("M")
+T = TypeVar("T")
+
+# Errors the engine's from_dict may raise on hostile input; all become ProtocolError.
+_ENGINE_INPUT_ERRORS = (SpecError, ValueError, TypeError, KeyError, IndexError, AttributeError,
+                        OverflowError, ImportError)
+
+
+def max_bytes_for(cls: type[Any]) -> int:
+    """The byte limit of one encoded message of type `cls`."""
+    return limits.MAX_SIGNED_PAYLOAD_BYTES if cls in SIGNED_TYPES else limits.MAX_MESSAGE_BYTES
+
+
+def _with_path(where: str, exc: ProtocolError) -> ProtocolError:
+    return type(exc)(f"{where}: {exc}")
+
+
+# -- specs ------------------------------------------------------------------------------------
+def spec_to_wire(spec: RKMESpec, where: str = "spec") -> dict[str, Any]:
+    """Wire map of a fitted statistical spec (its `to_dict()` with float32 arrays)."""
+    try:
+        data = dict(spec.to_dict())
+    except SpecError as exc:
+        raise ProtocolError(f"{where}: {exc}") from None
+    data["points"] = array_to_wire(data["points"], SPEC_ARRAY_DTYPE, f"{where}.points")
+    data["weights"] = array_to_wire(data["weights"], SPEC_ARRAY_DTYPE, f"{where}.weights")
+    return data
+
+
+def spec_from_wire(value: object, where: str = "spec") -> RKMESpec:
+    """Rebuild a statistical spec from its wire map; any defect is a `ProtocolError`."""
+    if not isinstance(value, dict):
+        raise ProtocolError(f"{where}: expected a map, got {type(value).__name__}")
+    data = dict(value)
+    for key, ndim in (("points", 2), ("weights", 1)):
+        if key not in data:
+            raise ProtocolError(f"{where}: missing field {key}")
+        data[key] = array_from_wire(data[key], f"{where}.{key}", dtype=SPEC_ARRAY_DTYPE,
+                                    ndim=ndim)
+    try:
+        return spec_from_dict(data)
+    except _ENGINE_INPUT_ERRORS as exc:
+        raise ProtocolError(f"{where}: {exc}") from None
+
+
+def _semantic_from_wire(value: object, where: str) -> SemanticSpec:
+    if not isinstance(value, dict):
+        raise ProtocolError(f"{where}: expected a map, got {type(value).__name__}")
+    try:
+        return SemanticSpec.from_dict(value)
+    except _ENGINE_INPUT_ERRORS as exc:
+        raise ProtocolError(f"{where}: {exc}") from None
+
+
+# -- envelopes ------------------------------------------------------------------------------
+def _envelope_to_wire(env: SignedEnvelope) -> dict[str, Any]:
+    return {"payload": env.payload, "public_key": env.public_key, "signature": env.signature}
+
+
+def _envelope_from_wire(value: object, where: str) -> SignedEnvelope:
+    try:
+        r = MapReader(value, where)
+        env = SignedEnvelope(r.take("payload"), r.take("public_key"), r.take("signature"))
+        r.done()
+    except SignatureError as exc:
+        raise _with_path(where, exc) from None
+    except ProtocolError as exc:
+        raise SignatureError(str(exc)) from None
+    return env
+
+
+def encode_envelope(envelope: SignedEnvelope) -> bytes:
+    """Canonical bytes of a signed envelope (what the announce topic carries)."""
+    if not isinstance(envelope, SignedEnvelope):
+        raise ProtocolError(f"expected a SignedEnvelope, got {type(envelope).__name__}")
+    return pack(_envelope_to_wire(envelope))
+
+
+def decode_envelope(data: object) -> SignedEnvelope:
+    """Parse envelope bytes (not yet verified); any defect raises `SignatureError`."""
+    try:
+        value = unpack(data, max_bytes=limits.MAX_ENVELOPE_BYTES, what="envelope")
+    except ProtocolError as exc:
+        raise SignatureError(str(exc)) from None
+    return _envelope_from_wire(value, "envelope")
+
+
+# -- bodies: to wire -------------------------------------------------------------------------
+def _items(values: Sequence[T], where: str, each: Callable[[T, str], Any]) -> list[Any]:
+    return [each(v, f"{where}[{i}]") for i, v in enumerate(values)]
+
+
+def _requirement_to_wire(req: Requirement) -> dict[str, Any]:
+    return {"semantic": None if req.semantic is None else req.semantic.to_dict(),
+            "spec": None if req.spec is None else spec_to_wire(req.spec, "requirement.spec")}
+
+
+def _hit_to_wire(hit: SearchHit) -> dict[str, Any]:
+    return {"announcement": _envelope_to_wire(hit.announcement),
+            "learnware_id": hit.learnware_id, "mmd2": hit.mmd2, "owner": hit.owner,
+            "package_url": hit.package_url, "score": hit.score, "size": hit.size}
+
+
+_TO_WIRE: dict[type[Any], Callable[[Any], dict[str, Any]]] = {
+    SpecAnnouncement: lambda m: {
+        "created_at": m.created_at, "learnware_id": m.learnware_id,
+        "organization": m.organization, "owner": m.owner, "package_size": m.package_size,
+        "package_urls": list(m.package_urls), "semantic": m.semantic.to_dict(),
+        "sequence": m.sequence,
+        "statistical": _items(m.statistical, "statistical", spec_to_wire)},
+    Withdrawal: lambda m: {"created_at": m.created_at, "learnware_id": m.learnware_id,
+                           "owner": m.owner, "sequence": m.sequence},
+    DigestEntry: lambda e: {"count": e.count, "fingerprint": e.fingerprint,
+                            "max_sequence": e.max_sequence, "owner": e.owner},
+    Digest: lambda m: {"entries": [_TO_WIRE[DigestEntry](e) for e in m.entries],
+                       "node": m.node, "range_end": m.range_end, "range_start": m.range_start},
+    SyncWant: lambda w: {"after_sequence": w.after_sequence, "owner": w.owner},
+    SyncRequest: lambda m: {"cursor": m.cursor,
+                            "wants": [_TO_WIRE[SyncWant](w) for w in m.wants]},
+    SyncResponse: lambda m: {"next_cursor": m.next_cursor,
+                             "records": [_envelope_to_wire(e) for e in m.records]},
+    Requirement: _requirement_to_wire,
+    SearchRequest: lambda m: {
+        "deadline_ms": m.deadline_ms, "k": m.k, "max_mixture": m.max_mixture,
+        "query_id": m.query_id, "requirement": _requirement_to_wire(m.requirement),
+        "ttl": m.ttl, "visited": list(m.visited)},
+    SearchHit: _hit_to_wire,
+    MixtureHit: lambda x: {"ids": list(x.ids), "mmd2": x.mmd2, "score": x.score,
+                           "weights": list(x.weights)},
+    SearchResponse: lambda m: {
+        "hits": [_hit_to_wire(h) for h in m.hits], "missed": list(m.missed),
+        "mixture": None if m.mixture is None else _TO_WIRE[MixtureHit](m.mixture),
+        "partial": m.partial, "query_id": m.query_id, "responder": m.responder},
+    ErrorReply: lambda m: {"code": m.code, "message": m.message},
+    SignedEnvelope: _envelope_to_wire,
+}
+
+
+def to_wire(obj: object) -> dict[str, Any]:
+    """The wire map of a message body or of a nested message part."""
+    convert = _TO_WIRE.get(type(obj))
+    if convert is None:
+        raise ProtocolError(f"{type(obj).__name__} is not a protocol message")
+    return convert(obj)
+
+
+def wire_bytes(obj: object) -> bytes:
+    """Canonical bytes of `to_wire(obj)` (used for equality of spec-carrying messages)."""
+    return pack(to_wire(obj))
+
+
+# -- bodies: from wire -----------------------------------------------------------------------
+def _build(cls: Callable[..., T], where: str, **fields: Any) -> T:
+    try:
+        return cls(**fields)
+    except ProtocolError as exc:
+        raise _with_path(where, exc) from None
+
+
+def _list(value: object, where: str, each: Callable[[object, str], T]) -> list[T]:
+    if not isinstance(value, list):
+        raise ProtocolError(f"{where}: expected a list, got {type(value).__name__}")
+    return [each(v, f"{where}[{i}]") for i, v in enumerate(value)]
+
+
+class _Reader:
+    """Decoders of every body, sharing the leniency of the enclosing message."""
+
+    def __init__(self, lenient: bool) -> None:
+        self.lenient = lenient
+
+    def fields(self, value: object, where: str, keys: Sequence[str]) -> dict[str, Any]:
+        r = MapReader(value, where, lenient=self.lenient)
+        out = {key: r.take(key) for key in keys}
+        r.done()
+        return out
+
+    def spec_announcement(self, value: object, where: str) -> SpecAnnouncement:
+        f = self.fields(value, where, ("learnware_id", "owner", "organization", "semantic",
+                                       "statistical", "package_size", "package_urls",
+                                       "sequence", "created_at"))
+        f["semantic"] = _semantic_from_wire(f["semantic"], f"{where}.semantic")
+        f["statistical"] = _list(f["statistical"], f"{where}.statistical", spec_from_wire)
+        return _build(SpecAnnouncement, where, **f)
+
+    def withdrawal(self, value: object, where: str) -> Withdrawal:
+        f = self.fields(value, where, ("learnware_id", "owner", "sequence", "created_at"))
+        return _build(Withdrawal, where, **f)
+
+    def digest_entry(self, value: object, where: str) -> DigestEntry:
+        f = self.fields(value, where, ("owner", "max_sequence", "count", "fingerprint"))
+        return _build(DigestEntry, where, **f)
+
+    def digest(self, value: object, where: str) -> Digest:
+        f = self.fields(value, where, ("node", "range_start", "range_end", "entries"))
+        f["entries"] = _list(f["entries"], f"{where}.entries", self.digest_entry)
+        return _build(Digest, where, **f)
+
+    def sync_want(self, value: object, where: str) -> SyncWant:
+        return _build(SyncWant, where, **self.fields(value, where, ("owner", "after_sequence")))
+
+    def sync_request(self, value: object, where: str) -> SyncRequest:
+        f = self.fields(value, where, ("wants", "cursor"))
+        f["wants"] = _list(f["wants"], f"{where}.wants", self.sync_want)
+        return _build(SyncRequest, where, **f)
+
+    def sync_response(self, value: object, where: str) -> SyncResponse:
+        f = self.fields(value, where, ("records", "next_cursor"))
+        f["records"] = _list(f["records"], f"{where}.records", _envelope_from_wire)
+        return _build(SyncResponse, where, **f)
+
+    def requirement(self, value: object, where: str) -> Requirement:
+        f = self.fields(value, where, ("semantic", "spec"))
+        if f["semantic"] is not None:
+            f["semantic"] = _semantic_from_wire(f["semantic"], f"{where}.semantic")
+        if f["spec"] is not None:
+            f["spec"] = spec_from_wire(f["spec"], f"{where}.spec")
+        return _build(Requirement, where, **f)
+
+    def search_request(self, value: object, where: str) -> SearchRequest:
+        f = self.fields(value, where, ("query_id", "requirement", "k", "max_mixture", "ttl",
+                                       "visited", "deadline_ms"))
+        f["requirement"] = self.requirement(f["requirement"], f"{where}.requirement")
+        return _build(SearchRequest, where, **f)
+
+    def search_hit(self, value: object, where: str) -> SearchHit:
+        f = self.fields(value, where, ("learnware_id", "owner", "mmd2", "score", "package_url",
+                                       "size", "announcement"))
+        f["announcement"] = _envelope_from_wire(f["announcement"], f"{where}.announcement")
+        return _build(SearchHit, where, **f)
+
+    def mixture_hit(self, value: object, where: str) -> MixtureHit:
+        return _build(MixtureHit, where,
+                      **self.fields(value, where, ("ids", "weights", "mmd2", "score")))
+
+    def search_response(self, value: object, where: str) -> SearchResponse:
+        f = self.fields(value, where, ("query_id", "responder", "hits", "mixture", "partial",
+                                       "missed"))
+        f["hits"] = _list(f["hits"], f"{where}.hits", self.search_hit)
+        if f["mixture"] is not None:
+            f["mixture"] = self.mixture_hit(f["mixture"], f"{where}.mixture")
+        return _build(SearchResponse, where, **f)
+
+    def error_reply(self, value: object, where: str) -> ErrorReply:
+        return _build(ErrorReply, where, **self.fields(value, where, ("code", "message")))
+
+
+# -- messages ----------------------------------------------------------------------------------
+def _message_wire(message: Message) -> dict[str, Any]:
+    return {"body": to_wire(message), "type": message.TYPE,
+            "version": [SCHEMA_MAJOR, SCHEMA_MINOR]}
+
+
+def encode_message(message: Message) -> bytes:
+    """Canonical bytes of a message; refuses one over its byte limit."""
+    if type(message) not in MESSAGE_TYPES.values():
+        raise ProtocolError(f"{type(message).__name__} is not a top-level message")
+    data = pack(_message_wire(message))
+    limit = max_bytes_for(type(message))
+    if len(data) > limit:
+        raise ProtocolError(f"{message.TYPE}: encodes to {len(data)} bytes, at most {limit} "
+                            "allowed")
+    return data
+
+
+def decode_message(data: object, expected: type[M] | tuple[type[Any], ...] | None = None
+                   ) -> M:
+    """Decode and validate a message from untrusted bytes.
+
+    Parameters
+    ----------
+    data
+        The bytes as received.
+    expected
+        A message class (or tuple of classes) the caller accepts; another type is
+        refused. None accepts every type.
+
+    Raises
+    ------
+    UnsupportedVersionError
+        The message's major schema version is not this node's.
+    ProtocolError
+        Anything else wrong, naming the field.
+    """
+    classes: tuple[Any, ...] = (expected if isinstance(expected, tuple) else (expected,)
+                                if expected is not None else tuple(MESSAGE_TYPES.values()))
+    limit = max(max_bytes_for(c) for c in classes)
+    value = unpack(data, max_bytes=limit, what="message")
+    top = MapReader(value, "message")
+    kind, version, body = top.take("type"), top.take("version"), top.take("body")
+    top.done()
+    if not isinstance(kind, str):
+        raise ProtocolError(f"message.type: expected a string, got {type(kind).__name__}")
+    where = kind if len(kind) <= 40 else kind[:40] + "..."
+    major, minor = check_schema_version(version, where)
+    cls = MESSAGE_TYPES.get(kind)
+    if cls is None:
+        raise ProtocolError(f"message.type: {where!r} is not a known message type (sender "
+                            f"speaks {major}.{minor}, this node {SCHEMA_MAJOR}.{SCHEMA_MINOR})")
+    if cls not in classes:
+        names = ", ".join(c.TYPE for c in classes)
+        raise ProtocolError(f"message.type: expected {names}, got {kind}")
+    assert isinstance(data, bytes | bytearray | memoryview)
+    if len(data) > max_bytes_for(cls):
+        raise ProtocolError(f"{kind}: {len(data)} bytes, at most {max_bytes_for(cls)} allowed")
+    message = getattr(_Reader(lenient=minor > SCHEMA_MINOR), kind)(body, f"{kind}.body")
+    if minor == SCHEMA_MINOR and pack(_message_wire(message)) != bytes(data):
+        raise ProtocolError(f"{kind}: not in normal form (a field decodes to a value that "
+                            "encodes differently, e.g. unsorted tags or a missing default)")
+    return message
+
+
+def encoded_message_size(message: Message) -> int:
+    """Bytes of the canonical encoding, without the limit check (for paging)."""
+    return len(pack(_message_wire(message)))
+
+
+def fit_prefix(build: Callable[[tuple[T, ...]], Message], items: Sequence[T],
+               max_bytes: int | None = None) -> int:
+    """The largest n such that ``build(items[:n])`` encodes within the byte limit.
+
+    Use it to page a `SyncResponse` or to cut a `SearchResponse`'s hits: the items
+    are in priority order and `build` makes the message from a prefix of them.
+    """
+    lo, hi = 0, len(items)
+    probe = build(tuple(items[:0]))
+    limit = max_bytes_for(type(probe)) if max_bytes is None else max_bytes
+    if encoded_message_size(probe) > limit:
+        raise ProtocolError(f"{probe.TYPE}: even an empty page exceeds {limit} bytes")
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if encoded_message_size(build(tuple(items[:mid]))) <= limit:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo

@@ -1,0 +1,75 @@
+"""Every size bound of the wire format, in one place.
+
+Decoders enforce these before (or while) they look at a field, so hostile input
+costs at most a bounded amount of memory and time. The byte budgets are set from
+the libp2p GossipSub cap of 1 MiB per message (see ``shared/P2P.md``): a gossiped
+signed record stays at a quarter of it, any other message at a half.
+"""
+
+from __future__ import annotations
+
+# -- bytes -----------------------------------------------------------------------------
+GOSSIP_CAP_BYTES = 1 << 20
+"""The libp2p pubsub limit; larger messages are dropped silently by peers."""
+
+MAX_SIGNED_PAYLOAD_BYTES = 256 * 1024
+"""Canonical payload of one signed record (announcement or withdrawal)."""
+
+ENVELOPE_OVERHEAD_BYTES = 135
+"""Bytes a signed envelope adds around its payload (map, keys, key and signature)."""
+
+MAX_ENVELOPE_BYTES = MAX_SIGNED_PAYLOAD_BYTES + ENVELOPE_OVERHEAD_BYTES
+"""One signed envelope, as gossiped on the announce topic."""
+
+ANNOUNCEMENT_TARGET_BYTES = 64 * 1024
+"""Soft target for an announcement (what a node should aim for, not a refusal)."""
+
+MAX_MESSAGE_BYTES = 512 * 1024
+"""Any unsigned message (digest, sync, search, error) and any stream frame."""
+
+# -- generic structure (checked on the raw msgpack value, before the schema) ---------------
+MAX_DEPTH = 12
+"""Nesting depth of maps and arrays; the deepest valid message uses 8."""
+
+MAX_STRING_BYTES = 65_536
+"""UTF-8 bytes of any one string (the longest field, a description, is 10,000 chars)."""
+
+MAX_BINARY_BYTES = MAX_SIGNED_PAYLOAD_BYTES
+"""Any one binary value (array data, an embedded signed payload)."""
+
+MAX_LIST_ITEMS = 10_000
+"""Items of any one array (the longest list, a spec's feature descriptions, is 10,000)."""
+
+MAX_MAP_ITEMS = 64
+"""Entries of any one map; every map of the format has a fixed, small set of keys."""
+
+MAX_ARRAY_ELEMENTS = 65_536
+"""Elements of one numeric array (e.g. K x d of a spec's points)."""
+
+MAX_ARRAY_NDIM = 2
+"""Dimensions of one numeric array."""
+
+# -- fields --------------------------------------------------------------------------------
+MAX_ORGANIZATION_CHARS = 200
+MAX_URL_CHARS = 2_048
+MAX_PACKAGE_URLS = 8
+MAX_STATISTICAL_SPECS = 4
+MAX_PACKAGE_BYTES = 1 << 40
+"""Declared package size: 1 TiB is far above any model, and still exact in a float."""
+
+MAX_SEQUENCE = (1 << 63) - 1
+MAX_TIMESTAMP_MS = 253_402_300_799_999
+"""Milliseconds since the Unix epoch of 9999-12-31T23:59:59.999Z."""
+
+MAX_K = 100
+MAX_MIXTURE = 16
+MAX_TTL = 8
+MAX_VISITED = 64
+MAX_DEADLINE_MS = 120_000
+MAX_HITS = 100
+MAX_DIGEST_ENTRIES = 1_024
+MAX_SYNC_WANTS = 1_024
+MAX_SYNC_RECORDS = 512
+MAX_CURSOR_BYTES = 256
+MAX_ERROR_MESSAGE_CHARS = 1_000
+MAX_ERROR_CODE_CHARS = 64

@@ -1,0 +1,92 @@
+"""Schema version and the versioned protocol ids of the network.
+
+A protocol id is ``/lwdock/<name>/<major>.<minor>.<patch>`` (libp2p style). Every
+message also carries its schema version ``[major, minor]``. The rules:
+
+- *major*: incompatible change. A node refuses messages and protocol ids of a major
+  it does not speak, with `UnsupportedVersionError`.
+- *minor*: additive change (a new optional field, a new message type). A node reads
+  a newer minor of its major and ignores body fields it does not know; it rejects
+  unknown fields only in messages of its own or an older minor.
+- *patch*: no wire change (documentation, clarified semantics).
+
+The protocol ids and the schema share the major and minor numbers.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+
+from protocol.errors import ProtocolError, UnsupportedVersionError
+
+SCHEMA_MAJOR: Final = 1
+SCHEMA_MINOR: Final = 0
+PATCH: Final = 0
+SCHEMA_VERSION: Final = (SCHEMA_MAJOR, SCHEMA_MINOR)
+VERSION_STRING: Final = f"{SCHEMA_MAJOR}.{SCHEMA_MINOR}.{PATCH}"
+
+
+def protocol_id(name: str) -> str:
+    """The id of protocol `name` at this node's version."""
+    return f"/lwdock/{name}/{VERSION_STRING}"
+
+
+ANNOUNCE_TOPIC: Final = protocol_id("announce")
+"""GossipSub topic: one signed envelope (announcement or withdrawal) per message."""
+
+SYNC_PROTOCOL: Final = protocol_id("sync")
+"""Stream protocol for anti-entropy: Digest <-> Digest, SyncRequest -> SyncResponse."""
+
+SEARCH_PROTOCOL: Final = protocol_id("search")
+"""Stream protocol for routed search: SearchRequest -> SearchResponse or ErrorReply."""
+
+PROTOCOL_IDS: Final = (ANNOUNCE_TOPIC, SYNC_PROTOCOL, SEARCH_PROTOCOL)
+
+_ID_RE = re.compile(r"/lwdock/([a-z][a-z0-9-]{0,31})/(0|[1-9][0-9]{0,5})\.(0|[1-9][0-9]{0,5})"
+                    r"\.(0|[1-9][0-9]{0,5})")
+
+
+def parse_protocol_id(value: object) -> tuple[str, tuple[int, int, int]]:
+    """Split a protocol id into its name and (major, minor, patch).
+
+    Raises `ProtocolError` for anything that is not a well-formed lwdock id.
+    """
+    if not isinstance(value, str) or len(value) > 64:
+        raise ProtocolError(f"protocol id: expected a string of at most 64 characters, "
+                            f"got {value!r:.80}")
+    match = _ID_RE.fullmatch(value)
+    if match is None:
+        raise ProtocolError(f"protocol id: {value!r} is not /lwdock/<name>/<major>.<minor>."
+                            "<patch>")
+    name, major, minor, patch = match.groups()
+    return name, (int(major), int(minor), int(patch))
+
+
+def check_protocol_id(value: object) -> str:
+    """Return the protocol name if this node can speak `value`, else raise.
+
+    A different major raises `UnsupportedVersionError`; any minor and patch of our
+    major are accepted (minor changes are additive).
+    """
+    name, (major, _, _) = parse_protocol_id(value)
+    if major != SCHEMA_MAJOR:
+        raise UnsupportedVersionError(
+            f"protocol id {value}: major version {major} is not supported "
+            f"(this node speaks {SCHEMA_MAJOR}.x)")
+    return name
+
+
+def check_schema_version(value: object, where: str) -> tuple[int, int]:
+    """Validate a message's ``[major, minor]`` and refuse an unknown major."""
+    if (not isinstance(value, list) or len(value) != 2
+            or not all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 65_535
+                       for v in value)):
+        raise ProtocolError(f"{where}.version: expected [major, minor] of integers in "
+                            f"0..65535, got {value!r:.80}")
+    major, minor = value
+    if major != SCHEMA_MAJOR:
+        raise UnsupportedVersionError(
+            f"{where}: schema version {major}.{minor} is not supported (this node speaks "
+            f"{SCHEMA_MAJOR}.x); the sender runs an incompatible lwdock")
+    return major, minor

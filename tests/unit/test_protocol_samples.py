@@ -1,0 +1,151 @@
+"""Deterministic sample messages for the protocol tests (and checks that they are valid).
+
+Everything here is fixed: keys come from fixed seeds and specs are built from fixed
+points (exact in float32), so encodings are byte-stable and usable as golden vectors.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from engine.specification import SemanticSpec, spec_from_dict
+from engine.specification.rkme import RKMESpec
+from engine.specification.semantic import Feature, InputSpec, OutputSpec
+from protocol.codec import encode_message, to_wire
+from protocol.content import content_id
+from protocol.messages import (
+    MESSAGE_TYPES,
+    Digest,
+    DigestEntry,
+    ErrorCode,
+    ErrorReply,
+    Message,
+    MixtureHit,
+    Requirement,
+    SearchHit,
+    SearchRequest,
+    SearchResponse,
+    SignedEnvelope,
+    SpecAnnouncement,
+    SyncRequest,
+    SyncResponse,
+    SyncWant,
+    Withdrawal,
+)
+from protocol.signing import Identity
+from protocol.sync import owner_fingerprint
+from protocol.versions import SCHEMA_MAJOR, SCHEMA_MINOR
+from protocol.wire import pack
+
+OWNER = Identity.from_seed(bytes(range(32)))
+OTHER = Identity.from_seed(bytes(range(100, 132)))
+PACKAGE = b"example package bytes"
+LEARNWARE_ID = content_id(PACKAGE)
+URL = "http://127.0.0.1:8470/v1/learnwares/" + LEARNWARE_ID + "/package"
+CREATED_AT = 1_750_000_000_000
+QUERY_ID = "00112233445566778899aabbccddeeff"
+
+
+def fixed_spec(k: int = 3, d: int = 2, gamma: float = 0.5) -> RKMESpec:
+    """A table spec with points in multiples of 1/8 (exact in float32), uniform weights."""
+    points = (np.arange(k * d, dtype=np.float64).reshape(k, d) - k * d / 2) / 8
+    return spec_from_dict({
+        "type": "rkme_table", "format": 1, "space": f"table/d={d}", "gamma": gamma,
+        "n_samples": 100, "points": points, "weights": np.full(k, 1.0 / k),
+        "params": {"n_points": k, "refine_steps": 5}})
+
+
+def semantic(description: str = "Predicts churn from account activity.") -> SemanticSpec:
+    return SemanticSpec(
+        data_type="table", task_type="classification", library="scikit_learn",
+        scenarios=("business",), license="mit", name="churn-model", description=description,
+        input=InputSpec(2, (Feature("tenure", "months as a customer", "month"),
+                            Feature("spend", "monthly spend", "EUR"))),
+        output=OutputSpec(1, labels=("stay", "leave")))
+
+
+def announcement(**over: Any) -> SpecAnnouncement:
+    fields: dict[str, Any] = {
+        "learnware_id": LEARNWARE_ID, "owner": OWNER.node_id, "organization": "Example Org",
+        "semantic": semantic(), "statistical": (fixed_spec(),), "package_size": len(PACKAGE),
+        "package_urls": (URL,), "sequence": 1, "created_at": CREATED_AT}
+    fields.update(over)
+    return SpecAnnouncement(**fields)
+
+
+def withdrawal(**over: Any) -> Withdrawal:
+    fields: dict[str, Any] = {"learnware_id": LEARNWARE_ID, "owner": OWNER.node_id,
+                              "sequence": 2, "created_at": CREATED_AT + 1000}
+    fields.update(over)
+    return Withdrawal(**fields)
+
+
+def signed_announcement() -> SignedEnvelope:
+    return OWNER.sign(announcement())
+
+
+def digest() -> Digest:
+    owners = sorted([OWNER.node_id, OTHER.node_id])
+    entries = tuple(DigestEntry(o, 3, 1, owner_fingerprint([(LEARNWARE_ID, 3)])) for o in owners)
+    return Digest(OWNER.node_id, "", "", entries)
+
+
+def sync_request() -> SyncRequest:
+    return SyncRequest((SyncWant(OTHER.node_id, 0), SyncWant(OWNER.node_id, 7)), b"")
+
+
+def sync_response() -> SyncResponse:
+    return SyncResponse((signed_announcement(), OWNER.sign(withdrawal())), b"\x92\x01\x02")
+
+
+def search_request() -> SearchRequest:
+    req = Requirement(SemanticSpec(task_type="classification", scenarios=("business",)),
+                      fixed_spec(2, 2))
+    return SearchRequest(QUERY_ID, req, 5, 3, 2, (OTHER.node_id,), 1500)
+
+
+def search_hit(**over: Any) -> SearchHit:
+    fields: dict[str, Any] = {
+        "learnware_id": LEARNWARE_ID, "owner": OWNER.node_id, "mmd2": 0.015625, "score": 0.875,
+        "package_url": URL, "size": len(PACKAGE), "announcement": signed_announcement()}
+    fields.update(over)
+    return SearchHit(**fields)
+
+
+def search_response() -> SearchResponse:
+    mixture = MixtureHit((LEARNWARE_ID,), (1.0,), 0.015625, 0.875)
+    return SearchResponse(QUERY_ID, OTHER.node_id, (search_hit(),), mixture, True,
+                          (OWNER.node_id,))
+
+
+def error_reply() -> ErrorReply:
+    return ErrorReply(ErrorCode.BUSY, "too many concurrent searches; retry later")
+
+
+SAMPLES = {
+    "spec_announcement": announcement, "withdrawal": withdrawal, "digest": digest,
+    "sync_request": sync_request, "sync_response": sync_response,
+    "search_request": search_request, "search_response": search_response,
+    "error_reply": error_reply,
+}
+
+
+def raw(message: Message, body: dict[str, Any] | None = None, *,
+        version: list[int] | None = None, kind: str | None = None) -> bytes:
+    """Canonical bytes of a message with its body (or version/type) replaced.
+
+    Lets a test spell a message the typed constructors would refuse.
+    """
+    return pack({"body": to_wire(message) if body is None else body,
+                 "type": message.TYPE if kind is None else kind,
+                 "version": [SCHEMA_MAJOR, SCHEMA_MINOR] if version is None else version})
+
+
+def test_samples_cover_every_message_type() -> None:
+    assert set(SAMPLES) == set(MESSAGE_TYPES)
+    for name, build in SAMPLES.items():
+        message = build()
+        assert type(message).TYPE == name
+        assert raw(message) == encode_message(message)
