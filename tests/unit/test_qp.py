@@ -1,0 +1,55 @@
+"""The simplex QP solver agrees with cvxpy (the reference solver) to high precision."""
+
+import cvxpy as cp
+import numpy as np
+import pytest
+
+from engine import kernel
+from engine.qp import objective, project_simplex, simplex_qp
+
+
+def cvxpy_solution(q, c):
+    w = cp.Variable(len(c))
+    psd = cp.psd_wrap(q)
+    prob = cp.Problem(cp.Minimize(cp.quad_form(w, psd) - 2 * c @ w), [w >= 0, cp.sum(w) == 1])
+    prob.solve(solver=cp.CLARABEL)
+    return np.asarray(w.value)
+
+
+def problems():
+    rng = np.random.default_rng(7)
+    out = []
+    for k in (2, 5, 30, 100):
+        z = rng.normal(size=(k, 4))
+        q = kernel.gaussian(z, z, 0.5)
+        x = rng.normal(size=(300, 4)) + rng.normal(size=4) * 0.5
+        out.append((q, kernel.mean_embedding_on(z, x, 0.5)))
+    a = rng.normal(size=(20, 3))  # rank-deficient PSD
+    out.append((a @ a.T, rng.normal(size=20)))
+    z = np.repeat(rng.normal(size=(5, 2)), 2, axis=0)  # duplicated points: singular Gram
+    out.append((kernel.gaussian(z, z, 1.0), rng.uniform(size=10)))
+    return out
+
+
+@pytest.mark.parametrize("case", range(6))
+def test_matches_cvxpy(case):
+    q, c = problems()[case]
+    ours = simplex_qp(q, c)
+    ref = cvxpy_solution(q, c)
+    assert ours.min() >= 0 and abs(ours.sum() - 1) < 1e-12
+    f_ours, f_ref = objective(q, c, ours), objective(q, c, ref)
+    assert f_ours <= f_ref + 1e-7 * (1 + abs(f_ref))
+
+
+def test_projection_is_on_simplex_and_idempotent():
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        v = rng.normal(size=7) * 3
+        p = project_simplex(v)
+        assert p.min() >= 0 and abs(p.sum() - 1) < 1e-12
+        assert np.allclose(project_simplex(p), p)
+
+
+def test_shape_mismatch_is_a_value_error():
+    with pytest.raises(ValueError, match="q must be"):
+        simplex_qp(np.eye(3), np.ones(2))
