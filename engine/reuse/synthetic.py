@@ -62,6 +62,14 @@ class Regions:
             return scores[:, 0] + float(region)
         return self.labels[region][np.argmax(scores, axis=1)]
 
+    def log_density(self, x: Array) -> Array:
+        """log N(x; centre_r, scale_r^2 I) of each row under each region, shape (n, R):
+        with a mixture's proportions as priors, the Bayes-optimal routing."""
+        d = self.n_features
+        sq = ((x[:, None, :] - self.centres[None, :, :]) ** 2).sum(axis=2)
+        var = self.scales ** 2
+        return -0.5 * sq / var - 0.5 * d * np.log(2 * np.pi * var)
+
     def sample(self, region: int, n: int, rng: np.random.Generator
                ) -> tuple[Array, NDArray[np.generic]]:
         """n rows of one region and their labels."""
