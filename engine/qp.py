@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 from numpy.typing import NDArray
-from threadpoolctl import threadpool_limits
+
+from engine.kernel import blas_threads_for
 
 Array = NDArray[np.float64]
 
@@ -81,8 +82,7 @@ def simplex_qp(q: Array, c: Array, *, tol: float = 1e-9, max_iter: int = 5000) -
     -------
     w : (K,) non-negative weights summing to 1.
     """
-    # Multi-threaded BLAS on matrices this small is 10x slower (thread hand-offs).
-    with threadpool_limits(limits=1, user_api="blas"):
+    with blas_threads_for(0):  # always small: one thread (see kernel.SMALL_WORK)
         return _simplex_qp(q, c, tol, max_iter)
 
 

@@ -271,7 +271,11 @@ class Catalog:
             return SearchResult((), None, 0, True, requirement.spec.gamma_,
                                 (f"no learnware in space {requirement.spec.space}",))
         rows = self._candidate_rows(group, requirement.semantic, allowed)
-        return self._statistical(group, rows, requirement.spec, k, max_mixture, exact)
+        q = requirement.spec
+        n_rows = len(rows) if exact or not self.index else min(len(rows), self.shortlist)
+        mean_k = group.pts.n / max(group.rows.n, 1)
+        with kernel.blas_threads_for(n_rows * mean_k * q.points_.size):
+            return self._statistical(group, rows, q, k, max_mixture, exact)
 
     def _text_and_tag_ids(self, semantic: SemanticSpec | None) -> set[str] | None:
         if semantic is None:

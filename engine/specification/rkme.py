@@ -143,7 +143,8 @@ class RKMESpec:
         vectors = self._to_vectors(x)
         rng = np.random.default_rng(self.random_state)
         g = kernel.auto_gamma(vectors, rng) if gamma == "auto" else float(gamma)
-        self._fit_vectors(vectors, g, rng)
+        with kernel.blas_threads_for(vectors.size * min(self.n_points, len(vectors))):
+            self._fit_vectors(vectors, g, rng)
         return self
 
     def _fit_vectors(self, x: Array, gamma: float, rng: np.random.Generator) -> None:
