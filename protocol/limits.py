@@ -29,7 +29,7 @@ MAX_MESSAGE_BYTES = 512 * 1024
 
 # -- generic structure (checked on the raw msgpack value, before the schema) ---------------
 MAX_DEPTH = 12
-"""Nesting depth of maps and arrays; the deepest valid message uses 8."""
+"""Nesting of maps and arrays (the top-level map is level 1; valid messages reach 7)."""
 
 MAX_STRING_BYTES = 65_536
 """UTF-8 bytes of any one string (the longest field, a description, is 10,000 chars)."""
