@@ -1,0 +1,30 @@
+"""`lwnode demo` as a user runs it: a real subprocess, its report on stdout."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+
+@pytest.mark.timeout(180)
+def test_lwnode_demo_prints_the_report():
+    proc = subprocess.run([sys.executable, "-m", "lwnode.cli", "demo"], capture_output=True,
+                          text=True, timeout=170, env={**os.environ, "COLUMNS": "120"})
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    assert "Top learnwares by MMD²" in out and "Best mixture" in out
+    assert "dev02" in out and "dev07" in out
+    assert "job selector" in out
+
+
+def test_lwnode_help_lists_demo():
+    proc = subprocess.run([sys.executable, "-m", "lwnode.cli", "--help"], capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 0 and "demo" in proc.stdout
+
+
+def test_unknown_command_is_a_usage_error():
+    proc = subprocess.run([sys.executable, "-m", "lwnode.cli", "fly"], capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 2 and "invalid choice" in proc.stderr
