@@ -165,8 +165,8 @@ def test_encoder_gives_unit_vectors_in_input_order(encoder: text_encoder.MiniLME
     assert full.shape == (len(texts), text_encoder.DIM) and full.dtype == np.float64
     np.testing.assert_allclose(np.linalg.norm(full, axis=1), 1.0, atol=1e-12)
     one_by_one = np.vstack([encoder.encode([t]) for t in texts])
-    np.testing.assert_allclose(full, one_by_one, atol=1e-5)  # padding does not leak
-    np.testing.assert_array_equal(encoder.encode(texts[::-1]), full[::-1])
+    # same vectors alone as in a padded, length-sorted batch: order kept, padding inert
+    np.testing.assert_allclose(full, one_by_one, atol=1e-5)
     assert text_encoder.load_encoder() is encoder  # loaded once per process
 
 
