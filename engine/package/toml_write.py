@@ -33,8 +33,11 @@ def _key(k: object) -> str:
 
 
 def _string(s: str) -> str:
-    # JSON escapes are TOML escapes, except that TOML also forbids a raw DEL.
-    return json.dumps(s).replace("\x7f", "\\u007f")
+    # JSON's escapes are TOML's; TOML also forbids a raw DEL. Non-ASCII stays raw
+    # (JSON would write astral characters as surrogate pairs, which TOML refuses).
+    if any("\ud800" <= c <= "\udfff" for c in s):
+        raise PackageError(f"manifest: string {s[:40]!r} holds a lone surrogate")
+    return json.dumps(s, ensure_ascii=False).replace("\x7f", "\\u007f")
 
 
 def _value(v: Any, where: str) -> str:

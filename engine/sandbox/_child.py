@@ -8,12 +8,16 @@ library and, after confinement, numpy. The order matters:
 1. resource limits (address space, CPU, file size, open files, no core dumps);
 2. a new network namespace (``unshare(CLONE_NEWNET)`` through libc: Python 3.11 has
    no `os.unshare`), which leaves the child with a loopback that is down and no
-   other interface; if the kernel refuses (not root), only step 3 remains;
-3. an audit hook that refuses internet sockets and new processes (best effort:
+   other interface; if the kernel refuses (not root), only step 4 remains;
+3. numpy is imported, then the process switches to the unprivileged user the
+   parent chose (``nobody`` when it runs as root and the interpreter is readable
+   by others), so the model's code can write only where anyone may (its work
+   directory, which the parent hands to that user) and read only what anyone may;
+4. an audit hook that refuses internet sockets and new processes (best effort:
    code using ctypes can bypass it, which is why step 2 comes first);
-4. one line on REPORT_FD saying which network isolation holds, then the descriptor
-   is closed, so the model's code cannot forge that report;
-5. the model: ``module:attr`` imported from ``model/``, ``attr()`` called to make the
+5. one line on REPORT_FD saying which isolation holds, then the descriptor is
+   closed, so the model's code cannot forge that report;
+6. the model: ``module:attr`` imported from ``model/``, ``attr()`` called to make the
    model, and each requested method run on an ``.npy`` input; outputs are saved
    with ``allow_pickle=False``. Nothing is ever pickled in either direction.
 """
@@ -101,16 +105,36 @@ def _run_model(request):
         np.save(call["output"], out, allow_pickle=False)
 
 
+def _drop_privileges(user):
+    """Become the unprivileged user (uid, gid) chosen by the parent, if any."""
+    if user is None:
+        return None
+    try:
+        os.setgroups([])
+        os.setgid(user[1])
+        os.setuid(user[0])
+    except OSError as exc:
+        return exc.strerror
+    return None
+
+
 def main():
     report_fd = int(sys.argv[1])
     with open("request.json", encoding="utf-8") as f:
         request = json.load(f)
     _set_limits(request["limits"])
-    refused = _new_network_namespace()
+    refused = (_new_network_namespace() if request["network_namespace"]
+               else "not requested by the caller")
+    import numpy  # noqa: F401  (imported while still able to read a root-only venv)
+
+    not_dropped = _drop_privileges(request["user"])
     sys.addaudithook(_audit_hook)
     network = "namespace" if refused is None else f"audit-hook (namespace refused: {refused})"
     os.write(report_fd, (json.dumps({"network": network}) + "\n").encode())
     os.close(report_fd)
+    if not_dropped is not None:
+        _write_error("start", "cannot switch to the sandbox user: " + not_dropped)
+        return 4
     if refused is not None and request["require_network_namespace"]:
         _write_error("start", "a new network namespace is required but was refused: " + refused)
         return 4

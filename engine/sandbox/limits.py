@@ -27,6 +27,13 @@ class SandboxLimits:
         output array.
     open_files
         Open file descriptors (``RLIMIT_NOFILE``).
+    user
+        When started as root, the user the child switches to (default
+        ``"nobody"``), so the model's code cannot write outside its work directory
+        or read root-only files. None keeps the caller's user. Ignored when not root.
+    network_namespace
+        Try a new network namespace (the default). False leaves only the audit
+        hook: for kernels where namespaces misbehave, and to test that fallback.
     require_network_namespace
         If True, fail rather than fall back to the best-effort network block when a
         new network namespace cannot be created (not root, or unshare forbidden).
@@ -37,6 +44,8 @@ class SandboxLimits:
     memory_bytes: int = 4 << 30
     file_bytes: int = 512 << 20
     open_files: int = 256
+    user: str | None = "nobody"
+    network_namespace: bool = True
     require_network_namespace: bool = False
 
     def __post_init__(self) -> None:
@@ -50,3 +59,6 @@ class SandboxLimits:
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise SandboxError(f"{name}: expected an integer >= {low}, got {value!r}",
                                    kind="config")
+        if self.user is not None and not (isinstance(self.user, str) and self.user):
+            raise SandboxError(f"user: expected a user name or None, got {self.user!r}",
+                               kind="config")

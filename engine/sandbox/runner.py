@@ -57,12 +57,16 @@ class SandboxRun:
         Which network isolation held: ``"namespace"`` (a new, empty network
         namespace) or ``"audit-hook (...)"`` (the best-effort fallback, with the
         kernel's reason for refusing the namespace).
+    user
+        ``"uid N (name)"`` if the child switched to an unprivileged user, else
+        ``"unchanged (why)"``.
     seconds
         Wall-clock time of the run, interpreter start included.
     """
 
     outputs: tuple[NDArray[Any], ...]
     network: str
+    user: str
     seconds: float
 
 
@@ -169,6 +173,48 @@ def _failure(proc_rc: int, timed_out: bool, work: Path, limits: SandboxLimits,
                         f"{stderr_tail.strip()[-2000:]}", kind="crash")
 
 
+def _unreadable_by_others(paths: Sequence[str]) -> str | None:
+    """The first of `paths` (or an ancestor) that other users cannot reach, if any."""
+    for start in paths:
+        path = Path(start).resolve()
+        for part in (path, *path.parents):
+            mode = part.stat().st_mode
+            if not mode & stat.S_IXOTH or (part == path and not mode & stat.S_IROTH):
+                return str(part)
+    return None
+
+
+def _sandbox_user(limits: SandboxLimits) -> tuple[tuple[int, int] | None, str]:
+    """((uid, gid) to switch to or None, a description for `SandboxRun.user`)."""
+    if limits.user is None:
+        return None, "unchanged (not requested)"
+    if os.geteuid() != 0:
+        return None, "unchanged (not root)"
+    import pwd
+    import sysconfig
+
+    try:
+        entry = pwd.getpwnam(limits.user)
+    except KeyError:
+        raise SandboxError(f"user: no such user {limits.user!r}", kind="config") from None
+    blocked = _unreadable_by_others([sys.executable, sysconfig.get_paths()["stdlib"],
+                                     str(Path(np.__file__).parent.parent)])
+    if blocked is not None:
+        return None, (f"unchanged ({blocked} is not readable by other users, so "
+                      f"{limits.user!r} could not run the interpreter)")
+    return (entry.pw_uid, entry.pw_gid), f"uid {entry.pw_uid} ({limits.user})"
+
+
+def _hand_over(work: Path, user: tuple[int, int] | None) -> None:
+    """Give the work directory to the sandbox user; everything else stays read-only."""
+    if user is None:
+        return
+    os.chown(work, *user)
+    for path in work.rglob("*"):
+        if path.is_dir():
+            path.chmod(0o755)
+
+
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, signal.SIGKILL)
@@ -202,6 +248,7 @@ def run_code(files: Mapping[str, bytes], entry_point: str,
     """
     limits = limits or SandboxLimits()
     check_entry_point(entry_point)
+    user, who = _sandbox_user(limits)
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="lwdock-sandbox-",
                                      ignore_cleanup_errors=True) as tmp:
@@ -209,12 +256,15 @@ def run_code(files: Mapping[str, bytes], entry_point: str,
         _write_files(work / _MODEL_DIR, files)
         plan = _write_inputs(work, calls)
         request = {"entry_point": entry_point, "model_dir": _MODEL_DIR, "calls": plan,
+                   "user": user,
+                   "network_namespace": limits.network_namespace,
                    "require_network_namespace": limits.require_network_namespace,
                    "limits": {"cpu_seconds": limits.cpu_seconds,
                               "memory_bytes": limits.memory_bytes,
                               "file_bytes": limits.file_bytes,
                               "open_files": limits.open_files}}
         (work / "request.json").write_text(json.dumps(request), encoding="utf-8")
+        _hand_over(work, user)
         report_r, report_w = os.pipe()
         os.set_blocking(report_r, False)
         timed_out = False
@@ -264,4 +314,4 @@ def run_code(files: Mapping[str, bytes], entry_point: str,
             except (ValueError, OSError, EOFError) as exc:
                 raise SandboxError(f"{step['method']}: unreadable output array ({exc})",
                                    kind="output") from None
-        return SandboxRun(tuple(outputs), network, time.monotonic() - started)
+        return SandboxRun(tuple(outputs), network, who, time.monotonic() - started)
