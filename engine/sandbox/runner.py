@@ -57,6 +57,9 @@ class SandboxRun:
         Which network isolation held: ``"namespace"`` (a new, empty network
         namespace) or ``"audit-hook (...)"`` (the best-effort fallback, with the
         kernel's reason for refusing the namespace).
+    filesystem
+        ``"read-only except the work directory"`` (root: a private mount
+        namespace), else ``"unchanged (why)"``.
     user
         ``"uid N (name)"`` if the child switched to an unprivileged user, else
         ``"unchanged (why)"``.
@@ -66,6 +69,7 @@ class SandboxRun:
 
     outputs: tuple[NDArray[Any], ...]
     network: str
+    filesystem: str
     user: str
     seconds: float
 
@@ -296,9 +300,10 @@ def run_code(files: Mapping[str, bytes], entry_point: str,
         finally:
             os.close(report_r)
         try:
-            network = str(json.loads(report.decode())["network"])
+            parsed = json.loads(report.decode())
+            network, filesystem = str(parsed["network"]), str(parsed["filesystem"])
         except (ValueError, KeyError, TypeError):
-            network = "unknown (the child did not report)"
+            network = filesystem = "unknown (the child did not report)"
         if timed_out or proc.returncode != 0:
             tail = _tail(work / "stderr.txt", 4000)
             raise _failure(proc.returncode, timed_out, work, limits,
@@ -314,4 +319,5 @@ def run_code(files: Mapping[str, bytes], entry_point: str,
             except (ValueError, OSError, EOFError) as exc:
                 raise SandboxError(f"{step['method']}: unreadable output array ({exc})",
                                    kind="output") from None
-        return SandboxRun(tuple(outputs), network, who, time.monotonic() - started)
+        return SandboxRun(tuple(outputs), network, filesystem, who,
+                          time.monotonic() - started)

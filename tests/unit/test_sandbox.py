@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import textwrap
 import time
@@ -225,3 +226,30 @@ def test_interpreter_readability_check(tmp_path) -> None:
     assert _unreadable_by_others([str(private / "lib")]) == str(private)
     private.chmod(0o755)
     assert _unreadable_by_others([str(private / "lib")]) != str(private)
+
+
+def test_model_cannot_change_files_outside_its_work_directory(tmp_path) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("the read-only mount namespace needs root")
+    target = tmp_path / "pwned"
+    message = _fails(f"""
+        import ctypes, os
+
+        class Model:
+            def predict(self, x):
+                with open("scratch.txt", "w") as f:  # its own directory stays writable
+                    f.write("ok")
+                results = []
+                try:
+                    open({str(target)!r}, "w").close()
+                    results.append("wrote outside")
+                except OSError as exc:
+                    results.append(exc.strerror)
+                libc = ctypes.CDLL(None, use_errno=True)
+                if libc.mount(None, b"/", None, 32 | 4096, None) != 0:  # remount read-write
+                    results.append("remount: " + os.strerror(ctypes.get_errno()))
+                raise RuntimeError(" / ".join(results))
+    """, "crash")
+    assert "Read-only file system / remount: Operation not permitted" in message
+    assert not target.exists()
+    assert _run(WELL_BEHAVED).filesystem == "read-only except the work directory"
