@@ -91,9 +91,7 @@ class _SpaceGroup:
     def add(self, entry_id: str, semantic: SemanticSpec, spec: RKMESpec) -> int:
         z = spec.points_.astype(np.float32)
         w = spec.weights_.astype(np.float32)
-        start = self.pts.n
-        for zi, wi in zip(z, w, strict=True):
-            self.pts.append(z=zi, w=wi)
+        start = self.pts.extend(len(z), z=z, w=w)
         z64, w64 = z.astype(np.float64), w.astype(np.float64)
         gamma = float(spec.gamma_)
         codes = sf.class_codes(semantic)

@@ -36,18 +36,28 @@ class Columns:
     def has(self, name: str) -> bool:
         return name in self._data
 
-    def append(self, **values: Any) -> int:
-        if self.n == self._cap:
+    def _reserve(self, extra: int) -> None:
+        if self.n + extra <= self._cap:
+            return
+        while self.n + extra > self._cap:
             self._cap *= 2
-            for name, arr in self._data.items():
-                grown = np.zeros((self._cap, *arr.shape[1:]), dtype=arr.dtype)
-                grown[: self.n] = arr[: self.n]
-                self._data[name] = grown
-        row = self.n
-        for name, value in values.items():
-            self._data[name][row] = value
-        self.n += 1
-        return row
+        for name, arr in self._data.items():
+            grown = np.zeros((self._cap, *arr.shape[1:]), dtype=arr.dtype)
+            grown[: self.n] = arr[: self.n]
+            self._data[name] = grown
+
+    def append(self, **values: Any) -> int:
+        """Append one row; returns its index."""
+        return self.extend(1, **{k: np.asarray(v)[None] for k, v in values.items()})
+
+    def extend(self, n_rows: int, /, **blocks: Any) -> int:
+        """Append `n_rows` rows given as arrays of that length; returns the first index."""
+        self._reserve(n_rows)
+        first = self.n
+        for name, block in blocks.items():
+            self._data[name][first:first + n_rows] = block
+        self.n += n_rows
+        return first
 
     def set(self, name: str, row: int, value: Any) -> None:
         self._data[name][row] = value
