@@ -159,3 +159,20 @@ def test_check_learnware_in_memory() -> None:
     _failed(check_learnware(narrow), "dimensions", Status.INVALID, "disagrees")
     slow = CheckOptions(time_limit=1e-9)
     _failed(check_learnware(good, slow), "predict", Status.NONUSABLE, "more than the limit")
+
+
+def test_checks_run_concurrently_from_threads(package: bytes) -> None:
+    """The node runs checks in an executor: no shared state, sandbox safe in threads."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    code = _code_package("""
+        import numpy as np
+
+        class Model:
+            def predict(self, x):
+                return np.where(x[:, 1] > 0, "pos", "neg")
+    """)
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        reports = list(pool.map(lambda p: check_package(p, CODE), [package, code] * 2))
+    assert [r.status for r in reports] == [Status.USABLE] * 4
+    assert reports[0].learnware_id == reports[2].learnware_id != reports[1].learnware_id

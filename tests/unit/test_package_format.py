@@ -168,3 +168,18 @@ def test_reader_returns_entries_sorted_and_drops_directories() -> None:
     raw = package_helpers.raw_zip({"b/": b"", "b/x": b"1", "a": b"2"},
                                   mode={"b/": 0o040755})
     assert list(read_archive(raw)) == ["a", "b/x"]
+
+
+def test_semantic_spec_with_every_field_survives_the_manifest() -> None:
+    from engine.specification import Feature, InputSpec, OutputSpec, SemanticSpec
+
+    x, _ = data()
+    sem = SemanticSpec(
+        data_type="table", task_type="regression", library="scikit_learn",
+        scenarios=("Finance", "retail"), license="MIT", name='churn "v2" — 𝔘nicode',
+        description="line one\nline two\ttab \\ backslash \x7f",
+        input=InputSpec(3, tuple(Feature(f"f{i}", f"feature {i}", "kg", "float")
+                                 for i in range(3))),
+        output=OutputSpec(1, ("revenue",)))
+    pkg = open_package(build_bytes(LinearRegression().fit(x, x[:, 0]), sem, rkme(x)))
+    assert pkg.semantic == sem
