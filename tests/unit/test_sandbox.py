@@ -64,7 +64,6 @@ def test_well_behaved_model_predicts() -> None:
     np.testing.assert_allclose(run.outputs[0], X @ [1.0, 2.0, 3.0])
     assert run.outputs[1].shape == (2, 2)
     assert run.network == "namespace" or run.network.startswith("audit-hook")
-    assert run.seconds < FAST.wall_seconds
     model = SandboxedModel.create(_files(WELL_BEHAVED), "m:Model", classes=[0, 1],
                                   methods=("predict", "predict_proba"), limits=FAST)
     np.testing.assert_allclose(model.predict(X), X @ [1.0, 2.0, 3.0])
