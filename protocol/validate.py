@@ -126,4 +126,6 @@ class MapReader:
     def done(self) -> None:
         unknown = sorted(set(map(str, self.value)) - self._read)
         if unknown and not self.lenient:
-            raise ProtocolError(f"{self.where}: unknown field(s) {', '.join(unknown)}")
+            names = ", ".join(_show(name) for name in unknown[:5])
+            more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
+            raise ProtocolError(f"{self.where}: unknown field(s) {names}{more}")

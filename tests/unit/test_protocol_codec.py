@@ -271,3 +271,15 @@ def test_float32_wire_changes_mmd2_by_less_than_1e_6_relative() -> None:
     exact = mmd2(a, b)
     assert abs(mmd2(a32, b32) - exact) <= 1e-6 * exact
     assert mmd2(a, a32) < 1e-12
+
+
+def test_protocol_imports_no_node_network_or_torch_code() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys, protocol.codec, protocol.signing, protocol.sync, protocol.framing; "
+            "print(sorted(m for m in ('lwnode', 'aiohttp', 'libp2p', 'trio', 'torch') "
+            "if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, timeout=60)
+    assert out.stdout.strip() == "[]"
