@@ -5,6 +5,13 @@ subpackage / module     what it owns
 ======================  ==========================================================
 ``specification/``      semantic and statistical (RKME) specifications
 ``search/``             catalog, semantic filter, index, ranking, mixture
+``reuse/``              job selector, averaging, ensemble pruning, feature augment
+``package/``            the package format: deterministic build, hostile-safe open
+``models/``             safe model loading (skops, TorchScript, weights-only torch)
+``sandbox/``            child-process runner for models that need their own code
+``checks.py``           usability checks run on every submission
+``learnware.py``        `Learnware` and the `Model` protocol
+``text_encoder.py``     the offline MiniLM sentence encoder (``text`` extra)
 ``kernel.py``           the Gaussian kernel, bandwidth rule, kernel-mean products
 ``qp.py``               exact simplex-constrained QP (RKME and mixture weights)
 ``vocabulary.py``       closed vocabularies of the semantic spec

@@ -49,7 +49,7 @@ def test_allowed_values_are_listed():
 
 
 def test_feature_count_must_match_dimension():
-    with pytest.raises(SpecError, match="input.features"):
+    with pytest.raises(SpecError, match=r"input\.features"):
         InputSpec(3, (Feature("a"),))
 
 

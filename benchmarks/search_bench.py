@@ -1,0 +1,119 @@
+"""Search latency, recall and memory against catalog size; the reference side by side.
+
+    python -m benchmarks.search_bench [--sizes 10,100,1000,5000,100000] [--no-reference]
+
+Catalog entries are perturbed specs (d=10, K=100, gamma=0.1 — the reference's
+kernel, so both systems rank under the same one) around 100 base tasks; queries are
+perturbations of random base tasks. For each N: exact and indexed latency (median of
+the queries), recall@5 of the index against the exact scan, catalog memory (RSS
+growth while building), and the reference's latency and top-5 agreement for N <= 5,000.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import statistics
+import time
+
+import numpy as np
+
+from benchmarks.common import machine, print_table, rss_mb
+from engine.search import Catalog, Requirement
+from engine.specification import SemanticSpec, spec_from_dict
+
+D, K, GAMMA, BASES = 10, 100, 0.1, 100
+
+
+def make_spec(points: np.ndarray, weights: np.ndarray):
+    return spec_from_dict({"type": "rkme_table", "format": 1, "space": f"table/d={D}",
+                           "gamma": GAMMA, "n_samples": 1000, "points": points,
+                           "weights": weights, "params": {}})
+
+
+class Market:
+    """Reproducible perturbed specs: entry i depends only on (seed, i)."""
+
+    def __init__(self, seed: int = 0) -> None:
+        rng = np.random.default_rng(seed)
+        self.bases = rng.normal(scale=2.0, size=(BASES, K, D))
+        self.seed = seed
+
+    def entry(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        rng = np.random.default_rng([self.seed, i])
+        scale = rng.uniform(0.05, 1.0)
+        points = self.bases[i % BASES] + rng.normal(scale=scale, size=(K, D))
+        return points, rng.dirichlet(np.full(K, 5.0))
+
+    def query(self, j: int):
+        rng = np.random.default_rng([self.seed, 10**9 + j])
+        points = self.bases[rng.integers(BASES)] + rng.normal(scale=0.3, size=(K, D))
+        return make_spec(points, rng.dirichlet(np.full(K, 5.0)))
+
+
+def build(market: Market, n: int) -> tuple[Catalog, float, float]:
+    gc.collect()
+    before = rss_mb()
+    catalog = Catalog()
+    start = time.perf_counter()
+    for i in range(n):
+        points, weights = market.entry(i)
+        catalog.add(f"lw{i}", SemanticSpec(data_type="table", task_type="regression",
+                                           name=f"forecaster {i}"), make_spec(points, weights))
+    seconds = time.perf_counter() - start
+    gc.collect()
+    return catalog, seconds, rss_mb() - before
+
+
+def latency_ms(catalog: Catalog, queries, exact: bool) -> tuple[float, list[list[str]]]:
+    times, tops = [], []
+    for q in queries:
+        start = time.perf_counter()
+        result = catalog.search(Requirement(spec=q), k=5, max_mixture=1, exact=exact)
+        times.append((time.perf_counter() - start) * 1000)
+        tops.append([m.id for m in result.single])
+    return statistics.median(times), tops
+
+
+def reference_search(market: Market, n: int, queries) -> tuple[str, str]:
+    """(median ms, top-5 agreement with our exact ranking) from the reference system."""
+    try:
+        from benchmarks.reference import bridge
+    except ImportError:
+        return "n/a", "n/a"
+    specs = [market.entry(i) for i in range(n)]
+    result = bridge.reference_search(specs, queries, gamma=GAMMA)
+    if not result.available:
+        return "n/a", "n/a"
+    return f"{result.median_ms:.0f}", result.top5
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="10,100,1000,5000,100000")
+    parser.add_argument("--queries", type=int, default=20)
+    parser.add_argument("--no-reference", action="store_true")
+    args = parser.parse_args()
+    market = Market()
+    queries = [market.query(j) for j in range(args.queries)]
+    rows = []
+    for n in (int(s) for s in args.sizes.split(",")):
+        catalog, build_s, mem = build(market, n)
+        latency_ms(catalog, queries[:2], exact=False)  # warm-up
+        exact_ms, exact_top = latency_ms(catalog, queries, exact=True)
+        index_ms, index_top = latency_ms(catalog, queries, exact=False)
+        recall = np.mean([len(set(a) & set(b)) / 5 for a, b in
+                          zip(exact_top, index_top, strict=True)])
+        ref_ms, ref_agree = ("n/a", "n/a")
+        if not args.no_reference and n <= 5000:
+            ref_ms, ref_agree = reference_search(market, n, queries[:5])
+        rows.append([f"{n:,}", f"{build_s:.1f}", f"{exact_ms:.1f}", f"{index_ms:.1f}",
+                     f"{recall:.3f}", f"{mem:.0f}", ref_ms, ref_agree])
+        del catalog
+    print_table(f"Search latency (d={D}, K={K}; {machine()})",
+                ["N", "build s", "exact ms", "indexed ms", "recall@5", "catalog MB",
+                 "reference ms", "ref top-5 = ours"], rows)
+
+
+if __name__ == "__main__":
+    main()
