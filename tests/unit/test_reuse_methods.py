@@ -124,6 +124,9 @@ def test_job_selector_routes_rows_to_their_region(four):
     np.testing.assert_array_equal(post.argmax(axis=1), selector.route(x))
     # The pooled density bandwidth is far narrower than the specs' own kernels.
     assert selector.gamma_ > 4 * max(lw.spec.gamma_ for lw in lws)
+    # Gaussian regions: one Gaussian per task is the right model, and routes as Bayes.
+    gauss = JobSelector(lws, density="gaussian").fit()
+    assert (gauss.route(x) == region).mean() >= bayes - 0.005
 
 
 def test_job_selector_weights_are_priors(four):
