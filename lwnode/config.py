@@ -1,0 +1,340 @@
+"""`NodeConfig`: one typed, validated configuration, resolved once at start-up.
+
+Sources, later ones winning: the defaults below, ``node.toml``, ``LWDOCK_*``
+environment variables, command-line flags. An unknown key in any source is an
+error (a typo must not silently fall back to a default).
+
+Environment variables are named ``LWDOCK_<SECTION>_<KEY>`` in capitals, e.g.
+``LWDOCK_HTTP_PORT=9000`` or ``LWDOCK_CHECKS_ALLOW_CODE=true``; lists are
+comma-separated. ``LWDOCK_HOME``, ``LWDOCK_NODE`` and ``LWDOCK_TOKEN`` are read by
+the command line, not by the node's config.
+
+`render_toml` writes a commented file with every setting and its default:
+``configs/node.toml`` is its output (a test keeps them equal), and ``lwnode init``
+writes the same text with the organization filled in.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import socket
+import sys
+import textwrap
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from lwnode.errors import ConfigError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+ENV_PREFIX = "LWDOCK_"
+CLI_ENV = frozenset({"LWDOCK_HOME", "LWDOCK_NODE", "LWDOCK_TOKEN"})
+"""Variables of the command line (not config keys), allowed beside the config's."""
+
+DEFAULT_HTTP_PORT = 8470
+
+
+def _opt(default: Any, doc: str, **limits: Any) -> Any:
+    """A config field with its documentation and bounds (``lo``, ``hi``)."""
+    return field(default=default, metadata={"doc": doc, **limits})
+
+
+@dataclass(frozen=True)
+class NodeSection:
+    """[node]: who runs this node."""
+
+    organization: str = _opt("", "Organization name shown to peers and users; empty: the "
+                                 "host name.")
+
+
+@dataclass(frozen=True)
+class HttpSection:
+    """[http]: the HTTP API."""
+
+    host: str = _opt("127.0.0.1", "Address the API listens on (127.0.0.1: this machine only).")
+    port: int = _opt(DEFAULT_HTTP_PORT, "TCP port of the API (0: any free port).", lo=0,
+                     hi=65535)
+    public_url: str = _opt("", "URL peers and users reach the API at, used in package URLs; "
+                               "empty: http://<host>:<port>.")
+    max_upload_bytes: int = _opt(512 << 20, "Largest package upload accepted (bytes).", lo=1024)
+    max_request_bytes: int = _opt(8 << 20, "Largest JSON request body (bytes), e.g. a "
+                                           "search.", lo=1024)
+    open_reads: bool = _opt(True, "Let anyone read (health, list, search, download); false: "
+                                  "reads need the token too.")
+
+
+@dataclass(frozen=True)
+class P2pSection:
+    """[p2p]: the peer layer (libp2p)."""
+
+    listen: tuple[str, ...] = _opt(("/ip4/127.0.0.1/tcp/0",),
+                                   "Multiaddrs the peer layer listens on.")
+    bootstrap: tuple[str, ...] = _opt((), "Multiaddrs of peers to connect to at start-up.")
+
+
+@dataclass(frozen=True)
+class SearchSection:
+    """[search]: answering searches."""
+
+    default_k: int = _opt(5, "Single learnwares returned when a search does not say.", lo=1,
+                          hi=100)
+    max_k: int = _opt(100, "Most single learnwares one search may ask for.", lo=1, hi=100)
+    max_mixture: int = _opt(3, "Most learnwares in a mixture (1: no mixtures).", lo=1, hi=16)
+    workers: int = _opt(2, "Threads that run searches (the maths releases the GIL).", lo=1,
+                        hi=64)
+    shortlist: int = _opt(200, "Index candidates re-ranked exactly per search.", lo=1)
+
+
+@dataclass(frozen=True)
+class ChecksSection:
+    """[checks]: usability checks run on every upload."""
+
+    time_limit: float = _opt(30.0, "Seconds a package's model may take to predict during "
+                                   "the checks.", lo=0.1)
+    allow_code: bool = _opt(False, "Accept code models (run in the sandbox: time, memory, "
+                                   "no network).")
+    trusted_types: tuple[str, ...] = _opt((), "skops types trusted beyond scikit-learn, numpy and "
+                                        "scipy.")
+    isolation: Literal["process", "thread"] = _opt(
+        "process", "Where checks run: 'process' (a worker process; a crashing model cannot "
+                   "take the node down) or 'thread'.")
+    workers: int = _opt(1, "Check workers (processes or threads).", lo=1, hi=64)
+
+
+@dataclass(frozen=True)
+class StoreSection:
+    """[store]: where the node keeps its data."""
+
+    path: str = _opt("store", "Directory of the database and package blobs, relative to "
+                              "the home.")
+
+
+@dataclass(frozen=True)
+class LogSection:
+    """[log]: what the node logs (to stderr)."""
+
+    level: Literal["debug", "info", "warning", "error"] = _opt("info", "Least severe level "
+                                                                       "logged.")
+    format: Literal["text", "json"] = _opt("text", "'text' for people, 'json' (one object "
+                                                   "a line) for log collectors.")
+    access_log: bool = _opt(True, "Log one line per HTTP request.")
+
+
+@dataclass(frozen=True)
+class NodeConfig:
+    """The whole configuration of a node (see the module doc for its sources)."""
+
+    node: NodeSection = field(default_factory=NodeSection)
+    http: HttpSection = field(default_factory=HttpSection)
+    p2p: P2pSection = field(default_factory=P2pSection)
+    search: SearchSection = field(default_factory=SearchSection)
+    checks: ChecksSection = field(default_factory=ChecksSection)
+    store: StoreSection = field(default_factory=StoreSection)
+    log: LogSection = field(default_factory=LogSection)
+
+    @property
+    def organization(self) -> str:
+        """The organization name to announce (the host name when none is set)."""
+        return self.node.organization or socket.gethostname() or "unnamed"
+
+    def public_url(self, port: int | None = None) -> str:
+        """The API's URL as others reach it (`port`: the port actually bound)."""
+        if self.http.public_url:
+            return self.http.public_url.rstrip("/")
+        host = self.http.host
+        if ":" in host:
+            host = f"[{host}]"
+        if host in ("0.0.0.0", "[::]"):
+            host = socket.gethostname()
+        return f"http://{host}:{self.http.port if port is None else port}"
+
+
+SECTIONS: dict[str, type[Any]] = dict(typing.get_type_hints(NodeConfig))
+"""Section name -> its dataclass, in file order."""
+
+
+# -- validation ---------------------------------------------------------------------------
+def _check_value(value: Any, hint: Any, meta: Mapping[str, Any], where: str) -> Any:
+    origin = typing.get_origin(hint)
+    if origin is Literal:
+        choices = typing.get_args(hint)
+        if value not in choices:
+            raise ConfigError(f"{where}: {value!r} is not one of {', '.join(map(repr, choices))}")
+        return value
+    if origin is tuple:
+        if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{where}: expected a list of strings, got {value!r}")
+        return tuple(value)
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where}: expected true or false, got {value!r}")
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{where}: expected an integer, got {value!r}")
+    elif hint is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"{where}: expected a number, got {value!r}")
+        value = float(value)
+    elif hint is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{where}: expected a string, got {value!r}")
+    lo, hi = meta.get("lo"), meta.get("hi")
+    if (lo is not None and value < lo) or (hi is not None and value > hi):
+        bounds = f"{lo if lo is not None else ''}..{hi if hi is not None else ''}"
+        raise ConfigError(f"{where}: {value!r} is outside {bounds}")
+    return value
+
+
+def _from_text(text: str, hint: Any, where: str) -> Any:
+    """Parse an environment variable's text as the field's type."""
+    origin = typing.get_origin(hint)
+    if origin is tuple:
+        return [part.strip() for part in text.split(",") if part.strip()]
+    if hint is bool:
+        low = text.strip().lower()
+        if low in ("1", "true", "yes", "on"):
+            return True
+        if low in ("0", "false", "no", "off"):
+            return False
+        raise ConfigError(f"{where}: expected true or false, got {text!r}")
+    if hint is int:
+        try:
+            return int(text.strip())
+        except ValueError:
+            raise ConfigError(f"{where}: expected an integer, got {text!r}") from None
+    if hint is float:
+        try:
+            return float(text.strip())
+        except ValueError:
+            raise ConfigError(f"{where}: expected a number, got {text!r}") from None
+    return text
+
+
+def _fields(section: type[Any]) -> dict[str, tuple[Any, Mapping[str, Any]]]:
+    hints = typing.get_type_hints(section)
+    return {f.name: (hints[f.name], f.metadata) for f in dataclasses.fields(section)}
+
+
+def _merge(base: NodeConfig, data: Mapping[str, Any], source: str, *,
+           from_text: bool = False) -> NodeConfig:
+    """`base` with the values of `data` ({section: {key: value}}) checked and applied."""
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{source}: expected a table of sections")
+    sections = {}
+    for name, values in data.items():
+        if name not in SECTIONS:
+            raise ConfigError(f"{source}: unknown section [{name}] (known: "
+                              f"{', '.join(SECTIONS)})")
+        if not isinstance(values, Mapping):
+            raise ConfigError(f"{source} [{name}]: expected a table, got {values!r}")
+        known = _fields(SECTIONS[name])
+        changes = {}
+        for key, value in values.items():
+            if key not in known:
+                raise ConfigError(f"{source} [{name}]: unknown key {key!r} (known: "
+                                  f"{', '.join(known)})")
+            hint, meta = known[key]
+            where = f"{source} [{name}] {key}"
+            if from_text and isinstance(value, str):
+                value = _from_text(value, hint, where)
+            changes[key] = _check_value(value, hint, meta, where)
+        sections[name] = dataclasses.replace(getattr(base, name), **changes)
+    return dataclasses.replace(base, **sections)
+
+
+def _env_values(env: Mapping[str, str]) -> tuple[dict[str, dict[str, str]], list[str]]:
+    out: dict[str, dict[str, str]] = {}
+    names = []
+    for name, text in env.items():
+        if not name.startswith(ENV_PREFIX) or name in CLI_ENV:
+            continue
+        rest = name[len(ENV_PREFIX):].lower()
+        section, _, key = rest.partition("_")
+        if section not in SECTIONS or key not in _fields(SECTIONS[section]):
+            raise ConfigError(f"environment variable {name}: not a setting (settings are "
+                              f"LWDOCK_<SECTION>_<KEY>, e.g. LWDOCK_HTTP_PORT)")
+        out.setdefault(section, {})[key] = text
+        names.append(name)
+    return out, names
+
+
+def load_config(path: str | Path | None = None, *, env: Mapping[str, str] | None = None,
+                overrides: Mapping[str, Mapping[str, Any]] | None = None,
+                require_file: bool = False) -> NodeConfig:
+    """Resolve the configuration: defaults < file < environment < overrides.
+
+    Parameters
+    ----------
+    path
+        ``node.toml``; a missing file means "all defaults" unless `require_file`.
+    env
+        Environment (``os.environ`` when None); only ``LWDOCK_*`` names are read.
+    overrides
+        ``{section: {key: value}}`` from command-line flags, already typed.
+
+    Raises
+    ------
+    ConfigError
+        Naming the source (file, variable or flag), the key and what is wrong.
+    """
+    import os
+
+    config = NodeConfig()
+    if path is not None:
+        p = Path(path)
+        if p.is_file():
+            try:
+                data = tomllib.loads(p.read_text(encoding="utf-8"))
+            except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+                raise ConfigError(f"{p}: not valid TOML ({exc})") from None
+            config = _merge(config, data, str(p))
+        elif require_file or p.exists():
+            raise ConfigError(f"{p}: no such config file")
+    env_data, _ = _env_values(os.environ if env is None else env)
+    for section, values in env_data.items():
+        for key, text in values.items():
+            name = f"{ENV_PREFIX}{section.upper()}_{key.upper()}"
+            config = _merge(config, {section: {key: text}}, f"environment {name}",
+                            from_text=True)
+    if overrides:
+        config = _merge(config, {s: dict(v) for s, v in overrides.items() if v},
+                        "command line")
+    return config
+
+
+# -- rendering ---------------------------------------------------------------------------
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    text = str(value).replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{text}"'
+
+
+def render_toml(config: NodeConfig | None = None) -> str:
+    """A commented ``node.toml`` holding every setting of `config` (default: defaults)."""
+    config = config or NodeConfig()
+    lines = ["# lwnode configuration. Every setting is shown with its default; delete what",
+             "# you do not change. Environment variables LWDOCK_<SECTION>_<KEY> override",
+             "# this file, and command-line flags override both. Unknown keys are errors.",
+             ""]
+    for name, section in SECTIONS.items():
+        lines.append(f"# {section.__doc__}")
+        lines.append(f"[{name}]")
+        values = getattr(config, name)
+        for f in dataclasses.fields(section):
+            lines.extend(textwrap.wrap(f.metadata["doc"], 88, initial_indent="# ",
+                                       subsequent_indent="# "))
+            lines.append(f"{f.name} = {_toml_value(getattr(values, f.name))}")
+        lines.append("")
+    return "\n".join(lines)

@@ -1,0 +1,95 @@
+"""Errors of the node layer.
+
+Every error the node raises on purpose is a `NodeError` (a `LwdockError`). Errors
+caused by what a client or a user sent also subclass `ValueError`. Each class
+carries a stable `code` (the JSON ``code`` of an HTTP error, a word programs can
+test); `lwnode.api` maps classes to HTTP statuses in one table.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from engine.errors import LwdockError
+
+
+class NodeError(LwdockError):
+    """Base of the node's errors; `code` is stable, the message is for people."""
+
+    code: ClassVar[str] = "node_error"
+
+
+class ConfigError(NodeError, ValueError):
+    """A configuration value (file, environment variable or flag) is invalid."""
+
+    code = "bad_config"
+
+
+class HomeError(NodeError):
+    """The node's home directory cannot be used (missing key, existing key, modes)."""
+
+    code = "bad_home"
+
+
+class StoreError(NodeError):
+    """The store is unusable: schema too new, corrupt database, failed blob write."""
+
+    code = "store_error"
+
+
+class BadRequest(NodeError, ValueError):
+    """A request that is malformed or has wrong types or values (names the field)."""
+
+    code = "bad_request"
+
+
+class NotFound(NodeError, ValueError):
+    """An id this node does not know."""
+
+    code = "not_found"
+
+
+class Gone(NodeError, ValueError):
+    """A learnware its owner withdrew (the tombstone is kept)."""
+
+    code = "withdrawn"
+
+
+class Unauthorized(NodeError, ValueError):
+    """A write (or, if configured, a read) without the node's bearer token."""
+
+    code = "unauthorized"
+
+
+class Forbidden(NodeError, ValueError):
+    """A request this node will not do for anyone (e.g. withdraw another owner's work)."""
+
+    code = "forbidden"
+
+
+class TooLarge(NodeError, ValueError):
+    """A body over the configured size cap."""
+
+    code = "too_large"
+
+
+class BadRange(NodeError, ValueError):
+    """A ``Range`` header that is malformed or outside the package."""
+
+    code = "bad_range"
+
+
+class PackageRejected(NodeError, ValueError):
+    """An upload that failed the usability checks; `report` says which and why."""
+
+    code = "package_rejected"
+
+    def __init__(self, message: str, report: dict[str, Any]) -> None:
+        super().__init__(message)
+        self.report = report
+
+
+class Busy(NodeError):
+    """The node is shutting down or its workers are saturated; retry later."""
+
+    code = "busy"

@@ -1,0 +1,116 @@
+"""The database schema, as an ordered list of migrations.
+
+The schema version is SQLite's ``PRAGMA user_version``. Opening a database applies
+every migration above its version, each in one transaction together with the new
+version number, so a crash mid-migration leaves the previous version intact. A
+database newer than this code is refused rather than misread.
+
+To change the schema, append a `Migration` (never edit a released one).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from lwnode.errors import StoreError
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    description: str
+    statements: tuple[str, ...]
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "records, own learnwares, sequences, peers", (
+        """CREATE TABLE records (
+            owner         TEXT    NOT NULL,
+            learnware_id  TEXT    NOT NULL,
+            sequence      INTEGER NOT NULL CHECK (sequence >= 1),
+            kind          TEXT    NOT NULL CHECK (kind IN ('announcement', 'withdrawal')),
+            envelope      BLOB    NOT NULL,
+            received_at   INTEGER NOT NULL,
+            organization  TEXT    NOT NULL DEFAULT '',
+            name          TEXT    NOT NULL DEFAULT '',
+            data_type     TEXT    NOT NULL DEFAULT '',
+            task_type     TEXT    NOT NULL DEFAULT '',
+            library       TEXT    NOT NULL DEFAULT '',
+            license       TEXT    NOT NULL DEFAULT '',
+            package_size  INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (owner, learnware_id)
+        ) WITHOUT ROWID""",
+        "CREATE INDEX records_by_owner_sequence ON records (owner, sequence)",
+        "CREATE INDEX records_by_kind_id ON records (kind, learnware_id, owner)",
+        """CREATE TABLE record_tags (
+            owner         TEXT NOT NULL,
+            learnware_id  TEXT NOT NULL,
+            tag           TEXT NOT NULL,
+            PRIMARY KEY (owner, learnware_id, tag),
+            FOREIGN KEY (owner, learnware_id) REFERENCES records (owner, learnware_id)
+                ON DELETE CASCADE
+        ) WITHOUT ROWID""",
+        "CREATE INDEX record_tags_by_tag ON record_tags (tag)",
+        """CREATE TABLE own_learnwares (
+            learnware_id  TEXT    PRIMARY KEY,
+            owner         TEXT    NOT NULL,
+            size          INTEGER NOT NULL CHECK (size > 0),
+            status        TEXT    NOT NULL CHECK (status IN ('active', 'withdrawn')),
+            report        TEXT    NOT NULL,
+            published_at  INTEGER NOT NULL,
+            withdrawn_at  INTEGER,
+            FOREIGN KEY (owner, learnware_id) REFERENCES records (owner, learnware_id)
+        )""",
+        """CREATE TABLE sequences (
+            owner        TEXT    PRIMARY KEY,
+            last_issued  INTEGER NOT NULL CHECK (last_issued >= 0)
+        )""",
+        """CREATE TABLE peers (
+            node_id       TEXT    PRIMARY KEY,
+            peer_id       TEXT    NOT NULL DEFAULT '',
+            organization  TEXT    NOT NULL DEFAULT '',
+            http_url      TEXT    NOT NULL DEFAULT '',
+            multiaddrs    TEXT    NOT NULL DEFAULT '[]',
+            first_seen    INTEGER NOT NULL,
+            last_seen     INTEGER NOT NULL
+        )""",
+    )),
+)
+
+LATEST_VERSION = MIGRATIONS[-1].version
+
+
+def schema_version(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("PRAGMA user_version").fetchone()[0])
+
+
+def migrate(conn: sqlite3.Connection, migrations: Sequence[Migration] = MIGRATIONS) -> int:
+    """Bring the database to the last of `migrations`; returns the version reached.
+
+    `conn` must be in autocommit mode (``isolation_level=None``) so each migration
+    is exactly one explicit transaction.
+    """
+    versions = [m.version for m in migrations]
+    if versions != list(range(1, len(versions) + 1)):
+        raise StoreError(f"migrations: versions {versions} are not 1, 2, 3, ...")
+    current = schema_version(conn)
+    latest = versions[-1] if versions else 0
+    if current > latest:
+        raise StoreError(f"database schema version {current} is newer than this lwnode "
+                         f"understands ({latest}); upgrade lwnode")
+    for m in migrations[current:]:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in m.statements:
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {int(m.version)}")
+            conn.execute("COMMIT")
+        except BaseException as exc:
+            conn.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.Error):
+                raise StoreError(f"migration {m.version} ({m.description}) failed: {exc}"
+                                 ) from None
+            raise
+    return schema_version(conn)

@@ -1,0 +1,111 @@
+"""Small real things for tests and benchmarks: specs, signed rows, a crash child.
+
+Nothing here is a mock: rows carry real Ed25519 signatures over real
+announcements, so whatever a test stores can be decoded, verified and searched.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import random
+import sys
+import time
+
+import numpy as np
+
+from engine.specification import RKMETableSpec, SemanticSpec
+from lwnode.records import sign_announcement, sign_withdrawal
+from lwnode.store.base import RecordRow
+from lwnode.store.sqlite import FileStore, SqliteStore
+from protocol.messages import now_ms
+from protocol.signing import Identity
+
+PACKAGE_URL = "http://127.0.0.1:8470/v1/learnwares/{id}/package"
+
+
+def tiny_spec(seed: int = 0, d: int = 4, n: int = 40, k: int = 5, loc: float = 0.0
+              ) -> RKMETableSpec:
+    """A fitted table RKME of `n` Gaussian rows around `loc` (fast: no refinement)."""
+    x = np.random.default_rng(seed).normal(loc=loc, size=(n, d))
+    spec = RKMETableSpec(n_points=k, refine_steps=0, random_state=seed).fit(x)
+    assert isinstance(spec, RKMETableSpec)
+    return spec
+
+
+def tiny_semantic(name: str = "tiny regressor", d: int = 4, *, task: str = "regression",
+                  scenarios: tuple[str, ...] = (), data_type: str = "table") -> SemanticSpec:
+    labels = ["a", "b"] if task == "classification" else []
+    return SemanticSpec.from_dict({
+        "data_type": data_type, "task_type": task, "library": "scikit_learn",
+        "scenarios": list(scenarios), "name": name, "input": {"dimension": d},
+        "output": {"dimension": 1, "labels": labels}})
+
+
+def content_of(i: int, size: int = 256) -> bytes:
+    """Distinct package-like bytes number `i` (the store does not open packages)."""
+    rng = random.Random(i)
+    return f"package {i}\n".encode() + rng.randbytes(size)
+
+
+def announcement_row(identity: Identity, learnware_id: str, sequence: int, *,
+                     semantic: SemanticSpec | None = None, spec: RKMETableSpec | None = None,
+                     size: int = 1000, organization: str = "test org") -> RecordRow:
+    return sign_announcement(
+        identity, learnware_id=learnware_id, organization=organization,
+        semantic=semantic or tiny_semantic(), spec=spec or tiny_spec(),
+        size=size, urls=(PACKAGE_URL.format(id=learnware_id),), sequence=sequence,
+        now=now_ms())
+
+
+def withdrawal_row(identity: Identity, learnware_id: str, sequence: int) -> RecordRow:
+    return sign_withdrawal(identity, learnware_id=learnware_id, sequence=sequence, now=now_ms())
+
+
+def publish_bytes(store: SqliteStore, identity: Identity, data: bytes, *,
+                  semantic: SemanticSpec | None = None, spec: RKMETableSpec | None = None,
+                  chunk: int = 64) -> tuple[str, bool]:
+    """Publish `data` the way the node does: chunked upload, then `add_own`."""
+    writer = store.blob_writer()
+    try:
+        for start in range(0, len(data), chunk):
+            writer.write(data[start:start + chunk])
+        lid = writer.content_id()
+        own, created = store.add_own(
+            writer, identity.node_id, '{"status": "usable"}',
+            lambda seq: announcement_row(identity, lid, seq, semantic=semantic, spec=spec,
+                                         size=len(data)), now_ms())
+    finally:
+        writer.discard()
+    return own.learnware_id, created
+
+
+def crash_child(root: str, seed: int) -> None:
+    """Publish (and now and then withdraw) forever, until killed.
+
+    The SIGKILL test runs this in a subprocess and kills it at a random moment; it
+    prints ``ready`` once its imports are done so the moment is measured from there.
+    """
+    store = FileStore(root)
+    identity = Identity.from_seed(b"\x07" * 32)
+    spec = tiny_spec(seed, n=5, k=5)  # k == n: no k-means, so no scikit-learn import
+    rng = random.Random(seed)
+    published: list[str] = [o.learnware_id for o in store.list_own() if o.status == "active"]
+    print("ready", flush=True)
+    i = seed * 1_000_000
+    while True:
+        i += 1
+        if published and rng.random() < (0.2 if len(published) < 40 else 0.6):
+            lid = published.pop(rng.randrange(len(published)))
+            store.withdraw_own(lid, functools.partial(withdrawal_row, identity, lid), now_ms())
+        else:
+            size = rng.choice((100, 5_000, 100_000))
+            lid, _ = publish_bytes(store, identity, content_of(i, size), spec=spec,
+                                   chunk=rng.choice((64, 4096, 65536)))
+            published.append(lid)
+        time.sleep(rng.random() * 0.002)
+
+
+if __name__ == "__main__" and len(sys.argv) == 4 and sys.argv[1] == "crash-child":
+    os.nice(5)
+    crash_child(sys.argv[2], int(sys.argv[3]))

@@ -1,0 +1,337 @@
+"""Store contract: one suite, run against the file store and the in-memory store."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import stat
+import threading
+
+import pytest
+
+from lwnode.catalog import NodeCatalog
+from lwnode.errors import BadRequest, Gone, NotFound, StoreError
+from lwnode.records import announcement_of
+from lwnode.store import FileStore, MemoryStore, PeerRow, RecordFilter, SqliteStore
+from lwnode.store.schema import LATEST_VERSION, MIGRATIONS, Migration, migrate, schema_version
+from lwnode.testing import (
+    announcement_row,
+    content_of,
+    publish_bytes,
+    tiny_semantic,
+    tiny_spec,
+    withdrawal_row,
+)
+from protocol.content import content_id
+from protocol.signing import Identity
+
+ME = Identity.from_seed(b"\x01" * 32)
+PEER = Identity.from_seed(b"\x02" * 32)
+OTHER = Identity.from_seed(b"\x03" * 32)
+
+
+@pytest.fixture(params=["file", "memory"])
+def store(request, tmp_path):
+    s = FileStore(tmp_path / "store") if request.param == "file" else MemoryStore()
+    yield s
+    s.close()
+
+
+def lid_of(i: int) -> str:
+    return content_id(content_of(i))
+
+
+# -- fresh store -------------------------------------------------------------------------------
+def test_a_new_store_is_empty_current_and_sound(store):
+    assert store.schema_version() == LATEST_VERSION
+    counts = store.counts()
+    assert (counts.own_active, counts.announcements, counts.peers) == (0, 0, 0)
+    assert store.verify() == []
+    assert store.recovery.temp_files == 0 and store.recovery.orphan_blobs == ()
+
+
+# -- own learnwares -----------------------------------------------------------------------------
+def test_publish_makes_blob_row_and_signed_record_visible_together(store):
+    data = content_of(1, 10_000)
+    lid, created = publish_bytes(store, ME, data)
+    assert created and lid == content_id(data)
+    own = store.get_own(lid)
+    assert own.status == "active" and own.size == len(data) and own.sequence == 1
+    assert store.blob_path(lid).read_bytes() == data
+    assert stat.S_IMODE(store.blob_path(lid).stat().st_mode) == 0o444
+    record = store.get_record(ME.node_id, lid)
+    ann = announcement_of(record)
+    assert (ann.learnware_id, ann.owner, ann.sequence) == (lid, ME.node_id, 1)
+    assert store.last_sequence(ME.node_id) == 1
+    assert store.verify() == []
+
+
+def test_publishing_the_same_bytes_again_is_idempotent(store):
+    lid, created = publish_bytes(store, ME, content_of(1))
+    again, created_again = publish_bytes(store, ME, content_of(1))
+    assert (again, created, created_again) == (lid, True, False)
+    assert store.last_sequence(ME.node_id) == 1
+    assert store.counts().own_active == 1
+    assert store.verify() == []
+
+
+def test_sequences_increase_over_publishes_and_withdrawals(store):
+    lids = [publish_bytes(store, ME, content_of(i))[0] for i in range(3)]
+    store.withdraw_own(lids[1], lambda seq: withdrawal_row(ME, lids[1], seq), 5)
+    assert [store.get_record(ME.node_id, lid).sequence for lid in lids] == [1, 4, 3]
+    assert store.owners() == [(ME.node_id, 4, 3)]
+
+
+def test_bytes_changed_on_disk_before_commit_are_refused(store):
+    writer = store.blob_writer()
+    writer.write(b"the bytes that were uploaded")
+    expected = writer.content_id()
+    writer.close()
+    os.chmod(writer.path, 0o600)
+    writer.path.write_bytes(b"different bytes on disk")
+    with pytest.raises(StoreError, match="hash"):
+        store.add_own(writer, ME.node_id, "{}", lambda seq: announcement_row(ME, expected, seq),
+                      1)
+    assert store.get_own(expected) is None and not store.blobs.exists(expected)
+    assert store.verify() == []
+
+
+def test_a_failing_signer_leaves_no_trace(store):
+    def boom(seq):
+        raise RuntimeError("signer failed")
+
+    writer = store.blob_writer()
+    writer.write(content_of(7))
+    lid = writer.content_id()
+    with pytest.raises(RuntimeError):
+        store.add_own(writer, ME.node_id, "{}", boom, 1)
+    assert store.get_own(lid) is None and store.get_record(ME.node_id, lid) is None
+    assert not store.blobs.exists(lid) and store.last_sequence(ME.node_id) == 0
+    assert store.verify() == []
+
+
+def test_a_record_that_does_not_match_the_publish_is_refused(store):
+    writer = store.blob_writer()
+    writer.write(content_of(8))
+    lid = writer.content_id()
+    with pytest.raises(StoreError, match="make_record"):
+        store.add_own(writer, ME.node_id, "{}", lambda seq: announcement_row(ME, lid, seq + 1),
+                      1)
+    assert store.get_own(lid) is None and store.verify() == []
+
+
+def test_withdrawal_keeps_a_tombstone_and_removes_the_package(store):
+    lid, _ = publish_bytes(store, ME, content_of(1))
+    own = store.withdraw_own(lid, lambda seq: withdrawal_row(ME, lid, seq), 42)
+    assert own.status == "withdrawn" and own.withdrawn_at == 42
+    record = store.get_record(ME.node_id, lid)
+    assert record.kind == "withdrawal" and record.sequence == 2
+    assert not store.blobs.exists(lid)
+    with pytest.raises(Gone):
+        store.blob_path(lid)
+    with pytest.raises(Gone):
+        store.withdraw_own(lid, lambda seq: withdrawal_row(ME, lid, seq), 43)
+    with pytest.raises(NotFound):
+        store.withdraw_own(lid_of(99), lambda seq: withdrawal_row(ME, lid_of(99), seq), 43)
+    with pytest.raises(NotFound):
+        store.blob_path(lid_of(99))
+    assert store.list_announcements(RecordFilter(), 10).rows == ()
+    assert store.verify() == []
+
+
+def test_republishing_a_withdrawn_learnware_announces_it_again(store):
+    lid, _ = publish_bytes(store, ME, content_of(1))
+    store.withdraw_own(lid, lambda seq: withdrawal_row(ME, lid, seq), 1)
+    again, created = publish_bytes(store, ME, content_of(1))
+    assert again == lid and created
+    assert store.get_own(lid).status == "active" and store.get_own(lid).sequence == 3
+    assert store.blob_path(lid).read_bytes() == content_of(1)
+    assert store.verify() == []
+
+
+def test_concurrent_publishes_get_unique_sequences(store):
+    errors = []
+
+    def work(i):
+        try:
+            publish_bytes(store, ME, content_of(i))
+        except Exception as exc:  # collected for the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(12)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    seqs = sorted(s for _, s in store.owner_sequences(ME.node_id))
+    assert seqs == list(range(1, 13))
+    assert store.verify() == []
+
+
+# -- peers' records -----------------------------------------------------------------------------
+def test_replay_rule_keeps_only_newer_records(store):
+    lid = lid_of(5)
+    assert store.put_record(announcement_row(PEER, lid, 3))
+    assert not store.put_record(announcement_row(PEER, lid, 3))
+    assert not store.put_record(announcement_row(PEER, lid, 2))
+    assert store.put_record(withdrawal_row(PEER, lid, 4))
+    assert not store.put_record(announcement_row(PEER, lid, 4))
+    assert store.get_record(PEER.node_id, lid).kind == "withdrawal"
+    assert store.put_record(announcement_row(PEER, lid, 9))
+    assert store.get_record(PEER.node_id, lid).sequence == 9
+    assert store.records_for(lid)[0].owner == PEER.node_id
+
+
+def test_listing_filters_in_sql_and_pages_without_gaps(store):
+    for i in range(14):
+        semantic = tiny_semantic(f"model {'alpha' if i % 2 else 'beta'} {i}",
+                                 task="classification" if i % 3 == 0 else "regression",
+                                 scenarios=("retail",) if i < 5 else ("health", "nature"))
+        owner = PEER if i % 2 else OTHER
+        store.put_record(announcement_row(owner, lid_of(i), i + 1, semantic=semantic))
+    store.put_record(withdrawal_row(PEER, lid_of(100), 1))
+    everything = store.list_announcements(RecordFilter(), 100).rows
+    assert len(everything) == 14
+    seen, cursor = [], None
+    while True:
+        page = store.list_announcements(RecordFilter(), 4, cursor)
+        seen += [r.learnware_id for r in page.rows]
+        if page.next_cursor is None:
+            break
+        cursor = page.next_cursor
+    assert seen == [r.learnware_id for r in everything] and len(set(seen)) == 14
+
+    def ids(**kw):
+        return {r.learnware_id for r in store.list_announcements(RecordFilter(**kw), 100).rows}
+
+    assert ids(task_type="classification") == {lid_of(i) for i in range(0, 14, 3)}
+    assert ids(owner=PEER.node_id) == {lid_of(i) for i in range(1, 14, 2)}
+    assert ids(scenarios=("retail",)) == {lid_of(i) for i in range(5)}
+    assert ids(scenarios=("nature", "retail")) == {lid_of(i) for i in range(14)}
+    assert ids(name="ALPHA") == {lid_of(i) for i in range(1, 14, 2)}
+    assert ids(name="%") == set()
+    assert ids(data_type="image") == set()
+    assert store.get_record(PEER.node_id, lid_of(1)).scenarios == ("retail",)
+    assert store.get_record(PEER.node_id, lid_of(5)).scenarios == ("health", "nature")
+    with pytest.raises(BadRequest, match="cursor"):
+        store.list_announcements(RecordFilter(), 4, "not-a-cursor")
+
+
+def test_anti_entropy_queries(store):
+    for seq in (1, 2, 5):
+        store.put_record(announcement_row(PEER, lid_of(seq), seq))
+    store.put_record(withdrawal_row(PEER, lid_of(2), 7))
+    assert [r.sequence for r in store.records_after(PEER.node_id, 1, 10)] == [5, 7]
+    assert [r.sequence for r in store.records_after(PEER.node_id, 1, 1)] == [5]
+    assert dict(store.owner_sequences(PEER.node_id)) == {lid_of(1): 1, lid_of(2): 7,
+                                                         lid_of(5): 5}
+    assert store.owners() == [(PEER.node_id, 7, 3)]
+
+
+def test_peers_are_upserted_keeping_first_seen(store):
+    store.upsert_peer(PeerRow(PEER.node_id, "12D3Koo", "org b", "http://b", ("/ip4/1/tcp/2",),
+                              last_seen=10))
+    store.upsert_peer(PeerRow(PEER.node_id, "12D3Koo", "org b2", "http://b", (), last_seen=20))
+    (peer,) = store.list_peers()
+    assert (peer.organization, peer.first_seen, peer.last_seen) == ("org b2", 10, 20)
+    assert store.counts().peers == 1
+    store.remove_peer(PEER.node_id)
+    assert store.list_peers() == []
+
+
+# -- verification and recovery ----------------------------------------------------------------
+def test_verify_finds_each_kind_of_damage_and_recover_repairs_what_a_crash_leaves(store):
+    lid, _ = publish_bytes(store, ME, content_of(1))
+    gone, _ = publish_bytes(store, ME, content_of(2))
+    path = store.blob_path(lid)
+    os.chmod(path, 0o600)
+    path.write_bytes(b"rotten")
+    store.blob_path(gone).unlink()
+    orphan = store.blobs.writer()
+    orphan.write(b"orphan")
+    store.blobs.commit(orphan, orphan.content_id())
+    leftover = store.blobs.writer()
+    leftover.write(b"half an upload")
+    kinds = sorted(p.kind for p in store.verify())
+    assert kinds == ["bad_blob", "missing_blob", "orphan_blob", "temp_file"]
+    assert [p.kind for p in store.verify(deep=False)].count("bad_blob") == 0
+    recovered = store.recover()
+    assert recovered.temp_files == 1 and len(recovered.orphan_blobs) == 1
+    assert sorted(p.kind for p in store.verify()) == ["bad_blob", "missing_blob"]
+
+
+def test_catalog_rebuilt_from_the_store_holds_the_same_announcements(store):
+    for i in range(6):
+        store.put_record(announcement_row(PEER, lid_of(i), i + 1, spec=tiny_spec(i, loc=i)))
+    store.put_record(withdrawal_row(PEER, lid_of(0), 10))
+    mine, _ = publish_bytes(store, ME, content_of(50))
+    catalog = NodeCatalog()
+    assert catalog.rebuild(store) == 6
+    assert catalog.ids() == {r.learnware_id for r in store.iter_announcements(batch=2)}
+    assert catalog.locations(mine)[0].owner == ME.node_id
+
+
+# -- file store specifics -------------------------------------------------------------------
+def test_file_store_keeps_everything_across_reopen(tmp_path):
+    with FileStore(tmp_path / "s") as s:
+        lid, _ = publish_bytes(s, ME, content_of(1))
+        s.put_record(announcement_row(PEER, lid_of(9), 4))
+        s.upsert_peer(PeerRow(PEER.node_id, last_seen=1))
+    with FileStore(tmp_path / "s") as s:
+        assert s.get_own(lid).status == "active" and s.blob_path(lid).read_bytes() == \
+            content_of(1)
+        assert s.get_record(PEER.node_id, lid_of(9)).sequence == 4
+        assert s.last_sequence(ME.node_id) == 1 and len(s.list_peers()) == 1
+        assert s.verify() == []
+        mode = s._conn.execute("PRAGMA journal_mode").fetchone()[0]
+        assert mode == "wal"
+    assert stat.S_IMODE((tmp_path / "s").stat().st_mode) == 0o700
+
+
+def test_a_store_cannot_be_opened_twice(tmp_path):
+    with FileStore(tmp_path / "s"), pytest.raises(StoreError, match="in use"):
+        FileStore(tmp_path / "s")
+    FileStore(tmp_path / "s").close()
+
+
+def test_a_newer_schema_is_refused(tmp_path):
+    FileStore(tmp_path / "s").close()
+    conn = sqlite3.connect(tmp_path / "s" / "lwnode.sqlite3")
+    conn.execute(f"PRAGMA user_version = {LATEST_VERSION + 1}")
+    conn.close()
+    with pytest.raises(StoreError, match="newer than this lwnode"):
+        FileStore(tmp_path / "s")
+
+
+def test_a_corrupt_database_is_a_store_error(tmp_path):
+    (tmp_path / "s").mkdir()
+    (tmp_path / "s" / "lwnode.sqlite3").write_bytes(b"this is not a database" * 100)
+    with pytest.raises(StoreError):
+        FileStore(tmp_path / "s")
+
+
+def test_migrations_apply_once_in_order_and_roll_back_on_failure(tmp_path):
+    conn = sqlite3.connect(tmp_path / "m.db", isolation_level=None)
+    extra = Migration(LATEST_VERSION + 1, "notes", ("CREATE TABLE notes (x TEXT)",))
+    assert migrate(conn, (*MIGRATIONS, extra)) == LATEST_VERSION + 1
+    assert migrate(conn, (*MIGRATIONS, extra)) == LATEST_VERSION + 1
+    broken = Migration(LATEST_VERSION + 2, "broken", ("CREATE TABLE more (y TEXT)",
+                                                      "CREATE TABLE notes (x TEXT)"))
+    with pytest.raises(StoreError, match="migration"):
+        migrate(conn, (*MIGRATIONS, extra, broken))
+    assert schema_version(conn) == LATEST_VERSION + 1
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert "more" not in tables and "notes" in tables
+    with pytest.raises(StoreError, match="not 1, 2, 3"):
+        migrate(conn, (extra,))
+
+
+def test_memory_store_removes_its_blobs_on_close():
+    s = MemoryStore()
+    publish_bytes(s, ME, content_of(1))
+    root = s.blobs.root
+    assert root.exists()
+    s.close()
+    assert not root.exists()
+    assert isinstance(s, SqliteStore)
