@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import gc
 import statistics
+import tempfile
 import time
 
 import numpy as np
@@ -51,10 +52,11 @@ class Market:
         return make_spec(points, rng.dirichlet(np.full(K, 5.0)))
 
 
-def build(market: Market, n: int) -> tuple[Catalog, float, float]:
+def build(market: Market, n: int, points_dir: str | None = None
+          ) -> tuple[Catalog, float, float]:
     gc.collect()
     before = rss_mb()
-    catalog = Catalog()
+    catalog = Catalog(points_dir=points_dir)
     start = time.perf_counter()
     for i in range(n):
         points, weights = market.entry(i)
@@ -93,25 +95,32 @@ def main() -> None:
     parser.add_argument("--sizes", default="10,100,1000,5000,100000")
     parser.add_argument("--queries", type=int, default=20)
     parser.add_argument("--no-reference", action="store_true")
+    parser.add_argument("--file-points-from", type=int, default=100_000,
+                        help="from this N on, also measure with points in a scratch file")
     args = parser.parse_args()
     market = Market()
     queries = [market.query(j) for j in range(args.queries)]
     rows = []
-    for n in (int(s) for s in args.sizes.split(",")):
-        catalog, build_s, mem = build(market, n)
-        latency_ms(catalog, queries[:2], exact=False)  # warm-up
-        exact_ms, exact_top = latency_ms(catalog, queries, exact=True)
-        index_ms, index_top = latency_ms(catalog, queries, exact=False)
-        recall = np.mean([len(set(a) & set(b)) / 5 for a, b in
-                          zip(exact_top, index_top, strict=True)])
+    sizes = [int(s) for s in args.sizes.split(",")]
+    runs = [(n, None) for n in sizes] + [(n, "file") for n in sizes
+                                        if n >= args.file_points_from]
+    for n, mode in runs:
+        with tempfile.TemporaryDirectory() as scratch:
+            catalog, build_s, mem = build(market, n, scratch if mode else None)
+            latency_ms(catalog, queries[:2], exact=False)  # warm-up
+            exact_ms, exact_top = latency_ms(catalog, queries[: 5 if n > 10_000 else None],
+                                             exact=True)
+            index_ms, index_top = latency_ms(catalog, queries, exact=False)
+            recall = np.mean([len(set(a) & set(b)) / 5 for a, b in
+                              zip(exact_top, index_top, strict=False)])
+            del catalog
         ref_ms, ref_agree = ("n/a", "n/a")
-        if not args.no_reference and n <= 5000:
+        if not args.no_reference and n <= 5000 and mode is None:
             ref_ms, ref_agree = reference_search(market, n, queries[:5])
-        rows.append([f"{n:,}", f"{build_s:.1f}", f"{exact_ms:.1f}", f"{index_ms:.1f}",
-                     f"{recall:.3f}", f"{mem:.0f}", ref_ms, ref_agree])
-        del catalog
+        rows.append([f"{n:,}", mode or "memory", f"{build_s:.1f}", f"{exact_ms:.1f}",
+                     f"{index_ms:.1f}", f"{recall:.3f}", f"{mem:.0f}", ref_ms, ref_agree])
     print_table(f"Search latency (d={D}, K={K}; {machine()})",
-                ["N", "build s", "exact ms", "indexed ms", "recall@5", "catalog MB",
+                ["N", "points", "build s", "exact ms", "indexed ms", "recall@5", "catalog MB",
                  "reference ms", "ref top-5 = ours"], rows)
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -32,6 +33,7 @@ from engine.errors import SearchError
 from engine.search import semantic_filter as sf
 from engine.search.columns import Columns
 from engine.search.mixture import best_mixture
+from engine.search.points import FilePoints, MemoryPoints, PointStore
 from engine.search.results import Match, Mixture, Requirement, SearchResult
 from engine.search.rff import RFFMap
 from engine.search.scoring import cross_inner, score_from
@@ -41,7 +43,7 @@ from engine.specification.semantic import SemanticSpec
 Array = NDArray[np.float64]
 
 DEFAULT_SHORTLIST = 200
-DEFAULT_INDEX_FEATURES = 256
+DEFAULT_INDEX_FEATURES = 128
 MIXTURE_POOL = 12
 _EXACT_BLOCK = 4096
 
@@ -55,20 +57,11 @@ class CatalogEntry:
     spec: RKMESpec
 
 
-def _segments(starts: NDArray[np.int64], counts: NDArray[np.int64]) -> tuple[NDArray[np.int64],
-                                                                           NDArray[np.int64]]:
-    """Point indices of several rows, and each row's offset in the concatenation."""
-    offsets = np.zeros(len(counts), dtype=np.int64)
-    np.cumsum(counts[:-1], out=offsets[1:])
-    idx = np.repeat(starts - offsets, counts) + np.arange(int(counts.sum()))
-    return idx, offsets
-
-
 class _SpaceGroup:
     """All entries of one comparison space."""
 
     def __init__(self, space: str, dim: int, spec_cls: type[RKMESpec], n_features: int,
-                 seed: int) -> None:
+                 seed: int, points_dir: str | os.PathLike[str] | None) -> None:
         self.space, self.dim, self.spec_cls = space, dim, spec_cls
         self.n_features, self.seed = n_features, seed
         codes = {name: (np.int8, ()) for name in sf.CLASS_FIELDS}
@@ -77,7 +70,8 @@ class _SpaceGroup:
             "self_inner": (np.float64, ()), "alive": (np.bool_, ()), "input_dim": (np.int32, ()),
             "index": (np.float32, (n_features,)), **codes,
         })
-        self.pts = Columns({"z": (np.float32, (dim,)), "w": (np.float32, ())}, capacity=1024)
+        self.pts: PointStore = (MemoryPoints(dim) if points_dir is None
+                                else FilePoints(points_dir, space, dim))
         self.ids: list[str | None] = []
         self.meta: list[tuple[int, dict[str, Any]] | None] = []
         self.maps: dict[float, RFFMap] = {}
@@ -91,7 +85,7 @@ class _SpaceGroup:
     def add(self, entry_id: str, semantic: SemanticSpec, spec: RKMESpec) -> int:
         z = spec.points_.astype(np.float32)
         w = spec.weights_.astype(np.float32)
-        start = self.pts.extend(len(z), z=z, w=w)
+        start = self.pts.extend(z, w)
         z64, w64 = z.astype(np.float64), w.astype(np.float64)
         gamma = float(spec.gamma_)
         codes = sf.class_codes(semantic)
@@ -133,9 +127,7 @@ class _SpaceGroup:
 
     def gather(self, rows: NDArray[np.int64]) -> tuple[Array, Array, NDArray[np.int64]]:
         """Concatenated points and weights of `rows`, and each row's offset."""
-        idx, offsets = _segments(self.rows["start"][rows], self.rows["count"][rows])
-        return (self.pts["z"][idx].astype(np.float64), self.pts["w"][idx].astype(np.float64),
-                offsets)
+        return self.pts.gather(self.rows["start"][rows], self.rows["count"][rows])
 
     def spec_of(self, row: int) -> RKMESpec:
         meta = self.meta[row]
@@ -159,20 +151,25 @@ class Catalog:
         candidates than `shortlist`. False always scans exactly (for testing).
     shortlist : int, default 200
         How many index candidates are re-ranked by exact MMD^2.
-    n_features : int, default 256
+    n_features : int, default 128
         Random Fourier features per index vector.
     random_state : int, default 0
         Seed of the index's feature maps (the same seed gives the same index).
+    points_dir : path or None, default None
+        Keep reduced-set points in scratch files in this directory instead of in
+        memory (see `engine.search.points`); for large catalogs.
 
     Adding an id that is already present replaces that entry.
     """
 
     def __init__(self, *, index: bool = True, shortlist: int = DEFAULT_SHORTLIST,
-                 n_features: int = DEFAULT_INDEX_FEATURES, random_state: int = 0) -> None:
+                 n_features: int = DEFAULT_INDEX_FEATURES, random_state: int = 0,
+                 points_dir: str | os.PathLike[str] | None = None) -> None:
         if shortlist < 1 or n_features < 1:
             raise SearchError("shortlist and n_features must be positive")
         self.index, self.shortlist = index, shortlist
         self.n_features, self.random_state = n_features, random_state
+        self.points_dir = points_dir
         self._groups: dict[str, _SpaceGroup] = {}
         self._where: dict[str, tuple[str, int]] = {}
         self._semantic: dict[str, SemanticSpec] = {}
@@ -207,7 +204,7 @@ class Catalog:
         group = self._groups.get(spec.space)
         if group is None:
             group = _SpaceGroup(spec.space, spec.dim_, type(spec), self.n_features,
-                                self.random_state)
+                                self.random_state, self.points_dir)
             self._groups[spec.space] = group
         row = group.add(entry_id, semantic, spec)
         self._where[entry_id] = (spec.space, row)

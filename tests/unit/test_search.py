@@ -189,3 +189,21 @@ def test_bad_search_arguments(market, bad):
         catalog.search(Requirement(spec=specs["lw0"]), **bad)
     with pytest.raises(ValueError):
         catalog.search("not a requirement")  # type: ignore[arg-type]
+
+
+def test_file_backed_points_give_the_same_answers(regions, tmp_path):
+    memory, on_disk = Catalog(), Catalog(points_dir=tmp_path)
+    specs = [spec_from_points(regions.sample(i % 10, 20), gamma=0.0625) for i in range(200)]
+    for i, s in enumerate(specs):
+        memory.add(f"e{i}", SEM, s)
+        on_disk.add(f"e{i}", SEM, s)
+    for i in range(0, 200, 3):  # enough removals to trigger compaction of both
+        memory.remove(f"e{i}")
+        on_disk.remove(f"e{i}")
+    assert list(tmp_path.iterdir()) and on_disk.nbytes() < memory.nbytes()
+    q = user_spec(regions.mix({4: 200, 8: 200}))
+    a = memory.search(Requirement(spec=q), k=10, exact=True)
+    b = on_disk.search(Requirement(spec=q), k=10, exact=True)
+    assert [m.id for m in a.single] == [m.id for m in b.single]
+    assert [m.mmd2 for m in a.single] == pytest.approx([m.mmd2 for m in b.single], rel=1e-9)
+    np.testing.assert_array_equal(memory.get("e4").spec.points_, on_disk.get("e4").spec.points_)
