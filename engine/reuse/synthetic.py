@@ -44,6 +44,7 @@ class Regions:
     quad: Array               # (R, k, d, d) symmetric forms, k classes (1 for regression)
     lin: Array                # (R, k, d)
     labels: NDArray[np.int64]  # (R, k) class names of each region (classification)
+    noise: float = 0.0        # std of Gaussian noise added to sampled regression targets
 
     @property
     def n_regions(self) -> int:
@@ -72,10 +73,13 @@ class Regions:
 
     def sample(self, region: int, n: int, rng: np.random.Generator
                ) -> tuple[Array, NDArray[np.generic]]:
-        """n rows of one region and their labels."""
+        """n rows of one region and their labels (regression targets with noise)."""
         x = self.centres[region] + self.scales[region] * rng.standard_normal(
             (n, self.n_features))
-        return x, self.label(region, x)
+        y = self.label(region, x)
+        if self.task == "regression" and self.noise > 0:
+            y = np.asarray(y, dtype=np.float64) + self.noise * rng.standard_normal(n)
+        return x, y
 
     def sample_mixture(self, proportions: ArrayLike, n: int, rng: np.random.Generator
                        ) -> tuple[Array, NDArray[np.generic], NDArray[np.intp]]:
@@ -97,12 +101,13 @@ class Regions:
 
 def make_regions(n_regions: int = 10, n_features: int = 10, *, task: str = "classification",
                  n_classes: int = 3, n_labels: int | None = None, spread: float = 2.0,
-                 random_state: int | None = None) -> Regions:
+                 noise: float = 0.1, random_state: int | None = None) -> Regions:
     """Random regions: centres ~ N(0, spread^2 I), scales in [0.8, 1.2].
 
     `spread` sets how far apart regions are (pairwise centre distance about
     ``spread * sqrt(2 d)`` in units of a region's standard deviation); `n_labels` is
-    the size of the global label set (default: `n_regions`, at least `n_classes`).
+    the size of the global label set (default: `n_regions`, at least `n_classes`);
+    `noise` is the standard deviation of the noise on sampled regression targets.
     """
     if task not in ("classification", "regression"):
         raise ReuseError(f"task: expected 'classification' or 'regression', got {task!r}")
@@ -116,7 +121,7 @@ def make_regions(n_regions: int = 10, n_features: int = 10, *, task: str = "clas
     return Regions(task=task,
                    centres=spread * rng.standard_normal((n_regions, n_features)),
                    scales=rng.uniform(0.8, 1.2, n_regions), quad=quad, lin=lin,
-                   labels=labels.astype(np.int64))
+                   labels=labels.astype(np.int64), noise=float(noise))
 
 
 def region_model(task: str) -> Any:
