@@ -340,6 +340,12 @@ def mmd2(a: RKMESpec | ArrayLike, b: RKMESpec | ArrayLike, *, gamma: float | Non
     and text). The sample's self term is exact: O(n^2 d) for n rows.
     """
     za, wa, zb, wb, g = _as_spec_and_gamma(a, b, gamma)
+    work = float(len(za) + len(zb)) ** 2 * za.shape[1]
+    with kernel.blas_threads_for(work):
+        return _mmd2(a, b, za, wa, zb, wb, g)
+
+
+def _mmd2(a: object, b: object, za: Array, wa: Array, zb: Array, wb: Array, g: float) -> float:
     if not isinstance(a, RKMESpec) or not isinstance(b, RKMESpec):
         raw, spec_z, spec_w = (za, zb, wb) if not isinstance(a, RKMESpec) else (zb, za, wa)
         value = (kernel.mean_inner(spec_z, spec_w, spec_z, spec_w, g)
