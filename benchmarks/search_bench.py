@@ -88,7 +88,7 @@ def reference_search(market: Market, n: int, queries, ours: list[list[str]]
     specs = [market.entry(i) for i in range(n)]
     times, shared = [], []
     for q, our_top in zip(queries, ours, strict=False):
-        result = bridge.search(specs, q, gamma=GAMMA, repeats=3, timeout=1800)
+        result = bridge.search(specs, q, gamma=GAMMA, repeats=3, timeout=1800, threads=1)
         if not result.ok:
             return "failed", result.reason[:40]
         times.append(result.data["search"]["median_ms"])
