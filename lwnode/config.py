@@ -63,8 +63,9 @@ class HttpSection:
     public_url: str = _opt("", "URL peers and users reach the API at, used in package URLs; "
                                "empty: http://<host>:<port>.")
     max_upload_bytes: int = _opt(512 << 20, "Largest package upload accepted (bytes).", lo=1024)
-    max_request_bytes: int = _opt(8 << 20, "Largest JSON request body (bytes), e.g. a "
-                                           "search.", lo=1024)
+    max_request_bytes: int = _opt(2 << 20, "Largest JSON request body (bytes); a search with "
+                                           "the largest spec the protocol allows is ~1.4 MB.",
+                                  lo=1024)
     open_reads: bool = _opt(True, "Let anyone read (health, list, search, download); false: "
                                   "reads need the token too.")
 

@@ -14,9 +14,14 @@ from engine.errors import LwdockError
 
 
 class NodeError(LwdockError):
-    """Base of the node's errors; `code` is stable, the message is for people."""
+    """Base of the node's errors; `code` is stable, the message is for people.
+
+    `headers` are HTTP headers an error response must carry (``WWW-Authenticate``
+    on 401, ``Content-Range`` on 416).
+    """
 
     code: ClassVar[str] = "node_error"
+    headers: dict[str, str] | None = None
 
 
 class ConfigError(NodeError, ValueError):

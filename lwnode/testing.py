@@ -11,6 +11,8 @@ import os
 import random
 import sys
 import time
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -109,3 +111,55 @@ def crash_child(root: str, seed: int) -> None:
 if __name__ == "__main__" and len(sys.argv) == 4 and sys.argv[1] == "crash-child":
     os.nice(5)
     crash_child(sys.argv[2], int(sys.argv[3]))
+
+
+# -- real packages on synthetic regions ----------------------------------------------------
+def region_centres(n: int, d: int, *, spread: float = 6.0, seed: int = 0) -> np.ndarray:
+    """`n` well-separated centres in `d` dimensions: one task per centre."""
+    return np.random.default_rng(seed).normal(size=(n, d)) * spread
+
+
+def region_rows(centres: np.ndarray, region: int, n: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed + 1000 * region)
+    return centres[region] + rng.normal(size=(n, centres.shape[1]))
+
+
+def region_labels(centres: np.ndarray, region: int, x: np.ndarray) -> np.ndarray:
+    """The task of region `region`: which side of a region-specific plane a row is on."""
+    w = np.random.default_rng(region).normal(size=centres.shape[1])
+    return np.where((x - centres[region]) @ w > 0, "pos", "neg")
+
+
+def region_package(centres: np.ndarray, region: int, *, n: int = 300, seed: int = 0,
+                   n_points: int = 20) -> bytes:
+    """A real package: a logistic regression trained on region `region`, its RKME."""
+    from sklearn.linear_model import LogisticRegression
+
+    from engine.package import build_bytes
+
+    x = region_rows(centres, region, n, seed)
+    y = region_labels(centres, region, x)
+    model = LogisticRegression().fit(x, y)
+    d = centres.shape[1]
+    semantic = SemanticSpec.from_dict({
+        "data_type": "table", "task_type": "classification", "library": "scikit_learn",
+        "scenarios": ["retail"] if region % 2 else ["health"], "license": "mit",
+        "name": f"region {region} classifier", "description": f"trained on region {region}",
+        "input": {"dimension": d}, "output": {"dimension": 1, "labels": ["neg", "pos"]}})
+    spec = RKMETableSpec(n_points=n_points, random_state=seed).fit(x)
+    data: bytes = build_bytes(model, semantic, spec)
+    return data
+
+
+def with_manifest(package: bytes, edit: Callable[[dict[str, Any]], None]) -> bytes:
+    """`package` with its ``learnware.toml`` edited (to make a package a node must refuse)."""
+    import tomllib
+
+    from engine.package.archive import read_archive, write_archive
+    from engine.package.toml_write import dumps
+
+    entries = read_archive(package)
+    manifest = tomllib.loads(entries["learnware.toml"].decode())
+    edit(manifest)
+    entries["learnware.toml"] = dumps(manifest).encode()
+    return write_archive(entries)

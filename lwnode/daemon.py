@@ -1,0 +1,117 @@
+"""Running a node: store + service + HTTP server, started and stopped as one.
+
+`running_node(home, config)` is an async context manager that opens the store,
+rebuilds the catalog, binds the API (port 0 picks a free port), writes
+``node.url`` into the home, and undoes all of it on exit; tests and benchmarks
+use it directly. `serve` is ``lwnode run``: the same until SIGINT or SIGTERM.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import signal
+import sys
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from lwnode.api import make_app
+from lwnode.config import LogSection, NodeConfig
+from lwnode.home import NodeHome
+from lwnode.peering import PeerLayer
+from lwnode.service import NodeService
+from lwnode.store.sqlite import FileStore
+
+log = logging.getLogger("lwnode")
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line, for log collectors."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        out = {"time": round(record.created, 3), "level": record.levelname.lower(),
+               "logger": record.name, "message": record.getMessage()}
+        if record.exc_info:
+            out["exception"] = self.formatException(record.exc_info)
+        return json.dumps(out)
+
+
+def configure_logging(section: LogSection) -> None:
+    """Log to stderr at the configured level and format (replaces earlier handlers)."""
+    handler = logging.StreamHandler(sys.stderr)
+    if section.format == "json":
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: "
+                                               "%(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(section.level.upper())
+    logging.getLogger("lwnode.access").setLevel(
+        logging.INFO if section.access_log else logging.WARNING)
+
+
+@dataclass
+class RunningNode:
+    """A node serving on `url`."""
+
+    url: str
+    service: NodeService
+    home: NodeHome
+    token: str
+    app: web.Application
+
+
+@asynccontextmanager
+async def running_node(home: NodeHome, config: NodeConfig, *, peers: PeerLayer | None = None
+                       ) -> AsyncIterator[RunningNode]:
+    """Start a node in this event loop; stop it (cleanly) on exit."""
+    identity = home.identity()
+    token = home.token()
+    store = FileStore(home.store_dir(config))
+    try:
+        service = NodeService(config, identity, store, peers)
+        app = make_app(service, config, token)
+        access = logging.getLogger("lwnode.access") if config.log.access_log else None
+        runner = web.AppRunner(app, access_log=access, handle_signals=False,
+                               shutdown_timeout=5.0)
+        await runner.setup()
+        try:
+            site = web.TCPSite(runner, config.http.host, config.http.port)
+            await site.start()
+            port = runner.addresses[0][1]
+            service.public_url = config.public_url(port)
+            home.write_url(service.public_url)
+            log.info("node %s (%s) serving %s", identity.node_id, service.organization,
+                     service.public_url)
+            try:
+                yield RunningNode(service.public_url, service, home, token, app)
+            finally:
+                home.clear_url()
+        finally:
+            await runner.cleanup()
+    finally:
+        store.close()
+
+
+async def serve(home: NodeHome, config: NodeConfig, *, ready: asyncio.Event | None = None
+                ) -> None:
+    """Run until SIGINT or SIGTERM, then stop cleanly (``lwnode run``)."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    began = time.perf_counter()
+    async with running_node(home, config) as node:
+        print(f"lwnode: node {node.service.node_id} serving {node.url} "
+              f"(started in {time.perf_counter() - began:.1f} s; Ctrl-C stops)", flush=True)
+        if ready is not None:
+            ready.set()
+        await stop.wait()
+        log.info("stopping")
+    print("lwnode: stopped", flush=True)

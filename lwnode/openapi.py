@@ -1,0 +1,241 @@
+"""The OpenAPI 3 document of the node's HTTP API, served at ``/v1/openapi.json``.
+
+Written by hand (it is documentation for people and client generators); a test
+checks that it lists exactly the routes `lwnode.api` registers, with the same
+methods, and that every operation documents its error responses.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json_body(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _errors(*statuses: int) -> dict[str, Any]:
+    words = {400: "Malformed request (names the field)", 401: "Missing or wrong bearer token",
+             403: "Not allowed for anyone (e.g. another owner's learnware)",
+             404: "Unknown id", 410: "Withdrawn by its owner", 413: "Body over the size cap",
+             416: "Range outside the package", 422: "Package failed the usability checks",
+             503: "Node shutting down"}
+    return {str(s): _json_body(_ref("Error"), words[s]) for s in statuses}
+
+
+_ID_PARAM = {"name": "id", "in": "path", "required": True,
+             "description": "Learnware id: the package's content id, sha256:<64 hex>",
+             "schema": {"type": "string", "pattern": "^sha256:[0-9a-f]{64}$"}}
+_BEARER: list[dict[str, list[str]]] = [{"bearer": []}]
+
+
+def _query(name: str, description: str, schema: dict[str, Any] | None = None,
+           **extra: Any) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": False, "description": description,
+            "schema": schema or {"type": "string"}, **extra}
+
+
+_SCHEMAS: dict[str, Any] = {
+    "Error": {"type": "object", "required": ["code", "message"], "properties": {
+        "code": {"type": "string", "description": "Stable word for programs, e.g. not_found"},
+        "message": {"type": "string", "description": "What went wrong, for people"},
+        "report": _ref("CheckReport")}},
+    "Health": {"type": "object", "properties": {
+        "status": {"type": "string", "enum": ["ok"]}, "node_id": {"type": "string"},
+        "organization": {"type": "string"}, "version": {"type": "string"},
+        "protocol": {"type": "string"}, "http_url": {"type": "string"},
+        "peer_multiaddrs": {"type": "array", "items": {"type": "string"}},
+        "counts": {"type": "object", "additionalProperties": {"type": "integer"}},
+        "limits": {"type": "object", "additionalProperties": {"type": "integer"}},
+        "peer_layer": {"type": "object"}, "open_reads": {"type": "boolean"},
+        "uptime_seconds": {"type": "number"}}},
+    "Summary": {"type": "object", "properties": {
+        "id": {"type": "string"}, "owner": {"type": "string"},
+        "organization": {"type": "string"}, "name": {"type": "string"},
+        "data_type": {"type": "string", "nullable": True},
+        "task_type": {"type": "string", "nullable": True},
+        "library": {"type": "string", "nullable": True},
+        "license": {"type": "string", "nullable": True},
+        "scenarios": {"type": "array", "items": {"type": "string"}},
+        "size": {"type": "integer"}, "sequence": {"type": "integer"}}},
+    "Page": {"type": "object", "properties": {
+        "items": {"type": "array", "items": _ref("Summary")},
+        "next_cursor": {"type": "string", "nullable": True,
+                        "description": "Pass as ?cursor= for the next page; null at the end"}}},
+    "CheckReport": {"type": "object", "properties": {
+        "status": {"type": "string", "enum": ["usable", "nonusable", "invalid"]},
+        "reason": {"type": "string"}, "learnware_id": {"type": "string", "nullable": True},
+        "checks": {"type": "array", "items": {"type": "object", "properties": {
+            "name": {"type": "string"}, "status": {"type": "string"},
+            "reason": {"type": "string"}, "seconds": {"type": "number"}}}}}},
+    "Hosted": {"type": "object", "properties": {
+        "status": {"type": "string", "enum": ["active", "withdrawn"]},
+        "size": {"type": "integer"}, "sequence": {"type": "integer"},
+        "published_at": {"type": "integer", "description": "ms since the epoch"},
+        "withdrawn_at": {"type": "integer", "nullable": True},
+        "report": _ref("CheckReport")}},
+    "Details": {"type": "object", "properties": {
+        "id": {"type": "string"}, "semantic": _ref("SemanticSpec"),
+        "offers": {"type": "array", "items": _ref("Summary")},
+        "package_url": {"type": "string", "nullable": True},
+        "hosted": {"allOf": [_ref("Hosted")], "nullable": True}}},
+    "SemanticSpec": {"type": "object", "description": "engine.specification.SemanticSpec "
+                     "to_dict() form; every field optional in a search", "properties": {
+                         "data_type": {"type": "string", "enum": ["table", "image", "text"]},
+                         "task_type": {"type": "string"}, "library": {"type": "string"},
+                         "scenarios": {"type": "array", "items": {"type": "string"}},
+                         "license": {"type": "string"}, "name": {"type": "string"},
+                         "description": {"type": "string"}, "input": {"type": "object"},
+                         "output": {"type": "object"}}},
+    "StatisticalSpec": {"type": "object", "description": "An RKME's to_dict() form: K "
+                        "weighted points (never raw rows)", "required": [
+                            "type", "format", "space", "gamma", "n_samples", "points",
+                            "weights", "params"], "properties": {
+        "type": {"type": "string", "enum": ["rkme_table", "rkme_image", "rkme_text"]},
+        "format": {"type": "integer"}, "space": {"type": "string"},
+        "gamma": {"type": "number"}, "n_samples": {"type": "integer"},
+        "points": {"type": "array", "items": {"type": "array", "items": {"type": "number"}}},
+        "weights": {"type": "array", "items": {"type": "number"}},
+        "params": {"type": "object"}}},
+    "Specs": {"type": "object", "properties": {
+        "id": {"type": "string"}, "semantic": _ref("SemanticSpec"),
+        "statistical": {"type": "array", "items": _ref("StatisticalSpec")}}},
+    "Published": {"allOf": [_ref("Hosted"), {"type": "object", "properties": {
+        "id": {"type": "string"}, "created": {"type": "boolean"},
+        "package_url": {"type": "string"}}}]},
+    "Withdrawn": {"allOf": [_ref("Hosted"), {"type": "object", "properties": {
+        "id": {"type": "string"}}}]},
+    "SearchRequest": {"type": "object", "description": "A requirement: a partial semantic "
+                      "spec and/or the RKME of the user's data (built on the user's machine)",
+                      "properties": {
+                          "semantic": _ref("SemanticSpec"), "statistical": _ref(
+                              "StatisticalSpec"),
+                          "k": {"type": "integer", "minimum": 1, "default": 5},
+                          "max_mixture": {"type": "integer", "minimum": 1, "default": 3}}},
+    "Place": {"type": "object", "properties": {
+        "id": {"type": "string"}, "owner": {"type": "string"},
+        "organization": {"type": "string"}, "name": {"type": "string"},
+        "package_url": {"type": "string"}, "size": {"type": "integer"},
+        "local": {"type": "boolean", "description": "hosted by this node"}}},
+    "Hit": {"allOf": [_ref("Place"), {"type": "object", "properties": {
+        "score": {"type": "number", "minimum": 0, "maximum": 1},
+        "mmd2": {"type": "number", "nullable": True},
+        "locations": {"type": "array", "items": {"type": "object"}}}}]},
+    "SearchAnswer": {"type": "object", "properties": {
+        "single": {"type": "array", "items": _ref("Hit")},
+        "mixture": {"type": "object", "nullable": True, "properties": {
+            "ids": {"type": "array", "items": {"type": "string"}},
+            "weights": {"type": "array", "items": {"type": "number"}},
+            "mmd2": {"type": "number"}, "score": {"type": "number"},
+            "members": {"type": "array", "items": _ref("Place")}}},
+        "n_candidates": {"type": "integer"}, "exact": {"type": "boolean"},
+        "partial": {"type": "boolean"}, "missed": {"type": "array", "items": {
+            "type": "string"}}, "notes": {"type": "array", "items": {"type": "string"}}}},
+    "Peers": {"type": "object", "properties": {"peers": {"type": "array", "items": {
+        "type": "object", "properties": {
+            "node_id": {"type": "string"}, "connected": {"type": "boolean"},
+            "organization": {"type": "string"}, "http_url": {"type": "string"},
+            "multiaddrs": {"type": "array", "items": {"type": "string"}},
+            "last_seen": {"type": "number", "nullable": True}}}}}},
+}
+
+_PACKAGE_HEADERS = {
+    "Content-Length": {"schema": {"type": "integer"}},
+    "X-Content-SHA256": {"description": "sha256 of the whole package (hex)",
+                         "schema": {"type": "string"}},
+    "ETag": {"description": "The quoted learnware id", "schema": {"type": "string"}},
+    "Accept-Ranges": {"schema": {"type": "string", "enum": ["bytes"]}},
+}
+
+_PACKAGE_RESPONSES = {
+    "200": {"description": "The package", "headers": _PACKAGE_HEADERS,
+            "content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}}},
+    "206": {"description": "The requested byte range", "headers": {
+        **_PACKAGE_HEADERS, "Content-Range": {"schema": {"type": "string"}}},
+            "content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}}},
+    **_errors(400, 401, 404, 410, 416),
+}
+
+OPENAPI: dict[str, Any] = {
+    "openapi": "3.0.3",
+    "info": {"title": "lwnode", "version": "1",
+             "description": "One organization's learnware dock: publish model packages, "
+                            "search them by the specification of a task, fetch and reuse "
+                            "them. Errors are JSON {code, message}."},
+    "components": {"schemas": _SCHEMAS, "securitySchemes": {
+        "bearer": {"type": "http", "scheme": "bearer",
+                   "description": "The token in api.token in the node's home"}}},
+    "paths": {
+        "/v1/health": {"get": {
+            "summary": "Node id, organization, version, URLs, counts and limits",
+            "operationId": "health", "responses": {"200": _json_body(_ref("Health"), "ok")}}},
+        "/v1/learnwares": {
+            "get": {"summary": "List announced learnwares (own and peers'), filtered, "
+                               "paginated", "operationId": "listLearnwares",
+                    "parameters": [
+                        _query("owner", "Node id of the owner"),
+                        _query("data_type", "table, image or text"),
+                        _query("task_type", "classification, regression, ..."),
+                        _query("library", "scikit_learn, pytorch, other"),
+                        _query("license", "e.g. mit"),
+                        _query("scenario", "Scenario tag (repeat for any of several)",
+                               {"type": "array", "items": {"type": "string"}},
+                               explode=True),
+                        _query("name", "Case-insensitive part of the name"),
+                        _query("limit", "Page size (1..1000, default 50)",
+                               {"type": "integer"}),
+                        _query("cursor", "next_cursor of the previous page")],
+                    "responses": {"200": _json_body(_ref("Page"), "A page"),
+                                  **_errors(400, 401)}},
+            "post": {"summary": "Publish a package: checks run, 201 with the report (200 if "
+                                "already hosted), or 422 naming the failed check",
+                     "operationId": "publish", "security": _BEARER,
+                     "requestBody": {"required": True, "content": {"application/zip": {
+                         "schema": {"type": "string", "format": "binary"}}}},
+                     "responses": {"201": _json_body(_ref("Published"), "Published"),
+                                   "200": _json_body(_ref("Published"), "Already hosted"),
+                                   **_errors(400, 401, 413, 422, 503)}}},
+        "/v1/learnwares/{id}": {
+            "parameters": [_ID_PARAM],
+            "get": {"summary": "One learnware: semantic spec, who offers it, check report",
+                    "operationId": "getLearnware",
+                    "responses": {"200": _json_body(_ref("Details"), "Found"),
+                                  **_errors(400, 401, 404, 410)}},
+            "delete": {"summary": "Withdraw an own learnware (a signed tombstone is kept)",
+                       "operationId": "withdraw", "security": _BEARER,
+                       "responses": {"200": _json_body(_ref("Withdrawn"), "Withdrawn"),
+                                     **_errors(400, 401, 403, 404, 410)}}},
+        "/v1/learnwares/{id}/spec": {
+            "parameters": [_ID_PARAM],
+            "get": {"summary": "Semantic and statistical specifications",
+                    "operationId": "getSpec",
+                    "responses": {"200": _json_body(_ref("Specs"), "Found"),
+                                  **_errors(400, 401, 404, 410)}}},
+        "/v1/learnwares/{id}/package": {
+            "parameters": [_ID_PARAM, {"name": "Range", "in": "header", "required": False,
+                                       "schema": {"type": "string"},
+                                       "description": "One range: bytes=FIRST-LAST, "
+                                                      "bytes=FIRST- or bytes=-LENGTH"}],
+            "get": {"summary": "Download the package of a learnware this node hosts",
+                    "operationId": "downloadPackage", "responses": _PACKAGE_RESPONSES},
+            "head": {"summary": "Size and checksum of the package, no body",
+                     "operationId": "packageHead", "responses": _PACKAGE_RESPONSES}},
+        "/v1/search": {"post": {
+            "summary": "Rank learnwares for a requirement and find the best mixture",
+            "operationId": "search",
+            "requestBody": {"required": True, "content": {"application/json": {
+                "schema": _ref("SearchRequest")}}},
+            "responses": {"200": _json_body(_ref("SearchAnswer"), "Ranked hits and mixture"),
+                          **_errors(400, 401, 413)}}},
+        "/v1/peers": {"get": {
+            "summary": "Peers this node knows", "operationId": "peers",
+            "responses": {"200": _json_body(_ref("Peers"), "ok"), **_errors(401)}}},
+        "/v1/openapi.json": {"get": {
+            "summary": "This document", "operationId": "openapi",
+            "responses": {"200": {"description": "OpenAPI 3 document"}}}},
+    },
+}

@@ -1,0 +1,95 @@
+"""The seam between a node's service and its peers: `PeerLayer`, and `NoPeers`.
+
+The service talks to the network only through this interface, so a node runs
+alone today (`NoPeers`) and joins a dock network when federation (spec gossip,
+anti-entropy, routed search, built on `lwnode.p2p.PeerNetwork`) implements it:
+
+- `start(service)` gets the service to call back into: `service.receive_record`
+  for each gossiped or synced envelope, `service.search_local` to answer a peer's
+  routed query, `service.store` for digests and sync pages.
+- `announce(envelope)` gossips an own announcement or tombstone after it is stored
+  (best-effort: anti-entropy repairs what gossip loses, so failures are logged,
+  never returned to the publisher).
+- `search(query, local)` routes a user's query to peers and merges their answers
+  into the local one (marking it partial when peers miss the deadline).
+- `peers()`, `multiaddrs()` and `counters()` feed ``/v1/peers`` and ``/v1/health``.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from lwnode.service import NodeService, SearchAnswer, SearchQuery
+
+
+@dataclass(frozen=True)
+class PeerInfo:
+    """One peer as ``/v1/peers`` shows it."""
+
+    node_id: str
+    connected: bool
+    organization: str = ""
+    http_url: str = ""
+    multiaddrs: tuple[str, ...] = ()
+    last_seen: float | None = None
+
+
+class PeerLayer(abc.ABC):
+    """What the service needs from the network (see the module doc)."""
+
+    enabled: bool = True
+
+    @abc.abstractmethod
+    async def start(self, service: NodeService) -> None: ...
+
+    @abc.abstractmethod
+    async def stop(self) -> None: ...
+
+    @abc.abstractmethod
+    async def announce(self, envelope: bytes) -> None: ...
+
+    @abc.abstractmethod
+    async def search(self, query: SearchQuery, local: SearchAnswer) -> SearchAnswer: ...
+
+    @abc.abstractmethod
+    async def peers(self) -> list[PeerInfo]: ...
+
+    @abc.abstractmethod
+    def multiaddrs(self) -> tuple[str, ...]: ...
+
+    @abc.abstractmethod
+    def counters(self) -> dict[str, int]: ...
+
+
+class NoPeers(PeerLayer):
+    """A node on its own: nothing is sent, searches answer from the local catalog."""
+
+    enabled = False
+
+    def __init__(self) -> None:
+        self.announced: list[bytes] = []
+
+    async def start(self, service: NodeService) -> None:
+        return None
+
+    async def stop(self) -> None:
+        return None
+
+    async def announce(self, envelope: bytes) -> None:
+        # Kept (not sent) so a node started alone can be inspected; bounded.
+        self.announced = [*self.announced[-99:], envelope]
+
+    async def search(self, query: SearchQuery, local: SearchAnswer) -> SearchAnswer:
+        return local
+
+    async def peers(self) -> list[PeerInfo]:
+        return []
+
+    def multiaddrs(self) -> tuple[str, ...]:
+        return ()
+
+    def counters(self) -> dict[str, int]:
+        return {}
