@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from threadpoolctl import threadpool_limits
 
 
 class Regions:
@@ -22,3 +23,10 @@ class Regions:
 @pytest.fixture(scope="session")
 def regions() -> Regions:
     return Regions()
+
+
+@pytest.fixture(scope="module")
+def one_blas_thread():
+    """Tiny matrices: BLAS threads only add contention on a shared 2-core machine."""
+    with threadpool_limits(1):
+        yield

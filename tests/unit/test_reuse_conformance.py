@@ -13,7 +13,6 @@ from typing import Any
 import numpy as np
 import pytest
 from sklearn.base import clone
-from threadpoolctl import threadpool_limits
 
 from engine.errors import ReuseError
 from engine.learnware import Learnware
@@ -25,11 +24,7 @@ REUSERS: list[type[Reuser]] = [JobSelector, Averaging, EnsemblePruning, FeatureA
 NEEDS_LABELS = {EnsemblePruning, FeatureAugment}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_blas_thread():
-    # Tiny matrices: BLAS threads only add contention on a shared 2-core machine.
-    with threadpool_limits(1):
-        yield
+pytestmark = pytest.mark.usefixtures("one_blas_thread")
 
 
 @pytest.fixture(scope="module")

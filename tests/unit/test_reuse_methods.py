@@ -8,7 +8,6 @@ from typing import Any
 import numpy as np
 import pytest
 from sklearn.linear_model import LogisticRegression
-from threadpoolctl import threadpool_limits
 
 from engine.errors import ReuseError
 from engine.learnware import Learnware
@@ -19,11 +18,7 @@ from engine.reuse.job_selector import silverman_bandwidth
 from engine.reuse.synthetic import make_learnwares, make_regions
 from engine.specification import InputSpec, OutputSpec, RKMETableSpec, SemanticSpec
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_blas_thread():
-    with threadpool_limits(1):
-        yield
+pytestmark = pytest.mark.usefixtures("one_blas_thread")
 
 
 @pytest.fixture(scope="module")

@@ -14,17 +14,12 @@ import numpy as np
 import pytest
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
-from threadpoolctl import threadpool_limits
 
 from engine.reuse import Averaging, EnsemblePruning, FeatureAugment, JobSelector
 from engine.reuse.synthetic import make_learnwares, make_regions
 from engine.specification import mmd2
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_blas_thread():
-    with threadpool_limits(1):
-        yield
+pytestmark = pytest.mark.usefixtures("one_blas_thread")
 
 
 @pytest.fixture(scope="module")
