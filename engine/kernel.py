@@ -3,8 +3,13 @@
 Every statistical comparison in the project goes through these few functions, so
 the kernel is stated once: ``k(x, y) = exp(-gamma * ||x - y||^2)``.
 
-Bandwidth rule (`auto_gamma`): the median heuristic on the data, snapped to a power
-of two. Snapping makes specs of the same feature space, fitted independently by
+Bandwidth rule (`auto_gamma`): one over the 10th percentile of the data's squared
+pairwise distances, snapped to a power of two. Not the median: a user's data is often
+a *mix* of several tasks, and the median pair then straddles two tasks, giving a
+kernel too wide to tell the tasks apart (seen: a 50/50 mix of two of ten tasks on a
+line matched a three-task mixture of the wrong ones). The 10th percentile stays
+within one task for mixes of up to ~10 equal parts; on single-task data it is a
+constant factor below the median (0.5x at d=8, 0.8x at d=100). Snapping makes specs of the same feature space, fitted independently by
 different organizations, almost always share the *same* kernel, so their
 comparison is exact and the catalog's per-spec constants can be computed once.
 When two specs do carry different gammas they are compared under
@@ -26,6 +31,7 @@ from threadpoolctl import ThreadpoolController
 Array = NDArray[np.float64]
 
 _MEDIAN_SAMPLE = 1000
+BANDWIDTH_QUANTILE = 0.1
 SMALL_WORK = 5e7
 """Below this many multiply-adds, multi-threaded BLAS loses to one thread: thread
 hand-offs dominate, and on a loaded 2-core machine each small product was 10-100x
@@ -64,10 +70,10 @@ def gaussian(a: Array, b: Array, gamma: float) -> Array:
 
 
 def auto_gamma(x: Array, random_state: int | np.random.Generator | None = None) -> float:
-    """Median-heuristic bandwidth, snapped to the nearest power of two.
+    """Local-scale bandwidth, snapped to the nearest power of two.
 
-    ``gamma = 1 / median(||x_i - x_j||^2)`` over at most 1,000 rows, then rounded in
-    log2. A data set whose rows are all equal gets ``gamma = 1``.
+    ``gamma = 1 / quantile_0.1(||x_i - x_j||^2)`` over at most 1,000 rows, then
+    rounded in log2. A data set whose rows are all equal gets ``gamma = 1``.
     """
     rng = np.random.default_rng(random_state)
     if len(x) > _MEDIAN_SAMPLE:
@@ -76,7 +82,7 @@ def auto_gamma(x: Array, random_state: int | np.random.Generator | None = None) 
     d = d[d > 0]
     if d.size == 0:
         return 1.0
-    raw = 1.0 / float(np.median(d))
+    raw = 1.0 / float(np.quantile(d, BANDWIDTH_QUANTILE))
     return float(2.0 ** round(math.log2(raw)))
 
 

@@ -374,7 +374,9 @@ class Catalog:
 
     def _mixture(self, group: _SpaceGroup, pool: NDArray[np.int64], qz: Array, qw: Array,
                  gq: float, max_mixture: int) -> Mixture | None:
-        """Mixture among the best `pool` rows, all under the requirement's kernel."""
+        """Mixture among the best `pool` rows, all under one kernel: the pair kernel of
+        the requirement and the best single match (the kernel its rank was scored by)."""
+        gq = kernel.pair_gamma(gq, float(group.rows["gamma"][pool[0]]))
         z, w, offsets = group.gather(pool)
         gram_pts = kernel.gaussian(z, z, gq) * w[:, None] * w[None, :]
         gram = np.add.reduceat(np.add.reduceat(gram_pts, offsets, axis=0), offsets, axis=1)
