@@ -257,6 +257,26 @@ async def check_restarted_peer_reconnects(h: Harness) -> None:
     await _gossip_flows(a, queue_b, timeout=5.0)
 
 
+async def check_handler_set_after_start(h: Harness) -> None:
+    """A protocol registered on a running node is served at once."""
+    a, b = await h.start("a"), await h.start("b")
+    await a.connect(b.listen_addrs[0])
+    late = "/lwdock/contract-late/1.0.0"
+
+    async def shout(peer: str, data: bytes) -> bytes:
+        return data.upper()
+
+    b.set_handler(late, shout)
+    answer = None
+    for _ in range(50):  # registration reaches the transport's thread asynchronously
+        try:
+            answer = await a.request(b.node_id, late, b"late", timeout=WAIT)
+            break
+        except ProtocolNotSupported:
+            await asyncio.sleep(0.01)
+    _expect(answer == b"LATE", f"late handler answered {answer!r}")
+
+
 async def check_stop(h: Harness) -> None:
     """After stop every call raises `NetworkClosed`; stop is idempotent."""
     a = await h.start("a")
@@ -277,5 +297,6 @@ CHECKS: tuple[Callable[[Harness], Awaitable[None]], ...] = (
     check_unknown_protocol,
     check_killed_peer_fails_fast,
     check_restarted_peer_reconnects,
+    check_handler_set_after_start,
     check_stop,
 )

@@ -23,6 +23,14 @@ own framing (`protocol.framing`) with a    ``read_varint_prefixed_bytes`` fails 
 read loop and a size cap                   ~1-7 MB and has no cap
 ``trio.fail_after`` / ``move_on_after``    reads have no timeout: a silent peer blocks
 on every remote call                       forever
+swarm ``auto_connector`` stopped           (found here) dials up to 200 peerstore
+                                           peers every 30 s and on every disconnect,
+                                           racing the keep-connected loop
+``retry_config = RetryConfig(max_retries   (found here) each failed dial is retried 3
+=0)``                                      times: 0.7 s lost per call to a dead peer
+re-dial only after pubsub forgot the peer; (found here) a peer that reconnects within
+reset connections with a stale pubsub      ~0.1 s of a disconnect keeps a dead pubsub
+stream (`_repair`)                         stream: gossip to it stops for good
 =========================================  ============================================
 
 Identity: the libp2p key pair *is* the node's Ed25519 key (no second key file).
@@ -475,7 +483,8 @@ class Libp2pNetwork(PeerNetwork):
 
     async def _subscribe_trio(self, inbox: GossipInbox) -> None:
         assert self._pubsub is not None and self._tasks is not None
-        subscription = await self._pubsub.subscribe(inbox.topic)
+        with trio.fail_after(self.settings.request_timeout):  # announces to every peer
+            subscription = await self._pubsub.subscribe(inbox.topic)
         self._tasks.start_soon(self._drain, subscription, inbox)
 
     async def _drain(self, subscription: Any, inbox: GossipInbox) -> None:
@@ -501,7 +510,12 @@ class Libp2pNetwork(PeerNetwork):
             wait = self._pacer.reserve(trio.current_time())
             if wait:
                 await trio.sleep(wait)
-            await self._pubsub.publish(topic, data)
+            try:
+                with trio.fail_after(self.settings.request_timeout):
+                    await self._pubsub.publish(topic, data)
+            except trio.TooSlowError:
+                raise PeerTimeout(f"publish on {topic} blocked for "
+                                  f"{self.settings.request_timeout} s") from None
 
     # -- request / response ---------------------------------------------------------------
     def _handler_added(self, protocol_id: str) -> None:

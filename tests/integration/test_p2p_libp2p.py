@@ -79,8 +79,9 @@ async def test_identity_is_stable_across_restarts(harness):
 class ForeignHost:
     """A raw py-libp2p host offering exactly one security protocol, in its own trio thread."""
 
-    def __init__(self, security: str) -> None:
+    def __init__(self, security: str, key: str = "ed25519") -> None:
         self.security = security
+        self.key = key
         self._addr: queue.Queue[str] = queue.Queue()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._token = None
@@ -111,7 +112,12 @@ class ForeignHost:
         from libp2p.security.noise.transport import PROTOCOL_ID as NOISE_PROTOCOL_ID
         from libp2p.security.noise.transport import Transport as NoiseTransport
 
-        key_pair = libp2p_key_pair_random()
+        if self.key == "ed25519":
+            key_pair = libp2p_key_pair_random()
+        else:
+            from libp2p.crypto.secp256k1 import create_new_key_pair as secp256k1_pair
+
+            key_pair = secp256k1_pair()
         if self.security == "plaintext":
             sec = {PLAINTEXT_PROTOCOL_ID: InsecureTransport(key_pair)}
         else:
@@ -160,6 +166,22 @@ async def test_plaintext_peer_is_refused_both_ways_noise_peer_is_not(harness):
         with pytest.raises(PeerError):
             await node.connect(foreign.addr, keep=False, timeout=5)
     assert all(p.node_id for p in await node.peers())
+
+
+async def test_a_peer_without_an_ed25519_identity_is_dropped(harness):
+    node = await harness.start("a")
+    with ForeignHost("noise", key="secp256k1") as foreign:
+        assert await asyncio.to_thread(foreign.dial, node.listen_addrs[0]) == "connected"
+
+        def connected() -> bool:
+            return bool(foreign.host.get_network().get_connections())
+
+        for _ in range(200):  # the node hangs up on it
+            if not await asyncio.to_thread(connected):
+                break
+            await asyncio.sleep(0.02)
+        assert not await asyncio.to_thread(connected)
+    assert await node.peers() == []
 
 
 # -- a real process killed with SIGKILL, then restarted ------------------------------------------
