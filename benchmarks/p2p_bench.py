@@ -53,16 +53,18 @@ async def bench_bridge(node: Libp2pNetwork, n: int) -> list[float]:
     return times
 
 
-async def bench_requests(a: Libp2pNetwork, b: Libp2pNetwork, size: int,
-                         n: int) -> tuple[list[float], float]:
+async def bench_requests(a: Libp2pNetwork, b: Libp2pNetwork, size: int, n: int,
+                         protocol_id: str = ECHO) -> tuple[list[float], float]:
+    """n sequential requests (each timed), then 20 at once (timed together)."""
     payload = os.urandom(size)
     times = []
     for _ in range(n):
         start = time.perf_counter()
-        await a.request(b.node_id, ECHO, payload, timeout=10)
+        await a.request(b.node_id, protocol_id, payload, timeout=10)
         times.append(time.perf_counter() - start)
     start = time.perf_counter()
-    await asyncio.gather(*(a.request(b.node_id, ECHO, payload, timeout=10) for _ in range(20)))
+    await asyncio.gather(*(a.request(b.node_id, protocol_id, payload, timeout=10)
+                           for _ in range(20)))
     return times, time.perf_counter() - start
 
 
@@ -149,7 +151,7 @@ async def main(requests: int, gossip: int) -> None:
         for size in (1_000, 42_000, 256_000):
             times, burst = await bench_requests(a, b, size, requests)
             rows.append([f"{size:,}", "A -> B", *ms(times), f"{burst * 1e3:.1f}"])
-        times, burst = await bench_requests_relay(a, b, requests)
+        times, burst = await bench_requests(a, b, 42_000, requests, RELAY)
         rows.append(["42,000", "A -> B -> C", *ms(times), f"{burst * 1e3:.1f}"])
         print_table(f"request/response latency, ms ({requests} sequential; 20 concurrent)",
                     ["bytes each way", "path", "p50", "p95", "max", "20 in flight, total"],
@@ -173,20 +175,6 @@ async def main(requests: int, gossip: int) -> None:
     finally:
         for node in nodes:
             await node.stop()
-
-
-async def bench_requests_relay(a: Libp2pNetwork, b: Libp2pNetwork,
-                               n: int) -> tuple[list[float], float]:
-    payload = os.urandom(42_000)
-    times = []
-    for _ in range(n):
-        start = time.perf_counter()
-        await a.request(b.node_id, RELAY, payload, timeout=10)
-        times.append(time.perf_counter() - start)
-    start = time.perf_counter()
-    await asyncio.gather(*(a.request(b.node_id, RELAY, payload, timeout=10)
-                           for _ in range(20)))
-    return times, time.perf_counter() - start
 
 
 if __name__ == "__main__":
