@@ -11,7 +11,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
-ALL = ["spec_fit", "search_bench", "image_spec", "text_spec", "reuse_synthetic"]
+ALL = ["spec_fit", "search_bench", "image_spec", "text_spec", "reuse_synthetic", "reuse_mnist",
+       "p2p_bench"]
 
 
 def main(argv: list[str]) -> int:
