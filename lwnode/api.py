@@ -39,7 +39,9 @@ from lwnode.errors import (
     Unauthorized,
 )
 from lwnode.openapi import OPENAPI
+from lwnode.records import announcement_of
 from lwnode.service import NodeService, package_path
+from lwnode.store.base import ANNOUNCEMENT
 from protocol.errors import ProtocolError, SignatureError
 from protocol.versions import SCHEMA_MAJOR, SCHEMA_MINOR
 
@@ -225,10 +227,12 @@ async def get_learnware(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     lid = jsonio.learnware_id(request.match_info["id"])
     details = await service.details(lid)
-    semantic, _ = await service.specs(lid)
+    offers = [await service.compute(announcement_of, r) for r in details.records
+              if r.kind == ANNOUNCEMENT]
     hosted = details.own is not None and details.own.status == "active"
     url = service.public_url + package_path(lid) if hosted else None
-    return _json(jsonio.details_json(details, semantic, url))
+    urls = {a.owner: a.package_urls for a in offers}
+    return _json(jsonio.details_json(details, offers[0].semantic, url, urls))
 
 
 async def get_spec(request: web.Request) -> web.Response:

@@ -1,16 +1,57 @@
 """`lwnode`: the command line of a learnware dock node.
 
-Exit codes: 0 success, 1 runtime failure, 2 bad usage or bad input (argparse's
-convention), 130 interrupted.
+=====================  ====================================================
+command                what it does
+=====================  ====================================================
+``demo``               the engine-level demo (no node needed)
+``init``               create a node's home: config, Ed25519 key, API token
+``run``                run the node until SIGINT / SIGTERM
+``pack``               build a package from a model file and its training data
+``publish``            upload a package to a node (needs the node's token)
+``search``             describe your data by its RKME (built here) and search
+``fetch``              download packages, verified against id and signature
+``reuse``              predict your rows with fetched learnwares
+``peers``              the peers a node knows
+``spec make``          the RKME of a data file, as JSON
+=====================  ====================================================
+
+Results go to stdout (``--json`` where offered); progress and errors to stderr.
+Bad input gives one line on stderr, never a traceback.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import json
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
 
 from engine.errors import LwdockError
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_BAD_INPUT = 2
+EXIT_UNREACHABLE = 3
+EXIT_REFUSED = 4
+EXIT_INTERRUPTED = 130
+
+EXIT_CODES = f"""exit codes:
+  {EXIT_OK}    success
+  {EXIT_FAILURE}    failure (the node failed, a download did not verify, an existing key)
+  {EXIT_BAD_INPUT}    bad usage or bad input (missing file, non-numeric CSV, wrong columns)
+  {EXIT_UNREACHABLE}    the node is unreachable
+  {EXIT_REFUSED}    the node refused the request (package rejected, unknown id, bad token)
+  {EXIT_INTERRUPTED}  interrupted (Ctrl-C)
+
+environment: LWDOCK_HOME (default ~/.lwdock), LWDOCK_NODE (node URL), LWDOCK_TOKEN,
+and LWDOCK_<SECTION>_<KEY> settings for 'run' (see configs/node.toml)."""
+
+DEFAULT_URL = "http://127.0.0.1:8470"
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
@@ -24,11 +65,424 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- shared helpers -------------------------------------------------------------------------
+def _err() -> Any:
+    from rich.console import Console
+
+    return Console(stderr=True, highlight=False)
+
+
+def _out() -> Any:
+    from rich.console import Console
+
+    console = Console(highlight=False)
+    if not console.is_terminal:
+        console = Console(highlight=False, width=200)
+    return console
+
+
+@contextmanager
+def _step(text: str) -> Iterator[None]:
+    """A spinner on stderr while a long step runs (only on a terminal)."""
+    console = _err()
+    if not console.is_terminal:
+        yield
+        return
+    with console.status(text):
+        yield
+
+
+@contextmanager
+def _bar(text: str, total: int) -> Iterator[Callable[[int], None]]:
+    """A byte progress bar on stderr (only on a terminal); yields an advance(n) function."""
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TransferSpeedColumn,
+    )
+
+    console = _err()
+    with Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(),
+                  TransferSpeedColumn(), console=console, transient=True,
+                  disable=not console.is_terminal) as progress:
+        task = progress.add_task(text, total=total or None)
+        yield lambda n: progress.advance(task, n)
+
+
+def _home(args: argparse.Namespace) -> Any:
+    from lwnode.home import NodeHome, default_home
+
+    return NodeHome(args.home) if getattr(args, "home", None) else NodeHome(default_home())
+
+
+def _node_url(args: argparse.Namespace) -> str:
+    if getattr(args, "node", None):
+        return str(args.node)
+    if os.environ.get("LWDOCK_NODE"):
+        return os.environ["LWDOCK_NODE"]
+    home = _home(args)
+    running = home.read_url()
+    if running:
+        return str(running)
+    if home.config_path.is_file():
+        try:
+            return str(home.config(env={}).public_url())
+        except LwdockError:
+            pass
+    return DEFAULT_URL
+
+
+def _client(args: argparse.Namespace, *, auth: bool = False) -> Any:
+    from lwnode.client import NodeClient
+
+    token = None
+    if auth:
+        token = getattr(args, "token", None) or os.environ.get("LWDOCK_TOKEN")
+        if not token:
+            token = _home(args).token()
+    return NodeClient(_node_url(args), token)
+
+
+def _host_port(text: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {text!r}")
+    return host.strip("[]") or "127.0.0.1", int(port)
+
+
+def _print_json(data: Any) -> None:
+    print(json.dumps(data, indent=2))
+
+
+def _short(learnware_id: str) -> str:
+    return learnware_id[:19]
+
+
+def _read_table(path: str) -> Any:
+    from lwnode.tabular import read_table
+
+    with _step(f"reading {path}"):
+        return read_table(path)
+
+
+def _spec_of(table: Any, args: argparse.Namespace, data_type: str | None = None) -> Any:
+    from lwnode.local import make_spec
+
+    with _step(f"building the RKME of {len(table.values)} rows (on this machine)"):
+        return make_spec(table, data_type=data_type, n_points=args.points, seed=args.seed)
+
+
+# -- init / run ----------------------------------------------------------------------------------
+def _cmd_init(args: argparse.Namespace) -> int:
+    home = _home(args)
+    http = {"host": args.http[0], "port": args.http[1]} if args.http else None
+    identity = home.init(args.org or "", http=http)
+    print(f"created node home {home.path}")
+    print(f"  node id   {identity.node_id}")
+    print(f"  config    {home.config_path}")
+    print(f"  key       {home.key_path} (mode 0600: the node's identity, back it up)")
+    print(f"  token     {home.token_path} (mode 0600: needed to publish and withdraw)")
+    print(f"next: lwnode run --home {home.path}")
+    return EXIT_OK
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from lwnode.daemon import configure_logging, serve
+
+    home = _home(args)
+    if home.ensure():
+        print(f"lwnode: new node home {home.path} (key and API token created)",
+              file=sys.stderr)
+    overrides: dict[str, dict[str, Any]] = {"http": {}, "p2p": {}, "node": {}}
+    if args.http:
+        overrides["http"].update(host=args.http[0], port=args.http[1])
+    if args.p2p:
+        overrides["p2p"]["listen"] = [args.p2p]
+    if args.bootstrap:
+        overrides["p2p"]["bootstrap"] = list(args.bootstrap)
+    if args.org:
+        overrides["node"]["organization"] = args.org
+    config = home.config(env=os.environ, overrides=overrides, config_file=args.config)
+    configure_logging(config.log)
+    if args.p2p or args.bootstrap or config.p2p.bootstrap:
+        import logging
+
+        logging.getLogger("lwnode").warning(
+            "this node runs without a peer layer; --p2p/--bootstrap are accepted but not used "
+            "yet (federation connects nodes)")
+    asyncio.run(serve(home, config))
+    return EXIT_OK
+
+
+# -- developer: pack / publish ---------------------------------------------------------------
+def _cmd_pack(args: argparse.Namespace) -> int:
+    from engine.checks import CheckOptions, check_package
+    from engine.errors import PackageError
+    from engine.package import build_bytes
+    from lwnode.errors import InputError
+    from lwnode.local import load_model_file, read_semantic
+
+    out = Path(args.output)
+    if out.exists() and not args.force:
+        raise InputError(f"{out} exists (use --force to replace it)")
+    table = _read_table(args.data)
+    with _step(f"loading the model {args.model}"):
+        model = load_model_file(args.model, trusted_types=args.trusted_type,
+                                allow_pickle=args.allow_pickle)
+    semantic = read_semantic(args.semantic, table=table, model=model, complete=True)
+    spec = _spec_of(table, args, semantic.data_type.value if semantic.data_type else None)
+    with _step("building the package"):
+        try:
+            data = build_bytes(model, semantic, spec, trusted_types=args.trusted_type)
+        except PackageError as exc:
+            raise InputError(str(exc)) from None
+    if not args.no_check:
+        with _step("running the usability checks"):
+            report = check_package(data, CheckOptions(trusted_types=tuple(args.trusted_type)))
+        if not report.ok:
+            print(f"lwnode: the package would be rejected: {report.reason}", file=sys.stderr)
+            return EXIT_FAILURE
+    tmp = out.with_name(out.name + ".partial")
+    tmp.write_bytes(data)
+    os.replace(tmp, out)
+    from protocol.content import content_id
+
+    print(f"wrote {out}: {content_id(data)} ({len(data)} bytes)")
+    print(f"  {semantic.name} — {semantic.task_type.value if semantic.task_type else '?'}, "
+          f"input {semantic.input.dimension if semantic.input else '?'} features")
+    print(f"  statistical spec: {spec.kind}, {len(spec.points_)} points in "
+          f"{spec.points_.shape[1]} dimensions from {spec.n_samples_} rows (the rows stay here)")
+    return EXIT_OK
+
+
+def _cmd_publish(args: argparse.Namespace) -> int:
+    from lwnode.errors import InputError
+
+    path = Path(args.package)
+    if not path.is_file():
+        raise InputError(f"{path}: no such file")
+    client = _client(args, auth=True)
+    size = path.stat().st_size
+    limit = client.health().get("limits", {}).get("max_upload_bytes")
+    if limit and size > limit:
+        raise InputError(f"{path}: {size} bytes, more than the node's limit of {limit}")
+    with _bar(f"uploading {path.name}", size) as advance:
+        status, answer = client.publish(path, progress=advance)
+    if args.json:
+        _print_json(answer)
+        return EXIT_OK
+    report = answer.get("report", {})
+    verb = "published" if status == 201 else "already published"
+    print(f"{verb} {answer['id']}")
+    print(f"  checks: {report.get('status')} ({len(report.get('checks', []))} checks); "
+          f"sequence {answer.get('sequence')}; {answer.get('package_url')}")
+    return EXIT_OK
+
+
+# -- user: search / fetch / reuse -----------------------------------------------------------
+def _cmd_search(args: argparse.Namespace) -> int:
+    from lwnode.errors import InputError
+    from lwnode.jsonio import spec_json
+    from lwnode.local import read_semantic
+
+    body: dict[str, Any] = {"k": args.k}
+    if args.mixture is not None:
+        body["max_mixture"] = args.mixture
+    if args.semantic:
+        body["semantic"] = read_semantic(args.semantic).to_dict()
+    if args.data and args.spec:
+        raise InputError("give --data or --spec, not both")
+    if args.data:
+        spec = _spec_of(_read_table(args.data), args)
+        body["statistical"] = spec_json(spec)
+    elif args.spec:
+        body["statistical"] = read_json_file(args.spec)
+    if "semantic" not in body and "statistical" not in body:
+        raise InputError("nothing to search with: give --data (or --spec) and/or --semantic")
+    with _step("searching"):
+        answer = _client(args).search(body)
+    if not answer["single"] and any(n.startswith("no learnware in space")
+                                    for n in answer.get("notes", [])):
+        source = args.data or args.spec
+        raise InputError(f"{source}: no learnware on the node takes data like this "
+                         f"({answer['notes'][0].rsplit(' ', 1)[-1]}); check its columns")
+    if args.json:
+        _print_json(answer)
+        return EXIT_OK
+    _print_answer(answer, body)
+    return EXIT_OK
+
+
+def read_json_file(path: str) -> Any:
+    from lwnode.errors import InputError
+
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"{p}: no such file")
+    try:
+        return json.loads(p.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InputError(f"{p}: not valid JSON ({exc})") from None
+
+
+def _print_answer(answer: dict[str, Any], body: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    console = _out()
+    stat = body.get("statistical")
+    if stat:
+        points = stat["points"]
+        console.print(f"sent the RKME of your data: {len(points)} weighted points in "
+                      f"{len(points[0])} dimensions (no raw rows)")
+    if not answer["single"]:
+        notes = "; ".join(answer.get("notes", [])) or "no learnware matches"
+        console.print(f"no results: {notes}")
+        return
+    table = Table(title="Ranked learnwares (score: higher is better)")
+    for column in ("#", "id", "name", "organization", "score", "MMD²", "where"):
+        table.add_column(column, no_wrap=column == "id")
+    for rank, hit in enumerate(answer["single"], 1):
+        mmd2 = "" if hit["mmd2"] is None else f"{hit['mmd2']:.4f}"
+        table.add_row(str(rank), hit["id"], hit["name"], hit["organization"],
+                      f"{hit['score']:.3f}", mmd2, "this node" if hit["local"] else
+                      hit["package_url"].split("/v1/")[0])
+    console.print(table)
+    mixture = answer.get("mixture")
+    if mixture:
+        mix = Table(title=f"Best mixture: score {mixture['score']:.3f}, "
+                          f"MMD² {mixture['mmd2']:.4f}")
+        for column in ("id", "name", "weight"):
+            mix.add_column(column, no_wrap=column == "id")
+        for member, weight in zip(mixture["members"], mixture["weights"], strict=True):
+            mix.add_row(member["id"], member["name"], f"{weight:.3f}")
+        console.print(mix)
+        ids = " ".join(mixture["ids"])
+        weights = ",".join(f"{w:.3f}" for w in mixture["weights"])
+        print(f"reuse it: lwnode reuse {ids} --weights {weights} --data YOUR.csv "
+              "-o predictions.csv")
+    if answer.get("partial"):
+        console.print(f"partial answer: no reply from {', '.join(answer.get('missed', []))}")
+
+
+def _fetch(args: argparse.Namespace, ids: Sequence[str], dest: Path) -> list[Any]:
+    from lwnode.local import fetch_package
+
+    client = _client(args)
+    fetched = []
+    for learnware_id in ids:
+        with _bar(f"fetching {_short(learnware_id)}", 0) as advance:
+            fetched.append(fetch_package(client, learnware_id, dest, progress=advance))
+    return fetched
+
+
+def _cmd_fetch(args: argparse.Namespace) -> int:
+    fetched = _fetch(args, args.ids, Path(args.output))
+    for f in fetched:
+        how = "already here" if f.cached else "downloaded"
+        print(f"{f.path}: {f.learnware_id} ({f.size} bytes, {f.name!r} by {f.owner}) — {how}, "
+              "sha256 and owner's signature verified")
+    return EXIT_OK
+
+
+def _cmd_reuse(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from lwnode.errors import InputError
+    from lwnode.local import NEEDS_LABELS, reuse
+    from lwnode.tabular import read_labels, write_predictions
+
+    method = args.method or ("ensemble-pruning" if args.labels else "job-selector")
+    if method in NEEDS_LABELS and not args.labels:
+        raise InputError(f"--method {method} learns from a few labels: give --labels")
+    table = _read_table(args.data)
+    labels = read_labels(args.labels) if args.labels else None
+    weights = None
+    if args.weights:
+        try:
+            weights = [float(w) for w in args.weights.split(",")]
+        except ValueError:
+            raise InputError(f"--weights: expected numbers separated by commas, got "
+                             f"{args.weights!r}") from None
+    cache = Path(args.cache) if args.cache else None
+    with tempfile.TemporaryDirectory(prefix="lwnode-reuse-") as tmp:
+        fetched = _fetch(args, args.ids, cache or Path(tmp))
+        with _step(f"predicting {len(table.values)} rows with {method}"):
+            predictions = reuse([f.path for f in fetched], table.values, method=method,
+                                labels=labels, weights=weights,
+                                trusted_types=args.trusted_type, allow_code=args.allow_code)
+    write_predictions(args.output, predictions)
+    print(f"wrote {args.output}: {len(predictions)} predictions by {method} over "
+          f"{len(fetched)} learnware(s) ({', '.join(_short(f.learnware_id) for f in fetched)})")
+    return EXIT_OK
+
+
+def _cmd_peers(args: argparse.Namespace) -> int:
+    from rich.table import Table
+
+    answer = _client(args).peers()
+    if args.json:
+        _print_json(answer)
+        return EXIT_OK
+    peers = answer["peers"]
+    if not peers:
+        print("no peers: this node runs on its own")
+        return EXIT_OK
+    table = Table(title="Peers")
+    for column in ("node id", "organization", "connected", "HTTP", "multiaddrs"):
+        table.add_column(column)
+    for p in peers:
+        table.add_row(p["node_id"], p["organization"], "yes" if p["connected"] else "no",
+                      p["http_url"], "\n".join(p["multiaddrs"]))
+    _out().print(table)
+    return EXIT_OK
+
+
+def _cmd_spec_make(args: argparse.Namespace) -> int:
+    from lwnode.errors import InputError
+    from lwnode.jsonio import spec_json
+
+    out = Path(args.output)
+    if out.exists() and not args.force:
+        raise InputError(f"{out} exists (use --force to replace it)")
+    table = _read_table(args.data)
+    spec = _spec_of(table, args, args.type)
+    out.write_text(json.dumps(spec_json(spec)), encoding="utf-8")
+    print(f"wrote {out}: {spec.kind}, {len(spec.points_)} points in {spec.points_.shape[1]} "
+          f"dimensions from {spec.n_samples_} rows (the rows are not in it)")
+    return EXIT_OK
+
+
+# -- parser ----------------------------------------------------------------------------------
+def _add_node(p: argparse.ArgumentParser, *, token: bool = False) -> None:
+    p.add_argument("--node", metavar="URL", help="the node's URL (default: $LWDOCK_NODE, the "
+                   f"running node of --home, else {DEFAULT_URL})")
+    p.add_argument("--home", metavar="DIR", help="node home to read the URL (and token) "
+                   "from (default: $LWDOCK_HOME or ~/.lwdock)")
+    if token:
+        p.add_argument("--token", help="the node's API token (default: $LWDOCK_TOKEN, else "
+                       "api.token in --home)")
+
+
+def _add_spec_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--points", type=int, default=100, metavar="K",
+                   help="points in the RKME (default 100)")
+    p.add_argument("--seed", type=int, default=0, help="random seed of the RKME (default 0)")
+
+
+def _sub(sub: Any, name: str, help_text: str, description: str) -> argparse.ArgumentParser:
+    parser: argparse.ArgumentParser = sub.add_parser(
+        name, help=help_text, description=description, epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    return parser
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="lwnode",
         description="A node of the learnware dock network: find, verify and reuse models "
-                    "by the specification of their task.")
+                    "by the specification of their task.",
+        epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     demo = sub.add_parser(
         "demo", help="run the demo: ten developers' learnwares, one user, search and reuse",
@@ -38,20 +492,154 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--labels", type=int, default=8,
                       help="labels the user-only baseline model gets (default 8)")
     demo.set_defaults(func=_cmd_demo)
+
+    p = _sub(sub, "init", "create a node's home (config, key, token)",
+             "Create a node's home: node.toml, an Ed25519 key (the node's identity) and an API "
+             "token, both mode 0600. Refuses to replace an existing key.")
+    p.add_argument("--home", metavar="DIR", help="where (default: $LWDOCK_HOME or ~/.lwdock)")
+    p.add_argument("--org", metavar="NAME", help="organization name shown to peers and users")
+    p.add_argument("--http", type=_host_port, metavar="HOST:PORT",
+                   help="API address written to node.toml (default 127.0.0.1:8470)")
+    p.set_defaults(func=_cmd_init)
+
+    p = _sub(sub, "run", "run the node until Ctrl-C / SIGTERM",
+             "Run the node: HTTP API (default 127.0.0.1:8470) on this home's store. Settings: "
+             "node.toml < LWDOCK_<SECTION>_<KEY> < these flags. A home without a key gets one.")
+    p.add_argument("--home", metavar="DIR", help="node home (default: $LWDOCK_HOME or "
+                   "~/.lwdock)")
+    p.add_argument("--config", metavar="FILE", help="config file (default: node.toml in home)")
+    p.add_argument("--http", type=_host_port, metavar="HOST:PORT",
+                   help="API address (port 0: any free port; the URL is written to node.url)")
+    p.add_argument("--p2p", metavar="MULTIADDR", help="peer layer listen address")
+    p.add_argument("--bootstrap", metavar="MULTIADDR", nargs="+", help="peers to join")
+    p.add_argument("--org", metavar="NAME", help="organization name (overrides the config)")
+    p.set_defaults(func=_cmd_run)
+
+    p = _sub(sub, "pack", "build a package: model + RKME of its training data",
+             "Build a learnware package from a model file and its training data. The RKME is "
+             "computed here; the data never leaves this machine. semantic.toml holds name, "
+             "data_type, task_type, library, license, scenarios, description; input dimension "
+             "and class labels are taken from the data and the model when missing.")
+    p.add_argument("--model", required=True, metavar="FILE",
+                   help=".skops (scikit-learn), .pt (TorchScript), .pkl/.joblib with "
+                        "--allow-pickle")
+    p.add_argument("--data", required=True, metavar="X.csv|.npy", help="training inputs")
+    p.add_argument("--semantic", required=True, metavar="semantic.toml",
+                   help="the semantic specification")
+    p.add_argument("-o", "--output", required=True, metavar="PKG.zip")
+    p.add_argument("--trusted-type", action="append", default=[], metavar="TYPE",
+                   help="skops type to trust beyond scikit-learn/numpy/scipy (repeatable)")
+    p.add_argument("--allow-pickle", action="store_true",
+                   help="load a pickled model (runs its code: only your own files)")
+    p.add_argument("--no-check", action="store_true", help="skip the local usability checks")
+    p.add_argument("--force", action="store_true", help="replace an existing output file")
+    _add_spec_options(p)
+    p.set_defaults(func=_cmd_pack)
+
+    p = _sub(sub, "publish", "upload a package to a node",
+             "Upload a package; the node runs its usability checks and answers with the "
+             "learnware id and the check report (or which check failed and why).")
+    p.add_argument("package", metavar="PKG.zip")
+    p.add_argument("--json", action="store_true", help="print the node's answer as JSON")
+    _add_node(p, token=True)
+    p.set_defaults(func=_cmd_publish)
+
+    p = _sub(sub, "search", "search by the RKME of your data (built here)",
+             "Build the RKME of your unlabelled data on this machine and send only it (and an "
+             "optional partial semantic spec) to the node; print the ranked learnwares and the "
+             "best mixture.")
+    p.add_argument("--data", metavar="user.csv|.npy", help="your unlabelled rows")
+    p.add_argument("--spec", metavar="spec.json", help="a spec made by 'lwnode spec make'")
+    p.add_argument("--semantic", metavar="semantic.toml", help="partial semantic spec")
+    p.add_argument("--k", type=int, default=5, help="single learnwares to list (default 5)")
+    p.add_argument("--mixture", type=int, metavar="N",
+                   help="largest mixture (default: the node's)")
+    p.add_argument("--json", action="store_true", help="print the answer as JSON")
+    _add_spec_options(p)
+    _add_node(p)
+    p.set_defaults(func=_cmd_search)
+
+    p = _sub(sub, "fetch", "download and verify packages",
+             "Download packages into DIR as <sha256>.zip, resuming partial downloads; each is "
+             "checked against its id (sha256), the owner's signed announcement, and opened as "
+             "a package before it is kept.")
+    p.add_argument("ids", nargs="+", metavar="ID")
+    p.add_argument("-o", "--output", required=True, metavar="DIR")
+    _add_node(p)
+    p.set_defaults(func=_cmd_fetch)
+
+    p = _sub(sub, "reuse", "predict your rows with learnwares",
+             "Fetch the learnwares, load their models safely, and predict your rows: "
+             "job-selector or average with no labels, ensemble-pruning or feature-augment "
+             "with a few labels (--labels).")
+    p.add_argument("ids", nargs="+", metavar="ID")
+    p.add_argument("--data", required=True, metavar="user.csv|.npy")
+    p.add_argument("--labels", metavar="y.csv", help="labels of (some of) your rows")
+    p.add_argument("--method", choices=["job-selector", "average", "ensemble-pruning",
+                                        "feature-augment"],
+                   help="default: job-selector, or ensemble-pruning when --labels is given")
+    p.add_argument("--weights", metavar="W1,W2,...", help="mixture weights (from search)")
+    p.add_argument("-o", "--output", required=True, metavar="predictions.csv")
+    p.add_argument("--cache", metavar="DIR", help="keep fetched packages here")
+    p.add_argument("--trusted-type", action="append", default=[], metavar="TYPE")
+    p.add_argument("--allow-code", action="store_true",
+                   help="allow code models (run in the sandbox)")
+    _add_node(p)
+    p.set_defaults(func=_cmd_reuse)
+
+    p = _sub(sub, "peers", "list the peers a node knows", "List the peers a node knows.")
+    p.add_argument("--json", action="store_true")
+    _add_node(p)
+    p.set_defaults(func=_cmd_peers)
+
+    p = _sub(sub, "spec", "statistical specifications", "Statistical specifications.")
+    spec_sub = p.add_subparsers(dest="spec_command", required=True, metavar="COMMAND")
+    p = _sub(spec_sub, "make", "the RKME of a data file, as JSON",
+             "Compute the RKME of a data file here and write it as JSON (usable with "
+             "'lwnode search --spec'). The JSON holds weighted points, not your rows.")
+    p.add_argument("data", metavar="data.csv|.npy")
+    p.add_argument("-o", "--output", required=True, metavar="spec.json")
+    p.add_argument("--type", choices=["table", "image"], help="default: from the array shape")
+    p.add_argument("--force", action="store_true", help="replace an existing output file")
+    _add_spec_options(p)
+    p.set_defaults(func=_cmd_spec_make)
     return parser
 
 
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    from lwnode.errors import NodeUnreachable, RequestFailed
+
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         return int(args.func(args))
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:  # stdout closed early (e.g. piped into head): not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
+    except NodeUnreachable as exc:
+        print(f"lwnode: {_one_line(exc)}", file=sys.stderr)
+        return EXIT_UNREACHABLE
+    except RequestFailed as exc:
+        print(f"lwnode: {_one_line(exc)}", file=sys.stderr)
+        return EXIT_REFUSED if 400 <= exc.status < 500 else EXIT_FAILURE
     except LwdockError as exc:
-        print(f"lwnode: {exc}", file=sys.stderr)
-        return 2 if isinstance(exc, ValueError) else 1
+        print(f"lwnode: {_one_line(exc)}", file=sys.stderr)
+        return EXIT_BAD_INPUT if isinstance(exc, ValueError) else EXIT_FAILURE
+    except OSError as exc:
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"lwnode: {where}{exc.strerror or _one_line(exc)}", file=sys.stderr)
+        return EXIT_FAILURE
+    except Exception as exc:  # a bug: still one line, no traceback
+        print(f"lwnode: internal error ({type(exc).__name__}: {_one_line(exc)}); please "
+              "report it", file=sys.stderr)
+        return EXIT_FAILURE
 
 
 if __name__ == "__main__":

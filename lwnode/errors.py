@@ -36,6 +36,31 @@ class HomeError(NodeError):
     code = "bad_home"
 
 
+class InputError(NodeError, ValueError):
+    """A local input of the command line is wrong (missing file, non-numeric cell...)."""
+
+    code = "bad_input"
+
+
+class NodeUnreachable(NodeError):
+    """No answer from the node at the given URL (refused, timed out, not HTTP)."""
+
+    code = "unreachable"
+
+
+class RequestFailed(NodeError):
+    """The node answered an error; `status` and `code` are its HTTP status and JSON code."""
+
+    code = "request_failed"
+
+    def __init__(self, message: str, status: int, error_code: str,
+                 body: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.error_code = error_code
+        self.body = body or {}
+
+
 class StoreError(NodeError):
     """The store is unusable: schema too new, corrupt database, failed blob write."""
 

@@ -9,6 +9,7 @@ array is built.
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -184,9 +185,13 @@ def own_json(own: OwnLearnware, report: Any = None) -> dict[str, Any]:
     return out
 
 
-def details_json(details: Details, semantic: SemanticSpec, package_url: str | None
-                 ) -> dict[str, Any]:
-    offers = [record_json(r) for r in details.records if r.kind == ANNOUNCEMENT]
+def details_json(details: Details, semantic: SemanticSpec, package_url: str | None,
+                 urls: Mapping[str, tuple[str, ...]]) -> dict[str, Any]:
+    """One learnware: its semantic spec, every owner's offer (with the owner's signed
+    announcement, base64, so a client can check what it downloads), hosting status."""
+    offers = [{**record_json(r), "package_urls": list(urls.get(r.owner, ())),
+               "envelope": base64.b64encode(r.envelope).decode("ascii")}
+              for r in details.records if r.kind == ANNOUNCEMENT]
     own = details.own
     return {"id": details.learnware_id, "semantic": semantic.to_dict(),
             "offers": offers, "package_url": package_url,

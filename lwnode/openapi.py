@@ -80,7 +80,12 @@ _SCHEMAS: dict[str, Any] = {
         "report": _ref("CheckReport")}},
     "Details": {"type": "object", "properties": {
         "id": {"type": "string"}, "semantic": _ref("SemanticSpec"),
-        "offers": {"type": "array", "items": _ref("Summary")},
+        "offers": {"type": "array", "items": {"allOf": [_ref("Summary"), {
+            "type": "object", "properties": {
+                "package_urls": {"type": "array", "items": {"type": "string"}},
+                "envelope": {"type": "string", "format": "byte",
+                             "description": "The owner's signed announcement (wire "
+                                            "format, base64)"}}}]}},
         "package_url": {"type": "string", "nullable": True},
         "hosted": {"allOf": [_ref("Hosted")], "nullable": True}}},
     "SemanticSpec": {"type": "object", "description": "engine.specification.SemanticSpec "

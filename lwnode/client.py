@@ -1,0 +1,178 @@
+"""`NodeClient`: the command line's HTTP client of a node (standard library only).
+
+Synchronous on purpose: the command line does one thing at a time. Every failure
+becomes a `NodeUnreachable` (no HTTP answer) or a `RequestFailed` (the node's JSON
+error, with its status and code), so the command line can print one line.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Any
+from urllib.parse import quote, urlencode, urlsplit
+
+from lwnode.errors import NodeUnreachable, RequestFailed
+
+CHUNK_BYTES = 1 << 16
+Progress = Callable[[int], None]
+
+
+def _connection(url: str, timeout: float) -> tuple[http.client.HTTPConnection, str]:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise NodeUnreachable(f"{url!r} is not an http(s) URL")
+    cls = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+    conn = cls(parts.hostname, parts.port, timeout=timeout)
+    path = parts.path or "/"
+    if parts.query:
+        path += "?" + parts.query
+    return conn, path
+
+
+def _failed(status: int, body: bytes, what: str) -> RequestFailed:
+    try:
+        data = json.loads(body)
+        code, message = str(data["code"]), str(data["message"])
+    except (ValueError, KeyError, TypeError):
+        data, code, message = {}, "http_error", body[:200].decode("utf-8", "replace") or \
+            http.client.responses.get(status, "error")
+    return RequestFailed(f"{what}: {message} (HTTP {status} {code})", status, code, data)
+
+
+class NodeClient:
+    """Talk to one node's API.
+
+    Parameters
+    ----------
+    url
+        The node's base URL, e.g. ``http://127.0.0.1:8470``.
+    token
+        The bearer token, needed for publish and withdraw.
+    timeout
+        Seconds to wait for a connection and for each read.
+    """
+
+    def __init__(self, url: str, token: str | None = None, timeout: float = 120.0) -> None:
+        self.url = url.rstrip("/")
+        self.token = token
+        self.timeout = timeout
+
+    def _headers(self, auth: bool) -> dict[str, str]:
+        headers = {"Accept": "application/json", "User-Agent": "lwnode-cli"}
+        if auth and self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        return headers
+
+    @contextmanager
+    def _exchange(self, url: str, what: str) -> Iterator[http.client.HTTPConnection]:
+        conn, _ = _connection(url, self.timeout)
+        try:
+            yield conn
+        except (OSError, http.client.HTTPException) as exc:  # refused, reset, timeout, DNS
+            reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+            raise NodeUnreachable(f"{what}: no answer from {self.url} ({reason})") from None
+        finally:
+            conn.close()
+
+    def request(self, method: str, path: str, payload: Any = None, *, auth: bool = False,
+                what: str = "") -> Any:
+        """One JSON request; returns the decoded JSON answer."""
+        what = what or f"{method} {path}"
+        url = self.url + path
+        body = None if payload is None else json.dumps(payload).encode()
+        headers = self._headers(auth)
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+        with self._exchange(url, what) as conn:
+            conn.request(method, _connection(url, self.timeout)[1], body=body, headers=headers)
+            response = conn.getresponse()
+            data = response.read()
+        if response.status >= 400:
+            raise _failed(response.status, data, what)
+        try:
+            return json.loads(data)
+        except ValueError:
+            raise NodeUnreachable(f"{what}: {self.url} did not answer JSON (is it a node?)"
+                                  ) from None
+
+    # -- endpoints -------------------------------------------------------------------------
+    def health(self) -> dict[str, Any]:
+        out: dict[str, Any] = self.request("GET", "/v1/health", what="health")
+        return out
+
+    def details(self, learnware_id: str) -> dict[str, Any]:
+        out: dict[str, Any] = self.request("GET", f"/v1/learnwares/{quote(learnware_id)}",
+                                           what="get")
+        return out
+
+    def listing(self, **params: str) -> dict[str, Any]:
+        query = "?" + urlencode(params) if params else ""
+        out: dict[str, Any] = self.request("GET", f"/v1/learnwares{query}", what="list")
+        return out
+
+    def search(self, body: dict[str, Any]) -> dict[str, Any]:
+        out: dict[str, Any] = self.request("POST", "/v1/search", body, what="search")
+        return out
+
+    def peers(self) -> dict[str, Any]:
+        out: dict[str, Any] = self.request("GET", "/v1/peers", what="peers")
+        return out
+
+    def withdraw(self, learnware_id: str) -> dict[str, Any]:
+        out: dict[str, Any] = self.request("DELETE", f"/v1/learnwares/{quote(learnware_id)}",
+                                           auth=True, what=f"withdraw {learnware_id}")
+        return out
+
+    def publish(self, path: str | os.PathLike[str], progress: Progress | None = None
+                ) -> tuple[int, dict[str, Any]]:
+        """Stream a package file; returns (HTTP status, answer) — 201 new, 200 known."""
+        size = Path(path).stat().st_size
+        url = self.url + "/v1/learnwares"
+        what = "publish"
+        with self._exchange(url, what) as conn, open(path, "rb") as f:
+            conn.putrequest("POST", "/v1/learnwares")
+            for key, value in {**self._headers(True), "Content-Type": "application/zip",
+                               "Content-Length": str(size)}.items():
+                conn.putheader(key, value)
+            conn.endheaders()
+            try:
+                while chunk := f.read(CHUNK_BYTES):
+                    conn.send(chunk)
+                    if progress:
+                        progress(len(chunk))
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the node answered early (e.g. 413): read its answer below
+            response = conn.getresponse()
+            data = response.read()
+        if response.status >= 400:
+            raise _failed(response.status, data, what)
+        return response.status, json.loads(data)
+
+    def download(self, url: str, out: IO[bytes], *, offset: int = 0,
+                 progress: Progress | None = None) -> tuple[int, dict[str, str]]:
+        """Write a package (from byte `offset`, with Range) to `out`; returns
+        (total size, response headers). Any node's URL may be given."""
+        headers = self._headers(False)
+        headers["Accept"] = "application/zip"
+        if offset:
+            headers["Range"] = f"bytes={offset}-"
+        with self._exchange(url, "download") as conn:
+            conn.request("GET", _connection(url, self.timeout)[1], headers=headers)
+            response = conn.getresponse()
+            if response.status >= 400:
+                raise _failed(response.status, response.read(), f"download {url}")
+            if offset and response.status != 206:
+                out.seek(0)
+                out.truncate()
+                offset = 0
+            total = offset + int(response.headers.get("Content-Length", "0"))
+            while chunk := response.read(CHUNK_BYTES):
+                out.write(chunk)
+                if progress:
+                    progress(len(chunk))
+            return total, dict(response.headers.items())

@@ -1,0 +1,300 @@
+"""Work the command line does on the user's own machine: raw data never leaves it.
+
+- `make_spec`: the RKME of a data file (table rows, or images from ``.npy``).
+- `read_semantic`: a ``semantic.toml``, completed from the data and the model.
+- `load_model_file`: a developer's model file (skops, TorchScript; pickle only when
+  explicitly allowed: it runs code).
+- `fetch_package`: download, resume, check size, sha256 and the owner's signed
+  announcement, then open the package safely.
+- `reuse`: load fetched learnwares and predict with one of the engine's reusers.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from engine.errors import PackageError, ReuseError, SpecError
+from engine.specification.rkme import RKMESpec
+from engine.specification.semantic import SemanticSpec
+from lwnode.client import NodeClient, Progress
+from lwnode.errors import InputError, NodeError
+from lwnode.tabular import Table
+from protocol.errors import ProtocolError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+REUSE_METHODS = ("job-selector", "average", "ensemble-pruning", "feature-augment")
+NEEDS_LABELS = ("ensemble-pruning", "feature-augment")
+
+
+# -- specs --------------------------------------------------------------------------------
+def make_spec(table: Table, *, data_type: str | None = None, n_points: int = 100,
+              seed: int = 0) -> RKMESpec:
+    """Fit the RKME of a table (2-D) or of images (3-D / 4-D ``.npy``)."""
+    x = table.values
+    kind = data_type or ("image" if x.ndim in (3, 4) else "table")
+    try:
+        if kind == "image":
+            from engine.specification.image import RKMEImageSpec
+
+            return RKMEImageSpec(n_points=n_points, random_state=seed).fit(x)
+        if kind != "table":
+            raise InputError(f"data_type {kind!r}: the command line builds table and image "
+                             "specs; build text specs with engine.specification.RKMETextSpec")
+        if x.ndim != 2:
+            raise InputError(f"table data must be rows x columns, got shape {x.shape}")
+        from engine.specification import RKMETableSpec
+
+        return RKMETableSpec(n_points=n_points, random_state=seed).fit(x)
+    except SpecError as exc:
+        raise InputError(str(exc)) from None
+
+
+# -- semantic specs -------------------------------------------------------------------------
+def read_toml(path: str | os.PathLike[str]) -> dict[str, Any]:
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"{p}: no such file")
+    try:
+        return tomllib.loads(p.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(f"{p}: not valid TOML ({exc})") from None
+
+
+def read_semantic(path: str | os.PathLike[str], *, table: Table | None = None,
+                  model: Any = None, complete: bool = False) -> SemanticSpec:
+    """A semantic spec from TOML; with `complete`, fill what the data and model tell.
+
+    Filled in when missing: ``input.dimension`` (the data's width) and feature names
+    (a CSV header); for classifiers ``output.labels`` (the model's ``classes_``) and
+    ``output.dimension`` (1); for regressors ``output.dimension`` (1).
+    """
+    data = read_toml(path)
+    if complete:
+        data = _completed(data, table, model)
+    try:
+        semantic = SemanticSpec.from_dict(data)
+        if complete:
+            semantic.require_complete()
+    except SpecError as exc:
+        raise InputError(f"{path}: {exc}") from None
+    return semantic
+
+
+def _completed(data: dict[str, Any], table: Table | None, model: Any) -> dict[str, Any]:
+    data = dict(data)
+    inp = dict(data.get("input") or {})
+    if table is not None and "dimension" not in inp:
+        x = table.values
+        inp["dimension"] = int(x.shape[1]) if x.ndim == 2 else int(np.prod(x.shape[1:]))
+        if table.columns and "features" not in inp:
+            inp["features"] = [{"name": c} for c in table.columns]
+    data["input"] = inp
+    out = dict(data.get("output") or {})
+    classes = getattr(model, "classes_", None)
+    task = str(data.get("task_type", "")).lower()
+    if task == "classification" and "labels" not in out and classes is not None:
+        out["labels"] = [c.item() if hasattr(c, "item") else c for c in np.asarray(classes)]
+    out.setdefault("dimension", 1)
+    data["output"] = out
+    return data
+
+
+# -- models ----------------------------------------------------------------------------------
+def load_model_file(path: str | os.PathLike[str], *, trusted_types: Sequence[str] = (),
+                    allow_pickle: bool = False) -> Any:
+    """Load a developer's own model: ``.skops``, TorchScript ``.pt``, or (only with
+    `allow_pickle`) ``.pkl`` / ``.joblib``."""
+    from engine.errors import ModelLoadError
+
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"{p}: no such file")
+    suffix = p.suffix.lower()
+    data = p.read_bytes()
+    try:
+        if suffix == ".skops":
+            from engine.models import skops_io
+
+            return skops_io.load_sklearn(data, trusted=trusted_types, name=p.name)
+        if suffix in (".pt", ".pth", ".ts"):
+            from engine.models import torch_io
+
+            return torch_io.load_torchscript(data, name=p.name)
+    except ModelLoadError as exc:
+        raise InputError(str(exc)) from None
+    if suffix in (".pkl", ".pickle", ".joblib"):
+        if not allow_pickle:
+            raise InputError(f"{p}: a pickle runs code when loaded; save the model with "
+                             "skops.io.dump (.skops), or pass --allow-pickle if it is your own "
+                             "file")
+        import joblib
+
+        try:
+            return joblib.load(p)
+        except Exception as exc:  # whatever the pickle raises
+            raise InputError(f"{p}: cannot be unpickled ({type(exc).__name__}: {exc})"
+                             ) from None
+    raise InputError(f"{p}: unsupported model file {suffix!r}; use .skops (scikit-learn), "
+                     ".pt (TorchScript) or, with --allow-pickle, .pkl/.joblib")
+
+
+# -- fetching ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Fetched:
+    path: Path
+    learnware_id: str
+    size: int
+    name: str
+    owner: str
+    cached: bool
+
+
+def _offers(details: Mapping[str, Any]) -> list[tuple[str, str | None]]:
+    """(package URL, signed announcement as base64) to try, the hosting node first."""
+    out: list[tuple[str, str | None]] = []
+    offers = details.get("offers", [])
+    envelope = next((o.get("envelope") for o in offers), None)
+    if details.get("package_url"):
+        out.append((details["package_url"], envelope))
+    for offer in offers:
+        for url in offer.get("package_urls", []):
+            if url not in [u for u, _ in out]:
+                out.append((url, offer.get("envelope")))
+    return out
+
+
+def _verify_announcement(envelope_b64: str | None, learnware_id: str, size: int) -> str:
+    """Check the owner's signature over (id, size); returns the owner's node id."""
+    from protocol.messages import SpecAnnouncement
+    from protocol.signing import verify
+
+    if not envelope_b64:
+        raise NodeError(f"{learnware_id}: the node sent no signed announcement to check")
+    try:
+        ann: SpecAnnouncement = verify(base64.b64decode(envelope_b64), SpecAnnouncement)
+    except (ProtocolError, ValueError) as exc:
+        raise NodeError(f"{learnware_id}: the owner's signed announcement does not verify "
+                        f"({exc})") from None
+    if ann.learnware_id != learnware_id or ann.package_size != size:
+        raise NodeError(f"{learnware_id}: the signed announcement says {ann.learnware_id} of "
+                        f"{ann.package_size} bytes, the download is {size} bytes")
+    return ann.owner
+
+
+def fetch_package(client: NodeClient, learnware_id: str, dest: str | os.PathLike[str], *,
+                  progress: Progress | None = None) -> Fetched:
+    """Download a learnware's package into `dest` as ``<hex>.zip``, verified.
+
+    A partial ``<hex>.zip.part`` left by an interrupted fetch is resumed with a
+    Range request. The bytes must hash to the id and match the size in the owner's
+    signed announcement, and the package must open as a valid package; otherwise
+    nothing is left in `dest`.
+    """
+    from engine.package import open_package
+    from protocol.content import check_content_id
+
+    try:
+        check_content_id(learnware_id, "learnware id")
+    except ProtocolError as exc:
+        raise InputError(str(exc)) from None
+    folder = Path(dest)
+    if folder.exists() and not folder.is_dir():
+        raise InputError(f"{folder}: not a directory")
+    folder.mkdir(parents=True, exist_ok=True)
+    hexd = learnware_id.split(":", 1)[1]
+    final, part = folder / f"{hexd}.zip", folder / f"{hexd}.zip.part"
+    details = client.details(learnware_id)
+    name = details.get("semantic", {}).get("name", "")
+    offers = _offers(details)
+    if not offers:
+        raise NodeError(f"{learnware_id}: no package URL is known for it")
+    if final.is_file() and _sha256(final) == hexd:
+        owner = _verify_announcement(offers[0][1], learnware_id, final.stat().st_size)
+        return Fetched(final, learnware_id, final.stat().st_size, name, owner, True)
+    last_error: Exception | None = None
+    envelope: str | None = None
+    for url, signed in offers:
+        try:
+            with open(part, "ab+") as f:
+                offset = f.tell()
+                if progress:
+                    progress(offset)
+                size, _ = client.download(url, f, offset=offset, progress=progress)
+        except NodeError as exc:
+            last_error = exc
+            continue
+        envelope = signed
+        break
+    else:
+        part.unlink(missing_ok=True)
+        raise last_error or NodeError(f"{learnware_id}: download failed")
+    got = _sha256(part)
+    if got != hexd:
+        part.unlink(missing_ok=True)
+        raise NodeError(f"{learnware_id}: the downloaded bytes hash to sha256:{got}; refused")
+    try:
+        owner = _verify_announcement(envelope, learnware_id, part.stat().st_size)
+        open_package(part)
+    except (NodeError, PackageError) as exc:
+        part.unlink(missing_ok=True)
+        raise NodeError(f"{learnware_id}: {exc}") from None
+    os.replace(part, final)
+    return Fetched(final, learnware_id, size, name, owner, False)
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+# -- reuse ---------------------------------------------------------------------------------
+def reuse(paths: Sequence[Path], x: NDArray[Any], *, method: str,
+          labels: NDArray[Any] | None = None, weights: Sequence[float] | None = None,
+          trusted_types: Sequence[str] = (), allow_code: bool = False) -> NDArray[Any]:
+    """Predict the user's rows with the learnwares in `paths` by `method`."""
+    from engine.errors import ModelLoadError
+    from engine.package import open_package
+    from engine.reuse import Averaging, EnsemblePruning, FeatureAugment, JobSelector
+
+    if method not in REUSE_METHODS:
+        raise InputError(f"--method: {method!r} is not one of {', '.join(REUSE_METHODS)}")
+    if method in NEEDS_LABELS and labels is None:
+        raise InputError(f"--method {method} learns from a few labels: give --labels")
+    if labels is not None and len(labels) != len(x):
+        raise InputError(f"--labels: {len(labels)} labels for {len(x)} rows")
+    try:
+        learnwares = [open_package(p).learnware(trusted_types=trusted_types,
+                                                allow_code=allow_code) for p in paths]
+    except (PackageError, ModelLoadError) as exc:
+        raise InputError(str(exc)) from None
+    if weights is not None and len(weights) != len(learnwares):
+        raise InputError(f"--weights: {len(weights)} weights for {len(learnwares)} learnwares")
+    try:
+        if method == "job-selector":
+            model: Any = JobSelector(learnwares, weights=weights).fit(x)
+        elif method == "average":
+            model = Averaging(learnwares, weights=weights).fit(x)
+        else:
+            assert labels is not None
+            reuser = EnsemblePruning if method == "ensemble-pruning" else FeatureAugment
+            model = reuser(learnwares).fit(x, labels)
+        return np.asarray(model.predict(x))
+    except (ReuseError, SpecError) as exc:
+        raise InputError(str(exc)) from None

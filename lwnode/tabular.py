@@ -1,0 +1,153 @@
+"""Reading a user's data files for the command line, with errors that say where.
+
+``.csv`` / ``.tsv`` (an optional header row, then numbers) and ``.npy`` (numeric,
+no pickles). Every problem is an `InputError` naming the file, the line and the
+column, so ``lwnode`` can print one clear line instead of a traceback.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from lwnode.errors import InputError
+
+MAX_CELL_CHARS = 60
+
+
+@dataclass(frozen=True)
+class Table:
+    """Rows as a float matrix (or an n-d array from ``.npy``), and column names if any."""
+
+    values: NDArray[Any]
+    columns: tuple[str, ...] = ()
+
+
+def _number(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def _rows(path: Path) -> list[list[str]]:
+    delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            return [row for row in csv.reader(f, delimiter=delimiter) if any(c.strip()
+                                                                              for c in row)]
+    except UnicodeDecodeError:
+        raise InputError(f"{path}: not a UTF-8 text file") from None
+    except csv.Error as exc:
+        raise InputError(f"{path}: not a readable CSV file ({exc})") from None
+
+
+def _open_check(path: str | os.PathLike[str]) -> Path:
+    p = Path(path)
+    if not p.exists():
+        raise InputError(f"{p}: no such file")
+    if not p.is_file():
+        raise InputError(f"{p}: not a file")
+    return p
+
+
+def read_table(path: str | os.PathLike[str]) -> Table:
+    """A numeric table from ``.csv``/``.tsv``/``.npy`` (see the module doc)."""
+    p = _open_check(path)
+    suffix = p.suffix.lower()
+    if suffix == ".npy":
+        try:
+            values = np.load(p, allow_pickle=False)
+        except ValueError as exc:
+            raise InputError(f"{p}: not a plain numeric .npy array ({exc})") from None
+        except OSError as exc:
+            raise InputError(f"{p}: cannot read ({exc})") from None
+        if not np.issubdtype(values.dtype, np.number) or values.dtype == np.bool_:
+            raise InputError(f"{p}: expected numbers, got dtype {values.dtype}")
+        if values.ndim < 2 or values.shape[0] == 0:
+            raise InputError(f"{p}: expected rows of values (a 2-D array or images), got shape "
+                             f"{values.shape}")
+        if not np.isfinite(values).all():
+            raise InputError(f"{p}: {int((~np.isfinite(values)).sum())} NaN or infinite "
+                             "value(s)")
+        return Table(values.astype(np.float64))
+    if suffix not in (".csv", ".tsv"):
+        raise InputError(f"{p}: unsupported file type {suffix or '(none)'!r}; use .csv, .tsv "
+                         "or .npy")
+    rows = _rows(p)
+    if not rows:
+        raise InputError(f"{p}: no rows")
+    columns: tuple[str, ...] = ()
+    if any(_number(cell) is None for cell in rows[0]):
+        columns, rows = tuple(c.strip() for c in rows[0]), rows[1:]
+        if not rows:
+            raise InputError(f"{p}: a header row but no data rows")
+    width = len(columns) or len(rows[0])
+    values = np.empty((len(rows), width))
+    start = 2 if columns else 1
+    for i, row in enumerate(rows):
+        if len(row) != width:
+            raise InputError(f"{p} line {i + start}: {len(row)} values, expected {width}")
+        for j, cell in enumerate(row):
+            number = _number(cell)
+            if number is None or not np.isfinite(number):
+                name = f" ({columns[j]!r})" if columns else ""
+                raise InputError(f"{p} line {i + start}, column {j + 1}{name}: "
+                                 f"{cell[:MAX_CELL_CHARS]!r} is not a finite number")
+            values[i, j] = number
+    return Table(values, columns)
+
+
+def read_labels(path: str | os.PathLike[str]) -> NDArray[Any]:
+    """One label per row: integers, numbers or class names (a header row is skipped)."""
+    p = _open_check(path)
+    if p.suffix.lower() == ".npy":
+        try:
+            values = np.load(p, allow_pickle=False)
+        except ValueError as exc:
+            raise InputError(f"{p}: not a plain .npy array ({exc})") from None
+        if values.ndim != 1 or len(values) == 0:
+            raise InputError(f"{p}: expected a 1-D array of labels, got shape {values.shape}")
+        return values
+    if p.suffix.lower() not in (".csv", ".tsv"):
+        raise InputError(f"{p}: unsupported file type {p.suffix!r}; use .csv or .npy")
+    rows = _rows(p)
+    if rows and len(rows[0]) == 1 and rows[0][0].strip().lower() in ("label", "labels", "y",
+                                                                       "target", "class"):
+        rows = rows[1:]
+    if not rows:
+        raise InputError(f"{p}: no labels")
+    bad = next((i for i, r in enumerate(rows) if len(r) != 1), None)
+    if bad is not None:
+        raise InputError(f"{p} line {bad + 1}: expected one label per line, got {len(rows[bad])}"
+                         " values")
+    cells = [r[0].strip() for r in rows]
+    numbers = [_number(c) for c in cells]
+    if all(n is not None for n in numbers):
+        floats = np.array(numbers, dtype=np.float64)
+        if np.all(floats == np.round(floats)) and np.all(np.isfinite(floats)):
+            return floats.astype(np.int64)
+        return floats
+    return np.array(cells)
+
+
+def write_predictions(path: str | os.PathLike[str], predictions: NDArray[Any]) -> None:
+    """One prediction per line under a ``prediction`` header (or one column per output)."""
+    p = Path(path)
+    if p.parent and not p.parent.exists():
+        raise InputError(f"{p.parent}: no such directory")
+    values = np.asarray(predictions)
+    with open(p, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        if values.ndim == 1:
+            writer.writerow(["prediction"])
+            writer.writerows([v] for v in values.tolist())
+        else:
+            writer.writerow([f"prediction_{j}" for j in range(values.shape[1])])
+            writer.writerows(values.tolist())

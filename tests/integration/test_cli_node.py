@@ -1,0 +1,270 @@
+"""The command line as people run it: subprocesses against a running node.
+
+init -> run -> pack -> publish -> search -> fetch -> reuse, every bad input to
+its exit code with one line on stderr, and the node's clean stop on SIGTERM.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from lwnode.testing import region_centres, region_labels, region_rows
+
+pytestmark = pytest.mark.timeout(180)
+
+D = 5
+ENV = {**{k: v for k, v in os.environ.items() if not k.startswith("LWDOCK_")},
+       "COLUMNS": "200"}
+
+
+def lwnode(*args, cwd, timeout=120, check=None):
+    proc = subprocess.run([sys.executable, "-m", "lwnode.cli", *map(str, args)], cwd=cwd,
+                          capture_output=True, text=True, timeout=timeout, env=ENV)
+    if check is not None:
+        assert proc.returncode == check, (args, proc.returncode, proc.stdout, proc.stderr)
+    return proc
+
+
+def lwnode_many(argvs, *, cwd, check=0):
+    """Run several commands at once (they are independent); all must exit with `check`."""
+    procs = [subprocess.Popen([sys.executable, "-m", "lwnode.cli", *map(str, a)], cwd=cwd,
+                              env=ENV, text=True, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE) for a in argvs]
+    done = []
+    for argv, proc in zip(argvs, procs, strict=True):
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == check, (argv, proc.returncode, out, err)
+        done.append(subprocess.CompletedProcess(argv, proc.returncode, out, err))
+    return done
+
+
+def wait_for(predicate, timeout, what):
+    end = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > end:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+@pytest.fixture(scope="module")
+def work(tmp_path_factory):
+    """Developers' data and models, a user's rows, on disk as people have them."""
+    import skops.io as sio
+    from sklearn.linear_model import LogisticRegression
+
+    d = tmp_path_factory.mktemp("cli")
+    centres = region_centres(3, D, seed=3)
+    for i in range(2):
+        x = region_rows(centres, i, 300)
+        header = ",".join(f"f{j}" for j in range(D))
+        np.savetxt(d / f"dev{i}.csv", x, delimiter=",", header=header, comments="")
+        sio.dump(LogisticRegression().fit(x, region_labels(centres, i, x)), d / f"dev{i}.skops")
+        (d / f"sem{i}.toml").write_text(
+            f'name = "region {i} classifier"\ndata_type = "table"\n'
+            'task_type = "classification"\nlibrary = "scikit_learn"\nlicense = "mit"\n'
+            'scenarios = ["retail"]\n')
+    user = np.vstack([region_rows(centres, 0, 80, seed=9), region_rows(centres, 1, 80, seed=9)])
+    np.savetxt(d / "user.csv", user, delimiter=",")
+    truth = np.concatenate([region_labels(centres, 0, user[:80]),
+                            region_labels(centres, 1, user[80:])])
+    np.savetxt(d / "labels.csv", truth, fmt="%s")
+    (d / "bad.csv").write_text("a,b,c,d,e\n1,2,3,4,5\n1,2,x,4,5\n")
+    (d / "narrow.csv").write_text("1,2,3\n4,5,6\n7,8,9\n")
+    (d / "junk.zip").write_bytes(b"this is not a zip archive")
+    return d, truth
+
+
+@pytest.fixture(scope="module")
+def node(work):
+    d, _ = work
+    lwnode("init", "--home", "home", "--org", "CLI Test Org", cwd=d, check=0)
+    proc = subprocess.Popen([sys.executable, "-m", "lwnode.cli", "run", "--home", "home",
+                             "--http", "127.0.0.1:0"], cwd=d, env=ENV, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    url_file = d / "home" / "node.url"
+    try:
+        wait_for(lambda: url_file.exists() or proc.poll() is not None, 60, "the node to start")
+        assert proc.poll() is None, proc.communicate()
+        yield proc, url_file.read_text().strip()
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            out, err = proc.communicate(timeout=30)
+            assert proc.returncode == 0, err
+            assert "stopped" in out
+            assert not url_file.exists()
+
+
+def test_the_whole_flow(work, node):
+    d, truth = work
+    _, url = node
+    packs = lwnode_many([("pack", "--model", f"dev{i}.skops", "--data", f"dev{i}.csv",
+                          "--semantic", f"sem{i}.toml", "-o", f"pkg{i}.zip", "--points", "30")
+                         for i in range(2)], cwd=d)
+    assert all(f"pkg{i}.zip" in p.stdout and "the rows stay here" in p.stdout
+               for i, p in enumerate(packs))
+    ids = []
+    for i in range(2):
+        published = lwnode("publish", f"pkg{i}.zip", "--home", "home", "--json", cwd=d,
+                           check=0)
+        answer = json.loads(published.stdout)
+        assert answer["created"] and answer["report"]["status"] == "usable"
+        ids.append(answer["id"])
+    again = lwnode("publish", "pkg0.zip", "--home", "home", cwd=d, check=0)
+    assert "already published" in again.stdout
+
+    found, table, fetched, _ = lwnode_many([
+        ("search", "--data", "user.csv", "--home", "home", "--json"),
+        ("search", "--data", "user.csv", "--node", url),
+        ("fetch", ids[0], "-o", "downloads", "--home", "home"),
+        ("spec", "make", "user.csv", "-o", "spec.json", "--points", "20")], cwd=d)
+    answer = json.loads(found.stdout)
+    assert {h["id"] for h in answer["single"]} == set(ids)
+    assert sorted(answer["mixture"]["ids"]) == sorted(ids)
+    assert "region 0 classifier" in table.stdout and "Best mixture" in table.stdout
+    assert "no raw rows" in table.stdout and "verified" in fetched.stdout
+    hexd = ids[0].split(":")[1]
+    assert (d / "downloads" / f"{hexd}.zip").read_bytes() == (d / "pkg0.zip").read_bytes()
+    spec = json.loads((d / "spec.json").read_text())
+    assert len(spec["points"]) == 20 and spec["n_samples"] == len(truth)
+
+    weights = ",".join(str(w) for w in answer["mixture"]["weights"])
+    _, _, by_spec, peers = lwnode_many([
+        ("reuse", *answer["mixture"]["ids"], "--weights", weights, "--data", "user.csv",
+         "-o", "predictions.csv", "--home", "home"),
+        ("reuse", ids[0], "--data", "user.csv", "--labels", "labels.csv", "--method",
+         "ensemble-pruning", "-o", "pruned.csv", "--home", "home"),
+        ("search", "--spec", "spec.json", "--home", "home", "--json"),
+        ("peers", "--home", "home")], cwd=d)
+    predictions = np.loadtxt(d / "predictions.csv", dtype=str, skiprows=1)
+    assert len(predictions) == len(truth) and (predictions == truth).mean() > 0.85
+    assert len(np.loadtxt(d / "pruned.csv", dtype=str, skiprows=1)) == len(truth)
+    assert {h["id"] for h in json.loads(by_spec.stdout)["single"]} == set(ids)
+    assert "no peers" in peers.stdout
+
+
+def test_bad_inputs_give_one_line_and_their_exit_code(work, node):
+    d, _ = work
+    _, url = node
+    unknown = "sha256:" + "0" * 64
+    cases = [
+        (("search", "--data", "missing.csv", "--node", url), 2, "missing.csv: no such file"),
+        (("search", "--data", "bad.csv", "--node", url), 2, "line 3, column 3 ('c'): 'x'"),
+        (("search", "--data", "narrow.csv", "--node", url), 2, "check its columns"),
+        (("search", "--data", "user.csv", "--node", "http://127.0.0.1:9"), 3, "no answer"),
+        (("publish", "junk.zip", "--node", url, "--token", "wrong"), 4, "HTTP 401"),
+        (("publish", "junk.zip", "--home", "home"), 4, "archive"),
+        (("fetch", unknown, "-o", "x", "--node", url), 4, "not known"),
+        (("fetch", "nonsense", "-o", "x", "--node", url), 2, "learnware id"),
+        (("reuse", unknown, "--data", "user.csv", "--method", "feature-augment", "-o", "p.csv",
+          "--node", url), 2, "give --labels"),
+        (("init", "--home", "home"), 1, "refusing to replace"),
+        (("pack", "--model", "dev0.csv", "--data", "dev0.csv", "--semantic", "sem0.toml",
+          "-o", "x.zip"), 2, "unsupported model file"),
+    ]
+    procs = [(args, code, text, subprocess.Popen(
+        [sys.executable, "-m", "lwnode.cli", *args], cwd=d, env=ENV, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE)) for args, code, text in cases]
+    for args, code, text, proc in procs:
+        _out, err = proc.communicate(timeout=120)
+        assert proc.returncode == code, (args, proc.returncode, err)
+        assert text in err and err.count("\n") == 1 and "Traceback" not in err, (args, err)
+
+
+def test_every_command_has_help():
+    for command in ("init", "run", "pack", "publish", "search", "fetch", "reuse", "peers",
+                    "spec", "spec make", "demo"):
+        proc = lwnode(*command.split(), "--help", cwd=".", check=0)
+        assert proc.stdout.startswith("usage: lwnode"), command
+    assert "exit codes" in lwnode("--help", cwd=".", check=0).stdout
+
+
+def test_run_works_with_no_config_and_stops_on_sigterm(tmp_path):
+    proc = subprocess.Popen([sys.executable, "-m", "lwnode.cli", "run", "--home", "fresh",
+                             "--http", "127.0.0.1:0"], cwd=tmp_path, env=ENV, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    url_file = tmp_path / "fresh" / "node.url"
+    try:
+        wait_for(lambda: url_file.exists() or proc.poll() is not None, 60, "the node")
+        health = json.loads(lwnode("peers", "--home", "fresh", "--json", cwd=tmp_path,
+                                   check=0).stdout)
+        assert health == {"peers": []}
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0 and "stopped" in out and "new node home" in err
+    assert not (tmp_path / "fresh" / "node.toml").exists()
+    assert (tmp_path / "fresh" / "node.key").exists()
+
+
+def test_sigkill_mid_publish_then_restart_is_clean(work, tmp_path):
+    """The whole node killed while uploads are in flight; the next start recovers."""
+    import random
+    import threading
+    import urllib.request
+
+    from lwnode.home import NodeHome
+    from lwnode.store import FileStore
+    from lwnode.testing import with_manifest
+
+    d, _ = work
+    if not (d / "pkg0.zip").exists():
+        lwnode("pack", "--model", "dev0.skops", "--data", "dev0.csv", "--semantic",
+               "sem0.toml", "-o", "pkg0.zip", "--points", "30", cwd=d, check=0)
+    base = (d / "pkg0.zip").read_bytes()
+
+    def variant(i):
+        def edit(manifest):
+            manifest["semantic"]["description"] = f"variant {i}"
+        return with_manifest(base, edit)
+
+    variants = [variant(i) for i in range(40)]
+    home = NodeHome(tmp_path / "victim")
+    home.init("Victim")
+    argv = [sys.executable, "-m", "lwnode.cli", "run", "--home", str(home.path), "--http",
+            "127.0.0.1:0"]
+    proc = subprocess.Popen(argv, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    wait_for(home.url_path.exists, 60, "the node")
+    url, token = home.read_url(), home.token()
+    accepted = []
+
+    def publish_all():
+        for body in variants:
+            request = urllib.request.Request(f"{url}/v1/learnwares", data=body, method="POST",
+                                             headers={"Authorization": f"Bearer {token}"})
+            try:
+                urllib.request.urlopen(request, timeout=30).read()
+                accepted.append(body)
+            except Exception:  # the node dies under us: that is the point
+                return
+
+    uploader = threading.Thread(target=publish_all)
+    uploader.start()
+    wait_for(lambda: len(accepted) >= 3, 60, "some publishes")
+    time.sleep(random.uniform(0.0, 0.05))
+    proc.kill()
+    proc.wait(timeout=30)
+    uploader.join(timeout=60)
+    with FileStore(home.store_dir(home.config(env={}))) as store:
+        assert store.verify() == []
+        hosted = {o.learnware_id for o in store.list_own() if o.status == "active"}
+    assert 3 <= len(accepted) <= len(hosted) < len(variants)
+    home.url_path.unlink()  # a killed node leaves its URL file behind
+    restart = subprocess.Popen(argv, env=ENV, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    try:
+        wait_for(home.url_path.exists, 60, "the restarted node")
+        listing = json.loads(urllib.request.urlopen(
+            f"{home.read_url()}/v1/learnwares?limit=100").read())
+        assert {i["id"] for i in listing["items"]} == hosted
+    finally:
+        restart.send_signal(signal.SIGTERM)
+        restart.wait(timeout=30)

@@ -1,0 +1,72 @@
+"""Reading users' files: headers, numbers, labels, and errors that name line and column."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from lwnode.errors import InputError
+from lwnode.tabular import read_labels, read_table, write_predictions
+
+
+def test_csv_with_and_without_header(tmp_path):
+    (tmp_path / "h.csv").write_text("age,income\n30,1.5\n40,2e3\n")
+    (tmp_path / "n.tsv").write_text("1\t2\n3\t4\n\n")
+    with_header = read_table(tmp_path / "h.csv")
+    assert with_header.columns == ("age", "income")
+    assert np.array_equal(with_header.values, [[30, 1.5], [40, 2000]])
+    plain = read_table(tmp_path / "n.tsv")
+    assert plain.columns == () and plain.values.shape == (2, 2)
+
+
+def test_npy_tables_and_images(tmp_path):
+    np.save(tmp_path / "t.npy", np.arange(6).reshape(3, 2))
+    np.save(tmp_path / "i.npy", np.zeros((4, 8, 8), dtype=np.uint8))
+    assert read_table(tmp_path / "t.npy").values.dtype == np.float64
+    assert read_table(tmp_path / "i.npy").values.shape == (4, 8, 8)
+
+
+@pytest.mark.parametrize(("name", "content", "message"), [
+    ("a.csv", "a,b\n1,2\n3,x\n", r"a.csv line 3, column 2 \('b'\): 'x' is not a finite number"),
+    ("b.csv", "1,2\n3\n", "b.csv line 2: 1 values, expected 2"),
+    ("c.csv", "1,nan\n", "column 2: 'nan' is not a finite number"),
+    ("d.csv", "", "no rows"),
+    ("e.csv", "x,y\n", "a header row but no data rows"),
+    ("f.xlsx", "1", "unsupported file type '.xlsx'"),
+])
+def test_bad_tables_name_the_place(tmp_path, name, content, message):
+    (tmp_path / name).write_text(content)
+    with pytest.raises(InputError, match=message):
+        read_table(tmp_path / name)
+
+
+def test_bad_npy_and_missing_files(tmp_path):
+    np.save(tmp_path / "o.npy", np.array(["a", "b"]))
+    np.save(tmp_path / "v.npy", np.arange(3.0))
+    with pytest.raises(InputError, match="expected numbers"):
+        read_table(tmp_path / "o.npy")
+    with pytest.raises(InputError, match="shape"):
+        read_table(tmp_path / "v.npy")
+    with pytest.raises(InputError, match="no such file"):
+        read_table(tmp_path / "gone.csv")
+
+
+def test_labels_keep_their_kind(tmp_path):
+    (tmp_path / "s.csv").write_text("label\npos\nneg\n")
+    (tmp_path / "i.csv").write_text("1\n0\n2.0\n")
+    (tmp_path / "f.csv").write_text("0.5\n1.25\n")
+    (tmp_path / "bad.csv").write_text("1,2\n")
+    assert read_labels(tmp_path / "s.csv").tolist() == ["pos", "neg"]
+    assert read_labels(tmp_path / "i.csv").tolist() == [1, 0, 2]
+    assert read_labels(tmp_path / "f.csv").tolist() == [0.5, 1.25]
+    with pytest.raises(InputError, match="one label per line"):
+        read_labels(tmp_path / "bad.csv")
+
+
+def test_predictions_are_written_one_per_line(tmp_path):
+    write_predictions(tmp_path / "p.csv", np.array(["a", "b"]))
+    write_predictions(tmp_path / "q.csv", np.array([[1.0, 2.0]]))
+    assert (tmp_path / "p.csv").read_text().splitlines() == ["prediction", "a", "b"]
+    assert (tmp_path / "q.csv").read_text().splitlines()[0] == "prediction_0,prediction_1"
+    with pytest.raises(InputError, match="no such directory"):
+        write_predictions(tmp_path / "nowhere" / "p.csv", np.array([1]))
