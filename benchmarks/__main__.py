@@ -12,6 +12,7 @@ import subprocess
 import sys
 
 ALL = ["spec_fit", "search_bench", "image_spec", "text_spec", "reuse_synthetic", "reuse_mnist",
+       "reuse_birthdays",
        "p2p_bench"]
 
 
