@@ -7,9 +7,15 @@ labels. The linear model learns which learnwares to trust and how to correct the
 while the raw features let it fix what none of them knows; it can also predict
 classes that only the user's labels contain.
 
-For regression the targets and the learnwares' outputs are standardised by the
-targets' mean and spread, so a learnware that is already right needs a
-coefficient near 1 and `alpha` means the same at any scale of y.
+For regression the model is fitted on the *residual* of the learnwares' average:
+``y = mean_j f_j(x) + ridge([raw, f_j(x) - mean_j f_j(x)])``. With few, noisy labels
+the ridge shrinks towards the learnwares' consensus instead of towards zero: a plain
+stack on 10 labels threw away what the learnwares knew and lost to data-free
+averaging on the Birthdays benchmark (RMSE 0.176 vs 0.116). With ``alpha="auto"``
+(the default) the ridge penalty is chosen by exact leave-one-out error (RidgeCV's
+efficient form) over a wide grid, so with too few labels to correct anything it
+falls back to the consensus. Targets and outputs are standardised by the targets'
+spread, so `alpha` means the same at any scale of y.
 
 The reference implementation calls scikit-learn arguments that no longer exist;
 this uses only the current API.
@@ -22,7 +28,7 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.linear_model import LogisticRegression, Ridge, RidgeCV
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.metaestimators import available_if
 
@@ -38,6 +44,8 @@ from engine.reuse.base import (
 )
 from engine.reuse.labels import as_label_array, class_index, class_union, label_positions
 
+AUTO_ALPHAS = np.logspace(-2, 5, 15)
+
 
 class FeatureAugment(Reuser):
     """A linear model on [raw features, learnware outputs], fitted on the user's labels.
@@ -45,8 +53,9 @@ class FeatureAugment(Reuser):
     Parameters
     ----------
     learnwares : sequence of Learnware
-    alpha : float, default 1.0
+    alpha : float or "auto", default "auto"
         L2 regularisation: Ridge's ``alpha``; LogisticRegression's ``C = 1 / alpha``.
+        "auto": leave-one-out choice for regression, 1.0 for classification.
     use_raw : bool, default True
         Include the user's raw (standardised) features; False stacks outputs only.
 
@@ -58,9 +67,9 @@ class FeatureAugment(Reuser):
     task_, learnwares_, n_features_in_ : see `Reuser`.
     """
 
-    model_: LogisticRegression | Ridge
+    model_: LogisticRegression | Ridge | RidgeCV
 
-    def __init__(self, learnwares: Sequence[Learnware] = (), *, alpha: float = 1.0,
+    def __init__(self, learnwares: Sequence[Learnware] = (), *, alpha: float | str = "auto",
                  use_raw: bool = True) -> None:
         self.learnwares = learnwares
         self.alpha = alpha
@@ -68,9 +77,10 @@ class FeatureAugment(Reuser):
 
     def fit(self, X: ArrayLike, y: ArrayLike) -> FeatureAugment:
         """Fit the linear model on the labelled rows (X, y); returns self."""
-        if isinstance(self.alpha, bool) or not isinstance(self.alpha, int | float) or not (
-                np.isfinite(self.alpha) and self.alpha > 0):
-            raise ReuseError(f"alpha: expected a positive number, got {self.alpha!r}")
+        if self.alpha != "auto" and (
+                isinstance(self.alpha, bool) or not isinstance(self.alpha, int | float)
+                or not (np.isfinite(self.alpha) and self.alpha > 0)):
+            raise ReuseError(f"alpha: expected 'auto' or a positive number, got {self.alpha!r}")
         if not isinstance(self.use_raw, bool):
             raise ReuseError(f"use_raw: expected True or False, got {self.use_raw!r}")
         self._setup(self.learnwares)
@@ -82,28 +92,39 @@ class FeatureAugment(Reuser):
             spread = target.std(axis=0)
             self.y_scale_ = np.where(spread > 0, spread, 1.0)
             self._n_outputs = target.shape[1]
-            self.model_ = Ridge(alpha=float(self.alpha)).fit(
-                self._features(x), (target - self.y_mean_) / self.y_scale_)
+            feats, consensus = self._regression_features(x)
+            ridge = (RidgeCV(alphas=AUTO_ALPHAS) if self.alpha == "auto"
+                     else Ridge(alpha=float(self.alpha)))
+            self.model_ = ridge.fit(feats, (target - self.y_mean_) / self.y_scale_ - consensus)
         else:
             labels = check_class_targets(y, len(x), self.classes_)
             if len(set(labels)) < 2:
                 raise ReuseError(f"y: at least 2 classes are needed, got {sorted(set(labels))}")
             self.classes_ = class_union(self.learnwares_, labels)
-            self.model_ = LogisticRegression(C=1.0 / float(self.alpha), max_iter=2000).fit(
+            alpha = 1.0 if self.alpha == "auto" else float(self.alpha)
+            self.model_ = LogisticRegression(C=1.0 / alpha, max_iter=2000).fit(
                 self._features(x), as_label_array(labels))
         return self
 
     def _features(self, x: Array) -> Array:
         parts = [self.scaler_.transform(x)] if self.use_raw else []
+        parts.extend(self._output(lw, x) for lw in self.learnwares_)
+        return np.hstack(parts)
+
+    def _regression_features(self, x: Array) -> tuple[Array, Array]:
+        """Stack features (outputs as deviations from their mean) and that mean,
+        all in standardised target units."""
+        outs = []
         for lw in self.learnwares_:
             out = self._output(lw, x)
-            if self.task_ == REGRESSION:
-                if out.shape[1] != self._n_outputs:
-                    raise ReuseError(f"learnware {lw.id}: predicts {out.shape[1]} output(s) "
-                                     f"per row, y has {self._n_outputs}")
-                out = (out - self.y_mean_) / self.y_scale_
-            parts.append(out)
-        return np.hstack(parts)
+            if out.shape[1] != self._n_outputs:
+                raise ReuseError(f"learnware {lw.id}: predicts {out.shape[1]} output(s) "
+                                 f"per row, y has {self._n_outputs}")
+            outs.append((out - self.y_mean_) / self.y_scale_)
+        consensus = np.mean(outs, axis=0)
+        parts = [self.scaler_.transform(x)] if self.use_raw else []
+        parts.extend(out - consensus for out in outs)
+        return np.hstack(parts), consensus
 
     def _check_ready(self, X: ArrayLike) -> Array:
         x = self._check_x(X)
@@ -115,8 +136,9 @@ class FeatureAugment(Reuser):
         """Class names or regression outputs of the stacked linear model."""
         x = self._check_ready(X)
         if self.task_ == REGRESSION:
-            out = np.asarray(self.model_.predict(self._features(x)), dtype=np.float64)
-            out = out.reshape(len(x), self._n_outputs) * self.y_scale_ + self.y_mean_
+            feats, consensus = self._regression_features(x)
+            out = np.asarray(self.model_.predict(feats), dtype=np.float64)
+            out = (out.reshape(len(x), self._n_outputs) + consensus) * self.y_scale_ + self.y_mean_
             return self._decide(out)
         return self._decide(self.predict_proba(X))
 
