@@ -12,6 +12,7 @@ through a readers-writer lock: many searches at once, one writer alone.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -81,10 +82,13 @@ class NodeCatalog:
     ----------
     shortlist
         Index candidates re-ranked exactly per search (see `engine.search.Catalog`).
+    points_dir
+        Scratch directory for the reduced-set points (None: in memory).
     """
 
-    def __init__(self, *, shortlist: int = 200) -> None:
-        self._catalog = Catalog(shortlist=shortlist)
+    def __init__(self, *, shortlist: int = 200,
+                 points_dir: str | os.PathLike[str] | None = None) -> None:
+        self._catalog = Catalog(shortlist=shortlist, points_dir=points_dir)
         self._where: dict[str, dict[str, Location]] = {}
         self._lock = RWLock()
 

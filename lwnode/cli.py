@@ -300,11 +300,19 @@ def _cmd_search(args: argparse.Namespace) -> int:
         body["statistical"] = read_json_file(args.spec)
     if "semantic" not in body and "statistical" not in body:
         raise InputError("nothing to search with: give --data (or --spec) and/or --semantic")
+    from lwnode.errors import RequestFailed
+
+    source = args.data or args.spec or args.semantic
     with _step("searching"):
-        answer = _client(args).search(body)
+        try:
+            answer = _client(args).search(body)
+        except RequestFailed as exc:
+            if exc.error_code not in ("bad_search", "bad_spec"):
+                raise
+            # The node cannot compare this data with its learnwares: an input problem.
+            raise InputError(f"{source}: {exc.body.get('message', exc)}") from None
     if not answer["single"] and any(n.startswith("no learnware in space")
                                     for n in answer.get("notes", [])):
-        source = args.data or args.spec
         raise InputError(f"{source}: no learnware on the node takes data like this "
                          f"({answer['notes'][0].rsplit(' ', 1)[-1]}); check its columns")
     if args.json:

@@ -90,6 +90,10 @@ class SearchSection:
     workers: int = _opt(2, "Threads that run searches (the maths releases the GIL).", lo=1,
                         hi=64)
     shortlist: int = _opt(200, "Index candidates re-ranked exactly per search.", lo=1)
+    points_on_disk: bool = _opt(True, "Keep the catalog's reduced-set points in a scratch "
+                                      "file under the store (rebuilt at start-up) instead of "
+                                      "memory: a large catalog then needs a fraction of the "
+                                      "RAM.")
 
 
 @dataclass(frozen=True)

@@ -73,9 +73,10 @@ async def running_node(home: NodeHome, config: NodeConfig, *, peers: PeerLayer |
     """Start a node in this event loop; stop it (cleanly) on exit."""
     identity = home.identity()
     token = home.token()
-    store = FileStore(home.store_dir(config))
+    store_dir = home.store_dir(config)
+    store = FileStore(store_dir)
     try:
-        service = NodeService(config, identity, store, peers)
+        service = NodeService(config, identity, store, peers, scratch=store_dir / "scratch")
         app = make_app(service, config, token)
         access = logging.getLogger("lwnode.access") if config.log.access_log else None
         runner = web.AppRunner(app, access_log=access, handle_signals=False,

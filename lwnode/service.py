@@ -136,15 +136,21 @@ class NodeService:
         Its persistent state; the service owns it from `start` to `stop`.
     peers
         The network seam (`NoPeers` when absent).
+    scratch
+        A directory for rebuildable files (the catalog's points, if on disk).
     """
 
     def __init__(self, config: NodeConfig, identity: Identity, store: Store,
-                 peers: PeerLayer | None = None) -> None:
+                 peers: PeerLayer | None = None, *, scratch: Path | None = None) -> None:
         self.config = config
         self.identity = identity
         self.store = store
         self.peers = peers or NoPeers()
-        self.catalog = NodeCatalog(shortlist=config.search.shortlist)
+        points_dir = None
+        if scratch is not None and config.search.points_on_disk:
+            points_dir = scratch / "catalog-points"
+            points_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.catalog = NodeCatalog(shortlist=config.search.shortlist, points_dir=points_dir)
         self.organization = config.organization
         self.public_url = config.public_url()
         self.limits = PackageLimits(max_package_bytes=config.http.max_upload_bytes)

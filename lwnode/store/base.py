@@ -19,7 +19,7 @@ does), so it stays small and its crash behaviour is easy to test.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -186,6 +186,10 @@ class Store(ABC):
         Records of this node's own learnwares are written by `add_own` and
         `withdraw_own` only.
         """
+
+    @abstractmethod
+    def put_records(self, rows: Sequence[RecordRow]) -> list[bool]:
+        """`put_record` for many rows in one transaction (a sync page, a bulk load)."""
 
     @abstractmethod
     def get_record(self, owner: str, learnware_id: str) -> RecordRow | None: ...

@@ -24,7 +24,7 @@ import shutil
 import sqlite3
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -214,13 +214,20 @@ class SqliteStore(Store):
 
     # -- records ------------------------------------------------------------------------
     def put_record(self, row: RecordRow) -> bool:
+        return self.put_records([row])[0]
+
+    def put_records(self, rows: Sequence[RecordRow]) -> list[bool]:
+        out = []
         with self._tx() as conn:
-            kept = conn.execute("SELECT sequence FROM records WHERE owner = ? AND "
-                                "learnware_id = ?", (row.owner, row.learnware_id)).fetchone()
-            if kept is not None and row.sequence <= kept[0]:
-                return False
-            self._write_record(conn, row)
-            return True
+            for row in rows:
+                kept = conn.execute("SELECT sequence FROM records WHERE owner = ? AND "
+                                    "learnware_id = ?", (row.owner, row.learnware_id)
+                                    ).fetchone()
+                newer = kept is None or row.sequence > kept[0]
+                if newer:
+                    self._write_record(conn, row)
+                out.append(newer)
+        return out
 
     def get_record(self, owner: str, learnware_id: str) -> RecordRow | None:
         rows = self._query("SELECT * FROM records WHERE owner = ? AND learnware_id = ?",

@@ -12,7 +12,7 @@ import pytest
 from lwnode.catalog import NodeCatalog
 from lwnode.errors import BadRequest, Gone, NotFound, StoreError
 from lwnode.records import announcement_of
-from lwnode.store import FileStore, MemoryStore, PeerRow, RecordFilter, SqliteStore
+from lwnode.store import FileStore, MemoryStore, PeerRow, RecordFilter, RecordRow, SqliteStore
 from lwnode.store.schema import LATEST_VERSION, MIGRATIONS, Migration, migrate, schema_version
 from lwnode.testing import (
     announcement_row,
@@ -181,6 +181,17 @@ def test_replay_rule_keeps_only_newer_records(store):
     assert store.put_record(announcement_row(PEER, lid, 9))
     assert store.get_record(PEER.node_id, lid).sequence == 9
     assert store.records_for(lid)[0].owner == PEER.node_id
+
+
+def test_bulk_records_follow_the_same_rule_in_one_transaction(store):
+    rows = [announcement_row(PEER, lid_of(1), 2), announcement_row(PEER, lid_of(1), 1),
+            announcement_row(PEER, lid_of(2), 1), withdrawal_row(PEER, lid_of(1), 5)]
+    assert store.put_records(rows) == [True, False, True, True]
+    assert store.get_record(PEER.node_id, lid_of(1)).kind == "withdrawal"
+    with pytest.raises(sqlite3.IntegrityError):
+        store.put_records([announcement_row(PEER, lid_of(3), 1), RecordRow(
+            PEER.node_id, lid_of(4), 0, "announcement", b"x", 0)])
+    assert store.get_record(PEER.node_id, lid_of(3)) is None  # all or nothing
 
 
 def test_listing_filters_in_sql_and_pages_without_gaps(store):
