@@ -13,7 +13,7 @@ import sys
 
 ALL = ["spec_fit", "search_bench", "image_spec", "text_spec", "reuse_synthetic", "reuse_mnist",
        "reuse_birthdays",
-       "p2p_bench"]
+       "p2p_bench", "node_bench"]
 
 
 def main(argv: list[str]) -> int:
