@@ -22,6 +22,7 @@ from importlib import metadata
 from typing import Any
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from engine.errors import LwdockError, PackageError, SearchError, SpecError
 from lwnode import jsonio
@@ -120,6 +121,9 @@ async def errors_middleware(request: web.Request,
                               headers=getattr(exc, "headers", None), **extra)
     except ValueError as exc:  # a bad value the handlers did not anticipate
         return error_response(400, "bad_request", str(exc)[:2000])
+    except (ConnectionResetError, HttpProcessingError) as exc:  # the client went away
+        log.info("%s %s: the request ended early (%s)", request.method, request.path, exc)
+        return error_response(400, "bad_request", f"the request ended early ({exc})")
     except Exception:
         log.exception("bug: %s %s", request.method, request.path)
         return error_response(500, "internal", "internal error (logged on the node)")

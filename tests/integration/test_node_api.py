@@ -219,6 +219,35 @@ async def test_size_caps_give_413(tmp_path, http, packages):
         assert list(small.service.store.blobs.temp_files()) == []
 
 
+async def test_an_upload_cut_short_leaves_nothing_and_the_node_carries_on(node, http):
+    port = int(node.url.rsplit(":", 1)[1])
+    _, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(f"POST /v1/learnwares HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "
+                 f"{node.token}\r\nContent-Length: 100000\r\n\r\n".encode() + b"x" * 5000)
+    await writer.drain()
+    await asyncio.sleep(0.2)
+    writer.close()
+    for _ in range(100):  # the handler notices the lost connection and cleans up
+        if not list(node.service.store.blobs.temp_files()):
+            break
+        await asyncio.sleep(0.02)
+    assert list(node.service.store.blobs.temp_files()) == []
+    assert (await http.get(f"{node.url}/v1/health")).status == 200
+
+
+async def test_closed_reads_need_the_token_but_health_stays_open(tmp_path, http):
+    home = NodeHome(tmp_path / "closed")
+    home.init("Closed")
+    async with running_node(home, node_config(home, open_reads=False)) as closed:
+        await expect_error(await http.get(f"{closed.url}/v1/learnwares"), 401, "unauthorized")
+        await expect_error(await http.post(f"{closed.url}/v1/search", json={}), 401,
+                           "unauthorized")
+        r = await http.get(f"{closed.url}/v1/learnwares", headers=auth(closed))
+        assert r.status == 200
+        assert (await http.get(f"{closed.url}/v1/health")).status == 200
+        assert (await http.get(f"{closed.url}/v1/openapi.json")).status == 200
+
+
 # -- downloads ---------------------------------------------------------------------------------
 async def test_package_download_with_checksum_and_ranges(node, http, packages):
     from protocol.content import content_id
