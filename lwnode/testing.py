@@ -139,7 +139,7 @@ def region_package(centres: np.ndarray, region: int, *, n: int = 300, seed: int 
 
     x = region_rows(centres, region, n, seed)
     y = region_labels(centres, region, x)
-    model = LogisticRegression().fit(x, y)
+    model = LogisticRegression(max_iter=1000).fit(x, y)
     d = centres.shape[1]
     semantic = SemanticSpec.from_dict({
         "data_type": "table", "task_type": "classification", "library": "scikit_learn",
