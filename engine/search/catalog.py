@@ -263,14 +263,25 @@ class Catalog:
             return self._semantic_only(requirement.semantic, allowed, k)
         group = self._groups.get(requirement.spec.space)
         if group is None or group.live() == 0:
-            return SearchResult((), None, 0, True, requirement.spec.gamma_,
-                                (f"no learnware in space {requirement.spec.space}",))
-        rows = self._candidate_rows(group, requirement.semantic, allowed)
-        q = requirement.spec
-        n_rows = len(rows) if exact or not self.index else min(len(rows), self.shortlist)
-        mean_k = group.pts.n / max(group.rows.n, 1)
-        with kernel.blas_threads_for(n_rows * mean_k * q.points_.size):
-            return self._statistical(group, rows, q, k, max_mixture, exact)
+            result = SearchResult((), None, 0, True, requirement.spec.gamma_,
+                                  (f"no learnware in space {requirement.spec.space}",))
+        else:
+            rows = self._candidate_rows(group, requirement.semantic, allowed)
+            q = requirement.spec
+            n_rows = len(rows) if exact or not self.index else min(len(rows), self.shortlist)
+            mean_k = group.pts.n / max(group.rows.n, 1)
+            with kernel.blas_threads_for(n_rows * mean_k * q.points_.size):
+                result = self._statistical(group, rows, q, k, max_mixture, exact)
+        return self._with_hetero(requirement, result, allowed, k)
+
+    def _with_hetero(self, requirement: Requirement, result: SearchResult,
+                     allowed: set[str] | None, k: int) -> SearchResult:
+        """Also rank table learnwares over other columns when the requirement describes
+        its own (policy and method: `engine.hetero.search.extend_result`)."""
+        from engine.hetero.search import extend_result  # lazy: hetero imports search
+
+        return extend_result(requirement, result, self._semantic,
+                             lambda entry_id: self.get(entry_id).spec, allowed, k)
 
     def _text_and_tag_ids(self, semantic: SemanticSpec | None) -> set[str] | None:
         if semantic is None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from engine.errors import SearchError
+from engine.hetero.mapping import ColumnMapping
 from engine.specification.rkme import RKMESpec
 from engine.specification.semantic import SemanticSpec
 
@@ -35,12 +36,15 @@ class Match:
 
     `mmd2` is the squared MMD between the requirement and the learnware's RKME (None
     for a semantic-only search); `score` is in [0, 1], higher is better, and
-    comparable across queries (see `engine.search.scoring`).
+    comparable across queries (see `engine.search.scoring`). `mapping` is set for a
+    heterogeneous match (a learnware over other columns, compared after mapping the
+    user's columns onto its own; see `engine.hetero`) and None otherwise.
     """
 
     id: str
     mmd2: float | None
     score: float
+    mapping: ColumnMapping | None = None
 
 
 @dataclass(frozen=True)

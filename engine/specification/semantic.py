@@ -7,7 +7,7 @@ Instances are frozen and validated at construction, so an invalid spec cannot ex
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -95,6 +95,57 @@ class InputSpec:
                 f"input.features: {len(self.features)} descriptions for dimension "
                 f"{self.dimension}; give one per feature or none"
             )
+
+    @classmethod
+    def from_columns(cls, names: Sequence[str],
+                     descriptions: Sequence[str] | Mapping[str, str] | None = None, *,
+                     units: Sequence[str] | Mapping[str, str] | None = None,
+                     kinds: Sequence[str] | Mapping[str, str] | None = None) -> InputSpec:
+        """An input spec of a table: one `Feature` per column, e.g. a header plus a data
+        dictionary.
+
+        `descriptions`, `units` and `kinds` are either one string per column, in the
+        order of `names`, or a mapping from column name to string (columns left out get
+        ""). Names must be unique and non-empty: heterogeneous search and reuse map
+        columns by them (see `engine.hetero`).
+        """
+        if isinstance(names, str) or not isinstance(names, Sequence):
+            raise SpecError("input.features: expected a sequence of column names")
+        cols = [_text(n, "feature.name", MAX_NAME_CHARS) for n in names]
+        if not cols:
+            raise SpecError("input.features: no column names given")
+        seen: set[str] = set()
+        for name in cols:
+            if not name.strip():
+                raise SpecError("feature.name: column names must not be empty")
+            if name in seen:
+                raise SpecError(f"feature.name: column {name!r} appears twice")
+            seen.add(name)
+
+        def per_column(values: Sequence[str] | Mapping[str, str] | None,
+                       what: str) -> list[str]:
+            if values is None:
+                return [""] * len(cols)
+            if isinstance(values, Mapping):
+                unknown = sorted(set(values) - seen)
+                if unknown:
+                    raise SpecError(f"input.features: {what} for unknown column(s) "
+                                    f"{', '.join(map(str, unknown))}")
+                return [values.get(name, "") for name in cols]
+            if isinstance(values, str) or len(values) != len(cols):
+                raise SpecError(f"input.features: expected {len(cols)} {what} (one per "
+                                "column) or a mapping from column name")
+            return list(values)
+
+        texts = zip(per_column(descriptions, "descriptions"), per_column(units, "units"),
+                    per_column(kinds, "kinds"), strict=True)
+        return cls(len(cols), tuple(Feature(name, d, u, k)
+                                    for name, (d, u, k) in zip(cols, texts, strict=True)))
+
+    @property
+    def described(self) -> bool:
+        """True when every column has a feature with a non-empty description."""
+        return bool(self.features) and all(f.description.strip() for f in self.features)
 
     def to_dict(self) -> dict[str, Any]:
         return {"dimension": self.dimension, "features": [f.to_dict() for f in self.features]}

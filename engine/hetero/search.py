@@ -1,0 +1,313 @@
+"""Heterogeneous search: rank learnwares whose columns differ from the user's.
+
+For a requirement over the user's described columns and one learnware over its own:
+
+1. match columns (`engine.hetero.match`): description embeddings + the column
+   statistics both RKMEs carry, Hungarian assignment with a floor on the gain;
+2. put the learnware's RKME on the user's columns: mapped columns copied, the
+   learnware's other columns marginalised out (dropped: exact for a kernel mean
+   embedding), and user columns it lacks drawn from the *user's* conditional
+   distribution given the mapped ones (estimate + the user's own residuals, from the
+   user's RKME: it is on the user's machine);
+3. compare there: MMD^2 against the user's RKME under the user's kernel, and the same
+   score as a homogeneous match (`engine.search.scoring`): ``1 - MMD^2 / (<q,q> +
+   <i,i>)``. A homogeneous match is the same computation with every column mapped;
+4. pairs that words could not tell apart are swapped (and doubtful ones dropped)
+   while the MMD^2 falls (`match.refine`): the joint distribution decides, e.g.
+   which of two look-alike lag columns is which.
+
+Why the user's space and not each learnware's: in its own space every learnware has
+its own kernel width and number of columns, and a score under a wider kernel over more
+columns is higher for everyone, so candidates with more columns were favoured whatever
+their task (measured on the synthetic market: 2 of 24 users had a learnware of the
+other task above one of their own; 0 of 24 in the user's space, where every candidate
+of one search is scored under one kernel over the same columns). Drawing the columns
+one side lacks from a conditional *distribution*, not a point estimate, keeps the
+spread those columns really have: the score measures disagreement on what is
+shared, not the variance an estimate always lacks. How much of a learnware's input
+the user can feed is reported as ``Match.mapping.coverage``; reuse fills the rest
+from the learnware's own spec (`engine.hetero.fill`).
+
+Nothing here needs anyone's raw data: both sides are RKME points and column texts.
+
+`extend_result` is the hook `engine.search.Catalog.search` calls; `search_learnwares`
+does the same over any list of (id, semantic, spec) without a catalog.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+
+import numpy as np
+from numpy.typing import NDArray
+
+from engine import kernel
+from engine.errors import MissingExtraError, SearchError
+from engine.hetero.embedding import ColumnEmbedder, default_embedder
+from engine.hetero.features import column_text, require_described, same_columns
+from engine.hetero.fill import ConditionalFill, SpaceMap, check_fill
+from engine.hetero.mapping import ColumnMapping
+from engine.hetero.match import (
+    DEFAULT_THRESHOLD,
+    column_moments,
+    match_columns,
+    refine,
+    stat_agreement,
+)
+from engine.search import semantic_filter as sf
+from engine.search.results import Match, Requirement, SearchResult
+from engine.search.scoring import score_from
+from engine.specification.rkme import RKMESpec
+from engine.specification.semantic import Feature, InputSpec, SemanticSpec
+from engine.vocabulary import DataType
+
+Array = NDArray[np.float64]
+
+SPACE = "user"
+"""Where candidates are compared (`mapped_mmd2`): the user's space, so that every
+candidate of one search is scored under one kernel over the same columns."""
+SHORTLIST = 200
+"""Candidates compared exactly (mapping refined, MMD^2 computed); more candidates are
+first ranked by how well their columns are covered by the user's."""
+
+
+@dataclass(frozen=True)
+class HeteroMatch:
+    """A learnware compared across feature spaces."""
+
+    id: str
+    mapping: ColumnMapping
+    mmd2: float
+    score: float
+
+    def as_match(self) -> Match:
+        return Match(self.id, self.mmd2, self.score, mapping=self.mapping)
+
+
+def _table_spec(spec: RKMESpec) -> bool:
+    return spec.kind == "rkme_table"
+
+
+def _check_user_spec(requirement: Requirement, user_input: InputSpec) -> RKMESpec:
+    spec = requirement.spec
+    if spec is None:
+        raise SearchError("requirement: heterogeneous search needs the RKME of the user's rows")
+    if not _table_spec(spec):
+        raise SearchError(f"requirement: heterogeneous search maps table columns; the "
+                          f"requirement's spec is {spec.kind} ({spec.space})")
+    if spec.dim_ != user_input.dimension:
+        raise SearchError(f"requirement: the semantic spec describes {user_input.dimension} "
+                          f"columns, the RKME has {spec.dim_}")
+    return spec
+
+
+def _mmd2(a: Array, wa: Array, b: Array, wb: Array, gamma: float) -> tuple[float, float, float]:
+    aa = kernel.mean_inner(a, wa, a, wa, gamma)
+    bb = kernel.mean_inner(b, wb, b, wb, gamma)
+    ab = kernel.mean_inner(a, wa, b, wb, gamma)
+    return max(aa + bb - 2.0 * ab, 0.0), aa, bb
+
+
+def mapped_mmd2(mapping: ColumnMapping, user_points: Array, user_weights: Array,
+                user_gamma: float, spec: RKMESpec, fill: str = "linear", *,
+                space: str = "user") -> tuple[float, float, float]:
+    """(MMD^2, <q,q>, <i,i>) of the user's and a learnware's RKME across a column map.
+
+    ``space="user"`` (what search uses): the learnware's points are put on the user's
+    columns — mapped columns copied, user columns it lacks drawn from the *user's*
+    conditional given the mapped ones — and compared with the user's points under the
+    user's kernel. ``space="learnware"``: the user's points are put on the
+    learnware's columns, missing ones drawn from the learnware's conditional, under
+    the learnware's kernel.
+    """
+    if space == "learnware":
+        q, qw = SpaceMap(mapping, spec.points_, spec.weights_, fill).expand(
+            user_points, user_weights)
+        return _mmd2(q, qw, spec.points_, spec.weights_, float(spec.gamma_))
+    pairs = mapping.pairs
+    filler = ConditionalFill(user_points, user_weights,
+                             np.array([p.user for p in pairs], dtype=np.int64), fill)
+    lw_cols = [p.learnware for p in pairs]
+    p_lw, w_lw = filler.expand(spec.points_[:, lw_cols], spec.weights_)
+    return _mmd2(user_points, user_weights, p_lw, w_lw, user_gamma)
+
+
+def compare(user_features: Sequence[Feature], user_points: Array, user_weights: Array,
+            user_gamma: float, lw_features: Sequence[Feature], spec: RKMESpec, sim: Array, *,
+            threshold: float = DEFAULT_THRESHOLD, fill: str = "linear",
+            refine_pairs: bool = True, space: str = "user"
+            ) -> tuple[ColumnMapping, float, float] | None:
+    """Best column map of the user's points onto one learnware, its MMD^2 and score;
+    None when no column can be mapped. `sim` is the description cosine matrix."""
+    user_moments = column_moments(user_points, user_weights)
+    lw_moments = column_moments(spec.points_, spec.weights_)
+    mapping = match_columns(user_features, lw_features, sim, user_moments, lw_moments,
+                            threshold=threshold)
+    if not mapping.pairs:
+        return None
+
+    def objective(m: ColumnMapping) -> float:
+        return mapped_mmd2(m, user_points, user_weights, user_gamma, spec, fill,
+                           space=space)[0]
+
+    if refine_pairs:
+        mapping, _ = refine(mapping, sim, objective, threshold=threshold,
+                            agree=stat_agreement(*user_moments, *lw_moments))
+    value, qq, ii = mapped_mmd2(mapping, user_points, user_weights, user_gamma, spec, fill,
+                                space=space)
+    return mapping, value, float(score_from(value, qq, ii))
+
+
+def table_learnware(semantic: SemanticSpec, spec: RKMESpec) -> bool:
+    """Can this learnware take part in heterogeneous search (a table with named columns)?"""
+    return (_table_spec(spec) and semantic.data_type in (None, DataType.TABLE)
+            and semantic.input is not None and bool(semantic.input.features)
+            and len(semantic.input.features) == spec.dim_)
+
+
+def _class_compatible(req: SemanticSpec, entry: SemanticSpec) -> bool:
+    """The semantic filter's class rules, without the input dimension (which differs)."""
+    want = sf.class_codes(replace(req, data_type=None))
+    have = sf.class_codes(entry)
+    return all(code < 0 or have[name] == code for name, code in want.items())
+
+
+def search_learnwares(requirement: Requirement,
+                      candidates: Iterable[tuple[str, SemanticSpec, RKMESpec]], k: int = 5, *,
+                      embedder: ColumnEmbedder | None = None,
+                      threshold: float = DEFAULT_THRESHOLD, fill: str = "linear",
+                      shortlist: int = SHORTLIST) -> list[HeteroMatch]:
+    """Heterogeneous matches among `candidates`, best first (at most `k`).
+
+    Every candidate must be a table learnware with named columns (`table_learnware`);
+    anything else is refused with a `SearchError` naming it. The requirement needs a
+    described table input (`features.require_described`) and a table RKME over it.
+    """
+    user_input = require_described(requirement.semantic)
+    user_spec = _check_user_spec(requirement, user_input)
+    fill = check_fill(fill)
+    entries = list(candidates)
+    for entry_id, semantic, spec in entries:
+        if not table_learnware(semantic, spec):
+            kind = (semantic.data_type.value if semantic.data_type is not None
+                    and semantic.data_type is not DataType.TABLE else spec.kind)
+            raise SearchError(f"learnware {entry_id}: cannot be compared across feature "
+                              f"spaces: it is not a table with named columns ({kind})")
+    return _rank(user_input, user_spec, entries, k, embedder, threshold, fill, shortlist)
+
+
+def _rank(user_input: InputSpec, user_spec: RKMESpec,
+          entries: Sequence[tuple[str, SemanticSpec, RKMESpec]], k: int,
+          embedder: ColumnEmbedder | None, threshold: float, fill: str,
+          shortlist: int) -> list[HeteroMatch]:
+    if not entries:
+        return []
+    emb = embedder or default_embedder()
+    user_feats = user_input.features
+    u = emb.embed([column_text(f) for f in user_feats])
+    texts = sorted({column_text(f) for _, s, _ in entries
+                    for f in s.input.features})  # type: ignore[union-attr]
+    where = {t: i for i, t in enumerate(texts)}
+    sims_all = u @ emb.embed(texts).T
+    sims = []
+    for _, semantic, _ in entries:
+        cols = [where[column_text(f)] for f in semantic.input.features]  # type: ignore[union-attr]
+        sims.append(sims_all[:, cols])
+    order = range(len(entries))
+    if len(entries) > shortlist:
+        # How much of each learnware's input the user's columns can feed, by words alone.
+        cover = np.array([np.mean(np.max(np.where(s >= threshold, s, 0.0), axis=0))
+                          for s in sims])
+        order = np.argsort(-cover, kind="stable")[:shortlist].tolist()
+    zq, wq, gq = user_spec.points_, user_spec.weights_, float(user_spec.gamma_)
+    found = []
+    for i in order:
+        entry_id, semantic, spec = entries[i]
+        assert semantic.input is not None
+        got = compare(user_feats, zq, wq, gq, semantic.input.features, spec, sims[i],
+                      threshold=threshold, fill=fill, space=SPACE)
+        if got is not None:
+            found.append(HeteroMatch(entry_id, got[0], got[1], got[2]))
+    found.sort(key=lambda m: (-m.score, m.id))
+    return found[:k]
+
+
+def _needs_descriptions_note(n: int) -> str:
+    return (f"{n} learnware(s) over other table columns were not compared: heterogeneous "
+            "search needs semantic.input.features with a description for every column")
+
+
+def extend_result(requirement: Requirement, result: SearchResult,
+                  semantics: Mapping[str, SemanticSpec],
+                  spec_of: Callable[[str], RKMESpec], allowed: set[str] | None, k: int, *,
+                  embedder: ColumnEmbedder | None = None) -> SearchResult:
+    """Add heterogeneous matches to a catalog's homogeneous `result` (the catalog hook).
+
+    Policy:
+
+    - Candidates are the table learnwares with named columns that pass the semantic
+      filter (input dimension aside) and do *not* have the requirement's columns
+      (`features.same_columns`); they are compared by `search_learnwares`' method
+      whenever the requirement describes its columns, and merged with the
+      homogeneous matches by score (the two scores share one scale).
+    - A homogeneous match whose learnware names *other* columns of the same width is
+      replaced by its heterogeneous comparison (same width is not same meaning); a
+      mixture containing one is dropped with a note.
+    - A requirement that does not describe its columns gets the homogeneous result,
+      with a note if heterogeneous candidates exist — or a `SearchError` saying that
+      heterogeneous search needs descriptions, when nothing homogeneous was comparable.
+    - A non-table requirement that states input features and found nothing
+      homogeneous is refused (`SearchError`): columns cannot be mapped onto an image.
+    """
+    semantic = requirement.semantic
+    spec = requirement.spec
+    if spec is None:
+        return result
+    user_input = semantic.input if semantic is not None else None
+    stated = user_input is not None and bool(user_input.features)
+    table_req = _table_spec(spec) and (semantic is None
+                                       or semantic.data_type in (None, DataType.TABLE))
+    if not table_req:
+        if stated and not result.single:
+            require_described(semantic)  # raises: names the data type
+            raise SearchError(f"requirement: heterogeneous search maps table columns; the "
+                              f"requirement's spec is {spec.kind} ({spec.space})")
+        return result
+    req_sem = semantic if semantic is not None else SemanticSpec()
+    ids = [i for i, s in semantics.items()
+           if (allowed is None or i in allowed) and s.input is not None and s.input.features
+           and s.data_type in (None, DataType.TABLE) and _class_compatible(req_sem, s)
+           and not (user_input is not None and same_columns(user_input, s.input))
+           and not (not stated and s.input.dimension == spec.dim_)]
+    if not ids:
+        return result
+    if user_input is None or not user_input.described:
+        if result.single:
+            return replace(result, notes=(*result.notes, _needs_descriptions_note(len(ids))))
+        require_described(semantic)
+    assert user_input is not None
+    entries = [(i, semantics[i], spec_of(i)) for i in ids]
+    entries = [e for e in entries if table_learnware(e[1], e[2])]
+    try:
+        hetero = _rank(user_input, _check_user_spec(requirement, user_input), entries, k,
+                       embedder, DEFAULT_THRESHOLD, "linear", SHORTLIST)
+    except MissingExtraError as exc:
+        if not result.single:
+            raise
+        return replace(result, notes=(*result.notes, f"heterogeneous search skipped: {exc}"))
+    replaced = {i for i in ids if i in {m.id for m in result.single}} | (
+        {i for i in ids if result.mixture is not None and i in result.mixture.ids})
+    kept = [m for m in result.single if m.id not in replaced]
+    merged = sorted([*kept, *(h.as_match() for h in hetero)], key=lambda m: -m.score)[:k]
+    notes = list(result.notes)
+    if result.n_candidates == 0:
+        notes = [n for n in notes if not n.startswith("no learnware in space")]
+    mixture = result.mixture
+    if mixture is not None and replaced & set(mixture.ids):
+        mixture = None
+        notes.append("mixture dropped: it held learnwares over other columns of the same width")
+    n_hetero = sum(1 for _, s, sp in entries if sp.space != spec.space)
+    notes.append(f"heterogeneous: {len(entries)} learnware(s) over other columns compared")
+    return SearchResult(tuple(merged), mixture, result.n_candidates + n_hetero,
+                        result.exact and len(entries) <= SHORTLIST, result.gamma, tuple(notes))
