@@ -22,6 +22,7 @@ from engine.learnware import Learnware
 from engine.reuse import JobSelector
 from engine.search import Catalog, Requirement, SearchResult
 from engine.specification import InputSpec, OutputSpec, RKMETableSpec, SemanticSpec
+from engine.vocabulary import DataType, Library, TaskType
 
 DEVELOPERS = 10
 USER_CLASSES = (2, 3, 7, 8)
@@ -62,8 +63,9 @@ def run(seed: int = 0, n_user_labels: int = 8, console: Console | None = None) -
             rows = dev_rows[np.isin(y[dev_rows], classes)]
             model = LogisticRegression(max_iter=2000).fit(x[rows], y[rows])
             semantic = SemanticSpec(
-                data_type="table", task_type="classification", library="scikit_learn",
-                scenarios=["education"], name=f"digits {classes[0]} vs {classes[1]}",
+                data_type=DataType.TABLE, task_type=TaskType.CLASSIFICATION,
+                library=Library.SCIKIT_LEARN, scenarios=("education",),
+                name=f"digits {classes[0]} vs {classes[1]}",
                 input=InputSpec(64), output=OutputSpec(1, (), tuple(int(c) for c in classes)))
             spec = RKMETableSpec(n_points=50, random_state=i).fit(x[rows])
             lw_id = f"dev{i:02d}"
@@ -75,7 +77,7 @@ def run(seed: int = 0, n_user_labels: int = 8, console: Console | None = None) -
     user = user_rows[np.isin(y[user_rows], USER_CLASSES)]
     start = time.perf_counter()
     requirement = Requirement(
-        semantic=SemanticSpec(data_type="table", task_type="classification"),
+        semantic=SemanticSpec(data_type=DataType.TABLE, task_type=TaskType.CLASSIFICATION),
         spec=RKMETableSpec(n_points=50, random_state=seed).fit(x[user]))
     seconds["requirement"] = time.perf_counter() - start
     start = time.perf_counter()
