@@ -1,0 +1,301 @@
+"""`HeteroReuser`: reuse learnwares whose columns differ from the user's.
+
+Each learnware gets the user's rows in its own feature space (`fill.SpaceMap`):
+columns the user has are copied by the column map (from the search's
+`Match.mapping`, or matched here from the descriptions and the user's rows), and
+columns the user lacks are estimated from the learnware's RKME given the ones it
+has — never zeros, which are values the model never saw and that ignore what the
+user's other columns imply.
+
+Without labels (``fit(X)``) the prediction is the learnwares' weighted average:
+data-free. With a few labels (``fit(X, y)``):
+
+- regression: a ridge model on [the user's standardised columns, each learnware's
+  standardised output] is fitted to the *residual* ``y - data-free prediction``, its
+  penalty chosen by efficient leave-one-out. The shrinkage then pulls towards the
+  learnwares' answer, not towards the mean of a few labels: few or noisy labels
+  change little, many labels correct what the learnwares miss (biases from estimated
+  columns, what only the user's own columns know);
+- classification: a logistic model on [the user's standardised columns, each
+  learnware's log-probabilities aligned by class name] (FeatureAugment-style
+  stacking), which can also predict classes only the user's labels contain.
+
+``draws > 0`` averages each learnware over that many draws of its missing columns
+(their conditional estimate plus the learnware's own residuals) instead of feeding
+the estimate: better for models that are far from linear in the missing columns,
+at ``draws`` times the prediction cost.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+from sklearn.linear_model import LogisticRegression, RidgeCV
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils.metaestimators import available_if
+
+from engine import kernel
+from engine.errors import LwdockError, ReuseError
+from engine.hetero.embedding import ColumnEmbedder, default_embedder
+from engine.hetero.features import column_text, missing_descriptions
+from engine.hetero.fill import SpaceMap, check_fill
+from engine.hetero.mapping import ColumnMapping
+from engine.hetero.match import DEFAULT_THRESHOLD
+from engine.hetero.search import compare
+from engine.learnware import Learnware
+from engine.reuse import labels as lab
+from engine.reuse.averaging import weighted_mean
+from engine.reuse.base import (
+    REGRESSION,
+    Reuser,
+    _is_classifier,
+    check_class_targets,
+    check_learnwares,
+    check_regression_targets,
+    check_rows,
+    check_weights,
+    infer_task,
+)
+from engine.specification.semantic import InputSpec
+
+Array = NDArray[np.float64]
+
+ALPHAS = tuple(np.logspace(-3, 4, 15))
+_MATCH_ROWS = 300
+
+
+def _check_mapping(mapping: object, lw: Learnware, width: int, i: int) -> ColumnMapping:
+    if not isinstance(mapping, ColumnMapping):
+        raise ReuseError(f"mappings[{i}]: expected a ColumnMapping or None, got "
+                         f"{type(mapping).__name__}")
+    if len(mapping.user_columns) != width:
+        raise ReuseError(f"mappings[{i}]: maps {len(mapping.user_columns)} user columns, X "
+                         f"has {width}")
+    if len(mapping.learnware_columns) != lw.spec.dim_:
+        raise ReuseError(f"mappings[{i}]: maps onto {len(mapping.learnware_columns)} "
+                         f"columns, learnware {lw.id} takes {lw.spec.dim_}")
+    if not mapping.pairs:
+        raise ReuseError(f"mappings[{i}]: no user column feeds learnware {lw.id}")
+    return mapping
+
+
+class HeteroReuser(Reuser):
+    """Reuse learnwares over other columns: data-free, or stacked on a few labels.
+
+    Parameters
+    ----------
+    learnwares : sequence of Learnware
+        Table learnwares; their widths may differ from the user's and each other's.
+    user_input : InputSpec or None
+        The user's columns, described (`InputSpec.from_columns`); needed for every
+        learnware without a mapping.
+    mappings : sequence of (ColumnMapping or None), or None
+        One per learnware, e.g. ``[m.mapping for m in result.single]``; None entries
+        are matched here.
+    weights : array of shape (n_learnwares,), optional
+        Weights of the data-free average (e.g. search scores); None weighs equally.
+    fill : {"linear", "kernel", "mean"}, default "linear"
+        How missing columns are estimated (`engine.hetero.fill`).
+    draws : int, default 0
+        0 feeds the estimate; k > 0 averages over k conditional draws.
+    alpha : float, default 1.0
+        Classification only: ``C = 1 / alpha`` of the stacked logistic model.
+    embedder : ColumnEmbedder or None
+        For matching columns here; None uses the process-wide MiniLM embedder.
+
+    Attributes
+    ----------
+    mappings_ : tuple of ColumnMapping, one per learnware
+    space_maps_ : tuple of SpaceMap
+    model_ : RidgeCV or LogisticRegression or None (None when fitted without labels)
+    task_, classes_, weights_, learnwares_, n_features_in_ : see `Reuser`.
+    """
+
+    mappings_: tuple[ColumnMapping, ...]
+    space_maps_: tuple[SpaceMap, ...]
+    model_: RidgeCV | LogisticRegression | None
+
+    def __init__(self, learnwares: Sequence[Learnware] = (), *,
+                 user_input: InputSpec | None = None,
+                 mappings: Sequence[ColumnMapping | None] | None = None,
+                 weights: ArrayLike | None = None, fill: str = "linear", draws: int = 0,
+                 alpha: float = 1.0, embedder: ColumnEmbedder | None = None) -> None:
+        self.learnwares = learnwares
+        self.user_input = user_input
+        self.mappings = mappings
+        self.weights = weights
+        self.fill = fill
+        self.draws = draws
+        self.alpha = alpha
+        self.embedder = embedder
+
+    # -- fitting ------------------------------------------------------------------------
+    def fit(self, X: ArrayLike, y: ArrayLike | None = None) -> HeteroReuser:
+        """Map the learnwares onto the user's columns; with `y`, fit the stacked model.
+
+        `X` are the user's rows (labelled when `y` is given); their column statistics
+        help match columns that have no mapping yet.
+        """
+        self._check_params()
+        lws = check_learnwares(self.learnwares)
+        for lw in lws:
+            if lw.spec.kind != "rkme_table":
+                raise ReuseError(f"learnware {lw.id}: heterogeneous reuse maps table columns; "
+                                 f"its spec is {lw.spec.kind}")
+        self.task_ = infer_task(lws)
+        self.learnwares_ = lws
+        self.weights_ = check_weights(self.weights, len(lws))
+        if self.task_ != REGRESSION:
+            self.classes_ = lab.class_union(lws)
+        width = self._user_width(X)
+        x = check_rows(X, width)
+        self.n_features_in_ = x.shape[1]
+        self.mappings_ = self._mappings(lws, x)
+        self.space_maps_ = tuple(SpaceMap(m, lw.spec.points_, lw.spec.weights_, self.fill)
+                                 for m, lw in zip(self.mappings_, lws, strict=True))
+        self.model_ = None
+        if y is not None:
+            self._fit_stack(x, y)
+        return self
+
+    def _check_params(self) -> None:
+        check_fill(self.fill)
+        if isinstance(self.draws, bool) or not isinstance(self.draws, int) or self.draws < 0:
+            raise ReuseError(f"draws: expected an integer >= 0, got {self.draws!r}")
+        if isinstance(self.alpha, bool) or not isinstance(self.alpha, int | float) or not (
+                np.isfinite(self.alpha) and self.alpha > 0):
+            raise ReuseError(f"alpha: expected a positive number, got {self.alpha!r}")
+        if self.user_input is not None and not isinstance(self.user_input, InputSpec):
+            raise ReuseError("user_input: expected an InputSpec")
+
+    def _user_width(self, X: ArrayLike) -> int:
+        if self.user_input is not None:
+            return self.user_input.dimension
+        given = [m for m in (self.mappings or ()) if m is not None]
+        if given:
+            return len(given[0].user_columns)
+        return int(np.shape(X)[1]) if np.ndim(X) == 2 else 0
+
+    def _mappings(self, lws: tuple[Learnware, ...], x: Array) -> tuple[ColumnMapping, ...]:
+        given: Sequence[ColumnMapping | None] = (list(self.mappings) if self.mappings
+                                                 is not None else [None] * len(lws))
+        if len(given) != len(lws):
+            raise ReuseError(f"mappings: {len(given)} for {len(lws)} learnwares; give one "
+                             "per learnware (None to match it here)")
+        out = []
+        for i, (m, lw) in enumerate(zip(given, lws, strict=True)):
+            out.append(self._match(lw, x, i) if m is None
+                       else _check_mapping(m, lw, x.shape[1], i))
+        return tuple(out)
+
+    def _match(self, lw: Learnware, x: Array, i: int) -> ColumnMapping:
+        ui = self.user_input
+        if ui is None or missing_descriptions(ui):
+            raise ReuseError(f"user_input: learnware {lw.id} has no mapping, and matching "
+                             "columns needs the user's columns described "
+                             "(InputSpec.from_columns(names, descriptions))")
+        lw_in = lw.semantic.input
+        if lw_in is None or len(lw_in.features) != lw.spec.dim_:
+            raise ReuseError(f"learnware {lw.id}: its semantic spec names no columns "
+                             f"(input.features); it cannot be matched to the user's")
+        emb = self.embedder or default_embedder()
+        try:
+            u = emb.embed([column_text(f) for f in ui.features])
+            v = emb.embed([column_text(f) for f in lw_in.features])
+        except LwdockError as exc:
+            raise ReuseError(f"learnware {lw.id}: cannot embed column descriptions: {exc}"
+                             ) from None
+        rows = x if len(x) <= _MATCH_ROWS else x[np.linspace(0, len(x) - 1, _MATCH_ROWS)
+                                                 .astype(int)]
+        got = compare(ui.features, rows, np.full(len(rows), 1.0 / len(rows)),
+                      kernel.auto_gamma(rows, 0), lw_in.features, lw.spec, u @ v.T,
+                      threshold=DEFAULT_THRESHOLD, fill=self.fill)
+        if got is None:
+            raise ReuseError(f"learnware {lw.id}: none of the user's columns matches one of "
+                             f"its columns ({', '.join(f.name for f in lw_in.features)})")
+        return got[0]
+
+    # -- outputs ------------------------------------------------------------------------
+    def transform(self, X: ArrayLike, index: int = 0) -> Array:
+        """The user's rows in learnware `index`'s feature space (estimates filled in)."""
+        x = self._check_x(X)
+        return self.space_maps_[index].transform(x)
+
+    def _learnware_output(self, j: int, x: Array) -> Array:
+        lw, space = self.learnwares_[j], self.space_maps_[j]
+        if self.draws == 0:
+            return self._output(lw, space.transform(x))
+        rows, w = space.expand(x, np.ones(len(x)), max_points=self.draws * len(x))
+        out = self._output(lw, rows) * w[:, None]  # w: each row's draw weights, sum 1
+        return out.reshape(len(x), len(rows) // len(x), -1).sum(axis=1)
+
+    def _outputs(self, x: Array) -> list[Array]:
+        return [self._learnware_output(j, x) for j in range(len(self.learnwares_))]
+
+    def _data_free(self, outputs: list[Array]) -> Array:
+        live = [(o, w) for o, w in zip(outputs, self.weights_, strict=True) if w > 0]
+        return weighted_mean([o for o, _ in live], np.array([w for _, w in live]))
+
+    def _fit_stack(self, x: Array, y: ArrayLike) -> None:
+        self.scaler_ = StandardScaler().fit(x)
+        outputs = self._outputs(x)
+        if self.task_ == REGRESSION:
+            target = check_regression_targets(y, len(x))
+            if len(x) < 2:
+                raise ReuseError("y: at least 2 labelled rows are needed to fit on labels; "
+                                 "call fit(X) for data-free reuse")
+            spread = target.std(axis=0)
+            self.y_scale_ = np.where(spread > 0, spread, 1.0)
+            residual = (target - self._data_free(outputs)) / self.y_scale_
+            self.model_ = RidgeCV(alphas=ALPHAS).fit(self._stack(x, outputs), residual)
+        else:
+            labels = check_class_targets(y, len(x), self.classes_)
+            if len(set(labels)) < 2:
+                raise ReuseError(f"y: at least 2 classes are needed, got {sorted(set(labels))}")
+            self.classes_ = lab.class_union(self.learnwares_, labels)
+            outputs = self._outputs(x)
+            self.model_ = LogisticRegression(C=1.0 / float(self.alpha), max_iter=2000).fit(
+                self._stack(x, outputs), lab.as_label_array(labels))
+
+    def _stack(self, x: Array, outputs: list[Array]) -> Array:
+        parts = [self.scaler_.transform(x)]
+        for out in outputs:
+            if self.task_ == REGRESSION:
+                parts.append(out / self.y_scale_)
+            else:
+                parts.append(np.log(np.clip(out, 1e-6, 1.0)))
+        return np.hstack(parts)
+
+    def _check_x(self, X: ArrayLike, what: str = "X") -> Array:
+        if not hasattr(self, "space_maps_"):
+            raise ReuseError("HeteroReuser is not fitted: call fit(X) or fit(X, y) first")
+        return check_rows(X, self.n_features_in_, what)
+
+    def predict(self, X: ArrayLike) -> NDArray[Any]:
+        """Class names or regression outputs, one per row of the user's columns."""
+        x = self._check_x(X)
+        if self.task_ != REGRESSION:
+            return self._decide(self.predict_proba(x))
+        outputs = self._outputs(x)
+        pred = self._data_free(outputs)
+        if self.model_ is not None:
+            correction = np.asarray(self.model_.predict(self._stack(x, outputs)))
+            pred = pred + correction.reshape(pred.shape) * self.y_scale_
+        return self._decide(pred)
+
+    @available_if(_is_classifier)
+    def predict_proba(self, X: ArrayLike) -> Array:
+        """Probabilities over `classes_`."""
+        x = self._check_x(X)
+        outputs = self._outputs(x)
+        if self.model_ is None:
+            return self._data_free(outputs)
+        proba = self.model_.predict_proba(self._stack(x, outputs))
+        cols = lab.label_positions(self.model_.classes_, lab.class_index(self.classes_),
+                                   "classes")
+        out = np.zeros((len(x), len(self.classes_)))
+        out[:, cols] = proba
+        return out
