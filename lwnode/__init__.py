@@ -1,0 +1,27 @@
+"""The node daemon: one organization's dock — store, catalog, HTTP API, peers, CLI.
+
+=====================  ==========================================================
+module                 holds
+=====================  ==========================================================
+``cli.py``             `lwnode` command line (init, run, pack, publish, search, ...)
+``daemon.py``          store + service + HTTP server, started and stopped as one
+``service.py``         `NodeService`: what a node does, independent of HTTP
+``api.py``             the aiohttp API under ``/v1`` and its one error mapping
+``openapi.py``         the OpenAPI 3 document served at ``/v1/openapi.json``
+``jsonio.py``          JSON of the API <-> the node's types
+``config.py``          `NodeConfig`: TOML -> ``LWDOCK_*`` env -> CLI flags
+``home.py``            `NodeHome`: the node's directory (config, key, token, data)
+``store/``             SQLite records + content-addressed package directory
+``records.py``         signed records <-> store rows
+``catalog.py``         `NodeCatalog`: the engine's `Catalog` + where learnwares live
+``checker.py``         usability checks in worker processes (``checkworker.py``)
+``peering.py``         `PeerLayer`: the seam between the service and its peers
+``p2p/``               `PeerNetwork`: libp2p (only importer of libp2p/trio) and in-process
+``routing.py``         routed search as a pure function with an injected `ask_peer`
+``client.py``          the CLI's HTTP client of a node
+``local.py``           work done on the user's machine (RKME of their data, reuse)
+``tabular.py``         reading users' CSV / NPY files with errors that say where
+``engine_demo.py``     the engine-level demo (`lwnode demo`)
+``testing.py``         small real fixtures for tests and benchmarks
+=====================  ==========================================================
+"""
