@@ -7,8 +7,8 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: setup demo test lint typecheck bench clean
 
-$(STAMP): pyproject.toml scripts/setup-env.sh
-	PYTHON=$(PYTHON) VENV=$(VENV) sh scripts/setup-env.sh
+$(STAMP): pyproject.toml .ci/setup-env.sh
+	PYTHON=$(PYTHON) VENV=$(VENV) sh .ci/setup-env.sh
 	touch $(STAMP)
 
 setup: $(STAMP)
