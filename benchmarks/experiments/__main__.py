@@ -1,0 +1,38 @@
+"""Run the experiments and write their results under docs/results/.
+
+    python -m benchmarks.experiments            # all three (a few minutes; the first
+                                                # text run also embeds 5,000 reviews)
+    python -m benchmarks.experiments text       # one or several by name
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import time
+
+ALL = ("tabular", "image", "text")
+
+
+def main(argv: list[str]) -> int:
+    names = argv or list(ALL)
+    unknown = sorted(set(names) - set(ALL))
+    if unknown:
+        print(f"unknown experiment(s): {', '.join(unknown)}; choose from {', '.join(ALL)}",
+              file=sys.stderr)
+        return 2
+    for name in names:
+        started = time.perf_counter()
+        print(f"{name}: running ...", flush=True)
+        outcome = importlib.import_module(f"benchmarks.experiments.{name}").run()
+        print(f"{name}: {time.perf_counter() - started:.0f} s; gap target "
+              f"{'MET' if outcome.gap.met else 'MISSED'} ({outcome.gap.best_method} "
+              f"{outcome.gap.share:.0%}); label target "
+              f"{'MET' if outcome.labels.met else 'MISSED'} (reuse wins up to "
+              f"{outcome.labels.upto} labels); wrote "
+              f"{', '.join(str(p) for p in outcome.files)}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
