@@ -12,10 +12,13 @@ data-free. With a few labels (``fit(X, y)``):
 
 - regression: a ridge model on [the user's standardised columns, each learnware's
   standardised output] is fitted to the *residual* ``y - data-free prediction``, its
-  penalty chosen by efficient leave-one-out. The shrinkage then pulls towards the
-  learnwares' answer, not towards the mean of a few labels: few or noisy labels
-  change little, many labels correct what the learnwares miss (biases from estimated
-  columns, what only the user's own columns know);
+  penalty chosen by exact leave-one-out. It competes with simpler corrections (none,
+  a constant shift, a re-weighting of the learnwares) and is used only with enough
+  labels per parameter and when its leave-one-out error beats the simpler ones by
+  more than one standard error. The shrinkage pulls towards the learnwares' answer,
+  not towards the mean of a few labels: few or noisy labels change little, many
+  labels correct what the learnwares miss (biases from estimated columns, what only
+  the user's own columns know);
 - classification: a logistic model on [the user's standardised columns, each
   learnware's log-probabilities aligned by class name] (FeatureAugment-style
   stacking), which can also predict classes only the user's labels contain.
@@ -33,7 +36,7 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from sklearn.linear_model import LogisticRegression, RidgeCV
+from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.metaestimators import available_if
 
@@ -64,7 +67,31 @@ from engine.specification.semantic import InputSpec
 Array = NDArray[np.float64]
 
 ALPHAS = tuple(np.logspace(-3, 4, 15))
+LABELS_PER_PARAMETER = 3
 _MATCH_ROWS = 300
+
+
+def loo_ridge(features: Array, target: Array, alphas: Sequence[float]
+              ) -> tuple[Array, Array]:
+    """Exact leave-one-out squared errors of ridge with a free intercept, per alpha.
+
+    For a linear smoother the left-out residual is ``e_i / (1 - h_ii)``, with ``H =
+    X (X'X + alpha D)^-1 X'`` over ``X = [1, features]`` and ``D`` penalising all but
+    the intercept: one p x p solve per alpha, no refits. Returns (alphas, errors of
+    shape (n_samples, n_alphas)), errors summed over the targets' columns.
+    """
+    x = np.hstack([np.ones((len(features), 1)), features])
+    y = target.reshape(len(target), -1)
+    gram, xty = x.T @ x, x.T @ y
+    penal = np.eye(x.shape[1])
+    penal[0, 0] = 0.0
+    out = np.empty((len(x), len(alphas)))
+    for j, alpha in enumerate(alphas):
+        inv = np.linalg.pinv(gram + alpha * penal)
+        resid = y - x @ (inv @ xty)
+        lever = np.einsum("ij,ij->i", x @ inv, x)
+        out[:, j] = ((resid / np.maximum(1.0 - lever, 1e-9)[:, None]) ** 2).sum(axis=1)
+    return np.asarray(alphas, dtype=np.float64), out
 
 
 def _check_mapping(mapping: object, lw: Learnware, width: int, i: int) -> ColumnMapping:
@@ -110,13 +137,18 @@ class HeteroReuser(Reuser):
     ----------
     mappings_ : tuple of ColumnMapping, one per learnware
     space_maps_ : tuple of SpaceMap
-    model_ : RidgeCV or LogisticRegression or None (None when fitted without labels)
+    model_ : Ridge, LogisticRegression or None
+        The correction (regression) or stacked model (classification); None when
+        fitted without labels or when no correction earned its place.
+    correction_ : str
+        Regression: which correction was kept ("none", "constant", "outputs",
+        "outputs+columns"); "stacked" for classification with labels.
     task_, classes_, weights_, learnwares_, n_features_in_ : see `Reuser`.
     """
 
     mappings_: tuple[ColumnMapping, ...]
     space_maps_: tuple[SpaceMap, ...]
-    model_: RidgeCV | LogisticRegression | None
+    model_: Ridge | LogisticRegression | None
 
     def __init__(self, learnwares: Sequence[Learnware] = (), *,
                  user_input: InputSpec | None = None,
@@ -157,6 +189,7 @@ class HeteroReuser(Reuser):
         self.space_maps_ = tuple(SpaceMap(m, lw.spec.points_, lw.spec.weights_, self.fill)
                                  for m, lw in zip(self.mappings_, lws, strict=True))
         self.model_ = None
+        self.correction_ = "none"
         if y is not None:
             self._fit_stack(x, y)
         return self
@@ -250,7 +283,7 @@ class HeteroReuser(Reuser):
             spread = target.std(axis=0)
             self.y_scale_ = np.where(spread > 0, spread, 1.0)
             residual = (target - self._data_free(outputs)) / self.y_scale_
-            self.model_ = RidgeCV(alphas=ALPHAS).fit(self._stack(x, outputs), residual)
+            self._correction(x, outputs, residual)
         else:
             labels = check_class_targets(y, len(x), self.classes_)
             if len(set(labels)) < 2:
@@ -259,6 +292,48 @@ class HeteroReuser(Reuser):
             outputs = self._outputs(x)
             self.model_ = LogisticRegression(C=1.0 / float(self.alpha), max_iter=2000).fit(
                 self._stack(x, outputs), lab.as_label_array(labels))
+            self.correction_ = "stacked"
+
+    def _correction(self, x: Array, outputs: list[Array], residual: Array) -> None:
+        """Choose and fit the correction of the data-free answer (regression).
+
+        Candidates, simplest first: none; a constant; ridge on the learnwares' outputs
+        (re-weighting them); ridge on the outputs and the user's columns. A candidate
+        needs `LABELS_PER_PARAMETER` labels per parameter, and the simplest one whose
+        exact leave-one-out error (`loo_ridge`) is within one standard error of the
+        best is kept. Leave-one-out on about as many labels as parameters is too noisy
+        to choose by (measured: 10 labels, 9 features, leave-one-out 0.09 against
+        none's 0.22, test error 5x the data-free answer's), so the data must show
+        clear evidence before anything is trusted over the learnwares.
+        """
+        n = len(residual)
+        stacked = self._stack(x, outputs)
+        n_out = stacked.shape[1] - x.shape[1]
+        centred = residual - residual.mean(axis=0)
+        errors = [(residual**2).sum(axis=1),                       # no correction
+                  ((n / (n - 1) * centred) ** 2).sum(axis=1)]      # a constant
+        fits: list[tuple[slice, float]] = [(slice(0), 0.0), (slice(0), 1e12)]
+        for cols in (slice(x.shape[1], None), slice(None)):
+            n_params = (n_out if cols.start else stacked.shape[1]) + 1
+            if n < LABELS_PER_PARAMETER * n_params:
+                break
+            alphas, loo = loo_ridge(stacked[:, cols], residual, ALPHAS)
+            j = int(np.argmin(loo.mean(axis=0)))
+            errors.append(loo[:, j])
+            fits.append((cols, float(alphas[j])))
+        means = [float(e.mean()) for e in errors]
+        best = int(np.argmin(means))
+        bar = means[best] + float(errors[best].std()) / np.sqrt(n)
+        choice = next(i for i, m in enumerate(means) if m <= bar)
+        self.correction_ = ("none", "constant", "outputs", "outputs+columns")[choice]
+        if choice == 0:
+            self.model_ = None
+            return
+        cols, alpha = fits[choice]
+        if choice == 1:  # a constant is ridge with every coefficient shrunk away
+            cols = slice(None)
+        self._columns = cols
+        self.model_ = Ridge(alpha=alpha).fit(stacked[:, cols], residual)
 
     def _stack(self, x: Array, outputs: list[Array]) -> Array:
         parts = [self.scaler_.transform(x)]
@@ -282,7 +357,8 @@ class HeteroReuser(Reuser):
         outputs = self._outputs(x)
         pred = self._data_free(outputs)
         if self.model_ is not None:
-            correction = np.asarray(self.model_.predict(self._stack(x, outputs)))
+            stacked = self._stack(x, outputs)[:, self._columns]
+            correction = np.asarray(self.model_.predict(stacked))
             pred = pred + correction.reshape(pred.shape) * self.y_scale_
         return self._decide(pred)
 

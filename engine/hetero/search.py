@@ -46,7 +46,7 @@ from engine import kernel
 from engine.errors import MissingExtraError, SearchError
 from engine.hetero.embedding import ColumnEmbedder, default_embedder
 from engine.hetero.features import column_text, require_described, same_columns
-from engine.hetero.fill import ConditionalFill, SpaceMap, check_fill
+from engine.hetero.fill import MAX_EXPANDED, ConditionalFill, SpaceMap, check_fill
 from engine.hetero.mapping import ColumnMapping
 from engine.hetero.match import (
     DEFAULT_THRESHOLD,
@@ -67,6 +67,9 @@ Array = NDArray[np.float64]
 SPACE = "user"
 """Where candidates are compared (`mapped_mmd2`): the user's space, so that every
 candidate of one search is scored under one kernel over the same columns."""
+REFINE_POINTS = 300
+"""Expanded sample size while `refine` compares candidate maps (the final score uses
+`fill.MAX_EXPANDED`): a map's MMD^2 needs less precision than its reported score."""
 SHORTLIST = 200
 """Candidates compared exactly (mapping refined, MMD^2 computed); more candidates are
 first ranked by how well their columns are covered by the user's."""
@@ -111,7 +114,8 @@ def _mmd2(a: Array, wa: Array, b: Array, wb: Array, gamma: float) -> tuple[float
 
 def mapped_mmd2(mapping: ColumnMapping, user_points: Array, user_weights: Array,
                 user_gamma: float, spec: RKMESpec, fill: str = "linear", *,
-                space: str = "user") -> tuple[float, float, float]:
+                space: str = "user", max_points: int = MAX_EXPANDED
+                ) -> tuple[float, float, float]:
     """(MMD^2, <q,q>, <i,i>) of the user's and a learnware's RKME across a column map.
 
     ``space="user"`` (what search uses): the learnware's points are put on the user's
@@ -119,17 +123,17 @@ def mapped_mmd2(mapping: ColumnMapping, user_points: Array, user_weights: Array,
     conditional given the mapped ones — and compared with the user's points under the
     user's kernel. ``space="learnware"``: the user's points are put on the
     learnware's columns, missing ones drawn from the learnware's conditional, under
-    the learnware's kernel.
+    the learnware's kernel. `max_points` caps the expanded sample (rows x draws).
     """
     if space == "learnware":
         q, qw = SpaceMap(mapping, spec.points_, spec.weights_, fill).expand(
-            user_points, user_weights)
+            user_points, user_weights, max_points)
         return _mmd2(q, qw, spec.points_, spec.weights_, float(spec.gamma_))
     pairs = mapping.pairs
     filler = ConditionalFill(user_points, user_weights,
                              np.array([p.user for p in pairs], dtype=np.int64), fill)
     lw_cols = [p.learnware for p in pairs]
-    p_lw, w_lw = filler.expand(spec.points_[:, lw_cols], spec.weights_)
+    p_lw, w_lw = filler.expand(spec.points_[:, lw_cols], spec.weights_, max_points)
     return _mmd2(user_points, user_weights, p_lw, w_lw, user_gamma)
 
 
@@ -149,7 +153,7 @@ def compare(user_features: Sequence[Feature], user_points: Array, user_weights: 
 
     def objective(m: ColumnMapping) -> float:
         return mapped_mmd2(m, user_points, user_weights, user_gamma, spec, fill,
-                           space=space)[0]
+                           space=space, max_points=REFINE_POINTS)[0]
 
     if refine_pairs:
         mapping, _ = refine(mapping, sim, objective, threshold=threshold,
@@ -177,13 +181,16 @@ def search_learnwares(requirement: Requirement,
                       candidates: Iterable[tuple[str, SemanticSpec, RKMESpec]], k: int = 5, *,
                       embedder: ColumnEmbedder | None = None,
                       threshold: float = DEFAULT_THRESHOLD, fill: str = "linear",
-                      shortlist: int = SHORTLIST) -> list[HeteroMatch]:
+                      shortlist: int = SHORTLIST, space: str = SPACE) -> list[HeteroMatch]:
     """Heterogeneous matches among `candidates`, best first (at most `k`).
 
     Every candidate must be a table learnware with named columns (`table_learnware`);
     anything else is refused with a `SearchError` naming it. The requirement needs a
     described table input (`features.require_described`) and a table RKME over it.
+    `space` is where candidates are compared (`mapped_mmd2`; "user" unless measuring).
     """
+    if space not in ("user", "learnware"):
+        raise SearchError(f"space: expected 'user' or 'learnware', got {space!r}")
     user_input = require_described(requirement.semantic)
     user_spec = _check_user_spec(requirement, user_input)
     fill = check_fill(fill)
@@ -194,13 +201,13 @@ def search_learnwares(requirement: Requirement,
                     and semantic.data_type is not DataType.TABLE else spec.kind)
             raise SearchError(f"learnware {entry_id}: cannot be compared across feature "
                               f"spaces: it is not a table with named columns ({kind})")
-    return _rank(user_input, user_spec, entries, k, embedder, threshold, fill, shortlist)
+    return _rank(user_input, user_spec, entries, k, embedder, threshold, fill, shortlist, space)
 
 
 def _rank(user_input: InputSpec, user_spec: RKMESpec,
           entries: Sequence[tuple[str, SemanticSpec, RKMESpec]], k: int,
           embedder: ColumnEmbedder | None, threshold: float, fill: str,
-          shortlist: int) -> list[HeteroMatch]:
+          shortlist: int, space: str = SPACE) -> list[HeteroMatch]:
     if not entries:
         return []
     emb = embedder or default_embedder()
@@ -226,7 +233,7 @@ def _rank(user_input: InputSpec, user_spec: RKMESpec,
         entry_id, semantic, spec = entries[i]
         assert semantic.input is not None
         got = compare(user_feats, zq, wq, gq, semantic.input.features, spec, sims[i],
-                      threshold=threshold, fill=fill, space=SPACE)
+                      threshold=threshold, fill=fill, space=space)
         if got is not None:
             found.append(HeteroMatch(entry_id, got[0], got[1], got[2]))
     found.sort(key=lambda m: (-m.score, m.id))
