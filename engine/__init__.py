@@ -6,6 +6,7 @@ subpackage / module     what it owns
 ``specification/``      semantic and statistical (RKME) specifications
 ``search/``             catalog, semantic filter, index, ranking, mixture
 ``reuse/``              job selector, averaging, ensemble pruning, feature augment
+``hetero/``             search and reuse across feature spaces (column matching)
 ``package/``            the package format: deterministic build, hostile-safe open
 ``models/``             safe model loading (skops, TorchScript, weights-only torch)
 ``sandbox/``            child-process runner for models that need their own code
