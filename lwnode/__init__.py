@@ -16,6 +16,12 @@ module                 holds
 ``catalog.py``         `NodeCatalog`: the engine's `Catalog` + where learnwares live
 ``checker.py``         usability checks in worker processes (``checkworker.py``)
 ``peering.py``         `PeerLayer`: the seam between the service and its peers
+``federation.py``      `Federation`: the `PeerLayer` over a `PeerNetwork` (gossip, sync,
+                       routed search, peers)
+``intake.py``          peers' signed records: signature, trust, content, replay, insert
+``trust.py``           `TrustPolicy`: trust on first use or an allowlist of owners
+``antientropy.py``     digests and paginated pulls over ``/lwdock/sync/1.0.0``
+``searchwire.py``      the service's search types <-> `SearchRequest`/`SearchResponse`
 ``p2p/``               `PeerNetwork`: libp2p (only importer of libp2p/trio) and in-process
 ``routing.py``         routed search as a pure function with an injected `ask_peer`
 ``client.py``          the CLI's HTTP client of a node

@@ -323,7 +323,9 @@ async def peers(request: web.Request) -> web.Response:
     found = await request.app[SERVICE].peer_list()
     return _json({"peers": [{"node_id": p.node_id, "connected": p.connected,
                              "organization": p.organization, "http_url": p.http_url,
-                             "multiaddrs": list(p.multiaddrs), "last_seen": p.last_seen}
+                             "multiaddrs": list(p.multiaddrs), "last_seen": p.last_seen,
+                             "records_accepted": p.records_accepted,
+                             "records_rejected": p.records_rejected}
                             for p in found]})
 
 

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from engine.search import Catalog, Requirement, SearchResult
+from engine.search import Catalog, Mixture, Requirement, SearchResult
 from lwnode.records import announcement_of
 from lwnode.store.base import ANNOUNCEMENT, RecordRow, Store
 from protocol.messages import SpecAnnouncement
@@ -144,6 +144,21 @@ class NodeCatalog:
     def search(self, requirement: Requirement, k: int, max_mixture: int) -> SearchResult:
         with self._lock.read():
             return self._catalog.search(requirement, k=k, max_mixture=max_mixture)
+
+    def mixture_over(self, ids: list[str], requirement: Requirement, max_mixture: int
+                     ) -> Mixture | None:
+        """The best mixture of the learnwares `ids` only (e.g. a routed search's merged
+        hits, from every owner), computed exactly on a catalog of just those."""
+        if requirement.spec is None or max_mixture < 2:
+            return None
+        with self._lock.read():
+            entries = [self._catalog.get(i) for i in dict.fromkeys(ids) if i in self._catalog]
+        few = Catalog(index=False)
+        for entry in entries:
+            few.add(entry.id, entry.semantic, entry.spec)
+        if len(few) < 2:
+            return None
+        return few.search(requirement, k=1, max_mixture=max_mixture, exact=True).mixture
 
     def nbytes(self) -> int:
         return self._catalog.nbytes()

@@ -201,16 +201,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
         overrides["p2p"]["listen"] = [args.p2p]
     if args.bootstrap:
         overrides["p2p"]["bootstrap"] = list(args.bootstrap)
+    if args.no_p2p:
+        overrides["p2p"]["enabled"] = False
     if args.org:
         overrides["node"]["organization"] = args.org
     config = home.config(env=os.environ, overrides=overrides, config_file=args.config)
     configure_logging(config.log)
-    if args.p2p or args.bootstrap or config.p2p.bootstrap:
-        import logging
-
-        logging.getLogger("lwnode").warning(
-            "this node runs without a peer layer; --p2p/--bootstrap are accepted but not used "
-            "yet (federation connects nodes)")
     asyncio.run(serve(home, config))
     return EXIT_OK
 
@@ -511,15 +507,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_init)
 
     p = _sub(sub, "run", "run the node until Ctrl-C / SIGTERM",
-             "Run the node: HTTP API (default 127.0.0.1:8470) on this home's store. Settings: "
-             "node.toml < LWDOCK_<SECTION>_<KEY> < these flags. A home without a key gets one.")
+             "Run the node: HTTP API (default 127.0.0.1:8470) and peer layer (libp2p, default "
+             "127.0.0.1, any port) on this home's store. Settings: node.toml < "
+             "LWDOCK_<SECTION>_<KEY> < these flags. A home without a key gets one.")
     p.add_argument("--home", metavar="DIR", help="node home (default: $LWDOCK_HOME or "
                    "~/.lwdock)")
     p.add_argument("--config", metavar="FILE", help="config file (default: node.toml in home)")
     p.add_argument("--http", type=_host_port, metavar="HOST:PORT",
                    help="API address (port 0: any free port; the URL is written to node.url)")
-    p.add_argument("--p2p", metavar="MULTIADDR", help="peer layer listen address")
-    p.add_argument("--bootstrap", metavar="MULTIADDR", nargs="+", help="peers to join")
+    p.add_argument("--p2p", metavar="MULTIADDR",
+                   help="peer layer listen address (default /ip4/127.0.0.1/tcp/0; the real "
+                        "one is printed and shown in /v1/health)")
+    p.add_argument("--bootstrap", metavar="MULTIADDR", nargs="+",
+                   help="peers to join (multiaddrs ending in /p2p/<peer id>, as printed by "
+                        "their 'lwnode run'); kept connected")
+    p.add_argument("--no-p2p", action="store_true",
+                   help="run alone: no peer layer (same as [p2p] enabled = false)")
     p.add_argument("--org", metavar="NAME", help="organization name (overrides the config)")
     p.set_defaults(func=_cmd_run)
 

@@ -154,9 +154,14 @@ class NodeClient:
         return response.status, json.loads(data)
 
     def download(self, url: str, out: IO[bytes], *, offset: int = 0,
-                 progress: Progress | None = None) -> tuple[int, dict[str, str]]:
+                 progress: Progress | None = None, limit: int | None = None
+                 ) -> tuple[int, dict[str, str]]:
         """Write a package (from byte `offset`, with Range) to `out`; returns
-        (total size, response headers). Any node's URL may be given."""
+        (total size, response headers). Any node's URL may be given.
+
+        With `limit` (the size its owner signed), a server that announces or sends
+        more bytes is cut off with `RequestFailed` before they are written.
+        """
         headers = self._headers(False)
         headers["Accept"] = "application/zip"
         if offset:
@@ -171,7 +176,15 @@ class NodeClient:
                 out.truncate()
                 offset = 0
             total = offset + int(response.headers.get("Content-Length", "0"))
+            if limit is not None and total > limit:
+                raise RequestFailed(f"download {url}: {total} bytes, but the owner signed "
+                                    f"{limit}", response.status, "too_large")
+            written = offset
             while chunk := response.read(CHUNK_BYTES):
+                written += len(chunk)
+                if limit is not None and written > limit:
+                    raise RequestFailed(f"download {url}: more bytes than the {limit} the "
+                                        "owner signed", response.status, "too_large")
                 out.write(chunk)
                 if progress:
                     progress(len(chunk))

@@ -50,7 +50,9 @@ class NodeSection:
     """[node]: who runs this node."""
 
     organization: str = _opt("", "Organization name shown to peers and users; empty: the "
-                                 "host name.")
+                                 "host name followed by the start of the node id. Give each "
+                                 "node its own name: peers pin a name to the first node "
+                                 "using it ([trust] mode = 'tofu').")
 
 
 @dataclass(frozen=True)
@@ -74,9 +76,36 @@ class HttpSection:
 class P2pSection:
     """[p2p]: the peer layer (libp2p)."""
 
+    enabled: bool = _opt(True, "Join the dock network: gossip specs, catch up with peers, "
+                               "route searches (false: the node runs alone, libp2p is not "
+                               "loaded).")
     listen: tuple[str, ...] = _opt(("/ip4/127.0.0.1/tcp/0",),
-                                   "Multiaddrs the peer layer listens on.")
-    bootstrap: tuple[str, ...] = _opt((), "Multiaddrs of peers to connect to at start-up.")
+                                   "Multiaddrs the peer layer listens on (127.0.0.1: this "
+                                   "machine only; port 0: any free port, shown in /v1/health).")
+    bootstrap: tuple[str, ...] = _opt((), "Multiaddrs (ending in /p2p/<peer id>) of peers to "
+                                          "connect to at start-up and keep connected.")
+    sync_interval: float = _opt(30.0, "Seconds between anti-entropy rounds with each connected "
+                                      "peer (a round also runs as soon as a peer connects).",
+                                lo=0.2, hi=86400.0)
+    search_deadline_ms: int = _opt(1000, "Time budget of a routed search (ms) when the request "
+                                         "does not give one: peers silent past it are named "
+                                         "in 'missed' and the answer is partial.",
+                                   lo=1, hi=120_000)
+    search_ttl: int = _opt(2, "Hops a routed search travels (0: answer from this node's "
+                              "catalog only).", lo=0, hi=8)
+    search_fanout: int = _opt(4, "Peers each hop forwards a search to.", lo=0, hi=64)
+
+
+@dataclass(frozen=True)
+class TrustSection:
+    """[trust]: whose signed announcements this node accepts."""
+
+    mode: Literal["tofu", "allowlist"] = _opt(
+        "tofu", "'tofu' (trust on first use): any owner whose signature verifies, but the first "
+                "key seen for an organization name is pinned and another key claiming that "
+                "name is refused; 'allowlist': only the owners listed in 'allow'.")
+    allow: tuple[str, ...] = _opt((), "Owners trusted in 'allowlist' mode: node ids (lwn1...) or "
+                                      "Ed25519 public keys (64 hex digits).")
 
 
 @dataclass(frozen=True)
@@ -138,6 +167,7 @@ class NodeConfig:
     node: NodeSection = field(default_factory=NodeSection)
     http: HttpSection = field(default_factory=HttpSection)
     p2p: P2pSection = field(default_factory=P2pSection)
+    trust: TrustSection = field(default_factory=TrustSection)
     search: SearchSection = field(default_factory=SearchSection)
     checks: ChecksSection = field(default_factory=ChecksSection)
     store: StoreSection = field(default_factory=StoreSection)
@@ -145,8 +175,18 @@ class NodeConfig:
 
     @property
     def organization(self) -> str:
-        """The organization name to announce (the host name when none is set)."""
+        """The configured organization name (the host name when none is set)."""
         return self.node.organization or socket.gethostname() or "unnamed"
+
+    def organization_of(self, node_id: str) -> str:
+        """The name a node announces: the configured one, else host name + node id start.
+
+        The node id part keeps two unnamed nodes on one machine from announcing the
+        same name (peers pin a name to the first key seen using it).
+        """
+        if self.node.organization:
+            return self.node.organization
+        return f"{(socket.gethostname() or 'unnamed')[:150]} ({node_id[:12]})"
 
     def public_url(self, port: int | None = None) -> str:
         """The API's URL as others reach it (`port`: the port actually bound)."""

@@ -1,9 +1,11 @@
 """Running a node: store + service + HTTP server, started and stopped as one.
 
-`running_node(home, config)` is an async context manager that opens the store,
-rebuilds the catalog, binds the API (port 0 picks a free port), writes
-``node.url`` into the home, and undoes all of it on exit; tests and benchmarks
-use it directly. `serve` is ``lwnode run``: the same until SIGINT or SIGTERM.
+`running_node(home, config, peers=...)` is an async context manager that opens
+the store, rebuilds the catalog, starts the peer layer, binds the API (port 0 picks
+a free port), writes ``node.url`` into the home, and undoes all of it on exit;
+tests and benchmarks use it directly. `peer_layer_for` builds the peer layer the
+config asks for (`Federation` on libp2p, or `NoPeers`). `serve` is ``lwnode run``:
+all of it until SIGINT or SIGTERM.
 """
 
 from __future__ import annotations
@@ -22,8 +24,9 @@ from aiohttp import web
 
 from lwnode.api import make_app
 from lwnode.config import LogSection, NodeConfig
+from lwnode.errors import ConfigError
 from lwnode.home import NodeHome
-from lwnode.peering import PeerLayer
+from lwnode.peering import NoPeers, PeerLayer
 from lwnode.service import NodeService
 from lwnode.store.sqlite import FileStore
 
@@ -54,6 +57,29 @@ def configure_logging(section: LogSection) -> None:
     root.setLevel(section.level.upper())
     logging.getLogger("lwnode.access").setLevel(
         logging.INFO if section.access_log else logging.WARNING)
+    # libp2p logs every failed dial at ERROR; a dead peer re-dialled every 2 s would
+    # flood the log. Our own peer-layer messages are under lwnode.p2p / lwnode.federation.
+    logging.getLogger("libp2p").setLevel(
+        logging.DEBUG if section.level == "debug" else logging.CRITICAL)
+
+
+def peer_layer_for(home: NodeHome, config: NodeConfig) -> PeerLayer:
+    """The peer layer of ``[p2p]``: a `Federation` on libp2p (the node key is its libp2p
+    identity), or `NoPeers` when ``enabled = false``. Nothing starts until the node does."""
+    if not config.p2p.enabled:
+        return NoPeers()
+    from lwnode.federation import Federation
+    from lwnode.p2p.libp2p_network import Libp2pNetwork, load_node_key
+
+    key = load_node_key(home.key_path)
+    try:
+        own = Libp2pNetwork(key, listen=config.p2p.listen).peer_id
+        bootstrap = [a for a in config.p2p.bootstrap
+                     if not a.rstrip("/").endswith(f"/p2p/{own}")]  # ourselves: skip
+        network = Libp2pNetwork(key, listen=config.p2p.listen, bootstrap=bootstrap)
+    except ValueError as exc:
+        raise ConfigError(f"[p2p]: {exc}") from None
+    return Federation(network)
 
 
 @dataclass
@@ -108,9 +134,11 @@ async def serve(home: NodeHome, config: NodeConfig, *, ready: asyncio.Event | No
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     began = time.perf_counter()
-    async with running_node(home, config) as node:
+    async with running_node(home, config, peers=peer_layer_for(home, config)) as node:
         print(f"lwnode: node {node.service.node_id} serving {node.url} "
               f"(started in {time.perf_counter() - began:.1f} s; Ctrl-C stops)", flush=True)
+        for addr in node.service.peers.multiaddrs():
+            print(f"lwnode: peers reach it at {addr}", flush=True)
         if ready is not None:
             ready.set()
         await stop.wait()

@@ -32,7 +32,7 @@ from protocol.errors import ProtocolError
 
 MAX_LIST_LIMIT = 1000
 DEFAULT_LIST_LIMIT = 50
-SEARCH_KEYS = ("semantic", "statistical", "k", "max_mixture")
+SEARCH_KEYS = ("semantic", "statistical", "k", "max_mixture", "deadline_ms")
 
 
 def jsonable(value: Any) -> Any:
@@ -117,11 +117,13 @@ def parse_search(body: object, config: NodeConfig) -> SearchQuery:
     k = _int(body, "k", config.search.default_k, 1, config.search.max_k)
     max_mixture = _int(body, "max_mixture", config.search.max_mixture, 1,
                        config.search.max_mixture)
+    deadline_ms = _int(body, "deadline_ms", config.p2p.search_deadline_ms, 1,
+                       limits.MAX_DEADLINE_MS)
     try:
         requirement = Requirement(semantic, spec)
     except SearchError as exc:
         raise BadRequest(str(exc)) from None
-    return SearchQuery(requirement, k, max_mixture)
+    return SearchQuery(requirement, k, max_mixture, deadline_ms)
 
 
 def parse_search_body(raw: bytes, config: NodeConfig) -> SearchQuery:
@@ -222,4 +224,5 @@ def answer_json(answer: SearchAnswer) -> dict[str, Any]:
             "members": [place_json(h) for h in answer.mixture_hits]},
         "n_candidates": answer.n_candidates, "exact": answer.exact,
         "partial": answer.partial, "missed": list(answer.missed), "notes": list(answer.notes),
+        "peers": {"asked": list(answer.asked), "answered": list(answer.answered)},
     }

@@ -164,7 +164,9 @@ class Fetched:
 
 
 def _offers(details: Mapping[str, Any]) -> list[tuple[str, str | None]]:
-    """(package URL, signed announcement as base64) to try, the hosting node first."""
+    """(package URL, that owner's signed announcement as base64) to try: the node asked
+    first when it hosts the package, then every owner's URLs (a content id names the
+    same bytes wherever they are served)."""
     out: list[tuple[str, str | None]] = []
     offers = details.get("offers", [])
     envelope = next((o.get("envelope") for o in offers), None)
@@ -177,8 +179,8 @@ def _offers(details: Mapping[str, Any]) -> list[tuple[str, str | None]]:
     return out
 
 
-def _verify_announcement(envelope_b64: str | None, learnware_id: str, size: int) -> str:
-    """Check the owner's signature over (id, size); returns the owner's node id."""
+def _announcement(envelope_b64: str | None, learnware_id: str) -> Any:
+    """The owner's signed announcement of `learnware_id`, verified (signature, owner, id)."""
     from protocol.messages import SpecAnnouncement
     from protocol.signing import verify
 
@@ -189,22 +191,40 @@ def _verify_announcement(envelope_b64: str | None, learnware_id: str, size: int)
     except (ProtocolError, ValueError) as exc:
         raise NodeError(f"{learnware_id}: the owner's signed announcement does not verify "
                         f"({exc})") from None
-    if ann.learnware_id != learnware_id or ann.package_size != size:
-        raise NodeError(f"{learnware_id}: the signed announcement says {ann.learnware_id} of "
-                        f"{ann.package_size} bytes, the download is {size} bytes")
-    return ann.owner
+    if ann.learnware_id != learnware_id:
+        raise NodeError(f"{learnware_id}: the signed announcement is of {ann.learnware_id}")
+    return ann
+
+
+def _check_package(path: Path, ann: Any) -> None:
+    """Size as signed, and the package's own specs equal to the announced ones."""
+    from engine.package import open_package
+    from lwnode.intake import spec_fingerprint
+
+    size = path.stat().st_size
+    if size != ann.package_size:
+        raise NodeError(f"the owner signed {ann.package_size} bytes, the download is {size}")
+    package = open_package(path)
+    if spec_fingerprint(package.semantic, (package.spec,)) != spec_fingerprint(
+            ann.semantic, ann.statistical[:1]):
+        raise NodeError("the package's specification differs from its owner's signed "
+                        "announcement")
 
 
 def fetch_package(client: NodeClient, learnware_id: str, dest: str | os.PathLike[str], *,
                   progress: Progress | None = None) -> Fetched:
     """Download a learnware's package into `dest` as ``<hex>.zip``, verified.
 
-    A partial ``<hex>.zip.part`` left by an interrupted fetch is resumed with a
-    Range request. The bytes must hash to the id and match the size in the owner's
-    signed announcement, and the package must open as a valid package; otherwise
-    nothing is left in `dest`.
+    The package may live on another node (its owner, or another owner of the same
+    content id): `client`'s node says where (``GET /v1/learnwares/{id}``, which
+    carries each owner's signed announcement), and the bytes come over HTTP from
+    there. Before anything is opened: the announcement's signature, the size it
+    signs (a server sending more is cut off), and the sha256 of the bytes (the
+    id); then the package must open as a valid package whose specs are the
+    announced ones. A partial ``<hex>.zip.part`` left by an interrupted fetch is
+    resumed with a Range request. On any failure nothing is left in `dest`
+    (except a resumable part of a download cut short).
     """
-    from engine.package import open_package
     from protocol.content import check_content_id
 
     try:
@@ -223,37 +243,42 @@ def fetch_package(client: NodeClient, learnware_id: str, dest: str | os.PathLike
     if not offers:
         raise NodeError(f"{learnware_id}: no package URL is known for it")
     if final.is_file() and _sha256(final) == hexd:
-        owner = _verify_announcement(offers[0][1], learnware_id, final.stat().st_size)
-        return Fetched(final, learnware_id, final.stat().st_size, name, owner, True)
+        ann = _announcement(offers[0][1], learnware_id)
+        if final.stat().st_size == ann.package_size:
+            return Fetched(final, learnware_id, final.stat().st_size, name, ann.owner, True)
     last_error: Exception | None = None
-    envelope: str | None = None
     for url, signed in offers:
         try:
+            ann = _announcement(signed, learnware_id)
             with open(part, "ab+") as f:
                 offset = f.tell()
+                if offset > ann.package_size:  # not a prefix of these bytes: start over
+                    f.truncate(0)
+                    offset = 0
                 if progress:
                     progress(offset)
-                size, _ = client.download(url, f, offset=offset, progress=progress)
+                size, _ = client.download(url, f, offset=offset, progress=progress,
+                                          limit=ann.package_size)
         except NodeError as exc:
             last_error = exc
             continue
-        envelope = signed
         break
     else:
-        part.unlink(missing_ok=True)
+        if part.exists() and (part.stat().st_size == 0 or last_error is None
+                              or getattr(last_error, "error_code", "") == "too_large"):
+            part.unlink()
         raise last_error or NodeError(f"{learnware_id}: download failed")
     got = _sha256(part)
     if got != hexd:
         part.unlink(missing_ok=True)
         raise NodeError(f"{learnware_id}: the downloaded bytes hash to sha256:{got}; refused")
     try:
-        owner = _verify_announcement(envelope, learnware_id, part.stat().st_size)
-        open_package(part)
+        _check_package(part, ann)
     except (NodeError, PackageError) as exc:
         part.unlink(missing_ok=True)
         raise NodeError(f"{learnware_id}: {exc}") from None
     os.replace(part, final)
-    return Fetched(final, learnware_id, size, name, owner, False)
+    return Fetched(final, learnware_id, size, name, ann.owner, False)
 
 
 def _sha256(path: Path) -> str:

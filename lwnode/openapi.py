@@ -120,7 +120,11 @@ _SCHEMAS: dict[str, Any] = {
                           "semantic": _ref("SemanticSpec"), "statistical": _ref(
                               "StatisticalSpec"),
                           "k": {"type": "integer", "minimum": 1, "default": 5},
-                          "max_mixture": {"type": "integer", "minimum": 1, "default": 3}}},
+                          "max_mixture": {"type": "integer", "minimum": 1, "default": 3},
+                          "deadline_ms": {"type": "integer", "minimum": 1,
+                                          "maximum": 120000, "description": "time budget "
+                                          "of routing to peers (default: [p2p] "
+                                          "search_deadline_ms)"}}},
     "Place": {"type": "object", "properties": {
         "id": {"type": "string"}, "owner": {"type": "string"},
         "organization": {"type": "string"}, "name": {"type": "string"},
@@ -138,14 +142,25 @@ _SCHEMAS: dict[str, Any] = {
             "mmd2": {"type": "number"}, "score": {"type": "number"},
             "members": {"type": "array", "items": _ref("Place")}}},
         "n_candidates": {"type": "integer"}, "exact": {"type": "boolean"},
-        "partial": {"type": "boolean"}, "missed": {"type": "array", "items": {
-            "type": "string"}}, "notes": {"type": "array", "items": {"type": "string"}}}},
+        "partial": {"type": "boolean", "description": "some peers missed the deadline "
+                    "(named in missed) or hits were cut to fit a message"},
+        "missed": {"type": "array", "items": {"type": "string"}},
+        "notes": {"type": "array", "items": {"type": "string"}},
+        "peers": {"type": "object", "description": "peers the search was forwarded to and "
+                  "those that answered in time", "properties": {
+                      "asked": {"type": "array", "items": {"type": "string"}},
+                      "answered": {"type": "array", "items": {"type": "string"}}}}}},
     "Peers": {"type": "object", "properties": {"peers": {"type": "array", "items": {
         "type": "object", "properties": {
             "node_id": {"type": "string"}, "connected": {"type": "boolean"},
             "organization": {"type": "string"}, "http_url": {"type": "string"},
             "multiaddrs": {"type": "array", "items": {"type": "string"}},
-            "last_seen": {"type": "number", "nullable": True}}}}}},
+            "last_seen": {"type": "number", "nullable": True},
+            "records_accepted": {"type": "integer", "description": "signed records from "
+                                 "this peer admitted (gossip, sync, search answers)"},
+            "records_rejected": {"type": "integer", "description": "signed records from "
+                                 "this peer refused (see peer_layer counters in /v1/health)"},
+        }}}}},
 }
 
 _PACKAGE_HEADERS = {

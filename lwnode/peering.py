@@ -10,14 +10,16 @@ anti-entropy, routed search, built on `lwnode.p2p.PeerNetwork`) implements it:
 - `announce(envelope)` gossips an own announcement or tombstone after it is stored
   (best-effort: anti-entropy repairs what gossip loses, so failures are logged,
   never returned to the publisher).
-- `search(query, local)` routes a user's query to peers and merges their answers
-  into the local one (marking it partial when peers miss the deadline).
+- `search(query, local)` routes a user's query to peers while `local` (this
+  node's own answer, already running) completes, and merges the answers (marking
+  the result partial when peers miss the deadline).
 - `peers()`, `multiaddrs()` and `counters()` feed ``/v1/peers`` and ``/v1/health``.
 """
 
 from __future__ import annotations
 
 import abc
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -35,6 +37,10 @@ class PeerInfo:
     http_url: str = ""
     multiaddrs: tuple[str, ...] = ()
     last_seen: float | None = None
+    records_accepted: int = 0
+    """Records from this peer (gossip, sync, search answers) admitted to the store."""
+    records_rejected: int = 0
+    """Records from this peer refused (bad signature, untrusted, spec mismatch, replay)."""
 
 
 class PeerLayer(abc.ABC):
@@ -52,7 +58,8 @@ class PeerLayer(abc.ABC):
     async def announce(self, envelope: bytes) -> None: ...
 
     @abc.abstractmethod
-    async def search(self, query: SearchQuery, local: SearchAnswer) -> SearchAnswer: ...
+    async def search(self, query: SearchQuery, local: Awaitable[SearchAnswer]
+                     ) -> SearchAnswer: ...
 
     @abc.abstractmethod
     async def peers(self) -> list[PeerInfo]: ...
@@ -82,8 +89,9 @@ class NoPeers(PeerLayer):
         # Kept (not sent) so a node started alone can be inspected; bounded.
         self.announced = [*self.announced[-99:], envelope]
 
-    async def search(self, query: SearchQuery, local: SearchAnswer) -> SearchAnswer:
-        return local
+    async def search(self, query: SearchQuery, local: Awaitable[SearchAnswer]
+                     ) -> SearchAnswer:
+        return await local
 
     async def peers(self) -> list[PeerInfo]:
         return []

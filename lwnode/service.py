@@ -69,11 +69,13 @@ def package_path(learnware_id: str) -> str:
 
 @dataclass(frozen=True)
 class SearchQuery:
-    """A parsed search: the engine's requirement, how many singles, mixture size."""
+    """A parsed search: the engine's requirement, how many singles, mixture size, and
+    the time budget of routing it to peers (None: ``[p2p] search_deadline_ms``)."""
 
     requirement: Requirement
     k: int
     max_mixture: int
+    deadline_ms: int | None = None
 
 
 @dataclass(frozen=True)
@@ -105,6 +107,10 @@ class SearchAnswer:
     notes: tuple[str, ...] = ()
     mixture_hits: tuple[Hit, ...] = ()
     """Where each mixture member lives (in the mixture's order)."""
+    asked: tuple[str, ...] = ()
+    """Peers the search was forwarded to (empty: answered from this node's catalog)."""
+    answered: tuple[str, ...] = ()
+    """Those of `asked` that answered in time."""
 
 
 @dataclass(frozen=True)
@@ -151,7 +157,7 @@ class NodeService:
             points_dir = scratch / "catalog-points"
             points_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.catalog = NodeCatalog(shortlist=config.search.shortlist, points_dir=points_dir)
-        self.organization = config.organization
+        self.organization = config.organization_of(identity.node_id)
         self.public_url = config.public_url()
         self.limits = PackageLimits(max_package_bytes=config.http.max_upload_bytes)
         self.checker = Checker(
@@ -203,6 +209,10 @@ class NodeService:
 
     async def _store(self, fn: Callable[..., T], *args: Any) -> T:
         return await self._run(self._store_pool, fn, *args)
+
+    async def in_store(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run `fn` in the store thread (the one thread that touches the store)."""
+        return await self._run(self._store_pool, functools.partial(fn, **kwargs), *args)
 
     # -- uploads and publishing -----------------------------------------------------------
     async def new_upload(self) -> Upload:
@@ -333,9 +343,13 @@ class NodeService:
 
     # -- search ---------------------------------------------------------------------------
     async def search(self, query: SearchQuery) -> SearchAnswer:
-        """Search the local catalog, then let the peer layer route and merge."""
-        local = await self.search_local(query)
-        return await self.peers.search(query, local)
+        """Search the local catalog while the peer layer routes the query; merged."""
+        local = asyncio.ensure_future(self.search_local(query))
+        try:
+            return await self.peers.search(query, local)
+        finally:
+            if not local.done():
+                local.cancel()
 
     async def search_local(self, query: SearchQuery) -> SearchAnswer:
         """The answer from this node's catalog alone (also what peers are answered)."""
@@ -343,14 +357,14 @@ class NodeService:
                                  query.k, query.max_mixture)
         hits = []
         for match in result.single:
-            hit = self._hit(match.id, match.score, match.mmd2)
+            hit = self.hit_for(match.id, match.score, match.mmd2)
             if hit is not None:
                 hits.append(hit)
         mixture, members = result.mixture, list[Hit]()
         if mixture is not None:
             by_id = {h.learnware_id: h for h in hits}
             for i in mixture.ids:
-                member = by_id.get(i) or self._hit(i, 0.0, None)
+                member = by_id.get(i) or self.hit_for(i, 0.0, None)
                 if member is None:
                     mixture, members = None, []
                     break
@@ -358,7 +372,8 @@ class NodeService:
         return SearchAnswer(tuple(hits), mixture, result.n_candidates, result.exact,
                             notes=result.notes, mixture_hits=tuple(members))
 
-    def _hit(self, learnware_id: str, score: float, mmd2: float | None) -> Hit | None:
+    def hit_for(self, learnware_id: str, score: float, mmd2: float | None) -> Hit | None:
+        """A learnware of the catalog with where it lives (None if it is not there)."""
         locations = self.catalog.locations(learnware_id)
         if not locations:  # withdrawn between ranking and here
             return None

@@ -66,7 +66,7 @@ def withdrawal_row(identity: Identity, learnware_id: str, sequence: int) -> Reco
 
 def publish_bytes(store: SqliteStore, identity: Identity, data: bytes, *,
                   semantic: SemanticSpec | None = None, spec: RKMETableSpec | None = None,
-                  chunk: int = 64) -> tuple[str, bool]:
+                  chunk: int = 64, organization: str = "test org") -> tuple[str, bool]:
     """Publish `data` the way the node does: chunked upload, then `add_own`."""
     writer = store.blob_writer()
     try:
@@ -76,7 +76,7 @@ def publish_bytes(store: SqliteStore, identity: Identity, data: bytes, *,
         own, created = store.add_own(
             writer, identity.node_id, '{"status": "usable"}',
             lambda seq: announcement_row(identity, lid, seq, semantic=semantic, spec=spec,
-                                         size=len(data)), now_ms())
+                                         size=len(data), organization=organization), now_ms())
     finally:
         writer.discard()
     return own.learnware_id, created

@@ -11,6 +11,8 @@ What a node keeps, and why:
 - **sequences**: the last sequence number this node issued (per owner id, so a
   node that changes key starts a new series).
 - **peers**: nodes met on the network.
+- **pins**: organization names pinned to the first key seen using them (trust on
+  first use: another key claiming a pinned name is refused).
 
 The store holds bytes and plain values; it neither signs nor decodes (the service
 does), so it stays small and its crash behaviour is easy to test.
@@ -81,6 +83,16 @@ class PeerRow:
     multiaddrs: tuple[str, ...] = ()
     first_seen: int = 0
     last_seen: int = 0
+
+
+@dataclass(frozen=True)
+class Pin:
+    """An organization name pinned to the first owner (key) seen announcing under it."""
+
+    organization: str
+    owner: str
+    public_key: bytes
+    first_seen: int
 
 
 @dataclass(frozen=True)
@@ -232,6 +244,18 @@ class Store(ABC):
 
     @abstractmethod
     def remove_peer(self, node_id: str) -> None: ...
+
+    # -- trust on first use ---------------------------------------------------------------
+    @abstractmethod
+    def pinned(self, organizations: Sequence[str]) -> dict[str, Pin]:
+        """The pins of those organization names that have one."""
+
+    @abstractmethod
+    def pin(self, pins: Sequence[Pin]) -> None:
+        """Pin organization names not pinned yet (an existing pin is never replaced)."""
+
+    @abstractmethod
+    def list_pins(self) -> list[Pin]: ...
 
     # -- upkeep -------------------------------------------------------------------------
     @abstractmethod

@@ -77,6 +77,14 @@ MIGRATIONS: tuple[Migration, ...] = (
             last_seen     INTEGER NOT NULL
         )""",
     )),
+    Migration(2, "organization names pinned to owners (trust on first use)", (
+        """CREATE TABLE pins (
+            organization  TEXT    PRIMARY KEY,
+            owner         TEXT    NOT NULL,
+            public_key    BLOB    NOT NULL,
+            first_seen    INTEGER NOT NULL
+        )""",
+    )),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

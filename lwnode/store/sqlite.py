@@ -38,6 +38,7 @@ from lwnode.store.base import (
     OwnLearnware,
     Page,
     PeerRow,
+    Pin,
     Problem,
     RecordFilter,
     RecordRow,
@@ -319,6 +320,30 @@ class SqliteStore(Store):
     def remove_peer(self, node_id: str) -> None:
         with self._tx() as conn:
             conn.execute("DELETE FROM peers WHERE node_id = ?", (node_id,))
+
+    # -- trust on first use ---------------------------------------------------------------
+    def pinned(self, organizations: Sequence[str]) -> dict[str, Pin]:
+        out: dict[str, Pin] = {}
+        names = list(dict.fromkeys(organizations))
+        for i in range(0, len(names), 500):
+            chunk = names[i:i + 500]
+            rows = self._query(f"SELECT * FROM pins WHERE organization IN "
+                               f"({', '.join('?' * len(chunk))})", tuple(chunk))
+            for r in rows:
+                out[r["organization"]] = Pin(r["organization"], r["owner"], bytes(r["public_key"]),
+                                             r["first_seen"])
+        return out
+
+    def pin(self, pins: Sequence[Pin]) -> None:
+        with self._tx() as conn:
+            conn.executemany("INSERT INTO pins (organization, owner, public_key, first_seen) "
+                             "VALUES (?, ?, ?, ?) ON CONFLICT (organization) DO NOTHING",
+                             [(p.organization, p.owner, p.public_key, p.first_seen)
+                              for p in pins])
+
+    def list_pins(self) -> list[Pin]:
+        return [Pin(r["organization"], r["owner"], bytes(r["public_key"]), r["first_seen"])
+                for r in self._query("SELECT * FROM pins ORDER BY organization")]
 
     # -- upkeep -------------------------------------------------------------------------
     def counts(self) -> Counts:

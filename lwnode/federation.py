@@ -1,0 +1,426 @@
+"""`Federation`: the node's `PeerLayer` over a `PeerNetwork` — how nodes form one dock network.
+
+===================  ===========================================================
+part                 what it does
+===================  ===========================================================
+spec gossip          an own publish or withdrawal -> its signed envelope on the
+                     announce topic; received envelopes -> `lwnode.intake`
+                     (signature, trust, content, replay, store, catalog)
+anti-entropy         a pull (`lwnode.antientropy`) from each peer as soon as it
+                     connects and every ``[p2p] sync_interval`` seconds
+routed search        ``POST /v1/search`` and peers' ``/lwdock/search/1.0.0``
+                     requests go through `lwnode.routing.route_search` (fan-out,
+                     ttl, visited, deadline); peers' hits are verified and admitted
+                     like gossip; the mixture is computed over every owner's hits
+peers                ``/v1/peers`` (connection, organization, URL, what each sent
+                     and how much of it was refused) and counters for ``/v1/health``
+===================  ===========================================================
+
+Every background task (gossip consumer, peer watcher, sync rounds) is owned here
+and cancelled by `stop`; a failure in one is logged and never ends the others.
+Decoding, signatures and maths run in the service's threads, never on the event
+loop (nor in the libp2p thread).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+from collections import Counter
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from dataclasses import replace
+from typing import Any
+
+from engine.errors import SearchError
+from engine.search import Requirement as EngineRequirement
+from lwnode.antientropy import AntiEntropy
+from lwnode.intake import GOSSIP, SEARCH, Checked, Intake, Verdict, check_hits
+from lwnode.p2p.base import PeerNetwork, PeerStatus
+from lwnode.p2p.errors import NetworkClosed, PeerError
+from lwnode.peering import PeerInfo, PeerLayer
+from lwnode.records import announcement_of
+from lwnode.routing import RecentQueries, RoutingPolicy, empty_response, route_search
+from lwnode.searchwire import answer_of, local_response, mixture_hit, query_of, request_of
+from lwnode.service import Hit, NodeService, SearchAnswer, SearchQuery
+from lwnode.store.base import PeerRow, Pin, RecordFilter, Store
+from lwnode.trust import TrustPolicy
+from protocol.codec import decode_message, encode_message
+from protocol.errors import ProtocolError, UnsupportedVersionError
+from protocol.messages import (
+    ErrorCode,
+    ErrorReply,
+    MixtureHit,
+    SearchHit,
+    SearchRequest,
+    SearchResponse,
+    now_ms,
+)
+from protocol.versions import ANNOUNCE_TOPIC, SEARCH_PROTOCOL, SYNC_PROTOCOL
+
+log = logging.getLogger("lwnode.federation")
+
+GOSSIP_BATCH = 256
+"""Envelopes taken from the announce queue at once (one store transaction)."""
+SYNC_SLOTS = 4
+"""Anti-entropy rounds running at once."""
+SYNC_RETRY = 2.0
+"""Seconds before a failed round with a peer is tried again."""
+
+AskWithBytes = Callable[[str, SearchRequest, bytes], Awaitable[SearchResponse]]
+
+
+class Federation(PeerLayer):
+    """A node's peer layer (see the module doc).
+
+    Parameters
+    ----------
+    network
+        The peer network (`Libp2pNetwork` in a node, `InProcessNetwork` in unit
+        tests), not started yet: `start` registers the handlers, subscribes and
+        starts it.
+    watch_interval
+        Seconds between looks at the peer list (new connections start a sync).
+    sync_timeout
+        Seconds one sync request may take.
+    sync
+        Run anti-entropy rounds (False only to test gossip or routing alone).
+    """
+
+    enabled = True
+
+    def __init__(self, network: PeerNetwork, *, watch_interval: float = 0.25,
+                 sync_timeout: float = 10.0, sync: bool = True) -> None:
+        self.network = network
+        self.sync = sync
+        self.watch_interval = watch_interval
+        self.sync_timeout = sync_timeout
+        self.counts: Counter[str] = Counter()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._recent = RecentQueries()
+        self._connected: set[str] = set()
+        self._synced_at: dict[str, float] = {}
+        self._syncing: set[str] = set()
+        self._sync_slots = asyncio.Semaphore(SYNC_SLOTS)
+        self._started = False
+        self.service: NodeService
+        self.policy: TrustPolicy
+        self.intake: Intake
+        self.antientropy: AntiEntropy
+        self.routing: RoutingPolicy
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    async def start(self, service: NodeService) -> None:
+        self.service = service
+        config = service.config
+        self.policy = TrustPolicy.from_config(config.trust, service.node_id)
+        self.intake = Intake(service, self.policy)
+        self.antientropy = AntiEntropy(service, self.network, self.intake,
+                                       timeout=self.sync_timeout)
+        self.routing = RoutingPolicy(fanout=config.p2p.search_fanout)
+        self.network.set_handler(SYNC_PROTOCOL, self.antientropy.handle)
+        self.network.set_handler(SEARCH_PROTOCOL, self._serve_search)
+        inbox = await self.network.subscribe(ANNOUNCE_TOPIC)
+        await self.network.start()
+        self._started = True
+        await self._pin_own_name()
+        self._spawn(self._consume_gossip(inbox))
+        self._spawn(self._watch_peers())
+        log.info("peer layer of %s listening on %s (trust: %s)", service.node_id,
+                 ", ".join(self.network.listen_addrs), self.policy.mode)
+
+    async def stop(self) -> None:
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if self._started:
+            await self.network.stop()
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._finished)
+        return task
+
+    def _finished(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            exc = task.exception()
+            if not isinstance(exc, NetworkClosed):
+                log.error("federation task failed", exc_info=exc)
+
+    async def _pin_own_name(self) -> None:
+        """Our organization name is ours: pin it to our key (trust on first use)."""
+        service = self.service
+        pin = Pin(service.organization, service.node_id, service.identity.public_key, now_ms())
+        await service.in_store(service.store.pin, [pin])
+        held = (await service.in_store(service.store.pinned, [pin.organization]))[
+            pin.organization]
+        if held.owner != service.node_id:
+            log.warning("organization name %r is pinned to another node (%s): peers that met "
+                        "it first will refuse this node's announcements; choose another "
+                        "[node] organization", pin.organization, held.owner)
+
+    # -- gossip ---------------------------------------------------------------------------------
+    async def announce(self, envelope: bytes) -> None:
+        await self.network.publish(ANNOUNCE_TOPIC, envelope)
+        self.counts["announced"] += 1
+
+    async def _consume_gossip(self, inbox: asyncio.Queue[Any]) -> None:
+        """Take announcements off the queue in batches and admit them, per sender."""
+        while True:
+            batch = [await inbox.get()]
+            while len(batch) < GOSSIP_BATCH:
+                try:
+                    batch.append(inbox.get_nowait())
+                except asyncio.QueueEmpty:
+                    break
+            by_origin: dict[str, list[bytes]] = {}
+            for message in batch:
+                by_origin.setdefault(message.origin, []).append(message.data)
+            for origin, items in by_origin.items():
+                try:
+                    await self.intake.take(items, via=GOSSIP, peer=origin)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("gossip from %s could not be taken in", origin)
+
+    # -- peers and anti-entropy -----------------------------------------------------------------
+    async def _watch_peers(self) -> None:
+        """Start a sync with each newly connected peer and every `sync_interval` after."""
+        loop = asyncio.get_running_loop()
+        interval = self.service.config.p2p.sync_interval
+        while True:
+            statuses = await self.network.peers()
+            now = loop.time()
+            connected = {p.node_id: p for p in statuses if p.connected}
+            new = [p for node_id, p in connected.items() if node_id not in self._connected]
+            if new:
+                self._spawn(self._remember(new))
+            for node_id in connected if self.sync else ():
+                fresh = node_id not in self._connected
+                if fresh or now - self._synced_at.get(node_id, -math.inf) >= interval:
+                    self._schedule_sync(node_id, now)
+            self._connected = set(connected)
+            await asyncio.sleep(self.watch_interval)
+
+    def _schedule_sync(self, peer: str, now: float) -> None:
+        if peer in self._syncing:
+            return
+        self._syncing.add(peer)
+        self._synced_at[peer] = now
+        self._spawn(self._sync(peer))
+
+    async def _sync(self, peer: str) -> None:
+        try:
+            async with self._sync_slots:
+                await self.antientropy.pull(peer)
+        except (PeerError, ProtocolError) as exc:
+            log.info("anti-entropy with %s failed: %s", peer, exc)
+            interval = self.service.config.p2p.sync_interval
+            self._synced_at[peer] = asyncio.get_running_loop().time() - interval + SYNC_RETRY
+        finally:
+            self._syncing.discard(peer)
+
+    async def sync_now(self, peer: str) -> None:
+        """Run one anti-entropy round with `peer` now (tests, operators)."""
+        await self.antientropy.pull(peer)
+
+    async def _remember(self, peers: Sequence[PeerStatus]) -> None:
+        now = now_ms()
+        for p in peers:
+            row = PeerRow(p.node_id, multiaddrs=p.addrs, first_seen=now, last_seen=now)
+            await self.service.in_store(self.service.store.upsert_peer, row)
+
+    async def peers(self) -> list[PeerInfo]:
+        statuses = await self.network.peers()
+        about = await self.service.in_store(_peer_details, self.service.store,
+                                            [s.node_id for s in statuses])
+        out = []
+        for s in statuses:
+            organization, url = about.get(s.node_id, ("", ""))
+            counts = self.intake.by_peer.get(s.node_id, Counter())
+            out.append(PeerInfo(s.node_id, s.connected, organization, url, s.addrs,
+                                s.last_seen, records_accepted=counts["accepted"],
+                                records_rejected=counts["rejected"]))
+        return out
+
+    def multiaddrs(self) -> tuple[str, ...]:
+        return self.network.listen_addrs if self._started else ()
+
+    def counters(self) -> dict[str, int]:
+        out = dict(self.network.counters)
+        out.update(self.intake.counters() if self._started else {})
+        out.update(self.antientropy.counters() if self._started else {})
+        for name in ("announced", "searches_routed", "searches_partial", "searches_served",
+                     "searches_repeated"):
+            out[name] = self.counts[name]
+        out["peers_connected"] = len(self._connected)
+        return out
+
+    # -- routed search: asking ------------------------------------------------------------------
+    async def search(self, query: SearchQuery, local: Awaitable[SearchAnswer]
+                     ) -> SearchAnswer:
+        service = self.service
+        config = service.config.p2p
+        candidates = [p.node_id for p in await self.network.peers() if p.connected]
+        if not candidates or config.search_ttl == 0 or config.search_fanout == 0:
+            return await local
+        deadline_ms = query.deadline_ms or config.search_deadline_ms
+        try:
+            request = await service.compute(_checked_request, query, config.search_ttl,
+                                            deadline_ms)
+        except ProtocolError as exc:  # e.g. a requirement bigger than a wire message
+            answer = await local
+            return replace(answer, notes=(*answer.notes, f"not routed to peers: {exc}"[:300]))
+        self._recent.first_time(request.query_id)
+        self.counts["searches_routed"] += 1
+        asked: list[str] = []
+        answered: list[str] = []
+        mine: list[SearchAnswer] = []
+
+        async def local_wire() -> SearchResponse:
+            answer = await local
+            mine.append(answer)
+            return await service.in_store(local_response, service.store, answer,
+                                          request.query_id, service.node_id)
+
+        async def ask(peer: str, onward: SearchRequest, data: bytes) -> SearchResponse:
+            asked.append(peer)
+            response = await self._ask_peer(peer, onward, data)
+            answered.append(peer)
+            return response
+
+        response = await route_search(
+            request, node_id=service.node_id, local=local_wire(), candidates=candidates,
+            ask_peer=self._encoding_once(ask), policy=self.routing,
+            mix=self._mixer(query.requirement, query.max_mixture))
+        if response.partial:
+            self.counts["searches_partial"] += 1
+        hits = await service.compute(_place, service, response.hits)
+        return answer_of(response, mine[0], hits, k=query.k, asked=asked, answered=answered)
+
+    def _mixer(self, requirement: EngineRequirement, max_mixture: int
+               ) -> Callable[[tuple[SearchHit, ...]], Awaitable[MixtureHit | None]]:
+        async def mix(hits: tuple[SearchHit, ...]) -> MixtureHit | None:
+            ids = [h.learnware_id for h in hits]
+            mixture = await self.service.compute(self.service.catalog.mixture_over, ids,
+                                                 requirement, max_mixture)
+            return mixture_hit(mixture)
+
+        return mix
+
+    def _encoding_once(self, ask: AskWithBytes) -> Callable[[str, SearchRequest],
+                                                            Awaitable[SearchResponse]]:
+        """An `ask_peer` for `route_search` that encodes each forwarded request once (the
+        same request goes to every peer of a hop), off the event loop."""
+        encoded: dict[int, asyncio.Future[bytes]] = {}
+
+        async def ask_peer(peer: str, request: SearchRequest) -> SearchResponse:
+            future = encoded.get(id(request))
+            if future is None:
+                future = asyncio.ensure_future(self.service.compute(encode_message, request))
+                encoded[id(request)] = future
+            return await ask(peer, request, await asyncio.shield(future))
+
+        return ask_peer
+
+    async def _ask_peer(self, peer: str, request: SearchRequest, data: bytes
+                        ) -> SearchResponse:
+        """One peer's answer, its hits verified and admitted; those we cannot hold dropped."""
+        service = self.service
+        raw = await self.network.request(peer, SEARCH_PROTOCOL, data,
+                                         timeout=request.deadline_ms / 1000.0)
+        response, checked = await service.compute(_decode_answer, raw)
+        await self.intake.admit(checked, via=SEARCH, peer=peer)
+        kept = await service.compute(_held, service, response.hits)
+        ids = {h.learnware_id for h in kept}
+        mixture = response.mixture if response.mixture is not None and \
+            set(response.mixture.ids) <= ids else None
+        return replace(response, hits=kept, mixture=mixture)
+
+    # -- routed search: answering -------------------------------------------------------------
+    async def _serve_search(self, peer: str, data: bytes) -> bytes:
+        loop = asyncio.get_running_loop()
+        received = loop.time()
+        service = self.service
+        try:
+            request = await service.compute(decode_message, data, SearchRequest)
+        except UnsupportedVersionError as exc:
+            return encode_message(ErrorReply(ErrorCode.UNSUPPORTED_VERSION, str(exc)[:1000]))
+        except ProtocolError as exc:
+            return encode_message(ErrorReply(ErrorCode.BAD_REQUEST, str(exc)[:1000]))
+        self.counts["searches_served"] += 1
+        if not self._recent.first_time(request.query_id):
+            self.counts["searches_repeated"] += 1
+            return encode_message(empty_response(request, service.node_id))
+        try:
+            query = query_of(request, max_k=service.config.search.max_k,
+                             max_mixture=service.config.search.max_mixture)
+        except SearchError as exc:
+            return encode_message(ErrorReply(ErrorCode.BAD_REQUEST, str(exc)[:1000]))
+        end = received + request.deadline_ms / 1000.0
+
+        async def local_wire() -> SearchResponse:
+            try:
+                answer = await asyncio.wait_for(service.search_local(query),
+                                                max(0.001, end - loop.time()))
+            except TimeoutError:
+                return empty_response(request, service.node_id)
+            return await service.in_store(local_response, service.store, answer,
+                                          request.query_id, service.node_id)
+
+        candidates = [p.node_id for p in await self.network.peers() if p.connected]
+        response = await route_search(
+            request, node_id=service.node_id, local=local_wire(), candidates=candidates,
+            ask_peer=self._encoding_once(self._ask_peer), policy=self.routing,
+            mix=self._mixer(query.requirement, query.max_mixture), received_at=received)
+        return await service.compute(encode_message, response)
+
+
+def _checked_request(query: SearchQuery, ttl: int, deadline_ms: int) -> SearchRequest:
+    """The wire request of a user's query; raises `ProtocolError` if it cannot travel."""
+    request = request_of(query, ttl=ttl, deadline_ms=deadline_ms)
+    encode_message(request)  # size and schema limits
+    return request
+
+
+def _decode_answer(raw: bytes) -> tuple[SearchResponse, list[Checked | Verdict]]:
+    response: SearchResponse = decode_message(raw, SearchResponse)
+    return response, check_hits(response.hits)
+
+
+def _held(service: NodeService, hits: Sequence[SearchHit]) -> tuple[SearchHit, ...]:
+    """The hits whose owner's offer is in our catalog now (admitted, or held already):
+    refused, withdrawn and stale copies are dropped."""
+    catalog = service.catalog
+    return tuple(h for h in hits
+                 if any(loc.owner == h.owner for loc in catalog.locations(h.learnware_id)))
+
+
+def _place(service: NodeService, hits: Sequence[SearchHit]) -> list[Hit]:
+    """Where each merged hit lives, from the catalog (peers' hits were admitted to it)."""
+    out = []
+    for h in hits:
+        hit = service.hit_for(h.learnware_id, h.score, h.mmd2)
+        if hit is not None:
+            out.append(hit)
+    return out
+
+
+def _peer_details(store: Store, node_ids: Sequence[str]) -> dict[str, tuple[str, str]]:
+    """(organization, HTTP URL) of peers, from their latest announcement we hold."""
+    out = {}
+    for node_id in node_ids:
+        page = store.list_announcements(RecordFilter(owner=node_id), 1)
+        if not page.rows:
+            continue
+        row = page.rows[0]
+        try:
+            url = announcement_of(row).package_urls[0].split("/v1/", 1)[0]
+        except ProtocolError:
+            url = ""
+        out[node_id] = (row.organization, url)
+    return out

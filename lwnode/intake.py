@@ -1,0 +1,315 @@
+"""Taking in peers' signed records, from gossip, anti-entropy or search answers.
+
+Every record passes the same stack of checks, in this order (the first failure
+decides, and is counted and logged with its reason):
+
+1. **signature** — the envelope is well formed and its Ed25519 signature verifies
+   (``bad_signature``); the payload is a valid record of our major version whose
+   owner is the signer (``bad_record``; ``protocol.signing.verify``);
+2. **trust** — the owner is trusted by the node's `TrustPolicy` (``untrusted``);
+3. **content** — a learnware id is the content id of one package, so every
+   announcement of that id, whoever the owner, must carry the same specifications
+   and size (``spec_mismatch``: someone announces another spec under a known id);
+4. **replay** — the sequence is above the one kept for (owner, learnware id)
+   (``protocol.sync``); a repeat of the kept one is a harmless ``duplicate``, an
+   older one is ``stale`` when it arrives by gossip (a replay) and ``outdated``
+   when a peer that is behind sends it by sync or in a search answer;
+5. **insert** — stored (one transaction per batch) and applied to the catalog,
+   idempotently.
+
+Own records coming back (``own``) are ignored: this node's store is their source.
+Steps 1 and 5's catalog update run in the search threads, steps 2-4 and the write
+in the store thread, so neither event loop does the work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from engine.specification.rkme import RKMESpec
+from engine.specification.semantic import SemanticSpec
+from lwnode.records import announcement_of, row_of
+from lwnode.store.base import ANNOUNCEMENT, Pin, RecordRow, Store
+from lwnode.trust import TrustPolicy
+from protocol.codec import decode_envelope, spec_to_wire
+from protocol.errors import ProtocolError, SignatureError
+from protocol.messages import SearchHit, SignedEnvelope, SpecAnnouncement, Withdrawal, now_ms
+from protocol.signing import verify, verify_hit
+from protocol.wire import pack
+
+if TYPE_CHECKING:
+    from lwnode.catalog import NodeCatalog
+    from lwnode.service import NodeService
+
+log = logging.getLogger("lwnode.federation")
+
+ACCEPTED, DUPLICATE, OWN, OUTDATED = "accepted", "duplicate", "own", "outdated"
+REJECTIONS = ("bad_signature", "bad_record", "untrusted", "spec_mismatch", "stale")
+"""Reasons a record is refused (the keys of the ``rejected_*`` counters)."""
+
+GOSSIP, SYNC, SEARCH = "gossip", "sync", "search"
+"""How a record arrived."""
+
+LOG_BUDGET_PER_MINUTE = 30
+
+
+@dataclass(frozen=True)
+class Checked:
+    """A record whose signature and schema are verified (step 1)."""
+
+    row: RecordRow
+    record: SpecAnnouncement | Withdrawal
+    public_key: bytes
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What became of one record: an outcome word and, for a refusal, why."""
+
+    outcome: str
+    detail: str = ""
+
+    @property
+    def rejected(self) -> bool:
+        return self.outcome in REJECTIONS
+
+    @property
+    def kept(self) -> bool:
+        """The record (or a copy of it) is in the store now."""
+        return self.outcome in (ACCEPTED, DUPLICATE, OWN)
+
+
+def spec_fingerprint(semantic: SemanticSpec, statistical: Sequence[RKMESpec]) -> bytes:
+    """sha256 of the canonical wire form of a learnware's specifications.
+
+    Two announcements of one content id must agree on it; a fetched package's own
+    specs must agree with its announcement's (as they travel: float32 arrays).
+    """
+    tree = {"semantic": semantic.to_dict(),
+            "statistical": [spec_to_wire(s) for s in statistical]}
+    return hashlib.sha256(pack(tree)).digest()
+
+
+def _content_key(record: SpecAnnouncement) -> tuple[bytes, int]:
+    return spec_fingerprint(record.semantic, record.statistical), record.package_size
+
+
+# -- step 1: signature and schema (search threads) --------------------------------------------
+def _checked(envelope: SignedEnvelope, record: SpecAnnouncement | Withdrawal,
+             received_at: int) -> Checked:
+    return Checked(row_of(envelope, record, received_at), record, envelope.public_key)
+
+
+def check_envelope(data: bytes, received_at: int) -> Checked | Verdict:
+    """Verify one envelope as received (bytes); a `Verdict` says why it is refused."""
+    try:
+        envelope = decode_envelope(data)
+        record = verify(envelope)
+    except SignatureError as exc:
+        return Verdict("bad_signature", str(exc))
+    except ProtocolError as exc:
+        return Verdict("bad_record", str(exc))
+    return _checked(envelope, record, received_at)
+
+
+def check_envelopes(items: Sequence[bytes | SignedEnvelope]) -> list[Checked | Verdict]:
+    """`check_envelope` of many (bytes or decoded envelopes), stamped with one time."""
+    now = now_ms()
+    out: list[Checked | Verdict] = []
+    for item in items:
+        if isinstance(item, SignedEnvelope):
+            try:
+                out.append(_checked(item, verify(item), now))
+            except SignatureError as exc:
+                out.append(Verdict("bad_signature", str(exc)))
+            except ProtocolError as exc:
+                out.append(Verdict("bad_record", str(exc)))
+        else:
+            out.append(check_envelope(item, now))
+    return out
+
+
+def check_hits(hits: Sequence[SearchHit]) -> list[Checked | Verdict]:
+    """Verify search hits: the announcement's signature, and that the hit repeats it."""
+    now = now_ms()
+    out: list[Checked | Verdict] = []
+    for hit in hits:
+        try:
+            record = verify_hit(hit)
+        except SignatureError as exc:
+            out.append(Verdict("bad_signature", str(exc)))
+        except ProtocolError as exc:
+            out.append(Verdict("bad_record", str(exc)))
+        else:
+            out.append(_checked(hit.announcement, record, now))
+    return out
+
+
+# -- steps 2-4 and the write (store thread) ---------------------------------------------------
+def _known_content(store: Store, learnware_id: str) -> tuple[bytes, int] | None:
+    """The content key of any announcement of `learnware_id` the store holds."""
+    for row in store.records_for(learnware_id):
+        if row.kind == ANNOUNCEMENT:
+            return _content_key(announcement_of(row))
+    return None
+
+
+def admit(store: Store, items: Sequence[Checked], policy: TrustPolicy, *, via: str,
+          now: int) -> list[Verdict]:
+    """Trust, content and replay checks, then one transaction for what passes.
+
+    Runs in the store thread (the only writer), so the checks and the write see
+    the same state.
+    """
+    pins: dict[str, Pin] = dict(store.pinned(
+        [i.record.organization for i in items if isinstance(i.record, SpecAnnouncement)]))
+    new_pins: list[Pin] = []
+    batch_seq: dict[tuple[str, str], int] = {}
+    batch_content: dict[str, tuple[bytes, int]] = {}
+    rows: list[RecordRow] = []
+    out: list[Verdict] = []
+    for item in items:
+        record = item.record
+        if record.owner == policy.node_id:
+            out.append(Verdict(OWN))
+            continue
+        reason = policy.decide(record, item.public_key, pins)
+        if reason is not None:
+            out.append(Verdict("untrusted", reason))
+            continue
+        key = (record.owner, record.learnware_id)
+        kept = batch_seq.get(key)
+        if kept is None:
+            row = store.get_record(*key)
+            kept = None if row is None else row.sequence
+        if kept is not None and record.sequence <= kept:
+            if record.sequence == kept:
+                out.append(Verdict(DUPLICATE))
+            else:
+                out.append(Verdict("stale" if via == GOSSIP else OUTDATED,
+                                   f"sequence {record.sequence} of {record.learnware_id} is "
+                                   f"not above the {kept} held"))
+            continue
+        if isinstance(record, SpecAnnouncement):
+            content = _content_key(record)
+            known = batch_content.get(record.learnware_id) or _known_content(
+                store, record.learnware_id)
+            if known is not None and known != content:
+                what = "size" if known[0] == content[0] else "specifications"
+                out.append(Verdict("spec_mismatch", f"{record.learnware_id} is known with "
+                                   f"other {what}; one content id has one package"))
+                continue
+            batch_content[record.learnware_id] = content
+            pin = policy.new_pin(record, item.public_key, pins, now)
+            if pin is not None:
+                pins[pin.organization] = pin
+                new_pins.append(pin)
+        batch_seq[key] = record.sequence
+        rows.append(item.row)
+        out.append(Verdict(ACCEPTED))
+    if new_pins:
+        store.pin(new_pins)
+    if rows:
+        store.put_records(rows)
+    return out
+
+
+def apply_to_catalog(catalog: NodeCatalog, records: Sequence[SpecAnnouncement | Withdrawal]
+                     ) -> None:
+    """Reflect stored records in the catalog, in order (search threads)."""
+    for record in records:
+        try:
+            if isinstance(record, SpecAnnouncement):
+                catalog.add(record)
+            else:
+                catalog.remove(record.owner, record.learnware_id)
+        except Exception:  # a spec the engine cannot index: stored, not searchable
+            log.exception("cannot index %s of %s", record.learnware_id, record.owner)
+
+
+# -- the pipeline ------------------------------------------------------------------------------
+class Intake:
+    """Runs the checks for a node and keeps the counts (see the module doc).
+
+    One lock orders admissions and their catalog updates, so a tombstone admitted
+    after an announcement is also applied after it.
+    """
+
+    def __init__(self, service: NodeService, policy: TrustPolicy) -> None:
+        self.service = service
+        self.policy = policy
+        self.counts: Counter[str] = Counter()
+        self.by_peer: dict[str, Counter[str]] = {}
+        self._lock = asyncio.Lock()
+        self._log_window = (0.0, 0)
+        self._suppressed = 0
+
+    async def take(self, items: Sequence[bytes | SignedEnvelope], *, via: str, peer: str
+                   ) -> list[Verdict]:
+        """Check and admit envelopes (bytes as received, or decoded envelopes)."""
+        checked = await self.service.compute(check_envelopes, items)
+        return await self.admit(checked, via=via, peer=peer)
+
+    async def admit(self, checked: Sequence[Checked | Verdict], *, via: str, peer: str
+                    ) -> list[Verdict]:
+        """Steps 2-5 for records that passed (or failed) step 1; verdicts in order."""
+        passed = [c for c in checked if isinstance(c, Checked)]
+        verdicts: list[Verdict] = []
+        if passed:
+            async with self._lock:
+                verdicts = await self.service.in_store(admit, self.service.store, passed,
+                                                       self.policy, via=via, now=now_ms())
+                accepted = [c.record for c, v in zip(passed, verdicts, strict=True)
+                            if v.outcome == ACCEPTED]
+                if accepted:
+                    await self.service.compute(apply_to_catalog, self.service.catalog,
+                                               accepted)
+        it = iter(verdicts)
+        out = [next(it) if isinstance(c, Checked) else c for c in checked]
+        for c, verdict in zip(checked, out, strict=True):
+            self._count(verdict, via, peer, c.record if isinstance(c, Checked) else None)
+        return out
+
+    def _count(self, verdict: Verdict, via: str, peer: str,
+               record: SpecAnnouncement | Withdrawal | None) -> None:
+        self.counts[verdict.outcome] += 1
+        per = self.by_peer.setdefault(peer, Counter())
+        per["rejected" if verdict.rejected else verdict.outcome] += 1
+        if verdict.rejected:
+            what = "" if record is None else f" {record.TYPE} {record.learnware_id} of " \
+                                             f"{record.owner} (sequence {record.sequence})"
+            self._log(f"rejected{what} from {peer} by {via}: {verdict.outcome}: "
+                      f"{verdict.detail[:300]}")
+        elif verdict.outcome == ACCEPTED and record is not None:
+            log.debug("accepted %s %s of %s from %s by %s", record.TYPE, record.learnware_id,
+                      record.owner, peer, via)
+
+    def _log(self, message: str) -> None:
+        """A warning per rejection, at most `LOG_BUDGET_PER_MINUTE` a minute (floods)."""
+        now = time.monotonic()
+        start, used = self._log_window
+        if now - start >= 60.0:
+            if self._suppressed:
+                log.warning("%d more rejections in the last minute were not logged",
+                            self._suppressed)
+            start, used, self._suppressed = now, 0, 0
+        if used < LOG_BUDGET_PER_MINUTE:
+            log.warning("%s", message)
+            used += 1
+        else:
+            self._suppressed += 1
+        self._log_window = (start, used)
+
+    def counters(self) -> dict[str, int]:
+        out = {f"records_{name}": self.counts[name]
+               for name in (ACCEPTED, DUPLICATE, OWN, OUTDATED)}
+        out["records_rejected"] = sum(self.counts[r] for r in REJECTIONS)
+        out.update({f"rejected_{r}": self.counts[r] for r in REJECTIONS})
+        return out
