@@ -23,12 +23,15 @@ this uses only the current API.
 
 from __future__ import annotations
 
+import warnings
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from sklearn.linear_model import LogisticRegression, Ridge, RidgeCV
+from sklearn.linear_model import LogisticRegression, LogisticRegressionCV, Ridge, RidgeCV
+from sklearn.model_selection import StratifiedKFold
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.metaestimators import available_if
 
@@ -55,7 +58,8 @@ class FeatureAugment(Reuser):
     learnwares : sequence of Learnware
     alpha : float or "auto", default "auto"
         L2 regularisation: Ridge's ``alpha``; LogisticRegression's ``C = 1 / alpha``.
-        "auto": leave-one-out choice for regression, 1.0 for classification.
+        "auto": leave-one-out choice for regression; for classification, stratified
+        cross-validation (up to 5 folds) when every class has 2+ labels, else 1.0.
     use_raw : bool, default True
         Include the user's raw (standardised) features; False stacks outputs only.
 
@@ -67,7 +71,7 @@ class FeatureAugment(Reuser):
     task_, learnwares_, n_features_in_ : see `Reuser`.
     """
 
-    model_: LogisticRegression | Ridge | RidgeCV
+    model_: LogisticRegression | LogisticRegressionCV | Ridge | RidgeCV
 
     def __init__(self, learnwares: Sequence[Learnware] = (), *, alpha: float | str = "auto",
                  use_raw: bool = True) -> None:
@@ -101,9 +105,18 @@ class FeatureAugment(Reuser):
             if len(set(labels)) < 2:
                 raise ReuseError(f"y: at least 2 classes are needed, got {sorted(set(labels))}")
             self.classes_ = class_union(self.learnwares_, labels)
-            alpha = 1.0 if self.alpha == "auto" else float(self.alpha)
-            self.model_ = LogisticRegression(C=1.0 / alpha, max_iter=2000).fit(
-                self._features(x), as_label_array(labels))
+            feats, target = self._features(x), as_label_array(labels)
+            folds = min(5, min(Counter(labels).values()))
+            if self.alpha == "auto" and folds >= 2:
+                cv = LogisticRegressionCV(
+                    Cs=1.0 / AUTO_ALPHAS, cv=StratifiedKFold(folds, shuffle=True, random_state=0),
+                    scoring="neg_log_loss", max_iter=2000)
+                with warnings.catch_warnings():  # scikit-learn 1.9 announces API changes
+                    warnings.simplefilter("ignore", FutureWarning)
+                    self.model_ = cv.fit(feats, target)
+            else:
+                alpha = 1.0 if self.alpha == "auto" else float(self.alpha)
+                self.model_ = LogisticRegression(C=1.0 / alpha, max_iter=2000).fit(feats, target)
         return self
 
     def _features(self, x: Array) -> Array:
