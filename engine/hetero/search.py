@@ -262,8 +262,11 @@ def extend_result(requirement: Requirement, result: SearchResult,
       replaced by its heterogeneous comparison (same width is not same meaning); a
       mixture containing one is dropped with a note.
     - A requirement that does not describe its columns gets the homogeneous result,
-      with a note if heterogeneous candidates exist — or a `SearchError` saying that
-      heterogeneous search needs descriptions, when nothing homogeneous was comparable.
+      with a note if heterogeneous candidates exist. If it *states* columns (input
+      features) without describing them all and nothing homogeneous was comparable,
+      it is refused with a `SearchError` saying that heterogeneous search needs the
+      descriptions; a requirement with no input features at all (the pre-hetero
+      call) is never refused: it keeps the old empty answer, plus the note.
     - A non-table requirement that states input features and found nothing
       homogeneous is refused (`SearchError`): columns cannot be mapped onto an image.
     """
@@ -289,10 +292,10 @@ def extend_result(requirement: Requirement, result: SearchResult,
            and not (not stated and s.input.dimension == spec.dim_)]
     if not ids:
         return result
-    if user_input is None or not user_input.described:
-        if result.single:
+    if not stated or user_input is None or not user_input.described:
+        if result.single or not stated:
             return replace(result, notes=(*result.notes, _needs_descriptions_note(len(ids))))
-        require_described(semantic)
+        require_described(semantic)  # raises: names the columns without a description
     assert user_input is not None
     entries = [(i, semantics[i], spec_of(i)) for i in ids]
     entries = [e for e in entries if table_learnware(e[1], e[2])]

@@ -106,12 +106,23 @@ def test_same_width_other_columns_is_compared_as_heterogeneous():
 def test_descriptions_missing_is_a_clear_error_when_nothing_else_compares():
     user = market().user("city-a", 5, 106)
     spec = user_spec(user.x_pool)
-    names_only = SemanticSpec(input=InputSpec.from_columns(
-        [f.name for f in user.org.input_spec().features]))
-    for semantic in (None, names_only, SemanticSpec(data_type="table")):
+    names = [f.name for f in user.org.input_spec().features]
+    partly = {names[0]: "living area of the house"}
+    for semantic in (SemanticSpec(input=InputSpec.from_columns(names)),
+                     SemanticSpec(data_type="table", input=InputSpec.from_columns(names, partly))):
         with pytest.raises(SearchError, match=r"heterogeneous search .* needs "
-                                              r"semantic\.input\.features with a description"):
+                                              r"semantic\.input\.features with a description "
+                                              rf"for every column; missing for .*{names[1]}"):
             catalog().search(Requirement(semantic, spec))
+
+
+def test_a_requirement_without_columns_keeps_the_old_empty_answer_with_a_note():
+    user = market().user("city-a", 5, 106)
+    for semantic in (None, SemanticSpec(data_type="table")):
+        result = catalog().search(Requirement(semantic, user_spec(user.x_pool)))
+        assert result.single == ()
+        assert result.notes[0].startswith("no learnware in space")
+        assert "needs semantic.input.features with a description" in result.notes[-1]
 
 
 def test_descriptions_missing_gives_a_note_next_to_homogeneous_matches():
