@@ -229,13 +229,15 @@ def _rank(user_input: InputSpec, user_spec: RKMESpec,
         order = np.argsort(-cover, kind="stable")[:shortlist].tolist()
     zq, wq, gq = user_spec.points_, user_spec.weights_, float(user_spec.gamma_)
     found = []
-    for i in order:
-        entry_id, semantic, spec = entries[i]
-        assert semantic.input is not None
-        got = compare(user_feats, zq, wq, gq, semantic.input.features, spec, sims[i],
-                      threshold=threshold, fill=fill, space=space)
-        if got is not None:
-            found.append(HeteroMatch(entry_id, got[0], got[1], got[2]))
+    # Each comparison is a few products of at most MAX_EXPANDED rows: one BLAS thread.
+    with kernel.blas_threads_for(float(MAX_EXPANDED) ** 2 * max(zq.shape[1], 1)):
+        for i in order:
+            entry_id, semantic, spec = entries[i]
+            assert semantic.input is not None
+            got = compare(user_feats, zq, wq, gq, semantic.input.features, spec, sims[i],
+                          threshold=threshold, fill=fill, space=space)
+            if got is not None:
+                found.append(HeteroMatch(entry_id, got[0], got[1], got[2]))
     found.sort(key=lambda m: (-m.score, m.id))
     return found[:k]
 

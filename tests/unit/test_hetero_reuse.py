@@ -153,3 +153,15 @@ def test_bad_input_is_refused_clearly(runs):
         lws[0].semantic, input=InputSpec(lws[0].spec.dim_)))
     with pytest.raises(ReuseError, match="names no columns"):
         HeteroReuser([unnamed], user_input=user.org.input_spec()).fit(user.x_pool)
+
+
+def test_estimator_contract_clone_params_and_determinism(runs):
+    from sklearn.base import clone
+
+    user, lws, maps, xl, yl = runs[3]
+    reuser = HeteroReuser(lws, mappings=maps, fill="kernel")
+    assert clone(reuser).get_params()["fill"] == "kernel"
+    a = reuser.fit(xl, yl).predict(user.x_test)
+    b = clone(reuser).fit(xl, yl).predict(user.x_test)
+    assert np.array_equal(a, b)
+    assert not hasattr(reuser, "predict_proba")  # regression
