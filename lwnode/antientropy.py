@@ -188,6 +188,7 @@ class AntiEntropy:
                 assert isinstance(page, SyncResponse)
                 pages += 1
                 records += len(page.records)
+                self.records_pulled += len(page.records)
                 if page.records:
                     verdicts = await self.intake.take(page.records, via=SYNC, peer=peer)
                     accepted += sum(v.outcome == "accepted" for v in verdicts)
@@ -196,7 +197,6 @@ class AntiEntropy:
                 if not page.records:
                     raise ProtocolError(f"{peer} sent an empty page with a cursor")
                 cursor = page.next_cursor
-        self.records_pulled += records
         if accepted:
             log.info("anti-entropy with %s: %d record(s) new of %d pulled", peer, accepted,
                      records)

@@ -1,0 +1,203 @@
+"""Real federated nodes on loopback for the integration tests.
+
+`cluster(n, root)` starts n nodes in this process, each a real `NodeService` +
+HTTP API + `Libp2pNetwork` (its own trio thread) on 127.0.0.1 ephemeral ports,
+wired as ``lwnode run`` wires them (`lwnode.daemon.peer_layer_for`), and tears
+them all down. `NodeProcess` runs one node as a ``lwnode run`` subprocess, for the
+tests that must SIGKILL or SIGSTOP a node.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from lwnode.daemon import RunningNode, peer_layer_for, running_node
+from lwnode.federation import Federation
+from lwnode.home import NodeHome
+from lwnode.p2p.base import PeerNetwork
+
+WAIT = 10.0
+ENV = {**{k: v for k, v in os.environ.items() if not k.startswith("LWDOCK_")},
+       "LWDOCK_LOG_ACCESS_LOG": "false", "LWDOCK_CHECKS_ISOLATION": "thread"}
+
+Wrap = Callable[[str, PeerNetwork], PeerNetwork]
+
+
+@dataclass
+class Node:
+    """One running node of a cluster."""
+
+    name: str
+    home: NodeHome
+    running: RunningNode
+
+    @property
+    def url(self) -> str:
+        return self.running.url
+
+    @property
+    def service(self) -> Any:
+        return self.running.service
+
+    @property
+    def id(self) -> str:
+        return str(self.running.service.node_id)
+
+    @property
+    def federation(self) -> Federation:
+        peers = self.running.service.peers
+        assert isinstance(peers, Federation)
+        return peers
+
+    @property
+    def multiaddr(self) -> str:
+        return self.federation.multiaddrs()[0]
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.running.token}"}
+
+    def counters(self) -> dict[str, int]:
+        return self.federation.counters()
+
+
+def node_config(home: NodeHome, bootstrap: Sequence[str] = (), **p2p: Any) -> Any:
+    return home.config(env={}, overrides={
+        "http": {"port": 0}, "log": {"access_log": False}, "checks": {"isolation": "thread"},
+        "p2p": {"bootstrap": list(bootstrap), **p2p}})
+
+
+@asynccontextmanager
+async def start_node(root: Path, name: str, bootstrap: Sequence[str] = (), *,
+                     wrap: Wrap | None = None, **p2p: Any) -> AsyncIterator[Node]:
+    """One node named `name` (organization "Org <name>") with its home under `root`."""
+    home = NodeHome(root / name)
+    if not home.key_path.exists():
+        home.init(f"Org {name}")
+    config = node_config(home, bootstrap, **p2p)
+    layer = peer_layer_for(home, config)
+    if wrap is not None:
+        assert isinstance(layer, Federation)
+        layer.network = wrap(name, layer.network)
+    async with running_node(home, config, peers=layer) as running:
+        yield Node(name, home, running)
+
+
+def chain(i: int) -> list[int]:
+    """Node i dials node i - 1: A - B - C - ...; A and C are not connected."""
+    return [i - 1] if i else []
+
+
+@asynccontextmanager
+async def cluster(n: int, root: Path, *, links: Callable[[int], list[int]] = chain,
+                  wrap: Wrap | None = None, names: str = "ABCDEFGH", **p2p: Any
+                  ) -> AsyncIterator[list[Node]]:
+    """Start `n` nodes, each dialing the nodes `links(i)` started before it; stop all."""
+    async with AsyncExitStack() as stack:
+        nodes: list[Node] = []
+        for i in range(n):
+            bootstrap = [nodes[j].multiaddr for j in links(i)]
+            nodes.append(await stack.enter_async_context(
+                start_node(root, names[i], bootstrap, wrap=wrap, **p2p)))
+        for i in range(n):
+            for j in links(i):
+                await nodes[i].federation.network.wait_connected(nodes[j].id, WAIT)
+        yield nodes
+
+
+async def until(predicate: Callable[[], Awaitable[bool]], what: str,
+                timeout: float = WAIT, interval: float = 0.02) -> float:
+    """Poll an async predicate; return the seconds it took, or fail after `timeout`."""
+    began = time.perf_counter()
+    while not await predicate():
+        if time.perf_counter() - began > timeout:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        await asyncio.sleep(interval)
+    return time.perf_counter() - began
+
+
+async def status_of(http: aiohttp.ClientSession, url: str) -> int:
+    async with http.get(url) as r:
+        await r.read()
+        return r.status
+
+
+async def publish(http: aiohttp.ClientSession, node: Node, package: bytes) -> str:
+    async with http.post(f"{node.url}/v1/learnwares", data=package, headers=node.auth) as r:
+        body = await r.json()
+        assert r.status in (200, 201), body
+        return str(body["id"])
+
+
+class NodeProcess:
+    """A node as ``lwnode run`` in a subprocess (to be SIGKILLed, SIGSTOPped, restarted).
+
+    The first start picks a free libp2p port; restarts listen on the same one, so
+    peers that keep it connected find it again.
+    """
+
+    def __init__(self, root: Path, name: str, bootstrap: Sequence[str] = ()) -> None:
+        self.home = NodeHome(root / name)
+        if not self.home.key_path.exists():
+            self.home.init(f"Org {name}")
+        self.bootstrap = list(bootstrap)
+        self.port = 0
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.url = ""
+        self.multiaddr = ""
+        self.id = ""
+
+    def start(self) -> float:
+        """Start and wait until the API answers; returns the seconds it took."""
+        began = time.perf_counter()
+        self.home.url_path.unlink(missing_ok=True)
+        argv = [sys.executable, "-m", "lwnode.cli", "run", "--home", str(self.home.path),
+                "--http", "127.0.0.1:0", "--p2p", f"/ip4/127.0.0.1/tcp/{self.port}"]
+        if self.bootstrap:
+            argv += ["--bootstrap", *self.bootstrap]
+        self.proc = subprocess.Popen(argv, env=ENV, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL)
+        end = time.monotonic() + 60
+        while not self.home.url_path.exists():
+            if self.proc.poll() is not None or time.monotonic() > end:
+                raise RuntimeError(f"{self.home.path}: the node did not start")
+            time.sleep(0.02)
+        self.url = self.home.read_url() or ""
+        health = json.loads(urllib.request.urlopen(f"{self.url}/v1/health", timeout=10).read())
+        self.multiaddr = health["peer_multiaddrs"][0]
+        self.id = health["node_id"]
+        self.port = int(self.multiaddr.split("/tcp/")[1].split("/")[0])
+        return time.perf_counter() - began
+
+    def signal(self, sig: int) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(sig)
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(timeout=30)
+        self.home.url_path.unlink(missing_ok=True)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGCONT)
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.kill()
