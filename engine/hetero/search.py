@@ -271,6 +271,8 @@ def extend_result(requirement: Requirement, result: SearchResult,
       call) is never refused: it keeps the old empty answer, plus the note.
     - A non-table requirement that states input features and found nothing
       homogeneous is refused (`SearchError`): columns cannot be mapped onto an image.
+    - Without the ``text`` extra (no encoder) the step is skipped with a note; the
+      homogeneous matches over other columns of the same width are still removed.
     """
     semantic = requirement.semantic
     spec = requirement.spec
@@ -301,25 +303,24 @@ def extend_result(requirement: Requirement, result: SearchResult,
     assert user_input is not None
     entries = [(i, semantics[i], spec_of(i)) for i in ids]
     entries = [e for e in entries if table_learnware(e[1], e[2])]
+    notes = list(result.notes)
     try:
         hetero = _rank(user_input, _check_user_spec(requirement, user_input), entries, k,
                        embedder, DEFAULT_THRESHOLD, "linear", SHORTLIST)
-    except MissingExtraError as exc:
-        if not result.single:
-            raise
-        return replace(result, notes=(*result.notes, f"heterogeneous search skipped: {exc}"))
+        notes.append(f"heterogeneous: {len(entries)} learnware(s) over other columns compared")
+    except MissingExtraError as exc:  # a node without the extra still answers
+        hetero = []
+        notes.append(f"heterogeneous search skipped: {exc}")
     replaced = {i for i in ids if i in {m.id for m in result.single}} | (
         {i for i in ids if result.mixture is not None and i in result.mixture.ids})
     kept = [m for m in result.single if m.id not in replaced]
     merged = sorted([*kept, *(h.as_match() for h in hetero)], key=lambda m: -m.score)[:k]
-    notes = list(result.notes)
-    if result.n_candidates == 0:
+    if merged:
         notes = [n for n in notes if not n.startswith("no learnware in space")]
     mixture = result.mixture
     if mixture is not None and replaced & set(mixture.ids):
         mixture = None
         notes.append("mixture dropped: it held learnwares over other columns of the same width")
     n_hetero = sum(1 for _, s, sp in entries if sp.space != spec.space)
-    notes.append(f"heterogeneous: {len(entries)} learnware(s) over other columns compared")
     return SearchResult(tuple(merged), mixture, result.n_candidates + n_hetero,
                         result.exact and len(entries) <= SHORTLIST, result.gamma, tuple(notes))

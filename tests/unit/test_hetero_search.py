@@ -60,7 +60,7 @@ def test_each_match_says_which_user_column_feeds_which_learnware_column(searched
             assert len(m.pairs) >= len(shared) - 1  # at most one look-alike left unmapped
             for j in m.missing:
                 assert org.columns[j] not in shared or len(m.pairs) < len(shared)
-            assert "heterogeneous" in result.notes[-1]
+            assert any(n.startswith("heterogeneous: ") for n in result.notes)
 
 
 def test_search_learnwares_without_a_catalog_agrees(searched):
@@ -159,3 +159,20 @@ def test_search_learnwares_refuses_learnwares_it_cannot_map():
     wrong_width = Requirement(user.semantic(), user_spec(user.x_pool[:, :4]))
     with pytest.raises(SearchError, match="describes 6 columns, the RKME has 4"):
         search_learnwares(wrong_width, [])
+
+
+def test_without_the_text_extra_the_step_is_skipped_with_a_note(monkeypatch):
+    """A node without the encoder still answers (the extra cannot be uninstalled here,
+    so the encoder is replaced by one that fails as a missing extra does)."""
+    import engine.hetero.search as hetero_search
+    from engine.errors import MissingExtraError
+    from engine.hetero.embedding import ColumnEmbedder
+
+    def missing(texts):
+        raise MissingExtraError("text embeddings need the optional 'text' extra")
+
+    monkeypatch.setattr(hetero_search, "default_embedder", lambda: ColumnEmbedder(missing))
+    user = market().user("city-a", 6, 110)
+    result = catalog().search(Requirement(user.semantic(), user_spec(user.x_pool)))
+    assert result.single == ()  # same-width learnwares name other columns: not comparable
+    assert "heterogeneous search skipped: text embeddings need" in result.notes[-1]
