@@ -43,6 +43,7 @@ from lwnode.openapi import OPENAPI
 from lwnode.records import announcement_of
 from lwnode.service import NodeService, package_path
 from lwnode.store.base import ANNOUNCEMENT
+from lwnode.web import PAGE_PATHS, setup_web  # the web page (lwnode.web, issue 9)
 from protocol.errors import ProtocolError, SignatureError
 from protocol.versions import SCHEMA_MAJOR, SCHEMA_MINOR
 
@@ -54,7 +55,7 @@ TOKEN = web.AppKey("token", str)
 
 UPLOAD_CHUNK_BYTES = 1 << 16
 SHA256_HEADER = "X-Content-SHA256"
-OPEN_ROUTES = frozenset({"/v1/health", "/v1/openapi.json"})
+OPEN_ROUTES = frozenset({"/v1/health", "/v1/openapi.json", *PAGE_PATHS})  # + the web page
 WRITE_ROUTES = frozenset({("POST", "/v1/learnwares"), ("DELETE", "/v1/learnwares/{id}")})
 
 STATUS_OF: tuple[tuple[type[BaseException], int, str], ...] = (
@@ -367,4 +368,5 @@ def make_app(service: NodeService, config: NodeConfig, token: str) -> web.Applic
             app.router.add_get(path, handler, allow_head=False)
         else:
             app.router.add_route(method, path, handler)
+    setup_web(app, service, config, token)  # the web page: /, /web/*, /v1/web/* (lwnode.web)
     return app

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from lwnode.web.openapi import WEB_PATHS  # the web page's /v1/web routes (issue 9)
+
 
 def _ref(name: str) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{name}"}
@@ -257,5 +259,6 @@ OPENAPI: dict[str, Any] = {
         "/v1/openapi.json": {"get": {
             "summary": "This document", "operationId": "openapi",
             "responses": {"200": {"description": "OpenAPI 3 document"}}}},
+        **WEB_PATHS,  # the web page's routes (lwnode.web.openapi)
     },
 }

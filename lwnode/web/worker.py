@@ -1,0 +1,140 @@
+"""A one-shot worker process for the page's model work: ``python -m lwnode.web.worker JOB``.
+
+Reusing learnwares and packing a developer's model both load and run a model
+someone uploaded; like the usability checks (`lwnode.checker`), that happens in a
+separate process, so a model that crashes, hangs or floods memory costs only this
+process (`lwnode.web.jobs` kills it at its deadline). ``JOB`` is a JSON file:
+``{"kind": "reuse" | "pack", "result": PATH, ...}``; the worker writes its answer
+to ``result`` as JSON: the job's output, or ``{"error": {"status", "code",
+"message"}}``. File descriptor 1 points at stderr, so nothing a model prints can
+corrupt anything.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+MODEL_SUFFIXES = (".skops", ".pt", ".pth", ".ts")
+
+
+class JobFailed(Exception):
+    """An answer for the user: HTTP `status`, stable `code`, a message."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code = status, code
+
+
+def _input_errors() -> tuple[type[BaseException], ...]:
+    from engine.errors import ModelLoadError, PackageError, ReuseError, SpecError
+    from lwnode.errors import InputError
+
+    return (InputError, ReuseError, SpecError, PackageError, ModelLoadError)
+
+
+def reuse_job(job: dict[str, Any]) -> dict[str, Any]:
+    """Predict the user's rows with fetched packages; score against a user-only model."""
+    from engine.package import open_package
+    from lwnode.tabular import read_labels, read_table, write_predictions
+    from lwnode.web.scoring import reuse_rows
+
+    began = time.perf_counter()
+    table = read_table(job["data"])
+    if table.values.ndim != 2:
+        raise JobFailed(400, "bad_input", f"data: reuse takes a table (rows x columns), got "
+                                          f"shape {table.values.shape}")
+    labels = read_labels(job["labels"]) if job.get("labels") else None
+    learnwares = []
+    for path in job["packages"]:
+        try:
+            learnwares.append(open_package(path).learnware(
+                trusted_types=tuple(job.get("trusted_types", ())), allow_code=False))
+        except _input_errors() as exc:
+            raise JobFailed(422, "cannot_load", f"{Path(path).stem[:12]}…: {exc} (learnwares "
+                            "that run their own code are reused with the command line, "
+                            "in a sandbox)") from None
+    outcome = reuse_rows(learnwares, table.values, job["method"], labels=labels,
+                         weights=job.get("weights"))
+    write_predictions(job["predictions"], outcome.predictions)
+    score = outcome.score
+    return {"task": outcome.task, "n_rows": len(table.values), "n_labels": outcome.n_labels,
+            "score": None if score is None else {
+                "metric": score.metric, "reuse": _finite(score.reuse),
+                "user_only": _finite(score.user_only),
+                "n_labels": score.n_labels, "protocol": score.protocol,
+                "notes": list(score.notes)},
+            "seconds": round(time.perf_counter() - began, 3)}
+
+
+def _finite(value: float | None) -> float | None:
+    return value if value is not None and math.isfinite(value) else None
+
+
+def pack_job(job: dict[str, Any]) -> dict[str, Any]:
+    """Build a package from a model file, the developer's data and semantic fields."""
+    from engine.package import build_bytes
+    from engine.package.toml_write import dumps
+    from lwnode.errors import InputError
+    from lwnode.local import load_model_file, make_spec, read_semantic
+    from lwnode.tabular import read_table
+
+    table = read_table(job["data"])
+    model = load_model_file(job["model"], trusted_types=tuple(job.get("trusted_types", ())))
+    toml_path = Path(job["package"]).with_name("semantic.toml")
+    toml_path.write_text(dumps(job["semantic"]), encoding="utf-8")
+    try:
+        semantic = read_semantic(toml_path, table=table, model=model, complete=True)
+    except InputError as exc:
+        raise InputError(str(exc).replace(f"{toml_path}: ", "semantic spec: ")) from None
+    data_type = semantic.data_type.value if semantic.data_type else None
+    spec = make_spec(table, data_type=data_type)
+    data = build_bytes(model, semantic, spec, trusted_types=tuple(job.get("trusted_types", ())))
+    Path(job["package"]).write_bytes(data)
+    return {"size": len(data), "name": semantic.name, "rows": int(spec.n_samples_),
+            "points": len(spec.points_)}
+
+
+JOBS = {"reuse": reuse_job, "pack": pack_job}
+
+
+def run(job: dict[str, Any]) -> dict[str, Any]:
+    """The worker's answer to `job` (never raises for bad input or a failing model)."""
+    try:
+        return JOBS[job["kind"]](job)
+    except JobFailed as exc:
+        return {"error": {"status": exc.status, "code": exc.code, "message": str(exc)}}
+    except _input_errors() as exc:
+        return {"error": {"status": 400, "code": "bad_input", "message": str(exc)}}
+    except MemoryError:
+        return {"error": {"status": 422, "code": "too_much", "message":
+                          "the job ran out of memory; try fewer rows"}}
+    except Exception as exc:  # the model's own code failed: its message, not a node bug
+        what = "predicting" if job["kind"] == "reuse" else "packing"
+        return {"error": {"status": 422, "code": f"{job['kind']}_failed",
+                          "message": f"a model failed while {what}: "
+                                     f"{type(exc).__name__}: {exc}"[:1000]}}
+
+
+def main(argv: list[str]) -> int:
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    try:
+        os.nice(5)  # searches first
+    except OSError:
+        pass
+    job = json.loads(Path(argv[1]).read_text(encoding="utf-8"))
+    answer = run(job)
+    tmp = Path(job["result"] + ".partial")
+    tmp.write_text(json.dumps(answer, allow_nan=False, default=str), encoding="utf-8")
+    os.replace(tmp, job["result"])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
