@@ -14,6 +14,14 @@ if ! [ -e /usr/include/gmp.h ] && ! ls /usr/include/*/gmp.h >/dev/null 2>&1; the
     $SUDO apt-get update -qq && $SUDO apt-get install -y -qq libgmp-dev
 fi
 
+# The web page's browser tests drive Debian's Chromium (never a downloaded browser).
+if ! [ -x /usr/bin/chromium ]; then
+    echo "setup: installing chromium and chromium-driver (the web page's browser tests)"
+    SUDO=""
+    [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    $SUDO apt-get update -qq && $SUDO apt-get install -y -qq chromium chromium-driver
+fi
+
 [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
 "$VENV/bin/python" -m pip install -q --upgrade pip
 "$VENV/bin/python" -m pip install -q "torch==2.13.0"
