@@ -1,0 +1,249 @@
+"""The web page's routes against a real node (no browser): hostile uploads, clear errors.
+
+The browser test (`test_web_page.py`) walks the page; this one checks the ``/v1/web``
+routes' contracts directly: caps, names, statuses, the temp files left behind, and
+the page's security headers.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tempfile
+
+import aiohttp
+import numpy as np
+import pytest
+import pytest_asyncio
+
+from lwnode.daemon import running_node
+from lwnode.home import NodeHome
+from lwnode.testing import region_centres, region_labels, region_package, region_rows
+
+pytestmark = [pytest.mark.timeout(120), pytest.mark.asyncio(loop_scope="module")]
+
+D = 5
+
+
+def _csv(x: np.ndarray, header: bool = True) -> bytes:
+    lines = [",".join(f"f{j}" for j in range(x.shape[1]))] if header else []
+    lines += [",".join(f"{v:.5f}" for v in row) for row in x]
+    return ("\n".join(lines) + "\n").encode()
+
+
+def _form(**fields) -> aiohttp.FormData:
+    form = aiohttp.FormData(default_to_multipart=True)
+    for name, value in fields.items():
+        if isinstance(value, tuple):
+            form.add_field(name, value[1], filename=value[0])
+        else:
+            form.add_field(name, value)
+    return form
+
+
+def _leftovers() -> set[str]:
+    return {n for n in os.listdir(tempfile.gettempdir())
+            if n.startswith("lwnode-web-") and not n.startswith("lwnode-web-cache-")}
+
+
+@pytest.fixture(scope="module")
+def centres():
+    return region_centres(3, D)
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def node(tmp_path_factory, centres):
+    home = NodeHome(tmp_path_factory.mktemp("web-api") / "home")
+    home.init("Web API Org")
+    config = home.config(env={}, overrides={"http": {"port": 0}, "log": {"access_log": False}})
+    async with running_node(home, config) as running:
+        upload = await running.service.new_upload()
+        await upload.write(region_package(centres, 0))
+        running.lid = (await running.service.publish(upload)).learnware.learnware_id
+        await upload.discard()
+        yield running
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def closed(tmp_path_factory):
+    """A node with private reads and a 2 KiB upload cap."""
+    home = NodeHome(tmp_path_factory.mktemp("web-closed") / "home")
+    home.init("Closed Org")
+    config = home.config(env={}, overrides={
+        "http": {"port": 0, "open_reads": False, "max_upload_bytes": 2048},
+        "log": {"access_log": False}})
+    async with running_node(home, config) as running:
+        yield running
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def http():
+    async with aiohttp.ClientSession() as s:
+        yield s
+
+
+async def _error(response: aiohttp.ClientResponse, status: int, *words: str) -> dict:
+    body = await response.json()
+    assert response.status == status, body
+    assert set(body) >= {"code", "message"}
+    for word in words:
+        assert word in body["message"], body
+    return body
+
+
+# -- the page ----------------------------------------------------------------------------------
+async def test_the_page_and_its_files_are_served_with_strict_headers(node, http):
+    r = await http.get(f"{node.url}/")
+    assert r.status == 200 and r.content_type == "text/html"
+    assert "default-src 'self'" in r.headers["Content-Security-Policy"]
+    assert r.headers["X-Content-Type-Options"] == "nosniff"
+    assert "never your rows" in await r.text()
+    for name in ("app.js", "style.css"):
+        r = await http.get(f"{node.url}/web/{name}")
+        assert r.status == 200 and "Content-Security-Policy" in r.headers
+    r = await http.get(f"{node.url}/web/..%2F..%2Fapi.token")
+    assert r.status in (403, 404)
+
+
+async def test_private_reads_keep_the_page_open_and_its_data_closed(closed, http):
+    assert (await http.get(f"{closed.url}/")).status == 200
+    assert (await http.get(f"{closed.url}/web/app.js")).status == 200
+    await _error(await http.get(f"{closed.url}/v1/web/vocabulary"), 401, "token")
+    auth = {"Authorization": f"Bearer {closed.token}"}
+    r = await http.get(f"{closed.url}/v1/web/vocabulary", headers=auth)
+    assert (await r.json())["limits"]["max_data_bytes"] == 2048
+
+
+# -- requirement: the rows stay on this node ---------------------------------------------------
+async def test_rows_become_an_rkme_that_the_search_takes(node, http, centres):
+    before = _leftovers()
+    x = region_rows(centres, 0, 90, seed=9)
+    r = await http.post(f"{node.url}/v1/web/requirement",
+                        data=_form(data=("mine.csv", _csv(x)), n_points="30"))
+    body = await r.json()
+    assert r.status == 200, body
+    assert (body["rows"], body["shape"], body["points"]) == (90, [D], 30)
+    assert body["columns"] == [f"f{j}" for j in range(D)] and body["file"] == "mine.csv"
+    r = await http.post(f"{node.url}/v1/search", json={"statistical": body["statistical"]})
+    hits = (await r.json())["single"]
+    assert r.status == 200 and hits[0]["id"] == node.lid
+    buf = io.BytesIO()
+    np.save(buf, x)
+    r = await http.post(f"{node.url}/v1/web/requirement",
+                        data=_form(data=("mine.npy", buf.getvalue())))
+    assert r.status == 200 and (await r.json())["rows"] == 90
+    assert _leftovers() <= before
+
+
+@pytest.mark.parametrize(("fields", "status", "words"), [
+    ({"data": ("rows.csv", b"a,b\n1,2\n3,oops\n")}, 400,
+     ("rows.csv line 3, column 2 ('b'): 'oops' is not a finite number",)),
+    ({"data": ("rows.txt", b"1,2\n")}, 400, ("unsupported file type '.txt'",)),
+    ({"data": ("rows.csv", b"")}, 400, ("'rows.csv' is empty",)),
+    ({"data": ("rows.npy", b"\x93NUMPY garbage")}, 400, ("rows.npy", "not a plain numeric")),
+    ({"rows": ("rows.csv", b"1,2\n")}, 400, ("unknown field 'rows'",)),
+    ({"n_points": "9999", "data": ("rows.csv", b"1,2\n")}, 400, ("n_points: 9999",)),
+    ({"n_points": "5"}, 400, ("data: choose",)),
+])
+async def test_bad_uploads_get_a_message_naming_the_file_or_field(node, http, fields, status,
+                                                                  words):
+    before = _leftovers()
+    r = await http.post(f"{node.url}/v1/web/requirement", data=_form(**fields))
+    body = await _error(r, status, *words)
+    assert "/tmp" not in body["message"]
+    assert _leftovers() <= before
+
+
+async def test_a_body_that_is_not_a_form_or_too_large_is_refused(node, closed, http):
+    await _error(await http.post(f"{node.url}/v1/web/requirement", json={"rows": []}), 400,
+                 "multipart/form-data")
+    auth = {"Authorization": f"Bearer {closed.token}"}
+    big = _csv(np.zeros((200, 4)))
+    await _error(await http.post(f"{closed.url}/v1/web/requirement", headers=auth,
+                                 data=_form(data=("big.csv", big))), 413, "2048")
+
+
+# -- fetch and reuse ---------------------------------------------------------------------------
+async def test_fetch_verifies_then_caches(node, http):
+    r = await http.post(f"{node.url}/v1/web/fetch", json={"id": node.lid})
+    first = await r.json()
+    assert r.status == 200 and first["verified"] and first["name"] == "region 0 classifier"
+    second = await (await http.post(f"{node.url}/v1/web/fetch", json={"id": node.lid})).json()
+    assert second["cached"] is True and second["size"] == first["size"]
+    await _error(await http.post(f"{node.url}/v1/web/fetch", json={"id": "sha256:" + "0" * 64}),
+                 404, "not known")
+    await _error(await http.post(f"{node.url}/v1/web/fetch", json={"id": "nope"}), 400, "id")
+    await _error(await http.post(f"{node.url}/v1/web/fetch", data=b"{"), 400, "JSON")
+
+
+async def test_reuse_predicts_and_scores_against_a_user_only_model(node, http, centres):
+    x = region_rows(centres, 0, 60, seed=21)
+    y = region_labels(centres, 0, x)
+    labels = ("label\n" + "\n".join(y[:25]) + "\n").encode()
+    r = await http.post(f"{node.url}/v1/web/reuse", data=_form(
+        data=("mine.csv", _csv(x)), labels=("y.csv", labels), ids=json.dumps([node.lid]),
+        method="ensemble-pruning"))
+    body = await r.json()
+    assert r.status == 200, body
+    lines = body["predictions_csv"].splitlines()
+    assert lines[0] == "prediction" and len(lines) == 61
+    assert (body["n_rows"], body["n_labels"], body["task"]) == (60, 25, "classification")
+    score = body["score"]
+    assert score["metric"] == "accuracy" and "cross-validation" in score["protocol"]
+    assert score["reuse"] > 0.8
+
+
+@pytest.mark.parametrize(("fields", "status", "words"), [
+    ({"method": "ensemble-pruning"}, 400, ("labels:", "learns from a few labels")),
+    ({"method": "oracle"}, 400, ("method: 'oracle'",)),
+    ({"ids": ",".join(f"sha256:{i:064x}" for i in range(11))}, 400, ("1 to 10",)),
+    ({"ids": f"sha256:{1:064x}"}, 404, ("not known",)),
+    ({"weights": "0.5,0.5"}, 400, ("2 weights for 1",)),
+    ({"labels": ("y.csv", b"\n".join([b"pos"] * 61))}, 400, ("61 labels for 60 rows",)),
+])
+async def test_bad_reuse_requests_are_4xx_with_the_reason(node, http, centres, fields, status,
+                                                          words):
+    x = region_rows(centres, 0, 60, seed=21)
+    base = {"data": ("mine.csv", _csv(x)), "ids": node.lid}
+    await _error(await http.post(f"{node.url}/v1/web/reuse", data=_form(**{**base, **fields})),
+                 status, *words)
+
+
+# -- pack ----------------------------------------------------------------------------------------
+async def test_pack_needs_the_token_and_refuses_what_it_cannot_load(node, http, centres):
+    x = region_rows(centres, 1, 80)
+    fields = {"model": ("m.skops", b"not a model"), "data": ("train.csv", _csv(x)),
+              "name": "broken"}
+    await _error(await http.post(f"{node.url}/v1/web/pack", data=_form(**fields)), 401, "token")
+    auth = {"Authorization": f"Bearer {node.token}"}
+    await _error(await http.post(f"{node.url}/v1/web/pack", headers=auth, data=_form(
+        **{**fields, "model": ("m.pkl", b"x")})), 400, "unsupported file type '.pkl'")
+    body = await _error(await http.post(f"{node.url}/v1/web/pack", headers=auth,
+                                        data=_form(**fields)), 400, "m.skops")
+    assert body["code"] == "bad_input"
+
+
+async def test_pack_builds_checks_and_publishes(node, http, centres):
+    import skops.io as sio
+    from sklearn.linear_model import LogisticRegression
+
+    x = region_rows(centres, 2, 150)
+    model = LogisticRegression(max_iter=1000).fit(x, region_labels(centres, 2, x))
+    auth = {"Authorization": f"Bearer {node.token}"}
+
+    def form() -> aiohttp.FormData:
+        return _form(model=("m.skops", sio.dumps(model)), data=("train.csv", _csv(x)),
+                     name="packed on the node", scenarios="retail, Energy", license="mit")
+
+    r = await http.post(f"{node.url}/v1/web/pack", headers=auth, data=form())
+    body = await r.json()
+    assert r.status == 201, body
+    assert body["report"]["status"] == "usable" and body["packed"]["rows"] == 150
+    details = await (await http.get(f"{node.url}/v1/learnwares/{body['id']}")).json()
+    semantic = details["semantic"]
+    assert semantic["scenarios"] == ["energy", "retail"] or set(semantic["scenarios"]) == {
+        "energy", "retail"}
+    assert semantic["input"]["dimension"] == D and semantic["output"]["labels"] == ["neg", "pos"]
+    again = await http.post(f"{node.url}/v1/web/pack", headers=auth, data=form())
+    assert again.status == 200 and (await again.json())["created"] is False
