@@ -82,7 +82,7 @@ class WebJobs:
         self._compute = ThreadPoolExecutor(1, thread_name_prefix="lwnode-web")
         self._io = ThreadPoolExecutor(2, thread_name_prefix="lwnode-web-io")
         self._slots: asyncio.Semaphore | None = None
-        self._fetching: dict[str, asyncio.Lock] = {}
+        self._fetching: dict[str, tuple[asyncio.Lock, Counter[str]]] = {}
         self._pinned: Counter[str] = Counter()
 
     async def start(self) -> None:
@@ -107,10 +107,17 @@ class WebJobs:
     async def fetch(self, learnware_id: str, node_url: str) -> Fetched:
         """Download (or find in the cache) a learnware's package, verified."""
         assert self.cache is not None, "WebJobs.start() was not called"
-        lock = self._fetching.setdefault(learnware_id, asyncio.Lock())
-        async with lock:
-            client = _OwnNode(node_url, self.token, timeout=60.0)
-            fetched = await self.io(fetch_package, client, learnware_id, self.cache)
+        entry = self._fetching.setdefault(learnware_id, (asyncio.Lock(), Counter()))
+        lock, users = entry
+        users["n"] += 1
+        try:
+            async with lock:  # one download of an id at a time (they share a .part file)
+                client = _OwnNode(node_url, self.token, timeout=60.0)
+                fetched = await self.io(fetch_package, client, learnware_id, self.cache)
+        finally:
+            users["n"] -= 1
+            if users["n"] == 0:  # nobody else wants this id now: forget its lock
+                self._fetching.pop(learnware_id, None)
         await self.io(self._evict)
         return fetched
 

@@ -7,6 +7,7 @@ the page's security headers.
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import os
@@ -247,3 +248,25 @@ async def test_pack_builds_checks_and_publishes(node, http, centres):
     assert semantic["input"]["dimension"] == D and semantic["output"]["labels"] == ["neg", "pos"]
     again = await http.post(f"{node.url}/v1/web/pack", headers=auth, data=form())
     assert again.status == 200 and (await again.json())["created"] is False
+
+
+# -- worker processes: deadline and death ----------------------------------------------------------
+async def test_a_worker_past_its_deadline_is_killed_and_a_dead_one_reported(tmp_path):
+    from lwnode.web.jobs import WebJobs
+    from lwnode.web.worker import JobFailed
+
+    jobs = WebJobs(token="t", trusted_types=(), timeout=0.3)
+    await jobs.start()
+    try:
+        began = asyncio.get_running_loop().time()
+        with pytest.raises(JobFailed) as slow:  # its imports alone take longer than 0.3 s
+            await jobs.run_worker({"kind": "reuse", "data": "x.csv"}, tmp_path)
+        assert slow.value.status == 504 and "did not finish within 0.3 s" in str(slow.value)
+        assert asyncio.get_running_loop().time() - began < 5
+        jobs.timeout = 60.0
+        (tmp_path / "result.json.partial").mkdir()  # its answer cannot be written: it dies
+        with pytest.raises(JobFailed) as dead:
+            await jobs.run_worker({"kind": "nothing"}, tmp_path)
+        assert dead.value.status == 422 and "worker process died" in str(dead.value)
+    finally:
+        await jobs.stop()
