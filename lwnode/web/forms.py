@@ -70,8 +70,8 @@ def safe_name(filename: str | None, suffixes: tuple[str, ...], what: str) -> str
 
 
 async def read_form(request: web.Request, files: Mapping[str, tuple[tuple[str, ...], int]],
-                    fields: tuple[str, ...]) -> Form:
-    """Stream a multipart body into a new `Form`.
+                    fields: tuple[str, ...], parent: Path | None = None) -> Form:
+    """Stream a multipart body into a new `Form` (a new folder in `parent`).
 
     Parameters
     ----------
@@ -87,7 +87,8 @@ async def read_form(request: web.Request, files: Mapping[str, tuple[tuple[str, .
     if request.content_length is not None and request.content_length > total_cap:
         raise TooLarge(f"body: {request.content_length} bytes, at most {total_cap}")
     loop = asyncio.get_running_loop()
-    root = Path(await loop.run_in_executor(None, lambda: tempfile.mkdtemp(prefix="lwnode-web-")))
+    root = Path(await loop.run_in_executor(
+        None, lambda: tempfile.mkdtemp(prefix="form-", dir=parent)))
     form = Form(root)
     try:
         reader = await request.multipart()

@@ -12,8 +12,11 @@ io threads         fetching packages into the page's cache, verified exactly
                    as ``lwnode fetch`` does (sha256 and the owner's signature)
 =================  ==========================================================
 
-Fetched packages live in a temporary cache that the node removes when it stops;
-it is bounded (`cache_bytes`), evicting the oldest packages not in use.
+Uploads and fetched packages live under `scratch` (the store's ``scratch/web``:
+rebuildable, so it is emptied at every start and stop, and a node killed mid-upload
+leaves nothing behind for long), or in a temporary directory when the store has no
+folder. The package cache is bounded (`cache_bytes`), evicting the oldest packages
+not in use.
 """
 
 from __future__ import annotations
@@ -69,11 +72,17 @@ class WebJobs:
         Worker processes at once.
     cache_bytes
         Bound of the fetched-package cache.
+    scratch
+        Folder for uploads and the cache (emptied at start and stop); None: a temp dir.
     """
 
     def __init__(self, *, token: str, trusted_types: tuple[str, ...], timeout: float,
-                 workers: int = 1, cache_bytes: int = CACHE_BYTES) -> None:
+                 workers: int = 1, cache_bytes: int = CACHE_BYTES,
+                 scratch: Path | None = None) -> None:
         self.token = token
+        self.scratch = scratch
+        self.base: Path | None = None
+        self.uploads: Path | None = None
         self.trusted_types = trusted_types
         self.timeout = timeout
         self.workers = workers
@@ -86,14 +95,24 @@ class WebJobs:
         self._pinned: Counter[str] = Counter()
 
     async def start(self) -> None:
-        self.cache = Path(await self.io(tempfile.mkdtemp, "", "lwnode-web-cache-"))
+        self.base = await self.io(self._fresh_base)
+        self.cache, self.uploads = self.base / "cache", self.base / "uploads"
+        for folder in (self.cache, self.uploads):
+            await self.io(folder.mkdir, 0o700)
         self._slots = asyncio.Semaphore(self.workers)
+
+    def _fresh_base(self) -> Path:
+        if self.scratch is None:
+            return Path(tempfile.mkdtemp(prefix="lwnode-web-"))
+        shutil.rmtree(self.scratch, ignore_errors=True)  # what a killed node left
+        self.scratch.mkdir(mode=0o700, parents=True)
+        return self.scratch
 
     async def stop(self) -> None:
         self._compute.shutdown(wait=True, cancel_futures=True)
         self._io.shutdown(wait=True, cancel_futures=True)
-        if self.cache is not None:
-            shutil.rmtree(self.cache, ignore_errors=True)
+        if self.base is not None:
+            shutil.rmtree(self.base, ignore_errors=True)
 
     async def compute(self, fn: Callable[..., T], *args: Any) -> T:
         loop = asyncio.get_running_loop()

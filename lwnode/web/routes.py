@@ -171,7 +171,7 @@ def _requirement(form: Form, n_points: int) -> dict[str, Any]:
 async def requirement(request: web.Request) -> web.Response:
     ctx = request.app[WEB]
     form = await read_form(request, {"data": (DATA_SUFFIXES, ctx.max_data_bytes)},
-                           ("n_points",))
+                           ("n_points",), ctx.jobs.uploads)
     try:
         n_points = _bounded_int(form, "n_points", 100, 1, MAX_POINTS)
         if "data" not in form.files:
@@ -233,7 +233,7 @@ async def reuse(request: web.Request) -> web.Response:
     ctx = request.app[WEB]
     form = await read_form(request, {"data": (DATA_SUFFIXES, ctx.max_data_bytes),
                                      "labels": ((".csv", ".tsv", ".npy"), MAX_LABEL_BYTES)},
-                           ("ids", "method", "weights"))
+                           ("ids", "method", "weights"), ctx.jobs.uploads)
     try:
         ids = _ids(form)
         method = form.text("method") or "job-selector"
@@ -321,7 +321,7 @@ async def pack(request: web.Request) -> web.Response:
                                                ctx.config.http.max_upload_bytes),
                                      "data": (DATA_SUFFIXES, ctx.max_data_bytes)},
                            ("name", "description", "task_type", "data_type", "library",
-                            "license", "scenarios"))
+                            "license", "scenarios"), ctx.jobs.uploads)
     try:
         for key, what in (("model", "a model file (.skops or TorchScript .pt)"),
                           ("data", "the training data (.csv, .tsv or .npy)")):
@@ -364,8 +364,10 @@ def setup_web(app: web.Application, service: NodeService, config: NodeConfig,
               token: str) -> None:
     """Serve the web page from `app`: ``/``, ``/web/*`` and the ``/v1/web`` routes."""
     timeout = 120.0 + 4 * config.checks.time_limit
+    root = getattr(service.store, "root", None)  # a FileStore's folder; None in memory
     jobs = WebJobs(token=token, trusted_types=tuple(config.checks.trusted_types),
-                   timeout=timeout, workers=max(1, config.checks.workers))
+                   timeout=timeout, workers=max(1, config.checks.workers),
+                   scratch=None if root is None else Path(root) / "scratch" / "web")
     app[WEB] = WebContext(service, config, token, jobs)
 
     async def jobs_ctx(app: web.Application) -> Any:

@@ -11,7 +11,6 @@ import asyncio
 import io
 import json
 import os
-import tempfile
 
 import aiohttp
 import numpy as np
@@ -43,9 +42,9 @@ def _form(**fields) -> aiohttp.FormData:
     return form
 
 
-def _leftovers() -> set[str]:
-    return {n for n in os.listdir(tempfile.gettempdir())
-            if n.startswith("lwnode-web-") and not n.startswith("lwnode-web-cache-")}
+def _leftovers(node) -> list[str]:
+    """Upload folders still in the node's scratch (each request removes its own)."""
+    return os.listdir(node.service.store.root / "scratch" / "web" / "uploads")
 
 
 @pytest.fixture(scope="module")
@@ -118,7 +117,6 @@ async def test_private_reads_keep_the_page_open_and_its_data_closed(closed, http
 
 # -- requirement: the rows stay on this node ---------------------------------------------------
 async def test_rows_become_an_rkme_that_the_search_takes(node, http, centres):
-    before = _leftovers()
     x = region_rows(centres, 0, 90, seed=9)
     r = await http.post(f"{node.url}/v1/web/requirement",
                         data=_form(data=("mine.csv", _csv(x)), n_points="30"))
@@ -134,7 +132,7 @@ async def test_rows_become_an_rkme_that_the_search_takes(node, http, centres):
     r = await http.post(f"{node.url}/v1/web/requirement",
                         data=_form(data=("mine.npy", buf.getvalue())))
     assert r.status == 200 and (await r.json())["rows"] == 90
-    assert _leftovers() <= before
+    assert _leftovers(node) == []
 
 
 @pytest.mark.parametrize(("fields", "status", "words"), [
@@ -149,11 +147,10 @@ async def test_rows_become_an_rkme_that_the_search_takes(node, http, centres):
 ])
 async def test_bad_uploads_get_a_message_naming_the_file_or_field(node, http, fields, status,
                                                                   words):
-    before = _leftovers()
     r = await http.post(f"{node.url}/v1/web/requirement", data=_form(**fields))
     body = await _error(r, status, *words)
-    assert "/tmp" not in body["message"]
-    assert _leftovers() <= before
+    assert "/scratch/" not in body["message"] and "form-" not in body["message"]
+    assert _leftovers(node) == []
 
 
 async def test_a_body_that_is_not_a_form_or_too_large_is_refused(node, closed, http):
@@ -270,3 +267,15 @@ async def test_a_worker_past_its_deadline_is_killed_and_a_dead_one_reported(tmp_
         assert dead.value.status == 422 and "worker process died" in str(dead.value)
     finally:
         await jobs.stop()
+    assert jobs.base is not None and not jobs.base.exists()  # its temp folder is gone
+
+
+async def test_the_web_scratch_is_emptied_at_start(tmp_path_factory):
+    home = NodeHome(tmp_path_factory.mktemp("web-restart") / "home")
+    home.init("Restart Org")
+    config = home.config(env={}, overrides={"http": {"port": 0}, "log": {"access_log": False}})
+    stale = home.store_dir(config) / "scratch" / "web" / "uploads" / "form-killed"
+    stale.mkdir(parents=True)
+    (stale / "rows.csv").write_text("1,2\n")
+    async with running_node(home, config):
+        assert not stale.exists()  # a node killed mid-upload leaves nothing for long
