@@ -60,7 +60,21 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from lwnode import engine_demo
 
     console = Console()
-    report = engine_demo.run(seed=args.seed, n_user_labels=args.labels, console=console)
+    if not args.engine:
+        import asyncio
+        from pathlib import Path
+
+        from lwnode import network_demo
+
+        keep = Path(args.keep) if args.keep else None
+        net = asyncio.run(network_demo.run_network_demo(
+            n_orgs=args.orgs, n_labels=args.labels or 20, seed=args.seed, quick=args.quick,
+            keep=keep, console=console))
+        network_demo.print_network_report(net, console)
+        if keep is not None:
+            console.print(f"node homes and fetched packages kept in {keep}")
+        return 0
+    report = engine_demo.run(seed=args.seed, n_user_labels=args.labels or 8, console=console)
     engine_demo.print_report(report, console)
     return 0
 
@@ -489,12 +503,22 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     demo = sub.add_parser(
-        "demo", help="run the demo: ten developers' learnwares, one user, search and reuse",
-        description="Ten developers publish specifications of digit classifiers; a user with "
-                    "unlabelled data searches them and reuses what fits. Offline, ~10 s.")
+        "demo", help="run the demo: a dock network on this machine, end to end",
+        description="Three organizations each run a node on 127.0.0.1 and publish digit "
+                    "classifiers; a user with unlabelled data (and a few labels) searches the "
+                    "network from their own node, fetches and verifies the matches from their "
+                    "owners and reuses them. Offline, under a minute; cleans up after itself. "
+                    "Ctrl-C stops it cleanly.")
     demo.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    demo.add_argument("--labels", type=int, default=8,
-                      help="labels the user-only baseline model gets (default 8)")
+    demo.add_argument("--labels", type=int, default=None,
+                      help="labels the user has (default 20; 8 with --engine)")
+    demo.add_argument("--engine", action="store_true",
+                      help="only the engine, in this process: no nodes, no network (~10 s)")
+    demo.add_argument("--orgs", type=int, default=3,
+                      help="organizations, each with its own node (1-8, default 3)")
+    demo.add_argument("--quick", action="store_true", help="smaller specs (for CI)")
+    demo.add_argument("--keep", metavar="DIR",
+                      help="keep the node homes and fetched packages in DIR")
     demo.set_defaults(func=_cmd_demo)
 
     p = _sub(sub, "init", "create a node's home (config, key, token)",

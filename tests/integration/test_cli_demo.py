@@ -8,8 +8,9 @@ import pytest
 
 
 @pytest.mark.timeout(180)
-def test_lwnode_demo_prints_the_report():
-    proc = subprocess.run([sys.executable, "-m", "lwnode.cli", "demo"], capture_output=True,
+def test_lwnode_engine_demo_prints_the_report():
+    proc = subprocess.run([sys.executable, "-m", "lwnode.cli", "demo", "--engine"],
+                          capture_output=True,
                           text=True, timeout=170, env={**os.environ, "COLUMNS": "120"})
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout

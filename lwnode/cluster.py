@@ -1,0 +1,78 @@
+"""Several real nodes in this process on loopback: the demo's (and tests') network.
+
+Each node is what ``lwnode run`` starts — store, service, HTTP API and the libp2p
+peer layer (its own trio thread) — on 127.0.0.1 with ephemeral ports, in its own
+home under `root`. `local_cluster` starts them so that node i dials the nodes
+`links(i)` started before it, waits until those links are up, and stops them all
+on exit, in reverse order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from lwnode.daemon import RunningNode, peer_layer_for, running_node
+from lwnode.federation import Federation
+from lwnode.home import NodeHome
+
+LINK_WAIT = 15.0
+
+
+def chain(i: int) -> list[int]:
+    """Node i dials node i - 1: a line, so messages must be relayed."""
+    return [i - 1] if i else []
+
+
+@asynccontextmanager
+async def local_node(root: Path, name: str, organization: str,
+                     bootstrap: Sequence[str] = (), **overrides: Any
+                     ) -> AsyncIterator[RunningNode]:
+    """One node with its home at ``root / name`` (created on first use)."""
+    home = NodeHome(root / name)
+    if not home.key_path.exists():
+        home.init(organization)
+    config = home.config(env={}, overrides={
+        "http": {"port": 0}, "log": {"access_log": False},
+        "p2p": {"bootstrap": list(bootstrap)}, **overrides})
+    async with running_node(home, config, peers=peer_layer_for(home, config)) as node:
+        yield node
+
+
+def federation_of(node: RunningNode) -> Federation:
+    peers = node.service.peers
+    assert isinstance(peers, Federation), "the node runs without a peer layer"
+    return peers
+
+
+@asynccontextmanager
+async def local_cluster(root: Path, organizations: Sequence[str], *,
+                        links: Callable[[int], list[int]] = chain, **overrides: Any
+                        ) -> AsyncIterator[list[RunningNode]]:
+    """Start one node per organization, linked by `links`; stop them all on exit."""
+    async with AsyncExitStack() as stack:
+        nodes: list[RunningNode] = []
+        for i, org in enumerate(organizations):
+            bootstrap = [federation_of(nodes[j]).multiaddrs()[0] for j in links(i)]
+            nodes.append(await stack.enter_async_context(
+                local_node(root, f"node{i}", org, bootstrap, **overrides)))
+        for i in range(len(nodes)):
+            for j in links(i):
+                await federation_of(nodes[i]).network.wait_connected(
+                    str(nodes[j].service.node_id), LINK_WAIT)
+        yield nodes
+
+
+async def wait_until(predicate: Callable[[], Awaitable[bool]], what: str,
+                     timeout: float, interval: float = 0.05) -> float:
+    """Poll `predicate` until it holds; the seconds it took (TimeoutError after `timeout`)."""
+    began = time.perf_counter()
+    while not await predicate():
+        if time.perf_counter() - began > timeout:
+            raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}")
+        await asyncio.sleep(interval)
+    return time.perf_counter() - began
