@@ -9,9 +9,10 @@ a *mix* of several tasks, and the median pair then straddles two tasks, giving a
 kernel too wide to tell the tasks apart (seen: a 50/50 mix of two of ten tasks on a
 line matched a three-task mixture of the wrong ones). The 10th percentile stays
 within one task for mixes of up to ~10 equal parts; on single-task data it is a
-constant factor below the median (0.5x at d=8, 0.8x at d=100). Snapping makes specs of the same feature space, fitted independently by
-different organizations, almost always share the *same* kernel, so their
-comparison is exact and the catalog's per-spec constants can be computed once.
+constant factor below the median (0.5x at d=8, 0.8x at d=100). Snapping makes specs
+of the same feature space, fitted independently by different organizations, almost
+always share the *same* kernel, so their comparison is exact and the catalog's
+per-spec constants can be computed once.
 When two specs do carry different gammas they are compared under
 ``pair_gamma(a, b) = sqrt(gamma_a * gamma_b)``: symmetric, and an exact MMD under that
 one stated kernel.
