@@ -21,7 +21,7 @@ from A in its own round, so both converge without anyone re-publishing.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -121,6 +121,8 @@ class AntiEntropy:
         self.rounds = 0
         self.rounds_failed = 0
         self.records_pulled = 0
+        self.on_behind: Callable[[str], None] | None = None
+        """Called with a peer whose digest shows records we lack (to pull from it soon)."""
 
     # -- serving ---------------------------------------------------------------------------
     async def handle(self, peer: str, data: bytes) -> bytes:
@@ -130,6 +132,7 @@ class AntiEntropy:
             if isinstance(message, Digest):
                 entries = await self.service.in_store(digest_entries, self.service.store,
                                                       message.range_start, message.range_end)
+                self._note_behind(peer, entries, message)
                 reply: Digest | SyncResponse | ErrorReply = Digest(
                     self.service.node_id, message.range_start, message.range_end,
                     tuple(entries[:limits.MAX_DIGEST_ENTRIES]))
@@ -143,6 +146,16 @@ class AntiEntropy:
             log.info("sync request from %s refused: %s", peer, exc)
             reply = ErrorReply(ErrorCode.BAD_REQUEST, str(exc)[:1000])
         return await self.service.compute(encode_message, reply)
+
+    def _note_behind(self, peer: str, entries: Sequence[DigestEntry], theirs: Digest) -> None:
+        """A peer that shows us, by its digest, that it holds records we lack has just
+        learnt them (e.g. by sync from a third node): pull from it now rather than at
+        the next round, so what one node catches up on spreads hop by hop at once."""
+        if self.on_behind is None or theirs.node != peer:
+            return
+        mine = {e.owner: e for e in entries}
+        if any(w.owner != self.service.node_id for w in wants_from(mine, theirs)):
+            self.on_behind(peer)
 
     # -- pulling ---------------------------------------------------------------------------
     async def _ask(self, peer: str, message: Digest | SyncRequest,

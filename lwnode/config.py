@@ -91,8 +91,10 @@ class P2pSection:
                                          "does not give one: peers silent past it are named "
                                          "in 'missed' and the answer is partial.",
                                    lo=1, hi=120_000)
-    search_ttl: int = _opt(2, "Hops a routed search travels (0: answer from this node's "
-                              "catalog only).", lo=0, hi=8)
+    search_ttl: int = _opt(1, "Hops a routed search travels (0: answer from this node's "
+                              "catalog only; 1: its peers answer, each from its whole "
+                              "catalog; each further hop costs ~30 ms on loopback).",
+                           lo=0, hi=8)
     search_fanout: int = _opt(4, "Peers each hop forwards a search to.", lo=0, hi=64)
 
 

@@ -34,8 +34,17 @@ from typing import Any
 
 from engine.errors import SearchError
 from engine.search import Requirement as EngineRequirement
-from lwnode.antientropy import AntiEntropy
-from lwnode.intake import GOSSIP, SEARCH, Checked, Intake, Verdict, check_hits
+from lwnode.antientropy import AntiEntropy, RoundResult
+from lwnode.intake import (
+    ACCEPTED,
+    GOSSIP,
+    SEARCH,
+    Checked,
+    Intake,
+    Verdict,
+    check_hits,
+    signed_by_owner,
+)
 from lwnode.p2p.base import PeerNetwork, PeerStatus
 from lwnode.p2p.errors import NetworkClosed, PeerError
 from lwnode.peering import PeerInfo, PeerLayer
@@ -101,6 +110,7 @@ class Federation(PeerLayer):
         self._connected: set[str] = set()
         self._synced_at: dict[str, float] = {}
         self._syncing: set[str] = set()
+        self._again: set[str] = set()
         self._sync_slots = asyncio.Semaphore(SYNC_SLOTS)
         self._started = False
         self.service: NodeService
@@ -117,6 +127,7 @@ class Federation(PeerLayer):
         self.intake = Intake(service, self.policy)
         self.antientropy = AntiEntropy(service, self.network, self.intake,
                                        timeout=self.sync_timeout)
+        self.antientropy.on_behind = self._nudge
         self.routing = RoutingPolicy(fanout=config.p2p.search_fanout)
         self.network.set_handler(SYNC_PROTOCOL, self.antientropy.handle)
         self.network.set_handler(SEARCH_PROTOCOL, self._serve_search)
@@ -208,25 +219,45 @@ class Federation(PeerLayer):
 
     def _schedule_sync(self, peer: str, now: float) -> None:
         if peer in self._syncing:
+            self._again.add(peer)  # a round is running: one more when it ends
             return
         self._syncing.add(peer)
         self._synced_at[peer] = now
         self._spawn(self._sync(peer))
 
+    def _nudge(self, peer: str) -> None:
+        """Pull from `peer` now: it holds records we lack (see `lwnode.antientropy`)."""
+        if self.sync and peer in self._connected:
+            self._schedule_sync(peer, asyncio.get_running_loop().time())
+
     async def _sync(self, peer: str) -> None:
+        loop = asyncio.get_running_loop()
         try:
-            async with self._sync_slots:
-                await self.antientropy.pull(peer)
+            while True:
+                self._again.discard(peer)
+                async with self._sync_slots:
+                    self._spread(peer, await self.antientropy.pull(peer))
+                if peer not in self._again:
+                    break
         except (PeerError, ProtocolError) as exc:
             log.info("anti-entropy with %s failed: %s", peer, exc)
             interval = self.service.config.p2p.sync_interval
-            self._synced_at[peer] = asyncio.get_running_loop().time() - interval + SYNC_RETRY
+            self._synced_at[peer] = loop.time() - interval + SYNC_RETRY
         finally:
             self._syncing.discard(peer)
 
-    async def sync_now(self, peer: str) -> None:
+    def _spread(self, peer: str, result: RoundResult) -> None:
+        """News to us may be news to our other peers: a round with each of them."""
+        if result.accepted:
+            now = asyncio.get_running_loop().time()
+            for other in self._connected - {peer}:
+                self._schedule_sync(other, now)
+
+    async def sync_now(self, peer: str) -> RoundResult:
         """Run one anti-entropy round with `peer` now (tests, operators)."""
-        await self.antientropy.pull(peer)
+        result = await self.antientropy.pull(peer)
+        self._spread(peer, result)
+        return result
 
     async def _remember(self, peers: Sequence[PeerStatus]) -> None:
         now = now_ms()
@@ -280,23 +311,36 @@ class Federation(PeerLayer):
         asked: list[str] = []
         answered: list[str] = []
         mine: list[SearchAnswer] = []
+        local_mixture: list[MixtureHit | None] = []
+        news: list[str] = []
 
         async def local_wire() -> SearchResponse:
             answer = await local
             mine.append(answer)
-            return await service.in_store(local_response, service.store, answer,
-                                          request.query_id, service.node_id)
+            response: SearchResponse = await service.in_store(
+                local_response, service.store, answer, request.query_id, service.node_id)
+            local_mixture.append(response.mixture)
+            return response
 
         async def ask(peer: str, onward: SearchRequest, data: bytes) -> SearchResponse:
             asked.append(peer)
-            response = await self._ask_peer(peer, onward, data)
+            response = await self._ask_peer(peer, onward, data, news)
             answered.append(peer)
             return response
 
+        mixer = self._mixer(query.requirement, query.max_mixture)
+
+        async def mix(hits: tuple[SearchHit, ...]) -> MixtureHit | None:
+            # Our catalog searched every learnware the peers know of (gossip keeps the
+            # catalogs alike): its mixture stands. Peers' answers that taught us new
+            # learnwares call for a mixture over all the merged hits.
+            if not news and local_mixture and mine and mine[0].exact:
+                return local_mixture[0]
+            return await mixer(hits)
+
         response = await route_search(
             request, node_id=service.node_id, local=local_wire(), candidates=candidates,
-            ask_peer=self._encoding_once(ask), policy=self.routing,
-            mix=self._mixer(query.requirement, query.max_mixture))
+            ask_peer=self._encoding_once(ask), policy=self.routing, mix=mix)
         if response.partial:
             self.counts["searches_partial"] += 1
         hits = await service.compute(_place, service, response.hits)
@@ -327,14 +371,19 @@ class Federation(PeerLayer):
 
         return ask_peer
 
-    async def _ask_peer(self, peer: str, request: SearchRequest, data: bytes
-                        ) -> SearchResponse:
-        """One peer's answer, its hits verified and admitted; those we cannot hold dropped."""
+    async def _ask_peer(self, peer: str, request: SearchRequest, data: bytes,
+                        news: list[str]) -> SearchResponse:
+        """One peer's answer, its hits verified and admitted; those we cannot hold dropped.
+
+        The ids of learnwares new to our catalog are appended to `news`.
+        """
         service = self.service
         raw = await self.network.request(peer, SEARCH_PROTOCOL, data,
                                          timeout=request.deadline_ms / 1000.0)
         response, checked = await service.compute(_decode_answer, raw)
-        await self.intake.admit(checked, via=SEARCH, peer=peer)
+        verdicts = await self.intake.admit(checked, via=SEARCH, peer=peer)
+        news += [h.learnware_id for h, v in zip(response.hits, verdicts, strict=True)
+                 if v.outcome == ACCEPTED]
         kept = await service.compute(_held, service, response.hits)
         ids = {h.learnware_id for h in kept}
         mixture = response.mixture if response.mixture is not None and \
@@ -373,11 +422,21 @@ class Federation(PeerLayer):
                                           request.query_id, service.node_id)
 
         candidates = [p.node_id for p in await self.network.peers() if p.connected]
+        # A relay merges and passes on; the asker verifies every hit, admits them and
+        # computes the mixture over all of them, so the relay does neither.
         response = await route_search(
             request, node_id=service.node_id, local=local_wire(), candidates=candidates,
-            ask_peer=self._encoding_once(self._ask_peer), policy=self.routing,
-            mix=self._mixer(query.requirement, query.max_mixture), received_at=received)
+            ask_peer=self._encoding_once(self._relay_ask), policy=self.routing,
+            received_at=received)
         return await service.compute(encode_message, response)
+
+    async def _relay_ask(self, peer: str, request: SearchRequest, data: bytes
+                         ) -> SearchResponse:
+        """A forwarded request's answer, hits kept if signed by the owner they name."""
+        raw = await self.network.request(peer, SEARCH_PROTOCOL, data,
+                                         timeout=request.deadline_ms / 1000.0)
+        response: SearchResponse = await self.service.compute(_decode_relayed, raw)
+        return response
 
 
 def _checked_request(query: SearchQuery, ttl: int, deadline_ms: int) -> SearchRequest:
@@ -385,6 +444,17 @@ def _checked_request(query: SearchQuery, ttl: int, deadline_ms: int) -> SearchRe
     request = request_of(query, ttl=ttl, deadline_ms=deadline_ms)
     encode_message(request)  # size and schema limits
     return request
+
+
+def _decode_relayed(raw: bytes) -> SearchResponse:
+    response: SearchResponse = decode_message(raw, SearchResponse)
+    kept = tuple(h for h in response.hits if signed_by_owner(h))
+    if len(kept) == len(response.hits):
+        return response
+    ids = {h.learnware_id for h in kept}
+    mixture = response.mixture if response.mixture is not None and \
+        set(response.mixture.ids) <= ids else None
+    return replace(response, hits=kept, mixture=mixture)
 
 
 def _decode_answer(raw: bytes) -> tuple[SearchResponse, list[Checked | Verdict]]:

@@ -41,7 +41,8 @@ from lwnode.trust import TrustPolicy
 from protocol.codec import decode_envelope, spec_to_wire
 from protocol.errors import ProtocolError, SignatureError
 from protocol.messages import SearchHit, SignedEnvelope, SpecAnnouncement, Withdrawal, now_ms
-from protocol.signing import verify, verify_hit
+from protocol.node_id import node_id_from_public_key
+from protocol.signing import ENVELOPE_CONTEXT, verify, verify_detached, verify_hit
 from protocol.wire import pack
 
 if TYPE_CHECKING:
@@ -150,6 +151,22 @@ def check_hits(hits: Sequence[SearchHit]) -> list[Checked | Verdict]:
         else:
             out.append(_checked(hit.announcement, record, now))
     return out
+
+
+def signed_by_owner(hit: SearchHit) -> bool:
+    """A relay's cheap check of a hit it passes on: its announcement carries a valid
+    signature by the key of the owner it names (the payload is not decoded; the
+    asker verifies everything with `check_hits`). A peer cannot pass its own forgery
+    off as another owner's answer and push an honest copy out of the merge."""
+    envelope = hit.announcement
+    try:
+        if node_id_from_public_key(envelope.public_key) != hit.owner:
+            return False
+        verify_detached(envelope.public_key, envelope.payload, envelope.signature,
+                        ENVELOPE_CONTEXT)
+    except ProtocolError:
+        return False
+    return True
 
 
 # -- steps 2-4 and the write (store thread) ---------------------------------------------------

@@ -261,22 +261,22 @@ def fetch_package(client: NodeClient, learnware_id: str, dest: str | os.PathLike
                                           limit=ann.package_size)
         except NodeError as exc:
             last_error = exc
+            if part.exists() and (part.stat().st_size == 0
+                                  or getattr(exc, "error_code", "") == "too_large"):
+                part.unlink()  # nothing worth resuming
             continue
+        try:
+            got = _sha256(part)
+            if got != hexd:
+                raise NodeError(f"the downloaded bytes hash to sha256:{got}; refused")
+            _check_package(part, ann)
+        except (NodeError, PackageError) as exc:
+            part.unlink(missing_ok=True)
+            last_error = NodeError(f"{learnware_id} from {url}: {exc}")
+            continue  # another owner may serve the right bytes
         break
     else:
-        if part.exists() and (part.stat().st_size == 0 or last_error is None
-                              or getattr(last_error, "error_code", "") == "too_large"):
-            part.unlink()
         raise last_error or NodeError(f"{learnware_id}: download failed")
-    got = _sha256(part)
-    if got != hexd:
-        part.unlink(missing_ok=True)
-        raise NodeError(f"{learnware_id}: the downloaded bytes hash to sha256:{got}; refused")
-    try:
-        _check_package(part, ann)
-    except (NodeError, PackageError) as exc:
-        part.unlink(missing_ok=True)
-        raise NodeError(f"{learnware_id}: {exc}") from None
     os.replace(part, final)
     return Fetched(final, learnware_id, size, name, ann.owner, False)
 

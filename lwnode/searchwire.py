@@ -32,10 +32,15 @@ from protocol.messages import (
 
 
 def request_of(query: SearchQuery, *, ttl: int, deadline_ms: int) -> SearchRequest:
-    """The request a user's node sends (a fresh query id, nobody visited yet)."""
+    """The request a user's node sends (a fresh query id, nobody visited yet).
+
+    It asks peers for ranked singles only (``max_mixture = 0``): the asking node
+    computes the mixture itself, once, over every owner's hits, so no peer spends
+    a QP on a mixture that would be replaced.
+    """
     requirement = Requirement(query.requirement.semantic, query.requirement.spec)
     return SearchRequest(query_id=new_query_id(), requirement=requirement, k=query.k,
-                         max_mixture=query.max_mixture, ttl=ttl, visited=(),
+                         max_mixture=0, ttl=ttl, visited=(),
                          deadline_ms=min(deadline_ms, limits.MAX_DEADLINE_MS))
 
 

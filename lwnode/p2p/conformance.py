@@ -288,6 +288,24 @@ async def check_stop(h: Harness) -> None:
                 f"{exc!r}")
 
 
+async def check_stopped_peer_seen_disconnected(h: Harness) -> None:
+    """A peer that stops (cleanly) is listed as disconnected by the others at once,
+    so they do not route requests to it."""
+    a, b = await h.start("a"), await h.start("b")
+    await b.connect(a.listen_addrs[0], keep=False)
+    await a.wait_connected(b.node_id, WAIT)
+    await h.nodes.pop("b").stop()
+    began = time.monotonic()
+    await wait_until(lambda: _disconnected(a, b.node_id), WAIT,
+                     "a stopped peer is still listed as connected")
+    _expect(time.monotonic() - began < FAST, "a stopped peer was seen as gone only after "
+            f"{time.monotonic() - began:.1f} s")
+
+
+async def _disconnected(network: PeerNetwork, peer: str) -> bool:
+    return not any(p.node_id == peer and p.connected for p in await network.peers())
+
+
 CHECKS: tuple[Callable[[Harness], Awaitable[None]], ...] = (
     check_connect_and_peers,
     check_gossip_through_relay,
@@ -299,4 +317,5 @@ CHECKS: tuple[Callable[[Harness], Awaitable[None]], ...] = (
     check_restarted_peer_reconnects,
     check_handler_set_after_start,
     check_stop,
+    check_stopped_peer_seen_disconnected,
 )

@@ -45,6 +45,7 @@ can pass as another. Peers whose id does not embed an Ed25519 key are dropped.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import time
@@ -236,6 +237,7 @@ class Libp2pNetwork(PeerNetwork):
         self._bridge = TrioThread(f"libp2p-{node_id[:12]}")
         self._listen_addrs: tuple[str, ...] = ()
         self._started = False
+        self._closing = False
         # Set in the trio thread by _serve; used only there.
         self._host: IHost | None = None
         self._pubsub: Pubsub | None = None
@@ -272,7 +274,20 @@ class Libp2pNetwork(PeerNetwork):
         await self._bridge.start(self._serve)
 
     async def stop(self) -> None:
+        if self._bridge.running and not self._closing:
+            # Close the swarm while it runs: cancelling it instead leaves its sockets
+            # open (its own clean-up is cancelled too), so peers would go on listing
+            # this node as connected and ask it in vain (found by the federation tests).
+            self._closing = True
+            try:
+                await asyncio.wait_for(self._bridge.call(self._close_trio), STOP_TIMEOUT / 2)
+            except Exception as exc:  # best-effort: cancelling follows anyway
+                log.debug("%s: closing the swarm: %s", self._node_id, exc)
         await self._bridge.stop(STOP_TIMEOUT)
+
+    async def _close_trio(self) -> None:
+        if self._host is not None:
+            await self._host.get_network().close()
 
     async def _serve(self, nursery: trio.Nursery, ready: Any) -> None:
         """The trio side: build the host, run it, start background tasks, wait."""
@@ -416,6 +431,8 @@ class Libp2pNetwork(PeerNetwork):
     async def _keep_connected(self) -> None:
         """Re-dial every wanted peer whose connection is gone, with back-off."""
         while True:
+            if self._closing:  # stopping: no new connections
+                await trio.sleep_forever()
             await self._repair()
             now = trio.current_time()
             for peer in list(self._peers.values()):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
+from contextlib import asynccontextmanager
 
 import aiohttp
 import numpy as np
@@ -23,6 +24,7 @@ from lwnode.client import NodeClient
 from lwnode.jsonio import spec_json
 from lwnode.local import fetch_package, reuse
 from lwnode.p2p.libp2p_network import Libp2pNetwork
+from lwnode.records import envelope_of, sign_announcement
 from lwnode.testing import (
     announcement_row,
     region_centres,
@@ -33,6 +35,7 @@ from lwnode.testing import (
     tiny_spec,
     with_manifest,
 )
+from protocol.codec import encode_envelope
 from protocol.content import content_id
 from protocol.signing import Identity
 from protocol.versions import ANNOUNCE_TOPIC
@@ -221,8 +224,13 @@ async def test_search_from_d_mixes_learnwares_of_a_and_b_and_a_fetched_one_predi
     assert sorted(mixture["ids"]) == sorted([on_a, on_b])
     assert {m["owner"] for m in mixture["members"]} == {a.id, b.id}
     assert {m["package_url"].split("/v1/")[0] for m in mixture["members"]} == {a.url, b.url}
+    names = {n.id: n.name for n in chain4}
     assert answer["peers"]["asked"] and answer["peers"]["answered"] == \
-        answer["peers"]["asked"] and not answer["partial"]
+        answer["peers"]["asked"] and not answer["partial"], (
+            [names.get(p, p) for p in answer["peers"]["asked"]],
+            [names.get(p, p) for p in answer["peers"]["answered"]], answer["missed"],
+            [(names.get(p.node_id, p.node_id), p.connected) for p in
+             await d.federation.network.peers()])
 
     client = NodeClient(d.url)
     fetched = await asyncio.to_thread(fetch_package, client, on_a, tmp_path / "cache")
@@ -378,19 +386,16 @@ async def _disconnected(node, other_id) -> bool:
 
 
 # -- fetch: what a remote owner serves is checked --------------------------------------------
-async def test_fetch_refuses_a_package_whose_owner_misstates_its_spec_or_size(
-        tmp_path, packages, centres):
-    """A rogue owner announces a real package under the wrong spec / the wrong size."""
+@asynccontextmanager
+async def package_server(package: bytes):
+    """A remote owner's HTTP server for one package (honours ``Range: bytes=N-``); yields
+    the package URL and the list of Range headers it was asked with."""
     from aiohttp import web
 
-    from lwnode.errors import NodeError
-
-    package = packages[0]
-    lid = content_id(package)
-    served: list[str | None] = []
+    ranges: list[str | None] = []
 
     async def serve(request):
-        served.append(request.headers.get("Range"))
+        ranges.append(request.headers.get("Range"))
         first = int(request.headers.get("Range", "bytes=0-").split("=")[1].split("-")[0])
         return web.Response(body=package[first:], status=206 if first else 200,
                             content_type="application/zip")
@@ -399,34 +404,62 @@ async def test_fetch_refuses_a_package_whose_owner_misstates_its_spec_or_size(
     app.router.add_get("/v1/learnwares/{id}/package", serve)
     runner = web.AppRunner(app)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    rogue_url = f"http://127.0.0.1:{runner.addresses[0][1]}"
-    rogue = Identity.from_seed(b"\x42" * 32)
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    port = runner.addresses[0][1]
     try:
-        async with start_node(tmp_path, "U", enabled=False) as user_node:
-            client = NodeClient(user_node.url)
-            cases = [
-                ("differs from its owner's signed announcement",
-                 dict(spec=tiny_spec(1, d=D, loc=3.0), size=len(package))),
-                ("owner signed", dict(spec=None, size=len(package) - 100)),
-            ]
-            for i, (message, how) in enumerate(cases):
-                from lwnode.records import sign_announcement
-                from lwnode.testing import tiny_semantic as sem
-
-                row = sign_announcement(
-                    rogue, learnware_id=lid, organization="Rogue", semantic=sem("r", D),
-                    spec=how["spec"] or tiny_spec(2, d=D), size=how["size"],
-                    urls=(f"{rogue_url}/v1/learnwares/{lid}/package",), sequence=i + 1,
-                    now=0)
-                from lwnode.records import envelope_of
-                from protocol.codec import encode_envelope
-
-                await user_node.service.receive_record(encode_envelope(envelope_of(row)))
-                with pytest.raises(NodeError, match=message):
-                    await asyncio.to_thread(fetch_package, client, lid, tmp_path / "dl")
-                assert not (tmp_path / "dl" / f"{lid.split(':')[1]}.zip").exists()
+        yield f"http://127.0.0.1:{port}/v1/learnwares/{content_id(package)}/package", ranges
     finally:
         await runner.cleanup()
-    assert served  # the bytes were fetched from the rogue owner, then refused
+
+
+async def offered(node, owner: Identity, package: bytes, url: str, sequence: int, *,
+                  semantic=None, spec=None, size: int | None = None) -> None:
+    """`owner`'s signed announcement of `package` at `url` reaches `node` (true to the
+    package unless `semantic`, `spec` or `size` say otherwise)."""
+    from engine.package import open_package
+
+    own = open_package(package)
+    row = sign_announcement(owner, learnware_id=content_id(package), organization="Owner",
+                            semantic=semantic or own.semantic, spec=spec or own.spec,
+                            size=size or len(package), urls=(url,), sequence=sequence, now=0)
+    await node.service.receive_record(encode_envelope(envelope_of(row)))
+
+
+async def test_fetch_refuses_a_package_whose_owner_misstates_its_spec_or_size(
+        tmp_path, packages):
+    """A rogue owner announces a real package under the wrong spec / the wrong size."""
+    from lwnode.errors import NodeError
+
+    package = packages[0]
+    lid = content_id(package)
+    rogue = Identity.from_seed(b"\x42" * 32)
+    async with package_server(package) as (url, ranges), \
+            start_node(tmp_path, "U", enabled=False) as user_node:
+        client = NodeClient(user_node.url)
+        cases = [("differs from its owner's signed announcement",
+                  dict(spec=tiny_spec(1, d=D, loc=3.0))),
+                 ("owner signed", dict(size=len(package) - 100))]
+        for i, (message, lie) in enumerate(cases):
+            await offered(user_node, rogue, package, url, i + 1, **lie)
+            with pytest.raises(NodeError, match=message):
+                await asyncio.to_thread(fetch_package, client, lid, tmp_path / "dl")
+            assert not (tmp_path / "dl" / f"{lid.split(':')[1]}.zip").exists()
+    assert ranges  # the bytes were fetched from the rogue owner, then refused
+
+
+async def test_fetch_resumes_a_cut_download_from_a_remote_owner_with_range(tmp_path,
+                                                                           packages):
+    """An honest remote owner; the user's first download was cut after 1,000 bytes."""
+    package = packages[1]
+    lid = content_id(package)
+    owner = Identity.from_seed(b"\x43" * 32)
+    dest = tmp_path / "dl"
+    dest.mkdir()
+    (dest / f"{lid.split(':')[1]}.zip.part").write_bytes(package[:1000])
+    async with package_server(package) as (url, ranges), \
+            start_node(tmp_path, "U", enabled=False) as user_node:
+        await offered(user_node, owner, package, url, 1)
+        fetched = await asyncio.to_thread(fetch_package, NodeClient(user_node.url), lid, dest)
+    assert ranges == ["bytes=1000-"]
+    assert fetched.path.read_bytes() == package and fetched.owner == owner.node_id
+    assert not (dest / f"{lid.split(':')[1]}.zip.part").exists()

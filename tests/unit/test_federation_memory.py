@@ -226,6 +226,23 @@ async def test_lost_gossip_and_late_joiners_are_repaired_by_paginated_sync():
             assert b.counters()["sync_records_pulled"] == pulled
 
 
+async def test_records_learnt_by_sync_spread_hop_by_hop_without_waiting_a_round():
+    hub = InProcessHub()
+    async with node(hub, "A", sync_interval=3600) as a, \
+            node(hub, "B", bootstrap=(a,), sync_interval=3600) as b, \
+            node(hub, "C", bootstrap=(b,), sync_interval=3600) as c:
+        await until(lambda: not b.federation._syncing and not c.federation._syncing,
+                    "the rounds on connect")
+        owner = ident("Y")
+        rows = [announcement_row(owner, f"sha256:{i:064x}", i + 1, organization="Y",
+                                 semantic=tiny_semantic(f"y{i}", D)) for i in range(3)]
+        a.service.store.put_records(rows)  # never gossiped: only sync can spread them
+        assert (await b.federation.sync_now(a.id)).accepted == 3
+        # B's news starts a round with C; C sees B ahead and pulls at once.
+        await until(lambda: len(c.service.catalog) == 3, "the records on C")
+        assert c.counters()["gossip_received"] == 0
+
+
 async def test_a_sync_request_with_a_cursor_we_never_issued_gets_an_error_reply():
     hub = InProcessHub()
     async with node(hub, "A") as a, node(hub, "B", bootstrap=(a,), sync=False) as b:
