@@ -20,6 +20,7 @@ from A in its own round, so both converge without anyone re-publishing.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -123,6 +124,9 @@ class AntiEntropy:
         self.records_pulled = 0
         self.on_behind: Callable[[str], None] | None = None
         """Called with a peer whose digest shows records we lack (to pull from it soon)."""
+        self._pulling: set[str] = set()
+        """Owners whose records a round is pulling now: another round skips them (a node
+        joining through two peers would otherwise receive and check everything twice)."""
 
     # -- serving ---------------------------------------------------------------------------
     async def handle(self, peer: str, data: bytes) -> bytes:
@@ -191,25 +195,41 @@ class AntiEntropy:
                     or theirs.range_end != digest.range_end):
                 raise ProtocolError(f"{peer} answered a digest of {theirs.node} for range "
                                     f"[{theirs.range_start!r}, {theirs.range_end!r})")
-            wants += [w for w in wants_from(by_owner, theirs) if w.owner != service.node_id]
+            wants += [w for w in wants_from(by_owner, theirs)
+                      if w.owner != service.node_id and w.owner not in self._pulling]
+        mine_now = {w.owner for w in wants}
+        self._pulling |= mine_now
+        try:
+            return await self._pull_wants(peer, wants)
+        finally:
+            self._pulling -= mine_now
+
+    async def _pull_wants(self, peer: str, wants: list[SyncWant]) -> RoundResult:
+        """Follow the cursor of each chunk of wants; the next page is requested while
+        this one is checked and stored (the peer builds it meanwhile)."""
         pages = records = accepted = 0
         for i in range(0, len(wants), limits.MAX_SYNC_WANTS):
             chunk = tuple(wants[i:i + limits.MAX_SYNC_WANTS])
-            cursor = b""
-            while True:
-                page = await self._ask(peer, SyncRequest(chunk, cursor), SyncResponse)
-                assert isinstance(page, SyncResponse)
-                pages += 1
-                records += len(page.records)
-                self.records_pulled += len(page.records)
-                if page.records:
-                    verdicts = await self.intake.take(page.records, via=SYNC, peer=peer)
-                    accepted += sum(v.outcome == "accepted" for v in verdicts)
-                if not page.next_cursor:
-                    break
-                if not page.records:
-                    raise ProtocolError(f"{peer} sent an empty page with a cursor")
-                cursor = page.next_cursor
+            ahead = asyncio.ensure_future(self._ask(peer, SyncRequest(chunk), SyncResponse))
+            try:
+                while True:
+                    page = await ahead
+                    assert isinstance(page, SyncResponse)
+                    if page.next_cursor:
+                        if not page.records:
+                            raise ProtocolError(f"{peer} sent an empty page with a cursor")
+                        ahead = asyncio.ensure_future(self._ask(
+                            peer, SyncRequest(chunk, page.next_cursor), SyncResponse))
+                    pages += 1
+                    records += len(page.records)
+                    self.records_pulled += len(page.records)
+                    if page.records:
+                        verdicts = await self.intake.take(page.records, via=SYNC, peer=peer)
+                        accepted += sum(v.outcome == "accepted" for v in verdicts)
+                    if not page.next_cursor:
+                        break
+            finally:
+                ahead.cancel()
         if accepted:
             log.info("anti-entropy with %s: %d record(s) new of %d pulled", peer, accepted,
                      records)

@@ -46,7 +46,7 @@ from lwnode.intake import (
     signed_by_owner,
 )
 from lwnode.p2p.base import PeerNetwork, PeerStatus
-from lwnode.p2p.errors import NetworkClosed, PeerError
+from lwnode.p2p.errors import NetworkClosed, PeerError, ProtocolNotSupported
 from lwnode.peering import PeerInfo, PeerLayer
 from lwnode.records import announcement_of
 from lwnode.routing import RecentQueries, RoutingPolicy, empty_response, route_search
@@ -134,7 +134,11 @@ class Federation(PeerLayer):
         inbox = await self.network.subscribe(ANNOUNCE_TOPIC)
         await self.network.start()
         self._started = True
-        await self._pin_own_name()
+        try:
+            await self._pin_own_name()
+        except BaseException:
+            await self.stop()
+            raise
         self._spawn(self._consume_gossip(inbox))
         self._spawn(self._watch_peers())
         log.info("peer layer of %s listening on %s (trust: %s)", service.node_id,
@@ -241,8 +245,9 @@ class Federation(PeerLayer):
                     break
         except (PeerError, ProtocolError) as exc:
             log.info("anti-entropy with %s failed: %s", peer, exc)
-            interval = self.service.config.p2p.sync_interval
-            self._synced_at[peer] = loop.time() - interval + SYNC_RETRY
+            if not isinstance(exc, ProtocolNotSupported):  # not a node that syncs: wait
+                interval = self.service.config.p2p.sync_interval
+                self._synced_at[peer] = loop.time() - interval + SYNC_RETRY
         finally:
             self._syncing.discard(peer)
 

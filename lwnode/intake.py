@@ -33,12 +33,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import msgpack
+
 from engine.specification.rkme import RKMESpec
 from engine.specification.semantic import SemanticSpec
 from lwnode.records import announcement_of, row_of
 from lwnode.store.base import ANNOUNCEMENT, Pin, RecordRow, Store
 from lwnode.trust import TrustPolicy
-from protocol.codec import decode_envelope, spec_to_wire
+from protocol import limits
+from protocol.codec import decode_envelope, encode_envelope, spec_to_wire
 from protocol.errors import ProtocolError, SignatureError
 from protocol.messages import SearchHit, SignedEnvelope, SpecAnnouncement, Withdrawal, now_ms
 from protocol.node_id import node_id_from_public_key
@@ -169,6 +172,33 @@ def signed_by_owner(hit: SearchHit) -> bool:
     return True
 
 
+def _peek_all(items: Sequence[bytes | SignedEnvelope]
+              ) -> tuple[list[bytes], list[tuple[str, str] | None]]:
+    """Envelope bytes and the (owner, learnware id) each payload names, read without
+    any check (only to find the stored record to compare with; None if unreadable)."""
+    datas = [encode_envelope(i) if isinstance(i, SignedEnvelope) else bytes(i) for i in items]
+    keys: list[tuple[str, str] | None] = []
+    for item, data in zip(items, datas, strict=True):
+        try:
+            envelope = item if isinstance(item, SignedEnvelope) else decode_envelope(data)
+            body = msgpack.unpackb(envelope.payload, raw=False,
+                                   max_bin_len=limits.MAX_BINARY_BYTES,
+                                   max_str_len=limits.MAX_STRING_BYTES)["body"]
+            keys.append((str(body["owner"]), str(body["learnware_id"])))
+        except Exception:  # anything unreadable gets the full checks
+            keys.append(None)
+    return datas, keys
+
+
+def _held_already(store: Store, datas: Sequence[bytes],
+                  keys: Sequence[tuple[str, str] | None]) -> list[bool]:
+    out = []
+    for data, key in zip(datas, keys, strict=True):
+        row = store.get_record(*key) if key is not None else None
+        out.append(row is not None and row.envelope == data)
+    return out
+
+
 # -- steps 2-4 and the write (store thread) ---------------------------------------------------
 def _known_content(store: Store, learnware_id: str) -> tuple[bytes, int] | None:
     """The content key of any announcement of `learnware_id` the store holds."""
@@ -270,9 +300,21 @@ class Intake:
 
     async def take(self, items: Sequence[bytes | SignedEnvelope], *, via: str, peer: str
                    ) -> list[Verdict]:
-        """Check and admit envelopes (bytes as received, or decoded envelopes)."""
-        checked = await self.service.compute(check_envelopes, items)
-        return await self.admit(checked, via=via, peer=peer)
+        """Check and admit envelopes (bytes as received, or decoded envelopes).
+
+        An envelope byte-identical to the record the store keeps for its (owner, id)
+        was verified when it was stored: it is a duplicate without decoding it again
+        (a node catching up from two peers at once receives everything twice).
+        """
+        service = self.service
+        datas, keys = await service.compute(_peek_all, items)
+        held = await service.in_store(_held_already, service.store, datas, keys)
+        fresh = [d for d, h in zip(datas, held, strict=True) if not h]
+        checked = iter(await service.compute(check_envelopes, fresh) if fresh else [])
+        merged: list[Checked | Verdict] = [
+            Verdict(OWN if key is not None and key[0] == self.policy.node_id else DUPLICATE)
+            if h else next(checked) for key, h in zip(keys, held, strict=True)]
+        return await self.admit(merged, via=via, peer=peer)
 
     async def admit(self, checked: Sequence[Checked | Verdict], *, via: str, peer: str
                     ) -> list[Verdict]:

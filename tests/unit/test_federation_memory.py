@@ -314,3 +314,18 @@ async def test_a_signed_record_served_under_another_owners_id_is_a_bad_signature
 
     verdict = check_envelope(relabelled, 0)
     assert getattr(verdict, "outcome", None) == "bad_signature"
+
+
+async def test_an_identical_copy_is_a_duplicate_but_a_tampered_one_is_still_checked():
+    hub = InProcessHub()
+    async with node(hub, "A", sync=False) as a:
+        owner = ident("Q")
+        row = announcement_row(owner, "sha256:" + "12" * 32, 1, organization="Q",
+                               semantic=tiny_semantic("q", D))
+        intake = a.federation.intake
+        assert [v.outcome for v in await intake.take([row.envelope], via="sync",
+                                                     peer=owner.node_id)] == ["accepted"]
+        copy = bytes(row.envelope)
+        tampered = copy[:-1] + bytes([copy[-1] ^ 1])  # the signature's last byte
+        verdicts = await intake.take([copy, tampered], via="gossip", peer=owner.node_id)
+        assert [v.outcome for v in verdicts] == ["duplicate", "bad_signature"]
