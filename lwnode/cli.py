@@ -447,11 +447,13 @@ def _cmd_peers(args: argparse.Namespace) -> int:
         print("no peers: this node runs on its own")
         return EXIT_OK
     table = Table(title="Peers")
-    for column in ("node id", "organization", "connected", "HTTP", "multiaddrs"):
+    for column in ("node id", "organization", "connected", "HTTP", "multiaddrs",
+                   "records accepted", "refused"):
         table.add_column(column)
     for p in peers:
         table.add_row(p["node_id"], p["organization"], "yes" if p["connected"] else "no",
-                      p["http_url"], "\n".join(p["multiaddrs"]))
+                      p["http_url"], "\n".join(p["multiaddrs"]),
+                      str(p.get("records_accepted", "")), str(p.get("records_rejected", "")))
     _out().print(table)
     return EXIT_OK
 
