@@ -28,10 +28,13 @@ def problems():
     out.append((a @ a.T, rng.normal(size=20)))
     z = np.repeat(rng.normal(size=(5, 2)), 2, axis=0)  # duplicated points: singular Gram
     out.append((kernel.gaussian(z, z, 1.0), rng.uniform(size=10)))
+    # near-duplicate mixture members (solved by support enumeration): ill-conditioned
+    z = np.repeat(rng.normal(size=(2, 3)), 2, axis=0) + rng.normal(scale=1e-4, size=(4, 3))
+    out.append((kernel.gaussian(z, z, 0.5), rng.uniform(size=4)))
     return out
 
 
-@pytest.mark.parametrize("case", range(6))
+@pytest.mark.parametrize("case", range(7))
 def test_matches_cvxpy(case):
     q, c = problems()[case]
     ours = simplex_qp(q, c)
