@@ -25,6 +25,7 @@ import argparse
 import asyncio
 import json
 import os
+import re
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -383,12 +384,44 @@ def _print_answer(answer: dict[str, Any], body: dict[str, Any]) -> None:
         console.print(f"partial answer: no reply from {', '.join(answer.get('missed', []))}")
 
 
+_ID_PREFIX = re.compile(r"(?:sha256:)?([0-9a-f]{6,64})")
+
+
+def _resolve_ids(client: Any, ids: Sequence[str]) -> list[str]:
+    """Full learnware ids; a unique prefix (6+ hex digits, like git) is expanded from the
+    node's listing, which holds its own learnwares and those its peers announced."""
+    from lwnode.errors import InputError
+
+    out, known = [], None
+    for given in ids:
+        match = _ID_PREFIX.fullmatch(given)
+        if match is None or len(match.group(1)) == 64:
+            out.append(given)  # a full id, or not an id at all (fetch says why)
+            continue
+        if known is None:
+            known, cursor = [], None
+            while True:
+                params = {"limit": "1000", **({"cursor": cursor} if cursor else {})}
+                page = client.listing(**params)
+                known.extend(item["id"] for item in page["items"])
+                cursor = page.get("next_cursor")
+                if not cursor:
+                    break
+        hits = sorted({k for k in known if k.split(":", 1)[1].startswith(match.group(1))})
+        if len(hits) != 1:
+            what = "no learnware" if not hits else f"{len(hits)} learnwares ({hits[0]}, ...)"
+            raise InputError(f"{given}: {what} known to the node start with it; give more "
+                             "of the id")
+        out.append(hits[0])
+    return out
+
+
 def _fetch(args: argparse.Namespace, ids: Sequence[str], dest: Path) -> list[Any]:
     from lwnode.local import fetch_package
 
     client = _client(args)
     fetched = []
-    for learnware_id in ids:
+    for learnware_id in _resolve_ids(client, ids):
         with _bar(f"fetching {_short(learnware_id)}", 0) as advance:
             fetched.append(fetch_package(client, learnware_id, dest, progress=advance))
     return fetched
@@ -600,7 +633,8 @@ def build_parser() -> argparse.ArgumentParser:
              "Download packages into DIR as <sha256>.zip, resuming partial downloads; each is "
              "checked against its id (sha256), the owner's signed announcement, and opened as "
              "a package before it is kept.")
-    p.add_argument("ids", nargs="+", metavar="ID")
+    p.add_argument("ids", nargs="+", metavar="ID",
+                   help="learnware ids, or unique prefixes of them (6+ hex digits)")
     p.add_argument("-o", "--output", required=True, metavar="DIR")
     _add_node(p)
     p.set_defaults(func=_cmd_fetch)
@@ -609,7 +643,8 @@ def build_parser() -> argparse.ArgumentParser:
              "Fetch the learnwares, load their models safely, and predict your rows: "
              "job-selector or average with no labels, ensemble-pruning or feature-augment "
              "with a few labels (--labels).")
-    p.add_argument("ids", nargs="+", metavar="ID")
+    p.add_argument("ids", nargs="+", metavar="ID",
+                   help="learnware ids, or unique prefixes of them (6+ hex digits)")
     p.add_argument("--data", required=True, metavar="user.csv|.npy")
     p.add_argument("--labels", metavar="y.csv", help="labels of (some of) your rows")
     p.add_argument("--method", choices=["job-selector", "average", "ensemble-pruning",

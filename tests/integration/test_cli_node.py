@@ -124,7 +124,7 @@ def test_the_whole_flow(work, node):
     found, table, fetched, _ = lwnode_many([
         ("search", "--data", "user.csv", "--home", "home", "--json"),
         ("search", "--data", "user.csv", "--node", url),
-        ("fetch", ids[0], "-o", "downloads", "--home", "home"),
+        ("fetch", ids[0][:15], "-o", "downloads", "--home", "home"),  # a unique prefix
         ("spec", "make", "user.csv", "-o", "spec.json", "--points", "20")], cwd=d)
     answer = json.loads(found.stdout)
     assert {h["id"] for h in answer["single"]} == set(ids)
@@ -164,6 +164,7 @@ def test_bad_inputs_give_one_line_and_their_exit_code(work, node):
         (("publish", "junk.zip", "--home", "home"), 4, "archive"),
         (("fetch", unknown, "-o", "x", "--node", url), 4, "not known"),
         (("fetch", "nonsense", "-o", "x", "--node", url), 2, "learnware id"),
+        (("fetch", "sha256:000000", "-o", "x", "--node", url), 2, "no learnware known"),
         (("reuse", unknown, "--data", "user.csv", "--method", "feature-augment", "-o", "p.csv",
           "--node", url), 2, "give --labels"),
         (("init", "--home", "home"), 1, "refusing to replace"),
