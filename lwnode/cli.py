@@ -69,13 +69,15 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
         keep = Path(args.keep) if args.keep else None
         net = asyncio.run(network_demo.run_network_demo(
-            n_orgs=args.orgs, n_labels=args.labels or 20, seed=args.seed, quick=args.quick,
+            n_orgs=args.orgs, n_labels=20 if args.labels is None else args.labels,
+            seed=args.seed, quick=args.quick,
             keep=keep, console=console))
         network_demo.print_network_report(net, console)
         if keep is not None:
             console.print(f"node homes and fetched packages kept in {keep}")
         return 0
-    report = engine_demo.run(seed=args.seed, n_user_labels=args.labels or 8, console=console)
+    report = engine_demo.run(seed=args.seed, console=console,
+                             n_user_labels=8 if args.labels is None else args.labels)
     engine_demo.print_report(report, console)
     return 0
 

@@ -23,6 +23,7 @@ from engine.reuse import JobSelector
 from engine.search import Catalog, Requirement, SearchResult
 from engine.specification import InputSpec, OutputSpec, RKMETableSpec, SemanticSpec
 from engine.vocabulary import DataType, Library, TaskType
+from lwnode.errors import InputError
 
 DEVELOPERS = 10
 USER_CLASSES = (2, 3, 7, 8)
@@ -47,6 +48,8 @@ def developer_task(i: int) -> tuple[int, int]:
 def run(seed: int = 0, n_user_labels: int = 8, console: Console | None = None) -> DemoReport:
     """Build the market, search it as the user, reuse, and return the report."""
     console = console or Console()
+    if not 1 <= n_user_labels <= 200:
+        raise InputError(f"--labels: expected 1..200 labelled rows, got {n_user_labels}")
     x, y = load_digits(return_X_y=True)
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(x))

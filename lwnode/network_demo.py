@@ -33,6 +33,7 @@ from engine.specification import InputSpec, OutputSpec, RKMETableSpec, SemanticS
 from engine.vocabulary import DataType, Library, TaskType
 from lwnode.client import NodeClient
 from lwnode.cluster import local_cluster, wait_until
+from lwnode.errors import InputError
 from lwnode.jsonio import spec_json
 from lwnode.local import fetch_package, reuse
 
@@ -121,7 +122,9 @@ async def run_network_demo(*, n_orgs: int = 3, n_labels: int = 20, seed: int = 0
     """Run the whole flow; returns what the report prints (for tests)."""
     console = console or Console()
     if not 1 <= n_orgs <= 8:
-        raise ValueError(f"--orgs: expected 1..8 organizations, got {n_orgs}")
+        raise InputError(f"--orgs: expected 1..8 organizations, got {n_orgs}")
+    if not 2 <= n_labels <= 200:
+        raise InputError(f"--labels: expected 2..200 labelled rows, got {n_labels}")
     seconds: dict[str, float] = {}
     x_dev, y_dev, x_pool, y_pool = _digits(seed)
     began = time.perf_counter()
