@@ -19,6 +19,7 @@ from typing import Any
 from lwnode.daemon import RunningNode, peer_layer_for, running_node
 from lwnode.federation import Federation
 from lwnode.home import NodeHome
+from lwnode.p2p.base import PeerNetwork
 
 LINK_WAIT = 15.0
 
@@ -30,16 +31,26 @@ def chain(i: int) -> list[int]:
 
 @asynccontextmanager
 async def local_node(root: Path, name: str, organization: str,
-                     bootstrap: Sequence[str] = (), **overrides: Any
+                     bootstrap: Sequence[str] = (), *,
+                     wrap: Callable[[PeerNetwork], PeerNetwork] | None = None,
+                     p2p: dict[str, Any] | None = None, **overrides: Any
                      ) -> AsyncIterator[RunningNode]:
-    """One node with its home at ``root / name`` (created on first use)."""
+    """One node with its home at ``root / name`` (created on first use).
+
+    `p2p` adds ``[p2p]`` settings, `overrides` other config sections; `wrap` replaces
+    the peer layer's network by a wrapper of it (tests record or drop traffic).
+    """
     home = NodeHome(root / name)
     if not home.key_path.exists():
         home.init(organization)
     config = home.config(env={}, overrides={
         "http": {"port": 0}, "log": {"access_log": False},
-        "p2p": {"bootstrap": list(bootstrap)}, **overrides})
-    async with running_node(home, config, peers=peer_layer_for(home, config)) as node:
+        "p2p": {"bootstrap": list(bootstrap), **(p2p or {})}, **overrides})
+    layer = peer_layer_for(home, config)
+    if wrap is not None:
+        assert isinstance(layer, Federation), "wrap needs the peer layer enabled"
+        layer.network = wrap(layer.network)
+    async with running_node(home, config, peers=layer) as node:
         yield node
 
 

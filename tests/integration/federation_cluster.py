@@ -20,12 +20,14 @@ import urllib.request
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 
-from lwnode.daemon import RunningNode, peer_layer_for, running_node
+from lwnode.cluster import local_node
+from lwnode.daemon import RunningNode
 from lwnode.federation import Federation
 from lwnode.home import NodeHome
 from lwnode.p2p.base import PeerNetwork
@@ -75,26 +77,14 @@ class Node:
         return self.federation.counters()
 
 
-def node_config(home: NodeHome, bootstrap: Sequence[str] = (), **p2p: Any) -> Any:
-    return home.config(env={}, overrides={
-        "http": {"port": 0}, "log": {"access_log": False}, "checks": {"isolation": "thread"},
-        "p2p": {"bootstrap": list(bootstrap), **p2p}})
-
-
 @asynccontextmanager
 async def start_node(root: Path, name: str, bootstrap: Sequence[str] = (), *,
                      wrap: Wrap | None = None, **p2p: Any) -> AsyncIterator[Node]:
     """One node named `name` (organization "Org <name>") with its home under `root`."""
-    home = NodeHome(root / name)
-    if not home.key_path.exists():
-        home.init(f"Org {name}")
-    config = node_config(home, bootstrap, **p2p)
-    layer = peer_layer_for(home, config)
-    if wrap is not None:
-        assert isinstance(layer, Federation)
-        layer.network = wrap(name, layer.network)
-    async with running_node(home, config, peers=layer) as running:
-        yield Node(name, home, running)
+    async with local_node(root, name, f"Org {name}", bootstrap, p2p=p2p,
+                          wrap=None if wrap is None else partial(wrap, name),
+                          checks={"isolation": "thread"}) as running:
+        yield Node(name, running.home, running)
 
 
 def chain(i: int) -> list[int]:
