@@ -45,6 +45,7 @@ from protocol.messages import (
     SyncResponse,
     SyncWant,
     Withdrawal,
+    mapping_from_wire,
 )
 from protocol.validate import MapReader
 from protocol.versions import SCHEMA_MAJOR, SCHEMA_MINOR, check_schema_version
@@ -151,9 +152,12 @@ def _requirement_to_wire(req: Requirement) -> dict[str, Any]:
 
 
 def _hit_to_wire(hit: SearchHit) -> dict[str, Any]:
-    return {"announcement": _envelope_to_wire(hit.announcement),
-            "learnware_id": hit.learnware_id, "mmd2": hit.mmd2, "owner": hit.owner,
-            "package_url": hit.package_url, "score": hit.score, "size": hit.size}
+    out = {"announcement": _envelope_to_wire(hit.announcement),
+           "learnware_id": hit.learnware_id, "mmd2": hit.mmd2, "owner": hit.owner,
+           "package_url": hit.package_url, "score": hit.score, "size": hit.size}
+    if hit.mapping is not None:  # an optional field (1.1) is absent, not nil, when unset
+        out["mapping"] = hit.mapping.to_dict()
+    return out
 
 
 _TO_WIRE: dict[type[Any], Callable[[Any], dict[str, Any]]] = {
@@ -224,9 +228,12 @@ class _Reader:
     def __init__(self, lenient: bool) -> None:
         self.lenient = lenient
 
-    def fields(self, value: object, where: str, keys: Sequence[str]) -> dict[str, Any]:
+    def fields(self, value: object, where: str, keys: Sequence[str],
+               optional: Sequence[str] = ()) -> dict[str, Any]:
+        """The map's `keys` (each required) and those of `optional` it has."""
         r = MapReader(value, where, lenient=self.lenient)
         out = {key: r.take(key) for key in keys}
+        out.update((key, r.take(key)) for key in optional if r.has(key))
         r.done()
         return out
 
@@ -280,8 +287,10 @@ class _Reader:
 
     def search_hit(self, value: object, where: str) -> SearchHit:
         f = self.fields(value, where, ("learnware_id", "owner", "mmd2", "score", "package_url",
-                                       "size", "announcement"))
+                                       "size", "announcement"), optional=("mapping",))
         f["announcement"] = _envelope_from_wire(f["announcement"], f"{where}.announcement")
+        if "mapping" in f:
+            f["mapping"] = mapping_from_wire(f["mapping"], f"{where}.mapping")
         return _build(SearchHit, where, **f)
 
     def mixture_hit(self, value: object, where: str) -> MixtureHit:

@@ -67,6 +67,11 @@ MAX_TTL = 8
 MAX_VISITED = 64
 MAX_DEADLINE_MS = 120_000
 MAX_HITS = 100
+MAX_MAPPED_COLUMNS = 10_000
+"""Columns on either side of a search hit's column mapping (heterogeneous match): the
+semantic spec's bound on features (the message's byte budget binds first)."""
+MAX_COLUMN_NAME_CHARS = 200
+"""A column name in a mapping: the semantic spec's bound on feature names."""
 MAX_DIGEST_ENTRIES = 1_024
 MAX_SYNC_WANTS = 1_024
 MAX_SYNC_RECORDS = 512

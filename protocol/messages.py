@@ -33,7 +33,8 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any, ClassVar
 
-from engine.errors import SpecError
+from engine.errors import SearchError, SpecError
+from engine.hetero.mapping import ColumnMapping
 from engine.specification.rkme import RKMESpec
 from engine.specification.semantic import SemanticSpec
 from protocol import limits
@@ -444,7 +445,11 @@ class SearchHit:
     checks both agree. `package_url` is where to fetch it (the owner's URL, or a node
     holding a verified copy); the fetched bytes must have content id `learnware_id`.
     `mmd2` is None when the query had no statistical spec; `score` is in [0, 1],
-    higher is better.
+    higher is better. `mapping` (since 1.1; None when absent) is set for a
+    heterogeneous match, a learnware over other columns than the requirement's:
+    which of the requirement's columns feed which of the learnware's
+    (`engine.hetero.ColumnMapping`); its learnware side must name the announcement's
+    columns (`protocol.signing.verify_hit`).
     """
 
     learnware_id: str
@@ -454,6 +459,7 @@ class SearchHit:
     package_url: str
     size: int
     announcement: SignedEnvelope
+    mapping: ColumnMapping | None = None
 
     def __post_init__(self) -> None:
         check_content_id(self.learnware_id, "SearchHit.learnware_id")
@@ -465,11 +471,43 @@ class SearchHit:
         check_int(self.size, "SearchHit.size", 1, limits.MAX_PACKAGE_BYTES)
         if not isinstance(self.announcement, SignedEnvelope):
             raise ProtocolError("SearchHit.announcement: expected a SignedEnvelope")
+        if self.mapping is not None:
+            _check_mapping(self.mapping, "SearchHit.mapping")
 
     @property
     def sha256(self) -> str:
         """Hex sha256 of the package: the learnware id is its content id."""
         return self.learnware_id[len(CONTENT_ID_PREFIX):]
+
+
+def _check_mapping(mapping: object, where: str) -> None:
+    if not isinstance(mapping, ColumnMapping):
+        raise ProtocolError(f"{where}: expected a ColumnMapping or None")
+    for side in ("user_columns", "learnware_columns"):
+        names = getattr(mapping, side)
+        check_items(names, f"{where}.{side}", limits.MAX_MAPPED_COLUMNS, min_items=1)
+        for i, name in enumerate(names):
+            check_str(name, f"{where}.{side}[{i}]", limits.MAX_COLUMN_NAME_CHARS)
+    for i, pair in enumerate(mapping.pairs):
+        check_float(pair.similarity, f"{where}.pairs[{i}].similarity", lo=-1.0, hi=1.0)
+
+
+def mapping_from_wire(value: object, where: str) -> ColumnMapping:
+    """A `ColumnMapping` from its wire map (`ColumnMapping.to_dict`), bounds checked."""
+    if isinstance(value, dict):
+        for side in ("user_columns", "learnware_columns", "pairs"):
+            items = value.get(side)
+            if isinstance(items, list) and len(items) > limits.MAX_MAPPED_COLUMNS:
+                raise ProtocolError(f"{where}.{side}: {len(items)} items, at most "
+                                    f"{limits.MAX_MAPPED_COLUMNS} allowed")
+    try:
+        mapping = ColumnMapping.from_dict(value)  # type: ignore[arg-type]
+    except SearchError as exc:  # its messages start "mapping": name the field once
+        text = str(exc)
+        text = text[len("mapping"):] if text.startswith("mapping") else f": {text}"
+        raise ProtocolError(f"{where}{text}") from None
+    _check_mapping(mapping, where)
+    return mapping
 
 
 @dataclass(frozen=True)

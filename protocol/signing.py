@@ -216,7 +216,8 @@ def verify_hit(hit: SearchHit) -> SpecAnnouncement:
     """Verify a search hit's announcement and that the hit's fields agree with it.
 
     Returns the owner's signed announcement; raises `SignatureError` if the
-    signature fails or the hit misstates the id, owner or size.
+    signature fails or the hit misstates the id, owner or size, or maps onto
+    columns the announcement does not name.
     """
     if not isinstance(hit, SearchHit):
         raise ProtocolError(f"expected a SearchHit, got {type(hit).__name__}")
@@ -227,4 +228,10 @@ def verify_hit(hit: SearchHit) -> SpecAnnouncement:
         if claimed != signed:
             raise SignatureError(f"SearchHit.{name}: {claimed!r} differs from the signed "
                                  f"announcement ({signed!r})")
+    if hit.mapping is not None:
+        inp = ann.semantic.input
+        named = tuple(f.name for f in inp.features) if inp is not None else ()
+        if hit.mapping.learnware_columns != named:
+            raise SignatureError("SearchHit.mapping: maps onto columns the signed "
+                                 "announcement does not name")
     return ann

@@ -123,6 +123,10 @@ class MapReader:
             raise ProtocolError(f"{self.where}: missing field {key}")
         return self.value[key]
 
+    def has(self, key: str) -> bool:
+        """Whether an optional field is present (absent means its default)."""
+        return key in self.value
+
     def done(self) -> None:
         unknown = sorted(set(map(str, self.value)) - self._read)
         if unknown and not self.lenient:

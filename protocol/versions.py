@@ -10,7 +10,12 @@ message also carries its schema version ``[major, minor]``. The rules:
   unknown fields only in messages of its own or an older minor.
 - *patch*: no wire change (documentation, clarified semantics).
 
-The protocol ids and the schema share the major and minor numbers.
+Protocol ids change with the major only: libp2p negotiates a protocol id and a
+gossip topic by exact string, so a minor in the id would split 1.0 and 1.1 nodes
+apart, where the minor rule wants them to keep talking. Each message's own
+``version`` says which minor wrote it.
+
+History: 1.1 added ``SearchHit.mapping`` (the column map of a heterogeneous match).
 """
 
 from __future__ import annotations
@@ -21,15 +26,17 @@ from typing import Final
 from protocol.errors import ProtocolError, UnsupportedVersionError
 
 SCHEMA_MAJOR: Final = 1
-SCHEMA_MINOR: Final = 0
+SCHEMA_MINOR: Final = 1
 PATCH: Final = 0
 SCHEMA_VERSION: Final = (SCHEMA_MAJOR, SCHEMA_MINOR)
 VERSION_STRING: Final = f"{SCHEMA_MAJOR}.{SCHEMA_MINOR}.{PATCH}"
+PROTOCOL_ID_VERSION: Final = f"{SCHEMA_MAJOR}.0.0"
+"""The version in protocol ids and topics: the major's first release (see above)."""
 
 
 def protocol_id(name: str) -> str:
-    """The id of protocol `name` at this node's version."""
-    return f"/lwdock/{name}/{VERSION_STRING}"
+    """The id of protocol `name` for this node's major."""
+    return f"/lwdock/{name}/{PROTOCOL_ID_VERSION}"
 
 
 ANNOUNCE_TOPIC: Final = protocol_id("announce")

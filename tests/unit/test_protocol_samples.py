@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from engine.hetero.mapping import ColumnMapping, ColumnPair
 from engine.specification import SemanticSpec, spec_from_dict
 from engine.specification.rkme import RKMESpec
 from engine.specification.semantic import Feature, InputSpec, OutputSpec
@@ -114,10 +115,16 @@ def search_hit(**over: Any) -> SearchHit:
     return SearchHit(**fields)
 
 
+def column_mapping() -> ColumnMapping:
+    """The user's three columns onto the sample announcement's two (tenure, spend)."""
+    return ColumnMapping(("months as customer", "age", "spend per month"),
+                         ("tenure", "spend"), (ColumnPair(0, 0, 0.75), ColumnPair(2, 1, 0.5)))
+
+
 def search_response() -> SearchResponse:
     mixture = MixtureHit((LEARNWARE_ID,), (1.0,), 0.015625, 0.875)
-    return SearchResponse(QUERY_ID, OTHER.node_id, (search_hit(),), mixture, True,
-                          (OWNER.node_id,))
+    return SearchResponse(QUERY_ID, OTHER.node_id, (search_hit(mapping=column_mapping()),),
+                          mixture, True, (OWNER.node_id,))
 
 
 def error_reply() -> ErrorReply:
