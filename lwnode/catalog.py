@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from engine.search import Catalog, Mixture, Requirement, SearchResult
+from engine.specification.semantic import InputSpec
 from lwnode.records import announcement_of
 from lwnode.store.base import ANNOUNCEMENT, RecordRow, Store
 from protocol.messages import SpecAnnouncement
@@ -140,6 +141,13 @@ class NodeCatalog:
         for row in store.iter_announcements():
             self.add(announcement_of(row))
         return len(self)
+
+    def input_of(self, learnware_id: str) -> InputSpec | None:
+        """The learnware's input spec (its columns), None if unknown or not stated."""
+        with self._lock.read():
+            if learnware_id not in self._where:
+                return None
+            return self._catalog.get(learnware_id).semantic.input
 
     def search(self, requirement: Requirement, k: int, max_mixture: int) -> SearchResult:
         with self._lock.read():

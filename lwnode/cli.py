@@ -243,7 +243,8 @@ def _cmd_pack(args: argparse.Namespace) -> int:
     with _step(f"loading the model {args.model}"):
         model = load_model_file(args.model, trusted_types=args.trusted_type,
                                 allow_pickle=args.allow_pickle)
-    semantic = read_semantic(args.semantic, table=table, model=model, complete=True)
+    semantic = read_semantic(args.semantic, table=table, data_name=args.data, model=model,
+                             complete=True)
     spec = _spec_of(table, args, semantic.data_type.value if semantic.data_type else None)
     with _step("building the package"):
         try:
@@ -302,13 +303,18 @@ def _cmd_search(args: argparse.Namespace) -> int:
     body: dict[str, Any] = {"k": args.k}
     if args.mixture is not None:
         body["max_mixture"] = args.mixture
-    if args.semantic:
-        body["semantic"] = read_semantic(args.semantic).to_dict()
     if args.data and args.spec:
         raise InputError("give --data or --spec, not both")
     if args.data:
-        spec = _spec_of(_read_table(args.data), args)
+        table = _read_table(args.data)
+        # The header (and any descriptions in --semantic) travel with the RKME: they
+        # let the node match learnwares over other columns (heterogeneous search).
+        body["semantic"] = read_semantic(args.semantic, table=table,
+                                         data_name=args.data).to_dict()
+        spec = _spec_of(table, args)
         body["statistical"] = spec_json(spec)
+    elif args.semantic:
+        body["semantic"] = read_semantic(args.semantic).to_dict()
     elif args.spec:
         body["statistical"] = read_json_file(args.spec)
     if "semantic" not in body and "statistical" not in body:
@@ -365,10 +371,22 @@ def _print_answer(answer: dict[str, Any], body: dict[str, Any]) -> None:
         table.add_column(column, no_wrap=column == "id")
     for rank, hit in enumerate(answer["single"], 1):
         mmd2 = "" if hit["mmd2"] is None else f"{hit['mmd2']:.4f}"
-        table.add_row(str(rank), hit["id"], hit["name"], hit["organization"],
+        mapping = hit.get("mapping")
+        name = hit["name"] if mapping is None else (
+            f"{hit['name']} [other columns: {len(mapping['pairs'])} of "
+            f"{len(mapping['learnware_columns'])} mapped]")
+        table.add_row(str(rank), hit["id"], name, hit["organization"],
                       f"{hit['score']:.3f}", mmd2, "this node" if hit["local"] else
                       hit["package_url"].split("/v1/")[0])
     console.print(table)
+    for rank, hit in enumerate(answer["single"], 1):
+        if hit.get("mapping"):
+            console.print(f"#{rank} is heterogeneous: it takes other columns than yours "
+                          "(its column <- yours, with the descriptions' similarity):")
+            for line in hit["mapping"]["lines"]:
+                console.print(f"    {line}", highlight=False)
+    for note in answer.get("notes", []):
+        console.print(f"note: {note}", style="dim")
     mixture = answer.get("mixture")
     if mixture:
         mix = Table(title=f"Best mixture: score {mixture['score']:.3f}, "
@@ -442,13 +460,14 @@ def _cmd_reuse(args: argparse.Namespace) -> int:
     import tempfile
 
     from lwnode.errors import InputError
-    from lwnode.local import NEEDS_LABELS, reuse
+    from lwnode.local import NEEDS_LABELS, read_semantic, reuse_with
     from lwnode.tabular import read_labels, write_predictions
 
-    method = args.method or ("ensemble-pruning" if args.labels else "job-selector")
-    if method in NEEDS_LABELS and not args.labels:
-        raise InputError(f"--method {method} learns from a few labels: give --labels")
+    if args.method in NEEDS_LABELS and not args.labels:
+        raise InputError(f"--method {args.method} learns from a few labels: give --labels")
     table = _read_table(args.data)
+    user_input = (read_semantic(args.semantic, table=table, data_name=args.data).input
+                  if table.values.ndim == 2 else None)
     labels = read_labels(args.labels) if args.labels else None
     weights = None
     if args.weights:
@@ -460,13 +479,18 @@ def _cmd_reuse(args: argparse.Namespace) -> int:
     cache = Path(args.cache) if args.cache else None
     with tempfile.TemporaryDirectory(prefix="lwnode-reuse-") as tmp:
         fetched = _fetch(args, args.ids, cache or Path(tmp))
-        with _step(f"predicting {len(table.values)} rows with {method}"):
-            predictions = reuse([f.path for f in fetched], table.values, method=method,
-                                labels=labels, weights=weights,
+        with _step(f"predicting {len(table.values)} rows"):
+            reused = reuse_with([f.path for f in fetched], table.values, method=args.method,
+                                labels=labels, weights=weights, user_input=user_input,
                                 trusted_types=args.trusted_type, allow_code=args.allow_code)
-    write_predictions(args.output, predictions)
-    print(f"wrote {args.output}: {len(predictions)} predictions by {method} over "
-          f"{len(fetched)} learnware(s) ({', '.join(_short(f.learnware_id) for f in fetched)})")
+    write_predictions(args.output, reused.predictions)
+    for lw_id, mapping in reused.mappings:
+        print(f"{_short(lw_id)} takes other columns; mapped (its column <- yours):")
+        for line in mapping.describe():
+            print(f"    {line}")
+    print(f"wrote {args.output}: {len(reused.predictions)} predictions by {reused.method} "
+          f"over {len(fetched)} learnware(s) "
+          f"({', '.join(_short(f.learnware_id) for f in fetched)})")
     return EXIT_OK
 
 
@@ -648,10 +672,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("ids", nargs="+", metavar="ID",
                    help="learnware ids, or unique prefixes of them (6+ hex digits)")
     p.add_argument("--data", required=True, metavar="user.csv|.npy")
-    p.add_argument("--labels", metavar="y.csv", help="labels of (some of) your rows")
-    p.add_argument("--method", choices=["job-selector", "average", "ensemble-pruning",
-                                        "feature-augment"],
-                   help="default: job-selector, or ensemble-pruning when --labels is given")
+    p.add_argument("--labels", metavar="y.csv", help="labels of your first rows, one per "
+                   "line (a few are enough; every row is predicted)")
+    from lwnode.local import REUSE_METHODS
+
+    p.add_argument("--method", choices=REUSE_METHODS,
+                   help="default: hetero when a learnware takes other columns than yours "
+                   "(your CSV header), else job-selector, or ensemble-pruning with --labels")
+    p.add_argument("--semantic", metavar="semantic.toml",
+                   help="describes your columns ([input.columns] name = \"description\"): "
+                   "how they are matched with a learnware's other columns")
     p.add_argument("--weights", metavar="W1,W2,...", help="mixture weights (from search)")
     p.add_argument("-o", "--output", required=True, metavar="predictions.csv")
     p.add_argument("--cache", metavar="DIR", help="keep fetched packages here")

@@ -33,6 +33,7 @@ from dataclasses import replace
 from typing import Any
 
 from engine.errors import SearchError
+from engine.hetero.features import same_columns
 from engine.search import Requirement as EngineRequirement
 from lwnode.antientropy import AntiEntropy, RoundResult
 from lwnode.intake import (
@@ -348,7 +349,7 @@ class Federation(PeerLayer):
             ask_peer=self._encoding_once(ask), policy=self.routing, mix=mix)
         if response.partial:
             self.counts["searches_partial"] += 1
-        hits = await service.compute(_place, service, response.hits)
+        hits = await service.compute(_place, service, response.hits, query.requirement)
         return answer_of(response, mine[0], hits, k=query.k, asked=asked, answered=answered)
 
     def _mixer(self, requirement: EngineRequirement, max_mixture: int
@@ -423,6 +424,11 @@ class Federation(PeerLayer):
                                                 max(0.001, end - loop.time()))
             except TimeoutError:
                 return empty_response(request, service.node_id)
+            except SearchError as exc:
+                # e.g. only learnwares over other columns here, and a requirement without
+                # column descriptions: nothing to offer, which is not the asker's fault.
+                log.info("search %s: answered empty (%s)", request.query_id, exc)
+                return empty_response(request, service.node_id)
             return await service.in_store(local_response, service.store, answer,
                                           request.query_id, service.node_id)
 
@@ -475,11 +481,27 @@ def _held(service: NodeService, hits: Sequence[SearchHit]) -> tuple[SearchHit, .
                  if any(loc.owner == h.owner for loc in catalog.locations(h.learnware_id)))
 
 
-def _place(service: NodeService, hits: Sequence[SearchHit]) -> list[Hit]:
-    """Where each merged hit lives, from the catalog (peers' hits were admitted to it)."""
+def _place(service: NodeService, hits: Sequence[SearchHit],
+           requirement: EngineRequirement) -> list[Hit]:
+    """Where each merged hit lives, from the catalog (peers' hits were admitted to it).
+
+    A hit whose column mapping does not start from the requirement's columns is
+    dropped, and so is a hit over other columns that comes without a mapping (from
+    a 1.0 peer): neither can be reused as it stands.
+    """
+    semantic = requirement.semantic
+    user = semantic.input if semantic is not None else None
+    user_columns = tuple(f.name for f in user.features) if user is not None else ()
     out = []
     for h in hits:
-        hit = service.hit_for(h.learnware_id, h.score, h.mmd2)
+        if h.mapping is not None:
+            if h.mapping.user_columns != user_columns:
+                continue
+        elif user is not None and user.features:
+            theirs = service.catalog.input_of(h.learnware_id)
+            if theirs is not None and theirs.features and not same_columns(user, theirs):
+                continue
+        hit = service.hit_for(h.learnware_id, h.score, h.mmd2, h.mapping)
         if hit is not None:
             out.append(hit)
     return out

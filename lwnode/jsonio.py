@@ -208,10 +208,16 @@ def place_json(hit: Hit) -> dict[str, Any]:
 
 
 def hit_json(hit: Hit) -> dict[str, Any]:
-    """A ranked single learnware: where it lives, its score, every owner offering it."""
+    """A ranked single learnware: where it lives, its score, every owner offering it,
+    and for a heterogeneous match which of the user's columns feed which of its own."""
+    mapping = hit.mapping
     return {**place_json(hit), "score": hit.score, "mmd2": hit.mmd2,
             "locations": [{"owner": loc.owner, "organization": loc.organization,
-                           "package_urls": list(loc.package_urls)} for loc in hit.locations]}
+                           "package_urls": list(loc.package_urls)} for loc in hit.locations],
+            "heterogeneous": mapping is not None,
+            "mapping": None if mapping is None else {
+                **mapping.to_dict(), "coverage": mapping.coverage,
+                "lines": mapping.describe()}}
 
 
 def answer_json(answer: SearchAnswer) -> dict[str, Any]:

@@ -24,9 +24,11 @@ import numpy as np
 from numpy.typing import NDArray
 
 from engine.errors import PackageError, ReuseError, SpecError
+from engine.hetero.mapping import ColumnMapping
 from engine.specification.rkme import RKMESpec
-from engine.specification.semantic import SemanticSpec
+from engine.specification.semantic import InputSpec, SemanticSpec
 from lwnode.client import NodeClient, Progress
+from lwnode.columns import complete_input
 from lwnode.errors import InputError, NodeError
 from lwnode.tabular import Table
 from protocol.errors import ProtocolError
@@ -36,8 +38,11 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-REUSE_METHODS = ("job-selector", "average", "ensemble-pruning", "feature-augment")
+REUSE_METHODS = ("job-selector", "average", "ensemble-pruning", "feature-augment", "hetero")
 NEEDS_LABELS = ("ensemble-pruning", "feature-augment")
+HETERO = "hetero"
+"""Reuse across feature spaces (`engine.hetero.HeteroReuser`): chosen by itself when a
+learnware takes other columns than the user's."""
 
 
 # -- specs --------------------------------------------------------------------------------
@@ -74,35 +79,35 @@ def read_toml(path: str | os.PathLike[str]) -> dict[str, Any]:
         raise InputError(f"{p}: not valid TOML ({exc})") from None
 
 
-def read_semantic(path: str | os.PathLike[str], *, table: Table | None = None,
-                  model: Any = None, complete: bool = False) -> SemanticSpec:
-    """A semantic spec from TOML; with `complete`, fill what the data and model tell.
+def read_semantic(path: str | os.PathLike[str] | None, *, table: Table | None = None,
+                  data_name: str = "the data", model: Any = None,
+                  complete: bool = False) -> SemanticSpec:
+    """A semantic spec from TOML (None: an empty one), its input completed from `table`.
 
-    Filled in when missing: ``input.dimension`` (the data's width) and feature names
-    (a CSV header); for classifiers ``output.labels`` (the model's ``classes_``) and
-    ``output.dimension`` (1); for regressors ``output.dimension`` (1).
+    With a table: ``input.dimension`` (the data's width) and one feature per header
+    column, described by ``input.columns`` or ``input.features`` (`lwnode.columns`).
+    With `complete`, also what the model tells: for classifiers ``output.labels``
+    (its ``classes_``) and ``output.dimension`` (1); for regressors
+    ``output.dimension`` (1).
     """
-    data = read_toml(path)
+    where = str(path) if path is not None else data_name
+    data = read_toml(path) if path is not None else {}
+    if table is not None:
+        data = {**data, "input": complete_input(data.get("input") or {}, table, where,
+                                                data_name)}
     if complete:
-        data = _completed(data, table, model)
+        data = _completed(data, model)
     try:
         semantic = SemanticSpec.from_dict(data)
         if complete:
             semantic.require_complete()
     except SpecError as exc:
-        raise InputError(f"{path}: {exc}") from None
+        raise InputError(f"{where}: {exc}") from None
     return semantic
 
 
-def _completed(data: dict[str, Any], table: Table | None, model: Any) -> dict[str, Any]:
+def _completed(data: dict[str, Any], model: Any) -> dict[str, Any]:
     data = dict(data)
-    inp = dict(data.get("input") or {})
-    if table is not None and "dimension" not in inp:
-        x = table.values
-        inp["dimension"] = int(x.shape[1]) if x.ndim == 2 else int(np.prod(x.shape[1:]))
-        if table.columns and "features" not in inp:
-            inp["features"] = [{"name": c} for c in table.columns]
-    data["input"] = inp
     out = dict(data.get("output") or {})
     classes = getattr(model, "classes_", None)
     task = str(data.get("task_type", "")).lower()
@@ -290,19 +295,45 @@ def _sha256(path: Path) -> str:
 
 
 # -- reuse ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Reused:
+    """Predictions, the method that made them and, for reuse across feature spaces,
+    each learnware's column mapping (learnware id, mapping)."""
+
+    predictions: NDArray[Any]
+    method: str
+    mappings: tuple[tuple[str, ColumnMapping], ...] = ()
+
+
 def reuse(paths: Sequence[Path], x: NDArray[Any], *, method: str,
           labels: NDArray[Any] | None = None, weights: Sequence[float] | None = None,
           trusted_types: Sequence[str] = (), allow_code: bool = False) -> NDArray[Any]:
     """Predict the user's rows with the learnwares in `paths` by `method`."""
+    return reuse_with(paths, x, method=method, labels=labels, weights=weights,
+                      trusted_types=trusted_types, allow_code=allow_code).predictions
+
+
+def reuse_with(paths: Sequence[Path], x: NDArray[Any], *, method: str | None = None,
+               labels: NDArray[Any] | None = None, weights: Sequence[float] | None = None,
+               user_input: InputSpec | None = None, trusted_types: Sequence[str] = (),
+               allow_code: bool = False) -> Reused:
+    """Load the learnwares in `paths` and predict the user's rows.
+
+    `method` None chooses: ``hetero`` when a learnware takes other columns than the
+    user's (`user_input`: their header and descriptions), else ``ensemble-pruning``
+    with labels and ``job-selector`` without. A method that needs the same columns
+    is refused for learnwares over other columns, with a message that says why.
+    `labels` may be fewer than the rows: they label the first ``len(labels)`` rows,
+    and every row is predicted.
+    """
     from engine.errors import ModelLoadError
     from engine.package import open_package
-    from engine.reuse import Averaging, EnsemblePruning, FeatureAugment, JobSelector
 
-    if method not in REUSE_METHODS:
+    if method is not None and method not in REUSE_METHODS:
         raise InputError(f"--method: {method!r} is not one of {', '.join(REUSE_METHODS)}")
     if method in NEEDS_LABELS and labels is None:
         raise InputError(f"--method {method} learns from a few labels: give --labels")
-    if labels is not None and len(labels) != len(x):
+    if labels is not None and len(labels) > len(x):
         raise InputError(f"--labels: {len(labels)} labels for {len(x)} rows")
     try:
         learnwares = [open_package(p).learnware(trusted_types=trusted_types,
@@ -311,15 +342,74 @@ def reuse(paths: Sequence[Path], x: NDArray[Any], *, method: str,
         raise InputError(str(exc)) from None
     if weights is not None and len(weights) != len(learnwares):
         raise InputError(f"--weights: {len(weights)} weights for {len(learnwares)} learnwares")
+    width = int(x.shape[1]) if x.ndim == 2 else int(x[0].size)
+    other = [lw.id for lw in learnwares if _other_columns(lw, user_input, width)]
+    if other and method not in (None, HETERO):
+        raise InputError(f"--method {method}: learnware {other[0]} takes other columns than "
+                         f"yours; reuse across feature spaces is --method {HETERO} (chosen "
+                         "by itself when --method is left out)")
+    method = method or (HETERO if other else
+                        "ensemble-pruning" if labels is not None else "job-selector")
     try:
-        if method == "job-selector":
-            model: Any = JobSelector(learnwares, weights=weights).fit(x)
-        elif method == "average":
-            model = Averaging(learnwares, weights=weights).fit(x)
-        else:
+        if method == HETERO:
+            return _reuse_hetero(learnwares, x, labels, weights, user_input)
+        model = _reuser(method, learnwares, weights)
+        if method in NEEDS_LABELS:
             assert labels is not None
-            reuser = EnsemblePruning if method == "ensemble-pruning" else FeatureAugment
-            model = reuser(learnwares).fit(x, labels)
-        return np.asarray(model.predict(x))
+            model.fit(x[:len(labels)], labels)
+        else:
+            model.fit(x)
+        return Reused(np.asarray(model.predict(x)), method)
     except (ReuseError, SpecError) as exc:
         raise InputError(str(exc)) from None
+
+
+def _reuser(method: str, learnwares: list[Any], weights: Sequence[float] | None) -> Any:
+    from engine.reuse import Averaging, EnsemblePruning, FeatureAugment, JobSelector
+
+    if method == "job-selector":
+        return JobSelector(learnwares, weights=weights)
+    if method == "average":
+        return Averaging(learnwares, weights=weights)
+    return (EnsemblePruning if method == "ensemble-pruning" else FeatureAugment)(learnwares)
+
+
+def _other_columns(lw: Any, user: InputSpec | None, width: int) -> bool:
+    """Does learnware `lw` take other columns than the user's? Refuses the cases where
+    it does but the columns cannot be matched (no names on one side)."""
+    from engine.hetero.features import same_columns
+
+    theirs = lw.semantic.input
+    named = theirs is not None and bool(theirs.features)
+    if named and user is not None and user.features:
+        return not same_columns(user, theirs)
+    if lw.spec.dim_ == width or lw.spec.kind != "rkme_table":
+        return False
+    if not named:
+        raise InputError(f"learnware {lw.id} takes {lw.spec.dim_} columns, your data has "
+                         f"{width}, and it does not name its columns: yours cannot be "
+                         "mapped onto them")
+    names = ", ".join(f.name for f in theirs.features[:6])
+    raise InputError(f"learnware {lw.id} takes other columns ({names}, ...): give your data a "
+                     "header row, and describe your columns in a --semantic TOML "
+                     "([input.columns] name = \"description\"), so they can be mapped")
+
+
+def _reuse_hetero(learnwares: list[Any], x: NDArray[Any], labels: NDArray[Any] | None,
+                  weights: Sequence[float] | None, user_input: InputSpec | None) -> Reused:
+    from engine.errors import MissingExtraError
+    from engine.hetero.reuse import HeteroReuser
+
+    if x.ndim != 2:
+        raise InputError(f"reuse across feature spaces takes a table, got shape {x.shape}")
+    try:
+        model = HeteroReuser(learnwares, user_input=user_input, weights=weights)
+        if labels is None:
+            model.fit(x)
+        else:
+            model.fit(x[:len(labels)], labels)
+        predictions = np.asarray(model.predict(x))
+    except MissingExtraError as exc:
+        raise InputError(f"{exc}") from None
+    mappings = tuple((lw.id, m) for lw, m in zip(learnwares, model.mappings_, strict=True))
+    return Reused(predictions, HETERO, mappings)

@@ -135,7 +135,26 @@ _SCHEMAS: dict[str, Any] = {
     "Hit": {"allOf": [_ref("Place"), {"type": "object", "properties": {
         "score": {"type": "number", "minimum": 0, "maximum": 1},
         "mmd2": {"type": "number", "nullable": True},
-        "locations": {"type": "array", "items": {"type": "object"}}}}]},
+        "locations": {"type": "array", "items": {"type": "object"}},
+        "heterogeneous": {"type": "boolean", "description": "the learnware takes other "
+                          "columns than the requirement's; `mapping` says which feed which"},
+        "mapping": {"allOf": [_ref("ColumnMapping")], "nullable": True}}}]},
+    "ColumnMapping": {"type": "object", "description": "Which of the user's columns feed "
+                      "which of a learnware's (engine.hetero.ColumnMapping)", "properties": {
+        "user_columns": {"type": "array", "items": {"type": "string"}},
+        "learnware_columns": {"type": "array", "items": {"type": "string"}},
+        "pairs": {"type": "array", "items": {"type": "object", "properties": {
+            "user": {"type": "integer"}, "learnware": {"type": "integer"},
+            "similarity": {"type": "number", "description": "cosine of the two "
+                           "columns' description embeddings"}}}},
+        "missing": {"type": "array", "items": {"type": "integer"}, "description":
+                    "learnware columns no user column feeds (reuse fills them from the "
+                    "learnware's spec)"},
+        "unused": {"type": "array", "items": {"type": "integer"}},
+        "coverage": {"type": "number", "description": "share of the learnware's columns "
+                     "fed by the user's"},
+        "lines": {"type": "array", "items": {"type": "string"}, "description": "one line "
+                  "per learnware column, for people"}}},
     "SearchAnswer": {"type": "object", "properties": {
         "single": {"type": "array", "items": _ref("Hit")},
         "mixture": {"type": "object", "nullable": True, "properties": {

@@ -112,7 +112,8 @@ def wire_hit(store: Store, hit: Hit) -> SearchHit | None:
     mmd2 = None if hit.mmd2 is None else max(0.0, float(hit.mmd2))
     return SearchHit(learnware_id=hit.learnware_id, owner=hit.owner, mmd2=mmd2,
                      score=_unit(hit.score), package_url=hit.package_url,
-                     size=row.package_size, announcement=decode_envelope(row.envelope))
+                     size=row.package_size, announcement=decode_envelope(row.envelope),
+                     mapping=hit.mapping)
 
 
 def answer_of(response: SearchResponse, local: SearchAnswer, hits: Sequence[Hit], *, k: int,

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import IO, Any, TypeVar
 
 from engine.checks import CheckOptions
+from engine.hetero.mapping import ColumnMapping
 from engine.package.limits import PackageLimits
 from engine.search import Mixture, Requirement
 from engine.specification.rkme import RKMESpec
@@ -92,6 +93,8 @@ class Hit:
     size: int
     local: bool
     locations: tuple[Location, ...] = ()
+    mapping: ColumnMapping | None = None
+    """Set for a heterogeneous match: which of the user's columns feed the learnware's."""
 
 
 @dataclass(frozen=True)
@@ -357,7 +360,7 @@ class NodeService:
                                  query.k, query.max_mixture)
         hits = []
         for match in result.single:
-            hit = self.hit_for(match.id, match.score, match.mmd2)
+            hit = self.hit_for(match.id, match.score, match.mmd2, match.mapping)
             if hit is not None:
                 hits.append(hit)
         mixture, members = result.mixture, list[Hit]()
@@ -372,7 +375,8 @@ class NodeService:
         return SearchAnswer(tuple(hits), mixture, result.n_candidates, result.exact,
                             notes=result.notes, mixture_hits=tuple(members))
 
-    def hit_for(self, learnware_id: str, score: float, mmd2: float | None) -> Hit | None:
+    def hit_for(self, learnware_id: str, score: float, mmd2: float | None,
+                mapping: ColumnMapping | None = None) -> Hit | None:
         """A learnware of the catalog with where it lives (None if it is not there)."""
         locations = self.catalog.locations(learnware_id)
         if not locations:  # withdrawn between ranking and here
@@ -382,7 +386,7 @@ class NodeService:
         url = (self.public_url + package_path(learnware_id) if mine is not None
                else first.package_urls[0])
         return Hit(learnware_id, first.owner, first.organization, first.name, score, mmd2, url,
-                   first.size, mine is not None, tuple(locations))
+                   first.size, mine is not None, tuple(locations), mapping)
 
     # -- node ----------------------------------------------------------------------------
     async def health(self) -> dict[str, Any]:

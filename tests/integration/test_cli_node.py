@@ -7,7 +7,6 @@ its exit code with one line on stderr, and the node's clean stop on SIGTERM.
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -15,43 +14,13 @@ import time
 
 import numpy as np
 import pytest
+from cli_run import ENV, lwnode, lwnode_many, served_node, wait_for
 
 from lwnode.testing import region_centres, region_labels, region_rows
 
 pytestmark = pytest.mark.timeout(180)
 
 D = 5
-ENV = {**{k: v for k, v in os.environ.items() if not k.startswith("LWDOCK_")},
-       "COLUMNS": "200"}
-
-
-def lwnode(*args, cwd, timeout=120, check=None):
-    proc = subprocess.run([sys.executable, "-m", "lwnode.cli", *map(str, args)], cwd=cwd,
-                          capture_output=True, text=True, timeout=timeout, env=ENV)
-    if check is not None:
-        assert proc.returncode == check, (args, proc.returncode, proc.stdout, proc.stderr)
-    return proc
-
-
-def lwnode_many(argvs, *, cwd, check=0):
-    """Run several commands at once (they are independent); all must exit with `check`."""
-    procs = [subprocess.Popen([sys.executable, "-m", "lwnode.cli", *map(str, a)], cwd=cwd,
-                              env=ENV, text=True, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE) for a in argvs]
-    done = []
-    for argv, proc in zip(argvs, procs, strict=True):
-        out, err = proc.communicate(timeout=120)
-        assert proc.returncode == check, (argv, proc.returncode, out, err)
-        done.append(subprocess.CompletedProcess(argv, proc.returncode, out, err))
-    return done
-
-
-def wait_for(predicate, timeout, what):
-    end = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > end:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 @pytest.fixture(scope="module")
@@ -84,23 +53,8 @@ def work(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def node(work):
-    d, _ = work
-    lwnode("init", "--home", "home", "--org", "CLI Test Org", cwd=d, check=0)
-    proc = subprocess.Popen([sys.executable, "-m", "lwnode.cli", "run", "--home", "home",
-                             "--http", "127.0.0.1:0"], cwd=d, env=ENV, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
-    url_file = d / "home" / "node.url"
-    try:
-        wait_for(lambda: url_file.exists() or proc.poll() is not None, 60, "the node to start")
-        assert proc.poll() is None, proc.communicate()
-        yield proc, url_file.read_text().strip()
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            out, err = proc.communicate(timeout=30)
-            assert proc.returncode == 0, err
-            assert "stopped" in out
-            assert not url_file.exists()
+    with served_node(work[0], "CLI Test Org") as running:
+        yield running
 
 
 def test_the_whole_flow(work, node):
