@@ -463,3 +463,50 @@ async def test_fetch_resumes_a_cut_download_from_a_remote_owner_with_range(tmp_p
     assert ranges == ["bytes=1000-"]
     assert fetched.path.read_bytes() == package and fetched.owner == owner.node_id
     assert not (dest / f"{lid.split(':')[1]}.zip.part").exists()
+
+
+# -- across feature spaces -------------------------------------------------------------------
+async def test_a_heterogeneous_match_travels_with_its_column_mapping(tmp_path):
+    """A's learnware takes other columns than B's user: B's answer says so and maps the
+    columns, and A's answer on the wire carried the mapping (protocol 1.1)."""
+    from dataclasses import replace
+
+    from engine.hetero.synthetic import make_market
+    from engine.package import build_bytes
+    from engine.vocabulary import Library
+    from protocol.codec import decode_message
+    from protocol.messages import SearchResponse
+
+    market = make_market(n_per_task=1, n_columns=(7,), n_train=1500, n_points=30,
+                         tasks=("city-a",))
+    lw = market.learnwares[0]
+    semantic = replace(lw.semantic, library=Library.SCIKIT_LEARN, license="mit")
+    package = build_bytes(lw.model, semantic, lw.spec)
+    user = market.user("city-a", 5, seed=3, n_pool=300, n_test=10)
+    spec = RKMETableSpec(n_points=30, random_state=0).fit(user.x_pool)
+    body = {"statistical": spec_json(spec), "semantic": user.semantic().to_dict(), "k": 3}
+    sent: dict[str, list[bytes]] = {}
+
+    def wrap(name, network):
+        return Recording(network, sent.setdefault(name, []))
+
+    async with cluster(2, tmp_path, wrap=wrap) as (a, b), aiohttp.ClientSession() as http:
+        lid = await publish(http, a, package)
+        await until(lambda: _all_known(b, [lid]), "the announcement on B")
+        async with http.post(f"{b.url}/v1/search", json=body) as r:
+            answer = await r.json()
+        assert r.status == 200, answer
+    hit = answer["single"][0]
+    assert hit["id"] == lid and hit["owner"] == a.id and hit["heterogeneous"], answer
+    mapping = hit["mapping"]
+    assert mapping["user_columns"] == [f.name for f in user.semantic().input.features]
+    assert mapping["learnware_columns"] == [f.name for f in semantic.input.features]
+    assert mapping["pairs"] and len(mapping["lines"]) >= len(mapping["learnware_columns"])
+    answers = []
+    for data in sent["A"]:
+        try:
+            answers.append(decode_message(data, SearchResponse))
+        except Exception:
+            continue  # gossip and sync messages
+    assert answers and answers[0].hits[0].mapping is not None
+    assert answers[0].hits[0].mapping.to_dict()["pairs"] == mapping["pairs"]
