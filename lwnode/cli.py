@@ -373,8 +373,8 @@ def _print_answer(answer: dict[str, Any], body: dict[str, Any]) -> None:
         mmd2 = "" if hit["mmd2"] is None else f"{hit['mmd2']:.4f}"
         mapping = hit.get("mapping")
         name = hit["name"] if mapping is None else (
-            f"{hit['name']} [other columns: {len(mapping['pairs'])} of "
-            f"{len(mapping['learnware_columns'])} mapped]")
+            f"{hit['name']} (other columns: {len(mapping['pairs'])} of "
+            f"{len(mapping['learnware_columns'])} mapped)")
         table.add_row(str(rank), hit["id"], name, hit["organization"],
                       f"{hit['score']:.3f}", mmd2, "this node" if hit["local"] else
                       hit["package_url"].split("/v1/")[0])
