@@ -25,5 +25,5 @@ fi
 [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
 "$VENV/bin/python" -m pip install -q --upgrade pip
 "$VENV/bin/python" -m pip install -q "torch==2.13.0"
-"$VENV/bin/python" -m pip install -q -e ".[test,text]"
+"$VENV/bin/python" -m pip install -q -e ".[test,text,demo]"
 echo "setup: done ($VENV)"

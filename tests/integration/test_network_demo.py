@@ -1,4 +1,5 @@
-"""The network demo in reduced size: real nodes, real libp2p, its report asserted."""
+"""The network demo in reduced size on each data set: real nodes, real libp2p, its report
+asserted (the right learnwares found, reuse better than the user's own few-label model)."""
 
 import os
 import subprocess
@@ -12,19 +13,43 @@ from lwnode import network_demo
 pytestmark = pytest.mark.timeout(180)
 
 
-async def test_network_demo_finds_fetches_and_reuses_across_owners(tmp_path):
-    report = await network_demo.run_network_demo(n_orgs=2, quick=True, keep=tmp_path,
+async def _quick(data: str, tmp_path) -> network_demo.NetworkDemoReport:
+    report = await network_demo.run_network_demo(data=data, n_orgs=2, quick=True, keep=tmp_path,
                                                  console=Console(quiet=True))
+    assert report.data == data
     mixture = report.search["mixture"]
     assert mixture is not None
-    covered = {c for lw_id in mixture["ids"] for c in report.tasks[lw_id]}
-    assert set(network_demo.USER_CLASSES) <= covered
-    assert len({m["organization"] for m in mixture["members"]}) == 2  # across owners
     assert report.verified == mixture["ids"]  # every member fetched and verified
-    acc = report.accuracy
+    assert not report.search["partial"]
+    assert len({m["organization"] for m in mixture["members"]}) == 2  # across owners
+    return report
+
+
+def _covered(report: network_demo.NetworkDemoReport) -> set:
+    return {c for lw_id in report.search["mixture"]["ids"] for c in report.knows[lw_id]}
+
+
+@pytest.mark.parametrize("data", ["image", pytest.param("text", marks=pytest.mark.slow)])
+async def test_classification_demo_mixes_learnwares_that_know_the_users_classes(data, tmp_path):
+    """Digits 2, 3, 7, 8 / reviews of four product kinds: no learnware knows them all."""
+    report = await _quick(data, tmp_path)
+    assert all(not set(report.user_classes) <= set(k) for k in report.knows.values())
+    assert set(report.user_classes) <= _covered(report)
+    acc = report.scores
     assert acc["job selector (no labels)"] > acc["user-only model (few labels)"]
     assert acc["job selector (no labels)"] > acc["best in market"]
-    assert not report.search["partial"]
+
+
+@pytest.mark.slow
+async def test_tabular_demo_finds_forecasters_that_fit_the_users_state(tmp_path):
+    report = await _quick("tabular", tmp_path)
+    rmse = report.scores
+    top = report.search["single"][0]["id"]
+    assert report.alone[top] < rmse["mean in market"]  # search ranked a better-than-average one
+    assert all("births one week ahead" in report.tasks[i] for i in report.verified)
+    assert rmse["averaging (no labels)"] < rmse["mean in market"]
+    for method in ("job selector (no labels)", "averaging (no labels)"):
+        assert rmse[method] < rmse["user-only model (few labels)"]
 
 
 def test_lwnode_demo_command_runs_the_network_and_cleans_up(tmp_path):
@@ -34,4 +59,5 @@ def test_lwnode_demo_command_runs_the_network_and_cleans_up(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "Best mixture across owners" in proc.stdout and "job selector" in proc.stdout
     assert "fetched and verified" in proc.stdout
+    assert "digits 2 and 3" in proc.stdout  # matches are shown by their task
     assert not list(tmp_path.glob("lwdock-demo-*"))  # its temporary homes are gone
