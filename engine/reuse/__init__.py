@@ -9,6 +9,7 @@ module                     holds
 ``averaging.py``           `Averaging` (data-free): mean, vote or averaged probabilities
 ``ensemble_pruning.py``    `EnsemblePruning` (few labels): best-scoring subset
 ``feature_augment.py``     `FeatureAugment` (few labels): outputs as extra features
+``offset_logistic.py``     logistic regression on top of a base prediction (FeatureAugment)
 ``synthetic.py``           synthetic region tasks with known answers (tests, benchmarks)
 =========================  ==========================================================
 

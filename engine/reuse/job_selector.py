@@ -70,6 +70,19 @@ def silverman_bandwidth(specs: Sequence[RKMESpec]) -> float:
     return (4.0 / (d + 2)) ** (1.0 / (d + 4)) * n_eff ** (-1.0 / (d + 4)) * math.sqrt(var)
 
 
+def can_route(learnwares: Sequence[Learnware]) -> bool:
+    """Can a `JobSelector` be built on these learnwares? Every statistical spec must be
+    fitted (a reduced set ``points_``/``weights_``) and all must live in one space.
+
+    The labelled reusers route only when this holds, and otherwise work as they
+    would without routing.
+    """
+    specs = [lw.spec for lw in learnwares]
+    if not specs or not all(hasattr(s, "points_") and hasattr(s, "weights_") for s in specs):
+        return False
+    return len({s.space for s in specs}) == 1
+
+
 class JobSelector(Reuser):
     """Data-free reuse by routing each row to one learnware (see the module doc).
 
@@ -153,6 +166,11 @@ class JobSelector(Reuser):
             logk = -self.gamma_ * kernel.sq_dists(v, lw.spec.points_)
             out[:, j] = logsumexp(logk, b=lw.spec.weights_[None, :], axis=1) + log_w[j]
         return out
+
+    def route_log_scores(self, X: ArrayLike) -> Array:
+        """Unnormalised log p(j | x), shape (n, n_learnwares): the routing restricted to
+        any subset of the learnwares is the argmax over that subset's columns."""
+        return self._log_posterior(self._check_x(X))
 
     def route_proba(self, X: ArrayLike) -> Array:
         """p(j | x): each row's posterior over `learnwares_`, shape (n, n_learnwares)."""

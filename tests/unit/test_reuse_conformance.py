@@ -237,8 +237,11 @@ def test_classes_are_aligned_by_name(cls, animals):
                                                   (len(x), 1)))
     if cls is JobSelector:  # every row gets its own region's learnware, aligned by name
         np.testing.assert_allclose(proba, np.repeat(list(ROW.values()), 20, axis=0))
-    if cls is EnsemblePruning:  # constant members: no subset can beat a third right
-        assert (pred == y).mean() == pytest.approx(1 / 3)
+    if cls is EnsemblePruning:  # routing by region gets every row right ...
+        assert reuser.combine_ == "route" and (pred == y).all()
+        # ... while any average of constant members gets at most a third right.
+        averaged = EnsemblePruning(lws, routing=False).fit(x, y)
+        assert (averaged.predict(x) == y).mean() == pytest.approx(1 / 3)
     if cls is FeatureAugment:  # raw features + aligned outputs: each region's class right
         assert (pred == y).mean() > 0.9
 

@@ -183,7 +183,7 @@ def test_pruning_keeps_identical_learnwares_once(four):
     regions, lws = four
     x, y = regions.sample(2, 60, np.random.default_rng(2))
     twins = [lws[0], lws[2], lws[2], lws[1]]
-    pruned = EnsemblePruning(twins).fit(x, y)
+    pruned = EnsemblePruning(twins, routing=False).fit(x, y)
     assert pruned.selected_ == (1,)
     assert pruned.score_[0] == pytest.approx((lws[2].model.predict(x) == y).mean())
 
@@ -215,8 +215,11 @@ def test_feature_augment_learns_a_class_only_the_user_has(four):
     regions, lws = four
     x, y = regions.sample(3, 300, np.random.default_rng(6))
     y = np.where(x[:, 0] > np.quantile(x[:, 0], 0.8), 42, y)
-    fa = FeatureAugment(lws[:2]).fit(x, y)
-    assert 42 in fa.classes_.tolist()
+    routed = FeatureAugment(lws[:2]).fit(x, y)
+    assert routed.routed_ and 42 in routed.classes_.tolist()
+    assert (routed.predict(x) == 42).sum() > 30
+    fa = FeatureAugment(lws[:2], routing=False).fit(x, y)
+    assert not fa.routed_ and 42 in fa.classes_.tolist()
     assert (fa.predict(x) == 42).sum() > 30
     proba = fa.predict_proba(x)
     known_only_to_learnwares = np.setdiff1d(fa.classes_, np.unique(y))
@@ -229,19 +232,23 @@ def test_feature_augment_needs_two_classes_and_outputs_only_mode(four):
     x, y = regions.sample(0, 40, np.random.default_rng(7))
     with pytest.raises(ReuseError, match="at least 2 classes"):
         FeatureAugment(lws).fit(x, np.full(40, y[0]))
-    stacked = FeatureAugment(lws, use_raw=False, alpha=0.1).fit(x, y)
+    stacked = FeatureAugment(lws, use_raw=False, alpha=0.1, routing=False).fit(x, y)
     assert stacked.model_.coef_.shape[1] == len(lws) * len(stacked.classes_)
+    # Routed: outputs and routing posteriors (plus intercepts), one column per class.
+    routed = FeatureAugment(lws, use_raw=False, alpha=0.1).fit(x, y)
+    n_classes = len(routed.classes_)
+    assert routed.model_.coef.shape == (len(lws) * n_classes + len(lws) + 1, n_classes)
 
 
 def test_feature_augment_regression_scale_invariance():
     regions = make_regions(2, 3, task="regression", spread=2.0, random_state=0)
     lws = make_learnwares(regions, 300, n_points=20, random_state=0)
     x, y = regions.sample(0, 80, np.random.default_rng(0))
-    base = FeatureAugment(lws).fit(x, y).predict(x)
-    scaled = [_learnware(_Scaled(lw.model, 1000.0), lw.spec.points_, name=lw.id)
-              for lw in lws]
-    big = FeatureAugment(scaled).fit(x, 1000.0 * y).predict(x)
-    np.testing.assert_allclose(big / 1000.0, base, rtol=1e-6, atol=1e-6)
+    scaled = [Learnware(lw.id, lw.semantic, lw.spec, _Scaled(lw.model, 1000.0)) for lw in lws]
+    for routing in (True, False):
+        base = FeatureAugment(lws, routing=routing).fit(x, y).predict(x)
+        big = FeatureAugment(scaled, routing=routing).fit(x, 1000.0 * y).predict(x)
+        np.testing.assert_allclose(big / 1000.0, base, rtol=1e-6, atol=1e-6)
 
 
 class _Scaled:

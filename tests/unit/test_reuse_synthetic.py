@@ -83,3 +83,56 @@ def test_hundred_labels_pruning_and_augment_beat_labels_alone(world, region):
     assert pruning.selected_ == (region,)
     assert accuracy(pruning) > alone + 0.1, (accuracy(pruning), alone)
     assert accuracy(augment) > alone + 0.1, (accuracy(augment), alone)
+
+
+@pytest.fixture(scope="module")
+def mixture_user(world):
+    """A user whose rows are a mixture of three regions, and the learnwares search would
+    hand a labelled reuser: those three plus two others (as in the benchmarks)."""
+    regions, lws = world
+    proportions = np.zeros(10)
+    proportions[[1, 4, 8]] = [0.4, 0.3, 0.3]
+    x, y, _ = regions.sample_mixture(proportions, 3000, np.random.default_rng(11))
+    return [lws[i] for i in (1, 4, 8, 0, 6)], x[:2500], y[:2500], x[2500:], y[2500:]
+
+
+@pytest.mark.parametrize("budget", [10, 30])
+def test_few_labels_reusers_are_as_good_as_routing_on_a_mixture(mixture_user, budget):
+    """Where routing is right, a few labels must not make the labelled reusers worse
+    than the data-free JobSelector; without routing they are far worse."""
+    lws, x_test, y_test, x_pool, y_pool = mixture_user
+
+    def accuracy(model) -> float:
+        return float((model.predict(x_test) == y_test).mean())
+
+    x_lab, y_lab = x_pool[:budget], y_pool[:budget]
+    routing = accuracy(JobSelector(lws).fit())
+    assert routing >= 0.85
+    for cls in (EnsemblePruning, FeatureAugment):
+        routed = accuracy(cls(lws).fit(x_lab, y_lab))
+        blind = accuracy(cls(lws, routing=False).fit(x_lab, y_lab))
+        assert routed >= routing - 0.02, (cls.__name__, routed, routing)
+        # Fails if the routing input were ignored: no average or stack of the five
+        # learnwares comes near the routed answer on this few labels.
+        assert routed > blind + 0.15, (cls.__name__, routed, blind)
+
+
+def test_many_labels_reusers_keep_routing_and_beat_labels_alone(mixture_user):
+    """With many labels the routed reusers stay at least as good as routing (here the
+    regions' quadratic labels leave a linear correction nothing to add, so the
+    cross-validated penalty must keep the base) and far ahead of the labels alone."""
+    lws, x_test, y_test, x_pool, y_pool = mixture_user
+
+    def accuracy(model) -> float:
+        return float((model.predict(x_test) == y_test).mean())
+
+    x_lab, y_lab = x_pool[:400], y_pool[:400]
+    routing = accuracy(JobSelector(lws).fit())
+    alone = accuracy(LogisticRegression(max_iter=2000).fit(x_lab, y_lab))
+    augment = FeatureAugment(lws).fit(x_lab, y_lab)
+    assert augment.routed_ and augment.base_ == "route"
+    pruning = EnsemblePruning(lws).fit(x_lab, y_lab)
+    assert pruning.combine_ == "route"
+    for model in (augment, pruning):
+        assert accuracy(model) >= routing - 0.01
+        assert accuracy(model) > alone + 0.1
