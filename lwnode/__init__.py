@@ -27,6 +27,7 @@ module                 holds
 ``client.py``          the CLI's HTTP client of a node
 ``local.py``           work done on the user's machine (RKME of their data, reuse)
 ``tabular.py``         reading users' CSV / NPY files with errors that say where
+``columns.py``         a table's columns: CSV header + ``[input.columns]`` descriptions
 ``engine_demo.py``     the engine-level demo (`lwnode demo`)
 ``testing.py``         small real fixtures for tests and benchmarks
 =====================  ==========================================================

@@ -166,7 +166,10 @@ class NodeCatalog:
             few.add(entry.id, entry.semantic, entry.spec)
         if len(few) < 2:
             return None
-        return few.search(requirement, k=1, max_mixture=max_mixture, exact=True).mixture
+        # k covers every entry: a mixture across feature spaces is drawn from the ranked
+        # matches (engine.hetero.mixture), a homogeneous one from all candidates.
+        return few.search(requirement, k=len(few), max_mixture=max_mixture,
+                          exact=True).mixture
 
     def nbytes(self) -> int:
         return self._catalog.nbytes()

@@ -398,8 +398,9 @@ def _print_answer(answer: dict[str, Any], body: dict[str, Any]) -> None:
         console.print(mix)
         ids = " ".join(mixture["ids"])
         weights = ",".join(f"{w:.3f}" for w in mixture["weights"])
+        across = any(h.get("mapping") for h in answer["single"] if h["id"] in mixture["ids"])
         print(f"reuse it: lwnode reuse {ids} --weights {weights} --data YOUR.csv "
-              "-o predictions.csv")
+              + ("--semantic YOUR.toml " if across else "") + "-o predictions.csv")
     if answer.get("partial"):
         console.print(f"partial answer: no reply from {', '.join(answer.get('missed', []))}")
 

@@ -10,6 +10,7 @@ module             holds
 ``mapping.py``     `ColumnMapping`: which user column feeds which learnware column
 ``fill.py``        `ConditionalFill`, `SpaceMap`: user rows -> a learnware's space
 ``search.py``      heterogeneous ranking, and the hook `Catalog.search` calls
+``mixture.py``     mixtures across feature spaces, in the user's space
 ``reuse.py``       `HeteroReuser`: data-free, or stacked on a few labels
 =================  ==========================================================
 

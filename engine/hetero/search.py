@@ -46,7 +46,7 @@ from engine import kernel
 from engine.errors import MissingExtraError, SearchError
 from engine.hetero.embedding import ColumnEmbedder, default_embedder
 from engine.hetero.features import column_text, require_described, same_columns
-from engine.hetero.fill import MAX_EXPANDED, ConditionalFill, SpaceMap, check_fill
+from engine.hetero.fill import MAX_EXPANDED, SpaceMap, check_fill
 from engine.hetero.mapping import ColumnMapping
 from engine.hetero.match import (
     DEFAULT_THRESHOLD,
@@ -55,8 +55,9 @@ from engine.hetero.match import (
     refine,
     stat_agreement,
 )
+from engine.hetero.mixture import to_user_space, user_space_mixture
 from engine.search import semantic_filter as sf
-from engine.search.results import Match, Requirement, SearchResult
+from engine.search.results import Match, Mixture, Requirement, SearchResult
 from engine.search.scoring import score_from
 from engine.specification.rkme import RKMESpec
 from engine.specification.semantic import Feature, InputSpec, SemanticSpec
@@ -70,6 +71,11 @@ candidate of one search is scored under one kernel over the same columns."""
 REFINE_POINTS = 300
 """Expanded sample size while `refine` compares candidate maps (the final score uses
 `fill.MAX_EXPANDED`): a map's MMD^2 needs less precision than its reported score."""
+MIXTURE_POINTS = 400
+"""Expanded sample size of each member of a mixture across feature spaces: the QP
+needs every pair's inner product, so the cost grows with its square (six candidates
+of the synthetic market, one thread: +134 ms per search at 1,000 points, +18 ms at
+400)."""
 SHORTLIST = 200
 """Candidates compared exactly (mapping refined, MMD^2 computed); more candidates are
 first ranked by how well their columns are covered by the user's."""
@@ -129,11 +135,7 @@ def mapped_mmd2(mapping: ColumnMapping, user_points: Array, user_weights: Array,
         q, qw = SpaceMap(mapping, spec.points_, spec.weights_, fill).expand(
             user_points, user_weights, max_points)
         return _mmd2(q, qw, spec.points_, spec.weights_, float(spec.gamma_))
-    pairs = mapping.pairs
-    filler = ConditionalFill(user_points, user_weights,
-                             np.array([p.user for p in pairs], dtype=np.int64), fill)
-    lw_cols = [p.learnware for p in pairs]
-    p_lw, w_lw = filler.expand(spec.points_[:, lw_cols], spec.weights_, max_points)
+    p_lw, w_lw = to_user_space(mapping, user_points, user_weights, spec, fill, max_points)
     return _mmd2(user_points, user_weights, p_lw, w_lw, user_gamma)
 
 
@@ -250,7 +252,8 @@ def _needs_descriptions_note(n: int) -> str:
 def extend_result(requirement: Requirement, result: SearchResult,
                   semantics: Mapping[str, SemanticSpec],
                   spec_of: Callable[[str], RKMESpec], allowed: set[str] | None, k: int, *,
-                  embedder: ColumnEmbedder | None = None) -> SearchResult:
+                  max_mixture: int = 1, embedder: ColumnEmbedder | None = None
+                  ) -> SearchResult:
     """Add heterogeneous matches to a catalog's homogeneous `result` (the catalog hook).
 
     Policy:
@@ -273,6 +276,9 @@ def extend_result(requirement: Requirement, result: SearchResult,
       homogeneous is refused (`SearchError`): columns cannot be mapped onto an image.
     - Without the ``text`` extra (no encoder) the step is skipped with a note; the
       homogeneous matches over other columns of the same width are still removed.
+    - With heterogeneous matches in the top `k` and ``max_mixture >= 2``, a mixture of
+      the top `k` in the user's space (`engine.hetero.mixture`) replaces the
+      homogeneous mixture when it scores higher.
     """
     semantic = requirement.semantic
     spec = requirement.spec
@@ -321,6 +327,28 @@ def extend_result(requirement: Requirement, result: SearchResult,
     if mixture is not None and replaced & set(mixture.ids):
         mixture = None
         notes.append("mixture dropped: it held learnwares over other columns of the same width")
+    if max_mixture >= 2 and any(m.mapping is not None for m in merged):
+        across = _mixture_across(merged, spec_of, spec, max_mixture)
+        if across is not None and (mixture is None or across.score > mixture.score):
+            mixture = across
+            notes.append("mixture across feature spaces (compared on your columns)")
     n_hetero = sum(1 for _, s, sp in entries if sp.space != spec.space)
     return SearchResult(tuple(merged), mixture, result.n_candidates + n_hetero,
                         result.exact and len(entries) <= SHORTLIST, result.gamma, tuple(notes))
+
+
+def _mixture_across(merged: Sequence[Match], spec_of: Callable[[str], RKMESpec],
+                    user_spec: RKMESpec, max_mixture: int) -> Mixture | None:
+    """The user-space mixture of the ranked matches (heterogeneous ones mapped onto the
+    user's columns, homogeneous ones as they are)."""
+    zq, wq = user_spec.points_, user_spec.weights_
+    members = []
+    for match in merged:
+        spec = spec_of(match.id)
+        if match.mapping is not None:
+            members.append((match.id, *to_user_space(match.mapping, zq, wq, spec,
+                                                     max_points=MIXTURE_POINTS)))
+        elif spec.space == user_spec.space:
+            members.append((match.id, spec.points_, spec.weights_))
+    return user_space_mixture(user_spec, members, max_mixture)
+

@@ -272,16 +272,17 @@ class Catalog:
             mean_k = group.pts.n / max(group.rows.n, 1)
             with kernel.blas_threads_for(n_rows * mean_k * q.points_.size):
                 result = self._statistical(group, rows, q, k, max_mixture, exact)
-        return self._with_hetero(requirement, result, allowed, k)
+        return self._with_hetero(requirement, result, allowed, k, max_mixture)
 
     def _with_hetero(self, requirement: Requirement, result: SearchResult,
-                     allowed: set[str] | None, k: int) -> SearchResult:
+                     allowed: set[str] | None, k: int, max_mixture: int) -> SearchResult:
         """Also rank table learnwares over other columns when the requirement describes
         its own (policy and method: `engine.hetero.search.extend_result`)."""
         from engine.hetero.search import extend_result  # lazy: hetero imports search
 
         return extend_result(requirement, result, self._semantic,
-                             lambda entry_id: self.get(entry_id).spec, allowed, k)
+                             lambda entry_id: self.get(entry_id).spec, allowed, k,
+                             max_mixture=max_mixture)
 
     def _text_and_tag_ids(self, semantic: SemanticSpec | None) -> set[str] | None:
         if semantic is None:
