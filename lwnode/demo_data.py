@@ -151,6 +151,8 @@ def image(*, n_orgs: int, seed: int, quick: bool, progress: Progress) -> DemoDat
     dev, pool = order[:len(x) // 2], order[len(x) // 2:]
     market = Market()
     for i in range(DIGITS_DEVELOPERS):
+        progress(f"developers train their models and pack their learnwares ({i + 1} of "
+                 f"{DIGITS_DEVELOPERS})...")
         classes = (i, (i + 1) % DIGITS_DEVELOPERS)
         rows = dev[np.isin(y[dev], classes)]
         semantic = SemanticSpec(
@@ -185,6 +187,8 @@ def tabular(*, n_orgs: int, seed: int, quick: bool, progress: Progress) -> DemoD
     inputs = InputSpec(len(bd.FEATURE_NAMES), tuple(Feature(n) for n in bd.FEATURE_NAMES))
     with threadpool_limits(1):  # small fits: threads cost more than they give on 2 cores
         for i, state in enumerate(developers):
+            progress(f"developers train their models and pack their learnwares ({i + 1} of "
+                     f"{len(developers)})...")
             r = rows[state]
             semantic = SemanticSpec(
                 data_type=DataType.TABLE, task_type=TaskType.REGRESSION,
@@ -214,6 +218,7 @@ KIND_PAIRS = (("coffee", "tea"), ("tea", "chocolate"), ("chocolate", "candy"),
               ("candy", "cat food"), ("cat food", "dog food"), ("dog food", "coffee"))
 TEXT_USER = ("coffee", "tea", "cat food", "dog food")
 REVIEW_CHARS = 400  # the opening of a review names its product; embedding time ~ length
+EMBED_CHUNK = 64
 
 
 def reviews_by_kind(per_kind: int, seed: int) -> tuple[list[str], NDArray[np.str_]]:
@@ -241,16 +246,21 @@ def text(*, n_orgs: int, seed: int, quick: bool, progress: Progress) -> DemoData
     from engine.specification.text import embed_texts
 
     texts, kind = reviews_by_kind(50 if quick else 150, seed)
-    progress(f"embedding {len(texts)} reviews with the packaged all-MiniLM-L6-v2 "
-             "(~50 a second on 2 cores)...")
-    try:
-        x = embed_texts(texts).vectors
-    except MissingExtraError as exc:
-        raise InputError(str(exc)) from None
+    vectors = []
+    for lo in range(0, len(texts), EMBED_CHUNK):  # in chunks: progress, and Ctrl-C is heard
+        progress(f"embedding reviews with the packaged all-MiniLM-L6-v2: {lo} of "
+                 f"{len(texts)} (~30-50 a second on 2 cores)...")
+        try:
+            vectors.append(embed_texts(texts[lo:lo + EMBED_CHUNK]).vectors)
+        except MissingExtraError as exc:
+            raise InputError(str(exc)) from None
+    x = np.concatenate(vectors)
     progress("developers train their models and pack their learnwares...")
     developer = np.random.default_rng(seed + 1).random(len(x)) < 0.5
     market = Market()
     for i, pair in enumerate(KIND_PAIRS):
+        progress(f"developers train their models and pack their learnwares ({i + 1} of "
+                 f"{len(KIND_PAIRS)})...")
         rows = developer & np.isin(kind, pair)
         semantic = SemanticSpec(
             data_type=DataType.TEXT, task_type=TaskType.CLASSIFICATION,

@@ -18,7 +18,9 @@ from __future__ import annotations
 import asyncio
 import shutil
 import tempfile
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -95,8 +97,7 @@ async def run_network_demo(*, data: str = "image", n_orgs: int = 3, n_labels: in
     seconds: dict[str, float] = {}
     began = time.perf_counter()
     with console.status("developers train their models and pack their learnwares...") as st:
-        dataset = await asyncio.to_thread(demo_data.build, data, n_orgs=n_orgs, seed=seed,
-                                          quick=quick, progress=st.update)
+        dataset = await _build(data, n_orgs, seed, quick, st.update)
     seconds["pack"] = time.perf_counter() - began
     labelled = np.random.default_rng(seed).choice(len(dataset.x_pool), n_labels, replace=False)
 
@@ -117,6 +118,32 @@ async def run_network_demo(*, data: str = "image", n_orgs: int = 3, n_labels: in
     finally:
         if keep is None:
             shutil.rmtree(root, ignore_errors=True)
+
+
+class _Stopped(Exception):
+    """Raised in the builder's thread at its next progress step once the demo is cancelled."""
+
+
+async def _build(data: str, n_orgs: int, seed: int, quick: bool,
+                 show: Callable[[str], None]) -> DemoData:
+    """Build the data set in a worker thread that stops at its next step on Ctrl-C.
+
+    A thread cannot be interrupted, and `asyncio.run` waits for it before returning, so
+    without this Ctrl-C during the text set's embedding would hang until it finished.
+    """
+    stop = threading.Event()
+
+    def progress(text: str) -> None:
+        if stop.is_set():
+            raise _Stopped
+        show(text)
+
+    try:
+        return await asyncio.to_thread(demo_data.build, data, n_orgs=n_orgs, seed=seed,
+                                       quick=quick, progress=progress)
+    except asyncio.CancelledError:
+        stop.set()
+        raise
 
 
 async def _flow(console: Console, nodes: list[Any], organizations: list[str], dataset: DemoData,
