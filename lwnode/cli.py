@@ -3,7 +3,8 @@
 =====================  ====================================================
 command                what it does
 =====================  ====================================================
-``demo``               the engine-level demo (no node needed)
+``demo``               a dock network on this machine, end to end (``--engine``:
+                       the engine alone, in-process)
 ``init``               create a node's home: config, Ed25519 key, API token
 ``run``                run the node until SIGINT / SIGTERM
 ``pack``               build a package from a model file and its training data
@@ -61,6 +62,11 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from lwnode import engine_demo
 
     console = Console()
+    if args.engine and args.data != "image":
+        from lwnode.errors import InputError
+
+        raise InputError("--data chooses the network demo's data set; the engine demo "
+                         "(--engine) runs on the digits only")
     if not args.engine:
         import asyncio
         from pathlib import Path
@@ -69,7 +75,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
         keep = Path(args.keep) if args.keep else None
         net = asyncio.run(network_demo.run_network_demo(
-            n_orgs=args.orgs, n_labels=20 if args.labels is None else args.labels,
+            data=args.data, n_orgs=args.orgs, n_labels=20 if args.labels is None else args.labels,
             seed=args.seed, quick=args.quick,
             keep=keep, console=console))
         network_demo.print_network_report(net, console)
@@ -566,11 +572,16 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     demo = sub.add_parser(
         "demo", help="run the demo: a dock network on this machine, end to end",
-        description="Three organizations each run a node on 127.0.0.1 and publish digit "
-                    "classifiers; a user with unlabelled data (and a few labels) searches the "
+        description="Three organizations each run a node on 127.0.0.1 and publish learnwares "
+                    "trained on offline data (digit images, births per US state or food "
+                    "reviews); a user with unlabelled data (and a few labels) searches the "
                     "network from their own node, fetches and verifies the matches from their "
-                    "owners and reuses them. Offline, under a minute; cleans up after itself. "
-                    "Ctrl-C stops it cleanly.")
+                    "owners and reuses them. Offline, under two minutes; cleans up after "
+                    "itself. Ctrl-C stops it cleanly.")
+    demo.add_argument("--data", choices=("image", "tabular", "text"), default="image",
+                      help="data set: image (8x8 digits, default), tabular (births per US "
+                      "state, RMSE; needs the demo extra), text (fine-food reviews, MiniLM "
+                      "embeddings; needs the demo and text extras)")
     demo.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     demo.add_argument("--labels", type=int, default=None,
                       help="labels the user has (default 20; 8 with --engine)")

@@ -29,3 +29,13 @@ def test_unknown_command_is_a_usage_error():
     proc = subprocess.run([sys.executable, "-m", "lwnode.cli", "fly"], capture_output=True,
                           text=True, timeout=60)
     assert proc.returncode == 2 and "invalid choice" in proc.stderr
+
+
+def test_demo_data_sets_are_offered_and_misuse_is_one_line():
+    run = [sys.executable, "-m", "lwnode.cli", "demo"]
+    helped = subprocess.run([*run, "--help"], capture_output=True, text=True, timeout=60)
+    assert "{image,tabular,text}" in helped.stdout
+    for argv, text in ((["--data", "video"], "invalid choice"),
+                       (["--engine", "--data", "text"], "digits only")):
+        proc = subprocess.run([*run, *argv], capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 2 and text in proc.stderr and "Traceback" not in proc.stderr
