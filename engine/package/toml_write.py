@@ -23,13 +23,14 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 
 
 def _key(k: object) -> str:
     if not isinstance(k, str):
         raise PackageError(f"manifest: key {k!r} is not a string")
-    return k if _BARE_KEY.match(k) else _string(k)
+    # fullmatch: "$" would also match before a final newline, writing "0\n" bare
+    return k if _BARE_KEY.fullmatch(k) else _string(k)
 
 
 def _string(s: str) -> str:
