@@ -372,7 +372,8 @@ def _print_answer(answer: dict[str, Any], body: dict[str, Any]) -> None:
         notes = "; ".join(answer.get("notes", [])) or "no learnware matches"
         console.print(f"no results: {notes}")
         return
-    table = Table(title="Ranked learnwares (score: higher is better)")
+    table = Table(title="Ranked learnwares (by MMD² to your data, lower is closer; score: "
+                        "0..1, higher is better, comparable across searches)")
     for column in ("#", "id", "name", "organization", "score", "MMD²", "where"):
         table.add_column(column, no_wrap=column == "id")
     for rank, hit in enumerate(answer["single"], 1):

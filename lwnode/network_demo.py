@@ -233,7 +233,8 @@ def print_network_report(report: NetworkDemoReport, console: Console) -> None:
     console.print(f"[bold]User task[/]: {report.user_task}; {report.n_labels} labels for the "
                   f"labelled methods; searched {answer['n_candidates']} learnwares"
                   + (" (partial: some peers missed the deadline)" if answer["partial"] else ""))
-    table = Table(title="Top learnwares (score: higher is better)",
+    table = Table(title="Top learnwares (ranked by MMD², lower is closer; score 0..1, "
+                        "higher is better, comparable across searches)",
                   caption=f"alone: its {report.metric} by itself on the user's rows (an oracle: "
                           "it needs the user's true labels)")
     for col in ("#", "learnware", "task", "owner", "score", "MMD²", "alone"):
