@@ -28,7 +28,13 @@ module                 holds
 ``local.py``           work done on the user's machine (RKME of their data, reuse)
 ``tabular.py``         reading users' CSV / NPY files with errors that say where
 ``columns.py``         a table's columns: CSV header + ``[input.columns]`` descriptions
-``engine_demo.py``     the engine-level demo (`lwnode demo`)
+``engine_demo.py``     the engine-level demo (`lwnode demo --engine`)
+``network_demo.py``    `lwnode demo`: a dock network on this machine, end to end
+``demo_data.py``       the demo's data sets (digits, births per state, food reviews)
+``birthdays.py``       the Birthdays-per-state recipe (demo, benchmarks)
+``cluster.py``         local nodes on loopback, started and stopped as one
+``web/``               the node's web page and its ``/v1/web`` routes
+``errors.py``          the node's errors and their exit codes / HTTP statuses
 ``testing.py``         small real fixtures for tests and benchmarks
 =====================  ==========================================================
 """
