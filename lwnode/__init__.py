@@ -34,7 +34,7 @@ module                 holds
 ``birthdays.py``       the Birthdays-per-state recipe (demo, benchmarks)
 ``cluster.py``         local nodes on loopback, started and stopped as one
 ``web/``               the node's web page and its ``/v1/web`` routes
-``errors.py``          the node's errors and their exit codes / HTTP statuses
+``errors.py``          the node's errors, each with a stable code (api.py maps them to HTTP)
 ``testing.py``         small real fixtures for tests and benchmarks
 =====================  ==========================================================
 """
