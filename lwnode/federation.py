@@ -130,8 +130,8 @@ class Federation(PeerLayer):
                                        timeout=self.sync_timeout)
         self.antientropy.on_behind = self._nudge
         self.routing = RoutingPolicy(fanout=config.p2p.search_fanout)
-        self.network.set_handler(SYNC_PROTOCOL, self.antientropy.handle)
-        self.network.set_handler(SEARCH_PROTOCOL, self._serve_search)
+        self.network.set_handler(SYNC_PROTOCOL, self._members_only(self.antientropy.handle))
+        self.network.set_handler(SEARCH_PROTOCOL, self._members_only(self._serve_search))
         inbox = await self.network.subscribe(ANNOUNCE_TOPIC)
         await self.network.start()
         self._started = True
@@ -216,6 +216,8 @@ class Federation(PeerLayer):
             if new:
                 self._spawn(self._remember(new))
             for node_id in connected if self.sync else ():
+                if not self.policy.talks_to(node_id):
+                    continue
                 fresh = node_id not in self._connected
                 if fresh or now - self._synced_at.get(node_id, -math.inf) >= interval:
                     self._schedule_sync(node_id, now)
@@ -257,7 +259,8 @@ class Federation(PeerLayer):
         if result.accepted:
             now = asyncio.get_running_loop().time()
             for other in self._connected - {peer}:
-                self._schedule_sync(other, now)
+                if self.policy.talks_to(other):
+                    self._schedule_sync(other, now)
 
     async def sync_now(self, peer: str) -> RoundResult:
         """Run one anti-entropy round with `peer` now (tests, operators)."""
@@ -292,17 +295,36 @@ class Federation(PeerLayer):
         out.update(self.intake.counters() if self._started else {})
         out.update(self.antientropy.counters() if self._started else {})
         for name in ("announced", "searches_routed", "searches_partial", "searches_served",
-                     "searches_repeated"):
+                     "searches_repeated", "requests_refused"):
             out[name] = self.counts[name]
         out["peers_connected"] = len(self._connected)
         return out
+
+    # -- who this node exchanges requests with ---------------------------------------------
+    def _members_only(self, handler: Callable[[str, bytes], Awaitable[bytes]]
+                      ) -> Callable[[str, bytes], Awaitable[bytes]]:
+        """`handler` for the peers the trust policy talks to; others get `forbidden`."""
+        async def gated(peer: str, data: bytes) -> bytes:
+            if not self.policy.talks_to(peer):
+                self.counts["requests_refused"] += 1
+                return encode_message(ErrorReply(
+                    ErrorCode.FORBIDDEN, "this node answers only the peers in its [trust] "
+                    "allow list"))
+            return await handler(peer, data)
+
+        return gated
+
+    async def _members_connected(self) -> list[str]:
+        """Connected peers this node may send a search to (see `TrustPolicy.talks_to`)."""
+        return [p.node_id for p in await self.network.peers()
+                if p.connected and self.policy.talks_to(p.node_id)]
 
     # -- routed search: asking ------------------------------------------------------------------
     async def search(self, query: SearchQuery, local: Awaitable[SearchAnswer]
                      ) -> SearchAnswer:
         service = self.service
         config = service.config.p2p
-        candidates = [p.node_id for p in await self.network.peers() if p.connected]
+        candidates = await self._members_connected()
         if not candidates or config.search_ttl == 0 or config.search_fanout == 0:
             return await local
         deadline_ms = query.deadline_ms or config.search_deadline_ms
@@ -432,7 +454,7 @@ class Federation(PeerLayer):
             return await service.in_store(local_response, service.store, answer,
                                           request.query_id, service.node_id)
 
-        candidates = [p.node_id for p in await self.network.peers() if p.connected]
+        candidates = await self._members_connected()
         # A relay merges and passes on; the asker verifies every hit, admits them and
         # computes the mixture over all of them, so the relay does neither.
         response = await route_search(

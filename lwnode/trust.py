@@ -9,7 +9,10 @@ from; which owners to believe is a policy. Two are offered:
   refused, so a newcomer cannot pass itself off as a known organization. The node's
   own name is pinned to its own key at start.
 - **allowlist**: only the owners listed in ``[trust] allow`` (node ids, or Ed25519
-  public keys as 64 hex digits). The node itself is always trusted.
+  public keys as 64 hex digits). The node itself is always trusted. A closed
+  consortium also keeps its queries among members: such a node sends search
+  requests and sync pulls only to listed peers, and answers only theirs
+  (`talks_to`); gossip, being signed public announcements, still flows.
 
 Node ids are derived from the public key (``protocol.node_id``), so a key cannot
 change under a node id: pinning the key of an *owner* would add nothing, pinning
@@ -59,6 +62,12 @@ class TrustPolicy:
         allowed = frozenset(owner_of_entry(e, f"[trust] allow[{i}]")
                             for i, e in enumerate(section.allow))
         return cls(section.mode, allowed | {node_id}, node_id)
+
+    def talks_to(self, peer: str) -> bool:
+        """Does this node exchange requests (search, sync) with `peer`? Everyone under
+        tofu; only the listed nodes under an allowlist (a user's requirement is not
+        sent to, and the catalog not served to, nodes outside it)."""
+        return self.mode != "allowlist" or peer in self.allowed
 
     def decide(self, record: SpecAnnouncement | Withdrawal, public_key: bytes,
                pins: Mapping[str, Pin]) -> str | None:

@@ -584,6 +584,8 @@ class ErrorCode(str, Enum):
     BUSY = "busy"
     TIMEOUT = "timeout"
     INTERNAL = "internal"
+    FORBIDDEN = "forbidden"
+    """Since 1.1: the node answers only the peers its trust policy lists."""
 
     def __str__(self) -> str:
         return self.value

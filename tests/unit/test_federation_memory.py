@@ -189,6 +189,37 @@ async def test_allowlist_mode_believes_only_the_listed_owners():
             assert theirs not in b.service.catalog.ids()
 
 
+async def test_an_allowlist_node_asks_and_answers_only_listed_peers():
+    """The user's requirement goes to listed peers only; a stranger's search and sync
+    requests are refused with `forbidden`, a member's are served."""
+    from protocol.codec import encode_message as encode
+    from protocol.messages import Requirement as WireRequirement
+    from protocol.messages import SearchRequest, SearchResponse
+    from protocol.versions import SEARCH_PROTOCOL
+
+    hub = InProcessHub()
+    async with node(hub, "A") as a, node(hub, "S") as stranger:
+        trust = {"mode": "allowlist", "allow": [a.id]}
+        async with node(hub, "B", bootstrap=(a, stranger), trust=trust) as b:
+            await publish(a, 1)
+            answer = await b.service.search(SearchQuery(requirement(0.0), 5, 3))
+            assert answer.asked == (a.id,), answer.asked  # not the stranger
+            req = requirement(0.0)
+            request = encode(SearchRequest("a" * 32, WireRequirement(req.semantic, req.spec), 5,
+                                           0, 1, (), 2000))
+            refused = decode_message(await stranger.network.request(
+                b.id, SEARCH_PROTOCOL, request, timeout=WAIT))
+            assert isinstance(refused, ErrorReply) and refused.code == "forbidden"
+            sync = encode(SyncRequest((SyncWant(a.id, 0),), b""))
+            refused = decode_message(await stranger.network.request(
+                b.id, SYNC_PROTOCOL, sync, timeout=WAIT))
+            assert isinstance(refused, ErrorReply) and refused.code == "forbidden"
+            assert b.counters()["requests_refused"] == 2
+            served = decode_message(await a.network.request(b.id, SEARCH_PROTOCOL, request,
+                                                            timeout=WAIT))
+            assert isinstance(served, SearchResponse)
+
+
 def test_allowlist_entries_are_node_ids_or_public_keys():
     owner = ident("K")
     assert owner_of_entry(owner.public_key.hex(), "x") == owner.node_id
