@@ -10,6 +10,7 @@ module                     holds
 ``ensemble_pruning.py``    `EnsemblePruning` (few labels): best-scoring subset
 ``feature_augment.py``     `FeatureAugment` (few labels): outputs as extra features
 ``offset_logistic.py``     logistic regression on top of a base prediction (FeatureAugment)
+``forest_stack.py``        a forest on FeatureAugment's features, kept if CV prefers it
 ``synthetic.py``           synthetic region tasks with known answers (tests, benchmarks)
 =========================  ==========================================================
 

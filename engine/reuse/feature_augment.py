@@ -38,6 +38,16 @@ labels and lost to a model on the labels alone from 50 labels on. With routing:
 
 Without routable specs (or with ``routing=False``) it works as described before.
 
+A linear model cannot bend: on MNIST class subsets with 500 labels it had error
+0.070 where a random forest on the raw pixels alone had 0.066. With
+``learner="auto"`` (the default) and at least `forest_stack.MIN_LABELS` (100)
+labelled rows, a random forest on the same features plus the base's answer (fitted
+to the residual of the base for regression) is cross-validated against the linear
+model on shared folds and replaces it if its held-out score is higher
+(`forest_stack`, which explains the threshold and why no further margin).
+``"linear"`` never tries the forest, ``"forest"`` always uses it. `learner_`
+records the choice.
+
 The reference implementation calls scikit-learn arguments that no longer exist;
 this uses only the current API.
 """
@@ -46,7 +56,7 @@ from __future__ import annotations
 
 import warnings
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -58,6 +68,7 @@ from sklearn.utils.metaestimators import available_if
 
 from engine.errors import ReuseError
 from engine.learnware import Learnware
+from engine.reuse import forest_stack as fs
 from engine.reuse import offset_logistic as ol
 from engine.reuse.base import (
     REGRESSION,
@@ -71,6 +82,7 @@ from engine.reuse.job_selector import JobSelector, can_route
 from engine.reuse.labels import as_label_array, class_index, class_union, label_positions
 
 AUTO_ALPHAS = np.logspace(-2, 5, 15)
+FoldFit = Callable[[NDArray[np.intp], NDArray[np.intp]], Array]
 ROUTE, AVERAGE = "route", "average"
 
 
@@ -85,7 +97,8 @@ def _base_key(task: str, base: Array, target: Array | NDArray[np.intp]) -> tuple
 
 
 class FeatureAugment(Reuser):
-    """A linear model on [raw features, learnware outputs], fitted on the user's labels.
+    """A linear model (or, with enough labels, a forest) on [raw features, learnware
+    outputs], fitted on the user's labels.
 
     Parameters
     ----------
@@ -100,11 +113,22 @@ class FeatureAugment(Reuser):
     routing : bool or "auto", default "auto"
         Use the data-free routing of the learnwares' RKME specs (see the module doc):
         "auto" when `can_route` holds, True requires it, False never routes.
+    learner : "auto", "linear" or "forest", default "auto"
+        What predicts: the linear model; a random forest on the same features plus
+        the base (`forest_stack`); or, "auto", the forest only if it beats the linear
+        model in cross-validation on the labels (tried from 100 labelled rows on).
 
     Attributes
     ----------
     model_ : LogisticRegression, Ridge or `offset_logistic.OffsetFit`
-        The fitted linear model.
+        The fitted linear model (fitted whatever `learner` is).
+    learner_ : "linear" or "forest"
+        Which model predicts.
+    forest_ : RandomForestClassifier, RandomForestRegressor or None
+        The fitted forest when `learner_` is "forest".
+    cv_scores_ : (float, float) or None
+        Mean held-out score (accuracy, or minus the squared error in standardised
+        target units) of the linear model and of the forest, when "auto" compared them.
     routed_ : bool
         Whether routing is used.
     base_ : "route" or "average"
@@ -116,16 +140,22 @@ class FeatureAugment(Reuser):
     model_: LogisticRegression | LogisticRegressionCV | Ridge | RidgeCV | ol.OffsetFit
     routed_: bool
     base_: str
+    learner_: str
+    forest_: fs.Forest | None
+    cv_scores_: tuple[float, float] | None
 
     def __init__(self, learnwares: Sequence[Learnware] = (), *, alpha: float | str = "auto",
-                 use_raw: bool = True, routing: bool | str = "auto") -> None:
+                 use_raw: bool = True, routing: bool | str = "auto",
+                 learner: str = "auto") -> None:
         self.learnwares = learnwares
         self.alpha = alpha
         self.use_raw = use_raw
         self.routing = routing
+        self.learner = learner
 
     def fit(self, X: ArrayLike, y: ArrayLike) -> FeatureAugment:
-        """Fit the linear model on the labelled rows (X, y); returns self."""
+        """Fit the linear model (and, if chosen, the forest) on the labelled rows (X, y);
+        returns self."""
         if self.alpha != "auto" and (
                 isinstance(self.alpha, bool) or not isinstance(self.alpha, int | float)
                 or not (np.isfinite(self.alpha) and self.alpha > 0)):
@@ -134,6 +164,8 @@ class FeatureAugment(Reuser):
             raise ReuseError(f"use_raw: expected True or False, got {self.use_raw!r}")
         if self.routing not in (True, False, "auto"):
             raise ReuseError(f"routing: expected True, False or 'auto', got {self.routing!r}")
+        if not isinstance(self.learner, str) or self.learner not in fs.LEARNERS:
+            raise ReuseError(f"learner: expected one of {fs.LEARNERS}, got {self.learner!r}")
         self._setup(self.learnwares)
         x = self._check_x(X)
         self.routed_ = bool(self.routing) and (self.routing is True
@@ -152,25 +184,41 @@ class FeatureAugment(Reuser):
             if self.routed_:
                 self.base_ = self._choose_base(x, self._regression_outputs(x), scaled)
             feats, base = self._regression_features(x)
-            ridge = (RidgeCV(alphas=AUTO_ALPHAS) if self.alpha == "auto"
-                     else Ridge(alpha=float(self.alpha)))
-            self.model_ = ridge.fit(feats, scaled - base)
+            resid = scaled - base
+            self._fit_ridge(feats, resid)
+            self._choose_learner(feats, base, resid, self._ridge_fold(feats, resid))
             return self
         labels = check_class_targets(y, len(x), self.classes_)
         if len(set(labels)) < 2:
             raise ReuseError(f"y: at least 2 classes are needed, got {sorted(set(labels))}")
         self.classes_ = class_union(self.learnwares_, labels)
+        column = label_positions(labels, class_index(self.classes_), "y")
         if self.routed_:
-            column = label_positions(labels, class_index(self.classes_), "y")
             self.base_ = self._choose_base(x, self._class_outputs(x), column)
-            feats, offset = self._offset_features(x)
-            if self.alpha == "auto":
-                self.model_ = ol.fit_cv(feats, offset, column)
-            else:
-                coef = ol.fit_coef(feats, offset, column, float(self.alpha))
-                self.model_ = ol.OffsetFit(coef, float(self.alpha), float("nan"))
-            return self
-        feats, target = self._features(x), as_label_array(labels)
+        feats, base = self._class_stack(x)
+        if self.routed_:
+            self._fit_offset(feats, ol.log_base(base), column)
+            linear_fold = self._offset_fold(feats, ol.log_base(base), column)
+        else:
+            self._fit_logistic(feats, labels)
+            linear_fold = self._logistic_fold(feats, labels)
+        self._choose_learner(feats, base, column, linear_fold)
+        return self
+
+    def _fit_ridge(self, feats: Array, resid: Array) -> None:
+        ridge = (RidgeCV(alphas=AUTO_ALPHAS) if self.alpha == "auto"
+                 else Ridge(alpha=float(self.alpha)))
+        self.model_ = ridge.fit(feats, resid)
+
+    def _fit_offset(self, feats: Array, offset: Array, column: NDArray[np.intp]) -> None:
+        if self.alpha == "auto":
+            self.model_ = ol.fit_cv(feats, offset, column)
+        else:
+            coef = ol.fit_coef(feats, offset, column, float(self.alpha))
+            self.model_ = ol.OffsetFit(coef, float(self.alpha), float("nan"))
+
+    def _fit_logistic(self, feats: Array, labels: list[Any]) -> None:
+        target = as_label_array(labels)
         folds = min(5, min(Counter(labels).values()))
         if self.alpha == "auto" and folds >= 2:
             cv = LogisticRegressionCV(
@@ -182,7 +230,68 @@ class FeatureAugment(Reuser):
         else:
             alpha = 1.0 if self.alpha == "auto" else float(self.alpha)
             self.model_ = LogisticRegression(C=1.0 / alpha, max_iter=2000).fit(feats, target)
-        return self
+
+    # Each *_fold returns `forest_stack.held_out`'s fit_predict for the linear model at
+    # the hyperparameter already chosen on all rows (so no nested search: cheaper,
+    # and if anything optimistic for the linear model, i.e. conservative for the forest).
+
+    def _ridge_fold(self, feats: Array, resid: Array) -> FoldFit:
+        model = self.model_
+        assert isinstance(model, Ridge | RidgeCV)
+        alpha = float(model.alpha_ if isinstance(model, RidgeCV) else model.alpha)
+
+        def run(train: NDArray[np.intp], test: NDArray[np.intp]) -> Array:
+            ridge = Ridge(alpha=alpha).fit(feats[train], resid[train])
+            return np.asarray(ridge.predict(feats[test]), dtype=np.float64)
+        return run
+
+    def _offset_fold(self, feats: Array, offset: Array, column: NDArray[np.intp]) -> FoldFit:
+        model = self.model_
+        assert isinstance(model, ol.OffsetFit)
+
+        def run(train: NDArray[np.intp], test: NDArray[np.intp]) -> Array:
+            coef = ol.fit_coef(feats[train], offset[train], column[train], model.alpha,
+                               model.coef)  # warm start: the problem is strictly convex
+            return ol.predict_proba(coef, feats[test], offset[test])
+        return run
+
+    def _logistic_fold(self, feats: Array, labels: list[Any]) -> FoldFit:
+        model = self.model_
+        assert isinstance(model, LogisticRegression | LogisticRegressionCV)
+        c = float(model.C_[0] if isinstance(model, LogisticRegressionCV) else model.C)
+        target, index = as_label_array(labels), class_index(self.classes_)
+
+        def run(train: NDArray[np.intp], test: NDArray[np.intp]) -> Array:
+            out = np.zeros((len(test), len(self.classes_)))
+            if len(set(target[train].tolist())) < 2:  # a fold with one class: predict it
+                out[:, label_positions(target[train][:1], index, "y")] = 1.0
+                return out
+            fold = LogisticRegression(C=c, max_iter=2000).fit(feats[train], target[train])
+            out[:, label_positions(fold.classes_, index, "classes")] = \
+                fold.predict_proba(feats[test])
+            return out
+        return run
+
+    def _choose_learner(self, feats: Array, base: Array, target: Array | NDArray[np.intp],
+                        linear_fold: FoldFit) -> None:
+        """Set `learner_`, `forest_` and `cv_scores_` (see the class doc)."""
+        classify = self.task_ != REGRESSION
+        n_classes = len(self.classes_) if classify else 0
+        stack = np.hstack([feats, base])
+        self.learner_, self.forest_, self.cv_scores_ = fs.LINEAR, None, None
+        if self.learner == fs.LINEAR or (self.learner == "auto"
+                                         and len(feats) < fs.MIN_LABELS):
+            return
+        if self.learner == "auto":
+            splits = fs.folds(len(feats))
+            linear = fs.held_out(linear_fold, target, splits, classify)
+            forest = fs.held_out(fs.forest_fold(stack, target, classify, n_classes),
+                                 target, splits, classify)
+            self.cv_scores_ = (float(linear.mean()), float(forest.mean()))
+            if not fs.forest_wins(forest, linear):
+                return
+        self.learner_ = fs.FOREST
+        self.forest_ = fs.fit(classify, stack, target)
 
     def _choose_base(self, x: Array, outs: Array, target: Array | NDArray[np.intp]) -> str:
         """The better data-free base on the labelled rows; ties go to routing."""
@@ -208,17 +317,13 @@ class FeatureAugment(Reuser):
     def _class_outputs(self, x: Array) -> Array:
         return np.stack([self._output(lw, x) for lw in self.learnwares_])
 
-    def _features(self, x: Array) -> Array:
-        parts = [self.scaler_.transform(x)] if self.use_raw else []
-        parts.extend(self._output(lw, x) for lw in self.learnwares_)
-        return np.hstack(parts)
-
-    def _offset_features(self, x: Array) -> tuple[Array, Array]:
-        """Features and log-base offset of the routed classifier."""
+    def _class_stack(self, x: Array) -> tuple[Array, Array]:
+        """Classification features ([raw, outputs] and, routed, the posteriors) and the
+        base's probabilities (routed: the chosen base; else the learnwares' average)."""
         outs = self._class_outputs(x)
         base, extra = self._base_and_parts(x, outs)
         parts = [self.scaler_.transform(x)] if self.use_raw else []
-        return np.hstack([*parts, *outs, *extra]), ol.log_base(base)
+        return np.hstack([*parts, *outs, *extra]), base
 
     def _regression_outputs(self, x: Array) -> Array:
         """Every learnware's outputs in standardised target units, shape (J, n, k)."""
@@ -247,27 +352,33 @@ class FeatureAugment(Reuser):
         return x
 
     def predict(self, X: ArrayLike) -> NDArray[Any]:
-        """Class names or regression outputs of the stacked linear model."""
+        """Class names or regression outputs of the fitted learner."""
         x = self._check_ready(X)
-        if self.task_ == REGRESSION:
-            feats, base = self._regression_features(x)
+        if self.task_ != REGRESSION:
+            return self._decide(self.predict_proba(X))
+        feats, base = self._regression_features(x)
+        if self.forest_ is not None:
+            out = fs.predict(self.forest_, np.hstack([feats, base]), 0)
+        else:
             model = self.model_
             assert isinstance(model, Ridge | RidgeCV)
             out = np.asarray(model.predict(feats), dtype=np.float64)
-            out = (out.reshape(len(x), self._n_outputs) + base) * self.y_scale_ + self.y_mean_
-            return self._decide(out)
-        return self._decide(self.predict_proba(X))
+        out = (out.reshape(len(x), self._n_outputs) + base) * self.y_scale_ + self.y_mean_
+        return self._decide(out)
 
     @available_if(_is_classifier)
     def predict_proba(self, X: ArrayLike) -> Array:
-        """Probabilities over `classes_` (0 for classes absent from the user's labels,
-        unless routing is used: then every class of `classes_` keeps some)."""
+        """Probabilities over `classes_`: 0 for classes absent from the user's labels
+        when the forest or the unrouted linear model answers; the routed linear model
+        keeps some probability for every class of `classes_`."""
         x = self._check_ready(X)
+        feats, base = self._class_stack(x)
+        if self.forest_ is not None:
+            return fs.predict(self.forest_, np.hstack([feats, base]), len(self.classes_))
         if isinstance(self.model_, ol.OffsetFit):
-            feats, offset = self._offset_features(x)
-            return ol.predict_proba(self.model_.coef, feats, offset)
+            return ol.predict_proba(self.model_.coef, feats, ol.log_base(base))
         assert isinstance(self.model_, LogisticRegression | LogisticRegressionCV)
-        proba = self.model_.predict_proba(self._features(x))
+        proba = self.model_.predict_proba(feats)
         cols = label_positions(self.model_.classes_, class_index(self.classes_), "classes")
         out = np.zeros((len(x), len(self.classes_)))
         out[:, cols] = proba

@@ -163,7 +163,7 @@ def test_bad_weights_or_params(cls, market):
             with pytest.raises(ReuseError, match="weights"):
                 fitted(cls, lws, x, y, weights=weights)
     bad = {"voting": "maybe", "method": "annealing", "max_size": 0, "alpha": -1.0,
-           "bandwidth": "wide", "density": "blob"}
+           "bandwidth": "wide", "density": "blob", "learner": "tree"}
     for name, value in bad.items():
         if name in params:
             with pytest.raises(ReuseError, match=name):
