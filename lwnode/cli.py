@@ -335,7 +335,8 @@ def _cmd_search(args: argparse.Namespace) -> int:
             if exc.error_code not in ("bad_search", "bad_spec"):
                 raise
             # The node cannot compare this data with its learnwares: an input problem.
-            raise InputError(f"{source}: {exc.body.get('message', exc)}") from None
+            raise InputError(f"{source}: {_in_cli_words(exc.body.get('message', str(exc)))}"
+                             ) from None
     if not answer["single"] and any(n.startswith("no learnware in space")
                                     for n in answer.get("notes", [])):
         raise InputError(f"{source}: no learnware on the node takes data like this "
@@ -345,6 +346,18 @@ def _cmd_search(args: argparse.Namespace) -> int:
         return EXIT_OK
     _print_answer(answer, body)
     return EXIT_OK
+
+
+_DESCRIBE = "describe your columns in a --semantic TOML ([input.columns] name = \"description\")"
+
+
+def _in_cli_words(message: str) -> str:
+    """A search message that says what the engine needs, with how to give it here."""
+    message = message.replace("Build them with InputSpec.from_columns(names, descriptions)",
+                              _DESCRIBE[0].upper() + _DESCRIBE[1:])
+    if message.endswith("with a description for every column"):
+        message += f": {_DESCRIBE}"
+    return message
 
 
 def read_json_file(path: str) -> Any:
@@ -393,7 +406,7 @@ def _print_answer(answer: dict[str, Any], body: dict[str, Any]) -> None:
             for line in hit["mapping"]["lines"]:
                 console.print(f"    {line}", highlight=False)
     for note in answer.get("notes", []):
-        console.print(f"note: {note}", style="dim")
+        console.print(f"note: {_in_cli_words(note)}", style="dim")
     mixture = answer.get("mixture")
     if mixture:
         mix = Table(title=f"Best mixture: score {mixture['score']:.3f}, "
@@ -423,6 +436,9 @@ def _resolve_ids(client: Any, ids: Sequence[str]) -> list[str]:
     out, known = [], None
     for given in ids:
         match = _ID_PREFIX.fullmatch(given)
+        if re.fullmatch(r"(?:sha256:)?[0-9a-f]{1,5}", given):
+            raise InputError(f"{given}: too short to pick a learnware; give 6 or more hex "
+                             "digits of its id")
         if match is None or len(match.group(1)) == 64:
             out.append(given)  # a full id, or not an id at all (fetch says why)
             continue
@@ -686,7 +702,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="learnware ids, or unique prefixes of them (6+ hex digits)")
     p.add_argument("--data", required=True, metavar="user.csv|.npy")
     p.add_argument("--labels", metavar="y.csv", help="labels of your first rows, one per "
-                   "line (a few are enough; every row is predicted)")
+                   "line under an optional header (a few are enough; every row is "
+                   "predicted)")
     from lwnode.local import REUSE_METHODS
 
     p.add_argument("--method", choices=REUSE_METHODS,
@@ -727,6 +744,15 @@ def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split()) or type(exc).__name__
 
 
+def _start_hint(args: argparse.Namespace, exc: BaseException) -> str:
+    """For a refused connection to the default node: how to start one."""
+    if "refused" not in str(exc).lower() or getattr(args, "node", None) \
+            or os.environ.get("LWDOCK_NODE"):
+        return ""
+    home = f" --home {args.home}" if getattr(args, "home", None) else ""
+    return f"; is the node running? start it with: lwnode run{home}"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     from lwnode.errors import NodeUnreachable, RequestFailed
 
@@ -741,7 +767,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
     except NodeUnreachable as exc:
-        print(f"lwnode: {_one_line(exc)}", file=sys.stderr)
+        print(f"lwnode: {_one_line(exc)}{_start_hint(args, exc)}", file=sys.stderr)
         return EXIT_UNREACHABLE
     except RequestFailed as exc:
         print(f"lwnode: {_one_line(exc)}", file=sys.stderr)

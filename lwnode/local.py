@@ -333,6 +333,9 @@ def reuse_with(paths: Sequence[Path], x: NDArray[Any], *, method: str | None = N
         raise InputError(f"--method: {method!r} is not one of {', '.join(REUSE_METHODS)}")
     if method in NEEDS_LABELS and labels is None:
         raise InputError(f"--method {method} learns from a few labels: give --labels")
+    if labels is not None and len(labels) < 2:
+        raise InputError("--labels: at least 2 labels are needed to learn from; leave "
+                         "--labels out to reuse without labels")
     if labels is not None and len(labels) > len(x):
         raise InputError(f"--labels: {len(labels)} labels for {len(x)} rows")
     try:
@@ -389,25 +392,37 @@ def _other_columns(lw: Any, user: InputSpec | None, width: int) -> bool:
         raise InputError(f"learnware {lw.id} takes {lw.spec.dim_} columns, your data has "
                          f"{width}, and it does not name its columns: yours cannot be "
                          "mapped onto them")
-    names = ", ".join(f.name for f in theirs.features[:6])
-    raise InputError(f"learnware {lw.id} takes other columns ({names}, ...): give your data a "
-                     "header row, and describe your columns in a --semantic TOML "
+    raise InputError(f"learnware {lw.id} takes other columns ({_column_names(lw)}): give "
+                     "your data a header row, and describe your columns in a --semantic TOML "
                      "([input.columns] name = \"description\"), so they can be mapped")
+
+
+def _column_names(lw: Any, shown: int = 6) -> str:
+    features = lw.semantic.input.features
+    more = ", ..." if len(features) > shown else ""
+    return ", ".join(f.name for f in features[:shown]) + more
 
 
 def _reuse_hetero(learnwares: list[Any], x: NDArray[Any], labels: NDArray[Any] | None,
                   weights: Sequence[float] | None, user_input: InputSpec | None) -> Reused:
     from engine.errors import MissingExtraError
+    from engine.hetero.features import missing_descriptions
     from engine.hetero.reuse import HeteroReuser
 
     if x.ndim != 2:
         raise InputError(f"reuse across feature spaces takes a table, got shape {x.shape}")
+    if missing_descriptions(user_input):
+        raise InputError(f"learnware {learnwares[0].id} names other columns "
+                         f"({_column_names(learnwares[0])}) than yours: describe your "
+                         "columns in a --semantic TOML ([input.columns] name = "
+                         "\"description\") so they can be mapped")
     try:
-        model = HeteroReuser(learnwares, user_input=user_input, weights=weights)
-        if labels is None:
-            model.fit(x)
-        else:
-            model.fit(x[:len(labels)], labels)
+        # columns are matched on all the user's rows (their statistics help), the
+        # stack is fitted on the labelled ones
+        model = HeteroReuser(learnwares, user_input=user_input, weights=weights).fit(x)
+        if labels is not None:
+            model = HeteroReuser(learnwares, mappings=model.mappings_,
+                                 weights=weights).fit(x[:len(labels)], labels)
         predictions = np.asarray(model.predict(x))
     except MissingExtraError as exc:
         raise InputError(f"{exc}") from None

@@ -104,8 +104,23 @@ def read_table(path: str | os.PathLike[str]) -> Table:
     return Table(values, columns)
 
 
+_LABEL_HEADERS = ("label", "labels", "y", "target", "class", "prediction")
+
+
+def _labels_header(rows: list[list[str]]) -> bool:
+    """Is the first line a column name? A usual one (`lwnode reuse`'s own output says
+    ``prediction``), or any word above lines that are all numbers."""
+    first = rows[0][0].strip()
+    if first.lower() in _LABEL_HEADERS:
+        return True
+    return _number(first) is None and len(rows) > 1 and all(
+        len(r) == 1 and _number(r[0]) is not None for r in rows[1:])
+
+
 def read_labels(path: str | os.PathLike[str]) -> NDArray[Any]:
-    """One label per row: integers, numbers or class names (a header row is skipped)."""
+    """One label per row: integers, numbers or class names. A first line that names the
+    column is skipped: label, labels, y, target, class or prediction, or any name above
+    numeric labels (class names under another header cannot be told from a class)."""
     p = _open_check(path)
     if p.suffix.lower() == ".npy":
         try:
@@ -118,8 +133,7 @@ def read_labels(path: str | os.PathLike[str]) -> NDArray[Any]:
     if p.suffix.lower() not in (".csv", ".tsv"):
         raise InputError(f"{p}: unsupported file type {p.suffix!r}; use .csv or .npy")
     rows = _rows(p)
-    if rows and len(rows[0]) == 1 and rows[0][0].strip().lower() in ("label", "labels", "y",
-                                                                       "target", "class"):
+    if rows and len(rows[0]) == 1 and _labels_header(rows):
         rows = rows[1:]
     if not rows:
         raise InputError(f"{p}: no labels")

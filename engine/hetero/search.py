@@ -267,11 +267,13 @@ def extend_result(requirement: Requirement, result: SearchResult,
       replaced by its heterogeneous comparison (same width is not same meaning); a
       mixture containing one is dropped with a note.
     - A requirement that does not describe its columns gets the homogeneous result,
-      with a note if heterogeneous candidates exist. If it *states* columns (input
-      features) without describing them all and nothing homogeneous was comparable,
-      it is refused with a `SearchError` saying that heterogeneous search needs the
-      descriptions; a requirement with no input features at all (the pre-hetero
-      call) is never refused: it keeps the old empty answer, plus the note.
+      with a note if heterogeneous candidates exist; if it names its columns, that
+      result loses the learnwares that name other columns of the same width. If it
+      *states* columns (input features) without describing them all and nothing
+      homogeneous is left, it is refused with a `SearchError` saying that
+      heterogeneous search needs the descriptions; a requirement with no input
+      features at all (the pre-hetero call) is never refused: it keeps the old empty
+      answer, plus the note.
     - A non-table requirement that states input features and found nothing
       homogeneous is refused (`SearchError`): columns cannot be mapped onto an image.
     - Without the ``text`` extra (no encoder) the step is skipped with a note; the
@@ -303,13 +305,16 @@ def extend_result(requirement: Requirement, result: SearchResult,
     if not ids:
         return result
     if not stated or user_input is None or not user_input.described:
+        if stated:  # named columns of the same width are not the same meaning
+            result = _without(result, set(ids))
         if result.single or not stated:
             return replace(result, notes=(*result.notes, _needs_descriptions_note(len(ids))))
         require_described(semantic)  # raises: names the columns without a description
     assert user_input is not None
     entries = [(i, semantics[i], spec_of(i)) for i in ids]
     entries = [e for e in entries if table_learnware(e[1], e[2])]
-    notes = list(result.notes)
+    base = _without(result, set(ids))  # compared again below, across feature spaces
+    notes = list(base.notes)
     try:
         hetero = _rank(user_input, _check_user_spec(requirement, user_input), entries, k,
                        embedder, DEFAULT_THRESHOLD, "linear", SHORTLIST)
@@ -317,16 +322,11 @@ def extend_result(requirement: Requirement, result: SearchResult,
     except MissingExtraError as exc:  # a node without the extra still answers
         hetero = []
         notes.append(f"heterogeneous search skipped: {exc}")
-    replaced = {i for i in ids if i in {m.id for m in result.single}} | (
-        {i for i in ids if result.mixture is not None and i in result.mixture.ids})
-    kept = [m for m in result.single if m.id not in replaced]
-    merged = sorted([*kept, *(h.as_match() for h in hetero)], key=lambda m: -m.score)[:k]
+    merged = sorted([*base.single, *(h.as_match() for h in hetero)],
+                    key=lambda m: -m.score)[:k]
     if merged:
         notes = [n for n in notes if not n.startswith("no learnware in space")]
-    mixture = result.mixture
-    if mixture is not None and replaced & set(mixture.ids):
-        mixture = None
-        notes.append("mixture dropped: it held learnwares over other columns of the same width")
+    mixture = base.mixture
     if max_mixture >= 2 and any(m.mapping is not None for m in merged):
         across = _mixture_across(merged, spec_of, spec, max_mixture)
         if across is not None and (mixture is None or across.score > mixture.score):
@@ -335,6 +335,17 @@ def extend_result(requirement: Requirement, result: SearchResult,
     n_hetero = sum(1 for _, s, sp in entries if sp.space != spec.space)
     return SearchResult(tuple(merged), mixture, result.n_candidates + n_hetero,
                         result.exact and len(entries) <= SHORTLIST, result.gamma, tuple(notes))
+
+
+def _without(result: SearchResult, ids: set[str]) -> SearchResult:
+    """`result` without the matches and the mixture that hold any of `ids`."""
+    single = tuple(m for m in result.single if m.id not in ids)
+    mixture = result.mixture
+    notes = list(result.notes)
+    if mixture is not None and ids & set(mixture.ids):
+        mixture = None
+        notes.append("mixture dropped: it held learnwares over other columns of the same width")
+    return replace(result, single=single, mixture=mixture, notes=tuple(notes))
 
 
 def _mixture_across(merged: Sequence[Match], spec_of: Callable[[str], RKMESpec],

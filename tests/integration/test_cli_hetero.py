@@ -10,57 +10,35 @@ user's rows into each learnware's space by itself, with and without labels.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
-from cli_run import lwnode, lwnode_many, served_node
+from cli_run import ENV, lwnode, lwnode_many, served_node
 
-from engine.hetero.synthetic import CONCEPTS, Organization, Task, house_model
+from engine.hetero.synthetic import CONCEPTS
 
 pytestmark = [pytest.mark.timeout(300), pytest.mark.slow]
 
-DEVELOPERS = {  # name -> (task, concept indices in its column order, wording)
-    "a0": ("city-a", (0, 2, 3, 4, 5, 6), 0),
-    "a1": ("city-a", (4, 3, 0, 7, 1, 8), 1),
-    "b0": ("city-b", (0, 2, 3, 4, 5, 6), 0),
-}
-USER = Organization("user", (3, 0, 4, 9, 2), (2, 2, 2, 2, 2))
-
-
-def write_table(path, org, rows):
-    names = [CONCEPTS[c][3][w][0] for c, w in zip(org.columns, org.wording, strict=True)]
-    np.savetxt(path, rows, delimiter=",", header=",".join(names), comments="")
-
-
-def columns_toml(org):
-    lines = ["[input.columns]"]
-    for c, w in zip(org.columns, org.wording, strict=True):
-        name, description, unit = CONCEPTS[c][3][w]
-        lines.append(f'{name} = {{ description = "{description}", unit = "{unit}" }}')
-    return "\n".join(lines) + "\n"
+EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "examples" / "housing.py"
+DEVELOPERS = ("northwind", "acme", "globex")  # the first two model the user's city
 
 
 @pytest.fixture(scope="module")
 def work(tmp_path_factory):
-    import skops.io as sio
-
+    # the README's example, written by the script it points to
     d = tmp_path_factory.mktemp("hetero")
-    rng = np.random.default_rng(5)
-    for name, (task, cols, wording) in DEVELOPERS.items():
-        org = Organization(name, cols, (wording,) * len(cols))
-        x, y = Task(task).sample(1500, rng)
-        write_table(d / f"{name}.csv", org, org.select(x))
-        sio.dump(house_model().fit(org.select(x), y), d / f"{name}.skops")
-        (d / f"{name}.toml").write_text(
-            f'name = "house prices {task} by {name}"\ndata_type = "table"\n'
-            'task_type = "regression"\nlibrary = "scikit_learn"\nlicense = "mit"\n'
-            + columns_toml(org))
-    x, y = Task("city-a").sample(400, rng)
-    write_table(d / "user.csv", USER, USER.select(x))
-    np.savetxt(d / "labels.csv", y[:60])
-    (d / "user.toml").write_text(columns_toml(USER))
+    subprocess.run([sys.executable, str(EXAMPLE), str(d)], check=True, env=ENV, cwd=d,
+                   capture_output=True)
     (d / "typo.toml").write_text('[input.columns]\nkm_to_dwntown = "distance to downtown"\n')
-    return d, y
+    # northwind's rows under the user's (undescribed) names: same width, other columns
+    rows = (d / "northwind.csv").read_text().splitlines()[1:301]
+    names = [CONCEPTS[c][3][2][0] for c in (0, 2, 3, 4, 5, 6)]
+    (d / "renamed.csv").write_text("\n".join([",".join(names), *rows]) + "\n")
+    (d / "one_label.csv").write_text("price\n1.5\n")
+    return d, np.loadtxt(d / "truth.csv", skiprows=1)
 
 
 @pytest.fixture(scope="module")
@@ -84,7 +62,7 @@ def test_search_and_reuse_across_feature_spaces(work, node):
         ("search", "--data", "user.csv", "--semantic", "user.toml", "--home", "home")], cwd=d)
     answer = json.loads(found.stdout)
     ranked = [h["id"] for h in answer["single"]]
-    assert set(ranked[:2]) == {ids["a0"], ids["a1"]}, answer  # the user's task first
+    assert set(ranked[:2]) == {ids["northwind"], ids["acme"]}, answer  # the user's task first
     assert all(h["heterogeneous"] for h in answer["single"])
     top = answer["single"][0]["mapping"]
     assert top["user_columns"] == ["cbdDistance", "livingSpace", "localEarnings",
@@ -100,13 +78,21 @@ def test_search_and_reuse_across_feature_spaces(work, node):
     assert len([k for k in names if k in expect]) == 3
     assert "other columns" in table.stdout and "<- livingSpace" in table.stdout
 
-    a_ids = [ids["a0"], ids["a1"]]
+    a_ids = [ids["northwind"], ids["acme"]]
     free, _ = lwnode_many([
         ("reuse", *a_ids, "--data", "user.csv", "--semantic", "user.toml", "-o", "p0.csv",
          "--home", "home"),
         ("reuse", *a_ids, "--data", "user.csv", "--semantic", "user.toml", "--labels",
          "labels.csv", "-o", "p1.csv", "--home", "home")], cwd=d)
     assert "by hetero" in free.stdout and "takes other columns" in free.stdout
+    refused = lwnode_many([
+        ("reuse", *a_ids, "--data", "user.csv", "--semantic", "user.toml", "--labels",
+         "one_label.csv", "-o", "p2.csv", "--home", "home"),
+        ("reuse", a_ids[0], "--data", "renamed.csv", "-o", "p3.csv", "--home", "home")],
+        cwd=d, check=2)
+    assert "at least 2 labels" in refused[0].stderr
+    assert "names other columns" in refused[1].stderr and "--semantic" in refused[1].stderr
+    assert not (d / "p2.csv").exists() and not (d / "p3.csv").exists()
     rmse_mean = np.sqrt(np.mean((truth - truth.mean()) ** 2))
     for path in ("p0.csv", "p1.csv"):
         predictions = np.loadtxt(d / path, skiprows=1)
@@ -119,7 +105,12 @@ def test_bad_inputs_across_feature_spaces_are_clear(work, node):
         (("search", "--data", "user.csv", "--home", "home"), "description"),
         (("search", "--data", "user.csv", "--semantic", "typo.toml", "--home", "home"),
          "km_to_dwntown, which user.csv does not have"),
-        (("pack", "--model", "a0.skops", "--data", "user.csv", "--semantic", "a0.toml",
+        # same width, other names, no descriptions: not compared column by column
+        (("search", "--data", "renamed.csv", "--home", "home"),
+         "Describe your columns in a --semantic TOML"),
+        (("reuse", "abcd", "--data", "user.csv", "-o", "p.csv", "--home", "home"),
+         "too short"),
+        (("pack", "--model", "acme.skops", "--data", "user.csv", "--semantic", "acme.toml",
           "-o", "x.zip"), "which user.csv does not have"),
     ]
     for args, text in cases:

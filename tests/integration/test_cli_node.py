@@ -109,7 +109,10 @@ def test_bad_inputs_give_one_line_and_their_exit_code(work, node):
     d, _ = work
     _, url = node
     unknown = "sha256:" + "0" * 64
+    (d / "stopped").mkdir(exist_ok=True)  # a home whose node has stopped
+    (d / "stopped" / "node.url").write_text("http://127.0.0.1:9\n")
     cases = [
+        (("peers", "--home", "stopped"), 3, "start it with: lwnode run --home stopped"),
         (("search", "--data", "missing.csv", "--node", url), 2, "missing.csv: no such file"),
         (("search", "--data", "bad.csv", "--node", url), 2, "line 3, column 3 ('c'): 'x'"),
         (("search", "--data", "narrow.csv", "--node", url), 2, "narrow.csv: "),

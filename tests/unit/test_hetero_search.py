@@ -125,16 +125,27 @@ def test_a_requirement_without_columns_keeps_the_old_empty_answer_with_a_note():
         assert "needs semantic.input.features with a description" in result.notes[-1]
 
 
-def test_descriptions_missing_gives_a_note_next_to_homogeneous_matches():
+def test_named_undescribed_columns_are_not_compared_by_position():
+    # Same width is not same meaning: learnwares that name other columns are not
+    # matched column by column against a user who names (but does not describe)
+    # theirs; with nothing else left the search says what it needs.
     user = market().user("city-a", 7, 107)
     cat = Catalog()
     for lw in market().learnwares:
         cat.add(lw.id, lw.semantic, lw.spec)
-    names_only = SemanticSpec(input=InputSpec.from_columns(
-        [f.name for f in user.org.input_spec().features]))
-    result = cat.search(Requirement(names_only, user_spec(user.x_pool)))
-    assert result.single and all(m.mapping is None for m in result.single)
+    names = [f.name for f in user.org.input_spec().features]
+    names_only = SemanticSpec(input=InputSpec.from_columns(names))
+    spec = user_spec(user.x_pool)
+    with pytest.raises(SearchError, match="description"):
+        cat.search(Requirement(names_only, spec))
+    cat.add("own-columns", names_only, user_spec(user.x_pool[::-1]))
+    result = cat.search(Requirement(names_only, spec))
+    assert [m.id for m in result.single] == ["own-columns"]
     assert "needs semantic.input.features with a description" in result.notes[-1]
+    # without names the rows are compared as they are, with the same note
+    unnamed = cat.search(Requirement(SemanticSpec(), spec))
+    assert len(unnamed.single) > 1 and all(m.mapping is None for m in unnamed.single)
+    assert "needs semantic.input.features with a description" in unnamed.notes[-1]
 
 
 def test_an_image_requirement_with_columns_is_refused():

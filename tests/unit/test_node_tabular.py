@@ -63,6 +63,16 @@ def test_labels_keep_their_kind(tmp_path):
         read_labels(tmp_path / "bad.csv")
 
 
+def test_a_labels_header_is_skipped(tmp_path):
+    # any name above numbers, and lwnode's own predictions file
+    (tmp_path / "price.csv").write_text("price\n1.5\n-2\n")
+    write_predictions(tmp_path / "pred.csv", np.array(["cat", "dog"]))
+    (tmp_path / "names.csv").write_text("species\ncat\ndog\n")  # cannot be told apart
+    assert read_labels(tmp_path / "price.csv").tolist() == [1.5, -2.0]
+    assert read_labels(tmp_path / "pred.csv").tolist() == ["cat", "dog"]
+    assert read_labels(tmp_path / "names.csv").tolist() == ["species", "cat", "dog"]
+
+
 def test_predictions_are_written_one_per_line(tmp_path):
     write_predictions(tmp_path / "p.csv", np.array(["a", "b"]))
     write_predictions(tmp_path / "q.csv", np.array([[1.0, 2.0]]))
