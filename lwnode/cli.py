@@ -167,6 +167,26 @@ def _client(args: argparse.Namespace, *, auth: bool = False) -> Any:
     return NodeClient(_node_url(args), token)
 
 
+def _seed(text: str) -> int:
+    """A random seed as numpy takes it: 0 .. 2**32 - 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if not 0 <= value < 2**32:
+        raise argparse.ArgumentTypeError(f"expected 0..{2**32 - 1}, got {value}")
+    return value
+
+
+def _url(text: str) -> str:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a URL like {DEFAULT_URL}")
+    return text
+
+
 def _host_port(text: str) -> tuple[str, int]:
     host, sep, port = text.rpartition(":")
     if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
@@ -270,10 +290,24 @@ def _cmd_pack(args: argparse.Namespace) -> int:
 
     print(f"wrote {out}: {content_id(data)} ({len(data)} bytes)")
     print(f"  {semantic.name} — {semantic.task_type.value if semantic.task_type else '?'}, "
-          f"input {semantic.input.dimension if semantic.input else '?'} features")
+          f"input {_input_summary(semantic.input)}")
     print(f"  statistical spec: {spec.kind}, {len(spec.points_)} points in "
           f"{spec.points_.shape[1]} dimensions from {spec.n_samples_} rows (the rows stay here)")
     return EXIT_OK
+
+
+def _input_summary(input_spec: Any) -> str:
+    """"6 features (6 named, 6 described)": whether users over other columns can match
+    them (that needs every column described)."""
+    if input_spec is None:
+        return "? features"
+    named = len(input_spec.features)
+    described = sum(1 for f in input_spec.features if f.description.strip())
+    if not named:
+        return f"{input_spec.dimension} features (unnamed)"
+    hint = "" if described == named else "; describe them all in [input.columns] so " \
+        "users with other columns can find it"
+    return f"{input_spec.dimension} features ({named} named, {described} described{hint})"
 
 
 def _cmd_publish(args: argparse.Namespace) -> int:
@@ -558,8 +592,9 @@ def _cmd_spec_make(args: argparse.Namespace) -> int:
 
 # -- parser ----------------------------------------------------------------------------------
 def _add_node(p: argparse.ArgumentParser, *, token: bool = False) -> None:
-    p.add_argument("--node", metavar="URL", help="the node's URL (default: $LWDOCK_NODE, the "
-                   f"running node of --home, else {DEFAULT_URL})")
+    p.add_argument("--node", metavar="URL", type=_url,
+                   help="the node's URL (default: $LWDOCK_NODE, the running node of --home, "
+                   f"else {DEFAULT_URL})")
     p.add_argument("--home", metavar="DIR", help="node home to read the URL (and token) "
                    "from (default: $LWDOCK_HOME or ~/.lwdock)")
     if token:
@@ -570,7 +605,7 @@ def _add_node(p: argparse.ArgumentParser, *, token: bool = False) -> None:
 def _add_spec_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--points", type=int, default=100, metavar="K",
                    help="points in the RKME (default 100)")
-    p.add_argument("--seed", type=int, default=0, help="random seed of the RKME (default 0)")
+    p.add_argument("--seed", type=_seed, default=0, help="random seed of the RKME (default 0)")
 
 
 def _sub(sub: Any, name: str, help_text: str, description: str) -> argparse.ArgumentParser:
@@ -599,7 +634,7 @@ def build_parser() -> argparse.ArgumentParser:
                       help="data set: image (8x8 digits, default), tabular (births per US "
                       "state, RMSE; needs the demo extra), text (fine-food reviews, MiniLM "
                       "embeddings; needs the demo and text extras)")
-    demo.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    demo.add_argument("--seed", type=_seed, default=0, help="random seed (default 0)")
     demo.add_argument("--labels", type=int, default=None,
                       help="labels the user has (default 20; 8 with --engine)")
     demo.add_argument("--engine", action="store_true",

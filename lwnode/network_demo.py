@@ -94,6 +94,9 @@ async def run_network_demo(*, data: str = "image", n_orgs: int = 3, n_labels: in
         raise InputError(f"--orgs: expected 1..8 organizations, got {n_orgs}")
     if not 2 <= n_labels <= 200:
         raise InputError(f"--labels: expected 2..200 labelled rows, got {n_labels}")
+    if keep is not None and keep.exists() and (not keep.is_dir() or any(keep.iterdir())):
+        what = "is not empty" if keep.is_dir() else "is not a folder"
+        raise InputError(f"--keep: {keep} {what}; give a new or empty folder")
     seconds: dict[str, float] = {}
     began = time.perf_counter()
     with console.status("developers train their models and pack their learnwares...") as st:

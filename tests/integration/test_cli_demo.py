@@ -36,6 +36,8 @@ def test_demo_data_sets_are_offered_and_misuse_is_one_line():
     helped = subprocess.run([*run, "--help"], capture_output=True, text=True, timeout=60)
     assert "{image,tabular,text}" in helped.stdout
     for argv, text in ((["--data", "video"], "invalid choice"),
-                       (["--engine", "--data", "text"], "digits only")):
+                       (["--engine", "--data", "text"], "digits only"),
+                       (["--seed", "-1"], "expected 0..4294967295"),
+                       (["--keep", __file__], "is not a folder")):
         proc = subprocess.run([*run, *argv], capture_output=True, text=True, timeout=60)
         assert proc.returncode == 2 and text in proc.stderr and "Traceback" not in proc.stderr

@@ -49,8 +49,10 @@ def node(work):
 
 def test_search_and_reuse_across_feature_spaces(work, node):
     d, truth = work
-    lwnode_many([("pack", "--model", f"{n}.skops", "--data", f"{n}.csv", "--semantic",
-                  f"{n}.toml", "-o", f"{n}.zip", "--points", "40") for n in DEVELOPERS], cwd=d)
+    packed = lwnode_many([("pack", "--model", f"{n}.skops", "--data", f"{n}.csv",
+                           "--semantic", f"{n}.toml", "-o", f"{n}.zip", "--points", "40")
+                          for n in DEVELOPERS], cwd=d)
+    assert all("input 6 features (6 named, 6 described)" in p.stdout for p in packed)
     ids = {}
     for name in DEVELOPERS:
         answer = json.loads(lwnode("publish", f"{name}.zip", "--home", "home", "--json",

@@ -135,6 +135,8 @@ def test_bad_inputs_give_one_line_and_their_exit_code(work, node):
         _out, err = proc.communicate(timeout=120)
         assert proc.returncode == code, (args, proc.returncode, err)
         assert text in err and err.count("\n") == 1 and "Traceback" not in err, (args, err)
+    usage = lwnode("peers", "--node", "localhost:8470", cwd=d, check=2)  # argparse's usage
+    assert "expected a URL like http://" in usage.stderr
 
 
 def test_every_command_has_help():
