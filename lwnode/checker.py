@@ -98,9 +98,12 @@ class _Worker:
 
     @classmethod
     async def start(cls) -> _Worker:
+        # Its own session: a Ctrl-C at the node's terminal reaches the node, which stops
+        # the worker, instead of killing the worker mid-check (a traceback, and a good
+        # package reported as crashing).
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "lwnode.checkworker", stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE, limit=MAX_REPORT_BYTES)
+            stdout=asyncio.subprocess.PIPE, limit=MAX_REPORT_BYTES, start_new_session=True)
         return cls(proc)
 
     @property

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import json
 import os
 import re
@@ -80,7 +81,11 @@ def _cmd_demo(args: argparse.Namespace) -> int:
             keep=keep, console=console))
         network_demo.print_network_report(net, console)
         if keep is not None:
-            console.print(f"node homes and fetched packages kept in {keep}")
+            homes = ", ".join(f"node{i} ({org})" for i, org in enumerate(net.organizations))
+            console.print(f"kept in {keep}: the node homes {homes}, and the fetched packages "
+                          f"in {keep / 'fetched'}. Start a node again on its own (the demo's "
+                          f"links are not kept): lwnode run --home {keep / 'node0'} --http "
+                          "127.0.0.1:0", highlight=False)
         return 0
     report = engine_demo.run(seed=args.seed, console=console,
                              n_user_labels=8 if args.labels is None else args.labels)
@@ -374,7 +379,9 @@ def _cmd_search(args: argparse.Namespace) -> int:
     if not answer["single"] and any(n.startswith("no learnware in space")
                                     for n in answer.get("notes", [])):
         raise InputError(f"{source}: no learnware on the node takes data like this "
-                         f"({answer['notes'][0].rsplit(' ', 1)[-1]}); check its columns")
+                         f"({answer['notes'][0].rsplit(' ', 1)[-1]}); check its columns, or, "
+                         "to match learnwares over other columns, give it a header and "
+                         f"{_DESCRIBE}")
     if args.json:
         _print_json(answer)
         return EXIT_OK
@@ -388,8 +395,10 @@ _DESCRIBE = "describe your columns in a --semantic TOML ([input.columns] name = 
 def _in_cli_words(message: str) -> str:
     """A search message that says what the engine needs, with how to give it here."""
     message = message.replace("Build them with InputSpec.from_columns(names, descriptions)",
-                              _DESCRIBE[0].upper() + _DESCRIBE[1:])
-    if message.endswith("with a description for every column"):
+                              _DESCRIBE[0].upper() + _DESCRIBE[1:]).replace(
+        "semantic.input.features with a description for every column",
+        "a description for every column")
+    if message.endswith("a description for every column"):
         message += f": {_DESCRIBE}"
     return message
 
@@ -455,6 +464,10 @@ def _print_answer(answer: dict[str, Any], body: dict[str, Any]) -> None:
         across = any(h.get("mapping") for h in answer["single"] if h["id"] in mixture["ids"])
         print(f"reuse it: lwnode reuse {ids} --weights {weights} --data YOUR.csv "
               + ("--semantic YOUR.toml " if across else "") + "-o predictions.csv")
+    elif answer["single"]:
+        top = answer["single"][0]
+        print(f"reuse the top match: lwnode reuse {top['id']} --data YOUR.csv "
+              + ("--semantic YOUR.toml " if top.get("mapping") else "") + "-o predictions.csv")
     if answer.get("partial"):
         console.print(f"partial answer: no reply from {', '.join(answer.get('missed', []))}")
 
@@ -465,16 +478,19 @@ _ID_PREFIX = re.compile(r"(?:sha256:)?([0-9a-f]{6,64})")
 def _resolve_ids(client: Any, ids: Sequence[str]) -> list[str]:
     """Full learnware ids; a unique prefix (6+ hex digits, like git) is expanded from the
     node's listing, which holds its own learnwares and those its peers announced."""
-    from lwnode.errors import InputError
+    from lwnode.errors import InputError, RequestFailed
 
     out, known = [], None
     for given in ids:
+        given = given.strip().lower()
         match = _ID_PREFIX.fullmatch(given)
         if re.fullmatch(r"(?:sha256:)?[0-9a-f]{1,5}", given):
             raise InputError(f"{given}: too short to pick a learnware; give 6 or more hex "
                              "digits of its id")
         if match is None or len(match.group(1)) == 64:
-            out.append(given)  # a full id, or not an id at all (fetch says why)
+            # a full id (with or without "sha256:", as fetch names its files), or not
+            # an id at all (fetch says why)
+            out.append("sha256:" + match.group(1) if match else given)
             continue
         if known is None:
             known, cursor = [], None
@@ -486,10 +502,12 @@ def _resolve_ids(client: Any, ids: Sequence[str]) -> list[str]:
                 if not cursor:
                     break
         hits = sorted({k for k in known if k.split(":", 1)[1].startswith(match.group(1))})
+        if not hits:
+            raise RequestFailed(f"{given}: no learnware known to the node has an id starting "
+                                "with it", 404, "not_found")
         if len(hits) != 1:
-            what = "no learnware" if not hits else f"{len(hits)} learnwares ({hits[0]}, ...)"
-            raise InputError(f"{given}: {what} known to the node start with it; give more "
-                             "of the id")
+            raise InputError(f"{given}: {len(hits)} learnwares known to the node have ids "
+                             f"starting with it ({hits[0]}, ...); give more of the id")
         out.append(hits[0])
     return out
 
@@ -523,6 +541,9 @@ def _cmd_reuse(args: argparse.Namespace) -> int:
 
     if args.method in NEEDS_LABELS and not args.labels:
         raise InputError(f"--method {args.method} learns from a few labels: give --labels")
+    if args.labels and args.method in ("job-selector", "average"):
+        raise InputError(f"--method {args.method} uses no labels: leave --labels out, or "
+                         "choose ensemble-pruning or feature-augment")
     table = _read_table(args.data)
     user_input = (read_semantic(args.semantic, table=table, data_name=args.data).input
                   if table.values.ndim == 2 else None)
@@ -538,9 +559,16 @@ def _cmd_reuse(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="lwnode-reuse-") as tmp:
         fetched = _fetch(args, args.ids, cache or Path(tmp))
         with _step(f"predicting {len(table.values)} rows"):
-            reused = reuse_with([f.path for f in fetched], table.values, method=args.method,
-                                labels=labels, weights=weights, user_input=user_input,
-                                trusted_types=args.trusted_type, allow_code=args.allow_code)
+            try:
+                reused = reuse_with([f.path for f in fetched], table.values,
+                                    method=args.method, labels=labels, weights=weights,
+                                    user_input=user_input, trusted_types=args.trusted_type,
+                                    allow_code=args.allow_code)
+            except InputError as exc:  # the engine calls the labels y
+                if not str(exc).startswith("y: "):
+                    raise
+                text = re.sub(r"got dtype <U\d+", "got text", str(exc)[3:])
+                raise InputError(f"{args.labels}: {text}") from None
     write_predictions(args.output, reused.predictions)
     for lw_id, mapping in reused.mappings:
         print(f"{_short(lw_id)} takes other columns; mapped (its column <- yours):")
@@ -621,6 +649,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="A node of the learnware dock network: find, verify and reuse models "
                     "by the specification of their task.",
         epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=_version())
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     demo = sub.add_parser(
         "demo", help="run the demo: a dock network on this machine, end to end",
@@ -628,7 +657,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "trained on offline data (digit images, births per US state or food "
                     "reviews); a user with unlabelled data (and a few labels) searches the "
                     "network from their own node, fetches and verifies the matches from their "
-                    "owners and reuses them. Offline, under two minutes; cleans up after "
+                    "owners and reuses them. Offline, under a minute; cleans up after "
                     "itself. Ctrl-C stops it cleanly.")
     demo.add_argument("--data", choices=("image", "tabular", "text"), default="image",
                       help="data set: image (8x8 digits, default), tabular (births per US "
@@ -678,15 +707,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = _sub(sub, "pack", "build a package: model + RKME of its training data",
              "Build a learnware package from a model file and its training data. The RKME is "
              "computed here; the data never leaves this machine. semantic.toml holds name, "
-             "data_type, task_type, library, license, scenarios, description; input dimension "
-             "and class labels are taken from the data and the model when missing.")
+             "data_type, task_type, library, license, scenarios, description, and [input.columns] "
+             "(name = \"description\" per column of the data's header: users over other "
+             "columns can then find it); input dimension and class labels are taken from the "
+             "data and the model when missing.")
     p.add_argument("--model", required=True, metavar="FILE",
                    help=".skops (scikit-learn), .pt (TorchScript), .pkl/.joblib with "
                         "--allow-pickle")
     p.add_argument("--data", required=True, metavar="X.csv|.npy", help="training inputs")
     p.add_argument("--semantic", required=True, metavar="semantic.toml",
                    help="the semantic specification")
-    p.add_argument("-o", "--output", required=True, metavar="PKG.zip")
+    p.add_argument("-o", "--output", required=True, metavar="PKG.zip",
+                   help="the package to write (refused if it exists, unless --force)")
     p.add_argument("--trusted-type", action="append", default=[], metavar="TYPE",
                    help="skops type to trust beyond scikit-learn/numpy/scipy (repeatable)")
     p.add_argument("--allow-pickle", action="store_true",
@@ -725,7 +757,8 @@ def build_parser() -> argparse.ArgumentParser:
              "a package before it is kept.")
     p.add_argument("ids", nargs="+", metavar="ID",
                    help="learnware ids, or unique prefixes of them (6+ hex digits)")
-    p.add_argument("-o", "--output", required=True, metavar="DIR")
+    p.add_argument("-o", "--output", required=True, metavar="DIR",
+                   help="folder for the verified packages (created if missing)")
     _add_node(p)
     p.set_defaults(func=_cmd_fetch)
 
@@ -748,9 +781,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="describes your columns ([input.columns] name = \"description\"): "
                    "how they are matched with a learnware's other columns")
     p.add_argument("--weights", metavar="W1,W2,...", help="mixture weights (from search)")
-    p.add_argument("-o", "--output", required=True, metavar="predictions.csv")
+    p.add_argument("-o", "--output", required=True, metavar="predictions.csv",
+                   help="where to write the predictions, one per row under a header")
     p.add_argument("--cache", metavar="DIR", help="keep fetched packages here")
-    p.add_argument("--trusted-type", action="append", default=[], metavar="TYPE")
+    p.add_argument("--trusted-type", action="append", default=[], metavar="TYPE",
+                   help="skops type to trust beyond scikit-learn/numpy/scipy (repeatable)")
     p.add_argument("--allow-code", action="store_true",
                    help="allow code models (run in the sandbox)")
     _add_node(p)
@@ -773,6 +808,18 @@ def build_parser() -> argparse.ArgumentParser:
     _add_spec_options(p)
     p.set_defaults(func=_cmd_spec_make)
     return parser
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    from protocol.versions import VERSION_STRING
+
+    try:
+        installed = version("lwdock")
+    except PackageNotFoundError:  # run from a checkout that is not installed
+        installed = "(not installed)"
+    return f"lwnode {installed}, protocol {VERSION_STRING}"
 
 
 def _one_line(exc: BaseException) -> str:
@@ -812,7 +859,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_BAD_INPUT if isinstance(exc, ValueError) else EXIT_FAILURE
     except OSError as exc:
         where = f"{exc.filename}: " if exc.filename else ""
-        print(f"lwnode: {where}{exc.strerror or _one_line(exc)}", file=sys.stderr)
+        hint = ("; another node (or program) uses that port: stop it, or give --http "
+                "127.0.0.1:0 for any free port") if exc.errno == errno.EADDRINUSE else ""
+        print(f"lwnode: {where}{exc.strerror or _one_line(exc)}{hint}", file=sys.stderr)
         return EXIT_FAILURE
     except Exception as exc:  # a bug: still one line, no traceback
         print(f"lwnode: internal error ({type(exc).__name__}: {_one_line(exc)}); please "

@@ -123,8 +123,9 @@ class NodeHome:
             mode = self.token_path.stat().st_mode
             text = self.token_path.read_text(encoding="utf-8").strip()
         except FileNotFoundError:
-            raise HomeError(f"{self.token_path}: no API token; run: lwnode init --home "
-                            f"{self.path}") from None
+            raise HomeError(f"{self.token_path}: no API token; give the --home of the node "
+                            "you publish to, --token or $LWDOCK_TOKEN (a new node: lwnode "
+                            "init --home DIR)") from None
         except (OSError, UnicodeDecodeError) as exc:
             raise HomeError(f"{self.token_path}: unreadable ({exc})") from None
         if os.name == "posix" and mode & (stat.S_IRWXG | stat.S_IRWXO):

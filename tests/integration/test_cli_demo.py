@@ -6,6 +6,8 @@ import sys
 
 import pytest
 
+from protocol.versions import VERSION_STRING
+
 
 @pytest.mark.timeout(180)
 def test_lwnode_engine_demo_prints_the_report():
@@ -23,6 +25,12 @@ def test_lwnode_help_lists_demo():
     proc = subprocess.run([sys.executable, "-m", "lwnode.cli", "--help"], capture_output=True,
                           text=True, timeout=60)
     assert proc.returncode == 0 and "demo" in proc.stdout
+
+
+def test_version_names_the_protocol():
+    proc = subprocess.run([sys.executable, "-m", "lwnode.cli", "--version"],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and f"protocol {VERSION_STRING}" in proc.stdout, proc
 
 
 def test_unknown_command_is_a_usage_error():

@@ -38,6 +38,7 @@ def work(tmp_path_factory):
     names = [CONCEPTS[c][3][2][0] for c in (0, 2, 3, 4, 5, 6)]
     (d / "renamed.csv").write_text("\n".join([",".join(names), *rows]) + "\n")
     (d / "one_label.csv").write_text("price\n1.5\n")
+    (d / "words.csv").write_text("cheap\ndear\ncheap\n")
     return d, np.loadtxt(d / "truth.csv", skiprows=1)
 
 
@@ -90,11 +91,15 @@ def test_search_and_reuse_across_feature_spaces(work, node):
     refused = lwnode_many([
         ("reuse", *a_ids, "--data", "user.csv", "--semantic", "user.toml", "--labels",
          "one_label.csv", "-o", "p2.csv", "--home", "home"),
-        ("reuse", a_ids[0], "--data", "renamed.csv", "-o", "p3.csv", "--home", "home")],
+        ("reuse", a_ids[0], "--data", "renamed.csv", "-o", "p3.csv", "--home", "home"),
+        ("reuse", *a_ids, "--data", "user.csv", "--semantic", "user.toml", "--labels",
+         "words.csv", "-o", "p4.csv", "--home", "home")],
         cwd=d, check=2)
     assert "at least 2 labels" in refused[0].stderr
     assert "names other columns" in refused[1].stderr and "--semantic" in refused[1].stderr
-    assert not (d / "p2.csv").exists() and not (d / "p3.csv").exists()
+    assert refused[2].stderr.startswith("lwnode: words.csv: labels of the wrong kind for "
+                                        "regression: expected numbers, got text")
+    assert not any((d / f"p{i}.csv").exists() for i in (2, 3, 4))
     rmse_mean = np.sqrt(np.mean((truth - truth.mean()) ** 2))
     for path in ("p0.csv", "p1.csv"):
         predictions = np.loadtxt(d / path, skiprows=1)

@@ -94,7 +94,8 @@ def test_the_whole_flow(work, node):
     _, _, by_spec, peers = lwnode_many([
         ("reuse", *answer["mixture"]["ids"], "--weights", weights, "--data", "user.csv",
          "-o", "predictions.csv", "--home", "home"),
-        ("reuse", ids[0], "--data", "user.csv", "--labels", "labels.csv", "--method",
+        ("reuse", ids[0].split(":")[1].upper(), "--data", "user.csv", "--labels",  # file name
+         "labels.csv", "--method",
          "ensemble-pruning", "-o", "pruned.csv", "--home", "home"),
         ("search", "--spec", "spec.json", "--home", "home", "--json"),
         ("peers", "--home", "home")], cwd=d)
@@ -121,9 +122,12 @@ def test_bad_inputs_give_one_line_and_their_exit_code(work, node):
         (("publish", "junk.zip", "--home", "home"), 4, "archive"),
         (("fetch", unknown, "-o", "x", "--node", url), 4, "not known"),
         (("fetch", "nonsense", "-o", "x", "--node", url), 2, "learnware id"),
-        (("fetch", "sha256:000000", "-o", "x", "--node", url), 2, "no learnware known"),
+        (("fetch", "sha256:000000", "-o", "x", "--node", url), 4, "no learnware known"),
+        (("fetch", "0" * 64, "-o", "x", "--node", url), 4, "not known"),  # as files are named
         (("reuse", unknown, "--data", "user.csv", "--method", "feature-augment", "-o", "p.csv",
           "--node", url), 2, "give --labels"),
+        (("reuse", unknown, "--data", "user.csv", "--labels", "labels.csv", "--method",
+          "average", "-o", "p.csv", "--node", url), 2, "uses no labels"),
         (("init", "--home", "home"), 1, "refusing to replace"),
         (("pack", "--model", "dev0.csv", "--data", "dev0.csv", "--semantic", "sem0.toml",
           "-o", "x.zip"), 2, "unsupported model file"),
