@@ -394,10 +394,12 @@ _DESCRIBE = "describe your columns in a --semantic TOML ([input.columns] name = 
 
 def _in_cli_words(message: str) -> str:
     """A search message that says what the engine needs, with how to give it here."""
-    message = message.replace("Build them with InputSpec.from_columns(names, descriptions)",
-                              _DESCRIBE[0].upper() + _DESCRIBE[1:]).replace(
-        "semantic.input.features with a description for every column",
-        "a description for every column")
+    for engine_words, cli_words in (
+            ("Build them with InputSpec.from_columns(names, descriptions)",
+             _DESCRIBE[0].upper() + _DESCRIBE[1:]),
+            ("semantic.input.features with a description for every column",
+             "a description for every column")):
+        message = message.replace(engine_words, cli_words)
     if message.endswith("a description for every column"):
         message += f": {_DESCRIBE}"
     return message

@@ -412,10 +412,12 @@ def _reuse_hetero(learnwares: list[Any], x: NDArray[Any], labels: NDArray[Any] |
     if x.ndim != 2:
         raise InputError(f"reuse across feature spaces takes a table, got shape {x.shape}")
     if missing_descriptions(user_input):
-        raise InputError(f"learnware {learnwares[0].id} names other columns "
-                         f"({_column_names(learnwares[0])}) than yours: describe your "
-                         "columns in a --semantic TOML ([input.columns] name = "
-                         "\"description\") so they can be mapped")
+        other = next((lw for lw in learnwares if _other_columns(lw, user_input, x.shape[1])),
+                     None)
+        what = (f"learnware {other.id} names other columns ({_column_names(other)}) than "
+                "yours" if other is not None else f"--method {HETERO} maps columns by meaning")
+        raise InputError(f"{what}: describe your columns in a --semantic TOML "
+                         "([input.columns] name = \"description\") so they can be mapped")
     try:
         # columns are matched on all the user's rows (their statistics help), the
         # stack is fitted on the labelled ones
