@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from engine.errors import SearchError, SpecError
+from engine.hetero.mapping import ColumnMapping
 from engine.search import Requirement
 from engine.specification import spec_from_dict
 from engine.specification.rkme import RKMESpec
@@ -215,9 +216,12 @@ def hit_json(hit: Hit) -> dict[str, Any]:
             "locations": [{"owner": loc.owner, "organization": loc.organization,
                            "package_urls": list(loc.package_urls)} for loc in hit.locations],
             "heterogeneous": mapping is not None,
-            "mapping": None if mapping is None else {
-                **mapping.to_dict(), "coverage": mapping.coverage,
-                "lines": mapping.describe()}}
+            "mapping": None if mapping is None else mapping_json(mapping)}
+
+
+def mapping_json(mapping: ColumnMapping) -> dict[str, Any]:
+    """A column mapping with its coverage and one readable line per learnware column."""
+    return {**mapping.to_dict(), "coverage": mapping.coverage, "lines": mapping.describe()}
 
 
 def answer_json(answer: SearchAnswer) -> dict[str, Any]:

@@ -329,6 +329,17 @@ def reuse_with(paths: Sequence[Path], x: NDArray[Any], *, method: str | None = N
     from engine.errors import ModelLoadError
     from engine.package import open_package
 
+    _check_reuse(x, method, labels)
+    try:
+        learnwares = [open_package(p).learnware(trusted_types=trusted_types,
+                                                allow_code=allow_code) for p in paths]
+    except (PackageError, ModelLoadError) as exc:
+        raise InputError(str(exc)) from None
+    return reuse_learnwares(learnwares, x, method=method, labels=labels, weights=weights,
+                            user_input=user_input)
+
+
+def _check_reuse(x: NDArray[Any], method: str | None, labels: NDArray[Any] | None) -> None:
     if method is not None and method not in REUSE_METHODS:
         raise InputError(f"--method: {method!r} is not one of {', '.join(REUSE_METHODS)}")
     if method in NEEDS_LABELS and labels is None:
@@ -338,15 +349,18 @@ def reuse_with(paths: Sequence[Path], x: NDArray[Any], *, method: str | None = N
                          "--labels out to reuse without labels")
     if labels is not None and len(labels) > len(x):
         raise InputError(f"--labels: {len(labels)} labels for {len(x)} rows")
-    try:
-        learnwares = [open_package(p).learnware(trusted_types=trusted_types,
-                                                allow_code=allow_code) for p in paths]
-    except (PackageError, ModelLoadError) as exc:
-        raise InputError(str(exc)) from None
+
+
+def reuse_learnwares(learnwares: Sequence[Any], x: NDArray[Any], *, method: str | None = None,
+                     labels: NDArray[Any] | None = None,
+                     weights: Sequence[float] | None = None,
+                     user_input: InputSpec | None = None) -> Reused:
+    """`reuse_with` for learnwares already loaded (the page's worker loads them itself)."""
+    _check_reuse(x, method, labels)
+    learnwares = list(learnwares)
     if weights is not None and len(weights) != len(learnwares):
         raise InputError(f"--weights: {len(weights)} weights for {len(learnwares)} learnwares")
-    width = int(x.shape[1]) if x.ndim == 2 else int(x[0].size)
-    other = [lw.id for lw in learnwares if _other_columns(lw, user_input, width)]
+    other = other_columns(learnwares, user_input, x)
     if other and method not in (None, HETERO):
         raise InputError(f"--method {method}: learnware {other[0]} takes other columns than "
                          f"yours; reuse across feature spaces is --method {HETERO} (chosen "
@@ -365,6 +379,14 @@ def reuse_with(paths: Sequence[Path], x: NDArray[Any], *, method: str | None = N
         return Reused(np.asarray(model.predict(x)), method)
     except (ReuseError, SpecError) as exc:
         raise InputError(str(exc)) from None
+
+
+def other_columns(learnwares: Sequence[Any], user_input: InputSpec | None,
+                  x: NDArray[Any]) -> list[str]:
+    """The ids of the `learnwares` that take other columns than the user's rows `x`
+    (named and described by `user_input`); refuses those whose columns cannot be mapped."""
+    width = int(x.shape[1]) if x.ndim == 2 else int(x[0].size)
+    return [lw.id for lw in learnwares if _other_columns(lw, user_input, width)]
 
 
 def _reuser(method: str, learnwares: list[Any], weights: Sequence[float] | None) -> Any:

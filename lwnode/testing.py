@@ -151,6 +151,33 @@ def region_package(centres: np.ndarray, region: int, *, n: int = 300, seed: int 
     return data
 
 
+HOUSING_DEVELOPERS = ("northwind", "acme", "globex")
+"""The organizations of ``docs/examples/housing.py``; the first two model the user's city."""
+
+
+def housing_packages(folder: str | os.PathLike[str], *, n_points: int = 40) -> dict[str, bytes]:
+    """Write ``docs/examples/housing.py``'s files into `folder` and pack each
+    organization's model over its own described columns (as ``lwnode pack`` does)."""
+    import subprocess
+    from pathlib import Path
+
+    from engine.package import build_bytes
+    from lwnode.local import load_model_file, make_spec, read_semantic
+    from lwnode.tabular import read_table
+
+    d = Path(folder)
+    script = Path(__file__).resolve().parents[1] / "docs" / "examples" / "housing.py"
+    subprocess.run([sys.executable, str(script), str(d)], check=True, cwd=d,
+                   capture_output=True)
+    packages = {}
+    for name in HOUSING_DEVELOPERS:
+        table = read_table(d / f"{name}.csv")
+        model = load_model_file(d / f"{name}.skops")
+        semantic = read_semantic(d / f"{name}.toml", table=table, model=model, complete=True)
+        packages[name] = build_bytes(model, semantic, make_spec(table, n_points=n_points))
+    return packages
+
+
 def with_manifest(package: bytes, edit: Callable[[dict[str, Any]], None]) -> bytes:
     """`package` with its ``learnware.toml`` edited (to make a package a node must refuse)."""
     import tomllib

@@ -38,6 +38,10 @@ _FILE = {"type": "string", "format": "binary"}
 _STR = {"type": "string"}
 _INT = {"type": "integer"}
 _NUM = {"type": "number"}
+_SEMANTIC = {**_FILE, "description": "Optional .toml describing the data's columns by "
+                                     "header name ([input.columns] name = \"description\"), "
+                                     "as lwnode's --semantic: lets learnwares over other "
+                                     "columns be found and reused"}
 
 WEB_PATHS: dict[str, Any] = {
     "/v1/web/vocabulary": {"get": {
@@ -53,9 +57,13 @@ WEB_PATHS: dict[str, Any] = {
         "operationId": "webRequirement",
         "requestBody": _form("The user's rows", {
             "data": {**_FILE, "description": ".csv/.tsv (optional header) or .npy"},
+            "semantic": _SEMANTIC,
             "n_points": {**_INT, "description": "RKME points (default 100)"}}, ["data"]),
-        "responses": {**_ok("The statistical spec, ready for POST /v1/search", {
+        "responses": {**_ok("The statistical spec and the columns, ready for POST /v1/search "
+                            "(as statistical and semantic.input)", {
             "statistical": {"$ref": "#/components/schemas/StatisticalSpec"},
+            "input": {"type": "object", "nullable": True, "description": "dimension and "
+                      "features (the header's names, with the TOML's descriptions)"},
             "rows": _INT, "shape": {"type": "array"}, "columns": {"type": "array"},
             "points": _INT, "seconds": _NUM}), **_errors(400, 401, 413)}}},
     "/v1/web/fetch": {"post": {
@@ -76,13 +84,20 @@ WEB_PATHS: dict[str, Any] = {
             "data": _FILE, "labels": {**_FILE, "description": "One label per line for the "
                                                                "first rows of data"},
             "ids": {**_STR, "description": "JSON list or comma-separated learnware ids"},
+            "semantic": _SEMANTIC,
             "method": {"type": "string", "enum": ["job-selector", "average",
-                                                  "ensemble-pruning", "feature-augment"]},
+                                                  "ensemble-pruning", "feature-augment",
+                                                  "hetero"],
+                       "description": "Left out: hetero when a learnware takes other "
+                                      "columns, else ensemble-pruning with labels, "
+                                      "job-selector without"},
             "weights": {**_STR, "description": "Comma-separated mixture weights"}},
             ["data", "ids"]),
         "responses": {**_ok("Predictions and score", {
             "method": _STR, "ids": {"type": "array"}, "task": _STR, "n_rows": _INT,
-            "n_labels": _INT, "predictions_csv": _STR, "score": {
+            "n_labels": _INT, "predictions_csv": _STR,
+            "mappings": {"type": "array", "description": "For reuse across feature spaces: "
+                         "{id, pairs, coverage, lines} per learnware"}, "score": {
                 "type": "object", "nullable": True, "properties": {
                     "metric": {"type": "string", "enum": ["accuracy", "rmse"]},
                     "reuse": {**_NUM, "nullable": True},

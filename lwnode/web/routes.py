@@ -7,10 +7,12 @@ machine, so a browser needs nothing installed:
 route                          does
 =============================  ======================================================
 ``GET /v1/web/vocabulary``     the choices and limits the page's forms offer
-``POST /v1/web/requirement``   uploaded rows -> their RKME (the rows stay on this node)
+``POST /v1/web/requirement``   uploaded rows (+ a TOML describing their columns) -> their
+                               RKME and columns (the rows stay on this node)
 ``POST /v1/web/fetch``         fetch and verify a package into the page's cache
-``POST /v1/web/reuse``         uploaded rows (+ labels of the first rows) -> predictions
-                               CSV and a score against a user-only model
+``POST /v1/web/reuse``         uploaded rows (+ labels of the first rows, + the columns
+                               TOML) -> predictions CSV and a score against a user-only
+                               model; across feature spaces, each column mapping
 ``POST /v1/web/pack``          (token) model + data + semantic fields -> package,
                                published like ``POST /v1/learnwares``
 =============================  ======================================================
@@ -54,6 +56,10 @@ STATIC = Path(__file__).parent / "static"
 DATA_SUFFIXES = (".csv", ".tsv", ".npy")
 MAX_DATA_BYTES = 64 << 20
 MAX_LABEL_BYTES = 8 << 20
+MAX_SEMANTIC_BYTES = 256 << 10
+SEMANTIC_FILE = ((".toml",), MAX_SEMANTIC_BYTES)
+"""The optional ``semantic`` upload: a TOML whose ``[input.columns]`` describes the
+user's columns (as ``--semantic`` on the command line)."""
 MAX_REUSE_IDS = 10
 MAX_POINTS = 500
 PUBLISH_CHUNK_BYTES = 1 << 20
@@ -131,6 +137,7 @@ async def vocabulary(request: web.Request) -> web.Response:
         "needs_labels": list(NEEDS_LABELS), "data_suffixes": list(DATA_SUFFIXES),
         "model_suffixes": list(MODEL_SUFFIXES),
         "limits": {"max_data_bytes": ctx.max_data_bytes, "max_label_bytes": MAX_LABEL_BYTES,
+                   "max_semantic_bytes": MAX_SEMANTIC_BYTES,
                    "max_model_bytes": ctx.config.http.max_upload_bytes,
                    "max_upload_bytes": ctx.config.http.max_upload_bytes,
                    "max_k": search.max_k, "max_mixture": search.max_mixture,
@@ -151,18 +158,28 @@ def _bounded_int(form: Form, key: str, default: int, lo: int, hi: int) -> int:
 
 
 def _requirement(form: Form, n_points: int) -> dict[str, Any]:
-    """Read the uploaded rows and fit their RKME (in the page's compute thread)."""
-    from lwnode.local import make_spec
+    """Read the uploaded rows and fit their RKME (in the page's compute thread).
+
+    The answer's ``input`` is the rows' columns: the header's names, described by the
+    optional ``semantic`` TOML; sent with the RKME, it lets the search match
+    learnwares over other columns (as ``lwnode search --data --semantic`` does).
+    """
+    from lwnode.local import make_spec, read_semantic
     from lwnode.tabular import read_table
 
     began = time.perf_counter()
     data = form.files["data"]
+    toml = form.files.get("semantic")
     try:
         table = read_table(data.path)
+        semantic = read_semantic(None if toml is None else toml.path, table=table,
+                                 data_name=data.name)
         spec = make_spec(table, n_points=min(n_points, len(table.values)))
     except InputError as exc:
         raise BadRequest(form.clean(str(exc))) from None
-    return {"statistical": jsonio.spec_json(spec), "file": data.name, "bytes": data.size,
+    return {"statistical": jsonio.spec_json(spec),
+            "input": None if semantic.input is None else semantic.input.to_dict(),
+            "file": data.name, "bytes": data.size,
             "rows": len(table.values), "shape": list(table.values.shape[1:]),
             "columns": list(table.columns), "points": len(spec.points_),
             "seconds": round(time.perf_counter() - began, 3)}
@@ -170,7 +187,8 @@ def _requirement(form: Form, n_points: int) -> dict[str, Any]:
 
 async def requirement(request: web.Request) -> web.Response:
     ctx = request.app[WEB]
-    form = await read_form(request, {"data": (DATA_SUFFIXES, ctx.max_data_bytes)},
+    form = await read_form(request, {"data": (DATA_SUFFIXES, ctx.max_data_bytes),
+                                     "semantic": SEMANTIC_FILE},
                            ("n_points",), ctx.jobs.uploads)
     try:
         n_points = _bounded_int(form, "n_points", 100, 1, MAX_POINTS)
@@ -232,12 +250,13 @@ def _weights(form: Form, n: int) -> list[float] | None:
 async def reuse(request: web.Request) -> web.Response:
     ctx = request.app[WEB]
     form = await read_form(request, {"data": (DATA_SUFFIXES, ctx.max_data_bytes),
-                                     "labels": ((".csv", ".tsv", ".npy"), MAX_LABEL_BYTES)},
+                                     "labels": ((".csv", ".tsv", ".npy"), MAX_LABEL_BYTES),
+                                     "semantic": SEMANTIC_FILE},
                            ("ids", "method", "weights"), ctx.jobs.uploads)
     try:
         ids = _ids(form)
-        method = form.text("method") or "job-selector"
-        if method not in METHODS:
+        method = form.text("method") or None  # None: chosen as `lwnode reuse` chooses
+        if method is not None and method not in METHODS:
             raise BadRequest(f"method: {method[:40]!r} is not one of {', '.join(METHODS)}")
         if method in NEEDS_LABELS and "labels" not in form.files:
             raise BadRequest(f"labels: {method} learns from a few labels; upload labels for "
@@ -253,7 +272,10 @@ async def reuse(request: web.Request) -> web.Response:
             except NodeError as exc:
                 return _fetch_error(exc)
         predictions = form.root / "predictions.csv"
+        toml = form.files.get("semantic")
         job = {"kind": "reuse", "data": str(form.files["data"].path),
+               "data_name": form.files["data"].name,
+               "semantic": None if toml is None else str(toml.path),
                "labels": str(form.files["labels"].path) if "labels" in form.files else None,
                "packages": [str(f.path) for f in fetched], "method": method,
                "weights": weights, "predictions": str(predictions)}
@@ -263,7 +285,7 @@ async def reuse(request: web.Request) -> web.Response:
             except JobFailed as exc:
                 return _error(exc.status, exc.code, form.clean(str(exc)))
         csv_text = await ctx.jobs.io(predictions.read_text, "utf-8")
-        return _json({"method": method, "ids": ids, "weights": weights,
+        return _json({"ids": ids, "weights": weights,
                       "fetched": [_fetched_json(f) for f in fetched], **answer,
                       "seconds": round(time.perf_counter() - began, 3),
                       "predictions_csv": csv_text})

@@ -21,10 +21,12 @@ import numpy as np
 from numpy.typing import NDArray
 
 from engine.errors import ReuseError, SpecError
+from engine.hetero.mapping import ColumnMapping
 from engine.learnware import Learnware
 from engine.reuse import Averaging, EnsemblePruning, FeatureAugment, JobSelector
 from engine.reuse.base import CLASSIFICATION, infer_task
-from lwnode.local import NEEDS_LABELS, REUSE_METHODS
+from engine.specification.semantic import InputSpec
+from lwnode.local import HETERO, NEEDS_LABELS, REUSE_METHODS, other_columns, reuse_learnwares
 
 METHODS = REUSE_METHODS
 MAX_FOLDS = 5
@@ -49,6 +51,10 @@ class ReuseOutcome:
     task: str
     n_labels: int
     score: Score | None
+    method: str = ""
+    """The method that predicted (the one asked for, or the one chosen)."""
+    mappings: tuple[tuple[str, ColumnMapping], ...] = ()
+    """For reuse across feature spaces: each learnware's column mapping."""
 
 
 def new_reuser(method: str, learnwares: Sequence[Learnware],
@@ -64,20 +70,32 @@ def new_reuser(method: str, learnwares: Sequence[Learnware],
     raise ReuseError(f"method: {method!r} is not one of {', '.join(METHODS)}")
 
 
-def reuse_rows(learnwares: Sequence[Learnware], x: NDArray[Any], method: str, *,
-               labels: NDArray[Any] | None = None, weights: Sequence[float] | None = None
-               ) -> ReuseOutcome:
-    """Predict all of `x` by `method`; `labels` (if any) belong to the first rows."""
-    if method not in METHODS:
+def reuse_rows(learnwares: Sequence[Learnware], x: NDArray[Any], method: str | None, *,
+               labels: NDArray[Any] | None = None, weights: Sequence[float] | None = None,
+               user_input: InputSpec | None = None) -> ReuseOutcome:
+    """Predict all of `x` by `method`; `labels` (if any) belong to the first rows.
+
+    `method` None chooses as `lwnode.local.reuse_with` does. When a learnware takes
+    other columns than the user's (`user_input`: their header and descriptions), or
+    `method` is ``hetero``, the rows are reused across feature spaces
+    (`lwnode.local.reuse_learnwares`); that reuse is not scored (its labelled fit is
+    not cross-validated here).
+    """
+    if method is not None and method not in METHODS:
         raise ReuseError(f"method: {method!r} is not one of {', '.join(METHODS)}")
     m = 0 if labels is None else len(labels)
-    if method in NEEDS_LABELS and m == 0:
-        raise ReuseError(f"method {method} learns from a few labels: upload labels for the "
-                         "first rows of your data")
     if m > len(x):
         raise ReuseError(f"labels: {m} labels for {len(x)} rows")
     task = infer_task(learnwares)
     y = None if labels is None else _targets(labels, task)
+    if method == HETERO or (x.ndim == 2 and other_columns(learnwares, user_input, x)):
+        reused = reuse_learnwares(learnwares, x, method=method, labels=y, weights=weights,
+                                  user_input=user_input)
+        return ReuseOutcome(reused.predictions, task, m, None, reused.method, reused.mappings)
+    method = method or ("ensemble-pruning" if m >= 2 else "job-selector")
+    if method in NEEDS_LABELS and m == 0:
+        raise ReuseError(f"method {method} learns from a few labels: upload labels for the "
+                         "first rows of your data")
     reuser = new_reuser(method, learnwares, weights)
     if method in NEEDS_LABELS:
         assert y is not None
@@ -86,10 +104,10 @@ def reuse_rows(learnwares: Sequence[Learnware], x: NDArray[Any], method: str, *,
         reuser.fit(x)
     predictions = np.asarray(reuser.predict(x))
     if y is None:
-        return ReuseOutcome(predictions, task, 0, None)
+        return ReuseOutcome(predictions, task, 0, None, method)
     return ReuseOutcome(predictions, task, m,
                         score_against_user_only(learnwares, x[:m], y, method, weights, task,
-                                                predictions[:m]))
+                                                predictions[:m]), method)
 
 
 def _targets(labels: NDArray[Any], task: str) -> NDArray[Any]:

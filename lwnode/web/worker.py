@@ -38,9 +38,30 @@ def _input_errors() -> tuple[type[BaseException], ...]:
     return (InputError, ReuseError, SpecError, PackageError, ModelLoadError)
 
 
+_PAGE_WORDS = (
+    ("a --semantic TOML", "a TOML under “Describe your columns”"),
+    ("(chosen by itself when --method is left out)", "(chosen by itself by the method "
+                                                      "“automatic”)"),
+    ("--method ", "method "), ("--labels", "labels"), ("--weights", "weights"))
+
+
+def _in_page_words(message: str) -> str:
+    """A message of `lwnode.local` (written for the command line) in the page's words."""
+    for cli_words, page_words in _PAGE_WORDS:
+        message = message.replace(cli_words, page_words)
+    return message
+
+
 def reuse_job(job: dict[str, Any]) -> dict[str, Any]:
-    """Predict the user's rows with fetched packages; score against a user-only model."""
+    """Predict the user's rows with fetched packages; score against a user-only model.
+
+    ``job["semantic"]`` (optional) is the user's TOML describing their columns: with
+    the header it lets learnwares over other columns be reused (method ``hetero``).
+    """
     from engine.package import open_package
+    from lwnode.errors import InputError
+    from lwnode.jsonio import mapping_json
+    from lwnode.local import read_semantic
     from lwnode.tabular import read_labels, read_table, write_predictions
     from lwnode.web.scoring import reuse_rows
 
@@ -49,6 +70,8 @@ def reuse_job(job: dict[str, Any]) -> dict[str, Any]:
     if table.values.ndim != 2:
         raise JobFailed(400, "bad_input", f"data: reuse takes a table (rows x columns), got "
                                           f"shape {table.values.shape}")
+    user_input = read_semantic(job.get("semantic"), table=table,
+                               data_name=job.get("data_name") or "the data").input
     labels = read_labels(job["labels"]) if job.get("labels") else None
     learnwares = []
     for path in job["packages"]:
@@ -59,11 +82,16 @@ def reuse_job(job: dict[str, Any]) -> dict[str, Any]:
             raise JobFailed(422, "cannot_load", f"{Path(path).stem[:12]}…: {exc} (learnwares "
                             "that run their own code are reused with the command line, "
                             "in a sandbox)") from None
-    outcome = reuse_rows(learnwares, table.values, job["method"], labels=labels,
-                         weights=job.get("weights"))
+    try:
+        outcome = reuse_rows(learnwares, table.values, job.get("method"), labels=labels,
+                             weights=job.get("weights"), user_input=user_input)
+    except InputError as exc:
+        raise InputError(_in_page_words(str(exc))) from None
     write_predictions(job["predictions"], outcome.predictions)
     score = outcome.score
-    return {"task": outcome.task, "n_rows": len(table.values), "n_labels": outcome.n_labels,
+    return {"method": outcome.method, "task": outcome.task,
+            "mappings": [{"id": lid, **mapping_json(m)} for lid, m in outcome.mappings],
+            "n_rows": len(table.values), "n_labels": outcome.n_labels,
             "score": None if score is None else {
                 "metric": score.metric, "reuse": _finite(score.reuse),
                 "user_only": _finite(score.user_only),

@@ -19,7 +19,13 @@ import pytest_asyncio
 
 from lwnode.daemon import running_node
 from lwnode.home import NodeHome
-from lwnode.testing import region_centres, region_labels, region_package, region_rows
+from lwnode.testing import (
+    housing_packages,
+    region_centres,
+    region_labels,
+    region_package,
+    region_rows,
+)
 
 pytestmark = [pytest.mark.timeout(120), pytest.mark.asyncio(loop_scope="module")]
 
@@ -279,3 +285,85 @@ async def test_the_web_scratch_is_emptied_at_start(tmp_path_factory):
     (stale / "rows.csv").write_text("1,2\n")
     async with running_node(home, config):
         assert not stale.exists()  # a node killed mid-upload leaves nothing for long
+
+
+# -- across feature spaces: the columns TOML -----------------------------------------------------
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def housing(tmp_path_factory):
+    """A node with three organizations' house-price models, each over its own columns, and
+    the user's files of ``docs/examples/housing.py``."""
+    d = tmp_path_factory.mktemp("housing")
+    packages = housing_packages(d)
+    home = NodeHome(d / "home")
+    home.init("Housing Org")
+    config = home.config(env={}, overrides={"http": {"port": 0}, "log": {"access_log": False}})
+    async with running_node(home, config) as running:
+        running.ids = {}
+        for name, package in packages.items():
+            upload = await running.service.new_upload()
+            await upload.write(package)
+            running.ids[name] = (await running.service.publish(upload)).learnware.learnware_id
+            await upload.discard()
+        running.files = {n: (n, (d / n).read_bytes())
+                         for n in ("user.csv", "user.toml", "labels.csv")}
+        running.truth = np.loadtxt(d / "truth.csv", skiprows=1)
+        yield running
+
+
+async def test_described_columns_find_and_reuse_learnwares_over_other_columns(housing, http):
+    f = housing.files
+    r = await http.post(f"{housing.url}/v1/web/requirement",
+                        data=_form(data=f["user.csv"], semantic=f["user.toml"]))
+    req = await r.json()
+    assert r.status == 200, req
+    features = req["input"]["features"]
+    assert req["input"]["dimension"] == 5 and features[1]["name"] == "livingSpace"
+    assert features[1]["description"] == "interior floor space of the dwelling"
+    r = await http.post(f"{housing.url}/v1/search", json={
+        "statistical": req["statistical"], "semantic": {"input": req["input"]}, "k": 3})
+    hits = (await r.json())["single"]
+    assert r.status == 200, hits
+    a_ids = [housing.ids["northwind"], housing.ids["acme"]]
+    assert {h["id"] for h in hits[:2]} == set(a_ids), hits  # the user's city first
+    assert all(h["heterogeneous"] for h in hits)
+    assert any(line.endswith(")") and "<- livingSpace" in line
+               for line in hits[0]["mapping"]["lines"])
+
+    r = await http.post(f"{housing.url}/v1/web/reuse", data=_form(
+        data=f["user.csv"], semantic=f["user.toml"], ids=json.dumps(a_ids)))
+    body = await r.json()
+    assert r.status == 200, body
+    assert body["method"] == "hetero" and [m["id"] for m in body["mappings"]] == a_ids
+    assert all(any("<- livingSpace" in line for line in m["lines"]) for m in body["mappings"])
+    predictions = np.loadtxt(io.StringIO(body["predictions_csv"]), skiprows=1)
+    truth = housing.truth
+    assert np.sqrt(np.mean((predictions - truth) ** 2)) < 0.6 * truth.std()
+    assert _leftovers(housing) == []
+
+
+async def test_columns_without_descriptions_or_a_bad_toml_are_a_clear_400(housing, http):
+    f = housing.files
+    r = await http.post(f"{housing.url}/v1/web/requirement", data=_form(data=f["user.csv"]))
+    req = await r.json()  # no TOML: the header's names, undescribed
+    names = [x["name"] for x in req["input"]["features"]]
+    assert r.status == 200 and names[:3] == ["cbdDistance", "livingSpace", "localEarnings"]
+    assert not any(x["description"] for x in req["input"]["features"])
+    # names without descriptions, and only learnwares over other columns: refused, saying so
+    await _error(await http.post(f"{housing.url}/v1/search", json={
+        "statistical": req["statistical"], "semantic": {"input": req["input"]}}), 400,
+        "needs semantic.input.features with a description for every column")
+    for toml, words in [
+            (b'[input.columns]\nkm_to_dwntown = "distance to downtown"\n',
+             ("cols.toml", "km_to_dwntown, which user.csv does not have")),
+            (b"[input.columns\n", ("cols.toml: not valid TOML",)),
+            (b'[input]\ncolumns = 3\n', ("input.columns must be a table",))]:
+        r = await http.post(f"{housing.url}/v1/web/requirement",
+                            data=_form(data=f["user.csv"], semantic=("cols.toml", toml)))
+        body = await _error(r, 400, *words)
+        assert "/scratch/" not in body["message"] and "form-" not in body["message"]
+    await _error(await http.post(f"{housing.url}/v1/web/requirement", data=_form(
+        data=f["user.csv"], semantic=("cols.txt", b"x"))), 400, "unsupported file type")
+    await _error(await http.post(f"{housing.url}/v1/web/reuse", data=_form(
+        data=f["user.csv"], ids=housing.ids["acme"])), 400, "names other columns",
+        "Describe your columns")
+    assert _leftovers(housing) == []

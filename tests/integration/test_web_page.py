@@ -383,3 +383,40 @@ def test_phone_width_and_keyboard(nodes, browser, shots):
         assert page.locator("label[for=s-data]").count() == 1
     finally:
         page.close()
+
+
+# -- across feature spaces ----------------------------------------------------------------------
+def test_search_and_reuse_across_feature_spaces(nodes, page, tmp_path):
+    """A user whose columns differ from the learnwares' describes them in a .toml; without
+    it the page shows the node's refusal and what to add."""
+    from lwnode.testing import housing_packages
+
+    a = nodes.a
+    packages = housing_packages(tmp_path)
+
+    async def publish() -> None:
+        for package in packages.values():
+            upload = await a.service.new_upload()
+            await upload.write(package)
+            await a.service.publish(upload)
+            await upload.discard()
+
+    nodes.loop.call(publish())
+    _open(page, a, "search")
+    page.set_input_files("#s-data", str(tmp_path / "user.csv"))
+    page.click("#s-go")
+    expect(page.locator("#search-msg")).to_contain_text("a description for every column")
+    expect(page.locator("#search-msg")).to_contain_text("Describe your columns")
+    page.set_input_files("#s-semantic", str(tmp_path / "user.toml"))
+    page.click("#s-go")
+    hits = page.locator("#hits-table tbody tr")
+    expect(hits.first.locator("details.hetero .tag")).to_contain_text("other columns:")
+    hits.first.locator("details.hetero summary").click()
+    expect(hits.first.locator("ul.mapping")).to_contain_text("<- livingSpace")
+    hits.nth(1).locator("input[type=checkbox]").check()
+    page.click("#s-reuse-selected")
+    expect(page.locator("#r-selection li")).to_have_count(2)
+    page.click("#r-go")  # the search's data and .toml, the method chosen by itself
+    expect(page.locator("#r-summary")).to_contain_text("Predicted 400 rows of user.csv by hetero")
+    expect(page.locator("#r-mapping-list h3")).to_have_count(2)
+    expect(page.locator("#r-mapping-list")).to_contain_text("<- livingSpace")

@@ -9,6 +9,7 @@ const state = {
   vocab: null,
   requirement: null,   // {statistical, file, rows, ...} of the last search's data
   dataFile: null,      // the File the user searched with (kept in the browser only)
+  semanticFile: null,  // the .toml describing its columns, if any
   answer: null,        // the last search answer
   selection: [],       // [{id, name, weight}] chosen for reuse
   useWeights: false,   // true while the selection is exactly the best mixture
@@ -319,9 +320,11 @@ async function loadVocabulary() {
   const dl = clear($("scenario-list"));
   for (const sc of data.scenarios) dl.append(h("option", { value: sc }));
   const methods = clear($("r-method"));
+  methods.append(h("option", { value: "", text: "automatic" }));
   const words = { "job-selector": "job selector (no labels)", "average": "averaging (no labels)",
                   "ensemble-pruning": "ensemble pruning (needs labels)",
-                  "feature-augment": "feature augment (needs labels)" };
+                  "feature-augment": "feature augment (needs labels)",
+                  "hetero": "across feature spaces (other columns)" };
   for (const m of data.methods) methods.append(h("option", { value: m, text: words[m] || m }));
   $("s-k").max = data.limits.max_k;
   $("s-mix").max = data.limits.max_mixture;
@@ -535,21 +538,45 @@ async function runSearch(ev) {
   await step($("s-go"), { progress: "search-progress", msg: "search-msg", result: "search-result" }, async () => {
     const v = state.vocab;
     checkFile(file, v.data_suffixes, v.limits.max_data_bytes, "data");
+    const toml = $("s-semantic").files[0] || null;
+    if (toml) checkFile(toml, [".toml"], v.limits.max_semantic_bytes, "columns");
     const form = new FormData();
     form.append("data", file, file.name);
+    if (toml) form.append("semantic", toml, toml.name);
     progress("search-progress", `Sending ${file.name} to this node…`, 0);
     const { data: req } = await api("POST", "/v1/web/requirement", {
       form, onUpload: uploading("search-progress", `Sending ${file.name} to this node…`, "Building the RKME on this node…") });
-    state.requirement = req; state.dataFile = file;
+    state.requirement = req; state.dataFile = file; state.semanticFile = toml;
     progress("search-progress", "Searching the network with the RKME…");
     const body = { statistical: req.statistical, k: Number($("s-k").value) || 5,
                    max_mixture: Number($("s-mix").value) || 1 };
     const task = $("s-task").value;
-    if (task) body.semantic = { task_type: task };
-    const { data: answer } = await api("POST", "/v1/search", { json: body });
+    // the columns (header names, described by the .toml) let the node match learnwares
+    // over other columns, as `lwnode search --semantic` does
+    const semantic = {};
+    if (req.input) semantic.input = req.input;
+    if (task) semantic.task_type = task;
+    if (Object.keys(semantic).length) body.semantic = semantic;
+    let answer;
+    try {
+      answer = (await api("POST", "/v1/search", { json: body })).data;
+    } catch (err) { throw inPageWords(err); }
     state.answer = answer;
     renderAnswer(req, answer);
   });
+}
+
+// The engine's search messages say what it needs in API terms; say how to give it here.
+function inPageWords(err) {
+  if (!(err instanceof ApiError) || typeof err.message !== "string") return err;
+  const how = "Describe your columns in a .toml under “Describe your columns” " +
+              "([input.columns] name = \"description\")";
+  err.message = err.message.replace("Build them with InputSpec.from_columns(names, descriptions)", how);
+  return err;
+}
+
+function mappingLines(lines) {
+  return h("ul", { class: "plain mapping" }, (lines || []).map((line) => h("li", {}, h("code", { text: line }))));
 }
 
 function renderAnswer(req, answer) {
@@ -584,7 +611,11 @@ function renderAnswer(req, answer) {
     body.append(h("tr", {},
       h("td", {}, pick, h("label", { for: "pick-" + i, class: "sr-only", text: `Reuse ${hit.name}` })),
       h("td", { class: "num", text: String(i + 1) }),
-      h("td", {}, h("a", { href: "#learnware/" + encodeURIComponent(hit.id), text: hit.name || short(hit.id) })),
+      h("td", {}, h("a", { href: "#learnware/" + encodeURIComponent(hit.id), text: hit.name || short(hit.id) }),
+        hit.heterogeneous && hit.mapping ? h("details", { class: "hetero" },
+          h("summary", {}, h("span", { class: "tag", text: `other columns: ${hit.mapping.pairs.length} of ` +
+            `${hit.mapping.learnware_columns.length} mapped` })),
+          mappingLines(hit.mapping.lines)) : null),
       h("td", {}, `${hit.organization || ""} `, h("span", { class: hit.local ? "tag here" : "tag", text: hit.local ? "this node" : "peer" })),
       h("td", {}, h("span", { class: "scorebar", "aria-hidden": "true" }, scoreFill(hit.score)), fmt(hit.score)),
       h("td", { class: "num", text: fmt(hit.mmd2, 4) }),
@@ -639,11 +670,16 @@ function renderSelection() {
   $("r-data-hint").textContent = state.dataFile
     ? `Leave empty to use ${state.dataFile.name}, the file you searched with (still only on your machine and this node).`
     : "Choose the rows to predict.";
+  $("r-semantic-hint").textContent = state.semanticFile
+    ? `Leave empty to use ${state.semanticFile.name}, the one you searched with.`
+    : "Needed to reuse learnwares over other columns.";
 }
 
 function methodHint() {
   const m = $("r-method").value;
   const hints = {
+    "": "Across feature spaces when a learnware takes other columns; else ensemble pruning with labels, job selector without.",
+    "hetero": "Maps your columns onto each learnware's by their descriptions, then combines the learnwares.",
     "job-selector": "Routes each row to the learnware whose specification fits it best. No labels needed.",
     "average": "Averages the learnwares' predictions (weighted by the mixture). No labels needed.",
     "ensemble-pruning": "Keeps the subset of learnwares that scores best on your labelled rows.",
@@ -661,14 +697,17 @@ async function runReuse(ev) {
     checkFile(file, v.data_suffixes, v.limits.max_data_bytes, "data");
     const labels = $("r-labels").files[0];
     if (labels) checkFile(labels, [".csv", ".tsv", ".npy"], v.limits.max_label_bytes, "labels");
+    const toml = $("r-semantic").files[0] || ($("r-data").files[0] ? null : state.semanticFile);
+    if (toml) checkFile(toml, [".toml"], v.limits.max_semantic_bytes, "columns");
     const form = new FormData();
     form.append("ids", JSON.stringify(state.selection.map((it) => it.id)));
-    form.append("method", $("r-method").value);
-    if (state.useWeights && ["job-selector", "average"].includes($("r-method").value)) {
+    if ($("r-method").value) form.append("method", $("r-method").value);
+    if (state.useWeights && ["", "job-selector", "average", "hetero"].includes($("r-method").value)) {
       form.append("weights", state.selection.map((it) => it.weight).join(","));
     }
     form.append("data", file, file.name);
     if (labels) form.append("labels", labels, labels.name);
+    if (toml) form.append("semantic", toml, toml.name);
     const n = state.selection.length;
     progress("reuse-progress", `Sending ${file.name} to this node…`, 0);
     const { data } = await api("POST", "/v1/web/reuse", { form, onUpload: uploading("reuse-progress",
@@ -684,6 +723,13 @@ function renderReuse(data, file) {
   if (state.downloadUrl) URL.revokeObjectURL(state.downloadUrl);
   state.downloadUrl = URL.createObjectURL(new Blob([data.predictions_csv], { type: "text/csv" }));
   $("r-download").href = state.downloadUrl;
+  const mappings = data.mappings || [];
+  $("r-mappings").hidden = !mappings.length;
+  const names = Object.fromEntries(state.selection.map((it) => [it.id, it.name]));
+  clear($("r-mapping-list")).append(...mappings.map((m) => h("div", {},
+    h("h3", {}, h("span", { text: `${names[m.id] || short(m.id)} ` }), h("code", { title: m.id, text: short(m.id) }),
+      h("span", { class: "tag", text: `${m.pairs.length} of ${m.learnware_columns.length} of its columns mapped` })),
+    mappingLines(m.lines))));
   const lines = data.predictions_csv.trim().split(/\r?\n/);
   const head = clear($("r-preview").tHead); const body = clear($("r-preview").tBodies[0]);
   head.append(h("tr", {}, h("th", { scope: "col", class: "num", text: "row" }),
