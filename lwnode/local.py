@@ -329,7 +329,7 @@ def reuse_with(paths: Sequence[Path], x: NDArray[Any], *, method: str | None = N
     from engine.errors import ModelLoadError
     from engine.package import open_package
 
-    _check_reuse(x, method, labels)
+    _check_reuse(x, method, labels)  # before loading packages (again in reuse_learnwares)
     try:
         learnwares = [open_package(p).learnware(trusted_types=trusted_types,
                                                 allow_code=allow_code) for p in paths]
@@ -365,12 +365,11 @@ def reuse_learnwares(learnwares: Sequence[Any], x: NDArray[Any], *, method: str 
         raise InputError(f"--method {method}: learnware {other[0]} takes other columns than "
                          f"yours; reuse across feature spaces is --method {HETERO} (chosen "
                          "by itself when --method is left out)")
-    method = method or (HETERO if other else
-                        "ensemble-pruning" if labels is not None else "job-selector")
+    method = method or (HETERO if other else default_method(0 if labels is None else len(labels)))
     try:
         if method == HETERO:
-            return _reuse_hetero(learnwares, x, labels, weights, user_input)
-        model = _reuser(method, learnwares, weights)
+            return _reuse_hetero(learnwares, x, labels, weights, user_input, other)
+        model = new_reuser(method, learnwares, weights)
         if method in NEEDS_LABELS:
             assert labels is not None
             model.fit(x[:len(labels)], labels)
@@ -389,14 +388,25 @@ def other_columns(learnwares: Sequence[Any], user_input: InputSpec | None,
     return [lw.id for lw in learnwares if _other_columns(lw, user_input, width)]
 
 
-def _reuser(method: str, learnwares: list[Any], weights: Sequence[float] | None) -> Any:
+def default_method(n_labels: int) -> str:
+    """The same-column method chosen when none is asked for: one that learns from the
+    labels when there are enough of them (2), else the data-free job selector."""
+    return "ensemble-pruning" if n_labels >= 2 else "job-selector"
+
+
+def new_reuser(method: str, learnwares: Sequence[Any], weights: Sequence[float] | None) -> Any:
+    """The engine's reuser for a same-column `method` (weights for the data-free ones)."""
     from engine.reuse import Averaging, EnsemblePruning, FeatureAugment, JobSelector
 
     if method == "job-selector":
         return JobSelector(learnwares, weights=weights)
     if method == "average":
         return Averaging(learnwares, weights=weights)
-    return (EnsemblePruning if method == "ensemble-pruning" else FeatureAugment)(learnwares)
+    if method == "ensemble-pruning":
+        return EnsemblePruning(learnwares)
+    if method == "feature-augment":
+        return FeatureAugment(learnwares)
+    raise ReuseError(f"method: {method!r} is not one of {', '.join(REUSE_METHODS)}")
 
 
 def _other_columns(lw: Any, user: InputSpec | None, width: int) -> bool:
@@ -426,7 +436,10 @@ def _column_names(lw: Any, shown: int = 6) -> str:
 
 
 def _reuse_hetero(learnwares: list[Any], x: NDArray[Any], labels: NDArray[Any] | None,
-                  weights: Sequence[float] | None, user_input: InputSpec | None) -> Reused:
+                  weights: Sequence[float] | None, user_input: InputSpec | None,
+                  other: Sequence[str]) -> Reused:
+    """Reuse across feature spaces; `other` are the ids of the learnwares over other
+    columns (`other_columns`)."""
     from engine.errors import MissingExtraError
     from engine.hetero.features import missing_descriptions
     from engine.hetero.reuse import HeteroReuser
@@ -434,10 +447,9 @@ def _reuse_hetero(learnwares: list[Any], x: NDArray[Any], labels: NDArray[Any] |
     if x.ndim != 2:
         raise InputError(f"reuse across feature spaces takes a table, got shape {x.shape}")
     if missing_descriptions(user_input):
-        other = next((lw for lw in learnwares if _other_columns(lw, user_input, x.shape[1])),
-                     None)
-        what = (f"learnware {other.id} names other columns ({_column_names(other)}) than "
-                "yours" if other is not None else f"--method {HETERO} maps columns by meaning")
+        first = next((lw for lw in learnwares if lw.id in other), None)
+        what = (f"learnware {first.id} names other columns ({_column_names(first)}) than "
+                "yours" if first is not None else f"--method {HETERO} maps columns by meaning")
         raise InputError(f"{what}: describe your columns in a --semantic TOML "
                          "([input.columns] name = \"description\") so they can be mapped")
     try:

@@ -23,10 +23,17 @@ from numpy.typing import NDArray
 from engine.errors import ReuseError, SpecError
 from engine.hetero.mapping import ColumnMapping
 from engine.learnware import Learnware
-from engine.reuse import Averaging, EnsemblePruning, FeatureAugment, JobSelector
 from engine.reuse.base import CLASSIFICATION, infer_task
 from engine.specification.semantic import InputSpec
-from lwnode.local import HETERO, NEEDS_LABELS, REUSE_METHODS, other_columns, reuse_learnwares
+from lwnode.local import (
+    HETERO,
+    NEEDS_LABELS,
+    REUSE_METHODS,
+    default_method,
+    new_reuser,
+    other_columns,
+    reuse_learnwares,
+)
 
 METHODS = REUSE_METHODS
 MAX_FOLDS = 5
@@ -57,19 +64,6 @@ class ReuseOutcome:
     """For reuse across feature spaces: each learnware's column mapping."""
 
 
-def new_reuser(method: str, learnwares: Sequence[Learnware],
-               weights: Sequence[float] | None) -> Any:
-    if method == "job-selector":
-        return JobSelector(learnwares, weights=weights)
-    if method == "average":
-        return Averaging(learnwares, weights=weights)
-    if method == "ensemble-pruning":
-        return EnsemblePruning(learnwares)
-    if method == "feature-augment":
-        return FeatureAugment(learnwares)
-    raise ReuseError(f"method: {method!r} is not one of {', '.join(METHODS)}")
-
-
 def reuse_rows(learnwares: Sequence[Learnware], x: NDArray[Any], method: str | None, *,
                labels: NDArray[Any] | None = None, weights: Sequence[float] | None = None,
                user_input: InputSpec | None = None) -> ReuseOutcome:
@@ -92,7 +86,7 @@ def reuse_rows(learnwares: Sequence[Learnware], x: NDArray[Any], method: str | N
         reused = reuse_learnwares(learnwares, x, method=method, labels=y, weights=weights,
                                   user_input=user_input)
         return ReuseOutcome(reused.predictions, task, m, None, reused.method, reused.mappings)
-    method = method or ("ensemble-pruning" if m >= 2 else "job-selector")
+    method = method or default_method(m)
     if method in NEEDS_LABELS and m == 0:
         raise ReuseError(f"method {method} learns from a few labels: upload labels for the "
                          "first rows of your data")
