@@ -151,6 +151,16 @@ def region_package(centres: np.ndarray, region: int, *, n: int = 300, seed: int 
     return data
 
 
+async def publish_package(service: Any, data: bytes) -> str:
+    """Publish the package `data` through a running node's service, as an upload to
+    ``POST /v1/learnwares`` does; returns its learnware id."""
+    upload = await service.new_upload()
+    await upload.write(data)
+    result = await service.publish(upload)
+    await upload.discard()
+    return str(result.learnware.learnware_id)
+
+
 HOUSING_DEVELOPERS = ("northwind", "acme", "globex")
 """The organizations of ``docs/examples/housing.py``; the first two model the user's city."""
 

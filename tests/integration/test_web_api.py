@@ -21,6 +21,7 @@ from lwnode.daemon import running_node
 from lwnode.home import NodeHome
 from lwnode.testing import (
     housing_packages,
+    publish_package,
     region_centres,
     region_labels,
     region_package,
@@ -64,10 +65,7 @@ async def node(tmp_path_factory, centres):
     home.init("Web API Org")
     config = home.config(env={}, overrides={"http": {"port": 0}, "log": {"access_log": False}})
     async with running_node(home, config) as running:
-        upload = await running.service.new_upload()
-        await upload.write(region_package(centres, 0))
-        running.lid = (await running.service.publish(upload)).learnware.learnware_id
-        await upload.discard()
+        running.lid = await publish_package(running.service, region_package(centres, 0))
         yield running
 
 
@@ -300,10 +298,7 @@ async def housing(tmp_path_factory):
     async with running_node(home, config) as running:
         running.ids = {}
         for name, package in packages.items():
-            upload = await running.service.new_upload()
-            await upload.write(package)
-            running.ids[name] = (await running.service.publish(upload)).learnware.learnware_id
-            await upload.discard()
+            running.ids[name] = await publish_package(running.service, package)
         running.files = {n: (n, (d / n).read_bytes())
                          for n in ("user.csv", "user.toml", "labels.csv")}
         running.truth = np.loadtxt(d / "truth.csv", skiprows=1)

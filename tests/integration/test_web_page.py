@@ -27,7 +27,14 @@ import pytest
 
 from lwnode.daemon import RunningNode, running_node
 from lwnode.home import NodeHome
-from lwnode.testing import region_centres, region_labels, region_package, region_rows
+from lwnode.testing import (
+    housing_packages,
+    publish_package,
+    region_centres,
+    region_labels,
+    region_package,
+    region_rows,
+)
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -126,10 +133,7 @@ def nodes(tmp_path_factory, centres):
         if Federation is not None:
             await net_b.wait_connected(ids["a"], 10.0)
         # B hosts one learnware of its own (region 2), published through the API.
-        upload = await b.service.new_upload()
-        await upload.write(region_package(centres, 2))
-        await b.service.publish(upload)
-        await upload.discard()
+        await publish_package(b.service, region_package(centres, 2))
         return Nodes(a, b, Federation is not None, loop)
 
     try:
@@ -340,14 +344,7 @@ def test_withdraw_through_the_page(nodes, centres, page):
     a = nodes.a
     upload_bytes = region_package(centres, 3)
 
-    async def publish() -> str:
-        upload = await a.service.new_upload()
-        await upload.write(upload_bytes)
-        result = await a.service.publish(upload)
-        await upload.discard()
-        return result.learnware.learnware_id
-
-    lid = nodes.loop.call(publish())
+    lid = nodes.loop.call(publish_package(a.service, upload_bytes))
     _open(page, a, f"learnware/{lid}")
     expect(page.locator("#d-title")).to_have_text("region 3 classifier")
     expect(page.locator("#d-report")).to_contain_text("usable")
@@ -389,17 +386,12 @@ def test_phone_width_and_keyboard(nodes, browser, shots):
 def test_search_and_reuse_across_feature_spaces(nodes, page, tmp_path):
     """A user whose columns differ from the learnwares' describes them in a .toml; without
     it the page shows the node's refusal and what to add."""
-    from lwnode.testing import housing_packages
-
     a = nodes.a
     packages = housing_packages(tmp_path)
 
     async def publish() -> None:
         for package in packages.values():
-            upload = await a.service.new_upload()
-            await upload.write(package)
-            await a.service.publish(upload)
-            await upload.discard()
+            await publish_package(a.service, package)
 
     nodes.loop.call(publish())
     _open(page, a, "search")
