@@ -33,6 +33,12 @@ Array = NDArray[np.float64]
 
 _MEDIAN_SAMPLE = 1000
 BANDWIDTH_QUANTILE = 0.1
+BLOCK_BYTES = 32 << 20
+"""Default memory budget of the kernel sums below (`mean_inner`, `block_rows`): no
+block of kernel values they build exceeds it, whatever the number of points (a
+10,000-point spec against itself would otherwise be one 800 MB matrix)."""
+BLOCK_TEMPORARIES = 3
+"""Arrays the size of one kernel block alive at once inside `gaussian`."""
 SMALL_WORK = 5e7
 """Below this many multiply-adds, multi-threaded BLAS loses to one thread: thread
 hand-offs dominate, and on a loaded 2-core machine each small product was 10-100x
@@ -55,10 +61,14 @@ def blas_threads_for(work: float) -> Iterator[None]:
 
 
 def sq_dists(a: Array, b: Array) -> Array:
-    """Pairwise squared Euclidean distances, clamped at 0 (BLAS-based)."""
+    """Pairwise squared Euclidean distances, clamped at 0 (BLAS-based).
+
+    At most `BLOCK_TEMPORARIES` arrays of the result's size are alive at once.
+    """
     aa = np.einsum("ij,ij->i", a, a)
     bb = np.einsum("ij,ij->i", b, b)
-    d = aa[:, None] + bb[None, :] - 2.0 * (a @ b.T)
+    d = aa[:, None] + bb[None, :]
+    d -= 2.0 * (a @ b.T)
     np.maximum(d, 0.0, out=d)
     return d
 
@@ -94,9 +104,44 @@ def pair_gamma(gamma_a: float, gamma_b: float) -> float:
     return math.sqrt(gamma_a * gamma_b)
 
 
-def mean_inner(za: Array, wa: Array, zb: Array, wb: Array, gamma: float) -> float:
-    """``<mu_a, mu_b>`` for weighted point sets: ``wa^T K(za, zb) wb``."""
-    return float(wa @ gaussian(za, zb, gamma) @ wb)
+def block_shape(n_rows: int, n_cols: int, max_bytes: int = BLOCK_BYTES) -> tuple[int, int]:
+    """Rows and columns of the kernel blocks of an ``n_rows x n_cols`` sum such that a
+    block, with `gaussian`'s temporaries, takes at most `max_bytes` (at least 1 x 1)."""
+    elements = max(1, int(max_bytes) // (8 * BLOCK_TEMPORARIES))
+    cols = max(1, min(n_cols, elements))
+    rows = max(1, min(n_rows, elements // cols))
+    return rows, cols
+
+
+def mean_inner(za: Array, wa: Array, zb: Array, wb: Array, gamma: float,
+               max_bytes: int = BLOCK_BYTES) -> float:
+    """``<mu_a, mu_b>`` for weighted point sets: ``wa^T K(za, zb) wb``.
+
+    Summed over blocks of at most `max_bytes` (see `block_shape`); when everything
+    fits in one block (the usual case) this is exactly one product.
+    """
+    rows, cols = block_shape(len(za), len(zb), max_bytes)
+    if rows >= len(za) and cols >= len(zb):
+        return float(wa @ gaussian(za, zb, gamma) @ wb)
+    total = 0.0
+    for r in range(0, len(za), rows):
+        for c in range(0, len(zb), cols):
+            total += float(wa[r:r + rows] @ gaussian(za[r:r + rows], zb[c:c + cols], gamma)
+                           @ wb[c:c + cols])
+    return total
+
+
+def weighted_kernel_sums(qz: Array, qw: Array, z: Array, gamma: float,
+                         max_bytes: int = BLOCK_BYTES) -> Array:
+    """``s_j = sum_i qw_i k(qz_i, z_j)`` for every point ``z_j``, in bounded blocks."""
+    rows, cols = block_shape(len(qz), len(z), max_bytes)
+    if rows >= len(qz) and cols >= len(z):
+        return np.asarray(qw @ gaussian(qz, z, gamma))
+    out = np.zeros(len(z))
+    for c in range(0, len(z), cols):
+        for r in range(0, len(qz), rows):
+            out[c:c + cols] += qw[r:r + rows] @ gaussian(qz[r:r + rows], z[c:c + cols], gamma)
+    return out
 
 
 def mean_embedding_on(z: Array, x: Array, gamma: float, chunk: int = 8192) -> Array:

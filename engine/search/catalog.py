@@ -12,6 +12,14 @@ shortlist) random-Fourier-feature index shortlist -> exact MMD^2 re-rank -> top-
 singles -> greedy mixture over the best few, weights by the simplex QP. Per-entry
 constants (self inner products, index vectors) are computed once, at insert.
 
+Memory. A search's working memory is bounded by `memory_budget` whatever the
+candidates hold (a peer may announce specs of thousands of points): kernel values are
+summed in blocks of at most half the budget (`engine.kernel.block_shape`), points are
+gathered for re-ranking in batches of at most a quarter of it, and the mixture's
+inner products are computed pair by pair when one matrix over all its candidates'
+points would not fit. Inputs that fit (the usual case) take the one-matrix path, so
+their results are bit for bit those of unbounded maths.
+
 Precision. Points are held in float32 (half the memory of float64); the effect on
 MMD^2 is below 1e-6 relative and is checked by the tests against float64 maths.
 """
@@ -46,6 +54,10 @@ DEFAULT_SHORTLIST = 200
 DEFAULT_INDEX_FEATURES = 128
 MIXTURE_POOL = 12
 _EXACT_BLOCK = 4096
+DEFAULT_MEMORY_BUDGET = 128 << 20
+"""Bytes of working memory one search may use for kernel blocks and gathered points
+(128 MiB: a mixture pool of 12 specs of 100 points fits in one block, exactly as
+before budgets existed)."""
 
 
 @dataclass(frozen=True)
@@ -82,7 +94,8 @@ class _SpaceGroup:
             self.maps[gamma] = RFFMap(self.dim, gamma, self.n_features, self.seed)
         return self.maps[gamma]
 
-    def add(self, entry_id: str, semantic: SemanticSpec, spec: RKMESpec) -> int:
+    def add(self, entry_id: str, semantic: SemanticSpec, spec: RKMESpec,
+            kernel_bytes: int = kernel.BLOCK_BYTES) -> int:
         z = spec.points_.astype(np.float32)
         w = spec.weights_.astype(np.float32)
         start = self.pts.extend(z, w)
@@ -91,9 +104,9 @@ class _SpaceGroup:
         codes = sf.class_codes(semantic)
         row = self.rows.append(
             start=start, count=len(z), gamma=gamma, alive=True,
-            self_inner=kernel.mean_inner(z64, w64, z64, w64, gamma),
+            self_inner=kernel.mean_inner(z64, w64, z64, w64, gamma, kernel_bytes),
             input_dim=semantic.input.dimension if semantic.input is not None else 0,
-            index=self.rff(gamma).embed(z64, w64), **codes,
+            index=self.rff(gamma).embed(z64, w64, kernel_bytes), **codes,
         )
         self.ids.append(entry_id)
         params = spec.to_dict()["params"]
@@ -158,15 +171,24 @@ class Catalog:
     points_dir : path or None, default None
         Keep reduced-set points in scratch files in this directory instead of in
         memory (see `engine.search.points`); for large catalogs.
+    memory_budget : int, default 128 MiB
+        Bytes of working memory one search (and one insert) may use for kernel
+        blocks and gathered points, whatever the size of the specs (module doc).
 
     Adding an id that is already present replaces that entry.
     """
 
     def __init__(self, *, index: bool = True, shortlist: int = DEFAULT_SHORTLIST,
                  n_features: int = DEFAULT_INDEX_FEATURES, random_state: int = 0,
-                 points_dir: str | os.PathLike[str] | None = None) -> None:
+                 points_dir: str | os.PathLike[str] | None = None,
+                 memory_budget: int = DEFAULT_MEMORY_BUDGET) -> None:
         if shortlist < 1 or n_features < 1:
             raise SearchError("shortlist and n_features must be positive")
+        if isinstance(memory_budget, bool) or not isinstance(memory_budget, int) \
+                or memory_budget < 1 << 20:
+            raise SearchError(f"memory_budget: expected at least 1 MiB (in bytes), got "
+                              f"{memory_budget!r}")
+        self.memory_budget = memory_budget
         self.index, self.shortlist = index, shortlist
         self.n_features, self.random_state = n_features, random_state
         self.points_dir = points_dir
@@ -206,7 +228,7 @@ class Catalog:
             group = _SpaceGroup(spec.space, spec.dim_, type(spec), self.n_features,
                                 self.random_state, self.points_dir)
             self._groups[spec.space] = group
-        row = group.add(entry_id, semantic, spec)
+        row = group.add(entry_id, semantic, spec, self._kernel_bytes)
         self._where[entry_id] = (spec.space, row)
         self._semantic[entry_id] = semantic
         self._tags.add(entry_id, semantic.scenarios)
@@ -236,6 +258,16 @@ class Catalog:
     def nbytes(self) -> int:
         """Bytes held in the catalog's numpy arrays (excludes Python objects)."""
         return sum(g.rows.nbytes() + g.pts.nbytes() for g in self._groups.values())
+
+    @property
+    def _kernel_bytes(self) -> int:
+        """The share of the budget kernel blocks may take."""
+        return self.memory_budget // 2
+
+    @property
+    def _gather_bytes(self) -> int:
+        """The share of the budget points gathered at once may take."""
+        return self.memory_budget // 4
 
     # -- search -------------------------------------------------------------------------
     def search(self, requirement: Requirement, k: int = 5, max_mixture: int = 3, *,
@@ -348,7 +380,7 @@ class Catalog:
         approx = np.empty(len(rows))
         for g in np.unique(gammas):
             sel = gammas == g
-            eq = group.rff(float(g)).embed(qz, qw).astype(np.float32)
+            eq = group.rff(float(g)).embed(qz, qw, self._kernel_bytes).astype(np.float32)
             vecs = group.rows["index"][rows[sel]]
             approx[sel] = ((vecs - eq) ** 2).sum(axis=1)
         keep = np.argpartition(approx, self.shortlist - 1)[: self.shortlist]
@@ -364,24 +396,26 @@ class Catalog:
         for g_row in np.unique(gammas):
             g_pair = kernel.pair_gamma(gq, float(g_row))
             sel_all = np.flatnonzero(gammas == g_row)
-            qs = kernel.mean_inner(qz, qw, qz, qw, g_pair)
-            for b in range(0, len(sel_all), _EXACT_BLOCK):
-                sel = sel_all[b:b + _EXACT_BLOCK]
+            qs = kernel.mean_inner(qz, qw, qz, qw, g_pair, self._kernel_bytes)
+            counts = group.rows["count"][rows[sel_all]]
+            for sel in _batches(sel_all, counts, _EXACT_BLOCK,
+                                self._gather_bytes // (8 * (group.dim + 1))):
                 z, w, offsets = group.gather(rows[sel])
-                cross = cross_inner(qz, qw, z, w, offsets, g_pair)
+                cross = cross_inner(qz, qw, z, w, offsets, g_pair, self._kernel_bytes)
                 if g_pair == g_row:
                     selfs = group.rows["self_inner"][rows[sel]]
                 else:
-                    selfs = self._self_inner_many(z, w, offsets, g_pair)
+                    selfs = self._self_inner_many(z, w, offsets, g_pair, self._kernel_bytes)
                 mmd[sel] = np.maximum(qs + selfs - 2.0 * cross, 0.0)
                 q_self[sel] = qs
                 i_self[sel] = selfs
         return mmd, q_self, i_self
 
     @staticmethod
-    def _self_inner_many(z: Array, w: Array, offsets: NDArray[np.int64], gamma: float) -> Array:
+    def _self_inner_many(z: Array, w: Array, offsets: NDArray[np.int64], gamma: float,
+                         max_bytes: int) -> Array:
         bounds = [*offsets.tolist(), len(z)]
-        return np.array([kernel.mean_inner(z[a:b], w[a:b], z[a:b], w[a:b], gamma)
+        return np.array([kernel.mean_inner(z[a:b], w[a:b], z[a:b], w[a:b], gamma, max_bytes)
                          for a, b in itertools.pairwise(bounds)])
 
     def _mixture(self, group: _SpaceGroup, pool: NDArray[np.int64], qz: Array, qw: Array,
@@ -390,10 +424,14 @@ class Catalog:
         the requirement and the best single match (the kernel its rank was scored by)."""
         gq = kernel.pair_gamma(gq, float(group.rows["gamma"][pool[0]]))
         z, w, offsets = group.gather(pool)
-        gram_pts = kernel.gaussian(z, z, gq) * w[:, None] * w[None, :]
-        gram = np.add.reduceat(np.add.reduceat(gram_pts, offsets, axis=0), offsets, axis=1)
-        h = cross_inner(qz, qw, z, w, offsets, gq)
-        q_self = kernel.mean_inner(qz, qw, qz, qw, gq)
+        budget = self._kernel_bytes
+        if kernel.block_shape(len(z), len(z), budget) == (len(z), len(z)):
+            gram_pts = kernel.gaussian(z, z, gq) * w[:, None] * w[None, :]
+            gram = np.add.reduceat(np.add.reduceat(gram_pts, offsets, axis=0), offsets, axis=1)
+        else:
+            gram = self._pair_gram(group, pool, z, w, offsets, gq, budget)
+        h = cross_inner(qz, qw, z, w, offsets, gq, budget)
+        q_self = kernel.mean_inner(qz, qw, qz, qw, gq, budget)
         found = best_mixture(gram, h, q_self, max_mixture)
         if found is None:
             return None
@@ -402,3 +440,37 @@ class Catalog:
         if not all(math.isfinite(x) for x in weights):
             return None
         return Mixture(ids, tuple(float(x) for x in weights), value, score)
+
+    @staticmethod
+    def _pair_gram(group: _SpaceGroup, pool: NDArray[np.int64], z: Array, w: Array,
+                   offsets: NDArray[np.int64], gamma: float, max_bytes: int) -> Array:
+        """The mixture's inner products one pair of candidates at a time, each summed in
+        bounded blocks; a candidate's own one is its stored constant when it was
+        computed under this kernel."""
+        bounds = [*offsets.tolist(), len(z)]
+        parts = [(z[a:b], w[a:b]) for a, b in itertools.pairwise(bounds)]
+        m = len(parts)
+        gram = np.empty((m, m))
+        for i, (zi, wi) in enumerate(parts):
+            if float(group.rows["gamma"][pool[i]]) == gamma:
+                gram[i, i] = group.rows["self_inner"][pool[i]]
+            else:
+                gram[i, i] = kernel.mean_inner(zi, wi, zi, wi, gamma, max_bytes)
+            for j in range(i + 1, m):
+                zj, wj = parts[j]
+                gram[i, j] = gram[j, i] = kernel.mean_inner(zi, wi, zj, wj, gamma, max_bytes)
+        return gram
+
+
+def _batches(sel: NDArray[np.int64], counts: NDArray[np.int64], max_rows: int,
+             max_points: int) -> Iterable[NDArray[np.int64]]:
+    """`sel` in consecutive batches of at most `max_rows` rows and `max_points` points
+    (a single row with more points forms a batch alone)."""
+    start, n = 0, len(sel)
+    ends = np.cumsum(counts)
+    while start < n:
+        base = ends[start - 1] if start else 0
+        stop = int(np.searchsorted(ends, base + max(max_points, 1), side="right"))
+        stop = min(max(stop, start + 1), start + max_rows, n)
+        yield sel[start:stop]
+        start = stop

@@ -33,9 +33,19 @@ class RFFMap:
         self.b = rng.uniform(0.0, 2.0 * math.pi, size=n_features)
         self.scale = math.sqrt(2.0 / n_features)
 
-    def embed(self, points: Array, weights: Array) -> Array:
-        """``sum_k beta_k phi(z_k)`` for one weighted point set."""
-        return self.scale * (weights @ np.cos(points @ self.w + self.b))
+    def embed(self, points: Array, weights: Array, max_bytes: int = 32 << 20) -> Array:
+        """``sum_k beta_k phi(z_k)`` for one weighted point set.
+
+        Features are computed for at most `max_bytes` worth of points at a time (two
+        arrays of points x features are alive per chunk); one chunk when they fit.
+        """
+        rows = max(1, max_bytes // (16 * self.w.shape[1]))
+        if len(points) <= rows:
+            return self.scale * (weights @ np.cos(points @ self.w + self.b))
+        total = np.zeros(self.w.shape[1])
+        for r in range(0, len(points), rows):
+            total += weights[r:r + rows] @ np.cos(points[r:r + rows] @ self.w + self.b)
+        return self.scale * total
 
     def embed_many(self, points: Array, weights: Array, starts: NDArray[np.int64]) -> Array:
         """Embeddings of many point sets stored back to back (see `cross_inner`)."""

@@ -28,13 +28,15 @@ def score_from(mmd2: float | Array, self_q: float | Array, self_i: float | Array
 
 
 def cross_inner(qz: Array, qw: Array, points: Array, weights: Array,
-                starts: NDArray[np.int64], gamma: float) -> Array:
+                starts: NDArray[np.int64], gamma: float,
+                max_bytes: int = kernel.BLOCK_BYTES) -> Array:
     """``<mu_q, mu_i>`` for many rows stored back to back in `points`.
 
     `starts` holds each row's first point index (rows are contiguous and in order);
-    one Gram matrix against all their points, then a segmented sum.
+    kernel sums of the query against all their points (in blocks of at most
+    `max_bytes`, `kernel.weighted_kernel_sums`), then a segmented sum.
     """
     if len(starts) == 0:
         return np.zeros(0)
-    per_point = (qw @ kernel.gaussian(qz, points, gamma)) * weights
+    per_point = kernel.weighted_kernel_sums(qz, qw, points, gamma, max_bytes) * weights
     return np.add.reduceat(per_point, starts)
