@@ -36,10 +36,12 @@ from lwnode.errors import (
     NodeError,
     NotFound,
     PackageRejected,
+    RateLimited,
     TooLarge,
     Unauthorized,
 )
 from lwnode.openapi import OPENAPI
+from lwnode.ratelimit import OpenLimits
 from lwnode.records import announcement_of
 from lwnode.service import NodeService, package_path
 from lwnode.store.base import ANNOUNCEMENT
@@ -52,6 +54,7 @@ log = logging.getLogger("lwnode.api")
 SERVICE = web.AppKey("service", NodeService)
 CONFIG = web.AppKey("config", NodeConfig)
 TOKEN = web.AppKey("token", str)
+LIMITS = web.AppKey("limits", OpenLimits)
 
 UPLOAD_CHUNK_BYTES = 1 << 16
 SHA256_HEADER = "X-Content-SHA256"
@@ -66,6 +69,7 @@ STATUS_OF: tuple[tuple[type[BaseException], int, str], ...] = (
     (TooLarge, 413, "too_large"),
     (BadRange, 416, "bad_range"),
     (PackageRejected, 422, "package_rejected"),
+    (RateLimited, 429, "rate_limited"),
     (Busy, 503, "busy"),
     (SignatureError, 400, "bad_signature"),
     (ProtocolError, 400, "bad_request"),
@@ -242,9 +246,15 @@ async def get_learnware(request: web.Request) -> web.Response:
 
 async def get_spec(request: web.Request) -> web.Response:
     lid = jsonio.learnware_id(request.match_info["id"])
+    text = request.query.get("max_points")
+    max_points = None
+    if text is not None:
+        if not text.isdigit() or not 1 <= int(text) <= 1_000_000:
+            raise BadRequest(f"max_points: expected a positive integer, got {text[:40]!r}")
+        max_points = int(text)
     semantic, specs = await request.app[SERVICE].specs(lid)
     return _json({"id": lid, "semantic": semantic.to_dict(),
-                  "statistical": [jsonio.spec_json(s) for s in specs]})
+                  "statistical": [jsonio.spec_json(s, max_points) for s in specs]})
 
 
 async def upload(request: web.Request) -> web.Response:
@@ -351,8 +361,10 @@ ROUTES: tuple[tuple[str, str, Callable[[web.Request], Awaitable[web.StreamRespon
 
 def make_app(service: NodeService, config: NodeConfig, token: str) -> web.Application:
     """The aiohttp application of one node; the service starts and stops with it."""
-    app = web.Application(middlewares=[errors_middleware, auth_middleware],
+    limits = OpenLimits(config.budget, _token_ok)  # rate and concurrency (lwnode.ratelimit)
+    app = web.Application(middlewares=[errors_middleware, auth_middleware, limits.middleware],
                           client_max_size=config.http.max_request_bytes)
+    app[LIMITS] = limits
     app[SERVICE] = service
     app[CONFIG] = config
     app[TOKEN] = token

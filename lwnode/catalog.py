@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from engine.search import Catalog, Mixture, Requirement, SearchResult
+from engine.search.catalog import DEFAULT_MEMORY_BUDGET
 from engine.specification.semantic import InputSpec
 from lwnode.records import announcement_of
 from lwnode.store.base import ANNOUNCEMENT, RecordRow, Store
@@ -85,11 +86,18 @@ class NodeCatalog:
         Index candidates re-ranked exactly per search (see `engine.search.Catalog`).
     points_dir
         Scratch directory for the reduced-set points (None: in memory).
+    memory_budget
+        Working memory of one search, in bytes (see `engine.search.Catalog`).
     """
 
     def __init__(self, *, shortlist: int = 200,
-                 points_dir: str | os.PathLike[str] | None = None) -> None:
-        self._catalog = Catalog(shortlist=shortlist, points_dir=points_dir)
+                 points_dir: str | os.PathLike[str] | None = None,
+                 memory_budget: int = DEFAULT_MEMORY_BUDGET) -> None:
+        self._catalog = Catalog(shortlist=shortlist, points_dir=points_dir,
+                                memory_budget=memory_budget)
+        self.memory_budget = memory_budget
+        self.skipped = 0
+        """Announcements `rebuild` left out for specs over its `max_points`."""
         self._where: dict[str, dict[str, Location]] = {}
         self._lock = RWLock()
 
@@ -136,10 +144,21 @@ class NodeCatalog:
         else:
             self.remove(row.owner, row.learnware_id)
 
-    def rebuild(self, store: Store) -> int:
-        """Load every announcement the store keeps; returns the number of ids."""
+    def rebuild(self, store: Store, max_points: int | None = None) -> int:
+        """Load every announcement the store keeps; returns the number of ids.
+
+        With `max_points`, announcements whose specs have more points (kept from
+        before the node's ``[budget] spec_points`` was lowered) are left out and
+        counted in `skipped`.
+        """
+        self.skipped = 0
         for row in store.iter_announcements():
-            self.add(announcement_of(row))
+            announcement = announcement_of(row)
+            if max_points is not None and any(len(s.points_) > max_points
+                                              for s in announcement.statistical):
+                self.skipped += 1
+                continue
+            self.add(announcement)
         return len(self)
 
     def input_of(self, learnware_id: str) -> InputSpec | None:
@@ -161,7 +180,7 @@ class NodeCatalog:
             return None
         with self._lock.read():
             entries = [self._catalog.get(i) for i in dict.fromkeys(ids) if i in self._catalog]
-        few = Catalog(index=False)
+        few = Catalog(index=False, memory_budget=self.memory_budget)
         for entry in entries:
             few.add(entry.id, entry.semantic, entry.spec)
         if len(few) < 2:

@@ -128,6 +128,32 @@ class SearchSection:
 
 
 @dataclass(frozen=True)
+class BudgetSection:
+    """[budget]: what one peer's record or one client's search may cost this node."""
+
+    spec_points: int = _opt(1000, "Most points in a statistical spec this node takes in: peers' "
+                                  "announcements (gossip, sync, search answers; refused and "
+                                  "counted as 'too_many_points') and own publishes (413). Specs "
+                                  "made here have 100 by default, the web page's at most 500.",
+                            lo=1, hi=10_000)
+    requirement_points: int = _opt(1000, "Most points in the spec of a search (HTTP: 413 "
+                                         "'too_many_points'; a peer's routed search: refused).",
+                                   lo=1, hi=10_000)
+    search_memory_mb: int = _opt(128, "Working memory of one search (MiB): kernel sums run in "
+                                      "blocks within it whatever the candidates' sizes.",
+                                 lo=8, hi=65_536)
+    open_per_minute: float = _opt(60.0, "Expensive requests (search; the web page's requirement, "
+                                        "reuse and fetch) one client address may start per "
+                                        "minute without the API token; more get 429 "
+                                        "'rate_limited' (0: no limit).", lo=0.0)
+    open_burst: int = _opt(20, "Expensive requests one address may start at once before "
+                               "'open_per_minute' paces it.", lo=1)
+    open_concurrent: int = _opt(4, "Expensive requests without the token running at once, all "
+                                   "clients together; more get 429 'concurrency_limited'.",
+                                lo=1)
+
+
+@dataclass(frozen=True)
 class ChecksSection:
     """[checks]: usability checks run on every upload."""
 
@@ -171,6 +197,7 @@ class NodeConfig:
     p2p: P2pSection = field(default_factory=P2pSection)
     trust: TrustSection = field(default_factory=TrustSection)
     search: SearchSection = field(default_factory=SearchSection)
+    budget: BudgetSection = field(default_factory=BudgetSection)
     checks: ChecksSection = field(default_factory=ChecksSection)
     store: StoreSection = field(default_factory=StoreSection)
     log: LogSection = field(default_factory=LogSection)

@@ -123,3 +123,23 @@ class Busy(NodeError):
     """The node is shutting down or its workers are saturated; retry later."""
 
     code = "busy"
+
+
+class TooManyPoints(TooLarge):
+    """A statistical spec with more points than ``[budget]`` allows (a search's or a
+    publish's: 413 ``too_many_points``)."""
+
+    code = "too_many_points"
+
+
+class RateLimited(NodeError):
+    """A client over its rate or the node over its concurrency cap for expensive
+    requests without the token (429 with ``Retry-After``; `code` says which)."""
+
+    code = "rate_limited"
+
+    def __init__(self, message: str, retry_after: float, code: str = "rate_limited") -> None:
+        super().__init__(message)
+        self.code = code  # type: ignore[misc]  # the instance's own (two kinds of 429)
+        self.retry_after = max(1, int(retry_after + 0.999))
+        self.headers = {"Retry-After": str(self.retry_after)}

@@ -435,7 +435,8 @@ class Federation(PeerLayer):
             return encode_message(empty_response(request, service.node_id))
         try:
             query = query_of(request, max_k=service.config.search.max_k,
-                             max_mixture=service.config.search.max_mixture)
+                             max_mixture=service.config.search.max_mixture,
+                             max_points=service.config.budget.requirement_points)
         except SearchError as exc:
             return encode_message(ErrorReply(ErrorCode.BAD_REQUEST, str(exc)[:1000]))
         end = received + request.deadline_ms / 1000.0

@@ -6,19 +6,21 @@ decides, and is counted and logged with its reason):
 1. **signature** — the envelope is well formed and its Ed25519 signature verifies
    (``bad_signature``); the payload is a valid record of our major version whose
    owner is the signer (``bad_record``; ``protocol.signing.verify``);
-2. **trust** — the owner is trusted by the node's `TrustPolicy` (``untrusted``);
-3. **content** — a learnware id is the content id of one package, so every
+2. **size** — every statistical spec has at most ``[budget] spec_points`` points
+   (``too_many_points``; `lwnode.budget`);
+3. **trust** — the owner is trusted by the node's `TrustPolicy` (``untrusted``);
+4. **content** — a learnware id is the content id of one package, so every
    announcement of that id, whoever the owner, must carry the same specifications
    and size (``spec_mismatch``: someone announces another spec under a known id);
-4. **replay** — the sequence is above the one kept for (owner, learnware id)
+5. **replay** — the sequence is above the one kept for (owner, learnware id)
    (``protocol.sync``); a repeat of the kept one is a harmless ``duplicate``, an
    older one is ``stale`` when it arrives by gossip (a replay) and ``outdated``
    when a peer that is behind sends it by sync or in a search answer;
-5. **insert** — stored (one transaction per batch) and applied to the catalog,
+6. **insert** — stored (one transaction per batch) and applied to the catalog,
    idempotently.
 
 Own records coming back (``own``) are ignored: this node's store is their source.
-Steps 1 and 5's catalog update run in the search threads, steps 2-4 and the write
+Steps 1-2 and 6's catalog update run in the search threads, steps 3-5 and the write
 in the store thread, so neither event loop does the work.
 """
 
@@ -37,6 +39,7 @@ import msgpack
 
 from engine.specification.rkme import RKMESpec
 from engine.specification.semantic import SemanticSpec
+from lwnode.budget import TOO_MANY_POINTS, announcement_oversized
 from lwnode.records import announcement_of, row_of
 from lwnode.store.base import ANNOUNCEMENT, Pin, RecordRow, Store
 from lwnode.trust import TrustPolicy
@@ -55,7 +58,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("lwnode.federation")
 
 ACCEPTED, DUPLICATE, OWN, OUTDATED = "accepted", "duplicate", "own", "outdated"
-REJECTIONS = ("bad_signature", "bad_record", "untrusted", "spec_mismatch", "stale")
+REJECTIONS = ("bad_signature", "bad_record", "untrusted", "spec_mismatch", "stale",
+              TOO_MANY_POINTS)
 """Reasons a record is refused (the keys of the ``rejected_*`` counters)."""
 
 GOSSIP, SYNC, SEARCH = "gossip", "sync", "search"
@@ -318,7 +322,8 @@ class Intake:
 
     async def admit(self, checked: Sequence[Checked | Verdict], *, via: str, peer: str
                     ) -> list[Verdict]:
-        """Steps 2-5 for records that passed (or failed) step 1; verdicts in order."""
+        """Steps 2-6 for records that passed (or failed) step 1; verdicts in order."""
+        received, checked = checked, self._within_budget(checked)
         passed = [c for c in checked if isinstance(c, Checked)]
         verdicts: list[Verdict] = []
         if passed:
@@ -332,8 +337,18 @@ class Intake:
                                                accepted)
         it = iter(verdicts)
         out = [next(it) if isinstance(c, Checked) else c for c in checked]
-        for c, verdict in zip(checked, out, strict=True):
+        for c, verdict in zip(received, out, strict=True):
             self._count(verdict, via, peer, c.record if isinstance(c, Checked) else None)
+        return out
+
+    def _within_budget(self, checked: Sequence[Checked | Verdict]) -> list[Checked | Verdict]:
+        """Step 2: announcements over ``[budget] spec_points`` become refusals."""
+        cap = self.service.config.budget.spec_points
+        out: list[Checked | Verdict] = []
+        for c in checked:
+            why = (announcement_oversized(c.record, cap) if isinstance(c, Checked)
+                   and isinstance(c.record, SpecAnnouncement) else None)
+            out.append(c if why is None else Verdict(TOO_MANY_POINTS, why))
         return out
 
     def _count(self, verdict: Verdict, via: str, peer: str,

@@ -23,6 +23,7 @@ from engine.specification import spec_from_dict
 from engine.specification.rkme import RKMESpec
 from engine.specification.semantic import SemanticSpec
 from engine.vocabulary import DataType, Library, License, TaskType
+from lwnode.budget import check_spec
 from lwnode.config import NodeConfig
 from lwnode.errors import BadRequest
 from lwnode.service import Details, Hit, SearchAnswer, SearchQuery
@@ -49,8 +50,17 @@ def jsonable(value: Any) -> Any:
     return value
 
 
-def spec_json(spec: RKMESpec) -> dict[str, Any]:
-    return dict(jsonable(spec.to_dict()))
+def spec_json(spec: RKMESpec, max_points: int | None = None) -> dict[str, Any]:
+    """A spec's JSON form; with `max_points`, only its heaviest points (in their order,
+    weights as they are) and ``points_total``: a sample for a picture, not a spec."""
+    out = dict(jsonable(spec.to_dict()))
+    n = len(spec.points_)
+    if max_points is not None and n > max_points:
+        keep = np.sort(np.argsort(-spec.weights_, kind="stable")[:max_points])
+        out["points"] = jsonable(np.asarray(spec.points_)[keep])
+        out["weights"] = jsonable(np.asarray(spec.weights_)[keep])
+        out["points_total"] = n
+    return out
 
 
 def learnware_id(value: str) -> str:
@@ -109,6 +119,8 @@ def parse_search(body: object, config: NodeConfig) -> SearchQuery:
             spec = spec_from_dict(data)
         except (SpecError, ValueError, TypeError) as exc:
             raise BadRequest(f"statistical: {exc}"[:500]) from None
+        check_spec(spec, config.budget.requirement_points, "statistical",
+                   "requirement_points")
     if semantic is None and spec is None:
         raise BadRequest("body: give a semantic spec, a statistical spec, or both")
     if (semantic is not None and spec is not None and semantic.input is not None

@@ -25,6 +25,9 @@ def _errors(*statuses: int) -> dict[str, Any]:
              403: "Not allowed for anyone (e.g. another owner's learnware)",
              404: "Unknown id", 410: "Withdrawn by its owner", 413: "Body over the size cap",
              416: "Range outside the package", 422: "Package failed the usability checks",
+             429: "Over a rate or concurrency limit for clients without the token "
+                  "(Retry-After says when to retry; code rate_limited or "
+                  "concurrency_limited)",
              503: "Node shutting down"}
     return {str(s): _json_body(_ref("Error"), words[s]) for s in statuses}
 
@@ -251,7 +254,12 @@ OPENAPI: dict[str, Any] = {
                        "responses": {"200": _json_body(_ref("Withdrawn"), "Withdrawn"),
                                      **_errors(400, 401, 403, 404, 410)}}},
         "/v1/learnwares/{id}/spec": {
-            "parameters": [_ID_PARAM],
+            "parameters": [_ID_PARAM, {
+                "name": "max_points", "in": "query", "required": False,
+                "schema": {"type": "integer", "minimum": 1},
+                "description": "Send at most this many points of each statistical spec: "
+                               "its heaviest, weights as they are (a picture's sample, "
+                               "not a spec); the answer's spec then has points_total"}],
             "get": {"summary": "Semantic and statistical specifications",
                     "operationId": "getSpec",
                     "responses": {"200": _json_body(_ref("Specs"), "Found"),
@@ -271,7 +279,7 @@ OPENAPI: dict[str, Any] = {
             "requestBody": {"required": True, "content": {"application/json": {
                 "schema": _ref("SearchRequest")}}},
             "responses": {"200": _json_body(_ref("SearchAnswer"), "Ranked hits and mixture"),
-                          **_errors(400, 401, 413)}}},
+                          **_errors(400, 401, 413, 429)}}},
         "/v1/peers": {"get": {
             "summary": "Peers this node knows", "operationId": "peers",
             "responses": {"200": _json_body(_ref("Peers"), "ok"), **_errors(401)}}},

@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+from engine.errors import SearchError
 from engine.search import Mixture
 from engine.search import Requirement as EngineRequirement
 from lwnode.service import Hit, SearchAnswer, SearchQuery
@@ -44,9 +45,17 @@ def request_of(query: SearchQuery, *, ttl: int, deadline_ms: int) -> SearchReque
                          deadline_ms=min(deadline_ms, limits.MAX_DEADLINE_MS))
 
 
-def query_of(request: SearchRequest, *, max_k: int, max_mixture: int) -> SearchQuery:
-    """What a peer's request asks of this node's catalog (bounded by this node's config)."""
-    requirement = EngineRequirement(request.requirement.semantic, request.requirement.spec)
+def query_of(request: SearchRequest, *, max_k: int, max_mixture: int,
+             max_points: int | None = None) -> SearchQuery:
+    """What a peer's request asks of this node's catalog (bounded by this node's config).
+
+    Raises `SearchError` for a requirement of more than `max_points` points."""
+    spec = request.requirement.spec
+    if max_points is not None and spec is not None and len(spec.points_) > max_points:
+        raise SearchError(f"requirement: a statistical spec of {len(spec.points_)} points; "
+                          f"this node answers at most {max_points} ([budget] "
+                          "requirement_points)")
+    requirement = EngineRequirement(request.requirement.semantic, spec)
     return SearchQuery(requirement, min(request.k, max_k),
                        max(1, min(request.max_mixture, max_mixture)),
                        deadline_ms=request.deadline_ms)

@@ -34,6 +34,7 @@ from engine.package.limits import PackageLimits
 from engine.search import Mixture, Requirement
 from engine.specification.rkme import RKMESpec
 from engine.specification.semantic import SemanticSpec
+from lwnode.budget import check_spec
 from lwnode.catalog import Location, NodeCatalog
 from lwnode.checker import Checker
 from lwnode.config import NodeConfig
@@ -54,7 +55,7 @@ from lwnode.store.base import (
     Store,
 )
 from lwnode.store.blobs import BlobWriter
-from protocol.messages import now_ms
+from protocol.messages import SpecAnnouncement, now_ms
 from protocol.signing import Identity
 
 log = logging.getLogger("lwnode.service")
@@ -159,7 +160,8 @@ class NodeService:
         if scratch is not None and config.search.points_on_disk:
             points_dir = scratch / "catalog-points"
             points_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        self.catalog = NodeCatalog(shortlist=config.search.shortlist, points_dir=points_dir)
+        self.catalog = NodeCatalog(shortlist=config.search.shortlist, points_dir=points_dir,
+                                   memory_budget=config.budget.search_memory_mb << 20)
         self.organization = config.organization_of(identity.node_id)
         self.public_url = config.public_url()
         self.limits = PackageLimits(max_package_bytes=config.http.max_upload_bytes)
@@ -182,13 +184,18 @@ class NodeService:
     async def start(self) -> None:
         """Rebuild the catalog from the store, then start the peer layer."""
         began = time.perf_counter()
-        n = await self._run(self._store_pool, self.catalog.rebuild, self.store)
+        n = await self._run(self._store_pool, self.catalog.rebuild, self.store,
+                            self.config.budget.spec_points)
         recovery = self.store.recovery
         if recovery.temp_files or recovery.orphan_blobs:
             log.warning("recovered from an unclean stop: %d unfinished upload(s) and %d "
                         "unowned package(s) removed", recovery.temp_files,
                         len(recovery.orphan_blobs))
         log.info("catalog rebuilt: %d learnware(s) in %.2f s", n, time.perf_counter() - began)
+        if self.catalog.skipped:
+            log.warning("%d stored announcement(s) have specs over [budget] spec_points = %d: "
+                        "kept in the store, not searchable", self.catalog.skipped,
+                        self.config.budget.spec_points)
         await self.peers.start(self)
 
     async def stop(self) -> None:
@@ -240,6 +247,12 @@ class NodeService:
             await upload.discard()
             raise StoreError(f"upload {learnware_id} was read back as "
                              f"{outcome.report.learnware_id}")
+        try:
+            check_spec(outcome.spec, self.config.budget.spec_points, "package",
+                       "spec_points")
+        except ValueError:
+            await upload.discard()
+            raise
         semantic, spec, size, now = outcome.semantic, outcome.spec, writer.size, now_ms()
 
         def make_record(sequence: int) -> RecordRow:
@@ -294,10 +307,14 @@ class NodeService:
         """Take in a peer's signed record (gossip or sync): verify, keep if newer, index.
 
         Returns True if it was new. Raises `SignatureError` / `ProtocolError` for a
-        record that cannot be trusted. Own records coming back are ignored: this
-        node's store is their source of truth.
+        record that cannot be trusted, `TooManyPoints` for specs over ``[budget]
+        spec_points``. Own records coming back are ignored: this node's store is their
+        source of truth.
         """
-        row, _ = await self._run(self._search_pool, verified_row, data, now_ms())
+        row, record = await self._run(self._search_pool, verified_row, data, now_ms())
+        if isinstance(record, SpecAnnouncement):
+            for spec in record.statistical:
+                check_spec(spec, self.config.budget.spec_points, "announcement", "spec_points")
         if row.owner == self.node_id:
             return False
         if not await self._store(self.store.put_record, row):

@@ -13,6 +13,8 @@ _WORDS = {400: "Malformed input (the message names the field, file, line and col
           401: "Missing or wrong bearer token", 404: "Unknown id", 410: "Withdrawn",
           413: "An upload over its size cap", 422: "A model or package failed (the message "
           "says how; a rejected package comes with its check report)",
+          429: "Over a rate or concurrency limit for clients without the token (Retry-After "
+          "says when to retry)",
           502: "The package could not be fetched or did not verify",
           504: "The job did not finish in time and was stopped"}
 
@@ -65,7 +67,7 @@ WEB_PATHS: dict[str, Any] = {
             "input": {"type": "object", "nullable": True, "description": "dimension and "
                       "features (the header's names, with the TOML's descriptions)"},
             "rows": _INT, "shape": {"type": "array"}, "columns": {"type": "array"},
-            "points": _INT, "seconds": _NUM}), **_errors(400, 401, 413)}}},
+            "points": _INT, "seconds": _NUM}), **_errors(400, 401, 413, 429)}}},
     "/v1/web/fetch": {"post": {
         "summary": "Fetch a learnware's package into this node's page cache and verify it "
                    "(sha256 and the owner's signed announcement)",
@@ -75,7 +77,7 @@ WEB_PATHS: dict[str, Any] = {
         "responses": {**_ok("Fetched and verified", {
             "id": _STR, "name": _STR, "owner": _STR, "size": _INT, "cached": {
                 "type": "boolean"}, "verified": {"type": "boolean"}}),
-            **_errors(400, 401, 404, 410, 413, 502)}}},
+            **_errors(400, 401, 404, 410, 413, 429, 502)}}},
     "/v1/web/reuse": {"post": {
         "summary": "Predict uploaded rows with fetched learnwares; with labels of the first "
                    "rows, score reuse against a model trained on those labels alone",
@@ -103,7 +105,7 @@ WEB_PATHS: dict[str, Any] = {
                     "reuse": {**_NUM, "nullable": True},
                     "user_only": {**_NUM, "nullable": True}, "n_labels": _INT,
                     "protocol": _STR, "notes": {"type": "array"}}}}),
-            **_errors(400, 401, 404, 410, 413, 422, 502, 504)}}},
+            **_errors(400, 401, 404, 410, 413, 422, 429, 502, 504)}}},
     "/v1/web/pack": {"post": {
         "summary": "Pack a model file, its training data and semantic fields into a package "
                    "and publish it (as POST /v1/learnwares)",

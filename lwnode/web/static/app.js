@@ -388,7 +388,7 @@ async function showDetail(id) {
     if (!state.health) await loadHealth();
     const [{ data: d }, { data: spec }] = await Promise.all([
       api("GET", "/v1/learnwares/" + encodeURIComponent(id)),
-      api("GET", "/v1/learnwares/" + encodeURIComponent(id) + "/spec")]);
+      api("GET", "/v1/learnwares/" + encodeURIComponent(id) + "/spec?max_points=" + PICTURE_POINTS)]);
     if (state.detailId !== id) return;
     const sem = d.semantic || {};
     $("d-title").textContent = sem.name || short(id);
@@ -435,6 +435,20 @@ function reportView(report) {
 
 // -- the spec's picture: PCA of the reduced set (and the user's RKME when comparing) ------------
 function flatten(points) { return points.map((p) => (Array.isArray(p) ? p.flat(Infinity) : [p]).map(Number)); }
+
+// At most this many points of each set are drawn: the projection below costs n² per
+// iteration, and a peer may announce specs of thousands of points (10,000 froze the
+// tab). The node sends only the heaviest (GET .../spec?max_points=); the page keeps
+// the heaviest of the user's RKME too. The heaviest points carry most of the weight,
+// so the picture keeps its shape; the caption says when points were left out.
+const PICTURE_POINTS = 250;
+
+function heaviest(points, weights, n) {
+  if (points.length <= n) return { points, weights };
+  const order = weights.map((w, i) => [Number(w), i]).sort((a, b) => b[0] - a[0] || a[1] - b[1])
+    .slice(0, n).map((p) => p[1]).sort((a, b) => a - b);
+  return { points: order.map((i) => points[i]), weights: order.map((i) => weights[i]) };
+}
 
 // The top two principal axes of the stacked points, through the n x n Gram matrix
 // (power iteration with deflation); returns 2-D coordinates per input point.
@@ -508,18 +522,22 @@ function drawSpec(spec) {
     box.append(h("p", { class: "muted", text: "No statistical specification to draw." }));
     return;
   }
-  const sets = [{ label: "this learnware", points: flatten(stat.points), weights: stat.weights, color: "#1f5fbf" }];
+  const own = heaviest(flatten(stat.points), stat.weights, PICTURE_POINTS);
+  const total = stat.points_total || stat.points.length;
+  const sets = [{ label: "this learnware", ...own, color: "#1f5fbf" }];
   const req = state.requirement && state.requirement.statistical;
   let comparing = false;
   if (req && req.space === stat.space && flatten(req.points)[0].length === sets[0].points[0].length) {
-    sets.push({ label: "your data", points: flatten(req.points), weights: req.weights, color: "#d9480f", shape: "square" });
+    sets.push({ label: "your data", ...heaviest(flatten(req.points), req.weights, PICTURE_POINTS),
+                color: "#d9480f", shape: "square" });
     comparing = true;
   }
   box.append(scatter(sets, comparing ? "The learnware's reduced set beside your data's, projected to 2-D"
                                      : "The learnware's reduced set projected to 2-D"));
   $("d-picture-caption").textContent =
-    `Its RKME: ${stat.points.length} weighted points in ${sets[0].points[0].length} dimensions ` +
+    `Its RKME: ${total} weighted points in ${sets[0].points[0].length} dimensions ` +
     `(from ${stat.n_samples} rows), first two principal axes; area follows weight.` +
+    (total > own.points.length ? ` The ${own.points.length} heaviest are drawn.` : "") +
     (comparing ? ` Squares: the RKME of ${state.requirement.file}.`
                : (req ? " Your search data has another shape, so it is not drawn." : " Search with your data to compare."));
 }
