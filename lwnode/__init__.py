@@ -18,7 +18,9 @@ module                 holds
 ``peering.py``         `PeerLayer`: the seam between the service and its peers
 ``federation.py``      `Federation`: the `PeerLayer` over a `PeerNetwork` (gossip, sync,
                        routed search, peers)
-``intake.py``          peers' signed records: signature, trust, content, replay, insert
+``intake.py``          peers' signed records: signature, size, trust, content, replay, insert
+``budget.py``          ``[budget]`` points caps on specs, applied where records and searches enter
+``ratelimit.py``       rate and concurrency limits on expensive routes for clients without the token
 ``trust.py``           `TrustPolicy`: trust on first use or an allowlist of owners
 ``antientropy.py``     digests and paginated pulls over ``/lwdock/sync/1.0.0``
 ``searchwire.py``      the service's search types <-> `SearchRequest`/`SearchResponse`

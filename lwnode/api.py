@@ -212,7 +212,9 @@ async def health(request: web.Request) -> web.Response:
             "limits": {"max_upload_bytes": config.http.max_upload_bytes,
                        "max_request_bytes": config.http.max_request_bytes,
                        "max_k": config.search.max_k,
-                       "max_mixture": config.search.max_mixture},
+                       "max_mixture": config.search.max_mixture,
+                       "max_spec_points": config.budget.spec_points,
+                       "max_requirement_points": config.budget.requirement_points},
             "open_reads": config.http.open_reads}
     return _json(data)
 

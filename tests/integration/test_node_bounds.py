@@ -151,6 +151,8 @@ async def test_a_received_record_and_a_publish_over_the_cap_are_refused(tmp_path
         assert "requirement_points" in body["message"]
         async with http.post(f"{node.url}/v1/search", json=requirement(x, 10)) as r:
             assert r.status == 200, await r.text()
+        limits = (await _json(node, "/v1/health"))["limits"]
+        assert limits["max_spec_points"] == 10 and limits["max_requirement_points"] == 10
 
 
 async def test_search_over_large_but_legal_candidates_stays_in_its_memory_budget(tmp_path,
