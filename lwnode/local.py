@@ -14,7 +14,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
-import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,11 +31,6 @@ from lwnode.columns import complete_input
 from lwnode.errors import InputError, NodeError
 from lwnode.tabular import Table
 from protocol.errors import ProtocolError
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 REUSE_METHODS = ("job-selector", "average", "ensemble-pruning", "feature-augment", "hetero")
 NEEDS_LABELS = ("ensemble-pruning", "feature-augment")
@@ -73,10 +67,15 @@ def read_toml(path: str | os.PathLike[str]) -> dict[str, Any]:
     p = Path(path)
     if not p.is_file():
         raise InputError(f"{p}: no such file")
+    from engine.package.nesting import load_toml
+
     try:
-        return tomllib.loads(p.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        return load_toml(p.read_text(encoding="utf-8"), str(p))
+    except UnicodeDecodeError as exc:
         raise InputError(f"{p}: not valid TOML ({exc})") from None
+    except PackageError as exc:  # malformed, or nested too deeply
+        raise InputError(str(exc).replace(f"{p}: malformed TOML", f"{p}: not valid TOML")
+                         ) from None
 
 
 def read_semantic(path: str | os.PathLike[str] | None, *, table: Table | None = None,
