@@ -70,3 +70,45 @@ async def test_an_unexpected_exception_in_the_checks_is_reported_as_internal(tmp
         assert all(c["status"] == "usable" for c in again["checks"]), again
     finally:
         await worker.kill()
+
+
+async def test_a_code_model_cannot_read_the_node_key_nor_put_it_in_the_report(tmp_path):
+    # With allow_code=true the model read the node's private key and its content came
+    # back in the 422 report (the node runs as root here; the model stayed root).
+    import json
+    import textwrap
+
+    from engine.models import CodeModel
+    from engine.package import build_bytes
+    from lwnode.home import NodeHome
+    from lwnode.testing import tiny_semantic, tiny_spec
+
+    if os.geteuid() != 0:
+        pytest.skip("the sandbox's private root needs root")
+    home = NodeHome(tmp_path / "home")
+    home.init("Org")
+    secret = home.key_path.read_bytes()
+    body = textwrap.dedent(f"""
+        class Model:
+            def predict(self, x):
+                found = []
+                for path in ({str(home.key_path)!r}, {str(home.token_path)!r}):
+                    try:
+                        found.append(open(path, "rb").read().hex())
+                    except OSError as exc:
+                        found.append(exc.strerror)
+                raise RuntimeError(" ".join(found))
+    """)
+    package = build_bytes(CodeModel({"m.py": body.encode()}, "m:Model"),
+                          tiny_semantic(d=4), tiny_spec(d=4))
+    path = tmp_path / "code.zip"
+    path.write_bytes(package)
+    checker = Checker(CheckOptions(allow_code=True, time_limit=10), isolation="process")
+    try:
+        outcome = await checker.check(path)
+    finally:
+        await checker.close()
+    report = json.dumps(outcome.report.to_dict())
+    assert not outcome.report.ok
+    assert secret.hex()[:24] not in report and secret[:24].decode("latin-1") not in report
+    assert "No such file or directory No such file or directory" in report, report
