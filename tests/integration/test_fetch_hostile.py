@@ -209,7 +209,7 @@ async def test_stalled_fetches_do_not_starve_the_web_pages_other_fetches(tmp_pat
     # a package the node hosts itself then waited for them (and timed out).
     stuck, mine = packages[:2], packages[2]
     async with owner(trickle(stuck[0])) as t0, owner(trickle(stuck[1])) as t1, \
-            user_node(tmp_path, stall_seconds=20.0, deadline_seconds=40.0) as node, \
+            user_node(tmp_path, stall_seconds=8.0, deadline_seconds=10.0) as node, \
             aiohttp.ClientSession() as http:
         for i, (tarpit, package) in enumerate(zip((t0, t1), stuck, strict=True)):
             await offered(node, identity(20 + i), package, (tarpit.url(package),))
@@ -355,3 +355,27 @@ async def test_the_connection_goes_to_the_address_checked_once(packages):
                                        deadline=Deadline(10), limits=FAST)
     assert size == len(package) and out.getvalue() == package
     assert good.hosts == [f"rebind.invalid:{port}"]
+
+
+async def test_a_fetch_waits_only_briefly_for_a_slot_then_is_told_busy(tmp_path, packages):
+    stuck, other = packages[0], packages[1]
+    async with owner(trickle(stuck, every=0.2)) as tarpit, \
+            user_node(tmp_path, concurrent=1, stall_seconds=1.0, min_bytes_per_second=0,
+                      deadline_seconds=6.0) as node, \
+            aiohttp.ClientSession() as http:
+        await offered(node, identity(50), stuck, (tarpit.url(stuck),))
+        await publish_package(node.service, other)
+
+        async def web_fetch(package: bytes) -> tuple[int, dict]:
+            async with http.post(f"{node.url}/v1/web/fetch",
+                                 json={"id": content_id(package)}) as r:
+                return r.status, await r.json()
+
+        holding = asyncio.ensure_future(web_fetch(stuck))
+        while not tarpit.asked:
+            await asyncio.sleep(0.05)
+        status, answer = await web_fetch(other)
+        assert (status, answer["code"]) == (503, "busy"), answer
+        assert not holding.done()
+        holding.cancel()
+        await asyncio.gather(holding, return_exceptions=True)
