@@ -272,8 +272,11 @@ def fetch_package(client: NodeClient, learnware_id: str, dest: str | os.PathLike
     more is cut off), and the sha256 of the bytes (the id); then the package must
     open as a valid package whose specs are the announced ones. A partial
     ``<hex>.zip.part`` left by an interrupted fetch is resumed with a Range
-    request. On any failure nothing is left in `dest` (except, with
-    `keep_partial`, a resumable part of a download cut short).
+    request (from whichever owner is tried next; if the whole then fails its hash,
+    that owner is asked again from the first byte, so a server that sent wrong
+    bytes before it was dropped cannot spoil the next one's). On any failure
+    nothing is left in `dest` (except, with `keep_partial`, a resumable part of a
+    download cut short).
     """
     from lwnode.safefetch import Deadline, FetchLimits, NoRoom
 
@@ -302,8 +305,11 @@ def fetch_package(client: NodeClient, learnware_id: str, dest: str | os.PathLike
         ann = offers[0].announcement
         if final.stat().st_size == ann.package_size:
             return Fetched(final, learnware_id, final.stat().st_size, name, ann.owner, True)
-    for offer in offers:
+    offers_left = list(offers)
+    while offers_left:
+        offer = offers_left.pop(0)
         ann = offer.announcement
+        resumed = part.is_file() and part.stat().st_size > 0
         try:
             size = _download_one(offer, learnware_id, part, limits, deadline, progress)
         except NodeError as exc:
@@ -321,6 +327,9 @@ def fetch_package(client: NodeClient, learnware_id: str, dest: str | os.PathLike
             _check_package(part, ann)
         except (NodeError, PackageError) as exc:
             part.unlink(missing_ok=True)
+            if resumed:  # the part's start may be another server's wrong bytes: once more
+                offers_left.insert(0, offer)
+                continue
             errors.append(NodeError(f"{learnware_id} from {_who(ann)}: {exc}"))
             continue  # another owner may serve the right bytes
         os.replace(part, final)

@@ -379,3 +379,17 @@ async def test_a_fetch_waits_only_briefly_for_a_slot_then_is_told_busy(tmp_path,
         assert not holding.done()
         holding.cancel()
         await asyncio.gather(holding, return_exceptions=True)
+
+
+async def test_wrong_bytes_left_by_a_dropped_owner_do_not_spoil_the_next_one(tmp_path,
+                                                                           packages):
+    # The next owner resumes the part file with Range; when the whole does not hash
+    # to the id (the dropped owner sent garbage), it is asked again from byte 0.
+    package = packages[2]
+    async with owner(trickle(bytes(len(package)), every=0.05)) as liar, \
+            owner(honest(package)) as good, user_node(tmp_path) as node:
+        await offered(node, identity(60), package, (liar.url(package),))  # received first
+        await offered(node, identity(61), package, (good.url(package),))
+        fetched = await fetch(node, package, tmp_path / "dl")
+    assert liar.asked and good.asked[0] is not None and good.asked[-1] is None
+    assert fetched.path.read_bytes() == package
