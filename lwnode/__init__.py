@@ -27,7 +27,8 @@ module                 holds
 ``p2p/``               `PeerNetwork`: libp2p (only importer of libp2p/trio) and in-process
 ``routing.py``         routed search as a pure function with an injected `ask_peer`
 ``client.py``          the CLI's HTTP client of a node
-``local.py``           work done on the user's machine (RKME of their data, reuse)
+``local.py``           work done on the user's machine (RKME of their data, fetch, reuse)
+``safefetch.py``       downloads from hostile owners: host, address, deadline, size rules
 ``tabular.py``         reading users' CSV / NPY files with errors that say where
 ``columns.py``         a table's columns: CSV header + ``[input.columns]`` descriptions
 ``engine_demo.py``     the engine-level demo (`lwnode demo --engine`)

@@ -184,6 +184,12 @@ class Checker:
         try:
             data = await asyncio.wait_for(worker.check(path, options_to_json(self.options)),
                                           self.timeout)
+            if "internal_error" in data:
+                self._idle.append(worker)  # it caught the exception and goes on
+                log.error("the checks of %s raised an unexpected exception (a bug of the "
+                          "checks, not of the package):\n%s", path, data["internal_error"])
+                return _failed("internal", "the checks failed with an internal error of "
+                               "this node (logged on the node); the package was not judged")
             report = report_from_json(data)
         except TimeoutError:
             log.warning("checks of %s took more than %.0f s; killing the worker", path,

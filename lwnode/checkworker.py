@@ -1,7 +1,9 @@
 """A check worker process: ``python -m lwnode.checkworker`` (started by `lwnode.checker`).
 
 Reads one JSON request per line on stdin (``{"path": ..., "options": {...}}``) and
-writes one JSON check report per line. The protocol uses a private copy of the
+writes one JSON check report per line, or ``{"internal_error": TEXT}`` when the
+checks themselves raised (a bug, not a bad package: the node logs it once and the
+worker goes on). The protocol uses a private copy of the
 original stdout; file descriptor 1 is pointed at stderr, so anything a model
 prints cannot corrupt a report.
 """
@@ -11,6 +13,10 @@ from __future__ import annotations
 import json
 import os
 import sys
+import traceback
+
+TRACEBACK_FRAMES = 12
+MAX_TRACEBACK_CHARS = 8000
 
 
 def main() -> int:
@@ -26,10 +32,22 @@ def main() -> int:
 
     for line in sys.stdin:
         request = json.loads(line)
-        report = check_package(request["path"], options_from_json(request["options"]))
-        out.write(json.dumps(report.to_dict()) + "\n")
+        try:
+            answer = check_package(request["path"],
+                                   options_from_json(request["options"])).to_dict()
+        except Exception as exc:  # a bug of the checks, not a bad package: say so
+            answer = {"internal_error": internal_error(exc)}
+        out.write(json.dumps(answer) + "\n")
         out.flush()
     return 0
+
+
+def internal_error(exc: BaseException) -> str:
+    """A bounded summary of an unexpected exception: its type, message and the last
+    frames (a `RecursionError` has thousands), for the node to log once."""
+    frames = traceback.format_exception(type(exc), exc, exc.__traceback__,
+                                        limit=-TRACEBACK_FRAMES)
+    return "".join(frames)[-MAX_TRACEBACK_CHARS:]
 
 
 if __name__ == "__main__":

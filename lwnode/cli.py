@@ -518,11 +518,24 @@ def _fetch(args: argparse.Namespace, ids: Sequence[str], dest: Path) -> list[Any
     from lwnode.local import fetch_package
 
     client = _client(args)
+    limits = _fetch_limits(args, client.url)
     fetched = []
     for learnware_id in _resolve_ids(client, ids):
         with _bar(f"fetching {_short(learnware_id)}", 0) as advance:
-            fetched.append(fetch_package(client, learnware_id, dest, progress=advance))
+            fetched.append(fetch_package(client, learnware_id, dest, progress=advance,
+                                         limits=limits))
     return fetched
+
+
+def _fetch_limits(args: argparse.Namespace, node_url: str) -> Any:
+    """``[fetch]`` of the home's config (and LWDOCK_FETCH_*), else the defaults; loopback
+    owners are allowed when the node asked is on loopback."""
+    from lwnode.config import load_config
+    from lwnode.safefetch import FetchLimits
+
+    home = _home(args)
+    path = home.config_path if home.config_path.is_file() else None
+    return FetchLimits.from_config(load_config(path), node_url)
 
 
 def _cmd_fetch(args: argparse.Namespace) -> int:

@@ -13,7 +13,7 @@ import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
 from lwnode.errors import NodeUnreachable, RequestFailed
@@ -155,40 +155,3 @@ class NodeClient:
         if response.status >= 400:
             raise _failed(response.status, data, what)
         return response.status, json.loads(data)
-
-    def download(self, url: str, out: IO[bytes], *, offset: int = 0,
-                 progress: Progress | None = None, limit: int | None = None
-                 ) -> tuple[int, dict[str, str]]:
-        """Write a package (from byte `offset`, with Range) to `out`; returns
-        (total size, response headers). Any node's URL may be given.
-
-        With `limit` (the size its owner signed), a server that announces or sends
-        more bytes is cut off with `RequestFailed` before they are written.
-        """
-        headers = self._headers(False)
-        headers["Accept"] = "application/zip"
-        if offset:
-            headers["Range"] = f"bytes={offset}-"
-        with self._exchange(url, "download") as conn:
-            conn.request("GET", _connection(url, self.timeout)[1], headers=headers)
-            response = conn.getresponse()
-            if response.status >= 400:
-                raise _failed(response.status, response.read(), f"download {url}")
-            if offset and response.status != 206:
-                out.seek(0)
-                out.truncate()
-                offset = 0
-            total = offset + int(response.headers.get("Content-Length", "0"))
-            if limit is not None and total > limit:
-                raise RequestFailed(f"download {url}: {total} bytes, but the owner signed "
-                                    f"{limit}", response.status, "too_large")
-            written = offset
-            while chunk := response.read(CHUNK_BYTES):
-                written += len(chunk)
-                if limit is not None and written > limit:
-                    raise RequestFailed(f"download {url}: more bytes than the {limit} the "
-                                        "owner signed", response.status, "too_large")
-                out.write(chunk)
-                if progress:
-                    progress(len(chunk))
-            return total, dict(response.headers.items())

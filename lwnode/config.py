@@ -170,6 +170,32 @@ class ChecksSection:
 
 
 @dataclass(frozen=True)
+class FetchSection:
+    """[fetch]: downloading packages from their owners (lwnode fetch, the web page)."""
+
+    deadline_seconds: float = _opt(300.0, "Overall time one package fetch may take, over "
+                                          "every owner tried.", lo=1.0, hi=86400.0)
+    min_bytes_per_second: int = _opt(16384, "Slowest transfer tolerated once 'stall_seconds' "
+                                            "have passed: a slower owner is dropped and the "
+                                            "next one tried.", lo=0)
+    stall_seconds: float = _opt(15.0, "Longest silence of an owner's server, and the grace "
+                                      "before 'min_bytes_per_second' applies.", lo=0.1,
+                                hi=3600.0)
+    disk_reserve_bytes: int = _opt(1 << 30, "Free disk a fetch must leave: a package that "
+                                            "would leave less is refused before a byte is "
+                                            "written (the size limit is [http] "
+                                            "max_upload_bytes, as for publishing).", lo=0)
+    private_network: bool = _opt(False, "Fetch from owners on private, link-local and "
+                                        "loopback addresses (a network inside one "
+                                        "organization); false: only public addresses, and "
+                                        "loopback only when this node's own URL is "
+                                        "loopback (a this-machine-only node).")
+    concurrent: int = _opt(4, "Fetches the web page runs at once; one more waits up to "
+                              "'stall_seconds' for a slot, then is answered 503 busy.",
+                           lo=1, hi=64)
+
+
+@dataclass(frozen=True)
 class StoreSection:
     """[store]: where the node keeps its data."""
 
@@ -199,6 +225,7 @@ class NodeConfig:
     search: SearchSection = field(default_factory=SearchSection)
     budget: BudgetSection = field(default_factory=BudgetSection)
     checks: ChecksSection = field(default_factory=ChecksSection)
+    fetch: FetchSection = field(default_factory=FetchSection)
     store: StoreSection = field(default_factory=StoreSection)
     log: LogSection = field(default_factory=LogSection)
 

@@ -203,8 +203,10 @@ def own_json(own: OwnLearnware, report: Any = None) -> dict[str, Any]:
 def details_json(details: Details, semantic: SemanticSpec, package_url: str | None,
                  urls: Mapping[str, tuple[str, ...]]) -> dict[str, Any]:
     """One learnware: its semantic spec, every owner's offer (with the owner's signed
-    announcement, base64, so a client can check what it downloads), hosting status."""
+    announcement, base64, so a client can check what it downloads, and when this node
+    received it, so a client can try the original owner first), hosting status."""
     offers = [{**record_json(r), "package_urls": list(urls.get(r.owner, ())),
+               "received_at": r.received_at,
                "envelope": base64.b64encode(r.envelope).decode("ascii")}
               for r in details.records if r.kind == ANNOUNCEMENT]
     own = details.own

@@ -14,11 +14,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
-import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import numpy as np
 from numpy.typing import NDArray
@@ -31,12 +31,11 @@ from lwnode.client import NodeClient, Progress
 from lwnode.columns import complete_input
 from lwnode.errors import InputError, NodeError
 from lwnode.tabular import Table
+from protocol.content import check_content_id
 from protocol.errors import ProtocolError
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
+if TYPE_CHECKING:
+    from lwnode.safefetch import Deadline, FetchLimits
 
 REUSE_METHODS = ("job-selector", "average", "ensemble-pruning", "feature-augment", "hetero")
 NEEDS_LABELS = ("ensemble-pruning", "feature-augment")
@@ -73,10 +72,15 @@ def read_toml(path: str | os.PathLike[str]) -> dict[str, Any]:
     p = Path(path)
     if not p.is_file():
         raise InputError(f"{p}: no such file")
+    from engine.package.nesting import load_toml
+
     try:
-        return tomllib.loads(p.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        return load_toml(p.read_text(encoding="utf-8"), str(p))
+    except UnicodeDecodeError as exc:
         raise InputError(f"{p}: not valid TOML ({exc})") from None
+    except PackageError as exc:  # malformed, or nested too deeply
+        raise InputError(str(exc).replace(f"{p}: malformed TOML", f"{p}: not valid TOML")
+                         ) from None
 
 
 def read_semantic(path: str | os.PathLike[str] | None, *, table: Table | None = None,
@@ -168,20 +172,55 @@ class Fetched:
     cached: bool
 
 
-def _offers(details: Mapping[str, Any]) -> list[tuple[str, str | None]]:
-    """(package URL, that owner's signed announcement as base64) to try: the node asked
-    first when it hosts the package, then every owner's URLs (a content id names the
-    same bytes wherever they are served)."""
-    out: list[tuple[str, str | None]] = []
-    offers = details.get("offers", [])
-    envelope = next((o.get("envelope") for o in offers), None)
-    if details.get("package_url"):
-        out.append((details["package_url"], envelope))
-    for offer in offers:
-        for url in offer.get("package_urls", []):
-            if url not in [u for u, _ in out]:
-                out.append((url, offer.get("envelope")))
-    return out
+@dataclass(frozen=True)
+class Offer:
+    """One URL to try: the owner's verified announcement and its advertised host (None
+    for the package the asked node hosts itself, fetched from that node)."""
+
+    url: str
+    announcement: Any
+    host: str | None
+
+
+def _offers(client: NodeClient, details: Mapping[str, Any], learnware_id: str
+            ) -> tuple[list[Offer], list[Exception]]:
+    """The URLs to try, in order, and why the offers left out were refused.
+
+    First the asked node's own copy when it hosts the package (from that node's URL:
+    the caller already talks to it). Then every owner's URLs, the original owner
+    first: the owner whose announcement this node received first (then the earliest
+    signed), so a peer that re-announces the same content under an id sorting
+    first, with a slow server, is not tried before it.
+    """
+    from lwnode.safefetch import owner_host
+
+    refused: list[Exception] = []
+    ranked: list[tuple[tuple[float, int, str], Offer]] = []
+    for offer in details.get("offers", []):
+        try:
+            ann = _announcement(offer.get("envelope"), learnware_id)
+        except NodeError as exc:
+            refused.append(exc)
+            continue
+        received = offer.get("received_at")
+        key = (received if isinstance(received, int) else float("inf"), ann.created_at,
+               ann.owner)
+        host = owner_host(ann.package_urls[0])
+        ranked.extend((key, Offer(url, ann, host)) for url in ann.package_urls)
+    ranked.sort(key=lambda pair: pair[0])
+    out = []
+    if details.get("package_url") and ranked:  # checked against the original's announcement
+        out.append(Offer(client.url + _package_path(learnware_id), ranked[0][1].announcement,
+                         None))
+    for _, offer in ranked:
+        if offer.url not in [o.url for o in out]:
+            out.append(offer)
+    return out, refused
+
+
+def _package_path(learnware_id: str) -> str:
+    """`lwnode.service.package_path` (not imported: the command line loads no node)."""
+    return f"/v1/learnwares/{learnware_id}/package"
 
 
 def _announcement(envelope_b64: str | None, learnware_id: str) -> Any:
@@ -217,25 +256,39 @@ def _check_package(path: Path, ann: Any) -> None:
 
 
 def fetch_package(client: NodeClient, learnware_id: str, dest: str | os.PathLike[str], *,
-                  progress: Progress | None = None) -> Fetched:
+                  progress: Progress | None = None, limits: FetchLimits | None = None,
+                  keep_partial: bool = True) -> Fetched:
     """Download a learnware's package into `dest` as ``<hex>.zip``, verified.
 
     The package may live on another node (its owner, or another owner of the same
     content id): `client`'s node says where (``GET /v1/learnwares/{id}``, which
     carries each owner's signed announcement), and the bytes come over HTTP from
-    there. Before anything is opened: the announcement's signature, the size it
-    signs (a server sending more is cut off), and the sha256 of the bytes (the
-    id); then the package must open as a valid package whose specs are the
-    announced ones. A partial ``<hex>.zip.part`` left by an interrupted fetch is
-    resumed with a Range request. On any failure nothing is left in `dest`
-    (except a resumable part of a download cut short).
+    there, bounded by `limits` (`lwnode.safefetch`: the owner's own host only, no
+    private addresses unless allowed, one overall deadline, a throughput floor,
+    the node's package limit and a reserve of free disk; default: the defaults of
+    ``[fetch]``, loopback allowed when `client`'s node is on loopback). Owners are
+    tried in turn, the original owner first (`_offers`). Before anything is
+    opened: the announcement's signature, the size it signs (a server sending
+    more is cut off), and the sha256 of the bytes (the id); then the package must
+    open as a valid package whose specs are the announced ones. A partial
+    ``<hex>.zip.part`` left by an interrupted fetch is resumed with a Range
+    request (from whichever owner is tried next; if the whole then fails its hash,
+    that owner is asked again from the first byte, so a server that sent wrong
+    bytes before it was dropped cannot spoil the next one's). On any failure
+    nothing is left in `dest` (except, with `keep_partial`, a resumable part of a
+    download cut short).
     """
-    from protocol.content import check_content_id
+    from lwnode.safefetch import Deadline, FetchLimits, NoRoom
 
     try:
         check_content_id(learnware_id, "learnware id")
     except ProtocolError as exc:
         raise InputError(str(exc)) from None
+    if limits is None:
+        from lwnode.config import NodeConfig
+
+        limits = FetchLimits.from_config(NodeConfig(), client.url)
+    deadline = Deadline(limits.deadline_seconds)
     folder = Path(dest)
     if folder.exists() and not folder.is_dir():
         raise InputError(f"{folder}: not a directory")
@@ -244,31 +297,28 @@ def fetch_package(client: NodeClient, learnware_id: str, dest: str | os.PathLike
     final, part = folder / f"{hexd}.zip", folder / f"{hexd}.zip.part"
     details = client.details(learnware_id)
     name = details.get("semantic", {}).get("name", "")
-    offers = _offers(details)
+    offers, errors = _offers(client, details, learnware_id)
     if not offers:
-        raise NodeError(f"{learnware_id}: no package URL is known for it")
+        raise (errors[-1] if errors else
+               NodeError(f"{learnware_id}: no package URL is known for it"))
     if final.is_file() and _sha256(final) == hexd:
-        ann = _announcement(offers[0][1], learnware_id)
+        ann = offers[0].announcement
         if final.stat().st_size == ann.package_size:
             return Fetched(final, learnware_id, final.stat().st_size, name, ann.owner, True)
-    last_error: Exception | None = None
-    for url, signed in offers:
+    offers_left = list(offers)
+    while offers_left:
+        offer = offers_left.pop(0)
+        ann = offer.announcement
+        resumed = part.is_file() and part.stat().st_size > 0
         try:
-            ann = _announcement(signed, learnware_id)
-            with open(part, "ab+") as f:
-                offset = f.tell()
-                if offset > ann.package_size:  # not a prefix of these bytes: start over
-                    f.truncate(0)
-                    offset = 0
-                if progress:
-                    progress(offset)
-                size, _ = client.download(url, f, offset=offset, progress=progress,
-                                          limit=ann.package_size)
+            size = _download_one(offer, learnware_id, part, limits, deadline, progress)
         except NodeError as exc:
-            last_error = exc
-            if part.exists() and (part.stat().st_size == 0
-                                  or getattr(exc, "error_code", "") == "too_large"):
+            errors.append(NodeError(f"{learnware_id} from {_who(ann)}: {exc}"))
+            if part.exists() and (not keep_partial or part.stat().st_size == 0
+                                  or isinstance(exc, NoRoom)):
                 part.unlink()  # nothing worth resuming
+            if deadline.left() <= 0:
+                break
             continue
         try:
             got = _sha256(part)
@@ -277,13 +327,50 @@ def fetch_package(client: NodeClient, learnware_id: str, dest: str | os.PathLike
             _check_package(part, ann)
         except (NodeError, PackageError) as exc:
             part.unlink(missing_ok=True)
-            last_error = NodeError(f"{learnware_id} from {url}: {exc}")
+            if resumed:  # the part's start may be another server's wrong bytes: once more
+                offers_left.insert(0, offer)
+                continue
+            errors.append(NodeError(f"{learnware_id} from {_who(ann)}: {exc}"))
             continue  # another owner may serve the right bytes
-        break
-    else:
-        raise last_error or NodeError(f"{learnware_id}: download failed")
-    os.replace(part, final)
-    return Fetched(final, learnware_id, size, name, ann.owner, False)
+        os.replace(part, final)
+        return Fetched(final, learnware_id, size, name, ann.owner, False)
+    raise _summary(errors, learnware_id)
+
+
+def _download_one(offer: Offer, learnware_id: str, part: Path, limits: FetchLimits,
+                  deadline: Deadline, progress: Progress | None) -> int:
+    """One offer's bytes into `part` (resumed); its size. Raises `NodeError`."""
+    from lwnode.safefetch import check_room, download, resolve_target
+
+    ann = offer.announcement
+    host = offer.host if offer.host is not None else (urlsplit(offer.url).hostname or "")
+    trusted = limits if offer.host is not None else replace(
+        limits, allow_loopback=True, allow_private=True)  # the node the caller asked
+    target = resolve_target(offer.url, learnware_id, host.lower(), trusted)
+    with open(part, "ab+") as f:
+        offset = f.tell()
+        if offset > ann.package_size:  # not a prefix of these bytes: start over
+            f.truncate(0)
+            offset = 0
+        check_room(part.parent, ann.package_size, offset, limits)
+        if progress:
+            progress(offset)
+        return download(target, f, offset=offset, limit=ann.package_size, deadline=deadline,
+                        limits=limits, progress=progress)
+
+
+def _who(ann: Any) -> str:
+    return f"{ann.organization!r} ({ann.owner[:16]}…)"
+
+
+def _summary(errors: list[Exception], learnware_id: str) -> NodeError:
+    """One error for a fetch where every offer failed: the last reason, and how many."""
+    if not errors:
+        return NodeError(f"{learnware_id}: download failed")
+    last = errors[-1]
+    if len(errors) == 1:
+        return last if isinstance(last, NodeError) else NodeError(str(last))
+    return NodeError(f"{last} (and {len(errors) - 1} other offer(s) failed)")
 
 
 def _sha256(path: Path) -> str:

@@ -88,6 +88,9 @@ _SCHEMAS: dict[str, Any] = {
         "offers": {"type": "array", "items": {"allOf": [_ref("Summary"), {
             "type": "object", "properties": {
                 "package_urls": {"type": "array", "items": {"type": "string"}},
+                "received_at": {"type": "integer", "description": "ms since the epoch "
+                                "when this node received this owner's announcement "
+                                "(fetches try the earliest first)"},
                 "envelope": {"type": "string", "format": "byte",
                              "description": "The owner's signed announcement (wire "
                                             "format, base64)"}}}]}},

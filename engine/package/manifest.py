@@ -8,7 +8,6 @@ that names the key. See docs/packages.md for a commented example.
 from __future__ import annotations
 
 import math
-import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,13 +16,9 @@ from engine.errors import ModelLoadError, PackageError, SpecError
 from engine.models.formats import CODE, MODEL_FORMATS, TORCH_STATE_DICT, TORCHSCRIPT, refuse_unsafe
 from engine.package import toml_write
 from engine.package.names import check_entry_name
+from engine.package.nesting import load_toml
 from engine.specification.semantic import MAX_DIMENSION, MAX_LABELS, Label, SemanticSpec
 from engine.vocabulary import TaskType
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 PACKAGE_FORMAT_VERSION = 1
 MANIFEST_NAME = "learnware.toml"
@@ -311,13 +306,11 @@ class Manifest:
     def from_toml(cls, data: bytes) -> Manifest:
         """Parse and validate the manifest's bytes (UTF-8 TOML)."""
         try:
-            parsed = tomllib.loads(data.decode("utf-8"))
+            text = data.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise PackageError(f"learnware.toml: not UTF-8 ({exc.reason} at byte "
                                f"{exc.start})") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise PackageError(f"learnware.toml: malformed TOML ({exc})") from None
-        return cls.from_dict(parsed)
+        return cls.from_dict(load_toml(text, MANIFEST_NAME))
 
 
 def check_consistent(manifest: Manifest) -> None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import logging
 import os
 import re
 import signal
@@ -43,6 +44,10 @@ _CHILD = Path(__file__).with_name("_child.py")
 _REPORT_BYTES = 4096
 _ERROR_BYTES = 16 << 10
 _MODEL_DIR = "model"
+SUMMARY_CHARS = 200
+"""Longest summary of a model's error in a report (a check report reaches the publisher)."""
+_LOGGED_CHARS = 4000
+log = logging.getLogger("engine.sandbox")
 
 
 @dataclass(frozen=True)
@@ -65,6 +70,10 @@ class SandboxRun:
         ``"unchanged (why)"``.
     seconds
         Wall-clock time of the run, interpreter start included.
+    processes
+        How every process the model starts is stopped: ``"PID namespace"`` (root:
+        the kernel kills the whole namespace when its init ends), else
+        ``"process group (why)"`` (a ``setsid`` escapes it).
     """
 
     outputs: tuple[NDArray[Any], ...]
@@ -72,6 +81,7 @@ class SandboxRun:
     filesystem: str
     user: str
     seconds: float
+    processes: str = ""
 
 
 def check_entry_point(entry_point: object) -> str:
@@ -156,11 +166,14 @@ def _failure(proc_rc: int, timed_out: bool, work: Path, limits: SandboxLimits,
         try:
             report = json.loads(raw)
             kind, message = str(report["kind"]), str(report["message"])
-        except (ValueError, KeyError, TypeError):
+            first = str(report.get("summary") or message)
+        except (ValueError, KeyError, TypeError, AttributeError):
             kind, message = "crash", "unreadable error report"
+            first = message
         if kind not in ("memory", "crash", "start", "denied", "network"):
             kind = "crash"
-        return SandboxError(f"the model failed: {message.strip()}", kind=kind)
+        log.info("a sandboxed model failed (%s): %s", kind, message[-_LOGGED_CHARS:])
+        return SandboxError(f"the model failed: {summary(first)}", kind=kind)
     if proc_rc < 0:
         sig = -proc_rc
         kinds: dict[int, tuple[str, str]] = {
@@ -173,40 +186,36 @@ def _failure(proc_rc: int, timed_out: bool, work: Path, limits: SandboxLimits,
         except ValueError:
             name = str(sig)
         return SandboxError(f"the model was killed by signal {name}{hint}", kind=kind)
-    return SandboxError(f"the model's process exited with status {proc_rc}: "
-                        f"{stderr_tail.strip()[-2000:]}", kind="crash")
+    log.info("a sandboxed model exited with status %d; its output ends: %s", proc_rc,
+             stderr_tail[-_LOGGED_CHARS:])
+    return SandboxError(f"the model's process exited with status {proc_rc} (its output "
+                        "is in the node's log, not in this report)", kind="crash")
 
 
-def _unreadable_by_others(paths: Sequence[str]) -> str | None:
-    """The first of `paths` (or an ancestor) that other users cannot reach, if any."""
-    for start in paths:
-        path = Path(start).resolve()
-        for part in (path, *path.parents):
-            mode = part.stat().st_mode
-            if not mode & stat.S_IXOTH or (part == path and not mode & stat.S_IROTH):
-                return str(part)
-    return None
+def summary(message: str) -> str:
+    """What a report may say of a model's error: the first line (``Type: message``),
+    printable characters only, at most `SUMMARY_CHARS`: never its traceback, its
+    output or file contents it may have put in its message."""
+    first = message.strip().splitlines()[0] if message.strip() else "no message"
+    clean = "".join(c if c.isprintable() else "?" for c in first)
+    return clean if len(clean) <= SUMMARY_CHARS else clean[:SUMMARY_CHARS - 1] + "…"
 
 
-def _sandbox_user(limits: SandboxLimits) -> tuple[tuple[int, int] | None, str]:
-    """((uid, gid) to switch to or None, a description for `SandboxRun.user`)."""
-    if limits.user is None:
-        return None, "unchanged (not requested)"
-    if os.geteuid() != 0:
-        return None, "unchanged (not root)"
+def _sandbox_user(limits: SandboxLimits) -> tuple[int, int] | None:
+    """(uid, gid) for the child to switch to, or None (not requested, not root).
+
+    The child switches only if that user can read the Python installation it sees
+    (inside its private root, only the bound directories must be readable).
+    """
+    if limits.user is None or os.geteuid() != 0:
+        return None
     import pwd
-    import sysconfig
 
     try:
         entry = pwd.getpwnam(limits.user)
     except KeyError:
         raise SandboxError(f"user: no such user {limits.user!r}", kind="config") from None
-    blocked = _unreadable_by_others([sys.executable, sysconfig.get_paths()["stdlib"],
-                                     str(Path(np.__file__).parent.parent)])
-    if blocked is not None:
-        return None, (f"unchanged ({blocked} is not readable by other users, so "
-                      f"{limits.user!r} could not run the interpreter)")
-    return (entry.pw_uid, entry.pw_gid), f"uid {entry.pw_uid} ({limits.user})"
+    return entry.pw_uid, entry.pw_gid
 
 
 def _hand_over(work: Path, user: tuple[int, int] | None) -> None:
@@ -252,7 +261,9 @@ def run_code(files: Mapping[str, bytes], entry_point: str,
     """
     limits = limits or SandboxLimits()
     check_entry_point(entry_point)
-    user, who = _sandbox_user(limits)
+    user = _sandbox_user(limits)
+    who = ("unchanged (not requested)" if limits.user is None
+           else "unchanged (not root)" if user is None else "unknown")
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="lwdock-sandbox-",
                                      ignore_cleanup_errors=True) as tmp:
@@ -299,9 +310,14 @@ def run_code(files: Mapping[str, bytes], entry_point: str,
                 report = b""
         finally:
             os.close(report_r)
+        processes = "unknown (the child did not report)"
         try:
             parsed = json.loads(report.decode())
             network, filesystem = str(parsed["network"]), str(parsed["filesystem"])
+            processes = str(parsed["processes"])
+            if user is not None:
+                who = str(parsed["user"]).replace(f"uid {user[0]}",
+                                                  f"uid {user[0]} ({limits.user})")
         except (ValueError, KeyError, TypeError):
             network = filesystem = "unknown (the child did not report)"
         if timed_out or proc.returncode != 0:
@@ -320,4 +336,4 @@ def run_code(files: Mapping[str, bytes], entry_point: str,
                 raise SandboxError(f"{step['method']}: unreadable output array ({exc})",
                                    kind="output") from None
         return SandboxRun(tuple(outputs), network, filesystem, who,
-                          time.monotonic() - started)
+                          time.monotonic() - started, processes)

@@ -8,8 +8,13 @@ one thread         parsing the user's uploaded rows and fitting their RKME
 worker processes   anything that loads or runs a model someone uploaded
                    (``python -m lwnode.web.worker``, one per job, killed at its
                    deadline; at most `workers` at once)
-io threads         fetching packages into the page's cache, verified exactly
-                   as ``lwnode fetch`` does (sha256 and the owner's signature)
+io threads         the page's files (uploads, results, the cache's eviction)
+fetch threads      fetching packages into the page's cache, verified exactly
+                   as ``lwnode fetch`` does (sha256 and the owner's signature),
+                   bounded by ``[fetch]`` (`lwnode.safefetch`); their own
+                   ``[fetch] concurrent`` threads, so a stalled owner
+                   holds a fetch slot at most until the fetch deadline and
+                   never the io threads
 =================  ==========================================================
 
 Uploads and fetched packages live under `scratch` (the store's ``scratch/web``:
@@ -30,13 +35,15 @@ import shutil
 import sys
 import tempfile
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
 from lwnode.client import NodeClient
+from lwnode.errors import Busy
 from lwnode.local import Fetched, fetch_package
+from lwnode.safefetch import FetchLimits
 from lwnode.web.worker import JobFailed
 
 log = logging.getLogger("lwnode.web")
@@ -74,11 +81,17 @@ class WebJobs:
         Bound of the fetched-package cache.
     scratch
         Folder for uploads and the cache (emptied at start and stop); None: a temp dir.
+    fetch_limits
+        Bounds of each fetch (`lwnode.safefetch`).
+    fetch_slots
+        Fetches at once (``[fetch] concurrent``); one more waits up to
+        ``fetch_limits.stall_seconds`` for a slot, then is refused as `Busy`.
     """
 
     def __init__(self, *, token: str, trusted_types: tuple[str, ...], timeout: float,
                  workers: int = 1, cache_bytes: int = CACHE_BYTES,
-                 scratch: Path | None = None) -> None:
+                 scratch: Path | None = None, fetch_limits: FetchLimits | None = None,
+                 fetch_slots: int = 4) -> None:
         self.token = token
         self.scratch = scratch
         self.base: Path | None = None
@@ -90,6 +103,10 @@ class WebJobs:
         self.cache: Path | None = None
         self._compute = ThreadPoolExecutor(1, thread_name_prefix="lwnode-web")
         self._io = ThreadPoolExecutor(2, thread_name_prefix="lwnode-web-io")
+        self.fetch_limits = fetch_limits or FetchLimits(allow_loopback=True)
+        self.fetch_slots = fetch_slots
+        self._fetch_pool = ThreadPoolExecutor(fetch_slots, thread_name_prefix="lwnode-fetch")
+        self._fetch_free: asyncio.Semaphore | None = None
         self._slots: asyncio.Semaphore | None = None
         self._fetching: dict[str, tuple[asyncio.Lock, Counter[str]]] = {}
         self._pinned: Counter[str] = Counter()
@@ -100,6 +117,7 @@ class WebJobs:
         for folder in (self.cache, self.uploads):
             await self.io(folder.mkdir, 0o700)
         self._slots = asyncio.Semaphore(self.workers)
+        self._fetch_free = asyncio.Semaphore(self.fetch_slots)
 
     def _fresh_base(self) -> Path:
         if self.scratch is None:
@@ -111,6 +129,7 @@ class WebJobs:
     async def stop(self) -> None:
         self._compute.shutdown(wait=True, cancel_futures=True)
         self._io.shutdown(wait=True, cancel_futures=True)
+        self._fetch_pool.shutdown(wait=False, cancel_futures=True)  # bounded by the deadline
         if self.base is not None:
             shutil.rmtree(self.base, ignore_errors=True)
 
@@ -132,13 +151,30 @@ class WebJobs:
         try:
             async with lock:  # one download of an id at a time (they share a .part file)
                 client = _OwnNode(node_url, self.token, timeout=60.0)
-                fetched = await self.io(fetch_package, client, learnware_id, self.cache)
+                async with self._fetch_slot():
+                    loop = asyncio.get_running_loop()
+                    fetched = await loop.run_in_executor(self._fetch_pool, functools.partial(
+                        fetch_package, client, learnware_id, self.cache,
+                        limits=self.fetch_limits, keep_partial=False))
         finally:
             users["n"] -= 1
             if users["n"] == 0:  # nobody else wants this id now: forget its lock
                 self._fetching.pop(learnware_id, None)
         await self.io(self._evict)
         return fetched
+
+    @contextlib.asynccontextmanager
+    async def _fetch_slot(self) -> AsyncIterator[None]:
+        assert self._fetch_free is not None, "WebJobs.start() was not called"
+        try:
+            await asyncio.wait_for(self._fetch_free.acquire(), self.fetch_limits.stall_seconds)
+        except TimeoutError:
+            raise Busy(f"all {self.fetch_slots} fetch slots are busy; try again shortly"
+                       ) from None
+        try:
+            yield
+        finally:
+            self._fetch_free.release()
 
     @contextlib.contextmanager
     def pinned(self, paths: list[Path]) -> Iterator[None]:

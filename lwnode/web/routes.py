@@ -109,6 +109,8 @@ def _self_url(request: web.Request, ctx: WebContext) -> str:
 
 
 def _fetch_error(exc: NodeError) -> web.Response:
+    if exc.code == "busy":  # every fetch slot is taken (lwnode.web.jobs)
+        return _error(503, exc.code, str(exc))
     if isinstance(exc, RequestFailed) and exc.status in (400, 401, 404, 410):
         return _error(exc.status, exc.error_code, str(exc))
     if isinstance(exc, InputError):
@@ -385,11 +387,15 @@ async def _page_headers(request: web.Request, response: web.StreamResponse) -> N
 def setup_web(app: web.Application, service: NodeService, config: NodeConfig,
               token: str) -> None:
     """Serve the web page from `app`: ``/``, ``/web/*`` and the ``/v1/web`` routes."""
+    from lwnode.safefetch import FetchLimits
+
     timeout = 120.0 + 4 * config.checks.time_limit
     root = getattr(service.store, "root", None)  # a FileStore's folder; None in memory
     jobs = WebJobs(token=token, trusted_types=tuple(config.checks.trusted_types),
                    timeout=timeout, workers=max(1, config.checks.workers),
-                   scratch=None if root is None else Path(root) / "scratch" / "web")
+                   scratch=None if root is None else Path(root) / "scratch" / "web",
+                   fetch_limits=FetchLimits.from_config(config),
+                   fetch_slots=config.fetch.concurrent)
     app[WEB] = WebContext(service, config, token, jobs)
 
     async def jobs_ctx(app: web.Application) -> Any:

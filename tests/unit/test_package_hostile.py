@@ -189,3 +189,23 @@ def test_pickle_formats_are_refused_with_the_conversion_hint(package: bytes, tmp
                                                              fmt: str) -> None:
     _refused(with_manifest(package, lambda m: m["model"].update(format=fmt)),
              "skops.io.dump", tmp_path)
+
+
+@pytest.mark.parametrize("nest", [b"a = " + b"[" * 5000 + b"]" * 5000,
+                                  b"a = " + b"{b = " * 3000 + b"1" + b"}" * 3000])
+def test_a_deeply_nested_manifest_is_a_package_error(package: bytes, tmp_path, nest) -> None:
+    # tomllib recurses per level: this raised RecursionError (thousands of frames),
+    # not a PackageError, and the check worker died as if a native loader crashed
+    _refused(with_entries(package, {"learnware.toml": nest}), "nested deeper than", tmp_path)
+
+
+def test_brackets_in_strings_and_comments_do_not_count_as_nesting() -> None:
+    from engine.package.nesting import MAX_TOML_DEPTH, load_toml, toml_nesting
+
+    deep = "[" * (MAX_TOML_DEPTH + 5)
+    text = (f'a = "{deep}\\" {deep}"\nb = \'{deep}\'\nc = """\n{deep}\n"""\n'
+            f"d = '''{deep}'''\n# {deep}\n[t]\ne = [[1], [2]]\n")
+    assert toml_nesting(text) == 2
+    assert load_toml(text, "x.toml")["t"]["e"] == [[1], [2]]
+    with pytest.raises(PackageError, match=r"x.toml: nested deeper than 3"):
+        load_toml("e = [[[[1]]]]", "x.toml", max_depth=3)

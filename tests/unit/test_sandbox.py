@@ -14,7 +14,7 @@ import pytest
 
 from engine.errors import SandboxError
 from engine.sandbox import SandboxedModel, SandboxLimits, run_code
-from engine.sandbox.runner import _unreadable_by_others
+from engine.sandbox._child import _unreadable_by_others
 
 FAST = SandboxLimits(wall_seconds=3, cpu_seconds=2, memory_bytes=1 << 30)
 X = np.arange(12, dtype=np.float64).reshape(4, 3)
@@ -249,6 +249,125 @@ def test_model_cannot_change_files_outside_its_work_directory(tmp_path) -> None:
                     results.append("remount: " + os.strerror(ctypes.get_errno()))
                 raise RuntimeError(" / ".join(results))
     """, "crash")
-    assert "Read-only file system / remount: Operation not permitted" in message
+    # outside paths do not exist in its private root; the mounts cannot be changed
+    assert "No such file or directory / remount: Operation not permitted" in message
     assert not target.exists()
-    assert _run(WELL_BEHAVED).filesystem == "read-only except the work directory"
+    run = _run(WELL_BEHAVED)
+    assert run.filesystem.startswith("private root"), run.filesystem
+    assert run.processes == "PID namespace"
+
+
+def _root_only(reason: str) -> None:
+    if os.geteuid() != 0:
+        pytest.skip(f"{reason} needs root")
+
+
+def test_model_cannot_read_the_node_home_nor_other_processes(tmp_path) -> None:
+    # The model read the node's private key (this machine runs the node as root, and
+    # the interpreter under /root kept the model root too) and its content came back
+    # in the 422 report.
+    _root_only("the private root")
+    home = tmp_path / "home"
+    home.mkdir(mode=0o700)
+    key = home / "node.key"
+    key.write_text("SECRET-KEY-MATERIAL")
+    key.chmod(0o600)
+    message = _fails(f"""
+        import os
+
+        class Model:
+            def predict(self, x):
+                seen = []
+                for path in ({str(key)!r}, "/proc/1/environ", "/proc/self/root/etc/passwd",
+                             "/etc/passwd"):
+                    try:
+                        seen.append(open(path).read())
+                    except OSError as exc:
+                        seen.append(exc.strerror)
+                seen.append(",".join(sorted(os.listdir("/"))))
+                raise RuntimeError(" | ".join(seen))
+    """, "crash")
+    assert "SECRET" not in message and "root:x:0" not in message, message
+    assert message.count("No such file or directory") == 4, message
+    assert "bin,dev,etc,lib,lib64" in message  # only what Python needs, plus its work dir
+    run = _run(WELL_BEHAVED)
+    assert run.user.startswith("uid ") and "nobody" in run.user, run.user
+
+
+def test_reports_never_carry_a_models_output_or_traceback() -> None:
+    message = _fails("""
+        import sys
+
+        class Model:
+            def predict(self, x):
+                print("LEAKED-STDOUT", flush=True)
+                print("LEAKED-STDERR", file=sys.stderr, flush=True)
+                raise ValueError("first line\\nSECOND-LINE " + "x" * 5000)
+    """, "crash")
+    assert message.startswith("the model failed: ValueError: first line"), message
+    assert "LEAKED" not in message and "SECOND-LINE" not in message
+    assert "Traceback" not in message and len(message) < 260
+    message = _fails("""
+        import os, sys
+
+        class Model:
+            def predict(self, x):
+                print("LEAKED-STDERR", file=sys.stderr, flush=True)
+                os._exit(3)
+    """, "crash")
+    assert "status 3" in message and "LEAKED" not in message
+
+
+def _escapee_alive(name: str) -> list[int]:
+    """Pids of processes named `name` (what the test's model named its escapee)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/comm") as f:
+                    if f.read().strip() == name:
+                        found.append(int(entry))
+            except OSError:
+                pass
+    return found
+
+
+ESCAPEE = """
+    import ctypes, time
+
+    def escape():
+        libc = ctypes.CDLL(None)
+        if libc.fork() == 0:  # ctypes: past the audit hook
+            libc.setsid()  # out of the process group the runner kills
+            libc.prctl(15, NAME, 0, 0, 0)  # PR_SET_NAME, so the test can find it
+            while True:
+                time.sleep(1)
+
+    class Model:
+        def predict(self, x):
+            escape()
+            time.sleep(0.3)
+            %s
+            return x
+"""
+
+
+@pytest.mark.parametrize("ending", ["", "time.sleep(100)"], ids=["returns", "times-out"])
+def test_a_setsid_grandchild_does_not_survive_the_run(ending) -> None:
+    # A grandchild that called setsid survived the kill of the process group.
+    _root_only("the PID namespace")
+    name = f"lwesc{os.getpid() % 10**6}{len(ending)}"[:15]
+    body = f"NAME = {name.encode()!r}\n" + textwrap.dedent(ESCAPEE % ending)
+    try:
+        if ending:
+            with pytest.raises(SandboxError, match="did not finish"):
+                run_code({"m.py": body.encode()}, "m:Model", [("predict", X)], FAST)
+        else:
+            run_code({"m.py": body.encode()}, "m:Model", [("predict", X)], FAST)
+        deadline = time.monotonic() + 5
+        while _escapee_alive(name) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _escapee_alive(name) == []
+    finally:
+        for pid in _escapee_alive(name):  # what this test's model started, on failure
+            os.kill(pid, 9)
