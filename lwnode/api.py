@@ -203,14 +203,14 @@ async def health(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     config = request.app[CONFIG]
     data = await service.health()
-    data = {"status": "ok", **data, "version": _version(),
+    data = {**data, "version": _version(),
             "protocol": f"{SCHEMA_MAJOR}.{SCHEMA_MINOR}",
             "limits": {"max_upload_bytes": config.http.max_upload_bytes,
                        "max_request_bytes": config.http.max_request_bytes,
                        "max_k": config.search.max_k,
                        "max_mixture": config.search.max_mixture},
             "open_reads": config.http.open_reads}
-    return _json(data)
+    return _json(data, 503 if data["status"] != "ok" else 200)  # degraded: probes see it
 
 
 def _version() -> str:

@@ -74,6 +74,9 @@ class P2PSettings:
         queues hold 32 entries and overflow silently.
     redial_min, redial_max
         Keep-connected back-off between re-dials of a lost peer (seconds).
+    redial_slow, redial_slow_after
+        A peer unreachable for `redial_slow_after` seconds is re-dialled every
+        `redial_slow` seconds (a dead bootstrap peer costs little, logs little).
     keepalive_interval
         Seconds between passes of the keep-connected loop.
     max_inbound_requests
@@ -101,6 +104,8 @@ class P2PSettings:
     publish_burst: int = 16
     redial_min: float = 0.25
     redial_max: float = 2.0
+    redial_slow: float = 30.0
+    redial_slow_after: float = 120.0
     keepalive_interval: float = 0.25
     max_inbound_requests: int = 64
     max_inbound_per_peer: int = 24
@@ -112,6 +117,7 @@ class P2PSettings:
     def __post_init__(self) -> None:
         for name in ("request_timeout", "handler_timeout", "dial_timeout", "publish_rate",
                      "redial_min", "redial_max", "keepalive_interval", "first_frame_timeout",
+                     "redial_slow", "redial_slow_after",
                      "fault_window", "peer_ban_seconds"):
             value = getattr(self, name)
             if not isinstance(value, int | float) or not 0 < value < math.inf:

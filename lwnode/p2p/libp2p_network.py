@@ -449,7 +449,9 @@ class Libp2pNetwork(PeerNetwork):
             raise ValueError(f"{peer_id}: not an lwdock node id or this node itself")
         peer.addrs = tuple(dict.fromkeys(peer.addrs + addrs))
         if peer.backoff is None:
-            peer.backoff = Backoff(self.settings.redial_min, self.settings.redial_max)
+            settings = self.settings
+            peer.backoff = Backoff(settings.redial_min, settings.redial_max,
+                                   settings.redial_slow, settings.redial_slow_after)
         node_id = node_id_of(peer_id)
         assert node_id is not None
         return node_id
@@ -567,9 +569,25 @@ class Libp2pNetwork(PeerNetwork):
 
     def _peer_list(self) -> list[PeerStatus]:
         return [PeerStatus(node_id=node_id, connected=self._is_connected(peer.peer_id),
-                           last_seen=peer.last_seen, addrs=peer.addrs,
+                           last_seen=peer.last_seen, addrs=peer.addrs or self._listens(peer),
                            wanted=peer.backoff is not None)
                 for node_id, peer in sorted(self._peers.items())]
+
+    def _listens(self, peer: _Peer) -> tuple[str, ...]:
+        """Where a peer that dialled us listens (identify told the peerstore): kept in
+        the store, so this node can dial it after a restart."""
+        assert self._host is not None
+        suffix = f"/p2p/{peer.peer_id}"
+        try:
+            addrs = self._host.get_peerstore().addrs(peer.peer_id)
+        except Exception:  # not in the peerstore (yet)
+            return ()
+        out = []
+        for a in addrs:
+            text = str(a)
+            if "/tcp/" in text:
+                out.append(text if text.endswith(suffix) else text + suffix)
+        return tuple(dict.fromkeys(out))
 
     async def _peers_trio(self) -> list[PeerStatus]:
         return self._peer_list()
