@@ -7,6 +7,7 @@ the attacker is a real py-libp2p peer (`hostile.RawPeer`) writing raw bytes.
 from __future__ import annotations
 
 import asyncio
+import os
 
 import aiohttp
 import pytest
@@ -15,8 +16,16 @@ from hostile import MALFORMED_RPC, MESHSUB, RawPeer
 
 from engine.specification import RKMETableSpec
 from lwnode.jsonio import spec_json
-from lwnode.testing import region_centres, region_package, region_rows
-from protocol.versions import SEARCH_PROTOCOL, SYNC_PROTOCOL
+from lwnode.testing import (
+    announcement_row,
+    region_centres,
+    region_package,
+    region_rows,
+    tiny_semantic,
+    tiny_spec,
+)
+from protocol.signing import Identity
+from protocol.versions import ANNOUNCE_TOPIC, SEARCH_PROTOCOL, SYNC_PROTOCOL
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -137,3 +146,42 @@ async def test_one_peer_holding_half_open_streams_does_not_starve_the_others(tmp
 
 async def _refused(node, n: int) -> bool:
     return node.federation.network.counters["requests_refused"] >= n
+
+
+async def test_fresh_identities_flooding_announcements_are_bounded_per_peer(tmp_path,
+                                                                             centres):
+    """30 fresh identities x 10 announcements from one peer (finding 8: all were taken):
+    the peer brings at most `new_owners_burst` (20) new owners; the rest are refused
+    as rate_limited and counted, and an honest peer's publication still gets in."""
+    owners, per_owner = 30, 10
+    async with cluster(2, tmp_path) as (a, b), aiohttp.ClientSession() as http, \
+            RawPeer() as evil:
+        await evil.connect(a.multiaddr)
+        await until(lambda: connected(a, evil.node_id), "the attacker connected")
+        envelopes = []
+        for i in range(owners):
+            sybil = Identity.from_seed(os.urandom(32))
+            for j in range(per_owner):
+                lid = "sha256:" + os.urandom(32).hex()
+                envelopes.append(announcement_row(
+                    sybil, lid, 1, spec=tiny_spec(i * per_owner + j), size=1000,
+                    semantic=tiny_semantic(f"spam {i}.{j}"), organization=f"Sybil {i}").envelope)
+        await asyncio.sleep(1.0)  # let the attacker join A's mesh
+        for envelope in envelopes:
+            await evil.network.publish(ANNOUNCE_TOPIC, envelope)
+
+        async def all_judged() -> bool:
+            c = a.counters()
+            return c["records_accepted"] + c["records_rejected"] >= owners * per_owner
+
+        await until(all_judged, "every flooded record judged on A", timeout=30)
+        counts = a.counters()
+        spam_owners = {o for o, _, _ in a.service.store.owners()} - {a.id}
+        assert len(spam_owners) <= 21, len(spam_owners)
+        assert counts["records_accepted"] <= 21 * per_owner
+        assert counts["rejected_rate_limited"] >= owners * per_owner - 21 * per_owner
+        peers = {p.node_id: p for p in await a.federation.peers()}
+        assert peers[evil.node_id].records_rejected == counts["rejected_rate_limited"]
+        # an honest peer is not held to the attacker's allowance
+        on_b = await publish(http, b, region_package(centres, 0, seed=9))
+        await until(lambda: known(a, on_b), "B's publication on A after the flood")
