@@ -43,6 +43,7 @@ from engine.errors import SearchError
 from engine.hetero.features import same_columns
 from engine.search import Requirement as EngineRequirement
 from lwnode.antientropy import AntiEntropy, RoundResult
+from lwnode.config import NodeConfig
 from lwnode.intake import (
     ACCEPTED,
     GOSSIP,
@@ -56,6 +57,7 @@ from lwnode.intake import (
 from lwnode.p2p.base import PeerNetwork, PeerStatus
 from lwnode.p2p.errors import NetworkClosed, PeerError, ProtocolNotSupported
 from lwnode.peering import PeerInfo, PeerLayer
+from lwnode.quotas import AnnouncementQuotas, QuotaSettings
 from lwnode.records import announcement_of
 from lwnode.routing import RecentQueries, RoutingPolicy, empty_response, route_search
 from lwnode.searchwire import answer_of, local_response, mixture_hit, query_of, request_of
@@ -135,7 +137,7 @@ class Federation(PeerLayer):
         self.service = service
         config = service.config
         self.policy = TrustPolicy.from_config(config.trust, service.node_id)
-        self.intake = Intake(service, self.policy)
+        self.intake = Intake(service, self.policy, AnnouncementQuotas(quota_settings(config)))
         self.antientropy = AntiEntropy(service, self.network, self.intake,
                                        timeout=self.sync_timeout)
         self.antientropy.on_behind = self._nudge
@@ -521,6 +523,16 @@ class Federation(PeerLayer):
                                          timeout=request.deadline_ms / 1000.0)
         response: SearchResponse = await self.service.compute(_decode_relayed, raw)
         return response
+
+
+def quota_settings(config: NodeConfig) -> QuotaSettings:
+    """`QuotaSettings` from ``[peer_limits]``."""
+    limits = config.peer_limits
+    return QuotaSettings(gossip_rate=limits.gossip_rate, gossip_burst=limits.gossip_burst,
+                         owner_rate=limits.owner_rate, owner_burst=limits.owner_burst,
+                         new_owners_per_minute=limits.new_owners_per_minute,
+                         new_owners_burst=limits.new_owners_burst,
+                         max_records_per_owner=limits.max_records_per_owner)
 
 
 def _checked_request(query: SearchQuery, ttl: int, deadline_ms: int) -> SearchRequest:
