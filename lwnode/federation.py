@@ -138,6 +138,7 @@ class Federation(PeerLayer):
         config = service.config
         self.policy = TrustPolicy.from_config(config.trust, service.node_id)
         self.intake = Intake(service, self.policy, AnnouncementQuotas(quota_settings(config)))
+        self.intake.on_refused = self.network.penalize  # GossipSub scoring (docs/p2p.md)
         self.antientropy = AntiEntropy(service, self.network, self.intake,
                                        timeout=self.sync_timeout)
         self.antientropy.on_behind = self._nudge

@@ -35,7 +35,7 @@ import hashlib
 import logging
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -339,6 +339,9 @@ class Intake:
         self.service = service
         self.policy = policy
         self.quotas = quotas
+        self.on_refused: Callable[[str, int], None] | None = None
+        """Called with (peer, n) when n records a peer gossiped were refused (to lower
+        its gossip score, `PeerNetwork.penalize`)."""
         self.counts: Counter[str] = Counter()
         self.by_peer: dict[str, Counter[str]] = {}
         self._lock = asyncio.Lock()
@@ -357,8 +360,15 @@ class Intake:
             now = time.monotonic()
             allowed = [self.quotas.peer_may_push(peer, now) for _ in items]
             if not all(allowed):
-                return await self._rate_limited(items, allowed, via=via, peer=peer)
-        return await self._take(items, via=via, peer=peer)
+                out = await self._rate_limited(items, allowed, via=via, peer=peer)
+            else:
+                out = await self._take(items, via=via, peer=peer)
+        else:
+            out = await self._take(items, via=via, peer=peer)
+        refused = sum(v.rejected for v in out)
+        if refused and via == GOSSIP and self.on_refused is not None:
+            self.on_refused(peer, refused)
+        return out
 
     async def _take(self, items: Sequence[bytes | SignedEnvelope], *, via: str, peer: str
                     ) -> list[Verdict]:

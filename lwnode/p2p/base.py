@@ -235,6 +235,12 @@ class PeerNetwork(abc.ABC):
         wanted peers, listening where it listened. Raises `NetworkClosed` after `stop`."""
         raise NetworkClosed(f"{type(self).__name__} cannot restart")
 
+    def penalize(self, peer: str, amount: float) -> None:
+        """Lower `peer`'s gossip score by `amount` (records of it were refused); a peer
+        whose score falls below the layer's gate is no longer heard on gossip until
+        the penalty decays. A no-op where the transport keeps no score."""
+        return None
+
     async def __aenter__(self: _N) -> _N:
         await self.start()
         return self

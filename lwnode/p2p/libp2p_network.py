@@ -79,6 +79,7 @@ from libp2p.peer.peerinfo import PeerInfo, info_from_p2p_addr
 from libp2p.pubsub.gossipsub import PROTOCOL_ID as GOSSIPSUB_10
 from libp2p.pubsub.gossipsub import PROTOCOL_ID_V11 as GOSSIPSUB_11
 from libp2p.pubsub.gossipsub import GossipSub
+from libp2p.pubsub.score import ScoreParams
 from libp2p.security.noise.transport import PROTOCOL_ID as NOISE_PROTOCOL_ID
 from libp2p.security.noise.transport import Transport as NoiseTransport
 from libp2p.stream_muxer.yamux.yamux import PROTOCOL_ID as YAMUX_PROTOCOL_ID
@@ -111,6 +112,27 @@ READ_CHUNK = 64 * 1024
 STOP_TIMEOUT = 10.0
 LOG_INTERVAL = 300.0
 """Seconds between two log lines about the same unreachable or faulty peer."""
+SCORE_GATE = 50.0
+"""GossipSub behaviour penalty above which a peer's messages are ignored (publish and
+gossip thresholds at -SCORE_GATE, graylist at twice that); see `score_params`."""
+SCORE_DECAY = 0.98
+"""Per heartbeat (1 s): a penalty halves in ~35 s, so a steady refusal a second keeps a
+peer at the gate and a one-off burst is forgiven within minutes."""
+FAULT_PENALTY = 10.0
+"""Score penalty of one fault (malformed frame, silent stream)."""
+
+
+def score_params() -> ScoreParams:
+    """GossipSub v1.1 peer scoring on our own accounting (docs/p2p.md, "Peer scoring").
+
+    py-libp2p 0.8.1 gates an inbound message on the forwarder's *topic* score plus its
+    behaviour penalty (P5); topic scores need topic validators and P6/P7 do not enter
+    that gate. So only P5 is weighted, fed by this layer (faults) and by the intake
+    (records refused), through `Libp2pNetwork.penalize`.
+    """
+    return ScoreParams(p5_behavior_penalty_weight=1.0, p5_behavior_penalty_threshold=0.0,
+                       p5_behavior_penalty_decay=SCORE_DECAY, publish_threshold=-SCORE_GATE,
+                       gossip_threshold=-SCORE_GATE, graylist_threshold=-2 * SCORE_GATE)
 
 
 # -- identity ---------------------------------------------------------------------------------
@@ -252,6 +274,7 @@ class Libp2pNetwork(PeerNetwork):
         # Set in the trio thread by _serve; used only there.
         self._host: IHost | None = None
         self._pubsub: HardenedPubsub | None = None
+        self._router: GossipSub | None = None
         self._tasks: trio.Nursery | None = None
         self._peers: dict[str, _Peer] = {}
         self._pacer = Pacer(self.settings.publish_rate, self.settings.publish_burst)
@@ -311,7 +334,7 @@ class Libp2pNetwork(PeerNetwork):
             suffix = multiaddr.Multiaddr(f"/p2p/{self._peer_id}")
             self._listen = [multiaddr.Multiaddr(a).decapsulate(suffix)
                             for a in self._listen_addrs]
-        self._host = self._pubsub = self._tasks = None
+        self._host = self._pubsub = self._router = self._tasks = None
         self._inbound_by_peer.clear()
         for peer in self._peers.values():
             peer.dialing = False
@@ -360,7 +383,7 @@ class Libp2pNetwork(PeerNetwork):
             swarm.common_stream_handler, self._on_fault))  # type: ignore[attr-defined]
         router = GossipSub(protocols=[GOSSIPSUB_11, GOSSIPSUB_10], degree=6, degree_low=4,
                            degree_high=12, heartbeat_interval=1,
-                           spam_protection_enabled=False)
+                           spam_protection_enabled=False, score_params=score_params())
         pubsub = HardenedPubsub(host, router)
         pubsub.on_fault = self._on_fault
         host.get_network().register_notifee(_Notifee(self))
@@ -372,7 +395,7 @@ class Libp2pNetwork(PeerNetwork):
             # after every disconnect, racing our keep-connected loop: switch it off.
             await host.get_network().auto_connector.stop()  # type: ignore[attr-defined]
             await pubsub.wait_until_ready()
-            self._host, self._pubsub = host, pubsub
+            self._host, self._pubsub, self._router = host, pubsub, router
             self._publish_lock = trio.Lock()
             self._inbound = trio.CapacityLimiter(settings.max_inbound_requests)
             self._listen_addrs = tuple(str(a) for a in host.get_addrs())
@@ -426,6 +449,7 @@ class Libp2pNetwork(PeerNetwork):
         node_id = node_id_of(peer_id) or str(peer_id)
         now = time.monotonic()
         self._counters["peer_faults"] += 1
+        self._penalize_trio(peer_id, FAULT_PENALTY)
         banned = self._faults.fault(node_id, now)
         ok, skipped = self._log_budget.allow(f"fault {node_id}", now)
         if ok or banned:
@@ -438,6 +462,32 @@ class Libp2pNetwork(PeerNetwork):
                         self._node_id, node_id, self.settings.peer_ban_seconds,
                         self.settings.max_peer_faults)
             self._drop(peer_id)
+
+    def _penalize_trio(self, peer_id: ID, amount: float) -> None:
+        router = self._router
+        if router is not None and router.scorer is not None:
+            router.scorer.penalize_behavior(peer_id, amount)
+
+    def penalize(self, peer: str, amount: float) -> None:
+        def run() -> None:
+            record = self._peers.get(peer)
+            if record is not None:
+                self._penalize_trio(record.peer_id, amount)
+
+        self._bridge.soon(run)
+
+    async def score_of(self, peer: str) -> float | None:
+        """`peer`'s GossipSub score on our topics (None: not known)."""
+        def score() -> float | None:
+            record, router = self._peers.get(peer), self._router
+            if record is None or router is None or router.scorer is None:
+                return None
+            return float(router.scorer.score(record.peer_id, list(self._inboxes)))
+
+        async def call() -> float | None:
+            return score()
+
+        return await self._bridge.call(call)
 
     def banned_peers(self) -> list[str]:
         """Node ids banned now for their faults (read from any thread: a snapshot)."""
@@ -517,12 +567,17 @@ class Libp2pNetwork(PeerNetwork):
         peer.last_seen = time.time()
 
     async def _keep_connected(self) -> None:
-        """Re-dial every wanted peer whose connection is gone, with back-off."""
+        """Re-dial every wanted peer whose connection is gone, with back-off; drop banned
+        peers that got a connection in (one opened while the ban began, say)."""
         while True:
             if self._closing:  # stopping: no new connections
                 await trio.sleep_forever()
             await self._repair()
             now = trio.current_time()
+            for node_id in self._faults.bans(time.monotonic()):
+                banned = self._peers.get(node_id)
+                if banned is not None and self._is_connected(banned.peer_id):
+                    self._drop(banned.peer_id)
             for peer in list(self._peers.values()):
                 backoff = peer.backoff
                 if backoff is None or peer.dialing:

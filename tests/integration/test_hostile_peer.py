@@ -16,6 +16,7 @@ from hostile import MALFORMED_RPC, MESHSUB, RawPeer
 
 from engine.specification import RKMETableSpec
 from lwnode.jsonio import spec_json
+from lwnode.p2p.libp2p_network import SCORE_GATE
 from lwnode.testing import (
     announcement_row,
     region_centres,
@@ -106,8 +107,7 @@ async def test_a_peer_repeating_malformed_frames_is_disconnected_and_banned(tmp_
             await evil.connect(a.multiaddr)
         except Exception:
             pass
-        await asyncio.sleep(0.5)
-        assert not await connected(a, evil.node_id)
+        await until(lambda: _not_connected(a, evil.node_id), "the banned attacker dropped again")
         assert a.counters()["peers_banned"] == 1
         await assert_node_works(http, a, b, centres, tmp_path, 1)
 
@@ -144,6 +144,21 @@ async def test_one_peer_holding_half_open_streams_does_not_starve_the_others(tmp
         assert await status_of(http, f"{a.url}/v1/health") == 200
 
 
+_judged: dict[str, tuple[int, float]] = {}
+
+
+async def _quiet(node) -> bool:
+    """No record judged by `node` for a second (and at least one judged)."""
+    c = node.counters()
+    n = c["records_accepted"] + c["records_rejected"]
+    last = _judged.get(node.id)
+    now = asyncio.get_running_loop().time()
+    if last is None or last[0] != n:
+        _judged[node.id] = (n, now)
+        return False
+    return n > 0 and now - last[1] >= 1.0
+
+
 async def _refused(node, n: int) -> bool:
     return node.federation.network.counters["requests_refused"] >= n
 
@@ -170,18 +185,26 @@ async def test_fresh_identities_flooding_announcements_are_bounded_per_peer(tmp_
         for envelope in envelopes:
             await evil.network.publish(ANNOUNCE_TOPIC, envelope)
 
-        async def all_judged() -> bool:
-            c = a.counters()
-            return c["records_accepted"] + c["records_rejected"] >= owners * per_owner
-
-        await until(all_judged, "every flooded record judged on A", timeout=30)
+        await until(lambda: _quiet(a), "A done with the flood", timeout=30)
         counts = a.counters()
         spam_owners = {o for o, _, _ in a.service.store.owners()} - {a.id}
+        print(f"flood of {owners * per_owner}: {counts['gossip_received']} heard, "
+              f"{counts['records_accepted']} accepted from {len(spam_owners)} owners, "
+              f"{counts['rejected_rate_limited']} rate_limited")
         assert len(spam_owners) <= 21, len(spam_owners)
         assert counts["records_accepted"] <= 21 * per_owner
-        assert counts["rejected_rate_limited"] >= owners * per_owner - 21 * per_owner
+        # GossipSub scoring on our accounting: after ~SCORE_GATE refusals the attacker is
+        # no longer heard, so not every flooded record even reaches the intake
+        assert counts["rejected_rate_limited"] >= SCORE_GATE
         peers = {p.node_id: p for p in await a.federation.peers()}
         assert peers[evil.node_id].records_rejected == counts["rejected_rate_limited"]
+        score = await a.federation.network.score_of(evil.node_id)
+        assert score is not None and score < -SCORE_GATE / 2, score
+        received = a.federation.network.counters["gossip_received"]
+        for envelope in envelopes[:5]:  # the gate holds: nothing more from it arrives
+            await evil.network.publish(ANNOUNCE_TOPIC, envelope + b"")
+        await asyncio.sleep(1.0)
+        assert a.federation.network.counters["gossip_received"] == received
         # an honest peer is not held to the attacker's allowance
         on_b = await publish(http, b, region_package(centres, 0, seed=9))
         await until(lambda: known(a, on_b), "B's publication on A after the flood")
