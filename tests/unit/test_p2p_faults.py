@@ -38,3 +38,21 @@ def test_log_budget_allows_one_line_per_key_and_interval_and_counts_the_rest():
     assert budget.allow("dead", 2.0) == (False, 0)
     assert budget.allow("other", 2.0) == (True, 0)
     assert budget.allow("dead", 61.0) == (True, 2)
+
+
+def test_backoff_slows_down_for_a_peer_unreachable_for_long():
+    from lwnode.p2p.schedule import Backoff
+
+    b = Backoff(floor=0.25, ceiling=2.0, slow_ceiling=30.0, slow_after=120.0)
+    now = 0.0
+    delays = []
+    while now < 300.0:
+        b.failed(now)
+        delays.append(b.delay)
+        now = b.next_at
+    assert delays[:5] == [0.25, 0.5, 1.0, 2.0, 2.0]  # a restarted peer is found fast
+    assert delays[-1] == 30.0  # beyond slow_after: every 30 s, not every 2 s
+    assert len(delays) < 75  # 5 minutes at 2 s would be 150 dials
+    b.succeeded()
+    b.failed(1000.0)
+    assert b.delay == 0.25  # a fresh loss is re-dialled fast again
