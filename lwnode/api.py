@@ -207,7 +207,7 @@ async def health(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     config = request.app[CONFIG]
     data = await service.health()
-    data = {"status": "ok", **data, "version": _version(),
+    data = {**data, "version": _version(),
             "protocol": f"{SCHEMA_MAJOR}.{SCHEMA_MINOR}",
             "limits": {"max_upload_bytes": config.http.max_upload_bytes,
                        "max_request_bytes": config.http.max_request_bytes,
@@ -216,7 +216,7 @@ async def health(request: web.Request) -> web.Response:
                        "max_spec_points": config.budget.spec_points,
                        "max_requirement_points": config.budget.requirement_points},
             "open_reads": config.http.open_reads}
-    return _json(data)
+    return _json(data, 503 if data["status"] != "ok" else 200)  # degraded: probes see it
 
 
 def _version() -> str:

@@ -80,8 +80,9 @@ class NodeClient:
             conn.close()
 
     def request(self, method: str, path: str, payload: Any = None, *, auth: bool = False,
-                what: str = "") -> Any:
-        """One JSON request; returns the decoded JSON answer."""
+                what: str = "", accept: tuple[int, ...] = ()) -> Any:
+        """One JSON request; returns the decoded JSON answer (also of an error status
+        in `accept`)."""
         what = what or f"{method} {path}"
         url = self.url + path
         body = None if payload is None else json.dumps(payload).encode()
@@ -92,7 +93,7 @@ class NodeClient:
             conn.request(method, _connection(url, self.timeout)[1], body=body, headers=headers)
             response = conn.getresponse()
             data = response.read()
-        if response.status >= 400:
+        if response.status >= 400 and response.status not in accept:
             raise _failed(response.status, data, what)
         try:
             return json.loads(data)
@@ -102,7 +103,8 @@ class NodeClient:
 
     # -- endpoints -------------------------------------------------------------------------
     def health(self) -> dict[str, Any]:
-        out: dict[str, Any] = self.request("GET", "/v1/health", what="health")
+        # 503 is a degraded node's health ("down" names what is being restarted)
+        out: dict[str, Any] = self.request("GET", "/v1/health", what="health", accept=(503,))
         return out
 
     def details(self, learnware_id: str) -> dict[str, Any]:

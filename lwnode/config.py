@@ -81,7 +81,12 @@ class P2pSection:
                                "loaded).")
     listen: tuple[str, ...] = _opt(("/ip4/127.0.0.1/tcp/0",),
                                    "Multiaddrs the peer layer listens on (127.0.0.1: this "
-                                   "machine only; port 0: any free port, shown in /v1/health).")
+                                   "machine only; port 0: a free port, chosen once and kept "
+                                   "in p2p.port in the home when keep_port is on; shown in "
+                                   "/v1/health).")
+    keep_port: bool = _opt(True, "Keep the port chosen for port 0 in p2p.port in the home, so "
+                                 "a restarted node listens where its peers knew it (false: a "
+                                 "new port at every start, which peers never find again).")
     bootstrap: tuple[str, ...] = _opt((), "Multiaddrs (ending in /p2p/<peer id>) of peers to "
                                           "connect to at start-up and keep connected.")
     sync_interval: float = _opt(30.0, "Seconds between anti-entropy rounds with each connected "
@@ -96,6 +101,40 @@ class P2pSection:
                               "catalog; each further hop costs ~30 ms on loopback).",
                            lo=0, hi=8)
     search_fanout: int = _opt(4, "Peers each hop forwards a search to.", lo=0, hi=64)
+
+
+@dataclass(frozen=True)
+class PeerLimitsSection:
+    """[peer_limits]: what one peer or one owner may cost this node (issue 14)."""
+
+    max_inbound_per_peer: int = _opt(24, "Requests from one peer served at once (all peers "
+                                         "together: 64); more are reset at once.",
+                                     lo=1, hi=65536)
+    first_frame_timeout: float = _opt(5.0, "Seconds a peer's request stream has to deliver "
+                                           "its request; a silent stream is reset and counts "
+                                           "as a fault.", lo=0.1, hi=600.0)
+    max_faults: int = _opt(3, "Faults (malformed frames, silent streams) within fault_window "
+                              "that get a peer disconnected and banned.", lo=1, hi=65536)
+    fault_window: float = _opt(60.0, "Seconds over which a peer's faults are counted.",
+                               lo=0.1, hi=86400.0)
+    ban_seconds: float = _opt(300.0, "Seconds a banned peer is refused and not re-dialled.",
+                              lo=0.1, hi=31_536_000.0)
+    gossip_rate: float = _opt(20.0, "Records a second one peer may gossip to this node "
+                                    "(beyond the burst; more are refused as rate_limited).",
+                              lo=0.01, hi=1e6)
+    gossip_burst: int = _opt(400, "Records one peer may gossip at once.", lo=1, hi=10_000_000)
+    owner_rate: float = _opt(1.0, "New records a second of one owner taken by gossip or in "
+                                  "search answers (beyond the burst; sync catches up).",
+                             lo=0.001, hi=1e6)
+    owner_burst: int = _opt(200, "New records of one owner taken at once by gossip or search.",
+                            lo=1, hi=10_000_000)
+    new_owners_per_minute: float = _opt(2.0, "Owners never seen before that one peer may "
+                                             "bring a minute, by any route (beyond the burst).",
+                                        lo=0.001, hi=1e6)
+    new_owners_burst: int = _opt(20, "New owners one peer may bring at once.", lo=1,
+                                 hi=10_000_000)
+    max_records_per_owner: int = _opt(1000, "Records (learnwares, withdrawn ones included) "
+                                            "kept for one owner.", lo=1, hi=100_000_000)
 
 
 @dataclass(frozen=True)
@@ -221,6 +260,7 @@ class NodeConfig:
     node: NodeSection = field(default_factory=NodeSection)
     http: HttpSection = field(default_factory=HttpSection)
     p2p: P2pSection = field(default_factory=P2pSection)
+    peer_limits: PeerLimitsSection = field(default_factory=PeerLimitsSection)
     trust: TrustSection = field(default_factory=TrustSection)
     search: SearchSection = field(default_factory=SearchSection)
     budget: BudgetSection = field(default_factory=BudgetSection)

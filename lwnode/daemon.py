@@ -26,8 +26,10 @@ from lwnode.api import make_app
 from lwnode.config import LogSection, NodeConfig
 from lwnode.errors import ConfigError
 from lwnode.home import NodeHome
+from lwnode.p2p.base import P2PSettings
 from lwnode.peering import NoPeers, PeerLayer
 from lwnode.service import NodeService
+from lwnode.stableport import stable_listen
 from lwnode.store.sqlite import FileStore
 
 log = logging.getLogger("lwnode")
@@ -72,14 +74,26 @@ def peer_layer_for(home: NodeHome, config: NodeConfig) -> PeerLayer:
     from lwnode.p2p.libp2p_network import Libp2pNetwork, load_node_key
 
     key = load_node_key(home.key_path)
+    listen = stable_listen(home.path, config.p2p.listen) if config.p2p.keep_port else \
+        config.p2p.listen
     try:
-        own = Libp2pNetwork(key, listen=config.p2p.listen).peer_id
+        own = Libp2pNetwork(key, listen=listen).peer_id
         bootstrap = [a for a in config.p2p.bootstrap
                      if not a.rstrip("/").endswith(f"/p2p/{own}")]  # ourselves: skip
-        network = Libp2pNetwork(key, listen=config.p2p.listen, bootstrap=bootstrap)
+        network = Libp2pNetwork(key, listen=listen, bootstrap=bootstrap,
+                                settings=p2p_settings(config))
     except ValueError as exc:
         raise ConfigError(f"[p2p]: {exc}") from None
     return Federation(network)
+
+
+def p2p_settings(config: NodeConfig) -> P2PSettings:
+    """The peer layer's settings from ``[peer_limits]`` (the rest keep their defaults)."""
+    limits = config.peer_limits
+    return P2PSettings(max_inbound_per_peer=limits.max_inbound_per_peer,
+                       first_frame_timeout=limits.first_frame_timeout,
+                       max_peer_faults=limits.max_faults, fault_window=limits.fault_window,
+                       peer_ban_seconds=limits.ban_seconds)
 
 
 @dataclass

@@ -16,8 +16,15 @@ peers                ``/v1/peers`` (connection, organization, URL, what each sen
                      and how much of it was refused) and counters for ``/v1/health``
 ===================  ===========================================================
 
-Every background task (gossip consumer, peer watcher, sync rounds) is owned here
-and cancelled by `stop`; a failure in one is logged and never ends the others.
+Every background task is owned here and cancelled by `stop`. The long-running ones
+(gossip intake, peer watcher, the libp2p thread itself) run under a
+`lwnode.supervision.Supervisor`: a crash is logged with its cause and the part
+restarted with back-off, and ``/v1/health`` names it (503 "degraded") until it is
+back. While the libp2p layer is down, searches answer from the local catalog and
+``/v1/peers`` lists the peers kept in the store as disconnected.
+
+Known peers (node id and addresses) are kept in the store; a node that restarts
+re-dials them (with the keep-connected loop's back-off), not only its bootstrap list.
 Decoding, signatures and maths run in the service's threads, never on the event
 loop (nor in the libp2p thread).
 """
@@ -36,6 +43,7 @@ from engine.errors import SearchError
 from engine.hetero.features import same_columns
 from engine.search import Requirement as EngineRequirement
 from lwnode.antientropy import AntiEntropy, RoundResult
+from lwnode.config import NodeConfig
 from lwnode.intake import (
     ACCEPTED,
     GOSSIP,
@@ -49,11 +57,13 @@ from lwnode.intake import (
 from lwnode.p2p.base import PeerNetwork, PeerStatus
 from lwnode.p2p.errors import NetworkClosed, PeerError, ProtocolNotSupported
 from lwnode.peering import PeerInfo, PeerLayer
+from lwnode.quotas import AnnouncementQuotas, QuotaSettings
 from lwnode.records import announcement_of
 from lwnode.routing import RecentQueries, RoutingPolicy, empty_response, route_search
 from lwnode.searchwire import answer_of, local_response, mixture_hit, query_of, request_of
 from lwnode.service import Hit, NodeService, SearchAnswer, SearchQuery
 from lwnode.store.base import PeerRow, Pin, RecordFilter, Store
+from lwnode.supervision import Supervisor
 from lwnode.trust import TrustPolicy
 from protocol.codec import decode_message, encode_message
 from protocol.errors import ProtocolError, UnsupportedVersionError
@@ -114,6 +124,8 @@ class Federation(PeerLayer):
         self._again: set[str] = set()
         self._sync_slots = asyncio.Semaphore(SYNC_SLOTS)
         self._started = False
+        self.supervisor = Supervisor()
+        self._persisted: dict[str, tuple[str, ...]] = {}
         self.service: NodeService
         self.policy: TrustPolicy
         self.intake: Intake
@@ -125,7 +137,8 @@ class Federation(PeerLayer):
         self.service = service
         config = service.config
         self.policy = TrustPolicy.from_config(config.trust, service.node_id)
-        self.intake = Intake(service, self.policy)
+        self.intake = Intake(service, self.policy, AnnouncementQuotas(quota_settings(config)))
+        self.intake.on_refused = self.network.penalize  # GossipSub scoring (docs/p2p.md)
         self.antientropy = AntiEntropy(service, self.network, self.intake,
                                        timeout=self.sync_timeout)
         self.antientropy.on_behind = self._nudge
@@ -140,12 +153,16 @@ class Federation(PeerLayer):
         except BaseException:
             await self.stop()
             raise
-        self._spawn(self._consume_gossip(inbox))
-        self._spawn(self._watch_peers())
+        self.supervisor.run("gossip intake", lambda: self._consume_gossip(inbox))
+        self.supervisor.run("peer watcher", self._watch_peers)
+        self.supervisor.watch("libp2p peer layer", lambda: self.network.down,
+                              self.network.restart)
+        self._spawn(self._redial_known())
         log.info("peer layer of %s listening on %s (trust: %s)", service.node_id,
                  ", ".join(self.network.listen_addrs), self.policy.mode)
 
     async def stop(self) -> None:
+        await self.supervisor.stop()
         tasks = list(self._tasks)
         for task in tasks:
             task.cancel()
@@ -165,6 +182,22 @@ class Federation(PeerLayer):
             exc = task.exception()
             if not isinstance(exc, NetworkClosed):
                 log.error("federation task failed", exc_info=exc)
+
+    def problems(self) -> dict[str, str]:
+        return self.supervisor.down()
+
+    async def _redial_known(self) -> None:
+        """Re-dial the peers kept in the store from earlier runs (kept connected after)."""
+        rows = await self.service.in_store(self.service.store.list_peers)
+        for row in rows:
+            for addr in row.multiaddrs:
+                try:
+                    await self.network.connect(addr, keep=True)
+                except ValueError:  # an address of ours or not a peer address: skip
+                    continue
+                except PeerError as exc:  # wanted now: the keep-connected loop retries
+                    log.debug("known peer %s not reachable yet: %s", row.node_id, exc)
+                break
 
     async def _pin_own_name(self) -> None:
         """Our organization name is ours: pin it to our key (trust on first use)."""
@@ -209,12 +242,19 @@ class Federation(PeerLayer):
         loop = asyncio.get_running_loop()
         interval = self.service.config.p2p.sync_interval
         while True:
-            statuses = await self.network.peers()
+            try:
+                statuses = await self.network.peers()
+            except PeerError:  # the libp2p layer is down: its own supervisor restarts it
+                await asyncio.sleep(self.watch_interval)
+                continue
             now = loop.time()
             connected = {p.node_id: p for p in statuses if p.connected}
-            new = [p for node_id, p in connected.items() if node_id not in self._connected]
-            if new:
-                self._spawn(self._remember(new))
+            changed = [p for node_id, p in connected.items()
+                       if self._persisted.get(node_id) != p.addrs]
+            if changed:
+                for p in changed:
+                    self._persisted[p.node_id] = p.addrs
+                self._spawn(self._remember(changed))
             for node_id in connected if self.sync else ():
                 if not self.policy.talks_to(node_id):
                     continue
@@ -251,6 +291,10 @@ class Federation(PeerLayer):
             if not isinstance(exc, ProtocolNotSupported):  # not a node that syncs: wait
                 interval = self.service.config.p2p.sync_interval
                 self._synced_at[peer] = loop.time() - interval + SYNC_RETRY
+        except Exception:  # a bug: logged with its cause; the next round tries again
+            log.exception("anti-entropy with %s crashed", peer)
+            interval = self.service.config.p2p.sync_interval
+            self._synced_at[peer] = loop.time() - interval + SYNC_RETRY
         finally:
             self._syncing.discard(peer)
 
@@ -269,13 +313,19 @@ class Federation(PeerLayer):
         return result
 
     async def _remember(self, peers: Sequence[PeerStatus]) -> None:
+        """Keep connected peers and their addresses in the store (re-dialled at start)."""
         now = now_ms()
-        for p in peers:
-            row = PeerRow(p.node_id, multiaddrs=p.addrs, first_seen=now, last_seen=now)
-            await self.service.in_store(self.service.store.upsert_peer, row)
+        rows = [PeerRow(p.node_id, multiaddrs=p.addrs, first_seen=now, last_seen=now)
+                for p in peers]
+        await self.service.in_store(_keep_peers, self.service.store, rows)
 
     async def peers(self) -> list[PeerInfo]:
-        statuses = await self.network.peers()
+        try:
+            statuses = await self.network.peers()
+        except PeerError:  # the libp2p layer is down: the peers we know, disconnected
+            rows = await self.service.in_store(self.service.store.list_peers)
+            statuses = [PeerStatus(r.node_id, False, r.last_seen / 1000 or None, r.multiaddrs)
+                        for r in rows]
         about = await self.service.in_store(_peer_details, self.service.store,
                                             [s.node_id for s in statuses])
         out = []
@@ -316,7 +366,11 @@ class Federation(PeerLayer):
 
     async def _members_connected(self) -> list[str]:
         """Connected peers this node may send a search to (see `TrustPolicy.talks_to`)."""
-        return [p.node_id for p in await self.network.peers()
+        try:
+            statuses = await self.network.peers()
+        except PeerError:  # the libp2p layer is down: answer from this node alone
+            return []
+        return [p.node_id for p in statuses
                 if p.connected and self.policy.talks_to(p.node_id)]
 
     # -- routed search: asking ------------------------------------------------------------------
@@ -473,6 +527,16 @@ class Federation(PeerLayer):
         return response
 
 
+def quota_settings(config: NodeConfig) -> QuotaSettings:
+    """`QuotaSettings` from ``[peer_limits]``."""
+    limits = config.peer_limits
+    return QuotaSettings(gossip_rate=limits.gossip_rate, gossip_burst=limits.gossip_burst,
+                         owner_rate=limits.owner_rate, owner_burst=limits.owner_burst,
+                         new_owners_per_minute=limits.new_owners_per_minute,
+                         new_owners_burst=limits.new_owners_burst,
+                         max_records_per_owner=limits.max_records_per_owner)
+
+
 def _checked_request(query: SearchQuery, ttl: int, deadline_ms: int) -> SearchRequest:
     """The wire request of a user's query; raises `ProtocolError` if it cannot travel."""
     request = request_of(query, ttl=ttl, deadline_ms=deadline_ms)
@@ -528,6 +592,17 @@ def _place(service: NodeService, hits: Sequence[SearchHit],
         if hit is not None:
             out.append(hit)
     return out
+
+
+def _keep_peers(store: Store, rows: Sequence[PeerRow]) -> None:
+    """Upsert peers; a row without addresses keeps the addresses stored before."""
+    known = {r.node_id: r for r in store.list_peers()} if any(
+        not r.multiaddrs for r in rows) else {}
+    for row in rows:
+        old = known.get(row.node_id)
+        if old is not None and not row.multiaddrs:
+            row = replace(row, multiaddrs=old.multiaddrs, first_seen=old.first_seen)
+        store.upsert_peer(row)
 
 
 def _peer_details(store: Store, node_ids: Sequence[str]) -> dict[str, tuple[str, str]]:

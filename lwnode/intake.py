@@ -15,12 +15,18 @@ decides, and is counted and logged with its reason):
 5. **replay** — the sequence is above the one kept for (owner, learnware id)
    (``protocol.sync``); a repeat of the kept one is a harmless ``duplicate``, an
    older one is ``stale`` when it arrives by gossip (a replay) and ``outdated``
-   when a peer that is behind sends it by sync or in a search answer;
-6. **insert** — stored (one transaction per batch) and applied to the catalog,
+   when a peer that is behind sends it by sync or in a search answer; a withdrawal
+   of an id this node holds nothing of is ``stray`` by gossip or search (not
+   stored: it withdraws nothing here) — by sync it is kept, within the owner's
+   quota, so that digests converge;
+6. **rates and quotas** (`lwnode.quotas`) — records per sending peer and per owner,
+   new owners per sending peer, records kept per owner (``rate_limited``,
+   ``over_quota``);
+7. **insert** — stored (one transaction per batch) and applied to the catalog,
    idempotently.
 
 Own records coming back (``own``) are ignored: this node's store is their source.
-Steps 1-2 and 6's catalog update run in the search threads, steps 3-5 and the write
+Steps 1-2 and 7's catalog update run in the search threads, steps 3-6 and the write
 in the store thread, so neither event loop does the work.
 """
 
@@ -31,7 +37,7 @@ import hashlib
 import logging
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -40,6 +46,7 @@ import msgpack
 from engine.specification.rkme import RKMESpec
 from engine.specification.semantic import SemanticSpec
 from lwnode.budget import TOO_MANY_POINTS, announcement_oversized
+from lwnode.quotas import AnnouncementQuotas
 from lwnode.records import announcement_of, row_of
 from lwnode.store.base import ANNOUNCEMENT, Pin, RecordRow, Store
 from lwnode.trust import TrustPolicy
@@ -58,8 +65,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("lwnode.federation")
 
 ACCEPTED, DUPLICATE, OWN, OUTDATED = "accepted", "duplicate", "own", "outdated"
+STRAY = "stray"
 REJECTIONS = ("bad_signature", "bad_record", "untrusted", "spec_mismatch", "stale",
-              TOO_MANY_POINTS)
+              "rate_limited", "over_quota", TOO_MANY_POINTS)
 """Reasons a record is refused (the keys of the ``rejected_*`` counters)."""
 
 GOSSIP, SYNC, SEARCH = "gossip", "sync", "search"
@@ -213,12 +221,20 @@ def _known_content(store: Store, learnware_id: str) -> tuple[bytes, int] | None:
 
 
 def admit(store: Store, items: Sequence[Checked], policy: TrustPolicy, *, via: str,
-          now: int) -> list[Verdict]:
-    """Trust, content and replay checks, then one transaction for what passes.
+          now: int, quotas: AnnouncementQuotas | None = None, peer: str = ""
+          ) -> list[Verdict]:
+    """Trust, replay, content, rate and quota checks, then one transaction for what passes.
 
     Runs in the store thread (the only writer), so the checks and the write see
-    the same state.
+    the same state. `peer` is the node that sent the records (for its quotas).
     """
+    held_of: dict[str, int] = {}
+
+    def held(owner: str) -> int:
+        if owner not in held_of:
+            held_of[owner] = len(store.owner_sequences(owner))
+        return held_of[owner]
+
     pins: dict[str, Pin] = dict(store.pinned(
         [i.record.organization for i in items if isinstance(i.record, SpecAnnouncement)]))
     new_pins: list[Pin] = []
@@ -248,6 +264,10 @@ def admit(store: Store, items: Sequence[Checked], policy: TrustPolicy, *, via: s
                                    f"sequence {record.sequence} of {record.learnware_id} is "
                                    f"not above the {kept} held"))
             continue
+        if kept is None and isinstance(record, Withdrawal) and via != SYNC:
+            out.append(Verdict(STRAY, f"withdrawal of {record.learnware_id}, which this node "
+                                      "holds nothing of"))
+            continue
         if isinstance(record, SpecAnnouncement):
             content = _content_key(record)
             known = batch_content.get(record.learnware_id) or _known_content(
@@ -257,6 +277,15 @@ def admit(store: Store, items: Sequence[Checked], policy: TrustPolicy, *, via: s
                 out.append(Verdict("spec_mismatch", f"{record.learnware_id} is known with "
                                    f"other {what}; one content id has one package"))
                 continue
+        if quotas is not None:
+            refused = _over_limits(quotas, record, kept is None, held(record.owner), via,
+                                   peer, now / 1000.0)
+            if refused is not None:
+                out.append(refused)
+                continue
+            if kept is None:
+                held_of[record.owner] += 1
+        if isinstance(record, SpecAnnouncement):
             batch_content[record.learnware_id] = content
             pin = policy.new_pin(record, item.public_key, pins, now)
             if pin is not None:
@@ -270,6 +299,21 @@ def admit(store: Store, items: Sequence[Checked], policy: TrustPolicy, *, via: s
     if rows:
         store.put_records(rows)
     return out
+
+
+def _over_limits(quotas: AnnouncementQuotas, record: SpecAnnouncement | Withdrawal,
+                 new_id: bool, held: int, via: str, peer: str, now: float) -> Verdict | None:
+    """The rate or quota a record that passed every other check runs into, if any."""
+    if new_id and not quotas.owner_has_room(held):
+        return Verdict("over_quota", f"{record.owner} already has {held} records here "
+                       f"(max_records_per_owner {quotas.settings.max_records_per_owner})")
+    if held == 0 and not quotas.peer_may_introduce(peer, now):
+        return Verdict("rate_limited", f"{peer} brings new owners faster than "
+                       f"{quotas.settings.new_owners_per_minute} a minute")
+    if via != SYNC and not quotas.owner_may_push(record.owner, now):
+        return Verdict("rate_limited", f"{record.owner} announces faster than "
+                       f"{quotas.settings.owner_rate} a second")
+    return None
 
 
 def apply_to_catalog(catalog: NodeCatalog, records: Sequence[SpecAnnouncement | Withdrawal]
@@ -293,9 +337,14 @@ class Intake:
     after an announcement is also applied after it.
     """
 
-    def __init__(self, service: NodeService, policy: TrustPolicy) -> None:
+    def __init__(self, service: NodeService, policy: TrustPolicy,
+                 quotas: AnnouncementQuotas | None = None) -> None:
         self.service = service
         self.policy = policy
+        self.quotas = quotas
+        self.on_refused: Callable[[str, int], None] | None = None
+        """Called with (peer, n) when n records a peer gossiped were refused (to lower
+        its gossip score, `PeerNetwork.penalize`)."""
         self.counts: Counter[str] = Counter()
         self.by_peer: dict[str, Counter[str]] = {}
         self._lock = asyncio.Lock()
@@ -310,6 +359,22 @@ class Intake:
         was verified when it was stored: it is a duplicate without decoding it again
         (a node catching up from two peers at once receives everything twice).
         """
+        if via == GOSSIP and self.quotas is not None:  # before any work on them
+            now = time.monotonic()
+            allowed = [self.quotas.peer_may_push(peer, now) for _ in items]
+            if not all(allowed):
+                out = await self._rate_limited(items, allowed, via=via, peer=peer)
+            else:
+                out = await self._take(items, via=via, peer=peer)
+        else:
+            out = await self._take(items, via=via, peer=peer)
+        refused = sum(v.rejected for v in out)
+        if refused and via == GOSSIP and self.on_refused is not None:
+            self.on_refused(peer, refused)
+        return out
+
+    async def _take(self, items: Sequence[bytes | SignedEnvelope], *, via: str, peer: str
+                    ) -> list[Verdict]:
         service = self.service
         datas, keys = await service.compute(_peek_all, items)
         held = await service.in_store(_held_already, service.store, datas, keys)
@@ -320,16 +385,33 @@ class Intake:
             if h else next(checked) for key, h in zip(keys, held, strict=True)]
         return await self.admit(merged, via=via, peer=peer)
 
+    async def _rate_limited(self, items: Sequence[bytes | SignedEnvelope],
+                            allowed: Sequence[bool], *, via: str, peer: str) -> list[Verdict]:
+        """`take` of the allowed items; the others are refused unread (``rate_limited``)."""
+        kept = [i for i, ok in zip(items, allowed, strict=True) if ok]
+        taken = iter(await self._take(kept, via=via, peer=peer) if kept else [])
+        refusal = Verdict("rate_limited", f"{peer} sends records faster than "
+                          f"{self.quotas.settings.gossip_rate if self.quotas else 0} a second")
+        out = []
+        for ok in allowed:
+            if ok:
+                out.append(next(taken))
+            else:
+                out.append(refusal)
+                self._count(refusal, via, peer, None)
+        return out
+
     async def admit(self, checked: Sequence[Checked | Verdict], *, via: str, peer: str
                     ) -> list[Verdict]:
-        """Steps 2-6 for records that passed (or failed) step 1; verdicts in order."""
+        """Steps 2-7 for records that passed (or failed) step 1; verdicts in order."""
         received, checked = checked, self._within_budget(checked)
         passed = [c for c in checked if isinstance(c, Checked)]
         verdicts: list[Verdict] = []
         if passed:
             async with self._lock:
                 verdicts = await self.service.in_store(admit, self.service.store, passed,
-                                                       self.policy, via=via, now=now_ms())
+                                                       self.policy, via=via, now=now_ms(),
+                                                       quotas=self.quotas, peer=peer)
                 accepted = [c.record for c, v in zip(passed, verdicts, strict=True)
                             if v.outcome == ACCEPTED]
                 if accepted:
@@ -383,7 +465,7 @@ class Intake:
 
     def counters(self) -> dict[str, int]:
         out = {f"records_{name}": self.counts[name]
-               for name in (ACCEPTED, DUPLICATE, OWN, OUTDATED)}
+               for name in (ACCEPTED, DUPLICATE, OWN, OUTDATED, STRAY)}
         out["records_rejected"] = sum(self.counts[r] for r in REJECTIONS)
         out.update({f"rejected_{r}": self.counts[r] for r in REJECTIONS})
         return out

@@ -50,7 +50,10 @@ _SCHEMAS: dict[str, Any] = {
         "message": {"type": "string", "description": "What went wrong, for people"},
         "report": _ref("CheckReport")}},
     "Health": {"type": "object", "properties": {
-        "status": {"type": "string", "enum": ["ok"]}, "node_id": {"type": "string"},
+        "status": {"type": "string", "enum": ["ok", "degraded"]},
+        "down": {"type": "object", "additionalProperties": {"type": "string"},
+                 "description": "Background parts that are down, with the cause (503)"},
+        "node_id": {"type": "string"},
         "organization": {"type": "string"}, "version": {"type": "string"},
         "protocol": {"type": "string"}, "http_url": {"type": "string"},
         "peer_multiaddrs": {"type": "array", "items": {"type": "string"}},
@@ -219,7 +222,10 @@ OPENAPI: dict[str, Any] = {
     "paths": {
         "/v1/health": {"get": {
             "summary": "Node id, organization, version, URLs, counts and limits",
-            "operationId": "health", "responses": {"200": _json_body(_ref("Health"), "ok")}}},
+            "operationId": "health", "responses": {
+                "200": _json_body(_ref("Health"), "ok"),
+                "503": _json_body(_ref("Health"), "degraded: a part named in 'down' is "
+                                  "being restarted")}}},
         "/v1/learnwares": {
             "get": {"summary": "List announced learnwares (own and peers'), filtered, "
                                "paginated", "operationId": "listLearnwares",

@@ -13,7 +13,8 @@ anti-entropy, routed search, built on `lwnode.p2p.PeerNetwork`) implements it:
 - `search(query, local)` routes a user's query to peers while `local` (this
   node's own answer, already running) completes, and merges the answers (marking
   the result partial when peers miss the deadline).
-- `peers()`, `multiaddrs()` and `counters()` feed ``/v1/peers`` and ``/v1/health``.
+- `peers()`, `multiaddrs()` and `counters()` feed ``/v1/peers`` and ``/v1/health``;
+  `problems()` names the parts that are down (``/v1/health`` then answers 503).
 """
 
 from __future__ import annotations
@@ -69,6 +70,10 @@ class PeerLayer(abc.ABC):
 
     @abc.abstractmethod
     def counters(self) -> dict[str, int]: ...
+
+    def problems(self) -> dict[str, str]:
+        """Parts of the layer that are down now, with why (empty: all working)."""
+        return {}
 
 
 class NoPeers(PeerLayer):

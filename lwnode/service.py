@@ -407,8 +407,13 @@ class NodeService:
 
     # -- node ----------------------------------------------------------------------------
     async def health(self) -> dict[str, Any]:
+        """The node's state; ``status`` is "degraded" while a background part is down
+        (``down`` names each with its cause) and the API answers 503."""
         counts = await self._store(self.store.counts)
+        down = self.peers.problems()
         return {
+            "status": "degraded" if down else "ok",
+            "down": down,
             "node_id": self.node_id,
             "organization": self.organization,
             "http_url": self.public_url,

@@ -7,6 +7,9 @@ module                 what it holds
                        `GossipMessage`, `P2PSettings`
 `errors`               `PeerError` and its subclasses (timeout, unreachable, ...)
 `schedule`             pure timing rules: `Pacer` (publication pacing), `Backoff`
+`faults`               pure fault book-keeping: `FaultBook` (faults -> bans), `LogBudget`
+`hardened`             work-arounds for py-libp2p faults a peer could trigger
+                       (`HardenedPubsub`, `guard_stream_handler`)
 `memory`               `InProcessNetwork` on an `InProcessHub` (unit tests; faults)
 `libp2p_network`       `Libp2pNetwork`: py-libp2p host (TCP, Noise, yamux, GossipSub)
 `trio_bridge`          `TrioThread`: one trio loop in a thread, bridged to asyncio

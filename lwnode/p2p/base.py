@@ -29,7 +29,7 @@ from protocol import limits
 from protocol.errors import ProtocolError
 from protocol.versions import check_protocol_id
 
-from .errors import FrameTooLarge, PeerError
+from .errors import FrameTooLarge, NetworkClosed, PeerError
 
 _N = TypeVar("_N", bound="PeerNetwork")
 
@@ -44,7 +44,7 @@ protocol defines (`ErrorReply`), return its bytes.
 
 COUNTER_NAMES = ("gossip_published", "gossip_received", "gossip_dropped", "requests_sent",
                  "requests_failed", "requests_served", "requests_refused", "dials",
-                 "dials_failed")
+                 "dials_failed", "peer_faults", "peers_banned", "restarts")
 
 
 @dataclass(frozen=True)
@@ -74,10 +74,24 @@ class P2PSettings:
         queues hold 32 entries and overflow silently.
     redial_min, redial_max
         Keep-connected back-off between re-dials of a lost peer (seconds).
+    redial_slow, redial_slow_after
+        A peer unreachable for `redial_slow_after` seconds is re-dialled every
+        `redial_slow` seconds (a dead bootstrap peer costs little, logs little).
     keepalive_interval
         Seconds between passes of the keep-connected loop.
     max_inbound_requests
-        Served requests in flight at once; more are reset at once (busy).
+        Served requests in flight at once, all peers together; more are reset at
+        once (busy).
+    max_inbound_per_peer
+        Served requests in flight at once from one peer: one peer holding streams
+        open cannot take the slots of the others (issue 14, finding 3).
+    first_frame_timeout
+        Seconds an inbound stream has to deliver its whole request frame; a stream
+        still silent then is reset and counted as a fault of its peer.
+    max_peer_faults, fault_window, peer_ban_seconds
+        A peer with `max_peer_faults` faults (malformed frames, silent streams)
+        within `fault_window` seconds is disconnected and banned (not accepted,
+        not re-dialled) for `peer_ban_seconds`.
     """
 
     request_timeout: float = 10.0
@@ -90,12 +104,21 @@ class P2PSettings:
     publish_burst: int = 16
     redial_min: float = 0.25
     redial_max: float = 2.0
+    redial_slow: float = 30.0
+    redial_slow_after: float = 120.0
     keepalive_interval: float = 0.25
     max_inbound_requests: int = 64
+    max_inbound_per_peer: int = 24
+    first_frame_timeout: float = 5.0
+    max_peer_faults: int = 3
+    fault_window: float = 60.0
+    peer_ban_seconds: float = 300.0
 
     def __post_init__(self) -> None:
         for name in ("request_timeout", "handler_timeout", "dial_timeout", "publish_rate",
-                     "redial_min", "redial_max", "keepalive_interval"):
+                     "redial_min", "redial_max", "keepalive_interval", "first_frame_timeout",
+                     "redial_slow", "redial_slow_after",
+                     "fault_window", "peer_ban_seconds"):
             value = getattr(self, name)
             if not isinstance(value, int | float) or not 0 < value < math.inf:
                 raise ValueError(f"P2PSettings.{name}: expected a positive finite number, "
@@ -106,7 +129,8 @@ class P2PSettings:
         for name, hi in (("max_frame_bytes", 1 << 30),
                          ("max_gossip_bytes", limits.GOSSIP_CAP_BYTES - 4096),
                          ("gossip_queue_size", 1 << 24), ("publish_burst", 1 << 16),
-                         ("max_inbound_requests", 1 << 16)):
+                         ("max_inbound_requests", 1 << 16),
+                         ("max_inbound_per_peer", 1 << 16), ("max_peer_faults", 1 << 16)):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= hi:
                 raise ValueError(f"P2PSettings.{name}: expected an integer in 1..{hi}, "
@@ -199,6 +223,23 @@ class PeerNetwork(abc.ABC):
     @abc.abstractmethod
     async def stop(self) -> None:
         """Cancel every background task and close every connection (idempotent)."""
+
+    @property
+    def down(self) -> str | None:
+        """Why the started layer stopped working on its own (e.g. its thread ended with
+        an error), or None while it works or after a clean `stop`."""
+        return None
+
+    async def restart(self) -> None:
+        """Bring a layer that is `down` back: same identity, handlers, subscriptions and
+        wanted peers, listening where it listened. Raises `NetworkClosed` after `stop`."""
+        raise NetworkClosed(f"{type(self).__name__} cannot restart")
+
+    def penalize(self, peer: str, amount: float) -> None:
+        """Lower `peer`'s gossip score by `amount` (records of it were refused); a peer
+        whose score falls below the layer's gate is no longer heard on gossip until
+        the penalty decays. A no-op where the transport keeps no score."""
+        return None
 
     async def __aenter__(self: _N) -> _N:
         await self.start()

@@ -31,7 +31,15 @@ swarm ``auto_connector`` stopped           (found here) dials up to 200 peerstor
 re-dial only after pubsub forgot the peer; (found here) a peer that reconnects within
 reset connections with a stale pubsub      ~0.1 s of a disconnect keeps a dead pubsub
 stream (`_repair`)                         stream: gossip to it stops for good
+`HardenedPubsub` + `guard_stream_handler`  (issue 14) one malformed GossipSub frame
+(`lwnode.p2p.hardened`)                    ended the swarm and the trio thread
 =========================================  ============================================
+
+A peer that misbehaves (a frame pubsub cannot parse, a stream that never delivers its
+request) is charged a fault (`lwnode.p2p.faults`); repeated faults disconnect and ban
+it for a while. Inbound requests are limited per peer as well as in total, so one
+peer holding streams open cannot starve the others. If the trio thread ends anyway,
+`down` says why and `restart` brings the layer back on the same port.
 
 Identity: the libp2p key pair *is* the node's Ed25519 key (no second key file).
 The peer id then embeds the node's public key, so a peer's node id follows from
@@ -71,7 +79,7 @@ from libp2p.peer.peerinfo import PeerInfo, info_from_p2p_addr
 from libp2p.pubsub.gossipsub import PROTOCOL_ID as GOSSIPSUB_10
 from libp2p.pubsub.gossipsub import PROTOCOL_ID_V11 as GOSSIPSUB_11
 from libp2p.pubsub.gossipsub import GossipSub
-from libp2p.pubsub.pubsub import Pubsub
+from libp2p.pubsub.score import ScoreParams
 from libp2p.security.noise.transport import PROTOCOL_ID as NOISE_PROTOCOL_ID
 from libp2p.security.noise.transport import Transport as NoiseTransport
 from libp2p.stream_muxer.yamux.yamux import PROTOCOL_ID as YAMUX_PROTOCOL_ID
@@ -92,6 +100,8 @@ from .errors import (
     PeerUnreachable,
     ProtocolNotSupported,
 )
+from .faults import FaultBook, LogBudget
+from .hardened import HardenedPubsub, guard_stream_handler
 from .schedule import Backoff, Pacer
 from .trio_bridge import TrioThread
 
@@ -100,6 +110,29 @@ log = logging.getLogger(__name__)
 DEFAULT_LISTEN = ("/ip4/127.0.0.1/tcp/0",)
 READ_CHUNK = 64 * 1024
 STOP_TIMEOUT = 10.0
+LOG_INTERVAL = 300.0
+"""Seconds between two log lines about the same unreachable or faulty peer."""
+SCORE_GATE = 50.0
+"""GossipSub behaviour penalty above which a peer's messages are ignored (publish and
+gossip thresholds at -SCORE_GATE, graylist at twice that); see `score_params`."""
+SCORE_DECAY = 0.98
+"""Per heartbeat (1 s): a penalty halves in ~35 s, so a steady refusal a second keeps a
+peer at the gate and a one-off burst is forgiven within minutes."""
+FAULT_PENALTY = 10.0
+"""Score penalty of one fault (malformed frame, silent stream)."""
+
+
+def score_params() -> ScoreParams:
+    """GossipSub v1.1 peer scoring on our own accounting (docs/p2p.md, "Peer scoring").
+
+    py-libp2p 0.8.1 gates an inbound message on the forwarder's *topic* score plus its
+    behaviour penalty (P5); topic scores need topic validators and P6/P7 do not enter
+    that gate. So only P5 is weighted, fed by this layer (faults) and by the intake
+    (records refused), through `Libp2pNetwork.penalize`.
+    """
+    return ScoreParams(p5_behavior_penalty_weight=1.0, p5_behavior_penalty_threshold=0.0,
+                       p5_behavior_penalty_decay=SCORE_DECAY, publish_threshold=-SCORE_GATE,
+                       gossip_threshold=-SCORE_GATE, graylist_threshold=-2 * SCORE_GATE)
 
 
 # -- identity ---------------------------------------------------------------------------------
@@ -240,12 +273,18 @@ class Libp2pNetwork(PeerNetwork):
         self._closing = False
         # Set in the trio thread by _serve; used only there.
         self._host: IHost | None = None
-        self._pubsub: Pubsub | None = None
+        self._pubsub: HardenedPubsub | None = None
+        self._router: GossipSub | None = None
         self._tasks: trio.Nursery | None = None
         self._peers: dict[str, _Peer] = {}
         self._pacer = Pacer(self.settings.publish_rate, self.settings.publish_burst)
         self._publish_lock: trio.Lock | None = None
         self._inbound: trio.CapacityLimiter | None = None
+        self._inbound_by_peer: dict[str, int] = {}
+        settings = self.settings
+        self._faults = FaultBook(settings.max_peer_faults, settings.fault_window,
+                                 settings.peer_ban_seconds)
+        self._log_budget = LogBudget(LOG_INTERVAL)
 
     @classmethod
     def from_key_file(cls, path: str | Path, **kwargs: Any) -> Libp2pNetwork:
@@ -271,6 +310,36 @@ class Libp2pNetwork(PeerNetwork):
         if self._started:
             raise NetworkClosed(f"{self._node_id}: a network starts once")
         self._started = True
+        await self._bridge.start(self._serve)
+
+    @property
+    def down(self) -> str | None:
+        if not self._started or self._closing or self._bridge.running:
+            return None
+        error = self._bridge.error
+        cause = "stopped" if error is None else f"{type(error).__name__}: {error}"
+        return f"libp2p thread ended ({cause})"[:500]
+
+    async def restart(self) -> None:
+        """A new trio thread and host after the old one ended (see `PeerNetwork.restart`).
+
+        The port is kept (a listen address with port 0 now names the port it got), so
+        peers that keep this node connected find it again; wanted peers are re-dialled
+        by the keep-connected loop of the new host.
+        """
+        if self._closing or not self._started:
+            raise NetworkClosed(f"{self._node_id}: stopped")
+        await self._bridge.stop(STOP_TIMEOUT)
+        if self._listen_addrs:
+            suffix = multiaddr.Multiaddr(f"/p2p/{self._peer_id}")
+            self._listen = [multiaddr.Multiaddr(a).decapsulate(suffix)
+                            for a in self._listen_addrs]
+        self._host = self._pubsub = self._router = self._tasks = None
+        self._inbound_by_peer.clear()
+        for peer in self._peers.values():
+            peer.dialing = False
+        self._counters["restarts"] += 1
+        self._bridge = TrioThread(self._bridge.name)
         await self._bridge.start(self._serve)
 
     async def stop(self) -> None:
@@ -308,10 +377,15 @@ class Libp2pNetwork(PeerNetwork):
         # The swarm retries a failed dial 3 times (0.1 + 0.2 + 0.4 s): a dead peer would
         # cost 0.7 s per call. The keep-connected loop owns retrying, with its back-off.
         host.get_network().retry_config = RetryConfig(max_retries=0)  # type: ignore[attr-defined]
+        # Any error of an inbound stream's handler ends there (lwnode.p2p.hardened).
+        swarm = host.get_network()
+        swarm.set_stream_handler(guard_stream_handler(
+            swarm.common_stream_handler, self._on_fault))  # type: ignore[attr-defined]
         router = GossipSub(protocols=[GOSSIPSUB_11, GOSSIPSUB_10], degree=6, degree_low=4,
                            degree_high=12, heartbeat_interval=1,
-                           spam_protection_enabled=False)
-        pubsub = Pubsub(host, router)
+                           spam_protection_enabled=False, score_params=score_params())
+        pubsub = HardenedPubsub(host, router)
+        pubsub.on_fault = self._on_fault
         host.get_network().register_notifee(_Notifee(self))
         for protocol_id in self._handlers:
             host.set_stream_handler(TProtocol(protocol_id), self._handle_stream)
@@ -321,7 +395,7 @@ class Libp2pNetwork(PeerNetwork):
             # after every disconnect, racing our keep-connected loop: switch it off.
             await host.get_network().auto_connector.stop()  # type: ignore[attr-defined]
             await pubsub.wait_until_ready()
-            self._host, self._pubsub = host, pubsub
+            self._host, self._pubsub, self._router = host, pubsub, router
             self._publish_lock = trio.Lock()
             self._inbound = trio.CapacityLimiter(settings.max_inbound_requests)
             self._listen_addrs = tuple(str(a) for a in host.get_addrs())
@@ -351,11 +425,73 @@ class Libp2pNetwork(PeerNetwork):
             peer.last_seen = time.time()
 
     def _on_connected(self, peer_id: ID) -> None:
-        if node_id_of(peer_id) is None:  # not an lwdock node (no Ed25519 identity)
-            if self._tasks is not None and self._host is not None:
-                self._tasks.start_soon(self._host.disconnect, peer_id)
+        node_id = node_id_of(peer_id)
+        if node_id is None or self._faults.banned(node_id, time.monotonic()):
+            # not an lwdock node (no Ed25519 identity), or banned for its faults
+            self._drop(peer_id)
             return
         self._seen(peer_id)
+
+    def _drop(self, peer_id: ID) -> None:
+        """Close every connection of a peer (from the trio thread, without waiting)."""
+        if self._tasks is not None and self._host is not None:
+            self._tasks.start_soon(self._disconnect, self._host, peer_id)
+
+    async def _disconnect(self, host: IHost, peer_id: ID) -> None:
+        with trio.move_on_after(self.settings.dial_timeout):
+            try:
+                await host.disconnect(peer_id)
+            except Exception as exc:  # already gone
+                log.debug("%s: disconnecting %s: %s", self._node_id, peer_id, exc)
+
+    def _on_fault(self, peer_id: ID, where: str, exc: BaseException) -> None:
+        """A peer sent something the layer cannot take: charge it, ban it after repeats."""
+        node_id = node_id_of(peer_id) or str(peer_id)
+        now = time.monotonic()
+        self._counters["peer_faults"] += 1
+        self._penalize_trio(peer_id, FAULT_PENALTY)
+        banned = self._faults.fault(node_id, now)
+        ok, skipped = self._log_budget.allow(f"fault {node_id}", now)
+        if ok or banned:
+            more = f" ({skipped} more not logged)" if skipped else ""
+            log.warning("%s: fault of peer %s on %s: %s: %.200s%s", self._node_id, node_id,
+                        where, type(exc).__name__, exc, more)
+        if banned:
+            self._counters["peers_banned"] += 1
+            log.warning("%s: peer %s disconnected and banned for %.0f s after %d faults",
+                        self._node_id, node_id, self.settings.peer_ban_seconds,
+                        self.settings.max_peer_faults)
+            self._drop(peer_id)
+
+    def _penalize_trio(self, peer_id: ID, amount: float) -> None:
+        router = self._router
+        if router is not None and router.scorer is not None:
+            router.scorer.penalize_behavior(peer_id, amount)
+
+    def penalize(self, peer: str, amount: float) -> None:
+        def run() -> None:
+            record = self._peers.get(peer)
+            if record is not None:
+                self._penalize_trio(record.peer_id, amount)
+
+        self._bridge.soon(run)
+
+    async def score_of(self, peer: str) -> float | None:
+        """`peer`'s GossipSub score on our topics (None: not known)."""
+        def score() -> float | None:
+            record, router = self._peers.get(peer), self._router
+            if record is None or router is None or router.scorer is None:
+                return None
+            return float(router.scorer.score(record.peer_id, list(self._inboxes)))
+
+        async def call() -> float | None:
+            return score()
+
+        return await self._bridge.call(call)
+
+    def banned_peers(self) -> list[str]:
+        """Node ids banned now for their faults (read from any thread: a snapshot)."""
+        return self._faults.bans(time.monotonic())
 
     def _want(self, peer_id: ID, addrs: tuple[str, ...]) -> str:
         peer = self._record(peer_id)
@@ -363,7 +499,9 @@ class Libp2pNetwork(PeerNetwork):
             raise ValueError(f"{peer_id}: not an lwdock node id or this node itself")
         peer.addrs = tuple(dict.fromkeys(peer.addrs + addrs))
         if peer.backoff is None:
-            peer.backoff = Backoff(self.settings.redial_min, self.settings.redial_max)
+            settings = self.settings
+            peer.backoff = Backoff(settings.redial_min, settings.redial_max,
+                                   settings.redial_slow, settings.redial_slow_after)
         node_id = node_id_of(peer_id)
         assert node_id is not None
         return node_id
@@ -429,18 +567,25 @@ class Libp2pNetwork(PeerNetwork):
         peer.last_seen = time.time()
 
     async def _keep_connected(self) -> None:
-        """Re-dial every wanted peer whose connection is gone, with back-off."""
+        """Re-dial every wanted peer whose connection is gone, with back-off; drop banned
+        peers that got a connection in (one opened while the ban began, say)."""
         while True:
             if self._closing:  # stopping: no new connections
                 await trio.sleep_forever()
             await self._repair()
             now = trio.current_time()
+            for node_id in self._faults.bans(time.monotonic()):
+                banned = self._peers.get(node_id)
+                if banned is not None and self._is_connected(banned.peer_id):
+                    self._drop(banned.peer_id)
             for peer in list(self._peers.values()):
                 backoff = peer.backoff
                 if backoff is None or peer.dialing:
                     continue
                 if self._is_connected(peer.peer_id):
                     backoff.succeeded()
+                elif self._faults.banned(node_id_of(peer.peer_id) or "", time.monotonic()):
+                    continue
                 elif backoff.due(now) and not self._pubsub_stale(peer.peer_id):
                     peer.dialing = True
                     assert self._tasks is not None
@@ -453,7 +598,11 @@ class Libp2pNetwork(PeerNetwork):
             await self._dial(peer, self.settings.dial_timeout)
         except PeerError as exc:
             peer.backoff.failed(trio.current_time())
-            log.debug("%s: re-dial failed: %s", self._node_id, exc)
+            ok, skipped = self._log_budget.allow(f"dial {peer.peer_id}", time.monotonic())
+            if ok:  # a dead peer is re-dialled every few seconds: one line per LOG_INTERVAL
+                more = f"; {skipped} more failed re-dials not logged" if skipped else ""
+                log.info("%s: cannot reach %s, re-dialling with back-off: %s%s",
+                         self._node_id, node_id_of(peer.peer_id), exc, more)
         else:
             peer.backoff.succeeded()
         finally:
@@ -475,9 +624,25 @@ class Libp2pNetwork(PeerNetwork):
 
     def _peer_list(self) -> list[PeerStatus]:
         return [PeerStatus(node_id=node_id, connected=self._is_connected(peer.peer_id),
-                           last_seen=peer.last_seen, addrs=peer.addrs,
+                           last_seen=peer.last_seen, addrs=peer.addrs or self._listens(peer),
                            wanted=peer.backoff is not None)
                 for node_id, peer in sorted(self._peers.items())]
+
+    def _listens(self, peer: _Peer) -> tuple[str, ...]:
+        """Where a peer that dialled us listens (identify told the peerstore): kept in
+        the store, so this node can dial it after a restart."""
+        assert self._host is not None
+        suffix = f"/p2p/{peer.peer_id}"
+        try:
+            addrs = self._host.get_peerstore().addrs(peer.peer_id)
+        except Exception:  # not in the peerstore (yet)
+            return ()
+        out = []
+        for a in addrs:
+            text = str(a)
+            if "/tcp/" in text:
+                out.append(text if text.endswith(suffix) else text + suffix)
+        return tuple(dict.fromkeys(out))
 
     async def _peers_trio(self) -> list[PeerStatus]:
         return self._peer_list()
@@ -582,7 +747,12 @@ class Libp2pNetwork(PeerNetwork):
         peer = node_id_of(stream.muxed_conn.peer_id)
         protocol_id = str(stream.get_protocol())
         handler = self._handlers.get(protocol_id)
-        if peer is None or handler is None:
+        if peer is None or handler is None or self._faults.banned(peer, time.monotonic()):
+            await _close_quietly(stream, reset=True)
+            return
+        # Per peer first, then all peers: one peer's open streams take only its own slots.
+        if self._inbound_by_peer.get(peer, 0) >= self.settings.max_inbound_per_peer:
+            self._counters["requests_refused"] += 1
             await _close_quietly(stream, reset=True)
             return
         try:
@@ -591,9 +761,16 @@ class Libp2pNetwork(PeerNetwork):
             self._counters["requests_refused"] += 1
             await _close_quietly(stream, reset=True)
             return
+        self._inbound_by_peer[peer] = self._inbound_by_peer.get(peer, 0) + 1
         try:
             with trio.fail_after(self.settings.handler_timeout):
-                request = await read_frame(stream, self.settings.max_frame_bytes)
+                try:
+                    with trio.fail_after(self.settings.first_frame_timeout):
+                        request = await read_frame(stream, self.settings.max_frame_bytes)
+                except trio.TooSlowError:
+                    self._on_fault(stream.muxed_conn.peer_id, protocol_id, PeerTimeout(
+                        f"no request frame within {self.settings.first_frame_timeout} s"))
+                    raise
                 self._seen(stream.muxed_conn.peer_id)
                 response = await self._bridge.run_in_asyncio(handler, peer, request)
                 await stream.write(framing.encode_frame(response,
@@ -608,6 +785,11 @@ class Libp2pNetwork(PeerNetwork):
             await _close_quietly(stream)
         finally:
             self._inbound.release()
+            left = self._inbound_by_peer.get(peer, 1) - 1
+            if left > 0:
+                self._inbound_by_peer[peer] = left
+            else:
+                self._inbound_by_peer.pop(peer, None)
 
 
 def _open_error(peer: str, protocol_id: str, exc: BaseException) -> PeerError:

@@ -38,13 +38,18 @@ class Backoff:
 
     A restarted peer must be re-dialled within seconds (the federation target is
     reconnection within 5 s), so the ceiling is low: a dead peer on a LAN costs one
-    refused TCP connection every `ceiling` seconds.
+    refused TCP connection every `ceiling` seconds. A peer that stays unreachable
+    for `slow_after` seconds (gone for good, or down for maintenance) is re-dialled
+    every `slow_ceiling` seconds instead.
     """
 
     floor: float
     ceiling: float
+    slow_ceiling: float = 0.0
+    slow_after: float = 0.0
     delay: float = 0.0
     next_at: float = 0.0
+    failing_since: float | None = None
 
     def due(self, now: float) -> bool:
         """True when a dial may be attempted at time `now`."""
@@ -52,10 +57,16 @@ class Backoff:
 
     def failed(self, now: float) -> None:
         """A dial failed at `now`: wait longer before the next one."""
-        self.delay = self.floor if self.delay == 0 else min(self.delay * 2, self.ceiling)
+        if self.failing_since is None:
+            self.failing_since = now
+        ceiling = self.ceiling
+        if self.slow_ceiling > ceiling and now - self.failing_since >= self.slow_after:
+            ceiling = self.slow_ceiling
+        self.delay = self.floor if self.delay == 0 else min(self.delay * 2, ceiling)
         self.next_at = now + self.delay
 
     def succeeded(self) -> None:
         """Connected: the next loss is re-dialled at once."""
         self.delay = 0.0
         self.next_at = 0.0
+        self.failing_since = None

@@ -72,6 +72,13 @@ class TrioThread:
         """The thread ran and ended (stopped or crashed)."""
         return self._finished.done()
 
+    @property
+    def error(self) -> BaseException | None:
+        """What ended the thread, if it ended with an error (None while it runs)."""
+        if not self._finished.done():
+            return None
+        return self._finished.exception()
+
     async def start(self, serve: Callable[[trio.Nursery, Callable[[], None]], Awaitable[None]],
                     timeout: float = 30.0) -> None:
         """Start the thread and wait until `serve` reports ready."""
