@@ -36,8 +36,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from lwnode.client import NodeClient
+from lwnode.errors import JobFailed
 from lwnode.local import Fetched, fetch_package
-from lwnode.web.worker import JobFailed
 
 log = logging.getLogger("lwnode.web")
 T = TypeVar("T")
