@@ -30,7 +30,7 @@ from lwnode.config import NodeConfig
 from lwnode.errors import BadRange, BadRequest, TooLarge, Unauthorized
 from lwnode.httperrors import errors_middleware
 from lwnode.httpguard import RequestGuard, token_ok
-from lwnode.openapi import OPENAPI
+from lwnode.openapi import openapi_document
 from lwnode.records import announcement_of
 from lwnode.service import NodeService, package_path
 from lwnode.store.base import ANNOUNCEMENT
@@ -243,7 +243,7 @@ async def peers(request: web.Request) -> web.Response:
 
 
 async def openapi(request: web.Request) -> web.Response:
-    return _json(OPENAPI)
+    return _json(openapi_document(request.app[CONFIG]))  # with this node's limits
 
 
 ROUTES: tuple[tuple[str, str, Callable[[web.Request], Awaitable[web.StreamResponse]]], ...] = (
