@@ -85,9 +85,17 @@ class HttpSection:
                                        "first byte of a request, to send the request line and "
                                        "headers; slower clients are disconnected.",
                                  lo=0.1, hi=3600.0)
-    body_timeout: float = _opt(30.0, "Seconds a request body may stall (no byte arrives while "
-                                     "the node waits for one) before the client is "
+    body_timeout: float = _opt(30.0, "Window (seconds) over which a request body's progress is "
+                                     "measured: a client that sends less than "
+                                     "'body_min_rate' bytes a second over one (nothing: a "
+                                     "stall) while the node waits for its body is "
                                      "disconnected.", lo=0.1, hi=3600.0)
+    body_min_rate: int = _opt(1024, "Least average speed (bytes a second, over each "
+                                    "'body_timeout' window) of a request body; 0: only a "
+                                    "stall is dropped.", lo=0)
+    send_timeout: float = _opt(60.0, "Seconds a client may leave the node's answer unread (its "
+                                     "connection's buffers full) before it is disconnected.",
+                               lo=0.1, hi=3600.0)
     idle_timeout: float = _opt(60.0, "Seconds an idle keep-alive connection stays open.",
                                lo=0.1, hi=3600.0)
     max_connections: int = _opt(1024, "Open HTTP connections at most; more are answered 503 "

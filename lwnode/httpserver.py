@@ -12,8 +12,11 @@ setting                     bound
 ==========================  ==================================================
 ``header_timeout``          request line + headers within this many seconds of
                             connecting or of the request's first byte
-``body_timeout``            a body that stalls (no byte while the node waits
-                            for one) this long drops the connection
+``body_timeout``,           a body that sends less than ``body_min_rate`` bytes
+``body_min_rate``           a second over a ``body_timeout`` window (or stalls)
+                            while the node waits for it drops the connection
+``send_timeout``            a client that leaves the answer unread this long
+                            (buffers full) is dropped
 ``idle_timeout``            an idle keep-alive connection is closed (aiohttp's
                             ``keepalive_timeout``)
 ``max_connections``         open connections; more are answered 503 and closed
@@ -103,7 +106,9 @@ class GuardedRequestHandler(RequestHandler):
         self._admitted = False
         self._head_timer: asyncio.TimerHandle | None = None
         self._body_timer: asyncio.TimerHandle | None = None
-        self._last_data = 0.0
+        self._send_timer: asyncio.TimerHandle | None = None
+        self._window_bytes = 0  # body bytes received in the current window
+        self._window_excused = False  # the node stopped reading in this window
         self._payload: Any = None
 
     # -- connections ---------------------------------------------------------------------
@@ -131,16 +136,16 @@ class GuardedRequestHandler(RequestHandler):
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
-        self._last_data = self._loop.time()
+        self._window_bytes += len(data)
         if self._head_timer is None and not self._request_in_progress and self._admitted:
             self._start_head_timer()  # the first byte of the next request on this connection
         super().data_received(data)
 
     def _cancel_timers(self) -> None:
-        for timer in (self._head_timer, self._body_timer):
+        for timer in (self._head_timer, self._body_timer, self._send_timer):
             if timer is not None:
                 timer.cancel()
-        self._head_timer = self._body_timer = None
+        self._head_timer = self._body_timer = self._send_timer = None
 
     # -- the request head ----------------------------------------------------------------
     def _start_head_timer(self) -> None:
@@ -162,8 +167,8 @@ class GuardedRequestHandler(RequestHandler):
             self._head_timer.cancel()
             self._head_timer = None
         self._payload = request.content
-        self._last_data = self._loop.time()
-        self._watch_body(self._http.body_timeout)
+        self._window_bytes, self._window_excused = 0, False
+        self._body_timer = self._loop.call_later(self._http.body_timeout, self._check_body)
         try:
             return await super()._handle_request(request, *args, **kwargs)
         finally:
@@ -172,23 +177,45 @@ class GuardedRequestHandler(RequestHandler):
                 self._body_timer.cancel()
                 self._body_timer = None
 
-    def _watch_body(self, delay: float) -> None:
-        self._body_timer = self._loop.call_later(delay, self._check_body)
+    def pause_reading(self) -> None:
+        self._window_excused = True  # the handler is not reading: not the client's doing
+        super().pause_reading()
 
     def _check_body(self) -> None:
+        """End of a `body_timeout` window: enough of the body arrived, or drop the client."""
         self._body_timer = None
         payload = self._payload
         if payload is None or payload.is_eof() or self.transport is None:
             return  # all of the body is in (or there was none)
-        now = self._loop.time()
-        if self._reading_paused:  # the handler is not reading: not the client's doing
-            self._last_data = now
-        stalled = now - self._last_data
-        if stalled < self._http.body_timeout:
-            self._watch_body(self._http.body_timeout - stalled)
+        got, excused = self._window_bytes, self._window_excused or self._reading_paused
+        self._window_bytes, self._window_excused = 0, False
+        window = self._http.body_timeout
+        need = max(1, int(self._http.body_min_rate * window))
+        if excused or got >= need:
+            self._body_timer = self._loop.call_later(window, self._check_body)
             return
-        self._notes.info("HTTP: %s's request body stalled for %g s ([http] body_timeout); "
-                         "disconnected", self._client, self._http.body_timeout)
+        self._notes.info("HTTP: %s sent %d bytes of its request body in %g s, fewer than "
+                         "%d ([http] body_timeout, body_min_rate); disconnected",
+                         self._client, got, window, need)
+        self.force_close()
+
+    # -- the answer ------------------------------------------------------------------------
+    def pause_writing(self) -> None:
+        super().pause_writing()  # the client's buffers are full: it is not reading
+        self._send_timer = self._loop.call_later(self._http.send_timeout, self._send_late)
+
+    def resume_writing(self) -> None:
+        if self._send_timer is not None:
+            self._send_timer.cancel()
+            self._send_timer = None
+        super().resume_writing()
+
+    def _send_late(self) -> None:
+        self._send_timer = None
+        if self.transport is None:
+            return
+        self._notes.info("HTTP: %s left the answer unread for %g s ([http] send_timeout); "
+                         "disconnected", self._client, self._http.send_timeout)
         self.force_close()
 
     # -- malformed requests --------------------------------------------------------------

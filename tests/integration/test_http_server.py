@@ -12,6 +12,8 @@ import asyncio
 import contextlib
 import json
 import logging
+import socket
+import time
 
 import pytest
 import pytest_asyncio
@@ -23,6 +25,8 @@ pytestmark = [pytest.mark.timeout(60), pytest.mark.asyncio(loop_scope="module")]
 
 HEAD_S = 0.5
 BODY_S = 0.5
+MIN_RATE = 1000  # bytes a second
+SEND_S = 0.5
 NOT_DROPPED_S = 10.0  # far above the deadlines: a connection still open by then is a bug
 HEAD = b"GET /v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\n"
 
@@ -33,7 +37,8 @@ async def node(tmp_path_factory):
     home.init("Server Org")
     config = home.config(env={}, overrides={
         "http": {"port": 0, "header_timeout": HEAD_S, "body_timeout": BODY_S,
-                 "idle_timeout": 30.0, "max_connections_per_ip": 3},
+                 "body_min_rate": MIN_RATE, "send_timeout": SEND_S, "idle_timeout": 30.0,
+                 "max_connections_per_ip": 3},
         "log": {"access_log": False}, "p2p": {"enabled": False}})
     async with running_node(home, config) as running:
         running.port = int(running.url.rsplit(":", 1)[1])
@@ -91,6 +96,46 @@ async def test_a_stalled_body_is_dropped(node):
                      b"Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"sem")
         await writer.drain()
         await _dropped(reader)  # closed (the handler's 400 for a cut body may come first)
+
+
+async def test_a_body_dripped_slower_than_the_least_rate_is_dropped(node):
+    async with connection(node) as (reader, writer):
+        writer.write(b"POST /v1/search HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                     b"Content-Type: application/json\r\nContent-Length: 100000\r\n\r\n")
+
+        async def drip() -> None:  # ~100 bytes a second: never a stall, far below the rate
+            with contextlib.suppress(ConnectionError):
+                while True:
+                    writer.write(b" " * 5)
+                    await writer.drain()
+                    await asyncio.sleep(0.05)
+
+        dripping = asyncio.create_task(drip())
+        try:
+            await _dropped(reader)
+        finally:
+            dripping.cancel()
+
+
+async def test_a_client_that_leaves_the_answer_unread_is_dropped(node, caplog):
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # small, so buffers fill
+    sock.setblocking(False)
+    await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", node.port))
+    _unread, writer = await asyncio.open_connection(sock=sock)
+    try:
+        with caplog.at_level(logging.INFO, logger="lwnode.http"):
+            # pipelined requests whose answers (~30 KB each) the client never reads
+            writer.write(b"GET /v1/openapi.json HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n" * 300)
+            await writer.drain()
+            end = time.monotonic() + NOT_DROPPED_S
+            while not any("unread" in r.getMessage() for r in caplog.records):
+                assert time.monotonic() < end, "the unread connection was not dropped"
+                await asyncio.sleep(0.05)
+    finally:
+        writer.close()
+        with contextlib.suppress(ConnectionError):
+            await writer.wait_closed()
 
 
 async def test_a_kept_alive_connection_may_idle_between_requests(node):
