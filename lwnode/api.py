@@ -11,7 +11,7 @@ or DELETE from another site's page.
 Writes (``POST /v1/learnwares``, ``DELETE /v1/learnwares/{id}``) need the node's
 bearer token; reads are open unless ``[http] open_reads = false`` (health and the
 OpenAPI document stay open for probes). The OpenAPI document is
-`lwnode.openapi.OPENAPI`; a test checks that it lists exactly the routes here.
+`lwnode.openapi.openapi_document`; a test checks that it lists exactly the routes here.
 """
 
 from __future__ import annotations
@@ -42,6 +42,8 @@ log = logging.getLogger("lwnode.api")
 SERVICE = web.AppKey("service", NodeService)
 CONFIG = web.AppKey("config", NodeConfig)
 TOKEN = web.AppKey("token", str)
+OPENAPI_BODY = web.AppKey("openapi_body", bytes)
+"""The OpenAPI document with this node's limits, encoded once (it is ~30 kB)."""
 
 UPLOAD_CHUNK_BYTES = 1 << 16
 SHA256_HEADER = "X-Content-SHA256"
@@ -243,7 +245,7 @@ async def peers(request: web.Request) -> web.Response:
 
 
 async def openapi(request: web.Request) -> web.Response:
-    return _json(openapi_document(request.app[CONFIG]))  # with this node's limits
+    return web.Response(body=request.app[OPENAPI_BODY], content_type="application/json")
 
 
 ROUTES: tuple[tuple[str, str, Callable[[web.Request], Awaitable[web.StreamResponse]]], ...] = (
@@ -269,6 +271,7 @@ def make_app(service: NodeService, config: NodeConfig, token: str) -> web.Applic
     app[SERVICE] = service
     app[CONFIG] = config
     app[TOKEN] = token
+    app[OPENAPI_BODY] = json.dumps(openapi_document(config)).encode()
 
     async def service_ctx(app: web.Application) -> AsyncIterator[None]:
         await app[SERVICE].start()

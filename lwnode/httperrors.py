@@ -43,9 +43,12 @@ from lwnode.errors import (
     Unauthorized,
     UnknownHost,
 )
+from lwnode.ratelog import RateLimitedLog
 from protocol.errors import ProtocolError, SignatureError
 
 log = logging.getLogger("lwnode.api")
+client_notes = RateLimitedLog(log)
+"""Lines about clients that hang up or send a broken body (a flood is one line a second)."""
 
 ERROR_STATUS: tuple[tuple[type[BaseException], int, str], ...] = (
     (Unauthorized, 401, "unauthorized"),
@@ -139,8 +142,8 @@ async def errors_middleware(request: web.Request,
                               **extra)
     except (ConnectionResetError, HttpProcessingError, RequestPayloadError) as exc:
         # the client hung up or sent a malformed body: its doing, not a bug
-        log.info("%s %s: the request ended early or its body is malformed (%s)",
-                 request.method, request.path, exc)
+        client_notes.info("%s %s: the request ended early or its body is malformed (%s)",
+                          request.method, request.path, exc)
         return error_response(400, "bad_request", f"the request ended early or its body is "
                                                   f"malformed ({exc})")
     except Exception:  # a bare ValueError included: a bug, not the client's input

@@ -25,7 +25,8 @@ setting                     bound
 
 A malformed request is answered 400 with the API's JSON error and logged at INFO,
 one line, no traceback. Disconnections for the bounds are logged at INFO too, at
-most one line a second (`RateLimitedLog`), so a flood cannot fill the log.
+most one line of each kind a second (`lwnode.ratelog`), so a flood cannot fill
+the log.
 """
 
 from __future__ import annotations
@@ -33,7 +34,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import time
 from collections import Counter
 from typing import Any
 
@@ -43,27 +43,9 @@ from aiohttp.web_protocol import RequestHandler
 from aiohttp.web_request import BaseRequest
 
 from lwnode.config import HttpSection
+from lwnode.ratelog import RateLimitedLog
 
 log = logging.getLogger("lwnode.http")
-
-
-class RateLimitedLog:
-    """INFO lines about misbehaving clients, at most one of each kind (its format
-    string) per `interval` seconds; the lines left out are counted into the next one."""
-
-    def __init__(self, interval: float = 1.0) -> None:
-        self.interval = interval
-        self._last: dict[str, float] = {}
-        self._dropped: Counter[str] = Counter()
-
-    def info(self, message: str, *args: Any) -> None:
-        now = time.monotonic()
-        if now - self._last.get(message, float("-inf")) < self.interval:
-            self._dropped[message] += 1
-            return
-        self._last[message] = now
-        dropped = self._dropped.pop(message, 0)
-        log.info(message + (f" (and {dropped} more like it)" if dropped else ""), *args)
 
 
 class ConnectionBudget:
@@ -93,6 +75,11 @@ def _busy_bytes(message: str) -> bytes:
     return (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
             b"Connection: close\r\nRetry-After: 1\r\nContent-Length: "
             + str(len(body)).encode() + b"\r\n\r\n" + body)
+
+
+def _one_line(what: object) -> str:
+    """aiohttp's parser messages span lines (the bad bytes and a caret): one line here."""
+    return " ".join(str(what).split())[:200]
 
 
 class GuardedRequestHandler(RequestHandler):
@@ -216,6 +203,7 @@ class GuardedRequestHandler(RequestHandler):
             return
         self._notes.info("HTTP: %s left the answer unread for %g s ([http] send_timeout); "
                          "disconnected", self._client, self._http.send_timeout)
+        self.transport.abort()  # close() would wait for the client to read what is buffered
         self.force_close()
 
     # -- malformed requests --------------------------------------------------------------
@@ -223,7 +211,7 @@ class GuardedRequestHandler(RequestHandler):
         exc = kwargs.get("exc_info")
         if isinstance(exc, HttpProcessingError):  # the client's malformed request, not a bug
             self._notes.info("HTTP: malformed request from %s: %s", self._client,
-                             str(exc)[:200])
+                             _one_line(exc))
             return
         super().log_exception(*args, **kwargs)
 
@@ -235,7 +223,7 @@ class GuardedRequestHandler(RequestHandler):
         self.log_exception("malformed request", exc_info=exc)
         if request.writer.output_size > 0:
             raise ConnectionError("a response was sent already")
-        text = str(exc.message if isinstance(exc.message, str) else exc)[:200]
+        text = _one_line(exc.message if isinstance(exc.message, str) else exc)
         response = web.json_response({"code": "bad_request",
                                       "message": f"malformed HTTP request: {text}"},
                                      status=status)
@@ -250,7 +238,7 @@ class GuardedServer(web.Server):
         self.__dict__.update(base.__dict__)  # built by the app, as aiohttp builds it
         self.http = http
         self.budget = ConnectionBudget(http.max_connections, http.max_connections_per_ip)
-        self.notes = RateLimitedLog()
+        self.notes = RateLimitedLog(log)
 
     def __call__(self) -> RequestHandler:
         return GuardedRequestHandler(self, loop=self._loop, http=self.http, budget=self.budget,
