@@ -18,14 +18,14 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m ruff check engine protocol lwnode tests benchmarks
-	$(PY) -m mypy engine protocol
+	$(PY) -m mypy engine protocol lwnode
 	$(PY) -m pytest -q
 
 lint: $(STAMP)
 	$(PY) -m ruff check engine protocol lwnode tests benchmarks
 
 typecheck: $(STAMP)
-	$(PY) -m mypy engine protocol
+	$(PY) -m mypy engine protocol lwnode
 
 bench: $(STAMP)
 	$(PY) -m benchmarks

@@ -6,7 +6,10 @@ module                 holds
 ``cli.py``             `lwnode` command line (init, run, pack, publish, search, ...)
 ``daemon.py``          store + service + HTTP server, started and stopped as one
 ``service.py``         `NodeService`: what a node does, independent of HTTP
-``api.py``             the aiohttp API under ``/v1`` and its one error mapping
+``api.py``             the aiohttp API under ``/v1``
+``httperrors.py``      the one error -> HTTP status table (API and web routes)
+``httpguard.py``       bearer token, Host allowlist, Origin check (every route)
+``httpserver.py``      aiohttp's server + header/body deadlines, connection caps
 ``openapi.py``         the OpenAPI 3 document served at ``/v1/openapi.json``
 ``jsonio.py``          JSON of the API <-> the node's types
 ``config.py``          `NodeConfig`: TOML -> ``LWDOCK_*`` env -> CLI flags
@@ -37,7 +40,7 @@ module                 holds
 ``birthdays.py``       the Birthdays-per-state recipe (demo, benchmarks)
 ``cluster.py``         local nodes on loopback, started and stopped as one
 ``web/``               the node's web page and its ``/v1/web`` routes
-``errors.py``          the node's errors, each with a stable code (api.py maps them to HTTP)
+``errors.py``          the node's errors, each with a stable code (httperrors.py maps them)
 ``testing.py``         small real fixtures for tests and benchmarks
 =====================  ==========================================================
 """

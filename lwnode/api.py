@@ -1,19 +1,21 @@
 """The HTTP API under ``/v1`` (aiohttp): routes, auth, and the one error mapping.
 
 Every response is JSON except a package download. Every error is JSON
-``{"code": ..., "message": ...}`` with a status from `STATUS_OF` (the one place
-errors become statuses): 4xx for anything a client can send, 5xx only for bugs
-(logged with their traceback) and for a node that is shutting down (503).
+``{"code": ..., "message": ...}`` with a status from `lwnode.httperrors` (the one
+place errors become statuses, for these routes and the web page's): 4xx for
+anything a client can send, 500 only for bugs (logged once with their traceback),
+503 for a node that is shutting down or saturated. `lwnode.httpguard` refuses, on
+every route, a ``Host`` that is not one of the node's names and a browser's POST
+or DELETE from another site's page.
 
 Writes (``POST /v1/learnwares``, ``DELETE /v1/learnwares/{id}``) need the node's
 bearer token; reads are open unless ``[http] open_reads = false`` (health and the
 OpenAPI document stay open for probes). The OpenAPI document is
-`lwnode.openapi.OPENAPI`; a test checks that it lists exactly the routes here.
+`lwnode.openapi.openapi_document`; a test checks that it lists exactly the routes here.
 """
 
 from __future__ import annotations
 
-import hmac
 import json
 import logging
 import re
@@ -22,31 +24,22 @@ from importlib import metadata
 from typing import Any
 
 from aiohttp import web
-from aiohttp.http_exceptions import HttpProcessingError
 
-from engine.errors import LwdockError, PackageError, SearchError, SpecError
 from lwnode import jsonio
 from lwnode.config import NodeConfig
-from lwnode.errors import (
-    BadRange,
-    BadRequest,
-    Busy,
-    Forbidden,
-    Gone,
-    NodeError,
-    NotFound,
-    PackageRejected,
-    RateLimited,
-    TooLarge,
-    Unauthorized,
+from lwnode.errors import BadRange, BadRequest, TooLarge, Unauthorized
+from lwnode.httperrors import (  # noqa: F401  (status_of, error_response: re-exported)
+    error_response,
+    errors_middleware,
+    status_of,
 )
-from lwnode.openapi import OPENAPI
+from lwnode.httpguard import RequestGuard, token_ok
+from lwnode.openapi import openapi_document
 from lwnode.ratelimit import OpenLimits
 from lwnode.records import announcement_of
 from lwnode.service import NodeService, package_path
 from lwnode.store.base import ANNOUNCEMENT
 from lwnode.web import PAGE_PATHS, setup_web  # the web page (lwnode.web, issue 9)
-from protocol.errors import ProtocolError, SignatureError
 from protocol.versions import SCHEMA_MAJOR, SCHEMA_MINOR
 
 log = logging.getLogger("lwnode.api")
@@ -55,90 +48,13 @@ SERVICE = web.AppKey("service", NodeService)
 CONFIG = web.AppKey("config", NodeConfig)
 TOKEN = web.AppKey("token", str)
 LIMITS = web.AppKey("limits", OpenLimits)
+OPENAPI_BODY = web.AppKey("openapi_body", bytes)
+"""The OpenAPI document with this node's limits, encoded once (it is ~30 kB)."""
 
 UPLOAD_CHUNK_BYTES = 1 << 16
 SHA256_HEADER = "X-Content-SHA256"
 OPEN_ROUTES = frozenset({"/v1/health", "/v1/openapi.json", *PAGE_PATHS})  # + the web page
 WRITE_ROUTES = frozenset({("POST", "/v1/learnwares"), ("DELETE", "/v1/learnwares/{id}")})
-
-STATUS_OF: tuple[tuple[type[BaseException], int, str], ...] = (
-    (Unauthorized, 401, "unauthorized"),
-    (Forbidden, 403, "forbidden"),
-    (NotFound, 404, "not_found"),
-    (Gone, 410, "withdrawn"),
-    (TooLarge, 413, "too_large"),
-    (BadRange, 416, "bad_range"),
-    (PackageRejected, 422, "package_rejected"),
-    (RateLimited, 429, "rate_limited"),
-    (Busy, 503, "busy"),
-    (SignatureError, 400, "bad_signature"),
-    (ProtocolError, 400, "bad_request"),
-    (SpecError, 400, "bad_spec"),
-    (SearchError, 400, "bad_search"),
-    (PackageError, 400, "bad_package"),
-    (ValueError, 400, "bad_request"),
-)
-"""Error class -> (HTTP status, code); the first matching row wins. A `NodeError`'s
-own `code` replaces the generic one. Anything else is a bug: 500 "internal"."""
-
-_HTTP_CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed",
-               413: "too_large", 415: "unsupported_media_type"}
-
-
-def error_response(status: int, code: str, message: str,
-                   headers: dict[str, str] | None = None, **extra: Any) -> web.Response:
-    body = {"code": code, "message": message, **extra}
-    return web.json_response(body, status=status, headers=headers)
-
-
-def status_of(exc: BaseException) -> tuple[int, str]:
-    for cls, status, code in STATUS_OF:
-        if isinstance(exc, cls):
-            return status, exc.code if isinstance(exc, NodeError) else code
-    return 500, "internal"
-
-
-@web.middleware
-async def errors_middleware(request: web.Request,
-                            handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-                            ) -> web.StreamResponse:
-    try:
-        return await handler(request)
-    except web.HTTPException as exc:
-        if exc.status < 400:
-            raise
-        code = _HTTP_CODES.get(exc.status, "http_error")
-        message = exc.text if exc.text and not exc.text.startswith(str(exc.status)) else \
-            exc.reason
-        if exc.status == 405:
-            message = f"{request.method} is not allowed on {request.path}"
-        elif exc.status == 404:
-            message = f"no route {request.path} (see /v1/openapi.json)"
-        return error_response(exc.status, code, message,
-                              headers={k: v for k, v in exc.headers.items()
-                                       if k.lower() == "allow"})
-    except LwdockError as exc:
-        status, code = status_of(exc)
-        if status >= 500 and not isinstance(exc, Busy):
-            log.exception("bug: %s %s", request.method, request.path)
-        extra = {"report": exc.report} if isinstance(exc, PackageRejected) else {}
-        return error_response(status, code, str(exc)[:2000],
-                              headers=getattr(exc, "headers", None), **extra)
-    except ValueError as exc:  # a bad value the handlers did not anticipate
-        return error_response(400, "bad_request", str(exc)[:2000])
-    except (ConnectionResetError, HttpProcessingError) as exc:  # the client went away
-        log.info("%s %s: the request ended early (%s)", request.method, request.path, exc)
-        return error_response(400, "bad_request", f"the request ended early ({exc})")
-    except Exception:
-        log.exception("bug: %s %s", request.method, request.path)
-        return error_response(500, "internal", "internal error (logged on the node)")
-
-
-def _token_ok(request: web.Request) -> bool:
-    header = request.headers.get("Authorization", "")
-    scheme, _, given = header.partition(" ")
-    return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(),
-                                                              request.app[TOKEN].encode())
 
 
 @web.middleware
@@ -149,7 +65,7 @@ async def auth_middleware(request: web.Request,
     template = route.canonical if route is not None else request.path
     write = (request.method, template) in WRITE_ROUTES
     if template not in OPEN_ROUTES and (write or not request.app[CONFIG].http.open_reads) \
-            and not _token_ok(request):
+            and not token_ok(request, request.app[TOKEN]):
         exc = Unauthorized("this request needs the node's API token: send 'Authorization: "
                            "Bearer <token>' (the token is in api.token in the node's home)")
         exc.headers = {"WWW-Authenticate": 'Bearer realm="lwnode"'}
@@ -343,7 +259,7 @@ async def peers(request: web.Request) -> web.Response:
 
 
 async def openapi(request: web.Request) -> web.Response:
-    return _json(OPENAPI)
+    return web.Response(body=request.app[OPENAPI_BODY], content_type="application/json")
 
 
 ROUTES: tuple[tuple[str, str, Callable[[web.Request], Awaitable[web.StreamResponse]]], ...] = (
@@ -363,13 +279,16 @@ ROUTES: tuple[tuple[str, str, Callable[[web.Request], Awaitable[web.StreamRespon
 
 def make_app(service: NodeService, config: NodeConfig, token: str) -> web.Application:
     """The aiohttp application of one node; the service starts and stops with it."""
-    limits = OpenLimits(config.budget, _token_ok)  # rate and concurrency (lwnode.ratelimit)
-    app = web.Application(middlewares=[errors_middleware, auth_middleware, limits.middleware],
+    guard = RequestGuard(config)  # Host allowlist and Origin check, before anything else
+    limits = OpenLimits(config.budget, lambda request: token_ok(request, token))
+    app = web.Application(middlewares=[errors_middleware, guard.middleware, auth_middleware,
+                                       limits.middleware],
                           client_max_size=config.http.max_request_bytes)
     app[LIMITS] = limits
     app[SERVICE] = service
     app[CONFIG] = config
     app[TOKEN] = token
+    app[OPENAPI_BODY] = json.dumps(openapi_document(config)).encode()
 
     async def service_ctx(app: web.Application) -> AsyncIterator[None]:
         await app[SERVICE].start()

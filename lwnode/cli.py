@@ -482,7 +482,8 @@ def _resolve_ids(client: Any, ids: Sequence[str]) -> list[str]:
     node's listing, which holds its own learnwares and those its peers announced."""
     from lwnode.errors import InputError, RequestFailed
 
-    out, known = [], None
+    out: list[str] = []
+    known: list[str] | None = None
     for given in ids:
         given = given.strip().lower()
         match = _ID_PREFIX.fullmatch(given)

@@ -70,6 +70,39 @@ class HttpSection:
                                   lo=1024)
     open_reads: bool = _opt(True, "Let anyone read (health, list, search, download); false: "
                                   "reads need the token too.")
+    # Hostile clients and pages (issue 14): lwnode.httpguard, lwnode.httpserver.
+    allowed_hosts: tuple[str, ...] = _opt((), "Host names (the Host header) the node answers "
+                                              "to besides localhost, 'host' and the host of "
+                                              "'public_url'; IP addresses are always answered. "
+                                              "Other names are refused (421), which stops DNS "
+                                              "rebinding. '*': any name (only behind a proxy "
+                                              "that checks Host itself).")
+    allowed_origins: tuple[str, ...] = _opt((), "Web origins (scheme://host[:port]) besides the "
+                                                "node's own whose pages may POST or DELETE to "
+                                                "it; a browser's request from any other site "
+                                                "is refused (403).")
+    header_timeout: float = _opt(10.0, "Seconds a client has, from connecting or from the "
+                                       "first byte of a request, to send the request line and "
+                                       "headers; slower clients are disconnected.",
+                                 lo=0.1, hi=3600.0)
+    body_timeout: float = _opt(30.0, "Window (seconds) over which a request body's progress is "
+                                     "measured: a client that sends less than "
+                                     "'body_min_rate' bytes a second over one (nothing: a "
+                                     "stall) while the node waits for its body is "
+                                     "disconnected.", lo=0.1, hi=3600.0)
+    body_min_rate: int = _opt(1024, "Least average speed (bytes a second, over each "
+                                    "'body_timeout' window) of a request body; 0: only a "
+                                    "stall is dropped.", lo=0)
+    send_timeout: float = _opt(60.0, "Seconds a client may leave the node's answer unread (its "
+                                     "connection's buffers full) before it is disconnected.",
+                               lo=0.1, hi=3600.0)
+    idle_timeout: float = _opt(60.0, "Seconds an idle keep-alive connection stays open.",
+                               lo=0.1, hi=3600.0)
+    max_connections: int = _opt(1024, "Open HTTP connections at most; more are answered 503 "
+                                      "and closed.", lo=1)
+    max_connections_per_ip: int = _opt(256, "Open HTTP connections from one client address "
+                                            "at most (behind a reverse proxy every client "
+                                            "shares its address: raise it).", lo=1)
 
 
 @dataclass(frozen=True)

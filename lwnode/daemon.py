@@ -26,6 +26,7 @@ from lwnode.api import make_app
 from lwnode.config import LogSection, NodeConfig
 from lwnode.errors import ConfigError
 from lwnode.home import NodeHome
+from lwnode.httpserver import GuardedAppRunner
 from lwnode.p2p.base import P2PSettings
 from lwnode.peering import NoPeers, PeerLayer
 from lwnode.service import NodeService
@@ -119,8 +120,9 @@ async def running_node(home: NodeHome, config: NodeConfig, *, peers: PeerLayer |
         service = NodeService(config, identity, store, peers, scratch=store_dir / "scratch")
         app = make_app(service, config, token)
         access = logging.getLogger("lwnode.access") if config.log.access_log else None
-        runner = web.AppRunner(app, access_log=access, handle_signals=False,
-                               shutdown_timeout=5.0)
+        # aiohttp's runner with header/body deadlines and connection caps ([http])
+        runner = GuardedAppRunner(app, config.http, access_log=access, handle_signals=False,
+                                  shutdown_timeout=5.0)
         await runner.setup()
         try:
             site = web.TCPSite(runner, config.http.host, config.http.port)

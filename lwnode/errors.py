@@ -3,12 +3,13 @@
 Every error the node raises on purpose is a `NodeError` (a `LwdockError`). Errors
 caused by what a client or a user sent also subclass `ValueError`. Each class
 carries a stable `code` (the JSON ``code`` of an HTTP error, a word programs can
-test); `lwnode.api` maps classes to HTTP statuses in one table.
+test); `lwnode.httperrors` maps classes to HTTP statuses in one table, for the API
+and the web page's routes alike.
 """
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any
 
 from engine.errors import LwdockError
 
@@ -17,11 +18,14 @@ class NodeError(LwdockError):
     """Base of the node's errors; `code` is stable, the message is for people.
 
     `headers` are HTTP headers an error response must carry (``WWW-Authenticate``
-    on 401, ``Content-Range`` on 416).
+    on 401, ``Content-Range`` on 416). `http_status` is set only by errors that carry
+    a status decided elsewhere (a worker process's answer, a remote node's refusal
+    passed on); otherwise `lwnode.httperrors.ERROR_STATUS` decides.
     """
 
-    code: ClassVar[str] = "node_error"
+    code: str = "node_error"
     headers: dict[str, str] | None = None
+    http_status: int | None = None
 
 
 class ConfigError(NodeError, ValueError):
@@ -97,6 +101,18 @@ class Forbidden(NodeError, ValueError):
     code = "forbidden"
 
 
+class CrossOrigin(Forbidden):
+    """A state-changing or fetching request a browser sent from another site's page."""
+
+    code = "cross_origin"
+
+
+class UnknownHost(NodeError, ValueError):
+    """A request whose ``Host`` is not one of this node's names (DNS rebinding)."""
+
+    code = "unknown_host"
+
+
 class TooLarge(NodeError, ValueError):
     """A body over the configured size cap."""
 
@@ -140,6 +156,25 @@ class RateLimited(NodeError):
 
     def __init__(self, message: str, retry_after: float, code: str = "rate_limited") -> None:
         super().__init__(message)
-        self.code = code  # type: ignore[misc]  # the instance's own (two kinds of 429)
+        self.code = code  # the instance's own (two kinds of 429)
         self.retry_after = max(1, int(retry_after + 0.999))
         self.headers = {"Retry-After": str(self.retry_after)}
+
+
+class FetchFailed(NodeError):
+    """A package could not be fetched from its owner, or did not verify (HTTP 502)."""
+
+    code = "fetch_failed"
+
+
+class JobFailed(NodeError):
+    """A web job's worker process failed: its HTTP `status`, stable `code`, a message.
+
+    The worker process decides the status (400 bad input, 422 a model that failed,
+    504 past its deadline), so the error carries it (`http_status`).
+    """
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = self.http_status = status
+        self.code = code

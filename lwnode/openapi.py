@@ -2,14 +2,26 @@
 
 Written by hand (it is documentation for people and client generators); a test
 checks that it lists exactly the routes `lwnode.api` registers, with the same
-methods, and that every operation documents its error responses.
+methods, and that every operation documents its error responses. It is as strict
+as the server: what it allows, the server accepts (bounds, patterns, enums, no
+unknown fields), so a client generated from it never meets a 400 it could have
+known about; `openapi_document` fills in the node's own ``[search]`` limits (a test
+compares schema and server value by value).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from engine.vocabulary import DataType, Library, License, TaskType
+from lwnode.config import NodeConfig
+from lwnode.jsonio import DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT
 from lwnode.web.openapi import WEB_PATHS  # the web page's /v1/web routes (issue 9)
+from protocol.limits import MAX_DEADLINE_MS
+
+ID_PATTERN = "^sha256:[0-9a-f]{64}$"
+RANGE_PATTERN = "^bytes=([0-9]+-[0-9]*|-[0-9]+)$"
+"""One range (the server sends no multipart/byteranges): FIRST-LAST, FIRST- or -LENGTH."""
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -34,7 +46,7 @@ def _errors(*statuses: int) -> dict[str, Any]:
 
 _ID_PARAM = {"name": "id", "in": "path", "required": True,
              "description": "Learnware id: the package's content id, sha256:<64 hex>",
-             "schema": {"type": "string", "pattern": "^sha256:[0-9a-f]{64}$"}}
+             "schema": {"type": "string", "pattern": ID_PATTERN}}
 _BEARER: list[dict[str, list[str]]] = [{"bearer": []}]
 
 
@@ -100,11 +112,15 @@ _SCHEMAS: dict[str, Any] = {
         "package_url": {"type": "string", "nullable": True},
         "hosted": {"allOf": [_ref("Hosted")], "nullable": True}}},
     "SemanticSpec": {"type": "object", "description": "engine.specification.SemanticSpec "
-                     "to_dict() form; every field optional in a search", "properties": {
-                         "data_type": {"type": "string", "enum": ["table", "image", "text"]},
-                         "task_type": {"type": "string"}, "library": {"type": "string"},
+                     "to_dict() form; every field optional in a search",
+                     "additionalProperties": False, "properties": {
+                         "format": {"type": "integer"},
+                         "data_type": {"type": "string", "enum": [m.value for m in DataType]},
+                         "task_type": {"type": "string", "enum": [m.value for m in TaskType]},
+                         "library": {"type": "string", "enum": [m.value for m in Library]},
                          "scenarios": {"type": "array", "items": {"type": "string"}},
-                         "license": {"type": "string"}, "name": {"type": "string"},
+                         "license": {"type": "string", "enum": [m.value for m in License]},
+                         "name": {"type": "string"},
                          "description": {"type": "string"}, "input": {"type": "object"},
                          "output": {"type": "object"}}},
     "StatisticalSpec": {"type": "object", "description": "An RKME's to_dict() form: K "
@@ -125,17 +141,6 @@ _SCHEMAS: dict[str, Any] = {
         "package_url": {"type": "string"}}}]},
     "Withdrawn": {"allOf": [_ref("Hosted"), {"type": "object", "properties": {
         "id": {"type": "string"}}}]},
-    "SearchRequest": {"type": "object", "description": "A requirement: a partial semantic "
-                      "spec and/or the RKME of the user's data (built on the user's machine)",
-                      "properties": {
-                          "semantic": _ref("SemanticSpec"), "statistical": _ref(
-                              "StatisticalSpec"),
-                          "k": {"type": "integer", "minimum": 1, "default": 5},
-                          "max_mixture": {"type": "integer", "minimum": 1, "default": 3},
-                          "deadline_ms": {"type": "integer", "minimum": 1,
-                                          "maximum": 120000, "description": "time budget "
-                                          "of routing to peers (default: [p2p] "
-                                          "search_deadline_ms)"}}},
     "Place": {"type": "object", "properties": {
         "id": {"type": "string"}, "owner": {"type": "string"},
         "organization": {"type": "string"}, "name": {"type": "string"},
@@ -193,6 +198,23 @@ _SCHEMAS: dict[str, Any] = {
         }}}}},
 }
 
+def _search_request(max_k: int, default_k: int, max_mixture: int) -> dict[str, Any]:
+    """The search body's schema with this node's ``[search]`` limits."""
+    return {"type": "object", "description": "A requirement: a partial semantic spec and/or "
+            "the RKME of the user's data (built on the user's machine); at least one",
+            "additionalProperties": False,
+            "anyOf": [{"required": ["semantic"]}, {"required": ["statistical"]}],
+            "properties": {
+                "semantic": _ref("SemanticSpec"), "statistical": _ref("StatisticalSpec"),
+                "k": {"type": "integer", "minimum": 1, "maximum": max_k,
+                      "default": default_k},
+                "max_mixture": {"type": "integer", "minimum": 1, "maximum": max_mixture,
+                                "default": max_mixture},
+                "deadline_ms": {"type": "integer", "minimum": 1, "maximum": MAX_DEADLINE_MS,
+                                "description": "time budget of routing to peers (default: "
+                                               "[p2p] search_deadline_ms)"}}}
+
+
 _PACKAGE_HEADERS = {
     "Content-Length": {"schema": {"type": "integer"}},
     "X-Content-SHA256": {"description": "sha256 of the whole package (hex)",
@@ -210,7 +232,15 @@ _PACKAGE_RESPONSES = {
     **_errors(400, 401, 404, 410, 416),
 }
 
-OPENAPI: dict[str, Any] = {
+def openapi_document(config: NodeConfig | None = None) -> dict[str, Any]:
+    """The document, with the limits of `config` (default: the default settings)."""
+    search = (config or NodeConfig()).search
+    schemas = {**_SCHEMAS, "SearchRequest": _search_request(search.max_k, search.default_k,
+                                                            search.max_mixture)}
+    return {**_DOCUMENT, "components": {**_DOCUMENT["components"], "schemas": schemas}}
+
+
+_DOCUMENT: dict[str, Any] = {
     "openapi": "3.0.3",
     "info": {"title": "lwnode", "version": "1",
              "description": "One organization's learnware dock: publish model packages, "
@@ -239,8 +269,10 @@ OPENAPI: dict[str, Any] = {
                                {"type": "array", "items": {"type": "string"}},
                                explode=True),
                         _query("name", "Case-insensitive part of the name"),
-                        _query("limit", "Page size (1..1000, default 50)",
-                               {"type": "integer"}),
+                        _query("limit", f"Page size (1..{MAX_LIST_LIMIT}, default "
+                                        f"{DEFAULT_LIST_LIMIT})",
+                               {"type": "integer", "minimum": 1, "maximum": MAX_LIST_LIMIT,
+                                "default": DEFAULT_LIST_LIMIT}),
                         _query("cursor", "next_cursor of the previous page")],
                     "responses": {"200": _json_body(_ref("Page"), "A page"),
                                   **_errors(400, 401)}},
@@ -275,9 +307,11 @@ OPENAPI: dict[str, Any] = {
                                   **_errors(400, 401, 404, 410)}}},
         "/v1/learnwares/{id}/package": {
             "parameters": [_ID_PARAM, {"name": "Range", "in": "header", "required": False,
-                                       "schema": {"type": "string"},
-                                       "description": "One range: bytes=FIRST-LAST, "
-                                                      "bytes=FIRST- or bytes=-LENGTH"}],
+                                       "schema": {"type": "string", "pattern": RANGE_PATTERN},
+                                       "description": "One range: bytes=FIRST-LAST (LAST "
+                                                      "not before FIRST), bytes=FIRST- or "
+                                                      "bytes=-LENGTH; several ranges are "
+                                                      "refused (400)"}],
             "get": {"summary": "Download the package of a learnware this node hosts",
                     "operationId": "downloadPackage", "responses": _PACKAGE_RESPONSES},
             "head": {"summary": "Size and checksum of the package, no body",
@@ -298,3 +332,6 @@ OPENAPI: dict[str, Any] = {
         **WEB_PATHS,  # the web page's routes (lwnode.web.openapi)
     },
 }
+
+OPENAPI: dict[str, Any] = openapi_document()
+"""The document of a node with the default settings."""

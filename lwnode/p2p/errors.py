@@ -10,6 +10,7 @@ attack on one side.
 from __future__ import annotations
 
 from engine.errors import LwdockError
+from lwnode.errors import Busy as NodeBusy
 
 
 class PeerError(LwdockError):
@@ -36,5 +37,9 @@ class NetworkClosed(PeerError):
     """The local network is not started, or is stopped."""
 
 
-class Busy(PeerError):
-    """Too many calls in flight on this node; retry later."""
+class Busy(PeerError, NodeBusy):
+    """Too many calls in flight on this node; retry later.
+
+    Also the node's `lwnode.errors.Busy`, so one ``except Busy`` (and the HTTP error
+    table's one row, 503 ``busy``) covers both the node and its peer layer.
+    """

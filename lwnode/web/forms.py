@@ -14,9 +14,10 @@ import asyncio
 import re
 import shutil
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from aiohttp import BodyPartReader, web
 
@@ -26,6 +27,7 @@ MAX_PARTS = 16
 MAX_FIELD_CHARS = 20_000
 CHUNK_BYTES = 1 << 16
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -91,9 +93,9 @@ async def read_form(request: web.Request, files: Mapping[str, tuple[tuple[str, .
         None, lambda: tempfile.mkdtemp(prefix="form-", dir=parent)))
     form = Form(root)
     try:
-        reader = await request.multipart()
+        reader = await _parsed(request.multipart())
         for _ in range(MAX_PARTS + 1):
-            part = await reader.next()
+            part = await _parsed(reader.next())
             if part is None:
                 return form
             if not isinstance(part, BodyPartReader):
@@ -113,9 +115,18 @@ async def read_form(request: web.Request, files: Mapping[str, tuple[tuple[str, .
         raise
 
 
+async def _parsed(step: Awaitable[T]) -> T:
+    """A step of aiohttp's multipart parser; its ``ValueError`` (no boundary, a broken
+    part) is the client's malformed body, a `BadRequest` (any other is a bug: 500)."""
+    try:
+        return await step
+    except ValueError as exc:
+        raise BadRequest(f"body: malformed multipart/form-data ({exc})"[:300]) from None
+
+
 async def _text(part: BodyPartReader, name: str) -> str:
     data = bytearray()
-    while chunk := await part.read_chunk(CHUNK_BYTES):
+    while chunk := await _parsed(part.read_chunk(CHUNK_BYTES)):
         data += chunk
         if len(data) > MAX_FIELD_CHARS * 4:
             raise TooLarge(f"{name}: more than {MAX_FIELD_CHARS} characters")
@@ -140,7 +151,7 @@ async def _save(part: BodyPartReader, form: Form, name: str, suffixes: tuple[str
     size = 0
     f = await loop.run_in_executor(None, open, path, "wb")
     try:
-        while chunk := await part.read_chunk(CHUNK_BYTES):
+        while chunk := await _parsed(part.read_chunk(CHUNK_BYTES)):
             size += len(chunk)
             if size > cap:
                 raise TooLarge(f"{name}: {base!r} is larger than this node's limit of "

@@ -41,10 +41,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from lwnode.client import NodeClient
-from lwnode.errors import Busy
+from lwnode.errors import Busy, JobFailed
 from lwnode.local import Fetched, fetch_package
 from lwnode.safefetch import FetchLimits
-from lwnode.web.worker import JobFailed
 
 log = logging.getLogger("lwnode.web")
 T = TypeVar("T")

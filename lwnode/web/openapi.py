@@ -1,12 +1,29 @@
 """The ``/v1/web`` routes in OpenAPI 3 form, merged into `lwnode.openapi.OPENAPI`.
 
 Kept beside the routes so the page's API is documented where it is written; the
-node's test of the OpenAPI document checks that the two agree.
+node's test of the OpenAPI document checks that the two agree, and that the
+document is as strict as the routes (ids, bounds, methods, vocabularies; a file
+field's allowed suffixes are in ``x-file-suffixes``, as JSON Schema cannot
+constrain a multipart file name).
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+from engine.vocabulary import DataType, Library, License, TaskType
+
+ID_PATTERN = "^sha256:[0-9a-f]{64}$"
+_ONE_ID = "sha256:[0-9a-f]{64}"
+IDS_PATTERN = (rf'^(\[ *"{_ONE_ID}"( *, *"{_ONE_ID}"){{0,9}} *\]'
+               rf"|{_ONE_ID}( *, *{_ONE_ID}){{0,9}})$")
+"""1 to 10 ids: a JSON list or comma-separated."""
+REUSE_METHODS = ["job-selector", "average", "ensemble-pruning", "feature-augment", "hetero"]
+MAX_POINTS = 500
+DATA_SUFFIXES = [".csv", ".tsv", ".npy"]
+LABEL_SUFFIXES = [".csv", ".tsv", ".npy"]
+MODEL_SUFFIXES = [".skops", ".pt", ".pth", ".ts"]
+SEMANTIC_SUFFIXES = [".toml"]
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
 _WORDS = {400: "Malformed input (the message names the field, file, line and column)",
@@ -37,10 +54,22 @@ def _form(description: str, properties: dict[str, Any], required: list[str]
 
 
 _FILE = {"type": "string", "format": "binary"}
+
+
+def _file(suffixes: list[str], description: str = "") -> dict[str, Any]:
+    return {**_FILE, "x-file-suffixes": suffixes,
+            "description": f"{description} ({', '.join(suffixes)})".strip()}
+
+
+def _enum(vocab: Any) -> dict[str, Any]:
+    return {"type": "string", "enum": [m.value for m in vocab]}
+
+
 _STR = {"type": "string"}
 _INT = {"type": "integer"}
 _NUM = {"type": "number"}
-_SEMANTIC = {**_FILE, "description": "Optional .toml describing the data's columns by "
+_SEMANTIC = {**_FILE, "x-file-suffixes": SEMANTIC_SUFFIXES,
+             "description": "Optional .toml describing the data's columns by "
                                      "header name ([input.columns] name = \"description\"), "
                                      "as lwnode's --semantic: lets learnwares over other "
                                      "columns be found and reused"}
@@ -58,9 +87,10 @@ WEB_PATHS: dict[str, Any] = {
                    "only the returned spec is used to search)",
         "operationId": "webRequirement",
         "requestBody": _form("The user's rows", {
-            "data": {**_FILE, "description": ".csv/.tsv (optional header) or .npy"},
+            "data": _file(DATA_SUFFIXES, ".csv/.tsv (optional header) or .npy"),
             "semantic": _SEMANTIC,
-            "n_points": {**_INT, "description": "RKME points (default 100)"}}, ["data"]),
+            "n_points": {**_INT, "minimum": 1, "maximum": MAX_POINTS, "default": 100,
+                         "description": "RKME points"}}, ["data"]),
         "responses": {**_ok("The statistical spec and the columns, ready for POST /v1/search "
                             "(as statistical and semantic.input)", {
             "statistical": {"$ref": "#/components/schemas/StatisticalSpec"},
@@ -73,7 +103,8 @@ WEB_PATHS: dict[str, Any] = {
                    "(sha256 and the owner's signed announcement)",
         "operationId": "webFetch",
         "requestBody": {"required": True, "content": {"application/json": {"schema": {
-            "type": "object", "required": ["id"], "properties": {"id": _STR}}}}},
+            "type": "object", "required": ["id"], "properties": {"id": {
+                **_STR, "pattern": ID_PATTERN}}}}}},
         "responses": {**_ok("Fetched and verified", {
             "id": _STR, "name": _STR, "owner": _STR, "size": _INT, "cached": {
                 "type": "boolean"}, "verified": {"type": "boolean"}}),
@@ -83,13 +114,12 @@ WEB_PATHS: dict[str, Any] = {
                    "rows, score reuse against a model trained on those labels alone",
         "operationId": "webReuse",
         "requestBody": _form("Rows, optional labels, learnwares and method", {
-            "data": _FILE, "labels": {**_FILE, "description": "One label per line for the "
-                                                               "first rows of data"},
-            "ids": {**_STR, "description": "JSON list or comma-separated learnware ids"},
+            "data": _file(DATA_SUFFIXES),
+            "labels": _file(LABEL_SUFFIXES, "One label per line for the first rows of data"),
+            "ids": {**_STR, "pattern": IDS_PATTERN,
+                    "description": "1 to 10 learnware ids: a JSON list or comma-separated"},
             "semantic": _SEMANTIC,
-            "method": {"type": "string", "enum": ["job-selector", "average",
-                                                  "ensemble-pruning", "feature-augment",
-                                                  "hetero"],
+            "method": {"type": "string", "enum": REUSE_METHODS,
                        "description": "Left out: hetero when a learnware takes other "
                                       "columns, else ensemble-pruning with labels, "
                                       "job-selector without"},
@@ -111,9 +141,11 @@ WEB_PATHS: dict[str, Any] = {
                    "and publish it (as POST /v1/learnwares)",
         "operationId": "webPack", "security": [{"bearer": []}],
         "requestBody": _form("Model, data and semantic fields", {
-            "model": {**_FILE, "description": ".skops or TorchScript .pt"}, "data": _FILE,
-            "name": _STR, "description": _STR, "task_type": _STR, "data_type": _STR,
-            "library": _STR, "license": _STR,
+            "model": _file(MODEL_SUFFIXES, ".skops or TorchScript"),
+            "data": _file(DATA_SUFFIXES),
+            "name": {**_STR, "pattern": "\\S"}, "description": _STR,
+            "task_type": _enum(TaskType), "data_type": _enum(DataType),
+            "library": _enum(Library), "license": _enum(License),
             "scenarios": {**_STR, "description": "Comma-separated"}},
             ["model", "data", "name"]),
         "responses": {

@@ -17,13 +17,15 @@ route                          does
                                published like ``POST /v1/learnwares``
 =============================  ======================================================
 
-Errors are the API's JSON ``{code, message}`` (the node's error middleware maps
-the node's errors; worker failures carry their own status).
+Errors are the API's JSON ``{code, message}``: handlers raise, and the node's one
+error table (`lwnode.httperrors`) answers; a worker's failure (`JobFailed`) carries
+the status the worker chose, a failed fetch is 502, the owner's "unknown" or
+"withdrawn" is passed on. Host and Origin are checked before any handler runs
+(`lwnode.httpguard`).
 """
 
 from __future__ import annotations
 
-import hmac
 import json
 import time
 from collections.abc import Awaitable, Callable
@@ -38,19 +40,23 @@ from lwnode import jsonio
 from lwnode.config import NodeConfig
 from lwnode.errors import (
     BadRequest,
+    Busy,
+    FetchFailed,
     InputError,
+    JobFailed,
     NodeError,
     NodeUnreachable,
     RequestFailed,
     TooLarge,
     Unauthorized,
 )
+from lwnode.httpguard import token_ok
 from lwnode.local import NEEDS_LABELS, Fetched
 from lwnode.local import REUSE_METHODS as METHODS
 from lwnode.service import NodeService, package_path
 from lwnode.web.forms import Form, read_form
 from lwnode.web.jobs import WebJobs
-from lwnode.web.worker import MODEL_SUFFIXES, JobFailed
+from lwnode.web.worker import MODEL_SUFFIXES
 
 STATIC = Path(__file__).parent / "static"
 DATA_SUFFIXES = (".csv", ".tsv", ".npy")
@@ -94,10 +100,6 @@ def _json(data: Any, status: int = 200) -> web.Response:
                              dumps=lambda v: json.dumps(v, allow_nan=False))
 
 
-def _error(status: int, code: str, message: str) -> web.Response:
-    return _json({"code": code, "message": message[:2000]}, status)
-
-
 def _self_url(request: web.Request, ctx: WebContext) -> str:
     """This node's URL as the connection reached it (always reachable from the node)."""
     sock = request.transport.get_extra_info("sockname") if request.transport else None
@@ -108,15 +110,15 @@ def _self_url(request: web.Request, ctx: WebContext) -> str:
     return f"http://{f'[{host}]' if ':' in host else host}:{sock[1]}"
 
 
-def _fetch_error(exc: NodeError) -> web.Response:
-    if exc.code == "busy":  # every fetch slot is taken (lwnode.web.jobs)
-        return _error(503, exc.code, str(exc))
-    if isinstance(exc, RequestFailed) and exc.status in (400, 401, 404, 410):
-        return _error(exc.status, exc.error_code, str(exc))
-    if isinstance(exc, InputError):
-        return _error(400, exc.code, str(exc))
-    code = "unreachable" if isinstance(exc, NodeUnreachable) else "fetch_failed"
-    return _error(502, code, str(exc))
+async def _fetch(ctx: WebContext, request: web.Request, lid: str) -> Fetched:
+    """Fetch a package for the page; any failure is the fetch's (502), an unknown or
+    withdrawn id the owner's answer (`lwnode.httperrors` maps both)."""
+    try:
+        return await ctx.jobs.fetch(lid, _self_url(request, ctx))
+    except (InputError, RequestFailed, NodeUnreachable, FetchFailed, Busy):
+        raise
+    except NodeError as exc:  # a download that did not verify, no URL known...
+        raise FetchFailed(str(exc)) from exc
 
 
 def _fetched_json(f: Fetched) -> dict[str, Any]:
@@ -212,11 +214,7 @@ async def fetch(request: web.Request) -> web.Response:
     if not isinstance(body, dict) or not isinstance(body.get("id"), str):
         raise BadRequest('body: expected {"id": "sha256:..."}')
     lid = jsonio.learnware_id(body["id"])
-    try:
-        fetched = await ctx.jobs.fetch(lid, _self_url(request, ctx))
-    except NodeError as exc:
-        return _fetch_error(exc)
-    return _json(_fetched_json(fetched))
+    return _json(_fetched_json(await _fetch(ctx, request, lid)))
 
 
 def _ids(form: Form) -> list[str]:
@@ -267,12 +265,7 @@ async def reuse(request: web.Request) -> web.Response:
             raise BadRequest("data: choose a .csv, .tsv or .npy file of your rows")
         weights = _weights(form, len(ids))
         began = time.perf_counter()
-        fetched = []
-        for lid in ids:
-            try:
-                fetched.append(await ctx.jobs.fetch(lid, _self_url(request, ctx)))
-            except NodeError as exc:
-                return _fetch_error(exc)
+        fetched = [await _fetch(ctx, request, lid) for lid in ids]
         predictions = form.root / "predictions.csv"
         toml = form.files.get("semantic")
         job = {"kind": "reuse", "data": str(form.files["data"].path),
@@ -284,8 +277,8 @@ async def reuse(request: web.Request) -> web.Response:
         with ctx.jobs.pinned([f.path for f in fetched]):
             try:
                 answer = await ctx.jobs.run_worker(job, form.root)
-            except JobFailed as exc:
-                return _error(exc.status, exc.code, form.clean(str(exc)))
+            except JobFailed as exc:  # its message without the upload's temp paths
+                raise JobFailed(exc.status, exc.code, form.clean(str(exc))) from None
         csv_text = await ctx.jobs.io(predictions.read_text, "utf-8")
         return _json({"ids": ids, "weights": weights,
                       "fetched": [_fetched_json(f) for f in fetched], **answer,
@@ -293,12 +286,6 @@ async def reuse(request: web.Request) -> web.Response:
                       "predictions_csv": csv_text})
     finally:
         await ctx.jobs.io(form.close)
-
-
-def _token_ok(request: web.Request, token: str) -> bool:
-    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-    return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(),
-                                                              token.encode())
 
 
 def _semantic(form: Form, model_name: str) -> dict[str, Any]:
@@ -336,7 +323,7 @@ async def publish_file(service: NodeService, jobs: WebJobs, path: Path
 
 async def pack(request: web.Request) -> web.Response:
     ctx = request.app[WEB]
-    if not _token_ok(request, ctx.token):
+    if not token_ok(request, ctx.token):
         exc = Unauthorized("packing and publishing needs the node's API token (enter it at "
                            "the top of the page; it is in api.token in the node's home)")
         exc.headers = {"WWW-Authenticate": 'Bearer realm="lwnode"'}
@@ -357,8 +344,8 @@ async def pack(request: web.Request) -> web.Response:
                "semantic": _semantic(form, form.files["model"].name)}
         try:
             packed = await ctx.jobs.run_worker(job, form.root)
-        except JobFailed as exc:
-            return _error(exc.status, exc.code, form.clean(str(exc)))
+        except JobFailed as exc:  # its message without the upload's temp paths
+            raise JobFailed(exc.status, exc.code, form.clean(str(exc))) from None
         answer, status = await publish_file(ctx.service, ctx.jobs, package)
         return _json({**answer, "packed": packed}, status)
     finally:

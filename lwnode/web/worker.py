@@ -20,15 +20,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+from lwnode.errors import JobFailed  # an answer for the user: HTTP status, code, message
+
+__all__ = ["MODEL_SUFFIXES", "JobFailed", "main", "run"]
+
 MODEL_SUFFIXES = (".skops", ".pt", ".pth", ".ts")
 
 
-class JobFailed(Exception):
-    """An answer for the user: HTTP `status`, stable `code`, a message."""
-
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status, self.code = status, code
 
 
 def _input_errors() -> tuple[type[BaseException], ...]:
