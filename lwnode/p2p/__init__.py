@@ -14,6 +14,8 @@ module                 what it holds
 `libp2p_network`       `Libp2pNetwork`: py-libp2p host (TCP, Noise, yamux, GossipSub)
 `trio_bridge`          `TrioThread`: one trio loop in a thread, bridged to asyncio
 `conformance`          the contract checks both implementations pass
+`rawpeer`              `RawPeer`: a hostile peer writing raw bytes on any protocol
+                       (the tests' and the soak benchmark's attacker)
 =====================  ==========================================================
 
 Importing this package does not import libp2p or trio (about 0.7 s and 100 MB):

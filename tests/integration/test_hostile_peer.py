@@ -12,11 +12,11 @@ import os
 import aiohttp
 import pytest
 from federation_cluster import cluster, publish, start_node, status_of, until
-from hostile import MALFORMED_RPC, MESHSUB, RawPeer
 
 from engine.specification import RKMETableSpec
 from lwnode.jsonio import spec_json
 from lwnode.p2p.libp2p_network import SCORE_GATE
+from lwnode.p2p.rawpeer import MALFORMED_RPC, MESHSUB, RawPeer
 from lwnode.testing import (
     announcement_row,
     region_centres,

@@ -1,4 +1,4 @@
-"""A hostile libp2p peer for the integration tests: writes whatever bytes it likes.
+"""A hostile libp2p peer for the tests and the soak benchmark: writes whatever bytes it likes.
 
 `RawPeer` is a real py-libp2p host (a `Libp2pNetwork` with its own trio thread and
 Ed25519 identity, so the node accepts its connection) that opens streams on any
