@@ -37,6 +37,7 @@ import argparse
 import asyncio
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -244,7 +245,7 @@ async def health_of(session: aiohttp.ClientSession, victim: NodeProcess) -> str:
         return f"no answer ({type(exc).__name__})"
 
 
-async def run(seconds: float, clients: int) -> list[Phase]:
+async def run(seconds: float, clients: int, logs: Path | None = None) -> list[Phase]:
     centres = region_centres(REGIONS, D, seed=11)
     with tempfile.TemporaryDirectory(prefix="lwdock-soak-") as tmp:
         root = Path(tmp)
@@ -282,6 +283,10 @@ async def run(seconds: float, clients: int) -> list[Phase]:
             for node in (victim, owner):
                 if node is not None:
                     node.stop()
+            if logs is not None:  # the nodes' logs outlive the temporary homes
+                logs.mkdir(parents=True, exist_ok=True)
+                for log in root.glob("*.log"):
+                    shutil.copy(log, logs / log.name)
 
 
 async def _soak(session: aiohttp.ClientSession, victim: NodeProcess, victim_peer: str,
@@ -346,9 +351,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=120.0, help="whole soak (default 120)")
     parser.add_argument("--clients", type=int, default=50, help="honest searchers at once")
+    parser.add_argument("--logs", type=Path, help="copy the two nodes' logs to this folder")
     args = parser.parse_args()
     logging.getLogger("libp2p").setLevel(logging.CRITICAL)  # the attacker's own failures
-    phases = asyncio.run(run(args.seconds, args.clients))
+    phases = asyncio.run(run(args.seconds, args.clients, args.logs))
     rows = []
     for p in phases:
         lat = np.asarray(p.latencies) * 1000
