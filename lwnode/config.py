@@ -143,6 +143,10 @@ class PeerLimitsSection:
     max_inbound_per_peer: int = _opt(24, "Requests from one peer served at once (all peers "
                                          "together: 64); more are reset at once.",
                                      lo=1, hi=65536)
+    max_outbound_per_peer: int = _opt(16, "This node's own requests (routed searches, sync) "
+                                          "in flight at once to one peer; more wait for a "
+                                          "slot within their deadline. Keep it below peers' "
+                                          "max_inbound_per_peer.", lo=1, hi=65536)
     first_frame_timeout: float = _opt(5.0, "Seconds a peer's request stream has to deliver "
                                            "its request; a silent stream is reset and counts "
                                            "as a fault.", lo=0.1, hi=600.0)

@@ -92,6 +92,7 @@ def p2p_settings(config: NodeConfig) -> P2PSettings:
     """The peer layer's settings from ``[peer_limits]`` (the rest keep their defaults)."""
     limits = config.peer_limits
     return P2PSettings(max_inbound_per_peer=limits.max_inbound_per_peer,
+                       max_outbound_per_peer=limits.max_outbound_per_peer,
                        first_frame_timeout=limits.first_frame_timeout,
                        max_peer_faults=limits.max_faults, fault_window=limits.fault_window,
                        peer_ban_seconds=limits.ban_seconds)

@@ -85,6 +85,12 @@ class P2PSettings:
     max_inbound_per_peer
         Served requests in flight at once from one peer: one peer holding streams
         open cannot take the slots of the others (issue 14, finding 3).
+    max_outbound_per_peer
+        Own requests in flight at once to one peer; more wait (within their
+        deadline) for a slot. Kept below peers' `max_inbound_per_peer`, so that a
+        node with many users of its own queues its routed searches instead of
+        having the excess reset by the peer (measured: 50 concurrent searches
+        routed to a peer serving 24 per peer got 24 answers).
     first_frame_timeout
         Seconds an inbound stream has to deliver its whole request frame; a stream
         still silent then is reset and counted as a fault of its peer.
@@ -109,6 +115,7 @@ class P2PSettings:
     keepalive_interval: float = 0.25
     max_inbound_requests: int = 64
     max_inbound_per_peer: int = 24
+    max_outbound_per_peer: int = 16
     first_frame_timeout: float = 5.0
     max_peer_faults: int = 3
     fault_window: float = 60.0
@@ -130,7 +137,8 @@ class P2PSettings:
                          ("max_gossip_bytes", limits.GOSSIP_CAP_BYTES - 4096),
                          ("gossip_queue_size", 1 << 24), ("publish_burst", 1 << 16),
                          ("max_inbound_requests", 1 << 16),
-                         ("max_inbound_per_peer", 1 << 16), ("max_peer_faults", 1 << 16)):
+                         ("max_inbound_per_peer", 1 << 16), ("max_outbound_per_peer", 1 << 16),
+                         ("max_peer_faults", 1 << 16)):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= hi:
                 raise ValueError(f"P2PSettings.{name}: expected an integer in 1..{hi}, "

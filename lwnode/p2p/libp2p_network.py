@@ -281,6 +281,7 @@ class Libp2pNetwork(PeerNetwork):
         self._publish_lock: trio.Lock | None = None
         self._inbound: trio.CapacityLimiter | None = None
         self._inbound_by_peer: dict[str, int] = {}
+        self._outbound_by_peer: dict[str, trio.CapacityLimiter] = {}  # trio thread only
         settings = self.settings
         self._faults = FaultBook(settings.max_peer_faults, settings.fault_window,
                                  settings.peer_ban_seconds)
@@ -336,6 +337,7 @@ class Libp2pNetwork(PeerNetwork):
                             for a in self._listen_addrs]
         self._host = self._pubsub = self._router = self._tasks = None
         self._inbound_by_peer.clear()
+        self._outbound_by_peer.clear()  # trio objects belong to the run that made them
         for peer in self._peers.values():
             peer.dialing = False
         self._counters["restarts"] += 1
@@ -717,17 +719,24 @@ class Libp2pNetwork(PeerNetwork):
             raise PeerUnreachable(f"{peer}: unknown peer (never connected)")
         frame = framing.encode_frame(data, self.settings.max_frame_bytes)
         stream: INetStream | None = None
+        slots = self._outbound_by_peer.get(peer)
+        if slots is None:
+            slots = self._outbound_by_peer[peer] = trio.CapacityLimiter(
+                self.settings.max_outbound_per_peer)
         try:
             with trio.fail_after(timeout):
-                if not self._is_connected(record.peer_id):
-                    await self._dial(record, timeout)
-                try:
-                    stream = await self._host.new_stream(record.peer_id,
-                                                         [TProtocol(protocol_id)])
-                except BaseLibp2pError as exc:
-                    raise _open_error(peer, protocol_id, exc) from None
-                await stream.write(frame)
-                response = await read_frame(stream, self.settings.max_frame_bytes)
+                # Wait for one of our slots to this peer rather than exceed its per-peer
+                # share (it would reset the excess at once: see P2PSettings).
+                async with slots:
+                    if not self._is_connected(record.peer_id):
+                        await self._dial(record, timeout)
+                    try:
+                        stream = await self._host.new_stream(record.peer_id,
+                                                             [TProtocol(protocol_id)])
+                    except BaseLibp2pError as exc:
+                        raise _open_error(peer, protocol_id, exc) from None
+                    await stream.write(frame)
+                    response = await read_frame(stream, self.settings.max_frame_bytes)
         except trio.TooSlowError:
             raise PeerTimeout(f"{peer}: no answer on {protocol_id} within {timeout} s") from None
         except PeerError:

@@ -204,3 +204,27 @@ async def test_fresh_identities_flooding_announcements_are_bounded_per_peer(tmp_
         # an honest peer is not held to the attacker's allowance
         on_b = await publish(http, b, region_package(centres, 0, seed=9))
         await until(lambda: known(a, on_b), "B's publication on A after the flood")
+
+
+async def test_many_routed_searches_to_one_peer_queue_instead_of_being_reset(tmp_path,
+                                                                              centres):
+    """The per-peer inbound share must not cost an honest, busy peer its answers: with
+    50 of B's users searching at once, B routed 50 searches to A at once and A reset all
+    but its `max_inbound_per_peer` (24): 26 answers lacked A's learnwares. B now keeps
+    at most `max_outbound_per_peer` (16) requests in flight to one peer; the rest wait
+    for a slot within their deadline."""
+    async with cluster(2, tmp_path) as (a, b), aiohttp.ClientSession() as http:
+        on_a = await publish(http, a, region_package(centres, 1))
+        await until(lambda: known(b, on_a), "A's publication on B")
+        body = {**requirement(centres, 1), "deadline_ms": 20_000}
+
+        async def routed() -> dict:
+            async with http.post(f"{b.url}/v1/search", json=body,
+                                 headers=b.auth) as r:
+                assert r.status == 200
+                return await r.json()
+
+        answers = await asyncio.gather(*(routed() for _ in range(50)))
+        missed = [x["missed"] for x in answers if a.id not in x["peers"]["answered"]]
+        assert missed == []
+        assert a.federation.network.counters["requests_refused"] == 0
