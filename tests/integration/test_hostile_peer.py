@@ -228,3 +228,33 @@ async def test_many_routed_searches_to_one_peer_queue_instead_of_being_reset(tmp
         missed = [x["missed"] for x in answers if a.id not in x["peers"]["answered"]]
         assert missed == []
         assert a.federation.network.counters["requests_refused"] == 0
+
+
+async def test_large_pubsub_writes_to_one_peer_do_not_interleave(tmp_path):
+    """py-libp2p's yamux sends a large write in chunks and locks per chunk: RPCs
+    written at once to one peer's pubsub stream interleaved, the peer read garbage and
+    charged (then banned) an honest node (seen in the soak benchmark, relaying 240 KB
+    announcements under load). `HardenedPubsub.write_msg` writes one at a time."""
+    from libp2p.pubsub.pb import rpc_pb2
+
+    async with cluster(2, tmp_path) as (a, b):
+        net = a.federation.network
+
+        async def write_two_at_once() -> None:
+            import trio
+
+            with trio.fail_after(10):
+                while not net._pubsub.peers:  # pubsub opens its stream after connecting
+                    await trio.sleep(0.05)
+            stream = next(iter(net._pubsub.peers.values()))
+            rpcs = [rpc_pb2.RPC(publish=[rpc_pb2.Message(
+                data=bytes([i]) * 600_000, topicIDs=["not-subscribed"], seqno=bytes([i]) * 8)])
+                for i in (1, 2, 3)]
+            async with trio.open_nursery() as nursery:
+                for rpc in rpcs:
+                    nursery.start_soon(net._pubsub.write_msg, stream, rpc)
+
+        await net._bridge.call(write_two_at_once)
+        await asyncio.sleep(1.0)
+        assert b.federation.network.counters["peer_faults"] == 0
+        assert await connected(b, a.id)
