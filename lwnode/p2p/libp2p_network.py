@@ -451,6 +451,11 @@ class Libp2pNetwork(PeerNetwork):
         node_id = node_id_of(peer_id) or str(peer_id)
         now = time.monotonic()
         self._counters["peer_faults"] += 1
+        if self._faults.banned(node_id, now):
+            # Still banned: it got in again before the connection was dropped (its
+            # streams are served while the drop is under way). No new ban, no log line.
+            self._drop(peer_id)
+            return
         self._penalize_trio(peer_id, FAULT_PENALTY)
         banned = self._faults.fault(node_id, now)
         ok, skipped = self._log_budget.allow(f"fault {node_id}", now)
@@ -777,8 +782,11 @@ class Libp2pNetwork(PeerNetwork):
                     with trio.fail_after(self.settings.first_frame_timeout):
                         request = await read_frame(stream, self.settings.max_frame_bytes)
                 except trio.TooSlowError:
-                    self._on_fault(stream.muxed_conn.peer_id, protocol_id, PeerTimeout(
-                        f"no request frame within {self.settings.first_frame_timeout} s"))
+                    # Reset and counted, but not a fault: an honest asker whose own
+                    # deadline cancels it while the stream opens leaves one just as
+                    # silent (the soak saw a busy node banned by its peer for that).
+                    # The per-peer share bounds what silence can hold.
+                    self._counters["streams_silent"] += 1
                     raise
                 self._seen(stream.muxed_conn.peer_id)
                 response = await self._bridge.run_in_asyncio(handler, peer, request)

@@ -82,6 +82,10 @@ async def test_a_malformed_gossipsub_frame_costs_the_peer_not_the_node(tmp_path,
         assert await connected(a, b.id)
 
 
+async def _silent(node, n: int) -> bool:
+    return node.counters().get("streams_silent", 0) >= n
+
+
 async def _faults(node, n: int) -> bool:
     return node.counters().get("peer_faults", 0) >= n
 
@@ -138,8 +142,10 @@ async def test_one_peer_holding_half_open_streams_does_not_starve_the_others(tmp
         result = await b.federation.sync_now(a.id)
         assert result.wants == 0  # in sync, and the round went through
         assert b.counters()["sync_rounds"] > rounds
-        # the silent streams are reset after the first-frame deadline and counted
-        await until(lambda: _faults(a, 1), "silent streams reset", timeout=15)
+        # the silent streams are reset after the first-frame deadline and counted (not
+        # charged as faults: an honest peer cancelling a request leaves the same silence)
+        await until(lambda: _silent(a, 1), "silent streams reset", timeout=15)
+        assert a.counters()["peer_faults"] == 0
         assert await status_of(http, f"{a.url}/v1/health") == 200
 
 
@@ -258,3 +264,4 @@ async def test_large_pubsub_writes_to_one_peer_do_not_interleave(tmp_path):
         await asyncio.sleep(1.0)
         assert b.federation.network.counters["peer_faults"] == 0
         assert await connected(b, a.id)
+
