@@ -222,7 +222,7 @@ async def attack_open_search(session: aiohttp.ClientSession, victim: NodeProcess
 
 DEFENCE_COUNTERS = frozenset({
     "peer_faults", "peers_banned", "requests_refused", "rejected_too_many_points",
-    "rejected_rate_limited", "rejected_over_quota", "gossip_dropped"})
+    "rejected_rate_limited", "rejected_over_quota", "gossip_dropped", "streams_silent"})
 """The victim's counters that show an attack being refused (shown when they move)."""
 
 
@@ -236,13 +236,19 @@ async def counters_of(session: aiohttp.ClientSession, victim: NodeProcess) -> di
             if isinstance(v, int)}
 
 
-async def health_of(session: aiohttp.ClientSession, victim: NodeProcess) -> str:
+async def health_of(session: aiohttp.ClientSession, victim: NodeProcess,
+                    honest_peer: str) -> str:
+    """V's health status, and whether V is connected to O."""
     try:
         async with session.get(f"{victim.url}/v1/health") as response:
             data = await response.json()
-            return f"{response.status} {data.get('status', '?')}"
+            status = f"{response.status} {data.get('status', '?')}"
+        async with session.get(f"{victim.url}/v1/peers") as response:
+            peers = (await response.json()).get("peers", [])
     except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
         return f"no answer ({type(exc).__name__})"
+    linked = any(p["node_id"] == honest_peer and p["connected"] for p in peers)
+    return f"{status}, O {'connected' if linked else 'NOT connected'}"
 
 
 async def run(seconds: float, clients: int, logs: Path | None = None) -> list[Phase]:
@@ -333,7 +339,7 @@ async def _soak(session: aiohttp.ClientSession, victim: NodeProcess, victim_peer
                 }
                 await attacks[phase.name](until)
                 await asyncio.sleep(max(0.0, until - time.monotonic()))
-            phase.health = await health_of(session, victim)
+            phase.health = await health_of(session, victim, honest_peer)
             after = await counters_of(session, victim)
             moved = {k: after[k] - before.get(k, 0) for k in after
                      if k in DEFENCE_COUNTERS and after[k] > before.get(k, 0)}
