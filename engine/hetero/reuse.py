@@ -254,7 +254,7 @@ class HeteroReuser(Reuser):
     # -- outputs ------------------------------------------------------------------------
     def transform(self, X: ArrayLike, index: int = 0) -> Array:
         """The user's rows in learnware `index`'s feature space (estimates filled in)."""
-        x = self._check_x(X)
+        x = self._check_rows(X)
         return self.space_maps_[index].transform(x)
 
     def _learnware_output(self, j: int, x: Array) -> Array:
@@ -344,14 +344,14 @@ class HeteroReuser(Reuser):
                 parts.append(np.log(np.clip(out, 1e-6, 1.0)))
         return np.hstack(parts)
 
-    def _check_x(self, X: ArrayLike, what: str = "X") -> Array:
+    def _check_rows(self, X: ArrayLike, what: str = "X") -> Array:
         if not hasattr(self, "space_maps_"):
             raise ReuseError("HeteroReuser is not fitted: call fit(X) or fit(X, y) first")
         return check_rows(X, self.n_features_in_, what)
 
     def predict(self, X: ArrayLike) -> NDArray[Any]:
         """Class names or regression outputs, one per row of the user's columns."""
-        x = self._check_x(X)
+        x = self._check_rows(X)
         if self.task_ != REGRESSION:
             return self._decide(self.predict_proba(x))
         outputs = self._outputs(x)
@@ -365,7 +365,7 @@ class HeteroReuser(Reuser):
     @available_if(_is_classifier)
     def predict_proba(self, X: ArrayLike) -> Array:
         """Probabilities over `classes_`."""
-        x = self._check_x(X)
+        x = self._check_rows(X)
         outputs = self._outputs(x)
         if self.model_ is None:
             return self._data_free(outputs)

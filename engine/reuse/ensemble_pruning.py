@@ -198,7 +198,8 @@ class EnsemblePruning(Reuser):
         self._voting = check_voting(self.voting)
         self._setup(self.learnwares)
         max_size = self._check_params(len(self.learnwares_))
-        x = self._check_x(X)
+        inputs = self._check_x(X)
+        x = inputs.rows
         outputs = np.stack([self._output(lw, x, self._voting) for lw in self.learnwares_])
         key = self._key(outputs, x, y)
         n = len(self.learnwares_)
@@ -216,7 +217,7 @@ class EnsemblePruning(Reuser):
         self.score_ = average(self.selected_)
         if self.routing is True or (self.routing == "auto" and can_route(self.learnwares_)):
             self.selector_ = JobSelector(self.learnwares_).fit()
-            logits = self.selector_.route_log_scores(x)
+            logits = self.selector_.route_log_scores(inputs)
             routed = _cached(lambda s: key(_routed(outputs, logits, s), len(s)))
             everyone = [tuple(range(n))] if n <= max_size else []
             for subset in (search(routed), *everyone):
@@ -248,12 +249,13 @@ class EnsemblePruning(Reuser):
         return key
 
     def _scores(self, X: ArrayLike) -> Array:
-        x = self._check_x(X)
+        inputs = self._check_x(X)
         if not hasattr(self, "selected_"):
             raise ReuseError("EnsemblePruning is not fitted: call fit(X, y) first")
+        x = inputs.rows
         outputs = [self._output(self.learnwares_[i], x, self._voting) for i in self.selected_]
         if self.combine_ == "route":
-            logits = self.selector_.route_log_scores(x)[:, list(self.selected_)]
+            logits = self.selector_.route_log_scores(inputs)[:, list(self.selected_)]
             return _routed(np.stack(outputs), logits, tuple(range(len(outputs))))
         return weighted_mean(outputs, np.ones(len(outputs)))
 
