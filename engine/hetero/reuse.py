@@ -190,6 +190,7 @@ class HeteroReuser(Reuser):
                                  for m, lw in zip(self.mappings_, lws, strict=True))
         self.model_ = None
         self.correction_ = "none"
+        self.notes_ = ()
         if y is not None:
             self._fit_stack(x, y)
         return self
@@ -278,8 +279,9 @@ class HeteroReuser(Reuser):
         if self.task_ == REGRESSION:
             target = check_regression_targets(y, len(x))
             if len(x) < 2:
-                raise ReuseError("y: at least 2 labelled rows are needed to fit on labels; "
-                                 "call fit(X) for data-free reuse")
+                self._note("y: 1 labelled row; nothing to fit on: predicted the data-free "
+                           "average instead")
+                return
             spread = target.std(axis=0)
             self.y_scale_ = np.where(spread > 0, spread, 1.0)
             residual = (target - self._data_free(outputs)) / self.y_scale_
@@ -287,7 +289,10 @@ class HeteroReuser(Reuser):
         else:
             labels = check_class_targets(y, len(x), self.classes_)
             if len(set(labels)) < 2:
-                raise ReuseError(f"y: at least 2 classes are needed, got {sorted(set(labels))}")
+                self._note(f"y: the labels hold one class ({labels[0]!r}); a model cannot "
+                           "learn to tell classes apart from them: predicted the data-free "
+                           "average instead")
+                return
             self.classes_ = lab.class_union(self.learnwares_, labels)
             outputs = self._outputs(x)
             self.model_ = LogisticRegression(C=1.0 / float(self.alpha), max_iter=2000).fit(

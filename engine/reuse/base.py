@@ -175,8 +175,8 @@ class Reuser(BaseEstimator):
                extra_classes: Sequence[lab.Label] = ()) -> None:
         lws = check_learnwares(learnwares)
         task = infer_task(lws)
-        width = input_width(lws)
         kind = expected_kind(lws)
+        width = input_width(lws)
         w = check_weights(weights, len(lws))
         if task == CLASSIFICATION:
             self.classes_ = lab.class_union(lws, extra_classes)

@@ -213,18 +213,40 @@ class EnsemblePruning(Reuser):
             return subset
 
         average = _cached(lambda s: key(outputs[list(s)].mean(axis=0), len(s)))
-        self.selected_, self.combine_ = search(average), "average"
-        self.score_ = average(self.selected_)
-        if self.routing is True or (self.routing == "auto" and can_route(self.learnwares_)):
+        route = self.routing is True or (self.routing == "auto" and can_route(self.learnwares_))
+        if route:
             self.selector_ = JobSelector(self.learnwares_).fit()
             logits = self.selector_.route_log_scores(inputs)
             routed = _cached(lambda s: key(_routed(outputs, logits, s), len(s)))
+        degenerate = self._degenerate(y, len(x))
+        if degenerate:  # nothing to choose by: every learnware, as the data-free reusers
+            self.selected_ = tuple(range(n))
+            self.combine_ = "route" if route else "average"
+            self.score_ = (routed if route else average)(self.selected_)
+            self._note(f"{degenerate}: kept every learnware, "
+                       f"{'routed' if route else 'averaged'} as without labels")
+            return self
+        self.selected_, self.combine_ = search(average), "average"
+        self.score_ = average(self.selected_)
+        if route:
             everyone = [tuple(range(n))] if n <= max_size else []
             for subset in (search(routed), *everyone):
                 if routed(subset) > self.score_:
                     self.selected_, self.combine_ = subset, "route"
                     self.score_ = routed(subset)
         return self
+
+    def _degenerate(self, y: ArrayLike, n_rows: int) -> str | None:
+        """Why the labels cannot tell learnwares apart (one class, or a single regression
+        target), or None. (`_key` has validated them already.)"""
+        if self.task_ == REGRESSION:
+            return f"y: {n_rows} labelled row; too few to compare learnwares" if n_rows < 2 \
+                else None
+        labels = set(check_class_targets(y, n_rows, self.classes_))
+        if len(labels) < 2:
+            return (f"y: the labels hold one class ({next(iter(labels))!r}); any learnware "
+                    "that always answers it would score best")
+        return None
 
     def _key(self, outputs: Array, x: Array, y: ArrayLike) -> Callable[[Array, int], Key]:
         """The score (see the module doc) of combined outputs of a subset of a size."""

@@ -59,8 +59,8 @@ def _is_text_sequence(x: object) -> bool:
     if isinstance(x, str | bytes | bytearray | Mapping):
         return False
     if isinstance(x, np.ndarray):
-        return x.ndim == 1 and x.dtype.kind in "UO" and all(isinstance(v, str) for v in x[:1])
-    return isinstance(x, Sequence) and len(x) > 0 and all(isinstance(v, str) for v in x)
+        return x.ndim == 1 and x.dtype.kind in "UO" and any(isinstance(v, str) for v in x)
+    return isinstance(x, Sequence) and any(isinstance(v, str) for v in x)
 
 
 class UserInputs:
