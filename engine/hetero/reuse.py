@@ -139,11 +139,12 @@ class HeteroReuser(Reuser):
     space_maps_ : tuple of SpaceMap
     model_ : Ridge, LogisticRegression or None
         The correction (regression) or stacked model (classification); None when
-        fitted without labels or when no correction earned its place.
+        fitted without labels, when no correction earned its place, or when the labels
+        were a degenerate draw (one class; one regression row), which `notes_` says.
     correction_ : str
         Regression: which correction was kept ("none", "constant", "outputs",
         "outputs+columns"); "stacked" for classification with labels.
-    task_, classes_, weights_, learnwares_, n_features_in_ : see `Reuser`.
+    task_, classes_, weights_, learnwares_, n_features_in_, notes_ : see `Reuser`.
     """
 
     mappings_: tuple[ColumnMapping, ...]
