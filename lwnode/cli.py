@@ -593,6 +593,8 @@ def _cmd_reuse(args: argparse.Namespace) -> int:
     print(f"wrote {args.output}: {len(reused.predictions)} predictions by {reused.method} "
           f"over {len(fetched)} learnware(s) "
           f"({', '.join(_short(f.learnware_id) for f in fetched)})")
+    for note in reused.notes:  # e.g. a one-class label draw: what was done instead
+        print(f"note: {note}")
     return EXIT_OK
 
 

@@ -17,10 +17,11 @@ All three are offline (../shared/DATA.md) and differ in what the user lacks:
   user has coffee, tea, cat food and dog food reviews.
 
 Why table RKMEs on pixels and on embeddings rather than `RKMEImageSpec` /
-`RKMETextSpec`: search on a node would work with either, but the reusers take the
-user's rows as a 2-D matrix and JobSelector routes them through the spec's
-`transform`, which for an image spec needs (N, H, W) images and for a text spec raw
-strings; a learnware's model here takes the flat rows, so only a table spec routes.
+`RKMETextSpec`: the demos' measured figures were made with them. Either works now —
+the reusers take the user's raw images or texts (or embeddings) and route them
+through each spec's own `transform` (docs/reuse.md, "What a reuser takes"), and
+`tests/integration/test_cli_spec_types.py` reuses published image and text
+learnwares with every method — but a switch would change what the demos print.
 (A text spec fitted on the same embeddings holds the same points, in a space tagged
 with the encoder.)
 """

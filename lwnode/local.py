@@ -47,7 +47,9 @@ learnware takes other columns than the user's."""
 # -- specs --------------------------------------------------------------------------------
 def make_spec(table: Table, *, data_type: str | None = None, n_points: int = 100,
               seed: int = 0) -> RKMESpec:
-    """Fit the RKME of a table (2-D) or of images (3-D / 4-D ``.npy``)."""
+    """Fit the RKME of a table (2-D), of images (3-D / 4-D ``.npy``) or, with
+    `data_type` ``"text"``, of texts given as their all-MiniLM-L6-v2 sentence
+    embeddings (2-D, 384 unit-norm columns: `engine.specification.text.embed_texts`)."""
     x = table.values
     kind = data_type or ("image" if x.ndim in (3, 4) else "table")
     try:
@@ -55,9 +57,13 @@ def make_spec(table: Table, *, data_type: str | None = None, n_points: int = 100
             from engine.specification.image import RKMEImageSpec
 
             return RKMEImageSpec(n_points=n_points, random_state=seed).fit(x)
+        if kind == "text":
+            from engine.specification.text import RKMETextSpec, TextEmbeddings
+
+            return RKMETextSpec(n_points=n_points, random_state=seed).fit(TextEmbeddings(x))
         if kind != "table":
-            raise InputError(f"data_type {kind!r}: the command line builds table and image "
-                             "specs; build text specs with engine.specification.RKMETextSpec")
+            raise InputError(f"data_type {kind!r}: the command line builds table, image and "
+                             "text specs (texts as their sentence embeddings)")
         if x.ndim != 2:
             raise InputError(f"table data must be rows x columns, got shape {x.shape}")
         from engine.specification import RKMETableSpec
@@ -384,12 +390,14 @@ def _sha256(path: Path) -> str:
 # -- reuse ---------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Reused:
-    """Predictions, the method that made them and, for reuse across feature spaces,
-    each learnware's column mapping (learnware id, mapping)."""
+    """Predictions, the method that made them, for reuse across feature spaces each
+    learnware's column mapping (learnware id, mapping), and the reuser's notes (what
+    it did instead of what was asked, e.g. on a one-class label draw)."""
 
     predictions: NDArray[Any]
     method: str
     mappings: tuple[tuple[str, ColumnMapping], ...] = ()
+    notes: tuple[str, ...] = ()
 
 
 def reuse(paths: Sequence[Path], x: NDArray[Any], *, method: str,
@@ -462,7 +470,7 @@ def reuse_learnwares(learnwares: Sequence[Any], x: NDArray[Any], *, method: str 
             model.fit(x[:len(labels)], labels)
         else:
             model.fit(x)
-        return Reused(np.asarray(model.predict(x)), method)
+        return Reused(np.asarray(model.predict(x)), method, notes=tuple(model.notes_))
     except (ReuseError, SpecError) as exc:
         raise InputError(str(exc)) from None
 
@@ -531,6 +539,13 @@ def _reuse_hetero(learnwares: list[Any], x: NDArray[Any], labels: NDArray[Any] |
     from engine.hetero.features import missing_descriptions
     from engine.hetero.reuse import HeteroReuser
 
+    not_table = next((lw for lw in learnwares if lw.spec.kind != "rkme_table"), None)
+    if not_table is not None:
+        kind = not_table.spec.kind.removeprefix("rkme_")
+        article = "an" if kind.startswith("i") else "a"
+        raise InputError(f"--method {HETERO} maps table columns; learnware {not_table.id} is "
+                         f"{article} {kind} learnware: reuse it with job-selector, average, "
+                         "ensemble-pruning or feature-augment")
     if x.ndim != 2:
         raise InputError(f"reuse across feature spaces takes a table, got shape {x.shape}")
     if missing_descriptions(user_input):
@@ -550,4 +565,4 @@ def _reuse_hetero(learnwares: list[Any], x: NDArray[Any], labels: NDArray[Any] |
     except MissingExtraError as exc:
         raise InputError(f"{exc}") from None
     mappings = tuple((lw.id, m) for lw, m in zip(learnwares, model.mappings_, strict=True))
-    return Reused(predictions, HETERO, mappings)
+    return Reused(predictions, HETERO, mappings, tuple(model.notes_))

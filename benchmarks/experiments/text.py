@@ -11,8 +11,9 @@ train one learnware, the rest is users' data. A learnware is a LogisticRegressio
 on the embeddings of its topic with the table RKME of those embeddings — the
 points an `RKMETextSpec` fitted on the same `TextEmbeddings` would hold (a text spec
 is a table RKME in the encoder's space, tagged with that space); the table spec is
-used because the reusers route and predict on the embedding vectors, which a text
-spec's `transform` would re-embed from strings. A user's task is a mix of 3 random
+kept so the figures stay comparable with earlier runs (the reusers now take a text
+spec's learnwares the same way, from texts or their embeddings: docs/reuse.md). A
+user's task is a mix of 3 random
 topics: its reviews of those topics, a pool of 500 to draw labels from, the rest
 test rows.
 """
@@ -66,8 +67,8 @@ k-means (k = {N_TOPICS}, seed {SEED}) on the embeddings gives the topics below. 
 topic's reviews are split at random: {MARKET_SHARE:.0%} train its learnware, the rest are
 users' data. **{N_TOPICS} learnwares**: a LogisticRegression on the topic's embeddings,
 with the 384-d table RKME (100 points) of those embeddings (the points an
-`RKMETextSpec` fitted on the same embeddings holds; the table spec lets the reusers
-route and predict on the vectors). **{N_USERS} users**, each a mix of {TOPICS_PER_USER}
+`RKMETextSpec` fitted on the same embeddings holds; kept as a table spec so the figures
+stay comparable with earlier runs). **{N_USERS} users**, each a mix of {TOPICS_PER_USER}
 random topics: all of its users'-side reviews of those topics, {N_POOL} of them the pool
 labels are drawn from (one draw per budget), the rest the test rows whose RKME is
 searched with. Search: `Catalog`, k = 5, mixtures of up to 3. "oracle routing" (a

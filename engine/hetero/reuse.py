@@ -139,11 +139,12 @@ class HeteroReuser(Reuser):
     space_maps_ : tuple of SpaceMap
     model_ : Ridge, LogisticRegression or None
         The correction (regression) or stacked model (classification); None when
-        fitted without labels or when no correction earned its place.
+        fitted without labels, when no correction earned its place, or when the labels
+        were a degenerate draw (one class; one regression row), which `notes_` says.
     correction_ : str
         Regression: which correction was kept ("none", "constant", "outputs",
         "outputs+columns"); "stacked" for classification with labels.
-    task_, classes_, weights_, learnwares_, n_features_in_ : see `Reuser`.
+    task_, classes_, weights_, learnwares_, n_features_in_, notes_ : see `Reuser`.
     """
 
     mappings_: tuple[ColumnMapping, ...]
@@ -190,6 +191,7 @@ class HeteroReuser(Reuser):
                                  for m, lw in zip(self.mappings_, lws, strict=True))
         self.model_ = None
         self.correction_ = "none"
+        self.notes_ = ()
         if y is not None:
             self._fit_stack(x, y)
         return self
@@ -254,7 +256,7 @@ class HeteroReuser(Reuser):
     # -- outputs ------------------------------------------------------------------------
     def transform(self, X: ArrayLike, index: int = 0) -> Array:
         """The user's rows in learnware `index`'s feature space (estimates filled in)."""
-        x = self._check_x(X)
+        x = self._check_rows(X)
         return self.space_maps_[index].transform(x)
 
     def _learnware_output(self, j: int, x: Array) -> Array:
@@ -278,8 +280,9 @@ class HeteroReuser(Reuser):
         if self.task_ == REGRESSION:
             target = check_regression_targets(y, len(x))
             if len(x) < 2:
-                raise ReuseError("y: at least 2 labelled rows are needed to fit on labels; "
-                                 "call fit(X) for data-free reuse")
+                self._note("y: 1 labelled row; nothing to fit on: predicted the data-free "
+                           "average instead")
+                return
             spread = target.std(axis=0)
             self.y_scale_ = np.where(spread > 0, spread, 1.0)
             residual = (target - self._data_free(outputs)) / self.y_scale_
@@ -287,7 +290,10 @@ class HeteroReuser(Reuser):
         else:
             labels = check_class_targets(y, len(x), self.classes_)
             if len(set(labels)) < 2:
-                raise ReuseError(f"y: at least 2 classes are needed, got {sorted(set(labels))}")
+                self._note(f"y: the labels hold one class ({labels[0]!r}); a model cannot "
+                           "learn to tell classes apart from them: predicted the data-free "
+                           "average instead")
+                return
             self.classes_ = lab.class_union(self.learnwares_, labels)
             outputs = self._outputs(x)
             self.model_ = LogisticRegression(C=1.0 / float(self.alpha), max_iter=2000).fit(
@@ -344,14 +350,14 @@ class HeteroReuser(Reuser):
                 parts.append(np.log(np.clip(out, 1e-6, 1.0)))
         return np.hstack(parts)
 
-    def _check_x(self, X: ArrayLike, what: str = "X") -> Array:
+    def _check_rows(self, X: ArrayLike, what: str = "X") -> Array:
         if not hasattr(self, "space_maps_"):
             raise ReuseError("HeteroReuser is not fitted: call fit(X) or fit(X, y) first")
         return check_rows(X, self.n_features_in_, what)
 
     def predict(self, X: ArrayLike) -> NDArray[Any]:
         """Class names or regression outputs, one per row of the user's columns."""
-        x = self._check_x(X)
+        x = self._check_rows(X)
         if self.task_ != REGRESSION:
             return self._decide(self.predict_proba(x))
         outputs = self._outputs(x)
@@ -365,7 +371,7 @@ class HeteroReuser(Reuser):
     @available_if(_is_classifier)
     def predict_proba(self, X: ArrayLike) -> Array:
         """Probabilities over `classes_`."""
-        x = self._check_x(X)
+        x = self._check_rows(X)
         outputs = self._outputs(x)
         if self.model_ is None:
             return self._data_free(outputs)

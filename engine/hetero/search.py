@@ -361,5 +361,9 @@ def _mixture_across(merged: Sequence[Match], spec_of: Callable[[str], RKMESpec],
                                                      max_points=MIXTURE_POINTS)))
         elif spec.space == user_spec.space:
             members.append((match.id, spec.points_, spec.weights_))
-    return user_space_mixture(user_spec, members, max_mixture)
+    found = user_space_mixture(user_spec, members, max_mixture)
+    if found is None:
+        return None
+    mapping = {m.id: m.mapping for m in merged}
+    return replace(found, mappings=tuple(mapping[i] for i in found.ids))
 

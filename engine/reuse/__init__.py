@@ -4,6 +4,7 @@
 module                     holds
 =========================  ==========================================================
 ``base.py``                `Reuser` base: validation of learnwares, weights, rows, labels
+``inputs.py``              the input contract: raw rows, images or texts; model rows, spaces
 ``labels.py``              class names in canonical form; outputs aligned by class name
 ``job_selector.py``        `JobSelector` (data-free): route each row to one learnware
 ``averaging.py``           `Averaging` (data-free): mean, vote or averaged probabilities
@@ -16,7 +17,9 @@ module                     holds
 
 Every reuser is a scikit-learn style estimator: ``Reuser(learnwares, **params)``,
 ``fit(X, y)`` returns self, ``predict(X)``, and ``predict_proba(X)`` for
-classification. Invalid input raises `engine.errors.ReuseError` (a `ValueError`).
+classification. ``X`` is the user's raw inputs of the learnwares' kind: table rows,
+images or texts (`inputs`). Invalid input raises `engine.errors.ReuseError` (a
+`ValueError`); a degenerate label draw falls back and says so in ``notes_``.
 """
 
 from __future__ import annotations

@@ -70,7 +70,7 @@ class Averaging(Reuser):
         return self
 
     def _scores(self, X: ArrayLike) -> Array:
-        x = self._check_x(X)
+        x = self._check_x(X).rows
         live = [(lw, w) for lw, w in zip(self.learnwares_, self.weights_, strict=True) if w > 0]
         outputs = [self._output(lw, x, self._voting) for lw, _ in live]
         return weighted_mean(outputs, np.array([w for _, w in live]))

@@ -9,7 +9,9 @@ here, so that each reuser module holds only its own idea:
   regression, from the semantic spec, else from whether the model names classes),
   one input width (semantic ``input.dimension`` and table RKME dimension agree);
 - mixture weights: one finite non-negative number per learnware, normalised;
-- the user's rows: a finite, non-empty 2-D matrix of the learnwares' width;
+- the user's inputs: raw inputs of the kind the learnwares' specs were made from
+  (table rows, images or texts; `engine.reuse.inputs` holds the contract), whose
+  model rows have the learnwares' width;
 - the user's labels: one per row, of the kind the task needs (class names of the
   learnwares' kind for classification, finite numbers for regression).
 
@@ -28,6 +30,7 @@ from sklearn.base import BaseEstimator
 from engine.errors import ReuseError, SpecError
 from engine.learnware import Learnware
 from engine.reuse import labels as lab
+from engine.reuse.inputs import UserInputs, check_inputs, expected_kind
 from engine.specification.rkme import check_matrix
 from engine.vocabulary import TaskType
 
@@ -153,33 +156,45 @@ class Reuser(BaseEstimator):
     learnwares_ : tuple of Learnware
     task_ : ``"classification"`` or ``"regression"``
     classes_ : sorted union of the learnwares' class names (classification only)
-    n_features_in_ : raw input width the learnwares declare (None if unknown)
+    n_features_in_ : values per model row the learnwares declare (None if unknown)
+    input_kind_ : ``"table"``, ``"image"`` or ``"text"``: what `fit` and `predict` take
     weights_ : normalised mixture weights, one per learnware
+    notes_ : tuple of str; what the reuser did instead of what was asked, and why
+        (e.g. a fallback on a degenerate label draw); empty when nothing needs saying
     """
 
     learnwares_: tuple[Learnware, ...]
     task_: str
     classes_: NDArray[Any]
     n_features_in_: int | None
+    input_kind_: str
     weights_: Array
+    notes_: tuple[str, ...]
 
     def _setup(self, learnwares: object, weights: ArrayLike | None = None,
                extra_classes: Sequence[lab.Label] = ()) -> None:
         lws = check_learnwares(learnwares)
         task = infer_task(lws)
+        kind = expected_kind(lws)
         width = input_width(lws)
         w = check_weights(weights, len(lws))
         if task == CLASSIFICATION:
             self.classes_ = lab.class_union(lws, extra_classes)
         self.learnwares_, self.task_, self.n_features_in_, self.weights_ = lws, task, width, w
+        self.input_kind_, self.notes_ = kind, ()
+
+    def _note(self, note: str) -> None:
+        self.notes_ = (*self.notes_, note)
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "learnwares_"):
             raise ReuseError(f"{type(self).__name__} is not fitted: call fit() first")
 
-    def _check_x(self, x: ArrayLike, what: str = "X") -> Array:
+    def _check_x(self, x: ArrayLike | UserInputs, what: str = "X") -> UserInputs:
+        """The user's raw inputs validated once (`engine.reuse.inputs`): ``.rows`` go to
+        the models, ``.in_space(spec)`` to routing."""
         self._check_fitted()
-        return check_rows(x, self.n_features_in_, what)
+        return check_inputs(x, self.input_kind_, self.n_features_in_, what)
 
     def _output(self, lw: Learnware, x: Array, voting: str = "soft") -> Array:
         """One learnware's output on x: aligned probabilities (soft), one-hot votes

@@ -198,7 +198,8 @@ class EnsemblePruning(Reuser):
         self._voting = check_voting(self.voting)
         self._setup(self.learnwares)
         max_size = self._check_params(len(self.learnwares_))
-        x = self._check_x(X)
+        inputs = self._check_x(X)
+        x = inputs.rows
         outputs = np.stack([self._output(lw, x, self._voting) for lw in self.learnwares_])
         key = self._key(outputs, x, y)
         n = len(self.learnwares_)
@@ -212,18 +213,40 @@ class EnsemblePruning(Reuser):
             return subset
 
         average = _cached(lambda s: key(outputs[list(s)].mean(axis=0), len(s)))
+        route = self.routing is True or (self.routing == "auto" and can_route(self.learnwares_))
+        if route:
+            self.selector_ = JobSelector(self.learnwares_).fit()
+            logits = self.selector_.route_log_scores(inputs)
+            routed = _cached(lambda s: key(_routed(outputs, logits, s), len(s)))
+        degenerate = self._degenerate(y, len(x))
+        if degenerate:  # nothing to choose by: every learnware, as the data-free reusers
+            self.selected_ = tuple(range(n))
+            self.combine_ = "route" if route else "average"
+            self.score_ = (routed if route else average)(self.selected_)
+            self._note(f"{degenerate}: kept every learnware, "
+                       f"{'routed' if route else 'averaged'} as without labels")
+            return self
         self.selected_, self.combine_ = search(average), "average"
         self.score_ = average(self.selected_)
-        if self.routing is True or (self.routing == "auto" and can_route(self.learnwares_)):
-            self.selector_ = JobSelector(self.learnwares_).fit()
-            logits = self.selector_.route_log_scores(x)
-            routed = _cached(lambda s: key(_routed(outputs, logits, s), len(s)))
+        if route:
             everyone = [tuple(range(n))] if n <= max_size else []
             for subset in (search(routed), *everyone):
                 if routed(subset) > self.score_:
                     self.selected_, self.combine_ = subset, "route"
                     self.score_ = routed(subset)
         return self
+
+    def _degenerate(self, y: ArrayLike, n_rows: int) -> str | None:
+        """Why the labels cannot tell learnwares apart (one class, or a single regression
+        target), or None. (`_key` has validated them already.)"""
+        if self.task_ == REGRESSION:
+            return f"y: {n_rows} labelled row; too few to compare learnwares" if n_rows < 2 \
+                else None
+        labels = set(check_class_targets(y, n_rows, self.classes_))
+        if len(labels) < 2:
+            return (f"y: the labels hold one class ({next(iter(labels))!r}); any learnware "
+                    "that always answers it would score best")
+        return None
 
     def _key(self, outputs: Array, x: Array, y: ArrayLike) -> Callable[[Array, int], Key]:
         """The score (see the module doc) of combined outputs of a subset of a size."""
@@ -248,12 +271,13 @@ class EnsemblePruning(Reuser):
         return key
 
     def _scores(self, X: ArrayLike) -> Array:
-        x = self._check_x(X)
+        inputs = self._check_x(X)
         if not hasattr(self, "selected_"):
             raise ReuseError("EnsemblePruning is not fitted: call fit(X, y) first")
+        x = inputs.rows
         outputs = [self._output(self.learnwares_[i], x, self._voting) for i in self.selected_]
         if self.combine_ == "route":
-            logits = self.selector_.route_log_scores(x)[:, list(self.selected_)]
+            logits = self.selector_.route_log_scores(inputs)[:, list(self.selected_)]
             return _routed(np.stack(outputs), logits, tuple(range(len(outputs))))
         return weighted_mean(outputs, np.ones(len(outputs)))
 

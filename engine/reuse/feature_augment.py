@@ -78,12 +78,14 @@ from engine.reuse.base import (
     check_class_targets,
     check_regression_targets,
 )
+from engine.reuse.inputs import UserInputs
 from engine.reuse.job_selector import JobSelector, can_route
 from engine.reuse.labels import as_label_array, class_index, class_union, label_positions
 
 AUTO_ALPHAS = np.logspace(-2, 5, 15)
 FoldFit = Callable[[NDArray[np.intp], NDArray[np.intp]], Array]
 ROUTE, AVERAGE = "route", "average"
+DATA_FREE = "data-free"
 
 
 def _base_key(task: str, base: Array, target: Array | NDArray[np.intp]) -> tuple[float, float]:
@@ -120,10 +122,13 @@ class FeatureAugment(Reuser):
 
     Attributes
     ----------
-    model_ : LogisticRegression, Ridge or `offset_logistic.OffsetFit`
-        The fitted linear model (fitted whatever `learner` is).
-    learner_ : "linear" or "forest"
-        Which model predicts.
+    model_ : LogisticRegression, Ridge, `offset_logistic.OffsetFit` or None
+        The fitted linear model (fitted whatever `learner` is; None when the labels
+        were a degenerate draw).
+    learner_ : "linear", "forest" or "data-free"
+        Which model predicts. "data-free": the labels hold one class (or one row, for
+        regression), so nothing is fitted on them and the data-free base predicts;
+        `notes_` says so.
     forest_ : RandomForestClassifier, RandomForestRegressor or None
         The fitted forest when `learner_` is "forest".
     cv_scores_ : (float, float) or None
@@ -137,7 +142,7 @@ class FeatureAugment(Reuser):
     task_, learnwares_, n_features_in_ : see `Reuser`.
     """
 
-    model_: LogisticRegression | LogisticRegressionCV | Ridge | RidgeCV | ol.OffsetFit
+    model_: LogisticRegression | LogisticRegressionCV | Ridge | RidgeCV | ol.OffsetFit | None
     routed_: bool
     base_: str
     learner_: str
@@ -173,9 +178,10 @@ class FeatureAugment(Reuser):
         if self.routed_:
             self.selector_ = JobSelector(self.learnwares_).fit()
         self.base_ = AVERAGE
-        self.scaler_ = StandardScaler().fit(x)
+        self.learner_, self.forest_, self.cv_scores_ = fs.LINEAR, None, None
+        self.scaler_ = StandardScaler().fit(x.rows)
         if self.task_ == REGRESSION:
-            target = check_regression_targets(y, len(x))
+            target = check_regression_targets(y, x.n)
             self.y_mean_ = target.mean(axis=0)
             spread = target.std(axis=0)
             self.y_scale_ = np.where(spread > 0, spread, 1.0)
@@ -183,18 +189,21 @@ class FeatureAugment(Reuser):
             scaled = (target - self.y_mean_) / self.y_scale_
             if self.routed_:
                 self.base_ = self._choose_base(x, self._regression_outputs(x), scaled)
+            if x.n < 2:
+                return self._data_free(f"y: {x.n} labelled row; nothing to fit on")
             feats, base = self._regression_features(x)
             resid = scaled - base
             self._fit_ridge(feats, resid)
             self._choose_learner(feats, base, resid, self._ridge_fold(feats, resid))
             return self
-        labels = check_class_targets(y, len(x), self.classes_)
-        if len(set(labels)) < 2:
-            raise ReuseError(f"y: at least 2 classes are needed, got {sorted(set(labels))}")
+        labels = check_class_targets(y, x.n, self.classes_)
         self.classes_ = class_union(self.learnwares_, labels)
         column = label_positions(labels, class_index(self.classes_), "y")
         if self.routed_:
             self.base_ = self._choose_base(x, self._class_outputs(x), column)
+        if len(set(labels)) < 2:
+            return self._data_free(f"y: the labels hold one class ({labels[0]!r}); a model "
+                                   "cannot learn to tell classes apart from them")
         feats, base = self._class_stack(x)
         if self.routed_:
             self._fit_offset(feats, ol.log_base(base), column)
@@ -203,6 +212,14 @@ class FeatureAugment(Reuser):
             self._fit_logistic(feats, labels)
             linear_fold = self._logistic_fold(feats, labels)
         self._choose_learner(feats, base, column, linear_fold)
+        return self
+
+    def _data_free(self, why: str) -> FeatureAugment:
+        """Fit nothing on a degenerate label draw: predict the data-free base, with a note."""
+        self.model_ = None
+        self.learner_ = DATA_FREE
+        what = "routed mixture" if self.base_ == ROUTE else "average"
+        self._note(f"{why}: predicted the learnwares' data-free {what} instead")
         return self
 
     def _fit_ridge(self, feats: Array, resid: Array) -> None:
@@ -293,7 +310,8 @@ class FeatureAugment(Reuser):
         self.learner_ = fs.FOREST
         self.forest_ = fs.fit(classify, stack, target)
 
-    def _choose_base(self, x: Array, outs: Array, target: Array | NDArray[np.intp]) -> str:
+    def _choose_base(self, x: UserInputs, outs: Array, target: Array | NDArray[np.intp]
+                     ) -> str:
         """The better data-free base on the labelled rows; ties go to routing."""
         routed = self._mix(outs, self.selector_.route_proba(x))
         if _base_key(self.task_, routed, target) >= _base_key(self.task_, outs.mean(axis=0),
@@ -306,7 +324,7 @@ class FeatureAugment(Reuser):
         """Routed mixture: sum_j p(j | x) * output_j(x), outs of shape (J, n, k)."""
         return np.asarray(np.einsum("nj,jnk->nk", post, outs))
 
-    def _base_and_parts(self, x: Array, outs: Array) -> tuple[Array, list[Array]]:
+    def _base_and_parts(self, x: UserInputs, outs: Array) -> tuple[Array, list[Array]]:
         """The base and the extra features routing brings (its posteriors)."""
         if not self.routed_:
             return outs.mean(axis=0), []
@@ -314,40 +332,40 @@ class FeatureAugment(Reuser):
         base = self._mix(outs, post) if self.base_ == ROUTE else outs.mean(axis=0)
         return base, [post]
 
-    def _class_outputs(self, x: Array) -> Array:
-        return np.stack([self._output(lw, x) for lw in self.learnwares_])
+    def _class_outputs(self, x: UserInputs) -> Array:
+        return np.stack([self._output(lw, x.rows) for lw in self.learnwares_])
 
-    def _class_stack(self, x: Array) -> tuple[Array, Array]:
+    def _class_stack(self, x: UserInputs) -> tuple[Array, Array]:
         """Classification features ([raw, outputs] and, routed, the posteriors) and the
         base's probabilities (routed: the chosen base; else the learnwares' average)."""
         outs = self._class_outputs(x)
         base, extra = self._base_and_parts(x, outs)
-        parts = [self.scaler_.transform(x)] if self.use_raw else []
+        parts = [self.scaler_.transform(x.rows)] if self.use_raw else []
         return np.hstack([*parts, *outs, *extra]), base
 
-    def _regression_outputs(self, x: Array) -> Array:
+    def _regression_outputs(self, x: UserInputs) -> Array:
         """Every learnware's outputs in standardised target units, shape (J, n, k)."""
         outs = []
         for lw in self.learnwares_:
-            out = self._output(lw, x)
+            out = self._output(lw, x.rows)
             if out.shape[1] != self._n_outputs:
                 raise ReuseError(f"learnware {lw.id}: predicts {out.shape[1]} output(s) "
                                  f"per row, y has {self._n_outputs}")
             outs.append((out - self.y_mean_) / self.y_scale_)
         return np.stack(outs)
 
-    def _regression_features(self, x: Array) -> tuple[Array, Array]:
+    def _regression_features(self, x: UserInputs) -> tuple[Array, Array]:
         """Stack features (outputs as deviations from the base, routing posteriors)
         and the base, all in standardised target units."""
         outs = self._regression_outputs(x)
         base, extra = self._base_and_parts(x, outs)
-        parts = [self.scaler_.transform(x)] if self.use_raw else []
+        parts = [self.scaler_.transform(x.rows)] if self.use_raw else []
         parts.extend(out - base for out in outs)
         return np.hstack([*parts, *extra]), base
 
-    def _check_ready(self, X: ArrayLike) -> Array:
+    def _check_ready(self, X: ArrayLike | UserInputs) -> UserInputs:
         x = self._check_x(X)
-        if not hasattr(self, "model_"):
+        if not hasattr(self, "learner_"):
             raise ReuseError("FeatureAugment is not fitted: call fit(X, y) first")
         return x
 
@@ -355,15 +373,17 @@ class FeatureAugment(Reuser):
         """Class names or regression outputs of the fitted learner."""
         x = self._check_ready(X)
         if self.task_ != REGRESSION:
-            return self._decide(self.predict_proba(X))
+            return self._decide(self.predict_proba(x))
         feats, base = self._regression_features(x)
-        if self.forest_ is not None:
+        if self.learner_ == DATA_FREE:
+            out = np.zeros_like(base)
+        elif self.forest_ is not None:
             out = fs.predict(self.forest_, np.hstack([feats, base]), 0)
         else:
             model = self.model_
             assert isinstance(model, Ridge | RidgeCV)
             out = np.asarray(model.predict(feats), dtype=np.float64)
-        out = (out.reshape(len(x), self._n_outputs) + base) * self.y_scale_ + self.y_mean_
+        out = (out.reshape(x.n, self._n_outputs) + base) * self.y_scale_ + self.y_mean_
         return self._decide(out)
 
     @available_if(_is_classifier)
@@ -373,6 +393,8 @@ class FeatureAugment(Reuser):
         keeps some probability for every class of `classes_`."""
         x = self._check_ready(X)
         feats, base = self._class_stack(x)
+        if self.learner_ == DATA_FREE:
+            return base
         if self.forest_ is not None:
             return fs.predict(self.forest_, np.hstack([feats, base]), len(self.classes_))
         if isinstance(self.model_, ol.OffsetFit):
@@ -380,6 +402,6 @@ class FeatureAugment(Reuser):
         assert isinstance(self.model_, LogisticRegression | LogisticRegressionCV)
         proba = self.model_.predict_proba(feats)
         cols = label_positions(self.model_.classes_, class_index(self.classes_), "classes")
-        out = np.zeros((len(x), len(self.classes_)))
+        out = np.zeros((x.n, len(self.classes_)))
         out[:, cols] = proba
         return out

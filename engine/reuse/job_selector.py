@@ -45,7 +45,9 @@ from sklearn.utils.metaestimators import available_if
 from engine import kernel
 from engine.errors import ReuseError
 from engine.learnware import Learnware
+from engine.reuse.averaging import weighted_mean
 from engine.reuse.base import REGRESSION, Array, Reuser, _is_classifier
+from engine.reuse.inputs import UserInputs
 from engine.specification.rkme import RKMESpec
 
 
@@ -71,16 +73,29 @@ def silverman_bandwidth(specs: Sequence[RKMESpec]) -> float:
 
 
 def can_route(learnwares: Sequence[Learnware]) -> bool:
-    """Can a `JobSelector` be built on these learnwares? Every statistical spec must be
-    fitted (a reduced set ``points_``/``weights_``) and all must live in one space.
+    """Can a `JobSelector` route among these learnwares? Every statistical spec must be
+    fitted (a reduced set ``points_``/``weights_``) and all must live in one space
+    (table, image or text: the user's raw inputs are mapped into it by the spec's own
+    `transform`, see `engine.reuse.inputs`).
 
     The labelled reusers route only when this holds, and otherwise work as they
-    would without routing.
+    would without routing; the `JobSelector` itself then averages, with a note.
     """
+    return _why_not_route(learnwares) is None
+
+
+def _why_not_route(learnwares: Sequence[Learnware]) -> str | None:
     specs = [lw.spec for lw in learnwares]
-    if not specs or not all(hasattr(s, "points_") and hasattr(s, "weights_") for s in specs):
-        return False
-    return len({s.space for s in specs}) == 1
+    if not specs:
+        return "no learnwares"
+    unfitted = [lw.id for lw in learnwares if not (hasattr(lw.spec, "points_")
+                                                    and hasattr(lw.spec, "weights_"))]
+    if unfitted:
+        return f"the statistical spec of {unfitted[0]} is not fitted"
+    spaces = {s.space for s in specs}
+    if len(spaces) > 1:
+        return f"their statistical specs live in different spaces {sorted(spaces)}"
+    return None
 
 
 class JobSelector(Reuser):
@@ -101,12 +116,18 @@ class JobSelector(Reuser):
     Attributes
     ----------
     bandwidth_ : float
-        The bandwidth used; ``gamma_ = 1 / (2 * bandwidth_**2)``.
-    classes_, task_, weights_, learnwares_, n_features_in_ : see `Reuser`.
+        The bandwidth used; ``gamma_ = 1 / (2 * bandwidth_**2)`` (NaN when not routing).
+    routed_ : bool
+        False when the learnwares cannot be routed among (`can_route`: specs of
+        different spaces, or unfitted): the selector then predicts their weighted
+        average, as `Averaging`, and says so in `notes_`.
+    classes_, task_, weights_, learnwares_, n_features_in_, input_kind_, notes_ :
+        see `Reuser`.
     """
 
     bandwidth_: float
     gamma_: float
+    routed_: bool
 
     def __init__(self, learnwares: Sequence[Learnware] = (), *,
                  weights: ArrayLike | None = None, bandwidth: float | str = "silverman",
@@ -123,24 +144,24 @@ class JobSelector(Reuser):
         """
         self._setup(self.learnwares, self.weights)
         specs = [lw.spec for lw in self.learnwares_]
-        for lw in self.learnwares_:
-            if not hasattr(lw.spec, "points_"):
-                raise ReuseError(f"learnware {lw.id}: its statistical spec is not fitted")
-        spaces = {lw.id: lw.spec.space for lw in self.learnwares_}
-        if len(set(spaces.values())) > 1:
-            raise ReuseError(f"learnwares: statistical specs live in different spaces "
-                             f"{spaces}; a router needs one")
-        if self.bandwidth == "silverman":
-            h = silverman_bandwidth(specs)
-        elif (isinstance(self.bandwidth, int | float) and not isinstance(self.bandwidth, bool)
-              and math.isfinite(self.bandwidth) and self.bandwidth > 0):
-            h = float(self.bandwidth)
-        else:
+        fixed = (isinstance(self.bandwidth, int | float) and not isinstance(self.bandwidth, bool)
+                 and math.isfinite(self.bandwidth) and self.bandwidth > 0)
+        if self.bandwidth != "silverman" and not fixed:
             raise ReuseError(f"bandwidth: expected 'silverman' or a positive number, got "
                              f"{self.bandwidth!r}")
-        self.bandwidth_, self.gamma_ = h, 1.0 / (2.0 * h * h)
         if self.density not in ("kde", "gaussian"):
             raise ReuseError(f"density: expected 'kde' or 'gaussian', got {self.density!r}")
+        why_not = _why_not_route(self.learnwares_)
+        self.routed_ = why_not is None
+        if why_not is not None:
+            self.bandwidth_ = self.gamma_ = float("nan")
+            self._note(f"rows not routed: {why_not}; predicted the learnwares' weighted "
+                       "average instead")
+            if X is not None:
+                self._check_x(X)
+            return self
+        h = float(self.bandwidth) if fixed else silverman_bandwidth(specs)
+        self.bandwidth_, self.gamma_ = h, 1.0 / (2.0 * h * h)
         self._gaussians = [_weighted_moments(s) for s in specs]
         floor = 1e-3 * float(np.mean([v.mean() for _, v in self._gaussians]))
         self._gaussians = [(m, np.maximum(v, max(floor, 1e-12))) for m, v in self._gaussians]
@@ -148,12 +169,12 @@ class JobSelector(Reuser):
             self._check_x(X)
         return self
 
-    def _log_posterior(self, x: Array) -> Array:
-        """Unnormalised log p(j | x) for each row and learnware, shape (n, J)."""
-        try:
-            v = self.learnwares_[0].spec.transform(x)
-        except ValueError as exc:
-            raise ReuseError(f"X: {exc}") from None
+    def _log_posterior(self, x: UserInputs) -> Array:
+        """Unnormalised log p(j | x) for each input and learnware, shape (n, J)."""
+        if not self.routed_:
+            raise ReuseError("learnwares: cannot be routed among (see notes_): "
+                             + "; ".join(self.notes_))
+        v = x.in_space(self.learnwares_[0].spec)
         out = np.empty((len(v), len(self.learnwares_)))
         with np.errstate(divide="ignore"):
             log_w = np.log(self.weights_)
@@ -167,21 +188,28 @@ class JobSelector(Reuser):
             out[:, j] = logsumexp(logk, b=lw.spec.weights_[None, :], axis=1) + log_w[j]
         return out
 
-    def route_log_scores(self, X: ArrayLike) -> Array:
+    def route_log_scores(self, X: ArrayLike | UserInputs) -> Array:
         """Unnormalised log p(j | x), shape (n, n_learnwares): the routing restricted to
         any subset of the learnwares is the argmax over that subset's columns."""
         return self._log_posterior(self._check_x(X))
 
-    def route_proba(self, X: ArrayLike) -> Array:
+    def route_proba(self, X: ArrayLike | UserInputs) -> Array:
         """p(j | x): each row's posterior over `learnwares_`, shape (n, n_learnwares)."""
         return softmax(self._log_posterior(self._check_x(X)), axis=1)
 
-    def route(self, X: ArrayLike) -> NDArray[np.intp]:
+    def route(self, X: ArrayLike | UserInputs) -> NDArray[np.intp]:
         """Index into `learnwares_` of the learnware each row is sent to."""
         return np.argmax(self._log_posterior(self._check_x(X)), axis=1)
 
-    def _dispatch(self, x: Array, proba: bool) -> NDArray[Any]:
-        route = np.argmax(self._log_posterior(x), axis=1)
+    def _dispatch(self, inputs: UserInputs, proba: bool) -> NDArray[Any]:
+        if not self.routed_:
+            live = [(lw, w) for lw, w in zip(self.learnwares_, self.weights_, strict=True)
+                    if w > 0]
+            mean = weighted_mean([self._output(lw, inputs.rows) for lw, _ in live],
+                                 np.array([w for _, w in live]))
+            return mean if proba or self.task_ == REGRESSION else np.argmax(mean, axis=1)
+        route = np.argmax(self._log_posterior(inputs), axis=1)
+        x = inputs.rows
         pieces: list[tuple[NDArray[np.intp], NDArray[Any]]] = []
         for j in np.unique(route):
             rows = np.flatnonzero(route == j)
@@ -204,7 +232,7 @@ class JobSelector(Reuser):
         x = self._check_x(X)
         if self.task_ == REGRESSION:
             return self._decide(self._dispatch(x, proba=False))
-        return self.classes_[self._dispatch(x, proba=False)]
+        return np.asarray(self.classes_[self._dispatch(x, proba=False)])
 
     @available_if(_is_classifier)
     def predict_proba(self, X: ArrayLike) -> Array:

@@ -24,8 +24,16 @@ from engine.search.scoring import score_from
 
 Array = NDArray[np.float64]
 
-MIXTURE_MIN_GAIN = 0.2
-"""A mixture must have MMD^2 <= (1 - 0.2) x the best single learnware's MMD^2."""
+MIXTURE_MIN_GAIN = 0.1
+"""A mixture must have MMD^2 <= (1 - 0.1) x the best single learnware's MMD^2.
+
+Was 0.2. `benchmarks/mixture_rule.py` (issue 16, finding 2; users split into tuning
+and test halves before measuring): on the Birthdays market 0.2 withheld the mixture
+from users whose averaged mixture forecasts better; 0.1 and 0.0 tied on the tuning
+users (3 wins, 0 losses, 6 ties of 9), so the smaller change was taken; on the test
+users 0.1 has 3 wins, 0 losses, 5 ties, zero-label averaging RMSE 0.1143 -> 0.1132
+(gap closed 89 % -> 104 %). On MNIST class subsets every user already got a mixture:
+no change."""
 MIN_STEP_GAIN = 0.02
 MIN_WEIGHT = 0.05
 

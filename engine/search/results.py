@@ -49,12 +49,30 @@ class Match:
 
 @dataclass(frozen=True)
 class Mixture:
-    """A weighted set of learnwares whose mixed RKME fits the requirement best."""
+    """A weighted set of learnwares whose mixed RKME fits the requirement best.
+
+    `mappings` is empty when every member takes the user's columns; for a mixture
+    across feature spaces it holds one entry per id — the member's `ColumnMapping`,
+    or None for a member over the user's own columns — so reuse needs no look-up in
+    the single matches (``HeteroReuser(..., mappings=mixture.mappings)``).
+    """
 
     ids: tuple[str, ...]
     weights: tuple[float, ...]
     mmd2: float
     score: float
+    mappings: tuple[ColumnMapping | None, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.mappings and len(self.mappings) != len(self.ids):
+            raise SearchError(f"mixture.mappings: {len(self.mappings)} for {len(self.ids)} "
+                              "members; give one per member or none")
+
+    def mapping_of(self, learnware_id: str) -> ColumnMapping | None:
+        """The column mapping of member `learnware_id` (None: it takes the user's columns)."""
+        if learnware_id not in self.ids:
+            raise SearchError(f"mixture: {learnware_id} is not a member")
+        return self.mappings[self.ids.index(learnware_id)] if self.mappings else None
 
 
 @dataclass(frozen=True)

@@ -128,6 +128,8 @@ WEB_PATHS: dict[str, Any] = {
         "responses": {**_ok("Predictions and score", {
             "method": _STR, "ids": {"type": "array"}, "task": _STR, "n_rows": _INT,
             "n_labels": _INT, "predictions_csv": _STR,
+            "notes": {"type": "array", "description": "What the method did instead of what "
+                      "was asked, and why (e.g. one class in the labels)"},
             "mappings": {"type": "array", "description": "For reuse across feature spaces: "
                          "{id, pairs, coverage, lines} per learnware"}, "score": {
                 "type": "object", "nullable": True, "properties": {

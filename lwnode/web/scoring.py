@@ -62,6 +62,8 @@ class ReuseOutcome:
     """The method that predicted (the one asked for, or the one chosen)."""
     mappings: tuple[tuple[str, ColumnMapping], ...] = ()
     """For reuse across feature spaces: each learnware's column mapping."""
+    notes: tuple[str, ...] = ()
+    """The reuser's notes: what it did instead of what was asked, and why."""
 
 
 def reuse_rows(learnwares: Sequence[Learnware], x: NDArray[Any], method: str | None, *,
@@ -85,7 +87,8 @@ def reuse_rows(learnwares: Sequence[Learnware], x: NDArray[Any], method: str | N
     if method == HETERO or (x.ndim == 2 and other_columns(learnwares, user_input, x)):
         reused = reuse_learnwares(learnwares, x, method=method, labels=y, weights=weights,
                                   user_input=user_input)
-        return ReuseOutcome(reused.predictions, task, m, None, reused.method, reused.mappings)
+        return ReuseOutcome(reused.predictions, task, m, None, reused.method, reused.mappings,
+                            reused.notes)
     method = method or default_method(m)
     if method in NEEDS_LABELS and m == 0:
         raise ReuseError(f"method {method} learns from a few labels: upload labels for the "
@@ -97,11 +100,12 @@ def reuse_rows(learnwares: Sequence[Learnware], x: NDArray[Any], method: str | N
     else:
         reuser.fit(x)
     predictions = np.asarray(reuser.predict(x))
+    notes = tuple(reuser.notes_)
     if y is None:
-        return ReuseOutcome(predictions, task, 0, None, method)
+        return ReuseOutcome(predictions, task, 0, None, method, notes=notes)
     return ReuseOutcome(predictions, task, m,
                         score_against_user_only(learnwares, x[:m], y, method, weights, task,
-                                                predictions[:m]), method)
+                                                predictions[:m]), method, notes=notes)
 
 
 def _targets(labels: NDArray[Any], task: str) -> NDArray[Any]:
@@ -146,12 +150,14 @@ def cross_validated(fit_predict: Callable[[NDArray[Any], NDArray[Any], NDArray[A
 
 
 def user_only(task: str) -> Callable[[NDArray[Any], NDArray[Any], NDArray[Any]], NDArray[Any]]:
-    """Fit-and-predict of the model a user would train on their labels alone."""
+    """Fit-and-predict of the model a user would train on their labels alone (on one
+    numeric row per input: images flattened, texts as their embeddings)."""
     from sklearn.linear_model import LogisticRegression, Ridge
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
     def fit_predict(x: NDArray[Any], y: NDArray[Any], x_test: NDArray[Any]) -> NDArray[Any]:
+        x, x_test = x.reshape(len(x), -1), x_test.reshape(len(x_test), -1)
         if task == CLASSIFICATION:
             if len(np.unique(y.astype(str))) < 2:  # one class seen: predict it
                 return np.full(len(x_test), y[0], dtype=y.dtype)

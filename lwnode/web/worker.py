@@ -64,10 +64,7 @@ def reuse_job(job: dict[str, Any]) -> dict[str, Any]:
     from lwnode.web.scoring import reuse_rows
 
     began = time.perf_counter()
-    table = read_table(job["data"])
-    if table.values.ndim != 2:
-        raise JobFailed(400, "bad_input", f"data: reuse takes a table (rows x columns), got "
-                                          f"shape {table.values.shape}")
+    table = read_table(job["data"])  # rows, images (3-D / 4-D) or text embeddings
     user_input = read_semantic(job.get("semantic"), table=table,
                                data_name=job.get("data_name") or "the data").input
     labels = read_labels(job["labels"]) if job.get("labels") else None
@@ -90,6 +87,7 @@ def reuse_job(job: dict[str, Any]) -> dict[str, Any]:
     return {"method": outcome.method, "task": outcome.task,
             "mappings": [{"id": lid, **mapping_json(m)} for lid, m in outcome.mappings],
             "n_rows": len(table.values), "n_labels": outcome.n_labels,
+            "notes": [_in_page_words(n) for n in outcome.notes],
             "score": None if score is None else {
                 "metric": score.metric, "reuse": _finite(score.reuse),
                 "user_only": _finite(score.user_only),

@@ -196,6 +196,65 @@ async def test_reuse_predicts_and_scores_against_a_user_only_model(node, http, c
     assert score["reuse"] > 0.8
 
 
+def _stripes(style: int, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """8x8 images of horizontal (0) or vertical (1) stripes, two brightness classes."""
+    ii, jj = np.mgrid[0:8, 0:8]
+    pattern = (ii % 2 == 0) if style == 0 else (jj % 2 == 0)
+    level = rng.integers(0, 2, n)
+    x = pattern[None] * (1.0 + level[:, None, None]) + 0.1 * rng.normal(size=(n, 8, 8))
+    return x, np.asarray([f"s{style}-{v}" for v in level])
+
+
+def _npy(x: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    np.save(buf, x)
+    return buf.getvalue()
+
+
+async def test_reuse_of_image_learnwares_takes_images_and_notes_a_one_class_draw(node, http):
+    """Image learnwares (`RKMEImageSpec`) reused from a .npy of images through the page:
+    the worker refused anything but a 2-D table before, and the reusers could not route
+    images. A label file of one class falls back to the data-free answer, with a note."""
+    from sklearn.linear_model import LogisticRegression
+
+    from engine.package import build_bytes
+    from engine.specification import InputSpec, OutputSpec, SemanticSpec
+    from engine.specification.image import RKMEImageSpec
+
+    rng = np.random.default_rng(0)
+    ids = []
+    for style in (0, 1):
+        x, y = _stripes(style, 60, rng)
+        semantic = SemanticSpec(data_type="image", task_type="classification",
+                                library="scikit_learn", name=f"stripes {style}",
+                                description="8x8 stripes", input=InputSpec(64),
+                                output=OutputSpec(1, (), (f"s{style}-0", f"s{style}-1")))
+        package = build_bytes(LogisticRegression(max_iter=2000).fit(x.reshape(60, -1), y),
+                              semantic, RKMEImageSpec(n_points=8, random_state=style).fit(x))
+        ids.append(await publish_package(node.service, package))
+    parts = [_stripes(style, 20, rng) for style in (0, 1)]
+    order = rng.permutation(40)
+    x = np.concatenate([p[0] for p in parts])[order]
+    y = np.concatenate([p[1] for p in parts])[order]
+    for method in ("job-selector", "feature-augment"):
+        labels = ("label\n" + "\n".join(y[:12]) + "\n").encode()
+        fields = {"labels": ("y.csv", labels)} if method == "feature-augment" else {}
+        r = await http.post(f"{node.url}/v1/web/reuse", data=_form(
+            data=("images.npy", _npy(x)), ids=json.dumps(ids), method=method, **fields))
+        body = await r.json()
+        assert r.status == 200, body
+        pred = np.asarray(body["predictions_csv"].splitlines()[1:])
+        assert (pred == y).mean() >= 0.9 and body["notes"] == []
+    one = np.flatnonzero(y == y[0])[:3]
+    x_one = np.concatenate([x[one], np.delete(x, one, axis=0)])
+    r = await http.post(f"{node.url}/v1/web/reuse", data=_form(
+        data=("images.npy", _npy(x_one)), ids=json.dumps(ids), method="feature-augment",
+        labels=("y.csv", ("label\n" + "\n".join(y[one]) + "\n").encode())))
+    body = await r.json()
+    assert r.status == 200, body
+    assert len(body["notes"]) == 1 and "one class" in body["notes"][0]
+
+
 @pytest.mark.parametrize(("fields", "status", "words"), [
     ({"method": "ensemble-pruning"}, 400, ("labels:", "learns from a few labels")),
     ({"method": "oracle"}, 400, ("method: 'oracle'",)),

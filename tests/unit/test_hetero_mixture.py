@@ -52,6 +52,11 @@ def test_a_user_spanning_both_halves_gets_a_mixture_of_both(searched):
     assert mixture.mmd2 < 0.8 * best_single
     assert mixture.score > max(m.score for m in mixed.single)
     assert any("across feature spaces" in n for n in mixed.notes)
+    # The mixture carries each member's column mapping (it used to carry none, and
+    # reuse had to look them up in the single matches).
+    by_id = {m.id: m.mapping for m in mixed.single}
+    assert mixture.mappings == tuple(by_id[i] for i in mixture.ids)
+    assert all(mixture.mapping_of(i) is by_id[i] for i in mixture.ids)
 
 
 def test_a_user_inside_one_half_gets_that_learnware_and_no_mixture(searched):

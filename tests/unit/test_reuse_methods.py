@@ -227,11 +227,19 @@ def test_feature_augment_learns_a_class_only_the_user_has(four):
         assert (proba[:, fa.classes_.tolist().index(label)] == 0).all()
 
 
-def test_feature_augment_needs_two_classes_and_outputs_only_mode(four):
+def test_feature_augment_on_one_class_falls_back_and_outputs_only_mode(four):
     regions, lws = four
     x, y = regions.sample(0, 40, np.random.default_rng(7))
-    with pytest.raises(ReuseError, match="at least 2 classes"):
-        FeatureAugment(lws).fit(x, np.full(40, y[0]))
+    # One class in the labels: nothing to tell apart, so the data-free base answers
+    # (it used to raise "at least 2 classes"), and a note says so.
+    one = FeatureAugment(lws).fit(x, np.full(40, y[0]))
+    assert one.learner_ == "data-free" and one.model_ is None
+    assert len(one.notes_) == 1 and "one class" in one.notes_[0]
+    outs = np.stack([lab.aligned_proba(lw, x, one.classes_) for lw in lws])
+    post = JobSelector(lws).fit().route_proba(x)
+    expected = (np.einsum("nj,jnk->nk", post, outs) if one.base_ == "route"
+                else outs.mean(axis=0))
+    np.testing.assert_allclose(one.predict_proba(x), expected)
     stacked = FeatureAugment(lws, use_raw=False, alpha=0.1, routing=False).fit(x, y)
     assert stacked.model_.coef_.shape[1] == len(lws) * len(stacked.classes_)
     # Routed: outputs and routing posteriors (plus intercepts), one column per class.

@@ -114,3 +114,59 @@ def test_the_worker_answers_bad_input_as_a_400_not_a_crash(tmp_path):
     answer = run({"kind": "pack", "model": str(model), "data": str(bad),
                   "package": str(tmp_path / "p.zip"), "semantic": {"name": "x"}})
     assert answer["error"]["status"] == 400
+
+
+def _image_learnwares():
+    """Two image learnwares (8x8: horizontal vs vertical stripes, two brightness
+    classes each) with models on the flat pixels, and a user mixing both."""
+    from sklearn.linear_model import LogisticRegression
+
+    from engine.learnware import Learnware
+    from engine.specification import InputSpec, OutputSpec, SemanticSpec
+    from engine.specification.image import RKMEImageSpec
+
+    rng = np.random.default_rng(0)
+    ii, jj = np.mgrid[0:8, 0:8]
+
+    def draw(style: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+        pattern = (ii % 2 == 0) if style == 0 else (jj % 2 == 0)
+        level = rng.integers(0, 2, n)
+        x = pattern[None] * (1.0 + level[:, None, None]) + 0.1 * rng.normal(size=(n, 8, 8))
+        return x, np.asarray([f"s{style}-{v}" for v in level])
+
+    lws, xs, ys = [], [], []
+    for style in (0, 1):
+        x, y = draw(style, 60)
+        labels = (f"s{style}-0", f"s{style}-1")
+        semantic = SemanticSpec(data_type="image", task_type="classification",
+                                name=f"stripes {style}", input=InputSpec(64),
+                                output=OutputSpec(1, (), labels))
+        lws.append(Learnware(f"img{style}", semantic,
+                             RKMEImageSpec(n_points=8, random_state=style).fit(x),
+                             LogisticRegression(max_iter=2000).fit(x.reshape(60, -1), y)))
+        ux, uy = draw(style, 20)
+        xs.append(ux)
+        ys.append(uy)
+    order = rng.permutation(40)
+    return lws, np.concatenate(xs)[order], np.concatenate(ys)[order]
+
+
+@pytest.mark.parametrize("method", ["job-selector", "average", "ensemble-pruning",
+                                    "feature-augment"])
+def test_the_page_reuses_image_learnwares_and_scores_them(method):
+    """Images (3-D) reach the reusers as images, and the user-only model gets them
+    flattened; this raised before (reusers took only 2-D rows)."""
+    lws, x, y = _image_learnwares()
+    out = reuse_rows(lws, x, method, labels=y[:12])
+    assert out.predictions.shape == (40,)
+    assert out.score is not None and out.score.user_only is not None
+    if method != "average":
+        assert (out.predictions == y).mean() >= 0.9
+
+
+def test_the_page_notes_a_one_class_label_draw():
+    lws, x, y = _image_learnwares()
+    one = np.flatnonzero(y == y[0])[:3]
+    x = np.concatenate([x[one], np.delete(x, one, axis=0)])
+    out = reuse_rows(lws, x, "feature-augment", labels=y[one])
+    assert len(out.notes) == 1 and "one class" in out.notes[0]

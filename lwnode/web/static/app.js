@@ -737,7 +737,8 @@ async function runReuse(ev) {
 function renderReuse(data, file) {
   $("reuse-result").hidden = false;
   $("r-summary").textContent = `Predicted ${data.n_rows} rows of ${file.name} by ${data.method} with ` +
-    `${data.ids.length} learnware(s) (${data.task}) in ${fmt(data.seconds, 1)} s; every package verified.`;
+    `${data.ids.length} learnware(s) (${data.task}) in ${fmt(data.seconds, 1)} s; every package verified.` +
+    (data.notes && data.notes.length ? ` Note: ${data.notes.join(" ")}` : "");
   if (state.downloadUrl) URL.revokeObjectURL(state.downloadUrl);
   state.downloadUrl = URL.createObjectURL(new Blob([data.predictions_csv], { type: "text/csv" }));
   $("r-download").href = state.downloadUrl;
