@@ -118,7 +118,8 @@ def test_bad_inputs_give_one_line_and_their_exit_code(work, node):
         (("search", "--data", "bad.csv", "--node", url), 2, "line 3, column 3 ('c'): 'x'"),
         (("search", "--data", "narrow.csv", "--node", url), 2, "narrow.csv: "),
         (("search", "--data", "user.csv", "--node", "http://127.0.0.1:9"), 3, "no answer"),
-        (("publish", "junk.zip", "--node", url, "--token", "wrong"), 4, "HTTP 401"),
+        (("publish", "junk.zip", "--node", url, "--token", "wrong"), 4,
+         "refused the API token from --token"),
         (("publish", "junk.zip", "--home", "home"), 4, "archive"),
         (("fetch", unknown, "-o", "x", "--node", url), 4, "not known"),
         (("fetch", "nonsense", "-o", "x", "--node", url), 2, "learnware id"),
@@ -145,7 +146,8 @@ def test_bad_inputs_give_one_line_and_their_exit_code(work, node):
 
 def test_every_command_has_help():
     for command in ("init", "run", "pack", "publish", "search", "fetch", "reuse", "peers",
-                    "spec", "spec make", "demo"):
+                    "spec", "spec make", "demo", "list", "show", "withdraw", "status", "cache",
+                    "cache clear"):
         proc = lwnode(*command.split(), "--help", cwd=".", check=0)
         assert proc.stdout.startswith("usage: lwnode"), command
     assert "exit codes" in lwnode("--help", cwd=".", check=0).stdout
