@@ -66,9 +66,9 @@ def mixture_table(mixture: dict[str, Any]) -> Any:
 
 def reuse_hint(ids: list[str], weights: list[float] | None, across: bool) -> str:
     """The command that reuses what was found, by short ids, in lines of < 80 columns."""
-    head = "lwnode reuse " + " ".join(short_id(i) for i in ids)
+    lines = ["lwnode reuse " + " ".join(short_id(i) for i in ids)]
     if weights:
-        head += " --weights " + ",".join(f"{w:.3f}" for w in weights)
-    tail = "--data YOUR.csv " + ("--semantic YOUR.toml " if across else "") + \
-        "-o predictions.csv"
-    return f"  {head} \\\n      {tail}"
+        lines.append("--weights " + ",".join(f"{w:.3f}" for w in weights))
+    lines.append("--data YOUR.csv " + ("--semantic YOUR.toml " if across else "")
+                 + "-o predictions.csv")
+    return "  " + " \\\n      ".join(lines)

@@ -203,8 +203,10 @@ def test_errors_name_the_command_typed(work, node):
         (("show", "sha256:" + "0" * 64, "--node", url), 4, "lwnode show: "),
         (("publish", "pkg0.zip", "--node", url, "--home", "notoken"), 2,
          "lwnode publish: notoken/api.token: no API token"),
-        # a stopped node fails before the data's summary is built
+        # a stopped node fails before the data is read and summarised
         (("search", "--data", "user.csv", "--node", "http://127.0.0.1:9"), 3,
+         "lwnode search: no answer"),
+        (("search", "--data", "not-read.csv", "--node", "http://127.0.0.1:9"), 3,
          "lwnode search: no answer"),
     ]
     for args, code, text in cases:
