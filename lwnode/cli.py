@@ -184,6 +184,11 @@ def _cmd_init(args: argparse.Namespace) -> int:
     home = _home(args)
     http = {"host": args.http[0], "port": args.http[1]} if args.http else None
     identity = home.init(args.org or "", http=http)
+    if args.json:
+        _print_json({"home": str(home.path), "node_id": identity.node_id,
+                     "config": str(home.config_path), "key": str(home.key_path),
+                     "token": str(home.token_path)})
+        return EXIT_OK
     print(f"created node home {home.path}")
     print(f"  node id   {identity.node_id}")
     print(f"  config    {home.config_path}")
@@ -449,8 +454,16 @@ def _fetch_limits(args: argparse.Namespace, node_url: str) -> Any:
     return FetchLimits.from_config(load_config(path), node_url)
 
 
+def _fetched_json(f: Any) -> dict[str, Any]:
+    return {"id": f.learnware_id, "path": str(f.path), "size": f.size, "name": f.name,
+            "owner": f.owner, "cached": f.cached}
+
+
 def _cmd_fetch(args: argparse.Namespace) -> int:
     fetched = _fetch(args, args.ids, Path(args.output))
+    if args.json:
+        _print_json({"fetched": [_fetched_json(f) for f in fetched]})
+        return EXIT_OK
     for f in fetched:
         how = "already here" if f.cached else "downloaded"
         print(f"{f.path}: {f.learnware_id} ({f.size} bytes, {f.name!r} by {f.owner}) — {how}, "
@@ -498,6 +511,12 @@ def _cmd_reuse(args: argparse.Namespace) -> int:
                 text = re.sub(r"got dtype <U\d+", "got text", str(exc)[3:])
                 raise InputError(f"{args.labels}: {text}") from None
     write_predictions(args.output, reused.predictions)
+    if args.json:
+        _print_json({"output": args.output, "predictions": len(reused.predictions),
+                     "method": reused.method, "fetched": [_fetched_json(f) for f in fetched],
+                     "mappings": {lw_id: mapping.describe() for lw_id, mapping
+                                  in reused.mappings}})
+        return EXIT_OK
     for lw_id, mapping in reused.mappings:
         print(f"{_short(lw_id)} takes other columns; mapped (its column <- yours):")
         for line in mapping.describe():
@@ -610,6 +629,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--org", metavar="NAME", help="organization name shown to peers and users")
     p.add_argument("--http", type=_host_port, metavar="HOST:PORT",
                    help="API address written to node.toml (default 127.0.0.1:8470)")
+    p.add_argument("--json", action="store_true", help="print what was created as JSON")
     p.set_defaults(func=_cmd_init)
 
     p = _sub(sub, "run", "run the node until Ctrl-C / SIGTERM",
@@ -687,6 +707,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="learnware ids, or unique prefixes of them (6+ hex digits)")
     p.add_argument("-o", "--output", required=True, metavar="DIR",
                    help="folder for the verified packages (created if missing)")
+    p.add_argument("--json", action="store_true", help="print what was fetched as JSON")
     _add_node(p)
     p.set_defaults(func=_cmd_fetch)
 
@@ -719,6 +740,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="skops type to trust beyond scikit-learn/numpy/scipy (repeatable)")
     p.add_argument("--allow-code", action="store_true",
                    help="allow code models (run in the sandbox)")
+    p.add_argument("--json", action="store_true", help="print what was done as JSON")
     _add_node(p)
     p.set_defaults(func=_cmd_reuse)
 

@@ -182,7 +182,8 @@ def print_card(c: dict[str, Any], width: int) -> None:
     print(f"  {c['id']}")  # whole, on its own line: people copy it
     line("short id", f"{c['short_id']} (give it, or any 6+ digits, wherever an id goes)")
     line("kind", " ".join(v for v in (sem.get("data_type"), sem.get("task_type")) if v) or "?")
-    line("library", f"{sem.get('library') or '?'}; licence {sem.get('license') or '?'}")
+    line("library", f"{sem.get('library') or 'not stated'}; licence "
+         f"{sem.get('license') or 'not stated'}")
     if sem.get("scenarios"):
         line("scenarios", ", ".join(sem["scenarios"]))
     if sem.get("description"):

@@ -161,8 +161,10 @@ def test_reuse_orders_columns_by_name_and_says_which_are_missing(work, node):
 def test_cache_lists_what_reuse_fetched_and_clears_it(work, node):
     _, ids = node
     lid = ids[1].split(":")[1]
-    lwnode("reuse", lid[:12], "--data", "user.csv", "-o", "p.csv", "--home", "home", cwd=work,
-           check=0)
+    reused = json.loads(lwnode("reuse", lid[:12], "--data", "user.csv", "-o", "p.csv",
+                               "--home", "home", "--json", cwd=work, check=0).stdout)
+    assert reused["predictions"] == 160 and reused["method"] == "job-selector"
+    assert [f["id"] for f in reused["fetched"]] == [ids[1]] and reused["mappings"] == {}
     listed = json.loads(lwnode("cache", "--home", "home", "--json", cwd=work, check=0).stdout)
     assert listed["dir"] == os.path.join("home", "cache")
     mine = [e for e in listed["items"] if e["id"] == ids[1]]
@@ -213,3 +215,14 @@ def test_errors_name_the_command_typed(work, node):
         proc = lwnode(*args, cwd=work)
         assert proc.returncode == code, (args, proc.returncode, proc.stderr)
         assert proc.stderr.startswith(text) and proc.stderr.count("\n") == 1, (args, proc.stderr)
+
+
+def test_init_and_fetch_print_json(work, node):
+    _, ids = node
+    made, fetched = lwnode_many([("init", "--home", "other", "--org", "X", "--json"),
+                                 ("fetch", ids[0], "-o", "got", "--home", "home", "--json")],
+                                cwd=work)
+    assert set(json.loads(made.stdout)) == {"home", "node_id", "config", "key", "token"}
+    (got,) = json.loads(fetched.stdout)["fetched"]
+    assert got["id"] == ids[0] and got["name"] == "region 0 classifier"
+    assert (work / got["path"]).stat().st_size == got["size"]
