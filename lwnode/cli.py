@@ -19,6 +19,7 @@ command                what it does
 ``withdraw``           withdraw an own learnware (`lwnode.cli_browse`)
 ``status``             node, organization, health, token, peers (`lwnode.cli_browse`)
 ``cache``              fetched packages; ``cache clear`` (`lwnode.cli_cache`)
+``completion``         a bash / zsh / fish completion script (`lwnode.cli_completion`)
 =====================  ====================================================
 
 Results go to stdout (``--json`` on every command that prints results); progress and
@@ -372,7 +373,10 @@ def _in_cli_words(message: str) -> str:
             ("heterogeneous search needs", "matching them with your columns needs"),
             ("heterogeneous search skipped:", "learnwares over other columns not compared:"),
             ("mixture across feature spaces (compared on your columns)",
-             "the mixture holds learnwares over other columns (compared on your columns)")):
+             "the mixture holds learnwares over other columns (compared on your columns)"),
+            ("heterogeneous: ", ""),
+            ("over other columns compared", "over other columns compared by your columns' "
+             "descriptions")):
         message = message.replace(engine_words, cli_words)
     if message.endswith("a description for every column"):
         message += f": {_DESCRIBE}"
@@ -411,8 +415,8 @@ def _print_answer(answer: dict[str, Any], body: dict[str, Any]) -> None:
         if hit.get("mapping"):
             console.print(f"#{rank} is heterogeneous: it takes other columns than yours "
                           "(its column <- yours, with the descriptions' similarity):")
-            for line in hit["mapping"]["lines"]:
-                console.print(f"    {line}", highlight=False)
+            for line in hit["mapping"]["lines"]:  # column names may hold [brackets]
+                console.print(f"    {line}", highlight=False, markup=False)
     for note in answer.get("notes", []):  # markup=False: "[input.columns]" is text
         console.print(f"note: {_in_cli_words(note)}", style="dim", markup=False)
     mixture = answer.get("mixture")
@@ -760,10 +764,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="replace an existing output file")
     _add_spec_options(p)
     p.set_defaults(func=_cmd_spec_make)
-    from lwnode import cli_browse, cli_cache  # command groups in their own modules
+    from lwnode import cli_browse, cli_cache, cli_completion  # groups in their own modules
 
     cli_browse.add_commands(sub, _sub, _add_node)
     cli_cache.add_commands(sub, _sub)
+    cli_completion.add_commands(sub, _sub)
     return parser
 
 

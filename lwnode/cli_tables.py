@@ -46,9 +46,9 @@ def ranked_table(answer: dict[str, Any]) -> Any:
     for rank, hit in enumerate(answer["single"], 1):
         mmd2 = "" if hit["mmd2"] is None else f"{hit['mmd2']:.4f}"
         mapping = hit.get("mapping")
-        name = hit["name"] if mapping is None else (
-            f"{hit['name']} (other columns: {len(mapping['pairs'])} of "
-            f"{len(mapping['learnware_columns'])} mapped)")
+        name = hit["name"] if mapping is None else (  # details under the table
+            f"{hit['name']} ({len(mapping['pairs'])}/{len(mapping['learnware_columns'])} "
+            "columns mapped)")
         table.add_row(str(rank), short_id(hit["id"]), name, hit["organization"],
                       f"{hit['score']:.3f}", mmd2, where_lives(hit))
     return table

@@ -147,7 +147,7 @@ def test_bad_inputs_give_one_line_and_their_exit_code(work, node):
 def test_every_command_has_help():
     for command in ("init", "run", "pack", "publish", "search", "fetch", "reuse", "peers",
                     "spec", "spec make", "demo", "list", "show", "withdraw", "status", "cache",
-                    "cache clear"):
+                    "cache clear", "completion"):
         proc = lwnode(*command.split(), "--help", cwd=".", check=0)
         assert proc.stdout.startswith("usage: lwnode"), command
     assert "exit codes" in lwnode("--help", cwd=".", check=0).stdout
