@@ -263,17 +263,22 @@ def token_state(args: argparse.Namespace, client_url: str) -> dict[str, Any]:
 
 def status_of(args: argparse.Namespace) -> dict[str, Any]:
     """The `status --json` form: node, organization, health, token, peers, counts."""
+    from lwnode.errors import RequestFailed
+
     client = node_client(args)
     health = client.health()
-    peers = client.peers().get("peers", [])
+    try:
+        peers: list[dict[str, Any]] | None = client.peers().get("peers", [])
+    except RequestFailed:  # a degraded node may not list them: still say what is known
+        peers = None
     counts = health.get("counts", {})
     return {"node_url": client.url, "home": str(node_home(args).path),
             "status": health.get("status"), "down": health.get("down") or {},
             "organization": health.get("organization"), "node_id": health.get("node_id"),
             "version": health.get("version"), "protocol": health.get("protocol"),
             "token": token_state(args, client.url),
-            "peers": {"connected": sum(1 for p in peers if p.get("connected")),
-                      "known": len(peers)},
+            "peers": {"connected": None, "known": None} if peers is None else {
+                "connected": sum(1 for p in peers if p.get("connected")), "known": len(peers)},
             "learnwares": {"hosted": counts.get("hosted"), "known": counts.get("catalog")},
             "uptime_seconds": health.get("uptime_seconds")}
 
@@ -299,7 +304,8 @@ def _cmd_status(args: argparse.Namespace) -> int:
             ("organization", s["organization"] or "(none set)"),
             ("node id", s["node_id"]), ("health", health),
             ("token", _token_line(s["token"])),
-            ("peers", f"{s['peers']['connected']} connected of {s['peers']['known']} known"),
+            ("peers", "unknown (the node could not list them)" if s["peers"]["known"] is None
+             else f"{s['peers']['connected']} connected of {s['peers']['known']} known"),
             ("learnwares", f"{s['learnwares']['hosted']} hosted here, "
                            f"{s['learnwares']['known']} known in all"),
             ("home", s["home"])]

@@ -226,3 +226,32 @@ def test_init_and_fetch_print_json(work, node):
     (got,) = json.loads(fetched.stdout)["fetched"]
     assert got["id"] == ids[0] and got["name"] == "region 0 classifier"
     assert (work / got["path"]).stat().st_size == got["size"]
+
+
+async def test_status_of_a_degraded_node_names_what_is_down_and_exits_1(tmp_path):
+    import asyncio
+
+    from federation_cluster import cluster, until
+
+    async with cluster(1, tmp_path) as (a,):
+        network = a.federation.network
+        real = network.peers
+
+        async def broken():
+            raise RuntimeError("injected fault in the peer watcher")
+
+        network.peers = broken  # stays down while the command runs
+        try:
+            async def down() -> bool:
+                return bool(a.federation.problems())
+
+            await until(down, "the supervisor to see the watcher down", timeout=10)
+            json_run, text_run = await asyncio.gather(*(asyncio.to_thread(
+                lwnode, "status", "--node", a.url, *extra, cwd=tmp_path)
+                for extra in (("--json",), ())))
+        finally:
+            network.peers = real
+    assert json_run.returncode == 1 and text_run.returncode == 1, json_run.stderr
+    s = json.loads(json_run.stdout)
+    assert s["status"] == "degraded" and "injected fault" in s["down"]["peer watcher"]
+    assert "health        degraded: peer watcher (" in text_run.stdout
