@@ -166,11 +166,18 @@ def _host_port(text: str) -> tuple[str, int]:
     return host.strip("[]") or "127.0.0.1", int(port)
 
 
-def _read_table(path: str) -> Any:
+def _read_table(path: str, args: argparse.Namespace | None = None) -> Any:
+    """The data file, its missing values filled as ``--impute`` says (a note on stderr)."""
     from lwnode.tabular import read_table
 
+    impute_with = getattr(args, "impute", None)
     with _step(f"reading {path}"):
-        return read_table(path)
+        table = read_table(path, impute_with)
+    if table.imputed:
+        print(f"{path}: filled {table.imputed} missing value(s) with each column's "
+              f"{impute_with}" if impute_with != "zero" else
+              f"{path}: filled {table.imputed} missing value(s) with 0", file=sys.stderr)
+    return table
 
 
 def _spec_of(table: Any, args: argparse.Namespace, data_type: str | None = None) -> Any:
@@ -234,7 +241,7 @@ def _cmd_pack(args: argparse.Namespace) -> int:
     out = Path(args.output)
     if out.exists() and not args.force:
         raise InputError(f"{out} exists (use --force to replace it)")
-    table = _read_table(args.data)
+    table = _read_table(args.data, args)
     with _step(f"loading the model {args.model}"):
         model = load_model_file(args.model, trusted_types=args.trusted_type,
                                 allow_pickle=args.allow_pickle)
@@ -317,7 +324,7 @@ def _cmd_search(args: argparse.Namespace) -> int:
     if args.data or args.spec:
         _client(args).health()  # a stopped node fails now, not after the data's summary
     if args.data:
-        table = _read_table(args.data)
+        table = _read_table(args.data, args)
         # The header (and any descriptions in --semantic) travel with the RKME: they
         # let the node match learnwares over other columns (heterogeneous search).
         body["semantic"] = read_semantic(args.semantic, table=table,
@@ -487,7 +494,7 @@ def _cmd_reuse(args: argparse.Namespace) -> int:
     if args.labels and args.method in ("job-selector", "average"):
         raise InputError(f"--method {args.method} uses no labels: leave --labels out, or "
                          "choose ensemble-pruning or feature-augment")
-    table = _read_table(args.data)
+    table = _read_table(args.data, args)
     user_input = (read_semantic(args.semantic, table=table, data_name=args.data).input
                   if table.values.ndim == 2 else None)
     labels = read_labels(args.labels) if args.labels else None
@@ -561,7 +568,7 @@ def _cmd_spec_make(args: argparse.Namespace) -> int:
     out = Path(args.output)
     if out.exists() and not args.force:
         raise InputError(f"{out} exists (use --force to replace it)")
-    table = _read_table(args.data)
+    table = _read_table(args.data, args)
     spec = _spec_of(table, args, args.type)
     out.write_text(json.dumps(spec_json(spec)), encoding="utf-8")
     print(f"wrote {out}: {spec.kind}, {len(spec.points_)} points in {spec.points_.shape[1]} "
@@ -585,6 +592,16 @@ def _add_spec_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--points", type=int, default=100, metavar="K",
                    help="points in the RKME (default 100)")
     p.add_argument("--seed", type=_seed, default=0, help="random seed of the RKME (default 0)")
+    _add_impute(p)
+
+
+def _add_impute(p: argparse.ArgumentParser) -> None:
+    from lwnode.tabular import IMPUTE_STRATEGIES
+
+    p.add_argument("--impute", choices=IMPUTE_STRATEGIES,
+                   help="fill missing values (empty, NaN, NA, ?) with each column's mean or "
+                   "median over your rows, or 0 (default: refuse them); give the same to "
+                   "search and reuse")
 
 
 def _sub(sub: Any, name: str, help_text: str, description: str) -> argparse.ArgumentParser:
@@ -745,6 +762,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--allow-code", action="store_true",
                    help="allow code models (run in the sandbox)")
     p.add_argument("--json", action="store_true", help="print what was done as JSON")
+    _add_impute(p)
     _add_node(p)
     p.set_defaults(func=_cmd_reuse)
 

@@ -255,3 +255,21 @@ async def test_status_of_a_degraded_node_names_what_is_down_and_exits_1(tmp_path
     s = json.loads(json_run.stdout)
     assert s["status"] == "degraded" and "injected fault" in s["down"]["peer watcher"]
     assert "health        degraded: peer watcher (" in text_run.stdout
+
+
+def test_missing_values_refused_with_a_hint_or_imputed_for_search_and_reuse(work, node):
+    _, ids = node
+    rows = (work / "user.csv").read_text().splitlines()
+    holes = [rows[0]] + [",".join("" if (i + j) % 17 == 0 else c
+                                  for j, c in enumerate(line.split(",")))
+                         for i, line in enumerate(rows[1:])]
+    (work / "holes.csv").write_text("\n".join(holes) + "\n")
+    refused = lwnode("search", "--data", "holes.csv", "--home", "home", cwd=work, check=2)
+    assert "missing value(s)" in refused.stderr and "--impute" in refused.stderr
+    found, reused = lwnode_many([
+        ("search", "--data", "holes.csv", "--impute", "mean", "--home", "home", "--json"),
+        ("reuse", ids[0].split(":")[1][:12], "--data", "holes.csv", "--impute", "mean",
+         "-o", "holes_pred.csv", "--home", "home", "--json")], cwd=work)
+    assert {h["id"] for h in json.loads(found.stdout)["single"]} == set(ids)
+    assert "filled" in found.stderr and "with each column's mean" in found.stderr
+    assert json.loads(reused.stdout)["predictions"] == len(holes) - 1
