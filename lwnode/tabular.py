@@ -92,9 +92,9 @@ def impute(values: NDArray[Any], strategy: str, where: str) -> tuple[NDArray[Any
 
 
 def _missing_hint(p: Path, n: int, first: str) -> InputError:
-    return InputError(f"{p}: {n} missing value(s), the first {first}; fill them with "
-                      f"--impute {'|'.join(IMPUTE_STRATEGIES)} (each column's mean or median "
-                      "over your rows, or 0), or drop those rows")
+    return InputError(f"{p}: {n} missing value(s), the first {first}; drop those rows, or "
+                      f"fill them (lwnode: --impute {'|'.join(IMPUTE_STRATEGIES)}, each "
+                      "column's mean or median over your rows, or 0)")
 
 
 def read_table(path: str | os.PathLike[str], impute_with: str | None = None) -> Table:

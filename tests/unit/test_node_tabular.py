@@ -29,8 +29,8 @@ def test_npy_tables_and_images(tmp_path):
 @pytest.mark.parametrize(("name", "content", "message"), [
     ("a.csv", "a,b\n1,2\n3,x\n", r"a.csv line 3, column 2 \('b'\): 'x' is not a finite number"),
     ("b.csv", "1,2\n3\n", "b.csv line 2: 1 values, expected 2"),
-    ("c.csv", "1,nan\n", r"1 missing value\(s\), the first at line 1, column 2; fill them "
-     "with --impute mean|median|zero"),
+    ("c.csv", "1,nan\n", r"1 missing value\(s\), the first at line 1, column 2; drop those "
+     r"rows, or fill them \(lwnode: --impute mean\|median\|zero"),
     ("c2.csv", "1,inf\n", "column 2: 'inf' is not a finite number"),
     ("d.csv", "", "no rows"),
     ("e.csv", "x,y\n", "a header row but no data rows"),
@@ -100,7 +100,7 @@ def test_missing_values_are_filled_as_scikit_learn_users_expect(tmp_path):
     first = read_table(tmp_path / "first.csv", "mean")
     assert first.columns == () and first.values[0, 1] == 5
     np.save(tmp_path / "m.npy", np.array([[1.0, np.nan], [3.0, 4.0]]))
-    with pytest.raises(InputError, match="fill them with --impute"):
+    with pytest.raises(InputError, match="--impute mean"):
         read_table(tmp_path / "m.npy")
     assert read_table(tmp_path / "m.npy", "median").values[0, 1] == 4
     (tmp_path / "empty_col.csv").write_text("a,b\n1,\n2,\n")
