@@ -145,10 +145,11 @@ def test_bad_inputs_give_one_line_and_their_exit_code(work, node):
 
 
 def test_every_command_has_help():
-    for command in ("init", "run", "pack", "publish", "search", "fetch", "reuse", "peers",
-                    "spec", "spec make", "demo", "list", "show", "withdraw", "status", "cache",
-                    "cache clear", "completion"):
-        proc = lwnode(*command.split(), "--help", cwd=".", check=0)
+    commands = ("init", "run", "pack", "publish", "search", "fetch", "reuse", "peers", "spec",
+                "spec make", "demo", "list", "show", "withdraw", "status", "cache",
+                "cache clear", "completion")
+    helped = lwnode_many([(*c.split(), "--help") for c in commands], cwd=".")  # at once
+    for command, proc in zip(commands, helped, strict=True):
         assert proc.stdout.startswith("usage: lwnode"), command
     assert "exit codes" in lwnode("--help", cwd=".", check=0).stdout
 
