@@ -148,7 +148,10 @@ def card(client: Any, learnware_id: str) -> dict[str, Any]:
     offers = [{key: o.get(key) for key in ("owner", "organization", "name", "size",
                                            "sequence", "received_at", "package_urls")}
               for o in details.get("offers", [])]
-    return {"id": learnware_id, "short_id": short_id(learnware_id), "semantic": semantic,
+    handles = sorted({f"{o['organization']}/{semantic.get('name', '')}" for o in offers
+                      if o.get("organization")})
+    return {"id": learnware_id, "short_id": short_id(learnware_id), "handles": handles,
+            "semantic": semantic,
             "columns": [{"name": f.get("name", ""), "description": f.get("description", "")}
                         for f in inp.get("features") or []],
             "offers": offers, "hosted": details.get("hosted"),
@@ -181,6 +184,8 @@ def print_card(c: dict[str, Any], width: int) -> None:
     print(sem.get("name") or c["short_id"])
     print(f"  {c['id']}")  # whole, on its own line: people copy it
     line("short id", f"{c['short_id']} (give it, or any 6+ digits, wherever an id goes)")
+    for handle in c["handles"]:
+        line("handle", f"{handle} (also taken wherever an id goes, while it names one)")
     line("kind", " ".join(v for v in (sem.get("data_type"), sem.get("task_type")) if v) or "?")
     line("library", f"{sem.get('library') or 'not stated'}; licence "
          f"{sem.get('license') or 'not stated'}")

@@ -141,14 +141,51 @@ def human_size(n: int | None) -> str:
 _ID_PREFIX = re.compile(r"(?:sha256:)?([0-9a-f]{6,64})")
 
 
+def resolve_handle(client: Any, handle: str) -> str:
+    """The id of the learnware called ``organization/name`` (compared without regard to
+    case or surrounding spaces) in the node's listing; refused when none or several are.
+
+    A handle is the command line's name for a learnware, read from the listing: the
+    content id stays the verifiable truth, and nothing yet stops one organization
+    from publishing two learnwares of one name (then the ids are asked for)."""
+    from lwnode.errors import InputError, RequestFailed
+
+    org, _, name = (part.strip().lower() for part in handle.partition("/"))
+    if not org or not name:
+        raise InputError(f"{handle!r}: a handle is organization/name, e.g. "
+                         "\"Acme Research/region 0 classifier\"")
+    found: list[dict[str, Any]] = []
+    cursor = None
+    while True:
+        page = client.listing(name=name[:200], limit="1000",
+                              **({"cursor": cursor} if cursor else {}))
+        found += [e for e in page["items"] if str(e.get("name", "")).strip().lower() == name
+                  and str(e.get("organization", "")).strip().lower() == org]
+        cursor = page.get("next_cursor")
+        if not cursor:
+            break
+    ids = sorted({e["id"] for e in found})
+    if not ids:
+        raise RequestFailed(f"{handle}: no learnware known to the node has this organization "
+                            "and name (lwnode list shows them)", 404, "not_found")
+    if len(ids) > 1:
+        raise InputError(f"{handle}: {len(ids)} learnwares have this organization and name "
+                         f"({', '.join(short_id(i) for i in ids[:4])}); give one's id")
+    return ids[0]
+
+
 def resolve_ids(client: Any, ids: Sequence[str]) -> list[str]:
     """Full learnware ids; a unique prefix (6+ hex digits, like git) is expanded from the
-    node's listing, which holds its own learnwares and those its peers announced."""
+    node's listing, which holds its own learnwares and those its peers announced; a
+    handle ``organization/name`` is looked up there too (`resolve_handle`)."""
     from lwnode.errors import InputError, RequestFailed
 
     out: list[str] = []
     known: list[str] | None = None
     for given in ids:
+        if "/" in given:  # organization/name, as list and show print them
+            out.append(resolve_handle(client, given))
+            continue
         given = given.strip().lower()
         match = _ID_PREFIX.fullmatch(given)
         if re.fullmatch(r"(?:sha256:)?[0-9a-f]{1,5}", given):

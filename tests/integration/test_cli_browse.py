@@ -109,8 +109,12 @@ def test_show_is_a_card_with_the_columns_it_expects(work, node):
     assert "checks usable (8" in text and "30 weighted points in 5 dimensions" in text
     card = json.loads(lwnode("show", ids[0], "--home", "home", "--json", cwd=work,
                              check=0).stdout)
-    assert set(card) == {"id", "short_id", "semantic", "columns", "offers", "hosted",
-                         "package_url", "statistical"}
+    assert set(card) == {"id", "short_id", "handles", "semantic", "columns", "offers",
+                         "hosted", "package_url", "statistical"}
+    assert card["handles"] == ["Browse Org/region 0 classifier"]
+    by_handle = lwnode("show", "browse org/Region 0 Classifier", "--home", "home", "--json",
+                       cwd=work, check=0)
+    assert json.loads(by_handle.stdout)["id"] == ids[0]
     assert [c["name"] for c in card["columns"]] == [f"f{j}" for j in range(D)]
     assert card["offers"][0]["organization"] == "Browse Org"
     assert card["statistical"][0] == {"type": "rkme_table", "space": card["statistical"][0][
@@ -187,6 +191,8 @@ def test_withdraw_then_the_listing_no_longer_has_it(work, node):
            "-o", extra.name, "--points", "20", cwd=work, check=0)
     lid = json.loads(lwnode("publish", extra.name, "--home", "home", "--json", cwd=work,
                             check=0).stdout)["id"]
+    two = lwnode("show", "Browse Org/region 0 classifier", "--home", "home", cwd=work, check=2)
+    assert "2 learnwares have this organization and name" in two.stderr
     refused = lwnode("withdraw", lid, "--node", url, "--token", "wrong", cwd=work, check=4)
     assert "--token" in refused.stderr and "HTTP" not in refused.stderr
     done = json.loads(lwnode("withdraw", lid.split(":")[1][:10], "--home", "home", "--json",
