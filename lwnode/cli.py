@@ -347,8 +347,10 @@ def _cmd_search(args: argparse.Namespace) -> int:
             if exc.error_code not in ("bad_search", "bad_spec"):
                 raise
             # The node cannot compare this data with its learnwares: an input problem.
-            raise InputError(f"{source}: {_in_cli_words(exc.body.get('message', str(exc)))}"
-                             ) from None
+            message = _in_cli_words(exc.body.get("message", str(exc)))
+            if "a description for every column" in message:
+                message += _SAME_NAMES_HINT
+            raise InputError(f"{source}: {message}") from None
     if not answer["single"] and any(n.startswith("no learnware in space")
                                     for n in answer.get("notes", [])):
         raise InputError(f"{source}: no learnware on the node takes data like this "
@@ -363,6 +365,9 @@ def _cmd_search(args: argparse.Namespace) -> int:
 
 
 _DESCRIBE = "describe your columns in a --semantic TOML ([input.columns] name = \"description\")"
+_SAME_NAMES_HINT = ("; if they are a learnware's own columns in another order, put them in "
+                    "its order ('lwnode show ID' lists them): search compares columns in "
+                    "order, reuse reorders them by name")
 
 
 def _in_cli_words(message: str) -> str:
@@ -381,7 +386,7 @@ def _in_cli_words(message: str) -> str:
             ("heterogeneous search skipped:", "learnwares over other columns not compared:"),
             ("mixture across feature spaces (compared on your columns)",
              "the mixture holds learnwares over other columns (compared on your columns)"),
-            ("heterogeneous: ", ""),
+            ("heterogeneous: ", ""), ("requirement: ", ""),
             ("over other columns compared", "over other columns compared by your columns' "
              "descriptions")):
         message = message.replace(engine_words, cli_words)

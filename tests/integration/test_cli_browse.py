@@ -157,6 +157,9 @@ def test_reuse_orders_columns_by_name_and_says_which_are_missing(work, node):
         ("reuse", lid, "--data", "shuffled.csv", "-o", "shuffled_pred.csv", "--home", "home")],
         cwd=work)
     assert (work / "same.csv").read_text() == (work / "shuffled_pred.csv").read_text()
+    searched = lwnode("search", "--data", "shuffled.csv", "--home", "home", cwd=work, check=2)
+    assert "put them in its order ('lwnode show ID' lists them)" in searched.stderr
+    assert "requirement:" not in searched.stderr and "InputSpec" not in searched.stderr
     fewer = lwnode("reuse", lid, "--data", "fewer.csv", "-o", "x.csv", "--home", "home",
                    cwd=work, check=2)
     assert "(missing f4)" in fewer.stderr and fewer.stderr.startswith("lwnode reuse: ")
