@@ -111,7 +111,11 @@ def node_client(args: argparse.Namespace, *, auth: bool = False) -> Any:
 
 
 def wrong_token_hint(args: argparse.Namespace) -> str:
-    """What to do when the node refused the token, in the command line's terms."""
+    """What to do when the node refused the token, in the command line's terms (a
+    command that sends none met a node whose reads need it: ``open_reads = false``)."""
+    if not hasattr(args, "token"):
+        return (f"the node at {node_url(args)} answers only with its API token ([http] "
+                "open_reads = false): ask its operator, or use a node of your own")
     _, where = token_source(args)
     return (f"the node refused the API token from {where}: give the token of the node at "
             f"{node_url(args)} with --token (or $LWDOCK_TOKEN), or that node's --home, "
