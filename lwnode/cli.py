@@ -63,8 +63,10 @@ from lwnode.cli_common import short_id as _short
 
 EXIT_CODES = f"""exit codes:
   {EXIT_OK}    success
-  {EXIT_FAILURE}    failure (the node failed, a download did not verify, an existing key)
-  {EXIT_BAD_INPUT}    bad usage or bad input (missing file, non-numeric CSV, wrong columns)
+  {EXIT_FAILURE}    failure (the node failed, a download did not verify, an existing key;
+       'status' of a degraded node)
+  {EXIT_BAD_INPUT}    bad usage or bad input (missing file, non-numeric CSV, wrong columns,
+       no API token)
   {EXIT_UNREACHABLE}    the node is unreachable
   {EXIT_REFUSED}    the node refused the request (package rejected, unknown id, bad token)
   {EXIT_INTERRUPTED}  interrupted (Ctrl-C)
