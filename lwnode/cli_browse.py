@@ -324,6 +324,17 @@ def _cmd_status(args: argparse.Namespace) -> int:
 
 
 # -- parser -------------------------------------------------------------------------------
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected 1 or more, got {value}")
+    return value
+
+
+
 def add_commands(sub: Any, make: Callable[..., argparse.ArgumentParser],
                  add_node: Callable[..., None]) -> None:
     """Register list, show, withdraw and status (`make` and `add_node` are the CLI's
@@ -345,7 +356,8 @@ def add_commands(sub: Any, make: Callable[..., argparse.ArgumentParser],
                    help="only those with this scenario tag (repeatable)")
     p.add_argument("--sort", choices=sorted(SORT_KEYS), default="name",
                    help="order (default name; size: largest first)")
-    p.add_argument("--limit", type=int, default=20, help="show at most this many (default 20)")
+    p.add_argument("--limit", type=_positive, default=20, metavar="N",
+                   help="show at most this many (default 20)")
     p.add_argument("--json", action="store_true", help="print them as JSON")
     add_node(p)
     p.set_defaults(func=_cmd_list)
