@@ -5,7 +5,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test lint typecheck bench experiments clean
+.PHONY: setup browser demo test lint typecheck bench experiments clean
 
 $(STAMP): pyproject.toml .ci/setup-env.sh
 	PYTHON=$(PYTHON) VENV=$(VENV) sh .ci/setup-env.sh
@@ -13,10 +13,14 @@ $(STAMP): pyproject.toml .ci/setup-env.sh
 
 setup: $(STAMP)
 
+# Only the browser tests need Chromium; the demo never installs it.
+browser:
+	sh .ci/setup-env.sh --browser
+
 demo: $(STAMP)
 	$(VENV)/bin/lwnode demo
 
-test: $(STAMP)
+test: $(STAMP) browser
 	$(PY) -m ruff check engine protocol lwnode tests benchmarks
 	$(PY) -m mypy engine protocol lwnode
 	$(PY) -m pytest -q

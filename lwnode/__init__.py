@@ -4,6 +4,11 @@
 module                 holds
 =====================  ==========================================================
 ``cli.py``             `lwnode` command line (init, run, pack, publish, search, ...)
+``cli_common.py``      what every command shares: exit codes, consoles, node URL, client
+``cli_browse.py``      ``lwnode list / show / withdraw / status``
+``cli_cache.py``       ``lwnode cache``: fetched packages, the fetch lock
+``cli_tables.py``      the search answer's tables, narrow enough for 80 columns
+``cli_completion.py``  ``lwnode completion bash|zsh|fish``
 ``daemon.py``          store + service + HTTP server, started and stopped as one
 ``service.py``         `NodeService`: what a node does, independent of HTTP
 ``api.py``             the aiohttp API under ``/v1``
@@ -32,8 +37,10 @@ module                 holds
 ``client.py``          the CLI's HTTP client of a node
 ``local.py``           work done on the user's machine (RKME of their data, fetch, reuse)
 ``safefetch.py``       downloads from hostile owners: host, address, deadline, size rules
-``tabular.py``         reading users' CSV / NPY files with errors that say where
-``columns.py``         a table's columns: CSV header + ``[input.columns]`` descriptions
+``tabular.py``         reading users' CSV / NPY files with errors that say where;
+                       ``--impute`` of missing values
+``columns.py``         a table's columns: CSV header + ``[input.columns]`` descriptions;
+                       a user's columns ordered by name like a learnware's
 ``engine_demo.py``     the engine-level demo (`lwnode demo --engine`)
 ``network_demo.py``    `lwnode demo`: a dock network on this machine, end to end
 ``demo_data.py``       the demo's data sets (digits, births per state, food reviews)

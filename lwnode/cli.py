@@ -14,10 +14,17 @@ command                what it does
 ``reuse``              predict your rows with fetched learnwares
 ``peers``              the peers a node knows
 ``spec make``          the RKME of a data file, as JSON
+``list``               list and search the learnwares a node knows (`lwnode.cli_browse`)
+``show``               one learnware as a card (`lwnode.cli_browse`)
+``withdraw``           withdraw an own learnware (`lwnode.cli_browse`)
+``status``             node, organization, health, token, peers (`lwnode.cli_browse`)
+``cache``              fetched packages; ``cache clear`` (`lwnode.cli_cache`)
+``completion``         a bash / zsh / fish completion script (`lwnode.cli_completion`)
 =====================  ====================================================
 
-Results go to stdout (``--json`` where offered); progress and errors to stderr.
-Bad input gives one line on stderr, never a traceback.
+Results go to stdout (``--json`` on every command that prints results); progress and
+errors to stderr. Bad input gives one line on stderr, never a traceback, naming the
+command typed (``lwnode search: ...``). Shared helpers: `lwnode.cli_common`.
 """
 
 from __future__ import annotations
@@ -35,26 +42,37 @@ from pathlib import Path
 from typing import Any
 
 from engine.errors import LwdockError
-
-EXIT_OK = 0
-EXIT_FAILURE = 1
-EXIT_BAD_INPUT = 2
-EXIT_UNREACHABLE = 3
-EXIT_REFUSED = 4
-EXIT_INTERRUPTED = 130
+from lwnode.cli_common import (
+    DEFAULT_URL,
+    EXIT_BAD_INPUT,
+    EXIT_FAILURE,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_REFUSED,
+    EXIT_UNREACHABLE,
+    command_typed,
+    wrong_token_hint,
+)
+from lwnode.cli_common import err_console as _err
+from lwnode.cli_common import node_client as _client
+from lwnode.cli_common import node_home as _home
+from lwnode.cli_common import out_console as _out
+from lwnode.cli_common import print_json as _print_json
+from lwnode.cli_common import resolve_ids as _resolve_ids
+from lwnode.cli_common import short_id as _short
 
 EXIT_CODES = f"""exit codes:
   {EXIT_OK}    success
-  {EXIT_FAILURE}    failure (the node failed, a download did not verify, an existing key)
-  {EXIT_BAD_INPUT}    bad usage or bad input (missing file, non-numeric CSV, wrong columns)
+  {EXIT_FAILURE}    failure (the node failed, a download did not verify, an existing key;
+       'status' of a degraded node)
+  {EXIT_BAD_INPUT}    bad usage or bad input (missing file, non-numeric CSV, wrong columns,
+       no API token)
   {EXIT_UNREACHABLE}    the node is unreachable
   {EXIT_REFUSED}    the node refused the request (package rejected, unknown id, bad token)
   {EXIT_INTERRUPTED}  interrupted (Ctrl-C)
 
 environment: LWDOCK_HOME (default ~/.lwdock), LWDOCK_NODE (node URL), LWDOCK_TOKEN,
 and LWDOCK_<SECTION>_<KEY> settings for 'run' (see configs/node.toml)."""
-
-DEFAULT_URL = "http://127.0.0.1:8470"
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
@@ -94,21 +112,6 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 # -- shared helpers -------------------------------------------------------------------------
-def _err() -> Any:
-    from rich.console import Console
-
-    return Console(stderr=True, highlight=False)
-
-
-def _out() -> Any:
-    from rich.console import Console
-
-    console = Console(highlight=False)
-    if not console.is_terminal:
-        console = Console(highlight=False, width=200)
-    return console
-
-
 @contextmanager
 def _step(text: str) -> Iterator[None]:
     """A spinner on stderr while a long step runs (only on a terminal)."""
@@ -138,40 +141,6 @@ def _bar(text: str, total: int) -> Iterator[Callable[[int], None]]:
         yield lambda n: progress.advance(task, n)
 
 
-def _home(args: argparse.Namespace) -> Any:
-    from lwnode.home import NodeHome, default_home
-
-    return NodeHome(args.home) if getattr(args, "home", None) else NodeHome(default_home())
-
-
-def _node_url(args: argparse.Namespace) -> str:
-    if getattr(args, "node", None):
-        return str(args.node)
-    if os.environ.get("LWDOCK_NODE"):
-        return os.environ["LWDOCK_NODE"]
-    home = _home(args)
-    running = home.read_url()
-    if running:
-        return str(running)
-    if home.config_path.is_file():
-        try:
-            return str(home.config(env={}).public_url())
-        except LwdockError:
-            pass
-    return DEFAULT_URL
-
-
-def _client(args: argparse.Namespace, *, auth: bool = False) -> Any:
-    from lwnode.client import NodeClient
-
-    token = None
-    if auth:
-        token = getattr(args, "token", None) or os.environ.get("LWDOCK_TOKEN")
-        if not token:
-            token = _home(args).token()
-    return NodeClient(_node_url(args), token)
-
-
 def _seed(text: str) -> int:
     """A random seed as numpy takes it: 0 .. 2**32 - 1."""
     try:
@@ -199,19 +168,18 @@ def _host_port(text: str) -> tuple[str, int]:
     return host.strip("[]") or "127.0.0.1", int(port)
 
 
-def _print_json(data: Any) -> None:
-    print(json.dumps(data, indent=2))
-
-
-def _short(learnware_id: str) -> str:
-    return learnware_id[:19]
-
-
-def _read_table(path: str) -> Any:
+def _read_table(path: str, args: argparse.Namespace | None = None) -> Any:
+    """The data file, its missing values filled as ``--impute`` says (a note on stderr)."""
     from lwnode.tabular import read_table
 
+    impute_with = getattr(args, "impute", None)
     with _step(f"reading {path}"):
-        return read_table(path)
+        table = read_table(path, impute_with)
+    if table.imputed:
+        print(f"{path}: filled {table.imputed} missing value(s) with each column's "
+              f"{impute_with}" if impute_with != "zero" else
+              f"{path}: filled {table.imputed} missing value(s) with 0", file=sys.stderr)
+    return table
 
 
 def _spec_of(table: Any, args: argparse.Namespace, data_type: str | None = None) -> Any:
@@ -226,6 +194,11 @@ def _cmd_init(args: argparse.Namespace) -> int:
     home = _home(args)
     http = {"host": args.http[0], "port": args.http[1]} if args.http else None
     identity = home.init(args.org or "", http=http)
+    if args.json:
+        _print_json({"home": str(home.path), "node_id": identity.node_id,
+                     "config": str(home.config_path), "key": str(home.key_path),
+                     "token": str(home.token_path)})
+        return EXIT_OK
     print(f"created node home {home.path}")
     print(f"  node id   {identity.node_id}")
     print(f"  config    {home.config_path}")
@@ -270,7 +243,7 @@ def _cmd_pack(args: argparse.Namespace) -> int:
     out = Path(args.output)
     if out.exists() and not args.force:
         raise InputError(f"{out} exists (use --force to replace it)")
-    table = _read_table(args.data)
+    table = _read_table(args.data, args)
     with _step(f"loading the model {args.model}"):
         model = load_model_file(args.model, trusted_types=args.trusted_type,
                                 allow_pickle=args.allow_pickle)
@@ -350,8 +323,10 @@ def _cmd_search(args: argparse.Namespace) -> int:
         body["max_mixture"] = args.mixture
     if args.data and args.spec:
         raise InputError("give --data or --spec, not both")
+    if args.data or args.spec:
+        _client(args).health()  # a stopped node fails now, not after the data's summary
     if args.data:
-        table = _read_table(args.data)
+        table = _read_table(args.data, args)
         # The header (and any descriptions in --semantic) travel with the RKME: they
         # let the node match learnwares over other columns (heterogeneous search).
         body["semantic"] = read_semantic(args.semantic, table=table,
@@ -374,8 +349,10 @@ def _cmd_search(args: argparse.Namespace) -> int:
             if exc.error_code not in ("bad_search", "bad_spec"):
                 raise
             # The node cannot compare this data with its learnwares: an input problem.
-            raise InputError(f"{source}: {_in_cli_words(exc.body.get('message', str(exc)))}"
-                             ) from None
+            message = _in_cli_words(exc.body.get("message", str(exc)))
+            if "a description for every column" in message:
+                message += _SAME_NAMES_HINT
+            raise InputError(f"{source}: {message}") from None
     if not answer["single"] and any(n.startswith("no learnware in space")
                                     for n in answer.get("notes", [])):
         raise InputError(f"{source}: no learnware on the node takes data like this "
@@ -390,15 +367,30 @@ def _cmd_search(args: argparse.Namespace) -> int:
 
 
 _DESCRIBE = "describe your columns in a --semantic TOML ([input.columns] name = \"description\")"
+_SAME_NAMES_HINT = ("; if they are a learnware's own columns in another order, put them in "
+                    "its order ('lwnode show ID' lists them): search compares columns in "
+                    "order, reuse reorders them by name")
 
 
 def _in_cli_words(message: str) -> str:
     """A search message that says what the engine needs, with how to give it here."""
-    for engine_words, cli_words in (
+    for engine_words, cli_words in (  # the engine's words -> the user's
             ("Build them with InputSpec.from_columns(names, descriptions)",
              _DESCRIBE[0].upper() + _DESCRIBE[1:]),
             ("semantic.input.features with a description for every column",
-             "a description for every column")):
+             "a description for every column"),
+            ("mixture dropped: it held learnwares over other columns of the same width",
+             "no mixture: it would have mixed learnwares whose columns are named otherwise "
+             "than yours"),
+            ("heterogeneous search (matching columns across feature spaces) needs",
+             "matching your columns with a learnware's other columns needs"),
+            ("heterogeneous search needs", "matching them with your columns needs"),
+            ("heterogeneous search skipped:", "learnwares over other columns not compared:"),
+            ("mixture across feature spaces (compared on your columns)",
+             "the mixture holds learnwares over other columns (compared on your columns)"),
+            ("heterogeneous: ", ""), ("requirement: ", ""),
+            ("over other columns compared", "over other columns compared by your columns' "
+             "descriptions")):
         message = message.replace(engine_words, cli_words)
     if message.endswith("a description for every column"):
         message += f": {_DESCRIBE}"
@@ -418,7 +410,6 @@ def read_json_file(path: str) -> Any:
 
 
 def _print_answer(answer: dict[str, Any], body: dict[str, Any]) -> None:
-    from rich.table import Table
 
     console = _out()
     stat = body.get("statistical")
@@ -428,91 +419,31 @@ def _print_answer(answer: dict[str, Any], body: dict[str, Any]) -> None:
                       f"{len(points[0])} dimensions (no raw rows)")
     if not answer["single"]:
         notes = "; ".join(answer.get("notes", [])) or "no learnware matches"
-        console.print(f"no results: {notes}")
+        console.print(f"no results: {_in_cli_words(notes)}", markup=False)
         return
-    table = Table(title="Ranked learnwares (by MMD² to your data, lower is closer; score: "
-                        "0..1, higher is better, comparable across searches)")
-    for column in ("#", "id", "name", "organization", "score", "MMD²", "where"):
-        table.add_column(column, no_wrap=column == "id")
-    for rank, hit in enumerate(answer["single"], 1):
-        mmd2 = "" if hit["mmd2"] is None else f"{hit['mmd2']:.4f}"
-        mapping = hit.get("mapping")
-        name = hit["name"] if mapping is None else (
-            f"{hit['name']} (other columns: {len(mapping['pairs'])} of "
-            f"{len(mapping['learnware_columns'])} mapped)")
-        table.add_row(str(rank), hit["id"], name, hit["organization"],
-                      f"{hit['score']:.3f}", mmd2, "this node" if hit["local"] else
-                      hit["package_url"].split("/v1/")[0])
+    from lwnode.cli_tables import mixture_table, ranked_table, reuse_hint
+
+    table = ranked_table(answer)
     console.print(table)
     for rank, hit in enumerate(answer["single"], 1):
         if hit.get("mapping"):
             console.print(f"#{rank} is heterogeneous: it takes other columns than yours "
                           "(its column <- yours, with the descriptions' similarity):")
-            for line in hit["mapping"]["lines"]:
-                console.print(f"    {line}", highlight=False)
-    for note in answer.get("notes", []):
-        console.print(f"note: {_in_cli_words(note)}", style="dim")
+            for line in hit["mapping"]["lines"]:  # column names may hold [brackets]
+                console.print(f"    {line}", highlight=False, markup=False)
+    for note in answer.get("notes", []):  # markup=False: "[input.columns]" is text
+        console.print(f"note: {_in_cli_words(note)}", style="dim", markup=False)
     mixture = answer.get("mixture")
     if mixture:
-        mix = Table(title=f"Best mixture: score {mixture['score']:.3f}, "
-                          f"MMD² {mixture['mmd2']:.4f}")
-        for column in ("id", "name", "weight"):
-            mix.add_column(column, no_wrap=column == "id")
-        for member, weight in zip(mixture["members"], mixture["weights"], strict=True):
-            mix.add_row(member["id"], member["name"], f"{weight:.3f}")
-        console.print(mix)
-        ids = " ".join(mixture["ids"])
-        weights = ",".join(f"{w:.3f}" for w in mixture["weights"])
+        console.print(mixture_table(mixture))
         across = any(h.get("mapping") for h in answer["single"] if h["id"] in mixture["ids"])
-        print(f"reuse it: lwnode reuse {ids} --weights {weights} --data YOUR.csv "
-              + ("--semantic YOUR.toml " if across else "") + "-o predictions.csv")
+        print("reuse it:\n" + reuse_hint(mixture["ids"], mixture["weights"], across))
     elif answer["single"]:
         top = answer["single"][0]
-        print(f"reuse the top match: lwnode reuse {top['id']} --data YOUR.csv "
-              + ("--semantic YOUR.toml " if top.get("mapping") else "") + "-o predictions.csv")
+        print("reuse the top match:\n" + reuse_hint([top["id"]], None,
+                                                     bool(top.get("mapping"))))
     if answer.get("partial"):
         console.print(f"partial answer: no reply from {', '.join(answer.get('missed', []))}")
-
-
-_ID_PREFIX = re.compile(r"(?:sha256:)?([0-9a-f]{6,64})")
-
-
-def _resolve_ids(client: Any, ids: Sequence[str]) -> list[str]:
-    """Full learnware ids; a unique prefix (6+ hex digits, like git) is expanded from the
-    node's listing, which holds its own learnwares and those its peers announced."""
-    from lwnode.errors import InputError, RequestFailed
-
-    out: list[str] = []
-    known: list[str] | None = None
-    for given in ids:
-        given = given.strip().lower()
-        match = _ID_PREFIX.fullmatch(given)
-        if re.fullmatch(r"(?:sha256:)?[0-9a-f]{1,5}", given):
-            raise InputError(f"{given}: too short to pick a learnware; give 6 or more hex "
-                             "digits of its id")
-        if match is None or len(match.group(1)) == 64:
-            # a full id (with or without "sha256:", as fetch names its files), or not
-            # an id at all (fetch says why)
-            out.append("sha256:" + match.group(1) if match else given)
-            continue
-        if known is None:
-            known, cursor = [], None
-            while True:
-                params = {"limit": "1000", **({"cursor": cursor} if cursor else {})}
-                page = client.listing(**params)
-                known.extend(item["id"] for item in page["items"])
-                cursor = page.get("next_cursor")
-                if not cursor:
-                    break
-        hits = sorted({k for k in known if k.split(":", 1)[1].startswith(match.group(1))})
-        if not hits:
-            raise RequestFailed(f"{given}: no learnware known to the node has an id starting "
-                                "with it", 404, "not_found")
-        if len(hits) != 1:
-            raise InputError(f"{given}: {len(hits)} learnwares known to the node have ids "
-                             f"starting with it ({hits[0]}, ...); give more of the id")
-        out.append(hits[0])
-    return out
 
 
 def _fetch(args: argparse.Namespace, ids: Sequence[str], dest: Path) -> list[Any]:
@@ -521,8 +452,10 @@ def _fetch(args: argparse.Namespace, ids: Sequence[str], dest: Path) -> list[Any
     client = _client(args)
     limits = _fetch_limits(args, client.url)
     fetched = []
+    from lwnode.cli_cache import fetch_lock
+
     for learnware_id in _resolve_ids(client, ids):
-        with _bar(f"fetching {_short(learnware_id)}", 0) as advance:
+        with fetch_lock(dest), _bar(f"fetching {_short(learnware_id)}", 0) as advance:
             fetched.append(fetch_package(client, learnware_id, dest, progress=advance,
                                          limits=limits))
     return fetched
@@ -539,8 +472,16 @@ def _fetch_limits(args: argparse.Namespace, node_url: str) -> Any:
     return FetchLimits.from_config(load_config(path), node_url)
 
 
+def _fetched_json(f: Any) -> dict[str, Any]:
+    return {"id": f.learnware_id, "path": str(f.path), "size": f.size, "name": f.name,
+            "owner": f.owner, "cached": f.cached}
+
+
 def _cmd_fetch(args: argparse.Namespace) -> int:
     fetched = _fetch(args, args.ids, Path(args.output))
+    if args.json:
+        _print_json({"fetched": [_fetched_json(f) for f in fetched]})
+        return EXIT_OK
     for f in fetched:
         how = "already here" if f.cached else "downloaded"
         print(f"{f.path}: {f.learnware_id} ({f.size} bytes, {f.name!r} by {f.owner}) — {how}, "
@@ -560,7 +501,7 @@ def _cmd_reuse(args: argparse.Namespace) -> int:
     if args.labels and args.method in ("job-selector", "average"):
         raise InputError(f"--method {args.method} uses no labels: leave --labels out, or "
                          "choose ensemble-pruning or feature-augment")
-    table = _read_table(args.data)
+    table = _read_table(args.data, args)
     user_input = (read_semantic(args.semantic, table=table, data_name=args.data).input
                   if table.values.ndim == 2 else None)
     labels = read_labels(args.labels) if args.labels else None
@@ -571,7 +512,9 @@ def _cmd_reuse(args: argparse.Namespace) -> int:
         except ValueError:
             raise InputError(f"--weights: expected numbers separated by commas, got "
                              f"{args.weights!r}") from None
-    cache = Path(args.cache) if args.cache else None
+    from lwnode.cli_cache import cache_dir
+
+    cache = None if args.no_cache else Path(args.cache) if args.cache else cache_dir(args)
     with tempfile.TemporaryDirectory(prefix="lwnode-reuse-") as tmp:
         fetched = _fetch(args, args.ids, cache or Path(tmp))
         with _step(f"predicting {len(table.values)} rows"):
@@ -586,6 +529,12 @@ def _cmd_reuse(args: argparse.Namespace) -> int:
                 text = re.sub(r"got dtype <U\d+", "got text", str(exc)[3:])
                 raise InputError(f"{args.labels}: {text}") from None
     write_predictions(args.output, reused.predictions)
+    if args.json:
+        _print_json({"output": args.output, "predictions": len(reused.predictions),
+                     "method": reused.method, "fetched": [_fetched_json(f) for f in fetched],
+                     "mappings": {lw_id: mapping.describe() for lw_id, mapping
+                                  in reused.mappings}})
+        return EXIT_OK
     for lw_id, mapping in reused.mappings:
         print(f"{_short(lw_id)} takes other columns; mapped (its column <- yours):")
         for line in mapping.describe():
@@ -628,7 +577,7 @@ def _cmd_spec_make(args: argparse.Namespace) -> int:
     out = Path(args.output)
     if out.exists() and not args.force:
         raise InputError(f"{out} exists (use --force to replace it)")
-    table = _read_table(args.data)
+    table = _read_table(args.data, args)
     spec = _spec_of(table, args, args.type)
     out.write_text(json.dumps(spec_json(spec)), encoding="utf-8")
     print(f"wrote {out}: {spec.kind}, {len(spec.points_)} points in {spec.points_.shape[1]} "
@@ -652,6 +601,16 @@ def _add_spec_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--points", type=int, default=100, metavar="K",
                    help="points in the RKME (default 100)")
     p.add_argument("--seed", type=_seed, default=0, help="random seed of the RKME (default 0)")
+    _add_impute(p)
+
+
+def _add_impute(p: argparse.ArgumentParser) -> None:
+    from lwnode.tabular import IMPUTE_STRATEGIES
+
+    p.add_argument("--impute", choices=IMPUTE_STRATEGIES,
+                   help="fill missing values (empty, NaN, NA, ?) with each column's mean or "
+                   "median over your rows, or 0 (default: refuse them); give the same to "
+                   "search and reuse")
 
 
 def _sub(sub: Any, name: str, help_text: str, description: str) -> argparse.ArgumentParser:
@@ -700,6 +659,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--org", metavar="NAME", help="organization name shown to peers and users")
     p.add_argument("--http", type=_host_port, metavar="HOST:PORT",
                    help="API address written to node.toml (default 127.0.0.1:8470)")
+    p.add_argument("--json", action="store_true", help="print what was created as JSON")
     p.set_defaults(func=_cmd_init)
 
     p = _sub(sub, "run", "run the node until Ctrl-C / SIGTERM",
@@ -777,6 +737,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="learnware ids, or unique prefixes of them (6+ hex digits)")
     p.add_argument("-o", "--output", required=True, metavar="DIR",
                    help="folder for the verified packages (created if missing)")
+    p.add_argument("--json", action="store_true", help="print what was fetched as JSON")
     _add_node(p)
     p.set_defaults(func=_cmd_fetch)
 
@@ -801,11 +762,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--weights", metavar="W1,W2,...", help="mixture weights (from search)")
     p.add_argument("-o", "--output", required=True, metavar="predictions.csv",
                    help="where to write the predictions, one per row under a header")
-    p.add_argument("--cache", metavar="DIR", help="keep fetched packages here")
+    p.add_argument("--cache", metavar="DIR", help="keep fetched packages here (default: "
+                   "cache in --home; see 'lwnode cache')")
+    p.add_argument("--no-cache", action="store_true",
+                   help="fetch into a temporary folder, removed afterwards")
     p.add_argument("--trusted-type", action="append", default=[], metavar="TYPE",
                    help="skops type to trust beyond scikit-learn/numpy/scipy (repeatable)")
     p.add_argument("--allow-code", action="store_true",
                    help="allow code models (run in the sandbox)")
+    p.add_argument("--json", action="store_true", help="print what was done as JSON")
+    _add_impute(p)
     _add_node(p)
     p.set_defaults(func=_cmd_reuse)
 
@@ -825,6 +791,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="replace an existing output file")
     _add_spec_options(p)
     p.set_defaults(func=_cmd_spec_make)
+    from lwnode import cli_browse, cli_cache, cli_completion  # groups in their own modules
+
+    cli_browse.add_commands(sub, _sub, _add_node)
+    cli_cache.add_commands(sub, _sub)
+    cli_completion.add_commands(sub, _sub)
     return parser
 
 
@@ -858,6 +829,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     parser = build_parser()
     args = parser.parse_args(argv)
+    typed = command_typed(args)  # errors name the command typed, not an HTTP route
     try:
         return int(args.func(args))
     except KeyboardInterrupt:
@@ -867,25 +839,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
     except NodeUnreachable as exc:
-        print(f"lwnode: {_one_line(exc)}{_start_hint(args, exc)}", file=sys.stderr)
+        print(f"{typed}: {_one_line(exc)}{_start_hint(args, exc)}", file=sys.stderr)
         return EXIT_UNREACHABLE
     except RequestFailed as exc:
-        print(f"lwnode: {_one_line(exc)}", file=sys.stderr)
+        text = wrong_token_hint(args) if exc.status == 401 else _one_line(exc)
+        print(f"{typed}: {text}", file=sys.stderr)
         return EXIT_REFUSED if 400 <= exc.status < 500 else EXIT_FAILURE
     except LwdockError as exc:
-        print(f"lwnode: {_one_line(exc)}", file=sys.stderr)
+        print(f"{typed}: {_one_line(exc)}", file=sys.stderr)
         return EXIT_BAD_INPUT if isinstance(exc, ValueError) else EXIT_FAILURE
     except OSError as exc:
         where = f"{exc.filename}: " if exc.filename else ""
         hint = ("; another node (or program) uses that port: stop it, or give --http "
                 "127.0.0.1:0 for any free port") if exc.errno == errno.EADDRINUSE else ""
-        print(f"lwnode: {where}{exc.strerror or _one_line(exc)}{hint}", file=sys.stderr)
+        print(f"{typed}: {where}{exc.strerror or _one_line(exc)}{hint}", file=sys.stderr)
         return EXIT_FAILURE
     except Exception as exc:  # a bug: still one line, no traceback
-        print(f"lwnode: internal error ({type(exc).__name__}: {_one_line(exc)}); please "
+        print(f"{typed}: internal error ({type(exc).__name__}: {_one_line(exc)}); please "
               "report it", file=sys.stderr)
         return EXIT_FAILURE
-
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -41,7 +41,8 @@ def _failed(status: int, body: bytes, what: str) -> RequestFailed:
     except (ValueError, KeyError, TypeError):
         data, code, message = {}, "http_error", body[:200].decode("utf-8", "replace") or \
             http.client.responses.get(status, "error")
-    return RequestFailed(f"{what}: {message} (HTTP {status} {code})", status, code, data)
+    prefix = f"{what}: " if what else ""
+    return RequestFailed(f"{prefix}{message} (HTTP {status} {code})", status, code, data)
 
 
 class NodeClient:
@@ -55,12 +56,20 @@ class NodeClient:
         The bearer token, needed for publish and withdraw.
     timeout
         Seconds to wait for a connection and for each read.
+    label
+        What errors start with instead of the request's own name ("search: ..."); the
+        command line passes "" and names the command the user typed itself.
     """
 
-    def __init__(self, url: str, token: str | None = None, timeout: float = 120.0) -> None:
+    def __init__(self, url: str, token: str | None = None, timeout: float = 120.0,
+                 label: str | None = None) -> None:
         self.url = url.rstrip("/")
         self.token = token
         self.timeout = timeout
+        self.label = label
+
+    def _what(self, what: str) -> str:
+        return what if self.label is None else self.label
 
     def _headers(self, auth: bool) -> dict[str, str]:
         headers = {"Accept": "application/json", "User-Agent": "lwnode-cli"}
@@ -75,7 +84,8 @@ class NodeClient:
             yield conn
         except (OSError, http.client.HTTPException) as exc:  # refused, reset, timeout, DNS
             reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
-            raise NodeUnreachable(f"{what}: no answer from {self.url} ({reason})") from None
+            prefix = f"{what}: " if what else ""
+            raise NodeUnreachable(f"{prefix}no answer from {self.url} ({reason})") from None
         finally:
             conn.close()
 
@@ -83,7 +93,7 @@ class NodeClient:
                 what: str = "", accept: tuple[int, ...] = ()) -> Any:
         """One JSON request; returns the decoded JSON answer (also of an error status
         in `accept`)."""
-        what = what or f"{method} {path}"
+        what = self._what(what or f"{method} {path}")
         url = self.url + path
         body = None if payload is None else json.dumps(payload).encode()
         headers = self._headers(auth)
@@ -98,7 +108,8 @@ class NodeClient:
         try:
             return json.loads(data)
         except ValueError:
-            raise NodeUnreachable(f"{what}: {self.url} did not answer JSON (is it a node?)"
+            prefix = f"{what}: " if what else ""
+            raise NodeUnreachable(f"{prefix}{self.url} did not answer JSON (is it a node?)"
                                   ) from None
 
     # -- endpoints -------------------------------------------------------------------------
@@ -112,8 +123,9 @@ class NodeClient:
                                            what="get")
         return out
 
-    def listing(self, **params: str) -> dict[str, Any]:
-        query = "?" + urlencode(params) if params else ""
+    def listing(self, **params: str | list[str]) -> dict[str, Any]:
+        """One page of ``GET /v1/learnwares`` (a list value repeats its parameter)."""
+        query = "?" + urlencode(params, doseq=True) if params else ""
         out: dict[str, Any] = self.request("GET", f"/v1/learnwares{query}", what="list")
         return out
 
@@ -138,7 +150,7 @@ class NodeClient:
         """Stream a package file; returns (HTTP status, answer) — 201 new, 200 known."""
         size = Path(path).stat().st_size
         url = self.url + "/v1/learnwares"
-        what = "publish"
+        what = self._what("publish")
         with self._exchange(url, what) as conn, open(path, "rb") as f:
             conn.putrequest("POST", "/v1/learnwares")
             for key, value in {**self._headers(True), "Content-Type": "application/zip",

@@ -120,3 +120,50 @@ def user_input(table: Table, semantic: Mapping[str, Any] | None, where: str,
         return InputSpec.from_dict(inp)
     except SpecError as exc:
         raise InputError(f"{where}: {exc}") from None
+
+
+# -- a user's columns against a learnware's ----------------------------------------------------
+def _key(name: str) -> str:
+    from engine.hetero.features import name_words
+
+    return name_words(name).lower()
+
+
+def column_difference(mine: list[str] | tuple[str, ...], theirs: list[str] | tuple[str, ...]
+                      ) -> str:
+    """"missing: a, b; extra: c": which of a learnware's columns `theirs` the user's
+    header `mine` lacks, and which it has that the learnware does not take."""
+    mine_keys = {_key(n) for n in mine}
+    their_keys = {_key(n) for n in theirs}
+    missing = [n for n in theirs if _key(n) not in mine_keys]
+    extra = [n for n in mine if _key(n) not in their_keys]
+    parts = []
+    if missing:
+        parts.append(f"missing {_show(missing)}")
+    if extra:
+        parts.append(f"extra {_show(extra)}")
+    return "; ".join(parts) if parts else "the same names in another order"
+
+
+def order_by_name(user: InputSpec | None, theirs: list[InputSpec]) -> list[int] | None:
+    """The permutation that puts the user's columns in the learnwares' order, when every
+    learnware that names its columns names the user's columns (as words, any case) in
+    one and the same order other than the user's; None when nothing is to be reordered."""
+    if user is None or not user.features:
+        return None
+    named = [t for t in theirs if t.features]
+    if not named:
+        return None
+    mine = [_key(f.name) for f in user.features]
+    orders = {tuple(_key(f.name) for f in t.features) for t in named}
+    if len(orders) != 1 or len(set(mine)) != len(mine):
+        return None
+    (order,) = orders
+    if list(order) == mine or sorted(order) != sorted(mine):
+        return None
+    return [mine.index(name) for name in order]
+
+
+def reordered(user: InputSpec, permutation: list[int]) -> InputSpec:
+    """`user` with its features in `permutation`'s order."""
+    return InputSpec(user.dimension, tuple(user.features[i] for i in permutation))

@@ -28,7 +28,7 @@ from engine.hetero.mapping import ColumnMapping
 from engine.specification.rkme import RKMESpec
 from engine.specification.semantic import InputSpec, SemanticSpec
 from lwnode.client import NodeClient, Progress
-from lwnode.columns import complete_input
+from lwnode.columns import column_difference, complete_input, order_by_name, reordered
 from lwnode.errors import InputError, NodeError
 from lwnode.tabular import Table
 from protocol.content import check_content_id
@@ -455,6 +455,10 @@ def reuse_learnwares(learnwares: Sequence[Any], x: NDArray[Any], *, method: str 
     learnwares = list(learnwares)
     if weights is not None and len(weights) != len(learnwares):
         raise InputError(f"--weights: {len(weights)} weights for {len(learnwares)} learnwares")
+    permutation = order_by_name(user_input, [lw.semantic.input for lw in learnwares
+                                             if lw.semantic.input is not None])
+    if permutation is not None and user_input is not None and x.ndim == 2:
+        x, user_input = x[:, permutation], reordered(user_input, permutation)  # by name
     other = other_columns(learnwares, user_input, x)
     if other and method not in (None, HETERO):
         raise InputError(f"--method {method}: learnware {other[0]} takes other columns than "
@@ -550,8 +554,12 @@ def _reuse_hetero(learnwares: list[Any], x: NDArray[Any], labels: NDArray[Any] |
         raise InputError(f"reuse across feature spaces takes a table, got shape {x.shape}")
     if missing_descriptions(user_input):
         first = next((lw for lw in learnwares if lw.id in other), None)
+        diff = "" if first is None or user_input is None or not user_input.features else \
+            " (" + column_difference([f.name for f in user_input.features],
+                                     [f.name for f in first.semantic.input.features]) + ")"
         what = (f"learnware {first.id} names other columns ({_column_names(first)}) than "
-                "yours" if first is not None else f"--method {HETERO} maps columns by meaning")
+                f"yours{diff}" if first is not None
+                else f"--method {HETERO} maps columns by meaning")
         raise InputError(f"{what}: describe your columns in a --semantic TOML "
                          "([input.columns] name = \"description\") so they can be mapped")
     try:

@@ -3,6 +3,13 @@
 ``.csv`` / ``.tsv`` (an optional header row, then numbers) and ``.npy`` (numeric,
 no pickles). Every problem is an `InputError` naming the file, the line and the
 column, so ``lwnode`` can print one clear line instead of a traceback.
+
+Missing values (an empty cell, ``NaN``, ``NA``, ``N/A``, ``null``, ``?``) are refused
+unless an imputation is chosen (``--impute``, as scikit-learn's ``SimpleImputer``):
+``mean`` or ``median`` of the column over the file's own rows, or ``zero``. The
+statistics come from the file being read, so the same file gives the same filled
+rows to ``search`` (its RKME) and to ``reuse`` (its predictions); a developer's
+``pack`` fills the training rows the spec summarises the same way.
 """
 
 from __future__ import annotations
@@ -19,6 +26,8 @@ from numpy.typing import NDArray
 from lwnode.errors import InputError
 
 MAX_CELL_CHARS = 60
+MISSING_MARKERS = frozenset({"", "nan", "na", "n/a", "null", "none", "?"})
+IMPUTE_STRATEGIES = ("mean", "median", "zero")
 
 
 @dataclass(frozen=True)
@@ -27,6 +36,8 @@ class Table:
 
     values: NDArray[Any]
     columns: tuple[str, ...] = ()
+    imputed: int = 0
+    """How many missing values were filled (by the ``impute`` strategy)."""
 
 
 def _number(text: str) -> float | None:
@@ -57,8 +68,38 @@ def _open_check(path: str | os.PathLike[str]) -> Path:
     return p
 
 
-def read_table(path: str | os.PathLike[str]) -> Table:
-    """A numeric table from ``.csv``/``.tsv``/``.npy`` (see the module doc)."""
+def impute(values: NDArray[Any], strategy: str, where: str) -> tuple[NDArray[Any], int]:
+    """`values` with each NaN replaced by its column's mean / median over the other rows,
+    or by 0; returns (filled copy, how many were filled). A column with no value at all
+    cannot be filled from itself: refused."""
+    if strategy not in IMPUTE_STRATEGIES:
+        raise InputError(f"--impute: {strategy!r} is not one of {', '.join(IMPUTE_STRATEGIES)}")
+    flat = values.reshape(len(values), -1).copy()
+    missing = np.isnan(flat)
+    n = int(missing.sum())
+    if n == 0:
+        return values, 0
+    if strategy == "zero":
+        flat[missing] = 0.0
+    else:
+        empty = np.flatnonzero(missing.all(axis=0))
+        if len(empty):
+            raise InputError(f"{where}: column {empty[0] + 1} has no value at all; --impute "
+                             f"{strategy} fills a column from its own values")
+        fill = np.nanmean(flat, axis=0) if strategy == "mean" else np.nanmedian(flat, axis=0)
+        flat[missing] = np.take(fill, np.nonzero(missing)[1])
+    return flat.reshape(values.shape), n
+
+
+def _missing_hint(p: Path, n: int, first: str) -> InputError:
+    return InputError(f"{p}: {n} missing value(s), the first {first}; drop those rows, or "
+                      f"fill them (lwnode: --impute {'|'.join(IMPUTE_STRATEGIES)}, each "
+                      "column's mean or median over your rows, or 0)")
+
+
+def read_table(path: str | os.PathLike[str], impute_with: str | None = None) -> Table:
+    """A numeric table from ``.csv``/``.tsv``/``.npy`` (see the module doc); missing
+    values are filled by `impute_with` (mean, median or zero), else refused."""
     p = _open_check(path)
     suffix = p.suffix.lower()
     if suffix == ".npy":
@@ -73,10 +114,16 @@ def read_table(path: str | os.PathLike[str]) -> Table:
         if values.ndim < 2 or values.shape[0] == 0:
             raise InputError(f"{p}: expected rows of values (a 2-D array or images), got shape "
                              f"{values.shape}")
-        if not np.isfinite(values).all():
-            raise InputError(f"{p}: {int((~np.isfinite(values)).sum())} NaN or infinite "
-                             "value(s)")
-        return Table(values.astype(np.float64))
+        values = values.astype(np.float64)
+        if np.isinf(values).any():
+            raise InputError(f"{p}: {int(np.isinf(values).sum())} infinite value(s)")
+        n_missing = int(np.isnan(values).sum())
+        if n_missing and impute_with is None:
+            first_row = int(np.argwhere(np.isnan(values))[0][0])
+            raise _missing_hint(p, n_missing, f"in row {first_row + 1}")
+        if impute_with is not None:
+            values, n_missing = impute(values, impute_with, str(p))
+        return Table(values, imputed=n_missing)
     if suffix not in (".csv", ".tsv"):
         raise InputError(f"{p}: unsupported file type {suffix or '(none)'!r}; use .csv, .tsv "
                          "or .npy")
@@ -84,24 +131,35 @@ def read_table(path: str | os.PathLike[str]) -> Table:
     if not rows:
         raise InputError(f"{p}: no rows")
     columns: tuple[str, ...] = ()
-    if any(_number(cell) is None for cell in rows[0]):
+    if any(_number(cell) is None and cell.strip().lower() not in MISSING_MARKERS
+           for cell in rows[0]):  # a name, not a number or a missing value
         columns, rows = tuple(c.strip() for c in rows[0]), rows[1:]
         if not rows:
             raise InputError(f"{p}: a header row but no data rows")
     width = len(columns) or len(rows[0])
     values = np.empty((len(rows), width))
     start = 2 if columns else 1
+    first_missing = ""
     for i, row in enumerate(rows):
         if len(row) != width:
             raise InputError(f"{p} line {i + start}: {len(row)} values, expected {width}")
         for j, cell in enumerate(row):
+            name = f" ({columns[j]!r})" if columns else ""
+            if cell.strip().lower() in MISSING_MARKERS:
+                values[i, j] = np.nan
+                first_missing = first_missing or f"at line {i + start}, column {j + 1}{name}"
+                continue
             number = _number(cell)
             if number is None or not np.isfinite(number):
-                name = f" ({columns[j]!r})" if columns else ""
                 raise InputError(f"{p} line {i + start}, column {j + 1}{name}: "
                                  f"{cell[:MAX_CELL_CHARS]!r} is not a finite number")
             values[i, j] = number
-    return Table(values, columns)
+    n_missing = 0
+    if first_missing:
+        if impute_with is None:
+            raise _missing_hint(p, int(np.isnan(values).sum()), first_missing)
+        values, n_missing = impute(values, impute_with, str(p))
+    return Table(values, columns, n_missing)
 
 
 _LABEL_HEADERS = ("label", "labels", "y", "target", "class", "prediction")

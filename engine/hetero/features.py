@@ -40,12 +40,24 @@ def column_texts(input_spec: InputSpec) -> tuple[str, ...]:
 
 
 def same_columns(a: InputSpec, b: InputSpec) -> bool:
-    """True when both inputs describe the same columns in the same order (compared
-    case-insensitively, whitespace collapsed): their rows can be compared as they are."""
+    """True when both inputs name the same columns in the same order (names compared as
+    words, case-insensitively): their rows can be compared as they are. Where both
+    sides describe a column (or give its unit), those must agree too; a side that only
+    names its columns is taken at its word (a user's CSV with a learnware's header has
+    that learnware's columns, described or not)."""
     if a.dimension != b.dimension or len(a.features) != len(b.features):
         return False
-    return all(column_text(x).lower() == column_text(y).lower()
-               for x, y in zip(a.features, b.features, strict=True))
+    return all(_same_column(x, y) for x, y in zip(a.features, b.features, strict=True))
+
+
+def _same_column(x: Feature, y: Feature) -> bool:
+    if name_words(x.name).lower() != name_words(y.name).lower():
+        return False
+    for field in ("description", "unit"):
+        mine, theirs = (" ".join(getattr(f, field).split()).lower() for f in (x, y))
+        if mine and theirs and mine != theirs:
+            return False
+    return True
 
 
 def missing_descriptions(input_spec: InputSpec | None) -> list[str]:

@@ -97,7 +97,7 @@ def test_search_and_reuse_across_feature_spaces(work, node):
         cwd=d, check=2)
     assert "at least 2 labels" in refused[0].stderr
     assert "names other columns" in refused[1].stderr and "--semantic" in refused[1].stderr
-    assert refused[2].stderr.startswith("lwnode: words.csv: labels of the wrong kind for "
+    assert refused[2].stderr.startswith("lwnode reuse: words.csv: labels of the wrong kind for "
                                         "regression: expected numbers, got text")
     assert not any((d / f"p{i}.csv").exists() for i in (2, 3, 4))
     rmse_mean = np.sqrt(np.mean((truth - truth.mean()) ** 2))

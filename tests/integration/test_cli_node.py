@@ -118,7 +118,8 @@ def test_bad_inputs_give_one_line_and_their_exit_code(work, node):
         (("search", "--data", "bad.csv", "--node", url), 2, "line 3, column 3 ('c'): 'x'"),
         (("search", "--data", "narrow.csv", "--node", url), 2, "narrow.csv: "),
         (("search", "--data", "user.csv", "--node", "http://127.0.0.1:9"), 3, "no answer"),
-        (("publish", "junk.zip", "--node", url, "--token", "wrong"), 4, "HTTP 401"),
+        (("publish", "junk.zip", "--node", url, "--token", "wrong"), 4,
+         "refused the API token from --token"),
         (("publish", "junk.zip", "--home", "home"), 4, "archive"),
         (("fetch", unknown, "-o", "x", "--node", url), 4, "not known"),
         (("fetch", "nonsense", "-o", "x", "--node", url), 2, "learnware id"),
@@ -144,9 +145,11 @@ def test_bad_inputs_give_one_line_and_their_exit_code(work, node):
 
 
 def test_every_command_has_help():
-    for command in ("init", "run", "pack", "publish", "search", "fetch", "reuse", "peers",
-                    "spec", "spec make", "demo"):
-        proc = lwnode(*command.split(), "--help", cwd=".", check=0)
+    commands = ("init", "run", "pack", "publish", "search", "fetch", "reuse", "peers", "spec",
+                "spec make", "demo", "list", "show", "withdraw", "status", "cache",
+                "cache clear", "completion")
+    helped = lwnode_many([(*c.split(), "--help") for c in commands], cwd=".")  # at once
+    for command, proc in zip(commands, helped, strict=True):
         assert proc.stdout.startswith("usage: lwnode"), command
     assert "exit codes" in lwnode("--help", cwd=".", check=0).stdout
 

@@ -139,3 +139,11 @@ def test_space_map_copies_mapped_columns_and_checks_widths():
         SpaceMap(ColumnMapping(("a",), ("a", "b"), ()), z, np.full(len(z), 1 / len(z)))
     with pytest.raises(SearchError, match="fill: expected one of"):
         ConditionalFill(z, np.full(len(z), 1 / len(z)), np.array([0]), "zeros")
+
+
+def test_same_names_are_the_same_columns_when_one_side_only_names_them():
+    described = InputSpec.from_columns(["f0", "f1"], ["first reading", "second reading"])
+    assert same_columns(InputSpec.from_columns(["f0", "f1"]), described)
+    assert same_columns(described, InputSpec.from_columns(["F0", "f1"]))
+    assert not same_columns(described, InputSpec.from_columns(["f0", "f1"], ["other", ""]))
+    assert not same_columns(InputSpec.from_columns(["f1", "f0"]), described)

@@ -29,7 +29,9 @@ def test_npy_tables_and_images(tmp_path):
 @pytest.mark.parametrize(("name", "content", "message"), [
     ("a.csv", "a,b\n1,2\n3,x\n", r"a.csv line 3, column 2 \('b'\): 'x' is not a finite number"),
     ("b.csv", "1,2\n3\n", "b.csv line 2: 1 values, expected 2"),
-    ("c.csv", "1,nan\n", "column 2: 'nan' is not a finite number"),
+    ("c.csv", "1,nan\n", r"1 missing value\(s\), the first at line 1, column 2; drop those "
+     r"rows, or fill them \(lwnode: --impute mean\|median\|zero"),
+    ("c2.csv", "1,inf\n", "column 2: 'inf' is not a finite number"),
     ("d.csv", "", "no rows"),
     ("e.csv", "x,y\n", "a header row but no data rows"),
     ("f.xlsx", "1", "unsupported file type '.xlsx'"),
@@ -80,3 +82,27 @@ def test_predictions_are_written_one_per_line(tmp_path):
     assert (tmp_path / "q.csv").read_text().splitlines()[0] == "prediction_0,prediction_1"
     with pytest.raises(InputError, match="no such directory"):
         write_predictions(tmp_path / "nowhere" / "p.csv", np.array([1]))
+
+
+def test_missing_values_are_filled_as_scikit_learn_users_expect(tmp_path):
+    (tmp_path / "m.csv").write_text("a,b\n1,10\n,20\n3,NA\n5,?\n")
+    with pytest.raises(InputError, match=r"3 missing value\(s\), the first at line 3, "
+                                         r"column 1 \('a'\)"):
+        read_table(tmp_path / "m.csv")
+    mean = read_table(tmp_path / "m.csv", "mean")
+    assert mean.columns == ("a", "b") and mean.imputed == 3
+    assert np.array_equal(mean.values, [[1, 10], [3, 20], [3, 15], [5, 15]])
+    median = read_table(tmp_path / "m.csv", "median").values
+    assert np.array_equal(median[:, 1], [10, 20, 15, 15]) and median[1, 0] == 3
+    assert np.array_equal(read_table(tmp_path / "m.csv", "zero").values[1:, :],
+                          [[0, 20], [3, 0], [5, 0]])
+    (tmp_path / "first.csv").write_text("1,,3\n4,5,6\n")  # a data row, not a header
+    first = read_table(tmp_path / "first.csv", "mean")
+    assert first.columns == () and first.values[0, 1] == 5
+    np.save(tmp_path / "m.npy", np.array([[1.0, np.nan], [3.0, 4.0]]))
+    with pytest.raises(InputError, match="--impute mean"):
+        read_table(tmp_path / "m.npy")
+    assert read_table(tmp_path / "m.npy", "median").values[0, 1] == 4
+    (tmp_path / "empty_col.csv").write_text("a,b\n1,\n2,\n")
+    with pytest.raises(InputError, match="column 2 has no value at all"):
+        read_table(tmp_path / "empty_col.csv", "mean")
