@@ -215,10 +215,15 @@ def _read_table(path: str) -> Any:
 
 
 def _spec_of(table: Any, args: argparse.Namespace, data_type: str | None = None) -> Any:
+    from lwnode.errors import InputError
     from lwnode.local import make_spec
 
-    with _step(f"building the RKME of {len(table.values)} rows (on this machine)"):
-        return make_spec(table, data_type=data_type, n_points=args.points, seed=args.seed)
+    try:
+        with _step(f"building the RKME of {len(table.values)} rows (on this machine)"):
+            return make_spec(table, data_type=data_type, n_points=args.points, seed=args.seed)
+    except InputError as exc:  # e.g. too few rows to hide one: name the file
+        name = getattr(args, "data", None)
+        raise InputError(f"{name}: {exc}" if name else str(exc)) from None
 
 
 # -- init / run ----------------------------------------------------------------------------------
@@ -297,7 +302,8 @@ def _cmd_pack(args: argparse.Namespace) -> int:
     print(f"  {semantic.name} — {semantic.task_type.value if semantic.task_type else '?'}, "
           f"input {_input_summary(semantic.input)}")
     print(f"  statistical spec: {spec.kind}, {len(spec.points_)} points in "
-          f"{spec.points_.shape[1]} dimensions from {spec.n_samples_} rows (the rows stay here)")
+          f"{spec.points_.shape[1]} dimensions from {len(table.values)} rows "
+          f"({_spec_privacy(spec)})")
     return EXIT_OK
 
 
@@ -630,8 +636,16 @@ def _cmd_spec_make(args: argparse.Namespace) -> int:
     spec = _spec_of(table, args, args.type)
     out.write_text(json.dumps(spec_json(spec)), encoding="utf-8")
     print(f"wrote {out}: {spec.kind}, {len(spec.points_)} points in {spec.points_.shape[1]} "
-          f"dimensions from {spec.n_samples_} rows (the rows are not in it)")
+          f"dimensions from {len(table.values)} rows ({_spec_privacy(spec)})")
     return EXIT_OK
+
+
+def _spec_privacy(spec: Any) -> str:
+    """What the spec reveals of the rows, in one clause (true of what is sent)."""
+    if spec.min_rows_per_point <= 1:
+        return "NOT private: its points may be rows"
+    return (f"no row is in it: each point stands for at least {spec.min_rows_per_point} rows; "
+            f"peers see the row count only as ~{spec.n_samples_}")
 
 
 # -- parser ----------------------------------------------------------------------------------
@@ -722,7 +736,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = _sub(sub, "pack", "build a package: model + RKME of its training data",
              "Build a learnware package from a model file and its training data. The RKME is "
-             "computed here; the data never leaves this machine. semantic.toml holds name, "
+             "computed here and only it goes into the package: each of its points stands for at "
+             "least 10 rows, none is a row. semantic.toml holds name, "
              "data_type, task_type, library, license, scenarios, description, and [input.columns] "
              "(name = \"description\" per column of the data's header: users over other "
              "columns can then find it); input dimension and class labels are taken from the "

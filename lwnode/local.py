@@ -1,5 +1,9 @@
 """Work the command line does on the user's own machine: raw data never leaves it.
 
+What leaves is the spec `make_spec` fits: by default private (each point stands for
+at least `engine.privacy.MIN_ROWS_PER_POINT` rows, none is a row; the row count is
+coarsened).
+
 - `make_spec`: the RKME of a data file (table rows, or images from ``.npy``).
 - `read_semantic`: a ``semantic.toml``, completed from the data and the model.
 - `load_model_file`: a developer's model file (skops, TorchScript; pickle only when
