@@ -13,11 +13,11 @@ rows of the same set are non-members. A spec is fitted on the members with the g
 - ``MMD2 held-out``: MMD^2 between the spec and the non-members (how well the spec
   describes the *distribution*, which is what search compares; lower is better).
 
-Tuning sets (used to choose m): breast cancer, digits. Report sets (never looked at
-while choosing): wine+diabetes are too small for 2n rows, so the report uses a
-17-D Gaussian mixture and the digits' other half of features is not used; instead
-the report split is: california-like synthetic clusters (`benchmarks.common`) and a
-17-D Gaussian, both drawn with seeds the tuning never used.
+Tuning sets (used to choose m, `--split tune`): scikit-learn's breast cancer and
+digits. Report sets (`--split report`, not looked at while choosing): 8 Gaussian
+clusters in 10-D and an isotropic 17-D Gaussian, drawn with a seed the tuning never
+used (the bundled wine and diabetes sets are too small for 2n rows). The figures in
+docs/privacy.md come from this script.
 """
 
 from __future__ import annotations

@@ -3,6 +3,8 @@
 =====================  ================================================
 module                 holds
 =====================  ================================================
+``record.py``          `privacy_record`, `check_privacy_record`: the signed
+                       ``privacy`` record in every spec's ``to_dict()``
 ``grouping.py``        `group_means`: points that are each the mean of at least
                        m rows (the private default of every RKME), and
                        `MIN_ROWS_PER_POINT`, the default m; `coarse_count`,
@@ -20,5 +22,7 @@ from engine.privacy.grouping import (
     coarse_count,
     group_means,
 )
+from engine.privacy.record import check_privacy_record, privacy_record
 
-__all__ = ["MIN_ROWS_PER_POINT", "TooFewRowsError", "coarse_count", "group_means"]
+__all__ = ["MIN_ROWS_PER_POINT", "TooFewRowsError", "check_privacy_record", "coarse_count",
+           "group_means", "privacy_record"]

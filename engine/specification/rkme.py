@@ -34,6 +34,7 @@ from numpy.typing import ArrayLike, NDArray
 from engine import kernel
 from engine.errors import SpecError
 from engine.privacy.grouping import MIN_ROWS_PER_POINT, coarse_count, group_means
+from engine.privacy.record import check_privacy_record, privacy_record
 from engine.qp import simplex_qp
 
 Array = NDArray[np.float64]
@@ -105,6 +106,9 @@ class RKMESpec:
     n_samples_: int
     rows_per_point_: NDArray[np.int64] | None
     """Rows behind each point (private fit only; never serialised: it is the owner's)."""
+    privacy_: dict[str, Any] | None
+    """The signed statement of how the points were made (`engine.privacy.record`);
+    None for a spec read from a map written before the record existed."""
 
     def __init__(self, *, n_points: int = 100, gamma: float | str = "auto",
                  refine_steps: int = 5, random_state: int | None = None,
@@ -168,6 +172,8 @@ class RKMESpec:
             self._fit_exact(x, gamma, rng)
         self.gamma_ = gamma
         self.n_samples_ = coarse_count(len(x))
+        m = self.min_rows_per_point
+        self.privacy_ = privacy_record("group-means" if m > 1 else "none", m)
 
     def _fit_private(self, x: Array, gamma: float, rng: np.random.Generator) -> None:
         """Points are group means of >= m rows; only the weights are optimised."""
@@ -253,6 +259,7 @@ class RKMESpec:
             "points": np.array(self.points_, dtype=np.float64),
             "weights": np.array(self.weights_, dtype=np.float64),
             "params": self._params(),
+            **({} if self.privacy_ is None else {"privacy": dict(self.privacy_)}),
         }
 
     @classmethod
@@ -263,7 +270,7 @@ class RKMESpec:
         expected = {"type", "format", "space", "gamma", "n_samples", "points", "weights",
                     "params"}
         missing = sorted(expected - set(data))
-        unknown = sorted(set(map(str, data)) - expected)
+        unknown = sorted(set(map(str, data)) - expected - {"privacy"})
         if missing or unknown:
             raise SpecError(f"spec: missing field(s) {missing}, unknown field(s) {unknown}")
         if data["type"] != cls.kind:
@@ -297,6 +304,9 @@ class RKMESpec:
         spec.gamma_ = float(gamma)
         spec.n_samples_ = n_samples
         spec.rows_per_point_ = None
+        spec.privacy_ = (check_privacy_record(data["privacy"]) if "privacy" in data else None)
+        if spec.privacy_ is not None:
+            spec.min_rows_per_point = spec.privacy_["min_rows_per_point"]
         spec._restore_extra(params)
         if spec.space != data["space"]:
             raise SpecError(f"spec.space: {data['space']!r} does not match the data "
