@@ -304,6 +304,7 @@ def _cmd_pack(args: argparse.Namespace) -> int:
     print(f"  statistical spec: {spec.kind}, {len(spec.points_)} points in "
           f"{spec.points_.shape[1]} dimensions from {len(table.values)} rows "
           f"({_spec_privacy(spec)})")
+    print(f"  {_privacy_report(spec, table).summary()}")
     return EXIT_OK
 
 
@@ -352,6 +353,7 @@ def _cmd_search(args: argparse.Namespace) -> int:
     from lwnode.local import read_semantic
 
     body: dict[str, Any] = {"k": args.k}
+    mine: tuple[Any, Any] | None = None
     if args.mixture is not None:
         body["max_mixture"] = args.mixture
     if args.data and args.spec:
@@ -364,6 +366,7 @@ def _cmd_search(args: argparse.Namespace) -> int:
                                          data_name=args.data).to_dict()
         spec = _spec_of(table, args)
         body["statistical"] = spec_json(spec)
+        mine = (spec, table)  # measured after the answer: a dead node costs no extra fit
     elif args.semantic:
         body["semantic"] = read_semantic(args.semantic).to_dict()
     elif args.spec:
@@ -392,6 +395,9 @@ def _cmd_search(args: argparse.Namespace) -> int:
         _print_json(answer)
         return EXIT_OK
     _print_answer(answer, body)
+    if mine is not None:
+        _out().print(f"your requirement's {_privacy_report(*mine).summary()}",
+                     markup=False, highlight=False)
     return EXIT_OK
 
 
@@ -637,7 +643,16 @@ def _cmd_spec_make(args: argparse.Namespace) -> int:
     out.write_text(json.dumps(spec_json(spec)), encoding="utf-8")
     print(f"wrote {out}: {spec.kind}, {len(spec.points_)} points in {spec.points_.shape[1]} "
           f"dimensions from {len(table.values)} rows ({_spec_privacy(spec)})")
+    print(f"  {_privacy_report(spec, table).summary()}")
     return EXIT_OK
+
+
+def _privacy_report(spec: Any, table: Any) -> Any:
+    """The owner-side measurement of what `spec` reveals (`engine.privacy.report`)."""
+    from engine.privacy import privacy_report
+
+    with _step("measuring what the spec reveals (membership attacks on held-out rows)"):
+        return privacy_report(spec, table.values)
 
 
 def _spec_privacy(spec: Any) -> str:

@@ -65,6 +65,7 @@ def test_the_whole_flow(work, node):
                           "--semantic", f"sem{i}.toml", "-o", f"pkg{i}.zip", "--points", "30")
                          for i in range(2)], cwd=d)
     assert all(f"pkg{i}.zip" in p.stdout and "no row is in it" in p.stdout
+               and "membership AUC" in p.stdout
                for i, p in enumerate(packs))
     ids = []
     for i in range(2):
@@ -86,6 +87,7 @@ def test_the_whole_flow(work, node):
     assert sorted(answer["mixture"]["ids"]) == sorted(ids)
     assert "region 0 classifier" in table.stdout and "Best mixture" in table.stdout
     assert "no raw rows" in table.stdout and "verified" in fetched.stdout
+    assert "your requirement's privacy: group-means" in table.stdout
     hexd = ids[0].split(":")[1]
     assert (d / "downloads" / f"{hexd}.zip").read_bytes() == (d / "pkg0.zip").read_bytes()
     spec = json.loads((d / "spec.json").read_text())

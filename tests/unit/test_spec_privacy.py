@@ -121,3 +121,21 @@ def test_membership_inference_from_the_spec_alone_is_near_chance():
     assert membership_auc(private, members, others) <= 0.60
     exact = RKMETableSpec(random_state=0, min_rows_per_point=1).fit(members)
     assert membership_auc(exact, members, others) > 0.70  # the attack works when it can
+
+
+def test_the_owner_side_report_tells_a_private_spec_from_a_leaking_one():
+    from engine.privacy import privacy_report
+
+    x = load_digits().data[:600]
+    private = privacy_report(RKMETableSpec(random_state=0).fit(x), x)
+    leaking = privacy_report(RKMETableSpec(random_state=0, min_rows_per_point=1).fit(x), x)
+    assert private.mechanism == "group-means" and leaking.mechanism == "none"
+    assert private.fewest_rows_per_point >= 2 * MIN_ROWS_PER_POINT
+    assert leaking.fewest_rows_per_point is None
+    assert private.auc_nearest_point < 0.62 < leaking.auc_nearest_point
+    assert 0.3 < private.auc_kernel_density < 0.7
+    assert "membership AUC" in private.summary()
+    small = np.random.default_rng(1).normal(size=(60, 4))
+    copied = privacy_report(RKMETableSpec(min_rows_per_point=1).fit(small), small)
+    assert copied.nearest_row_ratio == 0.0 and copied.auc_nearest_point is None
+    assert privacy_report(RKMETableSpec().fit(small), small).nearest_row_ratio > NEAR
