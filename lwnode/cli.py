@@ -220,7 +220,8 @@ def _spec_of(table: Any, args: argparse.Namespace, data_type: str | None = None)
 
     try:
         with _step(f"building the RKME of {len(table.values)} rows (on this machine)"):
-            return make_spec(table, data_type=data_type, n_points=args.points, seed=args.seed)
+            return make_spec(table, data_type=data_type, n_points=args.points, seed=args.seed,
+                             dp=_dp_options(args))
     except InputError as exc:  # e.g. too few rows to hide one: name the file
         name = getattr(args, "data", None)
         raise InputError(f"{name}: {exc}" if name else str(exc)) from None
@@ -655,8 +656,29 @@ def _privacy_report(spec: Any, table: Any) -> Any:
         return privacy_report(spec, table.values)
 
 
+def _dp_options(args: argparse.Namespace) -> dict[str, Any] | None:
+    """The DP settings of --epsilon/--delta/--gamma/--bounds, or None (default mode)."""
+    from lwnode.errors import InputError
+
+    if getattr(args, "epsilon", None) is None:
+        return None
+    if args.gamma is None or args.bounds is None:
+        raise InputError("--epsilon needs --gamma and --bounds LOW,HIGH: public values you "
+                         "declare (reading them from the data would spend privacy)")
+    try:
+        low, high = (float(v) for v in args.bounds.split(","))
+    except ValueError:
+        raise InputError(f"--bounds: expected LOW,HIGH, got {args.bounds!r}") from None
+    return {"epsilon": args.epsilon, "delta": args.delta, "gamma": args.gamma,
+            "bounds": (low, high)}
+
+
 def _spec_privacy(spec: Any) -> str:
     """What the spec reveals of the rows, in one clause (true of what is sent)."""
+    record = getattr(spec, "privacy_", None) or {}
+    if record.get("mechanism") == "gaussian-rff":
+        return (f"differentially private at epsilon {record['epsilon']:g}, delta "
+                f"{record['delta']:g}: synthetic points fitted to a noisy random-feature mean")
     if spec.min_rows_per_point <= 1:
         return "NOT private: its points may be rows"
     return (f"no row is in it: each point stands for at least {spec.min_rows_per_point} rows; "
@@ -679,6 +701,18 @@ def _add_spec_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--points", type=int, default=100, metavar="K",
                    help="points in the RKME (default 100)")
     p.add_argument("--seed", type=_seed, default=0, help="random seed of the RKME (default 0)")
+    dp = p.add_argument_group(
+        "differential privacy", "an (epsilon, delta)-DP spec instead of the default (each "
+        "point the mean of >= 10 rows): a noisy random-feature mean with synthetic points; "
+        "gamma and bounds must be public (declared here, not read from the data)")
+    dp.add_argument("--epsilon", type=float, metavar="EPS",
+                    help="privacy budget epsilon (e.g. 1); turns the DP mode on")
+    dp.add_argument("--delta", type=float, default=1e-5, help="delta (default 1e-5)")
+    dp.add_argument("--gamma", type=float, metavar="G",
+                    help="public kernel gamma of the DP spec (required with --epsilon)")
+    dp.add_argument("--bounds", metavar="LOW,HIGH",
+                    help="public range of every column for the synthetic points (required "
+                         "with --epsilon), e.g. --bounds=-5,5")
 
 
 def _sub(sub: Any, name: str, help_text: str, description: str) -> argparse.ArgumentParser:

@@ -50,15 +50,20 @@ learnware takes other columns than the user's."""
 
 # -- specs --------------------------------------------------------------------------------
 def make_spec(table: Table, *, data_type: str | None = None, n_points: int = 100,
-              seed: int = 0) -> RKMESpec:
-    """Fit the RKME of a table (2-D) or of images (3-D / 4-D ``.npy``)."""
+              seed: int = 0, dp: dict[str, Any] | None = None) -> RKMESpec:
+    """Fit the RKME of a table (2-D) or of images (3-D / 4-D ``.npy``).
+
+    `dp`: ``{"epsilon", "delta", "gamma", "bounds"}`` for a differentially private spec
+    (`engine.privacy.dp`); None for the default private fit.
+    """
     x = table.values
+    extra: dict[str, Any] = dict(dp) if dp else {}
     kind = data_type or ("image" if x.ndim in (3, 4) else "table")
     try:
         if kind == "image":
             from engine.specification.image import RKMEImageSpec
 
-            return RKMEImageSpec(n_points=n_points, random_state=seed).fit(x)
+            return RKMEImageSpec(n_points=n_points, random_state=seed, **extra).fit(x)
         if kind != "table":
             raise InputError(f"data_type {kind!r}: the command line builds table and image "
                              "specs; build text specs with engine.specification.RKMETextSpec")
@@ -66,7 +71,7 @@ def make_spec(table: Table, *, data_type: str | None = None, n_points: int = 100
             raise InputError(f"table data must be rows x columns, got shape {x.shape}")
         from engine.specification import RKMETableSpec
 
-        return RKMETableSpec(n_points=n_points, random_state=seed).fit(x)
+        return RKMETableSpec(n_points=n_points, random_state=seed, **extra).fit(x)
     except SpecError as exc:
         raise InputError(str(exc)) from None
 

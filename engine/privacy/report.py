@@ -107,7 +107,9 @@ def privacy_report(spec: Any, x: Any, *, random_state: int = 0) -> PrivacyReport
         # image and text specs are table RKMEs of their vectors: the twin is one too
         twin = RKMETableSpec(n_points=spec.n_points, gamma=spec.gamma,
                              refine_steps=spec.refine_steps, random_state=spec.random_state,
-                             min_rows_per_point=spec.min_rows_per_point).fit(members)
+                             min_rows_per_point=spec.min_rows_per_point,
+                             epsilon=spec.epsilon, delta=spec.delta,
+                             bounds=spec.bounds).fit(members)
         probe = np.vstack([members, others])
         near = -kernel.sq_dists(probe, twin.points_).min(axis=1)
         dens = kernel.gaussian(probe, twin.points_, twin.gamma_) @ twin.weights_

@@ -112,12 +112,17 @@ class RKMESpec:
 
     def __init__(self, *, n_points: int = 100, gamma: float | str = "auto",
                  refine_steps: int = 5, random_state: int | None = None,
-                 min_rows_per_point: int = MIN_ROWS_PER_POINT) -> None:
+                 min_rows_per_point: int = MIN_ROWS_PER_POINT,
+                 epsilon: float | None = None, delta: float | None = None,
+                 bounds: Any = None) -> None:
         self.n_points = n_points
         self.gamma = gamma
         self.refine_steps = refine_steps
         self.random_state = random_state
         self.min_rows_per_point = min_rows_per_point
+        self.epsilon = epsilon
+        self.delta = delta
+        self.bounds = bounds
 
     # -- raw input -> comparison space ------------------------------------------------
     def transform(self, x: ArrayLike) -> Array:
@@ -166,6 +171,9 @@ class RKMESpec:
         return self
 
     def _fit_vectors(self, x: Array, gamma: float, rng: np.random.Generator) -> None:
+        if self.epsilon is not None or self.delta is not None:
+            self._fit_dp(x, gamma)
+            return
         if self.min_rows_per_point > 1:
             self._fit_private(x, gamma, rng)
         else:
@@ -174,6 +182,36 @@ class RKMESpec:
         self.n_samples_ = coarse_count(len(x))
         m = self.min_rows_per_point
         self.privacy_ = privacy_record("group-means" if m > 1 else "none", m)
+
+    def _fit_dp(self, x: Array, gamma: float) -> None:
+        """(epsilon, delta)-DP: noisy random-feature mean, synthetic points
+        (`engine.privacy.dp`); gamma and bounds must be public (declared)."""
+        from engine.privacy import dp
+
+        eps, delta = self.epsilon, self.delta
+        if isinstance(eps, bool) or not isinstance(eps, int | float) or not (
+                math.isfinite(eps) and eps > 0):
+            raise SpecError(f"epsilon: expected a positive number, got {eps!r}")
+        if isinstance(delta, bool) or not isinstance(delta, int | float) or not 0 < delta < 1:
+            raise SpecError(f"delta: expected a number in (0, 1), got {delta!r}")
+        if self.gamma == "auto":
+            raise SpecError("gamma: the differentially private mode needs a public gamma "
+                            "(choosing it from the data would spend privacy): pass a number")
+        if self.bounds is None:
+            raise SpecError("bounds: the differentially private mode needs public bounds "
+                            "(low, high) for the synthetic points: pass them")
+        bounds = dp.check_bounds(self.bounds, x.shape[1])
+        z, beta, sigma = dp.dp_fit(x, epsilon=float(eps), delta=float(delta), gamma=gamma,
+                                   bounds=bounds, n_points=self.n_points,
+                                   seed=self.random_state)
+        self.points_, self.weights_ = z, beta
+        self.rows_per_point_ = None
+        self.noise_std_ = sigma
+        self.gamma_ = gamma
+        self.n_samples_ = coarse_count(len(x))
+        self.privacy_ = privacy_record("gaussian-rff", 1, epsilon=float(eps),
+                                       delta=float(delta), library=dp.LIBRARY,
+                                       version=dp.library_version())
 
     def _fit_private(self, x: Array, gamma: float, rng: np.random.Generator) -> None:
         """Points are group means of >= m rows; only the weights are optimised."""
