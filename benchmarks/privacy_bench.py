@@ -1,6 +1,7 @@
 """What a spec reveals about its rows, and what privacy costs: the table behind m.
 
     python -m benchmarks.privacy_bench [--split tune|report|all] [--m 1,5,10,20]
+                                       [--epsilons 0.5,1,2,4,8]
 
 For each data set (standardised) and size n, the owner's rows are n members; n more
 rows of the same set are non-members. A spec is fitted on the members with the given
@@ -12,6 +13,10 @@ rows of the same set are non-members. A spec is fitted on the members with the g
   of some row (a near-copy);
 - ``MMD2 held-out``: MMD^2 between the spec and the non-members (how well the spec
   describes the *distribution*, which is what search compares; lower is better).
+
+Rows "dp eps" are the differentially private mode at that epsilon (delta 1e-5, K =
+50) with a declared gamma (2^round(log2(1/d)): from the dimension only, not the data)
+and declared bounds per data set.
 
 Tuning sets (used to choose m, `--split tune`): scikit-learn's breast cancer and
 digits. Report sets (`--split report`, not looked at while choosing): 8 Gaussian
@@ -29,6 +34,10 @@ from sklearn.metrics import roc_auc_score
 
 from engine import kernel
 from engine.specification import RKMETableSpec, mmd2
+
+BOUNDS = {"8 clusters (10)": (-12.0, 12.0)}
+"""Declared (public) bounds of the DP mode's synthetic points; (-4, 4) otherwise (the
+standardised sets and the unit Gaussian)."""
 
 
 def _standardise(x: np.ndarray) -> np.ndarray:
@@ -73,6 +82,8 @@ def main() -> None:
     parser.add_argument("--split", default="all", choices=["tune", "report", "all"])
     parser.add_argument("--m", default="1,5,10,20")
     parser.add_argument("--sizes", default="100,250,1000")
+    parser.add_argument("--epsilons", default="",
+                        help="also the DP mode at these epsilons, e.g. 0.5,1,2,4,8")
     args = parser.parse_args()
     ms = [int(v) for v in args.m.split(",")]
     print("| data (d) | n | m | K | AUC nn | AUC kde | near | MMD2 held-out |")
@@ -83,10 +94,18 @@ def main() -> None:
                 continue
             perm = np.random.default_rng(7).permutation(len(x))
             members, others = x[perm[:n]], x[perm[n:2 * n]]
-            for m in ms:
-                spec = RKMETableSpec(min_rows_per_point=m, random_state=0).fit(members)
+            settings: list[tuple[str, dict]] = [
+                (str(m), {"min_rows_per_point": m}) for m in ms]
+            d = x.shape[1]
+            gamma = float(2.0 ** round(np.log2(1.0 / d)))
+            for eps in (float(v) for v in args.epsilons.split(",") if v):
+                settings.append((f"dp {eps:g}", {
+                    "epsilon": eps, "delta": 1e-5, "gamma": gamma, "n_points": 50,
+                    "bounds": BOUNDS.get(name, (-4.0, 4.0))}))
+            for label, kwargs in settings:
+                spec = RKMETableSpec(random_state=0, **kwargs).fit(members)
                 nn, kde = attack(spec, members, others)
-                print(f"| {name} | {n} | {m} | {len(spec.points_)} | {nn:.3f} | {kde:.3f} | "
+                print(f"| {name} | {n} | {label} | {len(spec.points_)} | {nn:.3f} | {kde:.3f} | "
                       f"{near_copies(spec, members):.2f} | {mmd2(spec, others):.4f} |",
                       flush=True)
 

@@ -280,6 +280,10 @@ class PrivacySection:
                                    "differentially private (record 'gaussian-rff').")
     max_epsilon: float = _opt(0.0, "Refuse differentially private specs whose epsilon is "
                                    "above this; 0: any epsilon.", lo=0.0, hi=1e6)
+    require_dp_requirements: bool = _opt(False, "Route a user's search to peers only when its "
+                                                "spec is differentially private; others are "
+                                                "answered from this node's catalog alone, with "
+                                                "a note saying why.")
 
 
 @dataclass(frozen=True)

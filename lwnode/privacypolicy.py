@@ -35,6 +35,17 @@ def spec_refusal(spec: RKMESpec, settings: PrivacySection) -> str | None:
     return None
 
 
+def routing_refusal(spec: RKMESpec | None, settings: PrivacySection) -> str | None:
+    """Why a user's requirement must not leave for peers, or None (``require_dp_requirements``)."""
+    if not settings.require_dp_requirements or spec is None:
+        return None
+    record = getattr(spec, "privacy_", None) or {}
+    if record.get("mechanism") == "gaussian-rff":
+        return None
+    return ("[privacy] require_dp_requirements: the requirement's spec is not differentially "
+            "private (make it with --epsilon)")
+
+
 def announcement_refusal(record: SpecAnnouncement, settings: PrivacySection) -> str | None:
     """The first statistical spec's refusal, naming which, or None."""
     for i, spec in enumerate(record.statistical):
