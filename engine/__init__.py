@@ -4,6 +4,7 @@
 subpackage / module     what it owns
 ======================  ==========================================================
 ``specification/``      semantic and statistical (RKME) specifications
+``privacy/``            what a spec may reveal: private fit, signed record, report
 ``search/``             catalog, semantic filter, index, ranking, mixture
 ``reuse/``              job selector, averaging, ensemble pruning, feature augment
 ``hetero/``             search and reuse across feature spaces (column matching)

@@ -183,10 +183,16 @@ def _read_table(path: str, args: argparse.Namespace | None = None) -> Any:
 
 
 def _spec_of(table: Any, args: argparse.Namespace, data_type: str | None = None) -> Any:
+    from lwnode.errors import InputError
     from lwnode.local import make_spec
 
-    with _step(f"building the RKME of {len(table.values)} rows (on this machine)"):
-        return make_spec(table, data_type=data_type, n_points=args.points, seed=args.seed)
+    try:
+        with _step(f"building the RKME of {len(table.values)} rows (on this machine)"):
+            return make_spec(table, data_type=data_type, n_points=args.points, seed=args.seed,
+                             dp=_dp_options(args))
+    except InputError as exc:  # e.g. too few rows to hide one: name the file
+        name = getattr(args, "data", None)
+        raise InputError(f"{name}: {exc}" if name else str(exc)) from None
 
 
 # -- init / run ----------------------------------------------------------------------------------
@@ -270,7 +276,9 @@ def _cmd_pack(args: argparse.Namespace) -> int:
     print(f"  {semantic.name} — {semantic.task_type.value if semantic.task_type else '?'}, "
           f"input {_input_summary(semantic.input)}")
     print(f"  statistical spec: {spec.kind}, {len(spec.points_)} points in "
-          f"{spec.points_.shape[1]} dimensions from {spec.n_samples_} rows (the rows stay here)")
+          f"{spec.points_.shape[1]} dimensions from {len(table.values)} rows "
+          f"({_spec_privacy(spec)})")
+    print(f"  {_privacy_report(spec, table).summary()}")
     return EXIT_OK
 
 
@@ -319,6 +327,7 @@ def _cmd_search(args: argparse.Namespace) -> int:
     from lwnode.local import read_semantic
 
     body: dict[str, Any] = {"k": args.k}
+    mine: tuple[Any, Any] | None = None
     if args.mixture is not None:
         body["max_mixture"] = args.mixture
     if args.data and args.spec:
@@ -333,6 +342,7 @@ def _cmd_search(args: argparse.Namespace) -> int:
                                          data_name=args.data).to_dict()
         spec = _spec_of(table, args)
         body["statistical"] = spec_json(spec)
+        mine = (spec, table)  # measured after the answer: a dead node costs no extra fit
     elif args.semantic:
         body["semantic"] = read_semantic(args.semantic).to_dict()
     elif args.spec:
@@ -363,6 +373,9 @@ def _cmd_search(args: argparse.Namespace) -> int:
         _print_json(answer)
         return EXIT_OK
     _print_answer(answer, body)
+    if mine is not None:
+        _out().print(f"your requirement's {_privacy_report(*mine).summary()}",
+                     markup=False, highlight=False)
     return EXIT_OK
 
 
@@ -581,8 +594,46 @@ def _cmd_spec_make(args: argparse.Namespace) -> int:
     spec = _spec_of(table, args, args.type)
     out.write_text(json.dumps(spec_json(spec)), encoding="utf-8")
     print(f"wrote {out}: {spec.kind}, {len(spec.points_)} points in {spec.points_.shape[1]} "
-          f"dimensions from {spec.n_samples_} rows (the rows are not in it)")
+          f"dimensions from {len(table.values)} rows ({_spec_privacy(spec)})")
+    print(f"  {_privacy_report(spec, table).summary()}")
     return EXIT_OK
+
+
+def _privacy_report(spec: Any, table: Any) -> Any:
+    """The owner-side measurement of what `spec` reveals (`engine.privacy.report`)."""
+    from engine.privacy import privacy_report
+
+    with _step("measuring what the spec reveals (membership attacks on held-out rows)"):
+        return privacy_report(spec, table.values)
+
+
+def _dp_options(args: argparse.Namespace) -> dict[str, Any] | None:
+    """The DP settings of --epsilon/--delta/--gamma/--bounds, or None (default mode)."""
+    from lwnode.errors import InputError
+
+    if getattr(args, "epsilon", None) is None:
+        return None
+    if args.gamma is None or args.bounds is None:
+        raise InputError("--epsilon needs --gamma and --bounds LOW,HIGH: public values you "
+                         "declare (reading them from the data would spend privacy)")
+    try:
+        low, high = (float(v) for v in args.bounds.split(","))
+    except ValueError:
+        raise InputError(f"--bounds: expected LOW,HIGH, got {args.bounds!r}") from None
+    return {"epsilon": args.epsilon, "delta": args.delta, "gamma": args.gamma,
+            "bounds": (low, high)}
+
+
+def _spec_privacy(spec: Any) -> str:
+    """What the spec reveals of the rows, in one clause (true of what is sent)."""
+    record = getattr(spec, "privacy_", None) or {}
+    if record.get("mechanism") == "gaussian-rff":
+        return (f"differentially private at epsilon {record['epsilon']:g}, delta "
+                f"{record['delta']:g}: synthetic points fitted to a noisy random-feature mean")
+    if spec.min_rows_per_point <= 1:
+        return "NOT private: its points may be rows"
+    return (f"no row is in it: each point stands for at least {spec.min_rows_per_point} rows; "
+            f"peers see the row count only as ~{spec.n_samples_}")
 
 
 # -- parser ----------------------------------------------------------------------------------
@@ -602,6 +653,18 @@ def _add_spec_options(p: argparse.ArgumentParser) -> None:
                    help="points in the RKME (default 100)")
     p.add_argument("--seed", type=_seed, default=0, help="random seed of the RKME (default 0)")
     _add_impute(p)
+    dp = p.add_argument_group(
+        "differential privacy", "an (epsilon, delta)-DP spec instead of the default (each "
+        "point the mean of >= 10 rows): a noisy random-feature mean with synthetic points; "
+        "gamma and bounds must be public (declared here, not read from the data)")
+    dp.add_argument("--epsilon", type=float, metavar="EPS",
+                    help="privacy budget epsilon (e.g. 1); turns the DP mode on")
+    dp.add_argument("--delta", type=float, default=1e-5, help="delta (default 1e-5)")
+    dp.add_argument("--gamma", type=float, metavar="G",
+                    help="public kernel gamma of the DP spec (required with --epsilon)")
+    dp.add_argument("--bounds", metavar="LOW,HIGH",
+                    help="public range of every column for the synthetic points (required "
+                         "with --epsilon), e.g. --bounds=-5,5")
 
 
 def _add_impute(p: argparse.ArgumentParser) -> None:
@@ -684,7 +747,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = _sub(sub, "pack", "build a package: model + RKME of its training data",
              "Build a learnware package from a model file and its training data. The RKME is "
-             "computed here; the data never leaves this machine. semantic.toml holds name, "
+             "computed here and only it goes into the package: each of its points stands for at "
+             "least 10 rows, none is a row. semantic.toml holds name, "
              "data_type, task_type, library, license, scenarios, description, and [input.columns] "
              "(name = \"description\" per column of the data's header: users over other "
              "columns can then find it); input dimension and class labels are taken from the "

@@ -272,6 +272,25 @@ class FetchSection:
 
 
 @dataclass(frozen=True)
+class PrivacySection:
+    """[privacy]: how private peers' specs must be for this node to take them."""
+
+    min_rows_per_point: int = _opt(0, "Refuse peers' announcements whose specs do not state "
+                                      "(signed privacy record) that every point stands for at "
+                                      "least this many rows, unless differentially private; 0: "
+                                      "take any, specs without a record included.",
+                                   lo=0, hi=1_000_000)
+    require_dp: bool = _opt(False, "Refuse peers' announcements whose specs are not "
+                                   "differentially private (record 'gaussian-rff').")
+    max_epsilon: float = _opt(0.0, "Refuse differentially private specs whose epsilon is "
+                                   "above this; 0: any epsilon.", lo=0.0, hi=1e6)
+    require_dp_requirements: bool = _opt(False, "Route a user's search to peers only when its "
+                                                "spec is differentially private; others are "
+                                                "answered from this node's catalog alone, with "
+                                                "a note saying why.")
+
+
+@dataclass(frozen=True)
 class StoreSection:
     """[store]: where the node keeps its data."""
 
@@ -303,6 +322,7 @@ class NodeConfig:
     budget: BudgetSection = field(default_factory=BudgetSection)
     checks: ChecksSection = field(default_factory=ChecksSection)
     fetch: FetchSection = field(default_factory=FetchSection)
+    privacy: PrivacySection = field(default_factory=PrivacySection)
     store: StoreSection = field(default_factory=StoreSection)
     log: LogSection = field(default_factory=LogSection)
 

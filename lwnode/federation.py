@@ -57,6 +57,7 @@ from lwnode.intake import (
 from lwnode.p2p.base import PeerNetwork, PeerStatus
 from lwnode.p2p.errors import NetworkClosed, PeerError, ProtocolNotSupported
 from lwnode.peering import PeerInfo, PeerLayer
+from lwnode.privacypolicy import routing_refusal
 from lwnode.quotas import AnnouncementQuotas, QuotaSettings
 from lwnode.records import announcement_of
 from lwnode.routing import RecentQueries, RoutingPolicy, empty_response, route_search
@@ -345,7 +346,7 @@ class Federation(PeerLayer):
         out.update(self.intake.counters() if self._started else {})
         out.update(self.antientropy.counters() if self._started else {})
         for name in ("announced", "searches_routed", "searches_partial", "searches_served",
-                     "searches_repeated", "requests_refused"):
+                     "searches_repeated", "requests_refused", "searches_not_routed_privacy"):
             out[name] = self.counts[name]
         out["peers_connected"] = len(self._connected)
         return out
@@ -381,6 +382,11 @@ class Federation(PeerLayer):
         candidates = await self._members_connected()
         if not candidates or config.search_ttl == 0 or config.search_fanout == 0:
             return await local
+        held_back = routing_refusal(query.requirement.spec, service.config.privacy)
+        if held_back is not None:
+            self.counts["searches_not_routed_privacy"] += 1
+            answer = await local
+            return replace(answer, notes=(*answer.notes, f"not routed to peers: {held_back}"))
         deadline_ms = query.deadline_ms or config.search_deadline_ms
         try:
             request = await service.compute(_checked_request, query, config.search_ttl,

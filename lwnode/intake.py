@@ -46,6 +46,7 @@ import msgpack
 from engine.specification.rkme import RKMESpec
 from engine.specification.semantic import SemanticSpec
 from lwnode.budget import TOO_MANY_POINTS, announcement_oversized
+from lwnode.privacypolicy import BELOW_PRIVACY, announcement_refusal
 from lwnode.quotas import AnnouncementQuotas
 from lwnode.records import announcement_of, row_of
 from lwnode.store.base import ANNOUNCEMENT, Pin, RecordRow, Store
@@ -67,7 +68,7 @@ log = logging.getLogger("lwnode.federation")
 ACCEPTED, DUPLICATE, OWN, OUTDATED = "accepted", "duplicate", "own", "outdated"
 STRAY = "stray"
 REJECTIONS = ("bad_signature", "bad_record", "untrusted", "spec_mismatch", "stale",
-              "rate_limited", "over_quota", TOO_MANY_POINTS)
+              "rate_limited", "over_quota", TOO_MANY_POINTS, BELOW_PRIVACY)
 """Reasons a record is refused (the keys of the ``rejected_*`` counters)."""
 
 GOSSIP, SYNC, SEARCH = "gossip", "sync", "search"
@@ -424,13 +425,20 @@ class Intake:
         return out
 
     def _within_budget(self, checked: Sequence[Checked | Verdict]) -> list[Checked | Verdict]:
-        """Step 2: announcements over ``[budget] spec_points`` become refusals."""
+        """Step 2: announcements over ``[budget] spec_points``, or below the
+        ``[privacy]`` policy (`lwnode.privacypolicy`), become refusals."""
         cap = self.service.config.budget.spec_points
+        privacy = self.service.config.privacy
         out: list[Checked | Verdict] = []
         for c in checked:
-            why = (announcement_oversized(c.record, cap) if isinstance(c, Checked)
-                   and isinstance(c.record, SpecAnnouncement) else None)
-            out.append(c if why is None else Verdict(TOO_MANY_POINTS, why))
+            if not (isinstance(c, Checked) and isinstance(c.record, SpecAnnouncement)):
+                out.append(c)
+            elif (why := announcement_oversized(c.record, cap)) is not None:
+                out.append(Verdict(TOO_MANY_POINTS, why))
+            elif (why := announcement_refusal(c.record, privacy)) is not None:
+                out.append(Verdict(BELOW_PRIVACY, why))
+            else:
+                out.append(c)
         return out
 
     def _count(self, verdict: Verdict, via: str, peer: str,

@@ -1,5 +1,9 @@
 """Work the command line does on the user's own machine: raw data never leaves it.
 
+What leaves is the spec `make_spec` fits: by default private (each point stands for
+at least `engine.privacy.MIN_ROWS_PER_POINT` rows, none is a row; the row count is
+coarsened).
+
 - `make_spec`: the RKME of a data file (table rows, or images from ``.npy``).
 - `read_semantic`: a ``semantic.toml``, completed from the data and the model.
 - `load_model_file`: a developer's model file (skops, TorchScript; pickle only when
@@ -46,21 +50,27 @@ learnware takes other columns than the user's."""
 
 # -- specs --------------------------------------------------------------------------------
 def make_spec(table: Table, *, data_type: str | None = None, n_points: int = 100,
-              seed: int = 0) -> RKMESpec:
+              seed: int = 0, dp: dict[str, Any] | None = None) -> RKMESpec:
     """Fit the RKME of a table (2-D), of images (3-D / 4-D ``.npy``) or, with
     `data_type` ``"text"``, of texts given as their all-MiniLM-L6-v2 sentence
-    embeddings (2-D, 384 unit-norm columns: `engine.specification.text.embed_texts`)."""
+    embeddings (2-D, 384 unit-norm columns: `engine.specification.text.embed_texts`).
+
+    `dp`: ``{"epsilon", "delta", "gamma", "bounds"}`` for a differentially private spec
+    (`engine.privacy.dp`); None for the default private fit.
+    """
     x = table.values
+    extra: dict[str, Any] = dict(dp) if dp else {}
     kind = data_type or ("image" if x.ndim in (3, 4) else "table")
     try:
         if kind == "image":
             from engine.specification.image import RKMEImageSpec
 
-            return RKMEImageSpec(n_points=n_points, random_state=seed).fit(x)
+            return RKMEImageSpec(n_points=n_points, random_state=seed, **extra).fit(x)
         if kind == "text":
             from engine.specification.text import RKMETextSpec, TextEmbeddings
 
-            return RKMETextSpec(n_points=n_points, random_state=seed).fit(TextEmbeddings(x))
+            return RKMETextSpec(n_points=n_points, random_state=seed,
+                                **extra).fit(TextEmbeddings(x))
         if kind != "table":
             raise InputError(f"data_type {kind!r}: the command line builds table, image and "
                              "text specs (texts as their sentence embeddings)")
@@ -68,7 +78,7 @@ def make_spec(table: Table, *, data_type: str | None = None, n_points: int = 100
             raise InputError(f"table data must be rows x columns, got shape {x.shape}")
         from engine.specification import RKMETableSpec
 
-        return RKMETableSpec(n_points=n_points, random_state=seed).fit(x)
+        return RKMETableSpec(n_points=n_points, random_state=seed, **extra).fit(x)
     except SpecError as exc:
         raise InputError(str(exc)) from None
 

@@ -124,7 +124,7 @@ _SCHEMAS: dict[str, Any] = {
                          "description": {"type": "string"}, "input": {"type": "object"},
                          "output": {"type": "object"}}},
     "StatisticalSpec": {"type": "object", "description": "An RKME's to_dict() form: K "
-                        "weighted points (never raw rows)", "required": [
+                        "weighted points (never raw rows; see privacy)", "required": [
                             "type", "format", "space", "gamma", "n_samples", "points",
                             "weights", "params"], "properties": {
         "type": {"type": "string", "enum": ["rkme_table", "rkme_image", "rkme_text"]},
@@ -132,7 +132,18 @@ _SCHEMAS: dict[str, Any] = {
         "gamma": {"type": "number"}, "n_samples": {"type": "integer"},
         "points": {"type": "array", "items": {"type": "array", "items": {"type": "number"}}},
         "weights": {"type": "array", "items": {"type": "number"}},
-        "params": {"type": "object"}}},
+        "params": {"type": "object"},
+        "privacy": {"type": "object", "description": "how the points were made private "
+                    "(signed with the spec): mechanism, min_rows_per_point, epsilon, delta, "
+                    "library, version; absent on specs written before it existed",
+                    "required": ["mechanism", "min_rows_per_point", "epsilon", "delta",
+                                 "library", "version"], "properties": {
+                        "mechanism": {"type": "string",
+                                      "enum": ["none", "group-means", "gaussian-rff"]},
+                        "min_rows_per_point": {"type": "integer", "minimum": 1},
+                        "epsilon": {"type": ["number", "null"]},
+                        "delta": {"type": ["number", "null"]},
+                        "library": {"type": "string"}, "version": {"type": "string"}}}}},
     "Specs": {"type": "object", "properties": {
         "id": {"type": "string"}, "semantic": _ref("SemanticSpec"),
         "statistical": {"type": "array", "items": _ref("StatisticalSpec")}}},

@@ -30,7 +30,8 @@ def tiny_spec(seed: int = 0, d: int = 4, n: int = 40, k: int = 5, loc: float = 0
               ) -> RKMETableSpec:
     """A fitted table RKME of `n` Gaussian rows around `loc` (fast: no refinement)."""
     x = np.random.default_rng(seed).normal(loc=loc, size=(n, d))
-    spec = RKMETableSpec(n_points=k, refine_steps=0, random_state=seed).fit(x)
+    spec = RKMETableSpec(n_points=k, refine_steps=0, random_state=seed,
+                         min_rows_per_point=1).fit(x)
     assert isinstance(spec, RKMETableSpec)
     return spec
 

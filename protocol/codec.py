@@ -83,11 +83,20 @@ def spec_to_wire(spec: RKMESpec, where: str = "spec") -> dict[str, Any]:
     return data
 
 
-def spec_from_wire(value: object, where: str = "spec") -> RKMESpec:
-    """Rebuild a statistical spec from its wire map; any defect is a `ProtocolError`."""
+SPEC_KEYS = frozenset({"type", "format", "space", "gamma", "n_samples", "points", "weights",
+                       "params", "privacy"})
+"""Keys of a spec map this version knows (``privacy`` since 1.2, optional)."""
+
+
+def spec_from_wire(value: object, where: str = "spec", *, lenient: bool = False) -> RKMESpec:
+    """Rebuild a statistical spec from its wire map; any defect is a `ProtocolError`.
+
+    `lenient` (a message of a newer minor): keys this version does not know are
+    dropped, as for body fields, instead of refused.
+    """
     if not isinstance(value, dict):
         raise ProtocolError(f"{where}: expected a map, got {type(value).__name__}")
-    data = dict(value)
+    data = {k: v for k, v in value.items() if not lenient or k in SPEC_KEYS}
     for key, ndim in (("points", 2), ("weights", 1)):
         if key not in data:
             raise ProtocolError(f"{where}: missing field {key}")
@@ -242,7 +251,8 @@ class _Reader:
                                        "statistical", "package_size", "package_urls",
                                        "sequence", "created_at"))
         f["semantic"] = _semantic_from_wire(f["semantic"], f"{where}.semantic")
-        f["statistical"] = _list(f["statistical"], f"{where}.statistical", spec_from_wire)
+        f["statistical"] = _list(f["statistical"], f"{where}.statistical",
+                                 lambda v, w: spec_from_wire(v, w, lenient=self.lenient))
         return _build(SpecAnnouncement, where, **f)
 
     def withdrawal(self, value: object, where: str) -> Withdrawal:
@@ -276,7 +286,7 @@ class _Reader:
         if f["semantic"] is not None:
             f["semantic"] = _semantic_from_wire(f["semantic"], f"{where}.semantic")
         if f["spec"] is not None:
-            f["spec"] = spec_from_wire(f["spec"], f"{where}.spec")
+            f["spec"] = spec_from_wire(f["spec"], f"{where}.spec", lenient=self.lenient)
         return _build(Requirement, where, **f)
 
     def search_request(self, value: object, where: str) -> SearchRequest:

@@ -15,7 +15,8 @@ gossip topic by exact string, so a minor in the id would split 1.0 and 1.1 nodes
 apart, where the minor rule wants them to keep talking. Each message's own
 ``version`` says which minor wrote it.
 
-History: 1.1 added ``SearchHit.mapping`` (the column map of a heterogeneous match).
+History: 1.1 added ``SearchHit.mapping`` (the column map of a heterogeneous match);
+1.2 added the optional ``privacy`` record inside a statistical spec (signed with it).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from typing import Final
 from protocol.errors import ProtocolError, UnsupportedVersionError
 
 SCHEMA_MAJOR: Final = 1
-SCHEMA_MINOR: Final = 1
+SCHEMA_MINOR: Final = 2
 PATCH: Final = 0
 SCHEMA_VERSION: Final = (SCHEMA_MAJOR, SCHEMA_MINOR)
 VERSION_STRING: Final = f"{SCHEMA_MAJOR}.{SCHEMA_MINOR}.{PATCH}"

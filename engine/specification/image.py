@@ -31,6 +31,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from engine.errors import SpecError
+from engine.privacy.grouping import MIN_ROWS_PER_POINT
 from engine.specification.rkme import RKMESpec
 
 FEATURE_MAP = "conv-rf-v1"
@@ -121,9 +122,12 @@ class RKMEImageSpec(RKMESpec):
     kind = "rkme_image"
 
     def __init__(self, *, n_points: int = 100, gamma: float | str = "auto",
-                 refine_steps: int = 5, random_state: int | None = None) -> None:
+                 refine_steps: int = 5, random_state: int | None = None,
+                 min_rows_per_point: int = MIN_ROWS_PER_POINT, epsilon: float | None = None,
+                 delta: float | None = None, bounds: Any = None) -> None:
         super().__init__(n_points=n_points, gamma=gamma, refine_steps=refine_steps,
-                         random_state=random_state)
+                         random_state=random_state, min_rows_per_point=min_rows_per_point,
+                         epsilon=epsilon, delta=delta, bounds=bounds)
 
     def _to_vectors(self, x: ArrayLike) -> NDArray[np.float64]:
         images = check_images(x, getattr(self, "channels_", None))

@@ -6,11 +6,17 @@ simplex) whose kernel mean embedding is close to X's: it approximately minimises
     MMD^2(X, (Z, beta)) = beta^T K(Z,Z) beta - 2 beta^T m(Z) + mean K(X,X),
     m_j = mean_i k(z_j, x_i).
 
-Fitting here: k-means++ seeding with a few Lloyd iterations (a good start: cluster
-centres are where the mass is), weights by an exact simplex QP, then optional
-refinement of Z by preconditioned gradient steps (a mean-shift-like move towards
-the data plus repulsion between points), re-solving the weights after each step and
-keeping a step only when the MMD^2 falls. Every step is a few BLAS calls over X.
+Fitting here, by default (private): every point is the mean of a group of at least
+`min_rows_per_point` rows (`engine.privacy.grouping`: k-means++ seeding, Lloyd
+iterations, small groups dissolved into their neighbours, size-constrained Lloyd
+rounds), and only the weights are fitted, by an exact simplex QP. No point is a row
+or moves off its group's mean, so a spec can leave its owner's machine.
+
+With ``min_rows_per_point=1`` (for local use only: the points may be rows) the old
+fit runs: k-means++ seeding, weights by the QP, then refinement of Z by
+preconditioned gradient steps (a mean-shift-like move towards the data plus
+repulsion between points), re-solving the weights after each step and keeping a
+step only when the MMD^2 falls. Every step is a few BLAS calls over X.
 
 `RKMESpec` is the shared base: image and text specs map their raw inputs to a fixed
 vector space (recorded as `space`) and are table RKMEs there.
@@ -27,6 +33,8 @@ from numpy.typing import ArrayLike, NDArray
 
 from engine import kernel
 from engine.errors import SpecError
+from engine.privacy.grouping import MIN_ROWS_PER_POINT, coarse_count, group_means
+from engine.privacy.record import check_privacy_record, privacy_record
 from engine.qp import simplex_qp
 
 Array = NDArray[np.float64]
@@ -96,13 +104,25 @@ class RKMESpec:
     weights_: Array
     gamma_: float
     n_samples_: int
+    rows_per_point_: NDArray[np.int64] | None
+    """Rows behind each point (private fit only; never serialised: it is the owner's)."""
+    privacy_: dict[str, Any] | None
+    """The signed statement of how the points were made (`engine.privacy.record`);
+    None for a spec read from a map written before the record existed."""
 
     def __init__(self, *, n_points: int = 100, gamma: float | str = "auto",
-                 refine_steps: int = 5, random_state: int | None = None) -> None:
+                 refine_steps: int = 5, random_state: int | None = None,
+                 min_rows_per_point: int = MIN_ROWS_PER_POINT,
+                 epsilon: float | None = None, delta: float | None = None,
+                 bounds: Any = None) -> None:
         self.n_points = n_points
         self.gamma = gamma
         self.refine_steps = refine_steps
         self.random_state = random_state
+        self.min_rows_per_point = min_rows_per_point
+        self.epsilon = epsilon
+        self.delta = delta
+        self.bounds = bounds
 
     # -- raw input -> comparison space ------------------------------------------------
     def transform(self, x: ArrayLike) -> Array:
@@ -139,6 +159,9 @@ class RKMESpec:
         if isinstance(self.refine_steps, bool) or not isinstance(self.refine_steps, int) or (
                 self.refine_steps < 0):
             raise SpecError(f"refine_steps: expected an integer >= 0, got {self.refine_steps!r}")
+        m = self.min_rows_per_point
+        if isinstance(m, bool) or not isinstance(m, int) or m < 1:
+            raise SpecError(f"min_rows_per_point: expected an integer >= 1, got {m!r}")
         gamma = _check_gamma(self.gamma)
         vectors = self._to_vectors(x)
         rng = np.random.default_rng(self.random_state)
@@ -148,6 +171,59 @@ class RKMESpec:
         return self
 
     def _fit_vectors(self, x: Array, gamma: float, rng: np.random.Generator) -> None:
+        if self.epsilon is not None or self.delta is not None:
+            self._fit_dp(x, gamma)
+            return
+        if self.min_rows_per_point > 1:
+            self._fit_private(x, gamma, rng)
+        else:
+            self._fit_exact(x, gamma, rng)
+        self.gamma_ = gamma
+        self.n_samples_ = coarse_count(len(x))
+        m = self.min_rows_per_point
+        self.privacy_ = privacy_record("group-means" if m > 1 else "none", m)
+
+    def _fit_dp(self, x: Array, gamma: float) -> None:
+        """(epsilon, delta)-DP: noisy random-feature mean, synthetic points
+        (`engine.privacy.dp`); gamma and bounds must be public (declared)."""
+        from engine.privacy import dp
+
+        eps, delta = self.epsilon, self.delta
+        if isinstance(eps, bool) or not isinstance(eps, int | float) or not (
+                math.isfinite(eps) and eps > 0):
+            raise SpecError(f"epsilon: expected a positive number, got {eps!r}")
+        if isinstance(delta, bool) or not isinstance(delta, int | float) or not 0 < delta < 1:
+            raise SpecError(f"delta: expected a number in (0, 1), got {delta!r}")
+        if self.gamma == "auto":
+            raise SpecError("gamma: the differentially private mode needs a public gamma "
+                            "(choosing it from the data would spend privacy): pass a number")
+        if self.bounds is None:
+            raise SpecError("bounds: the differentially private mode needs public bounds "
+                            "(low, high) for the synthetic points: pass them")
+        bounds = dp.check_bounds(self.bounds, x.shape[1])
+        z, beta, sigma = dp.dp_fit(x, epsilon=float(eps), delta=float(delta), gamma=gamma,
+                                   bounds=bounds, n_points=self.n_points,
+                                   seed=self.random_state)
+        self.points_, self.weights_ = z, beta
+        self.rows_per_point_ = None
+        self.noise_std_ = sigma
+        self.gamma_ = gamma
+        self.n_samples_ = coarse_count(len(x))
+        self.privacy_ = privacy_record("gaussian-rff", 1, epsilon=float(eps),
+                                       delta=float(delta), library=dp.LIBRARY,
+                                       version=dp.library_version())
+
+    def _fit_private(self, x: Array, gamma: float, rng: np.random.Generator) -> None:
+        """Points are group means of >= m rows; only the weights are optimised."""
+        z, counts = group_means(x, self.n_points, self.min_rows_per_point, rng,
+                                rounds=self.refine_steps)
+        m = kernel.mean_embedding_on(z, x, gamma)
+        self.points_ = z
+        self.weights_ = simplex_qp(kernel.gaussian(z, z, gamma), m)
+        self.rows_per_point_ = counts
+
+    def _fit_exact(self, x: Array, gamma: float, rng: np.random.Generator) -> None:
+        """The non-private fit (points may be rows): for local use only."""
         n = len(x)
         k = min(self.n_points, n)
         if k == n:
@@ -171,8 +247,7 @@ class RKMESpec:
                 step *= 0.5
         self.points_ = z
         self.weights_ = beta
-        self.gamma_ = gamma
-        self.n_samples_ = n
+        self.rows_per_point_ = None
 
     @staticmethod
     def _refine_step(x: Array, z: Array, beta: Array, gamma: float, step: float) -> Array:
@@ -222,6 +297,7 @@ class RKMESpec:
             "points": np.array(self.points_, dtype=np.float64),
             "weights": np.array(self.weights_, dtype=np.float64),
             "params": self._params(),
+            **({} if self.privacy_ is None else {"privacy": dict(self.privacy_)}),
         }
 
     @classmethod
@@ -232,7 +308,7 @@ class RKMESpec:
         expected = {"type", "format", "space", "gamma", "n_samples", "points", "weights",
                     "params"}
         missing = sorted(expected - set(data))
-        unknown = sorted(set(map(str, data)) - expected)
+        unknown = sorted(set(map(str, data)) - expected - {"privacy"})
         if missing or unknown:
             raise SpecError(f"spec: missing field(s) {missing}, unknown field(s) {unknown}")
         if data["type"] != cls.kind:
@@ -265,6 +341,10 @@ class RKMESpec:
         spec.weights_ = weights
         spec.gamma_ = float(gamma)
         spec.n_samples_ = n_samples
+        spec.rows_per_point_ = None
+        spec.privacy_ = (check_privacy_record(data["privacy"]) if "privacy" in data else None)
+        if spec.privacy_ is not None:
+            spec.min_rows_per_point = spec.privacy_["min_rows_per_point"]
         spec._restore_extra(params)
         if spec.space != data["space"]:
             raise SpecError(f"spec.space: {data['space']!r} does not match the data "
@@ -302,6 +382,12 @@ class RKMETableSpec(RKMESpec):
         Gradient refinements of the points after k-means seeding (0 to skip).
     random_state : int or None
         Seed for the subsampling and the k-means++ seeding.
+    min_rows_per_point : int, default `engine.privacy.MIN_ROWS_PER_POINT`
+        Every point is the mean of at least this many rows, so no point is a row or
+        stands for a single one (outliers are folded into their neighbours' group);
+        K is at most ``n_rows // min_rows_per_point`` and fewer rows are refused.
+        ``refine_steps`` then counts size-constrained Lloyd rounds. 1 restores the
+        non-private fit (points may be rows: for local use, never to publish).
     """
 
     kind = "rkme_table"

@@ -8,7 +8,8 @@ route                          does
 =============================  ======================================================
 ``GET /v1/web/vocabulary``     the choices and limits the page's forms offer
 ``POST /v1/web/requirement``   uploaded rows (+ a TOML describing their columns) -> their
-                               RKME and columns (the rows stay on this node)
+                               RKME and columns (the rows stay on this node;
+                               each RKME point stands for >= 10 of them)
 ``POST /v1/web/fetch``         fetch and verify a package into the page's cache
 ``POST /v1/web/reuse``         uploaded rows (+ labels of the first rows, + the columns
                                TOML) -> predictions CSV and a score against a user-only
@@ -178,7 +179,9 @@ def _requirement(form: Form, n_points: int) -> dict[str, Any]:
         table = read_table(data.path)
         semantic = read_semantic(None if toml is None else toml.path, table=table,
                                  data_name=data.name)
-        spec = make_spec(table, n_points=min(n_points, len(table.values)))
+        # not lowered to the row count: the private fit gives small data fewer points
+        # by itself (each point stands for >= 10 rows), and refuses too few rows
+        spec = make_spec(table, n_points=n_points)
     except InputError as exc:
         raise BadRequest(form.clean(str(exc))) from None
     return {"statistical": jsonio.spec_json(spec),

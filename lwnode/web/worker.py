@@ -120,7 +120,8 @@ def pack_job(job: dict[str, Any]) -> dict[str, Any]:
     spec = make_spec(table, data_type=data_type)
     data = build_bytes(model, semantic, spec, trusted_types=tuple(job.get("trusted_types", ())))
     Path(job["package"]).write_bytes(data)
-    return {"size": len(data), "name": semantic.name, "rows": int(spec.n_samples_),
+    # the exact count is the developer's to see; the spec carries it only rounded
+    return {"size": len(data), "name": semantic.name, "rows": len(table.values),
             "points": len(spec.points_)}
 
 

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 from cli_run import ENV, lwnode, lwnode_many, served_node, wait_for
 
+from engine.privacy import coarse_count
 from lwnode.testing import region_centres, region_labels, region_rows
 
 pytestmark = pytest.mark.timeout(180)
@@ -63,7 +64,8 @@ def test_the_whole_flow(work, node):
     packs = lwnode_many([("pack", "--model", f"dev{i}.skops", "--data", f"dev{i}.csv",
                           "--semantic", f"sem{i}.toml", "-o", f"pkg{i}.zip", "--points", "30")
                          for i in range(2)], cwd=d)
-    assert all(f"pkg{i}.zip" in p.stdout and "the rows stay here" in p.stdout
+    assert all(f"pkg{i}.zip" in p.stdout and "no row is in it" in p.stdout
+               and "membership AUC" in p.stdout
                for i, p in enumerate(packs))
     ids = []
     for i in range(2):
@@ -85,10 +87,13 @@ def test_the_whole_flow(work, node):
     assert sorted(answer["mixture"]["ids"]) == sorted(ids)
     assert "region 0 classifier" in table.stdout and "Best mixture" in table.stdout
     assert "no raw rows" in table.stdout and "verified" in fetched.stdout
+    assert "your requirement's privacy: group-means" in table.stdout
     hexd = ids[0].split(":")[1]
     assert (d / "downloads" / f"{hexd}.zip").read_bytes() == (d / "pkg0.zip").read_bytes()
     spec = json.loads((d / "spec.json").read_text())
-    assert len(spec["points"]) == 20 and spec["n_samples"] == len(truth)
+    # private: one point per >= 20 rows, and the row count rounded to its leading digit
+    assert 1 <= len(spec["points"]) <= len(truth) // 20
+    assert spec["n_samples"] == coarse_count(len(truth))
 
     weights = ",".join(str(w) for w in answer["mixture"]["weights"])
     _, _, by_spec, peers = lwnode_many([

@@ -145,7 +145,8 @@ async def test_a_received_record_and_a_publish_over_the_cap_are_refused(tmp_path
             body = await expect_error(r, 413, "too_many_points")
         assert "spec_points" in body["message"]
         assert len(node.service.catalog) == 0
-        x = np.random.default_rng(0).normal(size=(200, D))
+        # 1,000 rows: a private spec has one point per >= 20 rows, so 30 points need 600+
+        x = np.random.default_rng(0).normal(size=(1000, D))
         async with http.post(f"{node.url}/v1/search", json=requirement(x, 30)) as r:
             body = await expect_error(r, 413, "too_many_points")
         assert "requirement_points" in body["message"]

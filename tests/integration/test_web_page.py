@@ -261,7 +261,7 @@ def test_publish_on_one_node_search_fetch_and_reuse_from_another(nodes, files, p
 
     # The user, on node B, searches with a CSV of their own.
     _open(page, b, "search")
-    expect(page.locator("#search-privacy")).to_contain_text("never your rows")
+    expect(page.locator("#search-privacy")).to_contain_text("no point is one of your")
     page.set_input_files("#s-data", str(files / "my-rows.csv"))
     page.click("#s-go")
     hits = page.locator("#hits-table tbody tr")

@@ -32,7 +32,10 @@ def searched():
     for org, rows in ((SMALL, small), (LARGE, large)):
         spec = RKMETableSpec(n_points=50, random_state=0).fit(org.select(rows))
         catalog.add(org.name, semantic_for(org), spec)
-    user_small, user_large = halves(300, seed=2)
+    # 1,000 rows per half: a private spec has at most one point per 20 rows, and the
+    # match needs ~50 points to tell the halves apart (at 300 rows even the old,
+    # non-private fit failed to with 15 points)
+    user_small, user_large = halves(1000, seed=2)
     x_user = USER.select(np.vstack([user_small, user_large]))
     semantic = semantic_for(USER)
     mixed = catalog.search(Requirement(semantic, user_spec(x_user)), k=5, max_mixture=3)

@@ -55,7 +55,9 @@ def fixed_spec(k: int = 3, d: int = 2, gamma: float = 0.5) -> RKMESpec:
     return spec_from_dict({
         "type": "rkme_table", "format": 1, "space": f"table/d={d}", "gamma": gamma,
         "n_samples": 100, "points": points, "weights": np.full(k, 1.0 / k),
-        "params": {"n_points": k, "refine_steps": 5}})
+        "params": {"n_points": k, "refine_steps": 5},
+        "privacy": {"mechanism": "group-means", "min_rows_per_point": 10, "epsilon": None,
+                    "delta": None, "library": "lwdock", "version": "0.1.0"}})
 
 
 def semantic(description: str = "Predicts churn from account activity.") -> SemanticSpec:

@@ -29,7 +29,8 @@ def four():
 
 def _learnware(model: Any, x: np.ndarray, labels: tuple[Any, ...] = (), name: str = "lw",
                n_points: int = 10) -> Learnware:
-    spec = RKMETableSpec(n_points=n_points, random_state=0).fit(x)
+    # tiny local fixtures: the non-private fit (the reusers' behaviour is under test)
+    spec = RKMETableSpec(n_points=n_points, random_state=0, min_rows_per_point=1).fit(x)
     task = "classification" if labels or hasattr(model, "classes_") else "regression"
     out = OutputSpec(len(labels), labels=labels) if labels else OutputSpec(1)
     semantic = SemanticSpec(task_type=task, name=name, input=InputSpec(x.shape[1]), output=out)

@@ -37,7 +37,9 @@ def test_single_region_user_finds_its_region_10_of_10(market, regions):
     for r in range(10):
         result = catalog.search(Requirement(spec=user_spec(regions.sample(r, 300), r)))
         assert result.single[0].id == f"lw{r}"
-        assert result.single[0].score > 0.9
+        # private specs (one point per >= 20 rows: 15 points here) score a perfect
+        # match 0.85-0.9 where the old row-copying fit scored > 0.9
+        assert result.single[0].score > 0.8
         assert result.mixture is None  # one region: a mixture cannot beat it by the margin
 
 
@@ -87,7 +89,7 @@ def test_scores_are_comparable_across_queries(market, regions):
     catalog, _ = market
     for r in (0, 8):
         result = catalog.search(Requirement(spec=user_spec(regions.sample(r, 400))), k=10)
-        assert result.single[0].score > 0.9 and result.single[-1].score < 0.1
+        assert result.single[0].score > 0.8 and result.single[-1].score < 0.1
 
 
 def test_pair_kernel_when_gammas_differ(regions):

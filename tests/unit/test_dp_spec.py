@@ -1,0 +1,72 @@
+"""The differentially private spec: the noise is the accounting library's, the points
+are synthetic, membership is at chance, and search still finds the right task."""
+
+import math
+
+import numpy as np
+import pytest
+from sklearn.metrics import roc_auc_score
+
+from engine import kernel
+from engine.errors import SpecError
+from engine.specification import RKMETableSpec, mmd2
+from protocol.codec import spec_from_wire, spec_to_wire
+
+pytestmark = pytest.mark.usefixtures("one_blas_thread")
+CENTRES = np.random.default_rng(0).normal(scale=3, size=(3, 5))
+DP = {"gamma": 0.125, "epsilon": 1.0, "delta": 1e-5, "bounds": (-12, 12), "n_points": 40}
+
+
+def sample(task: int, n: int, seed: int) -> np.ndarray:
+    return CENTRES[task] + np.random.default_rng(seed).normal(size=(n, 5))
+
+
+def test_the_recorded_noise_is_what_the_accounting_library_returns():
+    import dp_accounting
+    from dp_accounting.pld import PLDAccountant
+
+    x = sample(0, 800, 1)
+    spec = RKMETableSpec(random_state=0, **DP).fit(x)
+    multiplier = dp_accounting.calibrate_dp_mechanism(
+        PLDAccountant, dp_accounting.GaussianDpEvent, 1.0, 1e-5)
+    sensitivity = 2 * math.sqrt(2) / 800  # replace one row; features have norm <= sqrt(2)
+    assert spec.noise_std_ == pytest.approx(multiplier * sensitivity, rel=1e-12)
+    record = spec.to_dict()["privacy"]
+    assert (record["mechanism"], record["epsilon"], record["delta"]) == ("gaussian-rff", 1.0,
+                                                                         1e-5)
+    assert record["library"] == "dp-accounting" and record["version"]
+    assert spec_from_wire(spec_to_wire(spec)).privacy_ == record
+
+
+def test_noise_does_not_come_from_random_state_and_points_stay_in_the_public_bounds():
+    x = sample(0, 400, 2)
+    a = RKMETableSpec(random_state=0, **DP).fit(x)
+    b = RKMETableSpec(random_state=0, **DP).fit(x)
+    assert not np.array_equal(a.points_, b.points_)  # a known seed would undo the noise
+    assert a.points_.min() >= -12 and a.points_.max() <= 12
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"gamma": "auto"}, "public gamma"), ({"bounds": None}, "public bounds"),
+    ({"epsilon": 0}, "epsilon"), ({"delta": 1.5}, "delta"), ({"bounds": (3, 1)}, "low < high")])
+def test_what_would_spend_privacy_unaccounted_is_refused(change, message):
+    with pytest.raises(SpecError, match=message):
+        RKMETableSpec(**{**DP, **change}).fit(sample(0, 100, 3))
+
+
+def test_membership_inference_at_epsilon_1_is_at_chance():
+    members, others = sample(0, 500, 7), sample(0, 500, 8)
+    spec = RKMETableSpec(random_state=0, **DP).fit(members)
+    rows = np.vstack([members, others])
+    truth = np.r_[np.ones(500), np.zeros(500)]
+    near = -kernel.sq_dists(rows, spec.points_).min(axis=1)
+    dens = kernel.gaussian(rows, spec.points_, spec.gamma_) @ spec.weights_
+    assert roc_auc_score(truth, near) <= 0.55
+    assert roc_auc_score(truth, dens) <= 0.55
+
+
+def test_search_still_finds_the_users_task_at_epsilon_1():
+    owners = [RKMETableSpec(random_state=t, **DP).fit(sample(t, 1000, t)) for t in range(3)]
+    for t in range(3):
+        user = RKMETableSpec(random_state=9, **DP).fit(sample(t, 400, 50 + t))
+        assert int(np.argmin([mmd2(user, o) for o in owners])) == t

@@ -1,0 +1,141 @@
+"""What a released spec reveals about its rows: the private default of every RKME.
+
+Each test fails on the old fit, whose points were the rows when n <= n_points, were
+near-copies just above, and reproduced planted outliers exactly.
+"""
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_digits
+from sklearn.metrics import roc_auc_score
+
+from engine import kernel
+from engine.errors import SpecError
+from engine.privacy import MIN_ROWS_PER_POINT, TooFewRowsError, coarse_count
+from engine.privacy.grouping import GROUP_FACTOR
+from engine.specification import RKMEImageSpec, RKMETableSpec, spec_from_dict
+
+pytestmark = pytest.mark.usefixtures("one_blas_thread")
+NEAR = 0.05  # "a near-copy": within 5 % of the data's typical nearest-neighbour spacing
+
+
+def nn_spacing(rows: np.ndarray) -> float:
+    d = kernel.sq_dists(rows, rows)
+    np.fill_diagonal(d, np.inf)
+    return float(np.median(np.sqrt(d.min(axis=1))))
+
+
+def nearest_row(points: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    return np.sqrt(kernel.sq_dists(points, rows).min(axis=1))
+
+
+@pytest.mark.parametrize("n", [20, 60, 100, 101, 120, 300, 2000])
+def test_no_released_point_is_a_row_or_near_one_at_the_real_defaults(n):
+    rows = np.random.default_rng(n).normal(size=(n, 6))
+    spec = RKMETableSpec(random_state=0).fit(rows)
+    assert nearest_row(spec.points_, rows).min() > NEAR * nn_spacing(rows)
+    assert spec.rows_per_point_ is not None
+    assert spec.rows_per_point_.min() >= MIN_ROWS_PER_POINT
+    assert spec.rows_per_point_.sum() == n
+    assert len(spec.points_) <= max(1, n // (GROUP_FACTOR * MIN_ROWS_PER_POINT))
+
+
+def test_data_too_small_to_hide_a_row_is_refused_with_what_to_do():
+    rows = np.random.default_rng(0).normal(size=(MIN_ROWS_PER_POINT - 1, 3))
+    with pytest.raises(TooFewRowsError, match=f"at least {MIN_ROWS_PER_POINT} rows") as exc:
+        RKMETableSpec().fit(rows)
+    assert isinstance(exc.value, SpecError) and isinstance(exc.value, ValueError)
+    RKMETableSpec().fit(np.vstack([rows, rows[:1] + 1.0]))  # exactly m rows: one point
+
+
+def test_planted_outliers_are_folded_into_their_neighbours_not_published():
+    rng = np.random.default_rng(3)
+    crowd = rng.normal(size=(2000, 5))
+    outliers = 40.0 + rng.normal(size=(6, 5))
+    rows = np.vstack([crowd, outliers])
+    spec = RKMETableSpec(random_state=0).fit(rows)
+    far = np.sqrt(kernel.sq_dists(outliers, crowd).min(axis=1))  # ~ 80
+    got = nearest_row(outliers, spec.points_)
+    assert (got > 0.25 * far).all(), got
+    assert nearest_row(spec.points_, rows).min() > NEAR * nn_spacing(rows)
+
+
+def test_every_point_weighs_no_row_above_one_over_m():
+    """Rebuild each point as the combination of rows the fit claims, and bound it."""
+    from engine.privacy.grouping import restore_spread
+
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(400, 4)) * [1, 2, 3, 4]
+    assign = np.arange(400) % 12
+    counts = np.bincount(assign)
+    means = np.stack([x[assign == j].mean(axis=0) for j in range(12)])
+    points = restore_spread(x, means, counts, MIN_ROWS_PER_POINT)
+    c = x.mean(axis=0)
+    scale = (points - c) / (means - c)  # the per-point, per-column factor s used
+    for j in range(12):
+        s = scale[j]
+        weight_in_group = s / counts[j] + (1 - s) / len(x)
+        assert (weight_in_group <= 1 / MIN_ROWS_PER_POINT + 1e-12).all()
+        assert (s >= 1 - 1e-9).all()
+
+
+def test_the_row_count_on_the_wire_is_coarse():
+    rows = np.random.default_rng(0).normal(size=(1234, 3))
+    spec = RKMETableSpec(random_state=0).fit(rows)
+    assert spec.to_dict()["n_samples"] == 1000 == spec_from_dict(spec.to_dict()).n_samples_
+    assert [coarse_count(n) for n in (7, 10, 87, 199, 1234, 99_999)] == [
+        7, 10, 80, 100, 1000, 90_000]
+
+
+def test_min_rows_per_point_is_validated():
+    with pytest.raises(SpecError, match="min_rows_per_point"):
+        RKMETableSpec(min_rows_per_point=0).fit(np.zeros((50, 2)))
+
+
+def test_image_specs_are_private_in_their_feature_space():
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[:16, :16]
+    images = np.sin(xx[None] * rng.uniform(0.3, 1.2, size=(150, 1, 1))
+                    + yy[None] * rng.uniform(0.0, 0.5, size=(150, 1, 1)))
+    spec = RKMEImageSpec(random_state=0).fit(images)
+    vectors = spec.transform(images)
+    assert nearest_row(spec.points_, vectors).min() > NEAR * nn_spacing(vectors)
+    assert spec.rows_per_point_ is not None and spec.rows_per_point_.min() >= MIN_ROWS_PER_POINT
+
+
+def membership_auc(spec, members, others) -> float:
+    rows = np.vstack([members, others])
+    truth = np.r_[np.ones(len(members)), np.zeros(len(others))]
+    return float(roc_auc_score(truth, -kernel.sq_dists(rows, spec.points_).min(axis=1)))
+
+
+def test_membership_inference_from_the_spec_alone_is_near_chance():
+    """500 members vs 500 non-members of the digits, nearest-point attack, fixed seed.
+
+    The old fit: AUC ~0.8 here; the private default stays at or below 0.60."""
+    x = load_digits().data
+    x = (x - x.mean(axis=0)) / np.where(x.std(axis=0) > 0, x.std(axis=0), 1)
+    perm = np.random.default_rng(11).permutation(len(x))
+    members, others = x[perm[:500]], x[perm[500:1000]]
+    private = RKMETableSpec(random_state=0).fit(members)
+    assert membership_auc(private, members, others) <= 0.60
+    exact = RKMETableSpec(random_state=0, min_rows_per_point=1).fit(members)
+    assert membership_auc(exact, members, others) > 0.70  # the attack works when it can
+
+
+def test_the_owner_side_report_tells_a_private_spec_from_a_leaking_one():
+    from engine.privacy import privacy_report
+
+    x = load_digits().data[:600]
+    private = privacy_report(RKMETableSpec(random_state=0).fit(x), x)
+    leaking = privacy_report(RKMETableSpec(random_state=0, min_rows_per_point=1).fit(x), x)
+    assert private.mechanism == "group-means" and leaking.mechanism == "none"
+    assert private.fewest_rows_per_point >= 2 * MIN_ROWS_PER_POINT
+    assert leaking.fewest_rows_per_point is None
+    assert private.auc_nearest_point < 0.62 < leaking.auc_nearest_point
+    assert 0.3 < private.auc_kernel_density < 0.7
+    assert "membership AUC" in private.summary()
+    small = np.random.default_rng(1).normal(size=(60, 4))
+    copied = privacy_report(RKMETableSpec(min_rows_per_point=1).fit(small), small)
+    assert copied.nearest_row_ratio == 0.0 and copied.auc_nearest_point is None
+    assert privacy_report(RKMETableSpec().fit(small), small).nearest_row_ratio > NEAR
