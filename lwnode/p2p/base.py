@@ -44,7 +44,8 @@ protocol defines (`ErrorReply`), return its bytes.
 
 COUNTER_NAMES = ("gossip_published", "gossip_received", "gossip_dropped", "requests_sent",
                  "requests_failed", "requests_served", "requests_refused", "dials",
-                 "dials_failed", "peer_faults", "peers_banned", "streams_silent", "restarts")
+                 "dials_failed", "peer_faults", "peers_banned", "streams_silent",
+                 "requests_abandoned", "restarts")
 
 
 @dataclass(frozen=True)

@@ -789,7 +789,11 @@ class Libp2pNetwork(PeerNetwork):
                     self._counters["streams_silent"] += 1
                     raise
                 self._seen(stream.muxed_conn.peer_id)
-                response = await self._bridge.run_in_asyncio(handler, peer, request)
+                response = await self._answer_unless_abandoned(stream, handler, peer, request)
+                if response is None:  # the asker gave up: no answer, no more work
+                    self._counters["requests_abandoned"] += 1
+                    await _close_quietly(stream, reset=True)
+                    return
                 await stream.write(framing.encode_frame(response,
                                                         self.settings.max_frame_bytes))
         except Exception as exc:  # anything: the asker sees a reset, we keep serving
@@ -807,6 +811,35 @@ class Libp2pNetwork(PeerNetwork):
                 self._inbound_by_peer[peer] = left
             else:
                 self._inbound_by_peer.pop(peer, None)
+
+
+    async def _answer_unless_abandoned(self, stream: INetStream, handler: Any, peer: str,
+                                       request: bytes) -> bytes | None:
+        """The handler's answer, or None if the asker closed or reset the stream first.
+
+        An asker whose own deadline passed cancels its request and closes the stream;
+        answering it anyway is work for nobody. Under load that is how a node went on
+        serving its peer's abandoned searches and missed every live one (the soak
+        benchmark: a flood tipped it over and it never caught up). So the stream is
+        watched while the handler runs: end of stream cancels the handler (the asker
+        sends nothing after its one frame, so any read returning means it is gone).
+        """
+        answer: list[bytes] = []
+        async with trio.open_nursery() as nursery:
+            async def watch() -> None:
+                try:
+                    await stream.read(1)
+                except Exception:  # reset or closed: gone as well
+                    pass
+                nursery.cancel_scope.cancel()
+
+            async def serve() -> None:
+                answer.append(await self._bridge.run_in_asyncio(handler, peer, request))
+                nursery.cancel_scope.cancel()
+
+            nursery.start_soon(watch)
+            nursery.start_soon(serve)
+        return answer[0] if answer else None
 
 
 def _open_error(peer: str, protocol_id: str, exc: BaseException) -> PeerError:

@@ -106,7 +106,8 @@ def test_show_is_a_card_with_the_columns_it_expects(work, node):
     assert ids[0] in text and "region 0 classifier" in text
     assert "expects      5 columns, by name (5 described)" in text
     assert "- f3 — reading 3 of the region sensor" in text
-    assert "checks usable (8" in text and "30 weighted points in 5 dimensions" in text
+    # --points 30 asks for 30; 300 rows in groups of >= 20 (the private default) give 15
+    assert "checks usable (8" in text and "15 weighted points in 5 dimensions" in text
     card = json.loads(lwnode("show", ids[0], "--home", "home", "--json", cwd=work,
                              check=0).stdout)
     assert set(card) == {"id", "short_id", "handles", "semantic", "columns", "offers",

@@ -237,3 +237,29 @@ async def test_sigkilled_process_fails_fast_and_is_redialled_on_restart(harness)
     finally:
         proc.kill()
         proc.wait()
+
+
+async def test_a_request_its_asker_gave_up_on_stops_being_served(harness):
+    """An asker past its deadline closes the stream; the server used to run the
+    handler to the end anyway (under load, a node served its peer's abandoned
+    searches and missed every live one). Now the handler is cancelled."""
+    a = await harness.start("a")
+    b = await harness.start("b")
+    started, cancelled = asyncio.Event(), asyncio.Event()
+
+    async def slow(peer: str, data: bytes) -> bytes:
+        started.set()
+        try:
+            await asyncio.sleep(30)
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+        return data
+
+    b.set_handler("/lwdock/test-slow/1.0.0", slow)
+    await a.connect(b.listen_addrs[0])
+    with pytest.raises(PeerTimeout):
+        await a.request(b.node_id, "/lwdock/test-slow/1.0.0", b"x", timeout=1.0)
+    assert started.is_set()
+    await asyncio.wait_for(cancelled.wait(), 5)
+    assert b.counters["requests_abandoned"] == 1
