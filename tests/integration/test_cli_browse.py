@@ -119,7 +119,7 @@ def test_show_is_a_card_with_the_columns_it_expects(work, node):
     assert [c["name"] for c in card["columns"]] == [f"f{j}" for j in range(D)]
     assert card["offers"][0]["organization"] == "Browse Org"
     assert card["statistical"][0] == {"type": "rkme_table", "space": card["statistical"][0][
-        "space"], "points": 30, "dimension": D, "n_samples": 300,
+        "space"], "points": 15, "dimension": D, "n_samples": 300,
         "gamma": card["statistical"][0]["gamma"]}
 
 
