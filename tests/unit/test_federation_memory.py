@@ -67,11 +67,13 @@ class Node:
 
 @asynccontextmanager
 async def node(hub: InProcessHub, name: str, *, bootstrap: tuple[Node, ...] = (),
-               trust: dict | None = None, sync: bool = True, sync_interval: float = 30.0):
+               trust: dict | None = None, sync: bool = True, sync_interval: float = 30.0,
+               privacy: dict | None = None):
     identity = ident(name)
     config = load_config(None, env={}, overrides={
         "node": {"organization": f"Org {name}"}, "checks": {"isolation": "thread"},
-        "p2p": {"sync_interval": sync_interval}, "trust": trust or {}})
+        "p2p": {"sync_interval": sync_interval}, "trust": trust or {},
+        "privacy": privacy or {}})
     network = InProcessNetwork(hub, identity.node_id,
                                bootstrap=tuple(memory_addr(b.id) for b in bootstrap))
     store = MemoryStore()

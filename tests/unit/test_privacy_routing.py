@@ -2,51 +2,24 @@
 
 from __future__ import annotations
 
-from contextlib import asynccontextmanager
-
 import numpy as np
 import pytest
-from test_federation_memory import WAIT, Node, ident, publish
+from test_federation_memory import node, publish
 
 from engine.search import Requirement
 from engine.specification import RKMETableSpec
-from lwnode.config import load_config
-from lwnode.federation import Federation
-from lwnode.p2p import InProcessHub, InProcessNetwork
-from lwnode.p2p.memory import memory_addr
-from lwnode.service import NodeService, SearchQuery
-from lwnode.store.sqlite import MemoryStore
+from lwnode.p2p import InProcessHub
+from lwnode.service import SearchQuery
 
 pytestmark = pytest.mark.timeout(60)
 X = np.random.default_rng(0).normal(size=(200, 4))
 
 
-@asynccontextmanager
-async def node(hub: InProcessHub, name: str, *, bootstrap: tuple[Node, ...] = (),
-               privacy: dict | None = None):
-    identity = ident(name)
-    config = load_config(None, env={}, overrides={
-        "node": {"organization": f"Org {name}"}, "checks": {"isolation": "thread"},
-        "privacy": privacy or {}})
-    network = InProcessNetwork(hub, identity.node_id,
-                               bootstrap=tuple(memory_addr(b.id) for b in bootstrap))
-    store = MemoryStore()
-    service = NodeService(config, identity, store, Federation(network, sync=False))
-    await service.start()
-    try:
-        for b in bootstrap:
-            await network.wait_connected(b.id, WAIT)
-        yield Node(name, service, network)
-    finally:
-        await service.stop()
-        store.close()
-
-
 async def test_a_non_dp_requirement_is_answered_locally_with_a_note_and_a_dp_one_is_routed():
     hub = InProcessHub()
-    async with node(hub, "A") as a:
+    async with node(hub, "A", sync=False) as a:
         on_a = await publish(a, 1)
-        async with node(hub, "U", bootstrap=(a,),
+        async with node(hub, "U", bootstrap=(a,), sync=False,
                         privacy={"require_dp_requirements": True}) as u:
             hub.set_drop(u.id, 1.0)  # no gossip: U can learn of A's learnware only by asking
             plain = Requirement(None, RKMETableSpec(random_state=0).fit(X))
