@@ -201,3 +201,18 @@ def with_manifest(package: bytes, edit: Callable[[dict[str, Any]], None]) -> byt
     edit(manifest)
     entries["learnware.toml"] = dumps(manifest).encode()
     return write_archive(entries)
+
+
+# -- short texts for text learnwares ---------------------------------------------------------
+TEXT_TOPICS = {
+    "coffee": ("this coffee is rich and smooth, a great espresso roast",
+               "the coffee tasted burnt and bitter, stale beans"),
+    "cat food": ("my cat loves this food and finishes every bowl",
+                 "our kitten refused this cat food and got sick"),
+    "weather": ("sunny skies and a warm breeze all afternoon",
+                "a cold storm with heavy rain and strong wind"),
+}
+"""Three topics, a good and a bad sentence each: the reusers' text markets in the tests."""
+TEXT_VARIANTS = ("", "Honestly, ", "I think ", "Well, ", "In short: ", "Again, ", "Today ",
+                 "Really, ", "Sadly or not, ", "As expected, ", "Frankly ", "Once more, ")
+"""Prefixes that make each sentence into several texts of the same meaning."""

@@ -18,6 +18,8 @@ import numpy as np
 import pytest
 from cli_run import lwnode, lwnode_many, served_node
 
+from lwnode.testing import TEXT_TOPICS, TEXT_VARIANTS
+
 pytestmark = pytest.mark.timeout(300)
 
 SEMANTIC = ('name = "{name}"\ndata_type = "{kind}"\ntask_type = "classification"\n'
@@ -37,16 +39,6 @@ def _images(style: int, shape: int, n: int, rng: np.random.Generator) -> np.ndar
             + 0.15 * rng.normal(size=(n, 8, 8)))
 
 
-TOPICS = {
-    "coffee": ("this coffee is rich and smooth, a great espresso roast",
-               "the coffee tasted burnt and bitter, stale beans"),
-    "cat food": ("my cat loves this food and finishes every bowl",
-                 "our kitten refused this cat food and got sick"),
-    "weather": ("sunny skies and a warm breeze all afternoon",
-                "a cold storm with heavy rain and strong wind"),
-}
-VARIANTS = ("", "Honestly, ", "I think ", "Well, ", "In short: ", "Again, ", "Today ",
-            "Really, ", "Sadly or not, ", "As expected, ", "Frankly ", "Once more, ")
 
 
 def _market(kind: str) -> tuple[list[tuple[np.ndarray, np.ndarray]], np.ndarray, np.ndarray]:
@@ -62,11 +54,11 @@ def _market(kind: str) -> tuple[list[tuple[np.ndarray, np.ndarray]], np.ndarray,
     else:
         from engine.specification.text import embed_texts
 
-        for name, sentences in TOPICS.items():
-            texts = [v + s for s in sentences for v in VARIANTS]
+        for name, sentences in TEXT_TOPICS.items():
+            texts = [v + s for s in sentences for v in TEXT_VARIANTS]
             emb = embed_texts(texts).vectors
-            labels = np.repeat([f"{name}+", f"{name}-"], len(VARIANTS))
-            dev = np.tile(np.arange(len(VARIANTS)) < 8, 2)
+            labels = np.repeat([f"{name}+", f"{name}-"], len(TEXT_VARIANTS))
+            dev = np.tile(np.arange(len(TEXT_VARIANTS)) < 8, 2)
             devs.append((emb[dev], labels[dev]))
             user_x.append(emb[~dev])
             user_y.append(labels[~dev])

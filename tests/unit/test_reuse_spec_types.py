@@ -30,6 +30,7 @@ from engine.reuse.synthetic import make_learnwares, make_regions
 from engine.specification import InputSpec, OutputSpec, RKMETableSpec, SemanticSpec
 from engine.specification.image import RKMEImageSpec
 from engine.specification.text import RKMETextSpec, TextEmbeddings
+from lwnode.testing import TEXT_TOPICS, TEXT_VARIANTS
 
 REUSERS: list[type[Reuser]] = [JobSelector, Averaging, EnsemblePruning, FeatureAugment]
 NEEDS_LABELS = {EnsemblePruning, FeatureAugment}
@@ -106,38 +107,27 @@ def image_markets() -> dict[str, Market]:
     return out
 
 
-# -- texts: three topics, each learnware tells two sentiments (or scores) of its topic -----
-
-TOPICS = {
-    "coffee": ("this coffee is rich and smooth, a great espresso roast",
-               "the coffee tasted burnt and bitter, stale beans"),
-    "cat food": ("my cat loves this food and finishes every bowl",
-                 "our kitten refused this cat food and got sick"),
-    "weather": ("sunny skies and a warm breeze all afternoon",
-                "a cold storm with heavy rain and strong wind"),
-}
-_VARIANTS = ("", "Honestly, ", "I think ", "Well, ", "In short: ", "Again, ", "Today ",
-             "Really, ", "Sadly or not, ", "As expected, ", "Frankly ", "Once more, ")
-
+# -- texts: three topics (lwnode.testing.TEXT_TOPICS), each learnware tells two sentiments
+#    (or scores) of its topic --------------------------------------------------------------
 
 @pytest.fixture(scope="module")
 def text_markets() -> dict[str, Market]:
     from engine.specification.text import embed_texts
 
     texts, topic, side = [], [], []
-    for t, (good, bad) in enumerate(TOPICS.values()):
+    for t, (good, bad) in enumerate(TEXT_TOPICS.values()):
         for s, sentence in enumerate((good, bad)):
-            for v in _VARIANTS:
+            for v in TEXT_VARIANTS:
                 texts.append(v + sentence)
                 topic.append(t)
                 side.append(s)
     emb = embed_texts(texts).vectors
     topic_a, side_a = np.asarray(topic), np.asarray(side)
-    dev = np.tile(np.arange(len(_VARIANTS)) < 8, 6)  # 8 variants train, 4 are the user's
+    dev = np.tile(np.arange(len(TEXT_VARIANTS)) < 8, 6)  # 8 variants train, 4 are the user's
     out = {}
     for task in ("classification", "regression"):
         lws = []
-        for t, name in enumerate(TOPICS):
+        for t, name in enumerate(TEXT_TOPICS):
             rows = dev & (topic_a == t)
             spec = RKMETextSpec(n_points=6, random_state=t).fit(TextEmbeddings(emb[rows]))
             if task == "classification":
@@ -150,7 +140,7 @@ def text_markets() -> dict[str, Market]:
             lws.append(Learnware(f"txt-{task}-{t}", _semantic(name, "text", task, 384, labels),
                                  spec, model))
         user = ~dev
-        names = np.asarray(list(TOPICS))[topic_a[user]]
+        names = np.asarray(list(TEXT_TOPICS))[topic_a[user]]
         y = (np.char.add(names, np.where(side_a[user] == 0, "+", "-")) if task ==
              "classification" else (topic_a[user] + side_a[user]).astype(float))
         out[task] = Market(lws, [texts[i] for i in np.flatnonzero(user)], y, emb[user],
