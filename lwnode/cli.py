@@ -601,15 +601,10 @@ def _cmd_spec_make(args: argparse.Namespace) -> int:
 
 def _privacy_report(spec: Any, table: Any) -> Any:
     """The owner-side measurement of what `spec` reveals (`engine.privacy.report`)."""
-    from engine.privacy import privacy_report
+    from lwnode.local import spec_privacy_report
 
-    x = table.values
-    if getattr(spec, "kind", None) == "rkme_text":  # texts arrive as their embeddings
-        from engine.specification.text import TextEmbeddings
-
-        x = TextEmbeddings(x)
     with _step("measuring what the spec reveals (membership attacks on held-out rows)"):
-        return privacy_report(spec, x)
+        return spec_privacy_report(spec, table)
 
 
 def _dp_options(args: argparse.Namespace) -> dict[str, Any] | None:

@@ -67,10 +67,10 @@ def make_spec(table: Table, *, data_type: str | None = None, n_points: int = 100
 
             return RKMEImageSpec(n_points=n_points, random_state=seed, **extra).fit(x)
         if kind == "text":
-            from engine.specification.text import RKMETextSpec, TextEmbeddings
+            from engine.specification.text import RKMETextSpec
 
             return RKMETextSpec(n_points=n_points, random_state=seed,
-                                **extra).fit(TextEmbeddings(x))
+                                **extra).fit(_text_input(x))
         if kind != "table":
             raise InputError(f"data_type {kind!r}: the command line builds table, image and "
                              "text specs (texts as their sentence embeddings)")
@@ -81,6 +81,22 @@ def make_spec(table: Table, *, data_type: str | None = None, n_points: int = 100
         return RKMETableSpec(n_points=n_points, random_state=seed, **extra).fit(x)
     except SpecError as exc:
         raise InputError(str(exc)) from None
+
+
+def spec_privacy_report(spec: RKMESpec, table: Table) -> Any:
+    """What `spec`, made by `make_spec` from `table`, reveals of its rows
+    (`engine.privacy.privacy_report`, measured on the same input the spec was fit on)."""
+    from engine.privacy import privacy_report
+
+    x = table.values
+    return privacy_report(spec, _text_input(x) if spec.kind == "rkme_text" else x)
+
+
+def _text_input(x: Any) -> Any:
+    """Texts reach the command line as their sentence embeddings (rows of a ``.npy``)."""
+    from engine.specification.text import TextEmbeddings
+
+    return TextEmbeddings(x)
 
 
 # -- semantic specs -------------------------------------------------------------------------
