@@ -226,19 +226,15 @@ DEFENCE_COUNTERS = frozenset({
 """The victim's counters that show an attack being refused (shown when they move)."""
 
 
-async def counters_of(session: aiohttp.ClientSession, victim: NodeProcess) -> dict[str, int]:
-    try:
-        async with session.get(f"{victim.url}/v1/health") as response:
-            data = await response.json()
-    except (aiohttp.ClientError, asyncio.TimeoutError):
-        return {}
-    return {k: v for k, v in data.get("peer_layer", {}).get("counters", {}).items()
+def counters_in(health: dict) -> dict[str, int]:
+    """The peer layer's counters in a ``/v1/health`` answer."""
+    return {k: v for k, v in health.get("peer_layer", {}).get("counters", {}).items()
             if isinstance(v, int)}
 
 
 async def health_of(session: aiohttp.ClientSession, victim: NodeProcess,
-                    honest_peer: str) -> str:
-    """V's health status, and whether V is connected to O."""
+                    honest_peer: str) -> tuple[str, dict[str, int]]:
+    """V's health status and whether V is connected to O, and V's counters."""
     try:
         async with session.get(f"{victim.url}/v1/health") as response:
             data = await response.json()
@@ -246,9 +242,9 @@ async def health_of(session: aiohttp.ClientSession, victim: NodeProcess,
         async with session.get(f"{victim.url}/v1/peers") as response:
             peers = (await response.json()).get("peers", [])
     except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-        return f"no answer ({type(exc).__name__})"
+        return f"no answer ({type(exc).__name__})", {}
     linked = any(p["node_id"] == honest_peer and p["connected"] for p in peers)
-    return f"{status}, O {'connected' if linked else 'NOT connected'}"
+    return f"{status}, O {'connected' if linked else 'NOT connected'}", counters_in(data)
 
 
 async def run(seconds: float, clients: int, logs: Path | None = None) -> list[Phase]:
@@ -323,7 +319,7 @@ async def _soak(session: aiohttp.ClientSession, victim: NodeProcess, victim_peer
         for phase in phases:
             current[0] = phase
             attacker_seen.clear()
-            before = await counters_of(session, victim)
+            _, before = await health_of(session, victim, honest_peer)
             until = time.monotonic() + share
             # A fresh identity per attack: a banned peer is the attacker's cheapest reset.
             async with RawPeer() as m:
@@ -339,8 +335,7 @@ async def _soak(session: aiohttp.ClientSession, victim: NodeProcess, victim_peer
                 }
                 await attacks[phase.name](until)
                 await asyncio.sleep(max(0.0, until - time.monotonic()))
-            phase.health = await health_of(session, victim, honest_peer)
-            after = await counters_of(session, victim)
+            phase.health, after = await health_of(session, victim, honest_peer)
             moved = {k: after[k] - before.get(k, 0) for k in after
                      if k in DEFENCE_COUNTERS and after[k] > before.get(k, 0)}
             moved.update({f"HTTP {status}": n for status, n in sorted(attacker_seen.items())})
