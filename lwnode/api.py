@@ -28,11 +28,7 @@ from aiohttp import web
 from lwnode import jsonio
 from lwnode.config import NodeConfig
 from lwnode.errors import BadRange, BadRequest, TooLarge, Unauthorized
-from lwnode.httperrors import (  # noqa: F401  (status_of, error_response: re-exported)
-    error_response,
-    errors_middleware,
-    status_of,
-)
+from lwnode.httperrors import errors_middleware
 from lwnode.httpguard import RequestGuard, token_ok
 from lwnode.openapi import openapi_document
 from lwnode.ratelimit import OpenLimits
