@@ -83,11 +83,14 @@ def publish_bytes(store: SqliteStore, identity: Identity, data: bytes, *,
     return own.learnware_id, created
 
 
-def crash_child(root: str, seed: int) -> None:
+def crash_child(root: str, seed: int, *, stop_mid_upload: bool = False) -> None:
     """Publish (and now and then withdraw) forever, until killed.
 
     The SIGKILL test runs this in a subprocess and kills it at a random moment; it
     prints ``ready`` once its imports are done so the moment is measured from there.
+    With `stop_mid_upload` it instead stops half-way through an upload after a few
+    publications and prints ``mid-upload``: a kill that surely lands there, whatever
+    the machine's speed.
     """
     store = FileStore(root)
     identity = Identity.from_seed(b"\x07" * 32)
@@ -96,8 +99,15 @@ def crash_child(root: str, seed: int) -> None:
     published: list[str] = [o.learnware_id for o in store.list_own() if o.status == "active"]
     print("ready", flush=True)
     i = seed * 1_000_000
+    stop_at = i + rng.randrange(1, 20) if stop_mid_upload else None
     while True:
         i += 1
+        if i == stop_at:
+            writer = store.blob_writer()
+            data = content_of(i, 100_000)
+            writer.write(data[:50_000])
+            print("mid-upload", flush=True)
+            time.sleep(3600)
         if published and rng.random() < (0.2 if len(published) < 40 else 0.6):
             lid = published.pop(rng.randrange(len(published)))
             store.withdraw_own(lid, functools.partial(withdrawal_row, identity, lid), now_ms())
@@ -109,9 +119,9 @@ def crash_child(root: str, seed: int) -> None:
         time.sleep(rng.random() * 0.002)
 
 
-if __name__ == "__main__" and len(sys.argv) == 4 and sys.argv[1] == "crash-child":
+if __name__ == "__main__" and len(sys.argv) in (4, 5) and sys.argv[1] == "crash-child":
     os.nice(5)
-    crash_child(sys.argv[2], int(sys.argv[3]))
+    crash_child(sys.argv[2], int(sys.argv[3]), stop_mid_upload=sys.argv[4:] == ["mid-upload"])
 
 
 # -- real packages on synthetic regions ----------------------------------------------------

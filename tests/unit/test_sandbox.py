@@ -6,6 +6,8 @@ from __future__ import annotations
 import functools
 import os
 import socket
+import sys
+import tempfile
 import textwrap
 import time
 from collections.abc import Iterator
@@ -276,6 +278,10 @@ def _root_only(reason: str) -> None:
         pytest.skip(f"{reason} needs root with mount and PID namespaces ({refused})")
 
 
+def _top(path: str) -> str:
+    return path.strip("/").split("/")[0]
+
+
 def test_model_cannot_read_the_node_home_nor_other_processes(tmp_path) -> None:
     # The model read the node's private key (this machine runs the node as root, and
     # the interpreter under /root kept the model root too) and its content came back
@@ -303,7 +309,14 @@ def test_model_cannot_read_the_node_home_nor_other_processes(tmp_path) -> None:
     """, "crash")
     assert "SECRET" not in message and "root:x:0" not in message, message
     assert message.count("No such file or directory") == 4, message
-    assert "bin,dev,etc,lib,lib64" in message  # only what Python needs, plus its work dir
+    # Only what Python needs (system libraries, the interpreter's prefixes, which
+    # may live under /root or a checkout's folder), the devices and the work dir.
+    listed = set(message.rsplit(" | ", 1)[1].split(","))
+    needed = {"bin", "dev", "etc", "lib", "lib32", "lib64", "usr",
+              _top(tempfile.gettempdir())}
+    needed |= {_top(os.path.realpath(p)) for p in (sys.prefix, sys.base_prefix,
+                                                   sys.exec_prefix)}
+    assert {"dev", "lib", "usr"} <= listed <= needed, (listed, needed)
     run = _run(WELL_BEHAVED)
     assert run.user.startswith("uid ") and "nobody" in run.user, run.user
 
