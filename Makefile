@@ -5,7 +5,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup browser demo test lint typecheck bench experiments clean
+.PHONY: setup browser demo test test-fast lint typecheck bench experiments clean
 
 $(STAMP): pyproject.toml .ci/setup-env.sh
 	PYTHON=$(PYTHON) VENV=$(VENV) sh .ci/setup-env.sh
@@ -24,6 +24,12 @@ test: $(STAMP) browser
 	$(PY) -m ruff check engine protocol lwnode tests benchmarks
 	$(PY) -m mypy engine protocol lwnode
 	$(PY) -m pytest -q
+
+# The inner loop: lint and the unit tests that need no data set, no browser and no
+# subprocess-heavy node; `make test` (what CI runs) is the whole suite.
+test-fast: $(STAMP)
+	$(PY) -m ruff check engine protocol lwnode tests benchmarks
+	$(PY) -m pytest -q -x -m "not slow" tests/unit
 
 lint: $(STAMP)
 	$(PY) -m ruff check engine protocol lwnode tests benchmarks

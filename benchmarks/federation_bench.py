@@ -45,13 +45,14 @@ from typing import Any
 
 import aiohttp
 import numpy as np
+from lwtesting import region_centres, region_package, region_rows, with_manifest
 
 from benchmarks.common import machine, print_table
 from benchmarks.node_bench import Market, fill, pct, rss_mb
 from engine.specification import RKMETableSpec
+from lwnode.federation.p2p.base import wait_until
 from lwnode.home import NodeHome
-from lwnode.jsonio import spec_json
-from lwnode.testing import region_centres, region_package, region_rows, with_manifest
+from lwnode.http.jsonio import spec_json
 
 N = 8
 D = 6
@@ -74,7 +75,7 @@ def free_port() -> int:
 
 class Node:
     def __init__(self, root: Path, i: int) -> None:
-        from lwnode.p2p.libp2p_network import Libp2pNetwork
+        from lwnode.federation.p2p.libp2p_network import Libp2pNetwork
 
         self.i = i
         self.home = NodeHome(root / f"n{i}")
@@ -131,15 +132,6 @@ async def get_json(http: aiohttp.ClientSession, url: str) -> Any:
 async def health(http: aiohttp.ClientSession, node: Node) -> dict[str, Any]:
     data: dict[str, Any] = await get_json(http, f"{node.url}/v1/health")
     return data
-
-
-async def wait_for(predicate: Any, timeout: float, what: str) -> float:
-    began = time.perf_counter()
-    while not await predicate():
-        if time.perf_counter() - began > timeout:
-            raise RuntimeError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.02)
-    return time.perf_counter() - began
 
 
 # -- gossip ----------------------------------------------------------------------------------
@@ -253,7 +245,7 @@ async def main_phases(http: aiohttp.ClientSession, nodes: list[Node], packages: 
         counts = [(await health(http, n))["counts"]["catalog"] for n in first]
         return min(counts) >= args.specs
 
-    warm = await wait_for(replicated, 300, "the first seven nodes to replicate the specs")
+    warm = await wait_until(replicated, "the first seven nodes to replicate the specs", 300)
     print(f"7 nodes up (start {max(starts):.1f} s); specs replicated {warm:.1f} s later",
           file=sys.stderr, flush=True)
 
@@ -264,7 +256,7 @@ async def main_phases(http: aiohttp.ClientSession, nodes: list[Node], packages: 
     async def caught_up() -> bool:
         return int((await health(http, late))["counts"]["catalog"]) >= args.specs
 
-    synced = await wait_for(caught_up, 120, "the late joiner")
+    synced = await wait_until(caught_up, "the late joiner", 120)
     catch_rows = [[f"{args.specs:,}", f"{api_up:.2f}", f"{synced:.2f}",
                    f"{api_up + synced:.2f}"]]
     print(f"late joiner: API up {api_up:.2f} s, synced {synced:.2f} s later", file=sys.stderr,
@@ -307,7 +299,7 @@ async def main_phases(http: aiohttp.ClientSession, nodes: list[Node], packages: 
         peers = (await get_json(http, f"{origin.url}/v1/peers"))["peers"]
         return not any(p["connected"] for p in peers if p["node_id"] == victim_id)
 
-    await wait_for(noticed, 30, "node 0 to notice the killed peer")
+    await wait_until(noticed, "node 0 to notice the killed peer", 30)
     for mixture in (3, 1):
         what = "mixtures of up to 3" if mixture > 1 else "singles only"
         bodies = search_bodies(centres, args.queries, 1000, mixture)

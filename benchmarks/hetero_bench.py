@@ -11,7 +11,7 @@ and reuses what came back with `HeteroReuser` (data-free, or on a few labels).
   the same marginals but different dependence and price functions; every
   organization records the three core columns and some of the seven others, in its
   own order and wording. Users draw yet another subset and wording.
-- **birthdays** (`lwnode.birthdays`: daily births per US state; the
+- **birthdays** (`lwnode.demo.birthdays`: daily births per US state; the
   reference's retail stand-in): every developer state engineers its own features —
   one of three recipes (which lags, which calendar columns), in its own words and
   order — and every user state a fourth recipe, worded as a mix of the three.
@@ -227,7 +227,7 @@ def run_synthetic(seed: int, n_users: int) -> None:
 
 # -- birthdays ------------------------------------------------------------------------------
 DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
-# Three organisations' wordings of every `lwnode.birthdays.FEATURE_NAMES` column.
+# Three organisations' wordings of every `lwnode.demo.birthdays.FEATURE_NAMES` column.
 WORDINGS: tuple[tuple[tuple[str, str, str], ...], ...] = (
     (("log_lag7", "log ratio of births on the same weekday one week earlier to the "
       "trailing-year mean", "x5"),
@@ -309,7 +309,7 @@ def recipe_columns(recipe: int, rng: np.random.Generator, mixed: bool
 
 
 def run_birthdays(seed: int, n_users: int | None) -> None:
-    from lwnode import birthdays as bd
+    from lwnode.demo import birthdays as bd
 
     days, series = bd.load_series()
     rows = bd.state_rows(days, series)

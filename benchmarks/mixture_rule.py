@@ -75,7 +75,7 @@ def tabular_setup() -> Setup:
     """The tabular experiment's market and users (`benchmarks.experiments.tabular`)."""
     from benchmarks.experiments.tabular import SEED
     from benchmarks.reuse_birthdays import make_learnware
-    from lwnode import birthdays as bd
+    from lwnode.demo import birthdays as bd
 
     rows = bd.state_rows(*bd.load_series())
     developers, users = bd.split_states(rows)

@@ -31,14 +31,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from lwtesting import region_centres, region_package
 
 from benchmarks.common import machine, print_table
 from engine.specification import SemanticSpec, spec_from_dict
 from lwnode.home import NodeHome
-from lwnode.jsonio import spec_json
-from lwnode.records import sign_announcement
-from lwnode.store import FileStore
-from lwnode.testing import region_centres, region_package
+from lwnode.http.jsonio import spec_json
+from lwnode.node.records import sign_announcement
+from lwnode.node.store import FileStore
 from protocol.signing import Identity
 
 D, K, GAMMA, BASES, OWNERS = 10, 100, 0.1, 100, 20

@@ -21,8 +21,8 @@ import struct
 import time
 
 from benchmarks.common import machine, print_table, rss_mb
-from lwnode.p2p.base import P2PSettings
-from lwnode.p2p.libp2p_network import Libp2pNetwork
+from lwnode.federation.p2p.base import P2PSettings
+from lwnode.federation.p2p.libp2p_network import Libp2pNetwork
 
 TOPIC = "/lwdock/bench/1.0.0"
 ECHO = "/lwdock/bench-echo/1.0.0"

@@ -3,7 +3,7 @@
     python -m benchmarks.reuse_birthdays [--model hgb|ridge] [--lag-scale 5] [--seed 0]
 
 Every developer state publishes one learnware: a forecaster of births one week
-ahead (`lwnode.birthdays`: births / trailing-year level, from lag and
+ahead (`lwnode.demo.birthdays`: births / trailing-year level, from lag and
 calendar features) trained on its days of 1970-1986, with the table RKME of its
 training rows. Every user state forecasts its days of 1987-1988 (731 test rows):
 it builds the RKME of those unlabelled rows, searches the catalog, and reuses what
@@ -47,7 +47,7 @@ from engine.reuse import Averaging
 from engine.search import Catalog
 from engine.specification import Feature, InputSpec, OutputSpec, RKMETableSpec, SemanticSpec
 from engine.vocabulary import DataType, TaskType
-from lwnode import birthdays as bd
+from lwnode.demo import birthdays as bd
 
 BUDGETS = (0, 10, 50, 100, 500, 1000)
 ZERO_LABEL = ("top-1 by search", "JobSelector", "Averaging")
@@ -200,7 +200,7 @@ def main(argv: list[str] | None = None) -> None:
                         help="the developers' forecaster")
     parser.add_argument("--lag-scale", type=float, default=bd.LAG_SCALE,
                         help="weight of the log-ratio features in the kernel (see "
-                             "lwnode.birthdays)")
+                             "lwnode.demo.birthdays)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     started = time.perf_counter()

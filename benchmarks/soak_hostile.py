@@ -49,20 +49,20 @@ from pathlib import Path
 
 import aiohttp
 import numpy as np
-
-from benchmarks.common import machine, print_table
-from engine.specification import RKMETableSpec, spec_from_dict
-from lwnode.cluster import wait_until
-from lwnode.home import NodeHome
-from lwnode.jsonio import spec_json
-from lwnode.p2p.rawpeer import MALFORMED_RPC, MESHSUB, RawPeer
-from lwnode.testing import (
+from lwtesting import (
     announcement_row,
     region_centres,
     region_package,
     region_rows,
     tiny_semantic,
 )
+
+from benchmarks.common import machine, print_table
+from engine.specification import RKMETableSpec, spec_from_dict
+from lwnode.federation.p2p.base import wait_until
+from lwnode.federation.p2p.rawpeer import MALFORMED_RPC, MESHSUB, RawPeer
+from lwnode.home import NodeHome
+from lwnode.http.jsonio import spec_json
 from protocol.signing import Identity
 from protocol.versions import ANNOUNCE_TOPIC, SEARCH_PROTOCOL
 

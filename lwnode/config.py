@@ -70,7 +70,7 @@ class HttpSection:
                                   lo=1024)
     open_reads: bool = _opt(True, "Let anyone read (health, list, search, download); false: "
                                   "reads need the token too.")
-    # Hostile clients and pages (issue 14): lwnode.httpguard, lwnode.httpserver.
+    # Hostile clients and pages (issue 14): lwnode.http.guard, lwnode.http.server.
     allowed_hosts: tuple[str, ...] = _opt((), "Host names (the Host header) the node answers "
                                               "to besides localhost, 'host' and the host of "
                                               "'public_url'; IP addresses are always answered. "

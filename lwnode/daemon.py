@@ -22,16 +22,16 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from lwnode.api import make_app
 from lwnode.config import LogSection, NodeConfig
 from lwnode.errors import ConfigError
+from lwnode.federation.p2p.base import P2PSettings
+from lwnode.federation.stableport import stable_listen
 from lwnode.home import NodeHome
-from lwnode.httpserver import GuardedAppRunner
-from lwnode.p2p.base import P2PSettings
-from lwnode.peering import NoPeers, PeerLayer
-from lwnode.service import NodeService
-from lwnode.stableport import stable_listen
-from lwnode.store.sqlite import FileStore
+from lwnode.http.app import make_app
+from lwnode.http.server import GuardedAppRunner
+from lwnode.node.peering import NoPeers, PeerLayer
+from lwnode.node.service import NodeService
+from lwnode.node.store.sqlite import FileStore
 
 log = logging.getLogger("lwnode")
 
@@ -61,7 +61,7 @@ def configure_logging(section: LogSection) -> None:
     logging.getLogger("lwnode.access").setLevel(
         logging.INFO if section.access_log else logging.WARNING)
     # libp2p logs every failed dial at ERROR; a dead peer re-dialled every 2 s would
-    # flood the log. Our own peer-layer messages are under lwnode.p2p / lwnode.federation.
+    # flood the log. Our own peer-layer messages are under the lwnode.federation loggers.
     logging.getLogger("libp2p").setLevel(
         logging.DEBUG if section.level == "debug" else logging.CRITICAL)
 
@@ -71,8 +71,8 @@ def peer_layer_for(home: NodeHome, config: NodeConfig) -> PeerLayer:
     identity), or `NoPeers` when ``enabled = false``. Nothing starts until the node does."""
     if not config.p2p.enabled:
         return NoPeers()
-    from lwnode.federation import Federation
-    from lwnode.p2p.libp2p_network import Libp2pNetwork, load_node_key
+    from lwnode.federation.layer import Federation
+    from lwnode.federation.p2p.libp2p_network import Libp2pNetwork, load_node_key
 
     key = load_node_key(home.key_path)
     listen = stable_listen(home.path, config.p2p.listen) if config.p2p.keep_port else \

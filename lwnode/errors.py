@@ -3,7 +3,7 @@
 Every error the node raises on purpose is a `NodeError` (a `LwdockError`). Errors
 caused by what a client or a user sent also subclass `ValueError`. Each class
 carries a stable `code` (the JSON ``code`` of an HTTP error, a word programs can
-test); `lwnode.httperrors` maps classes to HTTP statuses in one table, for the API
+test); `lwnode.http.errors` maps classes to HTTP statuses in one table, for the API
 and the web page's routes alike.
 """
 
@@ -20,7 +20,7 @@ class NodeError(LwdockError):
     `headers` are HTTP headers an error response must carry (``WWW-Authenticate``
     on 401, ``Content-Range`` on 416). `http_status` is set only by errors that carry
     a status decided elsewhere (a worker process's answer, a remote node's refusal
-    passed on); otherwise `lwnode.httperrors.ERROR_STATUS` decides.
+    passed on); otherwise `lwnode.http.errors.ERROR_STATUS` decides.
     """
 
     code: str = "node_error"

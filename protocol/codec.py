@@ -18,6 +18,7 @@ leniently (unknown fields ignored) and kept as the bytes their sender signed.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -86,6 +87,17 @@ def spec_to_wire(spec: RKMESpec, where: str = "spec") -> dict[str, Any]:
 SPEC_KEYS = frozenset({"type", "format", "space", "gamma", "n_samples", "points", "weights",
                        "params", "privacy"})
 """Keys of a spec map this version knows (``privacy`` since 1.2, optional)."""
+
+
+def spec_fingerprint(semantic: SemanticSpec, statistical: Sequence[RKMESpec]) -> bytes:
+    """sha256 of the canonical wire form of a learnware's specifications.
+
+    Two announcements of one content id must agree on it; a fetched package's own
+    specs must agree with its announcement's (as they travel: float32 arrays).
+    """
+    tree = {"semantic": semantic.to_dict(),
+            "statistical": [spec_to_wire(s) for s in statistical]}
+    return hashlib.sha256(pack(tree)).digest()
 
 
 def spec_from_wire(value: object, where: str = "spec", *, lenient: bool = False) -> RKMESpec:

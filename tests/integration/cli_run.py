@@ -1,5 +1,5 @@
 """Running `lwnode` as people do, for the command-line tests: subprocesses, a node
-served from a home in a work folder, and a poller."""
+served from a home in a work folder."""
 
 from __future__ import annotations
 
@@ -7,10 +7,11 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+from lwtesting import wait_for
 
 ENV = {**{k: v for k, v in os.environ.items() if not k.startswith("LWDOCK_")},
        "COLUMNS": "200"}
@@ -37,14 +38,6 @@ def lwnode_many(argvs, *, cwd, check=0):
     return done
 
 
-def wait_for(predicate, timeout, what):
-    end = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > end:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
-
-
 @contextmanager
 def served_node(d: Path, org: str) -> Iterator[tuple[subprocess.Popen[str], str]]:
     """`lwnode init` + `lwnode run` of the home ``d/home``; yields (process, URL) and
@@ -55,7 +48,7 @@ def served_node(d: Path, org: str) -> Iterator[tuple[subprocess.Popen[str], str]
                             stderr=subprocess.PIPE, text=True)
     url_file = d / "home" / "node.url"
     try:
-        wait_for(lambda: url_file.exists() or proc.poll() is not None, 60, "the node to start")
+        wait_for(lambda: url_file.exists() or proc.poll() is not None, "the node to start", 60)
         assert proc.poll() is None, proc.communicate()
         yield proc, url_file.read_text().strip()
     finally:

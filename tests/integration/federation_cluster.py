@@ -9,7 +9,6 @@ tests that must SIGKILL or SIGSTOP a node.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import signal
@@ -17,7 +16,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from functools import partial
@@ -26,11 +25,11 @@ from typing import Any
 
 import aiohttp
 
-from lwnode.cluster import local_node
 from lwnode.daemon import RunningNode
-from lwnode.federation import Federation
+from lwnode.demo.cluster import local_node
+from lwnode.federation.layer import Federation
+from lwnode.federation.p2p.base import PeerNetwork
 from lwnode.home import NodeHome
-from lwnode.p2p.base import PeerNetwork
 
 WAIT = 10.0
 ENV = {**{k: v for k, v in os.environ.items() if not k.startswith("LWDOCK_")},
@@ -107,17 +106,6 @@ async def cluster(n: int, root: Path, *, links: Callable[[int], list[int]] = cha
             for j in links(i):
                 await nodes[i].federation.network.wait_connected(nodes[j].id, WAIT)
         yield nodes
-
-
-async def until(predicate: Callable[[], Awaitable[bool]], what: str,
-                timeout: float = WAIT, interval: float = 0.02) -> float:
-    """Poll an async predicate; return the seconds it took, or fail after `timeout`."""
-    began = time.perf_counter()
-    while not await predicate():
-        if time.perf_counter() - began > timeout:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        await asyncio.sleep(interval)
-    return time.perf_counter() - began
 
 
 async def status_of(http: aiohttp.ClientSession, url: str) -> int:

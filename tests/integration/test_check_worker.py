@@ -5,10 +5,10 @@ from __future__ import annotations
 import os
 
 import pytest
+from lwtesting import region_centres, region_package
 
 from engine.checks import CheckOptions
-from lwnode.checker import Checker
-from lwnode.testing import region_centres, region_package
+from lwnode.node.checker import Checker
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -56,7 +56,7 @@ async def test_a_deeply_nested_manifest_is_reported_as_invalid_by_a_live_worker(
 async def test_an_unexpected_exception_in_the_checks_is_reported_as_internal(tmp_path):
     # A bug of the checks (here: a request missing its options) is answered as an
     # internal error with a bounded traceback, and the worker goes on checking.
-    from lwnode.checker import _Worker, options_to_json
+    from lwnode.node.checker import _Worker, options_to_json
 
     path = tmp_path / "region.zip"
     path.write_bytes(region_package(region_centres(2, 3), 0))
@@ -78,10 +78,11 @@ async def test_a_code_model_cannot_read_the_node_key_nor_put_it_in_the_report(tm
     import json
     import textwrap
 
+    from lwtesting import tiny_semantic, tiny_spec
+
     from engine.models import CodeModel
     from engine.package import build_bytes
     from lwnode.home import NodeHome
-    from lwnode.testing import tiny_semantic, tiny_spec
 
     if os.geteuid() != 0:
         pytest.skip("the sandbox's private root needs root")

@@ -13,8 +13,7 @@ import sys
 import numpy as np
 import pytest
 from cli_run import ENV, lwnode, lwnode_many, served_node
-
-from lwnode.testing import region_centres, region_labels, region_rows
+from lwtesting import region_centres, region_labels, region_rows
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -241,7 +240,8 @@ def test_init_and_fetch_print_json(work, node):
 async def test_status_of_a_degraded_node_names_what_is_down_and_exits_1(tmp_path):
     import asyncio
 
-    from federation_cluster import cluster, until
+    from federation_cluster import cluster
+    from lwtesting import until
 
     async with cluster(1, tmp_path) as (a,):
         network = a.federation.network

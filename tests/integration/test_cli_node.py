@@ -14,10 +14,10 @@ import time
 
 import numpy as np
 import pytest
-from cli_run import ENV, lwnode, lwnode_many, served_node, wait_for
+from cli_run import ENV, lwnode, lwnode_many, served_node
+from lwtesting import region_centres, region_labels, region_rows, wait_for
 
 from engine.privacy import coarse_count
-from lwnode.testing import region_centres, region_labels, region_rows
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -165,7 +165,7 @@ def test_run_works_with_no_config_and_stops_on_sigterm(tmp_path):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     url_file = tmp_path / "fresh" / "node.url"
     try:
-        wait_for(lambda: url_file.exists() or proc.poll() is not None, 60, "the node")
+        wait_for(lambda: url_file.exists() or proc.poll() is not None, "the node", 60)
         health = json.loads(lwnode("peers", "--home", "fresh", "--json", cwd=tmp_path,
                                    check=0).stdout)
         assert health == {"peers": []}
@@ -183,9 +183,10 @@ def test_sigkill_mid_publish_then_restart_is_clean(work, tmp_path):
     import threading
     import urllib.request
 
+    from lwtesting import with_manifest
+
     from lwnode.home import NodeHome
-    from lwnode.store import FileStore
-    from lwnode.testing import with_manifest
+    from lwnode.node.store import FileStore
 
     d, _ = work
     if not (d / "pkg0.zip").exists():
@@ -204,7 +205,7 @@ def test_sigkill_mid_publish_then_restart_is_clean(work, tmp_path):
     argv = [sys.executable, "-m", "lwnode.cli", "run", "--home", str(home.path), "--http",
             "127.0.0.1:0"]
     proc = subprocess.Popen(argv, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    wait_for(home.url_path.exists, 60, "the node")
+    wait_for(home.url_path.exists, "the node", 60)
     url, token = home.read_url(), home.token()
     accepted = []
 
@@ -220,7 +221,7 @@ def test_sigkill_mid_publish_then_restart_is_clean(work, tmp_path):
 
     uploader = threading.Thread(target=publish_all)
     uploader.start()
-    wait_for(lambda: len(accepted) >= 3, 60, "some publishes")
+    wait_for(lambda: len(accepted) >= 3, "some publishes", 60)
     time.sleep(random.uniform(0.0, 0.05))
     proc.kill()
     proc.wait(timeout=30)
@@ -233,7 +234,7 @@ def test_sigkill_mid_publish_then_restart_is_clean(work, tmp_path):
     restart = subprocess.Popen(argv, env=ENV, stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
     try:
-        wait_for(home.url_path.exists, 60, "the restarted node")
+        wait_for(home.url_path.exists, "the restarted node", 60)
         listing = json.loads(urllib.request.urlopen(
             f"{home.read_url()}/v1/learnwares?limit=100").read())
         assert {i["id"] for i in listing["items"]} == hosted

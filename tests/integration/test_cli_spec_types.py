@@ -17,8 +17,7 @@ import json
 import numpy as np
 import pytest
 from cli_run import lwnode, lwnode_many, served_node
-
-from lwnode.testing import TEXT_TOPICS, TEXT_VARIANTS
+from lwtesting import TEXT_TOPICS, TEXT_VARIANTS
 
 pytestmark = pytest.mark.timeout(300)
 

@@ -17,15 +17,8 @@ import aiohttp
 import numpy as np
 import pytest
 import pytest_asyncio
-from federation_cluster import NodeProcess, cluster, publish, start_node, status_of, until
-
-from engine.specification import RKMETableSpec
-from lwnode.client import NodeClient
-from lwnode.jsonio import spec_json
-from lwnode.local import fetch_package, reuse
-from lwnode.p2p.libp2p_network import Libp2pNetwork
-from lwnode.records import envelope_of, sign_announcement
-from lwnode.testing import (
+from federation_cluster import NodeProcess, cluster, publish, start_node, status_of
+from lwtesting import (
     announcement_row,
     region_centres,
     region_labels,
@@ -33,8 +26,16 @@ from lwnode.testing import (
     region_rows,
     tiny_semantic,
     tiny_spec,
+    until,
     with_manifest,
 )
+
+from engine.specification import RKMETableSpec
+from lwnode.client import NodeClient
+from lwnode.federation.p2p.libp2p_network import Libp2pNetwork
+from lwnode.http.jsonio import spec_json
+from lwnode.node.records import envelope_of, sign_announcement
+from lwnode.userside.local import fetch_package, reuse
 from protocol.codec import encode_envelope
 from protocol.content import content_id
 from protocol.signing import Identity

@@ -22,15 +22,15 @@ from pathlib import Path
 import aiohttp
 import pytest
 from aiohttp import web
+from lwtesting import publish_package, region_centres, region_package
 
 from lwnode.client import NodeClient
-from lwnode.cluster import local_node
 from lwnode.daemon import RunningNode
+from lwnode.demo.cluster import local_node
 from lwnode.errors import NodeError
-from lwnode.local import fetch_package
-from lwnode.records import envelope_of, sign_announcement
-from lwnode.safefetch import FetchLimits
-from lwnode.testing import publish_package, region_centres, region_package
+from lwnode.node.records import envelope_of, sign_announcement
+from lwnode.userside.local import fetch_package
+from lwnode.userside.safefetch import FetchLimits
 from protocol.codec import encode_envelope
 from protocol.content import content_id
 from protocol.signing import Identity
@@ -341,7 +341,7 @@ async def test_the_connection_goes_to_the_address_checked_once(packages):
     # that address (here a name that does not resolve at all: a second lookup fails).
     import io
 
-    from lwnode.safefetch import Deadline, download, resolve_target
+    from lwnode.userside.safefetch import Deadline, download, resolve_target
 
     package = packages[0]
     lid = content_id(package)

@@ -11,20 +11,21 @@ import os
 
 import aiohttp
 import pytest
-from federation_cluster import cluster, publish, start_node, status_of, until
-
-from engine.specification import RKMETableSpec
-from lwnode.jsonio import spec_json
-from lwnode.p2p.libp2p_network import SCORE_GATE
-from lwnode.p2p.rawpeer import MALFORMED_RPC, MESHSUB, RawPeer
-from lwnode.testing import (
+from federation_cluster import cluster, publish, start_node, status_of
+from lwtesting import (
     announcement_row,
     region_centres,
     region_package,
     region_rows,
     tiny_semantic,
     tiny_spec,
+    until,
 )
+
+from engine.specification import RKMETableSpec
+from lwnode.federation.p2p.libp2p_network import SCORE_GATE
+from lwnode.federation.p2p.rawpeer import MALFORMED_RPC, MESHSUB, RawPeer
+from lwnode.http.jsonio import spec_json
 from protocol.signing import Identity
 from protocol.versions import ANNOUNCE_TOPIC, SEARCH_PROTOCOL, SYNC_PROTOCOL
 

@@ -12,10 +12,10 @@ import aiohttp
 import pytest
 import pytest_asyncio
 
-from lwnode import jsonio
 from lwnode.daemon import running_node
 from lwnode.home import NodeHome
-from lwnode.web.routes import WEB
+from lwnode.http import jsonio
+from lwnode.http.web.routes import WEB
 
 pytestmark = [pytest.mark.timeout(120), pytest.mark.asyncio(loop_scope="module")]
 

@@ -20,11 +20,11 @@ import aiohttp
 import pytest
 import pytest_asyncio
 from aiohttp import web
+from lwtesting import publish_package, region_centres, region_package
 
 from lwnode.daemon import running_node
 from lwnode.home import NodeHome
-from lwnode.testing import publish_package, region_centres, region_package
-from lwnode.web.routes import WEB
+from lwnode.http.web.routes import WEB
 
 pytestmark = [pytest.mark.timeout(120), pytest.mark.asyncio(loop_scope="module")]
 

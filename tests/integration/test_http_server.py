@@ -1,4 +1,4 @@
-"""The node's HTTP server against hostile clients on raw sockets (`lwnode.httpserver`).
+"""The node's HTTP server against hostile clients on raw sockets (`lwnode.http.server`).
 
 Slow heads and stalled bodies are dropped, connections are capped (in all and per
 address), and a malformed request is a 400 JSON error logged at INFO without a

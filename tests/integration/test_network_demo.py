@@ -8,7 +8,7 @@ import sys
 import pytest
 from rich.console import Console
 
-from lwnode import network_demo
+from lwnode.demo import network as network_demo
 
 pytestmark = pytest.mark.timeout(180)
 

@@ -11,17 +11,7 @@ import aiohttp
 import numpy as np
 import pytest
 import pytest_asyncio
-
-from engine.specification import RKMETableSpec
-from lwnode.api import ROUTES
-from lwnode.config import load_config
-from lwnode.daemon import running_node
-from lwnode.home import NodeHome
-from lwnode.jsonio import spec_json
-from lwnode.openapi import OPENAPI
-from lwnode.records import envelope_of
-from lwnode.store import FileStore
-from lwnode.testing import (
+from lwtesting import (
     announcement_row,
     region_centres,
     region_package,
@@ -30,7 +20,17 @@ from lwnode.testing import (
     tiny_spec,
     with_manifest,
 )
-from lwnode.web import API_ROUTES as WEB_API_ROUTES
+
+from engine.specification import RKMETableSpec
+from lwnode.config import load_config
+from lwnode.daemon import running_node
+from lwnode.home import NodeHome
+from lwnode.http.app import ROUTES
+from lwnode.http.jsonio import spec_json
+from lwnode.http.openapi import OPENAPI
+from lwnode.http.web import API_ROUTES as WEB_API_ROUTES
+from lwnode.node.records import envelope_of
+from lwnode.node.store import FileStore
 from protocol.codec import encode_envelope
 from protocol.signing import Identity
 

@@ -16,14 +16,15 @@ import aiohttp
 import numpy as np
 import pytest
 import pytest_asyncio
+from lwtesting import announcement_row, region_centres, region_package, tiny_semantic
 
 from engine.specification import RKMETableSpec, spec_from_dict
-from lwnode.api import LIMITS
-from lwnode.cluster import federation_of, local_node, wait_until
+from lwnode.demo.cluster import federation_of, local_node
 from lwnode.errors import TooManyPoints
-from lwnode.jsonio import spec_json
-from lwnode.p2p.libp2p_network import Libp2pNetwork
-from lwnode.testing import announcement_row, region_centres, region_package, tiny_semantic
+from lwnode.federation.p2p.base import wait_until
+from lwnode.federation.p2p.libp2p_network import Libp2pNetwork
+from lwnode.http.app import LIMITS
+from lwnode.http.jsonio import spec_json
 from protocol.signing import Identity
 from protocol.versions import ANNOUNCE_TOPIC
 

@@ -9,17 +9,22 @@ verifies, and rebuilds the catalog. Looped a few dozen times.
 from __future__ import annotations
 
 import itertools
+import os
 import random
 import subprocess
 import sys
 import time
+from pathlib import Path
 
+import lwtesting
 import pytest
 
-from lwnode.catalog import NodeCatalog
-from lwnode.store import FileStore
+from lwnode.node.catalog import NodeCatalog
+from lwnode.node.store import FileStore
 
 ROUNDS = 30
+SUPPORT_ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(
+    [str(Path(lwtesting.__file__).parent), os.environ.get("PYTHONPATH", "")])}
 ALLOWED_BEFORE_RECOVERY = {"orphan_blob", "temp_file"}
 
 
@@ -32,9 +37,9 @@ def test_sigkill_during_publish_leaves_nothing_half_done(tmp_path):
     for round_no in range(ROUNDS):
         # Every fifth kill lands surely mid-upload; the others at a random moment.
         mid_upload = round_no % 5 == 4
-        child = subprocess.Popen([sys.executable, "-m", "lwnode.testing", "crash-child",
+        child = subprocess.Popen([sys.executable, "-m", "lwtesting", "crash-child",
                                   str(root), str(round_no), *(["mid-upload"] * mid_upload)],
-                                 stdout=subprocess.PIPE, text=True)
+                                 stdout=subprocess.PIPE, text=True, env=SUPPORT_ENV)
         try:
             assert child.stdout.readline().strip() == "ready"
             if mid_upload:

@@ -1,6 +1,6 @@
 """The peer-layer contract on real py-libp2p hosts (127.0.0.1, ephemeral ports).
 
-The same `lwnode.p2p.conformance` checks as the in-process unit tests, plus what only
+The same `lwnode.federation.p2p.conformance` checks as the in-process unit tests, plus what only
 a real transport can show: a plaintext-only peer is refused both ways (with a
 Noise peer built the same way as a positive control), and a node *process* killed
 with SIGKILL fails requests at once and is re-dialled when it comes back.
@@ -19,10 +19,10 @@ import time
 
 import pytest
 
-from lwnode.p2p import conformance
-from lwnode.p2p.base import P2PSettings, PeerNetwork
-from lwnode.p2p.errors import PeerError, PeerTimeout
-from lwnode.p2p.libp2p_network import Libp2pNetwork, libp2p_key_pair
+from lwnode.federation.p2p import conformance
+from lwnode.federation.p2p.base import P2PSettings, PeerNetwork
+from lwnode.federation.p2p.errors import PeerError, PeerTimeout
+from lwnode.federation.p2p.libp2p_network import Libp2pNetwork, libp2p_key_pair
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -187,8 +187,8 @@ async def test_a_peer_without_an_ed25519_identity_is_dropped(harness):
 # -- a real process killed with SIGKILL, then restarted ------------------------------------------
 PEER_PROCESS = """
 import asyncio, sys
-from lwnode.p2p import conformance
-from lwnode.p2p.libp2p_network import Libp2pNetwork
+from lwnode.federation.p2p import conformance
+from lwnode.federation.p2p.libp2p_network import Libp2pNetwork
 
 async def main():
     network = Libp2pNetwork(bytes.fromhex(sys.argv[1]),

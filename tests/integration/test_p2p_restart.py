@@ -8,9 +8,10 @@ it where it was; and it re-dials the peers it knew (kept in its store) itself.
 from __future__ import annotations
 
 import pytest
-from federation_cluster import start_node, until
+from federation_cluster import start_node
+from lwtesting import until
 
-from lwnode.stableport import PORT_FILE
+from lwnode.federation.stableport import PORT_FILE
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import aiohttp
 import pytest
-from federation_cluster import cluster, publish, until
-
-from lwnode.testing import region_centres, region_package
+from federation_cluster import cluster, publish
+from lwtesting import region_centres, region_package, until
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -16,10 +16,7 @@ import aiohttp
 import numpy as np
 import pytest
 import pytest_asyncio
-
-from lwnode.daemon import running_node
-from lwnode.home import NodeHome
-from lwnode.testing import (
+from lwtesting import (
     housing_packages,
     publish_package,
     region_centres,
@@ -27,6 +24,9 @@ from lwnode.testing import (
     region_package,
     region_rows,
 )
+
+from lwnode.daemon import running_node
+from lwnode.home import NodeHome
 
 pytestmark = [pytest.mark.timeout(120), pytest.mark.asyncio(loop_scope="module")]
 
@@ -313,8 +313,8 @@ async def test_pack_builds_checks_and_publishes(node, http, centres):
 
 # -- worker processes: deadline and death ----------------------------------------------------------
 async def test_a_worker_past_its_deadline_is_killed_and_a_dead_one_reported(tmp_path):
-    from lwnode.web.jobs import WebJobs
-    from lwnode.web.worker import JobFailed
+    from lwnode.http.web.jobs import WebJobs
+    from lwnode.http.web.worker import JobFailed
 
     jobs = WebJobs(token="t", trusted_types=(), timeout=0.3)
     await jobs.start()

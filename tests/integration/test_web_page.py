@@ -17,24 +17,27 @@ import os
 import shutil
 import tempfile
 import threading
-import time
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
-
-from lwnode.daemon import RunningNode, running_node
-from lwnode.home import NodeHome
-from lwnode.testing import (
+from lwtesting import (
     housing_packages,
     publish_package,
     region_centres,
     region_labels,
     region_package,
     region_rows,
+    wait_for,
 )
+
+from lwnode.daemon import RunningNode, running_node
+from lwnode.federation.layer import Federation
+from lwnode.federation.p2p import InProcessHub, InProcessNetwork
+from lwnode.federation.p2p.memory import memory_addr
+from lwnode.home import NodeHome
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -53,12 +56,6 @@ try:
 except ImportError:  # pragma: no cover - .ci/setup-env.sh installs it
     sync_playwright = None
 
-try:
-    from lwnode.federation import Federation
-    from lwnode.p2p import InProcessHub, InProcessNetwork
-    from lwnode.p2p.memory import memory_addr
-except ImportError:  # federation not in this tree yet
-    Federation = None
 
 
 def _require_browser() -> None:
@@ -96,7 +93,6 @@ class NodeLoop:
 class Nodes:
     a: RunningNode
     b: RunningNode
-    federated: bool
     loop: NodeLoop
 
 
@@ -119,22 +115,19 @@ def nodes(tmp_path_factory, centres):
     loop = NodeLoop()
 
     async def start() -> Nodes:
-        peers: dict[str, object] = {"a": None, "b": None}
-        if Federation is not None:
-            hub = InProcessHub()
-            ids = {k: h.identity().node_id for k, h in homes.items()}
-            net_a = InProcessNetwork(hub, ids["a"])
-            net_b = InProcessNetwork(hub, ids["b"], bootstrap=(memory_addr(ids["a"]),))
-            peers = {"a": Federation(net_a), "b": Federation(net_b)}
+        hub = InProcessHub()
+        ids = {k: h.identity().node_id for k, h in homes.items()}
+        net_a = InProcessNetwork(hub, ids["a"])
+        net_b = InProcessNetwork(hub, ids["b"], bootstrap=(memory_addr(ids["a"]),))
+        peers = {"a": Federation(net_a), "b": Federation(net_b)}
         a = await loop.stack.enter_async_context(
             running_node(homes["a"], _config(homes["a"]), peers=peers["a"]))
         b = await loop.stack.enter_async_context(
             running_node(homes["b"], _config(homes["b"]), peers=peers["b"]))
-        if Federation is not None:
-            await net_b.wait_connected(ids["a"], 10.0)
+        await net_b.wait_connected(ids["a"], 10.0)
         # B hosts one learnware of its own (region 2), published through the API.
         await publish_package(b.service, region_package(centres, 2))
-        return Nodes(a, b, Federation is not None, loop)
+        return Nodes(a, b, loop)
 
     try:
         yield loop.call(start())
@@ -220,19 +213,9 @@ def _set_token(page: Page, token: str) -> None:
     expect(page.locator("#token-state")).to_have_text("set")
 
 
-def _until(predicate, what: str, timeout: float = 15.0) -> None:
-    end = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > end:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)
-
-
 # -- the scenario of the issue -----------------------------------------------------------------
 def test_publish_on_one_node_search_fetch_and_reuse_from_another(nodes, files, page, shots):
     a, b = nodes.a, nodes.b
-    if not nodes.federated:
-        pytest.skip("cross-node part needs lwnode.federation, not in this tree yet")
 
     # A developer publishes on node A: a package, then a model + data packed on the node.
     _open(page, a, "publish")
@@ -257,7 +240,7 @@ def test_publish_on_one_node_search_fetch_and_reuse_from_another(nodes, files, p
     def b_knows() -> bool:
         return len(b.service.catalog) >= 3
 
-    _until(b_knows, "node B to hear of A's two learnwares")
+    wait_for(b_knows, "node B to hear of A's two learnwares", 30)
 
     # The user, on node B, searches with a CSV of their own.
     _open(page, b, "search")

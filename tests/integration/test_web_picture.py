@@ -16,12 +16,12 @@ from urllib.parse import quote
 
 import numpy as np
 import pytest
+from lwtesting import announcement_row, tiny_semantic
 from test_web_page import CHROMIUM, CHROMIUM_ARGS, NodeLoop, _require_browser
 
 from engine.specification import spec_from_dict
 from lwnode.daemon import running_node
 from lwnode.home import NodeHome
-from lwnode.testing import announcement_row, tiny_semantic
 from protocol.signing import Identity
 
 pytestmark = pytest.mark.timeout(180)

@@ -7,7 +7,7 @@ from datetime import date, timedelta
 import numpy as np
 import pytest
 
-from lwnode import birthdays as bd
+from lwnode.demo import birthdays as bd
 
 DAYS = [bd.FIRST_DAY + timedelta(days=i) for i in range(bd.N_DAYS)]
 

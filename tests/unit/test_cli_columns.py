@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from engine.specification.semantic import InputSpec
-from lwnode import cli
-from lwnode.cli_tables import reuse_hint
-from lwnode.columns import column_difference, order_by_name, reordered
+from lwnode.cli import main as cli
+from lwnode.cli.tables import reuse_hint
+from lwnode.userside.columns import column_difference, order_by_name, reordered
 
 
 def test_order_by_name_puts_the_users_columns_in_the_learnwares_order():

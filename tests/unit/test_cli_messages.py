@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from lwnode.cli_common import command_typed, wrong_token_hint
+from lwnode.cli.common import command_typed, wrong_token_hint
 
 
 def test_a_refused_token_is_explained_by_where_it_came_from(tmp_path, monkeypatch):

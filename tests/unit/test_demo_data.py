@@ -5,9 +5,9 @@ import re
 
 import pytest
 
-from lwnode import demo_data
+from lwnode.demo import data as demo_data
+from lwnode.demo.network import run_network_demo
 from lwnode.errors import InputError
-from lwnode.network_demo import run_network_demo
 
 
 def test_a_missing_package_is_one_line_naming_the_extra():

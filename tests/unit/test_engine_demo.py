@@ -2,7 +2,7 @@
 
 from rich.console import Console
 
-from lwnode import engine_demo
+from lwnode.demo import engine as engine_demo
 
 
 def test_demo_finds_the_two_matching_developers_and_reuse_wins():

@@ -8,7 +8,6 @@ Real `NodeService`s (SQLite in memory, real signatures, real catalogs) joined by
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import time
 from contextlib import asynccontextmanager
@@ -16,19 +15,20 @@ from dataclasses import dataclass
 
 import numpy as np
 import pytest
+from lwtesting import announcement_row, content_of, publish_bytes, tiny_semantic, tiny_spec, until
 
 from engine.search import Requirement
 from engine.specification import RKMETableSpec
 from lwnode.config import TrustSection, load_config
 from lwnode.errors import ConfigError
-from lwnode.federation import Federation
-from lwnode.p2p import InProcessHub, InProcessNetwork
-from lwnode.p2p.memory import memory_addr
-from lwnode.records import sign_announcement, sign_withdrawal
-from lwnode.service import NodeService, SearchQuery
-from lwnode.store.sqlite import MemoryStore
-from lwnode.testing import announcement_row, content_of, publish_bytes, tiny_semantic, tiny_spec
-from lwnode.trust import TrustPolicy, owner_of_entry
+from lwnode.federation.layer import Federation
+from lwnode.federation.p2p import InProcessHub, InProcessNetwork
+from lwnode.federation.p2p.memory import memory_addr
+from lwnode.federation.trust import TrustPolicy, owner_of_entry
+from lwnode.node.records import sign_announcement, sign_withdrawal
+from lwnode.node.searchtypes import SearchQuery
+from lwnode.node.service import NodeService
+from lwnode.node.store.sqlite import MemoryStore
 from protocol.codec import decode_message, encode_envelope, encode_message
 from protocol.messages import ErrorReply, SyncRequest, SyncWant, now_ms
 from protocol.signing import Identity
@@ -107,14 +107,6 @@ async def withdraw(n: Node, lid: str) -> None:
     row = n.service.store.get_record(own.owner, lid)
     n.service.catalog.apply(row)
     await n.federation.announce(row.envelope)
-
-
-async def until(predicate, what: str, timeout: float = WAIT) -> None:
-    end = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > end:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.01)
 
 
 def requirement(*locs: float, n: int = 80, seed: int = 0) -> Requirement:
@@ -343,7 +335,7 @@ async def test_a_signed_record_served_under_another_owners_id_is_a_bad_signature
 
     env = decode_envelope(ann.envelope)
     relabelled = encode_envelope(type(env)(env.payload, m.public_key, env.signature))
-    from lwnode.intake import check_envelope
+    from lwnode.federation.intake import check_envelope
 
     verdict = check_envelope(relabelled, 0)
     assert getattr(verdict, "outcome", None) == "bad_signature"

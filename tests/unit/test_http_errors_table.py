@@ -1,4 +1,4 @@
-"""`lwnode.httperrors.status_of`: one table for the API and the web routes."""
+"""`lwnode.http.errors.status_of`: one table for the API and the web routes."""
 
 from __future__ import annotations
 
@@ -19,8 +19,8 @@ from lwnode.errors import (
     StoreError,
     UnknownHost,
 )
-from lwnode.httperrors import status_of
-from lwnode.p2p.errors import Busy as PeerBusy
+from lwnode.federation.p2p.errors import Busy as PeerBusy
+from lwnode.http.errors import status_of
 from protocol.errors import SignatureError
 
 
@@ -53,6 +53,6 @@ def test_status_of(exc, expected):
 
 
 def test_job_failed_is_in_the_error_tree():
-    from lwnode.web.worker import JobFailed as WorkerJobFailed
+    from lwnode.http.web.worker import JobFailed as WorkerJobFailed
 
     assert WorkerJobFailed is JobFailed and issubclass(JobFailed, NodeError)

@@ -1,6 +1,6 @@
 """Announcement rates, quotas and stray withdrawals in the intake (issue 14, findings 8, 14).
 
-`lwnode.intake.admit` runs against a real SQLite store (in memory) with real signed
+`lwnode.federation.intake.admit` runs against a real SQLite store (in memory) with real signed
 records; the clock is the `now` argument, so every rate is checked exactly.
 """
 
@@ -9,13 +9,13 @@ from __future__ import annotations
 import hashlib
 
 import pytest
+from lwtesting import announcement_row, tiny_semantic, tiny_spec, withdrawal_row
 
 from lwnode.config import TrustSection
-from lwnode.intake import GOSSIP, SEARCH, SYNC, Checked, admit, check_envelopes
-from lwnode.quotas import AnnouncementQuotas, QuotaSettings, TokenBuckets
-from lwnode.store.sqlite import MemoryStore
-from lwnode.testing import announcement_row, tiny_semantic, tiny_spec, withdrawal_row
-from lwnode.trust import TrustPolicy
+from lwnode.federation.intake import GOSSIP, SEARCH, SYNC, Checked, admit, check_envelopes
+from lwnode.federation.quotas import AnnouncementQuotas, QuotaSettings, TokenBuckets
+from lwnode.federation.trust import TrustPolicy
+from lwnode.node.store.sqlite import MemoryStore
 from protocol.signing import Identity
 
 ME = Identity.from_seed(b"\x01" * 32)

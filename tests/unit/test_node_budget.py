@@ -2,15 +2,15 @@
 
 import numpy as np
 import pytest
+from lwtesting import announcement_row, tiny_spec
 
 from engine.errors import SearchError
-from lwnode.budget import announcement_oversized, check_spec, oversized
 from lwnode.config import load_config
 from lwnode.errors import TooManyPoints
-from lwnode.ratelimit import ConcurrencyCap, TokenBuckets
-from lwnode.records import announcement_of
-from lwnode.searchwire import query_of
-from lwnode.testing import announcement_row, tiny_spec
+from lwnode.federation.searchwire import query_of
+from lwnode.http.ratelimit import ConcurrencyCap, TokenBuckets
+from lwnode.node.budget import announcement_oversized, check_spec, oversized
+from lwnode.node.records import announcement_of
 from protocol.messages import Requirement, SearchRequest, new_query_id
 from protocol.signing import Identity
 
@@ -86,7 +86,7 @@ def test_defaults_admit_the_specs_this_project_makes():
     """The caps must not refuse what `lwnode pack`/`spec make` (100 points) or the web
     page (at most 500) produce."""
     from engine.specification.rkme import RKMESpec
-    from lwnode.web.routes import MAX_POINTS
+    from lwnode.http.web.routes import MAX_POINTS
 
     budget = load_config(None, env={}).budget
     assert RKMESpec().n_points <= budget.spec_points

@@ -8,13 +8,7 @@ import stat
 import threading
 
 import pytest
-
-from lwnode.catalog import NodeCatalog
-from lwnode.errors import BadRequest, Gone, NotFound, StoreError
-from lwnode.records import announcement_of
-from lwnode.store import FileStore, MemoryStore, PeerRow, RecordFilter, RecordRow, SqliteStore
-from lwnode.store.schema import LATEST_VERSION, MIGRATIONS, Migration, migrate, schema_version
-from lwnode.testing import (
+from lwtesting import (
     announcement_row,
     content_of,
     publish_bytes,
@@ -22,6 +16,12 @@ from lwnode.testing import (
     tiny_spec,
     withdrawal_row,
 )
+
+from lwnode.errors import BadRequest, Gone, NotFound, StoreError
+from lwnode.node.catalog import NodeCatalog
+from lwnode.node.records import announcement_of
+from lwnode.node.store import FileStore, MemoryStore, PeerRow, RecordFilter, RecordRow, SqliteStore
+from lwnode.node.store.schema import LATEST_VERSION, MIGRATIONS, Migration, migrate, schema_version
 from protocol.content import content_id
 from protocol.signing import Identity
 

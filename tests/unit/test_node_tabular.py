@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from lwnode.errors import InputError
-from lwnode.tabular import read_labels, read_table, write_predictions
+from lwnode.userside.tabular import read_labels, read_table, write_predictions
 
 
 def test_csv_with_and_without_header(tmp_path):

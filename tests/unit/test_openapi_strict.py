@@ -16,12 +16,13 @@ from typing import Any
 import pytest
 
 from engine.vocabulary import DataType, Library, License, TaskType
-from lwnode import jsonio, local
-from lwnode.api import parse_range
 from lwnode.config import load_config
-from lwnode.openapi import OPENAPI, openapi_document
-from lwnode.web import routes, worker
-from lwnode.web.forms import Form
+from lwnode.http import jsonio
+from lwnode.http.app import parse_range
+from lwnode.http.openapi import OPENAPI, openapi_document
+from lwnode.http.web import routes, worker
+from lwnode.http.web.forms import Form
+from lwnode.userside import local
 
 ONE = "sha256:" + "a" * 64
 TWO = "sha256:" + "b" * 64

@@ -8,9 +8,9 @@ import threading
 import pytest
 import trio
 
-from lwnode.p2p.errors import NetworkClosed
-from lwnode.p2p.schedule import Backoff, Pacer
-from lwnode.p2p.trio_bridge import TrioThread
+from lwnode.federation.p2p.errors import NetworkClosed
+from lwnode.federation.p2p.schedule import Backoff, Pacer
+from lwnode.federation.p2p.trio_bridge import TrioThread
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -7,10 +7,15 @@ import hashlib
 
 import pytest
 
-from lwnode.p2p import conformance
-from lwnode.p2p.base import P2PSettings, PeerNetwork
-from lwnode.p2p.errors import PeerTimeout, PeerUnreachable
-from lwnode.p2p.memory import InProcessHub, InProcessNetwork, memory_addr, parse_memory_addr
+from lwnode.federation.p2p import conformance
+from lwnode.federation.p2p.base import P2PSettings, PeerNetwork
+from lwnode.federation.p2p.errors import PeerTimeout, PeerUnreachable
+from lwnode.federation.p2p.memory import (
+    InProcessHub,
+    InProcessNetwork,
+    memory_addr,
+    parse_memory_addr,
+)
 from protocol.signing import Identity
 
 pytestmark = pytest.mark.timeout(30)

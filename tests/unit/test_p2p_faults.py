@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from lwnode.p2p.faults import FaultBook, LogBudget
+from lwnode.federation.p2p.faults import FaultBook, LogBudget
 
 
 def test_faults_within_the_window_ban_the_peer_until_the_ban_ends():
@@ -41,7 +41,7 @@ def test_log_budget_allows_one_line_per_key_and_interval_and_counts_the_rest():
 
 
 def test_backoff_slows_down_for_a_peer_unreachable_for_long():
-    from lwnode.p2p.schedule import Backoff
+    from lwnode.federation.p2p.schedule import Backoff
 
     b = Backoff(floor=0.25, ceiling=2.0, slow_ceiling=30.0, slow_after=120.0)
     now = 0.0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import socket
 
-from lwnode.stableport import PORT_FILE, stable_listen
+from lwnode.federation.stableport import PORT_FILE, stable_listen
 
 
 def port_of(addr: str) -> int:

@@ -8,12 +8,12 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from lwtesting import announcement_row
 
 from engine.specification import RKMETableSpec
 from lwnode.config import NodeConfig, PrivacySection, load_config
-from lwnode.intake import Checked, Intake, check_envelopes
-from lwnode.testing import announcement_row
-from lwnode.trust import TrustPolicy
+from lwnode.federation.intake import Checked, Intake, check_envelopes
+from lwnode.federation.trust import TrustPolicy
 from protocol.signing import Identity
 
 ROWS = np.random.default_rng(0).normal(size=(400, 3))
@@ -64,7 +64,7 @@ def test_require_dp_and_max_epsilon(records):
 
 
 def test_the_refusal_is_a_counted_reason_and_a_documented_setting(tmp_path):
-    from lwnode.intake import REJECTIONS
+    from lwnode.federation.intake import REJECTIONS
 
     assert "below_privacy" in REJECTIONS
     path = tmp_path / "node.toml"

@@ -8,8 +8,8 @@ from test_federation_memory import node, publish
 
 from engine.search import Requirement
 from engine.specification import RKMETableSpec
-from lwnode.p2p import InProcessHub
-from lwnode.service import SearchQuery
+from lwnode.federation.p2p import InProcessHub
+from lwnode.node.searchtypes import SearchQuery
 
 pytestmark = pytest.mark.timeout(60)
 X = np.random.default_rng(0).normal(size=(200, 4))

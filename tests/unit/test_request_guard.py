@@ -1,11 +1,11 @@
-"""`lwnode.httpguard.RequestGuard`: which Host and Origin headers a node accepts."""
+"""`lwnode.http.guard.RequestGuard`: which Host and Origin headers a node accepts."""
 
 from __future__ import annotations
 
 import pytest
 
 from lwnode.config import load_config
-from lwnode.httpguard import RequestGuard
+from lwnode.http.guard import RequestGuard
 
 
 def guard(**http) -> RequestGuard:

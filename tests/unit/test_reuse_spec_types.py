@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from lwtesting import TEXT_TOPICS, TEXT_VARIANTS
 from sklearn.linear_model import LogisticRegression, Ridge
 
 from engine.errors import ReuseError
@@ -30,7 +31,6 @@ from engine.reuse.synthetic import make_learnwares, make_regions
 from engine.specification import InputSpec, OutputSpec, RKMETableSpec, SemanticSpec
 from engine.specification.image import RKMEImageSpec
 from engine.specification.text import RKMETextSpec, TextEmbeddings
-from lwnode.testing import TEXT_TOPICS, TEXT_VARIANTS
 
 REUSERS: list[type[Reuser]] = [JobSelector, Averaging, EnsemblePruning, FeatureAugment]
 NEEDS_LABELS = {EnsemblePruning, FeatureAugment}
@@ -107,7 +107,7 @@ def image_markets() -> dict[str, Market]:
     return out
 
 
-# -- texts: three topics (lwnode.testing.TEXT_TOPICS), each learnware tells two sentiments
+# -- texts: three topics (lwtesting.TEXT_TOPICS), each learnware tells two sentiments
 #    (or scores) of its topic --------------------------------------------------------------
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""Routed search (`lwnode.routing`) with a fake `ask_peer`: no sockets, real time bounds."""
+"""Routed search (`lwnode.federation.routing`) with a fake `ask_peer`: no sockets, real time."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from collections import Counter
 
 import pytest
 
-from lwnode.routing import (
+from lwnode.federation.routing import (
     RecentQueries,
     RoutingPolicy,
     choose_peers,

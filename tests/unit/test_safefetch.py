@@ -1,4 +1,4 @@
-"""`lwnode.safefetch`'s rules without sockets: which URLs and addresses a fetch may
+"""`lwnode.userside.safefetch`'s rules without sockets: which URLs and addresses a fetch may
 contact, the limits a node's config gives, and the room a package needs."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from lwnode.config import load_config
-from lwnode.safefetch import (
+from lwnode.userside.safefetch import (
     FetchLimits,
     NoRoom,
     UrlRefused,

@@ -1,4 +1,4 @@
-"""lwnode.web.scoring (reuse + score against a user-only model) and the upload helpers."""
+"""lwnode.http.web.scoring (reuse + score against a user-only model) and the upload helpers."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import pytest
 from engine.errors import ReuseError
 from engine.reuse.synthetic import make_learnwares, make_regions
 from lwnode.errors import BadRequest
-from lwnode.web.forms import FileField, Form, safe_name
-from lwnode.web.scoring import folds, measure, reuse_rows
-from lwnode.web.worker import run
+from lwnode.http.web.forms import FileField, Form, safe_name
+from lwnode.http.web.scoring import folds, measure, reuse_rows
+from lwnode.http.web.worker import run
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,7 @@
+"""``python -m lwnode.cli``: the same as the ``lwnode`` command."""
+
+import sys
+
+from lwnode.cli.main import main
+
+sys.exit(main())

@@ -1,0 +1,74 @@
+"""The search answer's tables, narrow enough for an 80-column terminal.
+
+A full id is 71 characters: a table holding it needs ~150 columns, and on an
+80-column terminal showed only a cut-off id column. Tables show the first 12 hex
+digits (`lwnode.cli.common.short_id`, accepted back wherever an id goes), name the
+node a learnware lives on by its host, wrap names and organizations, and draw no
+vertical borders. ``--json`` keeps the full ids.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+from lwnode.cli.common import short_id
+
+RANKED_TITLE = ("Ranked learnwares (by MMD² to your data: lower is closer; score 0..1: "
+                "higher is better, comparable across searches)")
+
+
+def _table(title: str | None) -> Any:
+    from rich.table import Table
+
+    return Table(title=title, box=None, pad_edge=False, header_style="bold",
+                 title_justify="left")
+
+
+def where_lives(hit: dict[str, Any]) -> str:
+    """"this node", else the owner's host:port (the URL's path adds nothing)."""
+    if hit.get("local"):
+        return "this node"
+    parts = urlsplit(hit.get("package_url") or "")
+    return parts.netloc or "?"
+
+
+def ranked_table(answer: dict[str, Any]) -> Any:
+    """The ranked single learnwares."""
+    table = _table(RANKED_TITLE)
+    table.add_column("#", justify="right", no_wrap=True)
+    table.add_column("id", no_wrap=True)
+    table.add_column("name", ratio=3, overflow="fold")
+    table.add_column("organization", ratio=2, overflow="fold")
+    table.add_column("score", justify="right", no_wrap=True)
+    table.add_column("MMD²", justify="right", no_wrap=True)
+    table.add_column("where", ratio=2, overflow="fold")
+    for rank, hit in enumerate(answer["single"], 1):
+        mmd2 = "" if hit["mmd2"] is None else f"{hit['mmd2']:.4f}"
+        mapping = hit.get("mapping")
+        name = hit["name"] if mapping is None else (  # details under the table
+            f"{hit['name']} ({len(mapping['pairs'])}/{len(mapping['learnware_columns'])} "
+            "columns mapped)")
+        table.add_row(str(rank), short_id(hit["id"]), name, hit["organization"],
+                      f"{hit['score']:.3f}", mmd2, where_lives(hit))
+    return table
+
+
+def mixture_table(mixture: dict[str, Any]) -> Any:
+    table = _table(f"Best mixture: score {mixture['score']:.3f}, MMD² {mixture['mmd2']:.4f}")
+    table.add_column("id", no_wrap=True)
+    table.add_column("name", ratio=1, overflow="fold")
+    table.add_column("weight", justify="right", no_wrap=True)
+    for member, weight in zip(mixture["members"], mixture["weights"], strict=True):
+        table.add_row(short_id(member["id"]), member["name"], f"{weight:.3f}")
+    return table
+
+
+def reuse_hint(ids: list[str], weights: list[float] | None, across: bool) -> str:
+    """The command that reuses what was found, by short ids, in lines of < 80 columns."""
+    lines = ["lwnode reuse " + " ".join(short_id(i) for i in ids)]
+    if weights:
+        lines.append("--weights " + ",".join(f"{w:.3f}" for w in weights))
+    lines.append("--data YOUR.csv " + ("--semantic YOUR.toml " if across else "")
+                 + "-o predictions.csv")
+    return "  " + " \\\n      ".join(lines)

@@ -1,0 +1,244 @@
+"""Anti-entropy over ``/lwdock/sync/1.0.0``: digests, then paginated pulls of what is missing.
+
+Gossip is lossy by design (libp2p drops on full queues, a node may be offline), so
+each node reconciles with its peers as soon as one connects and every
+``[p2p] sync_interval`` seconds (`lwnode.federation.layer` schedules the rounds). One
+round, A pulling from B (protocol.md section 8):
+
+1. A sends a `Digest` per range of owners (`split_digests` tiles the owner space);
+   B answers each with its own digest of the same range.
+2. `wants_from` lists the owners whose fingerprints differ; A never asks for its
+   own records (its store is their source of truth).
+3. A sends `SyncRequest(wants)` and follows ``next_cursor`` until it is empty; every
+   page's records go through `lwnode.federation.intake` like gossip (signature, trust, content,
+   replay), in one store transaction per page.
+
+B answers from its store in the store thread, pages filled up to
+`MAX_SYNC_RECORDS` records or `MAX_MESSAGE_BYTES`. Rounds are symmetric: B pulls
+from A in its own round, so both converge without anyone re-publishing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from lwnode.federation.intake import SYNC, Intake
+from lwnode.federation.p2p.base import PeerNetwork
+from lwnode.node.store.base import Store
+from protocol import limits
+from protocol.codec import decode_envelope, decode_message, encode_message
+from protocol.errors import ProtocolError, UnsupportedVersionError
+from protocol.messages import (
+    Digest,
+    DigestEntry,
+    ErrorCode,
+    ErrorReply,
+    SyncRequest,
+    SyncResponse,
+    SyncWant,
+)
+from protocol.sync import make_cursor, owner_fingerprint, read_cursor, split_digests, wants_from
+from protocol.versions import SYNC_PROTOCOL
+
+if TYPE_CHECKING:
+    from lwnode.node.service import NodeService
+
+log = logging.getLogger("lwnode.federation")
+
+PAGE_BUDGET_BYTES = limits.MAX_MESSAGE_BYTES - 4096
+"""Bytes of envelopes per page, leaving room for the message's own framing."""
+ENVELOPE_OVERHEAD = 16
+"""Bytes a record adds inside a `SyncResponse` beyond its envelope's bytes (map headers)."""
+
+
+@dataclass(frozen=True)
+class RoundResult:
+    """What one pull from a peer brought."""
+
+    peer: str
+    wants: int
+    pages: int
+    records: int
+    accepted: int
+
+
+# -- digests (store thread) --------------------------------------------------------------------
+def digest_entries(store: Store, start: str = "", end: str = "") -> list[DigestEntry]:
+    """This store's digest entries for owners in ``[start, end)`` (end "" = no end)."""
+    out = []
+    for owner, max_sequence, count in store.owners():
+        if owner < start or (end and owner >= end):
+            continue
+        out.append(DigestEntry(owner, max_sequence, count,
+                               owner_fingerprint(store.owner_sequences(owner))))
+    return out
+
+
+# -- pages (store thread) --------------------------------------------------------------------
+def sync_page(store: Store, wants: Sequence[SyncWant], cursor: bytes
+              ) -> tuple[list[bytes], bytes]:
+    """The envelopes of one page and the next cursor (empty: last page).
+
+    Wants are served in order; the cursor is "after (owner, sequence)" of the last
+    record sent. Raises `ProtocolError` for a cursor this node did not issue.
+    """
+    owners = [w.owner for w in wants]
+    start_owner, start_seq = (owners[0], -1) if not cursor else read_cursor(cursor)
+    if start_owner not in owners:
+        raise ProtocolError(f"cursor: owner {start_owner} is not among the wants")
+    envelopes: list[bytes] = []
+    used = 0
+    for want in wants[owners.index(start_owner):]:
+        after = max(want.after_sequence, start_seq) if want.owner == start_owner else \
+            want.after_sequence
+        while True:
+            rows = store.records_after(want.owner, after, 64)
+            if not rows:
+                break
+            for row in rows:
+                size = len(row.envelope) + ENVELOPE_OVERHEAD
+                if envelopes and (len(envelopes) >= limits.MAX_SYNC_RECORDS
+                                  or used + size > PAGE_BUDGET_BYTES):
+                    return envelopes, make_cursor(want.owner, after)
+                envelopes.append(row.envelope)
+                used += size
+                after = row.sequence
+    return envelopes, b""
+
+
+class AntiEntropy:
+    """Serves ``/lwdock/sync/1.0.0`` and pulls from peers (see the module doc)."""
+
+    def __init__(self, service: NodeService, network: PeerNetwork, intake: Intake, *,
+                 timeout: float = 10.0) -> None:
+        self.service = service
+        self.network = network
+        self.intake = intake
+        self.timeout = timeout
+        self.rounds = 0
+        self.rounds_failed = 0
+        self.records_pulled = 0
+        self.on_behind: Callable[[str], None] | None = None
+        """Called with a peer whose digest shows records we lack (to pull from it soon)."""
+        self._pulling: set[str] = set()
+        """Owners whose records a round is pulling now: another round skips them (a node
+        joining through two peers would otherwise receive and check everything twice)."""
+
+    # -- serving ---------------------------------------------------------------------------
+    async def handle(self, peer: str, data: bytes) -> bytes:
+        """Answer a `Digest` with ours of the same range, a `SyncRequest` with a page."""
+        try:
+            message = await self.service.compute(decode_message, data, (Digest, SyncRequest))
+            if isinstance(message, Digest):
+                entries = await self.service.in_store(digest_entries, self.service.store,
+                                                      message.range_start, message.range_end)
+                self._note_behind(peer, entries, message)
+                reply: Digest | SyncResponse | ErrorReply = Digest(
+                    self.service.node_id, message.range_start, message.range_end,
+                    tuple(entries[:limits.MAX_DIGEST_ENTRIES]))
+            else:
+                envelopes, cursor = await self.service.in_store(
+                    sync_page, self.service.store, message.wants, message.cursor)
+                reply = await self.service.compute(_response, envelopes, cursor)
+        except UnsupportedVersionError as exc:
+            reply = ErrorReply(ErrorCode.UNSUPPORTED_VERSION, str(exc)[:1000])
+        except ProtocolError as exc:
+            log.info("sync request from %s refused: %s", peer, exc)
+            reply = ErrorReply(ErrorCode.BAD_REQUEST, str(exc)[:1000])
+        return await self.service.compute(encode_message, reply)
+
+    def _note_behind(self, peer: str, entries: Sequence[DigestEntry], theirs: Digest) -> None:
+        """A peer that shows us, by its digest, that it holds records we lack has just
+        learnt them (e.g. by sync from a third node): pull from it now rather than at
+        the next round, so what one node catches up on spreads hop by hop at once."""
+        if self.on_behind is None or theirs.node != peer:
+            return
+        mine = {e.owner: e for e in entries}
+        if any(w.owner != self.service.node_id for w in wants_from(mine, theirs)):
+            self.on_behind(peer)
+
+    # -- pulling ---------------------------------------------------------------------------
+    async def _ask(self, peer: str, message: Digest | SyncRequest,
+                   expected: type[Digest] | type[SyncResponse]) -> Digest | SyncResponse:
+        data = await self.service.compute(encode_message, message)
+        answer = await self.network.request(peer, SYNC_PROTOCOL, data, timeout=self.timeout)
+        reply: Digest | SyncResponse = await self.service.compute(decode_message, answer,
+                                                                  expected)
+        return reply
+
+    async def pull(self, peer: str) -> RoundResult:
+        """One round with `peer`: compare digests, pull every page of what we lack.
+
+        Raises `PeerError` / `ProtocolError` when the peer fails; the caller
+        retries at the next round.
+        """
+        self.rounds += 1
+        try:
+            return await self._pull(peer)
+        except Exception:
+            self.rounds_failed += 1
+            raise
+
+    async def _pull(self, peer: str) -> RoundResult:
+        service = self.service
+        mine = await service.in_store(digest_entries, service.store)
+        by_owner = {e.owner: e for e in mine}
+        wants: list[SyncWant] = []
+        for digest in split_digests(service.node_id, mine):
+            theirs = await self._ask(peer, digest, Digest)
+            assert isinstance(theirs, Digest)
+            if (theirs.node != peer or theirs.range_start != digest.range_start
+                    or theirs.range_end != digest.range_end):
+                raise ProtocolError(f"{peer} answered a digest of {theirs.node} for range "
+                                    f"[{theirs.range_start!r}, {theirs.range_end!r})")
+            wants += [w for w in wants_from(by_owner, theirs)
+                      if w.owner != service.node_id and w.owner not in self._pulling]
+        mine_now = {w.owner for w in wants}
+        self._pulling |= mine_now
+        try:
+            return await self._pull_wants(peer, wants)
+        finally:
+            self._pulling -= mine_now
+
+    async def _pull_wants(self, peer: str, wants: list[SyncWant]) -> RoundResult:
+        """Follow the cursor of each chunk of wants; the next page is requested while
+        this one is checked and stored (the peer builds it meanwhile)."""
+        pages = records = accepted = 0
+        for i in range(0, len(wants), limits.MAX_SYNC_WANTS):
+            chunk = tuple(wants[i:i + limits.MAX_SYNC_WANTS])
+            ahead = asyncio.ensure_future(self._ask(peer, SyncRequest(chunk), SyncResponse))
+            try:
+                while True:
+                    page = await ahead
+                    assert isinstance(page, SyncResponse)
+                    if page.next_cursor:
+                        if not page.records:
+                            raise ProtocolError(f"{peer} sent an empty page with a cursor")
+                        ahead = asyncio.ensure_future(self._ask(
+                            peer, SyncRequest(chunk, page.next_cursor), SyncResponse))
+                    pages += 1
+                    records += len(page.records)
+                    self.records_pulled += len(page.records)
+                    if page.records:
+                        verdicts = await self.intake.take(page.records, via=SYNC, peer=peer)
+                        accepted += sum(v.outcome == "accepted" for v in verdicts)
+                    if not page.next_cursor:
+                        break
+            finally:
+                ahead.cancel()
+        if accepted:
+            log.info("anti-entropy with %s: %d record(s) new of %d pulled", peer, accepted,
+                     records)
+        return RoundResult(peer, len(wants), pages, records, accepted)
+
+    def counters(self) -> dict[str, int]:
+        return {"sync_rounds": self.rounds, "sync_rounds_failed": self.rounds_failed,
+                "sync_records_pulled": self.records_pulled}
+
+
+def _response(envelopes: Sequence[bytes], cursor: bytes) -> SyncResponse:
+    return SyncResponse(tuple(decode_envelope(e) for e in envelopes), cursor)

@@ -1,0 +1,159 @@
+"""The ``/v1/web`` routes in OpenAPI 3 form, merged into `lwnode.http.openapi.OPENAPI`.
+
+Kept beside the routes so the page's API is documented where it is written; the
+node's test of the OpenAPI document checks that the two agree, and that the
+document is as strict as the routes (ids, bounds, methods, vocabularies; a file
+field's allowed suffixes are in ``x-file-suffixes``, as JSON Schema cannot
+constrain a multipart file name).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from engine.vocabulary import DataType, Library, License, TaskType
+
+ID_PATTERN = "^sha256:[0-9a-f]{64}$"
+_ONE_ID = "sha256:[0-9a-f]{64}"
+IDS_PATTERN = (rf'^(\[ *"{_ONE_ID}"( *, *"{_ONE_ID}"){{0,9}} *\]'
+               rf"|{_ONE_ID}( *, *{_ONE_ID}){{0,9}})$")
+"""1 to 10 ids: a JSON list or comma-separated."""
+REUSE_METHODS = ["job-selector", "average", "ensemble-pruning", "feature-augment", "hetero"]
+MAX_POINTS = 500
+DATA_SUFFIXES = [".csv", ".tsv", ".npy"]
+LABEL_SUFFIXES = [".csv", ".tsv", ".npy"]
+MODEL_SUFFIXES = [".skops", ".pt", ".pth", ".ts"]
+SEMANTIC_SUFFIXES = [".toml"]
+
+_ERROR = {"$ref": "#/components/schemas/Error"}
+_WORDS = {400: "Malformed input (the message names the field, file, line and column)",
+          401: "Missing or wrong bearer token", 404: "Unknown id", 410: "Withdrawn",
+          413: "An upload over its size cap", 422: "A model or package failed (the message "
+          "says how; a rejected package comes with its check report)",
+          429: "Over a rate or concurrency limit for clients without the token (Retry-After "
+          "says when to retry)",
+          502: "The package could not be fetched or did not verify",
+          504: "The job did not finish in time and was stopped"}
+
+
+def _errors(*statuses: int) -> dict[str, Any]:
+    return {str(s): {"description": _WORDS[s], "content": {"application/json": {
+        "schema": _ERROR}}} for s in statuses}
+
+
+def _ok(description: str, properties: dict[str, Any]) -> dict[str, Any]:
+    return {"200": {"description": description, "content": {"application/json": {
+        "schema": {"type": "object", "properties": properties}}}}}
+
+
+def _form(description: str, properties: dict[str, Any], required: list[str]
+          ) -> dict[str, Any]:
+    return {"required": True, "description": description, "content": {
+        "multipart/form-data": {"schema": {"type": "object", "required": required,
+                                           "properties": properties}}}}
+
+
+_FILE = {"type": "string", "format": "binary"}
+
+
+def _file(suffixes: list[str], description: str = "") -> dict[str, Any]:
+    return {**_FILE, "x-file-suffixes": suffixes,
+            "description": f"{description} ({', '.join(suffixes)})".strip()}
+
+
+def _enum(vocab: Any) -> dict[str, Any]:
+    return {"type": "string", "enum": [m.value for m in vocab]}
+
+
+_STR = {"type": "string"}
+_INT = {"type": "integer"}
+_NUM = {"type": "number"}
+_SEMANTIC = {**_FILE, "x-file-suffixes": SEMANTIC_SUFFIXES,
+             "description": "Optional .toml describing the data's columns by "
+                                     "header name ([input.columns] name = \"description\"), "
+                                     "as lwnode's --semantic: lets learnwares over other "
+                                     "columns be found and reused"}
+
+WEB_PATHS: dict[str, Any] = {
+    "/v1/web/vocabulary": {"get": {
+        "summary": "Choices and limits of the web page's forms", "operationId": "webVocabulary",
+        "responses": {**_ok("Vocabularies, reuse methods, upload limits", {
+            "data_type": {"type": "array"}, "task_type": {"type": "array"},
+            "library": {"type": "array"}, "license": {"type": "array"},
+            "scenarios": {"type": "array"}, "methods": {"type": "array"},
+            "limits": {"type": "object"}}), **_errors(401)}}},
+    "/v1/web/requirement": {"post": {
+        "summary": "Fit the RKME of uploaded rows on this node (the rows are never sent on; "
+                   "only the returned spec is used to search)",
+        "operationId": "webRequirement",
+        "requestBody": _form("The user's rows", {
+            "data": _file(DATA_SUFFIXES, ".csv/.tsv (optional header) or .npy"),
+            "semantic": _SEMANTIC,
+            "n_points": {**_INT, "minimum": 1, "maximum": MAX_POINTS, "default": 100,
+                         "description": "RKME points"}}, ["data"]),
+        "responses": {**_ok("The statistical spec and the columns, ready for POST /v1/search "
+                            "(as statistical and semantic.input)", {
+            "statistical": {"$ref": "#/components/schemas/StatisticalSpec"},
+            "input": {"type": "object", "nullable": True, "description": "dimension and "
+                      "features (the header's names, with the TOML's descriptions)"},
+            "rows": _INT, "shape": {"type": "array"}, "columns": {"type": "array"},
+            "points": _INT, "seconds": _NUM}), **_errors(400, 401, 413, 429)}}},
+    "/v1/web/fetch": {"post": {
+        "summary": "Fetch a learnware's package into this node's page cache and verify it "
+                   "(sha256 and the owner's signed announcement)",
+        "operationId": "webFetch",
+        "requestBody": {"required": True, "content": {"application/json": {"schema": {
+            "type": "object", "required": ["id"], "properties": {"id": {
+                **_STR, "pattern": ID_PATTERN}}}}}},
+        "responses": {**_ok("Fetched and verified", {
+            "id": _STR, "name": _STR, "owner": _STR, "size": _INT, "cached": {
+                "type": "boolean"}, "verified": {"type": "boolean"}}),
+            **_errors(400, 401, 404, 410, 413, 429, 502)}}},
+    "/v1/web/reuse": {"post": {
+        "summary": "Predict uploaded rows with fetched learnwares; with labels of the first "
+                   "rows, score reuse against a model trained on those labels alone",
+        "operationId": "webReuse",
+        "requestBody": _form("Rows, optional labels, learnwares and method", {
+            "data": _file(DATA_SUFFIXES),
+            "labels": _file(LABEL_SUFFIXES, "One label per line for the first rows of data"),
+            "ids": {**_STR, "pattern": IDS_PATTERN,
+                    "description": "1 to 10 learnware ids: a JSON list or comma-separated"},
+            "semantic": _SEMANTIC,
+            "method": {"type": "string", "enum": REUSE_METHODS,
+                       "description": "Left out: hetero when a learnware takes other "
+                                      "columns, else ensemble-pruning with labels, "
+                                      "job-selector without"},
+            "weights": {**_STR, "description": "Comma-separated mixture weights"}},
+            ["data", "ids"]),
+        "responses": {**_ok("Predictions and score", {
+            "method": _STR, "ids": {"type": "array"}, "task": _STR, "n_rows": _INT,
+            "n_labels": _INT, "predictions_csv": _STR,
+            "notes": {"type": "array", "description": "What the method did instead of what "
+                      "was asked, and why (e.g. one class in the labels)"},
+            "mappings": {"type": "array", "description": "For reuse across feature spaces: "
+                         "{id, pairs, coverage, lines} per learnware"}, "score": {
+                "type": "object", "nullable": True, "properties": {
+                    "metric": {"type": "string", "enum": ["accuracy", "rmse"]},
+                    "reuse": {**_NUM, "nullable": True},
+                    "user_only": {**_NUM, "nullable": True}, "n_labels": _INT,
+                    "protocol": _STR, "notes": {"type": "array"}}}}),
+            **_errors(400, 401, 404, 410, 413, 422, 429, 502, 504)}}},
+    "/v1/web/pack": {"post": {
+        "summary": "Pack a model file, its training data and semantic fields into a package "
+                   "and publish it (as POST /v1/learnwares)",
+        "operationId": "webPack", "security": [{"bearer": []}],
+        "requestBody": _form("Model, data and semantic fields", {
+            "model": _file(MODEL_SUFFIXES, ".skops or TorchScript"),
+            "data": _file(DATA_SUFFIXES),
+            "name": {**_STR, "pattern": "\\S"}, "description": _STR,
+            "task_type": _enum(TaskType), "data_type": _enum(DataType),
+            "library": _enum(Library), "license": _enum(License),
+            "scenarios": {**_STR, "description": "Comma-separated"}},
+            ["model", "data", "name"]),
+        "responses": {
+            "201": {"description": "Published", "content": {"application/json": {
+                "schema": {"$ref": "#/components/schemas/Published"}}}},
+            "200": {"description": "Already hosted", "content": {"application/json": {
+                "schema": {"$ref": "#/components/schemas/Published"}}}},
+            **_errors(400, 401, 413, 422, 504)}}},
+}

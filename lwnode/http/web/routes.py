@@ -1,0 +1,404 @@
+"""The page's routes: ``/`` and ``/web/*`` (static files) and the ``/v1/web/*`` API.
+
+The ``/v1/web`` routes do, on this node, what the command line does on a user's
+machine, so a browser needs nothing installed:
+
+=============================  ======================================================
+route                          does
+=============================  ======================================================
+``GET /v1/web/vocabulary``     the choices and limits the page's forms offer
+``POST /v1/web/requirement``   uploaded rows (+ a TOML describing their columns) -> their
+                               RKME and columns (the rows stay on this node;
+                               each RKME point stands for >= 10 of them)
+``POST /v1/web/fetch``         fetch and verify a package into the page's cache
+``POST /v1/web/reuse``         uploaded rows (+ labels of the first rows, + the columns
+                               TOML) -> predictions CSV and a score against a user-only
+                               model; across feature spaces, each column mapping
+``POST /v1/web/pack``          (token) model + data + semantic fields -> package,
+                               published like ``POST /v1/learnwares``
+=============================  ======================================================
+
+Errors are the API's JSON ``{code, message}``: handlers raise, and the node's one
+error table (`lwnode.http.errors`) answers; a worker's failure (`JobFailed`) carries
+the status the worker chose, a failed fetch is 502, the owner's "unknown" or
+"withdrawn" is passed on. Host and Origin are checked before any handler runs
+(`lwnode.http.guard`).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from engine.vocabulary import SCENARIOS, DataType, Library, License, TaskType
+from lwnode.config import NodeConfig
+from lwnode.errors import (
+    BadRequest,
+    Busy,
+    FetchFailed,
+    InputError,
+    JobFailed,
+    NodeError,
+    NodeUnreachable,
+    RequestFailed,
+    TooLarge,
+    Unauthorized,
+)
+from lwnode.http import jsonio
+from lwnode.http.guard import token_ok
+from lwnode.http.web.forms import Form, read_form
+from lwnode.http.web.jobs import WebJobs
+from lwnode.http.web.worker import MODEL_SUFFIXES
+from lwnode.node.service import NodeService, package_path
+from lwnode.userside.local import NEEDS_LABELS, Fetched
+from lwnode.userside.local import REUSE_METHODS as METHODS
+
+STATIC = Path(__file__).parent / "static"
+DATA_SUFFIXES = (".csv", ".tsv", ".npy")
+MAX_DATA_BYTES = 64 << 20
+MAX_LABEL_BYTES = 8 << 20
+MAX_SEMANTIC_BYTES = 256 << 10
+SEMANTIC_FILE = ((".toml",), MAX_SEMANTIC_BYTES)
+"""The optional ``semantic`` upload: a TOML whose ``[input.columns]`` describes the
+user's columns (as ``--semantic`` on the command line)."""
+MAX_REUSE_IDS = 10
+MAX_POINTS = 500
+PUBLISH_CHUNK_BYTES = 1 << 20
+PAGE_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data: blob:; "
+                               "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; "
+                               "form-action 'self'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-cache",
+}
+
+
+@dataclass(frozen=True)
+class WebContext:
+    service: NodeService
+    config: NodeConfig
+    token: str
+    jobs: WebJobs
+
+    @property
+    def max_data_bytes(self) -> int:
+        return min(MAX_DATA_BYTES, self.config.http.max_upload_bytes)
+
+
+WEB = web.AppKey("lwnode_web", WebContext)
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _json(data: Any, status: int = 200) -> web.Response:
+    return web.json_response(data, status=status,
+                             dumps=lambda v: json.dumps(v, allow_nan=False))
+
+
+def _self_url(request: web.Request, ctx: WebContext) -> str:
+    """This node's URL as the connection reached it (always reachable from the node)."""
+    sock = request.transport.get_extra_info("sockname") if request.transport else None
+    if not isinstance(sock, tuple) or len(sock) < 2:
+        return ctx.service.public_url
+    bound = str(sock[0])
+    host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(bound, bound)
+    return f"http://{f'[{host}]' if ':' in host else host}:{sock[1]}"
+
+
+async def _fetch(ctx: WebContext, request: web.Request, lid: str) -> Fetched:
+    """Fetch a package for the page; any failure is the fetch's (502), an unknown or
+    withdrawn id the owner's answer (`lwnode.http.errors` maps both)."""
+    try:
+        return await ctx.jobs.fetch(lid, _self_url(request, ctx))
+    except (InputError, RequestFailed, NodeUnreachable, FetchFailed, Busy):
+        raise
+    except NodeError as exc:  # a download that did not verify, no URL known...
+        raise FetchFailed(str(exc)) from exc
+
+
+def _fetched_json(f: Fetched) -> dict[str, Any]:
+    return {"id": f.learnware_id, "name": f.name, "owner": f.owner, "size": f.size,
+            "cached": f.cached, "verified": True}
+
+
+# -- handlers ------------------------------------------------------------------------------
+async def index(request: web.Request) -> web.FileResponse:
+    return web.FileResponse(STATIC / "index.html")
+
+
+async def vocabulary(request: web.Request) -> web.Response:
+    ctx = request.app[WEB]
+    search = ctx.config.search
+    return _json({
+        "data_type": [m.value for m in DataType], "task_type": [m.value for m in TaskType],
+        "library": [m.value for m in Library], "license": [m.value for m in License],
+        "scenarios": sorted(SCENARIOS), "methods": list(METHODS),
+        "needs_labels": list(NEEDS_LABELS), "data_suffixes": list(DATA_SUFFIXES),
+        "model_suffixes": list(MODEL_SUFFIXES),
+        "limits": {"max_data_bytes": ctx.max_data_bytes, "max_label_bytes": MAX_LABEL_BYTES,
+                   "max_semantic_bytes": MAX_SEMANTIC_BYTES,
+                   "max_model_bytes": ctx.config.http.max_upload_bytes,
+                   "max_upload_bytes": ctx.config.http.max_upload_bytes,
+                   "max_k": search.max_k, "max_mixture": search.max_mixture,
+                   "max_points": MAX_POINTS, "max_reuse_ids": MAX_REUSE_IDS}})
+
+
+def _bounded_int(form: Form, key: str, default: int, lo: int, hi: int) -> int:
+    text = form.text(key)
+    if not text:
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        raise BadRequest(f"{key}: expected an integer, got {text[:40]!r}") from None
+    if not lo <= value <= hi:
+        raise BadRequest(f"{key}: {value} is outside {lo}..{hi}")
+    return value
+
+
+def _requirement(form: Form, n_points: int) -> dict[str, Any]:
+    """Read the uploaded rows and fit their RKME (in the page's compute thread).
+
+    The answer's ``input`` is the rows' columns: the header's names, described by the
+    optional ``semantic`` TOML; sent with the RKME, it lets the search match
+    learnwares over other columns (as ``lwnode search --data --semantic`` does).
+    """
+    from lwnode.userside.local import make_spec, read_semantic
+    from lwnode.userside.tabular import read_table
+
+    began = time.perf_counter()
+    data = form.files["data"]
+    toml = form.files.get("semantic")
+    try:
+        table = read_table(data.path)
+        semantic = read_semantic(None if toml is None else toml.path, table=table,
+                                 data_name=data.name)
+        # not lowered to the row count: the private fit gives small data fewer points
+        # by itself (each point stands for >= 10 rows), and refuses too few rows
+        spec = make_spec(table, n_points=n_points)
+    except InputError as exc:
+        raise BadRequest(form.clean(str(exc))) from None
+    return {"statistical": jsonio.spec_json(spec),
+            "input": None if semantic.input is None else semantic.input.to_dict(),
+            "file": data.name, "bytes": data.size,
+            "rows": len(table.values), "shape": list(table.values.shape[1:]),
+            "columns": list(table.columns), "points": len(spec.points_),
+            "seconds": round(time.perf_counter() - began, 3)}
+
+
+async def requirement(request: web.Request) -> web.Response:
+    ctx = request.app[WEB]
+    form = await read_form(request, {"data": (DATA_SUFFIXES, ctx.max_data_bytes),
+                                     "semantic": SEMANTIC_FILE},
+                           ("n_points",), ctx.jobs.uploads)
+    try:
+        n_points = _bounded_int(form, "n_points", 100, 1, MAX_POINTS)
+        if "data" not in form.files:
+            raise BadRequest("data: choose a .csv, .tsv or .npy file of your rows")
+        return _json(await ctx.jobs.compute(_requirement, form, n_points))
+    finally:
+        await ctx.jobs.io(form.close)
+
+
+async def fetch(request: web.Request) -> web.Response:
+    ctx = request.app[WEB]
+    if request.content_length is not None and request.content_length > 4096:
+        raise TooLarge("body: at most 4096 bytes")
+    try:
+        body = json.loads(await request.read())
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise BadRequest(f"body: not valid JSON ({exc})"[:200]) from None
+    if not isinstance(body, dict) or not isinstance(body.get("id"), str):
+        raise BadRequest('body: expected {"id": "sha256:..."}')
+    lid = jsonio.learnware_id(body["id"])
+    return _json(_fetched_json(await _fetch(ctx, request, lid)))
+
+
+def _ids(form: Form) -> list[str]:
+    text = form.text("ids")
+    if not text:
+        raise BadRequest("ids: choose at least one learnware to reuse")
+    try:
+        raw = json.loads(text) if text.startswith("[") else text.split(",")
+    except ValueError:
+        raise BadRequest("ids: expected a JSON list or comma-separated ids") from None
+    if not isinstance(raw, list) or not all(isinstance(i, str) for i in raw):
+        raise BadRequest("ids: expected a list of learnware ids")
+    ids = list(dict.fromkeys(i.strip() for i in raw if i.strip()))
+    if not ids or len(ids) > MAX_REUSE_IDS:
+        raise BadRequest(f"ids: give 1 to {MAX_REUSE_IDS} learnwares, got {len(ids)}")
+    return [jsonio.learnware_id(i) for i in ids]
+
+
+def _weights(form: Form, n: int) -> list[float] | None:
+    text = form.text("weights")
+    if not text:
+        return None
+    try:
+        weights = [float(w) for w in text.split(",")]
+    except ValueError:
+        raise BadRequest(f"weights: expected numbers separated by commas, got "
+                         f"{text[:80]!r}") from None
+    if len(weights) != n:
+        raise BadRequest(f"weights: {len(weights)} weights for {n} learnwares")
+    return weights
+
+
+async def reuse(request: web.Request) -> web.Response:
+    ctx = request.app[WEB]
+    form = await read_form(request, {"data": (DATA_SUFFIXES, ctx.max_data_bytes),
+                                     "labels": ((".csv", ".tsv", ".npy"), MAX_LABEL_BYTES),
+                                     "semantic": SEMANTIC_FILE},
+                           ("ids", "method", "weights"), ctx.jobs.uploads)
+    try:
+        ids = _ids(form)
+        method = form.text("method") or None  # None: chosen as `lwnode reuse` chooses
+        if method is not None and method not in METHODS:
+            raise BadRequest(f"method: {method[:40]!r} is not one of {', '.join(METHODS)}")
+        if method in NEEDS_LABELS and "labels" not in form.files:
+            raise BadRequest(f"labels: {method} learns from a few labels; upload labels for "
+                             "the first rows of your data, or choose job-selector or average")
+        if "data" not in form.files:
+            raise BadRequest("data: choose a .csv, .tsv or .npy file of your rows")
+        weights = _weights(form, len(ids))
+        began = time.perf_counter()
+        fetched = [await _fetch(ctx, request, lid) for lid in ids]
+        predictions = form.root / "predictions.csv"
+        toml = form.files.get("semantic")
+        job = {"kind": "reuse", "data": str(form.files["data"].path),
+               "data_name": form.files["data"].name,
+               "semantic": None if toml is None else str(toml.path),
+               "labels": str(form.files["labels"].path) if "labels" in form.files else None,
+               "packages": [str(f.path) for f in fetched], "method": method,
+               "weights": weights, "predictions": str(predictions)}
+        with ctx.jobs.pinned([f.path for f in fetched]):
+            try:
+                answer = await ctx.jobs.run_worker(job, form.root)
+            except JobFailed as exc:  # its message without the upload's temp paths
+                raise JobFailed(exc.status, exc.code, form.clean(str(exc))) from None
+        csv_text = await ctx.jobs.io(predictions.read_text, "utf-8")
+        return _json({"ids": ids, "weights": weights,
+                      "fetched": [_fetched_json(f) for f in fetched], **answer,
+                      "seconds": round(time.perf_counter() - began, 3),
+                      "predictions_csv": csv_text})
+    finally:
+        await ctx.jobs.io(form.close)
+
+
+def _semantic(form: Form, model_name: str) -> dict[str, Any]:
+    name = form.text("name")
+    if not name:
+        raise BadRequest("name: give the learnware a name")
+    library = form.text("library") or ("scikit_learn" if model_name.endswith(".skops")
+                                       else "pytorch")
+    scenarios = [s.strip().lower() for s in form.text("scenarios").split(",") if s.strip()]
+    out: dict[str, Any] = {"data_type": form.text("data_type") or "table",
+                           "task_type": form.text("task_type") or "classification",
+                           "library": library, "scenarios": scenarios, "name": name[:200],
+                           "description": form.text("description")[:5000]}
+    if form.text("license"):
+        out["license"] = form.text("license")
+    return out
+
+
+async def publish_file(service: NodeService, jobs: WebJobs, path: Path
+                       ) -> tuple[dict[str, Any], int]:
+    """Publish a package file through the service, as an upload would."""
+    upload = await service.new_upload()
+    try:
+        with open(path, "rb") as f:  # opening is instant; reads go through the io threads
+            while chunk := await jobs.io(f.read, PUBLISH_CHUNK_BYTES):
+                await upload.write(chunk)
+        result = await service.publish(upload)
+    finally:
+        await upload.discard()
+    own = result.learnware
+    return ({"id": own.learnware_id, "created": result.created,
+             "package_url": service.public_url + package_path(own.learnware_id),
+             **jsonio.own_json(own, result.report)}, 201 if result.created else 200)
+
+
+async def pack(request: web.Request) -> web.Response:
+    ctx = request.app[WEB]
+    if not token_ok(request, ctx.token):
+        exc = Unauthorized("packing and publishing needs the node's API token (enter it at "
+                           "the top of the page; it is in api.token in the node's home)")
+        exc.headers = {"WWW-Authenticate": 'Bearer realm="lwnode"'}
+        raise exc
+    form = await read_form(request, {"model": (MODEL_SUFFIXES,
+                                               ctx.config.http.max_upload_bytes),
+                                     "data": (DATA_SUFFIXES, ctx.max_data_bytes)},
+                           ("name", "description", "task_type", "data_type", "library",
+                            "license", "scenarios"), ctx.jobs.uploads)
+    try:
+        for key, what in (("model", "a model file (.skops or TorchScript .pt)"),
+                          ("data", "the training data (.csv, .tsv or .npy)")):
+            if key not in form.files:
+                raise BadRequest(f"{key}: choose {what}")
+        package = form.root / "package.zip"
+        job = {"kind": "pack", "model": str(form.files["model"].path),
+               "data": str(form.files["data"].path), "package": str(package),
+               "semantic": _semantic(form, form.files["model"].name)}
+        try:
+            packed = await ctx.jobs.run_worker(job, form.root)
+        except JobFailed as exc:  # its message without the upload's temp paths
+            raise JobFailed(exc.status, exc.code, form.clean(str(exc))) from None
+        answer, status = await publish_file(ctx.service, ctx.jobs, package)
+        return _json({**answer, "packed": packed}, status)
+    finally:
+        await ctx.jobs.io(form.close)
+
+
+API_ROUTES: tuple[tuple[str, str, Handler], ...] = (
+    ("GET", "/v1/web/vocabulary", vocabulary),
+    ("POST", "/v1/web/requirement", requirement),
+    ("POST", "/v1/web/fetch", fetch),
+    ("POST", "/v1/web/reuse", reuse),
+    ("POST", "/v1/web/pack", pack),
+)
+"""The page's JSON routes (documented in `lwnode.http.openapi`)."""
+
+PAGE_PATHS = frozenset({"/", "/web"})
+"""The page and its static files: open even when ``open_reads = false`` (no data in them;
+the page then asks for the token)."""
+
+
+async def _page_headers(request: web.Request, response: web.StreamResponse) -> None:
+    if request.path == "/" or request.path.startswith("/web/"):
+        response.headers.update(PAGE_HEADERS)
+
+
+def setup_web(app: web.Application, service: NodeService, config: NodeConfig,
+              token: str) -> None:
+    """Serve the web page from `app`: ``/``, ``/web/*`` and the ``/v1/web`` routes."""
+    from lwnode.userside.safefetch import FetchLimits
+
+    timeout = 120.0 + 4 * config.checks.time_limit
+    root = getattr(service.store, "root", None)  # a FileStore's folder; None in memory
+    jobs = WebJobs(token=token, trusted_types=tuple(config.checks.trusted_types),
+                   timeout=timeout, workers=max(1, config.checks.workers),
+                   scratch=None if root is None else Path(root) / "scratch" / "web",
+                   fetch_limits=FetchLimits.from_config(config),
+                   fetch_slots=config.fetch.concurrent)
+    app[WEB] = WebContext(service, config, token, jobs)
+
+    async def jobs_ctx(app: web.Application) -> Any:
+        await jobs.start()
+        yield
+        await jobs.stop()
+
+    app.cleanup_ctx.append(jobs_ctx)
+    app.on_response_prepare.append(_page_headers)
+    app.router.add_get("/", index, allow_head=False)
+    app.router.add_static("/web", STATIC)
+    for method, path, handler in API_ROUTES:
+        if method == "GET":
+            app.router.add_get(path, handler, allow_head=False)
+        else:
+            app.router.add_route(method, path, handler)

@@ -1,0 +1,414 @@
+"""`NodeService`: what a node does, independent of HTTP.
+
+Publish, withdraw, list, describe, serve packages, search, and take in peers'
+records. Blocking work never runs on the event loop:
+
+==============  ============================================================
+executor        runs
+==============  ============================================================
+store thread    every `Store` call (one thread: SQLite writes are serial),
+                including signing inside the publish transaction
+io threads      upload writes, package reads
+search threads  catalog searches and inserts (numpy releases the GIL),
+                decoding and verifying records
+checker         usability checks: a process pool by default (`lwnode.node.checker`)
+==============  ============================================================
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import logging
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any, TypeVar
+
+from engine.checks import CheckOptions
+from engine.hetero.mapping import ColumnMapping
+from engine.package.limits import PackageLimits
+from engine.specification.rkme import RKMESpec
+from engine.specification.semantic import SemanticSpec
+from lwnode.config import NodeConfig
+from lwnode.errors import Busy, Forbidden, Gone, NotFound, PackageRejected, StoreError
+from lwnode.node.budget import check_spec
+from lwnode.node.catalog import NodeCatalog
+from lwnode.node.checker import Checker
+from lwnode.node.peering import NoPeers, PeerInfo, PeerLayer
+from lwnode.node.records import (
+    announcement_of,
+    sign_announcement,
+    sign_withdrawal,
+    verified_row,
+)
+from lwnode.node.searchtypes import Hit, SearchAnswer, SearchQuery
+from lwnode.node.store.base import (
+    ANNOUNCEMENT,
+    OwnLearnware,
+    Page,
+    RecordFilter,
+    RecordRow,
+    Store,
+)
+from lwnode.node.store.blobs import BlobWriter
+from protocol.messages import SpecAnnouncement, now_ms
+from protocol.signing import Identity
+
+log = logging.getLogger("lwnode.service")
+T = TypeVar("T")
+
+UPLOAD_FLUSH_BYTES = 1 << 20
+READ_CHUNK_BYTES = 1 << 18
+
+
+def package_path(learnware_id: str) -> str:
+    return f"/v1/learnwares/{learnware_id}/package"
+
+
+@dataclass(frozen=True)
+class PublishResult:
+    learnware: OwnLearnware
+    created: bool
+    report: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Details:
+    """Everything the node knows of one learnware id."""
+
+    learnware_id: str
+    records: tuple[RecordRow, ...]
+    own: OwnLearnware | None
+
+
+class NodeService:
+    """One organization's dock (see the module doc).
+
+    Parameters
+    ----------
+    config
+        The resolved `NodeConfig`.
+    identity
+        The node's key: signs its announcements and tombstones.
+    store
+        Its persistent state; the service owns it from `start` to `stop`.
+    peers
+        The network seam (`NoPeers` when absent).
+    scratch
+        A directory for rebuildable files (the catalog's points, if on disk).
+    """
+
+    def __init__(self, config: NodeConfig, identity: Identity, store: Store,
+                 peers: PeerLayer[NodeService] | None = None, *,
+                 scratch: Path | None = None) -> None:
+        self.config = config
+        self.identity = identity
+        self.store = store
+        self.peers = peers or NoPeers()
+        points_dir = None
+        if scratch is not None and config.search.points_on_disk:
+            points_dir = scratch / "catalog-points"
+            points_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.catalog = NodeCatalog(shortlist=config.search.shortlist, points_dir=points_dir,
+                                   memory_budget=config.budget.search_memory_mb << 20)
+        self.organization = config.organization_of(identity.node_id)
+        self.public_url = config.public_url()
+        self.limits = PackageLimits(max_package_bytes=config.http.max_upload_bytes)
+        self.checker = Checker(
+            CheckOptions(time_limit=config.checks.time_limit, allow_code=config.checks.allow_code,
+                         trusted_types=config.checks.trusted_types, package_limits=self.limits),
+            isolation=config.checks.isolation, workers=config.checks.workers)
+        self._store_pool = ThreadPoolExecutor(1, thread_name_prefix="lwnode-store")
+        self._io_pool = ThreadPoolExecutor(2, thread_name_prefix="lwnode-io")
+        self._search_pool = ThreadPoolExecutor(config.search.workers,
+                                               thread_name_prefix="lwnode-search")
+        self.started_at = time.time()
+        self._stopping = False
+
+    @property
+    def node_id(self) -> str:
+        return self.identity.node_id
+
+    # -- lifecycle ----------------------------------------------------------------------
+    async def start(self) -> None:
+        """Rebuild the catalog from the store, then start the peer layer."""
+        began = time.perf_counter()
+        n = await self._run(self._store_pool, self.catalog.rebuild, self.store,
+                            self.config.budget.spec_points)
+        recovery = self.store.recovery
+        if recovery.temp_files or recovery.orphan_blobs:
+            log.warning("recovered from an unclean stop: %d unfinished upload(s) and %d "
+                        "unowned package(s) removed", recovery.temp_files,
+                        len(recovery.orphan_blobs))
+        log.info("catalog rebuilt: %d learnware(s) in %.2f s", n, time.perf_counter() - began)
+        if self.catalog.skipped:
+            log.warning("%d stored announcement(s) have specs over [budget] spec_points = %d: "
+                        "kept in the store, not searchable", self.catalog.skipped,
+                        self.config.budget.spec_points)
+        await self.peers.start(self)
+
+    async def stop(self) -> None:
+        self._stopping = True
+        try:
+            await self.peers.stop()
+        finally:
+            await self.checker.close()
+            for pool in (self._search_pool, self._io_pool, self._store_pool):
+                pool.shutdown(wait=True, cancel_futures=True)
+
+    async def _run(self, pool: ThreadPoolExecutor, fn: Callable[..., T], *args: Any) -> T:
+        if self._stopping:
+            raise Busy("the node is shutting down")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(pool, functools.partial(fn, *args))
+
+    async def compute(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run CPU work (decoding a request, maths) in the search threads."""
+        return await self._run(self._search_pool, fn, *args)
+
+    async def _store(self, fn: Callable[..., T], *args: Any) -> T:
+        return await self._run(self._store_pool, fn, *args)
+
+    async def in_store(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run `fn` in the store thread (the one thread that touches the store)."""
+        return await self._run(self._store_pool, functools.partial(fn, **kwargs), *args)
+
+    # -- uploads and publishing -----------------------------------------------------------
+    async def new_upload(self) -> Upload:
+        return Upload(self, await self._store(self.store.blob_writer))
+
+    async def publish(self, upload: Upload) -> PublishResult:
+        """Check an upload and, if usable, host and announce it (idempotent by id)."""
+        writer = upload.writer
+        await upload.flush()
+        learnware_id = writer.content_id()
+        existing = await self._store(self.store.get_own, learnware_id)
+        if existing is not None and existing.status == "active":
+            await upload.discard()
+            return PublishResult(existing, False, json.loads(existing.report))
+        await self._run(self._io_pool, writer.close)
+        outcome = await self.checker.check(writer.path)
+        report = outcome.report.to_dict()
+        if not outcome.report.ok or outcome.semantic is None or outcome.spec is None:
+            await upload.discard()
+            raise PackageRejected(f"package rejected: {outcome.report.reason}", report)
+        if outcome.report.learnware_id != learnware_id:
+            await upload.discard()
+            raise StoreError(f"upload {learnware_id} was read back as "
+                             f"{outcome.report.learnware_id}")
+        try:
+            check_spec(outcome.spec, self.config.budget.spec_points, "package",
+                       "spec_points")
+        except ValueError:
+            await upload.discard()
+            raise
+        semantic, spec, size, now = outcome.semantic, outcome.spec, writer.size, now_ms()
+
+        def make_record(sequence: int) -> RecordRow:
+            return sign_announcement(
+                self.identity, learnware_id=learnware_id, organization=self.organization,
+                semantic=semantic, spec=spec, size=size,
+                urls=(self.public_url + package_path(learnware_id),), sequence=sequence,
+                now=now)
+
+        own, created = await self._store(self.store.add_own, writer, self.node_id,
+                                         json.dumps(report), make_record, now)
+        if created:
+            row = await self._store(self.store.get_record, self.node_id, learnware_id)
+            assert row is not None
+            await self._run(self._search_pool, self.catalog.apply, row)
+            await self._announce(row)
+            log.info("published %s (%s, %d bytes, sequence %d)", learnware_id, semantic.name,
+                     size, own.sequence)
+        return PublishResult(own, created, report)
+
+    async def withdraw(self, learnware_id: str) -> OwnLearnware:
+        """Withdraw an own learnware: signed tombstone kept, package deleted."""
+        own = await self._store(self.store.get_own, learnware_id)
+        if own is None:
+            records = await self._store(self.store.records_for, learnware_id)
+            owners = sorted(r.owner for r in records if r.kind == ANNOUNCEMENT)
+            if owners:
+                raise Forbidden(f"learnware {learnware_id} belongs to {', '.join(owners)}; only "
+                                "its owner can withdraw it")
+            raise NotFound(f"learnware {learnware_id} is not known to this node")
+        now = now_ms()
+
+        def make_record(sequence: int) -> RecordRow:
+            return sign_withdrawal(self.identity, learnware_id=learnware_id, sequence=sequence,
+                                   now=now)
+
+        out = await self._store(self.store.withdraw_own, learnware_id, make_record, now)
+        row = await self._store(self.store.get_record, out.owner, learnware_id)
+        assert row is not None
+        await self._run(self._search_pool, self.catalog.apply, row)
+        await self._announce(row)
+        log.info("withdrew %s (sequence %d)", learnware_id, row.sequence)
+        return out
+
+    async def _announce(self, row: RecordRow) -> None:
+        try:
+            await self.peers.announce(row.envelope)
+        except Exception as exc:  # gossip is best-effort; anti-entropy repairs
+            log.warning("announcing %s %s failed: %s", row.kind, row.learnware_id, exc)
+
+    async def receive_record(self, data: bytes) -> bool:
+        """Take in a peer's signed record (gossip or sync): verify, keep if newer, index.
+
+        Returns True if it was new. Raises `SignatureError` / `ProtocolError` for a
+        record that cannot be trusted, `TooManyPoints` for specs over ``[budget]
+        spec_points``. Own records coming back are ignored: this node's store is their
+        source of truth.
+        """
+        row, record = await self._run(self._search_pool, verified_row, data, now_ms())
+        if isinstance(record, SpecAnnouncement):
+            for spec in record.statistical:
+                check_spec(spec, self.config.budget.spec_points, "announcement", "spec_points")
+        if row.owner == self.node_id:
+            return False
+        if not await self._store(self.store.put_record, row):
+            return False
+        await self._run(self._search_pool, self.catalog.apply, row)
+        return True
+
+    # -- reading --------------------------------------------------------------------------
+    async def list_learnwares(self, where: RecordFilter, limit: int, cursor: str | None
+                              ) -> Page:
+        return await self._store(self.store.list_announcements, where, limit, cursor)
+
+    async def details(self, learnware_id: str) -> Details:
+        records = await self._store(self.store.records_for, learnware_id)
+        own = await self._store(self.store.get_own, learnware_id)
+        if not records:
+            raise NotFound(f"learnware {learnware_id} is not known to this node")
+        if not any(r.kind == ANNOUNCEMENT for r in records):
+            raise Gone(f"learnware {learnware_id} was withdrawn by its owner")
+        return Details(learnware_id, tuple(records), own)
+
+    async def specs(self, learnware_id: str) -> tuple[SemanticSpec, tuple[RKMESpec, ...]]:
+        details = await self.details(learnware_id)
+        row = next(r for r in details.records if r.kind == ANNOUNCEMENT)
+        ann = await self._run(self._search_pool, announcement_of, row)
+        return ann.semantic, ann.statistical
+
+    async def open_package(self, learnware_id: str) -> tuple[IO[bytes], int]:
+        """An open file of a hosted package and its size (the caller closes it)."""
+        path = await self._store(self.store.blob_path, learnware_id)
+
+        def opener(p: Path) -> tuple[IO[bytes], int]:
+            try:
+                f = open(p, "rb")  # closed by the caller
+            except FileNotFoundError:
+                raise Gone(f"learnware {learnware_id} was withdrawn by its owner") from None
+            return f, Path(p).stat().st_size
+
+        return await self._run(self._io_pool, opener, path)
+
+    async def read_chunk(self, f: IO[bytes], n: int) -> bytes:
+        return await self._run(self._io_pool, f.read, n)
+
+    async def close_file(self, f: IO[bytes]) -> None:
+        await self._run(self._io_pool, f.close)
+
+    # -- search ---------------------------------------------------------------------------
+    async def search(self, query: SearchQuery) -> SearchAnswer:
+        """Search the local catalog while the peer layer routes the query; merged."""
+        local = asyncio.ensure_future(self.search_local(query))
+        try:
+            return await self.peers.search(query, local)
+        finally:
+            if not local.done():
+                local.cancel()
+
+    async def search_local(self, query: SearchQuery) -> SearchAnswer:
+        """The answer from this node's catalog alone (also what peers are answered)."""
+        result = await self._run(self._search_pool, self.catalog.search, query.requirement,
+                                 query.k, query.max_mixture)
+        hits = []
+        for match in result.single:
+            hit = self.hit_for(match.id, match.score, match.mmd2, match.mapping)
+            if hit is not None:
+                hits.append(hit)
+        mixture, members = result.mixture, list[Hit]()
+        if mixture is not None:
+            by_id = {h.learnware_id: h for h in hits}
+            for i in mixture.ids:
+                member = by_id.get(i) or self.hit_for(i, 0.0, None)
+                if member is None:
+                    mixture, members = None, []
+                    break
+                members.append(member)
+        return SearchAnswer(tuple(hits), mixture, result.n_candidates, result.exact,
+                            notes=result.notes, mixture_hits=tuple(members))
+
+    def hit_for(self, learnware_id: str, score: float, mmd2: float | None,
+                mapping: ColumnMapping | None = None) -> Hit | None:
+        """A learnware of the catalog with where it lives (None if it is not there)."""
+        locations = self.catalog.locations(learnware_id)
+        if not locations:  # withdrawn between ranking and here
+            return None
+        mine = next((loc for loc in locations if loc.owner == self.node_id), None)
+        first = mine or locations[0]
+        url = (self.public_url + package_path(learnware_id) if mine is not None
+               else first.package_urls[0])
+        return Hit(learnware_id, first.owner, first.organization, first.name, score, mmd2, url,
+                   first.size, mine is not None, tuple(locations), mapping)
+
+    # -- node ----------------------------------------------------------------------------
+    async def health(self) -> dict[str, Any]:
+        """The node's state; ``status`` is "degraded" while a background part is down
+        (``down`` names each with its cause) and the API answers 503."""
+        counts = await self._store(self.store.counts)
+        down = self.peers.problems()
+        return {
+            "status": "degraded" if down else "ok",
+            "down": down,
+            "node_id": self.node_id,
+            "organization": self.organization,
+            "http_url": self.public_url,
+            "peer_multiaddrs": list(self.peers.multiaddrs()),
+            "counts": {"hosted": counts.own_active, "withdrawn": counts.own_withdrawn,
+                       "catalog": len(self.catalog), "announcements": counts.announcements,
+                       "tombstones": counts.withdrawals, "owners": counts.owners,
+                       "peers": counts.peers},
+            "peer_layer": {"enabled": self.peers.enabled, "counters": self.peers.counters()},
+            "uptime_seconds": round(time.time() - self.started_at, 3),
+        }
+
+    async def peer_list(self) -> list[PeerInfo]:
+        return await self.peers.peers()
+
+
+class Upload:
+    """A package upload in progress, buffered into `UPLOAD_FLUSH_BYTES` writes."""
+
+    def __init__(self, service: NodeService, writer: BlobWriter) -> None:
+        self.service = service
+        self.writer = writer
+        self._buffer: list[bytes] = []
+        self._buffered = 0
+
+    @property
+    def size(self) -> int:
+        return self.writer.size + self._buffered
+
+    async def write(self, chunk: bytes) -> None:
+        self._buffer.append(chunk)
+        self._buffered += len(chunk)
+        if self._buffered >= UPLOAD_FLUSH_BYTES:
+            await self.flush()
+
+    async def flush(self) -> None:
+        if self._buffer:
+            data = b"".join(self._buffer)
+            self._buffer, self._buffered = [], 0
+            await self.service._run(self.service._io_pool, self.writer.write, data)
+
+    async def discard(self) -> None:
+        self._buffer, self._buffered = [], 0
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, self.writer.discard)

@@ -1,0 +1,492 @@
+"""`SqliteStore`: the `Store` on SQLite plus a `BlobDir`; file and in-memory variants.
+
+`FileStore(root)` is what a node runs on: ``root/lwnode.sqlite3`` in WAL mode with
+``synchronous=FULL`` (a 201 means the learnware is on disk), foreign keys on, and
+an exclusive lock file so two processes never share a store. `MemoryStore()` keeps
+the database in ``:memory:`` and the blobs in a temporary directory removed on
+close, for tests; both pass the same contract suite.
+
+Publish order (crash safety): the blob is verified and made durable first, then
+one transaction writes sequence, record and row. A crash between the two leaves a
+blob no row owns, which `recover` (run at every open) deletes; a row without its
+blob cannot happen. Withdrawal commits the tombstone first and deletes the blob
+after, with the same recovery for a crash in between.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import fcntl
+import json
+import os
+import shutil
+import sqlite3
+import tempfile
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from lwnode.errors import BadRequest, Gone, NotFound, StoreError
+from lwnode.node.store.base import (
+    ANNOUNCEMENT,
+    WITHDRAWAL,
+    Counts,
+    MakeRecord,
+    OwnLearnware,
+    Page,
+    PeerRow,
+    Pin,
+    Problem,
+    RecordFilter,
+    RecordRow,
+    Recovery,
+    Store,
+)
+from lwnode.node.store.blobs import BlobDir, BlobWriter, hash_file
+from lwnode.node.store.schema import migrate, schema_version
+
+DB_NAME = "lwnode.sqlite3"
+LOCK_NAME = "lock"
+_RECORD_COLUMNS = ("owner", "learnware_id", "sequence", "kind", "envelope", "received_at",
+                   "organization", "name", "data_type", "task_type", "library", "license",
+                   "package_size")
+_OWN_COLUMNS = "o.learnware_id, o.owner, o.size, o.status, o.report, o.published_at, " \
+               "r.sequence, o.withdrawn_at"
+
+
+def _encode_cursor(learnware_id: str, owner: str) -> str:
+    return base64.urlsafe_b64encode(f"{learnware_id} {owner}".encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[str, str]:
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        learnware_id, owner = text.split(" ")
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise BadRequest(f"cursor: {cursor[:40]!r} is not a cursor this node issued"
+                         ) from None
+    return learnware_id, owner
+
+
+class SqliteStore(Store):
+    """The store on one SQLite connection (serialised by a lock) and a blob dir."""
+
+    def __init__(self, conn: sqlite3.Connection, blobs: BlobDir, *, recover: bool = True
+                 ) -> None:
+        self._conn = conn
+        self._lock = threading.RLock()
+        self.blobs = blobs
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA foreign_keys = ON")
+        migrate(conn)
+        self.recovery = self.recover() if recover else Recovery()
+
+    # -- plumbing -----------------------------------------------------------------------
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+    def _query(self, sql: str, args: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            return self._conn.execute(sql, args).fetchall()
+
+    @staticmethod
+    def _record(row: sqlite3.Row, tags: tuple[str, ...] = ()) -> RecordRow:
+        return RecordRow(**{c: row[c] for c in _RECORD_COLUMNS}, scenarios=tags)
+
+    def _tags(self, owner: str, learnware_id: str) -> tuple[str, ...]:
+        rows = self._query("SELECT tag FROM record_tags WHERE owner = ? AND learnware_id = ? "
+                           "ORDER BY tag", (owner, learnware_id))
+        return tuple(r[0] for r in rows)
+
+    def _with_tags(self, rows: list[sqlite3.Row]) -> list[RecordRow]:
+        return [self._record(r, self._tags(r["owner"], r["learnware_id"])) for r in rows]
+
+    def _write_record(self, conn: sqlite3.Connection, row: RecordRow) -> None:
+        values = tuple(getattr(row, c) for c in _RECORD_COLUMNS)
+        updates = ", ".join(f"{c} = excluded.{c}" for c in _RECORD_COLUMNS[2:])
+        conn.execute(f"INSERT INTO records ({', '.join(_RECORD_COLUMNS)}) VALUES "
+                     f"({', '.join('?' * len(values))}) ON CONFLICT (owner, learnware_id) "
+                     f"DO UPDATE SET {updates}", values)
+        conn.execute("DELETE FROM record_tags WHERE owner = ? AND learnware_id = ?",
+                     (row.owner, row.learnware_id))
+        conn.executemany("INSERT INTO record_tags (owner, learnware_id, tag) VALUES (?, ?, ?)",
+                         [(row.owner, row.learnware_id, t) for t in sorted(set(row.scenarios))])
+
+    def _next_sequence(self, conn: sqlite3.Connection, owner: str) -> int:
+        row = conn.execute("SELECT last_issued FROM sequences WHERE owner = ?",
+                           (owner,)).fetchone()
+        seq = (row[0] if row else 0) + 1
+        conn.execute("INSERT INTO sequences (owner, last_issued) VALUES (?, ?) ON CONFLICT "
+                     "(owner) DO UPDATE SET last_issued = excluded.last_issued", (owner, seq))
+        return seq
+
+    @staticmethod
+    def _check_made(row: RecordRow, owner: str, learnware_id: str, seq: int,
+                    kind: str) -> None:
+        if (row.owner, row.learnware_id, row.sequence, row.kind) != (owner, learnware_id, seq,
+                                                                     kind):
+            raise StoreError(f"make_record returned ({row.owner}, {row.learnware_id}, "
+                             f"{row.sequence}, {row.kind}); expected ({owner}, "
+                             f"{learnware_id}, {seq}, {kind})")
+
+    # -- own learnwares -----------------------------------------------------------------
+    def blob_writer(self) -> BlobWriter:
+        return self.blobs.writer()
+
+    def add_own(self, writer: BlobWriter, owner: str, report: str, make_record: MakeRecord,
+                now: int) -> tuple[OwnLearnware, bool]:
+        with self._lock:
+            learnware_id = writer.content_id()
+            existing = self.get_own(learnware_id)
+            if existing is not None and existing.status == "active":
+                writer.discard()
+                return existing, False
+            self.blobs.commit(writer, learnware_id)
+            try:
+                with self._tx() as conn:
+                    seq = self._next_sequence(conn, owner)
+                    row = make_record(seq)
+                    self._check_made(row, owner, learnware_id, seq, ANNOUNCEMENT)
+                    self._write_record(conn, row)
+                    conn.execute(
+                        "INSERT INTO own_learnwares (learnware_id, owner, size, status, report,"
+                        " published_at, withdrawn_at) VALUES (?, ?, ?, 'active', ?, ?, NULL) "
+                        "ON CONFLICT (learnware_id) DO UPDATE SET owner = excluded.owner, "
+                        "size = excluded.size, status = 'active', report = excluded.report, "
+                        "published_at = excluded.published_at, withdrawn_at = NULL",
+                        (learnware_id, owner, writer.size, report, now))
+            except BaseException:
+                self.blobs.delete(learnware_id)
+                raise
+            added = self.get_own(learnware_id)
+            assert added is not None
+            return added, True
+
+    def withdraw_own(self, learnware_id: str, make_record: MakeRecord, now: int
+                     ) -> OwnLearnware:
+        with self._lock:
+            own = self.get_own(learnware_id)
+            if own is None:
+                raise NotFound(f"learnware {learnware_id} is not hosted by this node")
+            if own.status == "withdrawn":
+                raise Gone(f"learnware {learnware_id} is already withdrawn")
+            with self._tx() as conn:
+                seq = self._next_sequence(conn, own.owner)
+                row = make_record(seq)
+                self._check_made(row, own.owner, learnware_id, seq, WITHDRAWAL)
+                self._write_record(conn, row)
+                conn.execute("UPDATE own_learnwares SET status = 'withdrawn', withdrawn_at = ? "
+                             "WHERE learnware_id = ?", (now, learnware_id))
+            self.blobs.delete(learnware_id)
+            out = self.get_own(learnware_id)
+            assert out is not None
+            return out
+
+    def get_own(self, learnware_id: str) -> OwnLearnware | None:
+        rows = self._query(f"SELECT {_OWN_COLUMNS} FROM own_learnwares o JOIN records r ON "
+                           "r.owner = o.owner AND r.learnware_id = o.learnware_id "
+                           "WHERE o.learnware_id = ?", (learnware_id,))
+        return OwnLearnware(*rows[0]) if rows else None
+
+    def list_own(self) -> list[OwnLearnware]:
+        rows = self._query(f"SELECT {_OWN_COLUMNS} FROM own_learnwares o JOIN records r ON "
+                           "r.owner = o.owner AND r.learnware_id = o.learnware_id "
+                           "ORDER BY o.published_at, o.learnware_id")
+        return [OwnLearnware(*r) for r in rows]
+
+    def blob_path(self, learnware_id: str) -> Path:
+        own = self.get_own(learnware_id)
+        if own is None:
+            raise NotFound(f"learnware {learnware_id}: this node does not host its package")
+        if own.status != "active":
+            raise Gone(f"learnware {learnware_id} was withdrawn by its owner")
+        return self.blobs.path_of(learnware_id)
+
+    # -- records ------------------------------------------------------------------------
+    def put_record(self, row: RecordRow) -> bool:
+        return self.put_records([row])[0]
+
+    def put_records(self, rows: Sequence[RecordRow]) -> list[bool]:
+        out = []
+        with self._tx() as conn:
+            for row in rows:
+                kept = conn.execute("SELECT sequence FROM records WHERE owner = ? AND "
+                                    "learnware_id = ?", (row.owner, row.learnware_id)
+                                    ).fetchone()
+                newer = kept is None or row.sequence > kept[0]
+                if newer:
+                    self._write_record(conn, row)
+                out.append(newer)
+        return out
+
+    def get_record(self, owner: str, learnware_id: str) -> RecordRow | None:
+        rows = self._query("SELECT * FROM records WHERE owner = ? AND learnware_id = ?",
+                           (owner, learnware_id))
+        return self._with_tags(rows)[0] if rows else None
+
+    def records_for(self, learnware_id: str) -> list[RecordRow]:
+        # "kind IN (...)" (every kind there is) lets SQLite use the (kind, learnware_id)
+        # index; without it this was a scan of the whole table per call (anti-entropy
+        # calls it for every announcement it takes in: quadratic in the catalog).
+        return self._with_tags(self._query(
+            "SELECT * FROM records WHERE kind IN ('announcement', 'withdrawal') AND "
+            "learnware_id = ? ORDER BY owner", (learnware_id,)))
+
+    def list_announcements(self, where: RecordFilter, limit: int, cursor: str | None = None
+                           ) -> Page:
+        if limit < 1:
+            raise BadRequest(f"limit: expected a positive integer, got {limit}")
+        sql = ["SELECT * FROM records r WHERE kind = 'announcement'"]
+        args: list[Any] = []
+        for column in ("owner", "data_type", "task_type", "library", "license"):
+            value = getattr(where, column)
+            if value:
+                sql.append(f"AND {column} = ?")
+                args.append(value)
+        if where.name:
+            escaped = where.name.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            sql.append("AND name LIKE ? ESCAPE '\\'")
+            args.append(f"%{escaped}%")
+        if where.scenarios:
+            marks = ", ".join("?" * len(where.scenarios))
+            sql.append(f"AND EXISTS (SELECT 1 FROM record_tags t WHERE t.owner = r.owner AND "
+                       f"t.learnware_id = r.learnware_id AND t.tag IN ({marks}))")
+            args.extend(where.scenarios)
+        if cursor:
+            sql.append("AND (learnware_id, owner) > (?, ?)")
+            args.extend(_decode_cursor(cursor))
+        sql.append("ORDER BY learnware_id, owner LIMIT ?")
+        args.append(limit + 1)
+        rows = self._with_tags(self._query(" ".join(sql), tuple(args)))
+        more = len(rows) > limit
+        rows = rows[:limit]
+        nxt = _encode_cursor(rows[-1].learnware_id, rows[-1].owner) if more else None
+        return Page(tuple(rows), nxt)
+
+    def iter_announcements(self, batch: int = 1000) -> Iterator[RecordRow]:
+        cursor: str | None = None
+        while True:
+            page = self.list_announcements(RecordFilter(), batch, cursor)
+            yield from page.rows
+            if page.next_cursor is None:
+                return
+            cursor = page.next_cursor
+
+    def records_after(self, owner: str, after_sequence: int, limit: int) -> list[RecordRow]:
+        return self._with_tags(self._query(
+            "SELECT * FROM records WHERE owner = ? AND sequence > ? ORDER BY sequence LIMIT ?",
+            (owner, after_sequence, limit)))
+
+    def owner_sequences(self, owner: str) -> list[tuple[str, int]]:
+        rows = self._query("SELECT learnware_id, sequence FROM records WHERE owner = ? "
+                           "ORDER BY learnware_id", (owner,))
+        return [(r[0], r[1]) for r in rows]
+
+    def owners(self) -> list[tuple[str, int, int]]:
+        rows = self._query("SELECT owner, MAX(sequence), COUNT(*) FROM records GROUP BY owner "
+                           "ORDER BY owner")
+        return [(r[0], r[1], r[2]) for r in rows]
+
+    def last_sequence(self, owner: str) -> int:
+        rows = self._query("SELECT last_issued FROM sequences WHERE owner = ?", (owner,))
+        return int(rows[0][0]) if rows else 0
+
+    # -- peers --------------------------------------------------------------------------
+    def upsert_peer(self, peer: PeerRow) -> None:
+        with self._tx() as conn:
+            conn.execute(
+                "INSERT INTO peers (node_id, peer_id, organization, http_url, multiaddrs, "
+                "first_seen, last_seen) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (node_id) DO "
+                "UPDATE SET peer_id = excluded.peer_id, organization = excluded.organization, "
+                "http_url = excluded.http_url, multiaddrs = excluded.multiaddrs, "
+                "last_seen = excluded.last_seen",
+                (peer.node_id, peer.peer_id, peer.organization, peer.http_url,
+                 json.dumps(list(peer.multiaddrs)), peer.first_seen or peer.last_seen,
+                 peer.last_seen))
+
+    def list_peers(self) -> list[PeerRow]:
+        rows = self._query("SELECT * FROM peers ORDER BY node_id")
+        return [PeerRow(r["node_id"], r["peer_id"], r["organization"], r["http_url"],
+                        tuple(json.loads(r["multiaddrs"])), r["first_seen"], r["last_seen"])
+                for r in rows]
+
+    def remove_peer(self, node_id: str) -> None:
+        with self._tx() as conn:
+            conn.execute("DELETE FROM peers WHERE node_id = ?", (node_id,))
+
+    # -- trust on first use ---------------------------------------------------------------
+    def pinned(self, organizations: Sequence[str]) -> dict[str, Pin]:
+        out: dict[str, Pin] = {}
+        names = list(dict.fromkeys(organizations))
+        for i in range(0, len(names), 500):
+            chunk = names[i:i + 500]
+            rows = self._query(f"SELECT * FROM pins WHERE organization IN "
+                               f"({', '.join('?' * len(chunk))})", tuple(chunk))
+            for r in rows:
+                out[r["organization"]] = Pin(r["organization"], r["owner"], bytes(r["public_key"]),
+                                             r["first_seen"])
+        return out
+
+    def pin(self, pins: Sequence[Pin]) -> None:
+        with self._tx() as conn:
+            conn.executemany("INSERT INTO pins (organization, owner, public_key, first_seen) "
+                             "VALUES (?, ?, ?, ?) ON CONFLICT (organization) DO NOTHING",
+                             [(p.organization, p.owner, p.public_key, p.first_seen)
+                              for p in pins])
+
+    def list_pins(self) -> list[Pin]:
+        return [Pin(r["organization"], r["owner"], bytes(r["public_key"]), r["first_seen"])
+                for r in self._query("SELECT * FROM pins ORDER BY organization")]
+
+    # -- upkeep -------------------------------------------------------------------------
+    def counts(self) -> Counts:
+        with self._lock:
+            own = dict(self._conn.execute(
+                "SELECT status, COUNT(*) FROM own_learnwares GROUP BY status").fetchall())
+            kinds = dict(self._conn.execute(
+                "SELECT kind, COUNT(*) FROM records GROUP BY kind").fetchall())
+            owners = self._conn.execute("SELECT COUNT(DISTINCT owner) FROM records"
+                                        ).fetchone()[0]
+            peers = self._conn.execute("SELECT COUNT(*) FROM peers").fetchone()[0]
+        return Counts(own.get("active", 0), own.get("withdrawn", 0), kinds.get(ANNOUNCEMENT, 0),
+                      kinds.get(WITHDRAWAL, 0), owners, peers)
+
+    def _active_ids(self) -> set[str]:
+        return {r[0] for r in self._query(
+            "SELECT learnware_id FROM own_learnwares WHERE status = 'active'")}
+
+    def verify(self, *, deep: bool = True) -> list[Problem]:
+        with self._lock:
+            problems = self._verify_database()
+            problems += self._verify_own(deep)
+            active = self._active_ids()
+            problems += [Problem("orphan_blob", f"{i}: a blob no active learnware owns")
+                         for i in self.blobs.ids() if i not in active]
+            problems += [Problem("temp_file", f"{p.name}: an unfinished upload")
+                         for p in self.blobs.temp_files()]
+            problems += [Problem("stray_file", f"{p}: not a blob") for p in
+                         self.blobs.stray_files()]
+            return problems
+
+    def _verify_database(self) -> list[Problem]:
+        problems = []
+        check = [r[0] for r in self._query("PRAGMA integrity_check")]
+        if check != ["ok"]:
+            problems.append(Problem("database", "; ".join(map(str, check[:5]))))
+        problems += [Problem("foreign_key", f"table {r[0]} row {r[1]} -> {r[2]}")
+                     for r in self._query("PRAGMA foreign_key_check")]
+        for owner, max_seq, _ in self.owners():
+            issued = self.last_sequence(owner)
+            if issued and issued < max_seq:
+                problems.append(Problem("sequence", f"{owner}: issued up to {issued} but holds "
+                                                    f"sequence {max_seq}"))
+        return problems
+
+    def _verify_own(self, deep: bool) -> list[Problem]:
+        problems = []
+        for own in self.list_own():
+            record = self.get_record(own.owner, own.learnware_id)
+            path = self.blobs.path_of(own.learnware_id)
+            want = ANNOUNCEMENT if own.status == "active" else WITHDRAWAL
+            if record is None or record.kind != want:
+                problems.append(Problem("record_mismatch", f"{own.learnware_id}: {own.status} "
+                                        f"but its record is {record and record.kind}"))
+            if own.status != "active":
+                continue
+            if not path.is_file():
+                problems.append(Problem("missing_blob", f"{own.learnware_id}: no package file"))
+            elif deep:
+                cid, size = hash_file(path)
+                if cid != own.learnware_id or size != own.size:
+                    problems.append(Problem("bad_blob", f"{own.learnware_id}: file hashes to "
+                                            f"{cid} ({size} bytes, row says {own.size})"))
+        return problems
+
+    def recover(self) -> Recovery:
+        with self._lock:
+            temp = self.blobs.clear_temp()
+            active = self._active_ids()
+            orphans = tuple(i for i in self.blobs.ids() if i not in active)
+            for blob in orphans:
+                self.blobs.delete(blob)
+            return Recovery(temp, orphans)
+
+    def schema_version(self) -> int:
+        with self._lock:
+            return schema_version(self._conn)
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+
+class FileStore(SqliteStore):
+    """The store a node runs on: ``root/lwnode.sqlite3`` and ``root/blobs``."""
+
+    def __init__(self, root: str | os.PathLike[str], *, recover: bool = True) -> None:
+        """Open (creating if needed) the store under `root`; `recover=False` skips the
+        clean-up of an unclean stop (to inspect what a crash left)."""
+        self.root = Path(root)
+        self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self._lock_fd = os.open(self.root / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(self._lock_fd)
+            raise StoreError(f"{self.root}: the store is in use by another lwnode process"
+                             ) from None
+        try:
+            conn = sqlite3.connect(self.root / DB_NAME, isolation_level=None,
+                                   check_same_thread=False, timeout=10.0)
+            try:
+                mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+                if mode != "wal":
+                    raise StoreError(f"{self.root / DB_NAME}: cannot use WAL mode ({mode})")
+                conn.execute("PRAGMA synchronous = FULL")
+                super().__init__(conn, BlobDir(self.root / "blobs"), recover=recover)
+            except BaseException:
+                conn.close()
+                raise
+        except sqlite3.DatabaseError as exc:
+            os.close(self._lock_fd)
+            raise StoreError(f"{self.root / DB_NAME}: {exc}") from None
+        except BaseException:
+            os.close(self._lock_fd)
+            raise
+
+    def close(self) -> None:
+        super().close()
+        if self._lock_fd >= 0:
+            os.close(self._lock_fd)
+            self._lock_fd = -1
+
+
+class MemoryStore(SqliteStore):
+    """The same store in ``:memory:`` with blobs in a temporary directory (tests)."""
+
+    def __init__(self) -> None:
+        self._tmp = tempfile.mkdtemp(prefix="lwnode-store-")
+        conn = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+        super().__init__(conn, BlobDir(Path(self._tmp) / "blobs"))
+
+    def close(self) -> None:
+        super().close()
+        shutil.rmtree(self._tmp, ignore_errors=True)
+
+
+def open_store(root: str | os.PathLike[str] | None) -> SqliteStore:
+    """`FileStore(root)`, or a `MemoryStore` when `root` is None or ``":memory:"``."""
+    if root is None or str(root) == ":memory:":
+        return MemoryStore()
+    return FileStore(root)
