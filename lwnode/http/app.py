@@ -33,9 +33,7 @@ from lwnode.http.guard import RequestGuard, token_ok
 from lwnode.http.openapi import openapi_document
 from lwnode.http.ratelimit import OpenLimits
 from lwnode.http.web import PAGE_PATHS, setup_web  # the web page (lwnode.http.web, issue 9)
-from lwnode.node.records import announcement_of
 from lwnode.node.service import NodeService, package_path
-from lwnode.node.store.base import ANNOUNCEMENT
 from protocol.versions import SCHEMA_MAJOR, SCHEMA_MINOR
 
 log = logging.getLogger("lwnode.api")
@@ -147,15 +145,8 @@ async def list_learnwares(request: web.Request) -> web.Response:
 
 
 async def get_learnware(request: web.Request) -> web.Response:
-    service = request.app[SERVICE]
     lid = jsonio.learnware_id(request.match_info["id"])
-    details = await service.details(lid)
-    offers = [await service.compute(announcement_of, r) for r in details.records
-              if r.kind == ANNOUNCEMENT]
-    hosted = details.own is not None and details.own.status == "active"
-    url = service.public_url + package_path(lid) if hosted else None
-    urls = {a.owner: a.package_urls for a in offers}
-    return _json(jsonio.details_json(details, offers[0].semantic, url, urls))
+    return _json(await jsonio.learnware_json(request.app[SERVICE], lid))
 
 
 async def get_spec(request: web.Request) -> web.Response:

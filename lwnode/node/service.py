@@ -295,6 +295,14 @@ class NodeService:
         ann = await self._run(self._search_pool, announcement_of, row)
         return ann.semantic, ann.statistical
 
+    async def package_file(self, learnware_id: str) -> Path | None:
+        """The package's file on this machine if this node hosts it (else None)."""
+        try:
+            path: Path = await self._store(self.store.blob_path, learnware_id)
+        except (NotFound, Gone):
+            return None
+        return path
+
     async def open_package(self, learnware_id: str) -> tuple[IO[bytes], int]:
         """An open file of a hosted package and its size (the caller closes it)."""
         path = await self._store(self.store.blob_path, learnware_id)

@@ -207,15 +207,18 @@ class Fetched:
 @dataclass(frozen=True)
 class Offer:
     """One URL to try: the owner's verified announcement and its advertised host (None
-    for the package the asked node hosts itself, fetched from that node)."""
+    for the package the asked node hosts itself, fetched from that node). `file`: that
+    node's own copy on this machine (the node's page fetching in-process), read
+    instead of `url` and checked the same way."""
 
     url: str
     announcement: Any
     host: str | None
+    file: Path | None = None
 
 
-def _offers(client: NodeClient, details: Mapping[str, Any], learnware_id: str
-            ) -> tuple[list[Offer], list[Exception]]:
+def _offers(node_url: str, details: Mapping[str, Any], learnware_id: str,
+            own_file: Path | None = None) -> tuple[list[Offer], list[Exception]]:
     """The URLs to try, in order, and why the offers left out were refused.
 
     First the asked node's own copy when it hosts the package (from that node's URL:
@@ -242,8 +245,8 @@ def _offers(client: NodeClient, details: Mapping[str, Any], learnware_id: str
     ranked.sort(key=lambda pair: pair[0])
     out = []
     if details.get("package_url") and ranked:  # checked against the original's announcement
-        out.append(Offer(client.url + _package_path(learnware_id), ranked[0][1].announcement,
-                         None))
+        out.append(Offer(node_url + _package_path(learnware_id), ranked[0][1].announcement,
+                         None, own_file))
     for _, offer in ranked:
         if offer.url not in [o.url for o in out]:
             out.append(offer)
@@ -310,16 +313,34 @@ def fetch_package(client: NodeClient, learnware_id: str, dest: str | os.PathLike
     nothing is left in `dest` (except, with `keep_partial`, a resumable part of a
     download cut short).
     """
-    from lwnode.userside.safefetch import Deadline, FetchLimits, NoRoom
+    _valid_id(learnware_id)  # before the node is asked anything
+    details = client.details(learnware_id)
+    return fetch_from_details(details, learnware_id, dest, node_url=client.url,
+                              progress=progress, limits=limits, keep_partial=keep_partial)
 
+
+def _valid_id(learnware_id: str) -> None:
     try:
         check_content_id(learnware_id, "learnware id")
     except ProtocolError as exc:
         raise InputError(str(exc)) from None
+
+
+def fetch_from_details(details: Mapping[str, Any], learnware_id: str,
+                       dest: str | os.PathLike[str], *, node_url: str,
+                       own_file: Path | None = None, progress: Progress | None = None,
+                       limits: FetchLimits | None = None, keep_partial: bool = True
+                       ) -> Fetched:
+    """`fetch_package` once the asked node's details (``GET /v1/learnwares/{id}``'s
+    JSON) are in hand; `own_file`: that node's own copy, when the caller is the node
+    itself (its page), read in place of a request to itself."""
+    from lwnode.userside.safefetch import Deadline, FetchLimits, NoRoom
+
+    _valid_id(learnware_id)
     if limits is None:
         from lwnode.config import NodeConfig
 
-        limits = FetchLimits.from_config(NodeConfig(), client.url)
+        limits = FetchLimits.from_config(NodeConfig(), node_url)
     deadline = Deadline(limits.deadline_seconds)
     folder = Path(dest)
     if folder.exists() and not folder.is_dir():
@@ -327,9 +348,8 @@ def fetch_package(client: NodeClient, learnware_id: str, dest: str | os.PathLike
     folder.mkdir(parents=True, exist_ok=True)
     hexd = learnware_id.split(":", 1)[1]
     final, part = folder / f"{hexd}.zip", folder / f"{hexd}.zip.part"
-    details = client.details(learnware_id)
     name = details.get("semantic", {}).get("name", "")
-    offers, errors = _offers(client, details, learnware_id)
+    offers, errors = _offers(node_url, details, learnware_id, own_file)
     if not offers:
         raise (errors[-1] if errors else
                NodeError(f"{learnware_id}: no package URL is known for it"))
@@ -375,6 +395,8 @@ def _download_one(offer: Offer, learnware_id: str, part: Path, limits: FetchLimi
     from lwnode.userside.safefetch import check_room, download, resolve_target
 
     ann = offer.announcement
+    if offer.file is not None:
+        return _copy_own(offer.file, part, ann.package_size, limits, progress)
     host = offer.host if offer.host is not None else (urlsplit(offer.url).hostname or "")
     trusted = limits if offer.host is not None else replace(
         limits, allow_loopback=True, allow_private=True)  # the node the caller asked
@@ -389,6 +411,26 @@ def _download_one(offer: Offer, learnware_id: str, part: Path, limits: FetchLimi
             progress(offset)
         return download(target, f, offset=offset, limit=ann.package_size, deadline=deadline,
                         limits=limits, progress=progress)
+
+
+def _copy_own(source: Path, part: Path, size: int, limits: FetchLimits,
+              progress: Progress | None) -> int:
+    """The node's own copy into `part`: no more than the announced size, the same
+    free-disk rule as a download; the caller checks the hash and the package."""
+    from lwnode.userside.safefetch import check_room
+
+    part.unlink(missing_ok=True)  # a local copy never resumes another server's bytes
+    check_room(part.parent, size, 0, limits)
+    with open(source, "rb") as src, open(part, "wb") as out:
+        copied = 0
+        while chunk := src.read(min(1 << 20, size + 1 - copied)):
+            copied += len(chunk)
+            if copied > size:
+                raise NodeError(f"the node's own copy is larger than the {size} bytes announced")
+            out.write(chunk)
+            if progress:
+                progress(copied)
+    return copied
 
 
 def _who(ann: Any) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import logging
 import os
 
 import aiohttp
@@ -117,6 +118,25 @@ async def test_private_reads_keep_the_page_open_and_its_data_closed(closed, http
     auth = {"Authorization": f"Bearer {closed.token}"}
     r = await http.get(f"{closed.url}/v1/web/vocabulary", headers=auth)
     assert (await r.json())["limits"]["max_data_bytes"] == 2048
+
+
+async def test_the_page_fetches_through_its_node_in_process(tmp_path, centres, http, caplog):
+    # The page asked its own node over HTTP (details, then the package from itself);
+    # now the service answers in-process and the hosted copy is read from the store.
+    home = NodeHome(tmp_path / "home")
+    home.init("In-process Org")
+    config = home.config(env={}, overrides={"http": {"port": 0, "open_reads": False},
+                                            "log": {"access_log": True}})
+    auth = {"Authorization": f"Bearer {home.token()}"}
+    async with running_node(home, config) as running:
+        lid = await publish_package(running.service, region_package(centres, 1))
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="lwnode.access"):
+            r = await http.post(f"{running.url}/v1/web/fetch", json={"id": lid}, headers=auth)
+            body = await r.json()
+    assert r.status == 200 and body["verified"] and body["size"] > 0, body
+    served = [rec.getMessage() for rec in caplog.records if rec.name == "lwnode.access"]
+    assert len(served) == 1 and "POST /v1/web/fetch" in served[0], served
 
 
 # -- requirement: the rows stay on this node ---------------------------------------------------

@@ -40,9 +40,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
-from lwnode.client import NodeClient
 from lwnode.errors import Busy, JobFailed
-from lwnode.userside.local import Fetched, fetch_package
+from lwnode.userside.local import Fetched, fetch_from_details
 from lwnode.userside.safefetch import FetchLimits
 
 log = logging.getLogger("lwnode.web")
@@ -52,24 +51,11 @@ CACHE_BYTES = 2 << 30
 LOG_TAIL_BYTES = 2000
 
 
-class _OwnNode(NodeClient):
-    """The node's client of itself: sends the token on reads too (for ``open_reads = false``)."""
-
-    def details(self, learnware_id: str) -> dict[str, Any]:
-        from urllib.parse import quote
-
-        out: dict[str, Any] = self.request("GET", f"/v1/learnwares/{quote(learnware_id)}",
-                                           auth=True, what="get")
-        return out
-
-
 class WebJobs:
     """See the module doc.
 
     Parameters
     ----------
-    token
-        The node's API token (its client of itself reads with it).
     trusted_types
         Extra types skops may load (the node's ``[checks] trusted_types``).
     timeout
@@ -87,11 +73,10 @@ class WebJobs:
         ``fetch_limits.stall_seconds`` for a slot, then is refused as `Busy`.
     """
 
-    def __init__(self, *, token: str, trusted_types: tuple[str, ...], timeout: float,
+    def __init__(self, *, trusted_types: tuple[str, ...], timeout: float,
                  workers: int = 1, cache_bytes: int = CACHE_BYTES,
                  scratch: Path | None = None, fetch_limits: FetchLimits | None = None,
                  fetch_slots: int = 4) -> None:
-        self.token = token
         self.scratch = scratch
         self.base: Path | None = None
         self.uploads: Path | None = None
@@ -141,20 +126,25 @@ class WebJobs:
         return await loop.run_in_executor(self._io, functools.partial(fn, *args))
 
     # -- fetching --------------------------------------------------------------------------
-    async def fetch(self, learnware_id: str, node_url: str) -> Fetched:
-        """Download (or find in the cache) a learnware's package, verified."""
+    async def fetch(self, learnware_id: str, details: dict[str, Any], node_url: str,
+                    own_file: Path | None) -> Fetched:
+        """Download (or find in the cache) a learnware's package, verified.
+
+        `details` is the node's own answer about it (``GET /v1/learnwares/{id}``'s JSON,
+        built in-process) and `own_file` the node's own copy when it hosts one: the
+        page never asks its node over HTTP."""
         assert self.cache is not None, "WebJobs.start() was not called"
         entry = self._fetching.setdefault(learnware_id, (asyncio.Lock(), Counter()))
         lock, users = entry
         users["n"] += 1
         try:
             async with lock:  # one download of an id at a time (they share a .part file)
-                client = _OwnNode(node_url, self.token, timeout=60.0)
                 async with self._fetch_slot():
                     loop = asyncio.get_running_loop()
                     fetched = await loop.run_in_executor(self._fetch_pool, functools.partial(
-                        fetch_package, client, learnware_id, self.cache,
-                        limits=self.fetch_limits, keep_partial=False))
+                        fetch_from_details, details, learnware_id, self.cache,
+                        node_url=node_url, own_file=own_file, limits=self.fetch_limits,
+                        keep_partial=False))
         finally:
             users["n"] -= 1
             if users["n"] == 0:  # nobody else wants this id now: forget its lock

@@ -114,8 +114,10 @@ def _self_url(request: web.Request, ctx: WebContext) -> str:
 async def _fetch(ctx: WebContext, request: web.Request, lid: str) -> Fetched:
     """Fetch a package for the page; any failure is the fetch's (502), an unknown or
     withdrawn id the owner's answer (`lwnode.http.errors` maps both)."""
+    details = await jsonio.learnware_json(ctx.service, lid)  # NotFound / Gone: 404 / 410
+    own_file = await ctx.service.package_file(lid)
     try:
-        return await ctx.jobs.fetch(lid, _self_url(request, ctx))
+        return await ctx.jobs.fetch(lid, details, _self_url(request, ctx), own_file)
     except (InputError, RequestFailed, NodeUnreachable, FetchFailed, Busy):
         raise
     except NodeError as exc:  # a download that did not verify, no URL known...
@@ -381,7 +383,7 @@ def setup_web(app: web.Application, service: NodeService, config: NodeConfig,
 
     timeout = 120.0 + 4 * config.checks.time_limit
     root = getattr(service.store, "root", None)  # a FileStore's folder; None in memory
-    jobs = WebJobs(token=token, trusted_types=tuple(config.checks.trusted_types),
+    jobs = WebJobs(trusted_types=tuple(config.checks.trusted_types),
                    timeout=timeout, workers=max(1, config.checks.workers),
                    scratch=None if root is None else Path(root) / "scratch" / "web",
                    fetch_limits=FetchLimits.from_config(config),
