@@ -77,6 +77,8 @@ class CheckReport:
 
     results: tuple[CheckResult, ...]
     learnware_id: str | None = None
+    privacy_report: dict[str, Any] | None = None
+    """The manifest's ``[privacy_report]`` (the owner's statement, shown, not trusted)."""
 
     @property
     def failed(self) -> CheckResult | None:
@@ -99,7 +101,8 @@ class CheckReport:
     def to_dict(self) -> dict[str, Any]:
         return {"status": self.status.value, "reason": self.reason,
                 "learnware_id": self.learnware_id,
-                "checks": [r.to_dict() for r in self.results]}
+                "checks": [r.to_dict() for r in self.results],
+                "privacy_report": self.privacy_report}
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict())
@@ -283,11 +286,14 @@ def check_package(source: bytes | str | os.PathLike[str],
     limits = options.package_limits
     run = _Runner()
     pkg_id: str | None = None
+    privacy: dict[str, Any] | None = None
     try:
         pkg_id, entries = run.run("archive", Status.INVALID,
                                   lambda: reader.read_package(source, limits))
         manifest = run.run("manifest", Status.INVALID,
                            lambda: reader.parse_manifest(entries, limits))
+        if manifest.privacy_report is not None:
+            privacy = manifest.privacy_report.to_manifest()
         run.run("semantic", Status.INVALID, lambda: check_consistent(manifest))
         spec = run.run("statistical", Status.INVALID,
                        lambda: reader.load_statistical(manifest, entries, limits))
@@ -300,7 +306,7 @@ def check_package(source: bytes | str | os.PathLike[str],
             sandbox_limits=options.sandbox(), limits=limits), spec, expect, options)
     except _Failed:
         pass
-    return CheckReport(tuple(run.results), pkg_id)
+    return CheckReport(tuple(run.results), pkg_id, privacy)
 
 
 def check_learnware(learnware: Learnware, options: CheckOptions | None = None) -> CheckReport:

@@ -35,6 +35,7 @@ from engine.package.manifest import (
 )
 from engine.package.reader import open_package
 from engine.package.statspec import spec_to_files
+from engine.privacy.report import PrivacyReport
 from engine.specification.rkme import RKMESpec
 from engine.specification.semantic import SemanticSpec
 from engine.vocabulary import TaskType
@@ -117,7 +118,8 @@ def _serialise(model: Any, semantic: SemanticSpec, input_shape: tuple[int, ...],
 def build_bytes(model: Any, semantic: SemanticSpec, spec: RKMESpec, *,
                 model_format: str | None = None, input_shape: Sequence[int] | None = None,
                 trusted_types: Sequence[str] = (), packages: Sequence[str] = (),
-                readme: str | None = None) -> bytes:
+                readme: str | None = None, privacy_report: PrivacyReport | None = None
+                ) -> bytes:
     """The package's bytes. See `build` for the parameters."""
     try:
         semantic.require_complete()
@@ -140,7 +142,8 @@ def build_bytes(model: Any, semantic: SemanticSpec, spec: RKMESpec, *,
         model=section,
         requirements=Requirements(python=".".join(platform.python_version_tuple()[:2]),
                                   packages=_versions(_REQUIREMENTS[section.format])
-                                  + tuple(packages)))
+                                  + tuple(packages)),
+        privacy_report=privacy_report)
     entries = {MANIFEST_NAME: manifest.to_toml(), manifest.statistical.meta: meta,
                manifest.statistical.arrays: arrays, **files}
     if readme is not None:
@@ -171,7 +174,9 @@ def build(path: str | os.PathLike[str], model: Any, semantic: SemanticSpec, spec
     **options
         ``model_format``, ``input_shape`` (default ``[input.dimension]``),
         ``trusted_types`` (skops types beyond scikit-learn/numpy/scipy the estimator
-        needs), ``packages`` (extra informational requirements), ``readme``.
+        needs), ``packages`` (extra informational requirements), ``readme``,
+        ``privacy_report`` (`engine.privacy.privacy_report` of the spec on the rows it
+        was fit on: kept as ``[privacy_report]`` in ``learnware.toml`` for people).
 
     Returns
     -------

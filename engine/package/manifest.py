@@ -17,6 +17,7 @@ from engine.models.formats import CODE, MODEL_FORMATS, TORCH_STATE_DICT, TORCHSC
 from engine.package import toml_write
 from engine.package.names import check_entry_name
 from engine.package.nesting import load_toml
+from engine.privacy.report import PrivacyReport
 from engine.specification.semantic import MAX_DIMENSION, MAX_LABELS, Label, SemanticSpec
 from engine.vocabulary import TaskType
 
@@ -268,6 +269,9 @@ class Manifest:
     model: ModelSection
     requirements: Requirements = field(default_factory=Requirements)
     format: int = PACKAGE_FORMAT_VERSION
+    privacy_report: PrivacyReport | None = None
+    """The owner's measurement of what the spec reveals (`engine.privacy.report`), for
+    people: a reader cannot check it, so nothing trusts it."""
 
     def file_names(self) -> tuple[str, ...]:
         """The single-file entries the manifest names (a code model's directory excluded)."""
@@ -277,9 +281,12 @@ class Manifest:
         return tuple(names)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"format": self.format, "semantic": self.semantic.to_dict(),
-                "statistical": self.statistical.to_dict(), "model": self.model.to_dict(),
-                "requirements": self.requirements.to_dict()}
+        out = {"format": self.format, "semantic": self.semantic.to_dict(),
+               "statistical": self.statistical.to_dict(), "model": self.model.to_dict(),
+               "requirements": self.requirements.to_dict()}
+        if self.privacy_report is not None:
+            out["privacy_report"] = self.privacy_report.to_manifest()
+        return out
 
     def to_toml(self) -> bytes:
         return toml_write.dumps(self.to_dict()).encode("utf-8")
@@ -287,7 +294,7 @@ class Manifest:
     @classmethod
     def from_dict(cls, data: object) -> Manifest:
         d = _reject_unknown(data, ("format", "semantic", "statistical", "model",
-                                   "requirements"), "")
+                                   "requirements", "privacy_report"), "")
         version = _require(d, "format", "")
         if version != PACKAGE_FORMAT_VERSION:
             raise PackageError(f"learnware.toml format: {version!r} is not supported (this "
@@ -296,11 +303,17 @@ class Manifest:
             semantic = SemanticSpec.from_dict(_require(d, "semantic", ""))
         except SpecError as exc:
             raise PackageError(f"learnware.toml [semantic]: {exc}") from None
+        report = None
+        if "privacy_report" in d:
+            try:
+                report = PrivacyReport.from_dict(d["privacy_report"])
+            except ValueError as exc:
+                raise PackageError(f"learnware.toml [privacy_report]: {exc}") from None
         return cls(semantic=semantic,
                    statistical=StatisticalSection.from_dict(_require(d, "statistical", "")),
                    model=ModelSection.from_dict(_require(d, "model", "")),
                    requirements=Requirements.from_dict(d.get("requirements", {})),
-                   format=version)
+                   format=version, privacy_report=report)
 
     @classmethod
     def from_toml(cls, data: bytes) -> Manifest:

@@ -21,6 +21,7 @@ trusted by a node.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -33,6 +34,15 @@ Array = NDArray[np.float64]
 
 MIN_ROWS_FOR_AUC = 100
 _MAX_ROWS = 2000
+_BIG = float(2**53)
+
+_FIELDS: dict[str, tuple[type, float, float]] = {
+    "mechanism": (str, 0, 0), "min_rows_per_point": (int, 1, _BIG), "points": (int, 1, _BIG),
+    "rows": (int, 1, _BIG), "nearest_row_ratio": (float, 0.0, _BIG),
+    "fewest_rows_per_point": (int, 1, _BIG), "median_rows_per_point": (float, 1.0, _BIG),
+    "auc_nearest_point": (float, 0.0, 1.0), "auc_kernel_density": (float, 0.0, 1.0)}
+"""Each field's type and range, for reading a report back (`PrivacyReport.from_dict`)."""
+_REQUIRED = ("mechanism", "min_rows_per_point", "points", "rows", "nearest_row_ratio")
 
 
 @dataclass(frozen=True)
@@ -51,6 +61,43 @@ class PrivacyReport:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def to_manifest(self) -> dict[str, Any]:
+        """The report as a package's ``learnware.toml`` keeps it (``[privacy_report]``):
+        the row count rounded like the spec's own (`coarse_count`: a package is
+        public), fields without a value left out (TOML has no null)."""
+        from engine.privacy.grouping import coarse_count
+
+        out = {**self.to_dict(), "rows": coarse_count(self.rows)}
+        return {k: v for k, v in out.items() if v is not None}
+
+    @classmethod
+    def from_dict(cls, data: object) -> PrivacyReport:
+        """Read a stored report, checking every field (`ValueError` names the bad one)."""
+        if not isinstance(data, dict):
+            raise ValueError(f"expected a table, got {type(data).__name__}")
+        unknown = sorted(set(data) - set(_FIELDS))
+        if unknown:
+            raise ValueError(f"unknown field {unknown[0]!r}")
+        values: dict[str, Any] = {}
+        for name, (kind, lo, hi) in _FIELDS.items():
+            value = data.get(name)
+            if value is None:
+                if name in _REQUIRED:
+                    raise ValueError(f"{name}: missing")
+                values[name] = None
+                continue
+            if kind is str:
+                if not isinstance(value, str) or not 0 < len(value) <= 64:
+                    raise ValueError(f"{name}: expected a short string")
+            elif isinstance(value, bool) or not isinstance(
+                    value, (int, float) if kind is float else int):
+                wanted = "a number" if kind is float else "an integer"
+                raise ValueError(f"{name}: expected {wanted}")
+            elif not (math.isfinite(value) and lo <= value <= hi):
+                raise ValueError(f"{name}: {value!r} is outside {lo:g}..{hi:g}")
+            values[name] = float(value) if kind is float else value
+        return cls(**values)
 
     def summary(self) -> str:
         """One line for a terminal."""

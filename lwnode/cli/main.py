@@ -256,9 +256,11 @@ def _cmd_pack(args: argparse.Namespace) -> int:
     semantic = read_semantic(args.semantic, table=table, data_name=args.data, model=model,
                              complete=True)
     spec = _spec_of(table, args, semantic.data_type.value if semantic.data_type else None)
+    privacy = _privacy_report(spec, table)  # printed below, kept in learnware.toml
     with _step("building the package"):
         try:
-            data = build_bytes(model, semantic, spec, trusted_types=args.trusted_type)
+            data = build_bytes(model, semantic, spec, trusted_types=args.trusted_type,
+                               privacy_report=privacy)
         except PackageError as exc:
             raise InputError(str(exc)) from None
     if not args.no_check:
@@ -278,7 +280,7 @@ def _cmd_pack(args: argparse.Namespace) -> int:
     print(f"  statistical spec: {spec.kind}, {len(spec.points_)} points in "
           f"{spec.points_.shape[1]} dimensions from {len(table.values)} rows "
           f"({_spec_privacy(spec)})")
-    print(f"  {_privacy_report(spec, table).summary()}")
+    print(f"  {privacy.summary()} (kept in the package's learnware.toml)")
     return EXIT_OK
 
 

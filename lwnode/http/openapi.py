@@ -91,7 +91,22 @@ _SCHEMAS: dict[str, Any] = {
         "reason": {"type": "string"}, "learnware_id": {"type": "string", "nullable": True},
         "checks": {"type": "array", "items": {"type": "object", "properties": {
             "name": {"type": "string"}, "status": {"type": "string"},
-            "reason": {"type": "string"}, "seconds": {"type": "number"}}}}}},
+            "reason": {"type": "string"}, "seconds": {"type": "number"}}}},
+        "privacy_report": {"allOf": [_ref("PrivacyReport")], "nullable": True,
+                           "description": "The package's [privacy_report] as its owner "
+                                          "measured it (shown, not checked)"}}},
+    "PrivacyReport": {"type": "object", "description": "What a spec reveals of its rows, "
+                      "measured on its owner's machine (engine.privacy.report)", "properties": {
+        "mechanism": {"type": "string"}, "min_rows_per_point": {"type": "integer"},
+        "points": {"type": "integer"},
+        "rows": {"type": "integer", "description": "rounded to its leading digit in a "
+                 "package; exact in the owner's own view"},
+        "nearest_row_ratio": {"type": "number", "description": "closest point to any row "
+                              "over the rows' median nearest-neighbour spacing"},
+        "fewest_rows_per_point": {"type": "integer", "nullable": True},
+        "median_rows_per_point": {"type": "number", "nullable": True},
+        "auc_nearest_point": {"type": "number", "nullable": True},
+        "auc_kernel_density": {"type": "number", "nullable": True}}},
     "Hosted": {"type": "object", "properties": {
         "status": {"type": "string", "enum": ["active", "withdrawn"]},
         "size": {"type": "integer"}, "sequence": {"type": "integer"},

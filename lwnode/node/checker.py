@@ -61,9 +61,14 @@ def options_from_json(data: dict[str, Any]) -> CheckOptions:
 
 
 def report_from_json(data: dict[str, Any]) -> CheckReport:
+    from engine.privacy.report import PrivacyReport
+
     results = tuple(CheckResult(r["name"], Status(r["status"]), r["reason"], r["seconds"])
                     for r in data["checks"])
-    return CheckReport(results, data.get("learnware_id"))
+    privacy = data.get("privacy_report")
+    if privacy is not None:  # read from the package in the worker: checked again here
+        privacy = PrivacyReport.from_dict(privacy).to_manifest()
+    return CheckReport(results, data.get("learnware_id"), privacy)
 
 
 def _failed(check: str, reason: str) -> CheckOutcome:

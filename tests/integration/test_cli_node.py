@@ -17,6 +17,7 @@ import pytest
 from cli_run import ENV, lwnode, lwnode_many, served_node
 from lwtesting import region_centres, region_labels, region_rows, wait_for
 
+from engine.package import open_package
 from engine.privacy import coarse_count
 
 pytestmark = pytest.mark.timeout(180)
@@ -65,8 +66,10 @@ def test_the_whole_flow(work, node):
                           "--semantic", f"sem{i}.toml", "-o", f"pkg{i}.zip", "--points", "30")
                          for i in range(2)], cwd=d)
     assert all(f"pkg{i}.zip" in p.stdout and "no row is in it" in p.stdout
-               and "membership AUC" in p.stdout
-               for i, p in enumerate(packs))
+               and "membership AUC" in p.stdout and "kept in the package's learnware.toml"
+               in p.stdout for i, p in enumerate(packs))
+    kept = open_package(d / "pkg0.zip").manifest.privacy_report
+    assert kept is not None and kept.mechanism == "group-means" and kept.auc_nearest_point
     ids = []
     for i in range(2):
         published = lwnode("publish", f"pkg{i}.zip", "--home", "home", "--json", cwd=d,

@@ -149,6 +149,11 @@ async def test_rows_become_an_rkme_that_the_search_takes(node, http, centres):
     # private: one point per >= 20 rows (the page no longer lowers n_points to the rows)
     assert (body["rows"], body["shape"]) == (90, [D]) and 1 <= body["points"] <= 90 // 20
     assert body["columns"] == [f"f{j}" for j in range(D)] and body["file"] == "mine.csv"
+    # what the RKME reveals, measured on the rows here (90 rows: too few for an attack AUC)
+    privacy = body["privacy_report"]
+    assert privacy["mechanism"] == "group-means" and privacy["rows"] == 90
+    assert privacy["min_rows_per_point"] == 10 and privacy["nearest_row_ratio"] > 0.05
+    assert privacy["auc_nearest_point"] is None
     r = await http.post(f"{node.url}/v1/search", json={"statistical": body["statistical"]})
     hits = (await r.json())["single"]
     assert r.status == 200 and hits[0]["id"] == node.lid
@@ -322,7 +327,13 @@ async def test_pack_builds_checks_and_publishes(node, http, centres):
     body = await r.json()
     assert r.status == 201, body
     assert body["report"]["status"] == "usable" and body["packed"]["rows"] == 150
+    # the owner's privacy report went into the package and came back through the checks,
+    # with the row count rounded (the package is public; the developer saw 150 above)
+    privacy = body["report"]["privacy_report"]
+    assert privacy["rows"] == 100 and privacy["mechanism"] == "group-means"
+    assert 0.0 <= privacy["auc_nearest_point"] <= 1.0
     details = await (await http.get(f"{node.url}/v1/learnwares/{body['id']}")).json()
+    assert details["hosted"]["report"]["privacy_report"] == privacy
     semantic = details["semantic"]
     assert semantic["scenarios"] == ["energy", "retail"] or set(semantic["scenarios"]) == {
         "energy", "retail"}

@@ -255,6 +255,7 @@ def test_publish_on_one_node_search_fetch_and_reuse_from_another(nodes, files, p
     remote = hits.filter(has_text="region 0 classifier")
     expect(remote.locator(".tag")).to_have_text("peer")
     expect(page.locator("#mixture-chart .weight-bar")).to_have_count(2)
+    expect(page.locator("#s-spec")).to_contain_text("Each point is the mean of at least 10 of")
     page.screenshot(path=str(shots / "search.png"), full_page=True)
 
     # One click fetches A's package from node A and verifies it.
@@ -265,6 +266,8 @@ def test_publish_on_one_node_search_fetch_and_reuse_from_another(nodes, files, p
     remote.locator("a").click()
     expect(page.locator("#d-title")).to_have_text("region 0 classifier")
     expect(page.locator("#d-facts")).to_contain_text("Harbour Hospital")
+    # the owner's signed privacy record travels with the spec: node B shows it too
+    expect(page.locator("#d-privacy")).to_contain_text("the mean of at least 10 rows")
     expect(page.locator("#d-picture svg circle").first).to_be_visible()
     expect(page.locator("#d-picture svg rect[fill=none]").first).to_be_visible()
     page.screenshot(path=str(shots / "learnware.png"), full_page=True)

@@ -184,3 +184,31 @@ def test_semantic_spec_with_every_field_survives_the_manifest() -> None:
         output=OutputSpec(1, ("revenue",)))
     pkg = open_package(build_bytes(LinearRegression().fit(x, x[:, 0]), sem, rkme(x)))
     assert pkg.semantic == sem
+
+
+def test_the_owners_privacy_report_is_kept_in_the_manifest_and_checked_on_reading() -> None:
+    from engine.checks import check_package
+    from engine.privacy import privacy_report
+
+    x, y = data(n=300)
+    spec = rkme(x)
+    report = privacy_report(spec, x)
+    assert report.rows == 300
+    pkg_bytes = build_bytes(LogisticRegression().fit(x, y), semantic(), spec,
+                            privacy_report=report)
+    kept = open_package(pkg_bytes).manifest.privacy_report
+    assert kept is not None and kept.rows == 300 // 100 * 100  # a package is public: rounded
+    assert kept.auc_nearest_point == report.auc_nearest_point
+    assert kept.nearest_row_ratio == report.nearest_row_ratio
+    assert check_package(pkg_bytes).to_dict()["privacy_report"] == kept.to_manifest()
+    # without one, the manifest has no [privacy_report] and the check report says None
+    plain = build_bytes(LogisticRegression().fit(x, y), semantic(), spec)
+    assert b"privacy_report" not in read_archive(plain)["learnware.toml"]
+    assert check_package(plain).privacy_report is None
+
+    for bad, word in [({"auc_nearest_point": 2.0}, "outside"), ({"rows": "many"}, "integer"),
+                      ({"secret": 1}, "unknown")]:
+        def edit(manifest, bad=bad):
+            manifest["privacy_report"].update(bad)
+        with pytest.raises(PackageError, match=f"privacy_report.*{word}"):
+            open_package(with_manifest(pkg_bytes, edit))

@@ -97,7 +97,9 @@ WEB_PATHS: dict[str, Any] = {
             "input": {"type": "object", "nullable": True, "description": "dimension and "
                       "features (the header's names, with the TOML's descriptions)"},
             "rows": _INT, "shape": {"type": "array"}, "columns": {"type": "array"},
-            "points": _INT, "seconds": _NUM}), **_errors(400, 401, 413, 429)}}},
+            "points": _INT, "seconds": _NUM,
+            "privacy_report": {"$ref": "#/components/schemas/PrivacyReport"}}),
+            **_errors(400, 401, 413, 429)}}},
     "/v1/web/fetch": {"post": {
         "summary": "Fetch a learnware's package into this node's page cache and verify it "
                    "(sha256 and the owner's signed announcement)",

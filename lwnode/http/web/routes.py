@@ -171,7 +171,7 @@ def _requirement(form: Form, n_points: int) -> dict[str, Any]:
     optional ``semantic`` TOML; sent with the RKME, it lets the search match
     learnwares over other columns (as ``lwnode search --data --semantic`` does).
     """
-    from lwnode.userside.local import make_spec, read_semantic
+    from lwnode.userside.local import make_spec, read_semantic, spec_privacy_report
     from lwnode.userside.tabular import read_table
 
     began = time.perf_counter()
@@ -186,12 +186,14 @@ def _requirement(form: Form, n_points: int) -> dict[str, Any]:
         spec = make_spec(table, n_points=n_points)
     except InputError as exc:
         raise BadRequest(form.clean(str(exc))) from None
+    seconds = time.perf_counter() - began
     return {"statistical": jsonio.spec_json(spec),
+            "privacy_report": spec_privacy_report(spec, table).to_dict(),
             "input": None if semantic.input is None else semantic.input.to_dict(),
             "file": data.name, "bytes": data.size,
             "rows": len(table.values), "shape": list(table.values.shape[1:]),
             "columns": list(table.columns), "points": len(spec.points_),
-            "seconds": round(time.perf_counter() - began, 3)}
+            "seconds": round(seconds, 3)}
 
 
 async def requirement(request: web.Request) -> web.Response:

@@ -105,7 +105,12 @@ def pack_job(job: dict[str, Any]) -> dict[str, Any]:
     from engine.package import build_bytes
     from engine.package.toml_write import dumps
     from lwnode.errors import InputError
-    from lwnode.userside.local import load_model_file, make_spec, read_semantic
+    from lwnode.userside.local import (
+        load_model_file,
+        make_spec,
+        read_semantic,
+        spec_privacy_report,
+    )
     from lwnode.userside.tabular import read_table
 
     table = read_table(job["data"])
@@ -118,11 +123,13 @@ def pack_job(job: dict[str, Any]) -> dict[str, Any]:
         raise InputError(str(exc).replace(f"{toml_path}: ", "semantic spec: ")) from None
     data_type = semantic.data_type.value if semantic.data_type else None
     spec = make_spec(table, data_type=data_type)
-    data = build_bytes(model, semantic, spec, trusted_types=tuple(job.get("trusted_types", ())))
+    privacy = spec_privacy_report(spec, table)
+    data = build_bytes(model, semantic, spec, trusted_types=tuple(job.get("trusted_types", ())),
+                       privacy_report=privacy)
     Path(job["package"]).write_bytes(data)
     # the exact count is the developer's to see; the spec carries it only rounded
     return {"size": len(data), "name": semantic.name, "rows": len(table.values),
-            "points": len(spec.points_)}
+            "points": len(spec.points_), "privacy_report": privacy.to_dict()}
 
 
 JOBS = {"reuse": reuse_job, "pack": pack_job}

@@ -379,7 +379,7 @@ async function showDetail(id) {
   $("lw-list").hidden = true; $("lw-detail").hidden = false;
   hideMsg("d-msg"); hideMsg("d-action-msg");
   $("d-title").textContent = "Learnware " + short(id);
-  for (const el of ["d-facts", "d-semantic", "d-offers", "d-report", "d-picture"]) clear($(el));
+  for (const el of ["d-facts", "d-semantic", "d-privacy", "d-offers", "d-report", "d-picture"]) clear($(el));
   $("d-description").textContent = "";
   $("d-picture-caption").textContent = "";
   $("d-withdraw").hidden = true;
@@ -406,6 +406,8 @@ async function showDetail(id) {
       ["Input", sem.input ? h("pre", { text: JSON.stringify(sem.input, null, 1) }) : "—"],
       ["Output", sem.output ? h("pre", { text: JSON.stringify(sem.output, null, 1) }) : "—"],
     ]);
+    const stat = (spec.statistical || [])[0] || {};
+    facts($("d-privacy"), privacyFacts(stat.privacy, d.hosted && d.hosted.report && d.hosted.report.privacy_report));
     const offers = clear($("d-offers"));
     for (const o of d.offers || []) {
       offers.append(h("li", {}, `${o.organization || "?"} `, h("code", { title: o.owner, text: short(o.owner) }),
@@ -417,6 +419,34 @@ async function showDetail(id) {
     $("d-withdraw").hidden = !(d.hosted && d.hosted.status === "active");
     drawSpec(spec);
   } catch (err) { showError("d-msg", err); }
+}
+
+// What a spec says of its rows: the owner's signed record (travels with the spec, so every
+// node shows it) and, when this node hosts the package, the owner's measurement kept in the
+// package's learnware.toml (a statement for people: nobody can check it against the rows).
+function privacyFacts(record, measured) {
+  const r = record || (measured ? { mechanism: measured.mechanism, min_rows_per_point: measured.min_rows_per_point }
+                                : { mechanism: "none" });
+  const mechanism = {
+    "group-means": `every point is the mean of at least ${r.min_rows_per_point} rows`,
+    "gaussian-rff": "differentially private" + (r.epsilon == null ? "" : ` (ε = ${r.epsilon}, δ = ${r.delta})`) +
+      ", points synthesized from a noisy embedding",
+    none: "none: its points may be close to single rows",
+  }[r.mechanism] || r.mechanism;
+  if (!record && !measured) {
+    return [["Signed by the owner", "no privacy record (a spec from before protocol 1.2): its points may be close to single rows"],
+            ["Measured by its owner", "in the package's learnware.toml, if it has one (fetch it to see)"]];
+  }
+  const pairs = [[record ? "Signed by the owner" : "Mechanism", mechanism]];
+  if (measured) {
+    pairs.push(["Closest point to a row", `${fmt(measured.nearest_row_ratio, 2)} × the rows' own spacing`]);
+    pairs.push(["Membership attacks", measured.auc_nearest_point == null ? "not measured (fewer than 100 rows)"
+      : `AUC ${fmt(measured.auc_nearest_point, 2)} nearest point, ${fmt(measured.auc_kernel_density, 2)} kernel density (0.5 = chance)`]);
+    pairs.push(["Rows behind it", `about ${measured.rows} (${measured.points} points)`]);
+  } else {
+    pairs.push(["Measured by its owner", "in the package's learnware.toml (fetch it to see)"]);
+  }
+  return pairs;
 }
 
 function reportView(report) {
@@ -597,11 +627,21 @@ function mappingLines(lines) {
   return h("ul", { class: "plain mapping" }, (lines || []).map((line) => h("li", {}, h("code", { text: line }))));
 }
 
+// One sentence on what the user's own RKME reveals, measured here on their rows.
+function privacySentence(pr) {
+  if (!pr) return "";
+  const auc = pr.auc_nearest_point == null ? "" :
+    `; a membership attack on it scores AUC ${fmt(pr.auc_nearest_point, 2)} (0.5 = chance)`;
+  return `Each point is the mean of at least ${pr.min_rows_per_point} of your rows; the closest lies ` +
+    `${fmt(pr.nearest_row_ratio, 2)} × your rows' spacing from any row${auc}. `;
+}
+
 function renderAnswer(req, answer) {
   $("search-result").hidden = false;
   const shape = req.shape.length === 1 ? `${req.shape[0]} columns` : `shape ${req.shape.join("×")}`;
   $("s-spec").textContent = `${req.file}: ${req.rows} rows × ${shape} → an RKME of ${req.points} weighted points, ` +
     `built on this node in ${fmt(req.seconds, 2)} s. Peers received only those points. ` +
+    privacySentence(req.privacy_report) +
     `${answer.n_candidates} candidate(s) compared${answer.exact ? "" : " (index shortlist)"}.`;
   const partial = $("s-partial");
   partial.hidden = !answer.partial;
@@ -827,8 +867,14 @@ function published({ status, data }) {
   showMsg("publish-msg", "ok", `${status === 201 ? "Published" : "Already published"}: ${data.id} (${bytes(data.size)}, sequence ${data.sequence}).`);
   const box = clear($("publish-report"));
   box.hidden = false;
-  box.append(h("h2", { text: "Usability check report" }), reportView(data.report || {}),
-             h("p", {}, h("a", { href: "#learnware/" + encodeURIComponent(data.id), text: "See its page" })));
+  box.append(h("h2", { text: "Usability check report" }), reportView(data.report || {}));
+  const pr = data.report && data.report.privacy_report;
+  if (pr) {
+    const dl = h("dl", { class: "facts" });
+    facts(dl, privacyFacts(null, pr));
+    box.append(h("h2", { text: "What its spec reveals" }), dl);
+  }
+  box.append(h("p", {}, h("a", { href: "#learnware/" + encodeURIComponent(data.id), text: "See its page" })));
   loadOwn();
 }
 
