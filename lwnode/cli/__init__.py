@@ -3,8 +3,8 @@
 =================  ================================================================
 module             holds
 =================  ================================================================
-``main.py``        the parser and the node-side commands (init, run, pack, publish,
-                   search, fetch, reuse, spec, demo, ...); ``main()`` is the entry point
+``commands.py``    the parser and the node-side commands (init, run, pack, publish,
+                   search, fetch, reuse, spec, demo, ...)
 ``common.py``      what every command shares: exit codes, consoles, node URL, client
 ``browse.py``      ``lwnode list / show / withdraw / status``
 ``cache.py``       ``lwnode cache``: fetched packages, the fetch lock
@@ -14,3 +14,14 @@ module             holds
 
 The top of the import graph: nothing else in ``lwnode`` imports it.
 """
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """The ``lwnode`` command (the console script's entry point, ``lwnode.cli:main``)."""
+    from lwnode.cli.commands import main as run
+
+    return run(argv)

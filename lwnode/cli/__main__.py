@@ -2,6 +2,6 @@
 
 import sys
 
-from lwnode.cli.main import main
+from lwnode.cli import main
 
 sys.exit(main())

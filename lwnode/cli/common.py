@@ -1,6 +1,6 @@
 """What every `lwnode` command shares: exit codes, consoles, the node's URL and client.
 
-Separate from `lwnode.cli.main` so that command groups in their own modules
+Separate from `lwnode.cli.commands` so that command groups in their own modules
 (`lwnode.cli.browse`, ...) can use them without importing the parser, and so that
 the command line can later be split into a package one group at a time.
 """

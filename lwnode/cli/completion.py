@@ -1,6 +1,6 @@
 """`lwnode completion bash|zsh|fish`: a shell completion script, made from the parser.
 
-The script is generated from `lwnode.cli.main.build_parser` each time, so it completes
+The script is generated from `lwnode.cli.commands.build_parser` each time, so it completes
 exactly the commands, sub-commands, options and option choices the installed
 `lwnode` has (no extra package, no Python run at each Tab press). Install:
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from engine.specification.semantic import InputSpec
-from lwnode.cli import main as cli
+from lwnode.cli import commands as cli
 from lwnode.cli.tables import reuse_hint
 from lwnode.userside.columns import column_difference, order_by_name, reordered
 

@@ -7,8 +7,8 @@ import subprocess
 
 import pytest
 
+from lwnode.cli.commands import build_parser
 from lwnode.cli.completion import bash_script, fish_script, zsh_script
-from lwnode.cli.main import build_parser
 
 
 @pytest.fixture(scope="module")

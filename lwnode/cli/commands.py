@@ -857,9 +857,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="replace an existing output file")
     _add_spec_options(p)
     p.set_defaults(func=_cmd_spec_make)
-    from lwnode.cli import browse as cli_browse  # groups in their own modules
-    from lwnode.cli import cache as cli_cache
-    from lwnode.cli import completion as cli_completion
+    import lwnode.cli.browse as cli_browse  # groups in their own modules
+    import lwnode.cli.cache as cli_cache
+    import lwnode.cli.completion as cli_completion
 
     cli_browse.add_commands(sub, _sub, _add_node)
     cli_cache.add_commands(sub, _sub)
