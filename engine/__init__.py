@@ -16,6 +16,7 @@ subpackage / module     what it owns
 ``text_encoder.py``     the offline MiniLM sentence encoder (``text`` extra)
 ``kernel.py``           the Gaussian kernel, bandwidth rule, kernel-mean products
 ``qp.py``               exact simplex-constrained QP (RKME and mixture weights)
+``params.py``           parameter constraints declared once per class, one check
 ``vocabulary.py``       closed vocabularies of the semantic spec
 ``errors.py``           `LwdockError` and the engine's subclasses
 ======================  ==========================================================

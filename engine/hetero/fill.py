@@ -31,6 +31,7 @@ from numpy.typing import NDArray
 from engine import kernel
 from engine.errors import SearchError
 from engine.hetero.mapping import ColumnMapping
+from engine.params import Options, check_param
 
 Array = NDArray[np.float64]
 
@@ -40,8 +41,7 @@ MAX_EXPANDED = 1000
 
 
 def check_fill(fill: object) -> str:
-    if fill not in FILL_METHODS:
-        raise SearchError(f"fill: expected one of {', '.join(FILL_METHODS)}, got {fill!r}")
+    check_param("fill", fill, [Options(FILL_METHODS)], SearchError)
     return str(fill)
 
 

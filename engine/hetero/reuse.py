@@ -32,7 +32,7 @@ at ``draws`` times the prediction cost.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -49,6 +49,7 @@ from engine.hetero.mapping import ColumnMapping
 from engine.hetero.match import DEFAULT_THRESHOLD
 from engine.hetero.search import compare
 from engine.learnware import Learnware
+from engine.params import Constraints, InstanceOf, Interval
 from engine.reuse import labels as lab
 from engine.reuse.averaging import weighted_mean
 from engine.reuse.base import (
@@ -151,6 +152,13 @@ class HeteroReuser(Reuser):
     space_maps_: tuple[SpaceMap, ...]
     model_: Ridge | LogisticRegression | None
 
+    _parameter_constraints: ClassVar[Constraints] = {
+        "draws": [Interval(int, 0, None)],
+        "alpha": [Interval(float, 0, None, closed="neither")],
+        "user_input": [InstanceOf(InputSpec), None],
+    }
+    """`fill` is checked by `check_fill`, as search checks it (a `SearchError`)."""
+
     def __init__(self, learnwares: Sequence[Learnware] = (), *,
                  user_input: InputSpec | None = None,
                  mappings: Sequence[ColumnMapping | None] | None = None,
@@ -172,7 +180,8 @@ class HeteroReuser(Reuser):
         `X` are the user's rows (labelled when `y` is given); their column statistics
         help match columns that have no mapping yet.
         """
-        self._check_params()
+        check_fill(self.fill)
+        self._validate_params()
         lws = check_learnwares(self.learnwares)
         for lw in lws:
             if lw.spec.kind != "rkme_table":
@@ -195,16 +204,6 @@ class HeteroReuser(Reuser):
         if y is not None:
             self._fit_stack(x, y)
         return self
-
-    def _check_params(self) -> None:
-        check_fill(self.fill)
-        if isinstance(self.draws, bool) or not isinstance(self.draws, int) or self.draws < 0:
-            raise ReuseError(f"draws: expected an integer >= 0, got {self.draws!r}")
-        if isinstance(self.alpha, bool) or not isinstance(self.alpha, int | float) or not (
-                np.isfinite(self.alpha) and self.alpha > 0):
-            raise ReuseError(f"alpha: expected a positive number, got {self.alpha!r}")
-        if self.user_input is not None and not isinstance(self.user_input, InputSpec):
-            raise ReuseError("user_input: expected an InputSpec")
 
     def _user_width(self, X: ArrayLike) -> int:
         if self.user_input is not None:

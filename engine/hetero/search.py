@@ -56,6 +56,7 @@ from engine.hetero.match import (
     stat_agreement,
 )
 from engine.hetero.mixture import to_user_space, user_space_mixture
+from engine.params import Options, check_param
 from engine.search import semantic_filter as sf
 from engine.search.results import Match, Mixture, Requirement, SearchResult
 from engine.search.scoring import score_from
@@ -191,8 +192,7 @@ def search_learnwares(requirement: Requirement,
     described table input (`features.require_described`) and a table RKME over it.
     `space` is where candidates are compared (`mapped_mmd2`; "user" unless measuring).
     """
-    if space not in ("user", "learnware"):
-        raise SearchError(f"space: expected 'user' or 'learnware', got {space!r}")
+    check_param("space", space, [Options(("user", "learnware"))], SearchError)
     user_input = require_described(requirement.semantic)
     user_spec = _check_user_spec(requirement, user_input)
     fill = check_fill(fill)

@@ -22,16 +22,24 @@ must treat it as ``"none"``.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import Any
 
 from engine.errors import SpecError
+from engine.params import Constraints, Interval, Options, check_params
 
 MECHANISMS = ("none", "group-means", "gaussian-rff")
 KEYS = ("delta", "epsilon", "library", "mechanism", "min_rows_per_point", "version")
 LIBRARY = "lwdock"
 _MAX_TEXT = 64
+
+FIELD_CONSTRAINTS: Constraints = {
+    "mechanism": [Options(MECHANISMS)],
+    "min_rows_per_point": [Interval(int, 1, 1_000_000)],
+    "epsilon": [Interval(float, 0, None, closed="neither"), None],
+    "delta": [Interval(float, 0, 1, closed="neither"), None],
+}
+"""Each field alone (`engine.params`); how they go together is checked below."""
 
 
 def engine_version() -> str:
@@ -55,15 +63,6 @@ def privacy_record(mechanism: str, min_rows_per_point: int, *, epsilon: float | 
         "library": library, "version": engine_version() if version is None else version})
 
 
-def _positive(value: object, where: str, upper: float = math.inf) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not (
-            math.isfinite(value) and 0 < value < upper):
-        raise SpecError(f"{where}: expected nil or a number in (0, {upper:g}), got {value!r}")
-    return float(value)
-
-
 def check_privacy_record(value: object, where: str = "spec.privacy") -> dict[str, Any]:
     """Validate a record from any source (it may be hostile); return a clean copy."""
     if not isinstance(value, Mapping):
@@ -72,20 +71,13 @@ def check_privacy_record(value: object, where: str = "spec.privacy") -> dict[str
     unknown = sorted(set(map(str, value)) - set(KEYS))
     if missing or unknown:
         raise SpecError(f"{where}: missing field(s) {missing}, unknown field(s) {unknown}")
-    mechanism = value["mechanism"]
-    if mechanism not in MECHANISMS:
-        raise SpecError(f"{where}.mechanism: expected one of {list(MECHANISMS)}, got "
-                        f"{mechanism!r}")
-    m = value["min_rows_per_point"]
-    if isinstance(m, bool) or not isinstance(m, int) or not 1 <= m <= 1_000_000:
-        raise SpecError(f"{where}.min_rows_per_point: expected an integer in 1..1000000, got "
-                        f"{m!r}")
+    check_params(value, FIELD_CONSTRAINTS, SpecError, where=f"{where}.")
+    mechanism, m = value["mechanism"], value["min_rows_per_point"]
     if mechanism == "none" and m != 1:
         raise SpecError(f"{where}: mechanism 'none' states min_rows_per_point 1, got {m}")
     if mechanism == "group-means" and m < 2:
         raise SpecError(f"{where}: mechanism 'group-means' needs min_rows_per_point >= 2")
-    epsilon = _positive(value["epsilon"], f"{where}.epsilon")
-    delta = _positive(value["delta"], f"{where}.delta", upper=1.0)
+    epsilon, delta = (None if value[k] is None else float(value[k]) for k in ("epsilon", "delta"))
     dp = mechanism == "gaussian-rff"
     if (dp and (epsilon is None or delta is None)) or (
             not dp and (epsilon is not None or delta is not None)):

@@ -9,7 +9,7 @@ different part of the user's data, `JobSelector` routes instead.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -17,7 +17,8 @@ from sklearn.utils.metaestimators import available_if
 
 from engine.errors import ReuseError
 from engine.learnware import Learnware
-from engine.reuse.base import Array, Reuser, _is_classifier, check_voting
+from engine.params import Constraints
+from engine.reuse.base import VOTING, Array, Reuser, _is_classifier
 
 
 def weighted_mean(outputs: Sequence[Array], weights: Array) -> Array:
@@ -52,6 +53,8 @@ class Averaging(Reuser):
     classes_, task_, weights_, learnwares_, n_features_in_ : see `Reuser`.
     """
 
+    _parameter_constraints: ClassVar[Constraints] = {"voting": [VOTING]}
+
     def __init__(self, learnwares: Sequence[Learnware] = (), *,
                  weights: ArrayLike | None = None, voting: str = "soft") -> None:
         self.learnwares = learnwares
@@ -63,7 +66,8 @@ class Averaging(Reuser):
 
         Data-free: `y` is ignored and present only for API consistency.
         """
-        self._voting = check_voting(self.voting)
+        self._validate_params()
+        self._voting = str(self.voting)
         self._setup(self.learnwares, self.weights)
         if X is not None:
             self._check_x(X)

@@ -21,7 +21,7 @@ Every failure is a `ReuseError` (a `ValueError`) naming the input at fault.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -29,6 +29,7 @@ from sklearn.base import BaseEstimator
 
 from engine.errors import ReuseError, SpecError
 from engine.learnware import Learnware
+from engine.params import Constraints, Options, validate_params
 from engine.reuse import labels as lab
 from engine.reuse.inputs import UserInputs, check_inputs, expected_kind
 from engine.specification.rkme import check_matrix
@@ -38,6 +39,11 @@ Array = NDArray[np.float64]
 
 CLASSIFICATION = "classification"
 REGRESSION = "regression"
+
+VOTING = Options(("soft", "hard"))
+"""Soft (probabilities) or hard (votes) voting, for reusers that combine classifiers."""
+ROUTING = Options((True, False, "auto"))
+"""Route rows to learnwares (`JobSelector`): always, never, or when `can_route`."""
 
 
 def check_learnwares(learnwares: object) -> tuple[Learnware, ...]:
@@ -171,6 +177,14 @@ class Reuser(BaseEstimator):
     weights_: Array
     notes_: tuple[str, ...]
 
+    _parameter_constraints: ClassVar[Constraints] = {}
+    """What each constructor parameter may be (`engine.params`); checked first in `fit`."""
+    _parameter_error: ClassVar[type[Exception]] = ReuseError
+
+    def _validate_params(self) -> None:
+        """scikit-learn's hook, with this project's constraints and error."""
+        validate_params(self)
+
     def _setup(self, learnwares: object, weights: ArrayLike | None = None,
                extra_classes: Sequence[lab.Label] = ()) -> None:
         lws = check_learnwares(learnwares)
@@ -213,21 +227,16 @@ class Reuser(BaseEstimator):
         return self.classes_[np.argmax(scores, axis=1)]
 
 
-def check_voting(voting: object) -> str:
-    if voting not in ("soft", "hard"):
-        raise ReuseError(f"voting: expected 'soft' or 'hard', got {voting!r}")
-    return str(voting)
-
-
 __all__ = [
     "CLASSIFICATION",
     "REGRESSION",
+    "ROUTING",
+    "VOTING",
     "Reuser",
     "check_class_targets",
     "check_learnwares",
     "check_regression_targets",
     "check_rows",
-    "check_voting",
     "check_weights",
     "infer_task",
     "input_width",

@@ -34,7 +34,7 @@ this needs nothing beyond numpy.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -42,15 +42,17 @@ from sklearn.utils.metaestimators import available_if
 
 from engine.errors import ReuseError
 from engine.learnware import Learnware
+from engine.params import Constraints, Interval, Options
 from engine.reuse.averaging import weighted_mean
 from engine.reuse.base import (
     REGRESSION,
+    ROUTING,
+    VOTING,
     Array,
     Reuser,
     _is_classifier,
     check_class_targets,
     check_regression_targets,
-    check_voting,
 )
 from engine.reuse.job_selector import JobSelector, can_route
 from engine.reuse.labels import class_index, label_positions
@@ -163,6 +165,15 @@ class EnsemblePruning(Reuser):
     score_: Key
     combine_: str
 
+    _parameter_constraints: ClassVar[Constraints] = {
+        "voting": [VOTING],
+        "method": [Options(("greedy", "evolution"))],
+        "max_size": [Interval(int, 1, None), None],
+        "population": [Interval(int, 1, None)],
+        "generations": [Interval(int, 1, None)],
+        "routing": [ROUTING],
+    }
+
     def __init__(self, learnwares: Sequence[Learnware] = (), *, voting: str = "soft",
                  method: str = "greedy", max_size: int | None = None, population: int = 16,
                  generations: int = 30, random_state: int | None = None,
@@ -176,28 +187,13 @@ class EnsemblePruning(Reuser):
         self.random_state = random_state
         self.routing = routing
 
-    def _check_params(self, n: int) -> int:
-        if self.routing not in (True, False, "auto"):
-            raise ReuseError(f"routing: expected True, False or 'auto', got {self.routing!r}")
-        if self.method not in ("greedy", "evolution"):
-            raise ReuseError(f"method: expected 'greedy' or 'evolution', got {self.method!r}")
-        for name in ("population", "generations"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ReuseError(f"{name}: expected a positive integer, got {value!r}")
-        if self.max_size is None:
-            return n
-        if isinstance(self.max_size, bool) or not isinstance(self.max_size, int) or \
-                self.max_size < 1:
-            raise ReuseError(f"max_size: expected a positive integer or None, got "
-                             f"{self.max_size!r}")
-        return min(self.max_size, n)
-
     def fit(self, X: ArrayLike, y: ArrayLike) -> EnsemblePruning:
         """Score subsets of the learnwares on the labelled rows (X, y); returns self."""
-        self._voting = check_voting(self.voting)
+        self._validate_params()
+        self._voting = str(self.voting)
         self._setup(self.learnwares)
-        max_size = self._check_params(len(self.learnwares_))
+        n = len(self.learnwares_)
+        max_size = n if self.max_size is None else min(self.max_size, n)
         inputs = self._check_x(X)
         x = inputs.rows
         outputs = np.stack([self._output(lw, x, self._voting) for lw in self.learnwares_])

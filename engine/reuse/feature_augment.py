@@ -57,7 +57,7 @@ from __future__ import annotations
 import warnings
 from collections import Counter
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -68,10 +68,12 @@ from sklearn.utils.metaestimators import available_if
 
 from engine.errors import ReuseError
 from engine.learnware import Learnware
+from engine.params import Constraints, InstanceOf, Interval, Options
 from engine.reuse import forest_stack as fs
 from engine.reuse import offset_logistic as ol
 from engine.reuse.base import (
     REGRESSION,
+    ROUTING,
     Array,
     Reuser,
     _is_classifier,
@@ -149,6 +151,13 @@ class FeatureAugment(Reuser):
     forest_: fs.Forest | None
     cv_scores_: tuple[float, float] | None
 
+    _parameter_constraints: ClassVar[Constraints] = {
+        "alpha": [Options(("auto",)), Interval(float, 0, None, closed="neither")],
+        "use_raw": [InstanceOf(bool)],
+        "routing": [ROUTING],
+        "learner": [Options(fs.LEARNERS)],
+    }
+
     def __init__(self, learnwares: Sequence[Learnware] = (), *, alpha: float | str = "auto",
                  use_raw: bool = True, routing: bool | str = "auto",
                  learner: str = "auto") -> None:
@@ -161,16 +170,7 @@ class FeatureAugment(Reuser):
     def fit(self, X: ArrayLike, y: ArrayLike) -> FeatureAugment:
         """Fit the linear model (and, if chosen, the forest) on the labelled rows (X, y);
         returns self."""
-        if self.alpha != "auto" and (
-                isinstance(self.alpha, bool) or not isinstance(self.alpha, int | float)
-                or not (np.isfinite(self.alpha) and self.alpha > 0)):
-            raise ReuseError(f"alpha: expected 'auto' or a positive number, got {self.alpha!r}")
-        if not isinstance(self.use_raw, bool):
-            raise ReuseError(f"use_raw: expected True or False, got {self.use_raw!r}")
-        if self.routing not in (True, False, "auto"):
-            raise ReuseError(f"routing: expected True, False or 'auto', got {self.routing!r}")
-        if not isinstance(self.learner, str) or self.learner not in fs.LEARNERS:
-            raise ReuseError(f"learner: expected one of {fs.LEARNERS}, got {self.learner!r}")
+        self._validate_params()
         self._setup(self.learnwares)
         x = self._check_x(X)
         self.routed_ = bool(self.routing) and (self.routing is True

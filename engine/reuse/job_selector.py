@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -45,6 +45,7 @@ from sklearn.utils.metaestimators import available_if
 from engine import kernel
 from engine.errors import ReuseError
 from engine.learnware import Learnware
+from engine.params import Constraints, Interval, Options
 from engine.reuse.averaging import weighted_mean
 from engine.reuse.base import REGRESSION, Array, Reuser, _is_classifier
 from engine.reuse.inputs import UserInputs
@@ -129,6 +130,11 @@ class JobSelector(Reuser):
     gamma_: float
     routed_: bool
 
+    _parameter_constraints: ClassVar[Constraints] = {
+        "bandwidth": [Options(("silverman",)), Interval(float, 0, None, closed="neither")],
+        "density": [Options(("kde", "gaussian"))],
+    }
+
     def __init__(self, learnwares: Sequence[Learnware] = (), *,
                  weights: ArrayLike | None = None, bandwidth: float | str = "silverman",
                  density: str = "kde") -> None:
@@ -142,15 +148,9 @@ class JobSelector(Reuser):
 
         Data-free: `X` is only checked for width when given, `y` is ignored.
         """
+        self._validate_params()
         self._setup(self.learnwares, self.weights)
         specs = [lw.spec for lw in self.learnwares_]
-        fixed = (isinstance(self.bandwidth, int | float) and not isinstance(self.bandwidth, bool)
-                 and math.isfinite(self.bandwidth) and self.bandwidth > 0)
-        if self.bandwidth != "silverman" and not fixed:
-            raise ReuseError(f"bandwidth: expected 'silverman' or a positive number, got "
-                             f"{self.bandwidth!r}")
-        if self.density not in ("kde", "gaussian"):
-            raise ReuseError(f"density: expected 'kde' or 'gaussian', got {self.density!r}")
         why_not = _why_not_route(self.learnwares_)
         self.routed_ = why_not is None
         if why_not is not None:
@@ -160,7 +160,8 @@ class JobSelector(Reuser):
             if X is not None:
                 self._check_x(X)
             return self
-        h = float(self.bandwidth) if fixed else silverman_bandwidth(specs)
+        h = (silverman_bandwidth(specs) if self.bandwidth == "silverman"
+             else float(self.bandwidth))
         self.bandwidth_, self.gamma_ = h, 1.0 / (2.0 * h * h)
         self._gaussians = [_weighted_moments(s) for s in specs]
         floor = 1e-3 * float(np.mean([v.mean() for _, v in self._gaussians]))

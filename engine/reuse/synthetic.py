@@ -27,6 +27,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from engine.errors import ReuseError
 from engine.learnware import Learnware
+from engine.params import Options, check_param
 from engine.specification.rkme import RKMETableSpec
 from engine.specification.semantic import InputSpec, OutputSpec, SemanticSpec
 from engine.vocabulary import DataType, TaskType
@@ -109,8 +110,7 @@ def make_regions(n_regions: int = 10, n_features: int = 10, *, task: str = "clas
     the size of the global label set (default: `n_regions`, at least `n_classes`);
     `noise` is the standard deviation of the noise on sampled regression targets.
     """
-    if task not in ("classification", "regression"):
-        raise ReuseError(f"task: expected 'classification' or 'regression', got {task!r}")
+    check_param("task", task, [Options(("classification", "regression"))], ReuseError)
     rng = np.random.default_rng(random_state)
     k = n_classes if task == "classification" else 1
     total = max(n_labels if n_labels is not None else n_regions, k)

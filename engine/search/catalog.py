@@ -31,13 +31,14 @@ import math
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from numpy.typing import NDArray
 
 from engine import kernel
 from engine.errors import SearchError
+from engine.params import Constraints, Interval, validate_params
 from engine.search import semantic_filter as sf
 from engine.search.columns import Columns
 from engine.search.mixture import best_mixture
@@ -178,16 +179,19 @@ class Catalog:
     Adding an id that is already present replaces that entry.
     """
 
+    _parameter_constraints: ClassVar[Constraints] = {
+        "shortlist": [Interval(int, 1, None)],
+        "n_features": [Interval(int, 1, None)],
+        "memory_budget": [Interval(int, 1 << 20, None)],  # bytes: at least 1 MiB
+    }
+    _parameter_error: ClassVar[type[Exception]] = SearchError
+
     def __init__(self, *, index: bool = True, shortlist: int = DEFAULT_SHORTLIST,
                  n_features: int = DEFAULT_INDEX_FEATURES, random_state: int = 0,
                  points_dir: str | os.PathLike[str] | None = None,
                  memory_budget: int = DEFAULT_MEMORY_BUDGET) -> None:
-        if shortlist < 1 or n_features < 1:
-            raise SearchError("shortlist and n_features must be positive")
-        if isinstance(memory_budget, bool) or not isinstance(memory_budget, int) \
-                or memory_budget < 1 << 20:
-            raise SearchError(f"memory_budget: expected at least 1 MiB (in bytes), got "
-                              f"{memory_budget!r}")
+        validate_params(self, {"shortlist": shortlist, "n_features": n_features,
+                               "memory_budget": memory_budget})
         self.memory_budget = memory_budget
         self.index, self.shortlist = index, shortlist
         self.n_features, self.random_state = n_features, random_state

@@ -31,6 +31,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from engine.errors import SpecError
+from engine.params import Interval, check_param
 from engine.privacy.grouping import MIN_ROWS_PER_POINT
 from engine.specification.rkme import RKMESpec
 
@@ -161,8 +162,7 @@ class RKMEImageSpec(RKMESpec):
 
     def _restore_extra(self, params: Mapping[str, Any]) -> None:
         channels = params.get("channels")
-        if isinstance(channels, bool) or not isinstance(channels, int) or not 1 <= channels <= 4:
-            raise SpecError(f"spec.params.channels: expected 1..4, got {channels!r}")
+        check_param("spec.params.channels", channels, [Interval(int, 1, 4)], SpecError)
         if self.points_.shape[1] != OUT_DIM:
             raise SpecError(f"spec.points: image specs have {OUT_DIM} columns, got "
                             f"{self.points_.shape[1]}")

@@ -24,7 +24,6 @@ vector space (recorded as `space`) and are table RKMEs there.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -33,6 +32,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from engine import kernel
 from engine.errors import SpecError
+from engine.params import Constraints, Interval, Options, check_param, validate_params
 from engine.privacy.grouping import MIN_ROWS_PER_POINT, coarse_count, group_means
 from engine.privacy.record import check_privacy_record, privacy_record
 from engine.qp import simplex_qp
@@ -64,15 +64,6 @@ def check_matrix(x: ArrayLike, what: str = "X", dim: int | None = None) -> Array
     return arr
 
 
-def _check_gamma(gamma: object) -> float | str:
-    if gamma == "auto":
-        return "auto"
-    if isinstance(gamma, bool) or not isinstance(gamma, int | float) or not (
-            math.isfinite(gamma) and gamma > 0):
-        raise SpecError(f"gamma: expected 'auto' or a positive finite number, got {gamma!r}")
-    return float(gamma)
-
-
 def kmeans_init(x: Array, k: int, rng: np.random.Generator) -> Array:
     """k-means++ seeds plus a few Lloyd iterations, on a subsample for large n."""
     from sklearn.cluster import kmeans_plusplus
@@ -99,6 +90,16 @@ class RKMESpec:
     """
 
     kind: ClassVar[str] = "rkme"
+
+    _parameter_constraints: ClassVar[Constraints] = {
+        "n_points": [Interval(int, 1, MAX_POINTS)],
+        "gamma": [Options(("auto",)), Interval(float, 0, None, closed="neither")],
+        "refine_steps": [Interval(int, 0, None)],
+        "min_rows_per_point": [Interval(int, 1, None)],
+        "epsilon": [Interval(float, 0, None, closed="neither"), None],
+        "delta": [Interval(float, 0, 1, closed="neither"), None],
+    }
+    _parameter_error: ClassVar[type[Exception]] = SpecError
 
     points_: Array
     weights_: Array
@@ -152,17 +153,8 @@ class RKMESpec:
     # -- fitting ------------------------------------------------------------------------
     def fit(self, x: ArrayLike) -> RKMESpec:
         """Fit the reduced set to the sample; returns self."""
-        if isinstance(self.n_points, bool) or not isinstance(self.n_points, int) or not (
-                1 <= self.n_points <= MAX_POINTS):
-            raise SpecError(f"n_points: expected an integer in 1..{MAX_POINTS}, got "
-                            f"{self.n_points!r}")
-        if isinstance(self.refine_steps, bool) or not isinstance(self.refine_steps, int) or (
-                self.refine_steps < 0):
-            raise SpecError(f"refine_steps: expected an integer >= 0, got {self.refine_steps!r}")
-        m = self.min_rows_per_point
-        if isinstance(m, bool) or not isinstance(m, int) or m < 1:
-            raise SpecError(f"min_rows_per_point: expected an integer >= 1, got {m!r}")
-        gamma = _check_gamma(self.gamma)
+        validate_params(self)
+        gamma = self.gamma
         vectors = self._to_vectors(x)
         rng = np.random.default_rng(self.random_state)
         g = kernel.auto_gamma(vectors, rng) if gamma == "auto" else float(gamma)
@@ -189,11 +181,11 @@ class RKMESpec:
         from engine.privacy import dp
 
         eps, delta = self.epsilon, self.delta
-        if isinstance(eps, bool) or not isinstance(eps, int | float) or not (
-                math.isfinite(eps) and eps > 0):
-            raise SpecError(f"epsilon: expected a positive number, got {eps!r}")
-        if isinstance(delta, bool) or not isinstance(delta, int | float) or not 0 < delta < 1:
-            raise SpecError(f"delta: expected a number in (0, 1), got {delta!r}")
+        for name, value in (("epsilon", eps), ("delta", delta)):
+            if value is None:  # each alone is declared optional; together they are not
+                raise SpecError(f"{name}: the differentially private mode needs both "
+                                "epsilon and delta, got None")
+        assert eps is not None and delta is not None
         if self.gamma == "auto":
             raise SpecError("gamma: the differentially private mode needs a public gamma "
                             "(choosing it from the data would spend privacy): pass a number")
@@ -320,12 +312,12 @@ class RKMESpec:
         if not isinstance(params, Mapping):
             raise SpecError("spec.params: expected a mapping")
         spec = cls._from_params(params)
-        gamma = _check_gamma(data["gamma"])
+        gamma = data["gamma"]
+        check_param("spec.gamma", gamma, cls._parameter_constraints["gamma"], SpecError)
         if gamma == "auto":
             raise SpecError("spec.gamma: a fitted spec needs a number")
         n_samples = data["n_samples"]
-        if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 1:
-            raise SpecError(f"spec.n_samples: expected a positive integer, got {n_samples!r}")
+        check_param("spec.n_samples", n_samples, [Interval(int, 1, None)], SpecError)
         points = check_matrix(data["points"], "spec.points")
         if len(points) > MAX_POINTS:
             raise SpecError(f"spec.points: {len(points)} points, at most {MAX_POINTS}")

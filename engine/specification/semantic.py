@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine.errors import SpecError
+from engine.params import Interval, check_param
 from engine.vocabulary import DataType, Library, License, TaskType
 
 SEMANTIC_FORMAT_VERSION = 1
@@ -36,10 +37,8 @@ def _text(value: object, field_name: str, max_chars: int) -> str:
 
 
 def _dimension(value: object, field_name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise SpecError(f"{field_name}: expected an integer, got {value!r}")
-    if not 1 <= value <= MAX_DIMENSION:
-        raise SpecError(f"{field_name}: {value} is outside 1..{MAX_DIMENSION}")
+    check_param(field_name, value, [Interval(int, 1, MAX_DIMENSION)], SpecError)
+    assert isinstance(value, int)
     return value
 
 
