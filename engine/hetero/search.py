@@ -45,7 +45,14 @@ from numpy.typing import NDArray
 from engine import kernel
 from engine.errors import MissingExtraError, SearchError
 from engine.hetero.embedding import ColumnEmbedder, default_embedder
-from engine.hetero.features import column_text, require_described, same_columns
+from engine.hetero.features import (
+    column_difference,
+    column_text,
+    order_by_name,
+    require_described,
+    same_columns,
+    shared_names,
+)
 from engine.hetero.fill import MAX_EXPANDED, SpaceMap, check_fill
 from engine.hetero.mapping import ColumnMapping
 from engine.hetero.match import (
@@ -304,12 +311,19 @@ def extend_result(requirement: Requirement, result: SearchResult,
            and not (not stated and s.input.dimension == spec.dim_)]
     if not ids:
         return result
+    reorder = {i: p for i in ids
+               if (p := order_by_name(user_input, [_input(semantics[i])])) is not None}
+    if reorder:  # the user's own names in another order: no descriptions needed
+        result = _by_name(result, reorder, spec, spec_of, k)
+        ids = [i for i in ids if i not in reorder]
+        if not ids:
+            return result
     if not stated or user_input is None or not user_input.described:
         if stated:  # named columns of the same width are not the same meaning
             result = _without(result, set(ids))
         if result.single or not stated:
             return replace(result, notes=(*result.notes, _needs_descriptions_note(len(ids))))
-        require_described(semantic)  # raises: names the columns without a description
+        _refuse_undescribed(semantic, [_input(semantics[i]) for i in ids])
     assert user_input is not None
     entries = [(i, semantics[i], spec_of(i)) for i in ids]
     entries = [e for e in entries if table_learnware(e[1], e[2])]
@@ -335,6 +349,49 @@ def extend_result(requirement: Requirement, result: SearchResult,
     n_hetero = sum(1 for _, s, sp in entries if sp.space != spec.space)
     return SearchResult(tuple(merged), mixture, result.n_candidates + n_hetero,
                         result.exact and len(entries) <= SHORTLIST, result.gamma, tuple(notes))
+
+
+def _by_name(result: SearchResult, reorder: Mapping[str, list[int]], user_spec: RKMESpec,
+             spec_of: Callable[[str], RKMESpec], k: int) -> SearchResult:
+    """`result` with the learnwares over the user's column names in another order
+    compared as homogeneous matches: the user's RKME with its columns put in each one's
+    order (`features.order_by_name`, as reuse puts the rows), under the pair kernel a
+    homogeneous search uses, ranked with the others by MMD^2."""
+    base = _without(result, set(reorder))  # if there, they were compared column by column
+    zq, wq, gq = user_spec.points_, user_spec.weights_, float(user_spec.gamma_)
+    found = []
+    for learnware_id, permutation in reorder.items():
+        spec = spec_of(learnware_id)
+        if not _table_spec(spec) or spec.dim_ != len(permutation):
+            continue
+        gamma = kernel.pair_gamma(gq, float(spec.gamma_))
+        mmd2, qq, ii = _mmd2(zq[:, permutation], wq, spec.points_, spec.weights_, gamma)
+        found.append(Match(learnware_id, mmd2, float(score_from(mmd2, qq, ii))))
+    merged = sorted([*base.single, *found], key=lambda m: (m.mmd2, m.id))[:k]
+    note = (f"{len(found)} learnware(s) take your column names in another order: compared "
+            "with your columns put in their order by name (reuse puts them so too)")
+    return replace(base, single=tuple(merged), notes=(*base.notes, note))
+
+
+def _input(semantic: SemanticSpec) -> InputSpec:
+    assert semantic.input is not None  # the candidates of `extend_result` name columns
+    return semantic.input
+
+
+def _refuse_undescribed(semantic: SemanticSpec | None, theirs: Sequence[InputSpec]) -> None:
+    """`require_described`'s refusal, naming the columns the user's header lacks or has
+    beyond the learnware that shares the most names with it."""
+    user = semantic.input if semantic is not None else None
+    closest = max(theirs, key=lambda t: shared_names(user, t)) if user and theirs else None
+    try:
+        require_described(semantic)
+    except SearchError as exc:
+        if user is None or closest is None or not shared_names(user, closest):
+            raise
+        diff = column_difference([f.name for f in user.features],
+                                 [f.name for f in closest.features])
+        raise SearchError(f"{exc} (your header, beside the learnware sharing most of its "
+                          f"names: {diff})") from None
 
 
 def _without(result: SearchResult, ids: set[str]) -> SearchResult:

@@ -360,8 +360,6 @@ def _cmd_search(args: argparse.Namespace) -> int:
                 raise
             # The node cannot compare this data with its learnwares: an input problem.
             message = _in_cli_words(exc.body.get("message", str(exc)))
-            if "a description for every column" in message:
-                message += _SAME_NAMES_HINT
             raise InputError(f"{source}: {message}") from None
     if not answer["single"] and any(n.startswith("no learnware in space")
                                     for n in answer.get("notes", [])):
@@ -380,9 +378,6 @@ def _cmd_search(args: argparse.Namespace) -> int:
 
 
 _DESCRIBE = "describe your columns in a --semantic TOML ([input.columns] name = \"description\")"
-_SAME_NAMES_HINT = ("; if they are a learnware's own columns in another order, put them in "
-                    "its order ('lwnode show ID' lists them): search compares columns in "
-                    "order, reuse reorders them by name")
 
 
 def _in_cli_words(message: str) -> str:

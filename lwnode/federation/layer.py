@@ -40,7 +40,7 @@ from dataclasses import replace
 from typing import Any
 
 from engine.errors import SearchError
-from engine.hetero.features import same_columns
+from engine.hetero.features import order_by_name, same_columns
 from engine.search import Requirement as EngineRequirement
 from lwnode.config import NodeConfig
 from lwnode.federation.antientropy import AntiEntropy, RoundResult
@@ -587,7 +587,8 @@ def _place(service: NodeService, hits: Sequence[SearchHit],
 
     A hit whose column mapping does not start from the requirement's columns is
     dropped, and so is a hit over other columns that comes without a mapping (from
-    a 1.0 peer): neither can be reused as it stands.
+    a 1.0 peer): neither can be reused as it stands. A hit over the requirement's
+    column names in another order needs no mapping (reuse reorders by name).
     """
     semantic = requirement.semantic
     user = semantic.input if semantic is not None else None
@@ -599,7 +600,8 @@ def _place(service: NodeService, hits: Sequence[SearchHit],
                 continue
         elif user is not None and user.features:
             theirs = service.catalog.input_of(h.learnware_id)
-            if theirs is not None and theirs.features and not same_columns(user, theirs):
+            if theirs is not None and theirs.features and not same_columns(user, theirs) \
+                    and order_by_name(user, [theirs]) is None:  # not by name either
                 continue
         hit = service.hit_for(h.learnware_id, h.score, h.mmd2, h.mapping)
         if hit is not None:
