@@ -196,6 +196,12 @@ _SCHEMAS: dict[str, Any] = {
                   "those that answered in time", "properties": {
                       "asked": {"type": "array", "items": {"type": "string"}},
                       "answered": {"type": "array", "items": {"type": "string"}}}}}},
+    "Whoami": {"type": "object", "description": "The token was accepted: whose node it "
+               "opens", "properties": {
+                   "token": {"type": "string", "enum": ["accepted"]},
+                   "node_id": {"type": "string"}, "organization": {"type": "string"},
+                   "can": {"type": "array", "items": {"type": "string"},
+                           "description": "what the token allows beyond reading"}}},
     "Peers": {"type": "object", "properties": {"peers": {"type": "array", "items": {
         "type": "object", "properties": {
             "node_id": {"type": "string"}, "connected": {"type": "boolean"},
@@ -337,6 +343,12 @@ _DOCUMENT: dict[str, Any] = {
         "/v1/peers": {"get": {
             "summary": "Peers this node knows", "operationId": "peers",
             "responses": {"200": _json_body(_ref("Peers"), "ok"), **_errors(401)}}},
+        "/v1/whoami": {"get": {
+            "summary": "Check the token without changing anything: 200 with the node's "
+                       "token, 401 without it or with another", "operationId": "whoami",
+            "security": _BEARER,
+            "responses": {"200": _json_body(_ref("Whoami"), "The token is this node's"),
+                          **_errors(401)}}},
         "/v1/openapi.json": {"get": {
             "summary": "This document", "operationId": "openapi",
             "responses": {"200": {"description": "OpenAPI 3 document"}}}},
