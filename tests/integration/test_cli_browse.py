@@ -206,15 +206,34 @@ def test_cache_lists_what_reuse_fetched_and_clears_it(work, node):
     assert left == ["keep.txt"]
 
 
+def test_a_handle_names_one_learnware_so_a_second_of_one_name_is_refused(work, node):
+    _, ids = node
+    lwnode("pack", "--model", "dev1.skops", "--data", "dev1.csv", "--semantic", "sem0.toml",
+           "-o", "pkg_same.zip", "--points", "20", cwd=work, check=0)
+    refused = lwnode("publish", "pkg_same.zip", "--home", "home", cwd=work, check=4)
+    assert refused.stderr.startswith("lwnode publish: this node already offers a learnware "
+                                     "named 'region 0 classifier' (" + ids[0]), refused.stderr
+    assert "give this one another name" in refused.stderr
+    listed = json.loads(lwnode("list", "--home", "home", "--json", cwd=work, check=0).stdout)
+    assert sorted(e["id"] for e in listed["items"]) == sorted(ids)  # nothing left behind
+    # the handle, in any case, is taken wherever an id is
+    shown, fetched = lwnode_many([
+        ("show", "browse org/REGION 0 classifier", "--home", "home", "--json"),
+        ("fetch", "Browse Org/region 0 classifier", "-o", "by_handle", "--home", "home",
+         "--json")], cwd=work)
+    assert json.loads(shown.stdout)["id"] == ids[0]
+    assert [f["id"] for f in json.loads(fetched.stdout)["fetched"]] == [ids[0]]
+
+
 def test_withdraw_then_the_listing_no_longer_has_it(work, node):
     url, _ = node
     extra = work / "pkg_w.zip"
-    lwnode("pack", "--model", "dev1.skops", "--data", "dev1.csv", "--semantic", "sem0.toml",
+    (work / "sem_w.toml").write_text((work / "sem0.toml").read_text().replace(
+        "region 0 classifier", "region 0 classifier, to withdraw"))
+    lwnode("pack", "--model", "dev1.skops", "--data", "dev1.csv", "--semantic", "sem_w.toml",
            "-o", extra.name, "--points", "20", cwd=work, check=0)
     lid = json.loads(lwnode("publish", extra.name, "--home", "home", "--json", cwd=work,
                             check=0).stdout)["id"]
-    two = lwnode("show", "Browse Org/region 0 classifier", "--home", "home", cwd=work, check=2)
-    assert "2 learnwares have this organization and name" in two.stderr
     refused = lwnode("withdraw", lid, "--node", url, "--token", "wrong", cwd=work, check=4)
     assert "--token" in refused.stderr and "HTTP" not in refused.stderr
     done = json.loads(lwnode("withdraw", lid.split(":")[1][:10], "--home", "home", "--json",
