@@ -517,7 +517,8 @@ class Federation(PeerLayer[NodeService]):
             except SearchError as exc:
                 # e.g. only learnwares over other columns here, and a requirement without
                 # column descriptions: nothing to offer, which is not the asker's fault.
-                log.info("search %s: answered empty (%s)", request.query_id, exc)
+                log.info("search %s: answered empty (%s)", request.query_id,
+                         in_operator_words(str(exc)))
                 return empty_response(request, service.node_id)
             return await service.in_store(local_response, service.store, answer,
                                           request.query_id, service.node_id)
@@ -579,6 +580,17 @@ def _held(service: NodeService, hits: Sequence[SearchHit]) -> tuple[SearchHit, .
     catalog = service.catalog
     return tuple(h for h in hits
                  if any(loc.owner == h.owner for loc in catalog.locations(h.learnware_id)))
+
+
+ENGINE_HINT = "Build them with InputSpec.from_columns(names, descriptions)"
+TOML_HINT = ("the asker's user describes them in the semantic TOML given to the search "
+             "(an [input.columns] table: column name = \"description\")")
+
+
+def in_operator_words(message: str) -> str:
+    """A search refusal as a node's operator reads it in the log: how the user gives
+    what is missing (the engine's hint names its Python API, for library users)."""
+    return message.replace(ENGINE_HINT, TOML_HINT[0].upper() + TOML_HINT[1:])
 
 
 def _place(service: NodeService, hits: Sequence[SearchHit],
