@@ -176,6 +176,9 @@ def test_search_orders_columns_by_name_and_says_which_are_missing(work, node):
         assert y["mmd2"] == pytest.approx(x["mmd2"], rel=0.05, abs=1e-3)
         assert not y["heterogeneous"]
     assert any("in another order" in n for n in b["notes"]), b["notes"]
+    assert a["mixture"] is not None and b["mixture"] is not None, b["notes"]  # mixed too
+    assert b["mixture"]["ids"] == a["mixture"]["ids"]
+    assert b["mixture"]["mmd2"] == pytest.approx(a["mixture"]["mmd2"], rel=0.05, abs=1e-3)
     text = lwnode("search", "--data", "shuffled.csv", "--home", "home", cwd=work, check=0)
     assert "your column names in another order" in text.stdout
     # one column fewer and no descriptions: refused, naming the column it lacks
