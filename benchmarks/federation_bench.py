@@ -217,6 +217,7 @@ async def run(args: argparse.Namespace) -> None:
     def variant(j: int) -> bytes:
         def edit(manifest: dict[str, Any]) -> None:
             manifest["semantic"]["description"] = f"variant {j}"
+            manifest["semantic"]["name"] += f" v{j}"  # a handle names one
         return with_manifest(bases[j % REGIONS], edit)
 
     packages = [variant(j) for j in range(args.publish)]

@@ -140,6 +140,12 @@ class NodeClient:
         out: dict[str, Any] = self.request("GET", "/v1/peers", what="peers")
         return out
 
+    def whoami(self) -> dict[str, Any]:
+        """``GET /v1/whoami``: 200 when the token is the node's (`RequestFailed` 401 when
+        it is not, or missing); changes nothing."""
+        out: dict[str, Any] = self.request("GET", "/v1/whoami", auth=True, what="whoami")
+        return out
+
     def withdraw(self, learnware_id: str) -> dict[str, Any]:
         out: dict[str, Any] = self.request("DELETE", f"/v1/learnwares/{quote(learnware_id)}",
                                            auth=True, what=f"withdraw {learnware_id}")

@@ -101,6 +101,13 @@ class Forbidden(NodeError, ValueError):
     code = "forbidden"
 
 
+class NameTaken(NodeError, ValueError):
+    """A publish whose name one of the node's active learnwares already has: a handle
+    (organization/name) names one learnware of its owner."""
+
+    code = "name_taken"
+
+
 class CrossOrigin(Forbidden):
     """A state-changing or fetching request a browser sent from another site's page."""
 

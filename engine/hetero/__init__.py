@@ -3,7 +3,8 @@
 =================  ==========================================================
 module             holds
 =================  ==========================================================
-``features.py``    column texts, `same_columns`, `require_described`
+``features.py``    column texts, `same_columns`, `require_described`,
+                   `order_by_name` (same names in another order)
 ``embedding.py``   `ColumnEmbedder`: cached MiniLM vectors of column texts
 ``match.py``       column matching: descriptions + RKME column statistics,
                    Hungarian assignment, refinement by the joint MMD

@@ -87,3 +87,67 @@ def require_described(semantic: SemanticSpec | None, what: str = "requirement") 
             f"{shown}. Build them with InputSpec.from_columns(names, descriptions)")
     assert input_spec is not None
     return input_spec
+
+
+# -- columns matched by name alone ---------------------------------------------------------
+# A user whose table has a learnware's own column names, in another order, needs no
+# descriptions: search compares and reuse feeds the learnware with the user's columns
+# put in its order. Both call `order_by_name`, so they agree on when that applies.
+def _key(name: str) -> str:
+    return name_words(name).lower()
+
+
+def shown_names(names: tuple[str, ...] | list[str], at_most: int = 8) -> str:
+    """"a, b, c" (the first `at_most`, then how many in all)."""
+    shown = ", ".join(names[:at_most])
+    return shown + (f", ... ({len(names)} in all)" if len(names) > at_most else "")
+
+
+def column_difference(mine: list[str] | tuple[str, ...], theirs: list[str] | tuple[str, ...]
+                      ) -> str:
+    """"missing a, b; extra c": which of a learnware's columns `theirs` the user's
+    header `mine` lacks, and which it has that the learnware does not take (names
+    compared as words, any case)."""
+    mine_keys = {_key(n) for n in mine}
+    their_keys = {_key(n) for n in theirs}
+    missing = [n for n in theirs if _key(n) not in mine_keys]
+    extra = [n for n in mine if _key(n) not in their_keys]
+    parts = []
+    if missing:
+        parts.append(f"missing {shown_names(missing)}")
+    if extra:
+        parts.append(f"extra {shown_names(extra)}")
+    return "; ".join(parts) if parts else "the same names in another order"
+
+
+def shared_names(mine: InputSpec, theirs: InputSpec) -> int:
+    """How many column names two inputs share (as words, any case)."""
+    return len({_key(f.name) for f in mine.features} & {_key(f.name) for f in theirs.features})
+
+
+def order_by_name(user: InputSpec | None, theirs: list[InputSpec]) -> list[int] | None:
+    """The permutation that puts the user's columns in the learnwares' order, when every
+    learnware that names its columns names the user's columns (as words, any case) in
+    one and the same order other than the user's; None when nothing is to be reordered.
+
+    ``x[:, order_by_name(...)]`` are the user's rows in the learnwares' order; for an
+    RKME, the same permutation of its points' columns is the RKME of those rows (the
+    Gaussian kernel sees only distances, which a permutation keeps)."""
+    if user is None or not user.features:
+        return None
+    named = [t for t in theirs if t.features]
+    if not named:
+        return None
+    mine = [_key(f.name) for f in user.features]
+    orders = {tuple(_key(f.name) for f in t.features) for t in named}
+    if len(orders) != 1 or len(set(mine)) != len(mine):
+        return None
+    (order,) = orders
+    if list(order) == mine or sorted(order) != sorted(mine):
+        return None
+    return [mine.index(name) for name in order]
+
+
+def reordered(user: InputSpec, permutation: list[int]) -> InputSpec:
+    """`user` with its features in `permutation`'s order."""
+    return InputSpec(user.dimension, tuple(user.features[i] for i in permutation))

@@ -45,7 +45,14 @@ from numpy.typing import NDArray
 from engine import kernel
 from engine.errors import MissingExtraError, SearchError
 from engine.hetero.embedding import ColumnEmbedder, default_embedder
-from engine.hetero.features import column_text, require_described, same_columns
+from engine.hetero.features import (
+    column_difference,
+    column_text,
+    order_by_name,
+    require_described,
+    same_columns,
+    shared_names,
+)
 from engine.hetero.fill import MAX_EXPANDED, SpaceMap, check_fill
 from engine.hetero.mapping import ColumnMapping
 from engine.hetero.match import (
@@ -80,6 +87,9 @@ of the synthetic market, one thread: +134 ms per search at 1,000 points, +18 ms 
 SHORTLIST = 200
 """Candidates compared exactly (mapping refined, MMD^2 computed); more candidates are
 first ranked by how well their columns are covered by the user's."""
+
+
+MIXTURE_DROPPED = "mixture dropped: it held learnwares over other columns of the same width"
 
 
 @dataclass(frozen=True)
@@ -304,12 +314,19 @@ def extend_result(requirement: Requirement, result: SearchResult,
            and not (not stated and s.input.dimension == spec.dim_)]
     if not ids:
         return result
+    reorder = {i: p for i in ids
+               if (p := order_by_name(user_input, [_input(semantics[i])])) is not None}
+    if reorder:  # the user's own names in another order: no descriptions needed
+        result = _by_name(result, reorder, spec, spec_of, k, max_mixture)
+        ids = [i for i in ids if i not in reorder]
+        if not ids:
+            return result
     if not stated or user_input is None or not user_input.described:
         if stated:  # named columns of the same width are not the same meaning
             result = _without(result, set(ids))
         if result.single or not stated:
             return replace(result, notes=(*result.notes, _needs_descriptions_note(len(ids))))
-        require_described(semantic)  # raises: names the columns without a description
+        _refuse_undescribed(semantic, [_input(semantics[i]) for i in ids])
     assert user_input is not None
     entries = [(i, semantics[i], spec_of(i)) for i in ids]
     entries = [e for e in entries if table_learnware(e[1], e[2])]
@@ -337,6 +354,91 @@ def extend_result(requirement: Requirement, result: SearchResult,
                         result.exact and len(entries) <= SHORTLIST, result.gamma, tuple(notes))
 
 
+def _by_name(result: SearchResult, reorder: Mapping[str, list[int]], user_spec: RKMESpec,
+             spec_of: Callable[[str], RKMESpec], k: int, max_mixture: int) -> SearchResult:
+    """`result` with the learnwares over the user's column names in another order
+    compared as homogeneous matches: the user's RKME with its columns put in each one's
+    order (`features.order_by_name`, as reuse puts the rows), under the pair kernel a
+    homogeneous search uses, ranked with the others by MMD^2; and the mixture of them
+    all, each one's points put in the user's order (as `Catalog.search` mixes)."""
+    base = _without(result, set(reorder))  # if there, they were compared column by column
+    zq, wq, gq = user_spec.points_, user_spec.weights_, float(user_spec.gamma_)
+    found, in_user_order = [], {}
+    for learnware_id, permutation in reorder.items():
+        spec = spec_of(learnware_id)
+        if not _table_spec(spec) or spec.dim_ != len(permutation):
+            continue
+        gamma = kernel.pair_gamma(gq, float(spec.gamma_))
+        mmd2, qq, ii = _mmd2(zq[:, permutation], wq, spec.points_, spec.weights_, gamma)
+        found.append(Match(learnware_id, mmd2, float(score_from(mmd2, qq, ii))))
+        in_user_order[learnware_id] = spec.points_[:, np.argsort(permutation)]
+    ranked = sorted([*base.single, *found], key=lambda m: (m.mmd2, m.id))
+    notes = [*base.notes, f"{len(found)} learnware(s) take your column names in another "
+             "order: compared with your columns put in their order by name (reuse puts them "
+             "so too)"]
+    mixture = base.mixture
+    if found and max_mixture >= 2:
+        mixed = _mixture_by_name(ranked, in_user_order, user_spec, spec_of, max_mixture)
+        if mixed is not None and (mixture is None or mixed.mmd2 < mixture.mmd2):
+            mixture = mixed
+            notes = [n for n in notes if n != MIXTURE_DROPPED]
+    return replace(base, single=tuple(ranked[:k]), mixture=mixture, notes=tuple(notes))
+
+
+def _mixture_by_name(ranked: Sequence[Match], in_user_order: Mapping[str, Array],
+                     user_spec: RKMESpec, spec_of: Callable[[str], RKMESpec],
+                     max_mixture: int) -> Mixture | None:
+    """The mixture of the best `MIXTURE_POOL` same-space matches, under the pair kernel
+    of the requirement and the best one (as `Catalog.search`'s homogeneous mixture)."""
+    from engine.search.catalog import MIXTURE_POOL
+    from engine.search.mixture import best_mixture
+
+    pool = []
+    for match in ranked[:MIXTURE_POOL]:
+        spec = spec_of(match.id)
+        if match.mapping is not None or spec.space != user_spec.space:
+            continue
+        pool.append((match.id, in_user_order.get(match.id, spec.points_), spec.weights_,
+                     float(spec.gamma_)))
+    if len(pool) < 2:
+        return None
+    zq, wq = user_spec.points_, user_spec.weights_
+    gamma = kernel.pair_gamma(float(user_spec.gamma_), pool[0][3])
+    m = len(pool)
+    gram, h = np.empty((m, m)), np.empty(m)
+    for i, (_, zi, wi, _g) in enumerate(pool):
+        h[i] = kernel.mean_inner(zi, wi, zq, wq, gamma)
+        for j in range(i, m):
+            gram[i, j] = gram[j, i] = kernel.mean_inner(zi, wi, pool[j][1], pool[j][2], gamma)
+    found = best_mixture(gram, h, kernel.mean_inner(zq, wq, zq, wq, gamma), max_mixture)
+    if found is None:
+        return None
+    members, weights, value, score = found
+    return Mixture(tuple(pool[i][0] for i in members), tuple(float(w) for w in weights),
+                   value, score)
+
+
+def _input(semantic: SemanticSpec) -> InputSpec:
+    assert semantic.input is not None  # the candidates of `extend_result` name columns
+    return semantic.input
+
+
+def _refuse_undescribed(semantic: SemanticSpec | None, theirs: Sequence[InputSpec]) -> None:
+    """`require_described`'s refusal, naming the columns the user's header lacks or has
+    beyond the learnware that shares the most names with it."""
+    user = semantic.input if semantic is not None else None
+    closest = max(theirs, key=lambda t: shared_names(user, t)) if user and theirs else None
+    try:
+        require_described(semantic)
+    except SearchError as exc:
+        if user is None or closest is None or not shared_names(user, closest):
+            raise
+        diff = column_difference([f.name for f in user.features],
+                                 [f.name for f in closest.features])
+        raise SearchError(f"{exc} (your header, beside the learnware sharing most of its "
+                          f"names: {diff})") from None
+
+
 def _without(result: SearchResult, ids: set[str]) -> SearchResult:
     """`result` without the matches and the mixture that hold any of `ids`."""
     single = tuple(m for m in result.single if m.id not in ids)
@@ -344,7 +446,7 @@ def _without(result: SearchResult, ids: set[str]) -> SearchResult:
     notes = list(result.notes)
     if mixture is not None and ids & set(mixture.ids):
         mixture = None
-        notes.append("mixture dropped: it held learnwares over other columns of the same width")
+        notes.append(MIXTURE_DROPPED)
     return replace(result, single=single, mixture=mixture, notes=tuple(notes))
 
 

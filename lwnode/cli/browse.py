@@ -49,9 +49,6 @@ SORT_KEYS: dict[str, Callable[[dict[str, Any]], Any]] = {
     "id": lambda e: e["id"],
 }
 FILTERS = ("owner", "name", "data_type", "task_type", "library", "license")
-NO_SUCH_ID = "sha256:" + "0" * 64
-"""An id no package can have: withdrawing it asks the node only whether the token is
-right (401) or not (404: not known), and changes nothing."""
 
 
 # -- list ---------------------------------------------------------------------------------
@@ -250,8 +247,8 @@ def _cmd_withdraw(args: argparse.Namespace) -> int:
 
 # -- status -------------------------------------------------------------------------------
 def token_state(args: argparse.Namespace, client_url: str) -> dict[str, Any]:
-    """Is there a token, and does the node take it? (A withdrawal of `NO_SUCH_ID`: 404
-    means the token was accepted, 401 refused; nothing changes either way.)"""
+    """Is there a token, and does the node take it? (``GET /v1/whoami``: 200 accepted,
+    401 refused; it changes nothing.)"""
     from lwnode.client import NodeClient
     from lwnode.errors import RequestFailed
 
@@ -259,10 +256,12 @@ def token_state(args: argparse.Namespace, client_url: str) -> dict[str, Any]:
     if token is None:
         return {"present": False, "valid": None, "source": None, "problem": where}
     try:
-        NodeClient(client_url, token, label="").withdraw(NO_SUCH_ID)
-        valid = True  # not reached: no learnware has that id
+        NodeClient(client_url, token, label="").whoami()
+        valid = True
     except RequestFailed as exc:
-        valid = exc.status != 401
+        if exc.status != 401:
+            raise
+        valid = False
     return {"present": True, "valid": valid, "source": where, "problem": None}
 
 

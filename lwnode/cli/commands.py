@@ -80,7 +80,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
     from lwnode.demo import engine as engine_demo
 
-    console = Console()
+    # --json: the report is the one line on stdout; progress goes to stderr
+    console = Console(stderr=True) if args.json else Console()
     if args.engine and args.data != "image":
         from lwnode.errors import InputError
 
@@ -97,6 +98,10 @@ def _cmd_demo(args: argparse.Namespace) -> int:
             data=args.data, n_orgs=args.orgs, n_labels=20 if args.labels is None else args.labels,
             seed=args.seed, quick=args.quick,
             keep=keep, console=console))
+        if args.json:
+            _print_json({**network_demo.network_json(net),
+                         "kept": None if keep is None else str(keep)})
+            return 0
         network_demo.print_network_report(net, console)
         if keep is not None:
             homes = ", ".join(f"node{i} ({org})" for i, org in enumerate(net.organizations))
@@ -107,6 +112,9 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         return 0
     report = engine_demo.run(seed=args.seed, console=console,
                              n_user_labels=8 if args.labels is None else args.labels)
+    if args.json:
+        _print_json(engine_demo.engine_json(report))
+        return 0
     engine_demo.print_report(report, console)
     return 0
 
@@ -362,8 +370,6 @@ def _cmd_search(args: argparse.Namespace) -> int:
                 raise
             # The node cannot compare this data with its learnwares: an input problem.
             message = _in_cli_words(exc.body.get("message", str(exc)))
-            if "a description for every column" in message:
-                message += _SAME_NAMES_HINT
             raise InputError(f"{source}: {message}") from None
     if not answer["single"] and any(n.startswith("no learnware in space")
                                     for n in answer.get("notes", [])):
@@ -382,9 +388,6 @@ def _cmd_search(args: argparse.Namespace) -> int:
 
 
 _DESCRIBE = "describe your columns in a --semantic TOML ([input.columns] name = \"description\")"
-_SAME_NAMES_HINT = ("; if they are a learnware's own columns in another order, put them in "
-                    "its order ('lwnode show ID' lists them): search compares columns in "
-                    "order, reuse reorders them by name")
 
 
 def _in_cli_words(message: str) -> str:
@@ -595,9 +598,15 @@ def _cmd_spec_make(args: argparse.Namespace) -> int:
     table = _read_table(args.data, args)
     spec = _spec_of(table, args, args.type)
     out.write_text(json.dumps(spec_json(spec)), encoding="utf-8")
+    privacy = _privacy_report(spec, table)
+    if args.json:
+        _print_json({"output": str(out), "type": spec.kind, "points": len(spec.points_),
+                     "dimension": int(spec.points_.shape[1]), "rows": len(table.values),
+                     "privacy_note": _spec_privacy(spec), "privacy": privacy.to_dict()})
+        return EXIT_OK
     print(f"wrote {out}: {spec.kind}, {len(spec.points_)} points in {spec.points_.shape[1]} "
           f"dimensions from {len(table.values)} rows ({_spec_privacy(spec)})")
-    print(f"  {_privacy_report(spec, table).summary()}")
+    print(f"  {privacy.summary()}")
     return EXIT_OK
 
 
@@ -715,6 +724,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--quick", action="store_true", help="smaller specs (for CI)")
     demo.add_argument("--keep", metavar="DIR",
                       help="keep the node homes and fetched packages in DIR")
+    demo.add_argument("--json", action="store_true",
+                      help="print the report as JSON (progress goes to stderr)")
     demo.set_defaults(func=_cmd_demo)
 
     p = _sub(sub, "init", "create a node's home (config, key, token)",
@@ -855,6 +866,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True, metavar="spec.json")
     p.add_argument("--type", choices=["table", "image"], help="default: from the array shape")
     p.add_argument("--force", action="store_true", help="replace an existing output file")
+    p.add_argument("--json", action="store_true",
+                   help="print what was written and its privacy report as JSON")
     _add_spec_options(p)
     p.set_defaults(func=_cmd_spec_make)
     import lwnode.cli.browse as cli_browse  # groups in their own modules

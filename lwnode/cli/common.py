@@ -150,8 +150,10 @@ def resolve_handle(client: Any, handle: str) -> str:
     case or surrounding spaces) in the node's listing; refused when none or several are.
 
     A handle is the command line's name for a learnware, read from the listing: the
-    content id stays the verifiable truth, and nothing yet stops one organization
-    from publishing two learnwares of one name (then the ids are asked for)."""
+    content id stays the verifiable truth. A node refuses a second active learnware of
+    one name (`NodeService.publish`, 409 ``name_taken``), so a handle names one
+    learnware per owner; two nodes that call themselves by one organization name can
+    still share a handle, and then the ids are asked for."""
     from lwnode.errors import InputError, RequestFailed
 
     org, _, name = (part.strip().lower() for part in handle.partition("/"))

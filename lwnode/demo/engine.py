@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from rich.console import Console
@@ -101,6 +102,21 @@ def run(seed: int = 0, n_user_labels: int = 8, console: Console | None = None) -
     else:  # one class among the labels: the best a model can do is predict it
         own_acc = float((y[user] == y[labelled][0]).mean())
     return DemoReport(result, tasks, reuse_acc, own_acc, n_user_labels, seconds)
+
+
+def engine_json(report: DemoReport) -> dict[str, Any]:
+    """The report as ``lwnode demo --engine --json`` prints it (docs/operations.md)."""
+    result, mixture = report.result, report.result.mixture
+    return {"demo": "engine", "n_candidates": result.n_candidates, "exact": result.exact,
+            "single": [{"id": m.id, "mmd2": m.mmd2, "score": m.score,
+                        "classes": list(report.tasks[m.id])} for m in result.single],
+            "mixture": None if mixture is None else {
+                "ids": list(mixture.ids), "weights": list(mixture.weights),
+                "mmd2": mixture.mmd2, "score": mixture.score},
+            "scores": {"job selector (no labels)": report.reuse_accuracy,
+                       "user-only model (few labels)": report.user_only_accuracy},
+            "metric": "accuracy", "higher_is_better": True,
+            "n_labels": report.n_user_labels, "seconds": report.seconds}
 
 
 def print_report(report: DemoReport, console: Console) -> None:

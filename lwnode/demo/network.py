@@ -227,6 +227,16 @@ def _labelled(paths: list[Path], x: NDArray[Any], xl: NDArray[Any], yl: NDArray[
     return np.asarray(cls(learnwares).fit(xl, yl).predict(x))
 
 
+def network_json(report: NetworkDemoReport) -> dict[str, Any]:
+    """The report as ``lwnode demo --json`` prints it (keys: docs/operations.md)."""
+    return {"demo": "network", "data": report.data, "title": report.title,
+            "user_task": report.user_task, "organizations": report.organizations[:-1],
+            "n_labels": report.n_labels, "metric": report.metric,
+            "higher_is_better": report.higher_is_better, "search": report.search,
+            "tasks": report.tasks, "alone": report.alone, "scores": report.scores,
+            "verified": report.verified, "seconds": report.seconds}
+
+
 def print_network_report(report: NetworkDemoReport, console: Console) -> None:
     answer = report.search
     orgs = ", ".join(report.organizations[:-1])

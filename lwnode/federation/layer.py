@@ -40,7 +40,7 @@ from dataclasses import replace
 from typing import Any
 
 from engine.errors import SearchError
-from engine.hetero.features import same_columns
+from engine.hetero.features import order_by_name, same_columns
 from engine.search import Requirement as EngineRequirement
 from lwnode.config import NodeConfig
 from lwnode.federation.antientropy import AntiEntropy, RoundResult
@@ -517,7 +517,8 @@ class Federation(PeerLayer[NodeService]):
             except SearchError as exc:
                 # e.g. only learnwares over other columns here, and a requirement without
                 # column descriptions: nothing to offer, which is not the asker's fault.
-                log.info("search %s: answered empty (%s)", request.query_id, exc)
+                log.info("search %s: answered empty (%s)", request.query_id,
+                         in_operator_words(str(exc)))
                 return empty_response(request, service.node_id)
             return await service.in_store(local_response, service.store, answer,
                                           request.query_id, service.node_id)
@@ -581,13 +582,25 @@ def _held(service: NodeService, hits: Sequence[SearchHit]) -> tuple[SearchHit, .
                  if any(loc.owner == h.owner for loc in catalog.locations(h.learnware_id)))
 
 
+ENGINE_HINT = "Build them with InputSpec.from_columns(names, descriptions)"
+TOML_HINT = ("the asker's user describes them in the semantic TOML given to the search "
+             "(an [input.columns] table: column name = \"description\")")
+
+
+def in_operator_words(message: str) -> str:
+    """A search refusal as a node's operator reads it in the log: how the user gives
+    what is missing (the engine's hint names its Python API, for library users)."""
+    return message.replace(ENGINE_HINT, TOML_HINT[0].upper() + TOML_HINT[1:])
+
+
 def _place(service: NodeService, hits: Sequence[SearchHit],
            requirement: EngineRequirement) -> list[Hit]:
     """Where each merged hit lives, from the catalog (peers' hits were admitted to it).
 
     A hit whose column mapping does not start from the requirement's columns is
     dropped, and so is a hit over other columns that comes without a mapping (from
-    a 1.0 peer): neither can be reused as it stands.
+    a 1.0 peer): neither can be reused as it stands. A hit over the requirement's
+    column names in another order needs no mapping (reuse reorders by name).
     """
     semantic = requirement.semantic
     user = semantic.input if semantic is not None else None
@@ -599,7 +612,8 @@ def _place(service: NodeService, hits: Sequence[SearchHit],
                 continue
         elif user is not None and user.features:
             theirs = service.catalog.input_of(h.learnware_id)
-            if theirs is not None and theirs.features and not same_columns(user, theirs):
+            if theirs is not None and theirs.features and not same_columns(user, theirs) \
+                    and order_by_name(user, [theirs]) is None:  # not by name either
                 continue
         hit = service.hit_for(h.learnware_id, h.score, h.mmd2, h.mapping)
         if hit is not None:

@@ -8,9 +8,10 @@ anything a client can send, 500 only for bugs (logged once with their traceback)
 every route, a ``Host`` that is not one of the node's names and a browser's POST
 or DELETE from another site's page.
 
-Writes (``POST /v1/learnwares``, ``DELETE /v1/learnwares/{id}``) need the node's
-bearer token; reads are open unless ``[http] open_reads = false`` (health and the
-OpenAPI document stay open for probes). The OpenAPI document is
+Writes (``POST /v1/learnwares``, ``DELETE /v1/learnwares/{id}``) and ``GET
+/v1/whoami`` (a read-only check of the token: 200 with it, 401 without) need the
+node's bearer token; reads are open unless ``[http] open_reads = false`` (health and
+the OpenAPI document stay open for probes). The OpenAPI document is
 `lwnode.http.openapi.openapi_document`; a test checks that it lists exactly the routes here.
 """
 
@@ -48,7 +49,9 @@ OPENAPI_BODY = web.AppKey("openapi_body", bytes)
 UPLOAD_CHUNK_BYTES = 1 << 16
 SHA256_HEADER = "X-Content-SHA256"
 OPEN_ROUTES = frozenset({"/v1/health", "/v1/openapi.json", *PAGE_PATHS})  # + the web page
-WRITE_ROUTES = frozenset({("POST", "/v1/learnwares"), ("DELETE", "/v1/learnwares/{id}")})
+TOKEN_ROUTES = frozenset({("POST", "/v1/learnwares"), ("DELETE", "/v1/learnwares/{id}"),
+                          ("GET", "/v1/whoami")})
+"""Routes that need the token whatever ``open_reads`` says: the writes, and the check."""
 
 
 @web.middleware
@@ -57,8 +60,8 @@ async def auth_middleware(request: web.Request,
                           ) -> web.StreamResponse:
     route = request.match_info.route.resource
     template = route.canonical if route is not None else request.path
-    write = (request.method, template) in WRITE_ROUTES
-    if template not in OPEN_ROUTES and (write or not request.app[CONFIG].http.open_reads) \
+    needs_token = (request.method, template) in TOKEN_ROUTES
+    if template not in OPEN_ROUTES and (needs_token or not request.app[CONFIG].http.open_reads) \
             and not token_ok(request, request.app[TOKEN]):
         exc = Unauthorized("this request needs the node's API token: send 'Authorization: "
                            "Bearer <token>' (the token is in api.token in the node's home)")
@@ -245,6 +248,14 @@ async def peers(request: web.Request) -> web.Response:
                             for p in found]})
 
 
+async def whoami(request: web.Request) -> web.Response:
+    """Reached only with the right token (`auth_middleware`): who holds it. Lets a client
+    check a token without writing anything (``lwnode status``)."""
+    service = request.app[SERVICE]
+    return _json({"token": "accepted", "node_id": service.node_id,
+                  "organization": service.organization, "can": ["publish", "withdraw"]})
+
+
 async def openapi(request: web.Request) -> web.Response:
     return web.Response(body=request.app[OPENAPI_BODY], content_type="application/json")
 
@@ -260,6 +271,7 @@ ROUTES: tuple[tuple[str, str, Callable[[web.Request], Awaitable[web.StreamRespon
     ("HEAD", "/v1/learnwares/{id}/package", download),
     ("POST", "/v1/search", search),
     ("GET", "/v1/peers", peers),
+    ("GET", "/v1/whoami", whoami),
     ("GET", "/v1/openapi.json", openapi),
 )
 

@@ -35,7 +35,9 @@ def _json_body(schema: dict[str, Any], description: str) -> dict[str, Any]:
 def _errors(*statuses: int) -> dict[str, Any]:
     words = {400: "Malformed request (names the field)", 401: "Missing or wrong bearer token",
              403: "Not allowed for anyone (e.g. another owner's learnware)",
-             404: "Unknown id", 410: "Withdrawn by its owner", 413: "Body over the size cap",
+             404: "Unknown id",
+             409: "The node already offers a learnware of this name (code name_taken)",
+             410: "Withdrawn by its owner", 413: "Body over the size cap",
              416: "Range outside the package", 422: "Package failed the usability checks",
              429: "Over a rate or concurrency limit for clients without the token "
                   "(Retry-After says when to retry; code rate_limited or "
@@ -211,6 +213,12 @@ _SCHEMAS: dict[str, Any] = {
                   "those that answered in time", "properties": {
                       "asked": {"type": "array", "items": {"type": "string"}},
                       "answered": {"type": "array", "items": {"type": "string"}}}}}},
+    "Whoami": {"type": "object", "description": "The token was accepted: whose node it "
+               "opens", "properties": {
+                   "token": {"type": "string", "enum": ["accepted"]},
+                   "node_id": {"type": "string"}, "organization": {"type": "string"},
+                   "can": {"type": "array", "items": {"type": "string"},
+                           "description": "what the token allows beyond reading"}}},
     "Peers": {"type": "object", "properties": {"peers": {"type": "array", "items": {
         "type": "object", "properties": {
             "node_id": {"type": "string"}, "connected": {"type": "boolean"},
@@ -309,7 +317,7 @@ _DOCUMENT: dict[str, Any] = {
                          "schema": {"type": "string", "format": "binary"}}}},
                      "responses": {"201": _json_body(_ref("Published"), "Published"),
                                    "200": _json_body(_ref("Published"), "Already hosted"),
-                                   **_errors(400, 401, 413, 422, 503)}}},
+                                   **_errors(400, 401, 409, 413, 422, 503)}}},
         "/v1/learnwares/{id}": {
             "parameters": [_ID_PARAM],
             "get": {"summary": "One learnware: semantic spec, who offers it, check report",
@@ -352,6 +360,12 @@ _DOCUMENT: dict[str, Any] = {
         "/v1/peers": {"get": {
             "summary": "Peers this node knows", "operationId": "peers",
             "responses": {"200": _json_body(_ref("Peers"), "ok"), **_errors(401)}}},
+        "/v1/whoami": {"get": {
+            "summary": "Check the token without changing anything: 200 with the node's "
+                       "token, 401 without it or with another", "operationId": "whoami",
+            "security": _BEARER,
+            "responses": {"200": _json_body(_ref("Whoami"), "The token is this node's"),
+                          **_errors(401)}}},
         "/v1/openapi.json": {"get": {
             "summary": "This document", "operationId": "openapi",
             "responses": {"200": {"description": "OpenAPI 3 document"}}}},

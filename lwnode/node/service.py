@@ -34,7 +34,15 @@ from engine.package.limits import PackageLimits
 from engine.specification.rkme import RKMESpec
 from engine.specification.semantic import SemanticSpec
 from lwnode.config import NodeConfig
-from lwnode.errors import Busy, Forbidden, Gone, NotFound, PackageRejected, StoreError
+from lwnode.errors import (
+    Busy,
+    Forbidden,
+    Gone,
+    NameTaken,
+    NotFound,
+    PackageRejected,
+    StoreError,
+)
 from lwnode.node.budget import check_spec
 from lwnode.node.catalog import NodeCatalog
 from lwnode.node.checker import Checker
@@ -128,6 +136,7 @@ class NodeService:
                                                thread_name_prefix="lwnode-search")
         self.started_at = time.time()
         self._stopping = False
+        self._naming = asyncio.Lock()  # one publish at a time between name check and add
 
     @property
     def node_id(self) -> str:
@@ -215,8 +224,14 @@ class NodeService:
                 urls=(self.public_url + package_path(learnware_id),), sequence=sequence,
                 now=now)
 
-        own, created = await self._store(self.store.add_own, writer, self.node_id,
-                                         json.dumps(report), make_record, now)
+        async with self._naming:
+            try:
+                await self._store(self._check_name_free, semantic.name, learnware_id)
+            except NameTaken:
+                await upload.discard()
+                raise
+            own, created = await self._store(self.store.add_own, writer, self.node_id,
+                                             json.dumps(report), make_record, now)
         if created:
             row = await self._store(self.store.get_record, self.node_id, learnware_id)
             assert row is not None
@@ -225,6 +240,26 @@ class NodeService:
             log.info("published %s (%s, %d bytes, sequence %d)", learnware_id, semantic.name,
                      size, own.sequence)
         return PublishResult(own, created, report)
+
+    def _check_name_free(self, name: str, learnware_id: str) -> None:
+        """Refuse a second active learnware of this node with `name` (compared as the
+        command line resolves a handle: case and surrounding spaces aside), so that a
+        handle organization/name names one learnware of its owner. Refused rather than
+        renamed with a suffix: the name is the developer's, signed in the package, and
+        a name the node made up would be one no script or colleague expects."""
+        wanted = name.strip().lower()
+        if not wanted:
+            return
+        page = self.store.list_announcements(RecordFilter(owner=self.node_id,
+                                                          name=name.strip()), 1000)
+        taken = sorted(r.learnware_id for r in page.rows if r.learnware_id != learnware_id
+                       and r.name.strip().lower() == wanted)
+        if taken:
+            raise NameTaken(f"this node already offers a learnware named {name.strip()!r} "
+                            f"({taken[0]}): a handle ({self.organization}/{name.strip()}) "
+                            "names one learnware of its owner; give this one another name "
+                            "(name in its semantic spec) and pack it again, or withdraw "
+                            f"{taken[0]} first")
 
     async def withdraw(self, learnware_id: str) -> OwnLearnware:
         """Withdraw an own learnware: signed tombstone kept, package deleted."""

@@ -24,6 +24,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from engine.errors import SpecError
+from engine.hetero.features import shown_names
 from engine.specification.semantic import InputSpec
 from lwnode.errors import InputError
 from lwnode.userside.tabular import Table
@@ -50,11 +51,6 @@ def _dictionary(columns: object, where: str) -> dict[str, dict[str, str]]:
             raise InputError(f"{where}: input.columns.{name}: values must be strings")
         out[str(name)] = {k: str(v) for k, v in value.items()}
     return out
-
-
-def _show(names: tuple[str, ...] | list[str]) -> str:
-    shown = ", ".join(names[:8])
-    return shown + (f", ... ({len(names)} in all)" if len(names) > 8 else "")
 
 
 def complete_input(inp: Mapping[str, Any], table: Table, where: str, data_name: str
@@ -84,8 +80,8 @@ def complete_input(inp: Mapping[str, Any], table: Table, where: str, data_name: 
         described = _dictionary(columns, where)
         unknown = sorted(set(described) - set(header))
         if unknown:
-            raise InputError(f"{where}: input.columns describes {_show(unknown)}, which "
-                             f"{data_name} does not have (its columns: {_show(header)})")
+            raise InputError(f"{where}: input.columns describes {shown_names(unknown)}, which "
+                             f"{data_name} does not have (its columns: {shown_names(header)})")
         try:
             spec = InputSpec.from_columns(
                 header, {n: d.get("description", "") for n, d in described.items()},
@@ -98,9 +94,9 @@ def complete_input(inp: Mapping[str, Any], table: Table, where: str, data_name: 
         names = [f.get("name") if isinstance(f, Mapping) else None
                  for f in out["features"] or []]
         if header and names != header:
-            raise InputError(f"{where}: input.features name {_show([str(n) for n in names])}"
-                             f"; the header of {data_name} is {_show(header)} (same columns, "
-                             "same order)")
+            raise InputError(f"{where}: input.features name "
+                             f"{shown_names([str(n) for n in names])}; the header of "
+                             f"{data_name} is {shown_names(header)} (same columns, same order)")
     elif header:
         try:
             spec = InputSpec.from_columns(header)
@@ -122,48 +118,6 @@ def user_input(table: Table, semantic: Mapping[str, Any] | None, where: str,
         raise InputError(f"{where}: {exc}") from None
 
 
-# -- a user's columns against a learnware's ----------------------------------------------------
-def _key(name: str) -> str:
-    from engine.hetero.features import name_words
-
-    return name_words(name).lower()
-
-
-def column_difference(mine: list[str] | tuple[str, ...], theirs: list[str] | tuple[str, ...]
-                      ) -> str:
-    """"missing: a, b; extra: c": which of a learnware's columns `theirs` the user's
-    header `mine` lacks, and which it has that the learnware does not take."""
-    mine_keys = {_key(n) for n in mine}
-    their_keys = {_key(n) for n in theirs}
-    missing = [n for n in theirs if _key(n) not in mine_keys]
-    extra = [n for n in mine if _key(n) not in their_keys]
-    parts = []
-    if missing:
-        parts.append(f"missing {_show(missing)}")
-    if extra:
-        parts.append(f"extra {_show(extra)}")
-    return "; ".join(parts) if parts else "the same names in another order"
-
-
-def order_by_name(user: InputSpec | None, theirs: list[InputSpec]) -> list[int] | None:
-    """The permutation that puts the user's columns in the learnwares' order, when every
-    learnware that names its columns names the user's columns (as words, any case) in
-    one and the same order other than the user's; None when nothing is to be reordered."""
-    if user is None or not user.features:
-        return None
-    named = [t for t in theirs if t.features]
-    if not named:
-        return None
-    mine = [_key(f.name) for f in user.features]
-    orders = {tuple(_key(f.name) for f in t.features) for t in named}
-    if len(orders) != 1 or len(set(mine)) != len(mine):
-        return None
-    (order,) = orders
-    if list(order) == mine or sorted(order) != sorted(mine):
-        return None
-    return [mine.index(name) for name in order]
-
-
-def reordered(user: InputSpec, permutation: list[int]) -> InputSpec:
-    """`user` with its features in `permutation`'s order."""
-    return InputSpec(user.dimension, tuple(user.features[i] for i in permutation))
+# The name matching (`order_by_name`, `column_difference`, `reordered`) is the engine's
+# (`engine.hetero.features`): search compares a learnware over the user's column names in
+# another order the same way reuse feeds it, by one function.

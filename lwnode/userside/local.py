@@ -28,12 +28,13 @@ import numpy as np
 from numpy.typing import NDArray
 
 from engine.errors import PackageError, ReuseError, SpecError
+from engine.hetero.features import column_difference, order_by_name, reordered
 from engine.hetero.mapping import ColumnMapping
 from engine.specification.rkme import RKMESpec
 from engine.specification.semantic import InputSpec, SemanticSpec
 from lwnode.client import NodeClient, Progress
 from lwnode.errors import InputError, NodeError
-from lwnode.userside.columns import column_difference, complete_input, order_by_name, reordered
+from lwnode.userside.columns import complete_input
 from lwnode.userside.tabular import Table
 from protocol.content import check_content_id
 from protocol.errors import ProtocolError

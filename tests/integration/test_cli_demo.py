@@ -1,5 +1,7 @@
 """`lwnode demo` as a user runs it: a real subprocess, its report on stdout."""
 
+import io
+import json
 import os
 import subprocess
 import sys
@@ -10,15 +12,37 @@ from protocol.versions import VERSION_STRING
 
 
 @pytest.mark.timeout(180)
-def test_lwnode_engine_demo_prints_the_report():
-    proc = subprocess.run([sys.executable, "-m", "lwnode.cli", "demo", "--engine"],
+def test_lwnode_engine_demo_prints_its_report_as_json():
+    proc = subprocess.run([sys.executable, "-m", "lwnode.cli", "demo", "--engine", "--json"],
                           capture_output=True,
                           text=True, timeout=170, env={**os.environ, "COLUMNS": "120"})
     assert proc.returncode == 0, proc.stderr
-    out = proc.stdout
+    report = json.loads(proc.stdout)  # the JSON alone: progress goes to stderr
+    assert set(report) == {"demo", "n_candidates", "exact", "single", "mixture", "scores",
+                           "metric", "higher_is_better", "n_labels", "seconds"}
+    assert [h["id"] for h in report["single"][:2]] == ["dev02", "dev07"]
+    assert report["single"][0]["classes"] == [2, 3]
+    assert report["mixture"]["ids"] and len(report["mixture"]["weights"]) == \
+        len(report["mixture"]["ids"])
+    scores = report["scores"]
+    assert scores["job selector (no labels)"] > scores["user-only model (few labels)"]
+
+
+def test_engine_demo_report_prints_its_tables():
+    from rich.console import Console
+
+    from engine.search.results import Match, Mixture, SearchResult
+    from lwnode.demo.engine import DemoReport, print_report
+
+    result = SearchResult((Match("dev02", 0.0934, 0.814), Match("dev07", 0.098, 0.799)),
+                          Mixture(("dev02", "dev07"), (0.5, 0.5), 0.01, 0.95), 10, True, 0.1)
+    report = DemoReport(result, {"dev02": (2, 3), "dev07": (7, 8)}, 0.966, 0.895, 8,
+                        {"search": 0.01})
+    console = Console(record=True, width=120, file=io.StringIO())
+    print_report(report, console)
+    out = console.export_text()
     assert "Top learnwares by MMD²" in out and "Best mixture" in out
-    assert "dev02" in out and "dev07" in out
-    assert "job selector" in out
+    assert "dev02" in out and "(7, 8)" in out and "job selector" in out and "0.966" in out
 
 
 def test_lwnode_help_lists_demo():

@@ -200,6 +200,7 @@ def test_sigkill_mid_publish_then_restart_is_clean(work, tmp_path):
     def variant(i):
         def edit(manifest):
             manifest["semantic"]["description"] = f"variant {i}"
+            manifest["semantic"]["name"] += f" v{i}"  # a handle names one
         return with_manifest(base, edit)
 
     variants = [variant(i) for i in range(40)]

@@ -108,6 +108,7 @@ async def test_a_node_started_after_fifty_publications_catches_up_by_anti_entrop
     def variant(i: int) -> bytes:
         def edit(manifest):
             manifest["semantic"]["description"] = f"variant {i}"
+            manifest["semantic"]["name"] += f" v{i}"  # a handle names one
         return with_manifest(packages[2], edit)
 
     ids = [await publish(http, a, variant(i)) for i in range(50)]

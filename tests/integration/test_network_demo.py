@@ -1,6 +1,8 @@
 """The network demo in reduced size on each data set: real nodes, real libp2p, its report
 asserted (the right learnwares found, reuse better than the user's own few-label model)."""
 
+import io
+import json
 import os
 import subprocess
 import sys
@@ -33,6 +35,13 @@ def _covered(report: network_demo.NetworkDemoReport) -> set:
 async def test_classification_demo_mixes_learnwares_that_know_the_users_classes(data, tmp_path):
     """Digits 2, 3, 7, 8 / reviews of four product kinds: no learnware knows them all."""
     report = await _quick(data, tmp_path)
+    if data == "image":  # the printed report (the command below prints JSON)
+        console = Console(record=True, width=120, file=io.StringIO())
+        network_demo.print_network_report(report, console)
+        out = console.export_text()
+        assert "Best mixture across owners" in out and "job selector" in out
+        assert "fetched and verified" in out
+        assert "digits 2 and 3" in out  # matches are shown by their task
     assert all(not set(report.user_classes) <= set(k) for k in report.knows.values())
     assert set(report.user_classes) <= _covered(report)
     acc = report.scores
@@ -54,10 +63,18 @@ async def test_tabular_demo_finds_forecasters_that_fit_the_users_state(tmp_path)
 
 def test_lwnode_demo_command_runs_the_network_and_cleans_up(tmp_path):
     env = {**os.environ, "COLUMNS": "120", "TMPDIR": str(tmp_path)}
-    proc = subprocess.run([sys.executable, "-m", "lwnode.cli", "demo", "--quick", "--orgs", "2"],
-                          capture_output=True, text=True, timeout=170, env=env)
+    proc = subprocess.run([sys.executable, "-m", "lwnode.cli", "demo", "--quick", "--orgs", "2",
+                           "--json"], capture_output=True, text=True, timeout=170, env=env)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert "Best mixture across owners" in proc.stdout and "job selector" in proc.stdout
-    assert "fetched and verified" in proc.stdout
-    assert "digits 2 and 3" in proc.stdout  # matches are shown by their task
+    report = json.loads(proc.stdout)  # stdout is the JSON alone: progress went to stderr
+    assert set(report) == {"demo", "data", "title", "user_task", "organizations", "n_labels",
+                           "metric", "higher_is_better", "search", "tasks", "alone",
+                           "scores", "verified", "seconds", "kept"}
+    assert report["demo"] == "network" and report["organizations"] == ["Org A", "Org B"]
+    mixture = report["search"]["mixture"]
+    assert report["verified"] == mixture["ids"] and report["kept"] is None
+    assert all(i.startswith("sha256:") and len(i) == 71 for i in mixture["ids"])
+    assert "digits 2 and 3" in report["tasks"].values()
+    assert report["scores"]["job selector (no labels)"] > \
+        report["scores"]["user-only model (few labels)"]
     assert not list(tmp_path.glob("lwdock-demo-*"))  # its temporary homes are gone

@@ -351,8 +351,6 @@ def test_phone_width_and_keyboard(nodes, browser, shots):
             _open(page, nodes.b, where)
             width = page.evaluate("document.documentElement.scrollWidth")
             assert width <= 390, f"{where}: the page is {width} px wide on a 390 px phone"
-        _open(page, nodes.b, "search")
-        page.screenshot(path=str(shots / "phone-search.png"), full_page=True)
         page.set_viewport_size({"width": 1280, "height": 800})
         _open(page, nodes.b, "overview")
         page.reload()  # a fresh load: focus starts at the top of the page
@@ -364,6 +362,43 @@ def test_phone_width_and_keyboard(nodes, browser, shots):
         page.keyboard.press("Enter")
         expect(page.locator("#page-search")).to_be_visible()
         assert page.locator("label[for=s-data]").count() == 1
+    finally:
+        page.close()
+
+
+def test_results_fit_a_375_px_phone_and_say_how_they_are_ranked(nodes, files, browser, shots):
+    page = browser.new_page()
+    page.set_viewport_size({"width": 375, "height": 812})
+    try:
+        _open(page, nodes.b, "search")
+        page.set_input_files("#s-data", str(files / "my-rows.csv"))
+        page.click("#s-go")
+        hits = page.locator("#hits-table tbody tr")
+        expect(hits.first).to_be_visible()
+        assert page.evaluate("document.documentElement.scrollWidth") <= 375
+        # no sideways scrolling inside the table's frame either: each hit is a card
+        wide = page.evaluate("""() => { const t = document.querySelector('#hits-table');
+            return [t.scrollWidth, t.parentElement.clientWidth]; }""")
+        assert wide[0] <= wide[1], f"the results table is {wide[0]} px in a {wide[1]} px frame"
+        expect(hits.first.locator("td[data-label='MMD² (rank)']")).to_be_visible()
+        box = hits.first.locator("button.fetch").bounding_box()
+        assert box is not None and 0 <= box["x"] and box["x"] + box["width"] <= 375, box
+        # rank is by MMD², which the page says, and the column order shows
+        expect(page.locator("#rank-note")).to_contain_text("Ranked by MMD²")
+        mmd2 = [float(t) for t in page.locator(
+            "#hits-table td[data-label='MMD² (rank)']").all_text_contents()]
+        assert mmd2 == sorted(mmd2) and mmd2
+        page.screenshot(path=str(shots / "phone-search.png"), full_page=True)
+        # the Overview's counters come in groups, each with a heading and one line
+        _open(page, nodes.b, "overview")
+        groups = page.locator("#peer-counters .counter-group")
+        expect(groups.first).to_be_visible()
+        titles = groups.locator("h3").all_text_contents()
+        assert {"Connections", "Announcements", "Searches"} <= set(titles), titles
+        for i in range(groups.count()):
+            assert groups.nth(i).locator("p").text_content().strip()
+            assert groups.nth(i).locator("dt").count() >= 1
+        assert page.evaluate("document.documentElement.scrollWidth") <= 375
     finally:
         page.close()
 

@@ -178,7 +178,9 @@ def region_package(centres: np.ndarray, region: int, *, n: int = 300, seed: int 
     semantic = SemanticSpec.from_dict({
         "data_type": "table", "task_type": "classification", "library": "scikit_learn",
         "scenarios": ["retail"] if region % 2 else ["health"], "license": "mit",
-        "name": f"region {region} classifier", "description": f"trained on region {region}",
+        # one name per package a node may host together (a handle names one learnware)
+        "name": f"region {region} classifier" + (f" (seed {seed})" if seed else ""),
+        "description": f"trained on region {region}",
         "input": {"dimension": d}, "output": {"dimension": 1, "labels": ["neg", "pos"]}})
     spec = RKMETableSpec(n_points=n_points, random_state=seed).fit(x)
     data: bytes = build_bytes(model, semantic, spec)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from engine.hetero.features import column_difference, order_by_name, reordered
 from engine.specification.semantic import InputSpec
 from lwnode.cli import commands as cli
 from lwnode.cli.tables import reuse_hint
-from lwnode.userside.columns import column_difference, order_by_name, reordered
 
 
 def test_order_by_name_puts_the_users_columns_in_the_learnwares_order():

@@ -28,6 +28,7 @@ SEMANTIC_SUFFIXES = [".toml"]
 _ERROR = {"$ref": "#/components/schemas/Error"}
 _WORDS = {400: "Malformed input (the message names the field, file, line and column)",
           401: "Missing or wrong bearer token", 404: "Unknown id", 410: "Withdrawn",
+          409: "The node already offers a learnware of this name (name_taken)",
           413: "An upload over its size cap", 422: "A model or package failed (the message "
           "says how; a rejected package comes with its check report)",
           429: "Over a rate or concurrency limit for clients without the token (Retry-After "
@@ -157,5 +158,5 @@ WEB_PATHS: dict[str, Any] = {
                 "schema": {"$ref": "#/components/schemas/Published"}}}},
             "200": {"description": "Already hosted", "content": {"application/json": {
                 "schema": {"$ref": "#/components/schemas/Published"}}}},
-            **_errors(400, 401, 413, 422, 504)}}},
+            **_errors(400, 401, 409, 413, 422, 504)}}},
 }

@@ -250,6 +250,43 @@ async function loadHealth() {
   return data;
 }
 
+// The peer layer's counters (/v1/health), grouped by what they count, each group with
+// one line that says what it is; a counter no group claims is shown under "Other".
+const COUNTER_GROUPS = [
+  { title: "Connections", explain: "Links to other nodes: peers connected now, dials made and failed, " +
+      "restarts of the peer layer, and peers banned for repeated faults.",
+    match: (k) => /^(peers_|dials|restarts|peer_faults)/.test(k) },
+  { title: "Announcements", explain: "Signed records of learnwares published or withdrawn: those this " +
+      "node sent, those it took in from peers, and those it refused (with why).",
+    match: (k) => /^(announced|gossip_|records_|rejected_)/.test(k) },
+  { title: "Catch-up", explain: "Rounds in which this node compared its records with a peer's and " +
+      "pulled the ones it lacked (after being offline, or joining late).",
+    match: (k) => k.startsWith("sync_") },
+  { title: "Searches", explain: "Searches this node routed to peers for its own users, and peers' " +
+      "searches it answered; partial ones missed a peer's deadline.",
+    match: (k) => k.startsWith("searches_") },
+  { title: "Requests", explain: "Peer-to-peer requests sent and served; refused or abandoned ones " +
+      "were over a budget, malformed, or too slow.",
+    match: (k) => /^(requests_|streams_)/.test(k) },
+];
+
+function renderCounters(box, counters) {
+  const left = new Map(Object.entries(counters));
+  const groups = [...COUNTER_GROUPS, { title: "Other", explain: "Counters of the peer layer not grouped above.",
+                                       match: () => true }];
+  for (const g of groups) {
+    const mine = [...left].filter(([k]) => g.match(k));
+    if (!mine.length) continue;
+    const list = h("dl", { class: "counters" });
+    for (const [k, v] of mine) {
+      left.delete(k);
+      list.append(h("div", {}, h("dt", { text: k.replaceAll("_", " ") }), h("dd", { text: String(v) })));
+    }
+    box.append(h("section", { class: "counter-group" }, h("h3", { text: g.title }),
+                 h("p", { class: "muted", text: g.explain }), list));
+  }
+}
+
 async function loadOverview() {
   hideMsg("overview-msg");
   try {
@@ -269,10 +306,7 @@ async function loadOverview() {
     $("peer-layer").textContent = layer.enabled
       ? `Joined a dock network; listening on ${(hl.peer_multiaddrs || []).join(", ") || "—"}.`
       : "Off: this node runs on its own (no peers are contacted).";
-    const counters = clear($("peer-counters"));
-    for (const [k, v] of Object.entries(layer.counters || {})) {
-      counters.append(h("div", {}, h("dt", { text: k.replaceAll("_", " ") }), h("dd", { text: String(v) })));
-    }
+    renderCounters(clear($("peer-counters")), layer.counters || {});
   } catch (err) { showError("overview-msg", err); }
   try {
     const { data } = await api("GET", "/v1/peers");
@@ -667,18 +701,18 @@ function renderAnswer(req, answer) {
     const pick = h("input", { type: "checkbox", id: "pick-" + i, "data-id": hit.id, "data-name": hit.name,
                               checked: i === 0 ? true : null });
     body.append(h("tr", {},
-      h("td", {}, pick, h("label", { for: "pick-" + i, class: "sr-only", text: `Reuse ${hit.name}` })),
-      h("td", { class: "num", text: String(i + 1) }),
-      h("td", {}, h("a", { href: "#learnware/" + encodeURIComponent(hit.id), text: hit.name || short(hit.id) }),
+      h("td", { "data-label": "Reuse" }, pick, h("label", { for: "pick-" + i, class: "sr-only", text: `Reuse ${hit.name}` })),
+      h("td", { class: "num", "data-label": "#", text: String(i + 1) }),
+      h("td", { class: "name" }, h("a", { href: "#learnware/" + encodeURIComponent(hit.id), text: hit.name || short(hit.id) }),
         hit.heterogeneous && hit.mapping ? h("details", { class: "hetero" },
           h("summary", {}, h("span", { class: "tag", text: `other columns: ${hit.mapping.pairs.length} of ` +
             `${hit.mapping.learnware_columns.length} mapped` })),
           mappingLines(hit.mapping.lines)) : null),
-      h("td", {}, `${hit.organization || ""} `, h("span", { class: hit.local ? "tag here" : "tag", text: hit.local ? "this node" : "peer" })),
-      h("td", {}, h("span", { class: "scorebar", "aria-hidden": "true" }, scoreFill(hit.score)), fmt(hit.score)),
-      h("td", { class: "num", text: fmt(hit.mmd2, 4) }),
-      h("td", { class: "num", text: bytes(hit.size) }),
-      h("td", {}, fetchBtn, status)));
+      h("td", { "data-label": "Owner" }, `${hit.organization || ""} `, h("span", { class: hit.local ? "tag here" : "tag", text: hit.local ? "this node" : "peer" })),
+      h("td", { class: "num", "data-label": "MMD² (rank)", text: fmt(hit.mmd2, 4) }),
+      h("td", { "data-label": "Score" }, h("span", { class: "scorebar", "aria-hidden": "true" }, scoreFill(hit.score)), fmt(hit.score)),
+      h("td", { class: "num", "data-label": "Size", text: bytes(hit.size) }),
+      h("td", { "data-label": "Package" }, fetchBtn, status)));
   });
   const mix = answer.mixture;
   $("mixture").hidden = !mix;
