@@ -1,0 +1,252 @@
+"""Sketch-then-exact search: rank by sketches, re-rank a shortlist on full specs.
+
+A node that keeps only sketches (`engine.search.sketch`) of the learnwares it knows
+answers a requirement in three steps:
+
+1. semantic filter (the same rules as `Catalog`: `semantic_filter.SemanticIndex`);
+2. rank the candidates of the requirement's space by ``||e_q - e_i||^2``, the sketch
+   estimate of MMD^2 (the requirement embedded unquantised under each candidate
+   gamma's map, the candidates dequantised), and keep the `shortlist` nearest;
+3. fetch those candidates' full specs through the caller's `fetch` (a node fetches
+   them by content id from its cache, the owner or a peer) and search them exactly
+   with a `Catalog`: exact MMD^2, top-k, and the mixture as in a full-spec search.
+
+If the shortlist holds the exact top-k (and, for the mixture, the exact 12 best), the
+answer is the exact search's over all candidates. Recall@5 against an exact search
+on full specs is measured by `benchmarks/sketch_recall.py` and tested on a small
+market (`tests/unit/test_sketch_search.py`).
+
+Heterogeneous matches (tables over other columns, `engine.hetero`) need the
+candidates' full specs of other spaces and are not part of this path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+
+import numpy as np
+from numpy.typing import NDArray
+
+from engine.errors import SearchError
+from engine.search import semantic_filter as sf
+from engine.search.catalog import Catalog
+from engine.search.columns import Columns
+from engine.search.results import Requirement, SearchResult
+from engine.search.sketch import (
+    DEFAULT_SKETCH_FEATURES,
+    SKETCH_DTYPES,
+    SKETCH_VERSION,
+    Sketch,
+    embedding,
+)
+from engine.specification.rkme import RKMESpec
+from engine.specification.semantic import SemanticSpec
+
+Array = NDArray[np.float64]
+SpecFetcher = Callable[[Sequence[str]], Mapping[str, RKMESpec]]
+"""Given ids, return the full specs it could get (missing ids are left out)."""
+
+DEFAULT_SKETCH_SHORTLIST = 100
+"""Tuned on the tuning seeds of `benchmarks/sketch_recall.py` (docs/benchmarks.md)."""
+_SCAN_ROWS = 32_768
+"""Rows of codes converted to float32 at once in the scan (bounds its memory)."""
+
+
+class _SketchGroup:
+    """The sketches of one comparison space, as row-aligned columns."""
+
+    def __init__(self, n_features: int, dtype: str) -> None:
+        codes = {name: (np.int8, ()) for name in sf.CLASS_FIELDS}
+        self.rows = Columns({
+            "codes": (SKETCH_DTYPES[dtype], (n_features,)), "scale": (np.float64, ()),
+            "gamma": (np.float64, ()), "sq_norm": (np.float64, ()), "alive": (np.bool_, ()),
+            "input_dim": (np.int32, ()), **codes})
+        self.ids: list[str | None] = []
+        self.dead = 0
+
+    def add(self, entry_id: str, semantic: SemanticSpec, sketch: Sketch) -> int:
+        vector = sketch.vector()
+        row = self.rows.append(
+            codes=np.frombuffer(sketch.codes, dtype=self.rows["codes"].dtype),
+            scale=sketch.scale, gamma=sketch.gamma, sq_norm=float(vector @ vector), alive=True,
+            input_dim=semantic.input.dimension if semantic.input is not None else 0,
+            **sf.class_codes(semantic))
+        self.ids.append(entry_id)
+        return row
+
+    def kill(self, row: int) -> None:
+        self.rows.set("alive", row, False)
+        self.ids[row] = None
+        self.dead += 1
+
+    def compact(self) -> dict[str, int]:
+        """Drop dead rows; returns the new row of every live id."""
+        self.rows.compact(self.rows["alive"].copy())
+        self.ids = [i for i in self.ids if i is not None]
+        self.dead = 0
+        return {entry_id: row for row, entry_id in enumerate(self.ids) if entry_id is not None}
+
+    def approx_mmd2(self, rows: NDArray[np.int64], e_q: dict[float, Array]) -> Array:
+        """``||e_q - e_i||^2`` for `rows`, with e_q per gamma (see module doc)."""
+        out = np.empty(len(rows))
+        gammas = self.rows["gamma"][rows]
+        codes, scale, sq = self.rows["codes"], self.rows["scale"], self.rows["sq_norm"]
+        for start in range(0, len(rows), _SCAN_ROWS):
+            part = rows[start:start + _SCAN_ROWS]
+            g_part = gammas[start:start + _SCAN_ROWS]
+            block = codes[part].astype(np.float32)
+            for g, q in e_q.items():
+                sel = np.flatnonzero(g_part == g)
+                if len(sel) == len(part):
+                    dots = block @ q.astype(np.float32)
+                else:
+                    dots = block[sel] @ q.astype(np.float32)
+                    sel_rows = part[sel]
+                    out[start + sel] = float(q @ q) + sq[sel_rows] - 2.0 * scale[sel_rows] * dots
+                    continue
+                out[start:start + len(part)] = float(q @ q) + sq[part] - 2.0 * scale[part] * dots
+        return out
+
+
+class SketchIndex:
+    """Sketches and semantic specs of the learnwares a node knows; sketch-then-exact search.
+
+    Parameters
+    ----------
+    n_features : int, default 256
+        D of the sketches it holds (all must agree: they are compared in one space).
+    dtype : {"int8", "float16"}, default "int8"
+        Quantisation of the sketches it holds.
+    version : int, default `SKETCH_VERSION`
+        Sketch family of the sketches it holds.
+    shortlist : int, default `DEFAULT_SKETCH_SHORTLIST`
+        Candidates whose full specs are fetched and searched exactly.
+
+    Adding an id that is already present replaces that entry.
+    """
+
+    def __init__(self, *, n_features: int = DEFAULT_SKETCH_FEATURES, dtype: str = "int8",
+                 version: int = SKETCH_VERSION, shortlist: int = DEFAULT_SKETCH_SHORTLIST
+                 ) -> None:
+        if isinstance(shortlist, bool) or not isinstance(shortlist, int) or shortlist < 1:
+            raise SearchError(f"shortlist: expected a positive integer, got {shortlist!r}")
+        if dtype not in SKETCH_DTYPES:
+            raise SearchError(f"dtype: {dtype!r} is not one of {sorted(SKETCH_DTYPES)}")
+        self.n_features, self.dtype, self.version = n_features, dtype, version
+        self.shortlist = shortlist
+        self._groups: dict[str, _SketchGroup] = {}
+        self._where: dict[str, tuple[str, int]] = {}
+        self._sem = sf.SemanticIndex()
+
+    # -- contents -------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self._where)
+
+    def __contains__(self, entry_id: object) -> bool:
+        return entry_id in self._where
+
+    def add(self, entry_id: str, semantic: SemanticSpec, sketch: Sketch) -> None:
+        """Insert (or replace) an entry by its sketch."""
+        if not isinstance(entry_id, str) or not entry_id:
+            raise SearchError("entry id: expected a non-empty string")
+        if not isinstance(semantic, SemanticSpec):
+            raise SearchError("semantic: expected a SemanticSpec")
+        if not isinstance(sketch, Sketch):
+            raise SearchError("sketch: expected a Sketch")
+        got = (sketch.n_features, sketch.dtype, sketch.version)
+        if got != (self.n_features, self.dtype, self.version):
+            raise SearchError(f"sketch: D={got[0]}, {got[1]}, version {got[2]}; this index "
+                              f"holds D={self.n_features}, {self.dtype}, version {self.version}")
+        if entry_id in self._where:
+            self.remove(entry_id)
+        group = self._groups.setdefault(sketch.space, _SketchGroup(self.n_features, self.dtype))
+        self._where[entry_id] = (sketch.space, group.add(entry_id, semantic, sketch))
+        self._sem.add(entry_id, semantic)
+
+    def remove(self, entry_id: str) -> None:
+        """Remove an entry; raises KeyError if it is unknown."""
+        space, row = self._where.pop(entry_id)
+        self._sem.remove(entry_id)
+        group = self._groups[space]
+        group.kill(row)
+        if group.dead > 64 and group.dead * 2 > group.rows.n:
+            for moved_id, new_row in group.compact().items():
+                self._where[moved_id] = (space, new_row)
+
+    def nbytes(self) -> int:
+        """Bytes held in the index's numpy arrays (excludes Python objects)."""
+        return sum(g.rows.nbytes() for g in self._groups.values())
+
+    # -- search ---------------------------------------------------------------------------
+    def shortlist_for(self, requirement: Requirement, n: int | None = None
+                      ) -> tuple[list[str], int]:
+        """The ids of the `n` (default: `shortlist`) candidates nearest by sketch, best
+        first, and the number of candidates that passed the semantic filter."""
+        spec = _statistical(requirement)
+        n = self.shortlist if n is None else n
+        group = self._groups.get(spec.space)
+        if group is None:
+            return [], 0
+        allowed = self._sem.allowed(requirement.semantic)
+        rows_of = None if allowed is None else [
+            row for space, row in (self._where[i] for i in allowed) if space == spec.space]
+        codes = {name: group.rows[name] for name in sf.CLASS_FIELDS}
+        rows = np.flatnonzero(sf.candidate_mask(codes, group.rows["input_dim"],
+                                                group.rows["alive"], requirement.semantic,
+                                                rows_of))
+        if len(rows) == 0:
+            return [], 0
+        e_q = {float(g): embedding(spec, float(g), n_features=self.n_features,
+                                   version=self.version)
+               for g in np.unique(group.rows["gamma"][rows])}
+        approx = group.approx_mmd2(rows, e_q)
+        n_candidates = len(rows)
+        if len(rows) > n:
+            keep = np.argpartition(approx, n - 1)[:n]
+            rows, approx = rows[keep], approx[keep]
+        order = np.argsort(approx, kind="stable")
+        return [group.ids[int(r)] or "" for r in rows[order]], n_candidates
+
+    def search(self, requirement: Requirement, fetch: SpecFetcher, k: int = 5,
+               max_mixture: int = 3) -> SearchResult:
+        """Sketch shortlist, full specs by `fetch`, exact ranking and mixture.
+
+        `n_candidates` counts the candidates the sketches ranked; `exact` is True
+        only when every one of them was searched exactly. Ids `fetch` could not
+        supply are left out, with a note.
+        """
+        spec = _statistical(requirement)
+        ids, n_all = self.shortlist_for(requirement)
+        if not ids:
+            return SearchResult((), None, 0, True, spec.gamma_,
+                                (f"no learnware in space {spec.space}",))
+        got = fetch(ids)
+        exact_catalog = Catalog(index=False)
+        blank = SemanticSpec()  # already filtered; blank keeps hetero search out
+        missing = 0
+        for entry_id in ids:
+            full = got.get(entry_id)
+            if full is None or not isinstance(full, RKMESpec) or full.space != spec.space:
+                missing += 1
+                continue
+            exact_catalog.add(entry_id, blank, full)
+        if len(exact_catalog) == 0:
+            return SearchResult((), None, n_all, False, spec.gamma_,
+                                (f"none of {len(ids)} shortlisted full specs could be fetched",))
+        found = exact_catalog.search(Requirement(spec=spec), k=k, max_mixture=max_mixture,
+                                     exact=True)
+        notes: tuple[str, ...] = ()
+        if missing:
+            notes = (f"{missing} of {len(ids)} shortlisted full specs could not be fetched",)
+        return SearchResult(found.single, found.mixture, n_all,
+                            missing == 0 and len(ids) == n_all, found.gamma, notes)
+
+
+def _statistical(requirement: Requirement) -> RKMESpec:
+    if not isinstance(requirement, Requirement):
+        raise SearchError("requirement: expected a Requirement")
+    if requirement.spec is None:
+        raise SearchError("requirement: sketch search needs a statistical spec (a "
+                          "semantic-only search needs no sketches)")
+    return requirement.spec
+
