@@ -6,7 +6,9 @@ module                 holds
 ``catalog.py``         `Catalog`, `CatalogEntry`: storage, filter, rank, mix
 ``results.py``         `Requirement`, `Match`, `Mixture`, `SearchResult`
 ``semantic_filter.py`` the semantic matching rules and inverted indices
-``rff.py``             random Fourier features: the index's fixed-size vectors
+``rff.py``             random Fourier features: the index's and sketches' feature map
+``sketch.py``          `Sketch`, `make_sketch`: a spec in a few hundred bytes
+``sketch_search.py``   `SketchIndex`: rank by sketch, re-rank fetched full specs
 ``scoring.py``         the cross-query score transform; batched exact MMD^2
 ``mixture.py``         greedy mixture selection with simplex-QP weights
 ``columns.py``         row-aligned growable numpy columns

@@ -180,12 +180,16 @@ def make_sketch(spec: RKMESpec, *, n_features: int = DEFAULT_SKETCH_FEATURES,
                         f"got {n_features!r}")
     gamma = float(spec.gamma_)
     e = embedding(spec, gamma, n_features=n_features, version=version)
-    if dtype == "float16":
-        codes, scale = e.astype("<f2").tobytes(), 1.0
-    else:
-        peak = float(np.abs(e).max())
-        if peak == 0.0:
-            raise SpecError("spec: its embedding is zero in every feature")
-        scale = peak / _INT8_MAX
-        codes = np.clip(np.rint(e / scale), -_INT8_MAX, _INT8_MAX).astype("i1").tobytes()
+    codes, scale = quantise(e, dtype)
     return Sketch(version, spec.space, gamma, dtype, scale, codes)
+
+
+def quantise(e: Array, dtype: str) -> tuple[bytes, float]:
+    """(codes, scale) of an embedding (module doc: the one encoding per vector)."""
+    if dtype == "float16":
+        return e.astype("<f2").tobytes(), 1.0
+    peak = float(np.abs(e).max())
+    if peak == 0.0:
+        raise SpecError("spec: its embedding is zero in every feature")
+    scale = peak / _INT8_MAX
+    return np.clip(np.rint(e / scale), -_INT8_MAX, _INT8_MAX).astype("i1").tobytes(), scale

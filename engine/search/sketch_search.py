@@ -27,6 +27,7 @@ from collections.abc import Callable, Mapping, Sequence
 import numpy as np
 from numpy.typing import NDArray
 
+from engine import kernel
 from engine.errors import SearchError
 from engine.search import semantic_filter as sf
 from engine.search.catalog import Catalog
@@ -223,13 +224,13 @@ class SketchIndex:
         got = fetch(ids)
         exact_catalog = Catalog(index=False)
         blank = SemanticSpec()  # already filtered; blank keeps hetero search out
-        missing = 0
-        for entry_id in ids:
-            full = got.get(entry_id)
-            if full is None or not isinstance(full, RKMESpec) or full.space != spec.space:
-                missing += 1
-                continue
-            exact_catalog.add(entry_id, blank, full)
+        fulls = [(i, got.get(i)) for i in ids]
+        usable = [(i, f) for i, f in fulls if isinstance(f, RKMESpec) and f.space == spec.space]
+        missing = len(ids) - len(usable)
+        work = sum(float(f.points_.size) * len(f.points_) for _, f in usable)
+        with kernel.blas_threads_for(work):  # many small self inner products
+            for entry_id, full in usable:
+                exact_catalog.add(entry_id, blank, full)
         if len(exact_catalog) == 0:
             return SearchResult((), None, n_all, False, spec.gamma_,
                                 (f"none of {len(ids)} shortlisted full specs could be fetched",))
