@@ -150,3 +150,23 @@ def test_make_sketch_refuses_bad_settings() -> None:
                    {"version": 9}, {"n_features": True}):
         with pytest.raises(SpecError):
             make_sketch(FIXED, **kwargs)  # type: ignore[arg-type]
+
+
+def test_image_and_text_specs_are_sketched_in_their_own_spaces() -> None:
+    """Image and text specs are RKMEs over a fixed embedding: a sketch keys its map by
+    their space, so equal points in a table space of the same width sketch differently."""
+    from engine import text_encoder
+
+    rng = np.random.default_rng(3)
+    for kind, dim, space, params in (
+            ("rkme_image", 128, "image/conv-rf-v1/c=1/d=128", {"channels": 1}),
+            ("rkme_text", text_encoder.DIM, text_encoder.SPACE, {})):
+        points = rng.normal(size=(10, dim))
+        points /= np.linalg.norm(points, axis=1, keepdims=True)
+        spec = spec_from_dict({"type": kind, "format": 1, "space": space, "gamma": 1.0,
+                               "n_samples": 100, "points": points,
+                               "weights": np.full(10, 0.1), "params": params})
+        sketch = make_sketch(spec)
+        assert sketch.space == space
+        twin = make_sketch(table_spec(points, gamma=1.0))
+        assert sketch.codes != twin.codes
