@@ -12,6 +12,8 @@ module                 holds
 ``scoring.py``         the cross-query score transform; batched exact MMD^2
 ``mixture.py``         greedy mixture selection with simplex-QP weights
 ``columns.py``         row-aligned growable numpy columns
+``entries.py``         `SpaceEntries`: ids -> per-space rows, shared by both indices
+``synthetic.py``       a synthetic market of many spaces and tasks (benchmarks, tests)
 ====================== =====================================================
 """
 

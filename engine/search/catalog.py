@@ -40,6 +40,7 @@ from engine import kernel
 from engine.errors import SearchError
 from engine.search import semantic_filter as sf
 from engine.search.columns import Columns
+from engine.search.entries import SpaceEntries
 from engine.search.mixture import best_mixture
 from engine.search.points import FilePoints, MemoryPoints, PointStore
 from engine.search.results import Match, Mixture, Requirement, SearchResult
@@ -156,7 +157,7 @@ class _SpaceGroup:
         return spec
 
 
-class Catalog:
+class Catalog(SpaceEntries[_SpaceGroup]):
     """Learnware specs a dock knows, with semantic + statistical search.
 
     Parameters
@@ -194,30 +195,16 @@ class Catalog:
         self.index, self.shortlist = index, shortlist
         self.n_features, self.random_state = n_features, random_state
         self.points_dir = points_dir
-        self._groups: dict[str, _SpaceGroup] = {}
-        self._where: dict[str, tuple[str, int]] = {}
-        self._sem = sf.SemanticIndex()
+        super().__init__()
 
     # -- contents -----------------------------------------------------------------------
-    def __len__(self) -> int:
-        return len(self._where)
-
-    def __contains__(self, entry_id: object) -> bool:
-        return entry_id in self._where
-
-    def ids(self) -> list[str]:
-        return list(self._where)
-
     def spaces(self) -> dict[str, int]:
         """Number of entries in each comparison space."""
         return {space: g.live() for space, g in self._groups.items() if g.live()}
 
     def add(self, entry_id: str, semantic: SemanticSpec, spec: RKMESpec) -> None:
         """Insert (or replace) an entry; computes its per-entry constants once."""
-        if not isinstance(entry_id, str) or not entry_id:
-            raise SearchError("entry id: expected a non-empty string")
-        if not isinstance(semantic, SemanticSpec):
-            raise SearchError("semantic: expected a SemanticSpec")
+        self._check_entry(entry_id, semantic)
         if not isinstance(spec, RKMESpec):
             raise SearchError("spec: expected a fitted RKME spec")
         spec._check_fitted()
@@ -230,23 +217,12 @@ class Catalog:
                                 self.n_features if self.index else 0, self.random_state,
                                 self.points_dir)
             self._groups[spec.space] = group
-        row = group.add(entry_id, semantic, spec, self._kernel_bytes)
-        self._where[entry_id] = (spec.space, row)
-        self._sem.add(entry_id, semantic)
+        self._placed(entry_id, semantic, spec.space,
+                     group.add(entry_id, semantic, spec, self._kernel_bytes))
 
     def add_many(self, entries: Iterable[tuple[str, SemanticSpec, RKMESpec]]) -> None:
         for entry_id, semantic, spec in entries:
             self.add(entry_id, semantic, spec)
-
-    def remove(self, entry_id: str) -> None:
-        """Remove an entry; raises KeyError if it is unknown."""
-        space, row = self._where.pop(entry_id)
-        self._sem.remove(entry_id)
-        group = self._groups[space]
-        group.kill(row)
-        if group.dead > 64 and group.dead * 2 > group.rows.n:
-            for moved_id, new_row in group.compact().items():
-                self._where[moved_id] = (space, new_row)
 
     def get(self, entry_id: str) -> CatalogEntry:
         """The entry with this id; raises KeyError if it is unknown."""
@@ -313,14 +289,6 @@ class Catalog:
         return extend_result(requirement, result, self._sem.specs,
                              lambda entry_id: self.get(entry_id).spec, allowed, k,
                              max_mixture=max_mixture)
-
-    def _candidate_rows(self, group: _SpaceGroup, semantic: SemanticSpec | None,
-                        allowed: set[str] | None) -> NDArray[np.int64]:
-        rows = None if allowed is None else [
-            row for space, row in (self._where[i] for i in allowed) if space == group.space]
-        codes = {name: group.rows[name] for name in sf.CLASS_FIELDS}
-        return np.flatnonzero(sf.candidate_mask(codes, group.rows["input_dim"],
-                                                group.rows["alive"], semantic, rows))
 
     def _semantic_only(self, semantic: SemanticSpec | None, allowed: set[str] | None,
                        k: int) -> SearchResult:

@@ -32,6 +32,7 @@ from engine.errors import SearchError
 from engine.search import semantic_filter as sf
 from engine.search.catalog import Catalog
 from engine.search.columns import Columns
+from engine.search.entries import SpaceEntries
 from engine.search.results import Requirement, SearchResult
 from engine.search.sketch import (
     DEFAULT_SKETCH_FEATURES,
@@ -56,7 +57,8 @@ _SCAN_ROWS = 32_768
 class _SketchGroup:
     """The sketches of one comparison space, as row-aligned columns."""
 
-    def __init__(self, n_features: int, dtype: str) -> None:
+    def __init__(self, space: str, n_features: int, dtype: str) -> None:
+        self.space = space
         codes = {name: (np.int8, ()) for name in sf.CLASS_FIELDS}
         self.rows = Columns({
             "codes": (SKETCH_DTYPES[dtype], (n_features,)), "scale": (np.float64, ()),
@@ -109,7 +111,7 @@ class _SketchGroup:
         return out
 
 
-class SketchIndex:
+class SketchIndex(SpaceEntries[_SketchGroup]):
     """Sketches and semantic specs of the learnwares a node knows; sketch-then-exact search.
 
     Parameters
@@ -135,23 +137,12 @@ class SketchIndex:
             raise SearchError(f"dtype: {dtype!r} is not one of {sorted(SKETCH_DTYPES)}")
         self.n_features, self.dtype, self.version = n_features, dtype, version
         self.shortlist = shortlist
-        self._groups: dict[str, _SketchGroup] = {}
-        self._where: dict[str, tuple[str, int]] = {}
-        self._sem = sf.SemanticIndex()
+        super().__init__()
 
     # -- contents -------------------------------------------------------------------------
-    def __len__(self) -> int:
-        return len(self._where)
-
-    def __contains__(self, entry_id: object) -> bool:
-        return entry_id in self._where
-
     def add(self, entry_id: str, semantic: SemanticSpec, sketch: Sketch) -> None:
         """Insert (or replace) an entry by its sketch."""
-        if not isinstance(entry_id, str) or not entry_id:
-            raise SearchError("entry id: expected a non-empty string")
-        if not isinstance(semantic, SemanticSpec):
-            raise SearchError("semantic: expected a SemanticSpec")
+        self._check_entry(entry_id, semantic)
         if not isinstance(sketch, Sketch):
             raise SearchError("sketch: expected a Sketch")
         got = (sketch.n_features, sketch.dtype, sketch.version)
@@ -160,19 +151,11 @@ class SketchIndex:
                               f"holds D={self.n_features}, {self.dtype}, version {self.version}")
         if entry_id in self._where:
             self.remove(entry_id)
-        group = self._groups.setdefault(sketch.space, _SketchGroup(self.n_features, self.dtype))
-        self._where[entry_id] = (sketch.space, group.add(entry_id, semantic, sketch))
-        self._sem.add(entry_id, semantic)
-
-    def remove(self, entry_id: str) -> None:
-        """Remove an entry; raises KeyError if it is unknown."""
-        space, row = self._where.pop(entry_id)
-        self._sem.remove(entry_id)
-        group = self._groups[space]
-        group.kill(row)
-        if group.dead > 64 and group.dead * 2 > group.rows.n:
-            for moved_id, new_row in group.compact().items():
-                self._where[moved_id] = (space, new_row)
+        group = self._groups.get(sketch.space)
+        if group is None:
+            group = self._groups[sketch.space] = _SketchGroup(sketch.space, self.n_features,
+                                                              self.dtype)
+        self._placed(entry_id, semantic, sketch.space, group.add(entry_id, semantic, sketch))
 
     def nbytes(self) -> int:
         """Bytes held in the index's numpy arrays (excludes Python objects)."""
@@ -188,13 +171,8 @@ class SketchIndex:
         group = self._groups.get(spec.space)
         if group is None:
             return [], 0
-        allowed = self._sem.allowed(requirement.semantic)
-        rows_of = None if allowed is None else [
-            row for space, row in (self._where[i] for i in allowed) if space == spec.space]
-        codes = {name: group.rows[name] for name in sf.CLASS_FIELDS}
-        rows = np.flatnonzero(sf.candidate_mask(codes, group.rows["input_dim"],
-                                                group.rows["alive"], requirement.semantic,
-                                                rows_of))
+        rows = self._candidate_rows(group, requirement.semantic,
+                                    self._sem.allowed(requirement.semantic))
         if len(rows) == 0:
             return [], 0
         e_q = {float(g): embedding(spec, float(g), n_features=self.n_features,
