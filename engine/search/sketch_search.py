@@ -6,7 +6,10 @@ answers a requirement in three steps:
 1. semantic filter (the same rules as `Catalog`: `semantic_filter.SemanticIndex`);
 2. rank the candidates of the requirement's space by ``||e_q - e_i||^2``, the sketch
    estimate of MMD^2 (the requirement embedded unquantised under each candidate
-   gamma's map, the candidates dequantised), and keep the `shortlist` nearest;
+   gamma's map, the candidates dequantised), and keep the `shortlist` nearest. A
+   candidate is ranked here under its own kernel, not yet the pair kernel of the
+   exact step (as the `Catalog`'s index does); the synthetic market's specs carry
+   two kernels per space, so the measured recall covers this;
 3. fetch those candidates' full specs through the caller's `fetch` (a node fetches
    them by content id from its cache, the owner or a peer) and search them exactly
    with a `Catalog`: exact MMD^2, top-k, and the mixture as in a full-spec search.
@@ -100,14 +103,11 @@ class _SketchGroup:
             block = codes[part].astype(np.float32)
             for g, q in e_q.items():
                 sel = np.flatnonzero(g_part == g)
-                if len(sel) == len(part):
-                    dots = block @ q.astype(np.float32)
-                else:
-                    dots = block[sel] @ q.astype(np.float32)
-                    sel_rows = part[sel]
-                    out[start + sel] = float(q @ q) + sq[sel_rows] - 2.0 * scale[sel_rows] * dots
+                if len(sel) == 0:
                     continue
-                out[start:start + len(part)] = float(q @ q) + sq[part] - 2.0 * scale[part] * dots
+                rows_g = part[sel]
+                dots = (block if len(sel) == len(part) else block[sel]) @ q.astype(np.float32)
+                out[start + sel] = float(q @ q) + sq[rows_g] - 2.0 * scale[rows_g] * dots
         return out
 
 
