@@ -24,12 +24,13 @@ import argparse
 import statistics
 import time
 from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 import numpy as np
 
 from benchmarks.common import machine, print_table
 from benchmarks.search_bench import Market
-from engine.search import Catalog, Requirement
+from engine.search import Catalog, Requirement, SearchResult
 from engine.search.sketch import (
     DEFAULT_SKETCH_FEATURES,
     SKETCH_VERSION,
@@ -45,6 +46,7 @@ from engine.specification.rkme import RKMESpec
 from protocol.sketch import encode_sketch
 
 SEM = SemanticSpec(data_type="table", task_type="regression", name="entry")
+T = TypeVar("T")
 TUNE_SEEDS, TEST_SEEDS = (0, 1), (2, 3)
 FEATURES = (64, 128, 256, 512)
 DTYPES = ("int8", "float16")
@@ -145,13 +147,15 @@ def _any_spec() -> RKMESpec:
     return bench_market(0, 1, 0)[0][0]
 
 
-def _median_ms(run: Callable[[RKMESpec], object], queries: Sequence[RKMESpec]) -> float:
-    times = []
+def _median_ms(run: Callable[[RKMESpec], T], queries: Sequence[RKMESpec]
+               ) -> tuple[float, list[T]]:
+    """Median milliseconds of `run` over `queries`, and its results."""
+    times, results = [], []
     for q in queries:
         start = time.perf_counter()
-        run(q)
+        results.append(run(q))
         times.append((time.perf_counter() - start) * 1000)
-    return statistics.median(times)
+    return statistics.median(times), results
 
 
 def timing_rows(sizes: Sequence[int], n_queries: int, exact_queries: int) -> list[list[str]]:
@@ -173,20 +177,17 @@ def _timing_row(market: Market, n: int, queries: Sequence[RKMESpec], exact_queri
     def fetch(ids: Sequence[str]) -> dict[str, RKMESpec]:
         return {i: specs[i] for i in ids}
 
-    def sketch(q: RKMESpec) -> object:
+    def sketch(q: RKMESpec) -> SearchResult:
         return index.search(Requirement(spec=q), fetch, k=5, max_mixture=3)
 
     sketch(queries[0])  # warm-up: feature maps, imports
-    scan = _median_ms(lambda q: index.shortlist_for(Requirement(spec=q)), queries)
-    ours = _median_ms(sketch, queries)
-    indexed = _median_ms(lambda q: catalog.search(Requirement(spec=q), k=5), queries)
-    exact = _median_ms(lambda q: catalog.search(Requirement(spec=q), k=5, exact=True),
-                       queries[:exact_queries])
-    hits = 0  # recall@5 on the queries the exact scan was timed on
-    for q in queries[:exact_queries]:
-        truth = catalog.search(Requirement(spec=q), k=5, max_mixture=1, exact=True)
-        got = index.search(Requirement(spec=q), fetch, k=5, max_mixture=1)
-        hits += len({m.id for m in got.single} & {m.id for m in truth.single})
+    scan, _ = _median_ms(lambda q: index.shortlist_for(Requirement(spec=q)), queries)
+    ours, found = _median_ms(sketch, queries)
+    indexed, _ = _median_ms(lambda q: catalog.search(Requirement(spec=q), k=5), queries)
+    exact, truth = _median_ms(lambda q: catalog.search(Requirement(spec=q), k=5, exact=True),
+                              queries[:exact_queries])
+    hits = sum(len({m.id for m in got.single} & {m.id for m in t.single})
+               for got, t in zip(found, truth, strict=False))  # on the exact-timed queries
     return [f"{n:,}", f"{scan:.1f}", f"{ours:.1f}", f"{indexed:.1f}", f"{exact:.0f}",
             f"{hits / (5 * exact_queries):.3f} ({exact_queries})",
             f"{index.nbytes() / 2**20:.1f}"]
