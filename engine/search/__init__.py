@@ -20,6 +20,8 @@ module                 holds
 from engine.search.catalog import Catalog, CatalogEntry
 from engine.search.mixture import MIXTURE_MIN_GAIN
 from engine.search.results import Match, Mixture, Requirement, SearchResult
+from engine.search.sketch import Sketch, make_sketch
+from engine.search.sketch_search import SketchIndex
 
 __all__ = ["MIXTURE_MIN_GAIN", "Catalog", "CatalogEntry", "Match", "Mixture", "Requirement",
-           "SearchResult"]
+           "SearchResult", "Sketch", "SketchIndex", "make_sketch"]
