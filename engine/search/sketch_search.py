@@ -33,7 +33,7 @@ from numpy.typing import NDArray
 from engine import kernel
 from engine.errors import SearchError
 from engine.search import semantic_filter as sf
-from engine.search.catalog import Catalog
+from engine.search.catalog import MIXTURE_POOL, Catalog
 from engine.search.columns import Columns
 from engine.search.entries import SpaceEntries
 from engine.search.results import Requirement, SearchResult
@@ -49,7 +49,8 @@ from engine.specification.semantic import SemanticSpec
 
 Array = NDArray[np.float64]
 SpecFetcher = Callable[[Sequence[str]], Mapping[str, RKMESpec]]
-"""Given ids, return the full specs it could get (missing ids are left out)."""
+"""Given ids, return the full specs it could get (missing ids are left out). The caller
+vouches for them: a node checks a fetched spec against the signed content id."""
 
 DEFAULT_SKETCH_SHORTLIST = 100
 """Tuned on the tuning seeds of `benchmarks/sketch_recall.py` (docs/benchmarks.md)."""
@@ -168,6 +169,8 @@ class SketchIndex(SpaceEntries[_SketchGroup]):
         first, and the number of candidates that passed the semantic filter."""
         spec = _statistical(requirement)
         n = self.shortlist if n is None else n
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise SearchError(f"n: expected a positive integer, got {n!r}")
         group = self._groups.get(spec.space)
         if group is None:
             return [], 0
@@ -195,10 +198,14 @@ class SketchIndex(SpaceEntries[_SketchGroup]):
         supply are left out, with a note.
         """
         spec = _statistical(requirement)
-        ids, n_all = self.shortlist_for(requirement)
+        for name, value in (("k", k), ("max_mixture", max_mixture)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise SearchError(f"{name}: expected a positive integer, got {value!r}")
+        # never fewer than the exact step ranks: k singles, MIXTURE_POOL for the mixture
+        ids, n_all = self.shortlist_for(requirement, max(self.shortlist, k, MIXTURE_POOL))
         if not ids:
             return SearchResult((), None, 0, True, spec.gamma_,
-                                (f"no learnware in space {spec.space}",))
+                                (f"no learnware in space {spec.space} passes the filter",))
         got = fetch(ids)
         exact_catalog = Catalog(index=False)
         blank = SemanticSpec()  # already filtered; blank keeps hetero search out

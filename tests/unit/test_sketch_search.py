@@ -101,3 +101,25 @@ def test_index_refuses_mismatched_sketches_and_requirements(market):
         index.search(Requirement(semantic=SEM), lambda ids: {})
     with pytest.raises(SearchError):
         SketchIndex(shortlist=0)
+    req = Requirement(spec=spec)
+    for bad in ({"k": 0}, {"max_mixture": True}):
+        with pytest.raises(SearchError):
+            index.search(req, lambda ids: {}, **bad)  # type: ignore[arg-type]
+    with pytest.raises(SearchError):
+        index.shortlist_for(req, n=0)
+
+
+def test_shortlist_never_below_what_the_exact_step_ranks(market):
+    specs, sketches, queries, _, _ = market
+    sketches.shortlist = 1
+    try:
+        asked: list[int] = []
+
+        def fetch(ids):
+            asked.append(len(ids))
+            return {i: specs[i] for i in ids}
+
+        got = sketches.search(Requirement(spec=queries[0]), fetch, k=20, max_mixture=1)
+        assert asked == [20] and len(got.single) == 20
+    finally:
+        sketches.shortlist = DEFAULT_SKETCH_SHORTLIST
