@@ -198,6 +198,7 @@ def main() -> None:
     parser.add_argument("--seeds", choices=("test", "tune"), default="test")
     parser.add_argument("--n", type=int, default=10_000, help="entries per market for recall")
     parser.add_argument("--queries", type=int, default=20, help="queries per seed")
+    parser.add_argument("--no-recall", action="store_true", help="only the timing table")
     parser.add_argument("--timing", default="10000,100000",
                         help="catalog sizes for timing ('' to skip)")
     parser.add_argument("--exact-queries", type=int, default=10,
@@ -205,19 +206,20 @@ def main() -> None:
                              "the timing table shows")
     args = parser.parse_args()
     seeds = TEST_SEEDS if args.seeds == "test" else TUNE_SEEDS
-    print_table(f"Sketch-then-exact recall@5 vs exact search on full specs ({args.seeds} seeds "
-                f"{seeds}, N = {args.n}, {args.queries} queries a seed; {machine()})",
-                ["market", "D", "quantisation", "bytes/sketch",
-                 *(f"recall@5 S={s}" for s in SHORTLISTS)],
-                recall_rows(seeds, args.n, args.queries))
+    if not args.no_recall:
+        print_table(f"Sketch-then-exact recall@5 vs exact search on full specs ({args.seeds} seeds "
+                    f"{seeds}, N = {args.n}, {args.queries} queries a seed; {machine()})",
+                    ["market", "D", "quantisation", "bytes/sketch",
+                     *(f"recall@5 S={s}" for s in SHORTLISTS)],
+                    recall_rows(seeds, args.n, args.queries))
     if args.timing:
-        sizes = [int(s) for s in args.timing.split(",")]
-        print_table(f"Search time per query, ms (median; search_bench market, D = "
-                    f"{DEFAULT_SKETCH_FEATURES} int8, S = {DEFAULT_SKETCH_SHORTLIST}; "
-                    f"{machine()})",
-                    ["N", "sketch scan", "sketch-then-exact", "catalog indexed", "catalog exact",
-                     "recall@5 (queries)", "sketch index MB"],
-                    timing_rows(sizes, args.queries, args.exact_queries))
+        for size in (int(s) for s in args.timing.split(",")):  # a table each: big N is slow
+            print_table(f"Search time per query, ms (median; search_bench market, D = "
+                        f"{DEFAULT_SKETCH_FEATURES} int8, S = {DEFAULT_SKETCH_SHORTLIST}; "
+                        f"{machine()})",
+                        ["N", "sketch scan", "sketch-then-exact", "catalog indexed",
+                         "catalog exact", "recall@5 (queries)", "sketch index MB"],
+                        timing_rows([size], args.queries, args.exact_queries))
 
 
 if __name__ == "__main__":
