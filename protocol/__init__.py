@@ -8,6 +8,7 @@ module                 holds
 ``signing.py``         `Identity` (Ed25519 key, node id), `verify`, `verify_hit`
 ``sync.py``            replay rule, digests, anti-entropy helpers
 ``content.py``         content ids ``sha256:<hex>``, streaming `file_content_id`
+``sketch.py``          a spec sketch's wire map: `encode_sketch` / `decode_sketch`
 ``versions.py``        schema version, protocol ids ``/lwdock/<name>/<x.y.z>``
 ``limits.py``          every size bound, as named constants
 ``framing.py``         length-prefixed frames for request/response streams

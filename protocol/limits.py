@@ -78,3 +78,6 @@ MAX_SYNC_RECORDS = 512
 MAX_CURSOR_BYTES = 256
 MAX_ERROR_MESSAGE_CHARS = 1_000
 MAX_ERROR_CODE_CHARS = 64
+MAX_SKETCH_BYTES = 2_560
+"""One encoded sketch map: its codes (at most 1,024 features, 2,048 bytes as float16)
+plus the header (space of at most 200 characters, gamma, scale, dtype, version)."""

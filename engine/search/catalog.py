@@ -41,6 +41,7 @@ from engine.errors import SearchError
 from engine.params import Constraints, Interval, validate_params
 from engine.search import semantic_filter as sf
 from engine.search.columns import Columns
+from engine.search.entries import SpaceEntries
 from engine.search.mixture import best_mixture
 from engine.search.points import FilePoints, MemoryPoints, PointStore
 from engine.search.results import Match, Mixture, Requirement, SearchResult
@@ -92,7 +93,8 @@ class _SpaceGroup:
 
     def rff(self, gamma: float) -> RFFMap:
         if gamma not in self.maps:
-            self.maps[gamma] = RFFMap(self.dim, gamma, self.n_features, self.seed)
+            self.maps[gamma] = RFFMap(self.dim, gamma, self.n_features,
+                                      f"index/{self.seed}/{self.space}")
         return self.maps[gamma]
 
     def add(self, entry_id: str, semantic: SemanticSpec, spec: RKMESpec,
@@ -107,7 +109,8 @@ class _SpaceGroup:
             start=start, count=len(z), gamma=gamma, alive=True,
             self_inner=kernel.mean_inner(z64, w64, z64, w64, gamma, kernel_bytes),
             input_dim=semantic.input.dimension if semantic.input is not None else 0,
-            index=self.rff(gamma).embed(z64, w64, kernel_bytes), **codes,
+            index=self.rff(gamma).embed(z64, w64, kernel_bytes) if self.n_features else (),
+            **codes,
         )
         self.ids.append(entry_id)
         params = spec.to_dict()["params"]
@@ -155,7 +158,7 @@ class _SpaceGroup:
         return spec
 
 
-class Catalog:
+class Catalog(SpaceEntries[_SpaceGroup]):
     """Learnware specs a dock knows, with semantic + statistical search.
 
     Parameters
@@ -196,32 +199,16 @@ class Catalog:
         self.index, self.shortlist = index, shortlist
         self.n_features, self.random_state = n_features, random_state
         self.points_dir = points_dir
-        self._groups: dict[str, _SpaceGroup] = {}
-        self._where: dict[str, tuple[str, int]] = {}
-        self._semantic: dict[str, SemanticSpec] = {}
-        self._tags = sf.InvertedIndex()
-        self._stems = sf.InvertedIndex()
+        super().__init__()
 
     # -- contents -----------------------------------------------------------------------
-    def __len__(self) -> int:
-        return len(self._where)
-
-    def __contains__(self, entry_id: object) -> bool:
-        return entry_id in self._where
-
-    def ids(self) -> list[str]:
-        return list(self._where)
-
     def spaces(self) -> dict[str, int]:
         """Number of entries in each comparison space."""
         return {space: g.live() for space, g in self._groups.items() if g.live()}
 
     def add(self, entry_id: str, semantic: SemanticSpec, spec: RKMESpec) -> None:
         """Insert (or replace) an entry; computes its per-entry constants once."""
-        if not isinstance(entry_id, str) or not entry_id:
-            raise SearchError("entry id: expected a non-empty string")
-        if not isinstance(semantic, SemanticSpec):
-            raise SearchError("semantic: expected a SemanticSpec")
+        self._check_entry(entry_id, semantic)
         if not isinstance(spec, RKMESpec):
             raise SearchError("spec: expected a fitted RKME spec")
         spec._check_fitted()
@@ -229,35 +216,22 @@ class Catalog:
             self.remove(entry_id)
         group = self._groups.get(spec.space)
         if group is None:
-            group = _SpaceGroup(spec.space, spec.dim_, type(spec), self.n_features,
-                                self.random_state, self.points_dir)
+            # an exact-only catalog keeps no index vectors (nothing would read them)
+            group = _SpaceGroup(spec.space, spec.dim_, type(spec),
+                                self.n_features if self.index else 0, self.random_state,
+                                self.points_dir)
             self._groups[spec.space] = group
-        row = group.add(entry_id, semantic, spec, self._kernel_bytes)
-        self._where[entry_id] = (spec.space, row)
-        self._semantic[entry_id] = semantic
-        self._tags.add(entry_id, semantic.scenarios)
-        self._stems.add(entry_id, sf.stems(sf.text_of(semantic)))
+        self._placed(entry_id, semantic, spec.space,
+                     group.add(entry_id, semantic, spec, self._kernel_bytes))
 
     def add_many(self, entries: Iterable[tuple[str, SemanticSpec, RKMESpec]]) -> None:
         for entry_id, semantic, spec in entries:
             self.add(entry_id, semantic, spec)
 
-    def remove(self, entry_id: str) -> None:
-        """Remove an entry; raises KeyError if it is unknown."""
-        space, row = self._where.pop(entry_id)
-        semantic = self._semantic.pop(entry_id)
-        self._tags.remove(entry_id, semantic.scenarios)
-        self._stems.remove(entry_id, sf.stems(sf.text_of(semantic)))
-        group = self._groups[space]
-        group.kill(row)
-        if group.dead > 64 and group.dead * 2 > group.rows.n:
-            for moved_id, new_row in group.compact().items():
-                self._where[moved_id] = (space, new_row)
-
     def get(self, entry_id: str) -> CatalogEntry:
         """The entry with this id; raises KeyError if it is unknown."""
         space, row = self._where[entry_id]
-        return CatalogEntry(entry_id, self._semantic[entry_id], self._groups[space].spec_of(row))
+        return CatalogEntry(entry_id, self._sem.specs[entry_id], self._groups[space].spec_of(row))
 
     def nbytes(self) -> int:
         """Bytes held in the catalog's numpy arrays (excludes Python objects)."""
@@ -294,7 +268,7 @@ class Catalog:
         for name, value in (("k", k), ("max_mixture", max_mixture)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise SearchError(f"{name}: expected a positive integer, got {value!r}")
-        allowed = self._text_and_tag_ids(requirement.semantic)
+        allowed = self._sem.allowed(requirement.semantic)
         if requirement.spec is None:
             return self._semantic_only(requirement.semantic, allowed, k)
         group = self._groups.get(requirement.spec.space)
@@ -316,39 +290,14 @@ class Catalog:
         its own (policy and method: `engine.hetero.search.extend_result`)."""
         from engine.hetero.search import extend_result  # lazy: hetero imports search
 
-        return extend_result(requirement, result, self._semantic,
+        return extend_result(requirement, result, self._sem.specs,
                              lambda entry_id: self.get(entry_id).spec, allowed, k,
                              max_mixture=max_mixture)
-
-    def _text_and_tag_ids(self, semantic: SemanticSpec | None) -> set[str] | None:
-        if semantic is None:
-            return None
-        allowed: set[str] | None = None
-        if semantic.scenarios:
-            allowed = self._tags.any_of(semantic.scenarios)
-        words = sf.stems(sf.text_of(semantic))
-        if words:
-            by_text = self._stems.any_of(words)
-            allowed = by_text if allowed is None else allowed & by_text
-        return allowed
-
-    def _candidate_rows(self, group: _SpaceGroup, semantic: SemanticSpec | None,
-                        allowed: set[str] | None) -> NDArray[np.int64]:
-        n = group.rows.n
-        codes = {name: group.rows[name] for name in sf.CLASS_FIELDS}
-        mask = group.rows["alive"] & sf.class_mask(codes, group.rows["input_dim"], semantic, n)
-        if allowed is not None:
-            in_set = np.zeros(n, dtype=bool)
-            rows = [row for space, row in (self._where[i] for i in allowed)
-                    if space == group.space]
-            in_set[rows] = True
-            mask &= in_set
-        return np.flatnonzero(mask)
 
     def _semantic_only(self, semantic: SemanticSpec | None, allowed: set[str] | None,
                        k: int) -> SearchResult:
         words = sf.stems(sf.text_of(semantic)) if semantic is not None else set()
-        hits = self._stems.counts(words) if words else {}
+        hits = self._sem.stems.counts(words) if words else {}
         ids: list[str | None] = []
         for group in self._groups.values():
             rows = self._candidate_rows(group, semantic, allowed)

@@ -106,3 +106,51 @@ def class_mask(columns_codes: dict[str, NDArray[np.int8]], input_dims: NDArray[n
         dims = input_dims
         mask &= (dims == 0) | (dims == semantic.input.dimension)
     return mask
+
+
+class SemanticIndex:
+    """The semantic specs of a catalog's entries, with their tag and stem indices.
+
+    Shared by `Catalog` (full specs) and `SketchIndex` (sketches only), so both
+    apply the same rules (module doc).
+    """
+
+    def __init__(self) -> None:
+        self.specs: dict[str, SemanticSpec] = {}
+        self.tags = InvertedIndex()
+        self.stems = InvertedIndex()
+
+    def add(self, entry_id: str, semantic: SemanticSpec) -> None:
+        self.specs[entry_id] = semantic
+        self.tags.add(entry_id, semantic.scenarios)
+        self.stems.add(entry_id, stems(text_of(semantic)))
+
+    def remove(self, entry_id: str) -> None:
+        semantic = self.specs.pop(entry_id)
+        self.tags.remove(entry_id, semantic.scenarios)
+        self.stems.remove(entry_id, stems(text_of(semantic)))
+
+    def allowed(self, semantic: SemanticSpec | None) -> set[str] | None:
+        """Ids sharing a tag and a name/description stem with `semantic` (None: all)."""
+        if semantic is None:
+            return None
+        allowed: set[str] | None = None
+        if semantic.scenarios:
+            allowed = self.tags.any_of(semantic.scenarios)
+        words = stems(text_of(semantic))
+        if words:
+            by_text = self.stems.any_of(words)
+            allowed = by_text if allowed is None else allowed & by_text
+        return allowed
+
+
+def candidate_mask(codes: dict[str, NDArray[np.int8]], input_dims: NDArray[np.int32],
+                   alive: NDArray[np.bool_], semantic: SemanticSpec | None,
+                   allowed_rows: list[int] | None) -> NDArray[np.bool_]:
+    """Live rows of one space group that pass the class fields and the allowed ids."""
+    mask = alive & class_mask(codes, input_dims, semantic, len(alive))
+    if allowed_rows is not None:
+        in_set = np.zeros(len(alive), dtype=bool)
+        in_set[allowed_rows] = True
+        mask &= in_set
+    return mask

@@ -61,7 +61,7 @@ def test_rff_inner_products_estimate_the_kernel():
     rng = np.random.default_rng(1)
     z1, z2 = rng.normal(size=(30, 5)), rng.normal(size=(30, 5)) + 0.5
     w = np.full(30, 1 / 30)
-    rff = RFFMap(5, 0.2, 4096, seed=0)
+    rff = RFFMap(5, 0.2, 4096, key="test")
     e1, e2 = rff.embed(z1, w), rff.embed(z2, w)
     d = z1[:, None, :] - z2[None, :, :]
     exact = float(w @ np.exp(-0.2 * (d ** 2).sum(-1)) @ w)
@@ -69,6 +69,7 @@ def test_rff_inner_products_estimate_the_kernel():
 
 
 def test_rff_map_is_reproducible():
-    a, b = RFFMap(4, 0.5, 64, seed=3), RFFMap(4, 0.5, 64, seed=3)
+    a, b = RFFMap(4, 0.5, 64, key="a"), RFFMap(4, 0.5, 64, key="a")
     np.testing.assert_array_equal(a.w, b.w)
-    assert not np.array_equal(a.w, RFFMap(4, 0.25, 64, seed=3).w)
+    assert not np.array_equal(a.w, RFFMap(4, 0.25, 64, key="a").w)
+    assert not np.array_equal(a.w, RFFMap(4, 0.5, 64, key="b").w)

@@ -33,6 +33,7 @@ from protocol.framing import frame_length
 from protocol.messages import MESSAGE_TYPES, SignedEnvelope
 from protocol.node_id import check_node_id
 from protocol.signing import ENVELOPE_CONTEXT, verify
+from protocol.sketch import decode_sketch, encode_sketch, sketch_from_wire
 from protocol.sync import read_cursor
 from protocol.versions import SCHEMA_VERSION, check_protocol_id
 from protocol.wire import pack, unpack
@@ -49,12 +50,14 @@ BYTE_DECODERS: dict[str, Callable[[bytes], Any]] = {
     "verify": verify,
     "read_cursor": read_cursor,
     "frame_length": frame_length,
+    "decode_sketch": decode_sketch,
 }
 VALUE_DECODERS: dict[str, Callable[[Any], Any]] = {
     "spec_from_wire": spec_from_wire,
     "check_protocol_id": check_protocol_id,
     "check_content_id": check_content_id,
     "check_node_id": check_node_id,
+    "sketch_from_wire": sketch_from_wire,
 }
 
 
@@ -71,6 +74,8 @@ def feed(data: bytes) -> None:
                 assert encode_message(result) == data, name
         elif name == "decode_envelope":
             assert encode_envelope(result) == data
+        elif name == "decode_sketch":
+            assert encode_sketch(result) == data
 
 
 def feed_value(value: Any) -> None:

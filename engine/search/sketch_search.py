@@ -1,0 +1,238 @@
+"""Sketch-then-exact search: rank by sketches, re-rank a shortlist on full specs.
+
+A node that keeps only sketches (`engine.search.sketch`) of the learnwares it knows
+answers a requirement in three steps:
+
+1. semantic filter (the same rules as `Catalog`: `semantic_filter.SemanticIndex`);
+2. rank the candidates of the requirement's space by ``||e_q - e_i||^2``, the sketch
+   estimate of MMD^2 (the requirement embedded unquantised under each candidate
+   gamma's map, the candidates dequantised), and keep the `shortlist` nearest. A
+   candidate is ranked here under its own kernel, not yet the pair kernel of the
+   exact step (as the `Catalog`'s index does); the synthetic market's specs carry
+   two kernels per space, so the measured recall covers this;
+3. fetch those candidates' full specs through the caller's `fetch` (a node fetches
+   them by content id from its cache, the owner or a peer) and search them exactly
+   with a `Catalog`: exact MMD^2, top-k, and the mixture as in a full-spec search.
+
+If the shortlist holds the exact top-k (and, for the mixture, the exact 12 best), the
+answer is the exact search's over all candidates. Recall@5 against an exact search
+on full specs is measured by `benchmarks/sketch_recall.py` and tested on a small
+market (`tests/unit/test_sketch_search.py`).
+
+Heterogeneous matches (tables over other columns, `engine.hetero`) need the
+candidates' full specs of other spaces and are not part of this path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+
+import numpy as np
+from numpy.typing import NDArray
+
+from engine import kernel
+from engine.errors import SearchError
+from engine.search import semantic_filter as sf
+from engine.search.catalog import MIXTURE_POOL, Catalog
+from engine.search.columns import Columns
+from engine.search.entries import SpaceEntries
+from engine.search.results import Requirement, SearchResult
+from engine.search.sketch import (
+    DEFAULT_SKETCH_FEATURES,
+    SKETCH_DTYPES,
+    SKETCH_VERSION,
+    Sketch,
+    embedding,
+)
+from engine.specification.rkme import RKMESpec
+from engine.specification.semantic import SemanticSpec
+
+Array = NDArray[np.float64]
+SpecFetcher = Callable[[Sequence[str]], Mapping[str, RKMESpec]]
+"""Given ids, return the full specs it could get (missing ids are left out). The caller
+vouches for them: a node checks a fetched spec against the signed content id."""
+
+DEFAULT_SKETCH_SHORTLIST = 100
+"""Tuned on the tuning seeds of `benchmarks/sketch_recall.py` (docs/benchmarks.md)."""
+_SCAN_ROWS = 32_768
+"""Rows of codes converted to float32 at once in the scan (bounds its memory)."""
+
+
+class _SketchGroup:
+    """The sketches of one comparison space, as row-aligned columns."""
+
+    def __init__(self, space: str, n_features: int, dtype: str) -> None:
+        self.space = space
+        codes = {name: (np.int8, ()) for name in sf.CLASS_FIELDS}
+        self.rows = Columns({
+            "codes": (SKETCH_DTYPES[dtype], (n_features,)), "scale": (np.float64, ()),
+            "gamma": (np.float64, ()), "sq_norm": (np.float64, ()), "alive": (np.bool_, ()),
+            "input_dim": (np.int32, ()), **codes})
+        self.ids: list[str | None] = []
+        self.dead = 0
+
+    def add(self, entry_id: str, semantic: SemanticSpec, sketch: Sketch) -> int:
+        vector = sketch.vector()
+        row = self.rows.append(
+            codes=np.frombuffer(sketch.codes, dtype=self.rows["codes"].dtype),
+            scale=sketch.scale, gamma=sketch.gamma, sq_norm=float(vector @ vector), alive=True,
+            input_dim=semantic.input.dimension if semantic.input is not None else 0,
+            **sf.class_codes(semantic))
+        self.ids.append(entry_id)
+        return row
+
+    def kill(self, row: int) -> None:
+        self.rows.set("alive", row, False)
+        self.ids[row] = None
+        self.dead += 1
+
+    def compact(self) -> dict[str, int]:
+        """Drop dead rows; returns the new row of every live id."""
+        self.rows.compact(self.rows["alive"].copy())
+        self.ids = [i for i in self.ids if i is not None]
+        self.dead = 0
+        return {entry_id: row for row, entry_id in enumerate(self.ids) if entry_id is not None}
+
+    def approx_mmd2(self, rows: NDArray[np.int64], e_q: dict[float, Array]) -> Array:
+        """``||e_q - e_i||^2`` for `rows`, with e_q per gamma (see module doc)."""
+        out = np.empty(len(rows))
+        gammas = self.rows["gamma"][rows]
+        codes, scale, sq = self.rows["codes"], self.rows["scale"], self.rows["sq_norm"]
+        for start in range(0, len(rows), _SCAN_ROWS):
+            part = rows[start:start + _SCAN_ROWS]
+            g_part = gammas[start:start + _SCAN_ROWS]
+            block = codes[part].astype(np.float32)
+            for g, q in e_q.items():
+                sel = np.flatnonzero(g_part == g)
+                if len(sel) == 0:
+                    continue
+                rows_g = part[sel]
+                dots = (block if len(sel) == len(part) else block[sel]) @ q.astype(np.float32)
+                out[start + sel] = float(q @ q) + sq[rows_g] - 2.0 * scale[rows_g] * dots
+        return out
+
+
+class SketchIndex(SpaceEntries[_SketchGroup]):
+    """Sketches and semantic specs of the learnwares a node knows; sketch-then-exact search.
+
+    Parameters
+    ----------
+    n_features : int, default 256
+        D of the sketches it holds (all must agree: they are compared in one space).
+    dtype : {"int8", "float16"}, default "int8"
+        Quantisation of the sketches it holds.
+    version : int, default `SKETCH_VERSION`
+        Sketch family of the sketches it holds.
+    shortlist : int, default `DEFAULT_SKETCH_SHORTLIST`
+        Candidates whose full specs are fetched and searched exactly.
+
+    Adding an id that is already present replaces that entry.
+    """
+
+    def __init__(self, *, n_features: int = DEFAULT_SKETCH_FEATURES, dtype: str = "int8",
+                 version: int = SKETCH_VERSION, shortlist: int = DEFAULT_SKETCH_SHORTLIST
+                 ) -> None:
+        if isinstance(shortlist, bool) or not isinstance(shortlist, int) or shortlist < 1:
+            raise SearchError(f"shortlist: expected a positive integer, got {shortlist!r}")
+        if dtype not in SKETCH_DTYPES:
+            raise SearchError(f"dtype: {dtype!r} is not one of {sorted(SKETCH_DTYPES)}")
+        self.n_features, self.dtype, self.version = n_features, dtype, version
+        self.shortlist = shortlist
+        super().__init__()
+
+    # -- contents -------------------------------------------------------------------------
+    def add(self, entry_id: str, semantic: SemanticSpec, sketch: Sketch) -> None:
+        """Insert (or replace) an entry by its sketch."""
+        self._check_entry(entry_id, semantic)
+        if not isinstance(sketch, Sketch):
+            raise SearchError("sketch: expected a Sketch")
+        got = (sketch.n_features, sketch.dtype, sketch.version)
+        if got != (self.n_features, self.dtype, self.version):
+            raise SearchError(f"sketch: D={got[0]}, {got[1]}, version {got[2]}; this index "
+                              f"holds D={self.n_features}, {self.dtype}, version {self.version}")
+        if entry_id in self._where:
+            self.remove(entry_id)
+        group = self._groups.get(sketch.space)
+        if group is None:
+            group = self._groups[sketch.space] = _SketchGroup(sketch.space, self.n_features,
+                                                              self.dtype)
+        self._placed(entry_id, semantic, sketch.space, group.add(entry_id, semantic, sketch))
+
+    def nbytes(self) -> int:
+        """Bytes held in the index's numpy arrays (excludes Python objects)."""
+        return sum(g.rows.nbytes() for g in self._groups.values())
+
+    # -- search ---------------------------------------------------------------------------
+    def shortlist_for(self, requirement: Requirement, n: int | None = None
+                      ) -> tuple[list[str], int]:
+        """The ids of the `n` (default: `shortlist`) candidates nearest by sketch, best
+        first, and the number of candidates that passed the semantic filter."""
+        spec = _statistical(requirement)
+        n = self.shortlist if n is None else n
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise SearchError(f"n: expected a positive integer, got {n!r}")
+        group = self._groups.get(spec.space)
+        if group is None:
+            return [], 0
+        rows = self._candidate_rows(group, requirement.semantic,
+                                    self._sem.allowed(requirement.semantic))
+        if len(rows) == 0:
+            return [], 0
+        e_q = {float(g): embedding(spec, float(g), n_features=self.n_features,
+                                   version=self.version)
+               for g in np.unique(group.rows["gamma"][rows])}
+        approx = group.approx_mmd2(rows, e_q)
+        n_candidates = len(rows)
+        if len(rows) > n:
+            keep = np.argpartition(approx, n - 1)[:n]
+            rows, approx = rows[keep], approx[keep]
+        order = np.argsort(approx, kind="stable")
+        return [group.ids[int(r)] or "" for r in rows[order]], n_candidates
+
+    def search(self, requirement: Requirement, fetch: SpecFetcher, k: int = 5,
+               max_mixture: int = 3) -> SearchResult:
+        """Sketch shortlist, full specs by `fetch`, exact ranking and mixture.
+
+        `n_candidates` counts the candidates the sketches ranked; `exact` is True
+        only when every one of them was searched exactly. Ids `fetch` could not
+        supply are left out, with a note.
+        """
+        spec = _statistical(requirement)
+        for name, value in (("k", k), ("max_mixture", max_mixture)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise SearchError(f"{name}: expected a positive integer, got {value!r}")
+        # never fewer than the exact step ranks: k singles, MIXTURE_POOL for the mixture
+        ids, n_all = self.shortlist_for(requirement, max(self.shortlist, k, MIXTURE_POOL))
+        if not ids:
+            return SearchResult((), None, 0, True, spec.gamma_,
+                                (f"no learnware in space {spec.space} passes the filter",))
+        got = fetch(ids)
+        exact_catalog = Catalog(index=False)
+        blank = SemanticSpec()  # already filtered; blank keeps hetero search out
+        fulls = [(i, got.get(i)) for i in ids]
+        usable = [(i, f) for i, f in fulls if isinstance(f, RKMESpec) and f.space == spec.space]
+        missing = len(ids) - len(usable)
+        work = sum(float(f.points_.size) * len(f.points_) for _, f in usable)
+        with kernel.blas_threads_for(work):  # many small self inner products
+            for entry_id, full in usable:
+                exact_catalog.add(entry_id, blank, full)
+        if len(exact_catalog) == 0:
+            return SearchResult((), None, n_all, False, spec.gamma_,
+                                (f"none of {len(ids)} shortlisted full specs could be fetched",))
+        found = exact_catalog.search(Requirement(spec=spec), k=k, max_mixture=max_mixture,
+                                     exact=True)
+        notes: tuple[str, ...] = ()
+        if missing:
+            notes = (f"{missing} of {len(ids)} shortlisted full specs could not be fetched",)
+        return SearchResult(found.single, found.mixture, n_all,
+                            missing == 0 and len(ids) == n_all, found.gamma, notes)
+
+
+def _statistical(requirement: Requirement) -> RKMESpec:
+    if not isinstance(requirement, Requirement):
+        raise SearchError("requirement: expected a Requirement")
+    if requirement.spec is None:
+        raise SearchError("requirement: sketch search needs a statistical spec (a "
+                          "semantic-only search needs no sketches)")
+    return requirement.spec
+
