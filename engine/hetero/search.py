@@ -36,7 +36,7 @@ does the same over any list of (id, semantic, spec) without a catalog.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -45,7 +45,7 @@ from numpy.typing import NDArray
 from engine import kernel
 from engine.errors import MissingExtraError, SearchError
 from engine.hetero.embedding import ColumnEmbedder, default_embedder
-from engine.hetero.features import column_text, require_described, same_columns
+from engine.hetero.features import column_text, require_described
 from engine.hetero.fill import MAX_EXPANDED, SpaceMap, check_fill
 from engine.hetero.mapping import ColumnMapping
 from engine.hetero.match import (
@@ -56,9 +56,9 @@ from engine.hetero.match import (
     stat_agreement,
 )
 from engine.hetero.mixture import to_user_space, user_space_mixture
-from engine.search import semantic_filter as sf
 from engine.search.results import Match, Mixture, Requirement, SearchResult
 from engine.search.scoring import score_from
+from engine.search.tables import TableIndex
 from engine.specification.rkme import RKMESpec
 from engine.specification.semantic import Feature, InputSpec, SemanticSpec
 from engine.vocabulary import DataType
@@ -172,13 +172,6 @@ def table_learnware(semantic: SemanticSpec, spec: RKMESpec) -> bool:
             and len(semantic.input.features) == spec.dim_)
 
 
-def _class_compatible(req: SemanticSpec, entry: SemanticSpec) -> bool:
-    """The semantic filter's class rules, without the input dimension (which differs)."""
-    want = sf.class_codes(replace(req, data_type=None))
-    have = sf.class_codes(entry)
-    return all(code < 0 or have[name] == code for name, code in want.items())
-
-
 def search_learnwares(requirement: Requirement,
                       candidates: Iterable[tuple[str, SemanticSpec, RKMESpec]], k: int = 5, *,
                       embedder: ColumnEmbedder | None = None,
@@ -249,12 +242,14 @@ def _needs_descriptions_note(n: int) -> str:
             "search needs semantic.input.features with a description for every column")
 
 
-def extend_result(requirement: Requirement, result: SearchResult,
-                  semantics: Mapping[str, SemanticSpec],
+def extend_result(requirement: Requirement, result: SearchResult, tables: TableIndex,
                   spec_of: Callable[[str], RKMESpec], allowed: set[str] | None, k: int, *,
                   max_mixture: int = 1, embedder: ColumnEmbedder | None = None
                   ) -> SearchResult:
     """Add heterogeneous matches to a catalog's homogeneous `result` (the catalog hook).
+
+    `tables` holds the catalog's table learnwares with named columns (the only ones
+    that can take part), with the facts the candidate filter reads as arrays.
 
     Policy:
 
@@ -296,12 +291,11 @@ def extend_result(requirement: Requirement, result: SearchResult,
             raise SearchError(f"requirement: heterogeneous search maps table columns; the "
                               f"requirement's spec is {spec.kind} ({spec.space})")
         return result
-    req_sem = semantic if semantic is not None else SemanticSpec()
-    ids = [i for i, s in semantics.items()
-           if (allowed is None or i in allowed) and s.input is not None and s.input.features
-           and s.data_type in (None, DataType.TABLE) and _class_compatible(req_sem, s)
-           and not (user_input is not None and same_columns(user_input, s.input))
-           and not (not stated and s.input.dimension == spec.dim_)]
+    if not len(tables):
+        return result
+    ids = tables.select(semantic if semantic is not None else SemanticSpec(), allowed,
+                        other_width_than=None if stated else spec.dim_,
+                        not_columns_of=user_input)
     if not ids:
         return result
     if not stated or user_input is None or not user_input.described:
@@ -311,7 +305,7 @@ def extend_result(requirement: Requirement, result: SearchResult,
             return replace(result, notes=(*result.notes, _needs_descriptions_note(len(ids))))
         require_described(semantic)  # raises: names the columns without a description
     assert user_input is not None
-    entries = [(i, semantics[i], spec_of(i)) for i in ids]
+    entries = [(i, tables.semantic(i), spec_of(i)) for i in ids]
     entries = [e for e in entries if table_learnware(e[1], e[2])]
     base = _without(result, set(ids))  # compared again below, across feature spaces
     notes = list(base.notes)
