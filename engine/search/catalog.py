@@ -10,15 +10,16 @@ search is therefore a few vectorised passes, not a Python loop over entries.
 Search. Semantic filter -> candidate rows -> (if there are more candidates than the
 shortlist) random-Fourier-feature index shortlist -> exact MMD^2 re-rank -> top-k
 singles -> greedy mixture over the best few, weights by the simplex QP. Per-entry
-constants (self inner products, index vectors) are computed once, at insert.
+constants (self inner products, index vectors and their squared norms) are computed
+once, at insert. Table learnwares that name their columns are also held in a
+`TableIndex`, which heterogeneous search reads instead of every semantic spec.
 
 Memory. A search's working memory is bounded by `memory_budget` whatever the
 candidates hold (a peer may announce specs of thousands of points): kernel values are
 summed in blocks of at most half the budget (`engine.kernel.block_shape`), points are
 gathered for re-ranking in batches of at most a quarter of it, and the mixture's
-inner products are computed pair by pair when one matrix over all its candidates'
-points would not fit. Inputs that fit (the usual case) take the one-matrix path, so
-their results are bit for bit those of unbounded maths.
+inner products are computed a candidate's row at a time, as the greedy selection
+reads them (`engine.search.mixture.LazyGram`), each row in bounded blocks.
 
 Precision. Points are held in float32 (half the memory of float64); the effect on
 MMD^2 is below 1e-6 relative and is checked by the tests against float64 maths.
