@@ -25,7 +25,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 from numpy.typing import NDArray
 
-from engine.qp import simplex_qp
+from engine.qp import simplex_qp, simplex_qp_many
 from engine.search.scoring import score_from
 
 Array = NDArray[np.float64]
@@ -79,11 +79,28 @@ class LazyGram:
         return out
 
 
+def _mmd2(sub: Array, hs: Array, q_self: float, w: Array) -> float:
+    return max(float(q_self + w @ sub @ w - 2.0 * w @ hs), 0.0)
+
+
 def _value(gram: LazyGram, h: Array, q_self: float, members: list[int]) -> tuple[float, Array]:
     idx = np.asarray(members)
     sub = gram.sub(members)
     w = simplex_qp(sub, h[idx])
-    return max(float(q_self + w @ sub @ w - 2.0 * w @ h[idx]), 0.0), w
+    return _mmd2(sub, h[idx], q_self, w), w
+
+
+def _trials(gram: LazyGram, h: Array, q_self: float, members: list[int]
+            ) -> list[tuple[float, int]]:
+    """(MMD^2 of `members` + j, j) for every other candidate j; their QPs are solved
+    together (`simplex_qp_many`), each as `_value` would."""
+    others = [j for j in range(len(h)) if j not in members]
+    idx = [[*members, j] for j in others]
+    subs = np.array([gram.sub(ix) for ix in idx])
+    hs = h[np.array(idx)]
+    ws = simplex_qp_many(subs, hs)
+    return [(_mmd2(sub, hi, q_self, w), j)
+            for sub, hi, w, j in zip(subs, hs, ws, others, strict=True)]
 
 
 def best_mixture(gram: Array | LazyGram, h: Array, q_self: float, max_mixture: int
@@ -108,9 +125,7 @@ def best_mixture(gram: Array | LazyGram, h: Array, q_self: float, max_mixture: i
     while len(members) < min(max_mixture, m):
         for member in members:  # every trial reads these rows
             gram.row(member)
-        trials = [(_value(gram, h, q_self, [*members, j])[0], j)
-                  for j in range(m) if j not in members]
-        value, j = min(trials)
+        value, j = min(_trials(gram, h, q_self, members))
         if value > current * (1.0 - MIN_STEP_GAIN):
             break
         members.append(j)
