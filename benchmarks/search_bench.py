@@ -11,18 +11,23 @@ thread (BLAS pinned here, OMP/torch threads in the reference's runner).
 For each N: exact and indexed latency for singles only, and the default search —
 singles *and* the greedy mixture (mixtures of up to 3) — in wall and CPU time (median
 of the queries); recall@5 of the index against the exact scan; catalog memory (RSS
-growth while building); and for N <= 5,000 the reference's ``search_learnware``,
-which always includes its greedy mixture, in wall and CPU time, the speed-up of ours
-*with* the mixture over it, and its top-5 agreement.
+growth while building, each catalog in a fresh process); and for N <= 5,000 the
+reference's ``search_learnware``, which always includes its greedy mixture, in wall
+and CPU time, the speed-up of ours *with* the mixture over it, and its top-5
+agreement.
 """
 
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import gc
+import multiprocessing
 import statistics
+import sys
 import tempfile
 import time
+from typing import Any
 
 import numpy as np
 from threadpoolctl import threadpool_limits
@@ -123,6 +128,24 @@ def _sizes(mixes: list[int]) -> str:
     return " ".join(f"{k}:{v}" for k, v in counts.items())
 
 
+def measure(n: int, mode: str | None, n_queries: int) -> tuple[Any, ...]:
+    """One catalog's row (run in a child process by `main`)."""
+    threadpool_limits(limits=1)  # one thread, as the reference's runner
+    market = Market()
+    queries = [market.query(j) for j in range(n_queries)]
+    with tempfile.TemporaryDirectory() as scratch:
+        catalog, build_s, mem = build(market, n, scratch if mode else None)
+        latency_ms(catalog, queries[:2], exact=False, max_mixture=3)  # warm-up
+        exact_ms, _, exact_top, _ = latency_ms(
+            catalog, queries[: 5 if n > 10_000 else None], exact=True)
+        index_ms, _, index_top, _ = latency_ms(catalog, queries, exact=False)
+        mix_ms, mix_cpu, _, mixes = latency_ms(catalog, queries, exact=False, max_mixture=3)
+        recall = float(np.mean([len(set(a) & set(b)) / 5 for a, b in
+                                zip(exact_top, index_top, strict=False)]))
+        del catalog
+    return build_s, mem, exact_ms, index_ms, mix_ms, mix_cpu, recall, mixes, exact_top
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="10,100,1000,5000,100000")
@@ -132,27 +155,23 @@ def main() -> None:
     parser.add_argument("--file-points-from", type=int, default=100_000,
                         help="from this N on, also measure with points in a scratch file")
     args = parser.parse_args()
-    threadpool_limits(limits=1)  # one thread, as the reference's runner
     market = Market()
     queries = [market.query(j) for j in range(args.queries)]
     rows, compared = [], []
     sizes = [int(s) for s in args.sizes.split(",")]
     runs = [(n, None) for n in sizes] + [(n, "file") for n in sizes
                                         if n >= args.file_points_from]
+    spawn = multiprocessing.get_context("spawn")
     for n, mode in runs:
-        with tempfile.TemporaryDirectory() as scratch:
-            catalog, build_s, mem = build(market, n, scratch if mode else None)
-            latency_ms(catalog, queries[:2], exact=False, max_mixture=3)  # warm-up
-            exact_ms, _, exact_top, _ = latency_ms(
-                catalog, queries[: 5 if n > 10_000 else None], exact=True)
-            index_ms, _, index_top, _ = latency_ms(catalog, queries, exact=False)
-            mix_ms, mix_cpu, _, mixes = latency_ms(catalog, queries, exact=False, max_mixture=3)
-            recall = np.mean([len(set(a) & set(b)) / 5 for a, b in
-                              zip(exact_top, index_top, strict=False)])
-            del catalog
+        # A fresh process per catalog: RSS growth in a process that already built (and
+        # freed) a catalog understates the next one's (its heap is reused).
+        with concurrent.futures.ProcessPoolExecutor(1, mp_context=spawn) as pool:
+            (build_s, mem, exact_ms, index_ms, mix_ms, mix_cpu, recall, mixes,
+             exact_top) = pool.submit(measure, n, mode, args.queries).result()
         rows.append([f"{n:,}", mode or "memory", f"{build_s:.1f}", f"{exact_ms:.1f}",
                      f"{index_ms:.1f}", f"{mix_ms:.1f}", f"{mix_cpu:.1f}", f"{recall:.3f}",
                      f"{mem:.0f}", _sizes(mixes)])
+        print(*rows[-1], sep=" | ", file=sys.stderr, flush=True)  # progress
         if not args.no_reference and n <= 5000 and mode is None:
             ref = reference_search(market, n, queries[: args.reference_queries],
                                    exact_top[: args.reference_queries])
@@ -163,6 +182,7 @@ def main() -> None:
             compared.append([f"{n:,}", f"{mix_ms:.1f}", f"{mix_cpu:.1f}", f"{ref_ms:.0f}",
                              f"{ref_cpu:.0f}", f"{ref_ms / mix_ms:.0f}x",
                              f"{ref_cpu / mix_cpu:.0f}x", f"{agree:.2f}", _sizes(ref_mixes)])
+            print(*compared[-1], sep=" | ", file=sys.stderr, flush=True)
     print_table(f"Search latency (d={D}, K={K}, one thread; {machine()})",
                 ["N", "points", "build s", "exact ms", "singles ms", "with mixture ms",
                  "with mixture CPU ms", "recall@5", "catalog MB", "mixture sizes"], rows)

@@ -171,6 +171,14 @@ def weighted_kernel_sums(qz: Array, qw: Array, z: Array, gamma: float,
     qa[:, -2] = -gamma * np.einsum("ij,ij->i", qz, qz)
     qa[:, -1] = -1.0
     out = np.zeros(n)
+    with blas_threads_for(0):  # blocks this small gain nothing from BLAS threads
+        _blocked_sums(qa, qw, z, gamma, rows, cols, out)
+    return out
+
+
+def _blocked_sums(qa: Array, qw: Array, z: Array, gamma: float, rows: int, cols: int,
+                  out: Array) -> None:
+    m, n = len(qa), len(z)
     for c in range(0, n, cols):
         zc = z[c:c + cols]
         za = np.empty((len(zc), zc.shape[1] + 2))
@@ -182,7 +190,6 @@ def weighted_kernel_sums(qz: Array, qw: Array, z: Array, gamma: float,
             np.minimum(e, 0.0, out=e)
             np.exp(e, out=e)
             out[c:c + cols] += qw[r:r + rows] @ e
-    return out
 
 
 def mean_embedding_on(z: Array, x: Array, gamma: float, chunk: int = 8192) -> Array:
