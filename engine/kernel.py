@@ -158,8 +158,7 @@ def weighted_kernel_sums(qz: Array, qw: Array, z: Array, gamma: float,
     ||q||^2 - gamma ||z||^2`` comes out of one product of augmented points (one pass
     over the block instead of `gaussian`'s five), clamped at 0 as `sq_dists` clamps
     distances, and blocks hold at most `CACHE_BYTES` so the clamp, the exponential
-    and the weighted sum read them from cache. Measured at 100 x 20,000 points
-    (d = 10, one thread): 4 ms instead of 9 ms; the values agree with
+    and the weighted sum read them from cache. The values agree with
     ``qw @ gaussian(qz, z, gamma)`` to ~1e-15 relative.
     """
     m, n = len(qz), len(z)
