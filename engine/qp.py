@@ -15,6 +15,8 @@ feasible and lowers the objective.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from numpy.typing import NDArray
 
@@ -93,18 +95,90 @@ ill-conditioned that projected gradient needed its full 5,000 iterations on a
 quarter of real mixture queries (75-150 ms each); 255 tiny KKT solves take ~2 ms."""
 
 
+@functools.cache
+def _supports(k: int) -> tuple[tuple[int, NDArray[np.intp]], ...]:
+    """Every non-empty support of k variables, by mask (bit i: variable i), as
+    (mask, sorted indices)."""
+    return tuple((mask, np.flatnonzero([(mask >> i) & 1 for i in range(k)]))
+                 for mask in range(1, 2**k))
+
+
+def _kkt_solutions(q: Array, c: Array, sets: NDArray[np.intp]) -> Array | None:
+    """KKT solutions (weights, then the multiplier) of n problems (q: n x k x k, c:
+    n x k) on g supports of one size (sets: g x size), solved together: n x g x
+    (size + 1); None when one system is singular (the caller solves one by one)."""
+    n = len(c)
+    g, size = sets.shape
+    kkt = np.zeros((n, g, size + 1, size + 1))
+    kkt[:, :, :size, :size] = 2.0 * q[:, sets[:, :, None], sets[:, None, :]]
+    kkt[:, :, :size, size] = 1.0
+    kkt[:, :, size, :size] = 1.0
+    rhs = np.ones((n, g, size + 1, 1))
+    rhs[:, :, :size, 0] = 2.0 * c[:, sets]
+    try:
+        return np.linalg.solve(kkt, rhs)[..., 0]
+    except np.linalg.LinAlgError:
+        return None
+
+
 def _by_supports(q: Array, c: Array) -> Array:
     """Exact minimiser: the best feasible KKT solution over every non-empty support."""
-    k = c.size
-    best, best_f = np.full(k, 1.0 / k), np.inf
-    for mask in range(1, 2**k):
-        support = np.array([(mask >> i) & 1 for i in range(k)], dtype=float)
-        w = _polish(q, c, support)
-        if w is not None:
-            f = objective(q, c, w)
-            if f < best_f:
-                best, best_f = w, f
-    return best
+    return _by_supports_many(q[None], c[None])[0]
+
+
+def _by_supports_many(q: Array, c: Array) -> Array:
+    """`_by_supports` of n problems of one size (q: n x k x k, c: n x k) at once.
+
+    The KKT systems of every problem and support of one size are solved in one
+    batched call (the greedy mixture solves ~20 problems of 2-3 variables a search,
+    and one call per support cost more in overhead than in arithmetic); each
+    problem's supports are then compared in mask order, as one loop over them
+    would, so the weights are those of solving each system on its own."""
+    n, k = c.shape
+    supports = _supports(k)
+    solved: dict[int, Array | None] = {}
+    for size in range(1, k + 1):
+        group = [(i, mask, s) for i, (mask, s) in
+                 enumerate(item for item in supports if item[1].size == size)]
+        sols = _kkt_solutions(q, c, np.array([s for _, _, s in group]))
+        for i, mask, _ in group:
+            solved[mask] = None if sols is None else sols[:, i, :size]
+    out = np.empty((n, k))
+    for p in range(n):
+        best, best_f = np.full(k, 1.0 / k), np.inf
+        for mask, s in supports:
+            batch = solved[mask]
+            if batch is None:  # a singular system in its batch: this support on its own
+                w = _polish(q[p], c[p], np.isin(np.arange(k), s).astype(float))
+            else:
+                ws = batch[p]
+                if not np.all(np.isfinite(ws)) or ws.min() < 0:
+                    continue
+                w = np.zeros(k)
+                w[s] = ws
+                w /= w.sum()
+            if w is not None:
+                f = objective(q[p], c[p], w)
+                if f < best_f:
+                    best, best_f = w, f
+        out[p] = best
+    return out
+
+
+def simplex_qp_many(q: Array, c: Array) -> Array:
+    """`simplex_qp` of n problems of one size (q: n x k x k, c: n x k); n x k weights,
+    equal to solving each problem on its own. Problems of at most `ENUMERATE_UP_TO`
+    variables are solved together (`_by_supports_many`)."""
+    q = np.asarray(q, dtype=np.float64)
+    c = np.asarray(c, dtype=np.float64)
+    if c.ndim != 2 or q.shape != (*c.shape, c.shape[1]):
+        raise ValueError(f"q must be (n, k, k) and c (n, k), got {q.shape} and {c.shape}")
+    n, k = c.shape
+    if n == 0 or not 1 < k <= ENUMERATE_UP_TO:
+        return np.array([simplex_qp(qi, ci) for qi, ci in zip(q, c, strict=True)]
+                        ).reshape(n, k)
+    with blas_threads_for(0):
+        return _by_supports_many(q, c)
 
 
 def _simplex_qp(q: Array, c: Array, tol: float, max_iter: int) -> Array:

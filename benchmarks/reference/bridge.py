@@ -190,7 +190,8 @@ def search(specs: Sequence[SpecLike], user: SpecLike, gamma: float, *,
     """Time the reference market's statistical search of `user` among `specs`.
 
     Learnware ids are the positions in `specs`. ``data["search"]["median_ms"]`` (and
-    ``first_ms``, ``min_ms``, ``all_ms``) time ``LearnwareMarket.search_learnware``;
+    ``first_ms``, ``min_ms``, ``all_ms``; ``cpu_median_ms`` in process CPU time) time
+    ``LearnwareMarket.search_learnware``, which includes its greedy mixture;
     ``data["top5"]`` has the market's returned ids/scores/MMD^2 (only those with
     score >= 0.6, so possibly fewer than 5), ``data["top5_by_distance"]`` the raw
     nearest five, and ``data["mixture"]`` the greedy mixture's ids and weights.

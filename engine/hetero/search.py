@@ -50,7 +50,6 @@ from engine.hetero.features import (
     column_text,
     order_by_name,
     require_described,
-    same_columns,
     shared_names,
 )
 from engine.hetero.fill import MAX_EXPANDED, SpaceMap, check_fill
@@ -64,9 +63,9 @@ from engine.hetero.match import (
 )
 from engine.hetero.mixture import to_user_space, user_space_mixture
 from engine.params import Options, check_param
-from engine.search import semantic_filter as sf
 from engine.search.results import Match, Mixture, Requirement, SearchResult
 from engine.search.scoring import score_from
+from engine.search.tables import TableIndex
 from engine.specification.rkme import RKMESpec
 from engine.specification.semantic import Feature, InputSpec, SemanticSpec
 from engine.vocabulary import DataType
@@ -183,13 +182,6 @@ def table_learnware(semantic: SemanticSpec, spec: RKMESpec) -> bool:
             and len(semantic.input.features) == spec.dim_)
 
 
-def _class_compatible(req: SemanticSpec, entry: SemanticSpec) -> bool:
-    """The semantic filter's class rules, without the input dimension (which differs)."""
-    want = sf.class_codes(replace(req, data_type=None))
-    have = sf.class_codes(entry)
-    return all(code < 0 or have[name] == code for name, code in want.items())
-
-
 def search_learnwares(requirement: Requirement,
                       candidates: Iterable[tuple[str, SemanticSpec, RKMESpec]], k: int = 5, *,
                       embedder: ColumnEmbedder | None = None,
@@ -259,12 +251,14 @@ def _needs_descriptions_note(n: int) -> str:
             "search needs semantic.input.features with a description for every column")
 
 
-def extend_result(requirement: Requirement, result: SearchResult,
-                  semantics: Mapping[str, SemanticSpec],
+def extend_result(requirement: Requirement, result: SearchResult, tables: TableIndex,
                   spec_of: Callable[[str], RKMESpec], allowed: set[str] | None, k: int, *,
                   max_mixture: int = 1, embedder: ColumnEmbedder | None = None
                   ) -> SearchResult:
     """Add heterogeneous matches to a catalog's homogeneous `result` (the catalog hook).
+
+    `tables` holds the catalog's table learnwares with named columns (the only ones
+    that can take part), with the facts the candidate filter reads as arrays.
 
     Policy:
 
@@ -306,16 +300,15 @@ def extend_result(requirement: Requirement, result: SearchResult,
             raise SearchError(f"requirement: heterogeneous search maps table columns; the "
                               f"requirement's spec is {spec.kind} ({spec.space})")
         return result
-    req_sem = semantic if semantic is not None else SemanticSpec()
-    ids = [i for i, s in semantics.items()
-           if (allowed is None or i in allowed) and s.input is not None and s.input.features
-           and s.data_type in (None, DataType.TABLE) and _class_compatible(req_sem, s)
-           and not (user_input is not None and same_columns(user_input, s.input))
-           and not (not stated and s.input.dimension == spec.dim_)]
+    if not len(tables):
+        return result
+    ids = tables.select(semantic if semantic is not None else SemanticSpec(), allowed,
+                        other_width_than=None if stated else spec.dim_,
+                        not_columns_of=user_input)
     if not ids:
         return result
     reorder = {i: p for i in ids
-               if (p := order_by_name(user_input, [_input(semantics[i])])) is not None}
+               if (p := order_by_name(user_input, [_input(tables.semantic(i))])) is not None}
     if reorder:  # the user's own names in another order: no descriptions needed
         result = _by_name(result, reorder, spec, spec_of, k, max_mixture)
         ids = [i for i in ids if i not in reorder]
@@ -326,9 +319,9 @@ def extend_result(requirement: Requirement, result: SearchResult,
             result = _without(result, set(ids))
         if result.single or not stated:
             return replace(result, notes=(*result.notes, _needs_descriptions_note(len(ids))))
-        _refuse_undescribed(semantic, [_input(semantics[i]) for i in ids])
+        _refuse_undescribed(semantic, [_input(tables.semantic(i)) for i in ids])
     assert user_input is not None
-    entries = [(i, semantics[i], spec_of(i)) for i in ids]
+    entries = [(i, tables.semantic(i), spec_of(i)) for i in ids]
     entries = [e for e in entries if table_learnware(e[1], e[2])]
     base = _without(result, set(ids))  # compared again below, across feature spaces
     notes = list(base.notes)

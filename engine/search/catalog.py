@@ -10,15 +10,16 @@ search is therefore a few vectorised passes, not a Python loop over entries.
 Search. Semantic filter -> candidate rows -> (if there are more candidates than the
 shortlist) random-Fourier-feature index shortlist -> exact MMD^2 re-rank -> top-k
 singles -> greedy mixture over the best few, weights by the simplex QP. Per-entry
-constants (self inner products, index vectors) are computed once, at insert.
+constants (self inner products, index vectors and their squared norms) are computed
+once, at insert. Table learnwares that name their columns are also held in a
+`TableIndex`, which heterogeneous search reads instead of every semantic spec.
 
 Memory. A search's working memory is bounded by `memory_budget` whatever the
 candidates hold (a peer may announce specs of thousands of points): kernel values are
 summed in blocks of at most half the budget (`engine.kernel.block_shape`), points are
 gathered for re-ranking in batches of at most a quarter of it, and the mixture's
-inner products are computed pair by pair when one matrix over all its candidates'
-points would not fit. Inputs that fit (the usual case) take the one-matrix path, so
-their results are bit for bit those of unbounded maths.
+inner products are computed a candidate's row at a time, as the greedy selection
+reads them (`engine.search.mixture.LazyGram`), each row in bounded blocks.
 
 Precision. Points are held in float32 (half the memory of float64); the effect on
 MMD^2 is below 1e-6 relative and is checked by the tests against float64 maths.
@@ -42,11 +43,12 @@ from engine.params import Constraints, Interval, validate_params
 from engine.search import semantic_filter as sf
 from engine.search.columns import Columns
 from engine.search.entries import SpaceEntries
-from engine.search.mixture import best_mixture
+from engine.search.mixture import LazyGram, best_mixture
 from engine.search.points import FilePoints, MemoryPoints, PointStore
 from engine.search.results import Match, Mixture, Requirement, SearchResult
 from engine.search.rff import RFFMap
 from engine.search.scoring import cross_inner, score_from
+from engine.search.tables import TableIndex
 from engine.specification.rkme import RKMESpec
 from engine.specification.semantic import SemanticSpec
 
@@ -82,7 +84,7 @@ class _SpaceGroup:
         self.rows = Columns({
             "start": (np.int64, ()), "count": (np.int64, ()), "gamma": (np.float64, ()),
             "self_inner": (np.float64, ()), "alive": (np.bool_, ()), "input_dim": (np.int32, ()),
-            "index": (np.float32, (n_features,)), **codes,
+            "index": (np.float32, (n_features,)), "index_sq": (np.float64, ()), **codes,
         })
         self.pts: PointStore = (MemoryPoints(dim) if points_dir is None
                                 else FilePoints(points_dir, space, dim))
@@ -105,17 +107,27 @@ class _SpaceGroup:
         z64, w64 = z.astype(np.float64), w.astype(np.float64)
         gamma = float(spec.gamma_)
         codes = sf.class_codes(semantic)
+        index = (self.rff(gamma).embed(z64, w64, kernel_bytes).astype(np.float32)
+                 if self.n_features else np.zeros(0, np.float32))
         row = self.rows.append(
             start=start, count=len(z), gamma=gamma, alive=True,
             self_inner=kernel.mean_inner(z64, w64, z64, w64, gamma, kernel_bytes),
             input_dim=semantic.input.dimension if semantic.input is not None else 0,
-            index=self.rff(gamma).embed(z64, w64, kernel_bytes) if self.n_features else (),
-            **codes,
+            index=index, index_sq=float(index.astype(np.float64) @ index), **codes,
         )
         self.ids.append(entry_id)
         params = spec.to_dict()["params"]
         self.meta.append((int(spec.n_samples_), params))
         return row
+
+    def by_gamma(self, rows: NDArray[np.int64]) -> list[tuple[float, NDArray[np.int64]]]:
+        """Each gamma among `rows`, with the positions in `rows` that carry it; no scan
+        when the space has only ever held one gamma (the usual case: `auto_gamma`
+        snaps bandwidths)."""
+        if len(self.maps) == 1:
+            return [(next(iter(self.maps)), np.arange(len(rows)))]
+        gammas = self.rows["gamma"][rows]
+        return [(float(g), np.flatnonzero(gammas == g)) for g in np.unique(gammas)]
 
     def kill(self, row: int) -> None:
         self.rows.set("alive", row, False)
@@ -200,6 +212,7 @@ class Catalog(SpaceEntries[_SpaceGroup]):
         self.n_features, self.random_state = n_features, random_state
         self.points_dir = points_dir
         super().__init__()
+        self._tables = TableIndex()
 
     # -- contents -----------------------------------------------------------------------
     def spaces(self) -> dict[str, int]:
@@ -227,6 +240,15 @@ class Catalog(SpaceEntries[_SpaceGroup]):
     def add_many(self, entries: Iterable[tuple[str, SemanticSpec, RKMESpec]]) -> None:
         for entry_id, semantic, spec in entries:
             self.add(entry_id, semantic, spec)
+
+    def _placed(self, entry_id: str, semantic: SemanticSpec, space: str, row: int) -> None:
+        super()._placed(entry_id, semantic, space, row)
+        self._tables.add(entry_id, semantic)
+
+    def remove(self, entry_id: str) -> None:
+        """Remove an entry; raises KeyError if it is unknown."""
+        super().remove(entry_id)
+        self._tables.remove(entry_id)
 
     def get(self, entry_id: str) -> CatalogEntry:
         """The entry with this id; raises KeyError if it is unknown."""
@@ -290,7 +312,7 @@ class Catalog(SpaceEntries[_SpaceGroup]):
         its own (policy and method: `engine.hetero.search.extend_result`)."""
         from engine.hetero.search import extend_result  # lazy: hetero imports search
 
-        return extend_result(requirement, result, self._sem.specs,
+        return extend_result(requirement, result, self._tables,
                              lambda entry_id: self.get(entry_id).spec, allowed, k,
                              max_mixture=max_mixture)
 
@@ -328,14 +350,20 @@ class Catalog(SpaceEntries[_SpaceGroup]):
 
     def _shortlist(self, group: _SpaceGroup, rows: NDArray[np.int64], qz: Array, qw: Array
                    ) -> NDArray[np.int64]:
-        """The `shortlist` rows nearest to the query in the index's RFF space."""
-        gammas = group.rows["gamma"][rows]
+        """The `shortlist` rows nearest to the query in the index's RFF space.
+
+        ``||v - e||^2 = ||v||^2 - 2 v.e + ||e||^2`` with ``||v||^2`` stored at insert:
+        one matrix-vector product, over the whole index column (no gathered copy)
+        when most rows are candidates.
+        """
         approx = np.empty(len(rows))
-        for g in np.unique(gammas):
-            sel = gammas == g
-            eq = group.rff(float(g)).embed(qz, qw, self._kernel_bytes).astype(np.float32)
-            vecs = group.rows["index"][rows[sel]]
-            approx[sel] = ((vecs - eq) ** 2).sum(axis=1)
+        index = group.rows["index"]
+        for g, sel in group.by_gamma(rows):
+            eq = group.rff(g).embed(qz, qw, self._kernel_bytes).astype(np.float32)
+            sub = rows[sel]
+            dots = (index @ eq)[sub] if 4 * len(sub) >= len(index) else index[sub] @ eq
+            approx[sel] = (group.rows["index_sq"][sub] - 2.0 * dots
+                           + float(eq.astype(np.float64) @ eq))
         keep = np.argpartition(approx, self.shortlist - 1)[: self.shortlist]
         return rows[keep]
 
@@ -374,15 +402,22 @@ class Catalog(SpaceEntries[_SpaceGroup]):
     def _mixture(self, group: _SpaceGroup, pool: NDArray[np.int64], qz: Array, qw: Array,
                  gq: float, max_mixture: int) -> Mixture | None:
         """Mixture among the best `pool` rows, all under one kernel: the pair kernel of
-        the requirement and the best single match (the kernel its rank was scored by)."""
+        the requirement and the best single match (the kernel its rank was scored by).
+
+        The candidates' inner products are computed a row at a time, as the greedy
+        selection asks for them (`LazyGram`), each row summed in bounded blocks; a
+        candidate's own one is its stored constant when it was computed under this
+        kernel."""
         gq = kernel.pair_gamma(gq, float(group.rows["gamma"][pool[0]]))
         z, w, offsets = group.gather(pool)
         budget = self._kernel_bytes
-        if kernel.block_shape(len(z), len(z), budget) == (len(z), len(z)):
-            gram_pts = kernel.gaussian(z, z, gq) * w[:, None] * w[None, :]
-            gram = np.add.reduceat(np.add.reduceat(gram_pts, offsets, axis=0), offsets, axis=1)
-        else:
-            gram = self._pair_gram(group, pool, z, w, offsets, gq, budget)
+        bounds = [*offsets.tolist(), len(z)]
+        parts = [(z[a:b], w[a:b]) for a, b in itertools.pairwise(bounds)]
+        stored = group.rows["gamma"][pool] == gq
+        diag = np.array([group.rows["self_inner"][row] if known
+                         else kernel.mean_inner(zi, wi, zi, wi, gq, budget)
+                         for row, known, (zi, wi) in zip(pool, stored, parts, strict=True)])
+        gram = LazyGram(diag, lambda i: cross_inner(*parts[i], z, w, offsets, gq, budget))
         h = cross_inner(qz, qw, z, w, offsets, gq, budget)
         q_self = kernel.mean_inner(qz, qw, qz, qw, gq, budget)
         found = best_mixture(gram, h, q_self, max_mixture)
@@ -393,26 +428,6 @@ class Catalog(SpaceEntries[_SpaceGroup]):
         if not all(math.isfinite(x) for x in weights):
             return None
         return Mixture(ids, tuple(float(x) for x in weights), value, score)
-
-    @staticmethod
-    def _pair_gram(group: _SpaceGroup, pool: NDArray[np.int64], z: Array, w: Array,
-                   offsets: NDArray[np.int64], gamma: float, max_bytes: int) -> Array:
-        """The mixture's inner products one pair of candidates at a time, each summed in
-        bounded blocks; a candidate's own one is its stored constant when it was
-        computed under this kernel."""
-        bounds = [*offsets.tolist(), len(z)]
-        parts = [(z[a:b], w[a:b]) for a, b in itertools.pairwise(bounds)]
-        m = len(parts)
-        gram = np.empty((m, m))
-        for i, (zi, wi) in enumerate(parts):
-            if float(group.rows["gamma"][pool[i]]) == gamma:
-                gram[i, i] = group.rows["self_inner"][pool[i]]
-            else:
-                gram[i, i] = kernel.mean_inner(zi, wi, zi, wi, gamma, max_bytes)
-            for j in range(i + 1, m):
-                zj, wj = parts[j]
-                gram[i, j] = gram[j, i] = kernel.mean_inner(zi, wi, zj, wj, gamma, max_bytes)
-        return gram
 
 
 def _batches(sel: NDArray[np.int64], counts: NDArray[np.int64], max_rows: int,

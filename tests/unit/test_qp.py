@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from engine import kernel
-from engine.qp import objective, project_simplex, simplex_qp
+from engine.qp import objective, project_simplex, simplex_qp, simplex_qp_many
 
 
 def cvxpy_solution(q, c):
@@ -56,3 +56,27 @@ def test_projection_is_on_simplex_and_idempotent():
 def test_shape_mismatch_is_a_value_error():
     with pytest.raises(ValueError, match="q must be"):
         simplex_qp(np.eye(3), np.ones(2))
+
+
+@pytest.mark.parametrize("k", [2, 3, 5, 9])
+def test_many_problems_at_once_equal_one_at_a_time(k):
+    # Mixture trials: well-posed, near-duplicate and exactly duplicated members (a
+    # singular KKT system in the batch); k = 9 takes the one-at-a-time path.
+    rng = np.random.default_rng(k)
+    qs, cs = [], []
+    for i in range(12):
+        z = rng.normal(size=(k, 3))
+        if i % 3 == 1:
+            z[1] = z[0] + rng.normal(scale=1e-6, size=3)
+        if i % 3 == 2:
+            z[1] = z[0]
+        qs.append(kernel.gaussian(z, z, 0.5))
+        cs.append(rng.uniform(size=k))
+    many = simplex_qp_many(np.array(qs), np.array(cs))
+    for w, q, c in zip(many, qs, cs, strict=True):
+        np.testing.assert_array_equal(w, simplex_qp(q, c))
+
+
+def test_many_problems_shape_mismatch_is_a_value_error():
+    with pytest.raises(ValueError, match="q must be"):
+        simplex_qp_many(np.ones((2, 3, 3)), np.ones((2, 2)))
