@@ -41,11 +41,20 @@ from sklearn.linear_model import Ridge
 from threadpoolctl import threadpool_limits
 
 from benchmarks.common import machine, print_table
-from benchmarks.reuse_common import Scores, User, build_catalog, evaluate_user, score, search
+from benchmarks.reuse_common import (
+    Scores,
+    SpecFit,
+    User,
+    build_catalog,
+    evaluate_user,
+    private_default,
+    score,
+    search,
+)
 from engine.learnware import Learnware
 from engine.reuse import Averaging
 from engine.search import Catalog
-from engine.specification import Feature, InputSpec, OutputSpec, RKMETableSpec, SemanticSpec
+from engine.specification import Feature, InputSpec, OutputSpec, SemanticSpec
 from engine.vocabulary import DataType, TaskType
 from lwnode.demo import birthdays as bd
 
@@ -70,10 +79,11 @@ def forecaster(kind: str) -> HistGradientBoostingRegressor | Ridge:
     raise ValueError(f"model: expected 'hgb' or 'ridge', got {kind!r}")
 
 
-def make_learnware(rows: bd.StateRows, kind: str, seed: int) -> Learnware:
+def make_learnware(rows: bd.StateRows, kind: str, seed: int,
+                   fit_spec: SpecFit = private_default) -> Learnware:
     """One developer state's forecaster plus its specs."""
     model = forecaster(kind).fit(rows.x_train, rows.y_train)
-    spec = RKMETableSpec(n_points=N_POINTS, random_state=seed).fit(rows.x_train)
+    spec = fit_spec(rows.x_train, N_POINTS, seed)
     semantic = SemanticSpec(
         data_type=DataType.TABLE, task_type=TaskType.REGRESSION, scenarios=("forecasting",),
         name=f"daily births one week ahead, {rows.state}",

@@ -28,10 +28,20 @@ from sklearn.linear_model import LogisticRegression, Ridge
 from engine.learnware import Learnware
 from engine.reuse import Averaging, EnsemblePruning, FeatureAugment, JobSelector
 from engine.search import Catalog, Requirement
-from engine.specification import RKMETableSpec
+from engine.specification import RKMESpec, RKMETableSpec
 
 BUDGETS = (0, 10, 50, 100, 500)
 TOP_K = 5
+
+SpecFit = Callable[[np.ndarray, int, int], RKMESpec]
+"""How a benchmark fits a statistical spec: ``fit_spec(rows, n_points, seed)``. The
+privacy sweep (`benchmarks.privacy_sweep`) swaps it for the non-private fit or the
+differentially private mode; everything else uses `private_default`."""
+
+
+def private_default(x: np.ndarray, n_points: int, seed: int) -> RKMESpec:
+    """The spec every learnware and requirement gets by default (group means)."""
+    return RKMETableSpec(n_points=n_points, random_state=seed).fit(x)
 
 
 @dataclass
@@ -75,9 +85,10 @@ def build_catalog(learnwares: Sequence[Learnware]) -> Catalog:
 
 
 def search(catalog: Catalog, by_id: dict[str, Learnware], x: np.ndarray, n_points: int,
-           seed: int) -> tuple[list[Learnware], np.ndarray, list[Learnware], Learnware]:
+           seed: int, fit_spec: SpecFit = private_default
+           ) -> tuple[list[Learnware], np.ndarray, list[Learnware], Learnware]:
     """(mixture learnwares, their weights, candidates for labelled reuse, top match)."""
-    spec = RKMETableSpec(n_points=n_points, random_state=seed).fit(x)
+    spec = fit_spec(x, n_points, seed)
     result = catalog.search(Requirement(spec=spec), k=TOP_K, max_mixture=3)
     if result.mixture is not None:
         mix = [by_id[i] for i in result.mixture.ids]
@@ -111,11 +122,13 @@ def _timed(scores: Scores, method: str, fn: Callable[[], np.ndarray]) -> np.ndar
 
 def evaluate_user(scores: Scores, market: Sequence[Learnware], catalog: Catalog, user: User,
                   *, budgets: Sequence[int] = BUDGETS, n_points: int = 100,
-                  seed: int = 0) -> None:
-    """Run every method on one user and add its scores."""
+                  seed: int = 0, fit_spec: SpecFit = private_default) -> None:
+    """Run every method on one user and add its scores (the user's requirement by
+    `fit_spec`)."""
     task = scores.task
     by_id = {lw.id: lw for lw in market}
-    mix, weights, candidates, top = search(catalog, by_id, user.x_test, n_points, seed)
+    mix, weights, candidates, top = search(catalog, by_id, user.x_test, n_points, seed,
+                                           fit_spec)
     singles = [score(task, user.y_test, lw.model.predict(user.x_test)) for lw in market]
     better = max if task == "classification" else min
     fixed: dict[str, float] = {"mean in market": float(np.mean(singles)),

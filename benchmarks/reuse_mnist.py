@@ -23,9 +23,17 @@ import numpy as np
 from sklearn.linear_model import LogisticRegression
 from threadpoolctl import threadpool_limits
 
-from benchmarks.reuse_common import Scores, User, build_catalog, evaluate_user, print_table
+from benchmarks.reuse_common import (
+    Scores,
+    SpecFit,
+    User,
+    build_catalog,
+    evaluate_user,
+    print_table,
+    private_default,
+)
 from engine.learnware import Learnware
-from engine.specification import InputSpec, OutputSpec, RKMETableSpec, SemanticSpec
+from engine.specification import InputSpec, OutputSpec, SemanticSpec
 
 TRAIN_PER_DIGIT = 300
 PROPORTIONS = (0.4, 0.4, 0.1, 0.1)
@@ -48,14 +56,15 @@ def split(x: np.ndarray, y: np.ndarray) -> tuple[dict[int, np.ndarray], dict[int
 
 
 def make_market(x: np.ndarray, y: np.ndarray, rows: dict[int, np.ndarray], n: int,
-                rng: np.random.Generator, n_train: int = 600) -> list[Learnware]:
+                rng: np.random.Generator, n_train: int = 600,
+                fit_spec: SpecFit = private_default) -> list[Learnware]:
     out = []
     for i in range(n):
         digits = [(i + k) % 10 for k in range(4)]
         pick = np.concatenate([rng.choice(rows[d], int(p * n_train), replace=False)
                                for d, p in zip(digits, PROPORTIONS, strict=True)])
         model = LogisticRegression(C=0.1, max_iter=500).fit(x[pick], y[pick])
-        spec = RKMETableSpec(n_points=100, random_state=int(rng.integers(2**31))).fit(x[pick])
+        spec = fit_spec(x[pick], 100, int(rng.integers(2**31)))
         labels = tuple(sorted(digits))
         semantic = SemanticSpec(data_type="image", task_type="classification",
                                 name=f"digits {labels}", input=InputSpec(784),

@@ -32,7 +32,15 @@ from benchmarks.reuse_birthdays import (
     gap_closed,
     mean_of,
 )
-from benchmarks.reuse_common import Scores, User, evaluate_user, labels_only, search
+from benchmarks.reuse_common import (
+    Scores,
+    SpecFit,
+    User,
+    evaluate_user,
+    labels_only,
+    private_default,
+    search,
+)
 from engine.learnware import Learnware
 from engine.search import Catalog
 
@@ -118,7 +126,8 @@ def as_error(scores: Scores) -> Scores:
 
 
 def run_users(scores: Scores, market: Sequence[Learnware], catalog: Catalog,
-              users: Sequence[User], budgets: Sequence[int], seed: int) -> list[list[str]]:
+              users: Sequence[User], budgets: Sequence[int], seed: int,
+              fit_spec: SpecFit = private_default) -> list[list[str]]:
     """Evaluate every user (seed ``seed + u``); returns each user's search mixture as text.
 
     The mixture is the one `evaluate_user` reused: `search` is deterministic for a
@@ -128,8 +137,8 @@ def run_users(scores: Scores, market: Sequence[Learnware], catalog: Catalog,
     mixtures = []
     for u, user in enumerate(users):
         evaluate_user(scores, market, catalog, user, budgets=budgets, n_points=N_POINTS,
-                      seed=seed + u)
-        mix, weights, _, _ = search(catalog, by_id, user.x_test, N_POINTS, seed + u)
+                      seed=seed + u, fit_spec=fit_spec)
+        mix, weights, _, _ = search(catalog, by_id, user.x_test, N_POINTS, seed + u, fit_spec)
         mixtures.append([user.name, " ".join(f"{lw.id}:{w:.2f}"
                                              for lw, w in zip(mix, weights, strict=True))])
     return mixtures

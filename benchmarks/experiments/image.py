@@ -28,8 +28,9 @@ from benchmarks.experiments.common import (
     run_users,
 )
 from benchmarks.experiments.report import RESULTS_DIR, Outcome, Table, write
-from benchmarks.reuse_common import Scores, build_catalog
+from benchmarks.reuse_common import Scores, SpecFit, User, build_catalog, private_default
 from benchmarks.reuse_mnist import load, make_market, make_user, split
+from engine.learnware import Learnware
 
 SEED = 0
 N_LEARNWARES = 20
@@ -55,14 +56,23 @@ pool.
 """)
 
 
-def run(out_dir: Path = RESULTS_DIR) -> Outcome:
-    started = time.perf_counter()
+USER_SEED = SEED
+"""User u's requirement is fitted with seed ``USER_SEED + u`` (`run_users`)."""
+
+
+def market_and_users(fit_spec: SpecFit = private_default) -> tuple[list[Learnware], list[User]]:
+    """The experiment's learnwares (specs by `fit_spec`) and users, all seeded."""
     x, y = load()
     market_rows, user_rows = split(x, y)
     rng = np.random.default_rng(SEED)
+    market = make_market(x, y, market_rows, N_LEARNWARES, rng, fit_spec=fit_spec)
+    return market, [make_user(x, y, user_rows, rng) for _ in range(N_USERS)]
+
+
+def run(out_dir: Path = RESULTS_DIR) -> Outcome:
+    started = time.perf_counter()
     with threadpool_limits(1):
-        market = make_market(x, y, market_rows, N_LEARNWARES, rng)
-        users = [make_user(x, y, user_rows, rng) for _ in range(N_USERS)]
+        market, users = market_and_users()
         accuracy = Scores("classification")
         mixtures = run_users(accuracy, market, build_catalog(market), users, BUDGETS, SEED)
     scores = as_error(accuracy)

@@ -28,7 +28,8 @@ from benchmarks.reuse_birthdays import (
     evaluate_state,
     make_learnware,
 )
-from benchmarks.reuse_common import Scores, build_catalog
+from benchmarks.reuse_common import Scores, SpecFit, User, build_catalog, private_default
+from engine.learnware import Learnware
 from lwnode.demo import birthdays as bd
 
 SEED = 0
@@ -53,6 +54,22 @@ Averaging over the whole market with no search. Nothing is subsampled.
 """)
 
 
+USER_SEED = SEED + 1000
+"""User u's requirement is fitted with seed ``USER_SEED + u`` (as in `run`)."""
+
+
+def market_and_users(fit_spec: SpecFit = private_default) -> tuple[list[Learnware], list[User]]:
+    """The learnwares (specs by `fit_spec`) and the users as plain `User`s (for the
+    privacy sweep, which scores zero-label reuse only)."""
+    days, series = bd.load_series()
+    rows = bd.state_rows(days, series)
+    developers, users = bd.split_states(rows)
+    market = [make_learnware(rows[s], "hgb", SEED + i, fit_spec)
+              for i, s in enumerate(developers)]
+    return market, [User(r.state, r.x_train, r.y_train, r.x_test, r.y_test)
+                    for r in (rows[s] for s in users)]
+
+
 def run(out_dir: Path = RESULTS_DIR) -> Outcome:
     started = time.perf_counter()
     days, series = bd.load_series()
@@ -63,7 +80,7 @@ def run(out_dir: Path = RESULTS_DIR) -> Outcome:
         catalog = build_catalog(market)
         scores = Scores("regression")
         per_user = [evaluate_state(scores, market, catalog, rows[state], BUDGETS,
-                                   SEED + 1000 + u) for u, state in enumerate(users)]
+                                   USER_SEED + u) for u, state in enumerate(users)]
     extra = Table("Per user (zero labels; RMSE; the state in brackets is the learnware)",
                   ["user", "births/day", "mean in market", "best in market (state)",
                    "top-1 (state)", "search mixture", "job selector", "averaging"], per_user)

@@ -23,6 +23,7 @@ from __future__ import annotations
 import re
 import time
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -40,9 +41,9 @@ from benchmarks.experiments.common import (
 )
 from benchmarks.experiments.embed_cache import cached_embeddings
 from benchmarks.experiments.report import RESULTS_DIR, Outcome, Table, write
-from benchmarks.reuse_common import Scores, User, build_catalog
+from benchmarks.reuse_common import Scores, SpecFit, User, build_catalog, private_default
 from engine.learnware import Learnware
-from engine.specification import InputSpec, OutputSpec, RKMETableSpec, SemanticSpec
+from engine.specification import InputSpec, OutputSpec, SemanticSpec
 from engine.vocabulary import DataType, TaskType
 
 SEED = 0
@@ -107,9 +108,9 @@ def topic_words(texts: list[str], topics: np.ndarray, n_words: int = 5) -> list[
 
 
 def make_learnware(topic: int, words: str, x: np.ndarray, y: np.ndarray,
-                   seed: int) -> Learnware:
+                   seed: int, fit_spec: SpecFit = private_default) -> Learnware:
     model = LogisticRegression(max_iter=2000).fit(x, y)
-    spec = RKMETableSpec(n_points=100, random_state=seed).fit(x)
+    spec = fit_spec(x, 100, seed)
     semantic = SemanticSpec(data_type=DataType.TEXT, task_type=TaskType.CLASSIFICATION,
                             name=f"is this review great? topic {topic}",
                             description=f"fine-food reviews about {words}",
@@ -126,30 +127,61 @@ def routed(market: list[Learnware], topics: np.ndarray, x: np.ndarray) -> np.nda
     return out.astype(str)
 
 
+USER_SEED = SEED
+"""User u's requirement is fitted with seed ``USER_SEED + u`` (`run_users`)."""
+
+
+@dataclass(frozen=True)
+class Market:
+    """The learnwares, the users, and the topics they were cut from."""
+
+    learnwares: list[Learnware]
+    users: list[User]
+    topics: np.ndarray
+    words: list[str]
+    user_side: dict[int, np.ndarray]
+
+
+def build(texts: list[str], labels: np.ndarray, x: np.ndarray,
+          fit_spec: SpecFit = private_default) -> Market:
+    """Topics, learnwares (specs by `fit_spec`) and users from the embedded reviews."""
+    rng = np.random.default_rng(SEED)
+    topics = KMeans(N_TOPICS, random_state=SEED, n_init=10).fit_predict(x)
+    words = topic_words(texts, topics)
+    market, user_side = [], {}
+    for c in range(N_TOPICS):
+        members = rng.permutation(np.flatnonzero(topics == c))
+        cut = round(MARKET_SHARE * len(members))
+        market.append(make_learnware(c, words[c], x[members[:cut]], labels[members[:cut]],
+                                     SEED + c, fit_spec))
+        user_side[c] = members[cut:]
+    users = []
+    for _ in range(N_USERS):
+        mix = sorted(int(c) for c in rng.choice(N_TOPICS, TOPICS_PER_USER, replace=False))
+        idx = rng.permutation(np.concatenate([user_side[c] for c in mix]))
+        pool, test = idx[:N_POOL], idx[N_POOL:]
+        users.append(User(f"topics {mix} ({len(test)} test)", x[pool], labels[pool],
+                          x[test], labels[test], oracle=routed(market, topics[test],
+                                                               x[test])))
+    return Market(market, users, topics, words, user_side)
+
+
+def market_and_users(fit_spec: SpecFit = private_default) -> tuple[list[Learnware], list[User]]:
+    """The learnwares and users alone (for the privacy sweep)."""
+    texts, labels = load_reviews()
+    built = build(texts, labels, cached_embeddings(texts), fit_spec)
+    return built.learnwares, built.users
+
+
 def run(out_dir: Path = RESULTS_DIR) -> Outcome:
     started = time.perf_counter()
     texts, labels = load_reviews()
     x = cached_embeddings(texts)
     embedded = time.perf_counter() - started
-    rng = np.random.default_rng(SEED)
     with threadpool_limits(1):
-        topics = KMeans(N_TOPICS, random_state=SEED, n_init=10).fit_predict(x)
-        words = topic_words(texts, topics)
-        market, user_side = [], {}
-        for c in range(N_TOPICS):
-            members = rng.permutation(np.flatnonzero(topics == c))
-            cut = round(MARKET_SHARE * len(members))
-            market.append(make_learnware(c, words[c], x[members[:cut]], labels[members[:cut]],
-                                         SEED + c))
-            user_side[c] = members[cut:]
-        users = []
-        for _ in range(N_USERS):
-            mix = sorted(int(c) for c in rng.choice(N_TOPICS, TOPICS_PER_USER, replace=False))
-            idx = rng.permutation(np.concatenate([user_side[c] for c in mix]))
-            pool, test = idx[:N_POOL], idx[N_POOL:]
-            users.append(User(f"topics {mix} ({len(test)} test)", x[pool], labels[pool],
-                              x[test], labels[test], oracle=routed(market, topics[test],
-                                                                   x[test])))
+        built = build(texts, labels, x)
+        market, users, topics = built.learnwares, built.users, built.topics
+        words, user_side = built.words, built.user_side
         scores = Scores("classification")
         mixtures = run_users(scores, market, build_catalog(market), users, BUDGETS, SEED)
     topic_rows = [[f"topic-{c}", str(int(np.sum(topics == c))),

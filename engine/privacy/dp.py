@@ -119,19 +119,20 @@ def dp_fit(x: Array, *, epsilon: float, delta: float, gamma: float,
     rng = np.random.default_rng(seed)
     z = lo + (hi - lo) * rng.random((n_points, d))
     scale = 2.0 * math.sqrt(2.0 / len(features.b))
-    phi = features(z)
+    angles = z @ features.w.T + features.b  # one product per step serves phi and its gradient
+    phi = math.sqrt(2.0 / len(features.b)) * np.cos(angles)
     beta = simplex_qp(phi @ phi.T, phi @ noisy)
     first, second = np.zeros_like(z), np.zeros_like(z)
     lr = 0.02 * (hi - lo)
     for step in range(1, _STEPS + 1):  # Adam on Z, the weights re-solved every 10 steps
         residual = phi.T @ beta - noisy
-        sines = np.sin(z @ features.w.T + features.b)
-        grad = -scale * beta[:, None] * ((sines * residual[None, :]) @ features.w)
+        grad = -scale * beta[:, None] * ((np.sin(angles) * residual[None, :]) @ features.w)
         first = 0.9 * first + 0.1 * grad
         second = 0.999 * second + 0.001 * grad**2
         z = z - lr * (first / (1 - 0.9**step)) / (np.sqrt(second / (1 - 0.999**step)) + 1e-12)
         z = np.clip(z, lo, hi)
-        phi = features(z)
+        angles = z @ features.w.T + features.b
+        phi = math.sqrt(2.0 / len(features.b)) * np.cos(angles)
         if step % 10 == 0:
             beta = simplex_qp(phi @ phi.T, phi @ noisy)
     return z, beta, sigma

@@ -20,7 +20,7 @@ def run_examples(document: str) -> None:
 def test_the_readme_examples_run(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)  # the second one writes the tour's files
     run_examples("README.md")
-    assert "Mixture(ids=('lw2', 'lw7')" in capsys.readouterr().out
+    assert "Mixture(ids=('lw7', 'lw2')" in capsys.readouterr().out
     assert (tmp_path / "user.csv").is_file() and (tmp_path / "dev2.skops").is_file()
 
 
