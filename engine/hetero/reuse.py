@@ -41,7 +41,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils.metaestimators import available_if
 
 from engine import kernel
-from engine.errors import LwdockError, ReuseError
+from engine.errors import LwdockError, ReuseError, SearchError
 from engine.hetero.embedding import ColumnEmbedder, default_embedder
 from engine.hetero.features import column_text, missing_descriptions
 from engine.hetero.fill import SpaceMap, check_fill
@@ -197,7 +197,10 @@ class HeteroReuser(Reuser):
         return self
 
     def _check_params(self) -> None:
-        check_fill(self.fill)
+        try:
+            check_fill(self.fill)
+        except SearchError as exc:  # a reuser's bad parameter is a ReuseError, like the others'
+            raise ReuseError(str(exc)) from None
         if isinstance(self.draws, bool) or not isinstance(self.draws, int) or self.draws < 0:
             raise ReuseError(f"draws: expected an integer >= 0, got {self.draws!r}")
         if isinstance(self.alpha, bool) or not isinstance(self.alpha, int | float) or not (
