@@ -240,8 +240,8 @@ def test_init_and_fetch_print_json(work, node):
 async def test_status_of_a_degraded_node_names_what_is_down_and_exits_1(tmp_path):
     import asyncio
 
-    from federation_cluster import cluster
     from lwtesting import until
+    from real_nodes import cluster
 
     async with cluster(1, tmp_path) as (a,):
         network = a.federation.network

@@ -16,14 +16,12 @@ import shutil
 import tempfile
 from pathlib import Path
 
-import aiohttp
 import pytest
 import pytest_asyncio
 from aiohttp import web
 from lwtesting import publish_package, region_centres, region_package
+from real_nodes import lone_node
 
-from lwnode.daemon import running_node
-from lwnode.home import NodeHome
 from lwnode.http.web.routes import WEB
 
 pytestmark = [pytest.mark.timeout(120), pytest.mark.asyncio(loop_scope="module")]
@@ -39,20 +37,11 @@ EVIL = "http://evil.example"
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def node(tmp_path_factory):
-    home = NodeHome(tmp_path_factory.mktemp("guard") / "home")
-    home.init("Guarded Org")
-    config = home.config(env={}, overrides={"http": {"port": 0}, "log": {"access_log": True},
-                                            "p2p": {"enabled": False}})
-    async with running_node(home, config) as running:
+    async with lone_node(tmp_path_factory.mktemp("guard"), "Guarded Org",
+                         log={"access_log": True}) as running:
         running.lid = await publish_package(running.service,
                                             region_package(region_centres(2, 4), 0))
         yield running
-
-
-@pytest_asyncio.fixture(loop_scope="module")
-async def http():
-    async with aiohttp.ClientSession() as s:
-        yield s
 
 
 def _cached(node) -> list[str]:

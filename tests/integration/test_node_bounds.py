@@ -15,7 +15,6 @@ import tracemalloc
 import aiohttp
 import numpy as np
 import pytest
-import pytest_asyncio
 from lwtesting import announcement_row, region_centres, region_package, tiny_semantic
 
 from engine.specification import RKMETableSpec, spec_from_dict
@@ -33,12 +32,6 @@ pytestmark = [pytest.mark.timeout(120), pytest.mark.asyncio(loop_scope="module")
 D = 5  # 10,000 x 5 float32 + weights: a ~240 KB signed payload, under the 256 KB limit
 MiB = 1 << 20
 HOSTILE_SEED = b"\x71" * 32
-
-
-@pytest_asyncio.fixture(loop_scope="module")
-async def http():
-    async with aiohttp.ClientSession() as s:
-        yield s
 
 
 def big_spec(centre: np.ndarray, n: int, seed: int):

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from lwtesting import one_torch_thread
 from threadpoolctl import threadpool_limits
 
 
@@ -30,3 +31,11 @@ def one_blas_thread():
     """Tiny matrices: BLAS threads only add contention on a shared 2-core machine."""
     with threadpool_limits(1):
         yield
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """torch (MiniLM, image specs) on one intra-op thread; see `one_torch_thread`."""
+    one_torch_thread()
+    yield
+    one_torch_thread()

@@ -136,11 +136,26 @@ def _bad_x(x: np.ndarray) -> dict[str, tuple[Any, str]]:
     }
 
 
+@pytest.fixture(scope="module")
+def fitted_once(market: dict[str, Any]) -> Any:
+    """Each reuser fitted once on the classification market, for the checks that only
+    call `predict` (a FeatureAugment fit cross-validates: seconds, not milliseconds)."""
+    cache: dict[type[Reuser], Reuser] = {}
+
+    def get(cls: type[Reuser]) -> Reuser:
+        if cls not in cache:
+            lws, x, y = market["classification"]
+            cache[cls] = fitted(cls, lws, x, y)
+        return cache[cls]
+
+    return get
+
+
 @pytest.mark.parametrize("case", list(_bad_x(np.zeros((5, 4)))))
 @pytest.mark.parametrize("cls", REUSERS)
-def test_bad_rows_are_value_errors(cls, case, market):
+def test_bad_rows_are_value_errors(cls, case, market, fitted_once):
     lws, x, y = market["classification"]
-    reuser = fitted(cls, lws, x, y)
+    reuser = fitted_once(cls)
     bad, message = _bad_x(x)[case]
     with pytest.raises(ReuseError, match=message) as info:
         reuser.predict(bad)
