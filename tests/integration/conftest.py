@@ -10,6 +10,9 @@ from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest_asyncio
+from lwtesting import single_threaded_maths
+
+single_threaded_maths()  # the nodes' searches and checks, and their worker processes
 
 
 @pytest_asyncio.fixture(loop_scope="module")

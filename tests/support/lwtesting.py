@@ -93,17 +93,25 @@ def in_virtual_time(test: Callable[..., Any]) -> Callable[..., Any]:
     return run
 
 
-def one_torch_thread() -> None:
-    """One intra-op thread for torch, if something imported it (this never imports it).
+_LIMITS: list[Any] = []
 
-    On a shared 2-core machine torch's two threads spin against each other and every
-    other process: under load (13) MiniLM encoded 260 reviews in 35 s on two threads and
-    in 9 s on one. The unit tests' conftest calls this around every test; a fixture
-    that loads torch calls it right away.
+
+def single_threaded_maths() -> None:
+    """One thread for BLAS, OpenMP and torch in this test process and its children.
+
+    On a shared 2-core machine the maths libraries' threads spin against each other and
+    every other process. Measured under load 13-16: a 10,000-point spec's insert took
+    17 s on two BLAS threads and 1.9 s on one; MiniLM encoded 260 reviews in 35 s on two
+    torch threads and in 9 s on one. The variables reach libraries loaded later (scipy's
+    BLAS, torch) and subprocesses; threadpoolctl the ones already loaded (numpy's).
+    A value set by the caller is kept.
     """
-    torch = sys.modules.get("torch")
-    if torch is not None and torch.get_num_threads() != 1:
-        torch.set_num_threads(1)
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(var, "1")
+    if not _LIMITS and os.environ["OPENBLAS_NUM_THREADS"] == "1":
+        from threadpoolctl import threadpool_limits
+
+        _LIMITS.append(threadpool_limits(1))
 
 
 def tiny_spec(seed: int = 0, d: int = 4, n: int = 40, k: int = 5, loc: float = 0.0

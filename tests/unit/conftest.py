@@ -2,8 +2,9 @@
 
 import numpy as np
 import pytest
-from lwtesting import one_torch_thread
-from threadpoolctl import threadpool_limits
+from lwtesting import single_threaded_maths
+
+single_threaded_maths()  # BLAS/torch threads only add contention on a shared 2-core machine
 
 
 class Regions:
@@ -24,18 +25,3 @@ class Regions:
 @pytest.fixture(scope="session")
 def regions() -> Regions:
     return Regions()
-
-
-@pytest.fixture(scope="module")
-def one_blas_thread():
-    """Tiny matrices: BLAS threads only add contention on a shared 2-core machine."""
-    with threadpool_limits(1):
-        yield
-
-
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """torch (MiniLM, image specs) on one intra-op thread; see `one_torch_thread`."""
-    one_torch_thread()
-    yield
-    one_torch_thread()

