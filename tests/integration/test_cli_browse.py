@@ -255,7 +255,7 @@ async def test_status_of_a_degraded_node_names_what_is_down_and_exits_1(tmp_path
             async def down() -> bool:
                 return bool(a.federation.problems())
 
-            await until(down, "the supervisor to see the watcher down", timeout=10)
+            await until(down, "the supervisor to see the watcher down")
             json_run, text_run = await asyncio.gather(*(asyncio.to_thread(
                 lwnode, "status", "--node", a.url, *extra, cwd=tmp_path)
                 for extra in (("--json",), ())))

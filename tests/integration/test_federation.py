@@ -184,7 +184,7 @@ async def test_forged_modified_untrusted_and_replayed_records_are_each_refused(
                     await asyncio.sleep(0.1)
                 return await refused()
 
-            await until(send_until_refused, f"a {reason} rejection on B", 10)
+            await until(send_until_refused, f"a {reason} rejection on B")
     after = (b.service.catalog.ids(), records_of(b),
              [b.service.store.get_record(a.id, i) for i in (lid, keep)])
     assert after == before[:3]

@@ -145,7 +145,7 @@ async def test_one_peer_holding_half_open_streams_does_not_starve_the_others(tmp
         assert b.counters()["sync_rounds"] > rounds
         # the silent streams are reset after the first-frame deadline and counted (not
         # charged as faults: an honest peer cancelling a request leaves the same silence)
-        await until(lambda: _silent(a, 1), "silent streams reset", timeout=15)
+        await until(lambda: _silent(a, 1), "silent streams reset")
         assert a.counters()["peer_faults"] == 0
         assert await status_of(http, f"{a.url}/v1/health") == 200
 

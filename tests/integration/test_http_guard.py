@@ -9,7 +9,6 @@ may happen: the node's web cache stays empty and the access log shows the refusa
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import shutil
@@ -19,7 +18,7 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 from aiohttp import web
-from lwtesting import publish_package, region_centres, region_package
+from lwtesting import publish_package, region_centres, region_package, until
 from real_nodes import lone_node
 
 from lwnode.http.web.routes import WEB
@@ -155,6 +154,10 @@ async def chromium():
             shutil.rmtree(profile, ignore_errors=True)
 
 
+async def _settled(page) -> bool:
+    return (await page.title()) != "loading"
+
+
 def _access_lines(caplog, method_path: str) -> list[str]:
     return [r.getMessage() for r in caplog.records
             if r.name == "lwnode.access" and method_path in r.getMessage()]
@@ -166,10 +169,8 @@ async def test_chromium_cross_site_posts_are_refused_and_fetch_nothing(node, att
     page = await chromium.new_page()
     with caplog.at_level(logging.INFO, logger="lwnode.access"):
         await page.goto(f"{attacker}/attack")
-        for _ in range(200):  # the script's fetch settles (an opaque answer either way)
-            if (await page.title()) != "loading":
-                break
-            await asyncio.sleep(0.05)
+        await until(lambda: _settled(page), "the script's fetch to settle (an opaque answer "
+                    "either way)")
         assert await page.title() == "sent"
         async with page.expect_navigation() as navigation:
             await page.evaluate("document.getElementById('f').submit()")

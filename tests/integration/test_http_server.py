@@ -17,6 +17,7 @@ import time
 
 import pytest
 import pytest_asyncio
+from lwtesting import WAIT
 
 from lwnode.daemon import running_node
 from lwnode.home import NodeHome
@@ -27,7 +28,7 @@ HEAD_S = 0.5
 BODY_S = 0.5
 MIN_RATE = 1000  # bytes a second
 SEND_S = 0.5
-NOT_DROPPED_S = 10.0  # far above the deadlines: a connection still open by then is a bug
+NOT_DROPPED_S = WAIT  # far above the deadlines: a connection still open by then is a bug
 HEAD = b"GET /v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\n"
 
 
