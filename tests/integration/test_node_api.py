@@ -43,13 +43,6 @@ D = 6
 PEER = Identity.from_seed(b"\x09" * 32)
 
 
-def node_config(home=None, **http):
-    overrides = {"http": {"port": 0, **http}, "log": {"access_log": False}}
-    if home is None:
-        return load_config(None, env={}, overrides=overrides)
-    return home.config(env={}, overrides=overrides)
-
-
 @pytest.fixture(scope="module")
 def centres():
     return region_centres(REGIONS, D)
@@ -197,10 +190,8 @@ async def test_rejected_packages_say_which_check_failed_and_leave_nothing(node, 
 
 
 async def test_size_caps_give_413(tmp_path, http, packages):
-    home = NodeHome(tmp_path / "small")
-    home.init("Small")
-    async with running_node(home, node_config(max_upload_bytes=2048,
-                                              max_request_bytes=2048)) as small:
+    async with lone_node(tmp_path, "Small", name="small", http={
+            "max_upload_bytes": 2048, "max_request_bytes": 2048}) as small:
         r = await http.post(f"{small.url}/v1/learnwares", data=packages[0], headers=auth(small))
         await expect_error(r, 413, "too_large")
 
@@ -432,10 +423,8 @@ async def _monitor(stop: asyncio.Event, lags: list[float], busy: list[float]) ->
 
 
 async def test_publish_and_search_never_block_the_event_loop(tmp_path, http, centres):
-    home = NodeHome(tmp_path / "lag")
-    home.init("Lag")
     d = 64
-    async with running_node(home, node_config()) as lag_node:
+    async with lone_node(tmp_path, "Lag", name="lag") as lag_node:
         rng = np.random.default_rng(0)
         for i in range(200):
             spec = tiny_spec(i, d=d, n=25, k=25, loc=float(rng.normal() * 3))
