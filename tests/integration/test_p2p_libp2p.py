@@ -18,7 +18,6 @@ import threading
 import time
 
 import pytest
-from lwtesting import WAIT
 
 from lwnode.federation.p2p import conformance
 from lwnode.federation.p2p.base import P2PSettings, PeerNetwork
@@ -251,7 +250,7 @@ async def test_a_request_its_asker_gave_up_on_stops_being_served(harness):
     async def slow(peer: str, data: bytes) -> bytes:
         started.set()
         try:
-            await asyncio.sleep(90)
+            await asyncio.sleep(30)
         except asyncio.CancelledError:
             cancelled.set()
             raise
@@ -259,10 +258,8 @@ async def test_a_request_its_asker_gave_up_on_stops_being_served(harness):
 
     b.set_handler("/lwdock/test-slow/1.0.0", slow)
     await a.connect(b.listen_addrs[0])
-    # The asker's deadline must outlast the request's way to B on a loaded machine (1 s
-    # did not: B never started), and the handler outlasts the deadline many times over.
     with pytest.raises(PeerTimeout):
-        await a.request(b.node_id, "/lwdock/test-slow/1.0.0", b"x", timeout=5.0)
+        await a.request(b.node_id, "/lwdock/test-slow/1.0.0", b"x", timeout=1.0)
     assert started.is_set()
-    await asyncio.wait_for(cancelled.wait(), WAIT)
+    await asyncio.wait_for(cancelled.wait(), 5)
     assert b.counters["requests_abandoned"] == 1
