@@ -44,12 +44,12 @@ from engine import kernel
 from engine.errors import LwdockError, ReuseError
 from engine.hetero.embedding import ColumnEmbedder, default_embedder
 from engine.hetero.features import column_text, missing_descriptions
-from engine.hetero.fill import SpaceMap, check_fill
+from engine.hetero.fill import FILL_METHODS, SpaceMap
 from engine.hetero.mapping import ColumnMapping
 from engine.hetero.match import DEFAULT_THRESHOLD
 from engine.hetero.search import compare
 from engine.learnware import Learnware
-from engine.params import Constraints, InstanceOf, Interval
+from engine.params import Constraints, InstanceOf, Interval, Options
 from engine.reuse import labels as lab
 from engine.reuse.averaging import weighted_mean
 from engine.reuse.base import (
@@ -156,8 +156,8 @@ class HeteroReuser(Reuser):
         "draws": [Interval(int, 0, None)],
         "alpha": [Interval(float, 0, None, closed="neither")],
         "user_input": [InstanceOf(InputSpec), None],
+        "fill": [Options(FILL_METHODS)],  # as search checks it, but a ReuseError here
     }
-    """`fill` is checked by `check_fill`, as search checks it (a `SearchError`)."""
 
     def __init__(self, learnwares: Sequence[Learnware] = (), *,
                  user_input: InputSpec | None = None,
@@ -180,7 +180,6 @@ class HeteroReuser(Reuser):
         `X` are the user's rows (labelled when `y` is given); their column statistics
         help match columns that have no mapping yet.
         """
-        check_fill(self.fill)
         self._validate_params()
         lws = check_learnwares(self.learnwares)
         for lw in lws:

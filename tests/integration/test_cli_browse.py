@@ -281,8 +281,8 @@ def test_init_and_fetch_print_json(work, node):
 async def test_status_of_a_degraded_node_names_what_is_down_and_exits_1(tmp_path):
     import asyncio
 
-    from federation_cluster import cluster
     from lwtesting import until
+    from real_nodes import cluster
 
     async with cluster(1, tmp_path) as (a,):
         network = a.federation.network
@@ -296,7 +296,7 @@ async def test_status_of_a_degraded_node_names_what_is_down_and_exits_1(tmp_path
             async def down() -> bool:
                 return bool(a.federation.problems())
 
-            await until(down, "the supervisor to see the watcher down", timeout=10)
+            await until(down, "the supervisor to see the watcher down")
             json_run, text_run = await asyncio.gather(*(asyncio.to_thread(
                 lwnode, "status", "--node", a.url, *extra, cwd=tmp_path)
                 for extra in (("--json",), ())))

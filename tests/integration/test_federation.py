@@ -17,7 +17,6 @@ import aiohttp
 import numpy as np
 import pytest
 import pytest_asyncio
-from federation_cluster import NodeProcess, cluster, publish, start_node, status_of
 from lwtesting import (
     announcement_row,
     region_centres,
@@ -29,6 +28,7 @@ from lwtesting import (
     until,
     with_manifest,
 )
+from real_nodes import NodeProcess, cluster, publish, start_node, status_of
 
 from engine.specification import RKMETableSpec
 from lwnode.client import NodeClient
@@ -85,7 +85,7 @@ async def test_a_publication_on_a_reaches_c_which_is_not_connected_to_a(chain4, 
     assert not await connected(c, a.id) and await connected(c, b.id)
     lid = await publish(http, a, packages[0])
     url = f"{c.url}/v1/learnwares/{lid}"
-    took = await until(lambda: _is(http, url, 200), "the announcement on C", 5)
+    took = await until(lambda: _is(http, url, 200), "the announcement on C")
     print(f"publish on A -> catalog of C (2 hops) in {took * 1000:.0f} ms")
     async with http.get(url) as r:
         offer = (await r.json())["offers"][0]
@@ -93,7 +93,7 @@ async def test_a_publication_on_a_reaches_c_which_is_not_connected_to_a(chain4, 
     # a withdrawal travels the same way
     async with http.delete(f"{a.url}/v1/learnwares/{lid}", headers=a.auth) as r:
         assert r.status == 200
-    await until(lambda: _is(http, url, 410), "the withdrawal on C", 5)
+    await until(lambda: _is(http, url, 410), "the withdrawal on C")
     assert c.counters()["records_rejected"] == 0
 
 
@@ -112,15 +112,15 @@ async def test_a_node_started_after_fifty_publications_catches_up_by_anti_entrop
         return with_manifest(packages[2], edit)
 
     ids = [await publish(http, a, variant(i)) for i in range(50)]
-    await until(lambda: _all_known(c, ids), "the 50 on C", 20)
+    await until(lambda: _all_known(c, ids), "the 50 on C")
     # GossipSub re-offers the last ~3 s of messages to a new peer (IHAVE/IWANT), so a
     # node joining right away may get them by gossip: E hears no gossip at all, and
-    # must catch up by anti-entropy alone.
+    # must catch up by anti-entropy alone: by the round it runs as it connects, since its
+    # next round is an hour away (not by a clock bound, which a loaded machine breaks).
     async with start_node(tmp_path_factory.mktemp("late"), "E", [d.multiaddr],
-                          wrap=lambda name, net: Deaf(net)) as e:
-        took = await until(lambda: _all_known(e, ids), "the late joiner in sync", 10)
+                          wrap=lambda name, net: Deaf(net), sync_interval=3600.0) as e:
+        took = await until(lambda: _all_known(e, ids), "the late joiner in sync")
         print(f"late joiner holds the 50 publications {took:.2f} s after its start")
-        assert took < 5
         counters = e.counters()
         assert counters["sync_records_pulled"] >= 50 and counters["records_rejected"] == 0
         assert e.service.catalog.ids() >= set(ids)
@@ -185,7 +185,7 @@ async def test_forged_modified_untrusted_and_replayed_records_are_each_refused(
                     await asyncio.sleep(0.1)
                 return await refused()
 
-            await until(send_until_refused, f"a {reason} rejection on B", 10)
+            await until(send_until_refused, f"a {reason} rejection on B")
     after = (b.service.catalog.ids(), records_of(b),
              [b.service.store.get_record(a.id, i) for i in (lid, keep)])
     assert after == before[:3]
@@ -399,7 +399,8 @@ async def test_a_peer_killed_mid_search_costs_nothing_and_comes_back_when_restar
             on_a = await publish(http, a, packages[0])
             p.signal(signal.SIGSTOP)  # P hangs: it will get the search and never answer
             sent_before = a.counters()["requests_sent"]
-            body = user_requirement(region_rows(centres, 0, 100, seed=3), deadline_ms=8000)
+            # a deadline far beyond what a dead peer's failure takes, even under load
+            body = user_requirement(region_rows(centres, 0, 100, seed=3), deadline_ms=60_000)
             began = time.perf_counter()
             search = asyncio.ensure_future(http.post(f"{a.url}/v1/search", json=body))
 
@@ -412,23 +413,23 @@ async def test_a_peer_killed_mid_search_costs_nothing_and_comes_back_when_restar
                 answer = await r.json()
             took = time.perf_counter() - began
             print(f"search with a peer killed mid-search answered in {took * 1000:.0f} ms")
-            assert r.status == 200 and took < 4.0
+            assert r.status == 200 and took < 30.0  # P's death ended the wait, not the deadline
             assert answer["partial"] and p.id in answer["missed"]
             assert answer["single"][0]["id"] == on_a
 
-            # restart on the same port: reconnected and gossiping both ways within 5 s
+            # restart on the same port: reconnected and gossiping both ways
             await until(lambda: _disconnected(a, p.id), "A to notice P's death")
             await asyncio.to_thread(p.start)
             ready = time.perf_counter()
-            await until(lambda: connected(a, p.id), "P reconnected", 5)
+            await until(lambda: connected(a, p.id), "P reconnected")
             lid = await publish(http, a, packages[2])
             await until(lambda: _is(http, f"{p.url}/v1/learnwares/{lid}", 200),
-                        "A's gossip on P", 5)
+                        "A's gossip on P")
             token = p.home.token()
             async with http.post(f"{p.url}/v1/learnwares", data=packages[3],
                                  headers={"Authorization": f"Bearer {token}"}) as r:
                 theirs = (await r.json())["id"]
-            await until(lambda: _all_known(a, [theirs]), "P's gossip on A", 5)
+            await until(lambda: _all_known(a, [theirs]), "P's gossip on A")
             print(f"restarted peer: reconnected and gossip both ways "
                   f"{time.perf_counter() - ready:.2f} s after its API was up")
         finally:

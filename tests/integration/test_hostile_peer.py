@@ -11,7 +11,6 @@ import os
 
 import aiohttp
 import pytest
-from federation_cluster import cluster, publish, start_node, status_of
 from lwtesting import (
     announcement_row,
     region_centres,
@@ -21,9 +20,10 @@ from lwtesting import (
     tiny_spec,
     until,
 )
+from real_nodes import cluster, publish, start_node, status_of
 
 from engine.specification import RKMETableSpec
-from lwnode.federation.p2p.libp2p_network import SCORE_GATE
+from lwnode.federation.p2p.libp2p_network import SCORE_GATE, node_id_of
 from lwnode.federation.p2p.rawpeer import MALFORMED_RPC, MESHSUB, RawPeer
 from lwnode.http.jsonio import spec_json
 from protocol.signing import Identity
@@ -145,7 +145,7 @@ async def test_one_peer_holding_half_open_streams_does_not_starve_the_others(tmp
         assert b.counters()["sync_rounds"] > rounds
         # the silent streams are reset after the first-frame deadline and counted (not
         # charged as faults: an honest peer cancelling a request leaves the same silence)
-        await until(lambda: _silent(a, 1), "silent streams reset", timeout=15)
+        await until(lambda: _silent(a, 1), "silent streams reset")
         assert a.counters()["peer_faults"] == 0
         assert await status_of(http, f"{a.url}/v1/health") == 200
 
@@ -163,6 +163,17 @@ async def _quiet(node) -> bool:
         _judged[node.id] = (n, now)
         return False
     return n > 0 and now - last[1] >= 1.0
+
+
+def _knows_subscriber(peer: RawPeer, node_id: str) -> bool:
+    """`peer`'s pubsub has heard that `node_id` subscribes to the announcements (read
+    across threads: a set the trio thread is changing is simply read again)."""
+    pubsub = peer.network._pubsub
+    try:
+        subscribers = list(pubsub.peer_topics.get(ANNOUNCE_TOPIC, ())) if pubsub else []
+    except RuntimeError:
+        return False
+    return any(node_id_of(p) == node_id for p in subscribers)
 
 
 async def _refused(node, n: int) -> bool:
@@ -187,7 +198,9 @@ async def test_fresh_identities_flooding_announcements_are_bounded_per_peer(tmp_
                 envelopes.append(announcement_row(
                     sybil, lid, 1, spec=tiny_spec(i * per_owner + j), size=1000,
                     semantic=tiny_semantic(f"spam {i}.{j}"), organization=f"Sybil {i}").envelope)
-        await asyncio.sleep(1.0)  # let the attacker join A's mesh
+        # the attacker publishes to the peers it knows subscribe: wait until A is one
+        await until(lambda: _knows_subscriber(evil, a.id), "A's subscription known to the "
+                    "attacker")
         for envelope in envelopes:
             await evil.network.publish(ANNOUNCE_TOPIC, envelope)
 

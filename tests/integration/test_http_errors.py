@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import logging
 
-import aiohttp
 import pytest
 import pytest_asyncio
+from real_nodes import lone_node
 
-from lwnode.daemon import running_node
-from lwnode.home import NodeHome
 from lwnode.http import jsonio
 from lwnode.http.web.routes import WEB
 
@@ -25,18 +23,8 @@ UNKNOWN_ID = "sha256:" + "0" * 64
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def node(tmp_path_factory):
-    home = NodeHome(tmp_path_factory.mktemp("errors") / "home")
-    home.init("Error Table Org")
-    config = home.config(env={}, overrides={"http": {"port": 0}, "log": {"access_log": False},
-                                            "p2p": {"enabled": False}})
-    async with running_node(home, config) as running:
+    async with lone_node(tmp_path_factory.mktemp("errors"), "Error Table Org") as running:
         yield running
-
-
-@pytest_asyncio.fixture(loop_scope="module")
-async def http():
-    async with aiohttp.ClientSession() as s:
-        yield s
 
 
 def _bug(*args, **kwargs):

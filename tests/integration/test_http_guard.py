@@ -9,21 +9,18 @@ may happen: the node's web cache stays empty and the access log shows the refusa
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import shutil
 import tempfile
 from pathlib import Path
 
-import aiohttp
 import pytest
 import pytest_asyncio
 from aiohttp import web
-from lwtesting import publish_package, region_centres, region_package
+from lwtesting import publish_package, region_centres, region_package, until
+from real_nodes import lone_node
 
-from lwnode.daemon import running_node
-from lwnode.home import NodeHome
 from lwnode.http.web.routes import WEB
 
 pytestmark = [pytest.mark.timeout(120), pytest.mark.asyncio(loop_scope="module")]
@@ -39,20 +36,11 @@ EVIL = "http://evil.example"
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def node(tmp_path_factory):
-    home = NodeHome(tmp_path_factory.mktemp("guard") / "home")
-    home.init("Guarded Org")
-    config = home.config(env={}, overrides={"http": {"port": 0}, "log": {"access_log": True},
-                                            "p2p": {"enabled": False}})
-    async with running_node(home, config) as running:
+    async with lone_node(tmp_path_factory.mktemp("guard"), "Guarded Org",
+                         log={"access_log": True}) as running:
         running.lid = await publish_package(running.service,
                                             region_package(region_centres(2, 4), 0))
         yield running
-
-
-@pytest_asyncio.fixture(loop_scope="module")
-async def http():
-    async with aiohttp.ClientSession() as s:
-        yield s
 
 
 def _cached(node) -> list[str]:
@@ -166,6 +154,10 @@ async def chromium():
             shutil.rmtree(profile, ignore_errors=True)
 
 
+async def _settled(page) -> bool:
+    return (await page.title()) != "loading"
+
+
 def _access_lines(caplog, method_path: str) -> list[str]:
     return [r.getMessage() for r in caplog.records
             if r.name == "lwnode.access" and method_path in r.getMessage()]
@@ -177,10 +169,8 @@ async def test_chromium_cross_site_posts_are_refused_and_fetch_nothing(node, att
     page = await chromium.new_page()
     with caplog.at_level(logging.INFO, logger="lwnode.access"):
         await page.goto(f"{attacker}/attack")
-        for _ in range(200):  # the script's fetch settles (an opaque answer either way)
-            if (await page.title()) != "loading":
-                break
-            await asyncio.sleep(0.05)
+        await until(lambda: _settled(page), "the script's fetch to settle (an opaque answer "
+                    "either way)")
         assert await page.title() == "sent"
         async with page.expect_navigation() as navigation:
             await page.evaluate("document.getElementById('f').submit()")

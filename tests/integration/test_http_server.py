@@ -17,9 +17,8 @@ import time
 
 import pytest
 import pytest_asyncio
-
-from lwnode.daemon import running_node
-from lwnode.home import NodeHome
+from lwtesting import WAIT
+from real_nodes import lone_node
 
 pytestmark = [pytest.mark.timeout(60), pytest.mark.asyncio(loop_scope="module")]
 
@@ -27,20 +26,16 @@ HEAD_S = 0.5
 BODY_S = 0.5
 MIN_RATE = 1000  # bytes a second
 SEND_S = 0.5
-NOT_DROPPED_S = 10.0  # far above the deadlines: a connection still open by then is a bug
+NOT_DROPPED_S = WAIT  # far above the deadlines: a connection still open by then is a bug
 HEAD = b"GET /v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\n"
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def node(tmp_path_factory):
-    home = NodeHome(tmp_path_factory.mktemp("server") / "home")
-    home.init("Server Org")
-    config = home.config(env={}, overrides={
-        "http": {"port": 0, "header_timeout": HEAD_S, "body_timeout": BODY_S,
-                 "body_min_rate": MIN_RATE, "send_timeout": SEND_S, "idle_timeout": 30.0,
-                 "max_connections_per_ip": 3},
-        "log": {"access_log": False}, "p2p": {"enabled": False}})
-    async with running_node(home, config) as running:
+    async with lone_node(tmp_path_factory.mktemp("server"), "Server Org", http={
+            "header_timeout": HEAD_S, "body_timeout": BODY_S, "body_min_rate": MIN_RATE,
+            "send_timeout": SEND_S, "idle_timeout": 30.0, "max_connections_per_ip": 3}
+            ) as running:
         running.port = int(running.url.rsplit(":", 1)[1])
         yield running
 

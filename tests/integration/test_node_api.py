@@ -18,8 +18,10 @@ from lwtesting import (
     region_rows,
     tiny_semantic,
     tiny_spec,
+    until,
     with_manifest,
 )
+from real_nodes import lone_node
 
 from engine.specification import RKMETableSpec
 from lwnode.config import load_config
@@ -41,13 +43,6 @@ D = 6
 PEER = Identity.from_seed(b"\x09" * 32)
 
 
-def node_config(home=None, **http):
-    overrides = {"http": {"port": 0, **http}, "log": {"access_log": False}}
-    if home is None:
-        return load_config(None, env={}, overrides=overrides)
-    return home.config(env={}, overrides=overrides)
-
-
 @pytest.fixture(scope="module")
 def centres():
     return region_centres(REGIONS, D)
@@ -65,21 +60,13 @@ def extra_package(centres):
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def node(tmp_path_factory, packages):
-    home = NodeHome(tmp_path_factory.mktemp("api") / "home")
-    home.init("API Test Org")
-    async with running_node(home, node_config(home)) as running:
+    async with lone_node(tmp_path_factory.mktemp("api"), "API Test Org") as running:
         async with aiohttp.ClientSession() as s:
             for data in packages:
                 r = await s.post(f"{running.url}/v1/learnwares", data=data,
                                  headers=auth(running))
                 assert r.status == 201, await r.text()
         yield running
-
-
-@pytest_asyncio.fixture(loop_scope="module")
-async def http():
-    async with aiohttp.ClientSession() as s:
-        yield s
 
 
 def auth(node):
@@ -216,10 +203,8 @@ async def test_rejected_packages_say_which_check_failed_and_leave_nothing(node, 
 
 
 async def test_size_caps_give_413(tmp_path, http, packages):
-    home = NodeHome(tmp_path / "small")
-    home.init("Small")
-    async with running_node(home, node_config(max_upload_bytes=2048,
-                                              max_request_bytes=2048)) as small:
+    async with lone_node(tmp_path, "Small", name="small", http={
+            "max_upload_bytes": 2048, "max_request_bytes": 2048}) as small:
         r = await http.post(f"{small.url}/v1/learnwares", data=packages[0], headers=auth(small))
         await expect_error(r, 413, "too_large")
 
@@ -238,23 +223,22 @@ async def test_size_caps_give_413(tmp_path, http, packages):
 async def test_an_upload_cut_short_leaves_nothing_and_the_node_carries_on(node, http):
     port = int(node.url.rsplit(":", 1)[1])
     _, writer = await asyncio.open_connection("127.0.0.1", port)
-    writer.write(f"POST /v1/learnwares HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "
+    # (Host: the node's own; any other is refused before the upload begins)
+    writer.write(f"POST /v1/learnwares HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+                 f"Authorization: Bearer "
                  f"{node.token}\r\nContent-Length: 100000\r\n\r\n".encode() + b"x" * 5000)
     await writer.drain()
-    await asyncio.sleep(0.2)
+    await until(lambda: list(node.service.store.blobs.temp_files()), "the upload to begin")
     writer.close()
-    for _ in range(100):  # the handler notices the lost connection and cleans up
-        if not list(node.service.store.blobs.temp_files()):
-            break
-        await asyncio.sleep(0.02)
-    assert list(node.service.store.blobs.temp_files()) == []
+    # the handler notices the lost connection and cleans up
+    await until(lambda: not list(node.service.store.blobs.temp_files()),
+                "the cut upload's temp file removed")
     assert (await http.get(f"{node.url}/v1/health")).status == 200
 
 
 async def test_closed_reads_need_the_token_but_health_stays_open(tmp_path, http):
-    home = NodeHome(tmp_path / "closed")
-    home.init("Closed")
-    async with running_node(home, node_config(home, open_reads=False)) as closed:
+    async with lone_node(tmp_path, "Closed", name="closed",
+                         http={"open_reads": False}) as closed:
         await expect_error(await http.get(f"{closed.url}/v1/learnwares"), 401, "unauthorized")
         await expect_error(await http.post(f"{closed.url}/v1/search", json={}), 401,
                            "unauthorized")
@@ -436,22 +420,24 @@ async def test_a_peers_announcement_is_searchable_but_not_ours_to_withdraw(node,
 
 
 # -- the event loop stays free ------------------------------------------------------------------
-async def _monitor(stop: asyncio.Event, lags: list[float]) -> None:
+async def _monitor(stop: asyncio.Event, lags: list[float], busy: list[float]) -> None:
+    """Each tick's lateness (`lags`, wall clock) and the CPU time the loop's thread
+    spent between ticks (`busy`): work run on the loop shows in both; a thread that the
+    OS or the GIL merely held back (a loaded machine) shows in `lags` only."""
     loop = asyncio.get_running_loop()
     tick = 0.005
-    last = loop.time()
+    last, last_cpu = loop.time(), time.thread_time()
     while not stop.is_set():
         await asyncio.sleep(tick)
-        now = loop.time()
+        now, cpu = loop.time(), time.thread_time()
         lags.append(now - last - tick)
-        last = now
+        busy.append(cpu - last_cpu)
+        last, last_cpu = now, cpu
 
 
 async def test_publish_and_search_never_block_the_event_loop(tmp_path, http, centres):
-    home = NodeHome(tmp_path / "lag")
-    home.init("Lag")
     d = 64
-    async with running_node(home, node_config()) as lag_node:
+    async with lone_node(tmp_path, "Lag", name="lag") as lag_node:
         rng = np.random.default_rng(0)
         for i in range(200):
             spec = tiny_spec(i, d=d, n=25, k=25, loc=float(rng.normal() * 3))
@@ -468,7 +454,7 @@ async def test_publish_and_search_never_block_the_event_loop(tmp_path, http, cen
                 rng.normal(size=(2000, d))))
         heavy = json.dumps(heavy_spec).encode()
         package = region_package(centres, 2, seed=11)
-        stop, lags, took = asyncio.Event(), [], {}
+        stop, lags, busy, took = asyncio.Event(), [], [], {}
 
         async def timed(name, coro):
             began = time.perf_counter()
@@ -476,7 +462,7 @@ async def test_publish_and_search_never_block_the_event_loop(tmp_path, http, cen
             await response.read()
             took[name] = (time.perf_counter() - began, response.status)
 
-        monitor = asyncio.create_task(_monitor(stop, lags))
+        monitor = asyncio.create_task(_monitor(stop, lags, busy))
         await asyncio.gather(
             timed("publish", http.post(f"{lag_node.url}/v1/learnwares", data=package,
                                        headers=auth(lag_node))),
@@ -489,13 +475,15 @@ async def test_publish_and_search_never_block_the_event_loop(tmp_path, http, cen
     assert publish_status == 201 and [s for _, s in took.values()] == [200] * 3, took
     # The work was heavy enough to show a blocked loop (each call > 100 ms)...
     assert publish_seconds > 0.1 and min(t for t, _ in took.values()) > 0.1, took
-    # ...and the loop kept ticking all along. Work run on the loop would stall it for a
-    # whole search or check; threads merely competing for the GIL and two loaded cores
-    # delay a tick by tens of ms (measured up to ~300 ms in CI, with the sampled loop
-    # thread idle in select), so the bound is half the shortest search, at least 100 ms.
-    print(f"worst event-loop lag {max(lags) * 1000:.1f} ms; took {took}")
+    # ...and the loop kept ticking all along: no tick waited on the loop's own work. Work
+    # run on the loop stalls it for a whole search or check, on the loop's thread; threads
+    # merely competing for the GIL and loaded cores delay a tick too (wall-clock lags of
+    # seconds under load), but not with the loop's thread working. So the bound, half the
+    # shortest search and at least 100 ms, is on the loop thread's CPU time between ticks.
+    print(f"worst event-loop lag {max(lags) * 1000:.1f} ms (busy {max(busy) * 1000:.1f} ms "
+          f"of it); took {took}")
     bound = max(0.1, 0.5 * min(t for t, _ in took.values()))
-    assert max(lags) < bound, f"event loop blocked for {max(lags) * 1000:.0f} ms; took {took}"
+    assert max(busy) < bound, f"event loop busy for {max(busy) * 1000:.0f} ms; took {took}"
 
 
 # -- restart --------------------------------------------------------------------------------------

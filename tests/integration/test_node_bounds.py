@@ -15,13 +15,11 @@ import tracemalloc
 import aiohttp
 import numpy as np
 import pytest
-import pytest_asyncio
-from lwtesting import announcement_row, region_centres, region_package, tiny_semantic
+from lwtesting import announcement_row, region_centres, region_package, tiny_semantic, until
 
 from engine.specification import RKMETableSpec, spec_from_dict
 from lwnode.demo.cluster import federation_of, local_node
 from lwnode.errors import TooManyPoints
-from lwnode.federation.p2p.base import wait_until
 from lwnode.federation.p2p.libp2p_network import Libp2pNetwork
 from lwnode.http.app import LIMITS
 from lwnode.http.jsonio import spec_json
@@ -33,12 +31,6 @@ pytestmark = [pytest.mark.timeout(120), pytest.mark.asyncio(loop_scope="module")
 D = 5  # 10,000 x 5 float32 + weights: a ~240 KB signed payload, under the 256 KB limit
 MiB = 1 << 20
 HOSTILE_SEED = b"\x71" * 32
-
-
-@pytest_asyncio.fixture(loop_scope="module")
-async def http():
-    async with aiohttp.ClientSession() as s:
-        yield s
 
 
 def big_spec(centre: np.ndarray, n: int, seed: int):
@@ -103,13 +95,13 @@ async def test_over_cap_announcements_are_refused_by_gossip_and_by_sync(tmp_path
                         return h.service.store.get_record(row.owner,
                                                           row.learnware_id) is not None
 
-                    await wait_until(arrived, f"{row.learnware_id} on H", 15)
-                await wait_until(lambda: _known(v, small.learnware_id), "the small one on V", 15)
+                    await until(arrived, f"{row.learnware_id} on H")
+                await until(lambda: _known(v, small.learnware_id), "the small one on V")
 
                 async def refused_by_gossip() -> bool:
                     return counters(v)["rejected_too_many_points"] > before
 
-                await wait_until(refused_by_gossip, "V to refuse a huge one", 15)
+                await until(refused_by_gossip, "V to refuse a huge one")
                 # By anti-entropy: V pulls everything H holds, and refuses the huge ones again.
                 rejected = counters(v)["rejected_too_many_points"]
                 await v.service.peers.sync_now(h.service.node_id)
@@ -224,7 +216,7 @@ async def test_open_expensive_requests_beyond_the_concurrency_cap_get_429(tmp_pa
             async def holding() -> bool:
                 return limits.running == 1
 
-            await wait_until(holding, "the first search to take the slot", 10)
+            await until(holding, "the first search to take the slot")
             async with http.post(f"{node.url}/v1/search", data=data,
                                  headers={"Content-Type": "application/json"}) as r:
                 await expect_error(r, 429, "concurrency_limited")

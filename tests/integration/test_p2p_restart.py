@@ -8,8 +8,8 @@ it where it was; and it re-dials the peers it knew (kept in its store) itself.
 from __future__ import annotations
 
 import pytest
-from federation_cluster import start_node
 from lwtesting import until
+from real_nodes import start_node
 
 from lwnode.federation.stableport import PORT_FILE
 

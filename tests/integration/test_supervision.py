@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import aiohttp
 import pytest
-from federation_cluster import cluster, publish
 from lwtesting import region_centres, region_package, until
+from real_nodes import cluster, publish
 
 pytestmark = pytest.mark.timeout(120)
 

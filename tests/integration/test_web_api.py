@@ -25,6 +25,7 @@ from lwtesting import (
     region_package,
     region_rows,
 )
+from real_nodes import lone_node
 
 from lwnode.daemon import running_node
 from lwnode.home import NodeHome
@@ -62,10 +63,7 @@ def centres():
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def node(tmp_path_factory, centres):
-    home = NodeHome(tmp_path_factory.mktemp("web-api") / "home")
-    home.init("Web API Org")
-    config = home.config(env={}, overrides={"http": {"port": 0}, "log": {"access_log": False}})
-    async with running_node(home, config) as running:
+    async with lone_node(tmp_path_factory.mktemp("web-api"), "Web API Org") as running:
         running.lid = await publish_package(running.service, region_package(centres, 0))
         yield running
 
@@ -73,19 +71,9 @@ async def node(tmp_path_factory, centres):
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def closed(tmp_path_factory):
     """A node with private reads and a 2 KiB upload cap."""
-    home = NodeHome(tmp_path_factory.mktemp("web-closed") / "home")
-    home.init("Closed Org")
-    config = home.config(env={}, overrides={
-        "http": {"port": 0, "open_reads": False, "max_upload_bytes": 2048},
-        "log": {"access_log": False}})
-    async with running_node(home, config) as running:
+    async with lone_node(tmp_path_factory.mktemp("web-closed"), "Closed Org",
+                         http={"open_reads": False, "max_upload_bytes": 2048}) as running:
         yield running
-
-
-@pytest_asyncio.fixture(loop_scope="module")
-async def http():
-    async with aiohttp.ClientSession() as s:
-        yield s
 
 
 async def _error(response: aiohttp.ClientResponse, status: int, *words: str) -> dict:
@@ -383,10 +371,7 @@ async def housing(tmp_path_factory):
     the user's files of ``docs/examples/housing.py``."""
     d = tmp_path_factory.mktemp("housing")
     packages = housing_packages(d)
-    home = NodeHome(d / "home")
-    home.init("Housing Org")
-    config = home.config(env={}, overrides={"http": {"port": 0}, "log": {"access_log": False}})
-    async with running_node(home, config) as running:
+    async with lone_node(d, "Housing Org") as running:
         running.ids = {}
         for name, package in packages.items():
             running.ids[name] = await publish_package(running.service, package)

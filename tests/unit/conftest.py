@@ -2,7 +2,9 @@
 
 import numpy as np
 import pytest
-from threadpoolctl import threadpool_limits
+from lwtesting import single_threaded_maths
+
+single_threaded_maths()  # BLAS/torch threads only add contention on a shared 2-core machine
 
 
 class Regions:
@@ -23,10 +25,3 @@ class Regions:
 @pytest.fixture(scope="session")
 def regions() -> Regions:
     return Regions()
-
-
-@pytest.fixture(scope="module")
-def one_blas_thread():
-    """Tiny matrices: BLAS threads only add contention on a shared 2-core machine."""
-    with threadpool_limits(1):
-        yield

@@ -12,7 +12,6 @@ from engine.errors import SpecError
 from engine.specification import RKMETableSpec, mmd2
 from protocol.codec import spec_from_wire, spec_to_wire
 
-pytestmark = pytest.mark.usefixtures("one_blas_thread")
 CENTRES = np.random.default_rng(0).normal(scale=3, size=(3, 5))
 DP = {"gamma": 0.125, "epsilon": 1.0, "delta": 1e-5, "bounds": (-12, 12), "n_points": 40}
 

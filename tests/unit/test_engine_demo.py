@@ -2,10 +2,10 @@
 
 from rich.console import Console
 
-from lwnode.demo import engine as engine_demo
-
 
 def test_demo_finds_the_two_matching_developers_and_reuse_wins():
+    from lwnode.demo import engine as engine_demo  # sklearn's datasets: not at collection
+
     report = engine_demo.run(seed=0, console=Console(quiet=True))
     mixture = report.result.mixture
     assert mixture is not None

@@ -15,7 +15,15 @@ from dataclasses import dataclass
 
 import numpy as np
 import pytest
-from lwtesting import announcement_row, content_of, publish_bytes, tiny_semantic, tiny_spec, until
+from lwtesting import (
+    WAIT,
+    announcement_row,
+    content_of,
+    publish_bytes,
+    tiny_semantic,
+    tiny_spec,
+    until,
+)
 
 from engine.search import Requirement
 from engine.specification import RKMETableSpec
@@ -38,7 +46,6 @@ from protocol.versions import ANNOUNCE_TOPIC, SYNC_PROTOCOL
 pytestmark = pytest.mark.timeout(60)
 
 D = 4
-WAIT = 5.0
 
 
 def ident(name: str) -> Identity:
@@ -237,11 +244,11 @@ async def test_lost_gossip_and_late_joiners_are_repaired_by_paginated_sync():
         async with node(hub, "B", bootstrap=(a,)) as b:
             hub.set_drop(b.id, 1.0)  # B hears no gossip at all
             lid = await publish(a, 1)
-            await until(lambda: len(b.service.catalog) == 601, "B in sync", 20)
+            await until(lambda: len(b.service.catalog) == 601, "B in sync")
             assert b.counters()["gossip_received"] == 0
             assert b.counters()["sync_records_pulled"] >= 601
             async with node(hub, "C", bootstrap=(b,)) as c:
-                await until(lambda: len(c.service.catalog) == 601, "C in sync", 20)
+                await until(lambda: len(c.service.catalog) == 601, "C in sync")
                 assert lid in c.service.catalog.ids()
                 assert c.service.store.owner_sequences(owner.node_id) == \
                     a.service.store.owner_sequences(owner.node_id)

@@ -9,8 +9,6 @@ from engine.hetero.synthetic import KEYS, Organization, Task, semantic_for
 from engine.search import Catalog, Requirement
 from engine.specification import RKMETableSpec
 
-pytestmark = pytest.mark.usefixtures("one_blas_thread")
-
 AREA = KEYS.index("area")
 SMALL = Organization("small-homes", (0, 2, 3, 4, 5), (0,) * 5)   # floor_area, ...
 LARGE = Organization("large-homes", (4, 3, 0, 7, 1), (1,) * 5)   # area_income, ...

@@ -16,7 +16,6 @@ from engine.learnware import Learnware
 from engine.search import Requirement
 from engine.specification import InputSpec, OutputSpec
 
-pytestmark = pytest.mark.usefixtures("one_blas_thread")
 USERS = [("city-a", 201), ("city-b", 202), ("city-a", 203), ("city-b", 204)]
 N_LABELS = 50
 

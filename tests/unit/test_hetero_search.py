@@ -13,7 +13,6 @@ from engine.hetero.synthetic import semantic_for
 from engine.search import Catalog, Requirement
 from engine.specification import InputSpec, RKMETableSpec, SemanticSpec
 
-pytestmark = pytest.mark.usefixtures("one_blas_thread")
 USERS = [("city-a", 101), ("city-b", 102), ("city-a", 103), ("city-b", 104)]
 
 

@@ -10,7 +10,6 @@ from pathlib import Path
 import joblib
 import numpy as np
 import pytest
-import torch
 from package_helpers import data, rkme, semantic, sklearn_package, with_entries, with_manifest
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
@@ -21,6 +20,14 @@ from engine.errors import ModelLoadError, PackageError
 from engine.models import dump_sklearn, load_sklearn, load_state_dict, looks_like_pickle
 from engine.models.torch_io import architecture_of
 from engine.package import build_bytes, open_package
+
+
+@pytest.fixture(scope="module")
+def torch():
+    """torch, imported by the tests that use it, not when the suite is collected (~4 s)."""
+    import torch
+
+    return torch
 
 
 class _Evil:
@@ -79,7 +86,7 @@ def test_pickle_file_names_and_formats_are_refused_in_the_manifest(package, sent
 
 
 @pytest.mark.parametrize("fmt", ["torch-state-dict", "torchscript"])
-def test_torch_files_with_code_in_their_pickle_are_refused(sentinel, fmt: str) -> None:
+def test_torch_files_with_code_in_their_pickle_are_refused(torch, sentinel, fmt: str) -> None:
     buf = io.BytesIO()
     torch.save({"weight": _Evil(sentinel)}, buf)
     from engine.models import load_torchscript
@@ -127,16 +134,16 @@ def test_skops_bytes_do_not_depend_on_object_ids() -> None:
     assert first == second
 
 
-def _net(out: int) -> torch.nn.Sequential:
+def _net(torch, out: int) -> torch.nn.Sequential:
     torch.manual_seed(0)
     return torch.nn.Sequential(torch.nn.Linear(3, 8), torch.nn.ReLU(), torch.nn.LayerNorm(8),
                                torch.nn.Linear(8, out))
 
 
 @pytest.mark.parametrize("fmt", ["torchscript", "torch-state-dict"])
-def test_torch_classifier_round_trip(fmt: str) -> None:
+def test_torch_classifier_round_trip(torch, fmt: str) -> None:
     x, _ = data()
-    net = _net(2)
+    net = _net(torch, 2)
     pkg = open_package(build_bytes(net, semantic(), rkme(x), model_format=fmt))
     assert pkg.manifest.model.output_kind == "logits"
     model = pkg.load_model()
@@ -149,17 +156,17 @@ def test_torch_classifier_round_trip(fmt: str) -> None:
     assert open_package(again).id == pkg.id
 
 
-def test_torch_regressor_round_trip() -> None:
+def test_torch_regressor_round_trip(torch) -> None:
     x, _ = data()
-    net = _net(1)
+    net = _net(torch, 1)
     model = open_package(build_bytes(net, semantic("regression"), rkme(x))).load_model()
     assert model.predict(x).shape == (len(x),)
     assert not hasattr(model, "predict_proba")
 
 
-def test_state_dict_architecture_is_a_closed_list() -> None:
+def test_state_dict_architecture_is_a_closed_list(torch) -> None:
     weights = io.BytesIO()
-    torch.save(_net(2).state_dict(), weights)
+    torch.save(_net(torch, 2).state_dict(), weights)
     with pytest.raises(ModelLoadError, match="not one of"):
         load_state_dict(weights.getvalue(), [{"layer": "Conv2d", "in_channels": 1}])
     with pytest.raises(ModelLoadError, match="unknown argument"):

@@ -3,7 +3,9 @@
 The scikit-learn contract (fit returns self, shapes, determinism, clone), input
 validation (every bad input is a `ReuseError` that is a `ValueError` and names the
 input), label alignment across learnwares with different class sets, and
-regression. Each check runs against every reuser in `REUSERS`.
+regression. Each check runs against every reuser in `REUSERS`; `HeteroReuser` on
+tables whose columns are the learnwares' own (each column mapped onto itself), fitted
+on the user's rows without labels (its data-free answer) unless a check gives labels.
 """
 
 from __future__ import annotations
@@ -15,16 +17,20 @@ import pytest
 from sklearn.base import clone
 
 from engine.errors import ReuseError
+from engine.hetero import ColumnMapping, ColumnPair, HeteroReuser
 from engine.learnware import Learnware
 from engine.reuse import Averaging, EnsemblePruning, FeatureAugment, JobSelector, Reuser
 from engine.reuse.synthetic import make_learnwares, make_regions
 from engine.specification import InputSpec, OutputSpec, RKMETableSpec, SemanticSpec
 
-REUSERS: list[type[Reuser]] = [JobSelector, Averaging, EnsemblePruning, FeatureAugment]
+REUSERS: list[type[Reuser]] = [JobSelector, Averaging, EnsemblePruning, FeatureAugment,
+                               HeteroReuser]
 NEEDS_LABELS = {EnsemblePruning, FeatureAugment}
+TAKES_ROWS = {HeteroReuser}
+"""Fitted on the user's rows without labels (data-free); labels are optional."""
+CHECKS_LABELS = NEEDS_LABELS | TAKES_ROWS
 
 
-pytestmark = pytest.mark.usefixtures("one_blas_thread")
 
 
 @pytest.fixture(scope="module")
@@ -42,10 +48,38 @@ def market() -> dict[str, Any]:
     return out
 
 
+def same_columns(lws: Any) -> list[ColumnMapping | None] | None:
+    """`HeteroReuser`'s mappings when the user's columns are each learnware's own: every
+    column feeds itself (the data a table reuser shares with the others)."""
+    if not isinstance(lws, list):
+        return None
+    out: list[ColumnMapping | None] = []
+    for lw in lws:
+        if not isinstance(lw, Learnware):
+            out.append(None)
+            continue
+        names = tuple(f"c{j}" for j in range(lw.spec.dim_))
+        out.append(ColumnMapping(names, names,
+                                 tuple(ColumnPair(j, j, 1.0) for j in range(len(names)))))
+    return out
+
+
+def made(cls: type[Reuser], lws: Any, **params: Any) -> Reuser:
+    if cls is HeteroReuser and "mappings" not in params:
+        params["mappings"] = same_columns(lws)
+    return cls(lws, **params)
+
+
+def fit(reuser: Reuser, x: np.ndarray, y: np.ndarray) -> Reuser:
+    cls = type(reuser)
+    if cls in NEEDS_LABELS:
+        return reuser.fit(x, y)
+    return reuser.fit(x) if cls in TAKES_ROWS else reuser.fit()
+
+
 def fitted(cls: type[Reuser], lws: list[Learnware], x: np.ndarray, y: np.ndarray,
            **params: Any) -> Reuser:
-    reuser = cls(lws, **params)
-    return reuser.fit(x, y) if cls in NEEDS_LABELS else reuser.fit()
+    return fit(made(cls, lws, **params), x, y)
 
 
 # --- the estimator contract ---------------------------------------------------------------
@@ -54,8 +88,8 @@ def fitted(cls: type[Reuser], lws: list[Learnware], x: np.ndarray, y: np.ndarray
 @pytest.mark.parametrize("cls", REUSERS)
 def test_fit_returns_self_and_predict_shapes(cls, task, market):
     lws, x, y = market[task]
-    reuser = cls(lws)
-    assert (reuser.fit(x, y) if cls in NEEDS_LABELS else reuser.fit()) is reuser
+    reuser = made(cls, lws)
+    assert fit(reuser, x, y) is reuser
     assert reuser.task_ == task
     pred = reuser.predict(x)
     assert pred.shape == (len(x),)
@@ -74,8 +108,7 @@ def test_deterministic_and_clonable(cls, market):
     lws, x, y = market["classification"]
     params = {"random_state": 0} if "random_state" in cls().get_params() else {}
     a = fitted(cls, lws, x, y, **params)
-    b = clone(a)
-    b = b.fit(x, y) if cls in NEEDS_LABELS else b.fit()
+    b = fit(clone(a), x, y)
     np.testing.assert_array_equal(a.predict(x), b.predict(x))
     np.testing.assert_array_equal(a.predict_proba(x), b.predict_proba(x))
     assert b.get_params()["learnwares"] is not None
@@ -85,7 +118,7 @@ def test_deterministic_and_clonable(cls, market):
 def test_not_fitted_is_an_error(cls, market):
     _, x, _ = market["classification"]
     with pytest.raises(ReuseError, match="not fitted"):
-        cls(market["classification"][0]).predict(x)
+        made(cls, market["classification"][0]).predict(x)
 
 
 # --- bad inputs ---------------------------------------------------------------------------
@@ -102,18 +135,33 @@ def _bad_x(x: np.ndarray) -> dict[str, tuple[Any, str]]:
     }
 
 
+@pytest.fixture(scope="module")
+def fitted_once(market: dict[str, Any]) -> Any:
+    """Each reuser fitted once on the classification market, for the checks that only
+    call `predict` (a FeatureAugment fit cross-validates: seconds, not milliseconds)."""
+    cache: dict[type[Reuser], Reuser] = {}
+
+    def get(cls: type[Reuser]) -> Reuser:
+        if cls not in cache:
+            lws, x, y = market["classification"]
+            cache[cls] = fitted(cls, lws, x, y)
+        return cache[cls]
+
+    return get
+
+
 @pytest.mark.parametrize("case", list(_bad_x(np.zeros((5, 4)))))
 @pytest.mark.parametrize("cls", REUSERS)
-def test_bad_rows_are_value_errors(cls, case, market):
+def test_bad_rows_are_value_errors(cls, case, market, fitted_once):
     lws, x, y = market["classification"]
-    reuser = fitted(cls, lws, x, y)
+    reuser = fitted_once(cls)
     bad, message = _bad_x(x)[case]
     with pytest.raises(ReuseError, match=message) as info:
         reuser.predict(bad)
     assert isinstance(info.value, ValueError) and "X" in str(info.value)
-    if cls in NEEDS_LABELS:  # the labelled rows are checked the same way
+    if cls in CHECKS_LABELS:  # the (labelled) rows are checked the same way
         with pytest.raises(ReuseError, match=message):
-            cls(lws).fit(bad, y[:len(bad)] if np.ndim(bad) else y)
+            made(cls, lws).fit(bad, y[:len(bad)] if np.ndim(bad) else y)
 
 
 @pytest.mark.parametrize("cls", REUSERS)
@@ -136,7 +184,7 @@ def test_mixed_tasks_are_refused(cls, market):
         fitted(cls, lws, x, y)
 
 
-@pytest.mark.parametrize("cls", sorted(NEEDS_LABELS, key=lambda c: c.__name__))
+@pytest.mark.parametrize("cls", sorted(CHECKS_LABELS, key=lambda c: c.__name__))
 @pytest.mark.parametrize("task, make_y, message", [
     ("classification", lambda y: y[:-1], "labels for 200 rows"),
     ("classification", lambda y: np.array([f"c{v}" for v in y]), "wrong kind"),
@@ -150,7 +198,7 @@ def test_mixed_tasks_are_refused(cls, market):
 def test_bad_labels(cls, task, make_y, message, market):
     lws, x, y = market[task]
     with pytest.raises(ReuseError, match=message) as info:
-        cls(lws).fit(x, make_y(y))
+        made(cls, lws).fit(x, make_y(y))
     assert "y" in str(info.value)
 
 
@@ -163,7 +211,8 @@ def test_bad_weights_or_params(cls, market):
             with pytest.raises(ReuseError, match="weights"):
                 fitted(cls, lws, x, y, weights=weights)
     bad = {"voting": "maybe", "method": "annealing", "max_size": 0, "alpha": -1.0,
-           "bandwidth": "wide", "density": "blob", "learner": "tree"}
+           "bandwidth": "wide", "density": "blob", "learner": "tree", "fill": "zeros",
+           "draws": -1}
     for name, value in bad.items():
         if name in params:
             with pytest.raises(ReuseError, match=name):
@@ -232,7 +281,7 @@ def test_classes_are_aligned_by_name(cls, animals):
     pred = reuser.predict(x)
     assert pred.dtype.kind == "U"
     np.testing.assert_array_equal(pred, reuser.classes_[np.argmax(proba, axis=1)])
-    if cls is Averaging:
+    if cls in (Averaging, HeteroReuser):  # HeteroReuser's data-free answer: the average
         np.testing.assert_allclose(proba, np.tile(np.mean(list(ROW.values()), axis=0),
                                                   (len(x), 1)))
     if cls is JobSelector:  # every row gets its own region's learnware, aligned by name

@@ -16,8 +16,6 @@ from engine.reuse import FeatureAugment
 from engine.reuse import forest_stack as fs
 from engine.reuse.synthetic import make_learnwares, make_regions
 
-pytestmark = pytest.mark.usefixtures("one_blas_thread")
-
 N_MANY = 400
 
 

@@ -18,8 +18,6 @@ from engine.reuse.job_selector import silverman_bandwidth
 from engine.reuse.synthetic import make_learnwares, make_regions
 from engine.specification import InputSpec, OutputSpec, RKMETableSpec, SemanticSpec
 
-pytestmark = pytest.mark.usefixtures("one_blas_thread")
-
 
 @pytest.fixture(scope="module")
 def four():

@@ -36,7 +36,6 @@ REUSERS: list[type[Reuser]] = [JobSelector, Averaging, EnsemblePruning, FeatureA
 NEEDS_LABELS = {EnsemblePruning, FeatureAugment}
 KINDS = ("table", "image", "text")
 
-pytestmark = pytest.mark.usefixtures("one_blas_thread")
 
 
 @dataclass

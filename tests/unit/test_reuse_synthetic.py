@@ -19,8 +19,6 @@ from engine.reuse import Averaging, EnsemblePruning, FeatureAugment, JobSelector
 from engine.reuse.synthetic import make_learnwares, make_regions
 from engine.specification import mmd2
 
-pytestmark = pytest.mark.usefixtures("one_blas_thread")
-
 
 @pytest.fixture(scope="module")
 def world():

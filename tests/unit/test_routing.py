@@ -1,4 +1,8 @@
-"""Routed search (`lwnode.federation.routing`) with a fake `ask_peer`: no sockets, real time."""
+"""Routed search (`lwnode.federation.routing`) with a fake `ask_peer`: no sockets.
+
+The deadline tests run in virtual time (`lwtesting.in_virtual_time`): a slow peer's
+5 s and a 300 ms deadline are the schedule, exact, however loaded the machine is.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ import hashlib
 from collections import Counter
 
 import pytest
+from lwtesting import in_virtual_time
 
 from lwnode.federation.routing import (
     RecentQueries,
@@ -112,6 +117,7 @@ async def timed(coro):
 
 
 # -- deadline, partial answers, dead peers --------------------------------------------------
+@in_virtual_time
 async def test_slow_peer_costs_at_most_the_deadline_and_is_named():
     net = FakeNetwork({"A": "BS", "B": "", "S": ""}, delay={"B": 0.01, "S": 5.0})
     result, took = await timed(net.search("A", request(deadline_ms=300)))
@@ -122,6 +128,7 @@ async def test_slow_peer_costs_at_most_the_deadline_and_is_named():
     assert all(r.deadline_ms <= 300 - RoutingPolicy().margin_ms for r in forwarded)
 
 
+@in_virtual_time
 async def test_dead_peer_is_named_without_waiting_for_the_deadline():
     net = FakeNetwork({"A": "BD", "B": "", "D": ""}, dead={"D"})
     result, took = await timed(net.search("A", request(deadline_ms=5000)))
@@ -130,6 +137,7 @@ async def test_dead_peer_is_named_without_waiting_for_the_deadline():
     assert lid("lw-B") in {h.learnware_id for h in result.hits}
 
 
+@in_virtual_time
 async def test_all_peers_in_time_gives_a_complete_answer():
     net = FakeNetwork({"A": "BC", "B": "", "C": ""}, delay={"B": 0.01, "C": 0.02})
     result = await net.search("A", request(deadline_ms=1000))
@@ -137,6 +145,7 @@ async def test_all_peers_in_time_gives_a_complete_answer():
     assert len(result.hits) == 3
 
 
+@in_virtual_time
 async def test_partial_answers_propagate_up_with_the_names_of_who_missed():
     net = FakeNetwork({"A": "B", "B": "C", "C": ""}, delay={"C": 5.0})
     result, took = await timed(net.search("A", request(ttl=3, deadline_ms=400)))
@@ -148,6 +157,7 @@ async def test_partial_answers_propagate_up_with_the_names_of_who_missed():
     assert to_c.deadline_ms <= to_b.deadline_ms - RoutingPolicy().margin_ms
 
 
+@in_virtual_time
 async def test_no_budget_left_means_no_forwarding_and_a_partial_answer():
     net = FakeNetwork({"A": "BC", "B": "", "C": ""})
     result = await net.search("A", request(deadline_ms=30))  # below margin + minimum
@@ -156,6 +166,7 @@ async def test_no_budget_left_means_no_forwarding_and_a_partial_answer():
     assert [h.learnware_id for h in result.hits] == [lid("lw-A")]
 
 
+@in_virtual_time
 async def test_time_spent_before_the_call_counts_against_the_budget():
     net = FakeNetwork({"A": "S", "S": ""}, delay={"S": 5.0})
     req = request(deadline_ms=300)
@@ -313,6 +324,7 @@ async def test_injected_mixture_sees_every_owners_hits():
     assert {h.learnware_id for h in result.hits} == {lid("a1"), lid("b1")}
 
 
+@in_virtual_time
 async def test_a_slow_mixture_falls_back_within_the_deadline():
     req = request(deadline_ms=200)
 
@@ -349,6 +361,7 @@ async def test_rejected_hits_are_dropped():
     assert [h.learnware_id for h in result.hits] == [lid("good")]
 
 
+@in_virtual_time
 async def test_local_search_runs_while_peers_work():
     req = request(deadline_ms=1000)
 

@@ -6,7 +6,6 @@ near-copies just above, and reproduced planted outliers exactly.
 
 import numpy as np
 import pytest
-from sklearn.datasets import load_digits
 from sklearn.metrics import roc_auc_score
 
 from engine import kernel
@@ -15,7 +14,6 @@ from engine.privacy import MIN_ROWS_PER_POINT, TooFewRowsError, coarse_count
 from engine.privacy.grouping import GROUP_FACTOR
 from engine.specification import RKMEImageSpec, RKMETableSpec, spec_from_dict
 
-pytestmark = pytest.mark.usefixtures("one_blas_thread")
 NEAR = 0.05  # "a near-copy": within 5 % of the data's typical nearest-neighbour spacing
 
 
@@ -138,11 +136,19 @@ def membership_auc(spec, members, others) -> float:
     return float(roc_auc_score(truth, -kernel.sq_dists(rows, spec.points_).min(axis=1)))
 
 
-def test_membership_inference_from_the_spec_alone_is_near_chance():
+@pytest.fixture(scope="module")
+def digits() -> np.ndarray:
+    """scikit-learn's digits (8x8 images as 64 columns), loaded once and not at collection."""
+    from sklearn.datasets import load_digits
+
+    return np.asarray(load_digits().data)
+
+
+def test_membership_inference_from_the_spec_alone_is_near_chance(digits):
     """500 members vs 500 non-members of the digits, nearest-point attack, fixed seed.
 
     The old fit: AUC ~0.8 here; the private default stays at or below 0.60."""
-    x = load_digits().data
+    x = digits
     x = (x - x.mean(axis=0)) / np.where(x.std(axis=0) > 0, x.std(axis=0), 1)
     perm = np.random.default_rng(11).permutation(len(x))
     members, others = x[perm[:500]], x[perm[500:1000]]
@@ -169,10 +175,10 @@ def test_membership_inference_on_a_structureless_gaussian_stays_at_or_below_0_60
     assert membership_auc(exact, members, others) > 0.70  # the attack works when it can
 
 
-def test_the_owner_side_report_tells_a_private_spec_from_a_leaking_one():
+def test_the_owner_side_report_tells_a_private_spec_from_a_leaking_one(digits):
     from engine.privacy import privacy_report
 
-    x = load_digits().data[:600]
+    x = digits[:600]
     private = privacy_report(RKMETableSpec(random_state=0).fit(x), x)
     leaking = privacy_report(RKMETableSpec(random_state=0, min_rows_per_point=1).fit(x), x)
     assert private.mechanism == "group-means" and leaking.mechanism == "none"

@@ -116,9 +116,11 @@ def test_the_worker_answers_bad_input_as_a_400_not_a_crash(tmp_path):
     assert answer["error"]["status"] == 400
 
 
-def _image_learnwares():
+@pytest.fixture(scope="module")
+def image_learnwares():
     """Two image learnwares (8x8: horizontal vs vertical stripes, two brightness
-    classes each) with models on the flat pixels, and a user mixing both."""
+    classes each) with models on the flat pixels, and a user mixing both (built once:
+    the reusers only read them)."""
     from sklearn.linear_model import LogisticRegression
 
     from engine.learnware import Learnware
@@ -153,10 +155,10 @@ def _image_learnwares():
 
 @pytest.mark.parametrize("method", ["job-selector", "average", "ensemble-pruning",
                                     "feature-augment"])
-def test_the_page_reuses_image_learnwares_and_scores_them(method):
+def test_the_page_reuses_image_learnwares_and_scores_them(method, image_learnwares):
     """Images (3-D) reach the reusers as images, and the user-only model gets them
     flattened; this raised before (reusers took only 2-D rows)."""
-    lws, x, y = _image_learnwares()
+    lws, x, y = image_learnwares
     out = reuse_rows(lws, x, method, labels=y[:12])
     assert out.predictions.shape == (40,)
     assert out.score is not None and out.score.user_only is not None
@@ -164,8 +166,8 @@ def test_the_page_reuses_image_learnwares_and_scores_them(method):
         assert (out.predictions == y).mean() >= 0.9
 
 
-def test_the_page_notes_a_one_class_label_draw():
-    lws, x, y = _image_learnwares()
+def test_the_page_notes_a_one_class_label_draw(image_learnwares):
+    lws, x, y = image_learnwares
     one = np.flatnonzero(y == y[0])[:3]
     x = np.concatenate([x[one], np.delete(x, one, axis=0)])
     out = reuse_rows(lws, x, "feature-augment", labels=y[one])

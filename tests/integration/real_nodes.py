@@ -1,10 +1,11 @@
-"""Real federated nodes on loopback for the integration tests.
+"""Real nodes on loopback for the integration tests: the one way the tests start nodes.
 
-`cluster(n, root)` starts n nodes in this process, each a real `NodeService` +
-HTTP API + `Libp2pNetwork` (its own trio thread) on 127.0.0.1 ephemeral ports,
-wired as ``lwnode run`` wires them (`lwnode.daemon.peer_layer_for`), and tears
-them all down. `NodeProcess` runs one node as a ``lwnode run`` subprocess, for the
-tests that must SIGKILL or SIGSTOP a node.
+`lone_node` starts one node without a peer layer; `cluster(n, root)` starts n nodes
+in this process, linked by `links` (a chain by default), each a real `NodeService` +
+HTTP API + `Libp2pNetwork` (its own trio thread) on 127.0.0.1 ephemeral ports, wired
+as ``lwnode run`` wires them — both are `lwnode.demo.cluster`'s, the demo's network,
+with the tests' settings (`TEST_P2P`). `NodeProcess` runs one node as a ``lwnode run``
+subprocess, for the tests that must SIGKILL or SIGSTOP a node.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -26,14 +27,18 @@ from typing import Any
 import aiohttp
 
 from lwnode.daemon import RunningNode
-from lwnode.demo.cluster import local_node
+from lwnode.demo.cluster import chain, local_cluster, local_node
 from lwnode.federation.layer import Federation
 from lwnode.federation.p2p.base import PeerNetwork
 from lwnode.home import NodeHome
 
-WAIT = 10.0
 ENV = {**{k: v for k, v in os.environ.items() if not k.startswith("LWDOCK_")},
        "LWDOCK_LOG_ACCESS_LOG": "false", "LWDOCK_CHECKS_ISOLATION": "thread"}
+TEST_P2P: dict[str, Any] = {"search_deadline_ms": 60_000}
+"""A routed search waits for its peers' answers, not for the clock: with the default
+1 s budget a loaded machine's peer answered empty (its local search timed out) and the
+test saw no hit. Tests of the deadline itself give ``deadline_ms`` in the request."""
+TEST_CHECKS = {"isolation": "thread"}
 
 Wrap = Callable[[str, PeerNetwork], PeerNetwork]
 
@@ -77,18 +82,23 @@ class Node:
 
 
 @asynccontextmanager
+async def lone_node(root: Path, organization: str, *, name: str = "home",
+                    **overrides: dict[str, Any]) -> AsyncIterator[RunningNode]:
+    """One node without a peer layer, its home at ``root / name``; `overrides` are
+    config sections merged into the tests' defaults (port 0, no access log)."""
+    p2p = {"enabled": False, **overrides.pop("p2p", {})}
+    async with local_node(root, name, organization, p2p=p2p, **overrides) as running:
+        yield running
+
+
+@asynccontextmanager
 async def start_node(root: Path, name: str, bootstrap: Sequence[str] = (), *,
                      wrap: Wrap | None = None, **p2p: Any) -> AsyncIterator[Node]:
     """One node named `name` (organization "Org <name>") with its home under `root`."""
-    async with local_node(root, name, f"Org {name}", bootstrap, p2p=p2p,
+    async with local_node(root, name, f"Org {name}", bootstrap, p2p={**TEST_P2P, **p2p},
                           wrap=None if wrap is None else partial(wrap, name),
-                          checks={"isolation": "thread"}) as running:
+                          checks=TEST_CHECKS) as running:
         yield Node(name, running.home, running)
-
-
-def chain(i: int) -> list[int]:
-    """Node i dials node i - 1: A - B - C - ...; A and C are not connected."""
-    return [i - 1] if i else []
 
 
 @asynccontextmanager
@@ -96,16 +106,11 @@ async def cluster(n: int, root: Path, *, links: Callable[[int], list[int]] = cha
                   wrap: Wrap | None = None, names: str = "ABCDEFGH", **p2p: Any
                   ) -> AsyncIterator[list[Node]]:
     """Start `n` nodes, each dialing the nodes `links(i)` started before it; stop all."""
-    async with AsyncExitStack() as stack:
-        nodes: list[Node] = []
-        for i in range(n):
-            bootstrap = [nodes[j].multiaddr for j in links(i)]
-            nodes.append(await stack.enter_async_context(
-                start_node(root, names[i], bootstrap, wrap=wrap, **p2p)))
-        for i in range(n):
-            for j in links(i):
-                await nodes[i].federation.network.wait_connected(nodes[j].id, WAIT)
-        yield nodes
+    named = list(names[:n])
+    async with local_cluster(root, [f"Org {x}" for x in named], names=named, links=links,
+                             wrap=wrap, p2p={**TEST_P2P, **p2p}, checks=TEST_CHECKS
+                             ) as running:
+        yield [Node(x, r.home, r) for x, r in zip(named, running, strict=True)]
 
 
 async def status_of(http: aiohttp.ClientSession, url: str) -> int:
