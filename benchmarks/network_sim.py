@@ -189,9 +189,11 @@ class Market:
             "gamma": 1.0 if text else 1.0 / d, "n_samples": n, "points": points,
             "weights": rng.dirichlet(np.full(len(points), 5.0)), "params": {}})
 
-    def learnware(self, i: int, owner: int | None = None) -> Learnware:
+    def learnware(self, i: int, owner: int | None = None, space: str | None = None
+                  ) -> Learnware:
         rng = np.random.default_rng([self.config.seed, 4, i])
         s = int(rng.choice(len(self.spaces), p=self.space_share))
+        s = s if space is None else self.spaces.index(space)
         task = int(rng.integers(TASKS_PER_SPACE))
         owner = self.owner_of(i) if owner is None else owner
         spec = self._spec(s, self._points(s, task, rng.uniform(0.3, 1.5), rng), 1000, rng)
@@ -261,13 +263,18 @@ async def start_node(hub: InProcessHub, config: SimConfig, owner: int, store: Me
     return SimNode(owner, identity, store, service, network)
 
 
-async def wait(predicate: Callable[[], bool], what: str, timeout: float) -> float:
-    """Seconds until `predicate` holds (polled every `POLL`); raises after `timeout`."""
+async def wait(predicate: Callable[[], bool], what: str, timeout: float,
+               progress: Callable[[], None] | None = None) -> float:
+    """Seconds until `predicate` holds (polled every `POLL`); raises after `timeout`.
+    `progress` is called every 30 s meanwhile."""
     loop = asyncio.get_running_loop()
-    began = loop.time()
+    began = told = loop.time()
     while not predicate():
         if loop.time() - began > timeout:
             raise TimeoutError(f"timed out after {timeout:g} s waiting for {what}")
+        if progress is not None and loop.time() - told > 30:
+            told = loop.time()
+            progress()
         await asyncio.sleep(POLL)
     return loop.time() - began
 
@@ -310,6 +317,8 @@ class SimResult:
     phases: dict[str, float] = field(default_factory=dict)
     converged: bool = False
     """Every online node held every learnware at the end."""
+    by_space: dict[str, tuple[float, float]] = field(default_factory=dict)
+    """`bytes_by_space` (filled by `main`: not needed by the test)."""
 
 
 # -- the run ---------------------------------------------------------------------------------
@@ -364,8 +373,11 @@ async def run_sim(config: SimConfig, log: Callable[[str], None] = lambda _: None
             nodes.append(node)
         stack.callback(lambda: [s.close() for s in stores])
         total = len(learnwares)
-        replicate_s = await wait(lambda: all(len(n.service.catalog) == total for n in nodes),
-                                 "the initial replication", config.timeout * 10)
+        replicate_s = await wait(
+            lambda: all(len(n.service.catalog) == total for n in nodes),
+            "the initial replication", config.timeout * 10,
+            lambda: log(f"replicating: {sum(len(n.service.catalog) for n in nodes):,} of "
+                        f"{total * len(nodes):,} held"))
         phases["start-up and initial replication"] = time.perf_counter() - began
         log(f"{config.nodes} nodes replicated {total} learnwares in {replicate_s:.1f} s")
 
@@ -477,6 +489,23 @@ async def search(hub: InProcessHub, central: Catalog, online: list[SimNode], mar
     return Search(recall, seconds, messages, size, len(answer.asked), answer.partial)
 
 
+def bytes_by_space(market: Market, design: FullReplication, n: int = 256
+                   ) -> dict[str, tuple[float, float]]:
+    """Per space: (signed announcement, catalog) bytes per learnware, measured on `n`
+    learnwares of that space alone (the per-node cost of each kind of learnware)."""
+    identity = identity_of(market.config, 0)
+    out = {}
+    for space in market.spaces:
+        catalog = Catalog()
+        envelope = 0
+        for i in range(n):
+            lw = market.learnware(i, owner=0, space=space)
+            envelope += len(design.announce(identity, lw, i + 1).envelope)
+            catalog.add(lw.id, lw.semantic, lw.spec)
+        out[space] = (envelope / n, catalog.nbytes() / n)
+    return out
+
+
 # -- tables ----------------------------------------------------------------------------------
 def pct(values: Sequence[float], q: float) -> float:
     return float(np.percentile(values, q)) if values else float("nan")
@@ -573,6 +602,10 @@ def print_extrapolation(r: SimResult, per_lw: float, copies_per_node: float,
     rows = [["per-node storage, this market's mix", f"{per_lw * target_lw / 1e9:,.1f} GB",
              f"{per_lw:,.0f} B/learnware x 1,000,000 (text share {text:.0%}, K = "
              f"{r.config.points})"],
+            *[[f"per-node storage, all in {space}",
+               f"{(env + cat) * target_lw / 1e9:,.1f} GB",
+               f"{env:,.0f} B signed announcement + {cat:,.0f} B catalog per learnware"]
+              for space, (env, cat) in r.by_space.items()],
             ["gossip per publish, network-wide",
              f"{copies_per_node * target_nodes:,.0f} copies, "
              f"{copies_per_node * target_nodes * envelope / 2**20:,.0f} MiB",
@@ -615,7 +648,9 @@ def main() -> None:
     config = parse()
     began = time.perf_counter()
     result = asyncio.run(run_sim(config, log=lambda m: print(m, file=sys.stderr, flush=True)))
-    print_result(result, time.perf_counter() - began)
+    wall = time.perf_counter() - began
+    result.by_space = bytes_by_space(Market(config), DESIGNS[config.design]())
+    print_result(result, wall)
 
 
 if __name__ == "__main__":
