@@ -617,7 +617,7 @@ def print_extrapolation(r: SimResult, per_lw: float, copies_per_node: float,
                 "1,000,000 learnwares", ["", "value", "from"], rows)
 
 
-def parse(argv: Sequence[str] | None = None) -> SimConfig:
+def parse(argv: Sequence[str] | None = None) -> tuple[SimConfig, str | None]:
     d = SimConfig()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--nodes", type=int, default=d.nodes)
@@ -636,21 +636,26 @@ def parse(argv: Sequence[str] | None = None) -> SimConfig:
     parser.add_argument("--mixture", type=int, default=d.mixture)
     parser.add_argument("--sync-interval", type=float, default=d.sync_interval)
     parser.add_argument("--design", choices=sorted(DESIGNS), default=d.design)
+    parser.add_argument("--plot", metavar="PNG", help="also draw the figure of docs/scale.md")
     a = parser.parse_args(argv)
     return SimConfig(nodes=a.nodes, learnwares=a.learnwares, offline=a.offline,
                      returning=a.returning, probes=a.probes, searches=a.searches, seed=a.seed,
                      degree=a.degree, latency_ms=tuple(a.latency_ms), loss=a.loss,
                      zipf=a.zipf, points=a.points, text_share=a.text_share, mixture=a.mixture,
-                     sync_interval=a.sync_interval, design=a.design)
+                     sync_interval=a.sync_interval, design=a.design), a.plot
 
 
 def main() -> None:
-    config = parse()
+    config, plot_path = parse()
     began = time.perf_counter()
     result = asyncio.run(run_sim(config, log=lambda m: print(m, file=sys.stderr, flush=True)))
     wall = time.perf_counter() - began
     result.by_space = bytes_by_space(Market(config), DESIGNS[config.design]())
     print_result(result, wall)
+    if plot_path:
+        from benchmarks.network_sim_plot import plot
+
+        plot(result, plot_path)
 
 
 if __name__ == "__main__":
