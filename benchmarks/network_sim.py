@@ -314,6 +314,8 @@ class SimResult:
     searches: list[Search]
     sync_traffic: HubTraffic
     sync_seconds: float
+    online_probing: int
+    """Nodes online while the probes ran (and the anti-entropy traffic was counted)."""
     phases: dict[str, float] = field(default_factory=dict)
     converged: bool = False
     """Every online node held every learnware at the end."""
@@ -364,6 +366,7 @@ async def run_sim(config: SimConfig, log: Callable[[str], None] = lambda _: None
         hub.set_delay(identity.node_id, float(rng.uniform(low, high)))
     links = links_of(config)
     async with AsyncExitStack() as stack:
+        stack.callback(lambda: [s.close() for s in stores])  # after the nodes stop
         nodes: list[SimNode] = []
         began = time.perf_counter()
         for n in range(config.nodes):
@@ -371,7 +374,6 @@ async def run_sim(config: SimConfig, log: Callable[[str], None] = lambda _: None
                                     [identities[j].node_id for j in links[n]], most)
             stack.push_async_callback(stop_node, node)
             nodes.append(node)
-        stack.callback(lambda: [s.close() for s in stores])
         total = len(learnwares)
         replicate_s = await wait(
             lambda: all(len(n.service.catalog) == total for n in nodes),
@@ -388,6 +390,7 @@ async def run_sim(config: SimConfig, log: Callable[[str], None] = lambda _: None
             nodes[i].online = False
             await nodes[i].service.stop()
         online = [n for n in nodes if n.online]
+        online_probing = len(online)
 
         began = time.perf_counter()
         sync_before = hub.traffic.copy()
@@ -430,7 +433,8 @@ async def run_sim(config: SimConfig, log: Callable[[str], None] = lambda _: None
         converged = all(held == total for held, _, _ in stored)
     return SimResult(config, dict(Counter(lw.space for lw in learnwares)),
                      [owners[n] for n in range(config.nodes)], len(online), replicate_s,
-                     stored, probes, returns, searches, sync_traffic, sync_seconds, phases,
+                     stored, probes, returns, searches, sync_traffic, sync_seconds,
+                     online_probing, phases,
                      converged)
 
 
@@ -555,12 +559,12 @@ def print_result(r: SimResult, wall: float) -> None:
     sync_msgs, sync_bytes = channel_total(r.sync_traffic, SYNC_PROTOCOL)
     s_req = [s.requests for s in r.searches]
     s_bytes = [s.bytes for s in r.searches]
-    per_node_min = 60.0 / max(r.sync_seconds, 1e-9) / max(r.online, 1)
+    per_node_min = 60.0 / max(r.sync_seconds, 1e-9) / r.online_probing
     print_table("Traffic counted at the hub", ["what", "messages", "bytes", "note"], [
         ["one publish: gossip copies (mean)", f"{statistics.mean(msgs):,.0f}",
          f"{statistics.mean(gbytes):,.0f}",
-         f"envelope {statistics.mean(env):,.0f} B; {statistics.mean(msgs) / r.online:.1f} "
-         f"copies per online node"],
+         f"envelope {statistics.mean(env):,.0f} B; "
+         f"{statistics.mean(msgs) / r.online_probing:.1f} copies per online node"],
         ["one search: requests + responses (mean)", f"{statistics.mean(s_req):,.1f}",
          f"{statistics.mean(s_bytes):,.0f}",
          f"{statistics.mean(s.asked for s in r.searches):.1f} peers asked"],
@@ -589,7 +593,7 @@ def print_result(r: SimResult, wall: float) -> None:
                 [[len(lat), f"{statistics.mean(recall):.3f}", f"{min(recall):.2f}",
                   f"{pct(lat, 50):.0f}", f"{pct(lat, 95):.0f}", f"{max(lat):.0f}",
                   sum(s.partial for s in r.searches)]])
-    print_extrapolation(r, per_lw, statistics.mean(msgs) / r.online,
+    print_extrapolation(r, per_lw, statistics.mean(msgs) / r.online_probing,
                         statistics.mean(gbytes) / statistics.mean(msgs))
 
 
