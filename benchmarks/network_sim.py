@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import hashlib
 import math
 import statistics
@@ -622,31 +623,20 @@ def print_extrapolation(r: SimResult, per_lw: float, copies_per_node: float,
 
 
 def parse(argv: Sequence[str] | None = None) -> tuple[SimConfig, str | None]:
-    d = SimConfig()
+    """A `SimConfig` from the command line: one flag per field (``--text-share`` ...)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--nodes", type=int, default=d.nodes)
-    parser.add_argument("--learnwares", type=int, default=d.learnwares)
-    parser.add_argument("--offline", type=float, default=d.offline)
-    parser.add_argument("--returning", type=float, default=d.returning)
-    parser.add_argument("--probes", type=int, default=d.probes)
-    parser.add_argument("--searches", type=int, default=d.searches)
-    parser.add_argument("--seed", type=int, default=d.seed)
-    parser.add_argument("--degree", type=int, default=d.degree)
-    parser.add_argument("--latency-ms", type=float, nargs=2, default=d.latency_ms)
-    parser.add_argument("--loss", type=float, default=d.loss)
-    parser.add_argument("--zipf", type=float, default=d.zipf)
-    parser.add_argument("--points", type=int, default=d.points)
-    parser.add_argument("--text-share", type=float, default=d.text_share)
-    parser.add_argument("--mixture", type=int, default=d.mixture)
-    parser.add_argument("--sync-interval", type=float, default=d.sync_interval)
-    parser.add_argument("--design", choices=sorted(DESIGNS), default=d.design)
+    for f in dataclasses.fields(SimConfig):
+        flag = "--" + f.name.replace("_", "-")
+        if f.name == "design":
+            parser.add_argument(flag, choices=sorted(DESIGNS), default=f.default)
+        elif isinstance(f.default, tuple):
+            parser.add_argument(flag, type=float, nargs=2, default=f.default)
+        else:
+            parser.add_argument(flag, type=type(f.default), default=f.default)
     parser.add_argument("--plot", metavar="PNG", help="also draw the figure of docs/scale.md")
-    a = parser.parse_args(argv)
-    return SimConfig(nodes=a.nodes, learnwares=a.learnwares, offline=a.offline,
-                     returning=a.returning, probes=a.probes, searches=a.searches, seed=a.seed,
-                     degree=a.degree, latency_ms=tuple(a.latency_ms), loss=a.loss,
-                     zipf=a.zipf, points=a.points, text_share=a.text_share, mixture=a.mixture,
-                     sync_interval=a.sync_interval, design=a.design), a.plot
+    a = vars(parser.parse_args(argv))
+    plot = a.pop("plot")
+    return SimConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in a.items()}), plot
 
 
 def main() -> None:
