@@ -378,7 +378,8 @@ async def run_sim(config: SimConfig, log: Callable[[str], None] = lambda _: None
         total = len(learnwares)
         replicate_s = await wait(
             lambda: all(len(n.service.catalog) == total for n in nodes),
-            "the initial replication", config.timeout * 10,
+            # bulk intake is CPU-bound: 20 records a second at the least (a loaded machine)
+            "the initial replication", config.timeout + config.nodes * total / 20,
             lambda: log(f"replicating: {sum(len(n.service.catalog) for n in nodes):,} of "
                         f"{total * len(nodes):,} held"))
         phases["start-up and initial replication"] = time.perf_counter() - began
