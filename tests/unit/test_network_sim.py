@@ -23,7 +23,7 @@ async def test_full_replication_converges_everywhere_and_finds_what_a_central_ca
     total = config.learnwares + config.probes
     assert r.online == 7  # 8 - 2 killed + 1 back
     assert r.converged and [held for held, _, _ in r.stored] == [total] * r.online
-    assert len(r.returns) == 1
+    assert len(r.returns) == 1 and r.returns_late == 0
     assert sum(r.owners) == config.learnwares and max(r.owners) > total / config.nodes
     # every probe reached the 5 other online nodes by gossip (one copy each at least)
     assert len(r.probes) == config.probes
