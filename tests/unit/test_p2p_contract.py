@@ -89,6 +89,25 @@ async def test_injected_loss_drops_gossip_and_counts_nothing_received(harness):
     assert b.counters["gossip_received"] == 1
 
 
+async def test_the_hub_counts_gossip_copies_per_link_and_requests_both_ways(harness):
+    a, b, c = await harness.start("a"), await harness.start("b"), await harness.start("c")
+    await a.connect(b.listen_addrs[0])
+    await b.connect(c.listen_addrs[0])
+    queue = await c.subscribe(conformance.TOPIC)  # subscribed at start: its queue
+    before = harness.hub.traffic.copy()
+    await a.publish(conformance.TOPIC, b"12345")
+    await asyncio.wait_for(queue.get(), 1)  # a -> b -> c: two copies of 5 bytes
+    gossip = f"gossip {conformance.TOPIC}"
+    after = harness.hub.traffic.since(before)
+    assert (after.messages[gossip], after.bytes[gossip]) == (2, 10)
+    answer = await a.request(b.node_id, conformance.ECHO, b"abc", timeout=2)
+    traffic = harness.hub.traffic.since(before)
+    request, response = f"request {conformance.ECHO}", f"response {conformance.ECHO}"
+    assert (traffic.messages[request], traffic.bytes[request]) == (1, 3)
+    assert (traffic.messages[response], traffic.bytes[response]) == (1, len(answer))
+    assert traffic.messages[gossip] == 2  # the request added no gossip
+
+
 async def test_partial_loss_is_reproducible_by_seed():
     async def delivered(seed: int) -> int:
         h = InProcessHarness(InProcessHub(drop=0.5, seed=seed))

@@ -5,7 +5,8 @@ links are symmetric and explicit (``connect``), gossip is flooded along links to
 nodes subscribed to the topic with duplicate suppression (so a message reaches C
 through B, as in a GossipSub mesh), requests are framed and capped on both ends as
 on the wire, and the hub injects faults: latency per node, gossip loss, and
-killed peers (links cut, in-flight requests failed at once).
+killed peers (links cut, in-flight requests failed at once). It also counts the
+traffic it carries (`HubTraffic`), for the network simulation (benchmarks/network_sim.py).
 
 An address is ``/memory/<node id>``.
 """
@@ -15,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Awaitable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -64,6 +65,30 @@ class _Link:
     closed: asyncio.Event = field(default_factory=asyncio.Event)
 
 
+@dataclass
+class HubTraffic:
+    """Messages and payload bytes the hub carried, per channel.
+
+    A channel is ``gossip <topic>`` (one count per copy sent over one link, lost
+    copies included: they were sent), ``request <protocol id>`` and ``response
+    <protocol id>`` (one count per request or response that crossed a link).
+    """
+
+    messages: Counter[str] = field(default_factory=Counter)
+    bytes: Counter[str] = field(default_factory=Counter)
+
+    def count(self, channel: str, size: int) -> None:
+        self.messages[channel] += 1
+        self.bytes[channel] += size
+
+    def copy(self) -> HubTraffic:
+        return HubTraffic(Counter(self.messages), Counter(self.bytes))
+
+    def since(self, earlier: HubTraffic) -> HubTraffic:
+        """The traffic carried after the snapshot `earlier` (a `copy` of this one)."""
+        return HubTraffic(self.messages - earlier.messages, self.bytes - earlier.bytes)
+
+
 class InProcessHub:
     """The shared medium of a set of `InProcessNetwork`s, with injectable faults.
 
@@ -86,6 +111,7 @@ class InProcessHub:
         self._links: dict[frozenset[str], _Link] = {}
         self._node_delay: dict[str, float] = {}
         self._node_drop: dict[str, float] = {}
+        self.traffic = HubTraffic()
 
     # -- faults -------------------------------------------------------------------------
     def set_delay(self, node_id: str, seconds: float) -> None:
@@ -272,7 +298,10 @@ class InProcessNetwork(PeerNetwork):
                  exclude: tuple[str, ...]) -> None:
         loop = asyncio.get_running_loop()
         for neighbour in self._hub.neighbours(self._node_id):
-            if neighbour.node_id in exclude or self._hub.lost(neighbour.node_id):
+            if neighbour.node_id in exclude:
+                continue
+            self._hub.traffic.count(f"gossip {topic}", len(data))
+            if self._hub.lost(neighbour.node_id):
                 continue
             delay = self._hub.latency(self._node_id, neighbour.node_id)
             timer = loop.call_later(delay, neighbour._receive_gossip, msg_id, topic, data,
@@ -322,10 +351,12 @@ class InProcessNetwork(PeerNetwork):
         closed = asyncio.ensure_future(link.closed.wait())
         task: asyncio.Future[bytes] | None = None
         try:
+            self._hub.traffic.count(f"request {protocol_id}", len(data))
             await self._within(closed, asyncio.sleep(self._hub.latency(self._node_id, peer)),
                                end, peer)
             task = target._serve(self._node_id, protocol_id, data)
             response = await self._within(closed, asyncio.shield(task), end, peer)
+            self._hub.traffic.count(f"response {protocol_id}", len(response))
             await self._within(closed, asyncio.sleep(self._hub.latency(peer, self._node_id)),
                                end, peer)
         finally:

@@ -1,0 +1,667 @@
+"""The whole dock network in one process: storage, traffic, findability, recall, latency.
+
+    python -m benchmarks.network_sim [--nodes 32] [--learnwares 4000] [--offline 0.1]
+                                     [--returning 0.5] [--probes 40] [--searches 40]
+                                     [--seed 0] [--design full]
+
+Today's design (``--design full``): every node replicates every signed announcement
+(full statistical spec) by gossip, catches up by anti-entropy, and routes each search
+to its peers (fan-out 4, ttl 1). Every node is the real stack — `NodeService` over an
+in-memory SQLite store, `Federation` (intake, anti-entropy, routing) over an
+`InProcessNetwork` — joined by one `InProcessHub` that delays every message by the
+sum of both ends' latencies (drawn per node, so a link takes 20–150 ms one way),
+can lose gossip (``--loss``), kills nodes and counts the traffic it carries.
+
+The run:
+
+1. Market: `--learnwares` learnwares, each owned by one organization (one node per
+   organization) drawn with Zipf-like shares (``--zipf``: the r-th largest holds a
+   share ~ 1/r^s, as on real model hubs); specs are synthetic RKMEs around a few tasks
+   per space — tables of 4, 8, 16 and 32 columns and 384-d text embeddings
+   (``--text-share``), K points each (``--points``).
+2. Start-up: each owner's announcements are signed and put in its own store; the
+   nodes start (node i dials ``--degree`` random earlier nodes) and replicate
+   everything by anti-entropy ("initial replication": bulk intake, CPU-bound here).
+3. Offline: ``--offline`` of the nodes are killed (links cut at once).
+4. Probes: ``--probes`` new learnwares published one at a time on online nodes (drawn
+   with the organizations' shares); the clock runs from the announcement until the
+   learnware is in the catalog (findable by a local search) of 99 % and of 100 % of
+   the online nodes; the gossip the hub carried meanwhile is the publish's traffic.
+5. Return: ``--returning`` of the offline nodes restart over their stores and catch
+   up by anti-entropy (clock: restart to a complete catalog).
+6. Searches: ``--searches`` requirements (a user's RKME near a random task) sent to
+   random online nodes (k = 5, ``--mixture``); recall@5 against one central exact
+   catalog (an engine `Catalog` holding every learnware, searched with
+   ``exact=True``), latency, and the search traffic at the hub.
+
+Wall-clock figures include the CPU time of every simulated node, all sharing this
+one process (and the GIL): they are upper bounds of what the network delays alone
+would give. Storage and traffic are exact counts. ``DESIGNS`` is the one place a
+design is chosen; a compact-announcement design is added there (see docs/scale.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import hashlib
+import math
+import statistics
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from lwtesting import content_of, publish_bytes
+
+from benchmarks.common import machine, peak_rss_mb, print_table
+from engine import text_encoder
+from engine.search import Catalog, Requirement
+from engine.specification import SemanticSpec, spec_from_dict
+from engine.specification.rkme import RKMESpec
+from lwnode.config import load_config
+from lwnode.federation.layer import Federation
+from lwnode.federation.p2p.memory import HubTraffic, InProcessHub, InProcessNetwork, memory_addr
+from lwnode.node.records import sign_announcement
+from lwnode.node.searchtypes import SearchQuery
+from lwnode.node.service import NodeService
+from lwnode.node.store.base import RecordRow
+from lwnode.node.store.sqlite import MemoryStore
+from protocol.messages import now_ms
+from protocol.signing import Identity
+from protocol.versions import ANNOUNCE_TOPIC, SEARCH_PROTOCOL, SYNC_PROTOCOL
+
+TABLE_DIMS = (4, 8, 16, 32)
+TASKS_PER_SPACE = 8
+POLL = 0.005
+"""Seconds between looks at the catalogs while a probe spreads."""
+
+
+# -- configuration ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class SimConfig:
+    nodes: int = 32
+    learnwares: int = 4000
+    offline: float = 0.1
+    """Share of the nodes killed before the probes."""
+    returning: float = 0.5
+    """Share of the killed nodes that restart after the probes."""
+    probes: int = 40
+    searches: int = 40
+    seed: int = 0
+    degree: int = 3
+    """Earlier nodes each node dials at start (links are two-way)."""
+    latency_ms: tuple[float, float] = (20.0, 150.0)
+    """One-way latency of a link: the sum of both ends' latencies, each drawn uniformly
+    from half this range."""
+    loss: float = 0.0
+    zipf: float = 1.0
+    points: int = 50
+    text_share: float = 0.1
+    mixture: int = 1
+    sync_interval: float = 30.0
+    design: str = "full"
+    timeout: float = 120.0
+    """Seconds any one wait (replication, a probe, a catch-up) may take."""
+
+
+# -- designs: the one switch ---------------------------------------------------------------
+class FullReplication:
+    """Today's design: a signed announcement carries the full spec, every node keeps
+    every announcement in its store and every spec in its catalog."""
+
+    name = "full"
+
+    def announce(self, identity: Identity, learnware: Learnware, sequence: int
+                 ) -> RecordRow:
+        return sign_announcement(identity, learnware_id=learnware.id,
+                                 organization=learnware.organization,
+                                 semantic=learnware.semantic, spec=learnware.spec,
+                                 size=learnware.size, urls=(learnware.url,),
+                                 sequence=sequence, now=now_ms())
+
+    def stored(self, node: SimNode) -> tuple[int, int]:
+        """(bytes of announcements in the store, bytes of the catalog's arrays)."""
+        spec_bytes = sum(len(row.envelope) for row in node.store.iter_announcements())
+        return spec_bytes, node.service.catalog.nbytes()
+
+
+DESIGNS: dict[str, Callable[[], FullReplication]] = {"full": FullReplication}
+
+
+# -- the market ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Learnware:
+    id: str
+    owner: int
+    organization: str
+    space: str
+    semantic: SemanticSpec
+    spec: RKMESpec
+    size: int
+    url: str
+
+
+class Market:
+    """Synthetic tasks per space, learnwares around them, users' requirements.
+
+    Learnware i depends on (seed, i) only, so a bigger market extends a smaller one.
+    """
+
+    def __init__(self, config: SimConfig) -> None:
+        self.config = config
+        rng = np.random.default_rng([config.seed, 1])
+        self.spaces = [f"table/d={d}" for d in TABLE_DIMS] + ["text"]
+        share = (1.0 - config.text_share) / len(TABLE_DIMS)
+        self.space_share = np.array([share] * len(TABLE_DIMS) + [config.text_share])
+        self.dims = [*TABLE_DIMS, text_encoder.DIM]
+        self.centres = [rng.normal(size=(TASKS_PER_SPACE, d)) * (2.0 if d < 384 else 1.0)
+                        for d in self.dims]
+        ranks = np.arange(1, config.nodes + 1, dtype=float)
+        weights = ranks ** -config.zipf
+        self.org_share = weights / weights.sum()
+        order = np.random.default_rng([config.seed, 2]).permutation(config.nodes)
+        self.org_share = self.org_share[np.argsort(order)]  # the largest is not node 0
+
+    def owner_of(self, i: int) -> int:
+        rng = np.random.default_rng([self.config.seed, 3, i])
+        return int(rng.choice(self.config.nodes, p=self.org_share))
+
+    def _points(self, s: int, task: int, scale: float, rng: np.random.Generator
+                ) -> np.ndarray:
+        k, d = self.config.points, self.dims[s]
+        x = self.centres[s][task] + rng.normal(scale=scale, size=(k, d))
+        if d == text_encoder.DIM:  # text specs live on the unit sphere
+            x /= np.linalg.norm(x, axis=1, keepdims=True)
+        return x
+
+    def _spec(self, s: int, points: np.ndarray, n: int, rng: np.random.Generator
+              ) -> RKMESpec:
+        d = self.dims[s]
+        text = d == text_encoder.DIM
+        return spec_from_dict({
+            "type": "rkme_text" if text else "rkme_table", "format": 1,
+            "space": text_encoder.SPACE if text else self.spaces[s],
+            "gamma": 1.0 if text else 1.0 / d, "n_samples": n, "points": points,
+            "weights": rng.dirichlet(np.full(len(points), 5.0)), "params": {}})
+
+    def learnware(self, i: int, owner: int | None = None, space: str | None = None
+                  ) -> Learnware:
+        rng = np.random.default_rng([self.config.seed, 4, i])
+        s = int(rng.choice(len(self.spaces), p=self.space_share))
+        s = s if space is None else self.spaces.index(space)
+        task = int(rng.integers(TASKS_PER_SPACE))
+        owner = self.owner_of(i) if owner is None else owner
+        spec = self._spec(s, self._points(s, task, rng.uniform(0.3, 1.5), rng), 1000, rng)
+        d = self.dims[s]
+        kind = "classification" if task % 2 else "regression"
+        semantic = SemanticSpec.from_dict({
+            "data_type": "text" if d == text_encoder.DIM else "table", "task_type": kind,
+            "library": "scikit_learn", "name": f"model {i}", "input": {"dimension": d},
+            "output": {"dimension": 1, "labels": ["a", "b"] if kind == "classification"
+                       else []}})
+        lid = "sha256:" + hashlib.sha256(f"{self.config.seed}/{i}".encode()).hexdigest()
+        return Learnware(lid, owner, organization_of(owner), self.spaces[s], semantic, spec,
+                         100_000, f"http://org{owner}.example:8470/v1/learnwares/{lid}/package")
+
+    def requirement(self, j: int) -> Requirement:
+        rng = np.random.default_rng([self.config.seed, 5, j])
+        s = int(rng.choice(len(self.spaces), p=self.space_share))
+        task = int(rng.integers(TASKS_PER_SPACE))
+        return Requirement(None, self._spec(s, self._points(s, task, 0.8, rng), 500, rng))
+
+
+def organization_of(owner: int) -> str:
+    return f"Org {owner}"
+
+
+def identity_of(config: SimConfig, owner: int) -> Identity:
+    return Identity.from_seed(hashlib.sha256(f"sim/{config.seed}/{owner}".encode()).digest())
+
+
+# -- nodes -----------------------------------------------------------------------------------
+@dataclass
+class SimNode:
+    index: int
+    identity: Identity
+    store: MemoryStore
+    service: NodeService
+    network: InProcessNetwork
+    online: bool = True
+
+    @property
+    def node_id(self) -> str:
+        return self.identity.node_id
+
+    def holds(self, learnware_id: str) -> bool:
+        return bool(self.service.catalog.locations(learnware_id))
+
+
+def node_config(config: SimConfig, owner: int, most_per_owner: int) -> Any:
+    # Two settings a market this size needs raised (docs/scale.md): one organization
+    # may hold more than the default 1,000 records, and a node meets every owner of
+    # the network through its few peers (default: 20 new owners per peer at once).
+    return load_config(None, env={}, overrides={
+        "node": {"organization": organization_of(owner)}, "checks": {"isolation": "thread"},
+        "p2p": {"sync_interval": config.sync_interval},
+        "peer_limits": {"max_records_per_owner": max(1000, 2 * most_per_owner),
+                        "new_owners_burst": max(20, config.nodes + 1)}})
+
+
+async def start_node(hub: InProcessHub, config: SimConfig, owner: int, store: MemoryStore,
+                     peers: Sequence[str], most_per_owner: int) -> SimNode:
+    identity = identity_of(config, owner)
+    network = InProcessNetwork(hub, identity.node_id,
+                               bootstrap=tuple(memory_addr(p) for p in peers))
+    service = NodeService(node_config(config, owner, most_per_owner), identity, store,
+                          Federation(network))
+    await service.start()
+    return SimNode(owner, identity, store, service, network)
+
+
+async def wait(predicate: Callable[[], bool], what: str, timeout: float,
+               progress: Callable[[], None] | None = None) -> float:
+    """Seconds until `predicate` holds (polled every `POLL`); raises after `timeout`.
+    `progress` is called every 30 s meanwhile."""
+    loop = asyncio.get_running_loop()
+    began = told = loop.time()
+    while not predicate():
+        if loop.time() - began > timeout:
+            raise TimeoutError(f"timed out after {timeout:g} s waiting for {what}")
+        if progress is not None and loop.time() - told > 30:
+            told = loop.time()
+            progress()
+        await asyncio.sleep(POLL)
+    return loop.time() - began
+
+
+# -- results ---------------------------------------------------------------------------------
+@dataclass
+class Probe:
+    learnware_id: str
+    to_99: float
+    to_all: float
+    gossip_messages: int
+    gossip_bytes: int
+    envelope_bytes: int
+
+
+@dataclass
+class Search:
+    recall: float
+    seconds: float
+    requests: int
+    bytes: int
+    asked: int
+    partial: bool
+
+
+@dataclass
+class SimResult:
+    config: SimConfig
+    spaces: dict[str, int]
+    owners: list[int]
+    online: int
+    replicate_s: float
+    stored: list[tuple[int, int, int]]
+    """Per online node: (learnwares held, store announcement bytes, catalog bytes)."""
+    probes: list[Probe]
+    returns: list[float]
+    searches: list[Search]
+    sync_traffic: HubTraffic
+    sync_seconds: float
+    online_probing: int
+    """Nodes online while the probes ran (and the anti-entropy traffic was counted)."""
+    returns_late: int
+    """Returning nodes whose catalog was not complete within `SimConfig.timeout`."""
+    phases: dict[str, float] = field(default_factory=dict)
+    converged: bool = False
+    """Every online node held every learnware at the end."""
+    by_space: dict[str, tuple[float, float]] = field(default_factory=dict)
+    """`bytes_by_space` (filled by `main`: not needed by the test)."""
+
+
+# -- the run ---------------------------------------------------------------------------------
+def links_of(config: SimConfig) -> list[list[int]]:
+    rng = np.random.default_rng([config.seed, 6])
+    return [sorted(int(j) for j in rng.choice(i, size=min(i, config.degree), replace=False))
+            if i else [] for i in range(config.nodes)]
+
+
+def channel_total(traffic: HubTraffic, protocol_id: str) -> tuple[int, int]:
+    keys = (f"request {protocol_id}", f"response {protocol_id}")
+    return (sum(traffic.messages[k] for k in keys), sum(traffic.bytes[k] for k in keys))
+
+
+async def run_sim(config: SimConfig, log: Callable[[str], None] = lambda _: None
+                  ) -> SimResult:
+    design = DESIGNS[config.design]()
+    market = Market(config)
+    phases: dict[str, float] = {}
+    began = time.perf_counter()
+    learnwares = [market.learnware(i) for i in range(config.learnwares)]
+    owners = Counter(lw.owner for lw in learnwares)
+    most = max(owners.values()) + config.probes
+    identities = [identity_of(config, n) for n in range(config.nodes)]
+    stores = [MemoryStore() for _ in range(config.nodes)]
+    sequence = Counter[int]()
+    by_owner: dict[int, list[RecordRow]] = {}
+    for lw in learnwares:
+        sequence[lw.owner] += 1
+        by_owner.setdefault(lw.owner, []).append(
+            design.announce(identities[lw.owner], lw, sequence[lw.owner]))
+    for owner, rows in by_owner.items():
+        stores[owner].put_records(rows)
+    central = Catalog()
+    central.add_many((lw.id, lw.semantic, lw.spec) for lw in learnwares)
+    phases["market: sign, store, central catalog"] = time.perf_counter() - began
+    log(f"market of {len(learnwares)} learnwares ready")
+
+    rng = np.random.default_rng([config.seed, 7])
+    hub = InProcessHub(drop=config.loss, seed=config.seed)
+    low, high = (ms / 2000.0 for ms in config.latency_ms)
+    for identity in identities:
+        hub.set_delay(identity.node_id, float(rng.uniform(low, high)))
+    links = links_of(config)
+    async with AsyncExitStack() as stack:
+        stack.callback(lambda: [s.close() for s in stores])  # after the nodes stop
+        nodes: list[SimNode] = []
+        began = time.perf_counter()
+        for n in range(config.nodes):
+            node = await start_node(hub, config, n, stores[n],
+                                    [identities[j].node_id for j in links[n]], most)
+            stack.push_async_callback(stop_node, node)
+            nodes.append(node)
+        total = len(learnwares)
+        replicate_s = await wait(
+            lambda: all(len(n.service.catalog) == total for n in nodes),
+            # bulk intake is CPU-bound: 20 records a second at the least (a loaded machine)
+            "the initial replication", config.timeout + config.nodes * total / 20,
+            lambda: log(f"replicating: {sum(len(n.service.catalog) for n in nodes):,} of "
+                        f"{total * len(nodes):,} held"))
+        phases["start-up and initial replication"] = time.perf_counter() - began
+        log(f"{config.nodes} nodes replicated {total} learnwares in {replicate_s:.1f} s")
+
+        offline = sorted(int(i) for i in rng.choice(
+            config.nodes, size=round(config.offline * config.nodes), replace=False))
+        for i in offline:
+            hub.kill(nodes[i].node_id)
+            nodes[i].online = False
+            await nodes[i].service.stop()
+        online = [n for n in nodes if n.online]
+        online_probing = len(online)
+
+        began = time.perf_counter()
+        sync_before = hub.traffic.copy()
+        probes = []
+        for p in range(config.probes):
+            i = config.learnwares + p
+            probes.append(await probe(hub, market, online, config, rng, i))
+            lw = market.learnware(i)  # the same spec, whoever publishes it
+            central.add(probes[-1].learnware_id, lw.semantic, lw.spec)
+            total += 1
+        sync_traffic = hub.traffic.since(sync_before)
+        sync_seconds = time.perf_counter() - began
+        phases["probes"] = sync_seconds
+        log(f"{len(probes)} probes done in {sync_seconds:.1f} s")
+
+        began = time.perf_counter()
+        returning = offline[:round(config.returning * len(offline))]
+        returns: list[float] = []
+        late = 0
+        for i in returning:
+            old = nodes[i]
+            restarted_at = time.perf_counter()
+            node = await start_node(hub, config, i, old.store,
+                                    [identities[j].node_id for j in links[i]], most)
+            stack.push_async_callback(stop_node, node)
+            nodes[i] = node
+            try:
+                await wait(lambda n=node: len(n.service.catalog) == total,
+                           "a returning node", config.timeout)
+            except TimeoutError:  # a finding, not a failure of the run: counted
+                late += 1
+            else:
+                returns.append(time.perf_counter() - restarted_at)
+        online = [n for n in nodes if n.online]
+        phases["returning nodes"] = time.perf_counter() - began
+
+        began = time.perf_counter()
+        searches = [await search(hub, central, online, market, config, rng, j)
+                    for j in range(config.searches)]
+        phases["searches"] = time.perf_counter() - began
+        stored = []
+        for n in online:
+            spec_bytes, catalog_bytes = design.stored(n)
+            stored.append((len(n.service.catalog), spec_bytes, catalog_bytes))
+        converged = all(held == total for held, _, _ in stored)  # late ones included
+    return SimResult(config, dict(Counter(lw.space for lw in learnwares)),
+                     [owners[n] for n in range(config.nodes)], len(online), replicate_s,
+                     stored, probes, returns, searches, sync_traffic, sync_seconds,
+                     online_probing, late, phases,
+                     converged)
+
+
+async def stop_node(node: SimNode) -> None:
+    if node.online:
+        await node.service.stop()
+        node.online = False
+
+
+async def probe(hub: InProcessHub, market: Market, online: list[SimNode], config: SimConfig,
+                rng: np.random.Generator, i: int) -> Probe:
+    """Publish learnware `i` on an online node (organizations' shares) and time its spread."""
+    weights = market.org_share[[n.index for n in online]]
+    origin = online[int(rng.choice(len(online), p=weights / weights.sum()))]
+    lw = market.learnware(i, owner=origin.index)
+    service = origin.service
+    lid, _ = publish_bytes(service.store, service.identity, content_of(i),
+                           semantic=lw.semantic, spec=lw.spec,
+                           organization=service.organization)
+    row = service.store.get_record(origin.node_id, lid)
+    assert row is not None
+    before = hub.traffic.copy()
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    service.catalog.apply(row)
+    assert isinstance(service.peers, Federation)
+    await service.peers.announce(row.envelope)
+    need = math.ceil(0.99 * len(online))
+    to_99 = await wait(lambda: sum(n.holds(lid) for n in online) >= need,
+                       "99 % of the online nodes", config.timeout)
+    await wait(lambda: all(n.holds(lid) for n in online), "every online node",
+               config.timeout)
+    to_all = loop.time() - t0
+    # copies still in flight (to nodes that have it already) are part of the cost
+    await asyncio.sleep(2 * config.latency_ms[1] / 1000.0)
+    gossip = f"gossip {ANNOUNCE_TOPIC}"
+    traffic = hub.traffic.since(before)
+    return Probe(lid, to_99, to_all, traffic.messages[gossip], traffic.bytes[gossip],
+                 len(row.envelope))
+
+
+async def search(hub: InProcessHub, central: Catalog, online: list[SimNode], market: Market,
+                 config: SimConfig, rng: np.random.Generator, j: int) -> Search:
+    node = online[int(rng.integers(len(online)))]
+    requirement = market.requirement(j)
+    truth = central.search(requirement, k=5, max_mixture=1, exact=True)
+    want = [m.id for m in truth.single]
+    before = hub.traffic.copy()
+    began = time.perf_counter()
+    answer = await node.service.search(SearchQuery(requirement, 5, config.mixture))
+    seconds = time.perf_counter() - began
+    await asyncio.sleep(2 * config.latency_ms[1] / 1000.0)  # late answers count too
+    messages, size = channel_total(hub.traffic.since(before), SEARCH_PROTOCOL)
+    got = [h.learnware_id for h in answer.hits[:5]]
+    recall = len(set(got) & set(want)) / len(want) if want else 1.0
+    return Search(recall, seconds, messages, size, len(answer.asked), answer.partial)
+
+
+def bytes_by_space(market: Market, design: FullReplication, n: int = 256
+                   ) -> dict[str, tuple[float, float]]:
+    """Per space: (signed announcement, catalog) bytes per learnware, measured on `n`
+    learnwares of that space alone (the per-node cost of each kind of learnware)."""
+    identity = identity_of(market.config, 0)
+    out = {}
+    for space in market.spaces:
+        catalog = Catalog()
+        envelope = 0
+        for i in range(n):
+            lw = market.learnware(i, owner=0, space=space)
+            envelope += len(design.announce(identity, lw, i + 1).envelope)
+            catalog.add(lw.id, lw.semantic, lw.spec)
+        out[space] = (envelope / n, catalog.nbytes() / n)
+    return out
+
+
+# -- tables ----------------------------------------------------------------------------------
+def pct(values: Sequence[float], q: float) -> float:
+    return float(np.percentile(values, q)) if values else float("nan")
+
+
+def mib(n: float) -> str:
+    return f"{n / 2**20:,.1f}"
+
+
+def print_result(r: SimResult, wall: float) -> None:
+    c = r.config
+    top = sorted(r.owners, reverse=True)
+    print_table(f"Network simulation: {c.design} replication ({machine()})",
+                ["setting", "value"], [
+                    ["nodes (organizations) / online at the end", f"{c.nodes} / {r.online}"],
+                    ["learnwares (+ probes)", f"{c.learnwares:,} (+{c.probes})"],
+                    ["per space", ", ".join(f"{s}: {n}" for s, n in sorted(r.spaces.items()))],
+                    ["points per spec (K)", c.points],
+                    ["share of the largest 1 / 3 organizations",
+                     f"{top[0] / c.learnwares:.0%} / {sum(top[:3]) / c.learnwares:.0%} "
+                     f"(Zipf s = {c.zipf})"],
+                    ["links", f"each node dials {c.degree} earlier nodes"],
+                    ["one-way link latency", f"{c.latency_ms[0]:g}-{c.latency_ms[1]:g} ms"],
+                    ["gossip loss per link", f"{c.loss:.1%}"],
+                    ["offline during probes / of them back", f"{c.offline:.0%} / "
+                     f"{c.returning:.0%}"],
+                    ["anti-entropy interval", f"{c.sync_interval:g} s"],
+                    *[[f"phase: {k}", f"{v:.1f} s"] for k, v in r.phases.items()],
+                    ["wall time, peak RSS", f"{wall:.0f} s, {peak_rss_mb():,.0f} MiB"]])
+
+    held = [h for h, _, _ in r.stored]
+    spec = [s for _, s, _ in r.stored]
+    cat = [k for _, _, k in r.stored]
+    per_lw = statistics.mean((s + k) / h for h, s, k in r.stored)
+    print_table("Bytes stored per online node (MiB)",
+                ["", "mean", "min", "max"], [
+                    ["learnwares held", f"{statistics.mean(held):,.0f}", min(held), max(held)],
+                    ["signed announcements in the store", mib(statistics.mean(spec)),
+                     mib(min(spec)), mib(max(spec))],
+                    ["catalog arrays (points, weights, index)", mib(statistics.mean(cat)),
+                     mib(min(cat)), mib(max(cat))],
+                    ["bytes per learnware held (store + catalog)", f"{per_lw:,.0f} B", "", ""]])
+
+    env = [p.envelope_bytes for p in r.probes]
+    msgs = [p.gossip_messages for p in r.probes]
+    gbytes = [p.gossip_bytes for p in r.probes]
+    sync_msgs, sync_bytes = channel_total(r.sync_traffic, SYNC_PROTOCOL)
+    s_req = [s.requests for s in r.searches]
+    s_bytes = [s.bytes for s in r.searches]
+    per_node_min = 60.0 / max(r.sync_seconds, 1e-9) / r.online_probing
+    print_table("Traffic counted at the hub", ["what", "messages", "bytes", "note"], [
+        ["one publish: gossip copies (mean)", f"{statistics.mean(msgs):,.0f}",
+         f"{statistics.mean(gbytes):,.0f}",
+         f"envelope {statistics.mean(env):,.0f} B; "
+         f"{statistics.mean(msgs) / r.online_probing:.1f} copies per online node"],
+        ["one search: requests + responses (mean)", f"{statistics.mean(s_req):,.1f}",
+         f"{statistics.mean(s_bytes):,.0f}",
+         f"{statistics.mean(s.asked for s in r.searches):.1f} peers asked"],
+        ["anti-entropy while probing, per node-minute", f"{sync_msgs * per_node_min:,.1f}",
+         f"{sync_bytes * per_node_min:,.0f}", f"over {r.sync_seconds:.0f} s"]])
+
+    to99 = [p.to_99 for p in r.probes]
+    to_all = [p.to_all for p in r.probes]
+    rows = [["findable from 99 % of online nodes", len(to99), f"{pct(to99, 50):.2f}",
+             f"{pct(to99, 95):.2f}", f"{max(to99):.2f}"],
+            ["findable from every online node", len(to_all), f"{pct(to_all, 50):.2f}",
+             f"{pct(to_all, 95):.2f}", f"{max(to_all):.2f}"]]
+    if r.returns:
+        rows.append(["returning node: restart to complete catalog", len(r.returns),
+                     f"{pct(r.returns, 50):.2f}", f"{pct(r.returns, 95):.2f}",
+                     f"{max(r.returns):.2f}"])
+    if r.returns_late:
+        rows.append([f"returning nodes not complete within {c.timeout:g} s", r.returns_late,
+                     "", "", ""])
+    rows.append(["initial replication (all nodes, all learnwares)", 1,
+                 f"{r.replicate_s:.1f}", "", ""])
+    print_table("Time to findable (s, wall clock)", ["", "n", "p50", "p95", "max"], rows)
+
+    lat = [s.seconds * 1000 for s in r.searches]
+    recall = [s.recall for s in r.searches]
+    print_table("Search from a random online node (k = 5) vs one central exact catalog",
+                ["searches", "recall@5 mean", "recall@5 min", "p50 ms", "p95 ms", "max ms",
+                 "partial answers"],
+                [[len(lat), f"{statistics.mean(recall):.3f}", f"{min(recall):.2f}",
+                  f"{pct(lat, 50):.0f}", f"{pct(lat, 95):.0f}", f"{max(lat):.0f}",
+                  sum(s.partial for s in r.searches)]])
+    print_extrapolation(r, per_lw, statistics.mean(msgs) / r.online_probing,
+                        statistics.mean(gbytes) / statistics.mean(msgs))
+
+
+def print_extrapolation(r: SimResult, per_lw: float, copies_per_node: float,
+                        envelope: float) -> None:
+    """Today's per-node cost at 1,000 nodes / 1,000,000 learnwares, from the measured
+    bytes per learnware (full replication: every node holds all of them)."""
+    target_nodes, target_lw = 1000, 1_000_000
+    text = sum(n for s, n in r.spaces.items() if s == "text") / sum(r.spaces.values())
+    rows = [["per-node storage, this market's mix", f"{per_lw * target_lw / 1e9:,.1f} GB",
+             f"{per_lw:,.0f} B/learnware x 1,000,000 (text share {text:.0%}, K = "
+             f"{r.config.points})"],
+            *[[f"per-node storage, all in {space}",
+               f"{(env + cat) * target_lw / 1e9:,.1f} GB",
+               f"{env:,.0f} B signed announcement + {cat:,.0f} B catalog per learnware"]
+              for space, (env, cat) in r.by_space.items()],
+            ["gossip per publish, network-wide",
+             f"{copies_per_node * target_nodes:,.0f} copies, "
+             f"{copies_per_node * target_nodes * envelope / 2**20:,.0f} MiB",
+             f"{copies_per_node:.1f} copies per node (same link degree) x 1,000 nodes"],
+            ["gossip received by one node for 1,000,000 publishes",
+             f"{copies_per_node * target_lw * envelope / 1e9:,.0f} GB",
+             "every announcement reaches every node"]]
+    print_table("Extrapolation (not measured): today's design at 1,000 nodes and "
+                "1,000,000 learnwares", ["", "value", "from"], rows)
+
+
+def parse(argv: Sequence[str] | None = None) -> tuple[SimConfig, str | None]:
+    """A `SimConfig` from the command line: one flag per field (``--text-share`` ...)."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    for f in dataclasses.fields(SimConfig):
+        flag = "--" + f.name.replace("_", "-")
+        if f.name == "design":
+            parser.add_argument(flag, choices=sorted(DESIGNS), default=f.default)
+        elif isinstance(f.default, tuple):
+            parser.add_argument(flag, type=float, nargs=2, default=f.default)
+        else:
+            parser.add_argument(flag, type=type(f.default), default=f.default)
+    parser.add_argument("--plot", metavar="PNG", help="also draw the figure of docs/scale.md")
+    a = vars(parser.parse_args(argv))
+    plot = a.pop("plot")
+    return SimConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in a.items()}), plot
+
+
+def main() -> None:
+    config, plot_path = parse()
+    began = time.perf_counter()
+    result = asyncio.run(run_sim(config, log=lambda m: print(m, file=sys.stderr, flush=True)))
+    wall = time.perf_counter() - began
+    result.by_space = bytes_by_space(Market(config), DESIGNS[config.design]())
+    print_result(result, wall)
+    if plot_path:
+        from benchmarks.network_sim_plot import plot
+
+        plot(result, plot_path)
+
+
+if __name__ == "__main__":
+    main()
