@@ -64,7 +64,7 @@ async def test_a_bug_in_a_web_route_is_a_500_logged_once(node, http, monkeypatch
     async def broken(*args, **kwargs):
         _bug()
 
-    monkeypatch.setattr(node.app[WEB].jobs, "fetch", broken)
+    monkeypatch.setattr(jsonio, "learnware_json", broken)  # the page's fetch route's first step
     with caplog.at_level(logging.INFO):
         await _expect_bug(await http.post(f"{node.url}/v1/web/fetch", json={"id": UNKNOWN_ID}),
                           caplog)

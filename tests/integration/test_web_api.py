@@ -335,7 +335,7 @@ async def test_a_worker_past_its_deadline_is_killed_and_a_dead_one_reported(tmp_
     from lwnode.http.web.jobs import WebJobs
     from lwnode.http.web.worker import JobFailed
 
-    jobs = WebJobs(token="t", trusted_types=(), timeout=0.3)
+    jobs = WebJobs(trusted_types=(), timeout=0.3)
     await jobs.start()
     try:
         began = asyncio.get_running_loop().time()
