@@ -13,7 +13,6 @@ import pytest_asyncio
 from real_nodes import lone_node
 
 from lwnode.http import jsonio
-from lwnode.http.web.routes import WEB
 
 pytestmark = [pytest.mark.timeout(120), pytest.mark.asyncio(loop_scope="module")]
 
