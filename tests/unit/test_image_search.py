@@ -49,8 +49,13 @@ def test_two_pair_user_gets_the_covering_mixture(mnist, market):
     rows = np.concatenate([pool[y[pool] == c][:150] for c in (2, 3, 6, 7)])
     q = RKMEImageSpec(n_points=50, random_state=1).fit(x[rows])
     mix = catalog.search(Requirement(spec=q)).mixture
-    assert mix is not None and set(mix.ids) == {"digits23", "digits67"}
-    assert all(abs(w - 0.5) < 0.15 for w in mix.weights)
+    assert mix is not None
+    weight = dict(zip(mix.ids, mix.weights, strict=True))
+    # the private default's noise may let a third learnware absorb a little of it (6.7 %
+    # with one BLAS thread, none with several): the covering pair carries the mixture
+    assert {"digits23", "digits67"} <= set(weight)
+    assert abs(weight["digits23"] - 0.5) < 0.15 and abs(weight["digits67"] - 0.5) < 0.15
+    assert sum(w for i, w in weight.items() if i not in ("digits23", "digits67")) < 0.1
 
 
 def test_mixture_weights_follow_class_proportions(mnist, market):
