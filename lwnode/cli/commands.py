@@ -551,7 +551,9 @@ def _cmd_reuse(args: argparse.Namespace) -> int:
         _print_json({"output": args.output, "predictions": len(reused.predictions),
                      "method": reused.method, "fetched": [_fetched_json(f) for f in fetched],
                      "mappings": {lw_id: mapping.describe() for lw_id, mapping
-                                  in reused.mappings}})
+                                  in reused.mappings},
+                     "selection": selection_json(reused.selection),
+                     "notes": list(reused.notes)})
         return EXIT_OK
     for lw_id, mapping in reused.mappings:
         print(f"{_short(lw_id)} takes other columns; mapped (its column <- yours):")
@@ -560,9 +562,26 @@ def _cmd_reuse(args: argparse.Namespace) -> int:
     print(f"wrote {args.output}: {len(reused.predictions)} predictions by {reused.method} "
           f"over {len(fetched)} learnware(s) "
           f"({', '.join(_short(f.learnware_id) for f in fetched)})")
+    if reused.selection is not None and reused.selection.n_folds:
+        print(f"chosen on your labels: {reused.selection.describe()}")
     for note in reused.notes:  # e.g. a one-class label draw: what was done instead
         print(f"note: {note}")
     return EXIT_OK
+
+
+def selection_json(selection: Any) -> dict[str, Any] | None:
+    """How the method was chosen on the labels (`engine.reuse.select.Selection`), for
+    ``--json``: None when no choice was made on labels."""
+    if selection is None:
+        return None
+
+    def score(s: Any) -> dict[str, Any] | None:
+        return None if s is None else {"method": s.name, "value": s.value, "spread": s.spread}
+
+    return {"chosen": selection.chosen, "metric": selection.metric,
+            "n_labels": selection.n_labels, "n_folds": selection.n_folds,
+            "scores": [score(s) for s in selection.scores],
+            "estimate": score(selection.estimate), "notes": list(selection.notes)}
 
 
 def _cmd_peers(args: argparse.Namespace) -> int:
@@ -821,7 +840,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = _sub(sub, "reuse", "predict your rows with learnwares",
              "Fetch the learnwares, load their models safely, and predict your rows: "
              "job-selector or average with no labels, ensemble-pruning or feature-augment "
-             "with a few labels (--labels).")
+             "with a few labels (--labels); with labels and no --method, the one that "
+             "scores best on them out of fold.")
     p.add_argument("ids", nargs="+", metavar="ID",
                    help="learnware ids, or unique prefixes of them (6+ hex digits)")
     p.add_argument("--data", required=True, metavar="user.csv|.npy")
@@ -832,7 +852,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p.add_argument("--method", choices=REUSE_METHODS,
                    help="default: hetero when a learnware takes other columns than yours "
-                   "(your CSV header), else job-selector, or ensemble-pruning with --labels")
+                   "(your CSV header), else job-selector; with --labels, the method that "
+                   "scores best on them out of fold, job-selector unless another beats it "
+                   "clearly (the scores and an estimate of the choice are printed)")
     p.add_argument("--semantic", metavar="semantic.toml",
                    help="describes your columns ([input.columns] name = \"description\"): "
                    "how they are matched with a learnware's other columns")
