@@ -28,7 +28,9 @@ region's learnware alone: accuracy fell from 0.97 (job selector, no labels) to
 A labelled estimate can only speak for the rows the labels are drawn like: labels
 of the first rows of a file sorted by source say little about the other rows.
 
-`select_reuser` returns the chosen reuser fitted on all the labelled rows.
+`select_reuser` returns the chosen reuser fitted on all the labelled rows;
+`rank_by_labels` orders a search's shortlist by the same scores and rule (label-aware
+search: the given MMD² order stands unless the labels separate two entries).
 """
 
 from __future__ import annotations
@@ -204,6 +206,78 @@ def select_reuser(candidates: Sequence[Candidate], x: Any, y: ArrayLike, *,
     model = model if chosen is baseline else _fit(chosen, x, target)
     return Selection(chosen.name, model, metric, scores, estimate, m, len(splits),
                      tuple(model.notes_))
+
+
+@dataclass(frozen=True)
+class Ranked:
+    """One entry of `rank_by_labels`: its out-of-fold score and its place in the
+    order it was given (0: first)."""
+
+    name: str
+    value: float
+    spread: float
+    given_rank: int
+
+
+@dataclass(frozen=True)
+class Ranking:
+    """`rank_by_labels`' answer: the entries in their order by the labels.
+
+    moved : True when the labels changed the given order
+    n_folds : 0 when the labels could not rank anything (`notes` say why); the
+        given order is then kept and the entries' values are their plain scores on
+        the labelled rows (NaN for a candidate that learns from labels)
+    """
+
+    entries: tuple[Ranked, ...]
+    metric: str
+    n_labels: int
+    n_folds: int
+    moved: bool
+    notes: tuple[str, ...] = ()
+
+
+def rank_by_labels(candidates: Sequence[Candidate], x: Any, y: ArrayLike, *, task: str,
+                   max_folds: int = MAX_FOLDS, random_state: int = SEED) -> Ranking:
+    """Order `candidates` (given in a prior order, e.g. by MMD²) by their out-of-fold
+    scores on the labelled rows, moving one ahead only when the labels separate it.
+
+    Walking down the given order, the first remaining candidate keeps its place unless
+    another remaining one beats it by the rule `select_reuser` uses (paired per-row
+    gain above `Z_GAIN` standard errors); then the one with the largest gain takes it.
+    So ten labels that do not separate two learnwares leave them as they were given.
+    Scores come from the same shared folds as `select_reuser`'s.
+    """
+    if not candidates:
+        raise ReuseError("candidates: nothing to rank")
+    classify = task == CLASSIFICATION
+    target = _targets(y, classify)
+    m = len(target)
+    if len(x) != m:
+        raise ReuseError(f"y: {m} labels for {len(x)} rows of X")
+    metric = "accuracy" if classify else "rmse"
+    why = _degenerate(target, classify)
+    if why is not None:
+        data_free = _data_free_predictions(candidates, x, target)
+        entries = tuple(Ranked(c.name, _metric(_losses(data_free[c.name], target, classify),
+                                               classify) if c.name in data_free else
+                               float("nan"), 0.0, i) for i, c in enumerate(candidates))
+        return Ranking(entries, metric, m, 0, False, (f"{why}: kept the given order",))
+    splits = label_folds(target, classify, max_folds=max_folds, random_state=random_state)
+    losses = _losses_by_candidate(candidates, x, target, splits, classify,
+                                  _data_free_predictions(candidates, x, target))
+    remaining = list(candidates)
+    order: list[Candidate] = []
+    while remaining:
+        pick = _choose(remaining, losses)
+        order.append(pick)
+        remaining.remove(pick)
+    given = {c.name: i for i, c in enumerate(candidates)}
+    entries = tuple(Ranked(c.name, _metric(losses[c.name], classify),
+                           _spread(losses[c.name], splits, classify), given[c.name])
+                    for c in order)
+    return Ranking(entries, metric, m, len(splits),
+                   [e.given_rank for e in entries] != list(range(len(entries))))
 
 
 def _targets(y: ArrayLike, classify: bool) -> NDArray[Any]:

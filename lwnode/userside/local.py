@@ -495,17 +495,23 @@ def reuse_with(paths: Sequence[Path], x: NDArray[Any], *, method: str | None = N
     `labels` may be fewer than the rows: they label the first ``len(labels)`` rows,
     and every row is predicted.
     """
+    _check_reuse(x, method, labels)  # before loading packages (again in reuse_learnwares)
+    learnwares = load_learnwares(paths, trusted_types=trusted_types, allow_code=allow_code)
+    return reuse_learnwares(learnwares, x, method=method, labels=labels, weights=weights,
+                            user_input=user_input)
+
+
+def load_learnwares(paths: Sequence[Path], *, trusted_types: Sequence[str] = (),
+                    allow_code: bool = False) -> list[Any]:
+    """The learnwares of fetched (verified) packages, their models loaded safely."""
     from engine.errors import ModelLoadError
     from engine.package import open_package
 
-    _check_reuse(x, method, labels)  # before loading packages (again in reuse_learnwares)
     try:
-        learnwares = [open_package(p).learnware(trusted_types=trusted_types,
-                                                allow_code=allow_code) for p in paths]
+        return [open_package(p).learnware(trusted_types=trusted_types, allow_code=allow_code)
+                for p in paths]
     except (PackageError, ModelLoadError) as exc:
         raise InputError(str(exc)) from None
-    return reuse_learnwares(learnwares, x, method=method, labels=labels, weights=weights,
-                            user_input=user_input)
 
 
 def _check_reuse(x: NDArray[Any], method: str | None, labels: NDArray[Any] | None) -> None:
@@ -529,10 +535,7 @@ def reuse_learnwares(learnwares: Sequence[Any], x: NDArray[Any], *, method: str 
     learnwares = list(learnwares)
     if weights is not None and len(weights) != len(learnwares):
         raise InputError(f"--weights: {len(weights)} weights for {len(learnwares)} learnwares")
-    permutation = order_by_name(user_input, [lw.semantic.input for lw in learnwares
-                                             if lw.semantic.input is not None])
-    if permutation is not None and user_input is not None and x.ndim == 2:
-        x, user_input = x[:, permutation], reordered(user_input, permutation)  # by name
+    x, user_input = in_their_order(learnwares, x, user_input)
     other = other_columns(learnwares, user_input, x)
     if other and method not in (None, HETERO):
         raise InputError(f"--method {method}: learnware {other[0]} takes other columns than "
@@ -557,6 +560,17 @@ def reuse_learnwares(learnwares: Sequence[Any], x: NDArray[Any], *, method: str 
         return Reused(np.asarray(model.predict(x)), method, notes=tuple(model.notes_))
     except (ReuseError, SpecError) as exc:
         raise InputError(str(exc)) from None
+
+
+def in_their_order(learnwares: Sequence[Any], x: NDArray[Any], user_input: InputSpec | None
+                   ) -> tuple[NDArray[Any], InputSpec | None]:
+    """The user's columns (`x`, named by `user_input`) put in the learnwares' order by
+    name when they name the same columns in another order; else as they are."""
+    permutation = order_by_name(user_input, [lw.semantic.input for lw in learnwares
+                                             if lw.semantic.input is not None])
+    if permutation is not None and user_input is not None and x.ndim == 2:
+        return x[:, permutation], reordered(user_input, permutation)
+    return x, user_input
 
 
 def other_columns(learnwares: Sequence[Any], user_input: InputSpec | None,

@@ -81,3 +81,26 @@ def test_labels_of_the_wrong_kind_are_refused_even_when_too_few_to_choose(decoy)
     learnwares, x, _ = decoy
     with pytest.raises(ReuseError, match="labels of the wrong kind"):
         select_method(learnwares, x[:4], np.array([0, 1, 0, 1]), None)
+
+
+def _singles(learnwares):
+    from engine.reuse import Averaging
+    from engine.reuse.select import Candidate
+
+    return [Candidate(lw.semantic.name, lambda lw=lw: Averaging([lw]), False)
+            for lw in learnwares]
+
+
+def test_rank_by_labels_moves_the_useful_learnware_up_only_when_the_labels_separate(decoy):
+    from engine.reuse.select import rank_by_labels
+
+    learnwares, x, y = decoy  # given in MMD² order: the look-alike first
+    ranked = rank_by_labels(_singles(learnwares), x[:20], y[:20], task="classification")
+    assert [e.name for e in ranked.entries] == ["useful", "look-alike"] and ranked.moved
+    assert ranked.entries[0].given_rank == 1 and ranked.n_folds == 5
+    assert ranked.entries[0].value > ranked.entries[1].value
+    noise = np.where(np.random.default_rng(5).random(10) < 0.5, "pos", "neg")
+    kept = rank_by_labels(_singles(learnwares), x[:10], noise, task="classification")
+    assert not kept.moved and [e.given_rank for e in kept.entries] == [0, 1]
+    few = rank_by_labels(_singles(learnwares), x[:3], y[:3], task="classification")
+    assert not few.moved and few.n_folds == 0 and "kept the given order" in few.notes[0]
