@@ -14,7 +14,7 @@ import sys
 ALL = ["spec_fit", "search_bench", "image_spec", "text_spec", "reuse_synthetic", "reuse_mnist",
        "reuse_birthdays", "hetero_bench", "search_bounds", "privacy_bench",
        "p2p_bench", "node_bench", "http_hostile", "federation_bench", "soak_hostile",
-       "network_sim"]
+       "network_sim", "rerank_birthdays"]
 
 
 def main(argv: list[str]) -> int:

@@ -12,6 +12,7 @@ module                     holds
 ``feature_augment.py``     `FeatureAugment` (few labels): outputs as extra features
 ``offset_logistic.py``     logistic regression on top of a base prediction (FeatureAugment)
 ``forest_stack.py``        a forest on FeatureAugment's features, kept if CV prefers it
+``select.py``              choose a reuser by its out-of-fold score on a few labels
 ``synthetic.py``           synthetic region tasks with known answers (tests, benchmarks)
 =========================  ==========================================================
 

@@ -359,6 +359,14 @@ def _cmd_search(args: argparse.Namespace) -> int:
         body["statistical"] = read_json_file(args.spec)
     if "semantic" not in body and "statistical" not in body:
         raise InputError("nothing to search with: give --data (or --spec) and/or --semantic")
+    if args.labels and not args.data:
+        raise InputError("--labels label the first rows of --data: give --data too")
+    labels = None
+    if args.labels:
+        from lwnode.userside.rerank import check_rerank
+
+        check_rerank(args.rerank)
+        labels = _read_labels(args.labels)
     from lwnode.errors import RequestFailed
 
     source = args.data or args.spec or args.semantic
@@ -377,14 +385,80 @@ def _cmd_search(args: argparse.Namespace) -> int:
                          f"({answer['notes'][0].rsplit(' ', 1)[-1]}); check its columns, or, "
                          "to match learnwares over other columns, give it a header and "
                          f"{_DESCRIBE}")
+    reranked = None
+    if labels is not None and answer["single"]:
+        assert mine is not None
+        reranked = _rerank(args, answer, mine[1], labels)
     if args.json:
-        _print_json(answer)
+        _print_json(answer if reranked is None else {**answer, "rerank": reranked})
         return EXIT_OK
     _print_answer(answer, body)
+    if reranked is not None:
+        _print_rerank(reranked, args.labels)
     if mine is not None:
         _out().print(f"your requirement's {_privacy_report(*mine).summary()}",
                      markup=False, highlight=False)
     return EXIT_OK
+
+
+def _read_labels(path: str) -> Any:
+    from lwnode.userside.tabular import read_labels
+
+    with _step(f"reading {path}"):
+        return read_labels(path)
+
+
+def _rerank(args: argparse.Namespace, answer: dict[str, Any], table: Any, labels: Any
+            ) -> dict[str, Any]:
+    """Fetch the shortlist (verified, into the cache) and order it by the labels
+    (`lwnode.userside.rerank`); a package that cannot be loaded here is left out."""
+    from lwnode.cli.cache import cache_dir
+    from lwnode.errors import InputError
+    from lwnode.userside.local import load_learnwares, read_semantic
+    from lwnode.userside.rerank import rerank, shortlist_ids
+
+    ids = shortlist_ids(answer, args.rerank)
+    fetched = _fetch(args, ids, cache_dir(args))
+    learnwares, notes = {}, []
+    for f in fetched:
+        try:
+            learnwares[f.learnware_id] = load_learnwares([f.path])[0]
+        except InputError as exc:  # e.g. a model that runs its own code
+            notes.append(f"{_short(f.learnware_id)} not re-ranked: {exc}")
+    user_input = (read_semantic(args.semantic, table=table, data_name=args.data).input
+                  if table.values.ndim == 2 else None)
+    with _step(f"scoring {len(learnwares)} learnware(s) on your {len(labels)} labels"):
+        try:
+            out = rerank(answer, learnwares, table.values, labels, user_input=user_input,
+                         n=args.rerank)
+        except InputError as exc:  # the engine calls the labels y
+            if not str(exc).startswith("y: "):
+                raise
+            raise InputError(f"{args.labels}: {str(exc)[3:]}") from None
+    return {**out, "notes": notes + out["notes"]}
+
+
+def _print_rerank(reranked: dict[str, Any], labels: str) -> None:
+    from lwnode.cli.tables import rerank_table, reuse_hint
+
+    console = _out()
+    console.print(rerank_table(reranked))
+    by_mmd = next(e for e in reranked["ranking"] if e["mmd2_rank"] == 1)
+    top = reranked["ranking"][0]
+    if not reranked["n_folds"]:
+        pass  # the notes say why nothing was ranked
+    elif top is not by_mmd:
+        console.print(f"your labels put {top['name']} first: it beats {by_mmd['name']} (first "
+                      "by MMD²) by more than 1.645 standard errors of the per-row gain",
+                      markup=False, highlight=False)
+    else:
+        console.print("your labels do not separate the shortlist's first from the others: "
+                      "the MMD² order is kept", markup=False, highlight=False)
+    for note in reranked["notes"]:
+        console.print(f"note: {note}", style="dim", markup=False)
+    singles = [e["id"] for e in reranked["ranking"] if e["id"] != "mixture"]
+    print("reuse them with your labels (the method is chosen on them out of fold):\n"
+          + reuse_hint(singles, None, False, labels))
 
 
 _DESCRIBE = "describe your columns in a --semantic TOML ([input.columns] name = \"description\")"
@@ -551,7 +625,9 @@ def _cmd_reuse(args: argparse.Namespace) -> int:
         _print_json({"output": args.output, "predictions": len(reused.predictions),
                      "method": reused.method, "fetched": [_fetched_json(f) for f in fetched],
                      "mappings": {lw_id: mapping.describe() for lw_id, mapping
-                                  in reused.mappings}})
+                                  in reused.mappings},
+                     "selection": selection_json(reused.selection),
+                     "notes": list(reused.notes)})
         return EXIT_OK
     for lw_id, mapping in reused.mappings:
         print(f"{_short(lw_id)} takes other columns; mapped (its column <- yours):")
@@ -560,9 +636,26 @@ def _cmd_reuse(args: argparse.Namespace) -> int:
     print(f"wrote {args.output}: {len(reused.predictions)} predictions by {reused.method} "
           f"over {len(fetched)} learnware(s) "
           f"({', '.join(_short(f.learnware_id) for f in fetched)})")
+    if reused.selection is not None and reused.selection.n_folds:
+        print(f"chosen on your labels: {reused.selection.describe()}")
     for note in reused.notes:  # e.g. a one-class label draw: what was done instead
         print(f"note: {note}")
     return EXIT_OK
+
+
+def selection_json(selection: Any) -> dict[str, Any] | None:
+    """How the method was chosen on the labels (`engine.reuse.select.Selection`), for
+    ``--json``: None when no choice was made on labels."""
+    if selection is None:
+        return None
+
+    def score(s: Any) -> dict[str, Any] | None:
+        return None if s is None else {"method": s.name, "value": s.value, "spread": s.spread}
+
+    return {"chosen": selection.chosen, "metric": selection.metric,
+            "n_labels": selection.n_labels, "n_folds": selection.n_folds,
+            "scores": [score(s) for s in selection.scores],
+            "estimate": score(selection.estimate), "notes": list(selection.notes)}
 
 
 def _cmd_peers(args: argparse.Namespace) -> int:
@@ -794,13 +887,22 @@ def build_parser() -> argparse.ArgumentParser:
     p = _sub(sub, "search", "search by the RKME of your data (built here)",
              "Build the RKME of your unlabelled data on this machine and send only it (and an "
              "optional partial semantic spec) to the node; print the ranked learnwares and the "
-             "best mixture.")
+             "best mixture. With --labels, also fetch the shortlist (verified) and rank it "
+             "by your labels, here: labels and rows never leave this machine.")
     p.add_argument("--data", metavar="user.csv|.npy", help="your unlabelled rows")
     p.add_argument("--spec", metavar="spec.json", help="a spec made by 'lwnode spec make'")
     p.add_argument("--semantic", metavar="semantic.toml", help="partial semantic spec")
     p.add_argument("--k", type=int, default=5, help="single learnwares to list (default 5)")
     p.add_argument("--mixture", type=int, metavar="N",
                    help="largest mixture (default: the node's)")
+    p.add_argument("--labels", metavar="y.csv", help="labels of the first rows of --data "
+                   "(as for reuse): fetch the shortlist here and rank it by them too")
+    from lwnode.userside.rerank import DEFAULT_RERANK, MAX_RERANK
+
+    p.add_argument("--rerank", type=int, default=DEFAULT_RERANK, metavar="N",
+                   help=f"with --labels: how many of the top learnwares to fetch and score "
+                   f"(default {DEFAULT_RERANK}, at most {MAX_RERANK}; the mixture's members "
+                   "too)")
     p.add_argument("--json", action="store_true", help="print the answer as JSON")
     _add_spec_options(p)
     _add_node(p)
@@ -821,7 +923,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = _sub(sub, "reuse", "predict your rows with learnwares",
              "Fetch the learnwares, load their models safely, and predict your rows: "
              "job-selector or average with no labels, ensemble-pruning or feature-augment "
-             "with a few labels (--labels).")
+             "with a few labels (--labels); with labels and no --method, the one that "
+             "scores best on them out of fold.")
     p.add_argument("ids", nargs="+", metavar="ID",
                    help="learnware ids, or unique prefixes of them (6+ hex digits)")
     p.add_argument("--data", required=True, metavar="user.csv|.npy")
@@ -832,7 +935,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p.add_argument("--method", choices=REUSE_METHODS,
                    help="default: hetero when a learnware takes other columns than yours "
-                   "(your CSV header), else job-selector, or ensemble-pruning with --labels")
+                   "(your CSV header), else job-selector; with --labels, the method that "
+                   "scores best on them out of fold, job-selector unless another beats it "
+                   "clearly (the scores and an estimate of the choice are printed)")
     p.add_argument("--semantic", metavar="semantic.toml",
                    help="describes your columns ([input.columns] name = \"description\"): "
                    "how they are matched with a learnware's other columns")

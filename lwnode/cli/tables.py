@@ -64,11 +64,35 @@ def mixture_table(mixture: dict[str, Any]) -> Any:
     return table
 
 
-def reuse_hint(ids: list[str], weights: list[float] | None, across: bool) -> str:
+def reuse_hint(ids: list[str], weights: list[float] | None, across: bool,
+               labels: str | None = None) -> str:
     """The command that reuses what was found, by short ids, in lines of < 80 columns."""
     lines = ["lwnode reuse " + " ".join(short_id(i) for i in ids)]
     if weights:
         lines.append("--weights " + ",".join(f"{w:.3f}" for w in weights))
     lines.append("--data YOUR.csv " + ("--semantic YOUR.toml " if across else "")
-                 + "-o predictions.csv")
+                 + (f"--labels {labels} " if labels else "") + "-o predictions.csv")
     return "  " + " \\\n      ".join(lines)
+
+
+def rerank_table(reranked: dict[str, Any]) -> Any:
+    """The shortlist by the user's labels (`lwnode.userside.rerank`), with each entry's
+    spread over the folds and its place by MMD²."""
+    metric = reranked["metric"]
+    better = "higher" if metric == "accuracy" else "lower"
+    folds = reranked["n_folds"]
+    how = (f"± the spread over {folds} folds" if folds else "too few labels to rank by")
+    table = _table(f"Ranked by your {reranked['n_labels']} labels ({metric} on them, "
+                   f"{better} is better: the learnwares never saw them; {how})")
+    table.add_column("#", justify="right", no_wrap=True)
+    table.add_column("id", no_wrap=True)
+    table.add_column("name", ratio=3, overflow="fold")
+    table.add_column(metric, justify="right", no_wrap=True)
+    table.add_column("±", justify="right", no_wrap=True)
+    table.add_column("by MMD²", justify="right", no_wrap=True)
+    for rank, entry in enumerate(reranked["ranking"], 1):
+        value = "" if entry["value"] is None else f"{entry['value']:.3f}"
+        lid = entry["id"] if entry["id"] == "mixture" else short_id(entry["id"])
+        table.add_row(str(rank), lid, entry["name"], value, f"{entry['spread']:.3f}",
+                      f"#{entry['mmd2_rank']}")
+    return table

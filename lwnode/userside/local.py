@@ -10,7 +10,8 @@ coarsened).
   explicitly allowed: it runs code).
 - `fetch_package`: download, resume, check size, sha256 and the owner's signed
   announcement, then open the package safely.
-- `reuse`: load fetched learnwares and predict with one of the engine's reusers.
+- `reuse`: load fetched learnwares and predict with one of the engine's reusers
+  (with labels and no method asked for, the one `select_method` chooses on them).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -40,6 +41,7 @@ from protocol.content import check_content_id
 from protocol.errors import ProtocolError
 
 if TYPE_CHECKING:
+    from engine.reuse.select import Selection
     from lwnode.userside.safefetch import Deadline, FetchLimits
 
 REUSE_METHODS = ("job-selector", "average", "ensemble-pruning", "feature-augment", "hetero")
@@ -467,6 +469,8 @@ class Reused:
     method: str
     mappings: tuple[tuple[str, ColumnMapping], ...] = ()
     notes: tuple[str, ...] = ()
+    selection: Selection | None = None
+    """How the method was chosen on the labels (`select_method`), when it was."""
 
 
 def reuse(paths: Sequence[Path], x: NDArray[Any], *, method: str,
@@ -484,23 +488,30 @@ def reuse_with(paths: Sequence[Path], x: NDArray[Any], *, method: str | None = N
     """Load the learnwares in `paths` and predict the user's rows.
 
     `method` None chooses: ``hetero`` when a learnware takes other columns than the
-    user's (`user_input`: their header and descriptions), else ``ensemble-pruning``
-    with labels and ``job-selector`` without. A method that needs the same columns
+    user's (`user_input`: their header and descriptions), else ``job-selector``
+    without labels and, with labels, the method `select_method` chooses by its
+    out-of-fold score on them (``Reused.selection`` says how). A method that needs the same columns
     is refused for learnwares over other columns, with a message that says why.
     `labels` may be fewer than the rows: they label the first ``len(labels)`` rows,
     and every row is predicted.
     """
+    _check_reuse(x, method, labels)  # before loading packages (again in reuse_learnwares)
+    learnwares = load_learnwares(paths, trusted_types=trusted_types, allow_code=allow_code)
+    return reuse_learnwares(learnwares, x, method=method, labels=labels, weights=weights,
+                            user_input=user_input)
+
+
+def load_learnwares(paths: Sequence[Path], *, trusted_types: Sequence[str] = (),
+                    allow_code: bool = False) -> list[Any]:
+    """The learnwares of fetched (verified) packages, their models loaded safely."""
     from engine.errors import ModelLoadError
     from engine.package import open_package
 
-    _check_reuse(x, method, labels)  # before loading packages (again in reuse_learnwares)
     try:
-        learnwares = [open_package(p).learnware(trusted_types=trusted_types,
-                                                allow_code=allow_code) for p in paths]
+        return [open_package(p).learnware(trusted_types=trusted_types, allow_code=allow_code)
+                for p in paths]
     except (PackageError, ModelLoadError) as exc:
         raise InputError(str(exc)) from None
-    return reuse_learnwares(learnwares, x, method=method, labels=labels, weights=weights,
-                            user_input=user_input)
 
 
 def _check_reuse(x: NDArray[Any], method: str | None, labels: NDArray[Any] | None) -> None:
@@ -524,19 +535,22 @@ def reuse_learnwares(learnwares: Sequence[Any], x: NDArray[Any], *, method: str 
     learnwares = list(learnwares)
     if weights is not None and len(weights) != len(learnwares):
         raise InputError(f"--weights: {len(weights)} weights for {len(learnwares)} learnwares")
-    permutation = order_by_name(user_input, [lw.semantic.input for lw in learnwares
-                                             if lw.semantic.input is not None])
-    if permutation is not None and user_input is not None and x.ndim == 2:
-        x, user_input = x[:, permutation], reordered(user_input, permutation)  # by name
+    x, user_input = in_their_order(learnwares, x, user_input)
     other = other_columns(learnwares, user_input, x)
     if other and method not in (None, HETERO):
         raise InputError(f"--method {method}: learnware {other[0]} takes other columns than "
                          f"yours; reuse across feature spaces is --method {HETERO} (chosen "
                          "by itself when --method is left out)")
-    method = method or (HETERO if other else default_method(0 if labels is None else len(labels)))
+    if method is None and other:
+        method = HETERO
     try:
         if method == HETERO:
             return _reuse_hetero(learnwares, x, labels, weights, user_input, other)
+        if method is None and labels is not None:
+            selection = select_method(learnwares, x[:len(labels)], labels, weights)
+            return Reused(np.asarray(selection.model.predict(x)), selection.chosen,
+                          notes=selection.notes, selection=selection)
+        method = method or DATA_FREE_DEFAULT
         model = new_reuser(method, learnwares, weights)
         if method in NEEDS_LABELS:
             assert labels is not None
@@ -548,6 +562,17 @@ def reuse_learnwares(learnwares: Sequence[Any], x: NDArray[Any], *, method: str 
         raise InputError(str(exc)) from None
 
 
+def in_their_order(learnwares: Sequence[Any], x: NDArray[Any], user_input: InputSpec | None
+                   ) -> tuple[NDArray[Any], InputSpec | None]:
+    """The user's columns (`x`, named by `user_input`) put in the learnwares' order by
+    name when they name the same columns in another order; else as they are."""
+    permutation = order_by_name(user_input, [lw.semantic.input for lw in learnwares
+                                             if lw.semantic.input is not None])
+    if permutation is not None and user_input is not None and x.ndim == 2:
+        return x[:, permutation], reordered(user_input, permutation)
+    return x, user_input
+
+
 def other_columns(learnwares: Sequence[Any], user_input: InputSpec | None,
                   x: NDArray[Any]) -> list[str]:
     """The ids of the `learnwares` that take other columns than the user's rows `x`
@@ -556,10 +581,30 @@ def other_columns(learnwares: Sequence[Any], user_input: InputSpec | None,
     return [lw.id for lw in learnwares if _other_columns(lw, user_input, width)]
 
 
-def default_method(n_labels: int) -> str:
-    """The same-column method chosen when none is asked for: one that learns from the
-    labels when there are enough of them (2), else the data-free job selector."""
-    return "ensemble-pruning" if n_labels >= 2 else "job-selector"
+DATA_FREE_DEFAULT = "job-selector"
+"""The same-column method when none is asked for and there are no labels; with labels
+it is the baseline `select_method` keeps unless a method beats it out of fold."""
+SELECTION_ORDER = (DATA_FREE_DEFAULT, "average", "ensemble-pruning", "feature-augment")
+"""The candidates `select_method` scores, the baseline first."""
+
+
+def select_method(learnwares: Sequence[Any], x: NDArray[Any], labels: NDArray[Any],
+                  weights: Sequence[float] | None) -> Selection:
+    """The same-column method for the user's labelled rows (`x`, `labels`), chosen by
+    `engine.reuse.select.select_reuser` among `SELECTION_ORDER`: the data-free default
+    is kept unless another method beats it out of fold (the rule and its estimate are
+    in that module's doc); its `model` is fitted and predicts."""
+    from engine.reuse.base import infer_task
+    from engine.reuse.select import Candidate, select_reuser
+
+    task = infer_task(learnwares)
+
+    def factory(name: str) -> Callable[[], Any]:
+        return lambda: new_reuser(name, learnwares, weights)
+
+    candidates = [Candidate(name, factory(name), name in NEEDS_LABELS)
+                  for name in SELECTION_ORDER]
+    return select_reuser(candidates, x, labels, task=task)
 
 
 def new_reuser(method: str, learnwares: Sequence[Any], weights: Sequence[float] | None) -> Any:

@@ -252,6 +252,38 @@ def region_package(centres: np.ndarray, region: int, *, n: int = 300, seed: int 
     return data
 
 
+DECOY_NAMES = ("look-alike", "useful")
+
+
+def decoy_market(n_user: int = 200, seed: int = 0
+                 ) -> tuple[dict[str, bytes], np.ndarray, np.ndarray]:
+    """A market where the learnware closest by MMD² is not the useful one.
+
+    The user's rows are N(0, I) in 3 columns, labelled ``pos`` where column 0 is
+    positive. "look-alike" was trained on rows drawn like the user's, but labels by
+    column 1 (its RKME matches the user's data; its answers are a coin toss there);
+    "useful" labels by column 0, as the user does, but was trained on rows shifted by
+    2 in column 2 (its RKME is further away). Returns the two packages by name, the
+    user's rows and labels.
+    """
+    from sklearn.linear_model import LogisticRegression
+
+    from engine.package import build_bytes
+
+    rng = np.random.default_rng(seed)
+    packages = {}
+    for name, column, shift in (("look-alike", 1, 0.0), ("useful", 0, 2.0)):
+        x = rng.normal(size=(400, 3)) + np.array([0.0, 0.0, shift])
+        model = LogisticRegression().fit(x, np.where(x[:, column] > 0, "pos", "neg"))
+        semantic = SemanticSpec.from_dict({
+            "data_type": "table", "task_type": "classification", "name": name,
+            "input": {"dimension": 3}, "output": {"dimension": 1, "labels": ["neg", "pos"]}})
+        packages[name] = build_bytes(model, semantic,
+                                     RKMETableSpec(n_points=20, random_state=seed).fit(x))
+    x_user = rng.normal(size=(n_user, 3))
+    return packages, x_user, np.where(x_user[:, 0] > 0, "pos", "neg")
+
+
 async def publish_package(service: Any, data: bytes) -> str:
     """Publish the package `data` through a running node's service, as an upload to
     ``POST /v1/learnwares`` does; returns its learnware id."""

@@ -11,7 +11,7 @@ from engine.errors import ReuseError
 from engine.reuse.synthetic import make_learnwares, make_regions
 from lwnode.errors import BadRequest
 from lwnode.http.web.forms import FileField, Form, safe_name
-from lwnode.http.web.scoring import folds, measure, reuse_rows
+from lwnode.http.web.scoring import measure, reuse_rows
 from lwnode.http.web.worker import run
 
 
@@ -25,17 +25,6 @@ def market():
 def regression_market():
     regions = make_regions(2, 3, task="regression", random_state=1)
     return regions, make_learnwares(regions, 400, n_points=20, random_state=1)
-
-
-def test_folds_cover_every_labelled_row_once_and_never_train_on_it():
-    for m in (2, 3, 7, 40):
-        splits = folds(m)
-        assert len(splits) == min(5, m)
-        tested = np.concatenate([test for _, test in splits])
-        assert sorted(tested.tolist()) == list(range(m))
-        for train, test in splits:
-            assert not set(train.tolist()) & set(test.tolist())
-            assert len(train) + len(test) == m
 
 
 def test_data_free_reuse_beats_a_user_only_model_on_few_labels(market):

@@ -8,7 +8,14 @@ those labels alone (logistic regression or ridge on standardised columns).
 Neither side is scored on rows it learnt from: a data-free reuser (job selector,
 averaging) never sees the labels, so it is scored on the labelled rows directly;
 a reuser that learns from labels (ensemble pruning, feature augment) and the
-user-only model are scored by k-fold cross-validation over the labelled rows.
+user-only model are scored by k-fold cross-validation over the labelled rows, on
+the folds `engine.reuse.select.label_folds` deals (stratified by class).
+
+With labels and no method asked for ("automatic"), the method is chosen on them by
+`lwnode.userside.local.select_method` (the data-free default unless another method
+beats it out of fold), and the figure shown is its nested cross-validated estimate
+of that choice: choosing by a score and then showing the same score would flatter
+the winner.
 """
 
 from __future__ import annotations
@@ -24,19 +31,20 @@ from engine.errors import ReuseError, SpecError
 from engine.hetero.mapping import ColumnMapping
 from engine.learnware import Learnware
 from engine.reuse.base import CLASSIFICATION, infer_task
+from engine.reuse.select import Selection, label_folds
 from engine.specification.semantic import InputSpec
 from lwnode.userside.local import (
+    DATA_FREE_DEFAULT,
     HETERO,
     NEEDS_LABELS,
     REUSE_METHODS,
-    default_method,
     new_reuser,
     other_columns,
     reuse_learnwares,
+    select_method,
 )
 
 METHODS = REUSE_METHODS
-MAX_FOLDS = 5
 
 
 @dataclass(frozen=True)
@@ -89,7 +97,9 @@ def reuse_rows(learnwares: Sequence[Learnware], x: NDArray[Any], method: str | N
                                   user_input=user_input)
         return ReuseOutcome(reused.predictions, task, m, None, reused.method, reused.mappings,
                             reused.notes)
-    method = method or default_method(m)
+    if method is None and y is not None:
+        return _chosen_on_labels(learnwares, x, y, weights, task)
+    method = method or DATA_FREE_DEFAULT
     if method in NEEDS_LABELS and m == 0:
         raise ReuseError(f"method {method} learns from a few labels: upload labels for the "
                          "first rows of your data")
@@ -106,6 +116,31 @@ def reuse_rows(learnwares: Sequence[Learnware], x: NDArray[Any], method: str | N
     return ReuseOutcome(predictions, task, m,
                         score_against_user_only(learnwares, x[:m], y, method, weights, task,
                                                 predictions[:m]), method, notes=notes)
+
+
+def _chosen_on_labels(learnwares: Sequence[Learnware], x: NDArray[Any], y: NDArray[Any],
+                      weights: Sequence[float] | None, task: str) -> ReuseOutcome:
+    """`reuse_rows` with labels and no method asked for: the method `select_method`
+    chooses, scored by its nested cross-validated estimate."""
+    m = len(y)
+    selection = select_method(learnwares, x[:m], y, weights)
+    predictions = np.asarray(selection.model.predict(x))
+    if selection.estimate is None or not selection.n_folds:  # no choice: as asked for
+        score = score_against_user_only(learnwares, x[:m], y, selection.chosen, weights,
+                                        task, predictions[:m])
+    else:
+        score = Score(metric_of(task), selection.estimate.value,
+                      _user_only_score(task, x[:m], y), m, _protocol(selection))
+    return ReuseOutcome(predictions, task, m, score, selection.chosen,
+                        notes=selection.notes)
+
+
+def _protocol(selection: Selection) -> str:
+    k, m = selection.n_folds, selection.n_labels
+    return (f"“automatic” chose {selection.chosen} on your labels, and its score is an "
+            f"estimate by nested cross-validation (the choice made again without each "
+            f"held-out fold); the user-only model by {k}-fold cross-validation over your "
+            f"{m} labelled rows. How it chose: {selection.describe()}")
 
 
 def _targets(labels: NDArray[Any], task: str) -> NDArray[Any]:
@@ -130,23 +165,20 @@ def measure(task: str, predicted: NDArray[Any], truth: NDArray[Any]) -> float:
     return float(np.sqrt(np.mean(diff ** 2)))
 
 
-def folds(m: int) -> list[tuple[NDArray[np.intp], NDArray[np.intp]]]:
-    """Shuffled k-fold splits of `m` rows (k = min(5, m)), deterministic."""
-    order = np.random.default_rng(0).permutation(m)
-    parts = np.array_split(order, min(MAX_FOLDS, m))
-    return [(np.setdiff1d(order, test), test) for test in parts]
-
-
 def cross_validated(fit_predict: Callable[[NDArray[Any], NDArray[Any], NDArray[Any]],
                                           NDArray[Any]],
-                    x: NDArray[Any], y: NDArray[Any]) -> NDArray[Any]:
-    """Out-of-fold predictions of every labelled row."""
+                    x: NDArray[Any], y: NDArray[Any], task: str) -> NDArray[Any]:
+    """Out-of-fold predictions of every labelled row (the shared `label_folds`)."""
     out: list[Any] = [None] * len(y)
-    for train, test in folds(len(y)):
+    for train, test in label_folds(y, task == CLASSIFICATION):
         for i, p in zip(test, np.asarray(fit_predict(x[train], y[train], x[test])),
                         strict=True):
             out[int(i)] = p
     return np.asarray(out)
+
+
+def _user_only_score(task: str, x: NDArray[Any], y: NDArray[Any]) -> float:
+    return measure(task, cross_validated(user_only(task), x, y, task), y)
 
 
 def user_only(task: str) -> Callable[[NDArray[Any], NDArray[Any], NDArray[Any]], NDArray[Any]]:
@@ -177,8 +209,8 @@ def score_against_user_only(learnwares: Sequence[Learnware], x: NDArray[Any], y:
     if m < 2:
         return Score(metric, measure(task, predicted, y) if method not in NEEDS_LABELS else None,
                      None, m, "too few labels for a user-only model (give at least 2)")
-    k = min(MAX_FOLDS, m)
-    own = measure(task, cross_validated(user_only(task), x, y), y)
+    k = len(label_folds(y, task == CLASSIFICATION))
+    own = _user_only_score(task, x, y)
     if method not in NEEDS_LABELS:
         return Score(metric, measure(task, predicted, y), own, m,
                      f"reuse on your {m} labelled rows (it did not see the labels); the "
@@ -189,7 +221,8 @@ def score_against_user_only(learnwares: Sequence[Learnware], x: NDArray[Any], y:
         return np.asarray(new_reuser(method, learnwares, weights).fit(xt, yt).predict(xs))
 
     try:
-        reused: float | None = measure(task, cross_validated(reuse_fit_predict, x, y), y)
+        reused: float | None = measure(task, cross_validated(reuse_fit_predict, x, y, task),
+                                       y)
     except (ReuseError, SpecError) as exc:
         reused = None
         notes.append(f"reuse could not be cross-validated on so few labels: {exc}")

@@ -1,0 +1,110 @@
+"""Label-aware search on the user's machine: the shortlist re-ranked by a few labels.
+
+A search ranks learnwares by MMD², which compares *input* distributions; a user's
+task can differ in how inputs map to outputs (issue 16: the search's top-1 sat 40 %
+of the way down the true ranking). A user with labels can tell more: the user's own
+side fetches the shortlist (`shortlist_ids`, bounded by ``--rerank``, verified by
+`lwnode.userside.local.fetch_package`), and `rerank` scores each learnware alone and
+the search's mixture on the labelled rows, by `engine.reuse.select.rank_by_labels`:
+the MMD² order stands unless the labels separate two entries (a paired test, the
+rule that chooses the default reuse method), so ten labels are never trusted blindly.
+
+No label and no row leaves the machine: the packages come to the data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from engine.errors import ReuseError, SpecError
+from engine.specification.semantic import InputSpec
+from lwnode.errors import InputError
+
+DEFAULT_RERANK = 5
+MAX_RERANK = 10
+"""At most this many single learnwares are fetched to re-rank (a fetch each)."""
+MIXTURE = "mixture"
+
+
+def shortlist_ids(answer: Mapping[str, Any], n: int) -> list[str]:
+    """The ids to fetch: the first `n` single hits over the user's columns, and the
+    mixture's members (if none takes other columns)."""
+    check_rerank(n)
+    ids = [hit["id"] for hit in answer.get("single", []) if not hit.get("mapping")][:n]
+    mixture = answer.get("mixture")
+    if mixture and not _mixture_across(answer):
+        ids += [i for i in mixture["ids"] if i not in ids]
+    return ids
+
+
+def check_rerank(n: int) -> None:
+    if not 1 <= n <= MAX_RERANK:
+        raise InputError(f"--rerank: expected 1..{MAX_RERANK} learnwares, got {n}")
+
+
+def _mixture_across(answer: Mapping[str, Any]) -> bool:
+    mixture = answer.get("mixture") or {}
+    across = {hit["id"] for hit in answer.get("single", []) if hit.get("mapping")}
+    return any(i in across for i in mixture.get("ids", ()))
+
+
+def rerank(answer: Mapping[str, Any], learnwares: Mapping[str, Any], x: NDArray[Any],
+           labels: NDArray[Any], *, user_input: InputSpec | None = None, n: int = DEFAULT_RERANK
+           ) -> dict[str, Any]:
+    """The shortlist of `answer` (``POST /v1/search``'s JSON) ordered by the user's
+    labels (`labels` of the first rows of `x`), as JSON (docs/operations.md, `search`).
+
+    `learnwares`: the fetched learnwares by id (`shortlist_ids`). Each single hit is
+    scored as its own predictions; the mixture as `lwnode reuse` would reuse it with
+    no labels (the job selector with its weights).
+    """
+    from engine.reuse.base import infer_task
+    from engine.reuse.select import Candidate, rank_by_labels
+    from lwnode.userside.local import DATA_FREE_DEFAULT, in_their_order, new_reuser
+
+    if len(labels) > len(x):
+        raise InputError(f"--labels: {len(labels)} labels for {len(x)} rows")
+    hits = [hit for hit in answer.get("single", []) if hit["id"] in learnwares][:n]
+    mmd2 = {hit["id"]: hit["mmd2"] for hit in hits}
+    names = {hit["id"]: hit["name"] for hit in hits}
+    notes = [f"{hit['name']} takes other columns: not re-ranked"
+             for hit in answer.get("single", [])[:n] if hit.get("mapping")]
+    entries: list[tuple[str, Sequence[Any], Sequence[float] | None]] = [
+        (hit["id"], [learnwares[hit["id"]]], None) for hit in hits]
+    mixture = answer.get("mixture")
+    if mixture and all(i in learnwares for i in mixture["ids"]):
+        mmd2[MIXTURE] = mixture["mmd2"]
+        names[MIXTURE] = "mixture of " + ", ".join(m["name"] for m in mixture["members"])
+        at = next((i for i, (lid, _, _) in enumerate(entries)
+                   if (mmd2[lid] is not None and mmd2[lid] > mixture["mmd2"])), len(entries))
+        entries.insert(at, (MIXTURE, [learnwares[i] for i in mixture["ids"]],
+                            mixture["weights"]))
+    if not entries:
+        raise InputError("--labels: no learnware of the shortlist takes your columns; "
+                         "nothing to re-rank")
+
+    def make(lws: Sequence[Any], weights: Sequence[float] | None) -> Any:
+        return lambda: new_reuser(DATA_FREE_DEFAULT if weights else "average", lws, weights)
+
+    candidates = [Candidate(name, make(lws, w), False) for name, lws, w in entries]
+    everyone = [lw for _, lws, _ in entries for lw in lws]
+    x, _ = in_their_order(everyone, x, user_input)
+    try:
+        ranking = rank_by_labels(candidates, x[:len(labels)], labels,
+                                 task=infer_task(everyone))
+    except (ReuseError, SpecError) as exc:
+        raise InputError(str(exc)) from None
+    return {"metric": ranking.metric, "n_labels": ranking.n_labels,
+            "n_folds": ranking.n_folds, "moved": ranking.moved,
+            "ranking": [{"id": e.name, "name": names[e.name], "value": _finite(e.value),
+                         "spread": e.spread, "mmd2": mmd2[e.name],
+                         "mmd2_rank": e.given_rank + 1} for e in ranking.entries],
+            "notes": notes + list(ranking.notes)}
+
+
+def _finite(value: float) -> float | None:
+    return value if np.isfinite(value) else None

@@ -1,0 +1,107 @@
+"""Labels on the command line (issue 16): `lwnode reuse --labels` chooses its method
+out of fold and says so; `lwnode search --labels` re-ranks the shortlist by them.
+
+The market (`lwtesting.decoy_market`): the learnware nearest the user's data by MMD²
+labels by the wrong column; the useful one sits further away.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from cli_run import lwnode, served_node
+from lwtesting import decoy_market
+
+pytestmark = pytest.mark.timeout(300)
+
+N_LABELS = 20
+
+
+@pytest.fixture(scope="module")
+def work(tmp_path_factory):
+    d = tmp_path_factory.mktemp("labels")
+    packages, x, y = decoy_market()
+    for name, data in packages.items():
+        (d / f"{name}.zip").write_bytes(data)
+    np.savetxt(d / "user.csv", x, delimiter=",")
+    np.savetxt(d / "labels.csv", y[:N_LABELS], fmt="%s")
+    return d, y
+
+
+@pytest.fixture(scope="module")
+def node(work):
+    d, _ = work
+    with served_node(d, "Labels Test Org") as running:
+        ids = {}
+        for name in ("look-alike", "useful"):
+            answer = json.loads(lwnode("publish", f"{name}.zip", "--home", "home", "--json",
+                                       cwd=d, check=0).stdout)
+            ids[name] = answer["id"]
+        yield running, ids
+
+
+def test_reuse_with_labels_chooses_out_of_fold_and_says_so(work, node):
+    d, y = work
+    _, ids = node
+    both = (ids["look-alike"], ids["useful"])
+    text = lwnode("reuse", *both, "--data", "user.csv", "--labels", "labels.csv", "-o",
+                  "chosen.csv", "--home", "home", cwd=d, check=0).stdout
+    assert "chosen on your labels: accuracy out of fold on your 20 labels" in text, text
+    assert "nested cross-validation" in text
+    answer = json.loads(lwnode("reuse", *both, "--data", "user.csv", "--labels", "labels.csv",
+                               "-o", "chosen.csv", "--home", "home", "--json", cwd=d,
+                               check=0).stdout)
+    selection = answer["selection"]
+    assert selection["chosen"] == answer["method"] != "job-selector"
+    assert selection["scores"][0]["method"] == "job-selector"
+    assert selection["estimate"]["value"] > 0.8 and selection["n_folds"] == 5
+    predicted = np.loadtxt(d / "chosen.csv", skiprows=1, dtype=str)
+    assert np.mean(predicted == y) > 0.85
+    free = json.loads(lwnode("reuse", *both, "--data", "user.csv", "-o", "free.csv",
+                             "--home", "home", "--json", cwd=d, check=0).stdout)
+    assert free["method"] == "job-selector" and free["selection"] is None
+    assert np.mean(np.loadtxt(d / "free.csv", skiprows=1, dtype=str) == y) < 0.75
+
+
+def test_search_with_labels_reranks_the_shortlist_and_shows_both_orders(work, node):
+    d, _ = work
+    _, ids = node
+    plain = json.loads(lwnode("search", "--data", "user.csv", "--home", "home", "--json",
+                              cwd=d, check=0).stdout)
+    assert plain["single"][0]["id"] == ids["look-alike"]  # nearest by MMD², and useless
+    assert "rerank" not in plain
+    answer = json.loads(lwnode("search", "--data", "user.csv", "--labels", "labels.csv",
+                               "--home", "home", "--json", cwd=d, check=0).stdout)
+    assert [h["id"] for h in answer["single"]] == [h["id"] for h in plain["single"]]
+    reranked = answer["rerank"]
+    assert reranked["moved"] and reranked["metric"] == "accuracy"
+    assert (reranked["n_labels"], reranked["n_folds"]) == (N_LABELS, 5)
+    first = reranked["ranking"][0]
+    assert first["id"] in (ids["useful"], "mixture") and first["mmd2_rank"] > 1
+    by_id = {e["id"]: e for e in reranked["ranking"]}
+    assert by_id[ids["useful"]]["value"] > 0.85 > by_id[ids["look-alike"]]["value"]
+    assert all(e["spread"] >= 0 for e in reranked["ranking"])
+    text = lwnode("search", "--data", "user.csv", "--labels", "labels.csv", "--home", "home",
+                  cwd=d, check=0).stdout
+    assert "Ranked learnwares (by MMD²" in text and "Ranked by your 20 labels" in text, text
+    assert "your labels put" in text and "--labels labels.csv" in text
+
+
+def test_labels_that_do_not_separate_keep_the_mmd_order(work, node):
+    d, _ = work
+    (d / "few.csv").write_text("\n".join(["pos", "neg", "pos"]) + "\n")
+    text = lwnode("search", "--data", "user.csv", "--labels", "few.csv", "--home", "home",
+                  cwd=d, check=0).stdout
+    assert "too few to tell methods apart" in text and "kept the given order" in text, text
+    (d / "noise.csv").write_text("\n".join(np.where(
+        np.random.default_rng(5).random(10) < 0.5, "pos", "neg")) + "\n")
+    answer = json.loads(lwnode("search", "--data", "user.csv", "--labels", "noise.csv",
+                               "--home", "home", "--json", cwd=d, check=0).stdout)
+    assert not answer["rerank"]["moved"]
+    ranks = [e["mmd2_rank"] for e in answer["rerank"]["ranking"]]
+    assert ranks == list(range(1, len(ranks) + 1)) and len(ranks) >= 2
+    bad = lwnode("search", "--data", "user.csv", "--labels", "few.csv", "--rerank", "11",
+                 "--home", "home", cwd=d, check=2)
+    assert "--rerank: expected 1..10" in bad.stderr
