@@ -103,11 +103,15 @@ async def start_node(root: Path, name: str, bootstrap: Sequence[str] = (), *,
 
 @asynccontextmanager
 async def cluster(n: int, root: Path, *, links: Callable[[int], list[int]] = chain,
-                  wrap: Wrap | None = None, names: str = "ABCDEFGH", **p2p: Any
+                  wrap: Wrap | None = None, names: str = "ABCDEFGH",
+                  organizations: Sequence[str] | None = None, **p2p: Any
                   ) -> AsyncIterator[list[Node]]:
-    """Start `n` nodes, each dialing the nodes `links(i)` started before it; stop all."""
+    """Start `n` nodes, each dialing the nodes `links(i)` started before it; stop all.
+    Node i is named ``names[i]``; its organization is ``organizations[i]`` (default
+    "Org <name>")."""
     named = list(names[:n])
-    async with local_cluster(root, [f"Org {x}" for x in named], names=named, links=links,
+    orgs = list(organizations) if organizations is not None else [f"Org {x}" for x in named]
+    async with local_cluster(root, orgs, names=named, links=links,
                              wrap=wrap, p2p={**TEST_P2P, **p2p}, checks=TEST_CHECKS
                              ) as running:
         yield [Node(x, r.home, r) for x, r in zip(named, running, strict=True)]

@@ -32,12 +32,9 @@ from lwtesting import (
     region_rows,
     wait_for,
 )
+from real_nodes import cluster
 
-from lwnode.daemon import RunningNode, running_node
-from lwnode.federation.layer import Federation
-from lwnode.federation.p2p import InProcessHub, InProcessNetwork
-from lwnode.federation.p2p.memory import memory_addr
-from lwnode.home import NodeHome
+from lwnode.daemon import RunningNode
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -96,10 +93,6 @@ class Nodes:
     loop: NodeLoop
 
 
-def _config(home: NodeHome):
-    return home.config(env={}, overrides={"http": {"port": 0}, "log": {"access_log": False}})
-
-
 @pytest.fixture(scope="module")
 def centres():
     return region_centres(4, D)
@@ -109,25 +102,15 @@ def centres():
 def nodes(tmp_path_factory, centres):
     _require_browser()
     root = tmp_path_factory.mktemp("web-nodes")
-    homes = {name: NodeHome(root / name) for name in ("a", "b")}
-    homes["a"].init("Harbour Hospital")
-    homes["b"].init("Riverside Clinic")
     loop = NodeLoop()
 
     async def start() -> Nodes:
-        hub = InProcessHub()
-        ids = {k: h.identity().node_id for k, h in homes.items()}
-        net_a = InProcessNetwork(hub, ids["a"])
-        net_b = InProcessNetwork(hub, ids["b"], bootstrap=(memory_addr(ids["a"]),))
-        peers = {"a": Federation(net_a), "b": Federation(net_b)}
-        a = await loop.stack.enter_async_context(
-            running_node(homes["a"], _config(homes["a"]), peers=peers["a"]))
-        b = await loop.stack.enter_async_context(
-            running_node(homes["b"], _config(homes["b"]), peers=peers["b"]))
-        await net_b.wait_connected(ids["a"], 10.0)
+        # real nodes on loopback (libp2p between them), as every integration test starts them
+        a, b = await loop.stack.enter_async_context(
+            cluster(2, root, names="ab", organizations=("Harbour Hospital", "Riverside Clinic")))
         # B hosts one learnware of its own (region 2), published through the API.
         await publish_package(b.service, region_package(centres, 2))
-        return Nodes(a, b, loop)
+        return Nodes(a.running, b.running, loop)
 
     try:
         yield loop.call(start())
