@@ -1,6 +1,6 @@
 """Write the README's "Across feature spaces" example into a folder.
 
-    python docs/examples/housing.py housing/
+    python docs/examples/housing.py housing/    (from the repository's root)
 
 Three organizations price houses, each over its own columns (own names, order and
 wording) described in its semantic TOML: northwind and acme model city A, globex
