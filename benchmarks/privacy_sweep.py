@@ -27,7 +27,9 @@ A DP fit costs ~10 s of one core at 784-d (2,048 features, 300 steps), ~5 s at
 learnwares and users (the same ones for every mode; 0 = all). `--noise-share` sets
 `engine.privacy.grouping.NOISE_SHARE` for the default mode (to compare the variants
 it was chosen among; with ``--epsilons ""`` only "none" and "default" run). The
-figures in docs/privacy.md come from this script, with the sizes it prints.
+figures in docs/privacy.md come from this script, with the sizes it prints; its plot
+from the printed tables (kept in docs/results/privacy_sweep_*.md) by
+`benchmarks.privacy_sweep_plot`.
 """
 
 from __future__ import annotations

@@ -194,10 +194,11 @@ def _spec_of(table: Any, args: argparse.Namespace, data_type: str | None = None)
     from lwnode.errors import InputError
     from lwnode.userside.local import make_spec
 
+    dp = _dp_options(args)  # a bad option names the option, not the data file
     try:
         with _step(f"building the RKME of {len(table.values)} rows (on this machine)"):
             return make_spec(table, data_type=data_type, n_points=args.points, seed=args.seed,
-                             dp=_dp_options(args))
+                             dp=dp)
     except InputError as exc:  # e.g. too few rows to hide one: name the file
         name = getattr(args, "data", None)
         raise InputError(f"{name}: {exc}" if name else str(exc)) from None
@@ -712,32 +713,19 @@ def _privacy_report(spec: Any, table: Any) -> Any:
 
 
 def _dp_options(args: argparse.Namespace) -> dict[str, Any] | None:
-    """The DP settings of --epsilon/--delta/--gamma/--bounds, or None (default mode)."""
-    from lwnode.errors import InputError
+    """The DP settings of --epsilon/--delta/--gamma/--bounds, or None (default mode);
+    parsed as the web page parses its fields (`lwnode.userside.privacy`)."""
+    from lwnode.userside.privacy import parse_dp
 
-    if getattr(args, "epsilon", None) is None:
-        return None
-    if args.gamma is None or args.bounds is None:
-        raise InputError("--epsilon needs --gamma and --bounds LOW,HIGH: public values you "
-                         "declare (reading them from the data would spend privacy)")
-    try:
-        low, high = (float(v) for v in args.bounds.split(","))
-    except ValueError:
-        raise InputError(f"--bounds: expected LOW,HIGH, got {args.bounds!r}") from None
-    return {"epsilon": args.epsilon, "delta": args.delta, "gamma": args.gamma,
-            "bounds": (low, high)}
+    return parse_dp(getattr(args, "epsilon", None), getattr(args, "delta", None),
+                    getattr(args, "gamma", None), getattr(args, "bounds", None))
 
 
 def _spec_privacy(spec: Any) -> str:
     """What the spec reveals of the rows, in one clause (true of what is sent)."""
-    record = getattr(spec, "privacy_", None) or {}
-    if record.get("mechanism") == "gaussian-rff":
-        return (f"differentially private at epsilon {record['epsilon']:g}, delta "
-                f"{record['delta']:g}: synthetic points fitted to a noisy random-feature mean")
-    if spec.min_rows_per_point <= 1:
-        return "NOT private: its points may be rows"
-    return (f"no row is in it: each point stands for at least {spec.min_rows_per_point} rows; "
-            f"peers see the row count only as ~{spec.n_samples_}")
+    from lwnode.userside.privacy import privacy_note
+
+    return privacy_note(spec)
 
 
 # -- parser ----------------------------------------------------------------------------------
@@ -763,7 +751,7 @@ def _add_spec_options(p: argparse.ArgumentParser) -> None:
         "gamma and bounds must be public (declared here, not read from the data)")
     dp.add_argument("--epsilon", type=float, metavar="EPS",
                     help="privacy budget epsilon (e.g. 1); turns the DP mode on")
-    dp.add_argument("--delta", type=float, default=1e-5, help="delta (default 1e-5)")
+    dp.add_argument("--delta", type=float, help="delta (default 1e-5)")
     dp.add_argument("--gamma", type=float, metavar="G",
                     help="public kernel gamma of the DP spec (required with --epsilon)")
     dp.add_argument("--bounds", metavar="LOW,HIGH",

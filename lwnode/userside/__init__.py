@@ -7,6 +7,8 @@ module             holds
 ``tabular.py``     reading users' CSV / NPY files with errors that say where;
                    ``--impute`` of missing values
 ``columns.py``     a table's columns: CSV header + ``[input.columns]`` descriptions
+``privacy.py``     the DP options (``--epsilon`` ..., the page's fields of those names)
+                   parsed once for both; what a spec reveals, in one clause
 ``safefetch.py``   downloads from hostile owners: host, address, deadline, size rules
 =================  ================================================================
 

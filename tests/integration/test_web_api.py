@@ -330,6 +330,85 @@ async def test_pack_builds_checks_and_publishes(node, http, centres):
     assert again.status == 200 and (await again.json())["created"] is False
 
 
+# -- differential privacy: the command line's --epsilon --delta --gamma --bounds ------------------
+DP = {"epsilon": "1", "gamma": "0.1", "bounds": "-20,20"}
+
+
+async def test_a_dp_requirement_sends_a_spec_that_says_so(node, http, centres):
+    x = region_rows(centres, 0, 200, seed=9)
+    r = await http.post(f"{node.url}/v1/web/requirement",
+                        data=_form(data=("mine.csv", _csv(x)), **DP))
+    body = await r.json()
+    assert r.status == 200, body
+    # the signed record of the spec the page sends: the stated epsilon, the CLI's delta
+    record = body["statistical"]["privacy"]
+    assert (record["mechanism"], record["epsilon"], record["delta"]) == ("gaussian-rff", 1.0,
+                                                                        1e-5)
+    assert body["statistical"]["gamma"] == 0.1  # declared, not read from the rows
+    assert body["privacy_note"].startswith("differentially private at epsilon 1, delta 1e-05")
+    assert body["privacy_report"]["mechanism"] == "gaussian-rff"
+    r = await http.post(f"{node.url}/v1/search", json={"statistical": body["statistical"]})
+    assert r.status == 200, await r.json()
+    # without the fields: the private default, and the note says that instead
+    r = await http.post(f"{node.url}/v1/web/requirement", data=_form(data=("mine.csv", _csv(x))))
+    body = await r.json()
+    assert body["statistical"]["privacy"]["mechanism"] == "group-means"
+    assert body["privacy_note"].startswith("no row is in it: each point stands for at least 10")
+    assert _leftovers(node) == []
+
+
+@pytest.mark.parametrize(("fields", "words"), [
+    ({**DP, "epsilon": "-1"}, "epsilon: expected a finite number > 0, got -1.0"),
+    ({**DP, "epsilon": "lots"}, "epsilon: expected a number, got 'lots'"),
+    ({**DP, "delta": "1"}, "delta: expected a number in (0, 1)"),
+    ({"epsilon": "1", "gamma": "0.1"}, "bounds: differential privacy (epsilon) needs gamma "
+                                       "and bounds LOW,HIGH: public values you declare"),
+    ({"epsilon": "1", "bounds": "-20,20"}, "gamma: differential privacy (epsilon) needs"),
+    ({**DP, "bounds": "20,-20"}, "bounds: need finite low < high"),
+    ({**DP, "bounds": "-20"}, "bounds: expected LOW,HIGH, got '-20'"),
+    ({"gamma": "0.1", "bounds": "-20,20"}, "gamma: only for differential privacy: give epsilon"),
+])
+async def test_bad_dp_fields_are_a_400_naming_the_field(node, http, centres, fields, words):
+    x = region_rows(centres, 0, 50)
+    body = await _error(await http.post(f"{node.url}/v1/web/requirement", data=_form(
+        data=("mine.csv", _csv(x)), **fields)), 400, words)
+    assert "--" not in body["message"]  # the page's field names, not the command line's
+    assert _leftovers(node) == []
+
+
+async def test_pack_with_dp_publishes_a_dp_spec(node, http, centres):
+    import skops.io as sio
+    from sklearn.linear_model import LogisticRegression
+
+    x = region_rows(centres, 1, 150, seed=4)
+    model = LogisticRegression(max_iter=1000).fit(x, region_labels(centres, 1, x))
+    auth = {"Authorization": f"Bearer {node.token}"}
+
+    def form(**dp: str) -> aiohttp.FormData:
+        return _form(model=("m.skops", sio.dumps(model)), data=("train.csv", _csv(x)),
+                     name="packed with dp", **dp)
+
+    # a missing declared value is refused before any work, naming the field
+    await _error(await http.post(f"{node.url}/v1/web/pack", headers=auth, data=form(
+        epsilon="2", gamma="0.1")), 400, "bounds: differential privacy (epsilon) needs")
+    r = await http.post(f"{node.url}/v1/web/pack", headers=auth,
+                        data=form(**{**DP, "epsilon": "2", "delta": "1e-6"}))
+    body = await r.json()
+    assert r.status == 201, body
+    packed = body["packed"]
+    assert (packed["privacy"]["mechanism"], packed["privacy"]["epsilon"],
+            packed["privacy"]["delta"]) == ("gaussian-rff", 2.0, 1e-6)
+    assert packed["privacy_note"].startswith("differentially private at epsilon 2, delta 1e-06")
+    assert body["report"]["status"] == "usable"
+    assert body["report"]["privacy_report"]["mechanism"] == "gaussian-rff"
+    # what every node gets: the package's signed spec says DP at the stated epsilon
+    r = await http.get(f"{node.url}/v1/learnwares/{body['id']}/spec")
+    record = (await r.json())["statistical"][0]["privacy"]
+    assert (record["mechanism"], record["epsilon"], record["delta"]) == ("gaussian-rff", 2.0,
+                                                                        1e-6)
+    assert _leftovers(node) == []
+
+
 # -- worker processes: deadline and death ----------------------------------------------------------
 async def test_a_worker_past_its_deadline_is_killed_and_a_dead_one_reported(tmp_path):
     from lwnode.http.web.jobs import WebJobs

@@ -309,6 +309,24 @@ def test_bad_files_and_a_wrong_token_show_the_apis_message(nodes, files, page):
     expect(page.locator("#publish-msg")).to_contain_text("unauthorized")
 
 
+def test_a_differentially_private_search_says_what_it_sent(nodes, files, page):
+    _open(page, nodes.b, "search")
+    expect(page.locator("#s-epsilon")).to_be_disabled()  # opt-in
+    page.check("#s-dp")
+    page.fill("#s-epsilon", "1")
+    page.fill("#s-gamma", "0.05")
+    page.set_input_files("#s-data", str(files / "my-rows.csv"))
+    page.click("#s-go")
+    msg = page.locator("#search-msg")
+    expect(msg).to_contain_text("bounds: differential privacy (epsilon) needs gamma and bounds")
+    page.fill("#s-bounds", "-20,20")
+    page.click("#s-go")
+    expect(page.locator("#hits-table tbody tr").first).to_be_visible()
+    # the words come from the signed record of the spec that was sent, delta the default
+    expect(page.locator("#s-spec")).to_contain_text("It is differentially private, ε = 1, "
+                                                    "δ = 1e-5: its points are synthetic")
+
+
 def test_withdraw_through_the_page(nodes, centres, page):
     a = nodes.a
     upload_bytes = region_package(centres, 3)

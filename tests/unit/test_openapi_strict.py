@@ -43,9 +43,11 @@ def allows(schema: dict[str, Any], value: Any, doc: dict[str, Any] = OPENAPI) ->
         return False
     if "enum" in schema and value not in schema["enum"]:
         return False
-    if "minimum" in schema and value < schema["minimum"]:
+    if "minimum" in schema and (value <= schema["minimum"] if schema.get("exclusiveMinimum")
+                                else value < schema["minimum"]):
         return False
-    if "maximum" in schema and value > schema["maximum"]:
+    if "maximum" in schema and (value >= schema["maximum"] if schema.get("exclusiveMaximum")
+                                else value > schema["maximum"]):
         return False
     if "minLength" in schema and len(value) < schema["minLength"]:
         return False
@@ -157,6 +159,31 @@ def test_n_points(tmp_path, n_points):
     server = accepts(routes._bounded_int, _form(tmp_path, n_points=str(n_points)), "n_points",
                      100, 1, routes.MAX_POINTS)
     assert allows(schema, n_points) == server
+
+
+DP = {"epsilon": 1.0, "delta": 1e-5, "gamma": 0.5, "bounds": "-5,5"}
+
+
+@pytest.mark.parametrize(("field", "value"), [
+    *(("epsilon", v) for v in (-1, 0, 1e-9, 1, 8.5)),  # a JSON number is finite
+    *(("delta", v) for v in (0, 1e-12, 1e-5, 0.5, 1, 2)),
+    *(("gamma", v) for v in (-0.5, 0, 2.0**-6, 1, 1e6)),
+    *(("bounds", v) for v in ("-5,5", "0,1", " -1e-3 , 2.5E2 ", ".5,1.", "0, 1", "-5", "5,",
+                              "a,b", "0;1", "1,2,3", "inf,1", "nan,1", "")),
+])
+@pytest.mark.parametrize("path", ["/v1/web/requirement", "/v1/web/pack"])
+def test_dp_fields(tmp_path, path, field, value):
+    schema = _form_schema(path)["properties"][field]
+    form = _form(tmp_path, **{k: str(v) for k, v in {**DP, field: value}.items()})
+    assert allows(schema, value) == accepts(routes._dp, form)
+
+
+def test_dp_bounds_order_is_documented(tmp_path):
+    # "5,-5" is refused; a pattern cannot compare numbers, so the description says it
+    assert not accepts(routes._dp, _form(tmp_path, **{**{k: str(v) for k, v in DP.items()},
+                                                      "bounds": "5,-5"}))
+    assert "LOW below HIGH" in _form_schema("/v1/web/pack")["properties"]["bounds"][
+        "description"]
 
 
 @pytest.mark.parametrize("ids", [

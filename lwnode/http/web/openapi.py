@@ -67,6 +67,8 @@ def _enum(vocab: Any) -> dict[str, Any]:
 
 
 _STR = {"type": "string"}
+_FLOAT = r"[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?"
+"""A finite number as `float` reads it (without its rarer spellings: 1_000, inf, nan)."""
 _INT = {"type": "integer"}
 _NUM = {"type": "number"}
 _SEMANTIC = {**_FILE, "x-file-suffixes": SEMANTIC_SUFFIXES,
@@ -74,6 +76,37 @@ _SEMANTIC = {**_FILE, "x-file-suffixes": SEMANTIC_SUFFIXES,
                                      "header name ([input.columns] name = \"description\"), "
                                      "as lwnode's --semantic: lets learnwares over other "
                                      "columns be found and reused"}
+
+_DP = {
+    "epsilon": {**_NUM, "minimum": 0, "exclusiveMinimum": True,
+                "description": "Opt in to a differentially private spec at this budget "
+                               "(lwnode's --epsilon); left out: the private default (each "
+                               "point the mean of >= 10 rows). Needs gamma and bounds"},
+    "delta": {**_NUM, "minimum": 0, "exclusiveMinimum": True, "maximum": 1,
+              "exclusiveMaximum": True, "default": 1e-5,
+              "description": "delta of the DP spec (--delta); only with epsilon"},
+    "gamma": {**_NUM, "minimum": 0, "exclusiveMinimum": True,
+              "description": "Public kernel gamma of the DP spec, declared, not read from "
+                             "the rows (--gamma); required with epsilon, refused without"},
+    "bounds": {**_STR, "pattern": rf"^\s*{_FLOAT}\s*,\s*{_FLOAT}\s*$",
+               "description": "LOW,HIGH: public range of every column for the DP spec's "
+                              "synthetic points, LOW below HIGH (--bounds); required with "
+                              "epsilon, refused without"},
+}
+"""The opt-in differential privacy fields of requirement and pack (`lwnode.userside.
+privacy.parse_dp`, shared with the command line)."""
+_PRIVACY_NOTE = {**_STR, "description": "What the spec reveals of the rows, from its "
+                 "signed privacy record (differentially private at epsilon, delta; or "
+                 "each point the mean of >= m rows)"}
+
+_PACKED = {"allOf": [{"$ref": "#/components/schemas/Published"}, {
+    "type": "object", "properties": {"packed": {
+        "type": "object", "description": "What was packed (the exact row count is the "
+        "developer's own view; the spec carries it rounded)", "properties": {
+            "size": _INT, "name": _STR, "rows": _INT, "points": _INT,
+            "privacy_report": {"$ref": "#/components/schemas/PrivacyReport"},
+            "privacy": {"type": "object", "description": "the spec's signed privacy record"},
+            "privacy_note": _PRIVACY_NOTE}}}}]}
 
 WEB_PATHS: dict[str, Any] = {
     "/v1/web/vocabulary": {"get": {
@@ -91,14 +124,14 @@ WEB_PATHS: dict[str, Any] = {
             "data": _file(DATA_SUFFIXES, ".csv/.tsv (optional header) or .npy"),
             "semantic": _SEMANTIC,
             "n_points": {**_INT, "minimum": 1, "maximum": MAX_POINTS, "default": 100,
-                         "description": "RKME points"}}, ["data"]),
+                         "description": "RKME points"}, **_DP}, ["data"]),
         "responses": {**_ok("The statistical spec and the columns, ready for POST /v1/search "
                             "(as statistical and semantic.input)", {
             "statistical": {"$ref": "#/components/schemas/StatisticalSpec"},
             "input": {"type": "object", "nullable": True, "description": "dimension and "
                       "features (the header's names, with the TOML's descriptions)"},
             "rows": _INT, "shape": {"type": "array"}, "columns": {"type": "array"},
-            "points": _INT, "seconds": _NUM,
+            "points": _INT, "seconds": _NUM, "privacy_note": _PRIVACY_NOTE,
             "privacy_report": {"$ref": "#/components/schemas/PrivacyReport"}}),
             **_errors(400, 401, 413, 429)}}},
     "/v1/web/fetch": {"post": {
@@ -151,12 +184,12 @@ WEB_PATHS: dict[str, Any] = {
             "name": {**_STR, "pattern": "\\S"}, "description": _STR,
             "task_type": _enum(TaskType), "data_type": _enum(DataType),
             "library": _enum(Library), "license": _enum(License),
-            "scenarios": {**_STR, "description": "Comma-separated"}},
+            "scenarios": {**_STR, "description": "Comma-separated"}, **_DP},
             ["model", "data", "name"]),
         "responses": {
             "201": {"description": "Published", "content": {"application/json": {
-                "schema": {"$ref": "#/components/schemas/Published"}}}},
+                "schema": _PACKED}}},
             "200": {"description": "Already hosted", "content": {"application/json": {
-                "schema": {"$ref": "#/components/schemas/Published"}}}},
+                "schema": _PACKED}}},
             **_errors(400, 401, 409, 413, 422, 504)}}},
 }

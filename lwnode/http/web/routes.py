@@ -9,14 +9,20 @@ route                          does
 ``GET /v1/web/vocabulary``     the choices and limits the page's forms offer
 ``POST /v1/web/requirement``   uploaded rows (+ a TOML describing their columns) -> their
                                RKME and columns (the rows stay on this node;
-                               each RKME point stands for >= 10 of them)
+                               each RKME point stands for >= 10 of them, or,
+                               opted in, the RKME is differentially private)
 ``POST /v1/web/fetch``         fetch and verify a package into the page's cache
 ``POST /v1/web/reuse``         uploaded rows (+ labels of the first rows, + the columns
                                TOML) -> predictions CSV and a score against a user-only
                                model; across feature spaces, each column mapping
-``POST /v1/web/pack``          (token) model + data + semantic fields -> package,
-                               published like ``POST /v1/learnwares``
+``POST /v1/web/pack``          (token) model + data + semantic fields (+ the DP
+                               fields) -> package, published like
+                               ``POST /v1/learnwares``
 =============================  ======================================================
+
+The differential privacy fields (``epsilon``, ``delta``, ``gamma``, ``bounds``) are
+the command line's ``--epsilon --delta --gamma --bounds``, parsed by the same code
+(`lwnode.userside.privacy.parse_dp`): left out, the spec is the private default.
 
 Errors are the API's JSON ``{code, message}``: handlers raise, and the node's one
 error table (`lwnode.http.errors`) answers; a worker's failure (`JobFailed`) carries
@@ -58,6 +64,8 @@ from lwnode.http.web.worker import MODEL_SUFFIXES
 from lwnode.node.service import NodeService, package_path
 from lwnode.userside.local import NEEDS_LABELS, Fetched
 from lwnode.userside.local import REUSE_METHODS as METHODS
+from lwnode.userside.privacy import FIELDS as DP_FIELDS
+from lwnode.userside.privacy import parse_dp
 
 STATIC = Path(__file__).parent / "static"
 DATA_SUFFIXES = (".csv", ".tsv", ".npy")
@@ -164,7 +172,16 @@ def _bounded_int(form: Form, key: str, default: int, lo: int, hi: int) -> int:
     return value
 
 
-def _requirement(form: Form, n_points: int) -> dict[str, Any]:
+def _dp(form: Form) -> dict[str, Any] | None:
+    """The opt-in DP fields, parsed as the command line parses its flags (None: the
+    private default); a bad or missing one is a 400 naming the field."""
+    try:
+        return parse_dp(*(form.text(f) for f in DP_FIELDS), name=lambda field: field)
+    except InputError as exc:
+        raise BadRequest(str(exc)) from None
+
+
+def _requirement(form: Form, n_points: int, dp: dict[str, Any] | None) -> dict[str, Any]:
     """Read the uploaded rows and fit their RKME (in the page's compute thread).
 
     The answer's ``input`` is the rows' columns: the header's names, described by the
@@ -172,6 +189,7 @@ def _requirement(form: Form, n_points: int) -> dict[str, Any]:
     learnwares over other columns (as ``lwnode search --data --semantic`` does).
     """
     from lwnode.userside.local import make_spec, read_semantic, spec_privacy_report
+    from lwnode.userside.privacy import privacy_note
     from lwnode.userside.tabular import read_table
 
     began = time.perf_counter()
@@ -183,11 +201,11 @@ def _requirement(form: Form, n_points: int) -> dict[str, Any]:
                                  data_name=data.name)
         # not lowered to the row count: the private fit gives small data fewer points
         # by itself (each point stands for >= 10 rows), and refuses too few rows
-        spec = make_spec(table, n_points=n_points)
+        spec = make_spec(table, n_points=n_points, dp=dp)
     except InputError as exc:
         raise BadRequest(form.clean(str(exc))) from None
     seconds = time.perf_counter() - began
-    return {"statistical": jsonio.spec_json(spec),
+    return {"statistical": jsonio.spec_json(spec), "privacy_note": privacy_note(spec),
             "privacy_report": spec_privacy_report(spec, table).to_dict(),
             "input": None if semantic.input is None else semantic.input.to_dict(),
             "file": data.name, "bytes": data.size,
@@ -200,12 +218,13 @@ async def requirement(request: web.Request) -> web.Response:
     ctx = request.app[WEB]
     form = await read_form(request, {"data": (DATA_SUFFIXES, ctx.max_data_bytes),
                                      "semantic": SEMANTIC_FILE},
-                           ("n_points",), ctx.jobs.uploads)
+                           ("n_points", *DP_FIELDS), ctx.jobs.uploads)
     try:
         n_points = _bounded_int(form, "n_points", 100, 1, MAX_POINTS)
+        dp = _dp(form)
         if "data" not in form.files:
             raise BadRequest("data: choose a .csv, .tsv or .npy file of your rows")
-        return _json(await ctx.jobs.compute(_requirement, form, n_points))
+        return _json(await ctx.jobs.compute(_requirement, form, n_points, dp))
     finally:
         await ctx.jobs.io(form.close)
 
@@ -339,8 +358,9 @@ async def pack(request: web.Request) -> web.Response:
                                                ctx.config.http.max_upload_bytes),
                                      "data": (DATA_SUFFIXES, ctx.max_data_bytes)},
                            ("name", "description", "task_type", "data_type", "library",
-                            "license", "scenarios"), ctx.jobs.uploads)
+                            "license", "scenarios", *DP_FIELDS), ctx.jobs.uploads)
     try:
+        dp = _dp(form)
         for key, what in (("model", "a model file (.skops or TorchScript .pt)"),
                           ("data", "the training data (.csv, .tsv or .npy)")):
             if key not in form.files:
@@ -348,7 +368,7 @@ async def pack(request: web.Request) -> web.Response:
         package = form.root / "package.zip"
         job = {"kind": "pack", "model": str(form.files["model"].path),
                "data": str(form.files["data"].path), "package": str(package),
-               "semantic": _semantic(form, form.files["model"].name)}
+               "semantic": _semantic(form, form.files["model"].name), "dp": dp}
         try:
             packed = await ctx.jobs.run_worker(job, form.root)
         except JobFailed as exc:  # its message without the upload's temp paths

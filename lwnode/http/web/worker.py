@@ -101,7 +101,8 @@ def _finite(value: float | None) -> float | None:
 
 
 def pack_job(job: dict[str, Any]) -> dict[str, Any]:
-    """Build a package from a model file, the developer's data and semantic fields."""
+    """Build a package from a model file, the developer's data and semantic fields;
+    ``job["dp"]``: the DP settings (`lwnode.userside.privacy.parse_dp`) or None."""
     from engine.package import build_bytes
     from engine.package.toml_write import dumps
     from lwnode.errors import InputError
@@ -111,6 +112,7 @@ def pack_job(job: dict[str, Any]) -> dict[str, Any]:
         read_semantic,
         spec_privacy_report,
     )
+    from lwnode.userside.privacy import privacy_note
     from lwnode.userside.tabular import read_table
 
     table = read_table(job["data"])
@@ -122,14 +124,15 @@ def pack_job(job: dict[str, Any]) -> dict[str, Any]:
     except InputError as exc:
         raise InputError(str(exc).replace(f"{toml_path}: ", "semantic spec: ")) from None
     data_type = semantic.data_type.value if semantic.data_type else None
-    spec = make_spec(table, data_type=data_type)
+    spec = make_spec(table, data_type=data_type, dp=job.get("dp"))  # None: private default
     privacy = spec_privacy_report(spec, table)
     data = build_bytes(model, semantic, spec, trusted_types=tuple(job.get("trusted_types", ())),
                        privacy_report=privacy)
     Path(job["package"]).write_bytes(data)
     # the exact count is the developer's to see; the spec carries it only rounded
     return {"size": len(data), "name": semantic.name, "rows": len(table.values),
-            "points": len(spec.points_), "privacy_report": privacy.to_dict()}
+            "points": len(spec.points_), "privacy_report": privacy.to_dict(),
+            "privacy": spec.privacy_, "privacy_note": privacy_note(spec)}
 
 
 JOBS = {"reuse": reuse_job, "pack": pack_job}

@@ -82,6 +82,28 @@ function fmt(x, digits = 3) {
   return (x === null || x === undefined) ? "—" : Number(x).toFixed(digits);
 }
 
+// A number as the user typed it: 1, 0.5, 1e-5 (not 0.00001).
+function num(x) {
+  const v = Number(x);
+  return v !== 0 && Math.abs(v) < 1e-3 ? v.toExponential() : String(v);
+}
+
+// The opt-in differential privacy fields of a form ("s" search, "k" pack) as
+// [name, value] pairs; none while its checkbox is off (the node then makes the private
+// default). The node checks them as `lwnode --epsilon --delta --gamma --bounds` does.
+function dpFields(prefix) {
+  if (!$(prefix + "-dp").checked) return [];
+  return ["epsilon", "delta", "gamma", "bounds"].map((name) => [name, $(`${prefix}-${name}`).value.trim()])
+    .filter(([, value]) => value);
+}
+
+// "differentially private, ε = 1, δ = 1e-5" for a spec's signed DP record, else null.
+function dpWords(record) {
+  if (!record || record.mechanism !== "gaussian-rff") return null;
+  return record.epsilon == null ? "differentially private"
+    : `differentially private, ε = ${num(record.epsilon)}, δ = ${num(record.delta)}`;
+}
+
 // -- messages and progress ------------------------------------------------------------------
 function showMsg(id, kind, text, code) {
   const el = $(id);
@@ -463,8 +485,7 @@ function privacyFacts(record, measured) {
                                 : { mechanism: "none" });
   const mechanism = {
     "group-means": `every point is the mean of at least ${r.min_rows_per_point} rows`,
-    "gaussian-rff": "differentially private" + (r.epsilon == null ? "" : ` (ε = ${r.epsilon}, δ = ${r.delta})`) +
-      ", points synthesized from a noisy embedding",
+    "gaussian-rff": dpWords(r) + ": points synthesized from a noisy embedding",
     none: "none: its points may be close to single rows",
   }[r.mechanism] || r.mechanism;
   if (!record && !measured) {
@@ -625,9 +646,12 @@ async function runSearch(ev) {
     const form = new FormData();
     form.append("data", file, file.name);
     if (toml) form.append("semantic", toml, toml.name);
+    const dp = dpFields("s");
+    for (const [name, value] of dp) form.append(name, value);
     progress("search-progress", `Sending ${file.name} to this node…`, 0);
     const { data: req } = await api("POST", "/v1/web/requirement", {
-      form, onUpload: uploading("search-progress", `Sending ${file.name} to this node…`, "Building the RKME on this node…") });
+      form, onUpload: uploading("search-progress", `Sending ${file.name} to this node…`,
+                                `Building the ${dp.length ? "differentially private " : ""}RKME on this node…`) });
     state.requirement = req; state.dataFile = file; state.semanticFile = toml;
     progress("search-progress", "Searching the network with the RKME…");
     const body = { statistical: req.statistical, k: Number($("s-k").value) || 5,
@@ -661,13 +685,19 @@ function mappingLines(lines) {
   return h("ul", { class: "plain mapping" }, (lines || []).map((line) => h("li", {}, h("code", { text: line }))));
 }
 
-// One sentence on what the user's own RKME reveals, measured here on their rows.
-function privacySentence(pr) {
-  if (!pr) return "";
+// What the user's own RKME reveals: how it was made, read from the signed record of the
+// spec that was sent (so the words are true of what peers received), and what was measured
+// here on their rows.
+function privacySentence(record, pr) {
+  const dp = dpWords(record);
+  const how = dp ? `It is ${dp}: its points are synthetic, fitted to a noisy random-feature mean ` +
+                   "of your rows with the gamma and bounds you declared"
+    : record && record.mechanism === "group-means" ? `Each point is the mean of at least ${record.min_rows_per_point} of your rows`
+    : pr ? `Each point is the mean of at least ${pr.min_rows_per_point} of your rows` : "";
+  if (!pr) return how ? how + ". " : "";
   const auc = pr.auc_nearest_point == null ? "" :
     `; a membership attack on it scores AUC ${fmt(pr.auc_nearest_point, 2)} (0.5 = chance)`;
-  return `Each point is the mean of at least ${pr.min_rows_per_point} of your rows; the closest lies ` +
-    `${fmt(pr.nearest_row_ratio, 2)} × your rows' spacing from any row${auc}. `;
+  return `${how}; the closest point lies ${fmt(pr.nearest_row_ratio, 2)} × your rows' spacing from any row${auc}. `;
 }
 
 function renderAnswer(req, answer) {
@@ -675,7 +705,7 @@ function renderAnswer(req, answer) {
   const shape = req.shape.length === 1 ? `${req.shape[0]} columns` : `shape ${req.shape.join("×")}`;
   $("s-spec").textContent = `${req.file}: ${req.rows} rows × ${shape} → an RKME of ${req.points} weighted points, ` +
     `built on this node in ${fmt(req.seconds, 2)} s. Peers received only those points. ` +
-    privacySentence(req.privacy_report) +
+    privacySentence(req.statistical && req.statistical.privacy, req.privacy_report) +
     `${answer.n_candidates} candidate(s) compared${answer.exact ? "" : " (index shortlist)"}.`;
   const partial = $("s-partial");
   partial.hidden = !answer.partial;
@@ -889,6 +919,7 @@ async function packAndPublish(ev) {
       const el = ev.target.elements[name];
       if (el && el.value.trim()) form.append(name, el.value.trim());
     }
+    for (const [name, value] of dpFields("k")) form.append(name, value);
     form.append("model", model, model.name);
     form.append("data", data, data.name);
     progress("publish-progress", "Uploading the model and data…", 0);
@@ -905,7 +936,7 @@ function published({ status, data }) {
   const pr = data.report && data.report.privacy_report;
   if (pr) {
     const dl = h("dl", { class: "facts" });
-    facts(dl, privacyFacts(null, pr));
+    facts(dl, privacyFacts(data.packed ? data.packed.privacy : null, pr));
     box.append(h("h2", { text: "What its spec reveals" }), dl);
   }
   box.append(h("p", {}, h("a", { href: "#learnware/" + encodeURIComponent(data.id), text: "See its page" })));
@@ -1006,6 +1037,27 @@ function wire() {
   $("r-method").addEventListener("change", methodHint);
   $("pub-package").addEventListener("submit", publishPackage);
   $("pub-pack").addEventListener("submit", packAndPublish);
+  mountDp();
+}
+
+// The differential privacy fields: one <template>, put in each <fieldset data-dp=PREFIX>
+// (search "s", pack "k"); ids PREFIX-dp (the opt-in checkbox) and PREFIX-epsilon,
+// PREFIX-delta, PREFIX-gamma, PREFIX-bounds. Disabled until opted in.
+function mountDp() {
+  for (const box of document.querySelectorAll("fieldset[data-dp]")) {
+    const prefix = box.dataset.dp;
+    box.append($("dp-template").content.cloneNode(true));
+    box.querySelector(".dp-what").textContent = box.dataset.dpWhat;
+    box.querySelector(".dp-cmd").textContent = box.dataset.dpCmd;
+    const on = box.querySelector(".dp-on"), fields = box.querySelector(".dp-fields");
+    on.id = prefix + "-dp";
+    for (const input of fields.querySelectorAll("input")) input.id = `${prefix}-${input.dataset.name}`;
+    for (const label of fields.querySelectorAll("label")) label.htmlFor = `${prefix}-${label.dataset.for}`;
+    on.addEventListener("change", () => {
+      fields.disabled = !on.checked;
+      if (on.checked) fields.querySelector("input").focus();
+    });
+  }
 }
 
 async function start() {

@@ -1,0 +1,103 @@
+"""The figure of docs/privacy.md from the privacy sweep's raw outputs.
+
+    python -m benchmarks.privacy_sweep_plot docs/results/privacy_sweep_*.md
+                                            [-o docs/images/privacy_sweep.png]
+
+Reads the tables `benchmarks.privacy_sweep` prints (one file per run, kept as they
+were printed) and draws one panel per experiment: the best zero-label figure of the
+DP mode against epsilon, with the non-private fit ("none") and the private default as
+horizontal lines and the issue's target at epsilon = 1 (within 0.02 of "none") as a
+band. Nothing is re-measured here: the figure shows exactly the rows in the files.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from benchmarks.privacy_sweep import TARGET_EPSILON, TARGET_GAP
+
+EPSILONS = (0.5, 1.0, 2.0, 4.0, 8.0)
+"""The issue's epsilons: always on the axis, so a missing row shows as a gap."""
+AXES = {"tabular": ("Birthdays", "zero-label RMSE (lower is better)"),
+        "image": ("MNIST", "zero-label error (lower is better)"),
+        "text": ("fine-food reviews", "zero-label accuracy (higher is better)")}
+
+
+@dataclass
+class Curve:
+    """One experiment's rows: its label, the two reference levels, and DP by epsilon."""
+
+    label: str
+    none: float | None = None
+    default: float | None = None
+    dp: dict[float, float] = field(default_factory=dict)
+
+
+def read_rows(paths: Iterable[Path]) -> dict[str, Curve]:
+    """Every table row of the files, by experiment (the best zero-label column)."""
+    curves: dict[str, Curve] = {}
+    for path in paths:
+        for line in path.read_text(encoding="utf-8").splitlines():
+            cells = [c.strip() for c in line.strip().strip("|").split("|")]
+            if len(cells) < 11 or not cells[1] or cells[1] == "mode" or cells[1][0] == "-":
+                continue
+            name, label = cells[0].split(" ", 1)[0], cells[0]
+            curve = curves.setdefault(name, Curve(label))
+            best = float(cells[6])
+            if cells[1] == "none":
+                curve.none = best
+            elif cells[1] == "default":
+                curve.default = best
+            elif cells[1].startswith("dp "):
+                curve.dp[float(cells[1].removeprefix("dp "))] = best
+    return curves
+
+
+def plot(curves: dict[str, Curve], path: str | Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = [n for n in AXES if n in curves]
+    fig, axes = plt.subplots(1, len(names), figsize=(4.4 * len(names), 3.8), squeeze=False)
+    for ax, name in zip(axes[0], names, strict=True):
+        curve, (title, ylabel) = curves[name], AXES[name]
+        eps = sorted(curve.dp)
+        ax.plot(eps, [curve.dp[e] for e in eps], "o-", color="tab:blue", label="DP, δ = 1e-5")
+        if curve.none is not None:
+            ax.axhline(curve.none, color="black", lw=1, label="no privacy")
+            ax.axhspan(curve.none - TARGET_GAP, curve.none + TARGET_GAP, color="tab:green",
+                       alpha=0.12, label=f"target at ε = {TARGET_EPSILON:g}: ± {TARGET_GAP}")
+            ax.axvline(TARGET_EPSILON, color="tab:green", lw=0.8, ls=":")
+        if curve.default is not None:
+            ax.axhline(curve.default, color="tab:orange", lw=1, ls="--",
+                       label="private default (m = 10)")
+        ticks = sorted({*EPSILONS, *eps})
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(ticks, [f"{e:g}" for e in ticks])
+        ax.set_xlim(min(ticks) / 1.3, max(ticks) * 1.3)
+        ax.set_xlabel("ε")
+        ax.set_ylabel(ylabel)
+        ax.set_title(f"{title} {curve.label.split(' ', 1)[1]}", fontsize=10)
+        ax.legend(fontsize=7)
+    fig.suptitle("Zero-label reuse against ε (benchmarks.privacy_sweep)", fontsize=11)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110, metadata={"Software": None})
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("files", nargs="+", type=Path)
+    parser.add_argument("-o", "--output", default="docs/images/privacy_sweep.png")
+    args = parser.parse_args(argv)
+    plot(read_rows(args.files), args.output)
+    print(f"wrote {args.output}")
+
+
+if __name__ == "__main__":
+    main()

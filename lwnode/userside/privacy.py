@@ -1,0 +1,108 @@
+"""The privacy a user chooses for a spec, and the words that say what was sent.
+
+- `parse_dp`: the differentially private mode's options as a user gives them. The
+  command line (``--epsilon --delta --gamma --bounds=LOW,HIGH`` on ``pack``, ``spec
+  make`` and ``search``) and the web page (form fields ``epsilon``, ``delta``,
+  ``gamma``, ``bounds`` on ``/v1/web/requirement`` and ``/v1/web/pack``) take the same
+  values and refuse the same ones with the same words; only the field's name is the
+  caller's (``--bounds`` there, ``bounds`` on the page: `name`). Values are checked
+  against the spec's own declared constraints (`RKMESpec._parameter_constraints`)
+  before any row is read, so a typo costs no fit.
+- `privacy_note`: what a fitted spec reveals, in one clause, from its signed record.
+
+gamma and bounds are *public* inputs the user declares: reading them from the rows
+would spend privacy the (epsilon, delta) does not account for (`engine.privacy.dp`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from engine.errors import SpecError
+from engine.params import Interval, check_param
+from engine.specification.rkme import RKMESpec
+from lwnode.errors import InputError
+
+DEFAULT_DELTA = 1e-5
+FIELDS = ("epsilon", "delta", "gamma", "bounds")
+Name = Callable[[str], str]
+
+
+def cli_name(field: str) -> str:
+    """``--epsilon``: a field as the command line spells it."""
+    return f"--{field}"
+
+
+def parse_dp(epsilon: float | str | None, delta: float | str | None,
+             gamma: float | str | None, bounds: str | None, *,
+             name: Name = cli_name) -> dict[str, Any] | None:
+    """The ``dp`` settings of `lwnode.userside.local.make_spec`, or None (the private
+    default) when no epsilon is given; an `InputError` naming the field otherwise.
+
+    Numbers arrive as text (the page's form) or already parsed (argparse); `bounds` is
+    ``"LOW,HIGH"``; an empty `delta` is `DEFAULT_DELTA`. delta, gamma or bounds without
+    an epsilon are refused: whoever typed them meant a DP spec, and would get another.
+    """
+    eps = _number(epsilon, "epsilon", name)
+    if eps is None:
+        given = [f for f, v in (("delta", delta), ("gamma", gamma), ("bounds", bounds))
+                 if _given(v)]
+        if given:
+            raise InputError(f"{name(given[0])}: only for differential privacy: give "
+                             f"{name('epsilon')} too, or leave {name(given[0])} out")
+        return None
+    missing = [f for f, v in (("gamma", gamma), ("bounds", bounds)) if not _given(v)]
+    if missing:
+        raise InputError(f"{name(missing[0])}: differential privacy ({name('epsilon')}) "
+                         f"needs {name('gamma')} and {name('bounds')} LOW,HIGH: public "
+                         "values you declare (reading them from the data would spend "
+                         "privacy)")
+    d = _number(delta, "delta", name)
+    values = {"epsilon": eps, "delta": DEFAULT_DELTA if d is None else d,
+              "gamma": _number(gamma, "gamma", name)}
+    for field, value in values.items():  # the spec's own ranges, not a copy of them
+        allowed = [c for c in RKMESpec._parameter_constraints[field] if isinstance(c, Interval)]
+        check_param(name(field), value, allowed, InputError)
+    return {**values, "bounds": _bounds(str(bounds), name)}
+
+
+def _given(value: object) -> bool:
+    return value is not None and str(value).strip() != ""
+
+
+def _number(value: float | str | None, field: str, name: Name) -> float | None:
+    if not _given(value):
+        return None
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except ValueError:
+        raise InputError(f"{name(field)}: expected a number, got {str(value)[:40]!r}"
+                         ) from None
+
+
+def _bounds(text: str, name: Name) -> tuple[float, float]:
+    from engine.privacy.dp import check_bounds
+
+    try:
+        low, high = (float(v) for v in text.split(","))
+    except ValueError:
+        raise InputError(f"{name('bounds')}: expected LOW,HIGH, got {text[:40]!r}") from None
+    try:
+        check_bounds((low, high), 1)
+    except SpecError as exc:  # "bounds: need finite low < high ..."
+        raise InputError(str(exc).replace("bounds", name("bounds"), 1)) from None
+    return low, high
+
+
+def privacy_note(spec: RKMESpec) -> str:
+    """What `spec` reveals of the rows, in one clause, read from its signed record (so
+    it is true of what is sent): the command line prints it, the page shows it."""
+    record = getattr(spec, "privacy_", None) or {}
+    if record.get("mechanism") == "gaussian-rff":
+        return (f"differentially private at epsilon {record['epsilon']:g}, delta "
+                f"{record['delta']:g}: synthetic points fitted to a noisy random-feature mean")
+    if spec.min_rows_per_point <= 1:
+        return "NOT private: its points may be rows"
+    return (f"no row is in it: each point stands for at least {spec.min_rows_per_point} rows; "
+            f"peers see the row count only as ~{spec.n_samples_}")

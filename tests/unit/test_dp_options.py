@@ -1,0 +1,92 @@
+"""The DP options: one parser (`lwnode.userside.privacy.parse_dp`) for the command line's
+``--epsilon --delta --gamma --bounds`` and the web page's fields of the same names, so
+both take the same values and refuse the same ones with the same words."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from lwnode.cli import main
+from lwnode.cli.commands import _dp_options, build_parser
+from lwnode.errors import InputError
+from lwnode.userside.privacy import DEFAULT_DELTA, parse_dp
+
+DP = {"epsilon": "1", "delta": "", "gamma": "0.5", "bounds": "-5,5"}
+
+
+def _page(**fields: str) -> dict | None:
+    values = {**dict.fromkeys(DP, ""), **fields}
+    return parse_dp(*(values[f] for f in DP), name=lambda field: field)
+
+
+def _cli(**fields: str) -> dict | None:
+    argv = ["spec", "make", "rows.csv", "-o", "spec.json"]
+    argv += [f"--{k}={v}" for k, v in fields.items() if v]
+    return _dp_options(build_parser().parse_args(argv))
+
+
+def test_no_epsilon_is_the_private_default_and_delta_defaults_as_documented(capsys):
+    assert _page() is None and _cli() is None
+    expected = {"epsilon": 1.0, "delta": DEFAULT_DELTA, "gamma": 0.5, "bounds": (-5.0, 5.0)}
+    assert _page(**DP) == _cli(**DP) == expected
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["spec", "make", "--help"])
+    assert DEFAULT_DELTA == 1e-5 and "delta (default 1e-5)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("fields", "message"), [
+    ({**DP, "epsilon": "0"}, "epsilon: expected a finite number > 0, got 0.0"),
+    ({**DP, "epsilon": "-1"}, "epsilon: expected a finite number > 0, got -1.0"),
+    ({**DP, "epsilon": "nan"}, "epsilon: expected a finite number > 0, got nan"),
+    ({**DP, "delta": "1"}, "delta: expected a number in (0, 1), got 1.0"),
+    ({**DP, "gamma": "0"}, "gamma: expected a finite number > 0, got 0.0"),
+    ({**DP, "gamma": ""}, "gamma: differential privacy (epsilon) needs gamma and bounds "
+                          "LOW,HIGH: public values you declare"),
+    ({**DP, "bounds": ""}, "bounds: differential privacy (epsilon) needs gamma and bounds"),
+    ({**DP, "bounds": "5,-5"}, "bounds: need finite low < high for every column"),
+    ({**DP, "bounds": "-5"}, "bounds: expected LOW,HIGH, got '-5'"),
+    ({**DP, "bounds": "-inf,5"}, "bounds: need finite low < high"),
+    ({**DP, "epsilon": ""}, "gamma: only for differential privacy: give epsilon too, or "
+                            "leave gamma out"),
+    ({"delta": "1e-6"}, "delta: only for differential privacy"),
+])
+def test_both_refuse_the_same_values_with_the_same_words(fields, message):
+    with pytest.raises(InputError) as page:
+        _page(**fields)
+    assert str(page.value).startswith(message)
+    assert "--" not in str(page.value)  # the page's field names, not the command line's
+    # argparse reads the numbers first (its own message for "lots"); the words are the same
+    # with the command line's names
+    with pytest.raises(InputError) as cli:
+        _cli(**fields)
+    assert str(cli.value) == _with_dashes(str(page.value))
+
+
+def test_a_word_instead_of_a_number_names_the_field_on_the_page():
+    with pytest.raises(InputError, match=r"^epsilon: expected a number, got 'lots'$"):
+        _page(**{**DP, "epsilon": "lots"})
+
+
+def _with_dashes(message: str) -> str:
+    for field in DP:
+        message = message.replace(f"{field}:", f"--{field}:").replace(
+            f" {field} ", f" --{field} ").replace(f"({field})", f"(--{field})").replace(
+            f" {field},", f" --{field},")
+    return message
+
+
+def test_spec_make_with_epsilon_writes_a_dp_spec(tmp_path, capsys):
+    rows = np.random.default_rng(3).normal(size=(150, 3))
+    data = tmp_path / "rows.csv"
+    data.write_text("a,b,c\n" + "\n".join(",".join(f"{v:.4f}" for v in r) for r in rows))
+    out = tmp_path / "spec.json"
+    code = main(["spec", "make", str(data), "-o", str(out), "--epsilon", "2", "--gamma",
+                 "0.5", "--bounds=-4,4", "--points", "20"])
+    assert code == 0
+    record = json.loads(out.read_text())["privacy"]
+    assert (record["mechanism"], record["epsilon"], record["delta"]) == ("gaussian-rff", 2.0,
+                                                                        1e-5)
+    assert "differentially private at epsilon 2, delta 1e-05" in capsys.readouterr().out
