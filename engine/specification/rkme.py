@@ -41,6 +41,8 @@ Array = NDArray[np.float64]
 
 RKME_FORMAT_VERSION = 1
 MAX_POINTS = 10_000
+MAX_EPSILON = 10.0
+"""The largest epsilon the differentially private mode takes (see its constraint)."""
 _LLOYD_ITERS = 10
 _KMEANS_SAMPLE = 20_000
 
@@ -96,7 +98,10 @@ class RKMESpec:
         "gamma": [Options(("auto",)), Interval(float, 0, None, closed="neither")],
         "refine_steps": [Interval(int, 0, None)],
         "min_rows_per_point": [Interval(int, 1, None)],
-        "epsilon": [Interval(float, 0, None, closed="neither"), None],
+        # at most MAX_EPSILON: beyond it the guarantee means little, and the
+        # accountant's calibration grows with epsilon (3 s at 10, ~5 min at 1000: a
+        # request could hold a compute thread that long)
+        "epsilon": [Interval(float, 0, MAX_EPSILON, closed="right"), None],
         "delta": [Interval(float, 0, 1, closed="neither"), None],
     }
     _parameter_error: ClassVar[type[Exception]] = SpecError

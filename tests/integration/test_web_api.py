@@ -358,7 +358,7 @@ async def test_a_dp_requirement_sends_a_spec_that_says_so(node, http, centres):
 
 
 @pytest.mark.parametrize(("fields", "words"), [
-    ({**DP, "epsilon": "-1"}, "epsilon: expected a finite number > 0, got -1.0"),
+    ({**DP, "epsilon": "-1"}, "epsilon: expected a number in (0, 10], got -1.0"),
     ({**DP, "epsilon": "lots"}, "epsilon: expected a number, got 'lots'"),
     ({**DP, "delta": "1"}, "delta: expected a number in (0, 1)"),
     ({"epsilon": "1", "gamma": "0.1"}, "bounds: differential privacy (epsilon) needs gamma "

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from engine.specification.rkme import MAX_EPSILON
 from engine.vocabulary import DataType, Library, License, TaskType
 
 ID_PATTERN = "^sha256:[0-9a-f]{64}$"
@@ -78,7 +79,7 @@ _SEMANTIC = {**_FILE, "x-file-suffixes": SEMANTIC_SUFFIXES,
                                      "columns be found and reused"}
 
 _DP = {
-    "epsilon": {**_NUM, "minimum": 0, "exclusiveMinimum": True,
+    "epsilon": {**_NUM, "minimum": 0, "exclusiveMinimum": True, "maximum": MAX_EPSILON,
                 "description": "Opt in to a differentially private spec at this budget "
                                "(lwnode's --epsilon); left out: the private default (each "
                                "point the mean of >= 10 rows). Needs gamma and bounds"},
