@@ -61,7 +61,7 @@ def load() -> tuple[pd.DataFrame, np.ndarray, np.ndarray, list[str]]:
     df["date"] = pd.to_datetime(df["date"])
     df = df.sort_values("date").reset_index(drop=True)
     numeric = [c for c in df.columns if c not in ("rownames", "ridership", "date")]
-    dow = df["date"].dt.dayofweek.to_numpy()
+    dow = df["date"].dt.day_of_week.to_numpy()
     onehot = (dow[:, None] == np.arange(7)).astype(float)
     x = np.hstack([df[numeric].to_numpy(dtype=float), onehot])
     return df, x, df["ridership"].to_numpy(dtype=float), [*numeric, *(f"is_{d}" for d in DAYS)]

@@ -44,7 +44,7 @@ four racial-attitude items 5 each): 73 columns, 69 of them indicators. States by
 number of respondents (largest first): of the 12 with at least 1,000, those at
 positions 1, 2, 4, 5, 7, 8, 10, 11 are the **8 users** (FL, TX, PA, OH, MI, VA, GA,
 NJ); the other 4 and the next 20 states are the **{N_MARKET_STATES} learnwares**
-(LogisticRegression on all of the state's respondents, 374-3,497, with the private
+(LogisticRegression on all of the state's respondents, 330-3,497, with the private
 default table RKME of them). A user draws labels from {N_POOL} of its respondents and
 searches with the rest (at most {MAX_TEST:,}; NJ 524), unlabelled. Search: `Catalog`,
 k = 5, mixtures of up to 3. Tuning half: FL, PA, MI, GA; test half: TX, OH, VA, NJ
