@@ -47,6 +47,7 @@ from benchmarks.reuse_common import (
     User,
     build_catalog,
     evaluate_user,
+    label_draws,
     private_default,
     score,
     search,
@@ -96,13 +97,9 @@ def make_learnware(rows: bd.StateRows, kind: str, seed: int,
 def add_hgb_only(scores: Scores, user: User, seed: int, budgets: Sequence[int]) -> None:
     """Gradient boosting on the user's labels alone (the same draw sequence as
     `evaluate_user`: one generator seeded with `seed`, one draw per budget > 0)."""
-    rng = np.random.default_rng(seed)
-    for budget in budgets:
-        if budget == 0:
-            continue
-        pick = rng.choice(len(user.x_pool), budget, replace=False)
+    for budget, xl, yl in label_draws(user, budgets, seed):
         model = HistGradientBoostingRegressor(random_state=0)
-        pred = model.fit(user.x_pool[pick], user.y_pool[pick]).predict(user.x_test)
+        pred = model.fit(xl, yl).predict(user.x_test)
         scores.add("HGB on labels only", budget, score("regression", user.y_test, pred))
 
 

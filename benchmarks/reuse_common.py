@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -120,6 +120,19 @@ def _timed(scores: Scores, method: str, fn: Callable[[], np.ndarray]) -> np.ndar
     return out
 
 
+def label_draws(user: User, budgets: Sequence[int], seed: int
+                ) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+    """(budget, labelled rows, their labels) for every budget > 0: one generator seeded
+    with `seed`, one draw per budget, in order — the draws `evaluate_user` scores, so
+    a method added beside it sees the same labels."""
+    rng = np.random.default_rng(seed)
+    for budget in budgets:
+        if budget == 0:
+            continue
+        pick = rng.choice(len(user.x_pool), budget, replace=False)
+        yield budget, user.x_pool[pick], user.y_pool[pick]
+
+
 def evaluate_user(scores: Scores, market: Sequence[Learnware], catalog: Catalog, user: User,
                   *, budgets: Sequence[int] = BUDGETS, n_points: int = 100,
                   seed: int = 0, fit_spec: SpecFit = private_default) -> None:
@@ -141,14 +154,10 @@ def evaluate_user(scores: Scores, market: Sequence[Learnware], catalog: Catalog,
                             ("Averaging", lambda: Averaging(mix, weights=weights))):
         pred = _timed(scores, method, lambda f=factory: f().fit().predict(user.x_test))
         fixed[method] = math.nan if pred is None else score(task, user.y_test, pred)
-    rng = np.random.default_rng(seed)
-    for budget in budgets:
-        for method, value in fixed.items():
+    for method, value in fixed.items():
+        for budget in budgets:
             scores.add(method, budget, value)
-        if budget == 0:
-            continue
-        pick = rng.choice(len(user.x_pool), budget, replace=False)
-        xl, yl = user.x_pool[pick], user.y_pool[pick]
+    for budget, xl, yl in label_draws(user, budgets, seed):
         runs: dict[str, Callable[[], Any]] = {
             "EnsemblePruning": lambda: EnsemblePruning(candidates),
             "FeatureAugment": lambda: FeatureAugment(candidates),

@@ -63,6 +63,8 @@ class Setting:
     ``metric`` is "RMSE" or "error" (lower is better) or "accuracy" (higher is
     better). ``reference`` holds the reference paper's figures by `HEADLINE` name.
     ``constant`` lists extra methods that use no user labels (drawn as lines).
+    ``labelled`` are the reusers that use the labels, drawn on the curve; the labels
+    target pits the better of ``reusers`` (by its mean) against the user-only models.
     """
 
     name: str
@@ -75,6 +77,8 @@ class Setting:
     command: str
     setup: str
     constant: tuple[str, ...] = ()
+    labelled: tuple[str, ...] = REUSE_WITH_LABELS
+    reusers: tuple[str, ...] = REUSE_WITH_LABELS
 
     @property
     def lower_is_better(self) -> bool:
@@ -174,7 +178,7 @@ def label_verdict(setting: Setting, scores: Scores) -> LabelVerdict:
     zero = pick(ZERO_LABEL, 0)
     lines, upto, unbroken = [], 0, True
     for b in (b for b in setting.budgets if b > 0):
-        reuse, alone = pick(REUSE_WITH_LABELS, b), pick(setting.user_only, b)
+        reuse, alone = pick(setting.reusers, b), pick(setting.user_only, b)
         r, a = mean_of(scores, reuse, b), mean_of(scores, alone, b)
         paired = zip(scores.values[reuse][b], scores.values[alone][b], strict=True)
         wins = sum(setting.better(x, y) for x, y in paired)

@@ -32,7 +32,7 @@ from benchmarks.experiments.common import (
     label_verdict,
     mean_of,
 )
-from benchmarks.reuse_birthdays import GAP_TARGET, LABEL_TARGET, REUSE_WITH_LABELS, ZERO_LABEL
+from benchmarks.reuse_birthdays import GAP_TARGET, LABEL_TARGET, ZERO_LABEL
 from benchmarks.reuse_common import Scores
 
 RESULTS_DIR = Path(__file__).resolve().parents[2] / "docs" / "results"
@@ -71,20 +71,22 @@ def fmt(value: float) -> str:
 
 def headline_rows(setting: Setting, scores: Scores) -> list[list[str]]:
     ours = [mean_of(scores, m, 0) for m in HEADLINE]
-    ref = [setting.reference[m] for m in HEADLINE]
 
     def shares(v: Sequence[float]) -> list[str]:
         return ["0 %", "100 %", *(f"{100 * gap_closed(v[0], v[1], x):.0f} %" for x in v[2:])]
 
-    return [[f"ours: {setting.title}, {setting.metric}", *(fmt(v) for v in ours)],
-            ["ours: gap closed", *shares(ours)],
-            [f"reference: {setting.reference_data}, {setting.metric}",
-             *(f"{v:.3f}" for v in ref)],
+    rows = [[f"ours: {setting.title}, {setting.metric}", *(fmt(v) for v in ours)],
+            ["ours: gap closed", *shares(ours)]]
+    if not setting.reference:  # a market of our own: no paper figure to set beside it
+        return rows
+    ref = [setting.reference[m] for m in HEADLINE]
+    return [*rows, [f"reference: {setting.reference_data}, {setting.metric}",
+                    *(f"{v:.3f}" for v in ref)],
             ["reference: gap closed", *shares(ref)]]
 
 
 def curve_methods(setting: Setting) -> list[str]:
-    return [*HEADLINE, *REUSE_WITH_LABELS, *setting.user_only, *setting.constant]
+    return [*HEADLINE, *setting.labelled, *setting.user_only, *setting.constant]
 
 
 def curve_rows(setting: Setting, scores: Scores) -> list[list[str]]:
@@ -128,9 +130,9 @@ def markdown(setting: Setting, scores: Scores, gap: GapVerdict, labels: LabelVer
              f"seeded.\n",
              setting.setup.strip() + "\n",
              f"{setting.metric}, {unit}, mean over users. \"gap closed\" = (mean in market - "
-             f"method) / (mean in market - best in market). The reference's figures are on "
-             f"its own data ({setting.reference_data}); only the shape and the gap shares "
-             f"compare.",
+             f"method) / (mean in market - best in market)."
+             + (f" The reference's figures are on its own data ({setting.reference_data}); "
+                f"only the shape and the gap shares compare." if setting.reference else ""),
              table("Zero labels, in the reference's table shape",
                    ["", *HEADLINE_NAMES], headline_rows(setting, scores)),
              table(f"Labelled-data curve ({setting.metric}, {unit}; columns are label budgets)",
@@ -150,13 +152,14 @@ def plot(setting: Setting, scores: Scores, gap: GapVerdict, path: Path) -> None:
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.8),
                                       gridspec_kw={"width_ratios": [1, 1.6]})
-    ref = [setting.reference[m] for m in HEADLINE]
-    ref_shares = [100 * gap_closed(ref[0], ref[1], ref[i]) for i in range(2, 5)]
     ours = [100 * gap.shares[m] for m in ZERO_LABEL]
     xs = range(len(ZERO_LABEL))
     left.bar([x - 0.2 for x in xs], ours, 0.4, label="ours", color="tab:blue")
-    left.bar([x + 0.2 for x in xs], ref_shares, 0.4, label=f"reference ({setting.reference_data})",
-             color="tab:gray")
+    if setting.reference:
+        ref = [setting.reference[m] for m in HEADLINE]
+        ref_shares = [100 * gap_closed(ref[0], ref[1], ref[i]) for i in range(2, 5)]
+        left.bar([x + 0.2 for x in xs], ref_shares, 0.4,
+                 label=f"reference ({setting.reference_data})", color="tab:gray")
     left.axhline(100 * GAP_TARGET, color="tab:red", ls="--", lw=1, label="target 80 %")
     left.axhline(100, color="black", lw=0.8)
     left.set_xticks(list(xs), list(HEADLINE_NAMES[2:]))
@@ -172,11 +175,12 @@ def plot(setting: Setting, scores: Scores, gap: GapVerdict, path: Path) -> None:
     for i, m in enumerate([*HEADLINE, *setting.constant]):
         color, ls = styles.get(m, (palette[(i - 2) % len(palette)], "-."))
         right.axhline(mean_of(scores, m, 0), color=color, ls=ls, lw=1.2, label=f"{m} (0 labels)")
-    for i, m in enumerate([*REUSE_WITH_LABELS, *setting.user_only]):
-        reuse = m in REUSE_WITH_LABELS
+    labelled = setting.labelled
+    for i, m in enumerate([*labelled, *setting.user_only]):
+        reuse = m in labelled
         right.plot(budgets, [mean_of(scores, m, b) for b in budgets], marker="o" if reuse else "s",
-                   lw=2 if reuse else 1.2, color=("tab:blue", "tab:green")[i] if reuse else
-                   ("tab:red", "tab:orange", "tab:brown")[i - len(REUSE_WITH_LABELS)], label=m)
+                   lw=2 if reuse else 1.2, color=("tab:blue", "tab:green", "navy")[i] if reuse
+                   else ("tab:red", "tab:orange", "tab:brown")[i - len(labelled)], label=m)
     right.set_xscale("log")
     right.set_xticks(budgets, [str(b) for b in budgets])
     right.set_xlabel("user's labels")

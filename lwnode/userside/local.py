@@ -589,11 +589,13 @@ SELECTION_ORDER = (DATA_FREE_DEFAULT, "average", "ensemble-pruning", "feature-au
 
 
 def select_method(learnwares: Sequence[Any], x: NDArray[Any], labels: NDArray[Any],
-                  weights: Sequence[float] | None) -> Selection:
+                  weights: Sequence[float] | None, *, nested: bool = True) -> Selection:
     """The same-column method for the user's labelled rows (`x`, `labels`), chosen by
     `engine.reuse.select.select_reuser` among `SELECTION_ORDER`: the data-free default
     is kept unless another method beats it out of fold (the rule and its estimate are
-    in that module's doc); its `model` is fitted and predicts."""
+    in that module's doc); its `model` is fitted and predicts. `nested` False skips
+    the nested estimate (the choice and the model are the same; benchmarks that score
+    on held-out rows of their own need no estimate)."""
     from engine.reuse.base import infer_task
     from engine.reuse.select import Candidate, select_reuser
 
@@ -604,7 +606,7 @@ def select_method(learnwares: Sequence[Any], x: NDArray[Any], labels: NDArray[An
 
     candidates = [Candidate(name, factory(name), name in NEEDS_LABELS)
                   for name in SELECTION_ORDER]
-    return select_reuser(candidates, x, labels, task=task)
+    return select_reuser(candidates, x, labels, task=task, nested=nested)
 
 
 def new_reuser(method: str, learnwares: Sequence[Any], weights: Sequence[float] | None) -> Any:
