@@ -24,11 +24,13 @@ from lwtesting import (
     region_labels,
     region_package,
     region_rows,
+    until,
 )
 from real_nodes import lone_node
 
 from lwnode.daemon import running_node
 from lwnode.home import NodeHome
+from lwnode.http.web.routes import WEB
 
 pytestmark = [pytest.mark.timeout(120), pytest.mark.asyncio(loop_scope="module")]
 
@@ -517,3 +519,33 @@ async def test_columns_without_descriptions_or_a_bad_toml_are_a_clear_400(housin
         data=f["user.csv"], ids=housing.ids["acme"])), 400, "names other columns",
         "Describe your columns")
     assert _leftovers(housing) == []
+
+
+async def test_a_reuse_whose_client_left_is_stopped(node, centres, monkeypatch):
+    """A user who closes the page mid-reuse must not keep a worker slot busy until the
+    job's deadline (a new user's third reuse waited 108 s behind two abandoned ones).
+    The worker is replaced by a slow stand-in (a model slow on purpose is the only
+    other way to cause it) that records being cancelled, which `run_worker` turns into
+    killing the process."""
+    started, cancelled = asyncio.Event(), asyncio.Event()
+
+    async def slow_worker(job, folder):
+        started.set()
+        try:
+            await asyncio.sleep(60)
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+        return {}
+
+    monkeypatch.setattr(node.app[WEB].jobs, "run_worker", slow_worker)
+    x = region_rows(centres, 0, 20, seed=5)
+    form = _form(data=("mine.csv", _csv(x)), ids=json.dumps([node.lid]),
+                 method="job-selector")
+    async with aiohttp.ClientSession() as client:
+        with pytest.raises(asyncio.TimeoutError):
+            await client.post(f"{node.url}/v1/web/reuse", data=form,
+                              timeout=aiohttp.ClientTimeout(total=3))
+    assert started.is_set()  # the job had begun when the client left
+    await asyncio.wait_for(cancelled.wait(), 10)
+    await until(lambda: _leftovers(node) == [], "the upload folder removed")

@@ -29,11 +29,18 @@ error table (`lwnode.http.errors`) answers; a worker's failure (`JobFailed`) car
 the status the worker chose, a failed fetch is 502, the owner's "unknown" or
 "withdrawn" is passed on. Host and Origin are checked before any handler runs
 (`lwnode.http.guard`).
+
+A reuse whose client has gone (the page closed, a timeout) is stopped, its worker
+killed (`stops_when_the_client_leaves`): aiohttp runs a handler to its end whatever
+the connection does, and an abandoned reuse held a worker slot until its deadline.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -273,6 +280,41 @@ def _weights(form: Form, n: int) -> list[float] | None:
     return weights
 
 
+CLIENT_POLL_SECONDS = 0.5
+"""How often a long route looks whether its client is still connected."""
+
+log = logging.getLogger("lwnode.api")
+
+
+def stops_when_the_client_leaves(handler: Handler) -> Handler:
+    """`handler`, cancelled once its client's connection closes (a worker it waits for
+    is killed by `WebJobs.run_worker` on cancellation; its upload folder is removed by
+    the handler's own clean-up). Only for routes whose work is for that client alone:
+    not for publishing, which must finish or not start."""
+
+    async def watched(request: web.Request) -> web.StreamResponse:
+        task = asyncio.ensure_future(handler(request))
+        try:
+            while not task.done():
+                await asyncio.wait({task}, timeout=CLIENT_POLL_SECONDS)
+                transport = request.transport
+                if not task.done() and (transport is None or transport.is_closing()):
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
+                    log.info("%s %s: the client left; its work was stopped",
+                             request.method, request.path)
+                    return web.Response(status=499)  # nobody reads it
+            return task.result()
+        finally:
+            if not task.done():  # this handler itself was cancelled
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    return watched
+
+
 async def reuse(request: web.Request) -> web.Response:
     ctx = request.app[WEB]
     form = await read_form(request, {"data": (DATA_SUFFIXES, ctx.max_data_bytes),
@@ -383,7 +425,7 @@ API_ROUTES: tuple[tuple[str, str, Handler], ...] = (
     ("GET", "/v1/web/vocabulary", vocabulary),
     ("POST", "/v1/web/requirement", requirement),
     ("POST", "/v1/web/fetch", fetch),
-    ("POST", "/v1/web/reuse", reuse),
+    ("POST", "/v1/web/reuse", stops_when_the_client_leaves(reuse)),
     ("POST", "/v1/web/pack", pack),
 )
 """The page's JSON routes (documented in `lwnode.http.openapi`)."""
