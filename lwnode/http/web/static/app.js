@@ -55,10 +55,11 @@ function short(id) {
 }
 
 function bytes(n) {
+  // decimal units, as the command line prints sizes (lwnode.cli.common.human_size)
   if (n === null || n === undefined) return "";
-  const units = ["B", "KiB", "MiB", "GiB"];
+  const units = ["B", "kB", "MB", "GB"];
   let i = 0; let v = n;
-  while (v >= 1024 && i < units.length - 1) { v /= 1024; i += 1; }
+  while (v >= 1000 && i < units.length - 1) { v /= 1000; i += 1; }
   return (i ? v.toFixed(1) : String(v)) + " " + units[i];
 }
 
