@@ -288,7 +288,7 @@ def _cmd_pack(args: argparse.Namespace) -> int:
     os.replace(tmp, out)
     from protocol.content import content_id
 
-    _say(f"wrote {out}: {content_id(data)} ({len(data)} bytes)")
+    _say(f"wrote {out} ({len(data)} bytes): {content_id(data)}", hang=2)
     _say(f"  {semantic.name} — {semantic.task_type.value if semantic.task_type else '?'}, "
          f"input {_input_summary(semantic.input)}", hang=4)
     _say(f"  statistical spec: {spec.kind}, {len(spec.points_)} points in "
@@ -330,7 +330,7 @@ def _cmd_publish(args: argparse.Namespace) -> int:
         return EXIT_OK
     report = answer.get("report", {})
     verb = "published" if status == 201 else "already published"
-    _say(f"{verb} {answer['id']}")
+    _say(f"{verb} {answer['id']}", hang=2)
     _say(f"  checks: {report.get('status')} ({len(report.get('checks', []))} checks); "
          f"sequence {answer.get('sequence')}; {answer.get('package_url')}", hang=4)
     return EXIT_OK
