@@ -11,7 +11,7 @@ import json
 
 import numpy as np
 import pytest
-from cli_run import lwnode, served_node
+from cli_run import NARROW, lwnode, served_node, widest
 from lwtesting import decoy_market
 
 pytestmark = pytest.mark.timeout(300)
@@ -47,8 +47,9 @@ def test_reuse_with_labels_chooses_out_of_fold_and_says_so(work, node):
     _, ids = node
     both = (ids["look-alike"], ids["useful"])
     text = lwnode("reuse", *both, "--data", "user.csv", "--labels", "labels.csv", "-o",
-                  "chosen.csv", "--home", "home", cwd=d, check=0).stdout
-    text = " ".join(text.split())  # lines wrap to the terminal
+                  "chosen.csv", "--home", "home", cwd=d, check=0, env=NARROW).stdout
+    assert widest(text) <= 80, text  # "chosen on your labels: ..." was ~400 columns
+    text = " ".join(text.split())
     assert "chosen on your labels: accuracy out of fold on your 20 labels" in text, text
     assert "nested cross-validation" in text
     answer = json.loads(lwnode("reuse", *both, "--data", "user.csv", "--labels", "labels.csv",
