@@ -27,6 +27,7 @@ from urllib.parse import quote
 from lwnode.cli.common import (
     EXIT_FAILURE,
     EXIT_OK,
+    EXIT_REFUSED,
     human_size,
     node_client,
     node_home,
@@ -202,7 +203,8 @@ def print_card(c: dict[str, Any], width: int) -> None:
     line("checks", _checks_line(c["hosted"]))
     for s in c["statistical"]:
         line("statistical", f"{s['type']}: {s['points']} weighted points in {s['dimension']} "
-             f"dimensions, summarising {s['n_samples']} training rows (not the rows)")
+             f"dimensions, summarising ~{s['n_samples']} training rows (not the rows; "
+             "peers see the count rounded down to its leading digit)")
     dim = (sem.get("input") or {}).get("dimension")
     columns = c["columns"]
     if not columns:
@@ -293,14 +295,22 @@ def _token_line(token: dict[str, Any]) -> str:
     if token["valid"]:
         return f"accepted by the node (from {token['source']})"
     return (f"REFUSED by the node (from {token['source']}): give this node's token with "
-            "--token, or its --home")
+            "--token, or its --home (exit 4)")
+
+
+def _status_exit(s: dict[str, Any]) -> int:
+    """1 for a degraded node, else 4 for a refused token (the exit of a refused
+    request), else 0: scripts can check both without reading the text."""
+    if s["status"] != "ok":
+        return EXIT_FAILURE
+    return EXIT_REFUSED if s["token"]["valid"] is False else EXIT_OK
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
     s = status_of(args)
     if args.json:
         print_json(s)
-        return EXIT_OK if s["status"] == "ok" else EXIT_FAILURE
+        return _status_exit(s)
     health = s["status"]
     if s["down"]:
         health += ": " + "; ".join(f"{part} ({why})" for part, why in s["down"].items())
@@ -319,7 +329,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
         print(f"{key:<14}{body[0]}")
         for more in body[1:]:
             print(" " * 14 + more)
-    return EXIT_OK if s["status"] == "ok" else EXIT_FAILURE
+    return _status_exit(s)
 
 
 # -- parser -------------------------------------------------------------------------------
@@ -347,10 +357,11 @@ def add_commands(sub: Any, make: Callable[..., argparse.ArgumentParser],
     p.add_argument("text", nargs="*", metavar="TEXT", help="words to search for")
     p.add_argument("--owner", metavar="NODE_ID", help="only this owner's (its node id)")
     p.add_argument("--name", help="only names containing this")
-    p.add_argument("--data-type", choices=[v.value for v in DataType])
-    p.add_argument("--task-type", choices=[v.value for v in TaskType])
-    p.add_argument("--library", choices=[v.value for v in Library])
-    p.add_argument("--license", choices=[v.value for v in License])
+    for flag, values in (("--data-type", DataType), ("--task-type", TaskType),
+                         ("--library", Library), ("--license", License)):
+        choices = [v.value for v in values]  # listed in the help: the usage stays narrow
+        p.add_argument(flag, choices=choices, metavar=flag[2:].replace("-", "_").upper(),
+                       help=f"only this {flag[2:].replace('-', ' ')}: {', '.join(choices)}")
     p.add_argument("--scenario", action="append", metavar="TAG",
                    help="only those with this scenario tag (repeatable)")
     p.add_argument("--sort", choices=sorted(SORT_KEYS), default="name",
@@ -380,7 +391,8 @@ def add_commands(sub: Any, make: Callable[..., argparse.ArgumentParser],
     p = make(sub, "status", "which node, organization, health, token and peers",
              "Which node the command line talks to, its organization and node id, its health "
              "(\"degraded\" names what is down; exit 1 then), whether the API token is there "
-             "and accepted, and its peers. Like 'whoami' in other tools.")
+             "and accepted (a refused one: exit 4, after the status is printed), and its "
+             "peers. Like 'whoami' in other tools.")
     p.add_argument("--json", action="store_true", help="print it as JSON")
     add_node(p, token=True)
     p.set_defaults(func=_cmd_status)

@@ -38,6 +38,7 @@ import re
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +51,8 @@ from lwnode.cli.common import (
     EXIT_OK,
     EXIT_REFUSED,
     EXIT_UNREACHABLE,
+    WrappingHelpFormatter,
+    check_home,
     command_typed,
     wrong_token_hint,
 )
@@ -59,20 +62,23 @@ from lwnode.cli.common import node_home as _home
 from lwnode.cli.common import out_console as _out
 from lwnode.cli.common import print_json as _print_json
 from lwnode.cli.common import resolve_ids as _resolve_ids
+from lwnode.cli.common import say as _say
 from lwnode.cli.common import short_id as _short
 
-EXIT_CODES = f"""exit codes:
-  {EXIT_OK}    success
-  {EXIT_FAILURE}    failure (the node failed, a download did not verify, an existing key;
-       'status' of a degraded node)
-  {EXIT_BAD_INPUT}    bad usage or bad input (missing file, non-numeric CSV, wrong columns,
-       no API token)
-  {EXIT_UNREACHABLE}    the node is unreachable
-  {EXIT_REFUSED}    the node refused the request (package rejected, unknown id, bad token)
-  {EXIT_INTERRUPTED}  interrupted (Ctrl-C)
-
-environment: LWDOCK_HOME (default ~/.lwdock), LWDOCK_NODE (node URL), LWDOCK_TOKEN,
-and LWDOCK_<SECTION>_<KEY> settings for 'run' (see configs/node.toml)."""
+EXIT_CODES = "\n".join([  # a line a paragraph: --help wraps them (WrappingHelpFormatter)
+    "exit codes:",
+    f"  {EXIT_OK}    success",
+    f"  {EXIT_FAILURE}    failure (the node failed, a download did not verify, an existing "
+    "key; 'status' of a degraded node)",
+    f"  {EXIT_BAD_INPUT}    bad usage or bad input (missing file, non-numeric CSV, wrong "
+    "columns, no API token, a --home that does not exist)",
+    f"  {EXIT_UNREACHABLE}    the node is unreachable",
+    f"  {EXIT_REFUSED}    the node refused the request (package rejected, unknown id, bad "
+    "token; 'status' with a refused token)",
+    f"  {EXIT_INTERRUPTED}  interrupted (Ctrl-C)",
+    "",
+    "environment: LWDOCK_HOME (default ~/.lwdock), LWDOCK_NODE (node URL), LWDOCK_TOKEN, "
+    "and LWDOCK_<SECTION>_<KEY> settings for 'run' (see configs/node.toml)."])
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
@@ -283,13 +289,13 @@ def _cmd_pack(args: argparse.Namespace) -> int:
     os.replace(tmp, out)
     from protocol.content import content_id
 
-    print(f"wrote {out}: {content_id(data)} ({len(data)} bytes)")
-    print(f"  {semantic.name} — {semantic.task_type.value if semantic.task_type else '?'}, "
-          f"input {_input_summary(semantic.input)}")
-    print(f"  statistical spec: {spec.kind}, {len(spec.points_)} points in "
-          f"{spec.points_.shape[1]} dimensions from {len(table.values)} rows "
-          f"({_spec_privacy(spec)})")
-    print(f"  {privacy.summary()} (kept in the package's learnware.toml)")
+    _say(f"wrote {out} ({len(data)} bytes): {content_id(data)}", hang=2)
+    _say(f"  {semantic.name} — {semantic.task_type.value if semantic.task_type else '?'}, "
+         f"input {_input_summary(semantic.input)}", hang=4)
+    _say(f"  statistical spec: {spec.kind}, {len(spec.points_)} points in "
+         f"{spec.points_.shape[1]} dimensions from {len(table.values)} rows "
+         f"({_spec_privacy(spec)})", hang=4)
+    _say(f"  {privacy.summary()} (kept in the package's learnware.toml)", hang=4)
     return EXIT_OK
 
 
@@ -325,9 +331,9 @@ def _cmd_publish(args: argparse.Namespace) -> int:
         return EXIT_OK
     report = answer.get("report", {})
     verb = "published" if status == 201 else "already published"
-    print(f"{verb} {answer['id']}")
-    print(f"  checks: {report.get('status')} ({len(report.get('checks', []))} checks); "
-          f"sequence {answer.get('sequence')}; {answer.get('package_url')}")
+    _say(f"{verb} {answer['id']}", hang=2)
+    _say(f"  checks: {report.get('status')} ({len(report.get('checks', []))} checks); "
+         f"sequence {answer.get('sequence')}; {answer.get('package_url')}", hang=4)
     return EXIT_OK
 
 
@@ -395,7 +401,7 @@ def _cmd_search(args: argparse.Namespace) -> int:
         return EXIT_OK
     _print_answer(answer, body)
     if reranked is not None:
-        _print_rerank(reranked, args.labels)
+        _print_rerank(reranked, answer, args.labels)
     if mine is not None:
         _out().print(f"your requirement's {_privacy_report(*mine).summary()}",
                      markup=False, highlight=False)
@@ -439,28 +445,44 @@ def _rerank(args: argparse.Namespace, answer: dict[str, Any], table: Any, labels
     return {**out, "notes": notes + out["notes"]}
 
 
-def _print_rerank(reranked: dict[str, Any], labels: str) -> None:
+def _print_rerank(reranked: dict[str, Any], answer: dict[str, Any], labels: str) -> None:
+    """The shortlist by the labels: why it is in this order first, then the table, then
+    the reuse command its first supports (the mixture's members, or one learnware)."""
     from lwnode.cli.tables import rerank_table, reuse_hint
 
     console = _out()
-    console.print(rerank_table(reranked))
-    by_mmd = next(e for e in reranked["ranking"] if e["mmd2_rank"] == 1)
-    top = reranked["ranking"][0]
-    if not reranked["n_folds"]:
-        pass  # the notes say why nothing was ranked
-    elif top is not by_mmd:
-        console.print(f"your labels put {top['name']} first: it beats {by_mmd['name']} (first "
-                      "by MMD²) by more than 1.645 standard errors of the per-row gain",
-                      markup=False, highlight=False)
-    else:
-        console.print("your labels do not separate the shortlist's first from the others: "
-                      "the MMD² order is kept", markup=False, highlight=False)
+    ranking = reranked["ranking"]
+    if ranking and reranked["n_folds"]:  # else the notes say why nothing was ranked
+        by_mmd = next(e for e in ranking if e["mmd2_rank"] == 1)
+        top = ranking[0]
+        if top is not by_mmd:
+            console.print(f"your labels put {top['name']} first: it beats {by_mmd['name']} "
+                          "(first by MMD²) by more than 1.645 standard errors of the per-row "
+                          "gain", markup=False, highlight=False)
+        else:
+            console.print("your labels do not separate the shortlist's first from the "
+                          "others: the MMD² order is kept", markup=False, highlight=False)
     for note in reranked["notes"]:
         console.print(f"note: {note}", style="dim", markup=False)
-    singles = [e["id"] for e in reranked["ranking"] if e["id"] != "mixture"]
-    print("reuse them with your labels (the method is chosen on them out of fold):\n"
-          + reuse_hint(singles, None, False, labels))
+    if not ranking:
+        return
+    console.print(rerank_table(reranked))
+    top = ranking[0]
+    mixture = answer.get("mixture")
+    first = "the mixture" if top["id"] == "mixture" else top["name"]
+    _say(f"reuse the labels' first, {first}, with your labels (the method is chosen on them "
+         "out of fold):")
+    if top["id"] == "mixture" and mixture:
+        print(reuse_hint(mixture["ids"], mixture["weights"], False, labels))
+    else:
+        print(reuse_hint([top["id"]], None, False, labels))
 
+
+SCORE_ORDER = ("the scores are not in rank order: the rank is by MMD², and the score divides "
+               "MMD² by how concentrated both embeddings are, so that a score means the same "
+               "in every search; two neighbours may therefore have their scores the other way "
+               "round")
+"""Under the search table when its scores are not in rank order (as the web page says)."""
 
 _DESCRIBE = "describe your columns in a --semantic TOML ([input.columns] name = \"description\")"
 
@@ -518,6 +540,9 @@ def _print_answer(answer: dict[str, Any], body: dict[str, Any]) -> None:
 
     table = ranked_table(answer)
     console.print(table)
+    shown = [round(h["score"], 3) for h in answer["single"]]  # as the table prints them
+    if any(later > earlier for earlier, later in pairwise(shown)):
+        console.print(f"note: {SCORE_ORDER}", style="dim", markup=False)
     for rank, hit in enumerate(answer["single"], 1):
         if hit.get("mapping"):
             console.print(f"#{rank} is heterogeneous: it takes other columns than yours "
@@ -577,8 +602,8 @@ def _cmd_fetch(args: argparse.Namespace) -> int:
         return EXIT_OK
     for f in fetched:
         how = "already here" if f.cached else "downloaded"
-        print(f"{f.path}: {f.learnware_id} ({f.size} bytes, {f.name!r} by {f.owner}) — {how}, "
-              "sha256 and owner's signature verified")
+        _say(f"{f.path}: {f.learnware_id} ({f.size} bytes, {f.name!r} by {f.owner}) — {how}, "
+             "sha256 and owner's signature verified", hang=2)
     return EXIT_OK
 
 
@@ -628,19 +653,21 @@ def _cmd_reuse(args: argparse.Namespace) -> int:
                      "mappings": {lw_id: mapping.describe() for lw_id, mapping
                                   in reused.mappings},
                      "selection": selection_json(reused.selection),
-                     "notes": list(reused.notes)})
+                     "labels_used": reused.labels_used, "notes": list(reused.notes)})
         return EXIT_OK
     for lw_id, mapping in reused.mappings:
-        print(f"{_short(lw_id)} takes other columns; mapped (its column <- yours):")
+        _say(f"{_short(lw_id)} takes other columns; mapped (its column <- yours):")
         for line in mapping.describe():
-            print(f"    {line}")
-    print(f"wrote {args.output}: {len(reused.predictions)} predictions by {reused.method} "
-          f"over {len(fetched)} learnware(s) "
-          f"({', '.join(_short(f.learnware_id) for f in fetched)})")
+            _say(f"    {line}", hang=6)
+    _say(f"wrote {args.output}: {len(reused.predictions)} predictions by {reused.method} "
+         f"over {len(fetched)} learnware(s) "
+         f"({', '.join(_short(f.learnware_id) for f in fetched)})", hang=2)
     if reused.selection is not None and reused.selection.n_folds:
-        print(f"chosen on your labels: {reused.selection.describe()}")
+        _say(f"chosen on your labels: {reused.selection.describe()}", hang=2)
+    if reused.labels_used:  # hetero: no method chosen; what was fitted on them instead
+        _say(f"labels: {reused.labels_used}", hang=2)
     for note in reused.notes:  # e.g. a one-class label draw: what was done instead
-        print(f"note: {note}")
+        _say(f"note: {note}", hang=2)
     return EXIT_OK
 
 
@@ -698,9 +725,9 @@ def _cmd_spec_make(args: argparse.Namespace) -> int:
                      "dimension": int(spec.points_.shape[1]), "rows": len(table.values),
                      "privacy_note": _spec_privacy(spec), "privacy": privacy.to_dict()})
         return EXIT_OK
-    print(f"wrote {out}: {spec.kind}, {len(spec.points_)} points in {spec.points_.shape[1]} "
-          f"dimensions from {len(table.values)} rows ({_spec_privacy(spec)})")
-    print(f"  {privacy.summary()}")
+    _say(f"wrote {out}: {spec.kind}, {len(spec.points_)} points in {spec.points_.shape[1]} "
+         f"dimensions from {len(table.values)} rows ({_spec_privacy(spec)})", hang=2)
+    _say(f"  {privacy.summary()}", hang=4)
     return EXIT_OK
 
 
@@ -736,8 +763,9 @@ def _add_node(p: argparse.ArgumentParser, *, token: bool = False) -> None:
     p.add_argument("--home", metavar="DIR", help="node home to read the URL (and token) "
                    "from (default: $LWDOCK_HOME or ~/.lwdock)")
     if token:
-        p.add_argument("--token", help="the node's API token (default: $LWDOCK_TOKEN, else "
-                       "api.token in --home)")
+        p.add_argument("--token", help="the node's API token (default: api.token in an "
+                       "explicit --home, else $LWDOCK_TOKEN, else api.token in $LWDOCK_HOME or "
+                       "~/.lwdock)")
 
 
 def _add_spec_options(p: argparse.ArgumentParser) -> None:
@@ -771,7 +799,7 @@ def _add_impute(p: argparse.ArgumentParser) -> None:
 def _sub(sub: Any, name: str, help_text: str, description: str) -> argparse.ArgumentParser:
     parser: argparse.ArgumentParser = sub.add_parser(
         name, help=help_text, description=description, epilog=EXIT_CODES,
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+        formatter_class=WrappingHelpFormatter)
     return parser
 
 
@@ -780,7 +808,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="lwnode",
         description="A node of the learnware dock network: find, verify and reuse models "
                     "by the specification of their task.",
-        epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
+        epilog=EXIT_CODES, formatter_class=WrappingHelpFormatter)
     parser.add_argument("--version", action="version", version=_version())
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     demo = sub.add_parser(
@@ -884,7 +912,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mixture", type=int, metavar="N",
                    help="largest mixture (default: the node's)")
     p.add_argument("--labels", metavar="y.csv", help="labels of the first rows of --data "
-                   "(as for reuse): fetch the shortlist here and rank it by them too")
+                   "(as for reuse): fetch the shortlist here and rank it by them too; only "
+                   "learnwares over your own columns (by name) and their mixture are "
+                   "re-ranked, not those over other columns (a note says so)")
     from lwnode.userside.rerank import DEFAULT_RERANK, MAX_RERANK
 
     p.add_argument("--rerank", type=int, default=DEFAULT_RERANK, metavar="N",
@@ -912,18 +942,22 @@ def build_parser() -> argparse.ArgumentParser:
              "Fetch the learnwares, load their models safely, and predict your rows: "
              "job-selector or average with no labels, ensemble-pruning or feature-augment "
              "with a few labels (--labels); with labels and no --method, the one that "
-             "scores best on them out of fold.")
+             "scores best on them out of fold. Learnwares over other columns than yours are "
+             "reused by hetero, which maps your columns onto theirs and, with labels, fits "
+             "on them what beats the learnwares' average by leave-one-out.")
     p.add_argument("ids", nargs="+", metavar="ID",
                    help="learnware ids, or unique prefixes of them (6+ hex digits)")
     p.add_argument("--data", required=True, metavar="user.csv|.npy")
     p.add_argument("--labels", metavar="y.csv", help="labels of your first rows, one per "
                    "line under an optional header (a few are enough; every row is "
-                   "predicted)")
+                   "predicted); how they were used is printed")
     from lwnode.userside.local import REUSE_METHODS
 
-    p.add_argument("--method", choices=REUSE_METHODS,
-                   help="default: hetero when a learnware takes other columns than yours "
-                   "(your CSV header), else job-selector; with --labels, the method that "
+    p.add_argument("--method", choices=REUSE_METHODS, metavar="METHOD",
+                   help=f"{', '.join(REUSE_METHODS)}; default: hetero when a learnware takes "
+                   "other columns than yours (your CSV header; with --labels it fits a "
+                   "correction of the learnwares' average on them, or a stacked classifier, "
+                   "and prints which), else job-selector; with --labels, the method that "
                    "scores best on them out of fold, job-selector unless another beats it "
                    "clearly (the scores and an estimate of the choice are printed)")
     p.add_argument("--semantic", metavar="semantic.toml",
@@ -990,12 +1024,19 @@ def _one_line(exc: BaseException) -> str:
 
 
 def _start_hint(args: argparse.Namespace, exc: BaseException) -> str:
-    """For a refused connection to the default node: how to start one."""
-    if "refused" not in str(exc).lower() or getattr(args, "node", None) \
-            or os.environ.get("LWDOCK_NODE"):
+    """For a refused connection: is a node running there, and how to start one."""
+    if "refused" not in str(exc).lower():
         return ""
+    if getattr(args, "node", None) or os.environ.get("LWDOCK_NODE"):
+        given = "--node" if getattr(args, "node", None) else "$LWDOCK_NODE"
+        return (f"; is a node running at that URL? check {given}, or start a node with: "
+                "lwnode run --home DIR")
     home = f" --home {args.home}" if getattr(args, "home", None) else ""
     return f"; is the node running? start it with: lwnode run{home}"
+
+
+CREATE_HOME = ("init", "run")
+"""The commands whose --home may not exist yet (they create it)."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -1005,6 +1046,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     typed = command_typed(args)  # errors name the command typed, not an HTTP route
     try:
+        if getattr(args, "home", None) and args.command not in CREATE_HOME:
+            check_home(args.home)
         return int(args.func(args))
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

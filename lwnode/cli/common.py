@@ -11,7 +11,9 @@ import argparse
 import json
 import os
 import re
+import textwrap
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from engine.errors import LwdockError
@@ -56,6 +58,39 @@ def out_console() -> Any:
     return console
 
 
+def wrap(text: str, width: int, *, hang: int | None = None) -> list[str]:
+    """`text` in lines of at most `width` columns: its leading spaces kept, later lines
+    indented by `hang` (default: as far as the first line's text starts, or past the
+    key of a "key  value" row); words longer than a line (URLs, ids) stay whole."""
+    if hang is None:
+        lead = re.match(r" *(?:\S+ {2,}(?=\S))?", text)
+        hang = len(lead.group(0)) if lead else 0
+    return textwrap.wrap(text, max(20, width), subsequent_indent=" " * hang,  # no "re-|ranked"
+                         break_long_words=False, break_on_hyphens=False) or [""]
+
+
+def say(text: str, *, hang: int | None = None) -> None:
+    """Print a result line on stdout, wrapped to the results' width (`out_console`), as
+    tables and cards are (`wrap`)."""
+    width = out_console().width
+    for line in text.splitlines() or [""]:
+        print("\n".join(wrap(line, width, hang=hang)))
+
+
+class WrappingHelpFormatter(argparse.HelpFormatter):
+    """``--help`` with its description and epilog wrapped to the terminal, as argparse
+    wraps the options: each line of them is a paragraph (its indent and a table row's
+    hanging indent kept, `wrap`), so the hand-made layout of the exit-code table stays
+    while no line is wider than the terminal."""
+
+    def _split_lines(self, text: str, width: int) -> list[str]:  # the options' help
+        return wrap(" ".join(text.split()), width, hang=0)
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        return "\n".join(indent + line for paragraph in text.splitlines()
+                         for line in wrap(paragraph, width - len(indent)))
+
+
 def node_home(args: argparse.Namespace) -> Any:
     from lwnode.home import NodeHome, default_home
 
@@ -80,16 +115,29 @@ def node_url(args: argparse.Namespace) -> str:
     return DEFAULT_URL
 
 
+def check_home(path: str) -> None:
+    """Refuse a ``--home`` that is no node home (bad input): a typo must not fall back to
+    whatever node answers on the default port."""
+    from lwnode.errors import InputError
+
+    home = Path(path)
+    if not home.is_dir():
+        what = "not a folder" if home.exists() else "no such node home"
+        raise InputError(f"--home {path}: {what}; create one with: lwnode init --home {path}")
+
+
 def token_source(args: argparse.Namespace) -> tuple[str | None, str]:
-    """The API token and where it came from (for messages): --token, $LWDOCK_TOKEN or
-    api.token in the home; (None, why not) when there is none."""
+    """The API token and where it came from (for messages); (None, why not) when there
+    is none. Flags beat the environment: --token, else api.token in an explicit --home
+    (when it has one), else $LWDOCK_TOKEN, else api.token in $LWDOCK_HOME or ~/.lwdock."""
     from lwnode.errors import HomeError
 
     if getattr(args, "token", None):
         return str(args.token), "--token"
-    if os.environ.get("LWDOCK_TOKEN"):
-        return os.environ["LWDOCK_TOKEN"], "$LWDOCK_TOKEN"
     home = node_home(args)
+    explicit = bool(getattr(args, "home", None))
+    if os.environ.get("LWDOCK_TOKEN") and not (explicit and home.token_path.exists()):
+        return os.environ["LWDOCK_TOKEN"], "$LWDOCK_TOKEN"
     try:
         return home.token(), str(home.token_path)
     except HomeError as exc:
@@ -118,8 +166,8 @@ def wrong_token_hint(args: argparse.Namespace) -> str:
                 "open_reads = false): ask its operator, or use a node of your own")
     _, where = token_source(args)
     return (f"the node refused the API token from {where}: give the token of the node at "
-            f"{node_url(args)} with --token (or $LWDOCK_TOKEN), or that node's --home, "
-            "whose api.token is read")
+            f"{node_url(args)} with --token, or that node's --home, whose api.token is read "
+            "(--token, then --home, then $LWDOCK_TOKEN)")
 
 
 def print_json(data: Any) -> None:
@@ -160,16 +208,8 @@ def resolve_handle(client: Any, handle: str) -> str:
     if not org or not name:
         raise InputError(f"{handle!r}: a handle is organization/name, e.g. "
                          "\"Acme Research/region 0 classifier\"")
-    found: list[dict[str, Any]] = []
-    cursor = None
-    while True:
-        page = client.listing(name=name[:200], limit="1000",
-                              **({"cursor": cursor} if cursor else {}))
-        found += [e for e in page["items"] if str(e.get("name", "")).strip().lower() == name
-                  and str(e.get("organization", "")).strip().lower() == org]
-        cursor = page.get("next_cursor")
-        if not cursor:
-            break
+    found = [e for e in _named(client, name)
+             if str(e.get("organization", "")).strip().lower() == org]
     ids = sorted({e["id"] for e in found})
     if not ids:
         raise RequestFailed(f"{handle}: no learnware known to the node has this organization "
@@ -177,6 +217,39 @@ def resolve_handle(client: Any, handle: str) -> str:
     if len(ids) > 1:
         raise InputError(f"{handle}: {len(ids)} learnwares have this organization and name "
                          f"({', '.join(short_id(i) for i in ids[:4])}); give one's id")
+    return ids[0]
+
+
+def _named(client: Any, name: str) -> list[dict[str, Any]]:
+    """The listing entries called `name` (lower case, no surrounding spaces)."""
+    found: list[dict[str, Any]] = []
+    cursor = None
+    while True:
+        page = client.listing(name=name[:200], limit="1000",
+                              **({"cursor": cursor} if cursor else {}))
+        found += [e for e in page["items"] if str(e.get("name", "")).strip().lower() == name]
+        cursor = page.get("next_cursor")
+        if not cursor:
+            return found
+
+
+def resolve_name(client: Any, name: str) -> str:
+    """The id of the one learnware the node knows called `name` (without organization,
+    compared as `resolve_handle` compares): refused, with their handles, when several
+    are, and when none is."""
+    from lwnode.errors import InputError, RequestFailed
+
+    found = _named(client, name.strip().lower())
+    ids = sorted({e["id"] for e in found})
+    if not ids:
+        raise RequestFailed(f"{name}: not an id, and no learnware known to the node is named "
+                            "so (lwnode list shows them)", 404, "not_found")
+    if len(ids) > 1:
+        handles = sorted({f"{e.get('organization')}/{e.get('name')} ({short_id(e['id'])})"
+                          for e in found})
+        raise InputError(f"{name}: {len(ids)} learnwares known to the node have this name: "
+                         f"{'; '.join(handles[:6])}; give one's handle (organization/name) "
+                         "or id")
     return ids[0]
 
 
@@ -188,7 +261,8 @@ def resolve_ids(client: Any, ids: Sequence[str]) -> list[str]:
 
     out: list[str] = []
     known: list[str] | None = None
-    for given in ids:
+    for original in ids:
+        given = original
         if "/" in given:  # organization/name, as list and show print them
             out.append(resolve_handle(client, given))
             continue
@@ -197,6 +271,9 @@ def resolve_ids(client: Any, ids: Sequence[str]) -> list[str]:
         if re.fullmatch(r"(?:sha256:)?[0-9a-f]{1,5}", given):
             raise InputError(f"{given}: too short to pick a learnware; give 6 or more hex "
                              "digits of its id")
+        if match is None and not given.startswith("sha256:"):
+            out.append(resolve_name(client, original))  # a name, as list prints it
+            continue
         if match is None or len(match.group(1)) == 64:
             # a full id (with or without "sha256:", as fetch names its files), or not
             # an id at all (fetch says why)

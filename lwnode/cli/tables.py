@@ -77,7 +77,8 @@ def reuse_hint(ids: list[str], weights: list[float] | None, across: bool,
 
 def rerank_table(reranked: dict[str, Any]) -> Any:
     """The shortlist by the user's labels (`lwnode.userside.rerank`), with each entry's
-    spread over the folds and its place by MMD²."""
+    spread over the folds and its place in the search's table (# there; the mixture
+    has none)."""
     metric = reranked["metric"]
     better = "higher" if metric == "accuracy" else "lower"
     folds = reranked["n_folds"]
@@ -89,10 +90,10 @@ def rerank_table(reranked: dict[str, Any]) -> Any:
     table.add_column("name", ratio=3, overflow="fold")
     table.add_column(metric, justify="right", no_wrap=True)
     table.add_column("±", justify="right", no_wrap=True)
-    table.add_column("by MMD²", justify="right", no_wrap=True)
+    table.add_column("search #", justify="right", no_wrap=True)
     for rank, entry in enumerate(reranked["ranking"], 1):
         value = "" if entry["value"] is None else f"{entry['value']:.3f}"
         lid = entry["id"] if entry["id"] == "mixture" else short_id(entry["id"])
-        table.add_row(str(rank), lid, entry["name"], value, f"{entry['spread']:.3f}",
-                      f"#{entry['mmd2_rank']}")
+        place = "mixture" if entry["search_rank"] is None else f"#{entry['search_rank']}"
+        table.add_row(str(rank), lid, entry["name"], value, f"{entry['spread']:.3f}", place)
     return table

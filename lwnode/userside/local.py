@@ -471,6 +471,8 @@ class Reused:
     notes: tuple[str, ...] = ()
     selection: Selection | None = None
     """How the method was chosen on the labels (`select_method`), when it was."""
+    labels_used: str | None = None
+    """How reuse across feature spaces used the labels (`hetero_labels_used`), when given."""
 
 
 def reuse(paths: Sequence[Path], x: NDArray[Any], *, method: str,
@@ -689,4 +691,37 @@ def _reuse_hetero(learnwares: list[Any], x: NDArray[Any], labels: NDArray[Any] |
     except MissingExtraError as exc:
         raise InputError(f"{exc}") from None
     mappings = tuple((lw.id, m) for lw, m in zip(learnwares, model.mappings_, strict=True))
-    return Reused(predictions, HETERO, mappings, tuple(model.notes_))
+    used = None if labels is None else hetero_labels_used(model, len(labels))
+    return Reused(predictions, HETERO, mappings, tuple(model.notes_), labels_used=used)
+
+
+HETERO_CORRECTIONS = {
+    "constant": "a constant shift of the learnwares' average",
+    "outputs": "a re-weighting of the learnwares' outputs",
+    "outputs+columns": "a ridge model on the learnwares' outputs and your columns",
+}
+
+
+def hetero_labels_used(model: Any, n_labels: int) -> str:
+    """What `engine.hetero.reuse.HeteroReuser` fitted on `n_labels` labels, in a
+    sentence: a classifier stacked on them, or the correction of the learnwares'
+    data-free average chosen by leave-one-out (none when none beat it clearly)."""
+    if model.correction_ == "stacked":
+        return (f"your {n_labels} labels fitted a logistic model stacked on your columns "
+                "and the learnwares' class probabilities; it predicts every row")
+    from engine.hetero.reuse import LABELS_PER_PARAMETER
+    from engine.reuse.base import REGRESSION
+
+    if model.task_ != REGRESSION:  # a one-class draw: the notes say what was done
+        return f"your {n_labels} labels were not used: predicted the data-free average"
+    tried = ("a constant shift, a re-weighting of the learnwares' outputs, a ridge model on "
+             f"the outputs and your columns; each needs {LABELS_PER_PARAMETER} labels per "
+             "parameter")
+    if model.correction_ == "none":
+        return (f"your {n_labels} labels tested corrections of the learnwares' data-free "
+                f"average by leave-one-out ({tried}): none beat it by more than a standard "
+                "error, so the predictions are that average")
+    return (f"your {n_labels} labels chose, by leave-one-out among corrections of the "
+            f"learnwares' data-free average ({tried}), "
+            f"{HETERO_CORRECTIONS[model.correction_]}: the simplest within a standard error "
+            "of the best; added to that average for every row")

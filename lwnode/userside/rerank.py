@@ -28,6 +28,10 @@ DEFAULT_RERANK = 5
 MAX_RERANK = 10
 """At most this many single learnwares are fetched to re-rank (a fetch each)."""
 MIXTURE = "mixture"
+NOT_RERANKED = (
+    "not re-ranked by your labels: every learnware of the shortlist takes other columns "
+    "than yours, and re-ranking scores only those over your own columns (by name) on your "
+    "labelled rows; lwnode reuse --labels fits learnwares over other columns on them")
 
 
 def shortlist_ids(answer: Mapping[str, Any], n: int) -> list[str]:
@@ -69,6 +73,7 @@ def rerank(answer: Mapping[str, Any], learnwares: Mapping[str, Any], x: NDArray[
     if len(labels) > len(x):
         raise InputError(f"--labels: {len(labels)} labels for {len(x)} rows")
     hits = [hit for hit in answer.get("single", []) if hit["id"] in learnwares][:n]
+    search_rank = {hit["id"]: i for i, hit in enumerate(answer.get("single", []), 1)}
     mmd2 = {hit["id"]: hit["mmd2"] for hit in hits}
     names = {hit["id"]: hit["name"] for hit in hits}
     notes = [f"{hit['name']} takes other columns: not re-ranked"
@@ -83,9 +88,13 @@ def rerank(answer: Mapping[str, Any], learnwares: Mapping[str, Any], x: NDArray[
                    if (mmd2[lid] is not None and mmd2[lid] > mixture["mmd2"])), len(entries))
         entries.insert(at, (MIXTURE, [learnwares[i] for i in mixture["ids"]],
                             mixture["weights"]))
-    if not entries:
-        raise InputError("--labels: no learnware of the shortlist takes your columns; "
-                         "nothing to re-rank")
+    if not entries:  # the search's answer stands as it is; say why it was not re-ranked
+        shortlist = answer.get("single", [])[:n]
+        why = [NOT_RERANKED] if all(hit.get("mapping") for hit in shortlist) else \
+            [*notes, "not re-ranked by your labels: no learnware of the shortlist could be "
+             "scored here"]
+        return {"metric": None, "n_labels": len(labels), "n_folds": 0, "moved": False,
+                "ranking": [], "notes": why}
 
     def make(lws: Sequence[Any], weights: Sequence[float] | None) -> Any:
         return lambda: new_reuser(DATA_FREE_DEFAULT if weights else "average", lws, weights)
@@ -102,7 +111,8 @@ def rerank(answer: Mapping[str, Any], learnwares: Mapping[str, Any], x: NDArray[
             "n_folds": ranking.n_folds, "moved": ranking.moved,
             "ranking": [{"id": e.name, "name": names[e.name], "value": _finite(e.value),
                          "spread": e.spread, "mmd2": mmd2[e.name],
-                         "mmd2_rank": e.given_rank + 1} for e in ranking.entries],
+                         "mmd2_rank": e.given_rank + 1, "search_rank": search_rank.get(e.name)}
+                        for e in ranking.entries],
             "notes": notes + list(ranking.notes)}
 
 

@@ -15,20 +15,26 @@ from lwtesting import wait_for
 
 ENV = {**{k: v for k, v in os.environ.items() if not k.startswith("LWDOCK_")},
        "COLUMNS": "200"}
+NARROW = {**ENV, "COLUMNS": "80"}
+"""As on an 80-column terminal."""
 
 
-def lwnode(*args, cwd, timeout=120, check=None):
+def widest(text: str) -> int:
+    return max((len(line) for line in text.splitlines()), default=0)
+
+
+def lwnode(*args, cwd, timeout=120, check=None, env=ENV):
     proc = subprocess.run([sys.executable, "-m", "lwnode.cli", *map(str, args)], cwd=cwd,
-                          capture_output=True, text=True, timeout=timeout, env=ENV)
+                          capture_output=True, text=True, timeout=timeout, env=env)
     if check is not None:
         assert proc.returncode == check, (args, proc.returncode, proc.stdout, proc.stderr)
     return proc
 
 
-def lwnode_many(argvs, *, cwd, check=0):
+def lwnode_many(argvs, *, cwd, check=0, env=ENV):
     """Run several commands at once (they are independent); all must exit with `check`."""
     procs = [subprocess.Popen([sys.executable, "-m", "lwnode.cli", *map(str, a)], cwd=cwd,
-                              env=ENV, text=True, stdout=subprocess.PIPE,
+                              env=env, text=True, stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE) for a in argvs]
     done = []
     for argv, proc in zip(argvs, procs, strict=True):

@@ -11,7 +11,7 @@ import json
 
 import numpy as np
 import pytest
-from cli_run import lwnode, served_node
+from cli_run import NARROW, lwnode, served_node, widest
 from lwtesting import decoy_market
 
 pytestmark = pytest.mark.timeout(300)
@@ -47,7 +47,9 @@ def test_reuse_with_labels_chooses_out_of_fold_and_says_so(work, node):
     _, ids = node
     both = (ids["look-alike"], ids["useful"])
     text = lwnode("reuse", *both, "--data", "user.csv", "--labels", "labels.csv", "-o",
-                  "chosen.csv", "--home", "home", cwd=d, check=0).stdout
+                  "chosen.csv", "--home", "home", cwd=d, check=0, env=NARROW).stdout
+    assert widest(text) <= 80, text  # "chosen on your labels: ..." was ~400 columns
+    text = " ".join(text.split())
     assert "chosen on your labels: accuracy out of fold on your 20 labels" in text, text
     assert "nested cross-validation" in text
     answer = json.loads(lwnode("reuse", *both, "--data", "user.csv", "--labels", "labels.csv",
@@ -87,6 +89,38 @@ def test_search_with_labels_reranks_the_shortlist_and_shows_both_orders(work, no
                   cwd=d, check=0).stdout
     assert "Ranked learnwares (by MMD²" in text and "Ranked by your 20 labels" in text, text
     assert "your labels put" in text and "--labels labels.csv" in text
+
+
+def test_the_label_table_is_explained_first_and_numbered_as_the_search_table(work, node):
+    """A new user's reading of the label table: its order was explained only after it,
+    its "by MMD²" column counted the mixture (the search table's #1 showed as #2), and
+    the suggested reuse named learnwares the labels had scored 0."""
+    d, _ = work
+    _, ids = node
+    answer = json.loads(lwnode("search", "--data", "user.csv", "--labels", "labels.csv",
+                               "--home", "home", "--json", cwd=d, check=0).stdout)
+    text = lwnode("search", "--data", "user.csv", "--labels", "labels.csv", "--home", "home",
+                  cwd=d, check=0).stdout
+    lines = text.splitlines()
+    title = next(i for i, line in enumerate(lines) if line.startswith("Ranked by your"))
+    assert lines[title - 1].startswith("your labels put"), text  # the why, before the table
+    table = "\n".join(lines[title:])
+    assert "search #" in table and "by MMD²" not in table
+    search_place = {h["id"]: i for i, h in enumerate(answer["single"], 1)}
+    for entry in answer["rerank"]["ranking"]:  # the search table's numbers, not MMD² ranks
+        row = next(line for line in lines[title:] if line.split()[1:2] == [
+            "mixture" if entry["id"] == "mixture" else entry["id"][7:19]])
+        place = "mixture" if entry["id"] == "mixture" else f"#{search_place[entry['id']]}"
+        assert row.split()[-1] == place, (row, table)
+        assert entry["search_rank"] == (None if entry["id"] == "mixture"
+                                        else search_place[entry["id"]])
+    top = answer["rerank"]["ranking"][0]
+    hint = text[text.index("reuse the labels' first"):]
+    suggested = hint.split("lwnode reuse ", 1)[1].split("\\")[0].split()
+    mixture = answer["mixture"]
+    expected = [i[7:19] for i in mixture["ids"]] if top["id"] == "mixture" else [top["id"][7:19]]
+    assert suggested == expected, hint  # what the labels' ranking supports, nothing else
+    assert top["id"] != ids["look-alike"] and ids["look-alike"][7:19] not in suggested
 
 
 def test_labels_that_do_not_separate_keep_the_mmd_order(work, node):

@@ -13,7 +13,7 @@ import random
 import selectors
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -282,6 +282,29 @@ def decoy_market(n_user: int = 200, seed: int = 0
                                      RKMETableSpec(n_points=20, random_state=seed).fit(x))
     x_user = rng.normal(size=(n_user, 3))
     return packages, x_user, np.where(x_user[:, 0] > 0, "pos", "neg")
+
+
+def spread_market(scales: Sequence[float] = (0.6, 0.65, 0.7, 0.75, 0.8, 1.5), d: int = 4,
+                  seed: int = 0) -> tuple[dict[str, bytes], np.ndarray]:
+    """Learnwares trained on N(0, scale² I) in `d` columns, and a user's rows from
+    N(0, I): the tighter ones have the more concentrated embeddings, so the score
+    (`engine.search.scoring`) and the MMD² order disagree for some neighbours.
+    Returns the packages by name and the user's rows."""
+    from sklearn.linear_model import LogisticRegression
+
+    from engine.package import build_bytes
+
+    packages = {}
+    for i, scale in enumerate(scales):
+        x = np.random.default_rng(seed + i).normal(size=(400, d)) * scale
+        model = LogisticRegression().fit(x, np.where(x[:, 0] > 0, "pos", "neg"))
+        name = f"spread {scale} (seed {seed + i})"
+        semantic = SemanticSpec.from_dict({
+            "data_type": "table", "task_type": "classification", "name": name,
+            "input": {"dimension": d}, "output": {"dimension": 1, "labels": ["neg", "pos"]}})
+        packages[name] = build_bytes(model, semantic,
+                                     RKMETableSpec(n_points=20, random_state=0).fit(x))
+    return packages, np.random.default_rng(seed + 100).normal(size=(200, d))
 
 
 async def publish_package(service: Any, data: bytes) -> str:

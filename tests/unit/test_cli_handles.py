@@ -44,3 +44,19 @@ def test_a_handle_of_two_owners_or_none_is_refused_with_what_to_give():
         resolve_ids(client, ["Globex/house prices"])
     with pytest.raises(InputError, match="a handle is organization/name"):
         resolve_ids(client, ["Acme/"])
+
+
+def test_a_name_without_organization_is_looked_up_among_the_nodes_learnwares():
+    """`lwnode show "house prices (acme)"` once answered with an HTTP 400 on the id's
+    form: a name is looked up by name, and several or none are said in the CLI's words."""
+    client = Listing([entry(A, "n1", "Acme", "house prices (acme)"),
+                      entry(B, "n2", "Globex", "House Prices (acme)")])
+    assert resolve_ids(Listing(client.entries[:1]), ["House prices (ACME)"]) == [A]
+    with pytest.raises(InputError, match=r"2 learnwares known to the node have this name: "
+                                         r"Acme/house prices \(acme\) \(a1a1a1a1a1a1\); "
+                                         r"Globex/House Prices \(acme\) \(b2b2b2b2b2b2\); give "
+                                         r"one's handle"):
+        resolve_ids(client, ["house prices (acme)"])
+    with pytest.raises(RequestFailed, match="house prices: not an id, and no learnware known "
+                                            "to the node is named so"):
+        resolve_ids(client, ["house prices"])

@@ -622,7 +622,7 @@ function drawSpec(spec) {
                                      : "The learnware's reduced set projected to 2-D"));
   $("d-picture-caption").textContent =
     `Its RKME: ${total} weighted points in ${sets[0].points[0].length} dimensions ` +
-    `(from ${stat.n_samples} rows), first two principal axes; area follows weight.` +
+    `(from ~${stat.n_samples} rows: the count is rounded down to its leading digit), first two principal axes; area follows weight.` +
     (total > own.points.length ? ` The ${own.points.length} heaviest are drawn.` : "") +
     (comparing ? ` Squares: the RKME of ${state.requirement.file}.`
                : (req ? " Your search data has another shape, so it is not drawn." : " Search with your data to compare."));
