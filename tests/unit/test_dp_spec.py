@@ -1,5 +1,6 @@
-"""The differentially private spec: the noise is the accounting library's, the points
-are synthetic, membership is at chance, and search still finds the right task."""
+"""The differentially private spec: the noise is the accounting library's scale drawn by
+OpenDP's sampler, the points are synthetic, membership is at chance, and search still
+finds the right task."""
 
 import math
 
@@ -45,6 +46,23 @@ def test_noise_does_not_come_from_random_state_and_points_stay_in_the_public_bou
     assert a.points_.min() >= -12 and a.points_.max() <= 12
 
 
+def test_the_noise_is_a_fresh_gaussian_of_the_calibrated_scale_from_opendp(monkeypatch):
+    from scipy import stats
+
+    from engine.privacy import dp
+
+    first = dp.add_gaussian_noise(np.full(20_000, 3.0), 0.25)
+    assert stats.kstest((first - 3.0) / 0.25, "norm").pvalue > 1e-6
+    assert not np.array_equal(first, dp.add_gaussian_noise(np.full(20_000, 3.0), 0.25))
+
+    calls = []  # dp_fit noises the feature mean once, through OpenDP, at its recorded scale
+    real = dp.add_gaussian_noise
+    monkeypatch.setattr(dp, "add_gaussian_noise",
+                        lambda values, sigma: calls.append(sigma) or real(values, sigma))
+    spec = RKMETableSpec(random_state=0, **DP).fit(sample(0, 400, 2))
+    assert calls == [spec.noise_std_]
+
+
 @pytest.mark.parametrize("change, message", [
     ({"gamma": "auto"}, "public gamma"), ({"bounds": None}, "public bounds"),
     ({"epsilon": 0}, "epsilon"), ({"delta": 1.5}, "delta"), ({"bounds": (3, 1)}, "low < high")])
@@ -65,7 +83,12 @@ def test_membership_inference_at_epsilon_1_is_at_chance():
 
 
 def test_search_still_finds_the_users_task_at_epsilon_1():
-    owners = [RKMETableSpec(random_state=t, **DP).fit(sample(t, 1000, t)) for t in range(3)]
-    for t in range(3):
-        user = RKMETableSpec(random_state=9, **DP).fit(sample(t, 400, 50 + t))
-        assert int(np.argmin([mmd2(user, o) for o in owners])) == t
+    # The noise is fresh OS entropy on every fit (no seed can fix it), so the claim is
+    # a rate: 1 miss in 60 draws at these sizes (2,000 / 1,000 rows; 9 in 60 at the
+    # 1,000 / 400 this test used before, which failed about one run in four); two
+    # misses in nine are allowed (a false failure about once in 2,500 runs).
+    owners = [RKMETableSpec(random_state=t, **DP).fit(sample(t, 2000, t)) for t in range(3)]
+    found = [int(np.argmin([mmd2(RKMETableSpec(random_state=9, **DP).fit(
+        sample(t, 1000, 50 + 3 * t + draw)), o) for o in owners])) == t
+        for t in range(3) for draw in range(3)]
+    assert sum(found) >= 7, found
