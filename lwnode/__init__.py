@@ -3,6 +3,7 @@
 Rooms, top to bottom; a module imports only from rooms below its own (a test,
 tests/unit/test_layout.py, holds every arrow to this order and forbids cycles)::
 
+    __main__.py  ``python -m lwnode``: the same command as the ``lwnode`` script
     cli/         the ``lwnode`` command: parser, one module per command group
     demo/        ``lwnode demo``: a dock network on loopback, the engine demo, their data
     daemon.py    the composition root: store + service + peers + HTTP, started as one

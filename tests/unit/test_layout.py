@@ -15,7 +15,7 @@ import pytest
 
 LWNODE = Path(__file__).resolve().parents[2] / "lwnode"
 
-ROOMS = ("cli", "demo", "daemon", "http", "userside", "federation", "node",
+ROOMS = ("__main__", "cli", "demo", "daemon", "http", "userside", "federation", "node",
          "home", ("config", "client"), ("ratelog", "errors"))
 """Top to bottom; rooms grouped in a tuple share a level and must not import each other."""
 
