@@ -27,10 +27,11 @@ from engine.specification import spec_from_dict
 from engine.specification.rkme import RKMESpec
 from engine.specification.semantic import SemanticSpec
 from protocol import limits
+from protocol.content import check_content_id, content_id
 from protocol.errors import ProtocolError, SignatureError
 from protocol.messages import (
     MESSAGE_TYPES,
-    SIGNED_TYPES,
+    SIGNABLE_TYPES,
     Digest,
     DigestEntry,
     ErrorReply,
@@ -42,12 +43,15 @@ from protocol.messages import (
     SearchResponse,
     SignedEnvelope,
     SpecAnnouncement,
+    SpecRef,
+    SpecSummary,
     SyncRequest,
     SyncResponse,
     SyncWant,
     Withdrawal,
     mapping_from_wire,
 )
+from protocol.sketch import sketch_from_wire, sketch_to_wire
 from protocol.validate import MapReader
 from protocol.versions import SCHEMA_MAJOR, SCHEMA_MINOR, check_schema_version
 from protocol.wire import array_from_wire, array_to_wire, pack, unpack
@@ -65,7 +69,7 @@ _ENGINE_INPUT_ERRORS = (SpecError, ValueError, TypeError, KeyError, IndexError, 
 
 def max_bytes_for(cls: type[Any]) -> int:
     """The byte limit of one encoded message of type `cls`."""
-    return limits.MAX_SIGNED_PAYLOAD_BYTES if cls in SIGNED_TYPES else limits.MAX_MESSAGE_BYTES
+    return limits.MAX_SIGNED_PAYLOAD_BYTES if cls in SIGNABLE_TYPES else limits.MAX_MESSAGE_BYTES
 
 
 def _with_path(where: str, exc: ProtocolError) -> ProtocolError:
@@ -87,6 +91,27 @@ def spec_to_wire(spec: RKMESpec, where: str = "spec") -> dict[str, Any]:
 SPEC_KEYS = frozenset({"type", "format", "space", "gamma", "n_samples", "points", "weights",
                        "params", "privacy"})
 """Keys of a spec map this version knows (``privacy`` since 1.2, optional)."""
+
+
+def encode_spec(spec: RKMESpec) -> bytes:
+    """Canonical bytes of a statistical spec's wire map: what `spec_id` names."""
+    return pack(spec_to_wire(spec))
+
+
+def spec_id(spec: RKMESpec) -> str:
+    """Content id of a statistical spec (sha256 of `encode_spec`): how a `SpecSummary`
+    names the full spec a node fetches, and how the fetcher checks what it got."""
+    return content_id(encode_spec(spec))
+
+
+def decode_spec(data: object, expected_id: str) -> RKMESpec:
+    """A full spec from untrusted bytes that must have content id `expected_id`."""
+    check_content_id(expected_id, "expected spec id")
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise ProtocolError(f"spec: expected bytes, got {type(data).__name__}")
+    if content_id(data) != expected_id:
+        raise SignatureError(f"spec: its content id is not the signed {expected_id}")
+    return spec_from_wire(unpack(data, max_bytes=limits.MAX_SIGNED_PAYLOAD_BYTES, what="spec"))
 
 
 def spec_fingerprint(semantic: SemanticSpec, statistical: Sequence[RKMESpec]) -> bytes:
@@ -213,6 +238,13 @@ _TO_WIRE: dict[type[Any], Callable[[Any], dict[str, Any]]] = {
         "partial": m.partial, "query_id": m.query_id, "responder": m.responder},
     ErrorReply: lambda m: {"code": m.code, "message": m.message},
     SignedEnvelope: _envelope_to_wire,
+    SpecRef: lambda r: {"id": r.id, "points": r.points, "privacy": r.privacy,
+                        "sketch": sketch_to_wire(r.sketch), "type": r.type},
+    SpecSummary: lambda m: {
+        "created_at": m.created_at, "learnware_id": m.learnware_id,
+        "organization": m.organization, "owner": m.owner, "package_size": m.package_size,
+        "package_urls": list(m.package_urls), "semantic": m.semantic.to_dict(),
+        "sequence": m.sequence, "specs": [_TO_WIRE[SpecRef](r) for r in m.specs]},
 }
 
 
@@ -266,6 +298,19 @@ class _Reader:
         f["statistical"] = _list(f["statistical"], f"{where}.statistical",
                                  lambda v, w: spec_from_wire(v, w, lenient=self.lenient))
         return _build(SpecAnnouncement, where, **f)
+
+    def spec_ref(self, value: object, where: str) -> SpecRef:
+        f = self.fields(value, where, ("id", "type", "points", "privacy", "sketch"))
+        f["sketch"] = sketch_from_wire(f["sketch"], f"{where}.sketch")
+        return _build(SpecRef, where, **f)
+
+    def spec_summary(self, value: object, where: str) -> SpecSummary:
+        f = self.fields(value, where, ("learnware_id", "owner", "organization", "semantic",
+                                       "specs", "package_size", "package_urls", "sequence",
+                                       "created_at"))
+        f["semantic"] = _semantic_from_wire(f["semantic"], f"{where}.semantic")
+        f["specs"] = _list(f["specs"], f"{where}.specs", self.spec_ref)
+        return _build(SpecSummary, where, **f)
 
     def withdrawal(self, value: object, where: str) -> Withdrawal:
         f = self.fields(value, where, ("learnware_id", "owner", "sequence", "created_at"))

@@ -9,6 +9,8 @@ message                  purpose
 =======================  =======================================================
 `SpecAnnouncement`       an owner's signed statement: "learnware X, with these
                          specs, is fetchable here" (gossiped in an envelope)
+`SpecSummary`            the same statement with each spec as a content id and a
+                         sketch (1.3 draft: not sent by the node yet)
 `Withdrawal`             the owner's signed tombstone for a learnware
 `Digest`                 what a node holds from each owner, over a range of owners
 `SyncRequest`            "send me the records of these owners after sequence n"
@@ -35,7 +37,9 @@ from typing import Any, ClassVar
 
 from engine.errors import SearchError, SpecError
 from engine.hetero.mapping import ColumnMapping
-from engine.specification.rkme import RKMESpec
+from engine.privacy.record import check_privacy_record
+from engine.search.sketch import Sketch
+from engine.specification.rkme import MAX_POINTS, RKMESpec
 from engine.specification.semantic import SemanticSpec
 from protocol import limits
 from protocol.content import CONTENT_ID_PREFIX, check_content_id
@@ -256,6 +260,90 @@ class Withdrawal(Message):
 
 SignedRecord = SpecAnnouncement | Withdrawal
 SIGNED_TYPES: tuple[type[SpecAnnouncement], type[Withdrawal]] = (SpecAnnouncement, Withdrawal)
+
+
+# -- compact announcements (1.3 draft) ------------------------------------------------------
+SPEC_TYPES = ("rkme_image", "rkme_table", "rkme_text")
+
+
+@dataclass(frozen=True)
+class SpecRef:
+    """One statistical spec of a `SpecSummary`: its content id, size, privacy and sketch.
+
+    `id` is the content id of the full spec's canonical wire map (`protocol.codec.spec_id`):
+    a node that fetches the full spec checks it against this signed id. `sketch` ranks
+    the learnware without the full spec (`engine.search.sketch`); its `space` and `gamma`
+    are the full spec's.
+    """
+
+    id: str
+    type: str
+    points: int
+    privacy: dict[str, Any] | None
+    sketch: Sketch
+
+    def __post_init__(self) -> None:
+        check_content_id(self.id, "SpecRef.id")
+        if self.type not in SPEC_TYPES:
+            raise ProtocolError(f"SpecRef.type: {self.type!r} is not one of {list(SPEC_TYPES)}")
+        check_int(self.points, "SpecRef.points", 1, MAX_POINTS)
+        if self.privacy is not None:
+            try:
+                _set(self, "privacy", check_privacy_record(self.privacy, "SpecRef.privacy"))
+            except SpecError as exc:
+                raise ProtocolError(str(exc)) from None
+        if not isinstance(self.sketch, Sketch):
+            raise ProtocolError("SpecRef.sketch: expected a Sketch")
+
+
+@dataclass(frozen=True)
+class SpecSummary(Message):
+    """An owner's signed compact announcement: a `SpecAnnouncement` whose statistical
+    specs are replaced by `SpecRef`s (ids and sketches, a few hundred bytes each).
+
+    Draft of schema 1.3 (docs/protocol.md, 5.10 and section 12): defined, encoded,
+    signed and verified here; the reference node does not send or accept it yet
+    (`protocol.signing.verify` refuses it unless asked for it by type).
+    """
+
+    TYPE: ClassVar[str] = "spec_summary"
+
+    learnware_id: str
+    owner: str
+    organization: str
+    semantic: SemanticSpec
+    specs: tuple[SpecRef, ...]
+    package_size: int
+    package_urls: tuple[str, ...]
+    sequence: int
+    created_at: int
+
+    def __post_init__(self) -> None:
+        w = "SpecSummary"
+        check_content_id(self.learnware_id, f"{w}.learnware_id")
+        check_node_id(self.owner, f"{w}.owner")
+        check_str(self.organization, f"{w}.organization", limits.MAX_ORGANIZATION_CHARS,
+                  min_chars=1)
+        _semantic(self.semantic, f"{w}.semantic", complete=True)
+        refs = check_items(self.specs, f"{w}.specs", limits.MAX_STATISTICAL_SPECS, min_items=1)
+        for i, ref in enumerate(refs):
+            if not isinstance(ref, SpecRef):
+                raise ProtocolError(f"{w}.specs[{i}]: expected a SpecRef")
+        check_unique(tuple(ref.id for ref in refs), f"{w}.specs[].id")
+        _set(self, "specs", refs)
+        check_int(self.package_size, f"{w}.package_size", 1, limits.MAX_PACKAGE_BYTES)
+        urls = check_items(self.package_urls, f"{w}.package_urls", limits.MAX_PACKAGE_URLS,
+                           min_items=1)
+        for i, url in enumerate(urls):
+            check_url(url, f"{w}.package_urls[{i}]", limits.MAX_URL_CHARS)
+        check_unique(urls, f"{w}.package_urls")
+        _set(self, "package_urls", urls)
+        _sequence(self.sequence, f"{w}.sequence")
+        _timestamp(self.created_at, f"{w}.created_at")
+
+
+SIGNABLE_TYPES: tuple[type[Any], ...] = (*SIGNED_TYPES, SpecSummary)
+"""What an owner signs: the records nodes keep, plus the 1.3 draft's summaries."""
 
 
 # -- anti-entropy -------------------------------------------------------------------------
@@ -609,9 +697,9 @@ class ErrorReply(Message):
 MESSAGE_TYPES: dict[str, type[Any]] = {
     cls.TYPE: cls
     for cls in (SpecAnnouncement, Withdrawal, Digest, SyncRequest, SyncResponse, SearchRequest,
-                SearchResponse, ErrorReply)
+                SearchResponse, ErrorReply, SpecSummary)
 }
 """Wire type name -> message class."""
 
 AnyMessage = (SpecAnnouncement | Withdrawal | Digest | SyncRequest | SyncResponse | SearchRequest
-              | SearchResponse | ErrorReply)
+              | SearchResponse | ErrorReply | SpecSummary)

@@ -28,11 +28,13 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from protocol.codec import decode_envelope, decode_message, encode_message
 from protocol.errors import KeyFileError, ProtocolError, SignatureError
 from protocol.messages import (
+    SIGNABLE_TYPES,
     SIGNED_TYPES,
     SearchHit,
     SignedEnvelope,
     SignedRecord,
     SpecAnnouncement,
+    SpecSummary,
 )
 from protocol.node_id import check_node_id, node_id_from_public_key
 
@@ -131,10 +133,10 @@ class Identity:
             raise KeyFileError(f"{p}: a {type(key).__name__}, expected an Ed25519 key")
         return cls(key)
 
-    def sign(self, record: SignedRecord) -> SignedEnvelope:
+    def sign(self, record: SignedRecord | SpecSummary) -> SignedEnvelope:
         """Sign a record of this node (its `owner` must be this node's id)."""
-        if not isinstance(record, SIGNED_TYPES):
-            raise ProtocolError(f"only {', '.join(c.TYPE for c in SIGNED_TYPES)} are signed, "
+        if not isinstance(record, SIGNABLE_TYPES):
+            raise ProtocolError(f"only {', '.join(c.TYPE for c in SIGNABLE_TYPES)} are signed, "
                                 f"got {type(record).__name__}")
         if record.owner != self.node_id:
             raise ProtocolError(f"{record.TYPE}.owner: {record.owner} is not this node "

@@ -11,10 +11,11 @@ from typing import Any
 import numpy as np
 
 from engine.hetero.mapping import ColumnMapping, ColumnPair
+from engine.search.sketch import Sketch
 from engine.specification import SemanticSpec, spec_from_dict
 from engine.specification.rkme import RKMESpec
 from engine.specification.semantic import Feature, InputSpec, OutputSpec
-from protocol.codec import encode_message, to_wire
+from protocol.codec import encode_message, spec_id, to_wire
 from protocol.content import content_id
 from protocol.messages import (
     MESSAGE_TYPES,
@@ -30,6 +31,8 @@ from protocol.messages import (
     SearchResponse,
     SignedEnvelope,
     SpecAnnouncement,
+    SpecRef,
+    SpecSummary,
     SyncRequest,
     SyncResponse,
     SyncWant,
@@ -133,11 +136,21 @@ def error_reply() -> ErrorReply:
     return ErrorReply(ErrorCode.BUSY, "too many concurrent searches; retry later")
 
 
+def spec_summary() -> SpecSummary:
+    """The sample announcement's summary, with a fixed sketch (a computed one depends on
+    the platform's last bit of cos: golden bytes must not)."""
+    spec = fixed_spec()
+    sketch = Sketch(1, spec.space, 0.5, "int8", 0.001, bytes([127, 3, 251, 0] * 4))
+    ref = SpecRef(spec_id(spec), "rkme_table", 3, spec.privacy_, sketch)
+    return SpecSummary(LEARNWARE_ID, OWNER.node_id, "Example Org", semantic(), (ref,),
+                       len(PACKAGE), (URL,), 1, CREATED_AT)
+
+
 SAMPLES = {
     "spec_announcement": announcement, "withdrawal": withdrawal, "digest": digest,
     "sync_request": sync_request, "sync_response": sync_response,
     "search_request": search_request, "search_response": search_response,
-    "error_reply": error_reply,
+    "error_reply": error_reply, "spec_summary": spec_summary,
 }
 
 
