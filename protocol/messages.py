@@ -175,6 +175,24 @@ class SignedEnvelope:
 
 
 # -- signed records -------------------------------------------------------------------------
+def _check_offer(offer: Any, w: str) -> None:
+    """The fields an announcement and its summary share (all but the specs)."""
+    check_content_id(offer.learnware_id, f"{w}.learnware_id")
+    check_node_id(offer.owner, f"{w}.owner")
+    check_str(offer.organization, f"{w}.organization", limits.MAX_ORGANIZATION_CHARS,
+              min_chars=1)
+    _semantic(offer.semantic, f"{w}.semantic", complete=True)
+    check_int(offer.package_size, f"{w}.package_size", 1, limits.MAX_PACKAGE_BYTES)
+    urls = check_items(offer.package_urls, f"{w}.package_urls", limits.MAX_PACKAGE_URLS,
+                       min_items=1)
+    for i, url in enumerate(urls):
+        check_url(url, f"{w}.package_urls[{i}]", limits.MAX_URL_CHARS)
+    check_unique(urls, f"{w}.package_urls")
+    _set(offer, "package_urls", urls)
+    _sequence(offer.sequence, f"{w}.sequence")
+    _timestamp(offer.created_at, f"{w}.created_at")
+
+
 @dataclass(frozen=True, eq=False)
 class SpecAnnouncement(_ComparedOnWire, Message):
     """An owner's signed announcement of one learnware.
@@ -215,25 +233,12 @@ class SpecAnnouncement(_ComparedOnWire, Message):
 
     def __post_init__(self) -> None:
         w = "SpecAnnouncement"
-        check_content_id(self.learnware_id, f"{w}.learnware_id")
-        check_node_id(self.owner, f"{w}.owner")
-        check_str(self.organization, f"{w}.organization", limits.MAX_ORGANIZATION_CHARS,
-                  min_chars=1)
-        _semantic(self.semantic, f"{w}.semantic", complete=True)
+        _check_offer(self, w)
         specs = check_items(self.statistical, f"{w}.statistical", limits.MAX_STATISTICAL_SPECS,
                             min_items=1)
         for i, spec in enumerate(specs):
             _statistical(spec, f"{w}.statistical[{i}]")
         _set(self, "statistical", specs)
-        check_int(self.package_size, f"{w}.package_size", 1, limits.MAX_PACKAGE_BYTES)
-        urls = check_items(self.package_urls, f"{w}.package_urls", limits.MAX_PACKAGE_URLS,
-                           min_items=1)
-        for i, url in enumerate(urls):
-            check_url(url, f"{w}.package_urls[{i}]", limits.MAX_URL_CHARS)
-        check_unique(urls, f"{w}.package_urls")
-        _set(self, "package_urls", urls)
-        _sequence(self.sequence, f"{w}.sequence")
-        _timestamp(self.created_at, f"{w}.created_at")
 
 
 @dataclass(frozen=True)
@@ -320,26 +325,13 @@ class SpecSummary(Message):
 
     def __post_init__(self) -> None:
         w = "SpecSummary"
-        check_content_id(self.learnware_id, f"{w}.learnware_id")
-        check_node_id(self.owner, f"{w}.owner")
-        check_str(self.organization, f"{w}.organization", limits.MAX_ORGANIZATION_CHARS,
-                  min_chars=1)
-        _semantic(self.semantic, f"{w}.semantic", complete=True)
+        _check_offer(self, w)
         refs = check_items(self.specs, f"{w}.specs", limits.MAX_STATISTICAL_SPECS, min_items=1)
         for i, ref in enumerate(refs):
             if not isinstance(ref, SpecRef):
                 raise ProtocolError(f"{w}.specs[{i}]: expected a SpecRef")
         check_unique(tuple(ref.id for ref in refs), f"{w}.specs[].id")
         _set(self, "specs", refs)
-        check_int(self.package_size, f"{w}.package_size", 1, limits.MAX_PACKAGE_BYTES)
-        urls = check_items(self.package_urls, f"{w}.package_urls", limits.MAX_PACKAGE_URLS,
-                           min_items=1)
-        for i, url in enumerate(urls):
-            check_url(url, f"{w}.package_urls[{i}]", limits.MAX_URL_CHARS)
-        check_unique(urls, f"{w}.package_urls")
-        _set(self, "package_urls", urls)
-        _sequence(self.sequence, f"{w}.sequence")
-        _timestamp(self.created_at, f"{w}.created_at")
 
 
 SIGNABLE_TYPES: tuple[type[Any], ...] = (*SIGNED_TYPES, SpecSummary)
