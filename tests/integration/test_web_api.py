@@ -522,7 +522,8 @@ async def test_columns_without_descriptions_or_a_bad_toml_are_a_clear_400(housin
     assert _leftovers(housing) == []
 
 
-async def test_a_reuse_whose_client_left_is_stopped(node, centres, monkeypatch):
+@pytest.mark.parametrize("route", ["reuse", "rerank"])
+async def test_a_reuse_or_rerank_whose_client_left_is_stopped(node, centres, monkeypatch, route):
     """A user who closes the page mid-reuse must not keep a worker slot busy until the
     job's deadline (a new user's third reuse waited 108 s behind two abandoned ones).
     The worker is replaced by a slow stand-in (a model slow on purpose is the only
@@ -541,11 +542,13 @@ async def test_a_reuse_whose_client_left_is_stopped(node, centres, monkeypatch):
 
     monkeypatch.setattr(node.app[WEB].jobs, "run_worker", slow_worker)
     x = region_rows(centres, 0, 20, seed=5)
-    form = _form(data=("mine.csv", _csv(x)), ids=json.dumps([node.lid]),
-                 method="job-selector")
+    fields = ({"ids": json.dumps([node.lid]), "method": "job-selector"} if route == "reuse" else
+              {"labels": ("y.csv", b"pos\nneg\n"),
+               "answer": json.dumps({"single": [{"id": node.lid, "mmd2": 0.1}]})})
+    form = _form(data=("mine.csv", _csv(x)), **fields)
     async with aiohttp.ClientSession() as client:
         with pytest.raises(asyncio.TimeoutError):
-            await client.post(f"{node.url}/v1/web/reuse", data=form,
+            await client.post(f"{node.url}/v1/web/{route}", data=form,
                               timeout=aiohttp.ClientTimeout(total=3))
     assert started.is_set()  # the job had begun when the client left
     await asyncio.wait_for(cancelled.wait(), 10)
