@@ -418,64 +418,37 @@ def _read_labels(path: str) -> Any:
 def _rerank(args: argparse.Namespace, answer: dict[str, Any], table: Any, labels: Any
             ) -> dict[str, Any]:
     """Fetch the shortlist (verified, into the cache) and order it by the labels
-    (`lwnode.userside.rerank`); a package that cannot be loaded here is left out."""
+    (`lwnode.userside.rerank.rerank_packages`, as the web page does)."""
     from lwnode.cli.cache import cache_dir
-    from lwnode.errors import InputError
-    from lwnode.userside.local import load_learnwares, read_semantic
-    from lwnode.userside.rerank import rerank, shortlist_ids
+    from lwnode.userside.rerank import rerank_packages, shortlist_ids
 
-    ids = shortlist_ids(answer, args.rerank)
-    fetched = _fetch(args, ids, cache_dir(args))
-    learnwares, notes = {}, []
-    for f in fetched:
-        try:
-            learnwares[f.learnware_id] = load_learnwares([f.path])[0]
-        except InputError as exc:  # e.g. a model that runs its own code
-            notes.append(f"{_short(f.learnware_id)} not re-ranked: {exc}")
-    user_input = (read_semantic(args.semantic, table=table, data_name=args.data).input
-                  if table.values.ndim == 2 else None)
-    with _step(f"scoring {len(learnwares)} learnware(s) on your {len(labels)} labels"):
-        try:
-            out = rerank(answer, learnwares, table.values, labels, user_input=user_input,
-                         n=args.rerank)
-        except InputError as exc:  # the engine calls the labels y
-            if not str(exc).startswith("y: "):
-                raise
-            raise InputError(f"{args.labels}: {str(exc)[3:]}") from None
-    return {**out, "notes": notes + out["notes"]}
+    fetched = _fetch(args, shortlist_ids(answer, args.rerank), cache_dir(args))
+    with _step(f"scoring {len(fetched)} learnware(s) on your {len(labels)} labels"):
+        return rerank_packages(answer, {f.learnware_id: f.path for f in fetched}, table,
+                               labels, labels_name=args.labels, semantic=args.semantic,
+                               data_name=args.data, n=args.rerank)
 
 
 def _print_rerank(reranked: dict[str, Any], answer: dict[str, Any], labels: str) -> None:
     """The shortlist by the labels: why it is in this order first, then the table, then
     the reuse command its first supports (the mixture's members, or one learnware)."""
     from lwnode.cli.tables import rerank_table, reuse_hint
+    from lwnode.userside.rerank import labels_first, why_this_order
 
     console = _out()
-    ranking = reranked["ranking"]
-    if ranking and reranked["n_folds"]:  # else the notes say why nothing was ranked
-        by_mmd = next(e for e in ranking if e["mmd2_rank"] == 1)
-        top = ranking[0]
-        if top is not by_mmd:
-            console.print(f"your labels put {top['name']} first: it beats {by_mmd['name']} "
-                          "(first by MMD²) by more than 1.645 standard errors of the per-row "
-                          "gain", markup=False, highlight=False)
-        else:
-            console.print("your labels do not separate the shortlist's first from the "
-                          "others: the MMD² order is kept", markup=False, highlight=False)
+    why = why_this_order(reranked)
+    if why is not None:  # else the notes say why nothing was ranked
+        console.print(why, markup=False, highlight=False)
     for note in reranked["notes"]:
         console.print(f"note: {note}", style="dim", markup=False)
-    if not ranking:
+    first = labels_first(reranked, answer)
+    if first is None:
         return
     console.print(rerank_table(reranked))
-    top = ranking[0]
-    mixture = answer.get("mixture")
-    first = "the mixture" if top["id"] == "mixture" else top["name"]
-    _say(f"reuse the labels' first, {first}, with your labels (the method is chosen on them "
-         "out of fold):")
-    if top["id"] == "mixture" and mixture:
-        print(reuse_hint(mixture["ids"], mixture["weights"], False, labels))
-    else:
-        print(reuse_hint([top["id"]], None, False, labels))
+    top = reranked["ranking"][0]
+    _say(f"reuse the labels' first, {'the mixture' if first[1] else top['name']}, with your "
+         "labels (the method is chosen on them out of fold):")
+    print(reuse_hint(first[0], first[1], False, labels))
 
 
 SCORE_ORDER = ("the scores are not in rank order: the rank is by MMD², and the score divides "

@@ -33,6 +33,7 @@ EXPENSIVE_ROUTES = frozenset({
     ("POST", "/v1/search"),
     ("POST", "/v1/web/requirement"),
     ("POST", "/v1/web/reuse"),
+    ("POST", "/v1/web/rerank"),
     ("POST", "/v1/web/fetch"),
 })
 """(method, route template) of the requests the limits apply to."""

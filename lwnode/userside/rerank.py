@@ -14,8 +14,10 @@ No label and no row leaves the machine: the packages come to the data.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -23,6 +25,9 @@ from numpy.typing import NDArray
 from engine.errors import ReuseError, SpecError
 from engine.specification.semantic import InputSpec
 from lwnode.errors import InputError
+
+if TYPE_CHECKING:
+    from lwnode.userside.tabular import Table
 
 DEFAULT_RERANK = 5
 MAX_RERANK = 10
@@ -118,3 +123,70 @@ def rerank(answer: Mapping[str, Any], learnwares: Mapping[str, Any], x: NDArray[
 
 def _finite(value: float) -> float | None:
     return value if np.isfinite(value) else None
+
+
+def rerank_packages(answer: Mapping[str, Any], packages: Mapping[str, str | os.PathLike[str]],
+                    table: Table, labels: NDArray[Any], *, labels_name: str,
+                    semantic: str | os.PathLike[str] | None = None,
+                    data_name: str = "the data", n: int = DEFAULT_RERANK,
+                    trusted_types: Sequence[str] = ()) -> dict[str, Any]:
+    """`rerank` on fetched (verified) package files, `packages` by learnware id
+    (`shortlist_ids`): a package that cannot be loaded here (e.g. a model that runs its
+    own code) is left out with a note; `semantic` names the user's columns (as
+    ``--semantic``); a problem with the labels is named as `labels_name`."""
+    from lwnode.userside.local import load_learnwares, read_semantic
+
+    names = _names(answer)
+    learnwares, notes = {}, []
+    for lid, path in packages.items():
+        try:
+            learnwares[lid] = load_learnwares([Path(path)], trusted_types=trusted_types)[0]
+        except InputError as exc:
+            notes.append(f"{names.get(lid) or lid.split(':', 1)[-1][:12]} not re-ranked: {exc}")
+    user_input = (read_semantic(semantic, table=table, data_name=data_name).input
+                  if table.values.ndim == 2 else None)
+    try:
+        out = rerank(answer, learnwares, table.values, labels, user_input=user_input, n=n)
+    except InputError as exc:  # the engine calls the labels y
+        if not str(exc).startswith("y: "):
+            raise
+        raise InputError(f"{labels_name}: {str(exc)[3:]}") from None
+    return {**out, "notes": notes + out["notes"]}
+
+
+def _names(answer: Mapping[str, Any]) -> dict[str, str | None]:
+    members = (answer.get("mixture") or {}).get("members") or []
+    return {m["id"]: m.get("name") for m in [*members, *answer.get("single", [])]
+            if isinstance(m, Mapping) and "id" in m}
+
+
+def why_this_order(reranked: Mapping[str, Any]) -> str | None:
+    """Whether the labels moved the first place, and by what rule; None when nothing was
+    ranked (the notes say why)."""
+    ranking = reranked["ranking"]
+    if not (ranking and reranked["n_folds"]):
+        return None
+    by_mmd = next(e for e in ranking if e["mmd2_rank"] == 1)
+    top = ranking[0]
+    if top is not by_mmd:
+        return (f"your labels put {top['name']} first: it beats {by_mmd['name']} (first by "
+                "MMD²) by more than 1.645 standard errors of the per-row gain")
+    if reranked["moved"]:  # the first stays; "the MMD² order is kept" would be untrue
+        return (f"your labels keep {top['name']} first, as MMD² does, and reorder the "
+                "others: an entry takes a place from the one MMD² puts there only when it "
+                "beats it by more than 1.645 standard errors of the per-row gain")
+    return ("your labels do not separate the shortlist's first from the others: the MMD² "
+            "order is kept")
+
+
+def labels_first(reranked: Mapping[str, Any], answer: Mapping[str, Any]
+                 ) -> tuple[list[str], list[float] | None] | None:
+    """What to reuse: the labels' first entry as ids and weights (the mixture's members
+    with its weights, or one learnware); None when nothing was ranked."""
+    if not reranked["ranking"]:
+        return None
+    top = reranked["ranking"][0]
+    mixture = answer.get("mixture")
+    if top["id"] == MIXTURE and mixture:
+        return list(mixture["ids"]), list(mixture["weights"])
+    return [top["id"]], None

@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 import pytest_asyncio
 from lwtesting import (
+    decoy_market,
     housing_packages,
     publish_package,
     region_centres,
@@ -521,7 +522,8 @@ async def test_columns_without_descriptions_or_a_bad_toml_are_a_clear_400(housin
     assert _leftovers(housing) == []
 
 
-async def test_a_reuse_whose_client_left_is_stopped(node, centres, monkeypatch):
+@pytest.mark.parametrize("route", ["reuse", "rerank"])
+async def test_a_reuse_or_rerank_whose_client_left_is_stopped(node, centres, monkeypatch, route):
     """A user who closes the page mid-reuse must not keep a worker slot busy until the
     job's deadline (a new user's third reuse waited 108 s behind two abandoned ones).
     The worker is replaced by a slow stand-in (a model slow on purpose is the only
@@ -540,12 +542,97 @@ async def test_a_reuse_whose_client_left_is_stopped(node, centres, monkeypatch):
 
     monkeypatch.setattr(node.app[WEB].jobs, "run_worker", slow_worker)
     x = region_rows(centres, 0, 20, seed=5)
-    form = _form(data=("mine.csv", _csv(x)), ids=json.dumps([node.lid]),
-                 method="job-selector")
+    fields = ({"ids": json.dumps([node.lid]), "method": "job-selector"} if route == "reuse" else
+              {"labels": ("y.csv", b"pos\nneg\n"),
+               "answer": json.dumps({"single": [{"id": node.lid, "mmd2": 0.1}]})})
+    form = _form(data=("mine.csv", _csv(x)), **fields)
     async with aiohttp.ClientSession() as client:
         with pytest.raises(asyncio.TimeoutError):
-            await client.post(f"{node.url}/v1/web/reuse", data=form,
+            await client.post(f"{node.url}/v1/web/{route}", data=form,
                               timeout=aiohttp.ClientTimeout(total=3))
     assert started.is_set()  # the job had begun when the client left
     await asyncio.wait_for(cancelled.wait(), 10)
     await until(lambda: _leftovers(node) == [], "the upload folder removed")
+
+
+# -- re-rank the search's shortlist by labels: the command line's `search --labels` ---------------
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def decoys(tmp_path_factory):
+    """A node with `lwtesting.decoy_market`: the learnware nearest the user's rows by MMD²
+    labels by the wrong column, the useful one sits further away."""
+    packages, x, y = decoy_market()
+    async with lone_node(tmp_path_factory.mktemp("decoys"), "Decoy Org") as running:
+        running.ids = {name: await publish_package(running.service, data)
+                       for name, data in packages.items()}
+        running.x, running.y = x, y
+        running.answer = None
+        yield running
+
+
+async def _searched(node, http) -> tuple[dict, dict]:
+    """The user's rows and the page's search answer for them (searched once: each
+    search costs two expensive requests of the open client's burst)."""
+    rows = ("user.csv", _csv(node.x))
+    if node.answer is None:
+        r = await http.post(f"{node.url}/v1/web/requirement", data=_form(data=rows))
+        req = await r.json()
+        r = await http.post(f"{node.url}/v1/search", json={
+            "statistical": req["statistical"], "semantic": {"input": req["input"]}, "k": 5})
+        node.answer = await r.json()
+        assert r.status == 200 and node.answer["single"], node.answer
+    return {"data": rows}, node.answer
+
+
+def _labels(y: np.ndarray) -> tuple[str, bytes]:
+    return ("labels.csv", ("label\n" + "\n".join(y) + "\n").encode())
+
+
+async def test_rerank_orders_the_shortlist_by_labels_as_the_command_line(decoys, http):
+    files, answer = await _searched(decoys, http)
+    assert answer["single"][0]["id"] == decoys.ids["look-alike"]  # nearest, and useless
+    r = await http.post(f"{decoys.url}/v1/web/rerank", data=_form(
+        **files, labels=_labels(decoys.y[:20]), answer=json.dumps(answer), rerank="3"))
+    body = await r.json()
+    assert r.status == 200, body
+    assert body["moved"] and (body["metric"], body["n_labels"], body["n_folds"]) == (
+        "accuracy", 20, 5)
+    first = body["ranking"][0]
+    assert first["id"] in (decoys.ids["useful"], "mixture") and first["mmd2_rank"] > 1
+    by_id = {e["id"]: e for e in body["ranking"]}
+    assert by_id[decoys.ids["useful"]]["value"] > 0.85 > by_id[decoys.ids["look-alike"]]["value"]
+    # numbered as the search's table the page shows; the mixture has no place there
+    places = {h["id"]: i for i, h in enumerate(answer["single"], 1)}
+    assert all(e["search_rank"] == places.get(e["id"]) for e in body["ranking"])
+    assert body["why"].startswith(f"your labels put {first['name']} first: it beats look-alike")
+    expected = answer["mixture"]["ids"] if first["id"] == "mixture" else [first["id"]]
+    assert body["reuse"]["ids"] == expected  # what the labels' first stands for, nothing else
+    assert all(f["verified"] for f in body["fetched"])
+    assert _leftovers(decoys) == []
+    # labels that cannot separate anything keep the search's order, and say why
+    r = await http.post(f"{decoys.url}/v1/web/rerank", data=_form(
+        **files, labels=_labels(decoys.y[:3]), answer=json.dumps(answer)))
+    body = await r.json()
+    assert r.status == 200 and not body["moved"] and body["why"] is None, body
+    assert any("too few to tell methods apart" in n for n in body["notes"]), body["notes"]
+
+
+@pytest.mark.parametrize(("fields", "status", "words"), [
+    ({"labels": None}, 400, ("labels: choose a file of labels",)),
+    ({"rerank": "11"}, 400, ("rerank: 11 is outside 1..10",)),
+    ({"answer": "{"}, 400, ("answer: not valid JSON",)),
+    ({"answer": None}, 400, ("answer: send the search's answer",)),
+    ({"answer": json.dumps({"single": [{"id": "nope"}]})}, 400, ("answer.single[0].id",)),
+    ({"answer": json.dumps({"single": [{"id": f"sha256:{1:064x}", "mmd2": 0.1}]})}, 404,
+     ("not known",)),
+    ({"answer": json.dumps({"single": [{"id": f"sha256:{1:064x}", "mmd2": -1}]})}, 400,
+     ("answer.single[0].mmd2: expected a finite number",)),
+    ({"labels": ("y.csv", b"\n".join([b"pos"] * 201))}, 400, ("201 labels for 200 rows",)),
+    ({"labels": ("y.txt", b"pos\n")}, 400, ("unsupported file type '.txt'",)),
+])
+async def test_bad_rerank_requests_are_4xx_with_the_reason(decoys, http, fields, status, words):
+    files, answer = await _searched(decoys, http)
+    form = {**files, "labels": _labels(decoys.y[:20]), "answer": json.dumps(answer), **fields}
+    body = await _error(await http.post(f"{decoys.url}/v1/web/rerank", data=_form(
+        **{k: v for k, v in form.items() if v is not None})), status, *words)
+    assert "/scratch/" not in body["message"] and "form-" not in body["message"]
+    assert _leftovers(decoys) == []

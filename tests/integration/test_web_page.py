@@ -287,6 +287,37 @@ def test_publish_on_one_node_search_fetch_and_reuse_from_another(nodes, files, p
     page.screenshot(path=str(shots / "learnwares.png"), full_page=True)
 
 
+# -- label-aware search: the command line's `search --labels` on the page -------------------------
+def test_rerank_the_hits_by_labels_then_reuse_the_labels_first(nodes, files, centres, page,
+                                                              shots):
+    a, b = nodes.a, nodes.b
+    nodes.loop.call(publish_package(a.service, region_package(centres, 0)))  # if not yet
+    wait_for(lambda: len(b.service.catalog) >= 2, "node B to hear of A's region 0", 30)
+    _open(page, b, "search")
+    page.set_input_files("#s-data", str(files / "my-rows.csv"))
+    page.click("#s-go")
+    expect(page.locator("#hits-table tbody tr").first).to_be_visible()
+    page.set_input_files("#rr-labels", str(files / "my-labels.csv"))
+    page.click("#rr-go")
+    rows = page.locator("#rr-table tbody tr")
+    expect(rows.first).to_be_visible()
+    assert rows.count() >= 2
+    # both orders: each entry's place in the search's table, the labels' metric, and why
+    expect(page.locator("#rr-caption")).to_contain_text("Ranked by your 40 labels of "
+                                                        "my-labels.csv (accuracy")
+    places = page.locator("#rr-table td[data-label='Search #']").all_text_contents()
+    assert "#1" in places, places
+    expect(page.locator("#rr-why")).to_contain_text("Your labels")
+    page.screenshot(path=str(shots / "rerank.png"), full_page=True)
+    # the labels' first goes to Reuse with the labels, the method chosen on them
+    page.click("#rr-reuse")
+    expect(page.locator("#r-selection li").first).to_be_visible()
+    expect(page.locator("#r-labels-hint")).to_contain_text("my-labels.csv")
+    page.click("#r-go")
+    expect(page.locator("#r-summary")).to_contain_text("Predicted 120 rows")
+    expect(page.locator("#r-score-chart .score-bar")).to_have_count(2)
+
+
 # -- errors are the API's messages --------------------------------------------------------------
 def test_bad_files_and_a_wrong_token_show_the_apis_message(nodes, files, page):
     _open(page, nodes.b, "search")

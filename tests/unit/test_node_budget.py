@@ -8,7 +8,8 @@ from engine.errors import SearchError
 from lwnode.config import load_config
 from lwnode.errors import TooManyPoints
 from lwnode.federation.searchwire import query_of
-from lwnode.http.ratelimit import ConcurrencyCap, TokenBuckets
+from lwnode.http.ratelimit import EXPENSIVE_ROUTES, ConcurrencyCap, TokenBuckets
+from lwnode.http.web import API_ROUTES as WEB_ROUTES
 from lwnode.node.budget import announcement_oversized, check_spec, oversized
 from lwnode.node.records import announcement_of
 from protocol.messages import Requirement, SearchRequest, new_query_id
@@ -50,6 +51,12 @@ def test_the_concurrency_cap_refuses_past_its_limit_until_one_leaves():
     assert cap.enter() and cap.enter() and not cap.enter()
     cap.leave()
     assert cap.enter()
+
+
+def test_every_web_route_that_works_for_an_open_client_is_limited():
+    # the re-rank route fetches packages and runs models, like reuse; pack needs the token
+    posts = {(m, p) for m, p, _ in WEB_ROUTES if m == "POST" and p != "/v1/web/pack"}
+    assert ("POST", "/v1/web/rerank") in posts and posts <= EXPENSIVE_ROUTES
 
 
 def test_points_caps_name_the_setting():

@@ -161,6 +161,15 @@ def test_n_points(tmp_path, n_points):
     assert allows(schema, n_points) == server
 
 
+@pytest.mark.parametrize("n", [0, 1, 5, 10, 11])
+def test_rerank_count(tmp_path, n):
+    schema = _form_schema("/v1/web/rerank")["properties"]["rerank"]
+    server = accepts(routes._bounded_int, _form(tmp_path, rerank=str(n)), "rerank",
+                     routes.DEFAULT_RERANK, 1, routes.MAX_RERANK)
+    assert allows(schema, n) == server
+    assert schema["default"] == routes.DEFAULT_RERANK
+
+
 DP = {"epsilon": 1.0, "delta": 1e-5, "gamma": 0.5, "bounds": "-5,5"}
 
 
@@ -203,6 +212,10 @@ def test_methods_vocabularies_and_upload_types_are_the_servers():
     assert reuse["semantic"]["x-file-suffixes"] == list(routes.SEMANTIC_FILE[0])
     assert _form_schema("/v1/web/requirement")["properties"]["data"]["x-file-suffixes"] == \
         list(routes.DATA_SUFFIXES)
+    rerank = _form_schema("/v1/web/rerank")["properties"]
+    assert rerank["data"]["x-file-suffixes"] == list(routes.DATA_SUFFIXES)
+    assert rerank["labels"]["x-file-suffixes"] == list(routes.LABEL_FILE[0])
+    assert reuse["labels"]["x-file-suffixes"] == list(routes.LABEL_FILE[0])
     pack = _form_schema("/v1/web/pack")["properties"]
     assert pack["model"]["x-file-suffixes"] == list(worker.MODEL_SUFFIXES)
     assert pack["data"]["x-file-suffixes"] == list(routes.DATA_SUFFIXES)

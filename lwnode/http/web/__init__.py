@@ -11,8 +11,9 @@ module             holds
 =================  ==============================================================
 ``routes.py``      `setup_web`, the ``/v1/web`` handlers, `PAGE_PATHS`
 ``forms.py``       bounded multipart uploads into a temporary directory
+``answers.py``     a search's answer the page sends back to re-rank, read as hostile
 ``jobs.py``        `WebJobs`: compute thread, worker processes, package cache
-``worker.py``      the worker process: reuse and pack jobs
+``worker.py``      the worker process: reuse, re-rank and pack jobs
 ``scoring.py``     reuse + score against a model trained on the user's labels
 ``openapi.py``     the ``/v1/web`` routes in the OpenAPI document
 ``static/``        the page: plain HTML, CSS and JavaScript

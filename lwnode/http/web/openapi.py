@@ -21,6 +21,8 @@ IDS_PATTERN = (rf'^(\[ *"{_ONE_ID}"( *, *"{_ONE_ID}"){{0,9}} *\]'
 """1 to 10 ids: a JSON list or comma-separated."""
 REUSE_METHODS = ["job-selector", "average", "ensemble-pruning", "feature-augment", "hetero"]
 MAX_POINTS = 500
+MAX_RERANK = 10
+DEFAULT_RERANK = 5
 DATA_SUFFIXES = [".csv", ".tsv", ".npy"]
 LABEL_SUFFIXES = [".csv", ".tsv", ".npy"]
 MODEL_SUFFIXES = [".skops", ".pt", ".pth", ".ts"]
@@ -174,6 +176,44 @@ WEB_PATHS: dict[str, Any] = {
                     "reuse": {**_NUM, "nullable": True},
                     "user_only": {**_NUM, "nullable": True}, "n_labels": _INT,
                     "protocol": _STR, "notes": {"type": "array"}}}}),
+            **_errors(400, 401, 404, 410, 413, 422, 429, 502, 504)}}},
+    "/v1/web/rerank": {"post": {
+        "summary": "Order a search's shortlist by labels of the uploaded rows' first rows, "
+                   "as lwnode search --labels does: its packages fetched and verified here, "
+                   "each single learnware and the mixture scored out of fold on the labels; "
+                   "the MMD² order stands unless the labels separate two entries (a paired "
+                   "test)",
+        "operationId": "webRerank",
+        "requestBody": _form("Rows, their labels and the search's answer", {
+            "data": _file(DATA_SUFFIXES, "The rows the search was made with"),
+            "labels": _file(LABEL_SUFFIXES, "One label per line for the first rows of data"),
+            "semantic": _SEMANTIC,
+            "answer": {**_STR, "description": "The search's answer as JSON (POST /v1/search's "
+                       "answer, at most 20000 characters: of each single hit only id, name, "
+                       "mmd2 and mapping or heterogeneous are read, of the mixture ids, "
+                       "weights, mmd2 and members' names); at most max_k hits and "
+                       "max_mixture members"},
+            "rerank": {**_INT, "minimum": 1, "maximum": MAX_RERANK, "default": DEFAULT_RERANK,
+                       "description": "How many single hits over the user's own columns to "
+                                      "fetch and score (with the mixture's members), as "
+                                      "--rerank"}},
+            ["data", "labels", "answer"]),
+        "responses": {**_ok("The shortlist in the labels' order (docs/reuse.md, "
+                            "Label-aware search)", {
+            "metric": {"type": "string", "enum": ["accuracy", "rmse"], "nullable": True},
+            "n_labels": _INT, "n_folds": {**_INT, "description": "0: the labels could not "
+                                          "rank anything (notes say why)"},
+            "moved": {"type": "boolean", "description": "the labels changed the MMD² order"},
+            "ranking": {"type": "array", "description": "{id ('mixture' for the mixture), "
+                        "name, value (the metric on the labels), spread (over the folds), "
+                        "mmd2, mmd2_rank, search_rank (place among the answer's single hits; "
+                        "null for the mixture)}, the labels' first first"},
+            "why": {**_STR, "nullable": True, "description": "Why the order stands or "
+                    "changed"},
+            "notes": {"type": "array", "description": "What was not re-ranked, and why"},
+            "reuse": {"type": "object", "nullable": True, "description": "What the labels' "
+                      "first stands for: {ids, weights} (the mixture's, or one id and null)"},
+            "fetched": {"type": "array"}, "n_rows": _INT, "seconds": _NUM}),
             **_errors(400, 401, 404, 410, 413, 422, 429, 502, 504)}}},
     "/v1/web/pack": {"post": {
         "summary": "Pack a model file, its training data and semantic fields into a package "

@@ -15,6 +15,9 @@ route                          does
 ``POST /v1/web/reuse``         uploaded rows (+ labels of the first rows, + the columns
                                TOML) -> predictions CSV and a score against a user-only
                                model; across feature spaces, each column mapping
+``POST /v1/web/rerank``        uploaded rows + labels of the first rows (+ the columns
+                               TOML) + the search's answer -> its shortlist ordered by
+                               the labels, as ``lwnode search --labels`` orders it
 ``POST /v1/web/pack``          (token) model + data + semantic fields (+ the DP
                                fields) -> package, published like
                                ``POST /v1/learnwares``
@@ -30,8 +33,8 @@ the status the worker chose, a failed fetch is 502, the owner's "unknown" or
 "withdrawn" is passed on. Host and Origin are checked before any handler runs
 (`lwnode.http.guard`).
 
-A reuse whose client has gone (the page closed, a timeout) is stopped, its worker
-killed (`stops_when_the_client_leaves`): aiohttp runs a handler to its end whatever
+A reuse or re-rank whose client has gone (the page closed, a timeout) is stopped, its
+worker killed (`stops_when_the_client_leaves`): aiohttp runs a handler to its end whatever
 the connection does, and an abandoned reuse held a worker slot until its deadline.
 """
 
@@ -65,6 +68,7 @@ from lwnode.errors import (
 )
 from lwnode.http import jsonio
 from lwnode.http.guard import token_ok
+from lwnode.http.web.answers import read_answer
 from lwnode.http.web.forms import Form, read_form
 from lwnode.http.web.jobs import WebJobs
 from lwnode.http.web.worker import MODEL_SUFFIXES
@@ -73,6 +77,7 @@ from lwnode.userside.local import NEEDS_LABELS, Fetched
 from lwnode.userside.local import REUSE_METHODS as METHODS
 from lwnode.userside.privacy import FIELDS as DP_FIELDS
 from lwnode.userside.privacy import parse_dp
+from lwnode.userside.rerank import DEFAULT_RERANK, MAX_RERANK, shortlist_ids
 
 STATIC = Path(__file__).parent / "static"
 DATA_SUFFIXES = (".csv", ".tsv", ".npy")
@@ -80,6 +85,7 @@ MAX_DATA_BYTES = 64 << 20
 MAX_LABEL_BYTES = 8 << 20
 MAX_SEMANTIC_BYTES = 256 << 10
 SEMANTIC_FILE = ((".toml",), MAX_SEMANTIC_BYTES)
+LABEL_FILE = ((".csv", ".tsv", ".npy"), MAX_LABEL_BYTES)
 """The optional ``semantic`` upload: a TOML whose ``[input.columns]`` describes the
 user's columns (as ``--semantic`` on the command line)."""
 MAX_REUSE_IDS = 10
@@ -163,7 +169,8 @@ async def vocabulary(request: web.Request) -> web.Response:
                    "max_model_bytes": ctx.config.http.max_upload_bytes,
                    "max_upload_bytes": ctx.config.http.max_upload_bytes,
                    "max_k": search.max_k, "max_mixture": search.max_mixture,
-                   "max_points": MAX_POINTS, "max_reuse_ids": MAX_REUSE_IDS}})
+                   "max_points": MAX_POINTS, "max_reuse_ids": MAX_REUSE_IDS,
+                   "max_rerank": MAX_RERANK, "default_rerank": DEFAULT_RERANK}})
 
 
 def _bounded_int(form: Form, key: str, default: int, lo: int, hi: int) -> int:
@@ -318,8 +325,7 @@ def stops_when_the_client_leaves(handler: Handler) -> Handler:
 async def reuse(request: web.Request) -> web.Response:
     ctx = request.app[WEB]
     form = await read_form(request, {"data": (DATA_SUFFIXES, ctx.max_data_bytes),
-                                     "labels": ((".csv", ".tsv", ".npy"), MAX_LABEL_BYTES),
-                                     "semantic": SEMANTIC_FILE},
+                                     "labels": LABEL_FILE, "semantic": SEMANTIC_FILE},
                            ("ids", "method", "weights"), ctx.jobs.uploads)
     try:
         ids = _ids(form)
@@ -352,6 +358,42 @@ async def reuse(request: web.Request) -> web.Response:
                       "fetched": [_fetched_json(f) for f in fetched], **answer,
                       "seconds": round(time.perf_counter() - began, 3),
                       "predictions_csv": csv_text})
+    finally:
+        await ctx.jobs.io(form.close)
+
+
+async def rerank(request: web.Request) -> web.Response:
+    """The search's shortlist ordered by the user's labels: its packages fetched and
+    verified here, then scored in a worker process by the code ``lwnode search
+    --labels`` runs (`lwnode.userside.rerank`)."""
+    ctx = request.app[WEB]
+    form = await read_form(request, {"data": (DATA_SUFFIXES, ctx.max_data_bytes),
+                                     "labels": LABEL_FILE, "semantic": SEMANTIC_FILE},
+                           ("answer", "rerank"), ctx.jobs.uploads)
+    try:
+        for key, what in (("data", "a .csv, .tsv or .npy file of your rows"),
+                          ("labels", "a file of labels for the first rows of your data")):
+            if key not in form.files:
+                raise BadRequest(f"{key}: choose {what}")
+        n = _bounded_int(form, "rerank", DEFAULT_RERANK, 1, MAX_RERANK)
+        answer = read_answer(form.text("answer"), max_k=ctx.config.search.max_k,
+                             max_mixture=ctx.config.search.max_mixture)
+        began = time.perf_counter()
+        fetched = [await _fetch(ctx, request, lid) for lid in shortlist_ids(answer, n)]
+        toml = form.files.get("semantic")
+        job = {"kind": "rerank", "data": str(form.files["data"].path),
+               "data_name": form.files["data"].name,
+               "semantic": None if toml is None else str(toml.path),
+               "labels": str(form.files["labels"].path), "answer": answer, "n": n,
+               "packages": {f.learnware_id: str(f.path) for f in fetched}}
+        with ctx.jobs.pinned([f.path for f in fetched]):
+            try:
+                out = await ctx.jobs.run_worker(job, form.root)
+            except JobFailed as exc:  # its message without the upload's temp paths
+                raise JobFailed(exc.status, exc.code, form.clean(str(exc))) from None
+        return _json({**out, "notes": [form.clean(note) for note in out["notes"]],
+                      "fetched": [_fetched_json(f) for f in fetched],
+                      "seconds": round(time.perf_counter() - began, 3)})
     finally:
         await ctx.jobs.io(form.close)
 
@@ -426,6 +468,7 @@ API_ROUTES: tuple[tuple[str, str, Handler], ...] = (
     ("POST", "/v1/web/requirement", requirement),
     ("POST", "/v1/web/fetch", fetch),
     ("POST", "/v1/web/reuse", stops_when_the_client_leaves(reuse)),
+    ("POST", "/v1/web/rerank", stops_when_the_client_leaves(rerank)),
     ("POST", "/v1/web/pack", pack),
 )
 """The page's JSON routes (documented in `lwnode.http.openapi`)."""

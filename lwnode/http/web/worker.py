@@ -1,10 +1,11 @@
 """A one-shot worker process for the page's model work: ``python -m lwnode.http.web.worker JOB``.
 
-Reusing learnwares and packing a developer's model both load and run a model
+Reusing learnwares, re-ranking a search's shortlist by the user's labels and packing a
+developer's model all load and run a model
 someone uploaded; like the usability checks (`lwnode.node.checker`), that happens in a
 separate process, so a model that crashes, hangs or floods memory costs only this
 process (`lwnode.http.web.jobs` kills it at its deadline). ``JOB`` is a JSON file:
-``{"kind": "reuse" | "pack", "result": PATH, ...}``; the worker writes its answer
+``{"kind": "reuse" | "rerank" | "pack", "result": PATH, ...}``; the worker writes its answer
 to ``result`` as JSON: the job's output, or ``{"error": {"status", "code",
 "message"}}``. File descriptor 1 points at stderr, so nothing a model prints can
 corrupt anything.
@@ -40,6 +41,7 @@ _PAGE_WORDS = (
     ("a --semantic TOML", "a TOML under “Describe your columns”"),
     ("(chosen by itself when --method is left out)", "(chosen by itself by the method "
                                                       "“automatic”)"),
+    ("lwnode reuse --labels fits", "Reuse with labels fits"),
     ("--method ", "method "), ("--labels", "labels"), ("--weights", "weights"))
 
 
@@ -96,6 +98,32 @@ def reuse_job(job: dict[str, Any]) -> dict[str, Any]:
             "seconds": round(time.perf_counter() - began, 3)}
 
 
+def rerank_job(job: dict[str, Any]) -> dict[str, Any]:
+    """Order a search's shortlist by the user's labels, as ``lwnode search --labels`` does
+    (`lwnode.userside.rerank.rerank_packages`); ``job["packages"]``: the fetched
+    packages by learnware id, ``job["answer"]`` the search's answer."""
+    from lwnode.errors import InputError
+    from lwnode.userside.rerank import labels_first, rerank_packages, why_this_order
+    from lwnode.userside.tabular import read_labels, read_table
+
+    began = time.perf_counter()
+    table = read_table(job["data"])
+    labels = read_labels(job["labels"])
+    answer = job["answer"]
+    try:
+        out = rerank_packages(answer, job["packages"], table, labels,
+                              labels_name=job["labels"], semantic=job.get("semantic"),
+                              data_name=job.get("data_name") or "the data", n=job["n"],
+                              trusted_types=tuple(job.get("trusted_types", ())))
+    except InputError as exc:
+        raise InputError(_in_page_words(str(exc))) from None
+    first = labels_first(out, answer)
+    return {**out, "notes": [_in_page_words(n) for n in out["notes"]],
+            "why": why_this_order(out),
+            "reuse": None if first is None else {"ids": first[0], "weights": first[1]},
+            "n_rows": len(table.values), "seconds": round(time.perf_counter() - began, 3)}
+
+
 def _finite(value: float | None) -> float | None:
     return value if value is not None and math.isfinite(value) else None
 
@@ -135,7 +163,7 @@ def pack_job(job: dict[str, Any]) -> dict[str, Any]:
             "privacy": spec.privacy_, "privacy_note": privacy_note(spec)}
 
 
-JOBS = {"reuse": reuse_job, "pack": pack_job}
+JOBS = {"reuse": reuse_job, "rerank": rerank_job, "pack": pack_job}
 
 
 def run(job: dict[str, Any]) -> dict[str, Any]:
@@ -150,7 +178,7 @@ def run(job: dict[str, Any]) -> dict[str, Any]:
         return {"error": {"status": 422, "code": "too_much", "message":
                           "the job ran out of memory; try fewer rows"}}
     except Exception as exc:  # the model's own code failed: its message, not a node bug
-        what = "predicting" if job["kind"] == "reuse" else "packing"
+        what = {"reuse": "predicting", "rerank": "scoring"}.get(job["kind"], "packing")
         return {"error": {"status": 422, "code": f"{job['kind']}_failed",
                           "message": f"a model failed while {what}: "
                                      f"{type(exc).__name__}: {exc}"[:1000]}}

@@ -10,6 +10,7 @@ const state = {
   requirement: null,   // {statistical, file, rows, ...} of the last search's data
   dataFile: null,      // the File the user searched with (kept in the browser only)
   semanticFile: null,  // the .toml describing its columns, if any
+  labelsFile: null,    // the labels of its first rows the hits were re-ranked with, if any
   answer: null,        // the last search answer
   selection: [],       // [{id, name, weight}] chosen for reuse
   useWeights: false,   // true while the selection is exactly the best mixture
@@ -386,6 +387,8 @@ async function loadVocabulary() {
   $("s-k").max = data.limits.max_k;
   $("s-mix").max = data.limits.max_mixture;
   $("s-mix").value = Math.min(3, data.limits.max_mixture);
+  $("rr-n").max = data.limits.max_rerank;
+  $("rr-n").value = data.limits.default_rerank;
   methodHint();
 }
 
@@ -653,7 +656,7 @@ async function runSearch(ev) {
     const { data: req } = await api("POST", "/v1/web/requirement", {
       form, onUpload: uploading("search-progress", `Sending ${file.name} to this node…`,
                                 `Building the ${dp.length ? "differentially private " : ""}RKME on this node…`) });
-    state.requirement = req; state.dataFile = file; state.semanticFile = toml;
+    state.requirement = req; state.dataFile = file; state.semanticFile = toml; state.labelsFile = null;
     progress("search-progress", "Searching the network with the RKME…");
     const body = { statistical: req.statistical, k: Number($("s-k").value) || 5,
                    max_mixture: Number($("s-mix").value) || 1 };
@@ -745,6 +748,9 @@ function renderAnswer(req, answer) {
       h("td", { class: "num", "data-label": "Size", text: bytes(hit.size) }),
       h("td", { "data-label": "Package" }, fetchBtn, status)));
   });
+  $("rerank").hidden = !hits.length;
+  $("rerank-result").hidden = true;
+  hideMsg("rerank-msg");
   const mix = answer.mixture;
   $("mixture").hidden = !mix;
   if (mix) {
@@ -752,6 +758,85 @@ function renderAnswer(req, answer) {
       `score ${fmt(mix.score)}, MMD² ${fmt(mix.mmd2, 4)}.`;
     clear($("mixture-chart")).append(weightChart(mix));
   }
+}
+
+// -- re-rank by labels -------------------------------------------------------------------------
+// The answer on show, sent back as POST /v1/web/rerank reads it: the hits up to the n-th
+// over the user's own columns (the ones it fetches), and the mixture.
+function rerankAnswer(answer, n) {
+  const single = [];
+  let own = 0;
+  for (const hit of answer.single || []) {
+    if (own >= n) break;
+    single.push({ id: hit.id, name: hit.name, mmd2: hit.mmd2, heterogeneous: !!hit.heterogeneous });
+    if (!hit.heterogeneous) own += 1;
+  }
+  const mix = answer.mixture;
+  return { single, mixture: mix ? { ids: mix.ids, weights: mix.weights, mmd2: mix.mmd2,
+    members: mix.ids.map((id, i) => ({ name: ((mix.members || [])[i] || {}).name || null })) } : null };
+}
+
+async function runRerank(ev) {
+  ev.preventDefault();
+  await step($("rr-go"), { progress: "rerank-progress", msg: "rerank-msg", result: "rerank-result" }, async () => {
+    const v = state.vocab;
+    if (!state.answer || !state.dataFile) throw new ApiError(0, "no_search", "search with your data first");
+    const labels = $("rr-labels").files[0];
+    checkFile(labels, [".csv", ".tsv", ".npy"], v.limits.max_label_bytes, "labels");
+    const n = Number($("rr-n").value) || v.limits.default_rerank;
+    const form = new FormData();
+    form.append("data", state.dataFile, state.dataFile.name);
+    if (state.semanticFile) form.append("semantic", state.semanticFile, state.semanticFile.name);
+    form.append("labels", labels, labels.name);
+    form.append("rerank", String(n));
+    form.append("answer", JSON.stringify(rerankAnswer(state.answer, n)));
+    const { data } = await api("POST", "/v1/web/rerank", { form, onUpload: uploading("rerank-progress",
+      `Sending ${state.dataFile.name} and ${labels.name} to this node…`,
+      "Fetching and verifying the shortlist, then scoring it on your labels on this node…") });
+    renderRerank(data, labels);
+  });
+}
+
+function renderRerank(data, labels) {
+  $("rerank-result").hidden = false;
+  $("rr-why").hidden = !data.why;
+  $("rr-why").textContent = data.why ? data.why[0].toUpperCase() + data.why.slice(1) + "." : "";
+  clear($("rr-notes")).append(...(data.notes || []).map((n) => h("li", { text: `Note: ${n}` })));
+  const ranking = data.ranking || [];
+  $("rr-ranked").hidden = !ranking.length;
+  if (!ranking.length) return;
+  const accuracy = data.metric === "accuracy";
+  const metric = accuracy ? "Accuracy" : "RMSE";
+  $("rr-caption").textContent = `Ranked by your ${data.n_labels} labels of ${labels.name} (${metric.toLowerCase()} ` +
+    `on them, ${accuracy ? "higher" : "lower"} is better: the learnwares never saw them; ` +
+    (data.n_folds ? `± the spread over ${data.n_folds} folds` : "too few labels to rank by") +
+    "). Search # is each one's place in the table above.";
+  $("rr-metric").textContent = metric;
+  const mix = state.answer.mixture;
+  const body = clear($("rr-table").tBodies[0]);
+  ranking.forEach((e, i) => {
+    const isMix = e.id === "mixture";
+    body.append(h("tr", {},
+      h("td", { class: "num", "data-label": "#", text: String(i + 1) }),
+      h("td", { class: "name" }, isMix ? h("span", { text: e.name })
+        : h("a", { href: "#learnware/" + encodeURIComponent(e.id), text: e.name || short(e.id) })),
+      h("td", { class: "num", "data-label": metric, text: e.value === null ? "n/a" : fmt(e.value) }),
+      h("td", { class: "num", "data-label": "±", text: fmt(e.spread) }),
+      h("td", { class: "num", "data-label": "Search #", text: isMix ? "mixture" : `#${e.search_rank}` }),
+      h("td", { class: "num", "data-label": "MMD²", text: fmt(e.mmd2, 4) })));
+  });
+  const top = ranking[0], reuse = data.reuse;
+  const button = $("rr-reuse");
+  button.hidden = !reuse;
+  button.textContent = `Reuse the labels' first, ${top.id === "mixture" ? "the mixture" : top.name}, with your labels`;
+  button.onclick = () => {
+    const names = Object.fromEntries([...(state.answer.single || []), ...((mix && mix.members) || [])]
+      .map((it) => [it.id, it.name]));
+    state.labelsFile = labels;
+    $("r-method").value = "";  // automatic: with labels, the method is chosen on them out of fold
+    methodHint();
+    selectIds(reuse.ids.map((id) => ({ id, name: names[id] })), reuse.weights);
+  };
 }
 
 function scoreFill(score) {
@@ -793,6 +878,8 @@ function renderSelection() {
   $("r-data-hint").textContent = state.dataFile
     ? `Leave empty to use ${state.dataFile.name}, the file you searched with (still only on your machine and this node).`
     : "Choose the rows to predict.";
+  $("r-labels-hint").textContent = state.labelsFile && state.dataFile
+    ? `Leave empty to use ${state.labelsFile.name}, the labels you re-ranked the hits with.` : "";
   $("r-semantic-hint").textContent = state.semanticFile
     ? `Leave empty to use ${state.semanticFile.name}, the one you searched with.`
     : "Needed to reuse learnwares over other columns.";
@@ -818,7 +905,8 @@ async function runReuse(ev) {
     const v = state.vocab;
     const file = $("r-data").files[0] || state.dataFile;
     checkFile(file, v.data_suffixes, v.limits.max_data_bytes, "data");
-    const labels = $("r-labels").files[0];
+    // the labels the hits were re-ranked with belong to the searched rows' first rows
+    const labels = $("r-labels").files[0] || ($("r-data").files[0] ? null : state.labelsFile);
     if (labels) checkFile(labels, [".csv", ".tsv", ".npy"], v.limits.max_label_bytes, "labels");
     const toml = $("r-semantic").files[0] || ($("r-data").files[0] ? null : state.semanticFile);
     if (toml) checkFile(toml, [".toml"], v.limits.max_semantic_bytes, "columns");
@@ -1034,6 +1122,7 @@ function wire() {
     if (!picked.length) { showMsg("search-msg", "warn", "Tick at least one hit to reuse."); return; }
     selectIds(picked, null);
   });
+  $("rerank-form").addEventListener("submit", runRerank);
   $("reuse-form").addEventListener("submit", runReuse);
   $("r-method").addEventListener("change", methodHint);
   $("pub-package").addEventListener("submit", publishPackage);
