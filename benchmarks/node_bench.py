@@ -1,7 +1,7 @@
 """A node through its HTTP API: publish throughput, search latency, concurrency, RSS.
 
     python -m benchmarks.node_bench [--sizes 1000,10000,100000] [--publish 30]
-                                    [--queries 40]
+                                    [--queries 40] [--no-publish]
 
 Every node is a real ``lwnode run`` process on 127.0.0.1 (so its RSS is its own),
 with the default configuration (checks in a worker process, catalog points on disk).
@@ -205,10 +205,15 @@ def main() -> None:
     parser.add_argument("--sizes", default="1000,10000,100000")
     parser.add_argument("--publish", type=int, default=30)
     parser.add_argument("--queries", type=int, default=40)
+    parser.add_argument("--no-publish", action="store_true",
+                        help="only the search table (e.g. for one large N)")
     args = parser.parse_args()
-    print_table(f"Publish through HTTP ({machine()})",
-                ["publishes", "n", "p50 ms", "p95 ms", "packages/s", "bytes each"],
-                publish_rows(args.publish))
+    if args.publish < 5:
+        parser.error("--publish: at least 5 (the first, then two halves of two or more)")
+    if not args.no_publish:
+        print_table(f"Publish through HTTP ({machine()})",
+                    ["publishes", "n", "p50 ms", "p95 ms", "packages/s", "bytes each"],
+                    publish_rows(args.publish))
     rows = []
     for n in (int(s) for s in args.sizes.split(",")):
         rows.append(search_row(n, args.queries))
