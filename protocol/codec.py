@@ -109,6 +109,9 @@ def decode_spec(data: object, expected_id: str) -> RKMESpec:
     check_content_id(expected_id, "expected spec id")
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise ProtocolError(f"spec: expected bytes, got {type(data).__name__}")
+    if len(data) > limits.MAX_SIGNED_PAYLOAD_BYTES:  # before hashing what a peer sent
+        raise ProtocolError(f"spec: {len(data)} bytes, at most "
+                            f"{limits.MAX_SIGNED_PAYLOAD_BYTES} allowed")
     if content_id(data) != expected_id:
         raise SignatureError(f"spec: its content id is not the signed {expected_id}")
     return spec_from_wire(unpack(data, max_bytes=limits.MAX_SIGNED_PAYLOAD_BYTES, what="spec"))

@@ -65,6 +65,8 @@ def test_a_full_spec_is_accepted_only_with_the_signed_content_id():
         decode_spec(bytes(tampered), ref.id)
     with pytest.raises(ProtocolError, match="expected bytes"):
         decode_spec("not bytes", ref.id)
+    with pytest.raises(ProtocolError, match="at most 262144"):
+        decode_spec(bytes(300_000), ref.id)  # refused by size, before it is hashed
 
 
 def test_the_owner_signs_a_summary_and_the_node_does_not_accept_one_yet():
