@@ -23,10 +23,12 @@ demo: $(STAMP)
 test: $(STAMP) browser
 	$(PY) -m ruff check engine protocol lwnode tests benchmarks
 	$(PY) -m mypy engine protocol lwnode
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 2 --dist loadfile
 
 # The inner loop: lint and the unit tests that need no data set, no browser and no
-# subprocess-heavy node; `make test` (what CI runs) is the whole suite.
+# subprocess-heavy node; `make test` (what CI runs) is the whole suite, in two worker
+# processes (pytest-xdist), each taking whole test files so that a module's node
+# fixtures start once: 316 s against 547 s in one process, quiet 2-core machine.
 test-fast: $(STAMP)
 	$(PY) -m ruff check engine protocol lwnode tests benchmarks
 	$(PY) -m pytest -q -x -m "not slow" tests/unit
