@@ -169,14 +169,19 @@ def why_this_order(reranked: Mapping[str, Any]) -> str | None:
     by_mmd = next(e for e in ranking if e["mmd2_rank"] == 1)
     top = ranking[0]
     if top is not by_mmd:
-        return (f"your labels put {top['name']} first: it beats {by_mmd['name']} (first by "
-                "MMD²) by more than 1.645 standard errors of the per-row gain")
+        return (f"your labels put {_called(top)} first: it beats {_called(by_mmd)} (first "
+                "by MMD²) by more than 1.645 standard errors of the per-row gain")
     if reranked["moved"]:  # the first stays; "the MMD² order is kept" would be untrue
-        return (f"your labels keep {top['name']} first, as MMD² does, and reorder the "
+        return (f"your labels keep {_called(top)} first, as MMD² does, and reorder the "
                 "others: an entry takes a place from the one MMD² puts there only when it "
                 "beats it by more than 1.645 standard errors of the per-row gain")
     return ("your labels do not separate the shortlist's first from the others: the MMD² "
             "order is kept")
+
+
+def _called(entry: Mapping[str, Any]) -> str:
+    """An entry's name in a sentence ("the mixture of a, b"; a learnware by its name)."""
+    return f"the {entry['name']}" if entry["id"] == MIXTURE else str(entry["name"])
 
 
 def labels_first(reranked: Mapping[str, Any], answer: Mapping[str, Any]

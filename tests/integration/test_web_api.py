@@ -603,7 +603,8 @@ async def test_rerank_orders_the_shortlist_by_labels_as_the_command_line(decoys,
     # numbered as the search's table the page shows; the mixture has no place there
     places = {h["id"]: i for i, h in enumerate(answer["single"], 1)}
     assert all(e["search_rank"] == places.get(e["id"]) for e in body["ranking"])
-    assert body["why"].startswith(f"your labels put {first['name']} first: it beats look-alike")
+    called = f"the {first['name']}" if first["id"] == "mixture" else first["name"]
+    assert body["why"].startswith(f"your labels put {called} first: it beats look-alike")
     expected = answer["mixture"]["ids"] if first["id"] == "mixture" else [first["id"]]
     assert body["reuse"]["ids"] == expected  # what the labels' first stands for, nothing else
     assert all(f["verified"] for f in body["fetched"])

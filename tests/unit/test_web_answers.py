@@ -79,7 +79,7 @@ def test_the_sentence_says_whether_the_first_or_only_the_rest_moved():
     answer = {"mixture": {"ids": [ONE, TWO], "weights": [0.5, 0.5]}}
     moved_first = {"n_folds": 5, "moved": True, "ranking": [
         _entry("mixture", "mixture of a, b", 2), _entry(ONE, "a", 1)]}
-    assert why_this_order(moved_first).startswith("your labels put mixture of a, b first: "
+    assert why_this_order(moved_first).startswith("your labels put the mixture of a, b first: "
                                                   "it beats a (first by MMD²)")
     assert labels_first(moved_first, answer) == ([ONE, TWO], [0.5, 0.5])
     # the first kept but two below swapped: saying "the MMD² order is kept" was untrue
