@@ -28,8 +28,9 @@ __all__ = ["ref_of", "summary_of"]
 def ref_of(spec: RKMESpec, *, n_features: int = DEFAULT_SKETCH_FEATURES) -> SpecRef:
     """The `SpecRef` of one statistical spec (id and sketch of its wire form)."""
     data = encode_spec(spec)
-    travelled = decode_spec(data, content_id(data))
-    return SpecRef(id=content_id(data), type=travelled.to_dict()["type"],
+    spec_id = content_id(data)
+    travelled = decode_spec(data, spec_id)
+    return SpecRef(id=spec_id, type=travelled.kind,
                    points=len(travelled.points_), privacy=travelled.privacy_,
                    sketch=make_sketch(travelled, n_features=n_features))
 
