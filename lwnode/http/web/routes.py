@@ -173,6 +173,16 @@ async def vocabulary(request: web.Request) -> web.Response:
                    "max_rerank": MAX_RERANK, "default_rerank": DEFAULT_RERANK}})
 
 
+YOUR_ROWS = ("data", "a .csv, .tsv or .npy file of your rows")
+
+
+def _require_files(form: Form, *files: tuple[str, str]) -> None:
+    """Refuse a form without each (field, what to choose) file, naming the first missing."""
+    for key, what in files:
+        if key not in form.files:
+            raise BadRequest(f"{key}: choose {what}")
+
+
 def _bounded_int(form: Form, key: str, default: int, lo: int, hi: int) -> int:
     text = form.text(key)
     if not text:
@@ -236,8 +246,7 @@ async def requirement(request: web.Request) -> web.Response:
     try:
         n_points = _bounded_int(form, "n_points", 100, 1, MAX_POINTS)
         dp = _dp(form)
-        if "data" not in form.files:
-            raise BadRequest("data: choose a .csv, .tsv or .npy file of your rows")
+        _require_files(form, YOUR_ROWS)
         return _json(await ctx.jobs.compute(_requirement, form, n_points, dp))
     finally:
         await ctx.jobs.io(form.close)
@@ -335,8 +344,7 @@ async def reuse(request: web.Request) -> web.Response:
         if method in NEEDS_LABELS and "labels" not in form.files:
             raise BadRequest(f"labels: {method} learns from a few labels; upload labels for "
                              "the first rows of your data, or choose job-selector or average")
-        if "data" not in form.files:
-            raise BadRequest("data: choose a .csv, .tsv or .npy file of your rows")
+        _require_files(form, YOUR_ROWS)
         weights = _weights(form, len(ids))
         began = time.perf_counter()
         fetched = [await _fetch(ctx, request, lid) for lid in ids]
@@ -371,10 +379,8 @@ async def rerank(request: web.Request) -> web.Response:
                                      "labels": LABEL_FILE, "semantic": SEMANTIC_FILE},
                            ("answer", "rerank"), ctx.jobs.uploads)
     try:
-        for key, what in (("data", "a .csv, .tsv or .npy file of your rows"),
-                          ("labels", "a file of labels for the first rows of your data")):
-            if key not in form.files:
-                raise BadRequest(f"{key}: choose {what}")
+        _require_files(form, YOUR_ROWS,
+                       ("labels", "a file of labels for the first rows of your data"))
         n = _bounded_int(form, "rerank", DEFAULT_RERANK, 1, MAX_RERANK)
         answer = read_answer(form.text("answer"), max_k=ctx.config.search.max_k,
                              max_mixture=ctx.config.search.max_mixture)
@@ -445,10 +451,8 @@ async def pack(request: web.Request) -> web.Response:
                             "license", "scenarios", *DP_FIELDS), ctx.jobs.uploads)
     try:
         dp = _dp(form)
-        for key, what in (("model", "a model file (.skops or TorchScript .pt)"),
-                          ("data", "the training data (.csv, .tsv or .npy)")):
-            if key not in form.files:
-                raise BadRequest(f"{key}: choose {what}")
+        _require_files(form, ("model", "a model file (.skops or TorchScript .pt)"),
+                       ("data", "the training data (.csv, .tsv or .npy)"))
         package = form.root / "package.zip"
         job = {"kind": "pack", "model": str(form.files["model"].path),
                "data": str(form.files["data"].path), "package": str(package),
