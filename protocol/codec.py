@@ -441,6 +441,8 @@ def decode_message(data: object, expected: type[M] | tuple[type[Any], ...] | Non
     if minor == SCHEMA_MINOR and pack(_message_wire(message)) != bytes(data):
         raise ProtocolError(f"{kind}: not in normal form (a field decodes to a value that "
                             "encodes differently, e.g. unsorted tags or a missing default)")
+    # Who wrote it, not a field: a responder answers an older asker in its terms.
+    object.__setattr__(message, "version", (major, minor))
     return message
 
 

@@ -57,15 +57,24 @@ from protocol.validate import (
     check_unique,
     check_url,
 )
+from protocol.versions import SCHEMA_VERSION
 
 SIGNATURE_BYTES = 64
 WEIGHT_SUM_TOLERANCE = 1e-6
 
 
 class Message:
-    """Base of the top-level messages; `TYPE` is the wire name of the message type."""
+    """Base of the top-level messages; `TYPE` is the wire name of the message type.
+
+    `version` is the schema version ``(major, minor)`` of the message's writer:
+    `protocol.codec.decode_message` sets it to the version it read (so a node can
+    answer an older asker in its terms, `protocol.versions.reads_summaries`); a
+    message built here has this node's. It is not a body field: equality and
+    encoding ignore it, and the encoder always writes this node's version.
+    """
 
     TYPE: ClassVar[str] = ""
+    version: tuple[int, int] = SCHEMA_VERSION
 
 
 class _ComparedOnWire:

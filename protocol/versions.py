@@ -16,7 +16,10 @@ apart, where the minor rule wants them to keep talking. Each message's own
 ``version`` says which minor wrote it.
 
 History: 1.1 added ``SearchHit.mapping`` (the column map of a heterogeneous match);
-1.2 added the optional ``privacy`` record inside a statistical spec (signed with it).
+1.2 added the optional ``privacy`` record inside a statistical spec (signed with it);
+1.3 added the signed ``spec_summary`` record (gossiped on its own topic, kept and
+synced like an announcement), ``spec_request``/``spec_response`` for full specs by
+content id, and summaries as search hits.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from typing import Final
 from protocol.errors import ProtocolError, UnsupportedVersionError
 
 SCHEMA_MAJOR: Final = 1
-SCHEMA_MINOR: Final = 2
+SCHEMA_MINOR: Final = 3
 PATCH: Final = 0
 SCHEMA_VERSION: Final = (SCHEMA_MAJOR, SCHEMA_MINOR)
 VERSION_STRING: Final = f"{SCHEMA_MAJOR}.{SCHEMA_MINOR}.{PATCH}"
@@ -49,7 +52,27 @@ SYNC_PROTOCOL: Final = protocol_id("sync")
 SEARCH_PROTOCOL: Final = protocol_id("search")
 """Stream protocol for routed search: SearchRequest -> SearchResponse or ErrorReply."""
 
-PROTOCOL_IDS: Final = (ANNOUNCE_TOPIC, SYNC_PROTOCOL, SEARCH_PROTOCOL)
+SUMMARY_TOPIC: Final = protocol_id("summary")
+"""GossipSub topic (1.3): one signed envelope (summary or withdrawal) per message."""
+
+SPECS_PROTOCOL: Final = protocol_id("specs")
+"""Stream protocol (1.3) for full specs by content id: SpecRequest -> SpecResponse or
+ErrorReply."""
+
+PROTOCOL_IDS: Final = (ANNOUNCE_TOPIC, SYNC_PROTOCOL, SEARCH_PROTOCOL, SUMMARY_TOPIC,
+                       SPECS_PROTOCOL)
+
+SUMMARIES_SINCE: Final = (1, 3)
+"""The first schema version whose nodes read `SpecSummary` records."""
+
+
+def reads_summaries(version: tuple[int, int]) -> bool:
+    """Whether the writer of a message of schema `version` can verify a `SpecSummary`.
+
+    A node answering a request (`Message.version`: what its writer speaks) sends an
+    older asker full announcements only: a 1.2 node refuses the unknown record type.
+    """
+    return tuple(version) >= SUMMARIES_SINCE
 
 _ID_RE = re.compile(r"/lwdock/([a-z][a-z0-9-]{0,31})/(0|[1-9][0-9]{0,5})\.(0|[1-9][0-9]{0,5})"
                     r"\.(0|[1-9][0-9]{0,5})")
