@@ -31,7 +31,7 @@ from protocol.content import check_content_id, content_id
 from protocol.errors import ProtocolError, SignatureError
 from protocol.messages import (
     MESSAGE_TYPES,
-    SIGNABLE_TYPES,
+    RECORD_TYPES,
     Digest,
     DigestEntry,
     ErrorReply,
@@ -69,7 +69,7 @@ _ENGINE_INPUT_ERRORS = (SpecError, ValueError, TypeError, KeyError, IndexError, 
 
 def max_bytes_for(cls: type[Any]) -> int:
     """The byte limit of one encoded message of type `cls`."""
-    return limits.MAX_SIGNED_PAYLOAD_BYTES if cls in SIGNABLE_TYPES else limits.MAX_MESSAGE_BYTES
+    return limits.MAX_SIGNED_PAYLOAD_BYTES if cls in RECORD_TYPES else limits.MAX_MESSAGE_BYTES
 
 
 def _with_path(where: str, exc: ProtocolError) -> ProtocolError:

@@ -10,7 +10,7 @@ message                  purpose
 `SpecAnnouncement`       an owner's signed statement: "learnware X, with these
                          specs, is fetchable here" (gossiped in an envelope)
 `SpecSummary`            the same statement with each spec as a content id and a
-                         sketch (1.3 draft: not sent by the node yet)
+                         sketch (1.3; gossiped on the summary topic)
 `Withdrawal`             the owner's signed tombstone for a learnware
 `Digest`                 what a node holds from each owner, over a range of owners
 `SyncRequest`            "send me the records of these owners after sequence n"
@@ -21,10 +21,11 @@ message                  purpose
 `ErrorReply`             a stable error code and a human message
 =======================  =======================================================
 
-Signed records (`SpecAnnouncement`, `Withdrawal`) carry the owner's per-owner
-`sequence`: an owner numbers everything it signs 1, 2, 3, ... so a receiver keeps
-the highest-sequence record per (owner, learnware id) and drops replays of older
-ones (see `protocol.sync`).
+Signed records (`RECORD_TYPES`: `SpecAnnouncement`, `SpecSummary`, `Withdrawal`)
+carry the owner's per-owner `sequence`: an owner numbers everything it signs 1, 2,
+3, ... so a receiver keeps the highest-sequence record per (owner, learnware id) and
+drops replays of older ones (see `protocol.sync`). A summary carries the sequence of
+the announcement it summarises: either stands for that version of the learnware.
 """
 
 from __future__ import annotations
@@ -274,9 +275,10 @@ class Withdrawal(Message):
 
 SignedRecord = SpecAnnouncement | Withdrawal
 SIGNED_TYPES: tuple[type[SpecAnnouncement], type[Withdrawal]] = (SpecAnnouncement, Withdrawal)
+"""The record types of 1.2: what a node older than 1.3 can verify (see `RECORD_TYPES`)."""
 
 
-# -- compact announcements (1.3 draft) ------------------------------------------------------
+# -- compact announcements (1.3) ------------------------------------------------------------
 SPEC_TYPES = ("rkme_image", "rkme_table", "rkme_text")
 
 
@@ -315,9 +317,9 @@ class SpecSummary(Message):
     """An owner's signed compact announcement: a `SpecAnnouncement` whose statistical
     specs are replaced by `SpecRef`s (ids and sketches, a few hundred bytes each).
 
-    Draft of schema 1.3 (docs/protocol.md, 5.10 and section 12): defined, encoded,
-    signed and verified here; the reference node does not send or accept it yet
-    (`protocol.signing.verify` refuses it unless asked for it by type).
+    Since schema 1.3 (docs/protocol.md, 5.9 and section 12). The owner signs it with
+    the sequence of the full announcement it summarises, keeps that announcement (for
+    1.2 askers and for `spec_request`s) and gossips the summary on the summary topic.
     """
 
     TYPE: ClassVar[str] = "spec_summary"
@@ -343,8 +345,11 @@ class SpecSummary(Message):
         _set(self, "specs", refs)
 
 
-SIGNABLE_TYPES: tuple[type[Any], ...] = (*SIGNED_TYPES, SpecSummary)
-"""What an owner signs: the records nodes keep, plus the 1.3 draft's summaries."""
+Record = SpecAnnouncement | SpecSummary | Withdrawal
+RECORD_TYPES: tuple[type[SpecAnnouncement], type[SpecSummary], type[Withdrawal]] = (
+    SpecAnnouncement, SpecSummary, Withdrawal)
+"""What an owner signs and nodes keep, one per (owner, learnware id): since 1.3 a
+summary as well as an announcement or a withdrawal."""
 
 
 # -- anti-entropy -------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """Node identity (Ed25519 keys, node ids) and signed envelopes.
 
-Signing. An owner signs the canonical bytes of a record (`SpecAnnouncement` or
-`Withdrawal`) prefixed by a context string::
+Signing. An owner signs the canonical bytes of a record (`SpecAnnouncement`,
+`SpecSummary` or `Withdrawal`: `RECORD_TYPES`) prefixed by a context string::
 
     signature = Ed25519_sign(key, ENVELOPE_CONTEXT + payload)
 
@@ -28,11 +28,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from protocol.codec import decode_envelope, decode_message, encode_message
 from protocol.errors import KeyFileError, ProtocolError, SignatureError
 from protocol.messages import (
-    SIGNABLE_TYPES,
-    SIGNED_TYPES,
+    RECORD_TYPES,
+    Record,
     SearchHit,
     SignedEnvelope,
-    SignedRecord,
     SpecAnnouncement,
     SpecSummary,
 )
@@ -133,10 +132,10 @@ class Identity:
             raise KeyFileError(f"{p}: a {type(key).__name__}, expected an Ed25519 key")
         return cls(key)
 
-    def sign(self, record: SignedRecord | SpecSummary) -> SignedEnvelope:
+    def sign(self, record: Record) -> SignedEnvelope:
         """Sign a record of this node (its `owner` must be this node's id)."""
-        if not isinstance(record, SIGNABLE_TYPES):
-            raise ProtocolError(f"only {', '.join(c.TYPE for c in SIGNABLE_TYPES)} are signed, "
+        if not isinstance(record, RECORD_TYPES):
+            raise ProtocolError(f"only {', '.join(c.TYPE for c in RECORD_TYPES)} are signed, "
                                 f"got {type(record).__name__}")
         if record.owner != self.node_id:
             raise ProtocolError(f"{record.TYPE}.owner: {record.owner} is not this node "
@@ -181,7 +180,7 @@ def _check_signature(public_key: bytes, signed: bytes, signature: bytes) -> None
 
 
 def verify(envelope: SignedEnvelope | bytes, expected: type[Any] | tuple[type[Any], ...] =
-           SIGNED_TYPES) -> Any:
+           RECORD_TYPES) -> Any:
     """Check a signed envelope and return its record.
 
     Parameters
@@ -189,11 +188,12 @@ def verify(envelope: SignedEnvelope | bytes, expected: type[Any] | tuple[type[An
     envelope
         A `SignedEnvelope`, or its bytes as received (e.g. from the announce topic).
     expected
-        The record class(es) accepted (default: announcements and withdrawals).
+        The record class(es) accepted (default `RECORD_TYPES`: announcements, summaries
+        and withdrawals; `SIGNED_TYPES` for what a 1.2 node accepts).
 
     Returns
     -------
-    SpecAnnouncement or Withdrawal
+    SpecAnnouncement, SpecSummary or Withdrawal
         The record, whose `owner` is proven to hold the signing key.
 
     Raises
@@ -214,16 +214,19 @@ def verify(envelope: SignedEnvelope | bytes, expected: type[Any] | tuple[type[An
     return record
 
 
-def verify_hit(hit: SearchHit) -> SpecAnnouncement:
-    """Verify a search hit's announcement and that the hit's fields agree with it.
+def verify_hit(hit: SearchHit) -> SpecAnnouncement | SpecSummary:
+    """Verify a search hit's signed record and that the hit's fields agree with it.
 
-    Returns the owner's signed announcement; raises `SignatureError` if the
-    signature fails or the hit misstates the id, owner or size, or maps onto
-    columns the announcement does not name.
+    The hit's `announcement` envelope holds the owner's `SpecAnnouncement` or, since
+    1.3, its `SpecSummary` (a 1.3 node answers a 1.2 asker with announcements only:
+    `protocol.versions.reads_summaries`). Returns that record; raises
+    `SignatureError` if the signature fails or the hit misstates the id, owner or
+    size, or maps onto columns the record's semantic spec does not name.
     """
     if not isinstance(hit, SearchHit):
         raise ProtocolError(f"expected a SearchHit, got {type(hit).__name__}")
-    ann: SpecAnnouncement = verify(hit.announcement, SpecAnnouncement)
+    ann: SpecAnnouncement | SpecSummary = verify(hit.announcement,
+                                                 (SpecAnnouncement, SpecSummary))
     for name, claimed, signed in (("learnware_id", hit.learnware_id, ann.learnware_id),
                                   ("owner", hit.owner, ann.owner),
                                   ("size", hit.size, ann.package_size)):

@@ -1,10 +1,11 @@
 """Anti-entropy and replay rules: what a receiver needs to keep its catalog right.
 
-The rule. Every record an owner signs carries the owner's next `sequence`. Per
-(owner, learnware id) a receiver keeps only the record with the highest sequence;
-a record whose sequence is not higher than the kept one is a replay or stale and
-is dropped (`is_newer`). A withdrawal thus cannot be undone by replaying the old
-announcement, and an old withdrawal cannot remove a re-publication.
+The rule. Every record an owner signs carries the owner's next `sequence` (a summary
+carries its announcement's). Per (owner, learnware id) a receiver keeps only the
+record with the highest sequence; a record whose sequence is not higher than the
+kept one is a replay or stale and is dropped (`is_newer`). A withdrawal thus cannot
+be undone by replaying the old announcement, and an old withdrawal cannot remove a
+re-publication.
 
 Catching up. Gossip is best-effort, so nodes periodically compare digests:
 
@@ -17,6 +18,10 @@ Catching up. Gossip is best-effort, so nodes periodically compare digests:
 `wants_from` asks for records after A's own `max_sequence` when B is ahead, and for
 all of an owner's records when the fingerprints differ at the same height (A missed
 a record in the middle); two rounds always converge.
+
+A summary carries the sequence of the announcement it summarises, and fingerprints
+are over (learnware id, sequence) only, so a node keeping the summary and one
+keeping the announcement of a learnware agree: either stands for the other here.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from protocol import limits
 from protocol.errors import ProtocolError
-from protocol.messages import Digest, DigestEntry, SignedRecord, SyncWant
+from protocol.messages import Digest, DigestEntry, Record, SyncWant
 from protocol.validate import check_int
 from protocol.wire import pack, unpack
 
@@ -35,7 +40,7 @@ def owner_fingerprint(records: Iterable[tuple[str, int]]) -> bytes:
     """sha256 of the lines ``"<learnware_id> <sequence>\\n"``, sorted by learnware id.
 
     `records` holds one (learnware id, sequence) per learnware of one owner: the
-    sequence of the latest record kept (announcement or withdrawal).
+    sequence of the latest record kept (announcement, summary or withdrawal).
     """
     h = hashlib.sha256()
     for learnware_id, sequence in sorted(records):
@@ -58,7 +63,7 @@ class SequenceBook:
     def __init__(self) -> None:
         self._latest: dict[str, dict[str, int]] = {}
 
-    def accept(self, record: SignedRecord) -> bool:
+    def accept(self, record: Record) -> bool:
         """Record `record` if it is newer than what is kept; False for a replay."""
         kept = self._latest.setdefault(record.owner, {})
         if not is_newer(record.sequence, kept.get(record.learnware_id)):

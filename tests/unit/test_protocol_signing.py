@@ -96,7 +96,7 @@ def test_only_records_are_signed_and_accepted() -> None:
     payload = encode_message(ErrorReply("busy", "x"))
     env = SignedEnvelope(payload, OWNER.public_key,
                          OWNER.sign_detached(payload, ENVELOPE_CONTEXT))
-    with pytest.raises(ProtocolError, match="expected spec_announcement, withdrawal"):
+    with pytest.raises(ProtocolError, match="expected spec_announcement, spec_summary, withdrawal"):
         verify(env)
     with pytest.raises(ProtocolError, match="expected spec_announcement, got withdrawal"):
         verify(OWNER.sign(withdrawal()), SpecAnnouncement)

@@ -7,10 +7,26 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-from test_protocol_samples import raw, search_request, sync_request, withdrawal
+from test_protocol_samples import (
+    OTHER,
+    OWNER,
+    announcement,
+    column_mapping,
+    raw,
+    search_hit,
+    search_request,
+    spec_summary,
+    sync_request,
+    withdrawal,
+)
 
+from engine.hetero.mapping import ColumnMapping, ColumnPair
 from protocol.codec import decode_message, encode_message
+from protocol.content import content_id
+from protocol.errors import ProtocolError, SignatureError
 from protocol.messages import SearchRequest, SyncRequest
+from protocol.signing import verify, verify_hit
+from protocol.sync import SequenceBook
 from protocol.versions import (
     PROTOCOL_IDS,
     SCHEMA_VERSION,
@@ -52,3 +68,42 @@ def test_a_message_built_here_or_copied_has_this_nodes_version() -> None:
                                                 ((1, 3), True), ((1, 4), True)])
 def test_reads_summaries_from_1_3_on(version: tuple[int, int], reads: bool) -> None:
     assert reads_summaries(version) is reads
+
+
+# -- summaries as records and as search hits ----------------------------------------------------
+def test_verify_accepts_every_record_type_by_default() -> None:
+    for record in (announcement(), spec_summary(), withdrawal()):
+        assert verify(OWNER.sign(record)) == record
+
+
+def test_a_summary_and_its_announcement_are_one_version_for_anti_entropy() -> None:
+    with_announcement, with_summary = SequenceBook(), SequenceBook()
+    assert with_announcement.accept(announcement()) and with_summary.accept(spec_summary())
+    assert with_announcement.entries() == with_summary.entries()  # same fingerprints
+    assert not with_announcement.accept(spec_summary())  # same sequence: a duplicate
+    assert with_summary.accept(withdrawal())  # the next sequence supersedes either
+
+
+def summary_hit(**over: object):
+    return search_hit(announcement=OWNER.sign(spec_summary()), **over)
+
+
+def test_verify_hit_accepts_a_summary_and_checks_it_like_an_announcement() -> None:
+    assert verify_hit(summary_hit()) == spec_summary()
+    assert verify_hit(summary_hit(mapping=column_mapping())) == spec_summary()
+    for field, value in (("size", 999), ("owner", OTHER.node_id),
+                         ("learnware_id", content_id(b"other"))):
+        with pytest.raises(SignatureError, match=f"SearchHit.{field}"):
+            verify_hit(summary_hit(**{field: value}))
+    elsewhere = ColumnMapping(("a", "b"), ("tenure", "age"), (ColumnPair(0, 0, 0.5),))
+    with pytest.raises(SignatureError, match=r"SearchHit\.mapping"):
+        verify_hit(summary_hit(mapping=elsewhere))
+    forged = OTHER.sign(dataclasses.replace(spec_summary(), owner=OTHER.node_id))
+    with pytest.raises(SignatureError, match=r"SearchHit\.owner"):
+        verify_hit(search_hit(announcement=forged))
+
+
+def test_a_hit_carrying_a_withdrawal_is_refused() -> None:
+    with pytest.raises(ProtocolError, match="expected spec_announcement, spec_summary, got "
+                                            "withdrawal"):
+        verify_hit(search_hit(announcement=OWNER.sign(withdrawal())))

@@ -1,4 +1,4 @@
-"""Compact announcements (1.3 draft): a summary names each full spec by content id and
+"""Compact announcements (1.3): a summary names each full spec by content id and
 carries its sketch; a full spec fetched from anyone is checked against the signed id."""
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from protocol.codec import (
     spec_id,
 )
 from protocol.errors import ProtocolError, SignatureError
-from protocol.messages import SpecAnnouncement, SpecRef, SpecSummary
+from protocol.messages import SIGNED_TYPES, SpecAnnouncement, SpecRef, SpecSummary
 from protocol.signing import verify
 from protocol.summary import ref_of, summary_of
 
@@ -69,11 +69,12 @@ def test_a_full_spec_is_accepted_only_with_the_signed_content_id():
         decode_spec(bytes(300_000), ref.id)  # refused by size, before it is hashed
 
 
-def test_the_owner_signs_a_summary_and_the_node_does_not_accept_one_yet():
+def test_the_owner_signs_a_summary_and_nodes_accept_it_as_a_record():
     envelope = OWNER.sign(spec_summary())
+    assert verify(envelope) == spec_summary()  # gossip and sync verify the default types
     assert verify(envelope, SpecSummary) == spec_summary()
     with pytest.raises(ProtocolError, match="expected spec_announcement, withdrawal"):
-        verify(envelope)  # gossip and sync verify with the default types: not wired yet
+        verify(envelope, SIGNED_TYPES)  # what a 1.2 node accepts
 
 
 @pytest.mark.parametrize("change, message", [
