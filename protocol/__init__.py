@@ -9,6 +9,7 @@ module                 holds
 ``sync.py``            replay rule, digests, anti-entropy helpers
 ``content.py``         content ids ``sha256:<hex>``, streaming `file_content_id`
 ``sketch.py``          a spec sketch's wire map: `encode_sketch` / `decode_sketch`
+``summary.py``         compact announcements: `summary_of`, specs by id in responses
 ``versions.py``        schema version, protocol ids ``/lwdock/<name>/<x.y.z>``
 ``limits.py``          every size bound, as named constants
 ``framing.py``         length-prefixed frames for request/response streams

@@ -44,6 +44,8 @@ from protocol.messages import (
     SignedEnvelope,
     SpecAnnouncement,
     SpecRef,
+    SpecRequest,
+    SpecResponse,
     SpecSummary,
     SyncRequest,
     SyncResponse,
@@ -109,12 +111,11 @@ def decode_spec(data: object, expected_id: str) -> RKMESpec:
     check_content_id(expected_id, "expected spec id")
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise ProtocolError(f"spec: expected bytes, got {type(data).__name__}")
-    if len(data) > limits.MAX_SIGNED_PAYLOAD_BYTES:  # before hashing what a peer sent
-        raise ProtocolError(f"spec: {len(data)} bytes, at most "
-                            f"{limits.MAX_SIGNED_PAYLOAD_BYTES} allowed")
+    if len(data) > limits.MAX_SPEC_BYTES:  # before hashing what a peer sent
+        raise ProtocolError(f"spec: {len(data)} bytes, at most {limits.MAX_SPEC_BYTES} allowed")
     if content_id(data) != expected_id:
         raise SignatureError(f"spec: its content id is not the signed {expected_id}")
-    return spec_from_wire(unpack(data, max_bytes=limits.MAX_SIGNED_PAYLOAD_BYTES, what="spec"))
+    return spec_from_wire(unpack(data, max_bytes=limits.MAX_SPEC_BYTES, what="spec"))
 
 
 def spec_fingerprint(semantic: SemanticSpec, statistical: Sequence[RKMESpec]) -> bytes:
@@ -248,6 +249,8 @@ _TO_WIRE: dict[type[Any], Callable[[Any], dict[str, Any]]] = {
         "organization": m.organization, "owner": m.owner, "package_size": m.package_size,
         "package_urls": list(m.package_urls), "semantic": m.semantic.to_dict(),
         "sequence": m.sequence, "specs": [_TO_WIRE[SpecRef](r) for r in m.specs]},
+    SpecRequest: lambda m: {"ids": list(m.ids), "ttl": m.ttl},
+    SpecResponse: lambda m: {"specs": list(m.specs)},
 }
 
 
@@ -374,6 +377,12 @@ class _Reader:
         if f["mixture"] is not None:
             f["mixture"] = self.mixture_hit(f["mixture"], f"{where}.mixture")
         return _build(SearchResponse, where, **f)
+
+    def spec_request(self, value: object, where: str) -> SpecRequest:
+        return _build(SpecRequest, where, **self.fields(value, where, ("ids", "ttl")))
+
+    def spec_response(self, value: object, where: str) -> SpecResponse:
+        return _build(SpecResponse, where, **self.fields(value, where, ("specs",)))
 
     def error_reply(self, value: object, where: str) -> ErrorReply:
         return _build(ErrorReply, where, **self.fields(value, where, ("code", "message")))

@@ -81,3 +81,15 @@ MAX_ERROR_CODE_CHARS = 64
 MAX_SKETCH_BYTES = 2_560
 """One encoded sketch map: its codes (at most 1,024 features, 2,048 bytes as float16)
 plus the header (space of at most 200 characters, gamma, scale, dtype, version)."""
+MAX_SPEC_IDS = 64
+"""Content ids in one `spec_request`, and specs in one `spec_response` (1.3)."""
+MAX_SPEC_TTL = 2
+"""Hops a `spec_request` may still be forwarded for the ids a node lacks (to the owner
+or its peers): enough to reach the owner through one relay."""
+MAX_SPEC_BYTES = MAX_SIGNED_PAYLOAD_BYTES
+"""One encoded spec (`encode_spec`) in a `spec_response`. A spec travels inside an
+announcement's signed payload, so every spec an owner can announce is smaller (by at
+least that announcement's other fields, 441 bytes at the least); the payload limit
+binds first. `encode_spec` itself can make up to 280,281 bytes (10,000 x 6 points),
+specs no announcement can carry. A response holding one spec of this size still fits
+`MAX_MESSAGE_BYTES`; it is also `MAX_BINARY_BYTES`, the bound of any one bin."""

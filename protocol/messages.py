@@ -18,6 +18,8 @@ message                  purpose
 `SearchRequest`          a routed query: requirement (specs only, never data), k,
                          mixture size, hops left, nodes visited, time budget
 `SearchResponse`         ranked hits carrying the owners' signed announcements
+`SpecRequest`            "send me the full specs with these content ids" (1.3)
+`SpecResponse`           the specs asked for that the responder holds, as bytes
 `ErrorReply`             a stable error code and a human message
 =======================  =======================================================
 
@@ -143,6 +145,14 @@ def _node_ids(value: object, where: str, max_items: int) -> tuple[str, ...]:
     items = check_items(value, where, max_items)
     for i, item in enumerate(items):
         check_node_id(item, f"{where}[{i}]")
+    check_unique(items, where)
+    return items
+
+
+def _content_ids(value: object, where: str, max_items: int) -> tuple[str, ...]:
+    items = check_items(value, where, max_items, min_items=1)
+    for i, item in enumerate(items):
+        check_content_id(item, f"{where}[{i}]")
     check_unique(items, where)
     return items
 
@@ -614,10 +624,7 @@ class MixtureHit:
     score: float
 
     def __post_init__(self) -> None:
-        ids = check_items(self.ids, "MixtureHit.ids", limits.MAX_MIXTURE, min_items=1)
-        for i, lid in enumerate(ids):
-            check_content_id(lid, f"MixtureHit.ids[{i}]")
-        check_unique(ids, "MixtureHit.ids")
+        ids = _content_ids(self.ids, "MixtureHit.ids", limits.MAX_MIXTURE)
         weights = check_items(self.weights, "MixtureHit.weights", len(ids), min_items=len(ids))
         for i, weight in enumerate(weights):
             check_float(weight, f"MixtureHit.weights[{i}]", lo=0.0, hi=1.0)
@@ -668,6 +675,49 @@ class SearchResponse(Message):
         _set(self, "missed", _node_ids(self.missed, f"{w}.missed", limits.MAX_VISITED))
 
 
+# -- full specs by content id (1.3) -------------------------------------------------------------
+@dataclass(frozen=True)
+class SpecRequest(Message):
+    """Ask a node for full statistical specs by content id (`protocol.codec.spec_id`),
+    the ids a `SpecSummary`'s `SpecRef`s name.
+
+    `ttl` is how many more hops the answering node may forward the ids it does not
+    hold (to the owner or its peers); 0 = answer from what it holds.
+    """
+
+    TYPE: ClassVar[str] = "spec_request"
+
+    ids: tuple[str, ...]
+    ttl: int
+
+    def __post_init__(self) -> None:
+        _set(self, "ids", _content_ids(self.ids, "SpecRequest.ids", limits.MAX_SPEC_IDS))
+        check_int(self.ttl, "SpecRequest.ttl", 0, limits.MAX_SPEC_TTL)
+
+
+@dataclass(frozen=True)
+class SpecResponse(Message):
+    """The specs of a `SpecRequest` the responder holds, each as the canonical bytes
+    `protocol.codec.encode_spec` makes (what its content id names), in any order; ids
+    it does not hold are left out, and the message stays within `MAX_MESSAGE_BYTES`
+    (`protocol.summary.pack_spec_response` puts in as many as fit).
+
+    Items are not decoded here: the asker names each by hashing it and keeps those it
+    asked for (`protocol.summary.specs_of_response`). A stray or repeated item is not
+    refused with the message, which would throw the good items away with it.
+    """
+
+    TYPE: ClassVar[str] = "spec_response"
+
+    specs: tuple[bytes, ...]
+
+    def __post_init__(self) -> None:
+        specs = check_items(self.specs, "SpecResponse.specs", limits.MAX_SPEC_IDS)
+        for i, data in enumerate(specs):
+            check_bytes(data, f"SpecResponse.specs[{i}]", limits.MAX_SPEC_BYTES, min_len=1)
+        _set(self, "specs", specs)
+
+
 class ErrorCode(str, Enum):
     """Stable error codes; a newer peer may send codes this list does not have yet."""
 
@@ -703,9 +753,9 @@ class ErrorReply(Message):
 MESSAGE_TYPES: dict[str, type[Any]] = {
     cls.TYPE: cls
     for cls in (SpecAnnouncement, Withdrawal, Digest, SyncRequest, SyncResponse, SearchRequest,
-                SearchResponse, ErrorReply, SpecSummary)
+                SearchResponse, ErrorReply, SpecSummary, SpecRequest, SpecResponse)
 }
 """Wire type name -> message class."""
 
 AnyMessage = (SpecAnnouncement | Withdrawal | Digest | SyncRequest | SyncResponse | SearchRequest
-              | SearchResponse | ErrorReply | SpecSummary)
+              | SearchResponse | ErrorReply | SpecSummary | SpecRequest | SpecResponse)

@@ -38,6 +38,8 @@ from protocol.messages import (
     MixtureHit,
     SearchResponse,
     SignedEnvelope,
+    SpecRequest,
+    SpecResponse,
     SyncRequest,
     SyncResponse,
     SyncWant,
@@ -129,6 +131,12 @@ CASES: list[tuple[str, type[Any], int, Callable[[int], dict[str, Any]], str]] = 
      lambda n: {"code": "busy", "message": "m" * n}, "message"),
     ("error code", ErrorReply, limits.MAX_ERROR_CODE_CHARS,
      lambda n: {"code": "c" * n, "message": ""}, "code"),
+    ("spec ids", SpecRequest, limits.MAX_SPEC_IDS,
+     lambda n: {"ids": tuple(lw_ids(n)), "ttl": 0}, r"SpecRequest\.ids"),
+    ("spec ttl", SpecRequest, limits.MAX_SPEC_TTL,
+     lambda n: {"ids": tuple(lw_ids(1)), "ttl": n}, r"SpecRequest\.ttl"),
+    ("spec items", SpecResponse, limits.MAX_SPEC_IDS,
+     lambda n: {"specs": (b"s",) * n}, r"SpecResponse\.specs"),
 ]
 
 

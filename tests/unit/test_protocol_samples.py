@@ -15,7 +15,7 @@ from engine.search.sketch import Sketch
 from engine.specification import SemanticSpec, spec_from_dict
 from engine.specification.rkme import RKMESpec
 from engine.specification.semantic import Feature, InputSpec, OutputSpec
-from protocol.codec import encode_message, spec_id, to_wire
+from protocol.codec import encode_message, encode_spec, spec_id, to_wire
 from protocol.content import content_id
 from protocol.messages import (
     MESSAGE_TYPES,
@@ -32,6 +32,8 @@ from protocol.messages import (
     SignedEnvelope,
     SpecAnnouncement,
     SpecRef,
+    SpecRequest,
+    SpecResponse,
     SpecSummary,
     SyncRequest,
     SyncResponse,
@@ -146,11 +148,21 @@ def spec_summary() -> SpecSummary:
                        len(PACKAGE), (URL,), 1, CREATED_AT)
 
 
+def spec_request() -> SpecRequest:
+    """The sample spec's id and one the responder does not hold, forwardable once."""
+    return SpecRequest((spec_id(fixed_spec()), content_id(b"a spec nobody holds")), 1)
+
+
+def spec_response() -> SpecResponse:
+    return SpecResponse((encode_spec(fixed_spec()),))
+
+
 SAMPLES = {
     "spec_announcement": announcement, "withdrawal": withdrawal, "digest": digest,
     "sync_request": sync_request, "sync_response": sync_response,
     "search_request": search_request, "search_response": search_response,
     "error_reply": error_reply, "spec_summary": spec_summary,
+    "spec_request": spec_request, "spec_response": spec_response,
 }
 
 
