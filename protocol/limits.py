@@ -88,8 +88,8 @@ MAX_SPEC_TTL = 2
 or its peers): enough to reach the owner through one relay."""
 MAX_SPEC_BYTES = MAX_SIGNED_PAYLOAD_BYTES
 """One encoded spec (`encode_spec`) in a `spec_response`. A spec travels inside an
-announcement's signed payload, so every spec an owner can announce is smaller (by at
-least that announcement's other fields, 441 bytes at the least); the payload limit
-binds first. `encode_spec` itself can make up to 280,281 bytes (10,000 x 6 points),
+announcement's signed payload, so every spec an owner can announce is smaller (by
+that announcement's other fields: a few hundred bytes even for a bare one); the
+payload limit binds first. `encode_spec` itself can make up to 280,281 bytes (10,000 x 6 points),
 specs no announcement can carry. A response holding one spec of this size still fits
 `MAX_MESSAGE_BYTES`; it is also `MAX_BINARY_BYTES`, the bound of any one bin."""
