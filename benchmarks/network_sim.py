@@ -67,14 +67,14 @@ from engine.specification.rkme import RKMESpec
 from lwnode.config import load_config
 from lwnode.federation.layer import Federation
 from lwnode.federation.p2p.memory import HubTraffic, InProcessHub, InProcessNetwork, memory_addr
-from lwnode.node.records import sign_announcement
+from lwnode.node.records import announcement_of, own_summary, sign_announcement
 from lwnode.node.searchtypes import SearchQuery
 from lwnode.node.service import NodeService
 from lwnode.node.store.base import RecordRow
 from lwnode.node.store.sqlite import MemoryStore
 from protocol.messages import now_ms
 from protocol.signing import Identity
-from protocol.versions import ANNOUNCE_TOPIC, SEARCH_PROTOCOL, SYNC_PROTOCOL
+from protocol.versions import ANNOUNCE_TOPIC, SEARCH_PROTOCOL, SUMMARY_TOPIC, SYNC_PROTOCOL
 
 TABLE_DIMS = (4, 8, 16, 32)
 TASKS_PER_SPACE = 8
@@ -112,10 +112,13 @@ class SimConfig:
 
 # -- designs: the one switch ---------------------------------------------------------------
 class FullReplication:
-    """Today's design: a signed announcement carries the full spec, every node keeps
-    every announcement in its store and every spec in its catalog."""
+    """Schema 1.2's design (``[p2p] announce = "full"``): a signed announcement carries
+    the full spec, every node keeps every announcement in its store and every spec in
+    its catalog."""
 
     name = "full"
+    announce_mode = "full"
+    topic = ANNOUNCE_TOPIC
 
     def announce(self, identity: Identity, learnware: Learnware, sequence: int
                  ) -> RecordRow:
@@ -125,13 +128,33 @@ class FullReplication:
                                  size=learnware.size, urls=(learnware.url,),
                                  sequence=sequence, now=now_ms())
 
+    def offered(self, identity: Identity, learnware: Learnware, sequence: int) -> bytes:
+        """The envelope peers receive and keep for one learnware."""
+        return self.announce(identity, learnware, sequence).envelope
+
     def stored(self, node: SimNode) -> tuple[int, int]:
-        """(bytes of announcements in the store, bytes of the catalog's arrays)."""
+        """(bytes of records in the store, bytes of the catalog's arrays and caches)."""
         spec_bytes = sum(len(row.envelope) for row in node.store.iter_announcements())
-        return spec_bytes, node.service.catalog.nbytes()
+        return spec_bytes, node.service.catalog.nbytes() + node.service.spec_cache.nbytes
 
 
-DESIGNS: dict[str, Callable[[], FullReplication]] = {"full": FullReplication}
+class CompactAnnouncements(FullReplication):
+    """Schema 1.3's design (the default, ``[p2p] announce = "summary"``): an owner keeps
+    its full announcement and gossips its signed summary (spec ids and sketches);
+    peers keep the summary, rank by sketch and fetch full specs into a bounded cache
+    when a search needs them."""
+
+    name = "compact"
+    announce_mode = "summary"
+    topic = SUMMARY_TOPIC
+
+    def offered(self, identity: Identity, learnware: Learnware, sequence: int) -> bytes:
+        return own_summary(identity, announcement_of(self.announce(identity, learnware,
+                                                                   sequence)))
+
+
+DESIGNS: dict[str, Callable[[], FullReplication]] = {"full": FullReplication,
+                                                      "compact": CompactAnnouncements}
 
 
 # -- the market ------------------------------------------------------------------------------
@@ -248,7 +271,8 @@ def node_config(config: SimConfig, owner: int, most_per_owner: int) -> Any:
     # the network through its few peers (default: 20 new owners per peer at once).
     return load_config(None, env={}, overrides={
         "node": {"organization": organization_of(owner)}, "checks": {"isolation": "thread"},
-        "p2p": {"sync_interval": config.sync_interval},
+        "p2p": {"sync_interval": config.sync_interval,
+                "announce": DESIGNS[config.design]().announce_mode},
         "peer_limits": {"max_records_per_owner": max(1000, 2 * most_per_owner),
                         "new_owners_burst": max(20, config.nodes + 1)}})
 
@@ -468,9 +492,8 @@ async def probe(hub: InProcessHub, market: Market, online: list[SimNode], config
     before = hub.traffic.copy()
     loop = asyncio.get_running_loop()
     t0 = loop.time()
-    service.catalog.apply(row)
     assert isinstance(service.peers, Federation)
-    await service.peers.announce(row.envelope)
+    await service.offer(row)  # indexed here, its specs servable, gossiped
     need = math.ceil(0.99 * len(online))
     to_99 = await wait(lambda: sum(n.holds(lid) for n in online) >= need,
                        "99 % of the online nodes", config.timeout)
@@ -479,10 +502,11 @@ async def probe(hub: InProcessHub, market: Market, online: list[SimNode], config
     to_all = loop.time() - t0
     # copies still in flight (to nodes that have it already) are part of the cost
     await asyncio.sleep(2 * config.latency_ms[1] / 1000.0)
-    gossip = f"gossip {ANNOUNCE_TOPIC}"
+    gossip = f"gossip {DESIGNS[config.design]().topic}"
     traffic = hub.traffic.since(before)
     return Probe(lid, to_99, to_all, traffic.messages[gossip], traffic.bytes[gossip],
-                 len(row.envelope))
+                 len(service.summary_envelope(row) if service.offers_summaries
+                     else row.envelope))
 
 
 async def search(hub: InProcessHub, central: Catalog, online: list[SimNode], market: Market,
@@ -513,7 +537,7 @@ def bytes_by_space(market: Market, design: FullReplication, n: int = 256
         envelope = 0
         for i in range(n):
             lw = market.learnware(i, owner=0, space=space)
-            envelope += len(design.announce(identity, lw, i + 1).envelope)
+            envelope += len(design.offered(identity, lw, i + 1))
             catalog.add(lw.id, lw.semantic, lw.spec)
         out[space] = (envelope / n, catalog.nbytes() / n)
     return out

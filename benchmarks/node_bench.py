@@ -1,7 +1,7 @@
 """A node through its HTTP API: publish throughput, search latency, concurrency, RSS.
 
     python -m benchmarks.node_bench [--sizes 1000,10000,100000] [--publish 30]
-                                    [--queries 40] [--no-publish]
+                                    [--queries 40] [--no-publish] [--compact N,...]
 
 Every node is a real ``lwnode run`` process on 127.0.0.1 (so its RSS is its own),
 with the default configuration (checks in a worker process, catalog points on disk).
@@ -15,6 +15,14 @@ with the default configuration (checks in a worker process, catalog points on di
   sends them (K = 100, max_mixture 3, k = 5): one at a time for the latency
   percentiles, 50 at once for the concurrency columns. RSS is read from /proc after
   the searches (VmRSS; VmHWM in brackets is the peak, reached while rebuilding).
+- Compact (``--compact``, schema 1.3): two nodes. The owner holds N learnwares of its
+  own (full announcements, the same market); the other node holds only their signed
+  summaries (as gossip and sync leave them) and is bootstrapped to the owner. It is
+  started (catalog rebuilt from the summaries: "start s"; its store's size on disk),
+  then searched over HTTP twice with the same requirements: first with an empty spec
+  cache (each search fetches its sketch shortlist's full specs from the owner over
+  libp2p), then again (the cache answers). Each search is also routed to the owner,
+  which answers from its full catalog, as in a network.
 """
 
 from __future__ import annotations
@@ -37,18 +45,20 @@ from benchmarks.common import machine, print_table
 from engine.specification import SemanticSpec, spec_from_dict
 from lwnode.home import NodeHome
 from lwnode.http.jsonio import spec_json
-from lwnode.node.records import sign_announcement
+from lwnode.node.records import announcement_of, own_summary, row_of, sign_announcement
 from lwnode.node.store import FileStore
-from protocol.signing import Identity
+from protocol.codec import decode_envelope
+from protocol.signing import Identity, verify
 
 D, K, GAMMA, BASES, OWNERS = 10, 100, 0.1, 100, 20
 
 
-def start_node(home: NodeHome) -> tuple[subprocess.Popen[bytes], str, float]:
+def start_node(home: NodeHome, extra: tuple[str, ...] = ()
+               ) -> tuple[subprocess.Popen[bytes], str, float]:
     home.url_path.unlink(missing_ok=True)
     began = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-m", "lwnode.cli", "run", "--home",
-                             str(home.path), "--http", "127.0.0.1:0"],
+                             str(home.path), "--http", "127.0.0.1:0", *extra],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             env={"LWDOCK_LOG_ACCESS_LOG": "false", "PATH": "/usr/bin:/bin"})
     while not home.url_path.exists():
@@ -200,6 +210,70 @@ def search_row(n: int, queries: int) -> list[Any]:
             errors, f"{rss:.0f} ({peak:.0f})"]
 
 
+# -- compact announcements -------------------------------------------------------------------
+def fill_owner_and_holder(owner: NodeHome, holder: NodeHome, n: int, market: Market
+                          ) -> float:
+    """The owner's store gets n own announcements, the holder's their summaries."""
+    identity = owner.identity()
+    semantic = SemanticSpec.from_dict({"data_type": "table", "task_type": "regression",
+                                       "name": "forecaster", "input": {"dimension": D},
+                                       "output": {"dimension": 1}})
+    began = time.perf_counter()
+    with FileStore(owner.store_dir(owner.config(env={}))) as mine, \
+            FileStore(holder.store_dir(holder.config(env={}))) as theirs:
+        full, compact = [], []
+        for i in range(n):
+            lid = f"sha256:{i:064x}"
+            row = sign_announcement(
+                identity, learnware_id=lid, organization="Bench", semantic=semantic,
+                spec=market.spec(i), size=10_000,
+                urls=(f"http://127.0.0.1:9/v1/learnwares/{lid}/package",),
+                sequence=i + 1, now=0)
+            envelope = own_summary(identity, announcement_of(row))
+            full.append(row)
+            compact.append(row_of(decode_envelope(envelope), verify(envelope), 0))
+            if len(full) == 2000:
+                mine.put_records(full)
+                theirs.put_records(compact)
+                full, compact = [], []
+        mine.put_records(full)
+        theirs.put_records(compact)
+    return time.perf_counter() - began
+
+
+def compact_row(n: int, queries: int) -> list[Any]:
+    market = Market()
+    bodies = [market.query(j) for j in range(queries)]
+    with tempfile.TemporaryDirectory() as tmp:
+        owner, holder = NodeHome(Path(tmp) / "owner"), NodeHome(Path(tmp) / "holder")
+        owner.init("Bench")
+        holder.init("Holder")
+        fill_s = fill_owner_and_holder(owner, holder, n, market)
+        store_mb = sum(f.stat().st_size for f in holder.store_dir(
+            holder.config(env={})).rglob("*") if f.is_file()) / 2**20
+        o_proc, o_url, _ = start_node(owner)
+        try:
+            with urllib.request.urlopen(f"{o_url}/v1/health", timeout=60) as r:
+                addr = json.load(r)["peer_multiaddrs"][0]
+            h_proc, h_url, start_s = start_node(holder, ("--bootstrap", addr))
+            headers = {"Content-Type": "application/json",
+                       "Authorization": f"Bearer {holder.token()}"}
+            try:
+                time.sleep(2.0)  # the two nodes connect and compare digests
+                cold = [post(f"{h_url}/v1/search", b, headers) for b in bodies]
+                warm = [post(f"{h_url}/v1/search", b, headers) for b in bodies]
+                rss, peak = rss_mb(h_proc.pid)
+            finally:
+                stop_node(h_proc)
+        finally:
+            stop_node(o_proc)
+    errors = sum(s != 200 for _, s in cold + warm)
+    return [f"{n:,}", f"{fill_s:.0f}", f"{start_s:.1f}", f"{store_mb:.0f}",
+            f"{pct([t for t, _ in cold], 50):.0f}", f"{pct([t for t, _ in cold], 95):.0f}",
+            f"{pct([t for t, _ in warm], 50):.0f}", f"{pct([t for t, _ in warm], 95):.0f}",
+            errors, f"{rss:.0f} ({peak:.0f})"]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="1000,10000,100000")
@@ -207,6 +281,9 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=40)
     parser.add_argument("--no-publish", action="store_true",
                         help="only the search table (e.g. for one large N)")
+    parser.add_argument("--compact", default="",
+                        help="sizes of the compact-announcement table (e.g. 10000,100000); "
+                             "with --sizes '' only that table")
     args = parser.parse_args()
     if args.publish < 5:
         parser.error("--publish: at least 5 (the first, then two halves of two or more)")
@@ -215,12 +292,21 @@ def main() -> None:
                     ["publishes", "n", "p50 ms", "p95 ms", "packages/s", "bytes each"],
                     publish_rows(args.publish))
     rows = []
-    for n in (int(s) for s in args.sizes.split(",")):
+    for n in (int(s) for s in args.sizes.split(",") if s):
         rows.append(search_row(n, args.queries))
         print(f"N={n}: {rows[-1]}", file=sys.stderr, flush=True)
-    print_table(f"Search through HTTP ({machine()})",
-                ["N", "fill s", "start s", "p50 ms", "p95 ms", "50 at once: wall s", "p50 ms",
-                 "p95 ms", "errors", "node RSS MB (peak)"], rows)
+    if rows:
+        print_table(f"Search through HTTP ({machine()})",
+                    ["N", "fill s", "start s", "p50 ms", "p95 ms", "50 at once: wall s",
+                     "p50 ms", "p95 ms", "errors", "node RSS MB (peak)"], rows)
+    rows = []
+    for n in (int(s) for s in args.compact.split(",") if s):
+        rows.append(compact_row(n, args.queries))
+        print(f"compact N={n}: {rows[-1]}", file=sys.stderr, flush=True)
+    if rows:
+        print_table(f"A node holding N summaries, searched through HTTP ({machine()})",
+                    ["N", "fill s", "start s", "store MB", "cold p50 ms", "cold p95 ms",
+                     "warm p50 ms", "warm p95 ms", "errors", "node RSS MB (peak)"], rows)
 
 
 if __name__ == "__main__":

@@ -134,6 +134,12 @@ class P2pSection:
                               "catalog; each further hop costs ~30 ms on loopback).",
                            lo=0, hi=8)
     search_fanout: int = _opt(4, "Peers each hop forwards a search to.", lo=0, hi=64)
+    announce: Literal["summary", "full"] = _opt(
+        "summary", "How this node offers its learnwares to peers: 'summary' (schema 1.3: "
+                   "spec ids and sketches, ~1.2 kB whatever the spec; peers fetch full specs "
+                   "when a search needs them) or 'full' (the whole signed announcement, as "
+                   "1.2 nodes did: every peer keeps every full spec, and 1.2 peers learn the "
+                   "learnwares by gossip too).")
 
 
 @dataclass(frozen=True)
@@ -201,6 +207,13 @@ class SearchSection:
                                       "file under the store (rebuilt at start-up) instead of "
                                       "memory: a large catalog then needs a fraction of the "
                                       "RAM.")
+    sketch_shortlist: int = _opt(100, "Learnwares known only by their owner's summary "
+                                      "(spec ids and sketches) that a search ranks exactly: "
+                                      "the nearest by sketch, their full specs fetched from "
+                                      "the owner or a peer.", lo=1, hi=1000)
+    spec_cache_mb: int = _opt(64, "Full specs fetched for searches kept for the next ones and "
+                                  "served to peers (MiB; least recently used out first).",
+                              lo=0, hi=65_536)
 
 
 @dataclass(frozen=True)

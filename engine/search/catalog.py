@@ -316,19 +316,6 @@ class Catalog(SpaceEntries[_SpaceGroup]):
                              lambda entry_id: self.get(entry_id).spec, allowed, k,
                              max_mixture=max_mixture)
 
-    def _semantic_only(self, semantic: SemanticSpec | None, allowed: set[str] | None,
-                       k: int) -> SearchResult:
-        words = sf.stems(sf.text_of(semantic)) if semantic is not None else set()
-        hits = self._sem.stems.counts(words) if words else {}
-        ids: list[str | None] = []
-        for group in self._groups.values():
-            rows = self._candidate_rows(group, semantic, allowed)
-            ids.extend(group.ids[r] for r in rows)
-        scored = sorted(((hits.get(i, 0) / len(words) if words else 1.0, i) for i in ids
-                         if i is not None), key=lambda t: (-t[0], t[1]))
-        single = tuple(Match(i, None, s) for s, i in scored[:k])
-        return SearchResult(single, None, len(ids), True, None)
-
     def _statistical(self, group: _SpaceGroup, rows: NDArray[np.int64], spec: RKMESpec, k: int,
                      max_mixture: int, exact: bool) -> SearchResult:
         gq = float(spec.gamma_)

@@ -15,6 +15,7 @@ from numpy.typing import NDArray
 from engine.errors import SearchError
 from engine.search import semantic_filter as sf
 from engine.search.columns import Columns
+from engine.search.results import Match, SearchResult
 from engine.specification.semantic import SemanticSpec
 
 _COMPACT_AFTER = 64
@@ -24,6 +25,7 @@ _COMPACT_AFTER = 64
 class Group(Protocol):
     space: str
     rows: Columns
+    ids: list[str | None]
     dead: int
 
     def kill(self, row: int) -> None: ...
@@ -71,6 +73,25 @@ class SpaceEntries(Generic[G]):
         if group.dead > _COMPACT_AFTER and group.dead * 2 > group.rows.n:
             for moved_id, new_row in group.compact().items():
                 self._where[moved_id] = (space, new_row)
+
+    def _semantic_only(self, semantic: SemanticSpec | None, allowed: set[str] | None,
+                       k: int) -> SearchResult:
+        """Top `k` by the share of the requirement's words an entry's text holds (ties by
+        id); every entry passes when the requirement has no words."""
+        words = sf.stems(sf.text_of(semantic)) if semantic is not None else set()
+        hits = self._sem.stems.counts(words) if words else {}
+        ids: list[str | None] = []
+        for group in self._groups.values():
+            rows = self._candidate_rows(group, semantic, allowed)
+            ids.extend(group.ids[r] for r in rows)
+        scored = sorted(((hits.get(i, 0) / len(words) if words else 1.0, i) for i in ids
+                         if i is not None), key=lambda t: (-t[0], t[1]))
+        single = tuple(Match(i, None, s) for s, i in scored[:k])
+        return SearchResult(single, None, len(ids), True, None)
+
+    def semantic_search(self, semantic: SemanticSpec | None, k: int) -> SearchResult:
+        """The entries that pass the semantic filter, ranked by their text alone."""
+        return self._semantic_only(semantic, self._sem.allowed(semantic), k)
 
     def _candidate_rows(self, group: G, semantic: SemanticSpec | None,
                         allowed: set[str] | None) -> NDArray[np.int64]:

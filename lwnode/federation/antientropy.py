@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 
 from lwnode.federation.intake import SYNC, Intake
 from lwnode.federation.p2p.base import PeerNetwork
-from lwnode.node.store.base import Store
+from lwnode.node.store.base import ANNOUNCEMENT, RecordRow, Store
 from protocol import limits
 from protocol.codec import decode_envelope, decode_message, encode_message
 from protocol.errors import ProtocolError, UnsupportedVersionError
@@ -42,7 +42,7 @@ from protocol.messages import (
     SyncWant,
 )
 from protocol.sync import make_cursor, owner_fingerprint, read_cursor, split_digests, wants_from
-from protocol.versions import SYNC_PROTOCOL
+from protocol.versions import SYNC_PROTOCOL, reads_summaries
 
 if TYPE_CHECKING:
     from lwnode.node.service import NodeService
@@ -79,12 +79,14 @@ def digest_entries(store: Store, start: str = "", end: str = "") -> list[DigestE
 
 
 # -- pages (store thread) --------------------------------------------------------------------
-def sync_page(store: Store, wants: Sequence[SyncWant], cursor: bytes
-              ) -> tuple[list[bytes], bytes]:
+def sync_page(store: Store, wants: Sequence[SyncWant], cursor: bytes, own_id: str = "",
+              own: Callable[[RecordRow], bytes] | None = None) -> tuple[list[bytes], bytes]:
     """The envelopes of one page and the next cursor (empty: last page).
 
     Wants are served in order; the cursor is "after (owner, sequence)" of the last
     record sent. Raises `ProtocolError` for a cursor this node did not issue.
+    `own` gives the envelope to send for an announcement row of `own_id` (this node)
+    instead of the stored full announcement: its signed summary, to a 1.3 peer.
     """
     owners = [w.owner for w in wants]
     start_owner, start_seq = (owners[0], -1) if not cursor else read_cursor(cursor)
@@ -100,11 +102,14 @@ def sync_page(store: Store, wants: Sequence[SyncWant], cursor: bytes
             if not rows:
                 break
             for row in rows:
-                size = len(row.envelope) + ENVELOPE_OVERHEAD
+                envelope = row.envelope
+                if own is not None and row.kind == ANNOUNCEMENT and row.owner == own_id:
+                    envelope = own(row)
+                size = len(envelope) + ENVELOPE_OVERHEAD
                 if envelopes and (len(envelopes) >= limits.MAX_SYNC_RECORDS
                                   or used + size > PAGE_BUDGET_BYTES):
                     return envelopes, make_cursor(want.owner, after)
-                envelopes.append(row.envelope)
+                envelopes.append(envelope)
                 used += size
                 after = row.sequence
     return envelopes, b""
@@ -141,8 +146,11 @@ class AntiEntropy:
                     self.service.node_id, message.range_start, message.range_end,
                     tuple(entries[:limits.MAX_DIGEST_ENTRIES]))
             else:
+                own = (self.service.summary_envelope if reads_summaries(message.version)
+                       and self.service.offers_summaries else None)
                 envelopes, cursor = await self.service.in_store(
-                    sync_page, self.service.store, message.wants, message.cursor)
+                    sync_page, self.service.store, message.wants, message.cursor,
+                    self.service.node_id, own)
                 reply = await self.service.compute(_response, envelopes, cursor)
         except UnsupportedVersionError as exc:
             reply = ErrorReply(ErrorCode.UNSUPPORTED_VERSION, str(exc)[:1000])

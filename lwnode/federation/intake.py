@@ -46,12 +46,12 @@ from lwnode.federation.quotas import AnnouncementQuotas
 from lwnode.federation.trust import TrustPolicy
 from lwnode.node.budget import TOO_MANY_POINTS, announcement_oversized
 from lwnode.node.privacypolicy import BELOW_PRIVACY, announcement_refusal
-from lwnode.node.records import announcement_of, row_of
+from lwnode.node.records import OFFER_TYPES, content_key, offer_of, row_of
 from lwnode.node.store.base import ANNOUNCEMENT, Pin, RecordRow, Store
 from protocol import limits
-from protocol.codec import decode_envelope, encode_envelope, spec_fingerprint
+from protocol.codec import decode_envelope, encode_envelope
 from protocol.errors import ProtocolError, SignatureError
-from protocol.messages import SearchHit, SignedEnvelope, SpecAnnouncement, Withdrawal, now_ms
+from protocol.messages import RECORD_TYPES, Record, SearchHit, SignedEnvelope, Withdrawal, now_ms
 from protocol.node_id import node_id_from_public_key
 from protocol.signing import ENVELOPE_CONTEXT, verify, verify_detached, verify_hit
 
@@ -78,7 +78,7 @@ class Checked:
     """A record whose signature and schema are verified (step 1)."""
 
     row: RecordRow
-    record: SpecAnnouncement | Withdrawal
+    record: Record
     public_key: bytes
 
 
@@ -99,13 +99,8 @@ class Verdict:
         return self.outcome in (ACCEPTED, DUPLICATE, OWN)
 
 
-def _content_key(record: SpecAnnouncement) -> tuple[bytes, int]:
-    return spec_fingerprint(record.semantic, record.statistical), record.package_size
-
-
 # -- step 1: signature and schema (search threads) --------------------------------------------
-def _checked(envelope: SignedEnvelope, record: SpecAnnouncement | Withdrawal,
-             received_at: int) -> Checked:
+def _checked(envelope: SignedEnvelope, record: Record, received_at: int) -> Checked:
     return Checked(row_of(envelope, record, received_at), record, envelope.public_key)
 
 
@@ -113,7 +108,7 @@ def check_envelope(data: bytes, received_at: int) -> Checked | Verdict:
     """Verify one envelope as received (bytes); a `Verdict` says why it is refused."""
     try:
         envelope = decode_envelope(data)
-        record = verify(envelope)
+        record = verify(envelope, RECORD_TYPES)
     except SignatureError as exc:
         return Verdict("bad_signature", str(exc))
     except ProtocolError as exc:
@@ -128,7 +123,7 @@ def check_envelopes(items: Sequence[bytes | SignedEnvelope]) -> list[Checked | V
     for item in items:
         if isinstance(item, SignedEnvelope):
             try:
-                out.append(_checked(item, verify(item), now))
+                out.append(_checked(item, verify(item, RECORD_TYPES), now))
             except SignatureError as exc:
                 out.append(Verdict("bad_signature", str(exc)))
             except ProtocolError as exc:
@@ -202,7 +197,7 @@ def _known_content(store: Store, learnware_id: str) -> tuple[bytes, int] | None:
     """The content key of any announcement of `learnware_id` the store holds."""
     for row in store.records_for(learnware_id):
         if row.kind == ANNOUNCEMENT:
-            return _content_key(announcement_of(row))
+            return content_key(offer_of(row))
     return None
 
 
@@ -222,7 +217,7 @@ def admit(store: Store, items: Sequence[Checked], policy: TrustPolicy, *, via: s
         return held_of[owner]
 
     pins: dict[str, Pin] = dict(store.pinned(
-        [i.record.organization for i in items if isinstance(i.record, SpecAnnouncement)]))
+        [i.record.organization for i in items if isinstance(i.record, OFFER_TYPES)]))
     new_pins: list[Pin] = []
     batch_seq: dict[tuple[str, str], int] = {}
     batch_content: dict[str, tuple[bytes, int]] = {}
@@ -254,8 +249,8 @@ def admit(store: Store, items: Sequence[Checked], policy: TrustPolicy, *, via: s
             out.append(Verdict(STRAY, f"withdrawal of {record.learnware_id}, which this node "
                                       "holds nothing of"))
             continue
-        if isinstance(record, SpecAnnouncement):
-            content = _content_key(record)
+        if isinstance(record, OFFER_TYPES):
+            content = content_key(record)
             known = batch_content.get(record.learnware_id) or _known_content(
                 store, record.learnware_id)
             if known is not None and known != content:
@@ -271,7 +266,7 @@ def admit(store: Store, items: Sequence[Checked], policy: TrustPolicy, *, via: s
                 continue
             if kept is None:
                 held_of[record.owner] += 1
-        if isinstance(record, SpecAnnouncement):
+        if isinstance(record, OFFER_TYPES):
             batch_content[record.learnware_id] = content
             pin = policy.new_pin(record, item.public_key, pins, now)
             if pin is not None:
@@ -287,7 +282,7 @@ def admit(store: Store, items: Sequence[Checked], policy: TrustPolicy, *, via: s
     return out
 
 
-def _over_limits(quotas: AnnouncementQuotas, record: SpecAnnouncement | Withdrawal,
+def _over_limits(quotas: AnnouncementQuotas, record: Record,
                  new_id: bool, held: int, via: str, peer: str, now: float) -> Verdict | None:
     """The rate or quota a record that passed every other check runs into, if any."""
     if new_id and not quotas.owner_has_room(held):
@@ -302,12 +297,11 @@ def _over_limits(quotas: AnnouncementQuotas, record: SpecAnnouncement | Withdraw
     return None
 
 
-def apply_to_catalog(catalog: NodeCatalog, records: Sequence[SpecAnnouncement | Withdrawal]
-                     ) -> None:
+def apply_to_catalog(catalog: NodeCatalog, records: Sequence[Record]) -> None:
     """Reflect stored records in the catalog, in order (search threads)."""
     for record in records:
         try:
-            if isinstance(record, SpecAnnouncement):
+            if isinstance(record, OFFER_TYPES):
                 catalog.add(record)
             else:
                 catalog.remove(record.owner, record.learnware_id)
@@ -410,24 +404,27 @@ class Intake:
         return out
 
     def _within_budget(self, checked: Sequence[Checked | Verdict]) -> list[Checked | Verdict]:
-        """Step 2: announcements over ``[budget] spec_points``, or below the
-        ``[privacy]`` policy (`lwnode.node.privacypolicy`), become refusals."""
+        """Step 2: announcements over ``[budget] spec_points``, below the
+        ``[privacy]`` policy (`lwnode.node.privacypolicy`), or summaries whose
+        sketches the catalog cannot index become refusals."""
         cap = self.service.config.budget.spec_points
         privacy = self.service.config.privacy
         out: list[Checked | Verdict] = []
         for c in checked:
-            if not (isinstance(c, Checked) and isinstance(c.record, SpecAnnouncement)):
+            if not (isinstance(c, Checked) and isinstance(c.record, OFFER_TYPES)):
                 out.append(c)
             elif (why := announcement_oversized(c.record, cap)) is not None:
                 out.append(Verdict(TOO_MANY_POINTS, why))
             elif (why := announcement_refusal(c.record, privacy)) is not None:
                 out.append(Verdict(BELOW_PRIVACY, why))
+            elif (why := self.service.catalog.unusable(c.record)) is not None:
+                out.append(Verdict("bad_record", why))
             else:
                 out.append(c)
         return out
 
     def _count(self, verdict: Verdict, via: str, peer: str,
-               record: SpecAnnouncement | Withdrawal | None) -> None:
+               record: Record | None) -> None:
         self.counts[verdict.outcome] += 1
         per = self.by_peer.setdefault(peer, Counter())
         per["rejected" if verdict.rejected else verdict.outcome] += 1

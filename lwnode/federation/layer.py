@@ -37,7 +37,7 @@ import math
 from collections import Counter
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import replace
-from typing import Any
+from typing import Any, TypeVar
 
 from engine.errors import SearchError
 from engine.hetero.features import order_by_name, same_columns
@@ -60,6 +60,7 @@ from lwnode.federation.quotas import AnnouncementQuotas, QuotaSettings
 from lwnode.federation.routing import RecentQueries, RoutingPolicy, empty_response, route_search
 from lwnode.federation.searchwire import (
     answer_of,
+    for_older_asker,
     local_response,
     mixture_hit,
     query_of,
@@ -69,11 +70,13 @@ from lwnode.federation.supervision import Supervisor
 from lwnode.federation.trust import TrustPolicy
 from lwnode.node.peering import PeerInfo, PeerLayer
 from lwnode.node.privacypolicy import routing_refusal
-from lwnode.node.records import announcement_of
+from lwnode.node.records import offer_of
 from lwnode.node.searchtypes import Hit, SearchAnswer, SearchQuery
 from lwnode.node.service import NodeService
 from lwnode.node.store.base import PeerRow, Pin, RecordFilter, Store
+from protocol import limits
 from protocol.codec import decode_message, encode_message
+from protocol.content import content_id
 from protocol.errors import ProtocolError, UnsupportedVersionError
 from protocol.messages import (
     ErrorCode,
@@ -82,9 +85,19 @@ from protocol.messages import (
     SearchHit,
     SearchRequest,
     SearchResponse,
+    SpecRequest,
+    SpecResponse,
     now_ms,
 )
-from protocol.versions import ANNOUNCE_TOPIC, SEARCH_PROTOCOL, SYNC_PROTOCOL
+from protocol.summary import pack_spec_response
+from protocol.versions import (
+    ANNOUNCE_TOPIC,
+    SEARCH_PROTOCOL,
+    SPECS_PROTOCOL,
+    SUMMARY_TOPIC,
+    SYNC_PROTOCOL,
+    reads_summaries,
+)
 
 log = logging.getLogger("lwnode.federation")
 
@@ -94,6 +107,13 @@ SYNC_SLOTS = 4
 """Anti-entropy rounds running at once."""
 SYNC_RETRY = 2.0
 """Seconds before a failed round with a peer is tried again."""
+
+SPEC_RELAYS = 2
+"""Peers asked for the specs whose owners are not connected (they ask the owner)."""
+SPEC_FORWARD_TIMEOUT = 2.0
+"""Seconds a node serving a spec request waits for the owners of specs it lacks."""
+
+R = TypeVar("R", SearchRequest, SpecRequest)
 
 AskWithBytes = Callable[[str, SearchRequest, bytes], Awaitable[SearchResponse]]
 
@@ -153,7 +173,9 @@ class Federation(PeerLayer[NodeService]):
         self.routing = RoutingPolicy(fanout=config.p2p.search_fanout)
         self.network.set_handler(SYNC_PROTOCOL, self._members_only(self.antientropy.handle))
         self.network.set_handler(SEARCH_PROTOCOL, self._members_only(self._serve_search))
+        self.network.set_handler(SPECS_PROTOCOL, self._members_only(self._serve_specs))
         inbox = await self.network.subscribe(ANNOUNCE_TOPIC)
+        summaries = await self.network.subscribe(SUMMARY_TOPIC)
         await self.network.start()
         self._started = True
         try:
@@ -162,6 +184,7 @@ class Federation(PeerLayer[NodeService]):
             await self.stop()
             raise
         self.supervisor.run("gossip intake", lambda: self._consume_gossip(inbox))
+        self.supervisor.run("summary intake", lambda: self._consume_gossip(summaries))
         self.supervisor.run("peer watcher", self._watch_peers)
         self.supervisor.watch("libp2p peer layer", lambda: self.network.down,
                               self.network.restart)
@@ -220,8 +243,14 @@ class Federation(PeerLayer[NodeService]):
                         "[node] organization", pin.organization, held.owner)
 
     # -- gossip ---------------------------------------------------------------------------------
-    async def announce(self, envelope: bytes) -> None:
-        await self.network.publish(ANNOUNCE_TOPIC, envelope)
+    async def announce(self, envelope: bytes, summary: bytes | None = None) -> None:
+        """An own offer goes out as its signed summary on the summary topic (1.3 peers
+        fetch the full specs when a search needs them); a tombstone goes on the
+        announce topic, which every node reads."""
+        if summary is not None:
+            await self.network.publish(SUMMARY_TOPIC, summary)
+        else:
+            await self.network.publish(ANNOUNCE_TOPIC, envelope)
         self.counts["announced"] += 1
 
     async def _consume_gossip(self, inbox: asyncio.Queue[Any]) -> None:
@@ -353,7 +382,9 @@ class Federation(PeerLayer[NodeService]):
         out.update(self.intake.counters() if self._started else {})
         out.update(self.antientropy.counters() if self._started else {})
         for name in ("announced", "searches_routed", "searches_partial", "searches_served",
-                     "searches_repeated", "requests_refused", "searches_not_routed_privacy"):
+                     "searches_repeated", "requests_refused", "searches_not_routed_privacy",
+                     "specs_fetched", "spec_requests_served", "spec_requests_failed",
+                     "specs_refused"):
             out[name] = self.counts[name]
         out["peers_connected"] = len(self._connected)
         return out
@@ -380,6 +411,97 @@ class Federation(PeerLayer[NodeService]):
             return []
         return [p.node_id for p in statuses
                 if p.connected and self.policy.talks_to(p.node_id)]
+
+    async def _read_request(self, data: bytes, cls: type[R]) -> R | bytes:
+        """A peer's request decoded, or the encoded error reply that answers it."""
+        try:
+            request: R = await self.service.compute(decode_message, data, cls)
+        except UnsupportedVersionError as exc:
+            return encode_message(ErrorReply(ErrorCode.UNSUPPORTED_VERSION, str(exc)[:1000]))
+        except ProtocolError as exc:
+            return encode_message(ErrorReply(ErrorCode.BAD_REQUEST, str(exc)[:1000]))
+        return request
+
+    # -- full specs by content id (schema 1.3) ---------------------------------------------
+    async def fetch_specs(self, wanted: dict[str, tuple[str, ...]], timeout: float, *,
+                          ttl: int = limits.MAX_SPEC_TTL, exclude: frozenset[str] = frozenset()
+                          ) -> dict[str, bytes]:
+        """Ask peers for full specs by content id: each id from a connected owner of it
+        (ttl 0), the others from up to `SPEC_RELAYS` connected peers, which answer from
+        their cache or ask the owner, or their own peers, in turn (`ttl` more hops: the
+        owner three links away is reached). Returns the bytes whose content id was
+        asked for (the service decodes and checks them again before use)."""
+        connected = sorted(set(await self._members_connected()) - exclude)
+        plan: dict[str, list[str]] = {}
+        rest: list[str] = []
+        for spec_id, owners in wanted.items():
+            owner = next((o for o in owners if o in connected), None)
+            if owner is not None:
+                plan.setdefault(owner, []).append(spec_id)
+            else:
+                rest.append(spec_id)
+        calls = [(peer, ids, 0) for peer, ids in plan.items()]
+        if rest and ttl > 0:
+            # peers that are not owners first; an owner asked for its own specs can
+            # relay the others too (in a chain, the next node may be both)
+            relays = sorted(connected, key=lambda p: p in plan)[:SPEC_RELAYS]
+            calls += [(peer, rest, ttl) for peer in relays]
+        if not calls:
+            return {}
+        asked = set(wanted)
+        got: dict[str, bytes] = {}
+
+        async def ask(peer: str, ids: list[str], hops: int) -> None:
+            for start in range(0, len(ids), limits.MAX_SPEC_IDS):
+                chunk = [i for i in ids[start:start + limits.MAX_SPEC_IDS] if i not in got]
+                if not chunk:
+                    continue
+                try:
+                    data = await self.service.compute(encode_message,
+                                                      SpecRequest(tuple(chunk), hops))
+                    raw = await self.network.request(peer, SPECS_PROTOCOL, data,
+                                                     timeout=timeout)
+                    items, stray = await self.service.compute(_spec_items, raw, asked)
+                except (PeerError, ProtocolError) as exc:
+                    log.info("specs from %s: %s", peer, exc)
+                    self.counts["spec_requests_failed"] += 1
+                    return
+                if stray:
+                    self.counts["specs_refused"] += stray
+                    log.info("specs from %s: %d item(s) not asked for or not specs", peer,
+                             stray)
+                got.update(items)
+
+        tasks = [asyncio.ensure_future(ask(*call)) for call in calls]
+        _, pending = await asyncio.wait(tasks, timeout=timeout)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self.counts["specs_fetched"] += len(got)
+        return got
+
+    async def _serve_specs(self, peer: str, data: bytes) -> bytes:
+        """Answer a `SpecRequest` with the full specs held here (own or cached); with ttl
+        left, ask the owners of the others first (what comes back is cached here too)."""
+        service = self.service
+        request = await self._read_request(data, SpecRequest)
+        if isinstance(request, bytes):
+            return request
+        self.counts["spec_requests_served"] += 1
+        held = await service.specs_held(list(request.ids))
+        missing = [i for i in request.ids if i not in held]
+        if missing and request.ttl > 0:
+            owners = {i: service.catalog.owners_of_spec(i) for i in missing}
+            wanted = {i: o for i, o in owners.items() if o}
+            if wanted:
+                # each hop leaves the next less time, so the asker's answer comes back
+                fetched = await self.fetch_specs(wanted, SPEC_FORWARD_TIMEOUT * request.ttl
+                                                 / (limits.MAX_SPEC_TTL + 1),
+                                                 ttl=request.ttl - 1, exclude=frozenset({peer}))
+                await service.compute(service.keep_fetched, wanted, fetched)
+                held = await service.specs_held(list(request.ids))
+        response = await service.compute(pack_spec_response, list(held.values()))
+        return await service.compute(encode_message, response)
 
     # -- routed search: asking ------------------------------------------------------------------
     async def search(self, query: SearchQuery, local: Awaitable[SearchAnswer]
@@ -413,7 +535,8 @@ class Federation(PeerLayer[NodeService]):
             answer = await local
             mine.append(answer)
             response: SearchResponse = await service.in_store(
-                local_response, service.store, answer, request.query_id, service.node_id)
+                local_response, service.store, answer, request.query_id, service.node_id,
+                service.summary_envelope if service.offers_summaries else None)
             local_mixture.append(response.mixture)
             return response
 
@@ -445,8 +568,7 @@ class Federation(PeerLayer[NodeService]):
                ) -> Callable[[tuple[SearchHit, ...]], Awaitable[MixtureHit | None]]:
         async def mix(hits: tuple[SearchHit, ...]) -> MixtureHit | None:
             ids = [h.learnware_id for h in hits]
-            mixture = await self.service.compute(self.service.catalog.mixture_over, ids,
-                                                 requirement, max_mixture)
+            mixture = await self.service.mixture_over(ids, requirement, max_mixture)
             return mixture_hit(mixture)
 
         return mix
@@ -490,12 +612,9 @@ class Federation(PeerLayer[NodeService]):
         loop = asyncio.get_running_loop()
         received = loop.time()
         service = self.service
-        try:
-            request = await service.compute(decode_message, data, SearchRequest)
-        except UnsupportedVersionError as exc:
-            return encode_message(ErrorReply(ErrorCode.UNSUPPORTED_VERSION, str(exc)[:1000]))
-        except ProtocolError as exc:
-            return encode_message(ErrorReply(ErrorCode.BAD_REQUEST, str(exc)[:1000]))
+        request = await self._read_request(data, SearchRequest)
+        if isinstance(request, bytes):
+            return request
         self.counts["searches_served"] += 1
         if not self._recent.first_time(request.query_id):
             self.counts["searches_repeated"] += 1
@@ -507,6 +626,7 @@ class Federation(PeerLayer[NodeService]):
         except SearchError as exc:
             return encode_message(ErrorReply(ErrorCode.BAD_REQUEST, str(exc)[:1000]))
         end = received + request.deadline_ms / 1000.0
+        summaries = reads_summaries(request.version)
 
         async def local_wire() -> SearchResponse:
             try:
@@ -521,7 +641,9 @@ class Federation(PeerLayer[NodeService]):
                          in_operator_words(str(exc)))
                 return empty_response(request, service.node_id)
             return await service.in_store(local_response, service.store, answer,
-                                          request.query_id, service.node_id)
+                                          request.query_id, service.node_id,
+                                          service.summary_envelope
+                                          if summaries and service.offers_summaries else None)
 
         candidates = await self._members_connected()
         # A relay merges and passes on; the asker verifies every hit, admits them and
@@ -530,6 +652,8 @@ class Federation(PeerLayer[NodeService]):
             request, node_id=service.node_id, local=local_wire(), candidates=candidates,
             ask_peer=self._encoding_once(self._relay_ask), policy=self.routing,
             received_at=received)
+        if not summaries:
+            response = await service.compute(for_older_asker, response)
         return await service.compute(encode_message, response)
 
     async def _relay_ask(self, peer: str, request: SearchRequest, data: bytes
@@ -556,6 +680,21 @@ def _checked_request(query: SearchQuery, ttl: int, deadline_ms: int) -> SearchRe
     request = request_of(query, ttl=ttl, deadline_ms=deadline_ms)
     encode_message(request)  # size and schema limits
     return request
+
+
+def _spec_items(raw: bytes, asked: set[str]) -> tuple[dict[str, bytes], int]:
+    """The items of a `SpecResponse` whose content id was asked for, and how many
+    others it carried (not asked for, or repeated: the peer is charged for them)."""
+    response: SpecResponse = decode_message(raw, SpecResponse)
+    out: dict[str, bytes] = {}
+    stray = 0
+    for item in response.specs:
+        spec_id = content_id(item)
+        if spec_id in asked and spec_id not in out:
+            out[spec_id] = bytes(item)
+        else:
+            stray += 1
+    return out, stray
 
 
 def _decode_relayed(raw: bytes) -> SearchResponse:
@@ -641,7 +780,7 @@ def _peer_details(store: Store, node_ids: Sequence[str]) -> dict[str, tuple[str,
             continue
         row = page.rows[0]
         try:
-            url = announcement_of(row).package_urls[0].split("/v1/", 1)[0]
+            url = offer_of(row).package_urls[0].split("/v1/", 1)[0]
         except ProtocolError:
             url = ""
         out[node_id] = (row.organization, url)

@@ -5,21 +5,24 @@ Routed search (`lwnode.federation.routing`) speaks protocol messages; the servic
 The conversions sit here, in one place (Flower's ``serde``), so federation code
 and the algorithm never build one from the other by hand.
 
-A local hit becomes a `SearchHit` carrying its owner's signed announcement, byte
-for byte as stored, so whoever receives it can verify it (`verify_hit`) without
-trusting the node that relayed it.
+A local hit becomes a `SearchHit` carrying its owner's signed offer (announcement
+or summary), byte for byte as signed, so whoever receives it can verify it
+(`verify_hit`) without trusting the node that relayed it.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+
+import msgpack
 
 from engine.errors import SearchError
 from engine.search import Mixture
 from engine.search import Requirement as EngineRequirement
 from lwnode.node.searchtypes import Hit, SearchAnswer, SearchQuery
-from lwnode.node.store.base import ANNOUNCEMENT, Store
+from lwnode.node.store.base import ANNOUNCEMENT, RecordRow, Store
 from protocol import limits
 from protocol.codec import decode_envelope
 from protocol.messages import (
@@ -28,6 +31,7 @@ from protocol.messages import (
     SearchHit,
     SearchRequest,
     SearchResponse,
+    SpecAnnouncement,
     new_query_id,
 )
 
@@ -86,20 +90,22 @@ def engine_mixture(mixture: MixtureHit | None) -> Mixture | None:
     return Mixture(tuple(mixture.ids), tuple(mixture.weights), mixture.mmd2, mixture.score)
 
 
-def local_response(store: Store, answer: SearchAnswer, query_id: str, node_id: str
-                   ) -> SearchResponse:
+def local_response(store: Store, answer: SearchAnswer, query_id: str, node_id: str,
+                   own: Callable[[RecordRow], bytes] | None = None) -> SearchResponse:
     """This node's answer as a `SearchResponse` (runs in the store thread).
 
-    Each hit carries the stored, signed announcement of its owner; a hit whose
-    announcement is gone (withdrawn meanwhile) is left out, and so is a mixture
-    that loses a member.
+    Each hit carries the stored, signed offer of its owner; a hit whose offer is
+    gone (withdrawn meanwhile) is left out, and so is a mixture that loses a member.
+    `own` is given for an asker that reads summaries (schema 1.3): this node's own
+    learnwares then travel as their signed summaries (`own(row)`), not as full
+    announcements (an older asker gets `for_older_asker` of the merged answer).
     """
     hits: list[SearchHit] = []
     seen: set[str] = set()
     for hit in (*answer.hits, *answer.mixture_hits):
         if hit.learnware_id in seen:
             continue
-        wire = wire_hit(store, hit)
+        wire = wire_hit(store, hit, node_id, own)
         if wire is not None:
             hits.append(wire)
             seen.add(hit.learnware_id)
@@ -114,15 +120,43 @@ def local_response(store: Store, answer: SearchAnswer, query_id: str, node_id: s
                           mixture=mixture)
 
 
-def wire_hit(store: Store, hit: Hit) -> SearchHit | None:
+def wire_hit(store: Store, hit: Hit, node_id: str = "",
+             own: Callable[[RecordRow], bytes] | None = None) -> SearchHit | None:
     row = store.get_record(hit.owner, hit.learnware_id)
     if row is None or row.kind != ANNOUNCEMENT:
         return None
+    envelope = row.envelope
+    if own is not None and row.owner == node_id:
+        envelope = own(row)
     mmd2 = None if hit.mmd2 is None else max(0.0, float(hit.mmd2))
     return SearchHit(learnware_id=hit.learnware_id, owner=hit.owner, mmd2=mmd2,
                      score=_unit(hit.score), package_url=hit.package_url,
-                     size=row.package_size, announcement=decode_envelope(row.envelope),
+                     size=row.package_size, announcement=decode_envelope(envelope),
                      mapping=hit.mapping)
+
+
+def for_older_asker(response: SearchResponse) -> SearchResponse:
+    """The answer for an asker of schema 1.2: hits that carry a summary are left out
+    (it cannot verify one), and the mixture if it loses a member."""
+    hits = tuple(h for h in response.hits if _payload_type(h.announcement.payload)
+                 == SpecAnnouncement.TYPE)
+    if len(hits) == len(response.hits):
+        return response
+    ids = {h.learnware_id for h in hits}
+    mixture = response.mixture
+    if mixture is not None and not set(mixture.ids) <= ids:
+        mixture = None
+    return replace(response, hits=hits, mixture=mixture)
+
+
+def _payload_type(payload: bytes) -> str:
+    """The message type a signed payload names, read without decoding the body."""
+    try:
+        value = msgpack.unpackb(payload, raw=False, max_bin_len=limits.MAX_BINARY_BYTES,
+                                max_str_len=limits.MAX_STRING_BYTES)
+        return str(value["type"])
+    except Exception:  # unreadable: not an announcement an older node could verify
+        return ""
 
 
 def answer_of(response: SearchResponse, local: SearchAnswer, hits: Sequence[Hit], *, k: int,

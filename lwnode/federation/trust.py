@@ -32,7 +32,7 @@ from lwnode.config import TrustSection
 from lwnode.errors import ConfigError
 from lwnode.node.store.base import Pin
 from protocol.errors import ProtocolError
-from protocol.messages import SpecAnnouncement, Withdrawal
+from protocol.messages import SpecAnnouncement, SpecSummary, Withdrawal
 from protocol.node_id import check_node_id, node_id_from_public_key
 
 _HEX_KEY = re.compile(r"[0-9a-fA-F]{64}")
@@ -69,7 +69,7 @@ class TrustPolicy:
         sent to, and the catalog not served to, nodes outside it)."""
         return self.mode != "allowlist" or peer in self.allowed
 
-    def decide(self, record: SpecAnnouncement | Withdrawal, public_key: bytes,
+    def decide(self, record: SpecAnnouncement | SpecSummary | Withdrawal, public_key: bytes,
                pins: Mapping[str, Pin]) -> str | None:
         """None if `record` is trusted, else why not (for the log and the counters).
 
@@ -81,17 +81,17 @@ class TrustPolicy:
             if owner not in self.allowed:
                 return f"owner {owner} is not in [trust] allow"
             return None
-        if isinstance(record, SpecAnnouncement):
+        if isinstance(record, (SpecAnnouncement, SpecSummary)):
             pin = pins.get(record.organization)
             if pin is not None and pin.owner != owner:
                 return (f"organization {record.organization!r} is pinned to owner {pin.owner} "
                         f"(trust on first use); {owner} claims it")
         return None
 
-    def new_pin(self, record: SpecAnnouncement | Withdrawal, public_key: bytes,
+    def new_pin(self, record: SpecAnnouncement | SpecSummary | Withdrawal, public_key: bytes,
                 pins: Mapping[str, Pin], now: int) -> Pin | None:
         """The pin an accepted record creates (tofu, first use of its name), if any."""
-        if self.mode != "tofu" or not isinstance(record, SpecAnnouncement):
+        if self.mode != "tofu" or not isinstance(record, (SpecAnnouncement, SpecSummary)):
             return None
         if record.organization in pins:
             return None

@@ -26,7 +26,7 @@ from engine.vocabulary import DataType, Library, License, TaskType
 from lwnode.config import NodeConfig
 from lwnode.errors import BadRequest
 from lwnode.node.budget import check_spec
-from lwnode.node.records import announcement_of
+from lwnode.node.records import offer_of
 from lwnode.node.searchtypes import Hit, SearchAnswer, SearchQuery
 from lwnode.node.service import Details, NodeService, package_path
 from lwnode.node.store.base import ANNOUNCEMENT, OwnLearnware, RecordFilter, RecordRow
@@ -205,7 +205,7 @@ def own_json(own: OwnLearnware, report: Any = None) -> dict[str, Any]:
 async def learnware_json(service: NodeService, learnware_id: str) -> dict[str, Any]:
     """``GET /v1/learnwares/{id}``'s answer, for the API and the node's own page."""
     details = await service.details(learnware_id)
-    offers = [await service.compute(announcement_of, r) for r in details.records
+    offers = [await service.compute(offer_of, r) for r in details.records
               if r.kind == ANNOUNCEMENT]
     hosted = details.own is not None and details.own.status == "active"
     url = service.public_url + package_path(learnware_id) if hosted else None

@@ -74,6 +74,9 @@ _SCHEMAS: dict[str, Any] = {
         "counts": {"type": "object", "additionalProperties": {"type": "integer"}},
         "limits": {"type": "object", "additionalProperties": {"type": "integer"}},
         "peer_layer": {"type": "object"}, "open_reads": {"type": "boolean"},
+        "spec_cache": {"type": "object", "additionalProperties": {"type": "integer"},
+                       "description": "Full specs fetched for learnwares known by summary "
+                                      "(specs, bytes, hits, misses, evicted)"},
         "uptime_seconds": {"type": "number"}}},
     "Summary": {"type": "object", "properties": {
         "id": {"type": "string"}, "owner": {"type": "string"},

@@ -28,7 +28,7 @@ from collections.abc import Sequence
 
 from engine.specification.rkme import RKMESpec
 from lwnode.errors import TooManyPoints
-from protocol.messages import SpecAnnouncement
+from lwnode.node.records import Offer, points_of
 
 TOO_MANY_POINTS = "too_many_points"
 """The intake's refusal reason for an announcement over ``[budget] spec_points``."""
@@ -36,16 +36,19 @@ TOO_MANY_POINTS = "too_many_points"
 
 def oversized(specs: Sequence[RKMESpec], cap: int) -> str | None:
     """Why `specs` are over `cap` points (the first that is), or None."""
-    for spec in specs:
-        n = len(spec.points_)
+    return _over([len(spec.points_) for spec in specs], cap)
+
+
+def announcement_oversized(record: Offer, cap: int) -> str | None:
+    """`oversized` for a peer's announcement or summary (which states its points)."""
+    return _over(points_of(record), cap)
+
+
+def _over(points: Sequence[int], cap: int) -> str | None:
+    for n in points:
         if n > cap:
             return f"a statistical spec of {n} points (this node takes at most {cap})"
     return None
-
-
-def announcement_oversized(record: SpecAnnouncement, cap: int) -> str | None:
-    """`oversized` for a peer's announcement."""
-    return oversized(record.statistical, cap)
 
 
 def check_spec(spec: RKMESpec | None, cap: int, what: str, setting: str) -> None:

@@ -6,6 +6,19 @@ its peers'), and afterwards applies each record it stores, so catalog and store
 hold the same ids (`ids` and `Store.iter_announcements` are compared by the tests
 after every crash).
 
+Two indexes. A learnware this node holds a full announcement of (its own, or a
+peer's from before schema 1.3) is in the engine's `Catalog` with its full spec. A
+learnware known only by its owner's summary (1.3: spec ids and sketches) is in a
+`SketchIndex`. A search with a statistical spec is then two-phase, because the
+second phase needs full specs the node may have to fetch from peers:
+
+1. `shortlist` — the summarised candidates nearest by sketch (their first spec id
+   and owners, to fetch by);
+2. `search(..., fetched=...)` — the full catalog's search as before, and, when
+   summarised candidates were fetched, an exact search over them together with the
+   full catalog's best, for the singles and the mixture (scores are exact MMD²
+   under one kernel on both sides, so they merge).
+
 Searches run in worker threads while publishes add entries, so access goes
 through a readers-writer lock: many searches at once, one writer alone.
 """
@@ -14,16 +27,19 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from engine.search import Catalog, Mixture, Requirement, SearchResult
-from engine.search.catalog import DEFAULT_MEMORY_BUDGET
-from engine.specification.semantic import InputSpec
-from lwnode.node.records import announcement_of
+from engine.errors import SearchError
+from engine.search import Catalog, Match, Mixture, Requirement, SearchResult
+from engine.search.catalog import DEFAULT_MEMORY_BUDGET, MIXTURE_POOL
+from engine.search.sketch_search import DEFAULT_SKETCH_SHORTLIST, SketchIndex
+from engine.specification.rkme import RKMESpec
+from engine.specification.semantic import InputSpec, SemanticSpec
+from lwnode.node.records import Offer, offer_of, points_of
 from lwnode.node.store.base import ANNOUNCEMENT, RecordRow, Store
-from protocol.messages import SpecAnnouncement
+from protocol.messages import SpecAnnouncement, SpecSummary
 
 
 class RWLock:
@@ -66,6 +82,15 @@ class RWLock:
 
 
 @dataclass(frozen=True)
+class ToFetch:
+    """A summarised candidate of a search: the full spec to fetch and who offers it."""
+
+    learnware_id: str
+    spec_id: str
+    owners: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Location:
     """One owner's offer of a learnware, from its announcement."""
 
@@ -92,9 +117,15 @@ class NodeCatalog:
 
     def __init__(self, *, shortlist: int = 200,
                  points_dir: str | os.PathLike[str] | None = None,
-                 memory_budget: int = DEFAULT_MEMORY_BUDGET) -> None:
+                 memory_budget: int = DEFAULT_MEMORY_BUDGET,
+                 sketch_shortlist: int = DEFAULT_SKETCH_SHORTLIST) -> None:
         self._catalog = Catalog(shortlist=shortlist, points_dir=points_dir,
                                 memory_budget=memory_budget)
+        self._sketches = SketchIndex(shortlist=sketch_shortlist)
+        self._summarised: dict[str, tuple[SemanticSpec, str]] = {}
+        """Learnwares in the sketch index: semantic spec and first spec id."""
+        self._by_spec: dict[str, str] = {}
+        """First spec id -> learnware id, for the learnwares in the sketch index."""
         self.memory_budget = memory_budget
         self.skipped = 0
         """Announcements `rebuild` left out for specs over its `max_points`."""
@@ -112,19 +143,29 @@ class NodeCatalog:
         with self._lock.read():
             return sorted(self._where.get(learnware_id, {}).values(), key=lambda x: x.owner)
 
-    def add(self, announcement: SpecAnnouncement) -> None:
-        """Insert an owner's announcement (the first owner's specs index the id)."""
-        a = announcement
+    def add(self, offer: Offer) -> None:
+        """Insert an owner's offer. The first offer indexes the id: a full announcement
+        in the catalog, a summary in the sketch index; a full announcement of an id
+        known only by summary moves it to the catalog."""
+        a = offer
         loc = Location(a.owner, a.organization, a.semantic.name, a.package_urls, a.package_size,
                        a.sequence)
         with self._lock.write():
             owners = self._where.setdefault(a.learnware_id, {})
-            if not owners:
-                try:
+            try:
+                if isinstance(a, SpecAnnouncement) and a.learnware_id not in self._catalog:
                     self._catalog.add(a.learnware_id, a.semantic, a.statistical[0])
-                except BaseException:
+                    if a.learnware_id in self._summarised:
+                        self._forget_summary(a.learnware_id)
+                elif isinstance(a, SpecSummary) and not owners:
+                    ref = a.specs[0]
+                    self._sketches.add(a.learnware_id, a.semantic, ref.sketch)
+                    self._summarised[a.learnware_id] = (a.semantic, ref.id)
+                    self._by_spec[ref.id] = a.learnware_id
+            except BaseException:
+                if not owners:
                     del self._where[a.learnware_id]
-                    raise
+                raise
             owners[a.owner] = loc
 
     def remove(self, owner: str, learnware_id: str) -> None:
@@ -135,12 +176,20 @@ class NodeCatalog:
                 return
             if not owners:
                 del self._where[learnware_id]
-                self._catalog.remove(learnware_id)
+                if learnware_id in self._summarised:
+                    self._forget_summary(learnware_id)
+                else:
+                    self._catalog.remove(learnware_id)
+
+    def _forget_summary(self, learnware_id: str) -> None:
+        _, spec_id = self._summarised.pop(learnware_id)
+        self._by_spec.pop(spec_id, None)
+        self._sketches.remove(learnware_id)
 
     def apply(self, row: RecordRow) -> None:
         """Reflect a record just stored: an announcement adds, a tombstone removes."""
         if row.kind == ANNOUNCEMENT:
-            self.add(announcement_of(row))
+            self.add(offer_of(row))
         else:
             self.remove(row.owner, row.learnware_id)
 
@@ -149,16 +198,18 @@ class NodeCatalog:
 
         With `max_points`, announcements whose specs have more points (kept from
         before the node's ``[budget] spec_points`` was lowered) are left out and
-        counted in `skipped`.
+        counted in `skipped`, as are offers the engine cannot index.
         """
         self.skipped = 0
         for row in store.iter_announcements():
-            announcement = announcement_of(row)
-            if max_points is not None and any(len(s.points_) > max_points
-                                              for s in announcement.statistical):
+            offer = offer_of(row)
+            if max_points is not None and any(n > max_points for n in points_of(offer)):
                 self.skipped += 1
                 continue
-            self.add(announcement)
+            try:
+                self.add(offer)
+            except SearchError:  # e.g. a summary's sketch of a size this index does not hold
+                self.skipped += 1
         return len(self)
 
     def input_of(self, learnware_id: str) -> InputSpec | None:
@@ -166,23 +217,127 @@ class NodeCatalog:
         with self._lock.read():
             if learnware_id not in self._where:
                 return None
+            if learnware_id in self._summarised:
+                return self._summarised[learnware_id][0].input
             return self._catalog.get(learnware_id).semantic.input
 
-    def search(self, requirement: Requirement, k: int, max_mixture: int) -> SearchResult:
-        with self._lock.read():
-            return self._catalog.search(requirement, k=k, max_mixture=max_mixture)
+    def unusable(self, offer: Offer) -> str | None:
+        """Why this node could not index a peer's summary (its sketches are of another
+        size, quantisation or version than the index holds), or None."""
+        if not isinstance(offer, SpecSummary):
+            return None
+        index, sketch = self._sketches, offer.specs[0].sketch
+        got = (sketch.n_features, sketch.dtype, sketch.version)
+        if got != (index.n_features, index.dtype, index.version):
+            return (f"sketch D={got[0]} {got[1]} version {got[2]}: this node indexes "
+                    f"D={index.n_features} {index.dtype} version {index.version}")
+        return None
 
-    def mixture_over(self, ids: list[str], requirement: Requirement, max_mixture: int
-                     ) -> Mixture | None:
+    def summarised(self, learnware_id: str) -> bool:
+        """Known by summary only (its full spec is fetched when a search needs it)."""
+        with self._lock.read():
+            return learnware_id in self._summarised
+
+    def to_fetch(self, ids: list[str]) -> list[ToFetch]:
+        """What to fetch to rank the learnwares `ids` exactly (those known by summary)."""
+        with self._lock.read():
+            return [ToFetch(i, self._summarised[i][1], tuple(sorted(self._where[i])))
+                    for i in dict.fromkeys(ids) if i in self._summarised]
+
+    def owners_of_spec(self, spec_id: str) -> tuple[str, ...]:
+        """Owners of the summarised learnware whose (first) spec is `spec_id`, if any."""
+        with self._lock.read():
+            learnware_id = self._by_spec.get(spec_id)
+            return () if learnware_id is None else tuple(sorted(self._where[learnware_id]))
+
+    def shortlist(self, requirement: Requirement) -> list[ToFetch]:
+        """Phase 1 of a search: the summarised candidates whose full specs it needs
+        (nearest by sketch first; none for a search without a statistical spec)."""
+        if requirement.spec is None:
+            return []
+        with self._lock.read():
+            if not len(self._sketches):
+                return []
+            ids, _ = self._sketches.shortlist_for(requirement)
+            return [ToFetch(i, self._summarised[i][1], tuple(sorted(self._where[i])))
+                    for i in ids]
+
+    def search(self, requirement: Requirement, k: int, max_mixture: int,
+               fetched: Mapping[str, RKMESpec] | None = None) -> SearchResult:
+        """Phase 2: rank every learnware (`fetched`: learnware id -> full spec of the
+        summarised candidates of `shortlist`)."""
+        with self._lock.read():
+            if requirement.spec is None:
+                return self._semantic_search(requirement, k)
+            if not len(self._sketches):
+                return self._catalog.search(requirement, k=k, max_mixture=max_mixture)
+            ids, n_summarised = self._sketches.shortlist_for(requirement)
+            full = self._full_search(requirement, max(k, MIXTURE_POOL), max_mixture,
+                                     bool(ids))
+            pool = [(m.id, self._catalog.get(m.id).spec) for m in full.single
+                    if m.mapping is None]
+        got = [(i, fetched[i]) for i in ids if fetched and i in fetched
+               and fetched[i].space == requirement.spec.space]
+        missing = len(ids) - len(got)
+        notes = list(full.notes)
+        if missing:
+            notes.append(f"{missing} of {len(ids)} shortlisted learnwares known by summary "
+                         "could not be fetched")
+        n = full.n_candidates + n_summarised
+        exact = full.exact and missing == 0 and len(ids) == n_summarised
+        if not got:
+            return SearchResult(full.single[:k], full.mixture, n, exact, full.gamma,
+                                tuple(notes))
+        few = Catalog(index=False, memory_budget=self.memory_budget)
+        blank = SemanticSpec()  # both sides passed the semantic filter already
+        for entry_id, spec in [*pool, *got]:
+            few.add(entry_id, blank, spec)
+        merged = few.search(Requirement(spec=requirement.spec), k=k, max_mixture=max_mixture,
+                            exact=True)
+        hetero = [m for m in full.single if m.mapping is not None]
+        single = sorted([*merged.single, *hetero], key=_best_first)[:k]
+        return SearchResult(tuple(single), merged.mixture or full.mixture, n, exact,
+                            merged.gamma, tuple(notes))
+
+    def _full_search(self, requirement: Requirement, k: int, max_mixture: int,
+                     summarised: bool) -> SearchResult:
+        """The full catalog's search; when it refuses (e.g. only learnwares over other
+        columns, and a requirement without column descriptions) but summarised
+        learnwares of the requirement's own space are candidates, those answer."""
+        if not len(self._catalog):
+            return SearchResult((), None, 0, True, _gamma(requirement))
+        try:
+            return self._catalog.search(requirement, k=k, max_mixture=max_mixture)
+        except SearchError:
+            if not summarised:
+                raise
+            return SearchResult((), None, 0, True, _gamma(requirement))
+
+    def _semantic_search(self, requirement: Requirement, k: int) -> SearchResult:
+        full = self._catalog.search(requirement, k=k, max_mixture=1)
+        if not len(self._sketches):
+            return full
+        more = self._sketches.semantic_search(requirement.semantic, k)
+        single = sorted([*full.single, *more.single], key=_best_first)[:k]
+        return SearchResult(tuple(single), None, full.n_candidates + more.n_candidates, True,
+                            None)
+
+    def mixture_over(self, ids: list[str], requirement: Requirement, max_mixture: int,
+                     fetched: Mapping[str, RKMESpec] | None = None) -> Mixture | None:
         """The best mixture of the learnwares `ids` only (e.g. a routed search's merged
-        hits, from every owner), computed exactly on a catalog of just those."""
+        hits, from every owner), computed exactly on a catalog of just those; ids known
+        by summary take part when their full spec is in `fetched`."""
         if requirement.spec is None or max_mixture < 2:
             return None
+        fetched = fetched or {}
         with self._lock.read():
-            entries = [self._catalog.get(i) for i in dict.fromkeys(ids) if i in self._catalog]
+            specs = [(i, self._catalog.get(i).semantic, self._catalog.get(i).spec)
+                     if i in self._catalog else (i, self._summarised[i][0], fetched[i])
+                     for i in dict.fromkeys(ids)
+                     if i in self._catalog or (i in self._summarised and i in fetched)]
         few = Catalog(index=False, memory_budget=self.memory_budget)
-        for entry in entries:
-            few.add(entry.id, entry.semantic, entry.spec)
+        for entry_id, semantic, spec in specs:
+            few.add(entry_id, semantic, spec)
         if len(few) < 2:
             return None
         # k covers every entry: a mixture across feature spaces is drawn from the ranked
@@ -191,4 +346,12 @@ class NodeCatalog:
                           exact=True).mixture
 
     def nbytes(self) -> int:
-        return self._catalog.nbytes()
+        return self._catalog.nbytes() + self._sketches.nbytes()
+
+
+def _best_first(match: Match) -> tuple[float, str]:
+    return (-match.score, match.id)
+
+
+def _gamma(requirement: Requirement) -> float | None:
+    return None if requirement.spec is None else float(requirement.spec.gamma_)

@@ -7,9 +7,12 @@ anti-entropy, routed search, built on `lwnode.federation.p2p.PeerNetwork`) imple
 - `start(service)` gets the service to call back into: `service.receive_record`
   for each gossiped or synced envelope, `service.search_local` to answer a peer's
   routed query, `service.store` for digests and sync pages.
-- `announce(envelope)` gossips an own announcement or tombstone after it is stored
-  (best-effort: anti-entropy repairs what gossip loses, so failures are logged,
-  never returned to the publisher).
+- `announce(envelope, summary)` gossips an own announcement (and its signed
+  summary, schema 1.3) or tombstone after it is stored (best-effort: anti-entropy
+  repairs what gossip loses, so failures are logged, never returned to the
+  publisher).
+- `fetch_specs(wanted, timeout)` asks peers for full specs by content id (those of
+  learnwares the node knows only by summary); the service checks and caches them.
 - `search(query, local)` routes a user's query to peers while `local` (this
   node's own answer, already running) completes, and merges the answers (marking
   the result partial when peers miss the deadline).
@@ -59,7 +62,13 @@ class PeerLayer(abc.ABC, Generic[Service]):
     async def stop(self) -> None: ...
 
     @abc.abstractmethod
-    async def announce(self, envelope: bytes) -> None: ...
+    async def announce(self, envelope: bytes, summary: bytes | None = None) -> None: ...
+
+    async def fetch_specs(self, wanted: dict[str, tuple[str, ...]], timeout: float
+                          ) -> dict[str, bytes]:
+        """Encoded full specs by content id from peers (`wanted`: id -> the owners that
+        offer it, asked first); ids not found within `timeout` seconds are left out."""
+        return {}
 
     @abc.abstractmethod
     async def search(self, query: SearchQuery, local: Awaitable[SearchAnswer]
@@ -93,7 +102,7 @@ class NoPeers(PeerLayer[Any]):
     async def stop(self) -> None:
         return None
 
-    async def announce(self, envelope: bytes) -> None:
+    async def announce(self, envelope: bytes, summary: bytes | None = None) -> None:
         # Kept (not sent) so a node started alone can be inspected; bounded.
         self.announced = [*self.announced[-99:], envelope]
 

@@ -9,19 +9,24 @@ logged. A spec without a record states nothing and counts as ``"none"``.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from engine.specification.rkme import RKMESpec
     from lwnode.config import PrivacySection
-    from protocol.messages import SpecAnnouncement
+    from lwnode.node.records import Offer
 
 BELOW_PRIVACY = "below_privacy"
 
 
 def spec_refusal(spec: RKMESpec, settings: PrivacySection) -> str | None:
     """Why `spec` falls short of the policy, or None when it meets it."""
-    record = getattr(spec, "privacy_", None) or {"mechanism": "none", "min_rows_per_point": 1}
+    return record_refusal(getattr(spec, "privacy_", None), settings)
+
+
+def record_refusal(privacy: dict[str, Any] | None, settings: PrivacySection) -> str | None:
+    """Why a spec with this signed `privacy` record (None: no record) falls short."""
+    record = privacy or {"mechanism": "none", "min_rows_per_point": 1}
     dp = record["mechanism"] == "gaussian-rff"
     if settings.require_dp and not dp:
         return (f"[privacy] require_dp: the spec is {record['mechanism']!r}, not differentially "
@@ -46,10 +51,15 @@ def routing_refusal(spec: RKMESpec | None, settings: PrivacySection) -> str | No
             "private (make it with --epsilon)")
 
 
-def announcement_refusal(record: SpecAnnouncement, settings: PrivacySection) -> str | None:
-    """The first statistical spec's refusal, naming which, or None."""
-    for i, spec in enumerate(record.statistical):
-        why = spec_refusal(spec, settings)
+def announcement_refusal(record: Offer, settings: PrivacySection) -> str | None:
+    """The first statistical spec's refusal, naming which, or None (a summary states
+    each spec's privacy record beside its id)."""
+    from protocol.messages import SpecSummary
+
+    records = ([ref.privacy for ref in record.specs] if isinstance(record, SpecSummary)
+               else [getattr(s, "privacy_", None) for s in record.statistical])
+    for i, privacy in enumerate(records):
+        why = record_refusal(privacy, settings)
         if why is not None:
             return f"statistical[{i}]: {why}"
     return None

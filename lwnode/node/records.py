@@ -4,24 +4,43 @@ The service signs announcements and tombstones with the node's `Identity` and
 keeps them as `RecordRow`s; the catalog and the API read them back. Rows are
 decoded without re-checking the signature (it was checked before the row was
 written: own records are signed here, peers' are verified on receipt).
+
+An *offer* is what an owner signs to offer a learnware: a full `SpecAnnouncement`
+or its compact `SpecSummary` (schema 1.3: specs by id and sketch). A node keeps one
+record per (owner, learnware id), whichever of the two reached it first at the
+highest sequence: both are stored with kind ``announcement``. An owner keeps the
+full announcement of its own learnwares and derives their summary (`own_summary`).
 """
 
 from __future__ import annotations
 
+import hashlib
+
 from engine.specification.rkme import RKMESpec
 from engine.specification.semantic import SemanticSpec
 from lwnode.node.store.base import ANNOUNCEMENT, WITHDRAWAL, RecordRow
-from protocol.codec import decode_envelope, decode_message, encode_envelope
-from protocol.messages import SignedEnvelope, SpecAnnouncement, Withdrawal
+from protocol.codec import decode_envelope, decode_message, encode_envelope, spec_id
+from protocol.messages import (
+    RECORD_TYPES,
+    Record,
+    SignedEnvelope,
+    SpecAnnouncement,
+    SpecSummary,
+    Withdrawal,
+)
 from protocol.signing import Identity, verify
+from protocol.summary import summary_of
+from protocol.wire import pack
+
+Offer = SpecAnnouncement | SpecSummary
+OFFER_TYPES = (SpecAnnouncement, SpecSummary)
 
 
 def _value(x: object) -> str:
     return "" if x is None else str(getattr(x, "value", x))
 
 
-def row_of(envelope: SignedEnvelope, record: SpecAnnouncement | Withdrawal,
-           received_at: int) -> RecordRow:
+def row_of(envelope: SignedEnvelope, record: Record, received_at: int) -> RecordRow:
     """The store row of a signed record (already verified or signed here)."""
     data = encode_envelope(envelope)
     if isinstance(record, Withdrawal):
@@ -56,16 +75,54 @@ def envelope_of(row: RecordRow) -> SignedEnvelope:
 
 
 def announcement_of(row: RecordRow) -> SpecAnnouncement:
-    """The announcement a row holds (raises `ProtocolError` if it holds something else)."""
+    """The full announcement a row holds (raises `ProtocolError` if it holds something
+    else, a summary included: see `offer_of`)."""
     record: SpecAnnouncement = decode_message(envelope_of(row).payload, SpecAnnouncement)
     return record
 
 
-def verified_row(data: bytes, received_at: int) -> tuple[RecordRow, SpecAnnouncement | Withdrawal]:
+def offer_of(row: RecordRow) -> Offer:
+    """The offer a row holds: a full announcement or a summary."""
+    record: Offer = decode_message(envelope_of(row).payload, OFFER_TYPES)
+    return record
+
+
+def points_of(offer: Offer) -> list[int]:
+    """Points of each statistical spec of an offer (a summary states them)."""
+    if isinstance(offer, SpecSummary):
+        return [ref.points for ref in offer.specs]
+    return [len(s.points_) for s in offer.statistical]
+
+
+def spec_ids(offer: Offer) -> tuple[str, ...]:
+    """Content ids of an offer's statistical specs, in order (a summary states them;
+    an announcement's are the hashes of its specs' wire form)."""
+    if isinstance(offer, SpecSummary):
+        return tuple(ref.id for ref in offer.specs)
+    return tuple(spec_id(s) for s in offer.statistical)
+
+
+def content_key(offer: Offer) -> tuple[bytes, int]:
+    """What every offer of one learnware id must agree on, whoever signed it and in
+    whichever form (announcement or summary): semantic spec, spec ids and size."""
+    tree = {"semantic": offer.semantic.to_dict(), "specs": list(spec_ids(offer))}
+    return hashlib.sha256(pack(tree)).digest(), offer.package_size
+
+
+def own_summary(identity: Identity, announcement: SpecAnnouncement) -> bytes:
+    """The signed summary of an own announcement, with its sequence (envelope bytes).
+
+    A pure function of the announcement and the key (Ed25519 signatures are
+    deterministic), so it is derived when needed rather than stored.
+    """
+    return encode_envelope(identity.sign(summary_of(announcement)))
+
+
+def verified_row(data: bytes, received_at: int) -> tuple[RecordRow, Record]:
     """Verify a peer's envelope bytes; the row to store and the record.
 
     Raises `SignatureError` / `ProtocolError` for anything that cannot be trusted.
     """
     envelope = decode_envelope(data)
-    record = verify(envelope)
+    record = verify(envelope, RECORD_TYPES)
     return row_of(envelope, record, received_at), record

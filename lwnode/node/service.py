@@ -31,6 +31,7 @@ from typing import IO, Any, TypeVar
 from engine.checks import CheckOptions
 from engine.hetero.mapping import ColumnMapping
 from engine.package.limits import PackageLimits
+from engine.search import Mixture, Requirement
 from engine.specification.rkme import RKMESpec
 from engine.specification.semantic import SemanticSpec
 from lwnode.config import NodeConfig
@@ -42,18 +43,25 @@ from lwnode.errors import (
     NotFound,
     PackageRejected,
     StoreError,
+    TooManyPoints,
 )
 from lwnode.node.budget import check_spec
-from lwnode.node.catalog import NodeCatalog
+from lwnode.node.catalog import NodeCatalog, ToFetch
 from lwnode.node.checker import Checker
 from lwnode.node.peering import NoPeers, PeerInfo, PeerLayer
 from lwnode.node.records import (
+    OFFER_TYPES,
     announcement_of,
+    offer_of,
+    own_summary,
+    points_of,
     sign_announcement,
     sign_withdrawal,
+    spec_ids,
     verified_row,
 )
 from lwnode.node.searchtypes import Hit, SearchAnswer, SearchQuery
+from lwnode.node.speccache import SpecCache
 from lwnode.node.store.base import (
     ANNOUNCEMENT,
     OwnLearnware,
@@ -63,7 +71,10 @@ from lwnode.node.store.base import (
     Store,
 )
 from lwnode.node.store.blobs import BlobWriter
-from protocol.messages import SpecAnnouncement, now_ms
+from protocol.codec import decode_spec, encode_spec
+from protocol.content import content_id
+from protocol.errors import ProtocolError
+from protocol.messages import SpecAnnouncement, SpecSummary, now_ms
 from protocol.signing import Identity
 
 log = logging.getLogger("lwnode.service")
@@ -122,7 +133,14 @@ class NodeService:
             points_dir = scratch / "catalog-points"
             points_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.catalog = NodeCatalog(shortlist=config.search.shortlist, points_dir=points_dir,
-                                   memory_budget=config.budget.search_memory_mb << 20)
+                                   memory_budget=config.budget.search_memory_mb << 20,
+                                   sketch_shortlist=config.search.sketch_shortlist)
+        self.spec_cache = SpecCache(config.search.spec_cache_mb << 20)
+        """Peers' full specs fetched for searches (`fetch_specs`), served on too."""
+        self._own_specs: dict[str, str] = {}
+        """Spec id -> learnware id of this node's own announcements (served to peers)."""
+        self._summaries: dict[tuple[str, int], bytes] = {}
+        """(learnware id, sequence) -> the signed summary of an own announcement."""
         self.organization = config.organization_of(identity.node_id)
         self.public_url = config.public_url()
         self.limits = PackageLimits(max_package_bytes=config.http.max_upload_bytes)
@@ -154,10 +172,12 @@ class NodeService:
                         "unowned package(s) removed", recovery.temp_files,
                         len(recovery.orphan_blobs))
         log.info("catalog rebuilt: %d learnware(s) in %.2f s", n, time.perf_counter() - began)
+        await self._run(self._search_pool, self._index_own_specs,
+                        await self._store(self._own_records))
         if self.catalog.skipped:
-            log.warning("%d stored announcement(s) have specs over [budget] spec_points = %d: "
-                        "kept in the store, not searchable", self.catalog.skipped,
-                        self.config.budget.spec_points)
+            log.warning("%d stored announcement(s) have specs over [budget] spec_points = %d "
+                        "or sketches this node cannot index: kept in the store, not "
+                        "searchable", self.catalog.skipped, self.config.budget.spec_points)
         await self.peers.start(self)
 
     async def stop(self) -> None:
@@ -235,11 +255,17 @@ class NodeService:
         if created:
             row = await self._store(self.store.get_record, self.node_id, learnware_id)
             assert row is not None
-            await self._run(self._search_pool, self.catalog.apply, row)
-            await self._announce(row)
+            await self.offer(row)
             log.info("published %s (%s, %d bytes, sequence %d)", learnware_id, semantic.name,
                      size, own.sequence)
         return PublishResult(own, created, report)
+
+    async def offer(self, row: RecordRow) -> None:
+        """Make an own announcement just stored searchable here, its specs servable to
+        peers, and known to the network (its signed summary, gossiped)."""
+        await self._run(self._search_pool, self.catalog.apply, row)
+        await self._run(self._search_pool, self._index_own_specs, [row])
+        await self._announce(row)
 
     def _check_name_free(self, name: str, learnware_id: str) -> None:
         """Refuse a second active learnware of this node with `name` (compared as the
@@ -277,7 +303,11 @@ class NodeService:
             return sign_withdrawal(self.identity, learnware_id=learnware_id, sequence=sequence,
                                    now=now)
 
+        before = await self._store(self.store.get_record, self.node_id, learnware_id)
         out = await self._store(self.store.withdraw_own, learnware_id, make_record, now)
+        if before is not None and before.kind == ANNOUNCEMENT:
+            for spec_id in spec_ids(await self.compute(announcement_of, before)):
+                self._own_specs.pop(spec_id, None)
         row = await self._store(self.store.get_record, out.owner, learnware_id)
         assert row is not None
         await self._run(self._search_pool, self.catalog.apply, row)
@@ -287,9 +317,41 @@ class NodeService:
 
     async def _announce(self, row: RecordRow) -> None:
         try:
-            await self.peers.announce(row.envelope)
+            summary = (await self.compute(self.summary_envelope, row)
+                       if row.kind == ANNOUNCEMENT and self.offers_summaries else None)
+            await self.peers.announce(row.envelope, summary)
         except Exception as exc:  # gossip is best-effort; anti-entropy repairs
             log.warning("announcing %s %s failed: %s", row.kind, row.learnware_id, exc)
+
+    @property
+    def offers_summaries(self) -> bool:
+        """Own learnwares go to peers as signed summaries (``[p2p] announce``)."""
+        return self.config.p2p.announce == "summary"
+
+    def summary_envelope(self, row: RecordRow) -> bytes:
+        """The signed summary of an own announcement row (derived once, then kept)."""
+        key = (row.learnware_id, row.sequence)
+        data = self._summaries.get(key)
+        if data is None:
+            data = own_summary(self.identity, announcement_of(row))
+            self._summaries[key] = data
+        return data
+
+    def _own_records(self) -> list[RecordRow]:
+        """This node's own announcement rows (store thread)."""
+        out: list[RecordRow] = []
+        after = 0
+        while rows := self.store.records_after(self.node_id, after, 1000):
+            out += [r for r in rows if r.kind == ANNOUNCEMENT]
+            after = rows[-1].sequence
+        return out
+
+    def _index_own_specs(self, rows: list[RecordRow]) -> None:
+        """Know which own announcement holds each own spec id, to serve peers (they
+        hold our summaries) from the store, not from memory."""
+        for row in rows:
+            for spec_id in spec_ids(announcement_of(row)):
+                self._own_specs[spec_id] = row.learnware_id
 
     async def receive_record(self, data: bytes) -> bool:
         """Take in a peer's signed record (gossip or sync): verify, keep if newer, index.
@@ -300,9 +362,11 @@ class NodeService:
         source of truth.
         """
         row, record = await self._run(self._search_pool, verified_row, data, now_ms())
-        if isinstance(record, SpecAnnouncement):
-            for spec in record.statistical:
-                check_spec(spec, self.config.budget.spec_points, "announcement", "spec_points")
+        if isinstance(record, OFFER_TYPES):
+            cap = self.config.budget.spec_points
+            if any(n > cap for n in points_of(record)):
+                raise TooManyPoints(f"announcement: a statistical spec over {cap} points "
+                                    "([budget] spec_points)")
         if row.owner == self.node_id:
             return False
         if not await self._store(self.store.put_record, row):
@@ -325,10 +389,65 @@ class NodeService:
         return Details(learnware_id, tuple(records), own)
 
     async def specs(self, learnware_id: str) -> tuple[SemanticSpec, tuple[RKMESpec, ...]]:
+        """The semantic and full statistical specs (fetched when known by summary)."""
         details = await self.details(learnware_id)
-        row = next(r for r in details.records if r.kind == ANNOUNCEMENT)
-        ann = await self._run(self._search_pool, announcement_of, row)
-        return ann.semantic, ann.statistical
+        offers = [await self.compute(offer_of, r) for r in details.records
+                  if r.kind == ANNOUNCEMENT]
+        full = next((o for o in offers if isinstance(o, SpecAnnouncement)), None)
+        if full is not None:
+            return full.semantic, full.statistical
+        summary = offers[0]
+        assert isinstance(summary, SpecSummary)
+        owners = tuple(o.owner for o in offers)
+        wanted = {ref.id: owners for ref in summary.specs}
+        got = await self.fetch_specs(wanted)
+        missing = [i for i in wanted if i not in got]
+        if missing:
+            raise Busy(f"learnware {learnware_id}: this node keeps only its summary and "
+                       f"could not fetch {len(missing)} of its full specs from "
+                       f"{', '.join(owners)} or peers now; try again later")
+        return summary.semantic, tuple(got[ref.id] for ref in summary.specs)
+
+    # -- full specs by content id ----------------------------------------------------------
+    async def fetch_specs(self, wanted: dict[str, tuple[str, ...]],
+                          timeout: float | None = None) -> dict[str, RKMESpec]:
+        """Full specs by content id (-> the owners that offer them): from the cache or
+        pinned own specs, else from peers (kept in the cache). Ids no one could supply
+        within `timeout` seconds are left out."""
+        got = await self.compute(self.spec_cache.get_many, list(wanted))
+        missing = {i: owners for i, owners in wanted.items() if i not in got}
+        if not missing:
+            return got
+        fetched = await self.peers.fetch_specs(
+            missing, self.config.p2p.search_deadline_ms / 1000.0 if timeout is None
+            else timeout)
+        got.update(await self.compute(self.keep_fetched, missing, fetched))
+        return got
+
+    def keep_fetched(self, wanted: dict[str, tuple[str, ...]], fetched: dict[str, bytes]
+                      ) -> dict[str, RKMESpec]:
+        """Decode (checking each content id) and cache what peers sent."""
+        out = {}
+        for spec_id, data in fetched.items():
+            if spec_id not in wanted:
+                continue
+            try:
+                out[spec_id] = decode_spec(data, spec_id)
+            except ProtocolError as exc:  # the peer layer checks too; never trust twice less
+                log.info("fetched spec %s refused: %s", spec_id, exc)
+                continue
+            self.spec_cache.put(spec_id, data)
+        return out
+
+    async def specs_held(self, wanted: list[str]) -> dict[str, bytes]:
+        """Encoded full specs this node can serve a peer now: cached, or its own (read
+        from its announcements in the store)."""
+        out = await self.compute(_cached, self.spec_cache, wanted)
+        own = {self._own_specs[i] for i in wanted if i not in out and i in self._own_specs}
+        if own:
+            rows = await self._store(_own_rows, self.store, self.node_id, sorted(own))
+            out.update(await self.compute(_specs_in, rows, set(wanted) - set(out)))
+        return out
 
     async def package_file(self, learnware_id: str) -> Path | None:
         """The package's file on this machine if this node hosts it (else None)."""
@@ -360,17 +479,24 @@ class NodeService:
     # -- search ---------------------------------------------------------------------------
     async def search(self, query: SearchQuery) -> SearchAnswer:
         """Search the local catalog while the peer layer routes the query; merged."""
-        local = asyncio.ensure_future(self.search_local(query))
+        local = asyncio.ensure_future(self.search_local(query, fetch_share=1.0))
         try:
             return await self.peers.search(query, local)
         finally:
             if not local.done():
                 local.cancel()
 
-    async def search_local(self, query: SearchQuery) -> SearchAnswer:
-        """The answer from this node's catalog alone (also what peers are answered)."""
+    async def search_local(self, query: SearchQuery, fetch_share: float = 0.5
+                           ) -> SearchAnswer:
+        """The answer from this node's catalog alone (also what peers are answered).
+
+        Full specs of summarised candidates may take `fetch_share` of the deadline: a
+        peer's request needs the rest for the exact ranking and the way back; the
+        node's own user waits for the routed answers anyway."""
+        to_fetch = await self.compute(self.catalog.shortlist, query.requirement)
+        fetched = await self._fetch_candidates(to_fetch, query.deadline_ms, fetch_share)
         result = await self._run(self._search_pool, self.catalog.search, query.requirement,
-                                 query.k, query.max_mixture)
+                                 query.k, query.max_mixture, fetched)
         hits = []
         for match in result.single:
             hit = self.hit_for(match.id, match.score, match.mmd2, match.mapping)
@@ -387,6 +513,29 @@ class NodeService:
                 members.append(member)
         return SearchAnswer(tuple(hits), mixture, result.n_candidates, result.exact,
                             notes=result.notes, mixture_hits=tuple(members))
+
+    async def _fetch_candidates(self, to_fetch: list[ToFetch], deadline_ms: int | None,
+                                share: float = 0.5) -> dict[str, RKMESpec]:
+        """learnware id -> full spec of the summarised candidates of a search, fetched
+        within `share` of the search's deadline."""
+        if not to_fetch:
+            return {}
+        wanted: dict[str, tuple[str, ...]] = {}
+        for item in to_fetch:
+            wanted[item.spec_id] = item.owners
+        budget_ms = deadline_ms or self.config.p2p.search_deadline_ms
+        got = await self.fetch_specs(wanted, share * budget_ms / 1000.0)
+        return {item.learnware_id: got[item.spec_id] for item in to_fetch
+                if item.spec_id in got}
+
+    async def mixture_over(self, ids: list[str], requirement: Requirement, max_mixture: int
+                           ) -> Mixture | None:
+        """The best mixture of the learnwares `ids` (e.g. a routed search's merged hits),
+        fetching the full specs of those known by summary."""
+        to_fetch = await self.compute(self.catalog.to_fetch, ids)
+        fetched = await self._fetch_candidates(to_fetch, None)
+        return await self.compute(self.catalog.mixture_over, ids, requirement, max_mixture,
+                                  fetched)
 
     def hit_for(self, learnware_id: str, score: float, mmd2: float | None,
                 mapping: ColumnMapping | None = None) -> Hit | None:
@@ -419,11 +568,38 @@ class NodeService:
                        "tombstones": counts.withdrawals, "owners": counts.owners,
                        "peers": counts.peers},
             "peer_layer": {"enabled": self.peers.enabled, "counters": self.peers.counters()},
+            "spec_cache": self.spec_cache.counters(),
             "uptime_seconds": round(time.time() - self.started_at, 3),
         }
 
     async def peer_list(self) -> list[PeerInfo]:
         return await self.peers.peers()
+
+
+def _cached(cache: SpecCache, wanted: list[str]) -> dict[str, bytes]:
+    out = {}
+    for spec_id in wanted:
+        data = cache.get_bytes(spec_id)
+        if data is not None:
+            out[spec_id] = data
+    return out
+
+
+def _own_rows(store: Store, owner: str, learnware_ids: list[str]) -> list[RecordRow]:
+    rows = [store.get_record(owner, i) for i in learnware_ids]
+    return [r for r in rows if r is not None and r.kind == ANNOUNCEMENT]
+
+
+def _specs_in(rows: list[RecordRow], wanted: set[str]) -> dict[str, bytes]:
+    """The encoded specs among `wanted` that these announcements carry."""
+    out = {}
+    for row in rows:
+        for spec in announcement_of(row).statistical:
+            data = encode_spec(spec)
+            spec_id = content_id(data)
+            if spec_id in wanted:
+                out[spec_id] = data
+    return out
 
 
 class Upload:

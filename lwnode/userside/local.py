@@ -262,14 +262,15 @@ def _package_path(learnware_id: str) -> str:
 
 
 def _announcement(envelope_b64: str | None, learnware_id: str) -> Any:
-    """The owner's signed announcement of `learnware_id`, verified (signature, owner, id)."""
-    from protocol.messages import SpecAnnouncement
+    """The owner's signed offer of `learnware_id` (a full announcement or its summary),
+    verified (signature, owner, id)."""
+    from protocol.messages import SpecAnnouncement, SpecSummary
     from protocol.signing import verify
 
     if not envelope_b64:
         raise NodeError(f"{learnware_id}: the node sent no signed announcement to check")
     try:
-        ann: SpecAnnouncement = verify(base64.b64decode(envelope_b64), SpecAnnouncement)
+        ann = verify(base64.b64decode(envelope_b64), (SpecAnnouncement, SpecSummary))
     except (ProtocolError, ValueError) as exc:
         raise NodeError(f"{learnware_id}: the owner's signed announcement does not verify "
                         f"({exc})") from None
@@ -281,14 +282,18 @@ def _announcement(envelope_b64: str | None, learnware_id: str) -> Any:
 def _check_package(path: Path, ann: Any) -> None:
     """Size as signed, and the package's own specs equal to the announced ones."""
     from engine.package import open_package
-    from protocol.codec import spec_fingerprint
+    from protocol.codec import spec_id
+    from protocol.messages import SpecSummary
 
     size = path.stat().st_size
     if size != ann.package_size:
         raise NodeError(f"the owner signed {ann.package_size} bytes, the download is {size}")
     package = open_package(path)
-    if spec_fingerprint(package.semantic, (package.spec,)) != spec_fingerprint(
-            ann.semantic, ann.statistical[:1]):
+    # the signed spec id: stated by a summary, the hash of an announcement's spec
+    signed_id = (ann.specs[0].id if isinstance(ann, SpecSummary)
+                 else spec_id(ann.statistical[0]))
+    if (package.semantic.to_dict() != ann.semantic.to_dict()
+            or spec_id(package.spec) != signed_id):
         raise NodeError("the package's specification differs from its owner's signed "
                         "announcement")
 

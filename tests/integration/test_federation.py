@@ -283,17 +283,22 @@ class Recording:
 
 
 def specs_on_wire(blobs: list[bytes]) -> list:
-    """Every statistical spec inside the recorded messages and signed envelopes."""
+    """Every statistical spec inside the recorded messages and signed envelopes (an
+    owner's full spec crosses in a `spec_response` when a peer fetches it by id)."""
     import dataclasses
 
     from engine.specification import RKMESpec
-    from protocol.codec import decode_envelope, decode_message
+    from protocol.codec import decode_envelope, decode_message, decode_spec
+    from protocol.content import content_id
+    from protocol.messages import SpecResponse
 
     found: list = []
 
     def walk(value) -> None:
         if isinstance(value, RKMESpec):
             found.append(value)
+        elif isinstance(value, SpecResponse):  # full specs fetched by id (schema 1.3)
+            found.extend(decode_spec(item, content_id(item)) for item in value.specs)
         elif dataclasses.is_dataclass(value) and not isinstance(value, type):
             for field in dataclasses.fields(value):
                 walk(getattr(value, field.name))

@@ -96,14 +96,13 @@ async def node(hub: InProcessHub, name: str, *, bootstrap: tuple[Node, ...] = ()
 
 
 async def publish(n: Node, i: int, *, loc: float = 0.0, name: str = "") -> str:
-    """Host a learnware on `n` the way the node does (signed, stored, indexed, gossiped)."""
+    """Host a learnware on `n` the way the node does (signed, stored, indexed, its
+    summary gossiped)."""
     spec = tiny_spec(i, d=D, n=60, k=8, loc=loc)
     lid, _ = publish_bytes(n.service.store, n.service.identity, content_of(i), spec=spec,
                            semantic=tiny_semantic(name or f"model {i}", D),
                            organization=n.service.organization)
-    row = n.service.store.get_record(n.id, lid)
-    n.service.catalog.apply(row)
-    await n.federation.announce(row.envelope)
+    await n.service.offer(n.service.store.get_record(n.id, lid))
     return lid
 
 

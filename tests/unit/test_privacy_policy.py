@@ -14,6 +14,7 @@ from engine.specification import RKMETableSpec
 from lwnode.config import NodeConfig, PrivacySection, load_config
 from lwnode.federation.intake import Checked, Intake, check_envelopes
 from lwnode.federation.trust import TrustPolicy
+from lwnode.node.catalog import NodeCatalog
 from protocol.signing import Identity
 
 ROWS = np.random.default_rng(0).normal(size=(400, 3))
@@ -40,7 +41,8 @@ def records() -> dict[str, Checked]:
 
 def outcomes(records, **policy) -> dict[str, str]:
     config = NodeConfig(privacy=PrivacySection(**policy))
-    intake = Intake(SimpleNamespace(config=config),  # _within_budget reads only the config
+    # _within_budget reads only the config and the catalog (can it index a summary?)
+    intake = Intake(SimpleNamespace(config=config, catalog=NodeCatalog()),
                     TrustPolicy.from_config(config.trust, "lwn1me"))
     names = list(records)
     got = intake._within_budget([records[n] for n in names])

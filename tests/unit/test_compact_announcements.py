@@ -1,0 +1,266 @@
+"""Compact announcements (schema 1.3): summaries gossiped and kept, full specs on demand.
+
+Real `NodeService`s on the in-process network (as in ``test_federation_memory``): an
+owner gossips its signed summary, peers keep that (not the full spec), rank by the
+sketch and fetch the shortlist's full specs by content id from the owner, or from a
+peer that asks the owner for them; what a peer sends must hash to the signed id.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import msgpack
+import numpy as np
+import pytest
+from lwtesting import WAIT, content_of, publish_bytes, tiny_semantic, tiny_spec, until
+from test_federation_memory import D, ident, node, publish, requirement, withdraw
+
+from engine.search import Catalog
+from engine.search import Requirement as EngineRequirement
+from engine.specification.semantic import SemanticSpec
+from lwnode.federation.p2p import InProcessHub, InProcessNetwork
+from lwnode.federation.p2p.memory import memory_addr
+from lwnode.node.catalog import NodeCatalog
+from lwnode.node.records import offer_of, row_of
+from lwnode.node.searchtypes import SearchQuery
+from lwnode.node.speccache import SpecCache
+from lwnode.node.store.sqlite import MemoryStore
+from protocol.codec import decode_message, encode_envelope, encode_message, encode_spec, spec_id
+from protocol.messages import (
+    Requirement,
+    SearchRequest,
+    SearchResponse,
+    SpecAnnouncement,
+    SpecRequest,
+    SpecResponse,
+    SpecSummary,
+    now_ms,
+)
+from protocol.summary import summary_of
+from protocol.versions import SEARCH_PROTOCOL, SPECS_PROTOCOL, SUMMARY_TOPIC
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def held(n, owner_id: str, lid: str):
+    row = n.service.store.get_record(owner_id, lid)
+    return None if row is None else offer_of(row)
+
+
+def exact_mmd2(spec, req: EngineRequirement) -> float:
+    """MMD² of one full spec to the requirement, from a catalog of that spec alone."""
+    one = Catalog(index=False)
+    one.add("x", SemanticSpec(), spec)
+    match = one.search(EngineRequirement(spec=req.spec), k=1, max_mixture=1,
+                       exact=True).single[0]
+    return float(match.mmd2)
+
+
+# -- what peers keep ---------------------------------------------------------------------
+async def test_peers_keep_the_summary_and_rank_by_the_owners_full_spec_fetched_once():
+    hub = InProcessHub()
+    async with node(hub, "A") as a, node(hub, "B", bootstrap=(a,)) as b:
+        lid = await publish(a, 1)
+        await until(lambda: lid in b.service.catalog.ids(), "A's summary on B")
+        kept = held(b, a.id, lid)
+        assert isinstance(kept, SpecSummary) and b.service.catalog.summarised(lid)
+        full = held(a, a.id, lid)
+        assert isinstance(full, SpecAnnouncement)  # the owner keeps its full announcement
+        assert kept.specs[0].id == spec_id(full.statistical[0])
+
+        req = requirement(0.0)
+        answer = await b.service.search_local(SearchQuery(req, 5, 3))
+        assert [h.learnware_id for h in answer.hits] == [lid] and not answer.notes
+        assert answer.hits[0].mmd2 == pytest.approx(exact_mmd2(full.statistical[0], req),
+                                                    rel=1e-6, abs=1e-9)
+        assert a.counters()["spec_requests_served"] == 1
+        assert b.service.spec_cache.counters()["spec_cache_specs"] == 1
+        await b.service.search_local(SearchQuery(requirement(0.0, seed=1), 5, 3))
+        assert a.counters()["spec_requests_served"] == 1  # the cache answered
+
+
+async def test_a_node_not_connected_to_the_owner_fetches_through_a_peer():
+    hub = InProcessHub()
+    async with node(hub, "A") as a, node(hub, "B", bootstrap=(a,)) as b, \
+            node(hub, "C", bootstrap=(b,)) as c:
+        lid = await publish(a, 1)
+        await until(lambda: lid in c.service.catalog.ids(), "A's summary on C")
+        assert a.id not in {p.node_id for p in await c.federation.peers() if p.connected}
+        answer = await c.service.search_local(SearchQuery(requirement(0.0), 5, 3))
+        assert [h.learnware_id for h in answer.hits] == [lid], answer.notes
+        assert b.counters()["spec_requests_served"] == 1  # B asked A, and kept it
+        assert b.service.spec_cache.counters()["spec_cache_specs"] == 1
+        semantic, specs = await c.service.specs(lid)  # the detail view: the full spec
+        assert spec_id(specs[0]) == held(c, a.id, lid).specs[0].id
+        assert semantic.name == "model 1"
+
+
+async def test_specs_reach_three_links_along_a_chain_even_through_an_owner():
+    """D-C-B-A: D asks C (ttl 2), C asks B (ttl 1), B asks A; B owns a learnware too,
+    so it is both asked for its own spec and the relay for A's."""
+    hub = InProcessHub()
+    async with node(hub, "A") as a, node(hub, "B", bootstrap=(a,)) as b, \
+            node(hub, "C", bootstrap=(b,)) as c, node(hub, "D", bootstrap=(c,)) as d:
+        far, near = await publish(a, 1, loc=0.0), await publish(b, 2, loc=0.5)
+        await until(lambda: {far, near} <= d.service.catalog.ids(), "both summaries on D")
+        answer = await d.service.search_local(SearchQuery(requirement(0.0, 0.5), 5, 3),
+                                              fetch_share=1.0)
+        assert {h.learnware_id for h in answer.hits} == {far, near}, answer.notes
+        assert a.counters()["spec_requests_served"] == 1
+        assert c.service.spec_cache.counters()["spec_cache_specs"] == 2  # kept on the way
+
+
+async def test_a_withdrawal_removes_a_summarised_learnware():
+    hub = InProcessHub()
+    async with node(hub, "A") as a, node(hub, "B", bootstrap=(a,)) as b:
+        lid = await publish(a, 1)
+        await until(lambda: lid in b.service.catalog.ids(), "A's summary on B")
+        await withdraw(a, lid)
+        await until(lambda: lid not in b.service.catalog.ids(), "the withdrawal on B")
+        answer = await b.service.search_local(SearchQuery(requirement(0.0), 5, 3))
+        assert answer.hits == ()
+        assert not b.service.catalog.summarised(lid)
+
+
+async def test_a_late_joiner_gets_summaries_by_sync_and_the_owner_keeps_its_full_record():
+    hub = InProcessHub()
+    async with node(hub, "A") as a:
+        lids = [await publish(a, i) for i in range(3)]
+        async with node(hub, "B", bootstrap=(a,)) as b:
+            await until(lambda: set(lids) <= b.service.catalog.ids(), "A's learnwares on B")
+            assert all(isinstance(held(b, a.id, i), SpecSummary) for i in lids)
+            assert all(isinstance(held(a, a.id, i), SpecAnnouncement) for i in lids)
+            # digests agree (same sequences), so the next round pulls nothing
+            result = await b.federation.sync_now(a.id)
+            assert result.records == 0
+
+
+# -- what a peer may not do ---------------------------------------------------------------
+async def test_spec_bytes_that_are_not_the_signed_id_are_refused_and_not_cached():
+    """Mallory signs a summary of one spec and serves another's bytes for its id."""
+    hub = InProcessHub()
+    mallory = ident("Mallory")
+    honest, other = tiny_spec(1, d=D, n=60, k=8), tiny_spec(2, d=D, n=60, k=8, loc=0.2)
+    ann = SpecAnnouncement("sha256:" + "cd" * 32, mallory.node_id, "Org M",
+                           tiny_semantic("bait", D), (honest,), 100,
+                           ("http://127.0.0.1:9/v1/learnwares/x/package",), 1, now_ms())
+    summary = summary_of(ann)
+    m = InProcessNetwork(hub, mallory.node_id)
+
+    async def serve(peer: str, data: bytes) -> bytes:
+        return encode_message(SpecResponse((encode_spec(other),)))
+
+    m.set_handler(SPECS_PROTOCOL, serve)
+    async with m, node(hub, "B", bootstrap=()) as b:
+        await m.connect(memory_addr(b.id))
+        await m.wait_connected(b.id, WAIT)
+        await m.publish(SUMMARY_TOPIC, encode_envelope(mallory.sign(summary)))
+        await until(lambda: ann.learnware_id in b.service.catalog.ids(), "the bait on B")
+        answer = await b.service.search_local(SearchQuery(requirement(0.0), 5, 3))
+        assert answer.hits == ()
+        assert "could not be fetched" in " ".join(answer.notes)
+        assert b.counters()["specs_refused"] == 1
+        assert b.service.spec_cache.counters()["spec_cache_specs"] == 0
+
+
+async def test_a_malformed_spec_request_gets_an_error_reply_and_ids_not_held_none():
+    hub = InProcessHub()
+    async with node(hub, "A") as a, node(hub, "B", bootstrap=(a,)) as b:
+        reply = decode_message(await b.network.request(a.id, SPECS_PROTOCOL, b"\x92\xff",
+                                                       timeout=WAIT))
+        assert reply.code == "bad_request"
+        unknown = encode_message(SpecRequest(("sha256:" + "ee" * 32,), 0))
+        reply = decode_message(await b.network.request(a.id, SPECS_PROTOCOL, unknown,
+                                                       timeout=WAIT))
+        assert isinstance(reply, SpecResponse) and reply.specs == ()
+
+
+# -- older peers -------------------------------------------------------------------------
+def as_version(data: bytes, version: tuple[int, int]) -> bytes:
+    """An encoded message re-written as an older node would have written it."""
+    message = msgpack.unpackb(data, raw=False)
+    message["version"] = list(version)
+    return msgpack.packb(message, use_bin_type=True)
+
+
+async def test_a_1_2_asker_gets_full_announcements_only():
+    hub = InProcessHub()
+    async with node(hub, "A") as a, node(hub, "B", bootstrap=(a,)) as b:
+        mine = await publish(a, 1)
+        theirs = await publish(b, 2)
+        await until(lambda: theirs in a.service.catalog.ids(), "B's summary on A")
+        req = requirement(0.0)
+
+        def request(query_id: str) -> bytes:
+            return encode_message(SearchRequest(query_id * 32, Requirement(req.semantic,
+                                                                           req.spec),
+                                                5, 0, 1, (), 2000))
+
+        new = decode_message(await b.network.request(a.id, SEARCH_PROTOCOL, request("c"),
+                                                     timeout=WAIT))
+        assert isinstance(new, SearchResponse)
+        assert {h.learnware_id for h in new.hits} == {mine, theirs}
+        assert {type(decode_message(h.announcement.payload, (SpecAnnouncement, SpecSummary)))
+                for h in new.hits} == {SpecSummary}  # a 1.3 asker is sent summaries
+        old = decode_message(await b.network.request(
+            a.id, SEARCH_PROTOCOL, as_version(request("d"), (1, 2)), timeout=WAIT))
+        assert [h.learnware_id for h in old.hits] == [mine]  # B's: only a summary on A
+        assert isinstance(decode_message(old.hits[0].announcement.payload, SpecAnnouncement),
+                          SpecAnnouncement)
+
+
+# -- the catalog and the cache on their own ---------------------------------------------
+def test_a_rebuilt_catalog_ranks_summaries_and_full_announcements_alike():
+    owner = ident("R")
+    store = MemoryStore()
+    lids = []
+    for i in range(3):
+        lid, _ = publish_bytes(store, owner, content_of(i), spec=tiny_spec(i, d=D, n=60, k=8,
+                                                                          loc=float(i)),
+                               semantic=tiny_semantic(f"m{i}", D), organization="R")
+        lids.append(lid)
+    peer = ident("P")
+    ann = SpecAnnouncement("sha256:" + "ab" * 32, peer.node_id, "Org P",
+                           tiny_semantic("peer", D), (tiny_spec(7, d=D, n=60, k=8),), 100,
+                           ("http://127.0.0.1:9/v1/learnwares/x/package",), 1, now_ms())
+    summary = summary_of(ann)
+    store.put_record(row_of(peer.sign(summary), summary, now_ms()))
+    catalog = NodeCatalog()
+    assert catalog.rebuild(store) == 4
+    assert catalog.summarised(ann.learnware_id) and not catalog.summarised(lids[0])
+    req = requirement(0.0)
+    wanted = catalog.shortlist(req)
+    assert [w.learnware_id for w in wanted] == [ann.learnware_id]
+    without = catalog.search(req, 4, 3)
+    assert ann.learnware_id not in {m.id for m in without.single}
+    assert "could not be fetched" in " ".join(without.notes) and not without.exact
+    result = catalog.search(req, 4, 3, {ann.learnware_id: ann.statistical[0]})
+    assert {m.id for m in result.single} == {*lids, ann.learnware_id} and result.exact
+    # the same ranking as one catalog of all four full specs
+    full = Catalog(index=False)
+    for row in store.iter_announcements():
+        offer = offer_of(row)
+        specs = offer.statistical if isinstance(offer, SpecAnnouncement) else ann.statistical
+        full.add(offer.learnware_id, SemanticSpec(), specs[0])
+    exact = full.search(EngineRequirement(spec=req.spec), k=4, max_mixture=3, exact=True)
+    assert [m.id for m in result.single] == [m.id for m in exact.single]
+    assert np.allclose([m.mmd2 for m in result.single], [m.mmd2 for m in exact.single],
+                       rtol=1e-6, atol=1e-9)
+    assert (result.mixture is None) == (exact.mixture is None)
+    if exact.mixture is not None:
+        assert set(result.mixture.ids) == set(exact.mixture.ids)
+
+
+def test_the_spec_cache_keeps_checked_bytes_within_its_budget_least_recently_used_out():
+    specs = [encode_spec(tiny_spec(i, d=D, n=60, k=8)) for i in range(3)]
+    ids = ["sha256:" + hashlib.sha256(s).hexdigest() for s in specs]
+    cache = SpecCache(max_bytes=len(specs[0]) * 2 + 10)
+    assert not cache.put(ids[0], specs[1])  # bytes of another id
+    assert cache.put(ids[0], specs[0]) and cache.put(ids[1], specs[1])
+    cache.get(ids[0])  # ids[0] is now the most recently used
+    assert cache.put(ids[2], specs[2])
+    assert ids[1] not in cache and ids[0] in cache and ids[2] in cache
+    assert cache.nbytes <= cache.max_bytes and cache.counters()["spec_cache_evicted"] == 1
+    assert spec_id(cache.get(ids[2])) == ids[2]
+    assert not SpecCache(max_bytes=10).put(ids[0], specs[0])  # larger than the cache
