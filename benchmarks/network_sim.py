@@ -67,13 +67,14 @@ from engine.specification.rkme import RKMESpec
 from lwnode.config import load_config
 from lwnode.federation.layer import Federation
 from lwnode.federation.p2p.memory import HubTraffic, InProcessHub, InProcessNetwork, memory_addr
+from lwnode.node.catalog import NodeCatalog
 from lwnode.node.records import announcement_of, own_summary, sign_announcement
 from lwnode.node.searchtypes import SearchQuery
 from lwnode.node.service import NodeService
 from lwnode.node.store.base import RecordRow
 from lwnode.node.store.sqlite import MemoryStore
 from protocol.messages import now_ms
-from protocol.signing import Identity
+from protocol.signing import Identity, verify
 from protocol.versions import ANNOUNCE_TOPIC, SEARCH_PROTOCOL, SUMMARY_TOPIC, SYNC_PROTOCOL
 
 TABLE_DIMS = (4, 8, 16, 32)
@@ -106,6 +107,8 @@ class SimConfig:
     mixture: int = 1
     sync_interval: float = 30.0
     design: str = "full"
+    deadline_ms: int = 1000
+    """Each node's ``[p2p] search_deadline_ms`` (a compact node's fetch budget too)."""
     timeout: float = 120.0
     """Seconds any one wait (replication, a probe, a catch-up) may take."""
 
@@ -133,9 +136,11 @@ class FullReplication:
         return self.announce(identity, learnware, sequence).envelope
 
     def stored(self, node: SimNode) -> tuple[int, int]:
-        """(bytes of records in the store, bytes of the catalog's arrays and caches)."""
+        """(bytes of records in the store, bytes of the catalog's arrays: full specs'
+        points and index, sketches). Not counted: the spec cache, bounded by ``[search]
+        spec_cache_mb`` whatever the number of learnwares."""
         spec_bytes = sum(len(row.envelope) for row in node.store.iter_announcements())
-        return spec_bytes, node.service.catalog.nbytes() + node.service.spec_cache.nbytes
+        return spec_bytes, node.service.catalog.nbytes()
 
 
 class CompactAnnouncements(FullReplication):
@@ -272,6 +277,7 @@ def node_config(config: SimConfig, owner: int, most_per_owner: int) -> Any:
     return load_config(None, env={}, overrides={
         "node": {"organization": organization_of(owner)}, "checks": {"isolation": "thread"},
         "p2p": {"sync_interval": config.sync_interval,
+                "search_deadline_ms": config.deadline_ms,
                 "announce": DESIGNS[config.design]().announce_mode},
         "peer_limits": {"max_records_per_owner": max(1000, 2 * most_per_owner),
                         "new_owners_burst": max(20, config.nodes + 1)}})
@@ -533,12 +539,16 @@ def bytes_by_space(market: Market, design: FullReplication, n: int = 256
     identity = identity_of(market.config, 0)
     out = {}
     for space in market.spaces:
-        catalog = Catalog()
         envelope = 0
+        offers = []
         for i in range(n):
             lw = market.learnware(i, owner=0, space=space)
-            envelope += len(design.offered(identity, lw, i + 1))
-            catalog.add(lw.id, lw.semantic, lw.spec)
+            offered = design.offered(identity, lw, i + 1)
+            envelope += len(offered)
+            offers.append(verify(offered))
+        catalog = NodeCatalog()
+        for offer in offers:
+            catalog.add(offer)
         out[space] = (envelope / n, catalog.nbytes() / n)
     return out
 
@@ -635,8 +645,9 @@ def print_result(r: SimResult, wall: float) -> None:
 
 def print_extrapolation(r: SimResult, per_lw: float, copies_per_node: float,
                         envelope: float) -> None:
-    """Today's per-node cost at 1,000 nodes / 1,000,000 learnwares, from the measured
-    bytes per learnware (full replication: every node holds all of them)."""
+    """The design's per-node cost at 1,000 nodes / 1,000,000 learnwares, from the
+    measured bytes per learnware (both designs: every node holds every learnware, in
+    full or as a summary)."""
     target_nodes, target_lw = 1000, 1_000_000
     text = sum(n for s, n in r.spaces.items() if s == "text") / sum(r.spaces.values())
     rows = [["per-node storage, this market's mix", f"{per_lw * target_lw / 1e9:,.1f} GB",
@@ -644,7 +655,7 @@ def print_extrapolation(r: SimResult, per_lw: float, copies_per_node: float,
              f"{r.config.points})"],
             *[[f"per-node storage, all in {space}",
                f"{(env + cat) * target_lw / 1e9:,.1f} GB",
-               f"{env:,.0f} B signed announcement + {cat:,.0f} B catalog per learnware"]
+               f"{env:,.0f} B signed record + {cat:,.0f} B catalog per learnware"]
               for space, (env, cat) in r.by_space.items()],
             ["gossip per publish, network-wide",
              f"{copies_per_node * target_nodes:,.0f} copies, "
@@ -653,8 +664,8 @@ def print_extrapolation(r: SimResult, per_lw: float, copies_per_node: float,
             ["gossip received by one node for 1,000,000 publishes",
              f"{copies_per_node * target_lw * envelope / 1e9:,.0f} GB",
              "every announcement reaches every node"]]
-    print_table("Extrapolation (not measured): today's design at 1,000 nodes and "
-                "1,000,000 learnwares", ["", "value", "from"], rows)
+    print_table(f"Extrapolation (not measured): the {r.config.design} design at 1,000 nodes "
+                "and 1,000,000 learnwares", ["", "value", "from"], rows)
 
 
 def parse(argv: Sequence[str] | None = None) -> tuple[SimConfig, str | None]:
