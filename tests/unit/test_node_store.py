@@ -346,3 +346,26 @@ def test_memory_store_removes_its_blobs_on_close():
     s.close()
     assert not root.exists()
     assert isinstance(s, SqliteStore)
+
+
+def test_a_new_store_has_pages_that_hold_a_summary_and_an_old_one_keeps_its_own(tmp_path):
+    """A signed summary (~1.1 kB) sits in its B-tree page at 8 kB pages instead of
+    taking an overflow page of its own; an existing database keeps the size it has."""
+    from lwnode.node.store.sqlite import DB_NAME, PAGE_SIZE
+
+    with FileStore(tmp_path / "new") as s:
+        s.put_record(announcement_row(PEER, lid_of(1), 1))
+    conn = sqlite3.connect(tmp_path / "new" / DB_NAME)
+    assert conn.execute("PRAGMA page_size").fetchone()[0] == PAGE_SIZE == 8192
+    conn.close()
+    (tmp_path / "old").mkdir()
+    conn = sqlite3.connect(tmp_path / "old" / DB_NAME)
+    conn.execute("PRAGMA page_size = 4096")
+    conn.execute("CREATE TABLE t (x)")  # the page size is fixed by the first write
+    conn.close()
+    with FileStore(tmp_path / "old") as s:
+        s.put_record(announcement_row(PEER, lid_of(1), 1))
+        assert s.get_record(PEER.node_id, lid_of(1)) is not None
+    conn = sqlite3.connect(tmp_path / "old" / DB_NAME)
+    assert conn.execute("PRAGMA page_size").fetchone()[0] == 4096
+    conn.close()

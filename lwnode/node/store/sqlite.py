@@ -431,6 +431,10 @@ class SqliteStore(Store):
             self._conn.close()
 
 
+PAGE_SIZE = 8192
+"""Bytes per database page of a new store (see `FileStore`)."""
+
+
 class FileStore(SqliteStore):
     """The store a node runs on: ``root/lwnode.sqlite3`` and ``root/blobs``."""
 
@@ -450,6 +454,12 @@ class FileStore(SqliteStore):
             conn = sqlite3.connect(self.root / DB_NAME, isolation_level=None,
                                    check_same_thread=False, timeout=10.0)
             try:
+                # A new database's pages (no effect on an existing one). The records
+                # table has no rowid, so a row over ~1/4 of a page spills into an
+                # overflow page of its own: at SQLite's default 4 kB a 1.1 kB signed
+                # summary took 5.0 kB on disk, at 8 kB 1.7 kB (a 5.3 kB announcement
+                # 9.1 kB and 9.7 kB).
+                conn.execute(f"PRAGMA page_size = {PAGE_SIZE}")
                 mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
                 if mode != "wal":
                     raise StoreError(f"{self.root / DB_NAME}: cannot use WAL mode ({mode})")
