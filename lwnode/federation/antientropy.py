@@ -79,20 +79,20 @@ def digest_entries(store: Store, start: str = "", end: str = "") -> list[DigestE
 
 
 # -- pages (store thread) --------------------------------------------------------------------
-def sync_page(store: Store, wants: Sequence[SyncWant], cursor: bytes, own_id: str = "",
-              own: Callable[[RecordRow], bytes] | None = None) -> tuple[list[bytes], bytes]:
-    """The envelopes of one page and the next cursor (empty: last page).
+def sync_page(store: Store, wants: Sequence[SyncWant], cursor: bytes
+              ) -> tuple[list[RecordRow], bytes]:
+    """The records of one page and the next cursor (empty: last page).
 
     Wants are served in order; the cursor is "after (owner, sequence)" of the last
-    record sent. Raises `ProtocolError` for a cursor this node did not issue.
-    `own` gives the envelope to send for an announcement row of `own_id` (this node)
-    instead of the stored full announcement: its signed summary, to a 1.3 peer.
+    record sent. Raises `ProtocolError` for a cursor this node did not issue. Pages
+    are filled by the stored envelopes' sizes (an own announcement sent as its
+    smaller summary leaves the page under its budget).
     """
     owners = [w.owner for w in wants]
     start_owner, start_seq = (owners[0], -1) if not cursor else read_cursor(cursor)
     if start_owner not in owners:
         raise ProtocolError(f"cursor: owner {start_owner} is not among the wants")
-    envelopes: list[bytes] = []
+    page: list[RecordRow] = []
     used = 0
     for want in wants[owners.index(start_owner):]:
         after = max(want.after_sequence, start_seq) if want.owner == start_owner else \
@@ -102,17 +102,14 @@ def sync_page(store: Store, wants: Sequence[SyncWant], cursor: bytes, own_id: st
             if not rows:
                 break
             for row in rows:
-                envelope = row.envelope
-                if own is not None and row.kind == ANNOUNCEMENT and row.owner == own_id:
-                    envelope = own(row)
-                size = len(envelope) + ENVELOPE_OVERHEAD
-                if envelopes and (len(envelopes) >= limits.MAX_SYNC_RECORDS
-                                  or used + size > PAGE_BUDGET_BYTES):
-                    return envelopes, make_cursor(want.owner, after)
-                envelopes.append(envelope)
+                size = len(row.envelope) + ENVELOPE_OVERHEAD
+                if page and (len(page) >= limits.MAX_SYNC_RECORDS
+                             or used + size > PAGE_BUDGET_BYTES):
+                    return page, make_cursor(want.owner, after)
+                page.append(row)
                 used += size
                 after = row.sequence
-    return envelopes, b""
+    return page, b""
 
 
 class AntiEntropy:
@@ -146,18 +143,26 @@ class AntiEntropy:
                     self.service.node_id, message.range_start, message.range_end,
                     tuple(entries[:limits.MAX_DIGEST_ENTRIES]))
             else:
-                own = (self.service.summary_envelope if reads_summaries(message.version)
-                       and self.service.offers_summaries else None)
-                envelopes, cursor = await self.service.in_store(
-                    sync_page, self.service.store, message.wants, message.cursor,
-                    self.service.node_id, own)
-                reply = await self.service.compute(_response, envelopes, cursor)
+                rows, cursor = await self.service.in_store(
+                    sync_page, self.service.store, message.wants, message.cursor)
+                summaries = (reads_summaries(message.version)
+                             and self.service.offers_summaries)
+                reply = await self.service.compute(self._response, rows, cursor, summaries)
         except UnsupportedVersionError as exc:
             reply = ErrorReply(ErrorCode.UNSUPPORTED_VERSION, str(exc)[:1000])
         except ProtocolError as exc:
             log.info("sync request from %s refused: %s", peer, exc)
             reply = ErrorReply(ErrorCode.BAD_REQUEST, str(exc)[:1000])
         return await self.service.compute(encode_message, reply)
+
+    def _response(self, rows: Sequence[RecordRow], cursor: bytes, summaries: bool
+                  ) -> SyncResponse:
+        """A page as sent: this node's own announcements as their signed summaries to a
+        peer that reads them (derived here, in the search threads, not the store's)."""
+        service = self.service
+        envelopes = [service.summary_envelope(r) if summaries and r.owner == service.node_id
+                     and r.kind == ANNOUNCEMENT else r.envelope for r in rows]
+        return SyncResponse(tuple(decode_envelope(e) for e in envelopes), cursor)
 
     def _note_behind(self, peer: str, entries: Sequence[DigestEntry], theirs: Digest) -> None:
         """A peer that shows us, by its digest, that it holds records we lack has just
@@ -248,5 +253,4 @@ class AntiEntropy:
                 "sync_records_pulled": self.records_pulled}
 
 
-def _response(envelopes: Sequence[bytes], cursor: bytes) -> SyncResponse:
-    return SyncResponse(tuple(decode_envelope(e) for e in envelopes), cursor)
+

@@ -308,6 +308,7 @@ class NodeService:
         if before is not None and before.kind == ANNOUNCEMENT:
             for spec_id in spec_ids(await self.compute(announcement_of, before)):
                 self._own_specs.pop(spec_id, None)
+            self._summaries.pop((learnware_id, before.sequence), None)
         row = await self._store(self.store.get_record, out.owner, learnware_id)
         assert row is not None
         await self._run(self._search_pool, self.catalog.apply, row)
@@ -411,9 +412,9 @@ class NodeService:
     # -- full specs by content id ----------------------------------------------------------
     async def fetch_specs(self, wanted: dict[str, tuple[str, ...]],
                           timeout: float | None = None) -> dict[str, RKMESpec]:
-        """Full specs by content id (-> the owners that offer them): from the cache or
-        pinned own specs, else from peers (kept in the cache). Ids no one could supply
-        within `timeout` seconds are left out."""
+        """Full specs by content id (-> the owners that offer them): from the cache,
+        else from peers (then kept in the cache). Ids no one could supply within
+        `timeout` seconds are left out."""
         got = await self.compute(self.spec_cache.get_many, list(wanted))
         missing = {i: owners for i, owners in wanted.items() if i not in got}
         if not missing:
@@ -433,7 +434,7 @@ class NodeService:
                 continue
             try:
                 out[spec_id] = decode_spec(data, spec_id)
-            except ProtocolError as exc:  # the peer layer checks too; never trust twice less
+            except ProtocolError as exc:  # checked here too: the service trusts no layer
                 log.info("fetched spec %s refused: %s", spec_id, exc)
                 continue
             self.spec_cache.put(spec_id, data)
