@@ -443,7 +443,7 @@ class NodeService:
     async def specs_held(self, wanted: list[str]) -> dict[str, bytes]:
         """Encoded full specs this node can serve a peer now: cached, or its own (read
         from its announcements in the store)."""
-        out = await self.compute(_cached, self.spec_cache, wanted)
+        out = await self.compute(self.spec_cache.get_many_bytes, wanted)
         own = {self._own_specs[i] for i in wanted if i not in out and i in self._own_specs}
         if own:
             rows = await self._store(_own_rows, self.store, self.node_id, sorted(own))
@@ -575,15 +575,6 @@ class NodeService:
 
     async def peer_list(self) -> list[PeerInfo]:
         return await self.peers.peers()
-
-
-def _cached(cache: SpecCache, wanted: list[str]) -> dict[str, bytes]:
-    out = {}
-    for spec_id in wanted:
-        data = cache.get_bytes(spec_id)
-        if data is not None:
-            out[spec_id] = data
-    return out
 
 
 def _own_rows(store: Store, owner: str, learnware_ids: list[str]) -> list[RecordRow]:

@@ -81,13 +81,18 @@ class SpecCache:
         data = self.get_bytes(spec_id)
         return None if data is None else decode_spec(data, spec_id)
 
-    def get_many(self, spec_ids: Iterable[str]) -> dict[str, RKMESpec]:
+    def get_many_bytes(self, spec_ids: Iterable[str]) -> dict[str, bytes]:
+        """The encoded specs held among `spec_ids` (as served to peers)."""
         out = {}
         for spec_id in spec_ids:
-            spec = self.get(spec_id)
-            if spec is not None:
-                out[spec_id] = spec
+            data = self.get_bytes(spec_id)
+            if data is not None:
+                out[spec_id] = data
         return out
+
+    def get_many(self, spec_ids: Iterable[str]) -> dict[str, RKMESpec]:
+        """The decoded specs held among `spec_ids`."""
+        return {i: decode_spec(data, i) for i, data in self.get_many_bytes(spec_ids).items()}
 
     def clear(self) -> None:
         with self._lock:
