@@ -422,11 +422,12 @@ def _rerank(args: argparse.Namespace, answer: dict[str, Any], table: Any, labels
     from lwnode.cli.cache import cache_dir
     from lwnode.userside.rerank import rerank_packages, shortlist_ids
 
-    fetched = _fetch(args, shortlist_ids(answer, args.rerank), cache_dir(args))
+    fetched, unfetched = _fetch_each(args, shortlist_ids(answer, args.rerank),
+                                     cache_dir(args), tolerant=True)
     with _step(f"scoring {len(fetched)} learnware(s) on your {len(labels)} labels"):
         return rerank_packages(answer, {f.learnware_id: f.path for f in fetched}, table,
                                labels, labels_name=args.labels, semantic=args.semantic,
-                               data_name=args.data, n=args.rerank)
+                               data_name=args.data, n=args.rerank, unfetched=unfetched)
 
 
 def _print_rerank(reranked: dict[str, Any], answer: dict[str, Any], labels: str) -> None:
@@ -538,18 +539,36 @@ def _print_answer(answer: dict[str, Any], body: dict[str, Any]) -> None:
 
 
 def _fetch(args: argparse.Namespace, ids: Sequence[str], dest: Path) -> list[Any]:
+    fetched, _ = _fetch_each(args, ids, dest, tolerant=False)
+    return fetched
+
+
+def _fetch_each(args: argparse.Namespace, ids: Sequence[str], dest: Path, *, tolerant: bool
+                ) -> tuple[list[Any], dict[str, str]]:
+    """Fetch `ids` in turn. `tolerant` (a re-ranking's shortlist): one that fails is
+    left out with why (id -> message), and only when none arrives does the first
+    failure stand; otherwise the first failure stops the command."""
+    from lwnode.cli.cache import fetch_lock
+    from lwnode.errors import InputError, NodeError
     from lwnode.userside.local import fetch_package
 
     client = _client(args)
     limits = _fetch_limits(args, client.url)
-    fetched = []
-    from lwnode.cli.cache import fetch_lock
-
+    fetched, failed = [], {}
+    first: NodeError | None = None
     for learnware_id in _resolve_ids(client, ids):
-        with fetch_lock(dest), _bar(f"fetching {_short(learnware_id)}", 0) as advance:
-            fetched.append(fetch_package(client, learnware_id, dest, progress=advance,
-                                         limits=limits))
-    return fetched
+        try:
+            with fetch_lock(dest), _bar(f"fetching {_short(learnware_id)}", 0) as advance:
+                fetched.append(fetch_package(client, learnware_id, dest, progress=advance,
+                                             limits=limits))
+        except NodeError as exc:  # an owner down, a download that did not verify...
+            if not tolerant or isinstance(exc, InputError):
+                raise
+            failed[learnware_id] = str(exc)[:300]
+            first = first or exc
+    if not fetched and first is not None:
+        raise first
+    return fetched, failed
 
 
 def _fetch_limits(args: argparse.Namespace, node_url: str) -> Any:

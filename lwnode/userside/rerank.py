@@ -129,15 +129,19 @@ def rerank_packages(answer: Mapping[str, Any], packages: Mapping[str, str | os.P
                     table: Table, labels: NDArray[Any], *, labels_name: str,
                     semantic: str | os.PathLike[str] | None = None,
                     data_name: str = "the data", n: int = DEFAULT_RERANK,
-                    trusted_types: Sequence[str] = ()) -> dict[str, Any]:
+                    trusted_types: Sequence[str] = (),
+                    unfetched: Mapping[str, str] | None = None) -> dict[str, Any]:
     """`rerank` on fetched (verified) package files, `packages` by learnware id
     (`shortlist_ids`): a package that cannot be loaded here (e.g. a model that runs its
-    own code) is left out with a note; `semantic` names the user's columns (as
-    ``--semantic``); a problem with the labels is named as `labels_name`."""
+    own code) is left out with a note, as is one that could not be fetched
+    (`unfetched`: id -> why); `semantic` names the user's columns (as ``--semantic``);
+    a problem with the labels is named as `labels_name`."""
     from lwnode.userside.local import load_learnwares, read_semantic
 
     names = _names(answer)
-    learnwares, notes = {}, []
+    learnwares: dict[str, Any] = {}
+    notes = [f"{names.get(lid) or lid.split(':', 1)[-1][:12]} not re-ranked: it could not "
+             f"be fetched ({why})" for lid, why in (unfetched or {}).items()]
     for lid, path in packages.items():
         try:
             learnwares[lid] = load_learnwares([Path(path)], trusted_types=trusted_types)[0]

@@ -617,6 +617,23 @@ async def test_rerank_orders_the_shortlist_by_labels_as_the_command_line(decoys,
     assert any("too few to tell methods apart" in n for n in body["notes"]), body["notes"]
 
 
+async def test_a_shortlisted_learnware_that_cannot_be_fetched_is_left_out_with_why(decoys,
+                                                                                  http):
+    """One fetch failing (here: an id withdrawn since, unknown to the node) does not
+    fail the re-ranking of the others; the note names it."""
+    files, answer = await _searched(decoys, http)
+    gone = {**answer["single"][0], "id": f"sha256:{2:064x}", "name": "vanished"}
+    answer = {**answer, "single": [gone, *answer["single"]]}
+    r = await http.post(f"{decoys.url}/v1/web/rerank", data=_form(
+        **files, labels=_labels(decoys.y[:20]), answer=json.dumps(answer), rerank="3"))
+    body = await r.json()
+    assert r.status == 200, body
+    assert [n for n in body["notes"] if n.startswith("vanished not re-ranked: it could not "
+                                                     "be fetched")], body["notes"]
+    assert gone["id"] not in {e["id"] for e in body["ranking"]} and body["ranking"]
+    assert _leftovers(decoys) == []
+
+
 @pytest.mark.parametrize(("fields", "status", "words"), [
     ({"labels": None}, 400, ("labels: choose a file of labels",)),
     ({"rerank": "11"}, 400, ("rerank: 11 is outside 1..10",)),

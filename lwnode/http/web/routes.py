@@ -45,7 +45,7 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -58,10 +58,12 @@ from lwnode.errors import (
     BadRequest,
     Busy,
     FetchFailed,
+    Gone,
     InputError,
     JobFailed,
     NodeError,
     NodeUnreachable,
+    NotFound,
     RequestFailed,
     TooLarge,
     Unauthorized,
@@ -143,6 +145,25 @@ async def _fetch(ctx: WebContext, request: web.Request, lid: str) -> Fetched:
         raise
     except NodeError as exc:  # a download that did not verify, no URL known...
         raise FetchFailed(str(exc)) from exc
+
+
+async def _fetch_shortlist(ctx: WebContext, request: web.Request, ids: Sequence[str]
+                           ) -> tuple[list[Fetched], dict[str, str]]:
+    """Fetch a re-ranking's shortlist: one that fails (its owner down, withdrawn
+    meanwhile, a download that does not verify) is left out with why, so the others
+    are still re-ranked; only when none arrives does the fetch's error stand."""
+    fetched: list[Fetched] = []
+    unfetched: dict[str, str] = {}
+    first: NodeError | None = None
+    for lid in ids:
+        try:
+            fetched.append(await _fetch(ctx, request, lid))
+        except (FetchFailed, NodeUnreachable, RequestFailed, NotFound, Gone) as exc:
+            unfetched[lid] = str(exc)[:300]
+            first = first or exc
+    if not fetched and first is not None:
+        raise first
+    return fetched, unfetched
 
 
 def _fetched_json(f: Fetched) -> dict[str, Any]:
@@ -385,13 +406,14 @@ async def rerank(request: web.Request) -> web.Response:
         answer = read_answer(form.text("answer"), max_k=ctx.config.search.max_k,
                              max_mixture=ctx.config.search.max_mixture)
         began = time.perf_counter()
-        fetched = [await _fetch(ctx, request, lid) for lid in shortlist_ids(answer, n)]
+        fetched, unfetched = await _fetch_shortlist(ctx, request, shortlist_ids(answer, n))
         toml = form.files.get("semantic")
         job = {"kind": "rerank", "data": str(form.files["data"].path),
                "data_name": form.files["data"].name,
                "semantic": None if toml is None else str(toml.path),
                "labels": str(form.files["labels"].path), "answer": answer, "n": n,
-               "packages": {f.learnware_id: str(f.path) for f in fetched}}
+               "packages": {f.learnware_id: str(f.path) for f in fetched},
+               "unfetched": unfetched}
         with ctx.jobs.pinned([f.path for f in fetched]):
             try:
                 out = await ctx.jobs.run_worker(job, form.root)

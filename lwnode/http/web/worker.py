@@ -114,7 +114,8 @@ def rerank_job(job: dict[str, Any]) -> dict[str, Any]:
         out = rerank_packages(answer, job["packages"], table, labels,
                               labels_name=job["labels"], semantic=job.get("semantic"),
                               data_name=job.get("data_name") or "the data", n=job["n"],
-                              trusted_types=tuple(job.get("trusted_types", ())))
+                              trusted_types=tuple(job.get("trusted_types", ())),
+                              unfetched=job.get("unfetched"))
     except InputError as exc:
         raise InputError(_in_page_words(str(exc))) from None
     first = labels_first(out, answer)
