@@ -39,12 +39,15 @@ class Match:
     comparable across queries (see `engine.search.scoring`). `mapping` is set for a
     heterogeneous match (a learnware over other columns, compared after mapping the
     user's columns onto its own; see `engine.hetero`) and None otherwise.
+    `approximate` marks `mmd2` and `score` estimated from sketches
+    (`engine.search.sketch`), not computed on the full specs.
     """
 
     id: str
     mmd2: float | None
     score: float
     mapping: ColumnMapping | None = None
+    approximate: bool = False
 
 
 @dataclass(frozen=True)

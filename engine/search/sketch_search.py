@@ -36,7 +36,8 @@ from engine.search import semantic_filter as sf
 from engine.search.catalog import MIXTURE_POOL, Catalog
 from engine.search.columns import Columns
 from engine.search.entries import SpaceEntries
-from engine.search.results import Requirement, SearchResult
+from engine.search.results import Match, Requirement, SearchResult
+from engine.search.scoring import score_from
 from engine.search.sketch import (
     DEFAULT_SKETCH_FEATURES,
     SKETCH_DTYPES,
@@ -167,6 +168,14 @@ class SketchIndex(SpaceEntries[_SketchGroup]):
                       ) -> tuple[list[str], int]:
         """The ids of the `n` (default: `shortlist`) candidates nearest by sketch, best
         first, and the number of candidates that passed the semantic filter."""
+        scored, n_candidates = self.shortlist_scored(requirement, n)
+        return [m.id for m in scored], n_candidates
+
+    def shortlist_scored(self, requirement: Requirement, n: int | None = None
+                         ) -> tuple[list[Match], int]:
+        """`shortlist_for` with each candidate's sketch estimates: ``||e_q - e_i||^2``
+        for MMD^2 and the score it gives with ``||e_q||^2`` and ``||e_i||^2`` for the
+        self inner products (`Match.approximate`)."""
         spec = _statistical(requirement)
         n = self.shortlist if n is None else n
         if isinstance(n, bool) or not isinstance(n, int) or n < 1:
@@ -187,7 +196,12 @@ class SketchIndex(SpaceEntries[_SketchGroup]):
             keep = np.argpartition(approx, n - 1)[:n]
             rows, approx = rows[keep], approx[keep]
         order = np.argsort(approx, kind="stable")
-        return [group.ids[int(r)] or "" for r in rows[order]], n_candidates
+        rows, approx = rows[order], np.maximum(approx[order], 0.0)
+        q_self = np.array([float(e_q[float(g)] @ e_q[float(g)])
+                           for g in group.rows["gamma"][rows]])
+        scores = np.atleast_1d(score_from(approx, q_self, group.rows["sq_norm"][rows]))
+        return [Match(group.ids[int(r)] or "", float(a), float(s), approximate=True)
+                for r, a, s in zip(rows, approx, scores, strict=True)], n_candidates
 
     def search(self, requirement: Requirement, fetch: SpecFetcher, k: int = 5,
                max_mixture: int = 3) -> SearchResult:

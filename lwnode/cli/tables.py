@@ -45,6 +45,8 @@ def ranked_table(answer: dict[str, Any]) -> Any:
     table.add_column("where", ratio=2, overflow="fold")
     for rank, hit in enumerate(answer["single"], 1):
         mmd2 = "" if hit["mmd2"] is None else f"{hit['mmd2']:.4f}"
+        if hit.get("approximate"):  # a sketch estimate: the full spec did not arrive
+            mmd2 = "≈" + mmd2
         mapping = hit.get("mapping")
         name = hit["name"] if mapping is None else (  # details under the table
             f"{hit['name']} ({len(mapping['pairs'])}/{len(mapping['learnware_columns'])} "

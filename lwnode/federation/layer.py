@@ -32,10 +32,11 @@ loop (nor in the libp2p thread).
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import math
 from collections import Counter
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import replace
 from typing import Any, TypeVar
 
@@ -471,6 +472,8 @@ class Federation(PeerLayer[NodeService]):
                     log.info("specs from %s: %d item(s) not asked for or not specs", peer,
                              stray)
                 got.update(items)
+                if hops == 0:  # the owner itself answered without them: it withholds
+                    self.service.note_withheld([i for i in chunk if i not in items])
 
         tasks = [asyncio.ensure_future(ask(*call)) for call in calls]
         _, pending = await asyncio.wait(tasks, timeout=timeout)
@@ -535,7 +538,8 @@ class Federation(PeerLayer[NodeService]):
             answer = await local
             mine.append(answer)
             response: SearchResponse = await service.in_store(
-                local_response, service.store, answer, request.query_id, service.node_id,
+                functools.partial(local_response, estimates=True), service.store, answer,
+                request.query_id, service.node_id,
                 service.summary_envelope if service.offers_summaries else None)
             local_mixture.append(response.mixture)
             return response
@@ -561,7 +565,10 @@ class Federation(PeerLayer[NodeService]):
             ask_peer=self._encoding_once(ask), policy=self.routing, mix=mix)
         if response.partial:
             self.counts["searches_partial"] += 1
-        hits = await service.compute(_place, service, response.hits, query.requirement)
+        estimated = {h.learnware_id: h.mmd2 for h in (mine[0].hits if mine else ())
+                     if h.approximate}
+        hits = await service.compute(_place, service, response.hits, query.requirement,
+                                     estimated)
         return answer_of(response, mine[0], hits, k=query.k, asked=asked, answered=answered)
 
     def _mixer(self, requirement: EngineRequirement, max_mixture: int
@@ -733,7 +740,8 @@ def in_operator_words(message: str) -> str:
 
 
 def _place(service: NodeService, hits: Sequence[SearchHit],
-           requirement: EngineRequirement) -> list[Hit]:
+           requirement: EngineRequirement, estimated: Mapping[str, float | None]
+           ) -> list[Hit]:
     """Where each merged hit lives, from the catalog (peers' hits were admitted to it).
 
     A hit whose column mapping does not start from the requirement's columns is
@@ -754,7 +762,10 @@ def _place(service: NodeService, hits: Sequence[SearchHit],
             if theirs is not None and theirs.features and not same_columns(user, theirs) \
                     and order_by_name(user, [theirs]) is None:  # not by name either
                 continue
-        hit = service.hit_for(h.learnware_id, h.score, h.mmd2, h.mapping)
+        # our own sketch estimate, unless a peer's exact figure won the merge
+        approximate = h.learnware_id in estimated and h.mmd2 == estimated[h.learnware_id]
+        hit = service.hit_for(h.learnware_id, h.score, h.mmd2, h.mapping,
+                              approximate=approximate)
         if hit is not None:
             out.append(hit)
     return out

@@ -91,7 +91,8 @@ def engine_mixture(mixture: MixtureHit | None) -> Mixture | None:
 
 
 def local_response(store: Store, answer: SearchAnswer, query_id: str, node_id: str,
-                   own: Callable[[RecordRow], bytes] | None = None) -> SearchResponse:
+                   own: Callable[[RecordRow], bytes] | None = None, *,
+                   estimates: bool = False) -> SearchResponse:
     """This node's answer as a `SearchResponse` (runs in the store thread).
 
     Each hit carries the stored, signed offer of its owner; a hit whose offer is
@@ -99,11 +100,13 @@ def local_response(store: Store, answer: SearchAnswer, query_id: str, node_id: s
     `own` is given for an asker that reads summaries (schema 1.3): this node's own
     learnwares then travel as their signed summaries (`own(row)`), not as full
     announcements (an older asker gets `for_older_asker` of the merged answer).
+    Hits ranked by a sketch estimate (`Hit.approximate`) go only into this node's own
+    merge (`estimates`): the wire has no mark for them, so a peer is not sent them.
     """
     hits: list[SearchHit] = []
     seen: set[str] = set()
     for hit in (*answer.hits, *answer.mixture_hits):
-        if hit.learnware_id in seen:
+        if hit.learnware_id in seen or (hit.approximate and not estimates):
             continue
         wire = wire_hit(store, hit, node_id, own)
         if wire is not None:

@@ -243,7 +243,8 @@ def hit_json(hit: Hit) -> dict[str, Any]:
             "locations": [{"owner": loc.owner, "organization": loc.organization,
                            "package_urls": list(loc.package_urls)} for loc in hit.locations],
             "heterogeneous": mapping is not None,
-            "mapping": None if mapping is None else mapping_json(mapping)}
+            "mapping": None if mapping is None else mapping_json(mapping),
+            "approximate": hit.approximate}
 
 
 def mapping_json(mapping: ColumnMapping) -> dict[str, Any]:

@@ -183,7 +183,10 @@ _SCHEMAS: dict[str, Any] = {
         "locations": {"type": "array", "items": {"type": "object"}},
         "heterogeneous": {"type": "boolean", "description": "the learnware takes other "
                           "columns than the requirement's; `mapping` says which feed which"},
-        "mapping": {"allOf": [_ref("ColumnMapping")], "nullable": True}}}]},
+        "mapping": {"allOf": [_ref("ColumnMapping")], "nullable": True},
+        "approximate": {"type": "boolean", "description": "score and mmd2 are estimates "
+                        "from the learnware's sketch: this node knows it by summary and "
+                        "could not fetch its full spec in time (a note says so)"}}}]},
     "ColumnMapping": {"type": "object", "description": "Which of the user's columns feed "
                       "which of a learnware's (engine.hetero.ColumnMapping)", "properties": {
         "user_columns": {"type": "array", "items": {"type": "string"}},

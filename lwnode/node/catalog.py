@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Set
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -263,41 +263,53 @@ class NodeCatalog:
                     for i in ids]
 
     def search(self, requirement: Requirement, k: int, max_mixture: int,
-               fetched: Mapping[str, RKMESpec] | None = None) -> SearchResult:
+               fetched: Mapping[str, RKMESpec] | None = None,
+               withheld: Set[str] = frozenset()) -> SearchResult:
         """Phase 2: rank every learnware (`fetched`: learnware id -> full spec of the
-        summarised candidates of `shortlist`)."""
+        summarised candidates of `shortlist`). A shortlisted candidate whose full spec
+        did not arrive is ranked by its sketch estimate (`Match.approximate`, and a
+        note) rather than left out, unless its owner withheld it (`withheld`: left out);
+        it takes no part in the mixture."""
         with self._lock.read():
             if requirement.spec is None:
                 return self._semantic_search(requirement, k)
             if not len(self._sketches):
                 return self._catalog.search(requirement, k=k, max_mixture=max_mixture)
-            ids, n_summarised = self._sketches.shortlist_for(requirement)
+            scored, n_summarised = self._sketches.shortlist_scored(requirement)
             full = self._full_search(requirement, max(k, MIXTURE_POOL), max_mixture,
-                                     bool(ids))
+                                     bool(scored))
             pool = [(m.id, self._catalog.get(m.id).spec) for m in full.single
                     if m.mapping is None]
-        got = [(i, fetched[i]) for i in ids if fetched and i in fetched
-               and fetched[i].space == requirement.spec.space]
-        missing = len(ids) - len(got)
+        fetched = fetched or {}
+        got = [(m.id, fetched[m.id]) for m in scored if m.id in fetched
+               and fetched[m.id].space == requirement.spec.space]
+        have = {i for i, _ in got}
+        estimated = [m for m in scored if m.id not in have and m.id not in withheld]
         notes = list(full.notes)
-        if missing:
-            notes.append(f"{missing} of {len(ids)} shortlisted learnwares known by summary "
-                         "could not be fetched")
+        if estimated:
+            notes.append(f"{len(estimated)} of {len(scored)} shortlisted learnwares known by "
+                         "summary could not be fetched: ranked by their sketches "
+                         "(approximate MMD², marked so)")
+        refused = sum(m.id in withheld and m.id not in have for m in scored)
+        if refused:
+            notes.append(f"{refused} shortlisted learnware(s) left out: their owners "
+                         "withheld the full specs")
         n = full.n_candidates + n_summarised
-        exact = full.exact and missing == 0 and len(ids) == n_summarised
-        if not got:
-            return SearchResult(full.single[:k], full.mixture, n, exact, full.gamma,
-                                tuple(notes))
-        few = Catalog(index=False, memory_budget=self.memory_budget)
-        blank = SemanticSpec()  # both sides passed the semantic filter already
-        for entry_id, spec in [*pool, *got]:
-            few.add(entry_id, blank, spec)
-        merged = few.search(Requirement(spec=requirement.spec), k=k, max_mixture=max_mixture,
-                            exact=True)
+        exact = full.exact and len(have) == len(scored) == n_summarised
         hetero = [m for m in full.single if m.mapping is not None]
-        single = sorted([*merged.single, *hetero], key=_best_first)[:k]
-        return SearchResult(tuple(single), merged.mixture or full.mixture, n, exact,
-                            merged.gamma, tuple(notes))
+        if got:
+            few = Catalog(index=False, memory_budget=self.memory_budget)
+            blank = SemanticSpec()  # both sides passed the semantic filter already
+            for entry_id, spec in [*pool, *got]:
+                few.add(entry_id, blank, spec)
+            ranked = few.search(Requirement(spec=requirement.spec), k=k,
+                                max_mixture=max_mixture, exact=True)
+            singles, mixture, gamma = [*ranked.single, *hetero], ranked.mixture, ranked.gamma
+        else:
+            singles, mixture, gamma = list(full.single), None, full.gamma
+        single = sorted([*singles, *estimated], key=_best_first)[:k]
+        return SearchResult(tuple(single), mixture or full.mixture, n, exact, gamma,
+                            tuple(notes))
 
     def _full_search(self, requirement: Requirement, k: int, max_mixture: int,
                      summarised: bool) -> SearchResult:

@@ -36,6 +36,8 @@ class Hit:
     locations: tuple[Location, ...] = ()
     mapping: ColumnMapping | None = None
     """Set for a heterogeneous match: which of the user's columns feed the learnware's."""
+    approximate: bool = False
+    """`mmd2` and `score` are sketch estimates: the full spec could not be fetched."""
 
 
 @dataclass(frozen=True)

@@ -81,6 +81,7 @@ log = logging.getLogger("lwnode.service")
 T = TypeVar("T")
 
 UPLOAD_FLUSH_BYTES = 1 << 20
+WITHHELD_KEPT = 10_000
 READ_CHUNK_BYTES = 1 << 18
 
 
@@ -139,6 +140,8 @@ class NodeService:
         """Peers' full specs fetched for searches (`fetch_specs`), served on too."""
         self._own_specs: dict[str, str] = {}
         """Spec id -> learnware id of this node's own announcements (served to peers)."""
+        self._withheld: dict[str, None] = {}
+        """Spec ids their owners withheld (`note_withheld`), oldest first."""
         self._summaries: dict[tuple[str, int], bytes] = {}
         """(learnware id, sequence) -> the signed summary of an own announcement."""
         self.organization = config.organization_of(identity.node_id)
@@ -425,6 +428,15 @@ class NodeService:
         got.update(await self.compute(self.keep_fetched, missing, fetched))
         return got
 
+    def note_withheld(self, spec_ids: list[str]) -> None:
+        """Spec ids their owner answered a request for without the spec: a search does
+        not rank their learnwares by sketch estimate (an owner cannot have its claim
+        ranked while withholding what would check it). Bounded; forgotten oldest first."""
+        for spec_id in spec_ids:
+            self._withheld[spec_id] = None
+        while len(self._withheld) > WITHHELD_KEPT:
+            del self._withheld[next(iter(self._withheld))]
+
     def keep_fetched(self, wanted: dict[str, tuple[str, ...]], fetched: dict[str, bytes]
                       ) -> dict[str, RKMESpec]:
         """Decode (checking each content id) and cache what peers sent."""
@@ -496,11 +508,13 @@ class NodeService:
         node's own user waits for the routed answers anyway."""
         to_fetch = await self.compute(self.catalog.shortlist, query.requirement)
         fetched = await self._fetch_candidates(to_fetch, query.deadline_ms, fetch_share)
+        withheld = {t.learnware_id for t in to_fetch if t.spec_id in self._withheld}
         result = await self._run(self._search_pool, self.catalog.search, query.requirement,
-                                 query.k, query.max_mixture, fetched)
+                                 query.k, query.max_mixture, fetched, withheld)
         hits = []
         for match in result.single:
-            hit = self.hit_for(match.id, match.score, match.mmd2, match.mapping)
+            hit = self.hit_for(match.id, match.score, match.mmd2, match.mapping,
+                               approximate=match.approximate)
             if hit is not None:
                 hits.append(hit)
         mixture, members = result.mixture, list[Hit]()
@@ -539,7 +553,8 @@ class NodeService:
                                   fetched)
 
     def hit_for(self, learnware_id: str, score: float, mmd2: float | None,
-                mapping: ColumnMapping | None = None) -> Hit | None:
+                mapping: ColumnMapping | None = None, *, approximate: bool = False
+                ) -> Hit | None:
         """A learnware of the catalog with where it lives (None if it is not there)."""
         locations = self.catalog.locations(learnware_id)
         if not locations:  # withdrawn between ranking and here
@@ -549,7 +564,7 @@ class NodeService:
         url = (self.public_url + package_path(learnware_id) if mine is not None
                else first.package_urls[0])
         return Hit(learnware_id, first.owner, first.organization, first.name, score, mmd2, url,
-                   first.size, mine is not None, tuple(locations), mapping)
+                   first.size, mine is not None, tuple(locations), mapping, approximate)
 
     # -- node ----------------------------------------------------------------------------
     async def health(self) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from engine.search import Requirement as EngineRequirement
 from engine.specification.semantic import SemanticSpec
 from lwnode.federation.p2p import InProcessHub, InProcessNetwork
 from lwnode.federation.p2p.memory import memory_addr
+from lwnode.http import jsonio
 from lwnode.node.catalog import NodeCatalog
 from lwnode.node.records import offer_of, row_of
 from lwnode.node.searchtypes import SearchQuery
@@ -111,6 +112,27 @@ async def test_specs_reach_three_links_along_a_chain_even_through_an_owner():
         assert c.service.spec_cache.counters()["spec_cache_specs"] == 2  # kept on the way
 
 
+async def test_a_spec_that_does_not_arrive_in_time_is_ranked_by_its_sketch_and_marked():
+    hub = InProcessHub()
+    async with node(hub, "A") as a, node(hub, "B", bootstrap=(a,)) as b, \
+            node(hub, "C", bootstrap=(b,)) as c:
+        lid = await publish(a, 1)
+        await until(lambda: lid in b.service.catalog.ids(), "A's summary on B")
+        hub.set_delay(a.id, 3.0)  # A answers, but after B's search has given up
+        answer = await b.service.search_local(SearchQuery(requirement(0.0), 5, 3,
+                                                          deadline_ms=400))
+        assert [(h.learnware_id, h.approximate) for h in answer.hits] == [(lid, True)]
+        assert "ranked by their sketches" in " ".join(answer.notes) and not answer.exact
+        assert jsonio.hit_json(answer.hits[0])["approximate"] is True
+        # a peer is not sent an estimate: the wire has no mark for it
+        req = requirement(0.0)
+        request = encode_message(SearchRequest("e" * 32, Requirement(req.semantic, req.spec),
+                                               5, 0, 1, (), 400))
+        wire = decode_message(await c.network.request(b.id, SEARCH_PROTOCOL, request,
+                                                      timeout=WAIT))
+        assert isinstance(wire, SearchResponse) and wire.hits == ()
+
+
 async def test_a_withdrawal_removes_a_summarised_learnware():
     hub = InProcessHub()
     async with node(hub, "A") as a, node(hub, "B", bootstrap=(a,)) as b:
@@ -158,8 +180,8 @@ async def test_spec_bytes_that_are_not_the_signed_id_are_refused_and_not_cached(
         await m.publish(SUMMARY_TOPIC, encode_envelope(mallory.sign(summary)))
         await until(lambda: ann.learnware_id in b.service.catalog.ids(), "the bait on B")
         answer = await b.service.search_local(SearchQuery(requirement(0.0), 5, 3))
-        assert answer.hits == ()
-        assert "could not be fetched" in " ".join(answer.notes)
+        assert answer.hits == ()  # not even ranked by its sketch: its owner withheld it
+        assert "withheld" in " ".join(answer.notes), answer.notes
         assert b.counters()["specs_refused"] == 1
         assert b.service.spec_cache.counters()["spec_cache_specs"] == 0
 
@@ -232,9 +254,13 @@ def test_a_rebuilt_catalog_ranks_summaries_and_full_announcements_alike():
     req = requirement(0.0)
     wanted = catalog.shortlist(req)
     assert [w.learnware_id for w in wanted] == [ann.learnware_id]
-    without = catalog.search(req, 4, 3)
-    assert ann.learnware_id not in {m.id for m in without.single}
-    assert "could not be fetched" in " ".join(without.notes) and not without.exact
+    without = catalog.search(req, 4, 3)  # its spec did not arrive: ranked by the sketch
+    estimated = [m for m in without.single if m.approximate]
+    assert [m.id for m in estimated] == [ann.learnware_id] and not without.exact
+    assert "ranked by their sketches" in " ".join(without.notes)
+    assert without.mixture is None or ann.learnware_id not in without.mixture.ids
+    withheld = catalog.search(req, 4, 3, withheld={ann.learnware_id})
+    assert ann.learnware_id not in {m.id for m in withheld.single}
     result = catalog.search(req, 4, 3, {ann.learnware_id: ann.statistical[0]})
     assert {m.id for m in result.single} == {*lids, ann.learnware_id} and result.exact
     # the same ranking as one catalog of all four full specs

@@ -743,7 +743,8 @@ function renderAnswer(req, answer) {
             `${hit.mapping.learnware_columns.length} mapped` })),
           mappingLines(hit.mapping.lines)) : null),
       h("td", { "data-label": "Owner" }, `${hit.organization || ""} `, h("span", { class: hit.local ? "tag here" : "tag", text: hit.local ? "this node" : "peer" })),
-      h("td", { class: "num", "data-label": "MMD² (rank)", text: fmt(hit.mmd2, 4) }),
+      h("td", { class: "num", "data-label": "MMD² (rank)", text: (hit.approximate ? "≈" : "") + fmt(hit.mmd2, 4),
+        title: hit.approximate ? "estimated from the learnware's sketch: its full spec could not be fetched in time" : null }),
       h("td", { "data-label": "Score" }, h("span", { class: "scorebar", "aria-hidden": "true" }, scoreFill(hit.score)), fmt(hit.score)),
       h("td", { class: "num", "data-label": "Size", text: bytes(hit.size) }),
       h("td", { "data-label": "Package" }, fetchBtn, status)));
