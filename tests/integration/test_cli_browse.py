@@ -288,8 +288,8 @@ async def test_status_of_a_degraded_node_names_what_is_down_and_exits_1(tmp_path
                 return bool(a.federation.problems())
 
             await until(down, "the supervisor to see the watcher down")
-            json_run, text_run = await asyncio.gather(*(asyncio.to_thread(
-                lwnode, "status", "--node", a.url, *extra, cwd=tmp_path)
+            json_run, text_run = await asyncio.gather(*(asyncio.to_thread(  # at once
+                lwnode, "status", "--node", a.url, *extra, cwd=tmp_path, process=True)
                 for extra in (("--json",), ())))
         finally:
             network.peers = real

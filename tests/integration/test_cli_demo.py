@@ -1,4 +1,5 @@
-"""`lwnode demo` as a user runs it: a real subprocess, its report on stdout."""
+"""`lwnode demo` as a user runs it: a real subprocess, its report on stdout (its misuse
+is checked in-process, `cli_run.in_process`)."""
 
 import io
 import json
@@ -64,12 +65,15 @@ def test_unknown_command_is_a_usage_error():
 
 
 def test_demo_data_sets_are_offered_and_misuse_is_one_line():
-    run = [sys.executable, "-m", "lwnode.cli", "demo"]
-    helped = subprocess.run([*run, "--help"], capture_output=True, text=True, timeout=60)
-    assert "{image,tabular,text}" in helped.stdout
+    from cli_run import in_process  # the entry point's own process: the tests above
+
+    def demo(*argv: str) -> subprocess.CompletedProcess[str]:
+        return in_process(["demo", *argv], cwd=".", env=os.environ)
+
+    assert "{image,tabular,text}" in demo("--help").stdout
     for argv, text in ((["--data", "video"], "invalid choice"),
                        (["--engine", "--data", "text"], "digits only"),
                        (["--seed", "-1"], "expected 0..4294967295"),
                        (["--keep", __file__], "is not a folder")):
-        proc = subprocess.run([*run, *argv], capture_output=True, text=True, timeout=60)
+        proc = demo(*argv)
         assert proc.returncode == 2 and text in proc.stderr and "Traceback" not in proc.stderr

@@ -1,7 +1,9 @@
-"""The command line as people run it: subprocesses against a running node.
+"""The command line as people run it against a running node (``lwnode run`` in a
+subprocess).
 
 init -> run -> pack -> publish -> search -> fetch -> reuse, every bad input to
-its exit code with one line on stderr, and the node's clean stop on SIGTERM.
+its exit code with one line on stderr (each in its own ``python -m lwnode.cli``
+process, the entry point people run), and the node's clean stop on SIGTERM.
 """
 
 from __future__ import annotations
@@ -158,10 +160,11 @@ def test_every_command_has_help():
     commands = ("init", "run", "pack", "publish", "search", "fetch", "reuse", "peers", "spec",
                 "spec make", "demo", "list", "show", "withdraw", "status", "cache",
                 "cache clear", "completion")
-    helped = lwnode_many([(*c.split(), "--help") for c in commands], cwd=".")  # at once
+    helped = lwnode_many([(*c.split(), "--help") for c in commands], cwd=".")
     for command, proc in zip(commands, helped, strict=True):
         assert proc.stdout.startswith("usage: lwnode"), command
-    assert "exit codes" in lwnode("--help", cwd=".", check=0).stdout
+    # the entry point people run, in a fresh interpreter
+    assert "exit codes" in lwnode("--help", cwd=".", check=0, process=True).stdout
 
 
 def test_run_works_with_no_config_and_stops_on_sigterm(tmp_path):

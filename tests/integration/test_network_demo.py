@@ -4,10 +4,10 @@ asserted (the right learnwares found, reuse better than the user's own few-label
 import io
 import json
 import os
-import subprocess
-import sys
+import tempfile
 
 import pytest
+from cli_run import in_process
 from rich.console import Console
 
 from lwnode.demo import network as network_demo
@@ -61,10 +61,10 @@ async def test_tabular_demo_finds_forecasters_that_fit_the_users_state(tmp_path)
         assert rmse[method] < rmse["user-only model (few labels)"]
 
 
-def test_lwnode_demo_command_runs_the_network_and_cleans_up(tmp_path):
+def test_lwnode_demo_command_runs_the_network_and_cleans_up(tmp_path, monkeypatch):
     env = {**os.environ, "COLUMNS": "120", "TMPDIR": str(tmp_path)}
-    proc = subprocess.run([sys.executable, "-m", "lwnode.cli", "demo", "--quick", "--orgs", "2",
-                           "--json"], capture_output=True, text=True, timeout=170, env=env)
+    monkeypatch.setattr(tempfile, "tempdir", None)  # read $TMPDIR again, as a new process does
+    proc = in_process(["demo", "--quick", "--orgs", "2", "--json"], cwd=tmp_path, env=env)
     assert proc.returncode == 0, proc.stderr[-2000:]
     report = json.loads(proc.stdout)  # stdout is the JSON alone: progress went to stderr
     assert set(report) == {"demo", "data", "title", "user_task", "organizations", "n_labels",

@@ -264,3 +264,16 @@ class _Scaled:
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         return self.factor * self.model.predict(x)
+
+
+def test_the_offset_fit_takes_scipys_logsumexp_float_for_float():
+    from scipy.special import logsumexp
+
+    from engine.reuse.offset_logistic import _logsumexp_rows
+
+    rng = np.random.default_rng(0)
+    for scale in (1e-3, 1.0, 30.0, 700.0):
+        z = rng.normal(scale=scale, size=(50, 4))
+        z[::3, 1] = z[::3, 0]  # rows whose maximum is tied
+        z[::5] = 2.5  # rows of one value
+        assert np.array_equal(_logsumexp_rows(z), logsumexp(z, axis=1))
