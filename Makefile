@@ -28,7 +28,9 @@ test: $(STAMP) browser
 # The inner loop: lint and the unit tests that need no data set, no browser and no
 # subprocess-heavy node; `make test` (what CI runs) is the whole suite, in two worker
 # processes (pytest-xdist), each taking whole test files so that a module's node
-# fixtures start once: 316 s against 547 s in one process, quiet 2-core machine.
+# fixtures start once: 316 s against 547 s in one process, quiet 2-core machine (issue
+# 17); then (command-line tests in-process, a faster offset fit, fewer fresh interpreters)
+# 536 s -> 278 s back to back on the same shared, loaded (load 3-5) 2-core machine.
 test-fast: $(STAMP)
 	$(PY) -m ruff check engine protocol lwnode tests benchmarks
 	$(PY) -m pytest -q -x -m "not slow" tests/unit
