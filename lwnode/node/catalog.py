@@ -128,7 +128,8 @@ class NodeCatalog:
         """First spec id -> learnware id, for the learnwares in the sketch index."""
         self.memory_budget = memory_budget
         self.skipped = 0
-        """Announcements `rebuild` left out for specs over its `max_points`."""
+        """Records `rebuild` left out: specs over its `max_points`, or offers the
+        engine cannot index."""
         self._where: dict[str, dict[str, Location]] = {}
         self._lock = RWLock()
 
