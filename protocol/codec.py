@@ -182,10 +182,13 @@ def encode_envelope(envelope: SignedEnvelope) -> bytes:
     return pack(_envelope_to_wire(envelope))
 
 
-def decode_envelope(data: object) -> SignedEnvelope:
-    """Parse envelope bytes (not yet verified); any defect raises `SignatureError`."""
+def decode_envelope(data: object, *, checked: bool = False) -> SignedEnvelope:
+    """Parse envelope bytes (not yet verified); any defect raises `SignatureError`.
+    `checked`: bytes this node checked before (its store's), whose canonical form is
+    not checked again."""
     try:
-        value = unpack(data, max_bytes=limits.MAX_ENVELOPE_BYTES, what="envelope")
+        value = unpack(data, max_bytes=limits.MAX_ENVELOPE_BYTES, what="envelope",
+                       canonical=not checked)
     except ProtocolError as exc:
         raise SignatureError(str(exc)) from None
     return _envelope_from_wire(value, "envelope")
@@ -406,8 +409,8 @@ def encode_message(message: Message) -> bytes:
     return data
 
 
-def decode_message(data: object, expected: type[M] | tuple[type[Any], ...] | None = None
-                   ) -> M:
+def decode_message(data: object, expected: type[M] | tuple[type[Any], ...] | None = None,
+                   *, checked: bool = False) -> M:
     """Decode and validate a message from untrusted bytes.
 
     Parameters
@@ -417,6 +420,10 @@ def decode_message(data: object, expected: type[M] | tuple[type[Any], ...] | Non
     expected
         A message class (or tuple of classes) the caller accepts; another type is
         refused. None accepts every type.
+    checked
+        The bytes were checked by this node before (a record of its own store): the
+        schema is validated as always, the canonical and normal forms are not
+        re-encoded to be compared again (~40 % of decoding a stored summary).
 
     Raises
     ------
@@ -428,7 +435,7 @@ def decode_message(data: object, expected: type[M] | tuple[type[Any], ...] | Non
     classes: tuple[Any, ...] = (expected if isinstance(expected, tuple) else (expected,)
                                 if expected is not None else tuple(MESSAGE_TYPES.values()))
     limit = max(max_bytes_for(c) for c in classes)
-    value = unpack(data, max_bytes=limit, what="message")
+    value = unpack(data, max_bytes=limit, what="message", canonical=not checked)
     top = MapReader(value, "message")
     kind, version, body = top.take("type"), top.take("version"), top.take("body")
     top.done()
@@ -447,7 +454,7 @@ def decode_message(data: object, expected: type[M] | tuple[type[Any], ...] | Non
     if len(data) > max_bytes_for(cls):
         raise ProtocolError(f"{kind}: {len(data)} bytes, at most {max_bytes_for(cls)} allowed")
     message = getattr(_Reader(lenient=minor > SCHEMA_MINOR), kind)(body, f"{kind}.body")
-    if minor == SCHEMA_MINOR and pack(_message_wire(message)) != bytes(data):
+    if not checked and minor == SCHEMA_MINOR and pack(_message_wire(message)) != bytes(data):
         raise ProtocolError(f"{kind}: not in normal form (a field decodes to a value that "
                             "encodes differently, e.g. unsorted tags or a missing default)")
     # Who wrote it, not a field: a responder answers an older asker in its terms.

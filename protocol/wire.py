@@ -80,11 +80,12 @@ def pack(value: Any) -> bytes:
         raise ProtocolError(f"cannot encode: {exc}") from None
 
 
-def unpack(data: object, *, max_bytes: int, what: str) -> Any:
+def unpack(data: object, *, max_bytes: int, what: str, canonical: bool = True) -> Any:
     """Decode canonical msgpack bytes of at most `max_bytes`; hostile input is fine.
 
     Raises `ProtocolError` naming `what` for oversize, malformed, out-of-bounds or
-    non-canonical input.
+    non-canonical input. `canonical=False` skips the last check (re-encoding the value
+    and comparing): only for bytes this node checked before, e.g. its own store's.
     """
     if not isinstance(data, bytes | bytearray | memoryview):
         raise ProtocolError(f"{what}: expected bytes, got {type(data).__name__}")
@@ -100,6 +101,8 @@ def unpack(data: object, *, max_bytes: int, what: str) -> Any:
     except (ValueError, msgpack.UnpackException) as exc:  # incl. UnicodeDecodeError
         raise ProtocolError(f"{what}: not valid msgpack within limits "
                             f"({type(exc).__name__}: {str(exc)[:200]})") from None
+    if not canonical:
+        return value
     try:
         again = pack(value)
     except ProtocolError as exc:

@@ -2,8 +2,9 @@
 
 The service signs announcements and tombstones with the node's `Identity` and
 keeps them as `RecordRow`s; the catalog and the API read them back. Rows are
-decoded without re-checking the signature (it was checked before the row was
-written: own records are signed here, peers' are verified on receipt).
+decoded without re-checking the signature or the canonical encoding (both were
+checked before the row was written: own records are signed here, peers' are
+verified on receipt); the schema is validated as always.
 
 An *offer* is what an owner signs to offer a learnware: a full `SpecAnnouncement`
 or its compact `SpecSummary` (schema 1.3: specs by id and sketch). A node keeps one
@@ -71,19 +72,20 @@ def sign_withdrawal(identity: Identity, *, learnware_id: str, sequence: int, now
 
 
 def envelope_of(row: RecordRow) -> SignedEnvelope:
-    return decode_envelope(row.envelope)
+    return decode_envelope(row.envelope, checked=True)
 
 
 def announcement_of(row: RecordRow) -> SpecAnnouncement:
     """The full announcement a row holds (raises `ProtocolError` if it holds something
     else, a summary included: see `offer_of`)."""
-    record: SpecAnnouncement = decode_message(envelope_of(row).payload, SpecAnnouncement)
+    record: SpecAnnouncement = decode_message(envelope_of(row).payload, SpecAnnouncement,
+                                              checked=True)
     return record
 
 
 def offer_of(row: RecordRow) -> Offer:
     """The offer a row holds: a full announcement or a summary."""
-    record: Offer = decode_message(envelope_of(row).payload, OFFER_TYPES)
+    record: Offer = decode_message(envelope_of(row).payload, OFFER_TYPES, checked=True)
     return record
 
 

@@ -105,6 +105,21 @@ def test_non_canonical_spellings_are_refused() -> None:
     assert decode_message(good) == withdrawal()
 
 
+def test_checked_bytes_skip_only_the_canonical_comparison() -> None:
+    """Bytes this node checked before (its store's rows): the canonical and normal
+    forms are not compared again, the schema still is."""
+    good = encode_message(withdrawal())
+    value = msgpack.unpackb(good)
+    unsorted = msgpack.packb({"version": value["version"], "type": value["type"],
+                              "body": value["body"]})
+    with pytest.raises(ProtocolError, match="canonical"):
+        decode_message(unsorted)
+    assert decode_message(unsorted, checked=True) == withdrawal()
+    bad = msgpack.packb({**value, "body": {**value["body"], "sequence": 0}})
+    with pytest.raises(ProtocolError, match="sequence"):
+        decode_message(bad, checked=True)
+
+
 def test_duplicate_keys_are_refused() -> None:
     good = encode_message(ErrorReply("busy", "x"))
     # A fixmap of 4 entries with "type" twice: decodes as a 3-entry dict, re-encodes shorter.
