@@ -453,10 +453,11 @@ class Federation(PeerLayer[NodeService]):
         got: dict[str, bytes] = {}
 
         async def ask(peer: str, ids: list[str], hops: int) -> None:
-            for start in range(0, len(ids), limits.MAX_SPEC_IDS):
-                chunk = [i for i in ids[start:start + limits.MAX_SPEC_IDS] if i not in got]
-                if not chunk:
-                    continue
+            # A response holds what fits in one message: ask again for the rest until
+            # the peer sends nothing more of it.
+            pending = [i for i in ids if i not in got]
+            while pending:
+                chunk = pending[:limits.MAX_SPEC_IDS]
                 try:
                     data = await self.service.compute(encode_message,
                                                       SpecRequest(tuple(chunk), hops))
@@ -472,8 +473,11 @@ class Federation(PeerLayer[NodeService]):
                     log.info("specs from %s: %d item(s) not asked for or not specs", peer,
                              stray)
                 got.update(items)
-                if hops == 0:  # the owner itself answered without them: it withholds
-                    self.service.note_withheld([i for i in chunk if i not in items])
+                if not any(i in items for i in chunk):
+                    if hops == 0:  # the owner itself answered without them: it withholds
+                        self.service.note_withheld(chunk)
+                    return
+                pending = [i for i in pending if i not in got]
 
         tasks = [asyncio.ensure_future(ask(*call)) for call in calls]
         _, pending = await asyncio.wait(tasks, timeout=timeout)
@@ -691,7 +695,7 @@ def _checked_request(query: SearchQuery, ttl: int, deadline_ms: int) -> SearchRe
 
 def _spec_items(raw: bytes, asked: set[str]) -> tuple[dict[str, bytes], int]:
     """The items of a `SpecResponse` whose content id was asked for, and how many
-    others it carried (not asked for, or repeated: the peer is charged for them)."""
+    others it carried (not asked for, or repeated: counted as ``specs_refused``)."""
     response: SpecResponse = decode_message(raw, SpecResponse)
     out: dict[str, bytes] = {}
     stray = 0

@@ -133,6 +133,31 @@ async def test_a_spec_that_does_not_arrive_in_time_is_ranked_by_its_sketch_and_m
         assert isinstance(wire, SearchResponse) and wire.hits == ()
 
 
+async def test_specs_that_do_not_fit_one_response_come_in_the_next():
+    """Three 200 kB specs: a response holds two (512 kB a message), the asker asks again
+    for the third; none of them is taken for withheld."""
+    from engine.specification import spec_from_dict
+
+    hub = InProcessHub()
+    rng = np.random.default_rng(5)
+    async with node(hub, "A") as a, node(hub, "B", bootstrap=(a,)) as b:
+        wanted = {}
+        for i in range(3):
+            spec = spec_from_dict({"type": "rkme_table", "format": 1, "space": "table/d=50",
+                                   "gamma": 0.1, "n_samples": 2000,
+                                   "points": rng.normal(size=(1000, 50)),
+                                   "weights": rng.dirichlet(np.ones(1000)), "params": {}})
+            lid, _ = publish_bytes(a.service.store, a.service.identity, content_of(10 + i),
+                                   spec=spec, semantic=tiny_semantic(f"wide {i}", 50),
+                                   organization=a.service.organization)
+            await a.service.offer(a.service.store.get_record(a.id, lid))
+            wanted[spec_id(spec)] = (a.id,)
+        await until(lambda: len(b.service.catalog) == 3, "A's three summaries on B")
+        got = await b.service.fetch_specs(wanted, timeout=WAIT)
+        assert set(got) == set(wanted)
+        assert a.counters()["spec_requests_served"] == 2 and not b.service._withheld
+
+
 async def test_a_withdrawal_removes_a_summarised_learnware():
     hub = InProcessHub()
     async with node(hub, "A") as a, node(hub, "B", bootstrap=(a,)) as b:
