@@ -99,10 +99,14 @@ class _SketchGroup:
         out = np.empty(len(rows))
         gammas = self.rows["gamma"][rows]
         codes, scale, sq = self.rows["codes"], self.rows["scale"], self.rows["sq_norm"]
+        # every row of the group in order (no semantic filter, nothing dead): read the
+        # codes as slices, not gathered by index first (one copy per block, not two)
+        whole = len(rows) == len(codes) and bool(np.all(rows == np.arange(len(rows))))
         for start in range(0, len(rows), _SCAN_ROWS):
             part = rows[start:start + _SCAN_ROWS]
             g_part = gammas[start:start + _SCAN_ROWS]
-            block = codes[part].astype(np.float32)
+            block = (codes[start:start + len(part)] if whole else codes[part]).astype(
+                np.float32)
             for g, q in e_q.items():
                 sel = np.flatnonzero(g_part == g)
                 if len(sel) == 0:
