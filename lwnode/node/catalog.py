@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterator, Mapping, Set
+from collections.abc import Callable, Iterator, Mapping, Set
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -194,7 +194,8 @@ class NodeCatalog:
         else:
             self.remove(row.owner, row.learnware_id)
 
-    def rebuild(self, store: Store, max_points: int | None = None) -> int:
+    def rebuild(self, store: Store, max_points: int | None = None,
+                each: Callable[[RecordRow, Offer], None] | None = None) -> int:
         """Load every announcement the store keeps; returns the number of ids.
 
         With `max_points`, announcements whose specs have more points (kept from
@@ -204,6 +205,8 @@ class NodeCatalog:
         self.skipped = 0
         for row in store.iter_announcements():
             offer = offer_of(row)
+            if each is not None:  # the caller's look at every stored offer, decoded once
+                each(row, offer)
             if max_points is not None and any(n > max_points for n in points_of(offer)):
                 self.skipped += 1
                 continue

@@ -51,6 +51,7 @@ from lwnode.node.checker import Checker
 from lwnode.node.peering import NoPeers, PeerInfo, PeerLayer
 from lwnode.node.records import (
     OFFER_TYPES,
+    Offer,
     announcement_of,
     offer_of,
     own_summary,
@@ -168,15 +169,13 @@ class NodeService:
         """Rebuild the catalog from the store, then start the peer layer."""
         began = time.perf_counter()
         n = await self._run(self._store_pool, self.catalog.rebuild, self.store,
-                            self.config.budget.spec_points)
+                            self.config.budget.spec_points, self._index_own_offer)
         recovery = self.store.recovery
         if recovery.temp_files or recovery.orphan_blobs:
             log.warning("recovered from an unclean stop: %d unfinished upload(s) and %d "
                         "unowned package(s) removed", recovery.temp_files,
                         len(recovery.orphan_blobs))
         log.info("catalog rebuilt: %d learnware(s) in %.2f s", n, time.perf_counter() - began)
-        await self._run(self._search_pool, self._index_own_specs,
-                        await self._store(self._own_records))
         if self.catalog.skipped:
             log.warning("%d stored announcement(s) have specs over [budget] spec_points = %d "
                         "or sketches this node cannot index: kept in the store, not "
@@ -341,20 +340,15 @@ class NodeService:
             self._summaries[key] = data
         return data
 
-    def _own_records(self) -> list[RecordRow]:
-        """This node's own announcement rows (store thread)."""
-        out: list[RecordRow] = []
-        after = 0
-        while rows := self.store.records_after(self.node_id, after, 1000):
-            out += [r for r in rows if r.kind == ANNOUNCEMENT]
-            after = rows[-1].sequence
-        return out
-
     def _index_own_specs(self, rows: list[RecordRow]) -> None:
         """Know which own announcement holds each own spec id, to serve peers (they
         hold our summaries) from the store, not from memory."""
         for row in rows:
-            for spec_id in spec_ids(announcement_of(row)):
+            self._index_own_offer(row, announcement_of(row))
+
+    def _index_own_offer(self, row: RecordRow, offer: Offer) -> None:
+        if row.owner == self.node_id and isinstance(offer, SpecAnnouncement):
+            for spec_id in spec_ids(offer):
                 self._own_specs[spec_id] = row.learnware_id
 
     async def receive_record(self, data: bytes) -> bool:

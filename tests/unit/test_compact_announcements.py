@@ -303,6 +303,31 @@ def test_a_rebuilt_catalog_ranks_summaries_and_full_announcements_alike():
         assert set(result.mixture.ids) == set(exact.mixture.ids)
 
 
+async def test_a_restarted_owner_still_serves_its_own_specs_from_the_store(tmp_path):
+    """What an owner serves is found from its stored announcements at start-up (no spec
+    is kept in memory for it)."""
+    from lwnode.config import load_config
+    from lwnode.node.service import NodeService
+    from lwnode.node.store import FileStore
+
+    owner = ident("Restarted")
+    spec = tiny_spec(3, d=D, n=60, k=8)
+    with FileStore(tmp_path / "store") as store:
+        publish_bytes(store, owner, content_of(3), spec=spec,
+                      semantic=tiny_semantic("kept", D), organization="Org R")
+    config = load_config(None, env={}, overrides={"node": {"organization": "Org R"},
+                                                  "checks": {"isolation": "thread"}})
+    store = FileStore(tmp_path / "store")
+    service = NodeService(config, owner, store)
+    await service.start()
+    try:
+        held = await service.specs_held([spec_id(spec), "sha256:" + "0f" * 32])
+        assert list(held) == [spec_id(spec)] and held[spec_id(spec)] == encode_spec(spec)
+    finally:
+        await service.stop()
+        store.close()
+
+
 def test_the_spec_cache_keeps_checked_bytes_within_its_budget_least_recently_used_out():
     specs = [encode_spec(tiny_spec(i, d=D, n=60, k=8)) for i in range(3)]
     ids = ["sha256:" + hashlib.sha256(s).hexdigest() for s in specs]
