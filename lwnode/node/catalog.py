@@ -308,11 +308,16 @@ class NodeCatalog:
                 few.add(entry_id, blank, spec)
             ranked = few.search(Requirement(spec=requirement.spec), k=k,
                                 max_mixture=max_mixture, exact=True)
-            singles, mixture, gamma = [*ranked.single, *hetero], ranked.mixture, ranked.gamma
+            same_space, mixture, gamma = list(ranked.single), ranked.mixture, ranked.gamma
         else:
-            singles, mixture, gamma = list(full.single), None, full.gamma
-        single = sorted([*singles, *estimated], key=_best_first)[:k]
-        return SearchResult(tuple(single), mixture or full.mixture, n, exact, gamma,
+            same_space = [m for m in full.single if m.mapping is None]
+            mixture, gamma = None, full.gamma
+        # as the engine ranks: by MMD² in the requirement's space, and by score when
+        # matches over other columns join them (engine.hetero.search)
+        single = sorted([*same_space, *estimated], key=lambda m: (m.mmd2, m.id))
+        if hetero:
+            single = sorted([*single, *hetero], key=lambda m: -m.score)
+        return SearchResult(tuple(single[:k]), mixture or full.mixture, n, exact, gamma,
                             tuple(notes))
 
     def _full_search(self, requirement: Requirement, k: int, max_mixture: int,
