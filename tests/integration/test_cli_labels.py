@@ -139,3 +139,28 @@ def test_labels_that_do_not_separate_keep_the_mmd_order(work, node):
     bad = lwnode("search", "--data", "user.csv", "--labels", "few.csv", "--rerank", "11",
                  "--home", "home", cwd=d, check=2)
     assert "--rerank: expected 1..10" in bad.stderr
+
+
+def test_a_shortlisted_package_that_cannot_be_fetched_leaves_the_others_reranked(
+        tmp_path_factory):
+    """One package of the shortlist is lost on its node (its file removed): `search
+    --labels` re-ranks the other and names the one it could not fetch."""
+    d = tmp_path_factory.mktemp("lost")
+    packages, x, y = decoy_market()
+    for name, data in packages.items():
+        (d / f"{name}.zip").write_bytes(data)
+    np.savetxt(d / "user.csv", x, delimiter=",")
+    np.savetxt(d / "labels.csv", y[:N_LABELS], fmt="%s")
+    with served_node(d, "Lost Package Org"):
+        ids = {name: json.loads(lwnode("publish", f"{name}.zip", "--home", "home", "--json",
+                                       cwd=d, check=0).stdout)["id"]
+               for name in ("look-alike", "useful")}
+        lost = ids["look-alike"].split(":", 1)[1]
+        [blob] = [p for p in (d / "home").rglob(lost) if p.is_file()]
+        blob.unlink()
+        answer = json.loads(lwnode("search", "--data", "user.csv", "--labels", "labels.csv",
+                                   "--home", "home", "--json", cwd=d, check=0).stdout)
+    reranked = answer["rerank"]
+    assert [e["id"] for e in reranked["ranking"]] == [ids["useful"]], reranked
+    assert [n for n in reranked["notes"] if "not re-ranked: it could not be fetched" in n], \
+        reranked["notes"]
