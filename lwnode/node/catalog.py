@@ -91,6 +91,17 @@ class ToFetch:
 
 
 @dataclass(frozen=True)
+class Shortlist:
+    """Phase 1 of a search (`NodeCatalog.shortlist`): the summarised candidates nearest
+    by sketch, best first, with their sketch estimates; how many passed the filter;
+    the full specs to fetch for them."""
+
+    matches: tuple[Match, ...]
+    n_candidates: int
+    to_fetch: tuple[ToFetch, ...]
+
+
+@dataclass(frozen=True)
 class Location:
     """One owner's offer of a learnware, from its announcement."""
 
@@ -245,8 +256,11 @@ class NodeCatalog:
     def to_fetch(self, ids: list[str]) -> list[ToFetch]:
         """What to fetch to rank the learnwares `ids` exactly (those known by summary)."""
         with self._lock.read():
-            return [ToFetch(i, self._summarised[i][1], tuple(sorted(self._where[i])))
-                    for i in dict.fromkeys(ids) if i in self._summarised]
+            return [self._to_fetch(i) for i in dict.fromkeys(ids) if i in self._summarised]
+
+    def _to_fetch(self, learnware_id: str) -> ToFetch:
+        return ToFetch(learnware_id, self._summarised[learnware_id][1],
+                       tuple(sorted(self._where[learnware_id])))
 
     def owners_of_spec(self, spec_id: str) -> tuple[str, ...]:
         """Owners of the summarised learnware whose (first) spec is `spec_id`, if any."""
@@ -254,32 +268,36 @@ class NodeCatalog:
             learnware_id = self._by_spec.get(spec_id)
             return () if learnware_id is None else tuple(sorted(self._where[learnware_id]))
 
-    def shortlist(self, requirement: Requirement) -> list[ToFetch]:
-        """Phase 1 of a search: the summarised candidates whose full specs it needs
-        (nearest by sketch first; none for a search without a statistical spec)."""
+    def shortlist(self, requirement: Requirement) -> Shortlist:
+        """Phase 1 of a search: the summarised candidates nearest by sketch, with their
+        estimates, and the full specs to fetch for them (none for a search without a
+        statistical spec)."""
         if requirement.spec is None:
-            return []
+            return Shortlist((), 0, ())
         with self._lock.read():
             if not len(self._sketches):
-                return []
-            ids, _ = self._sketches.shortlist_for(requirement)
-            return [ToFetch(i, self._summarised[i][1], tuple(sorted(self._where[i])))
-                    for i in ids]
+                return Shortlist((), 0, ())
+            scored, n_candidates = self._sketches.shortlist_scored(requirement)
+            return Shortlist(tuple(scored), n_candidates,
+                             tuple(self._to_fetch(m.id) for m in scored))
 
     def search(self, requirement: Requirement, k: int, max_mixture: int,
                fetched: Mapping[str, RKMESpec] | None = None,
-               withheld: Set[str] = frozenset()) -> SearchResult:
-        """Phase 2: rank every learnware (`fetched`: learnware id -> full spec of the
-        summarised candidates of `shortlist`). A shortlisted candidate whose full spec
-        did not arrive is ranked by its sketch estimate (`Match.approximate`, and a
-        note) rather than left out, unless its owner withheld it (`withheld`: left out);
-        it takes no part in the mixture."""
+               withheld: Set[str] = frozenset(), shortlisted: Shortlist | None = None
+               ) -> SearchResult:
+        """Phase 2: rank every learnware (`shortlisted`: phase 1's answer, computed here
+        when not given; `fetched`: learnware id -> full spec of its candidates). A
+        shortlisted candidate whose full spec did not arrive is ranked by its sketch
+        estimate (`Match.approximate`, and a note) rather than left out, unless its
+        owner withheld it (`withheld`: left out); it takes no part in the mixture."""
+        if shortlisted is None:
+            shortlisted = self.shortlist(requirement)
         with self._lock.read():
             if requirement.spec is None:
                 return self._semantic_search(requirement, k)
             if not len(self._sketches):
                 return self._catalog.search(requirement, k=k, max_mixture=max_mixture)
-            scored, n_summarised = self._sketches.shortlist_scored(requirement)
+            scored, n_summarised = list(shortlisted.matches), shortlisted.n_candidates
             full = self._full_search(requirement, max(k, MIXTURE_POOL), max_mixture,
                                      bool(scored))
             pool = [(m.id, self._catalog.get(m.id).spec) for m in full.single

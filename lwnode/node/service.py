@@ -500,11 +500,12 @@ class NodeService:
         Full specs of summarised candidates may take `fetch_share` of the deadline: a
         peer's request needs the rest for the exact ranking and the way back; the
         node's own user waits for the routed answers anyway."""
-        to_fetch = await self.compute(self.catalog.shortlist, query.requirement)
+        shortlisted = await self.compute(self.catalog.shortlist, query.requirement)
+        to_fetch = list(shortlisted.to_fetch)
         fetched = await self._fetch_candidates(to_fetch, query.deadline_ms, fetch_share)
         withheld = {t.learnware_id for t in to_fetch if t.spec_id in self._withheld}
         result = await self._run(self._search_pool, self.catalog.search, query.requirement,
-                                 query.k, query.max_mixture, fetched, withheld)
+                                 query.k, query.max_mixture, fetched, withheld, shortlisted)
         hits = []
         for match in result.single:
             hit = self.hit_for(match.id, match.score, match.mmd2, match.mapping,

@@ -277,7 +277,7 @@ def test_a_rebuilt_catalog_ranks_summaries_and_full_announcements_alike():
     assert catalog.rebuild(store) == 4
     assert catalog.summarised(ann.learnware_id) and not catalog.summarised(lids[0])
     req = requirement(0.0)
-    wanted = catalog.shortlist(req)
+    wanted = catalog.shortlist(req).to_fetch
     assert [w.learnware_id for w in wanted] == [ann.learnware_id]
     without = catalog.search(req, 4, 3)  # its spec did not arrive: ranked by the sketch
     estimated = [m for m in without.single if m.approximate]
