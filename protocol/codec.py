@@ -118,14 +118,14 @@ def decode_spec(data: object, expected_id: str) -> RKMESpec:
     return spec_from_wire(unpack(data, max_bytes=limits.MAX_SPEC_BYTES, what="spec"))
 
 
-def spec_fingerprint(semantic: SemanticSpec, statistical: Sequence[RKMESpec]) -> bytes:
-    """sha256 of the canonical wire form of a learnware's specifications.
+def offer_fingerprint(semantic: SemanticSpec, spec_ids: Sequence[str]) -> bytes:
+    """sha256 of a learnware's semantic spec and its statistical specs' content ids.
 
-    Two announcements of one content id must agree on it; a fetched package's own
-    specs must agree with its announcement's (as they travel: float32 arrays).
+    Every offer of one learnware id (an announcement, whose spec ids are the hashes of
+    its specs, or a summary, which states them) must agree on it; a fetched package's
+    own specs must agree with its owner's offer (as they travel: float32 arrays).
     """
-    tree = {"semantic": semantic.to_dict(),
-            "statistical": [spec_to_wire(s) for s in statistical]}
+    tree = {"semantic": semantic.to_dict(), "specs": list(spec_ids)}
     return hashlib.sha256(pack(tree)).digest()
 
 

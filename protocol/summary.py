@@ -21,13 +21,14 @@ from collections.abc import Iterable, Sequence
 from engine.search.sketch import DEFAULT_SKETCH_FEATURES, make_sketch
 from engine.specification.rkme import RKMESpec
 from protocol import limits
-from protocol.codec import decode_spec, encode_spec, encoded_message_size
+from protocol.codec import decode_spec, encode_spec, encoded_message_size, spec_id
 from protocol.content import check_content_id, content_id
 from protocol.errors import ProtocolError
 from protocol.messages import SpecAnnouncement, SpecRef, SpecResponse, SpecSummary
 from protocol.validate import check_int
 
-__all__ = ["pack_spec_response", "ref_of", "specs_of_response", "summary_of"]
+__all__ = ["asked_items", "pack_spec_response", "ref_of", "spec_ids_of", "specs_of_response",
+           "summary_of"]
 
 
 def ref_of(spec: RKMESpec, *, n_features: int = DEFAULT_SKETCH_FEATURES) -> SpecRef:
@@ -51,6 +52,33 @@ def summary_of(announcement: SpecAnnouncement, *,
         created_at=a.created_at)
 
 
+def spec_ids_of(offer: SpecAnnouncement | SpecSummary) -> tuple[str, ...]:
+    """Content ids of an offer's statistical specs, in order (a summary states them; an
+    announcement's are the hashes of its specs' wire form)."""
+    if isinstance(offer, SpecSummary):
+        return tuple(ref.id for ref in offer.specs)
+    return tuple(spec_id(s) for s in offer.statistical)
+
+
+def asked_items(response: SpecResponse, wanted: Iterable[str]
+                ) -> tuple[dict[str, bytes], int]:
+    """The items of a peer's `SpecResponse` whose content id was asked for, by id (named
+    by hashing them, never by anything the peer says), and how many others it carried
+    (not asked for, or repeated). The bytes are not decoded here."""
+    if not isinstance(response, SpecResponse):
+        raise ProtocolError(f"expected a SpecResponse, got {type(response).__name__}")
+    asked = {check_content_id(sid, f"wanted[{i}]") for i, sid in enumerate(wanted)}
+    found: dict[str, bytes] = {}
+    dropped = 0
+    for data in response.specs:  # each at most MAX_SPEC_BYTES: checked when decoded
+        sid = content_id(data)
+        if sid not in asked or sid in found:
+            dropped += 1
+        else:
+            found[sid] = bytes(data)
+    return found, dropped
+
+
 def specs_of_response(response: SpecResponse, wanted: Iterable[str]
                       ) -> tuple[dict[str, RKMESpec], int]:
     """The specs of a peer's `SpecResponse` that were asked for, and how many items were not.
@@ -62,16 +90,9 @@ def specs_of_response(response: SpecResponse, wanted: Iterable[str]
 
     Returns ``(specs by content id, number of dropped items)``.
     """
-    if not isinstance(response, SpecResponse):
-        raise ProtocolError(f"expected a SpecResponse, got {type(response).__name__}")
-    asked = {check_content_id(sid, f"wanted[{i}]") for i, sid in enumerate(wanted)}
+    items, dropped = asked_items(response, wanted)
     found: dict[str, RKMESpec] = {}
-    dropped = 0
-    for data in response.specs:  # each at most MAX_SPEC_BYTES: checked when decoded
-        sid = content_id(data)
-        if sid not in asked or sid in found:
-            dropped += 1
-            continue
+    for sid, data in items.items():
         try:
             found[sid] = decode_spec(data, sid)
         except ProtocolError:

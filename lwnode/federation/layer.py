@@ -77,7 +77,6 @@ from lwnode.node.service import NodeService
 from lwnode.node.store.base import PeerRow, Pin, RecordFilter, Store
 from protocol import limits
 from protocol.codec import decode_message, encode_message
-from protocol.content import content_id
 from protocol.errors import ProtocolError, UnsupportedVersionError
 from protocol.messages import (
     ErrorCode,
@@ -90,7 +89,7 @@ from protocol.messages import (
     SpecResponse,
     now_ms,
 )
-from protocol.summary import pack_spec_response
+from protocol.summary import asked_items, pack_spec_response
 from protocol.versions import (
     ANNOUNCE_TOPIC,
     SEARCH_PROTOCOL,
@@ -694,18 +693,9 @@ def _checked_request(query: SearchQuery, ttl: int, deadline_ms: int) -> SearchRe
 
 
 def _spec_items(raw: bytes, asked: set[str]) -> tuple[dict[str, bytes], int]:
-    """The items of a `SpecResponse` whose content id was asked for, and how many
-    others it carried (not asked for, or repeated: counted as ``specs_refused``)."""
-    response: SpecResponse = decode_message(raw, SpecResponse)
-    out: dict[str, bytes] = {}
-    stray = 0
-    for item in response.specs:
-        spec_id = content_id(item)
-        if spec_id in asked and spec_id not in out:
-            out[spec_id] = bytes(item)
-        else:
-            stray += 1
-    return out, stray
+    """A peer's `SpecResponse`: the items asked for, and how many others it carried
+    (counted as ``specs_refused``)."""
+    return asked_items(decode_message(raw, SpecResponse), asked)
 
 
 def _decode_relayed(raw: bytes) -> SearchResponse:

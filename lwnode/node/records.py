@@ -15,12 +15,10 @@ full announcement of its own learnwares and derives their summary (`own_summary`
 
 from __future__ import annotations
 
-import hashlib
-
 from engine.specification.rkme import RKMESpec
 from engine.specification.semantic import SemanticSpec
 from lwnode.node.store.base import ANNOUNCEMENT, WITHDRAWAL, RecordRow
-from protocol.codec import decode_envelope, decode_message, encode_envelope, spec_id
+from protocol.codec import decode_envelope, decode_message, encode_envelope, offer_fingerprint
 from protocol.messages import (
     RECORD_TYPES,
     Record,
@@ -30,8 +28,7 @@ from protocol.messages import (
     Withdrawal,
 )
 from protocol.signing import Identity, verify
-from protocol.summary import summary_of
-from protocol.wire import pack
+from protocol.summary import spec_ids_of, summary_of
 
 Offer = SpecAnnouncement | SpecSummary
 OFFER_TYPES = (SpecAnnouncement, SpecSummary)
@@ -96,19 +93,10 @@ def points_of(offer: Offer) -> list[int]:
     return [len(s.points_) for s in offer.statistical]
 
 
-def spec_ids(offer: Offer) -> tuple[str, ...]:
-    """Content ids of an offer's statistical specs, in order (a summary states them;
-    an announcement's are the hashes of its specs' wire form)."""
-    if isinstance(offer, SpecSummary):
-        return tuple(ref.id for ref in offer.specs)
-    return tuple(spec_id(s) for s in offer.statistical)
-
-
 def content_key(offer: Offer) -> tuple[bytes, int]:
     """What every offer of one learnware id must agree on, whoever signed it and in
     whichever form (announcement or summary): semantic spec, spec ids and size."""
-    tree = {"semantic": offer.semantic.to_dict(), "specs": list(spec_ids(offer))}
-    return hashlib.sha256(pack(tree)).digest(), offer.package_size
+    return offer_fingerprint(offer.semantic, spec_ids_of(offer)), offer.package_size
 
 
 def own_summary(identity: Identity, announcement: SpecAnnouncement) -> bytes:

@@ -58,7 +58,6 @@ from lwnode.node.records import (
     points_of,
     sign_announcement,
     sign_withdrawal,
-    spec_ids,
     verified_row,
 )
 from lwnode.node.searchtypes import Hit, SearchAnswer, SearchQuery
@@ -77,6 +76,7 @@ from protocol.content import content_id
 from protocol.errors import ProtocolError
 from protocol.messages import SpecAnnouncement, SpecSummary, now_ms
 from protocol.signing import Identity
+from protocol.summary import spec_ids_of
 
 log = logging.getLogger("lwnode.service")
 T = TypeVar("T")
@@ -308,7 +308,7 @@ class NodeService:
         before = await self._store(self.store.get_record, self.node_id, learnware_id)
         out = await self._store(self.store.withdraw_own, learnware_id, make_record, now)
         if before is not None and before.kind == ANNOUNCEMENT:
-            for spec_id in spec_ids(await self.compute(announcement_of, before)):
+            for spec_id in spec_ids_of(await self.compute(announcement_of, before)):
                 self._own_specs.pop(spec_id, None)
             self._summaries.pop((learnware_id, before.sequence), None)
         row = await self._store(self.store.get_record, out.owner, learnware_id)
@@ -348,7 +348,7 @@ class NodeService:
 
     def _index_own_offer(self, row: RecordRow, offer: Offer) -> None:
         if row.owner == self.node_id and isinstance(offer, SpecAnnouncement):
-            for spec_id in spec_ids(offer):
+            for spec_id in spec_ids_of(offer):
                 self._own_specs[spec_id] = row.learnware_id
 
     async def receive_record(self, data: bytes) -> bool:

@@ -282,18 +282,15 @@ def _announcement(envelope_b64: str | None, learnware_id: str) -> Any:
 def _check_package(path: Path, ann: Any) -> None:
     """Size as signed, and the package's own specs equal to the announced ones."""
     from engine.package import open_package
-    from protocol.codec import spec_id
-    from protocol.messages import SpecSummary
+    from protocol.codec import offer_fingerprint, spec_id
+    from protocol.summary import spec_ids_of
 
     size = path.stat().st_size
     if size != ann.package_size:
         raise NodeError(f"the owner signed {ann.package_size} bytes, the download is {size}")
     package = open_package(path)
-    # the signed spec id: stated by a summary, the hash of an announcement's spec
-    signed_id = (ann.specs[0].id if isinstance(ann, SpecSummary)
-                 else spec_id(ann.statistical[0]))
-    if (package.semantic.to_dict() != ann.semantic.to_dict()
-            or spec_id(package.spec) != signed_id):
+    if offer_fingerprint(package.semantic, (spec_id(package.spec),)) != offer_fingerprint(
+            ann.semantic, spec_ids_of(ann)[:1]):
         raise NodeError("the package's specification differs from its owner's signed "
                         "announcement")
 
