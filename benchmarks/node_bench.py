@@ -35,6 +35,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -291,22 +292,26 @@ def main() -> None:
         print_table(f"Publish through HTTP ({machine()})",
                     ["publishes", "n", "p50 ms", "p95 ms", "packages/s", "bytes each"],
                     publish_rows(args.publish))
+    sized_table(args.sizes, lambda n: search_row(n, args.queries), "N",
+                f"Search through HTTP ({machine()})",
+                ["N", "fill s", "start s", "p50 ms", "p95 ms", "50 at once: wall s",
+                 "p50 ms", "p95 ms", "errors", "node RSS MB (peak)"])
+    sized_table(args.compact, lambda n: compact_row(n, args.queries), "compact N",
+                f"A node holding N summaries, searched through HTTP ({machine()})",
+                ["N", "fill s", "start s", "store MB", "cold p50 ms", "cold p95 ms",
+                 "warm p50 ms", "warm p95 ms", "errors", "node RSS MB (peak)"])
+
+
+def sized_table(sizes: str, row_of: Callable[[int], list[Any]], label: str, title: str,
+                columns: list[str]) -> None:
+    """One row per size of the comma-separated `sizes` (each logged as it is done), then
+    the table; nothing when `sizes` is empty."""
     rows = []
-    for n in (int(s) for s in args.sizes.split(",") if s):
-        rows.append(search_row(n, args.queries))
-        print(f"N={n}: {rows[-1]}", file=sys.stderr, flush=True)
+    for n in (int(s) for s in sizes.split(",") if s):
+        rows.append(row_of(n))
+        print(f"{label}={n}: {rows[-1]}", file=sys.stderr, flush=True)
     if rows:
-        print_table(f"Search through HTTP ({machine()})",
-                    ["N", "fill s", "start s", "p50 ms", "p95 ms", "50 at once: wall s",
-                     "p50 ms", "p95 ms", "errors", "node RSS MB (peak)"], rows)
-    rows = []
-    for n in (int(s) for s in args.compact.split(",") if s):
-        rows.append(compact_row(n, args.queries))
-        print(f"compact N={n}: {rows[-1]}", file=sys.stderr, flush=True)
-    if rows:
-        print_table(f"A node holding N summaries, searched through HTTP ({machine()})",
-                    ["N", "fill s", "start s", "store MB", "cold p50 ms", "cold p95 ms",
-                     "warm p50 ms", "warm p95 ms", "errors", "node RSS MB (peak)"], rows)
+        print_table(title, columns, rows)
 
 
 if __name__ == "__main__":

@@ -19,27 +19,34 @@ pytestmark = pytest.mark.timeout(300)
 N_LABELS = 20
 
 
-@pytest.fixture(scope="module")
-def work(tmp_path_factory):
-    d = tmp_path_factory.mktemp("labels")
+def decoy_files(d):
+    """The decoy market's packages, the user's rows and their first labels, in `d`."""
     packages, x, y = decoy_market()
     for name, data in packages.items():
         (d / f"{name}.zip").write_bytes(data)
     np.savetxt(d / "user.csv", x, delimiter=",")
     np.savetxt(d / "labels.csv", y[:N_LABELS], fmt="%s")
-    return d, y
+    return y
+
+
+def publish_decoys(d) -> dict[str, str]:
+    """Publish both decoy packages on the node of ``d/home``; their ids by name."""
+    return {name: json.loads(lwnode("publish", f"{name}.zip", "--home", "home", "--json",
+                                    cwd=d, check=0).stdout)["id"]
+            for name in ("look-alike", "useful")}
+
+
+@pytest.fixture(scope="module")
+def work(tmp_path_factory):
+    d = tmp_path_factory.mktemp("labels")
+    return d, decoy_files(d)
 
 
 @pytest.fixture(scope="module")
 def node(work):
     d, _ = work
     with served_node(d, "Labels Test Org") as running:
-        ids = {}
-        for name in ("look-alike", "useful"):
-            answer = json.loads(lwnode("publish", f"{name}.zip", "--home", "home", "--json",
-                                       cwd=d, check=0).stdout)
-            ids[name] = answer["id"]
-        yield running, ids
+        yield running, publish_decoys(d)
 
 
 def test_reuse_with_labels_chooses_out_of_fold_and_says_so(work, node):
@@ -146,15 +153,9 @@ def test_a_shortlisted_package_that_cannot_be_fetched_leaves_the_others_reranked
     """One package of the shortlist is lost on its node (its file removed): `search
     --labels` re-ranks the other and names the one it could not fetch."""
     d = tmp_path_factory.mktemp("lost")
-    packages, x, y = decoy_market()
-    for name, data in packages.items():
-        (d / f"{name}.zip").write_bytes(data)
-    np.savetxt(d / "user.csv", x, delimiter=",")
-    np.savetxt(d / "labels.csv", y[:N_LABELS], fmt="%s")
+    decoy_files(d)
     with served_node(d, "Lost Package Org"):
-        ids = {name: json.loads(lwnode("publish", f"{name}.zip", "--home", "home", "--json",
-                                       cwd=d, check=0).stdout)["id"]
-               for name in ("look-alike", "useful")}
+        ids = publish_decoys(d)
         lost = ids["look-alike"].split(":", 1)[1]
         [blob] = [p for p in (d / "home").rglob(lost) if p.is_file()]
         blob.unlink()
