@@ -106,16 +106,19 @@ def spec_id(spec: RKMESpec) -> str:
     return content_id(encode_spec(spec))
 
 
-def decode_spec(data: object, expected_id: str) -> RKMESpec:
-    """A full spec from untrusted bytes that must have content id `expected_id`."""
+def decode_spec(data: object, expected_id: str, *, checked: bool = False) -> RKMESpec:
+    """A full spec from untrusted bytes that must have content id `expected_id`.
+    `checked`: bytes this node checked before (its spec cache's), whose content id and
+    canonical form are not checked again; the spec itself is validated as always."""
     check_content_id(expected_id, "expected spec id")
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise ProtocolError(f"spec: expected bytes, got {type(data).__name__}")
     if len(data) > limits.MAX_SPEC_BYTES:  # before hashing what a peer sent
         raise ProtocolError(f"spec: {len(data)} bytes, at most {limits.MAX_SPEC_BYTES} allowed")
-    if content_id(data) != expected_id:
+    if not checked and content_id(data) != expected_id:
         raise SignatureError(f"spec: its content id is not the signed {expected_id}")
-    return spec_from_wire(unpack(data, max_bytes=limits.MAX_SPEC_BYTES, what="spec"))
+    return spec_from_wire(unpack(data, max_bytes=limits.MAX_SPEC_BYTES, what="spec",
+                                 canonical=not checked))
 
 
 def offer_fingerprint(semantic: SemanticSpec, spec_ids: Sequence[str]) -> bytes:

@@ -5,8 +5,9 @@ fetches the full specs of a search's shortlist from the owner or a peer. They ar
 kept here, least recently used first out, so the next search over the same region of
 the market costs no fetch, and the node serves them on to peers that ask
 (``/lwdock/specs``). Only bytes whose content id was checked go in (`put` hashes
-them again: a cache is no place to trust a caller), and a spec is decoded when read,
-so what leaves the cache is what a peer signed.
+them again: a cache is no place to trust a caller), and a spec is decoded when read
+(without checking its id again: `put` did), so what leaves the cache is what a peer
+signed.
 
 Thread-safe: searches read it from the search threads while fetches fill it.
 """
@@ -79,7 +80,7 @@ class SpecCache:
     def get(self, spec_id: str) -> RKMESpec | None:
         """The decoded spec, None if not held."""
         data = self.get_bytes(spec_id)
-        return None if data is None else decode_spec(data, spec_id)
+        return None if data is None else decode_spec(data, spec_id, checked=True)
 
     def get_many_bytes(self, spec_ids: Iterable[str]) -> dict[str, bytes]:
         """The encoded specs held among `spec_ids` (as served to peers)."""
@@ -92,7 +93,8 @@ class SpecCache:
 
     def get_many(self, spec_ids: Iterable[str]) -> dict[str, RKMESpec]:
         """The decoded specs held among `spec_ids`."""
-        return {i: decode_spec(data, i) for i, data in self.get_many_bytes(spec_ids).items()}
+        return {i: decode_spec(data, i, checked=True)
+                for i, data in self.get_many_bytes(spec_ids).items()}
 
     def clear(self) -> None:
         with self._lock:

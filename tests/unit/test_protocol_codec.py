@@ -120,6 +120,20 @@ def test_checked_bytes_skip_only_the_canonical_comparison() -> None:
         decode_message(bad, checked=True)
 
 
+def test_a_checked_spec_skips_only_the_id_and_canonical_checks() -> None:
+    from protocol.codec import decode_spec, encode_spec
+    from protocol.content import content_id
+
+    data = encode_spec(fixed_spec())
+    other = "sha256:" + "ab" * 32
+    with pytest.raises(SignatureError):
+        decode_spec(data, other)
+    assert decode_spec(data, other, checked=True).space == fixed_spec().space
+    broken = msgpack.packb({**msgpack.unpackb(data), "gamma": -1.0})
+    with pytest.raises(ProtocolError):
+        decode_spec(broken, content_id(broken), checked=True)
+
+
 def test_duplicate_keys_are_refused() -> None:
     good = encode_message(ErrorReply("busy", "x"))
     # A fixmap of 4 entries with "type" twice: decodes as a 3-entry dict, re-encodes shorter.
