@@ -2,6 +2,7 @@
 
     python -m benchmarks.node_bench [--sizes 1000,10000,100000] [--publish 30]
                                     [--queries 40] [--no-publish] [--compact N,...]
+                                    [--summaries N,...]
 
 Every node is a real ``lwnode run`` process on 127.0.0.1 (so its RSS is its own),
 with the default configuration (checks in a worker process, catalog points on disk).
@@ -23,6 +24,17 @@ with the default configuration (checks in a worker process, catalog points on di
   cache (each search fetches its sketch shortlist's full specs from the owner over
   libp2p), then again (the cache answers). Each search is also routed to the owner,
   which answers from its full catalog, as in a network.
+- Summaries at scale (``--summaries``, e.g. 1000000): one node whose store holds N
+  signed summaries of 1,000 organizations (Zipf shares, as in real hubs) across
+  `SPACES` table spaces (Zipf shares too: the largest holds 28 %). Sketches are real
+  sketches of `BASES` specs per space, each learnware's codes perturbed. The node is
+  started twice: the first start writes the persisted index (a full scan of the
+  store), the second maps it ("start s": from the process's spawn to its URL file).
+  Then searched over HTTP with requirements in spaces drawn by the same shares: the
+  owners are not on the network, so each search is the sketch phase (and its
+  estimates, marked approximate), not the fetch of full specs (measured above).
+  Memory: the resident set split into anonymous and file-backed pages (the index's
+  mapped files are file-backed), after the searches.
 """
 
 from __future__ import annotations
@@ -74,12 +86,13 @@ def stop_node(proc: subprocess.Popen[bytes]) -> None:
     proc.wait(timeout=60)
 
 
-def rss_mb(pid: int) -> tuple[float, float]:
-    fields = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        key, _, value = line.partition(":")
-        fields[key] = value.strip()
-    return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
+def memory_mb(pid: int) -> dict[str, float]:
+    """The process's resident set (VmRSS; VmHWM is its peak), split into anonymous and
+    file-backed pages (RssAnon, RssFile), in MB."""
+    fields = dict(line.split(":", 1) for line in
+                  Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line)
+    return {key: int(fields[key].split()[0]) / 1024
+            for key in ("VmRSS", "RssAnon", "RssFile", "VmHWM")}
 
 
 def post(url: str, body: bytes, headers: dict[str, str]) -> tuple[float, int]:
@@ -189,26 +202,31 @@ def search_row(n: int, queries: int) -> list[Any]:
         home.init("Bench")
         fill_s = fill(home, n, market)
         proc, url, start_s = start_node(home)
-        # with the token: the node's own users are not paced by [budget] open_* limits
-        headers = {"Content-Type": "application/json",
-                   "Authorization": f"Bearer {home.token()}"}
         try:
-            post(f"{url}/v1/search", bodies[0], headers)  # warm-up
-            lat = [post(f"{url}/v1/search", b, headers) for b in bodies]
-            began = time.perf_counter()
-            with concurrent.futures.ThreadPoolExecutor(50) as pool:
-                together = list(pool.map(lambda b: post(f"{url}/v1/search", b, headers),
-                                         concurrent_bodies))
-            wall = time.perf_counter() - began
-            rss, peak = rss_mb(proc.pid)
+            times, many, wall, errors = searched(home, url, bodies, concurrent_bodies)
+            mem = memory_mb(proc.pid)
         finally:
             stop_node(proc)
-    errors = sum(s != 200 for _, s in lat + together)
-    times = [t for t, _ in lat]
-    many = [t for t, _ in together]
     return [f"{n:,}", f"{fill_s:.0f}", f"{start_s:.1f}", f"{pct(times, 50):.0f}",
             f"{pct(times, 95):.0f}", f"{wall:.2f}", f"{pct(many, 50):.0f}", f"{pct(many, 95):.0f}",
-            errors, f"{rss:.0f} ({peak:.0f})"]
+            errors, f"{mem['VmRSS']:.0f} ({mem['VmHWM']:.0f})"]
+
+
+def searched(home: NodeHome, url: str, bodies: list[bytes], concurrent_bodies: list[bytes]
+             ) -> tuple[list[float], list[float], float, int]:
+    """Search one at a time (after a warm-up), then all of `concurrent_bodies` at once:
+    (latencies, latencies at once, wall seconds at once, errors)."""
+    # with the token: the node's own users are not paced by [budget] open_* limits
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {home.token()}"}
+    post(f"{url}/v1/search", bodies[0], headers)  # warm-up
+    lat = [post(f"{url}/v1/search", b, headers) for b in bodies]
+    began = time.perf_counter()
+    with concurrent.futures.ThreadPoolExecutor(50) as pool:
+        together = list(pool.map(lambda b: post(f"{url}/v1/search", b, headers),
+                                 concurrent_bodies))
+    wall = time.perf_counter() - began
+    errors = sum(s != 200 for _, s in lat + together)
+    return [t for t, _ in lat], [t for t, _ in together], wall, errors
 
 
 # -- compact announcements -------------------------------------------------------------------
@@ -263,7 +281,7 @@ def compact_row(n: int, queries: int) -> list[Any]:
                 time.sleep(2.0)  # the two nodes connect and compare digests
                 cold = [post(f"{h_url}/v1/search", b, headers) for b in bodies]
                 warm = [post(f"{h_url}/v1/search", b, headers) for b in bodies]
-                rss, peak = rss_mb(h_proc.pid)
+                mem = memory_mb(h_proc.pid)
             finally:
                 stop_node(h_proc)
         finally:
@@ -272,7 +290,119 @@ def compact_row(n: int, queries: int) -> list[Any]:
     return [f"{n:,}", f"{fill_s:.0f}", f"{start_s:.1f}", f"{store_mb:.0f}",
             f"{pct([t for t, _ in cold], 50):.0f}", f"{pct([t for t, _ in cold], 95):.0f}",
             f"{pct([t for t, _ in warm], 50):.0f}", f"{pct([t for t, _ in warm], 95):.0f}",
-            errors, f"{rss:.0f} ({peak:.0f})"]
+            errors, f"{mem['VmRSS']:.0f} ({mem['VmHWM']:.0f})"]
+
+
+# -- summaries at scale ------------------------------------------------------------------------
+SPACES, ORGS, SUMMARY_BASES = 20, 1000, 100
+
+
+def zipf_shares(n: int, s: float = 1.0) -> np.ndarray:
+    weights = 1.0 / np.arange(1, n + 1) ** s
+    return weights / weights.sum()
+
+
+class SketchMarket:
+    """Real sketches of `SUMMARY_BASES` specs per space (d = 4 + space number);
+    learnware i's codes are its base's plus noise (entry i depends on i only)."""
+
+    def __init__(self, seed: int = 0) -> None:
+        from engine.search.sketch import make_sketch
+
+        rng = np.random.default_rng(seed)
+        self.dims = [4 + s for s in range(SPACES)]
+        self.centres = [rng.normal(scale=2.0, size=(SUMMARY_BASES, d)) for d in self.dims]
+        self.bases = [[make_sketch(self._spec(s, b, rng)) for b in range(SUMMARY_BASES)]
+                      for s in range(SPACES)]
+        self.space_of = rng.choice(SPACES, size=10**7, p=zipf_shares(SPACES))
+        self.org_p = zipf_shares(ORGS)
+
+    def _spec(self, space: int, base: int, rng: np.random.Generator, n_samples: int = 1000
+              ) -> Any:
+        d = self.dims[space]
+        points = self.centres[space][base] + rng.normal(scale=0.5, size=(20, d))
+        return spec_from_dict({"type": "rkme_table", "format": 1, "space": f"table/d={d}",
+                               "gamma": 0.25, "n_samples": n_samples, "points": points,
+                               "weights": np.full(20, 1 / 20), "params": {}})
+
+    def sketch(self, i: int) -> Any:
+        from engine.search.sketch import Sketch, quantise
+
+        rng = np.random.default_rng([1, i])
+        base = self.bases[int(self.space_of[i])][i % SUMMARY_BASES]
+        e = base.vector()
+        bound = np.sqrt(2.0 / len(e)) * 0.999  # what weights summing to 1 can give
+        e = np.clip(e + rng.normal(scale=0.1 * np.abs(e).mean(), size=len(e)), -bound, bound)
+        codes, scale = quantise(e, "int8")
+        return Sketch(base.version, base.space, base.gamma, "int8", scale, codes)
+
+    def query(self, j: int) -> bytes:
+        rng = np.random.default_rng([2, j])
+        space = int(self.space_of[10**6 + j])
+        spec = self._spec(space, int(rng.integers(SUMMARY_BASES)), rng, 500)
+        return json.dumps({"statistical": spec_json(spec), "k": 5}).encode()
+
+
+def fill_summaries(home: NodeHome, n: int, market: SketchMarket) -> float:
+    """n signed summaries of ORGS owners into the node's store; returns seconds."""
+    from protocol.messages import SpecRef, SpecSummary
+
+    owners = [Identity.from_seed(i.to_bytes(2, "big") * 16) for i in range(ORGS)]
+    owner_of = np.random.default_rng(3).choice(ORGS, size=n, p=market.org_p)
+    words = ["forecaster", "classifier", "sales", "river", "sensor", "churn", "price",
+             "demand", "fraud", "energy", "traffic", "yield"]
+    began = time.perf_counter()
+    with FileStore(home.store_dir(home.config(env={}))) as store:
+        batch = []
+        for i in range(n):
+            k = int(owner_of[i])
+            sketch = market.sketch(i)
+            d = int(sketch.space.split("=")[1])
+            semantic = SemanticSpec.from_dict({
+                "data_type": "table", "task_type": "regression",
+                "name": f"{words[i % 12]} {words[(i // 12) % 12]} {i}",
+                "scenarios": [f"sector{i % 50}"], "input": {"dimension": d},
+                "output": {"dimension": 1}})
+            lid = f"sha256:{i:064x}"
+            ref = SpecRef(f"sha256:{i + 1:064x}", "rkme_table", 20, None, sketch)
+            record = SpecSummary(lid, owners[k].node_id, f"org {k}", semantic, (ref,), 10_000,
+                                 (f"http://10.0.{k // 256}.{k % 256}:8470/v1/learnwares/"
+                                  f"{lid}/package",), 1 + i, 0)
+            batch.append(row_of(owners[k].sign(record), record, 0))
+            if len(batch) == 5000:
+                store.put_records(batch)
+                batch = []
+                print(f"  filled {i + 1:,}", file=sys.stderr, end="\r", flush=True)
+        store.put_records(batch)
+    return time.perf_counter() - began
+
+
+def summaries_row(n: int, queries: int) -> list[Any]:
+    market = SketchMarket()
+    bodies = [market.query(j) for j in range(queries)]
+    concurrent_bodies = [market.query(10_000 + j) for j in range(50)]
+    with tempfile.TemporaryDirectory() as tmp:
+        home = NodeHome(Path(tmp) / "home")
+        home.init("Holder")
+        fill_s = fill_summaries(home, n, market)
+        store_dir = home.store_dir(home.config(env={}))
+        proc, _, first_s = start_node(home)  # writes the index
+        stop_node(proc)
+        db_mb = (store_dir / "lwnode.sqlite3").stat().st_size / 2**20
+        index_mb = sum(f.stat().st_size for f in (store_dir / "scratch" / "catalog-index")
+                       .iterdir()) / 2**20
+        proc, url, start_s = start_node(home)  # maps it
+        try:
+            after_start = memory_mb(proc.pid)
+            times, many, wall, errors = searched(home, url, bodies, concurrent_bodies)
+            mem = memory_mb(proc.pid)
+        finally:
+            stop_node(proc)
+    return [f"{n:,}", f"{fill_s:.0f}", f"{db_mb:.0f} + {index_mb:.0f}", f"{first_s:.1f}",
+            f"{start_s:.1f}", f"{after_start['RssAnon']:.0f}", f"{pct(times, 50):.0f}",
+            f"{pct(times, 95):.0f}", f"{wall:.2f}", f"{pct(many, 50):.0f}",
+            f"{pct(many, 95):.0f}", errors,
+            f"{mem['RssAnon']:.0f} + {mem['RssFile']:.0f} ({mem['VmHWM']:.0f})"]
 
 
 def main() -> None:
@@ -285,6 +415,8 @@ def main() -> None:
     parser.add_argument("--compact", default="",
                         help="sizes of the compact-announcement table (e.g. 10000,100000); "
                              "with --sizes '' only that table")
+    parser.add_argument("--summaries", default="",
+                        help="sizes of the summaries-at-scale table (e.g. 1000000)")
     args = parser.parse_args()
     if args.publish < 5:
         parser.error("--publish: at least 5 (the first, then two halves of two or more)")
@@ -300,6 +432,12 @@ def main() -> None:
                 f"A node holding N summaries, searched through HTTP ({machine()})",
                 ["N", "fill s", "start s", "store MB", "cold p50 ms", "cold p95 ms",
                  "warm p50 ms", "warm p95 ms", "errors", "node RSS MB (peak)"])
+    sized_table(args.summaries, lambda n: summaries_row(n, args.queries), "summaries N",
+                f"A node holding N summaries, index mapped, searched through HTTP "
+                f"({machine()})",
+                ["N", "fill s", "store MB (db + index)", "first start s (writes index)",
+                 "start s", "anon MB at start", "p50 ms", "p95 ms", "50 at once: wall s",
+                 "p50 ms", "p95 ms", "errors", "RSS MB anon + file (peak)"])
 
 
 def sized_table(sizes: str, row_of: Callable[[int], list[Any]], label: str, title: str,

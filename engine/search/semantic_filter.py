@@ -146,7 +146,7 @@ class SemanticIndex:
 
 def candidate_mask(codes: dict[str, NDArray[np.int8]], input_dims: NDArray[np.int32],
                    alive: NDArray[np.bool_], semantic: SemanticSpec | None,
-                   allowed_rows: list[int] | None) -> NDArray[np.bool_]:
+                   allowed_rows: list[int] | NDArray[np.int64] | None) -> NDArray[np.bool_]:
     """Live rows of one space group that pass the class fields and the allowed ids."""
     mask = alive & class_mask(codes, input_dims, semantic, len(alive))
     if allowed_rows is not None:

@@ -26,6 +26,7 @@ candidates' full specs of other spaces and are not part of this path.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -49,6 +50,8 @@ from engine.specification.rkme import RKMESpec
 from engine.specification.semantic import SemanticSpec
 
 Array = NDArray[np.float64]
+SketchColumns = Mapping[str, NDArray[Any]] | Columns
+"""Row-aligned sketch columns: ``codes`` (rows x D), ``scale``, ``gamma``, ``sq_norm``."""
 SpecFetcher = Callable[[Sequence[str]], Mapping[str, RKMESpec]]
 """Given ids, return the full specs it could get (missing ids are left out). The caller
 vouches for them: a node checks a fetched spec against the signed content id."""
@@ -94,27 +97,46 @@ class _SketchGroup:
         self.dead = 0
         return {entry_id: row for row, entry_id in enumerate(self.ids) if entry_id is not None}
 
-    def approx_mmd2(self, rows: NDArray[np.int64], e_q: dict[float, Array]) -> Array:
-        """``||e_q - e_i||^2`` for `rows`, with e_q per gamma (see module doc)."""
-        out = np.empty(len(rows))
-        gammas = self.rows["gamma"][rows]
-        codes, scale, sq = self.rows["codes"], self.rows["scale"], self.rows["sq_norm"]
-        # every row of the group in order (no semantic filter, nothing dead): read the
-        # codes as slices, not gathered by index first (one copy per block, not two)
-        whole = len(rows) == len(codes) and bool(np.all(rows == np.arange(len(rows))))
-        for start in range(0, len(rows), _SCAN_ROWS):
-            part = rows[start:start + _SCAN_ROWS]
-            g_part = gammas[start:start + _SCAN_ROWS]
-            block = (codes[start:start + len(part)] if whole else codes[part]).astype(
-                np.float32)
-            for g, q in e_q.items():
-                sel = np.flatnonzero(g_part == g)
-                if len(sel) == 0:
-                    continue
-                rows_g = part[sel]
-                dots = (block if len(sel) == len(part) else block[sel]) @ q.astype(np.float32)
-                out[start + sel] = float(q @ q) + sq[rows_g] - 2.0 * scale[rows_g] * dots
-        return out
+
+def approx_mmd2(columns: SketchColumns, rows: NDArray[np.int64], e_q: dict[float, Array]
+                ) -> Array:
+    """``||e_q - e_i||^2`` for `rows` of `columns`, with e_q per gamma (see module doc)."""
+    out = np.empty(len(rows))
+    gammas = columns["gamma"][rows]
+    codes, scale, sq = columns["codes"], columns["scale"], columns["sq_norm"]
+    # every row in order (no semantic filter, nothing dead): read the codes as slices,
+    # not gathered by index first (one copy per block, not two)
+    whole = len(rows) == len(codes) and bool(np.all(rows == np.arange(len(rows))))
+    for start in range(0, len(rows), _SCAN_ROWS):
+        part = rows[start:start + _SCAN_ROWS]
+        g_part = gammas[start:start + _SCAN_ROWS]
+        block = (codes[start:start + len(part)] if whole else codes[part]).astype(np.float32)
+        for g, q in e_q.items():
+            sel = np.flatnonzero(g_part == g)
+            if len(sel) == 0:
+                continue
+            rows_g = part[sel]
+            dots = (block if len(sel) == len(part) else block[sel]) @ q.astype(np.float32)
+            out[start + sel] = float(q @ q) + sq[rows_g] - 2.0 * scale[rows_g] * dots
+    return out
+
+
+def nearest_by_sketch(spec: RKMESpec, columns: SketchColumns, rows: NDArray[np.int64],
+                      n: int, *, n_features: int, version: int
+                      ) -> tuple[NDArray[np.int64], Array, Array]:
+    """The `n` rows of `rows` nearest to `spec` by sketch, best first, with their
+    estimates of MMD^2 and the scores those give (`SketchIndex.shortlist_scored`)."""
+    e_q = {float(g): embedding(spec, float(g), n_features=n_features, version=version)
+           for g in np.unique(columns["gamma"][rows])}
+    approx = approx_mmd2(columns, rows, e_q)
+    if len(rows) > n:
+        keep = np.argpartition(approx, n - 1)[:n]
+        rows, approx = rows[keep], approx[keep]
+    order = np.argsort(approx, kind="stable")
+    rows, approx = rows[order], np.maximum(approx[order], 0.0)
+    q_self = np.array([float(e_q[float(g)] @ e_q[float(g)]) for g in columns["gamma"][rows]])
+    scores = np.atleast_1d(score_from(approx, q_self, columns["sq_norm"][rows]))
+    return rows, approx, scores
 
 
 class SketchIndex(SpaceEntries[_SketchGroup]):
@@ -191,21 +213,11 @@ class SketchIndex(SpaceEntries[_SketchGroup]):
                                     self._sem.allowed(requirement.semantic))
         if len(rows) == 0:
             return [], 0
-        e_q = {float(g): embedding(spec, float(g), n_features=self.n_features,
-                                   version=self.version)
-               for g in np.unique(group.rows["gamma"][rows])}
-        approx = group.approx_mmd2(rows, e_q)
-        n_candidates = len(rows)
-        if len(rows) > n:
-            keep = np.argpartition(approx, n - 1)[:n]
-            rows, approx = rows[keep], approx[keep]
-        order = np.argsort(approx, kind="stable")
-        rows, approx = rows[order], np.maximum(approx[order], 0.0)
-        q_self = np.array([float(e_q[float(g)] @ e_q[float(g)])
-                           for g in group.rows["gamma"][rows]])
-        scores = np.atleast_1d(score_from(approx, q_self, group.rows["sq_norm"][rows]))
+        near, approx, scores = nearest_by_sketch(spec, group.rows, rows, n,
+                                                 n_features=self.n_features,
+                                                 version=self.version)
         return [Match(group.ids[int(r)] or "", float(a), float(s), approximate=True)
-                for r, a, s in zip(rows, approx, scores, strict=True)], n_candidates
+                for r, a, s in zip(near, approx, scores, strict=True)], len(rows)
 
     def search(self, requirement: Requirement, fetch: SpecFetcher, k: int = 5,
                max_mixture: int = 3) -> SearchResult:

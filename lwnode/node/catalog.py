@@ -19,27 +19,52 @@ second phase needs full specs the node may have to fetch from peers:
    full catalog's best, for the singles and the mixture (scores are exact MMD²
    under one kernel on both sides, so they merge).
 
+At scale the summarised learnwares live in a persisted, memory-mapped `Segment`
+(`lwnode.node.segment`) written from the store, plus the in-memory `SketchIndex`
+for those that arrived since: `rebuild` opens the segment and replays the records
+written after it, instead of decoding every stored summary. An entry or offer of
+the segment that changes afterwards is flagged dead in memory and lives on in the
+in-memory indexes. Every learnware id with an offer is indexed in exactly one of
+the three: the full catalog, the in-memory sketch index, the segment.
+
 Searches run in worker threads while publishes add entries, so access goes
 through a readers-writer lock: many searches at once, one writer alone.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from collections.abc import Callable, Iterator, Mapping, Set
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
 
 from engine.errors import SearchError
 from engine.search import Catalog, Match, Mixture, Requirement, SearchResult
+from engine.search import semantic_filter as sf
 from engine.search.catalog import DEFAULT_MEMORY_BUDGET, MIXTURE_POOL
-from engine.search.sketch_search import DEFAULT_SKETCH_SHORTLIST, SketchIndex
+from engine.search.sketch_search import (
+    DEFAULT_SKETCH_SHORTLIST,
+    SketchIndex,
+    nearest_by_sketch,
+)
 from engine.specification.rkme import RKMESpec
 from engine.specification.semantic import InputSpec, SemanticSpec
 from lwnode.node.records import Offer, offer_of, points_of
+from lwnode.node.segment import Location, Segment, SegmentUnusable, SegmentWriter, Settings
 from lwnode.node.store.base import ANNOUNCEMENT, RecordRow, Store
 from protocol.messages import SpecAnnouncement, SpecSummary
+
+log = logging.getLogger(__name__)
+
+REWRITE_AFTER = 20_000
+"""Records written since the segment beyond which a start rewrites it rather than
+replaying them (or a quarter of its entries, if more): a replayed record costs about
+0.14 ms and lives in memory, a rewrite decodes every stored record once."""
 
 
 class RWLock:
@@ -101,18 +126,6 @@ class Shortlist:
     to_fetch: tuple[ToFetch, ...]
 
 
-@dataclass(frozen=True)
-class Location:
-    """One owner's offer of a learnware, from its announcement."""
-
-    owner: str
-    organization: str
-    name: str
-    package_urls: tuple[str, ...]
-    size: int
-    sequence: int
-
-
 class NodeCatalog:
     """Search over every announced learnware, with owners and package URLs.
 
@@ -141,19 +154,78 @@ class NodeCatalog:
         self.skipped = 0
         """Records `rebuild` left out: specs over its `max_points`, or offers the
         engine cannot index."""
+        self.index_note = ""
+        """Why `rebuild` wrote the segment anew ("" when it used the one it found)."""
         self._where: dict[str, dict[str, Location]] = {}
+        """Offers taken in since the segment was written (all offers without one)."""
+        self._segment: Segment | None = None
+        self._entry_dead = np.zeros(0, dtype=bool)
+        self._offer_dead = np.zeros(0, dtype=bool)
+        self._segment_live = 0
         self._lock = RWLock()
 
     def __len__(self) -> int:
-        return len(self._where)
+        return self._segment_live + len(self._catalog) + len(self._sketches)
 
     def ids(self) -> set[str]:
         with self._lock.read():
-            return set(self._where)
+            out = set(self._where)
+            if self._segment is not None:
+                seg = self._segment
+                out.update(seg.id_at(int(r)) for r in np.flatnonzero(~self._entry_dead))
+            return out
 
     def locations(self, learnware_id: str) -> list[Location]:
         with self._lock.read():
-            return sorted(self._where.get(learnware_id, {}).values(), key=lambda x: x.owner)
+            return self._locations(learnware_id)
+
+    def _locations(self, learnware_id: str) -> list[Location]:
+        found = list(self._where.get(learnware_id, {}).values())
+        seg, row = self._segment, self._segment_row(learnware_id)
+        if seg is not None and row is not None:
+            found.extend(seg.offer(k) for k in seg.offers_of(row) if not self._offer_dead[k])
+        return sorted(found, key=lambda x: x.owner)
+
+    # -- the segment ------------------------------------------------------------------------
+    def _segment_row(self, learnware_id: str) -> int | None:
+        """The id's row in the segment (its entry may be dead: its offers may not)."""
+        return None if self._segment is None else self._segment.row_of(learnware_id)
+
+    def _segment_entry(self, learnware_id: str) -> int | None:
+        """The id's row in the segment if the segment indexes it."""
+        row = self._segment_row(learnware_id)
+        return None if row is None or self._entry_dead[row] else row
+
+    def _live_offers(self, row: int | None) -> list[int]:
+        if row is None or self._segment is None:
+            return []
+        return [k for k in self._segment.offers_of(row) if not self._offer_dead[k]]
+
+    def _kill_offer(self, row: int | None, owner: str) -> bool:
+        """Flag the segment's offer of `owner` for entry `row` dead; False if none."""
+        seg = self._segment
+        if row is None or seg is None or (number := seg.owner_number(owner)) is None:
+            return False
+        for k in self._live_offers(row):
+            if int(seg.a["offer_owner"][k]) == number:
+                self._offer_dead[k] = True
+                return True
+        return False
+
+    def _kill_entry(self, row: int | None) -> None:
+        if row is not None and not self._entry_dead[row]:
+            self._entry_dead[row] = True
+            self._segment_live -= 1
+
+    def _use(self, segment: Segment) -> None:
+        self._segment = segment
+        self._entry_dead = np.zeros(segment.n, dtype=bool)
+        self._offer_dead = np.zeros(segment.n_offers, dtype=bool)
+        self._segment_live = segment.n
+
+    def mapped_bytes(self) -> int:
+        """Bytes of the memory-mapped segment's files (page cache, not the heap)."""
+        return 0 if self._segment is None else self._segment.mapped_bytes()
 
     def add(self, offer: Offer) -> None:
         """Insert an owner's offer. The first offer indexes the id: a full announcement
@@ -164,12 +236,15 @@ class NodeCatalog:
                        a.sequence)
         with self._lock.write():
             owners = self._where.setdefault(a.learnware_id, {})
+            row = self._segment_row(a.learnware_id)
+            indexed = bool(owners) or bool(self._live_offers(row))
             try:
                 if isinstance(a, SpecAnnouncement) and a.learnware_id not in self._catalog:
                     self._catalog.add(a.learnware_id, a.semantic, a.statistical[0])
                     if a.learnware_id in self._summarised:
                         self._forget_summary(a.learnware_id)
-                elif isinstance(a, SpecSummary) and not owners:
+                    self._kill_entry(self._segment_entry(a.learnware_id))
+                elif isinstance(a, SpecSummary) and not indexed:
                     ref = a.specs[0]
                     self._sketches.add(a.learnware_id, a.semantic, ref.sketch)
                     self._summarised[a.learnware_id] = (a.semantic, ref.id)
@@ -178,20 +253,26 @@ class NodeCatalog:
                 if not owners:
                     del self._where[a.learnware_id]
                 raise
+            self._kill_offer(row, a.owner)  # this offer supersedes the segment's
             owners[a.owner] = loc
 
     def remove(self, owner: str, learnware_id: str) -> None:
         """Forget one owner's offer; the id leaves the index with its last owner."""
         with self._lock.write():
+            row = self._segment_row(learnware_id)
             owners = self._where.get(learnware_id)
-            if owners is None or owners.pop(owner, None) is None:
+            popped = owners is not None and owners.pop(owner, None) is not None
+            if not self._kill_offer(row, owner) and not popped:
                 return
-            if not owners:
+            if owners is not None and not owners:
                 del self._where[learnware_id]
-                if learnware_id in self._summarised:
-                    self._forget_summary(learnware_id)
-                else:
-                    self._catalog.remove(learnware_id)
+            if owners or self._live_offers(row):
+                return
+            if learnware_id in self._summarised:
+                self._forget_summary(learnware_id)
+            elif learnware_id in self._catalog:
+                self._catalog.remove(learnware_id)
+            self._kill_entry(self._segment_entry(learnware_id))
 
     def _forget_summary(self, learnware_id: str) -> None:
         _, spec_id = self._summarised.pop(learnware_id)
@@ -206,35 +287,94 @@ class NodeCatalog:
             self.remove(row.owner, row.learnware_id)
 
     def rebuild(self, store: Store, max_points: int | None = None,
-                each: Callable[[RecordRow, Offer], None] | None = None) -> int:
+                each: Callable[[RecordRow, Offer], None] | None = None,
+                index_dir: Path | None = None) -> int:
         """Load every announcement the store keeps; returns the number of ids.
 
+        With `index_dir`, the summaries come from the segment there (written anew
+        from the store when missing or unusable: `index_note` says why) and only the
+        records written after it are decoded. `each` sees every offer decoded here.
         With `max_points`, announcements whose specs have more points (kept from
         before the node's ``[budget] spec_points`` was lowered) are left out and
         counted in `skipped`, as are offers the engine cannot index.
         """
         self.skipped = 0
-        for row in store.iter_announcements():
-            offer = offer_of(row)
-            if each is not None:  # the caller's look at every stored offer, decoded once
-                each(row, offer)
-            if max_points is not None and any(n > max_points for n in points_of(offer)):
-                self.skipped += 1
-                continue
-            try:
-                self.add(offer)
-            except SearchError:  # e.g. a summary's sketch of a size this index does not hold
-                self.skipped += 1
+        if index_dir is None:
+            for _, row in store.changes_after(0):
+                if row.kind == ANNOUNCEMENT:
+                    self._load(row, max_points, each)
+            return len(self)
+        sketches = self._sketches
+        epoch, last = store.change_mark()
+        settings = Settings(epoch, sketches.n_features, sketches.dtype, sketches.version,
+                            max_points)
+        try:
+            segment = Segment(index_dir, settings)
+            if segment.change > last:
+                raise SegmentUnusable(f"written at change {segment.change}, past the "
+                                      f"store's last ({last})")
+            if last - segment.change > max(REWRITE_AFTER, segment.n // 4):
+                raise SegmentUnusable(f"{last - segment.change} records written since")
+            self.index_note = ""
+        except SegmentUnusable as exc:
+            self.index_note = str(exc)
+            self._write_segment(store, index_dir, settings, max_points)
+            segment = Segment(index_dir, settings)
+        with self._lock.write():
+            self._use(segment)
+        self.skipped = segment.skipped
+        for owner, learnware_id in segment.full:
+            full = store.get_record(owner, learnware_id)
+            if full is not None and full.kind == ANNOUNCEMENT:
+                self._load(full, max_points, each)
+        for _, row in store.changes_after(segment.change):
+            if row.kind == ANNOUNCEMENT:
+                self._load(row, max_points, each)
+            else:
+                self.remove(row.owner, row.learnware_id)
         return len(self)
+
+    def _load(self, row: RecordRow, max_points: int | None,
+              each: Callable[[RecordRow, Offer], None] | None) -> None:
+        offer = offer_of(row)
+        if each is not None:  # the caller's look at every stored offer, decoded once
+            each(row, offer)
+        if max_points is not None and any(n > max_points for n in points_of(offer)):
+            self.skipped += 1
+            return
+        try:
+            self.add(offer)
+        except SearchError:  # e.g. a summary's sketch of a size this index does not hold
+            self.skipped += 1
+
+    def _write_segment(self, store: Store, index_dir: Path, settings: Settings,
+                       max_points: int | None) -> None:
+        """A segment of every summary the store keeps (nothing else writes meanwhile:
+        this runs before the node serves)."""
+        writer, change = SegmentWriter(settings), store.change_mark()[1]
+        for _, row in store.changes_after(0):
+            if row.kind != ANNOUNCEMENT:
+                continue
+            offer = offer_of(row)
+            if isinstance(offer, SpecAnnouncement):
+                writer.full.append((row.owner, row.learnware_id))
+            elif (max_points is not None and any(n > max_points for n in points_of(offer))
+                  ) or self.unusable(offer) is not None:
+                writer.skipped += 1
+            else:
+                writer.add(offer)
+        writer.finish(index_dir, change)
 
     def input_of(self, learnware_id: str) -> InputSpec | None:
         """The learnware's input spec (its columns), None if unknown or not stated."""
         with self._lock.read():
-            if learnware_id not in self._where:
-                return None
             if learnware_id in self._summarised:
                 return self._summarised[learnware_id][0].input
-            return self._catalog.get(learnware_id).semantic.input
+            if learnware_id in self._catalog:
+                return self._catalog.get(learnware_id).semantic.input
+            row = self._segment_entry(learnware_id)
+            return None if row is None or self._segment is None else \
+                self._segment.semantic_at(row).input
 
     def unusable(self, offer: Offer) -> str | None:
         """Why this node could not index a peer's summary (its sketches are of another
@@ -251,22 +391,38 @@ class NodeCatalog:
     def summarised(self, learnware_id: str) -> bool:
         """Known by summary only (its full spec is fetched when a search needs it)."""
         with self._lock.read():
-            return learnware_id in self._summarised
+            return self._summarised_here(learnware_id)
+
+    def _summarised_here(self, learnware_id: str) -> bool:
+        return learnware_id in self._summarised or \
+            self._segment_entry(learnware_id) is not None
 
     def to_fetch(self, ids: list[str]) -> list[ToFetch]:
         """What to fetch to rank the learnwares `ids` exactly (those known by summary)."""
         with self._lock.read():
-            return [self._to_fetch(i) for i in dict.fromkeys(ids) if i in self._summarised]
+            return [self._to_fetch(i) for i in dict.fromkeys(ids) if self._summarised_here(i)]
 
     def _to_fetch(self, learnware_id: str) -> ToFetch:
-        return ToFetch(learnware_id, self._summarised[learnware_id][1],
-                       tuple(sorted(self._where[learnware_id])))
+        if learnware_id in self._summarised:
+            spec_id = self._summarised[learnware_id][1]
+        else:
+            row = self._segment_entry(learnware_id)
+            assert row is not None and self._segment is not None
+            spec_id = self._segment.spec_id_at(row)
+        return ToFetch(learnware_id, spec_id,
+                       tuple(loc.owner for loc in self._locations(learnware_id)))
 
     def owners_of_spec(self, spec_id: str) -> tuple[str, ...]:
         """Owners of the summarised learnware whose (first) spec is `spec_id`, if any."""
         with self._lock.read():
             learnware_id = self._by_spec.get(spec_id)
-            return () if learnware_id is None else tuple(sorted(self._where[learnware_id]))
+            if learnware_id is None and self._segment is not None:
+                row = self._segment.row_of_spec(spec_id)
+                if row is not None and not self._entry_dead[row]:
+                    learnware_id = self._segment.id_at(row)
+            if learnware_id is None:
+                return ()
+            return tuple(loc.owner for loc in self._locations(learnware_id))
 
     def shortlist(self, requirement: Requirement) -> Shortlist:
         """Phase 1 of a search: the summarised candidates nearest by sketch, with their
@@ -275,11 +431,45 @@ class NodeCatalog:
         if requirement.spec is None:
             return Shortlist((), 0, ())
         with self._lock.read():
-            if not len(self._sketches):
+            if not self._any_summarised():
                 return Shortlist((), 0, ())
-            scored, n_candidates = self._sketches.shortlist_scored(requirement)
-            return Shortlist(tuple(scored), n_candidates,
+            scored, n_candidates = ([], 0) if not len(self._sketches) else \
+                self._sketches.shortlist_scored(requirement)
+            more, n_more = self._segment_shortlist(requirement, self._sketches.shortlist)
+            if more:
+                scored = sorted([*scored, *more], key=lambda m: (m.mmd2, m.id))[
+                    :self._sketches.shortlist]
+            return Shortlist(tuple(scored), n_candidates + n_more,
                              tuple(self._to_fetch(m.id) for m in scored))
+
+    def _any_summarised(self) -> bool:
+        return bool(len(self._sketches) or self._segment_live)
+
+    def _segment_shortlist(self, requirement: Requirement, n: int) -> tuple[list[Match], int]:
+        """The segment's `n` candidates nearest by sketch, and how many passed the
+        filter (the rules of `SketchIndex.shortlist_scored`)."""
+        seg, spec = self._segment, requirement.spec
+        if seg is None or spec is None or not self._segment_live:
+            return [], 0
+        found = seg.columns(spec.space)
+        if found is None:
+            return [], 0
+        first, columns = found
+        size = len(columns["gamma"])
+        allowed = seg.allowed_rows(requirement.semantic)
+        if allowed is not None:
+            allowed = allowed[(allowed >= first) & (allowed < first + size)] - first
+        codes = {name: columns[f"class_{name}"] for name in sf.CLASS_FIELDS}
+        rows = np.flatnonzero(sf.candidate_mask(
+            codes, columns["input_dim"], ~self._entry_dead[first:first + size],
+            requirement.semantic, allowed))
+        if len(rows) == 0:
+            return [], 0
+        near, approx, scores = nearest_by_sketch(spec, columns, rows, n,
+                                                 n_features=self._sketches.n_features,
+                                                 version=self._sketches.version)
+        return [Match(seg.id_at(first + int(r)), float(a), float(s), approximate=True)
+                for r, a, s in zip(near, approx, scores, strict=True)], len(rows)
 
     def search(self, requirement: Requirement, k: int, max_mixture: int,
                fetched: Mapping[str, RKMESpec] | None = None,
@@ -295,7 +485,7 @@ class NodeCatalog:
         with self._lock.read():
             if requirement.spec is None:
                 return self._semantic_search(requirement, k)
-            if not len(self._sketches):
+            if not self._any_summarised():
                 return self._catalog.search(requirement, k=k, max_mixture=max_mixture)
             scored, n_summarised = list(shortlisted.matches), shortlisted.n_candidates
             full = self._full_search(requirement, max(k, MIXTURE_POOL), max_mixture,
@@ -354,12 +544,43 @@ class NodeCatalog:
 
     def _semantic_search(self, requirement: Requirement, k: int) -> SearchResult:
         full = self._catalog.search(requirement, k=k, max_mixture=1)
-        if not len(self._sketches):
+        if not self._any_summarised():
             return full
         more = self._sketches.semantic_search(requirement.semantic, k)
-        single = sorted([*full.single, *more.single], key=_best_first)[:k]
-        return SearchResult(tuple(single), None, full.n_candidates + more.n_candidates, True,
-                            None)
+        seg, n_seg = self._segment_semantic(requirement.semantic, k)
+        single = sorted([*full.single, *more.single, *seg], key=_best_first)[:k]
+        return SearchResult(tuple(single), None,
+                            full.n_candidates + more.n_candidates + n_seg, True, None)
+
+    def _segment_semantic(self, semantic: SemanticSpec | None, k: int
+                          ) -> tuple[list[Match], int]:
+        """The segment's top `k` by the share of the requirement's words (ties by id),
+        and how many passed the filter (`SpaceEntries.semantic_search`'s rules)."""
+        seg = self._segment
+        if seg is None or not self._segment_live:
+            return [], 0
+        mask = ~self._entry_dead
+        if semantic is not None:
+            codes = {name: seg.a[f"class_{name}"] for name in sf.CLASS_FIELDS}
+            mask &= sf.class_mask(codes, seg.a["input_dim"], semantic, seg.n)
+        allowed = seg.allowed_rows(semantic)
+        if allowed is not None:
+            keep = np.zeros(seg.n, dtype=bool)
+            keep[allowed] = True
+            mask &= keep
+        rows = np.flatnonzero(mask)
+        if len(rows) == 0:
+            return [], 0
+        words = sf.stems(sf.text_of(semantic)) if semantic is not None else set()
+        counts = seg.stem_counts(words)[rows] if words else np.zeros(len(rows), np.int64)
+        rank = np.empty(seg.n, dtype=np.int64)  # each row's place in id order
+        rank[seg.a["ids_order"]] = np.arange(seg.n)
+        key = -counts * (seg.n + 1) + rank[rows]  # most words first, then by id
+        pos = np.argpartition(key, k - 1)[:k] if len(rows) > k else np.arange(len(rows))
+        pos = pos[np.argsort(key[pos])]
+        return [Match(seg.id_at(int(rows[p])), None,
+                      float(counts[p]) / len(words) if words else 1.0)
+                for p in pos], len(rows)
 
     def mixture_over(self, ids: list[str], requirement: Requirement, max_mixture: int,
                      fetched: Mapping[str, RKMESpec] | None = None) -> Mixture | None:
@@ -371,9 +592,9 @@ class NodeCatalog:
         fetched = fetched or {}
         with self._lock.read():
             specs = [(i, self._catalog.get(i).semantic, self._catalog.get(i).spec)
-                     if i in self._catalog else (i, self._summarised[i][0], fetched[i])
+                     if i in self._catalog else (i, self._semantic_of(i), fetched[i])
                      for i in dict.fromkeys(ids)
-                     if i in self._catalog or (i in self._summarised and i in fetched)]
+                     if i in self._catalog or (self._summarised_here(i) and i in fetched)]
         few = Catalog(index=False, memory_budget=self.memory_budget)
         for entry_id, semantic, spec in specs:
             few.add(entry_id, semantic, spec)
@@ -384,8 +605,18 @@ class NodeCatalog:
         return few.search(requirement, k=len(few), max_mixture=max_mixture,
                           exact=True).mixture
 
+    def _semantic_of(self, learnware_id: str) -> SemanticSpec:
+        """The semantic spec of a learnware known by summary."""
+        if learnware_id in self._summarised:
+            return self._summarised[learnware_id][0]
+        row = self._segment_entry(learnware_id)
+        assert row is not None and self._segment is not None
+        return self._segment.semantic_at(row)
+
     def nbytes(self) -> int:
-        return self._catalog.nbytes() + self._sketches.nbytes()
+        """Bytes of the indexes' arrays in memory (the segment's mapped files apart)."""
+        return (self._catalog.nbytes() + self._sketches.nbytes() + self._entry_dead.nbytes
+                + self._offer_dead.nbytes)
 
 
 def _best_first(match: Match) -> tuple[float, str]:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from engine.hetero.mapping import ColumnMapping
 from engine.search import Mixture, Requirement
-from lwnode.node.catalog import Location
+from lwnode.node.segment import Location
 
 
 @dataclass(frozen=True)

@@ -134,6 +134,8 @@ class NodeService:
         if scratch is not None and config.search.points_on_disk:
             points_dir = scratch / "catalog-points"
             points_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self._index_dir = None if scratch is None else scratch / "catalog-index"
+        """The persisted index of summarised learnwares (`lwnode.node.segment`)."""
         self.catalog = NodeCatalog(shortlist=config.search.shortlist, points_dir=points_dir,
                                    memory_budget=config.budget.search_memory_mb << 20,
                                    sketch_shortlist=config.search.sketch_shortlist)
@@ -169,7 +171,10 @@ class NodeService:
         """Rebuild the catalog from the store, then start the peer layer."""
         began = time.perf_counter()
         n = await self._run(self._store_pool, self.catalog.rebuild, self.store,
-                            self.config.budget.spec_points, self._index_own_offer)
+                            self.config.budget.spec_points, self._index_own_offer,
+                            self._index_dir)
+        if self.catalog.index_note:
+            log.info("catalog index written anew (%s)", self.catalog.index_note)
         recovery = self.store.recovery
         if recovery.temp_files or recovery.orphan_blobs:
             log.warning("recovered from an unclean stop: %d unfinished upload(s) and %d "

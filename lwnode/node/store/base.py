@@ -220,6 +220,19 @@ class Store(ABC):
         """Every announcement (for rebuilding the catalog at start-up)."""
 
     @abstractmethod
+    def changes_after(self, change: int, batch: int = 2000
+                      ) -> Iterator[tuple[int, RecordRow]]:
+        """(change number, record) of every record written after `change`, oldest first;
+        `scenarios` is left empty (read the offer's semantic spec instead). Each write
+        takes a number above every number kept, so a reader that saw everything up to
+        `change` catches up with the records this yields."""
+
+    @abstractmethod
+    def change_mark(self) -> tuple[str, int]:
+        """(epoch, last change number): the epoch is drawn once per database, so a
+        mark taken from another database (a restored copy, a new store) never matches."""
+
+    @abstractmethod
     def records_after(self, owner: str, after_sequence: int, limit: int) -> list[RecordRow]:
         """An owner's records with a higher sequence, in sequence order (anti-entropy)."""
 

@@ -85,6 +85,22 @@ MIGRATIONS: tuple[Migration, ...] = (
             first_seen    INTEGER NOT NULL
         )""",
     )),
+    Migration(3, "a change number per record and a store epoch (the persisted catalog index "
+                 "replays what changed after the number it was written at)", (
+        "ALTER TABLE records ADD COLUMN change INTEGER NOT NULL DEFAULT 0",
+        # number the rows kept so far 1..n, so every record has its own change number
+        """UPDATE records SET change = numbered.n FROM (
+            SELECT owner, learnware_id, row_number() OVER (ORDER BY owner, learnware_id) AS n
+            FROM records) AS numbered
+            WHERE records.owner = numbered.owner
+              AND records.learnware_id = numbered.learnware_id""",
+        "CREATE INDEX records_by_change ON records (change)",
+        """CREATE TABLE store_meta (
+            key    TEXT PRIMARY KEY,
+            value  TEXT NOT NULL
+        ) WITHOUT ROWID""",
+        "INSERT INTO store_meta (key, value) VALUES ('epoch', lower(hex(randomblob(16))))",
+    )),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

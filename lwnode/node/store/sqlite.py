@@ -113,9 +113,13 @@ class SqliteStore(Store):
         return [self._record(r, self._tags(r["owner"], r["learnware_id"])) for r in rows]
 
     def _write_record(self, conn: sqlite3.Connection, row: RecordRow) -> None:
-        values = tuple(getattr(row, c) for c in _RECORD_COLUMNS)
-        updates = ", ".join(f"{c} = excluded.{c}" for c in _RECORD_COLUMNS[2:])
-        conn.execute(f"INSERT INTO records ({', '.join(_RECORD_COLUMNS)}) VALUES "
+        # every write takes the next change number (the largest kept, plus one), so
+        # `changes_after` sees it whatever it replaced
+        change = conn.execute("SELECT COALESCE(MAX(change), 0) + 1 FROM records").fetchone()[0]
+        values = (*(getattr(row, c) for c in _RECORD_COLUMNS), change)
+        columns = (*_RECORD_COLUMNS, "change")
+        updates = ", ".join(f"{c} = excluded.{c}" for c in columns[2:])
+        conn.execute(f"INSERT INTO records ({', '.join(columns)}) VALUES "
                      f"({', '.join('?' * len(values))}) ON CONFLICT (owner, learnware_id) "
                      f"DO UPDATE SET {updates}", values)
         conn.execute("DELETE FROM record_tags WHERE owner = ? AND learnware_id = ?",
@@ -282,6 +286,23 @@ class SqliteStore(Store):
             if page.next_cursor is None:
                 return
             cursor = page.next_cursor
+
+    def changes_after(self, change: int, batch: int = 2000
+                      ) -> Iterator[tuple[int, RecordRow]]:
+        after = change
+        while True:
+            rows = self._query(f"SELECT change, {', '.join(_RECORD_COLUMNS)} FROM records "
+                               "WHERE change > ? ORDER BY change LIMIT ?", (after, batch))
+            for r in rows:
+                yield r["change"], self._record(r)
+            if len(rows) < batch:
+                return
+            after = rows[-1]["change"]
+
+    def change_mark(self) -> tuple[str, int]:
+        epoch = self._query("SELECT value FROM store_meta WHERE key = 'epoch'")[0][0]
+        last = self._query("SELECT COALESCE(MAX(change), 0) FROM records")[0][0]
+        return str(epoch), int(last)
 
     def records_after(self, owner: str, after_sequence: int, limit: int) -> list[RecordRow]:
         return self._with_tags(self._query(

@@ -1,0 +1,244 @@
+"""The persisted catalog index (`lwnode.node.segment`) against the in-memory catalog.
+
+A real `FileStore` of signed summaries and announcements from several owners; the
+catalog rebuilt with the segment (written, then reopened and replayed) must answer
+every question as the catalog rebuilt in memory from the same store does: ids,
+locations, shortlists with their sketch estimates, semantic-only search, what to
+fetch, owners of a spec, input specs. A segment that is damaged or belongs to
+another store or other settings is written anew, never read.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+import numpy as np
+import pytest
+from lwtesting import announcement_row, tiny_semantic, tiny_spec, withdrawal_row
+
+from engine.search import Requirement
+from engine.specification.semantic import SemanticSpec
+from lwnode.node.catalog import NodeCatalog
+from lwnode.node.records import announcement_of, own_summary, row_of
+from lwnode.node.segment import META
+from lwnode.node.store import FileStore
+from lwnode.node.store.schema import MIGRATIONS, migrate
+from protocol.codec import decode_envelope
+from protocol.signing import Identity, verify
+
+OWNERS = [Identity.from_seed(bytes([31, i]) * 16) for i in range(3)]
+NAMES = ["river flow forecaster", "house price regressor", "sensor drift model"]
+
+
+def lid(i: int) -> str:
+    return f"sha256:{i:064x}"
+
+
+def summary_row(identity: Identity, i: int, sequence: int = 1, *, d: int = 4):
+    """The signed summary of learnware i, as an owner gossips it."""
+    full = announcement_row(identity, lid(i), sequence, spec=tiny_spec(seed=i, d=d, loc=i % 5),
+                            semantic=tiny_semantic(NAMES[i % 3], d=d,
+                                                   scenarios=(f"tag{i % 4}",)),
+                            organization=f"org {identity.node_id[:6]}")
+    envelope = own_summary(identity, announcement_of(full))
+    return row_of(decode_envelope(envelope), verify(envelope), 0)
+
+
+def fill(store: FileStore, n: int = 40) -> None:
+    """n summarised learnwares of three owners (some offered by two), one full
+    announcement of an id also summarised, and a withdrawn one."""
+    rows = [summary_row(OWNERS[i % 3], i) for i in range(n)]
+    rows += [summary_row(OWNERS[(i + 1) % 3], i) for i in range(0, n, 7)]  # second owners
+    rows.append(announcement_row(OWNERS[2], lid(3), 5, spec=tiny_spec(seed=3, loc=3),
+                                 semantic=tiny_semantic(NAMES[0], scenarios=("tag3",))))
+    store.put_records(rows)
+    store.put_records([withdrawal_row(OWNERS[1], lid(4), 2)])
+
+
+def requirements() -> list[Requirement]:
+    out = [Requirement(spec=tiny_spec(seed=100 + j, loc=j % 5)) for j in range(4)]
+    out.append(Requirement(semantic=SemanticSpec(scenarios=("tag1",)),
+                           spec=tiny_spec(seed=200, loc=1)))
+    out.append(Requirement(semantic=SemanticSpec(name="forecaster"), spec=tiny_spec(seed=201)))
+    return out
+
+
+class Close:
+    """Numbers that compare equal within float32 rounding."""
+
+    def __init__(self, values: object) -> None:
+        self.values = np.asarray(values, dtype=float)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Close) and self.values.shape == other.values.shape and \
+            bool(np.allclose(self.values, other.values, rtol=1e-6, atol=1e-7))
+
+    def __repr__(self) -> str:
+        return f"Close({self.values.tolist()})"
+
+
+def answers(catalog: NodeCatalog) -> dict[str, object]:
+    """Everything a node asks its catalog, in comparable form."""
+    ids = sorted(catalog.ids())
+    shortlists = []
+    for req in requirements():
+        s = catalog.shortlist(req)
+        # estimates as float32 sums over blocks of other sizes: equal to ~1e-8
+        shortlists.append(([m.id for m in s.matches], s.n_candidates, s.to_fetch,
+                           Close([(m.mmd2, m.score) for m in s.matches])))
+    semantic = [[(m.id, m.score) for m in catalog.search(
+        Requirement(semantic=SemanticSpec(name=w) if w else None), 7, 1).single]
+        for w in ("river forecaster", "house", "")]
+    return {"n": len(catalog), "ids": ids,
+            "where": {i: catalog.locations(i) for i in ids},
+            "summarised": [catalog.summarised(i) for i in ids],
+            "inputs": [catalog.input_of(i) for i in ids],
+            "fetch": catalog.to_fetch(ids),
+            "spec owners": [catalog.owners_of_spec(t.spec_id) for t in catalog.to_fetch(ids)],
+            "shortlists": shortlists, "semantic": semantic}
+
+
+def in_memory(store: FileStore) -> NodeCatalog:
+    catalog = NodeCatalog()
+    catalog.rebuild(store)
+    return catalog
+
+
+def with_index(store: FileStore, path) -> NodeCatalog:
+    catalog = NodeCatalog()
+    catalog.rebuild(store, index_dir=path)
+    return catalog
+
+
+@pytest.fixture
+def store(tmp_path):
+    with FileStore(tmp_path / "store") as s:
+        fill(s)
+        yield s
+
+
+def test_a_catalog_on_the_segment_answers_as_the_one_in_memory(store, tmp_path):
+    index = tmp_path / "index"
+    first = with_index(store, index)
+    assert first.index_note == "no index written yet" and (index / META).exists()
+    expected = answers(in_memory(store))
+    assert answers(first) == expected
+    assert expected["n"] == 39  # 40 ids, one withdrawn by its only owner
+    again = with_index(store, index)  # opened, nothing to replay
+    assert again.index_note == "" and again.mapped_bytes() > 0
+    assert answers(again) == expected
+    # the segment holds the summarised ones; the id with a full announcement is in
+    # the full catalog, with the summaries' owners still among its locations
+    assert not again.summarised(lid(3)) and len(again.locations(lid(3))) == 2
+
+
+def test_records_written_after_the_segment_are_replayed(store, tmp_path):
+    index = tmp_path / "index"
+    with_index(store, index)
+    store.put_records([
+        summary_row(OWNERS[0], 100),  # a new learnware
+        withdrawal_row(OWNERS[2], lid(2), 3),  # a segment entry's only owner leaves
+        withdrawal_row(OWNERS[0], lid(0), 3),  # one of two owners leaves
+        summary_row(OWNERS[2], 9, sequence=4),  # another owner offers a segment entry
+        summary_row(OWNERS[0], 6, sequence=7),  # an owner's newer sequence
+        announcement_row(OWNERS[1], lid(10), 9, spec=tiny_spec(seed=10, loc=0),
+                         semantic=tiny_semantic(NAMES[1], scenarios=("tag2",))),  # goes full
+    ])
+    replayed = with_index(store, index)
+    assert replayed.index_note == ""
+    assert answers(replayed) == answers(in_memory(store))
+    assert lid(2) not in replayed.ids() and lid(100) in replayed.ids()
+    assert [loc.sequence for loc in replayed.locations(lid(6))] == [7]
+    assert not replayed.summarised(lid(10))
+
+
+def test_changes_while_running_match_a_fresh_rebuild(store, tmp_path):
+    catalog = with_index(store, tmp_path / "index")
+    changes = [summary_row(OWNERS[1], 200), withdrawal_row(OWNERS[1], lid(1), 2),
+               withdrawal_row(OWNERS[2], lid(5), 2), summary_row(OWNERS[2], 5, sequence=3),
+               summary_row(OWNERS[0], 12, sequence=2), withdrawal_row(OWNERS[0], lid(12), 3)]
+    for row in changes:
+        assert store.put_record(row)
+        catalog.apply(row)
+    assert answers(catalog) == answers(in_memory(store))
+    assert lid(1) not in catalog.ids() and lid(12) not in catalog.ids()
+    assert [loc.owner for loc in catalog.locations(lid(5))] == [OWNERS[2].node_id]
+
+
+def damage_meta(path) -> None:
+    (path / META).write_text("{not json")
+
+
+def damage_array(path) -> None:
+    owners = np.load(path / "offer_owner.npy")
+    owners[0] = 10**6
+    np.save(path / "offer_owner.npy", owners)
+
+
+def truncate_codes(path) -> None:
+    data = (path / "codes.npy").read_bytes()
+    (path / "codes.npy").write_bytes(data[: len(data) // 2])
+
+
+@pytest.mark.parametrize("damage, why", [
+    (damage_meta, "meta.json"), (damage_array, "out of range"), (truncate_codes, "codes.npy")])
+def test_a_damaged_segment_is_written_anew(store, tmp_path, damage, why):
+    index = tmp_path / "index"
+    with_index(store, index)
+    damage(index)
+    again = with_index(store, index)
+    assert why in again.index_note
+    assert answers(again) == answers(in_memory(store))
+    assert with_index(store, index).index_note == ""
+
+
+def test_a_segment_of_another_store_or_settings_is_not_read(store, tmp_path):
+    index = tmp_path / "index"
+    with_index(store, index)
+    with FileStore(tmp_path / "other") as other:  # another database: another epoch
+        other.put_records([summary_row(OWNERS[0], 1)])
+        catalog = with_index(other, index)
+        assert "written for" in catalog.index_note and sorted(catalog.ids()) == [lid(1)]
+    catalog = NodeCatalog()
+    catalog.rebuild(store, max_points=3, index_dir=index)  # a lower [budget] spec_points
+    assert "written for" in catalog.index_note and len(catalog) == 0 and catalog.skipped
+
+
+def test_a_segment_written_long_ago_is_rewritten_not_replayed(store, tmp_path, monkeypatch):
+    import lwnode.node.catalog as module
+
+    index = tmp_path / "index"
+    with_index(store, index)
+    monkeypatch.setattr(module, "REWRITE_AFTER", 2)
+    store.put_records([summary_row(OWNERS[0], 300 + i) for i in range(15)])
+    again = with_index(store, index)
+    assert again.index_note == "15 records written since"
+    assert answers(again) == answers(in_memory(store))
+
+
+def test_the_migration_numbers_existing_records_and_draws_an_epoch(tmp_path):
+    path = tmp_path / "old.sqlite3"
+    conn = sqlite3.connect(path, isolation_level=None)
+    migrate(conn, MIGRATIONS[:2])
+    rows = [summary_row(OWNERS[i % 3], i) for i in range(5)]
+    for r in rows:
+        conn.execute("INSERT INTO records (owner, learnware_id, sequence, kind, envelope, "
+                     "received_at) VALUES (?, ?, ?, ?, ?, ?)",
+                     (r.owner, r.learnware_id, r.sequence, r.kind, r.envelope, 0))
+    migrate(conn)
+    changes = sorted(c for (c,) in conn.execute("SELECT change FROM records"))
+    assert changes == [1, 2, 3, 4, 5]
+    (epoch,) = conn.execute("SELECT value FROM store_meta WHERE key = 'epoch'").fetchone()
+    assert len(epoch) == 32 and json.dumps(epoch)
+    conn.close()
+
+
+def test_every_write_takes_a_new_change_number(store):
+    epoch, last = store.change_mark()
+    store.put_records([summary_row(OWNERS[0], 0, sequence=9), summary_row(OWNERS[0], 500)])
+    assert store.change_mark() == (epoch, last + 2)
+    assert [(c, r.learnware_id) for c, r in store.changes_after(last)] == [
+        (last + 1, lid(0)), (last + 2, lid(500))]
+    assert not store.put_records([summary_row(OWNERS[0], 500)])[0]  # not newer: no write
+    assert store.change_mark() == (epoch, last + 2)
