@@ -397,6 +397,7 @@ class Intake:
                 if accepted:
                     await self.service.compute(apply_to_catalog, self.service.catalog,
                                                accepted)
+                    self.service.keep_index()
         it = iter(verdicts)
         out = [next(it) if isinstance(c, Checked) else c for c in checked]
         for c, verdict in zip(received, out, strict=True):

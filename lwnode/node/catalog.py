@@ -56,7 +56,7 @@ from engine.specification.rkme import RKMESpec
 from engine.specification.semantic import InputSpec, SemanticSpec
 from lwnode.node.records import Offer, offer_of, points_of
 from lwnode.node.segment import Location, Segment, SegmentUnusable, SegmentWriter, Settings
-from lwnode.node.store.base import ANNOUNCEMENT, RecordRow, Store
+from lwnode.node.store.base import ANNOUNCEMENT, ChangeFeed, RecordRow, Store
 from protocol.messages import SpecAnnouncement, SpecSummary
 
 log = logging.getLogger(__name__)
@@ -65,6 +65,9 @@ REWRITE_AFTER = 20_000
 """Records written since the segment beyond which a start rewrites it rather than
 replaying them (or a quarter of its entries, if more): a replayed record costs about
 0.14 ms and lives in memory, a rewrite decodes every stored record once."""
+INDEX_REWRITE_AFTER = REWRITE_AFTER // 2
+"""Changes after which a running node rewrites its segment in the background (from a
+snapshot of the store), so its next start replays few."""
 
 
 class RWLock:
@@ -162,6 +165,8 @@ class NodeCatalog:
         self._entry_dead = np.zeros(0, dtype=bool)
         self._offer_dead = np.zeros(0, dtype=bool)
         self._segment_live = 0
+        self._changed = 0
+        """Offers added or removed since the segment was written (`changes_since_index`)."""
         self._lock = RWLock()
 
     def __len__(self) -> int:
@@ -235,6 +240,7 @@ class NodeCatalog:
         loc = Location(a.owner, a.organization, a.semantic.name, a.package_urls, a.package_size,
                        a.sequence)
         with self._lock.write():
+            self._changed += 1
             owners = self._where.setdefault(a.learnware_id, {})
             row = self._segment_row(a.learnware_id)
             indexed = bool(owners) or bool(self._live_offers(row))
@@ -259,6 +265,7 @@ class NodeCatalog:
     def remove(self, owner: str, learnware_id: str) -> None:
         """Forget one owner's offer; the id leaves the index with its last owner."""
         with self._lock.write():
+            self._changed += 1
             row = self._segment_row(learnware_id)
             owners = self._where.get(learnware_id)
             popped = owners is not None and owners.pop(owner, None) is not None
@@ -327,6 +334,7 @@ class NodeCatalog:
             full = store.get_record(owner, learnware_id)
             if full is not None and full.kind == ANNOUNCEMENT:
                 self._load(full, max_points, each)
+        self._changed = 0  # what the replay below adds is what changed since the segment
         for _, row in store.changes_after(segment.change):
             if row.kind == ANNOUNCEMENT:
                 self._load(row, max_points, each)
@@ -347,12 +355,34 @@ class NodeCatalog:
         except SearchError:  # e.g. a summary's sketch of a size this index does not hold
             self.skipped += 1
 
-    def _write_segment(self, store: Store, index_dir: Path, settings: Settings,
-                       max_points: int | None) -> None:
-        """A segment of every summary the store keeps (nothing else writes meanwhile:
-        this runs before the node serves)."""
-        writer, change = SegmentWriter(settings), store.change_mark()[1]
-        for _, row in store.changes_after(0):
+    def changes_since_index(self) -> int:
+        """Offers added or removed since the segment was written (0 without one)."""
+        return self._changed if self._segment is not None else 0
+
+    def rewrite_index(self, feed: ChangeFeed, seen: int, index_dir: Path,
+                      max_points: int | None, stop: threading.Event) -> int | None:
+        """Write the segment anew from `feed` (a snapshot of the store, read while the
+        node runs, taken when `changes_since_index` was `seen`) for the next start to
+        map; the running catalog keeps the one it has. Returns the change it reflects,
+        or None when `stop` was set first."""
+        sketches = self._sketches
+        settings = Settings(feed.change_mark()[0], sketches.n_features, sketches.dtype,
+                            sketches.version, max_points)
+        change = self._write_segment(feed, index_dir, settings, max_points, stop)
+        if change is not None:
+            with self._lock.write():
+                self._changed = max(0, self._changed - seen)
+        return change
+
+    def _write_segment(self, feed: ChangeFeed, index_dir: Path, settings: Settings,
+                       max_points: int | None, stop: threading.Event | None = None
+                       ) -> int | None:
+        """A segment of every summary `feed` holds (at start-up nothing else writes
+        meanwhile; later `feed` is a snapshot). None if `stop` was set first."""
+        writer, change = SegmentWriter(settings), feed.change_mark()[1]
+        for n, (_, row) in enumerate(feed.changes_after(0)):
+            if stop is not None and n % 1000 == 0 and stop.is_set():
+                return None
             if row.kind != ANNOUNCEMENT:
                 continue
             offer = offer_of(row)
@@ -364,6 +394,7 @@ class NodeCatalog:
             else:
                 writer.add(offer)
         writer.finish(index_dir, change)
+        return change
 
     def input_of(self, learnware_id: str) -> InputSpec | None:
         """The learnware's input spec (its columns), None if unknown or not stated."""

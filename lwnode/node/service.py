@@ -21,6 +21,7 @@ import asyncio
 import functools
 import json
 import logging
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -46,7 +47,7 @@ from lwnode.errors import (
     TooManyPoints,
 )
 from lwnode.node.budget import check_spec
-from lwnode.node.catalog import NodeCatalog, ToFetch
+from lwnode.node.catalog import INDEX_REWRITE_AFTER, NodeCatalog, ToFetch
 from lwnode.node.checker import Checker
 from lwnode.node.peering import NoPeers, PeerInfo, PeerLayer
 from lwnode.node.records import (
@@ -64,6 +65,7 @@ from lwnode.node.searchtypes import Hit, SearchAnswer, SearchQuery
 from lwnode.node.speccache import SpecCache
 from lwnode.node.store.base import (
     ANNOUNCEMENT,
+    ChangeFeed,
     OwnLearnware,
     Page,
     RecordFilter,
@@ -158,6 +160,9 @@ class NodeService:
         self._io_pool = ThreadPoolExecutor(2, thread_name_prefix="lwnode-io")
         self._search_pool = ThreadPoolExecutor(config.search.workers,
                                                thread_name_prefix="lwnode-search")
+        self._index_pool = ThreadPoolExecutor(1, thread_name_prefix="lwnode-index")
+        self._index_stop = threading.Event()
+        self._rewriting: asyncio.Future[None] | None = None
         self.started_at = time.time()
         self._stopping = False
         self._naming = asyncio.Lock()  # one publish at a time between name check and add
@@ -175,6 +180,7 @@ class NodeService:
                             self._index_dir)
         if self.catalog.index_note:
             log.info("catalog index written anew (%s)", self.catalog.index_note)
+        self.keep_index()
         recovery = self.store.recovery
         if recovery.temp_files or recovery.orphan_blobs:
             log.warning("recovered from an unclean stop: %d unfinished upload(s) and %d "
@@ -189,12 +195,47 @@ class NodeService:
 
     async def stop(self) -> None:
         self._stopping = True
+        self._index_stop.set()  # a background index rewrite gives up
         try:
             await self.peers.stop()
         finally:
             await self.checker.close()
-            for pool in (self._search_pool, self._io_pool, self._store_pool):
+            for pool in (self._search_pool, self._io_pool, self._store_pool,
+                         self._index_pool):
                 pool.shutdown(wait=True, cancel_futures=True)
+
+    async def _apply(self, row: RecordRow) -> None:
+        """Reflect a record just stored in the catalog (search threads)."""
+        await self._run(self._search_pool, self.catalog.apply, row)
+        self.keep_index()
+
+    def keep_index(self) -> None:
+        """Rewrite the persisted catalog index in the background once enough has changed
+        since it was written (each change costs the next start a replay); the running
+        catalog keeps the index it has, the next start maps the new one."""
+        if self._index_dir is None or self._rewriting is not None or self._stopping or \
+                self.catalog.changes_since_index() < INDEX_REWRITE_AFTER:
+            return
+        seen, feed = self.catalog.changes_since_index(), self.store.snapshot()
+        if feed is not None:
+            self._rewriting = asyncio.ensure_future(
+                self._rewrite_index(feed, seen, self._index_dir))
+
+    async def _rewrite_index(self, feed: ChangeFeed, seen: int, index_dir: Path) -> None:
+        began = time.perf_counter()
+        try:
+            change = await asyncio.get_running_loop().run_in_executor(
+                self._index_pool, self.catalog.rewrite_index, feed, seen, index_dir,
+                self.config.budget.spec_points, self._index_stop)
+            if change is not None:
+                log.info("catalog index rewritten in the background (change %d) in %.1f s",
+                         change, time.perf_counter() - began)
+        except Exception:
+            log.exception("catalog index: the background rewrite failed (the next start "
+                          "replays from the index it finds, or writes it anew)")
+        finally:
+            feed.close()
+            self._rewriting = None
 
     async def _run(self, pool: ThreadPoolExecutor, fn: Callable[..., T], *args: Any) -> T:
         if self._stopping:
@@ -270,7 +311,7 @@ class NodeService:
     async def offer(self, row: RecordRow) -> None:
         """Make an own announcement just stored searchable here, its specs servable to
         peers, and known to the network (its signed summary, gossiped)."""
-        await self._run(self._search_pool, self.catalog.apply, row)
+        await self._apply(row)
         await self._run(self._search_pool, self._index_own_specs, [row])
         await self._announce(row)
 
@@ -318,7 +359,7 @@ class NodeService:
             self._summaries.pop((learnware_id, before.sequence), None)
         row = await self._store(self.store.get_record, out.owner, learnware_id)
         assert row is not None
-        await self._run(self._search_pool, self.catalog.apply, row)
+        await self._apply(row)
         await self._announce(row)
         log.info("withdrew %s (sequence %d)", learnware_id, row.sequence)
         return out
@@ -374,7 +415,7 @@ class NodeService:
             return False
         if not await self._store(self.store.put_record, row):
             return False
-        await self._run(self._search_pool, self.catalog.apply, row)
+        await self._apply(row)
         return True
 
     # -- reading --------------------------------------------------------------------------

@@ -12,16 +12,19 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
 
 import numpy as np
 import pytest
-from lwtesting import announcement_row, tiny_semantic, tiny_spec, withdrawal_row
+from lwtesting import announcement_row, tiny_semantic, tiny_spec, until, withdrawal_row
 
 from engine.search import Requirement
 from engine.specification.semantic import SemanticSpec
+from lwnode.config import load_config
 from lwnode.node.catalog import NodeCatalog
 from lwnode.node.records import announcement_of, own_summary, row_of
 from lwnode.node.segment import META
+from lwnode.node.service import NodeService
 from lwnode.node.store import FileStore
 from lwnode.node.store.schema import MIGRATIONS, migrate
 from protocol.codec import decode_envelope
@@ -242,3 +245,82 @@ def test_every_write_takes_a_new_change_number(store):
         (last + 1, lid(0)), (last + 2, lid(500))]
     assert not store.put_records([summary_row(OWNERS[0], 500)])[0]  # not newer: no write
     assert store.change_mark() == (epoch, last + 2)
+
+
+def test_a_rewrite_from_a_snapshot_leaves_the_next_start_little_to_replay(store, tmp_path):
+    index = tmp_path / "index"
+    catalog = with_index(store, index)
+    for i in range(600, 630):
+        row = summary_row(OWNERS[i % 3], i)
+        store.put_record(row)
+        catalog.apply(row)
+    assert catalog.changes_since_index() == 30
+    snapshot, seen = store.snapshot(), catalog.changes_since_index()
+    later = [summary_row(OWNERS[0], 700), withdrawal_row(OWNERS[0], lid(600), 2)]
+    for row in later:  # written while the rewrite reads the snapshot
+        store.put_record(row)
+        catalog.apply(row)
+    stop = threading.Event()
+    try:
+        change = catalog.rewrite_index(snapshot, seen, index, None, stop)
+    finally:
+        snapshot.close()
+    assert change == store.change_mark()[1] - 2
+    assert catalog.changes_since_index() == 2  # the two after the snapshot
+    assert answers(catalog) == answers(in_memory(store))  # the running one is unchanged
+    reopened = with_index(store, index)
+    assert reopened.index_note == "" and reopened.changes_since_index() == 2
+    assert answers(reopened) == answers(in_memory(store))
+    assert lid(700) in reopened.ids() and lid(600) not in reopened.ids()
+
+
+def test_a_stopped_rewrite_leaves_the_index_it_found(store, tmp_path):
+    index = tmp_path / "index"
+    catalog = with_index(store, index)
+    before = (index / META).read_text()
+    stop = threading.Event()
+    stop.set()
+    snapshot = store.snapshot()
+    try:
+        assert catalog.rewrite_index(snapshot, 0, index, None, stop) is None
+    finally:
+        snapshot.close()
+    assert (index / META).read_text() == before
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".index")] == []
+
+
+async def test_a_node_rewrites_its_index_in_the_background(tmp_path, monkeypatch):
+    import lwnode.node.service as service_module
+
+    monkeypatch.setattr(service_module, "INDEX_REWRITE_AFTER", 5)
+    config = load_config(None, env={}, overrides={"checks": {"isolation": "thread"}})
+    identity = Identity.from_seed(bytes([9]) * 32)
+
+    async def started(store: FileStore) -> NodeService:
+        service = NodeService(config, identity, store, scratch=tmp_path / "scratch")
+        await service.start()
+        return service
+
+    with FileStore(tmp_path / "store") as store:
+        service = await started(store)
+        try:
+            assert service.catalog.index_note == "no index written yet"
+            first = json.loads((tmp_path / "scratch/catalog-index" / META).read_text())
+            for i in range(8):
+                envelope = own_summary(OWNERS[i % 3], announcement_of(
+                    announcement_row(OWNERS[i % 3], lid(i), 1, spec=tiny_spec(seed=i))))
+                assert await service.receive_record(envelope)
+            await until(lambda: json.loads((tmp_path / "scratch/catalog-index" / META)
+                                           .read_text())["n_entries"] >= 5,
+                        "the index rewritten in the background")
+            await until(lambda: service._rewriting is None, "the rewrite done")
+        finally:
+            await service.stop()
+        assert first["n_entries"] == 0
+        service = await started(store)
+        try:  # the next start maps the rewritten index and replays the rest
+            assert service.catalog.index_note == ""
+            assert service.catalog.ids() == {lid(i) for i in range(8)}
+            assert service.catalog.changes_since_index() <= 3
+        finally:
+            await service.stop()

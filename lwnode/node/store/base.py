@@ -144,7 +144,28 @@ MakeRecord = Callable[[int], RecordRow]
 """Given the sequence number the store assigns, build (sign) the record."""
 
 
-class Store(ABC):
+class ChangeFeed(ABC):
+    """The records in the order they were written (the persisted catalog index reads
+    them: `lwnode.node.segment`)."""
+
+    @abstractmethod
+    def changes_after(self, change: int, batch: int = 2000
+                      ) -> Iterator[tuple[int, RecordRow]]:
+        """(change number, record) of every record written after `change`, oldest first;
+        `scenarios` is left empty (read the offer's semantic spec instead). Each write
+        takes a number above every number kept, so a reader that saw everything up to
+        `change` catches up with the records this yields."""
+
+    @abstractmethod
+    def change_mark(self) -> tuple[str, int]:
+        """(epoch, last change number): the epoch is drawn once per database (a copy
+        restored from a backup keeps it, with the history up to the backup)."""
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+
+class Store(ChangeFeed):
     """A node's persistent state (see the module doc). Thread-safe.
 
     Every method is short and synchronous; the service calls them from one
@@ -220,19 +241,6 @@ class Store(ABC):
         """Every announcement (for rebuilding the catalog at start-up)."""
 
     @abstractmethod
-    def changes_after(self, change: int, batch: int = 2000
-                      ) -> Iterator[tuple[int, RecordRow]]:
-        """(change number, record) of every record written after `change`, oldest first;
-        `scenarios` is left empty (read the offer's semantic spec instead). Each write
-        takes a number above every number kept, so a reader that saw everything up to
-        `change` catches up with the records this yields."""
-
-    @abstractmethod
-    def change_mark(self) -> tuple[str, int]:
-        """(epoch, last change number): the epoch is drawn once per database, so a
-        mark taken from another database (a restored copy, a new store) never matches."""
-
-    @abstractmethod
     def records_after(self, owner: str, after_sequence: int, limit: int) -> list[RecordRow]:
         """An owner's records with a higher sequence, in sequence order (anti-entropy)."""
 
@@ -288,6 +296,12 @@ class Store(ABC):
 
     @abstractmethod
     def schema_version(self) -> int: ...
+
+    def snapshot(self) -> ChangeFeed | None:
+        """The records as they are now, readable from another thread while this store
+        keeps writing (close it when done); None where the store cannot give one (in
+        memory)."""
+        return None
 
     @abstractmethod
     def close(self) -> None: ...

@@ -24,7 +24,7 @@ import shutil
 import sqlite3
 import tempfile
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -33,6 +33,7 @@ from lwnode.errors import BadRequest, Gone, NotFound, StoreError
 from lwnode.node.store.base import (
     ANNOUNCEMENT,
     WITHDRAWAL,
+    ChangeFeed,
     Counts,
     MakeRecord,
     OwnLearnware,
@@ -289,20 +290,10 @@ class SqliteStore(Store):
 
     def changes_after(self, change: int, batch: int = 2000
                       ) -> Iterator[tuple[int, RecordRow]]:
-        after = change
-        while True:
-            rows = self._query(f"SELECT change, {', '.join(_RECORD_COLUMNS)} FROM records "
-                               "WHERE change > ? ORDER BY change LIMIT ?", (after, batch))
-            for r in rows:
-                yield r["change"], self._record(r)
-            if len(rows) < batch:
-                return
-            after = rows[-1]["change"]
+        return _changes_after(self._query, change, batch)
 
     def change_mark(self) -> tuple[str, int]:
-        epoch = self._query("SELECT value FROM store_meta WHERE key = 'epoch'")[0][0]
-        last = self._query("SELECT COALESCE(MAX(change), 0) FROM records")[0][0]
-        return str(epoch), int(last)
+        return _change_mark(self._query)
 
     def records_after(self, owner: str, after_sequence: int, limit: int) -> list[RecordRow]:
         return self._with_tags(self._query(
@@ -456,6 +447,52 @@ PAGE_SIZE = 8192
 """Bytes per database page of a new store (see `FileStore`)."""
 
 
+Query = Callable[[str, tuple[Any, ...]], list[sqlite3.Row]]
+
+
+def _changes_after(query: Query, change: int, batch: int) -> Iterator[tuple[int, RecordRow]]:
+    after = change
+    while True:
+        rows = query(f"SELECT change, {', '.join(_RECORD_COLUMNS)} FROM records "
+                     "WHERE change > ? ORDER BY change LIMIT ?", (after, batch))
+        for r in rows:
+            yield r["change"], SqliteStore._record(r)
+        if len(rows) < batch:
+            return
+        after = rows[-1]["change"]
+
+
+def _change_mark(query: Query) -> tuple[str, int]:
+    epoch = query("SELECT value FROM store_meta WHERE key = 'epoch'", ())[0][0]
+    last = query("SELECT COALESCE(MAX(change), 0) FROM records", ())[0][0]
+    return str(epoch), int(last)
+
+
+class Snapshot(ChangeFeed):
+    """The records as they were when it was opened, on a read-only connection of its own
+    (WAL readers do not wait for the writer, nor it for them)."""
+
+    def __init__(self, path: Path) -> None:
+        self._conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None,
+                                     check_same_thread=False, timeout=10.0)
+        self._conn.row_factory = sqlite3.Row
+        self._conn.execute("BEGIN")
+        self._mark = _change_mark(self._query)  # the first read fixes the snapshot
+
+    def _query(self, sql: str, args: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
+        return self._conn.execute(sql, args).fetchall()
+
+    def changes_after(self, change: int, batch: int = 2000
+                      ) -> Iterator[tuple[int, RecordRow]]:
+        return _changes_after(self._query, change, batch)
+
+    def change_mark(self) -> tuple[str, int]:
+        return self._mark
+
+    def close(self) -> None:
+        self._conn.close()
+
+
 class FileStore(SqliteStore):
     """The store a node runs on: ``root/lwnode.sqlite3`` and ``root/blobs``."""
 
@@ -495,6 +532,9 @@ class FileStore(SqliteStore):
         except BaseException:
             os.close(self._lock_fd)
             raise
+
+    def snapshot(self) -> Snapshot:
+        return Snapshot(self.root / DB_NAME)
 
     def close(self) -> None:
         super().close()
