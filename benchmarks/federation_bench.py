@@ -48,7 +48,7 @@ import numpy as np
 from lwtesting import region_centres, region_package, region_rows, with_manifest
 
 from benchmarks.common import machine, print_table
-from benchmarks.node_bench import Market, fill, pct, rss_mb
+from benchmarks.node_bench import Market, fill, memory_mb, pct
 from engine.specification import RKMETableSpec
 from lwnode.federation.p2p.base import wait_until
 from lwnode.home import NodeHome
@@ -309,8 +309,9 @@ async def main_phases(http: aiohttp.ClientSession, nodes: list[Node], packages: 
     rss = []
     for node in nodes:
         if node.proc is not None and node.proc.poll() is None:
-            now, peak = rss_mb(node.proc.pid)
-            workers = [rss_mb(int(c))[0] for c in children(node.proc.pid)]
+            mem = memory_mb(node.proc.pid)
+            now, peak = mem["VmRSS"], mem["VmHWM"]
+            workers = [memory_mb(int(c))["VmRSS"] for c in children(node.proc.pid)]
             rss.append([node.i, f"{now:.0f}", f"{peak:.0f}", f"{sum(workers):.0f}"])
 
     print_table(f"Gossip convergence, {N} nodes ({machine()})",

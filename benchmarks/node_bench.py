@@ -26,7 +26,8 @@ with the default configuration (checks in a worker process, catalog points on di
   which answers from its full catalog, as in a network.
 - Summaries at scale (``--summaries``, e.g. 1000000): one node whose store holds N
   signed summaries of 1,000 organizations (Zipf shares, as in real hubs) across
-  `SPACES` table spaces (Zipf shares too: the largest holds 28 %). Sketches are real
+  `--summary-spaces` table spaces (default 20, Zipf shares too: the largest holds 28 %;
+  1 puts every learnware in one space, the scan's worst case). Sketches are real
   sketches of `BASES` specs per space, each learnware's codes perturbed. The node is
   started twice: the first start writes the persisted index (a full scan of the
   store), the second maps it ("start s": from the process's spawn to its URL file).
@@ -294,7 +295,7 @@ def compact_row(n: int, queries: int) -> list[Any]:
 
 
 # -- summaries at scale ------------------------------------------------------------------------
-SPACES, ORGS, SUMMARY_BASES = 20, 1000, 100
+ORGS, SUMMARY_BASES = 1000, 100
 
 
 def zipf_shares(n: int, s: float = 1.0) -> np.ndarray:
@@ -306,15 +307,15 @@ class SketchMarket:
     """Real sketches of `SUMMARY_BASES` specs per space (d = 4 + space number);
     learnware i's codes are its base's plus noise (entry i depends on i only)."""
 
-    def __init__(self, seed: int = 0) -> None:
+    def __init__(self, spaces: int = 20, seed: int = 0) -> None:
         from engine.search.sketch import make_sketch
 
         rng = np.random.default_rng(seed)
-        self.dims = [4 + s for s in range(SPACES)]
+        self.dims = [4 + s for s in range(spaces)]
         self.centres = [rng.normal(scale=2.0, size=(SUMMARY_BASES, d)) for d in self.dims]
         self.bases = [[make_sketch(self._spec(s, b, rng)) for b in range(SUMMARY_BASES)]
-                      for s in range(SPACES)]
-        self.space_of = rng.choice(SPACES, size=10**7, p=zipf_shares(SPACES))
+                      for s in range(spaces)]
+        self.space_of = rng.choice(spaces, size=10**7, p=zipf_shares(spaces))
         self.org_p = zipf_shares(ORGS)
 
     def _spec(self, space: int, base: int, rng: np.random.Generator, n_samples: int = 1000
@@ -377,8 +378,8 @@ def fill_summaries(home: NodeHome, n: int, market: SketchMarket) -> float:
     return time.perf_counter() - began
 
 
-def summaries_row(n: int, queries: int) -> list[Any]:
-    market = SketchMarket()
+def summaries_row(n: int, queries: int, spaces: int) -> list[Any]:
+    market = SketchMarket(spaces)
     bodies = [market.query(j) for j in range(queries)]
     concurrent_bodies = [market.query(10_000 + j) for j in range(50)]
     with tempfile.TemporaryDirectory() as tmp:
@@ -398,7 +399,7 @@ def summaries_row(n: int, queries: int) -> list[Any]:
             mem = memory_mb(proc.pid)
         finally:
             stop_node(proc)
-    return [f"{n:,}", f"{fill_s:.0f}", f"{db_mb:.0f} + {index_mb:.0f}", f"{first_s:.1f}",
+    return [f"{n:,}", spaces, f"{fill_s:.0f}", f"{db_mb:.0f} + {index_mb:.0f}", f"{first_s:.1f}",
             f"{start_s:.1f}", f"{after_start['RssAnon']:.0f}", f"{pct(times, 50):.0f}",
             f"{pct(times, 95):.0f}", f"{wall:.2f}", f"{pct(many, 50):.0f}",
             f"{pct(many, 95):.0f}", errors,
@@ -417,6 +418,8 @@ def main() -> None:
                              "with --sizes '' only that table")
     parser.add_argument("--summaries", default="",
                         help="sizes of the summaries-at-scale table (e.g. 1000000)")
+    parser.add_argument("--summary-spaces", type=int, default=20,
+                        help="spaces of the summaries-at-scale market (1: all in one)")
     args = parser.parse_args()
     if args.publish < 5:
         parser.error("--publish: at least 5 (the first, then two halves of two or more)")
@@ -432,10 +435,12 @@ def main() -> None:
                 f"A node holding N summaries, searched through HTTP ({machine()})",
                 ["N", "fill s", "start s", "store MB", "cold p50 ms", "cold p95 ms",
                  "warm p50 ms", "warm p95 ms", "errors", "node RSS MB (peak)"])
-    sized_table(args.summaries, lambda n: summaries_row(n, args.queries), "summaries N",
+    sized_table(args.summaries, lambda n: summaries_row(n, args.queries, args.summary_spaces),
+                "summaries N",
                 f"A node holding N summaries, index mapped, searched through HTTP "
                 f"({machine()})",
-                ["N", "fill s", "store MB (db + index)", "first start s (writes index)",
+                ["N", "spaces", "fill s", "store MB (db + index)",
+                 "first start s (writes index)",
                  "start s", "anon MB at start", "p50 ms", "p95 ms", "50 at once: wall s",
                  "p50 ms", "p95 ms", "errors", "RSS MB anon + file (peak)"])
 

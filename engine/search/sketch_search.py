@@ -58,8 +58,12 @@ vouches for them: a node checks a fetched spec against the signed content id."""
 
 DEFAULT_SKETCH_SHORTLIST = 100
 """Tuned on the tuning seeds of `benchmarks/sketch_recall.py` (docs/benchmarks.md)."""
-_SCAN_ROWS = 32_768
-"""Rows of codes converted to float32 at once in the scan (bounds its memory)."""
+_SCAN_ROWS = 1024
+"""Rows of codes converted to float32 at once in the scan: a block that stays in the
+CPU's cache between the conversion and the product (3.6x faster than 32,768 rows at
+a time, measured on 280,000 codes of D = 256). At a million rows a scan reads 256 MB
+of codes, and memory bandwidth is the limit: ~80 ms on this machine, the same in two
+threads (measured), ~55 ms of it the conversion."""
 
 
 class _SketchGroup:
@@ -100,25 +104,33 @@ class _SketchGroup:
 
 def approx_mmd2(columns: SketchColumns, rows: NDArray[np.int64], e_q: dict[float, Array]
                 ) -> Array:
-    """``||e_q - e_i||^2`` for `rows` of `columns`, with e_q per gamma (see module doc)."""
-    out = np.empty(len(rows))
-    gammas = columns["gamma"][rows]
-    codes, scale, sq = columns["codes"], columns["scale"], columns["sq_norm"]
-    # every row in order (no semantic filter, nothing dead): read the codes as slices,
-    # not gathered by index first (one copy per block, not two)
-    whole = len(rows) == len(codes) and bool(np.all(rows == np.arange(len(rows))))
-    for start in range(0, len(rows), _SCAN_ROWS):
-        part = rows[start:start + _SCAN_ROWS]
-        g_part = gammas[start:start + _SCAN_ROWS]
-        block = (codes[start:start + len(part)] if whole else codes[part]).astype(np.float32)
-        for g, q in e_q.items():
-            sel = np.flatnonzero(g_part == g)
-            if len(sel) == 0:
-                continue
-            rows_g = part[sel]
-            dots = (block if len(sel) == len(part) else block[sel]) @ q.astype(np.float32)
-            out[start + sel] = float(q @ q) + sq[rows_g] - 2.0 * scale[rows_g] * dots
-    return out
+    """``||e_q - e_i||^2`` for `rows` of `columns` (strictly increasing, as
+    `np.flatnonzero` gives them), with e_q per gamma (see module doc)."""
+    n = len(rows)
+    codes = columns["codes"]
+    # every row in order (nothing filtered out): read the columns as slices, not gathered
+    whole = n == len(codes)
+
+    def column(name: str) -> NDArray[Any]:
+        return columns[name][:n] if whole else columns[name][rows]
+
+    gammas = sorted(e_q)
+    q = np.stack([e_q[g] for g in gammas], axis=1).astype(np.float32)
+    dots = np.empty((n, len(gammas)), dtype=np.float32)
+    buffer = np.empty((min(_SCAN_ROWS, n), codes.shape[1]), dtype=np.float32)
+    for start in range(0, n, _SCAN_ROWS):
+        stop = min(start + _SCAN_ROWS, n)
+        block = buffer[:stop - start]
+        np.copyto(block, codes[start:stop] if whole else codes[rows[start:stop]],
+                  casting="unsafe")
+        np.dot(block, q, out=dots[start:stop])
+    self_q = np.array([float(e_q[g] @ e_q[g]) for g in gammas])
+    if len(gammas) == 1:
+        picked, base = dots[:, 0].astype(np.float64), self_q[0]
+    else:
+        which = np.searchsorted(gammas, column("gamma"))  # each row's gamma, as q's column
+        picked, base = dots[np.arange(n), which].astype(np.float64), self_q[which]
+    return base + column("sq_norm") - 2.0 * column("scale") * picked
 
 
 def nearest_by_sketch(spec: RKMESpec, columns: SketchColumns, rows: NDArray[np.int64],

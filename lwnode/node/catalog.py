@@ -55,7 +55,14 @@ from engine.search.sketch_search import (
 from engine.specification.rkme import RKMESpec
 from engine.specification.semantic import InputSpec, SemanticSpec
 from lwnode.node.records import Offer, offer_of, points_of
-from lwnode.node.segment import Location, Segment, SegmentUnusable, SegmentWriter, Settings
+from lwnode.node.segment import (
+    Location,
+    Segment,
+    SegmentUnusable,
+    SegmentWriter,
+    Settings,
+    remove_leftovers,
+)
 from lwnode.node.store.base import ANNOUNCEMENT, ChangeFeed, RecordRow, Store
 from protocol.messages import SpecAnnouncement, SpecSummary
 
@@ -67,7 +74,9 @@ replaying them (or a quarter of its entries, if more): a replayed record costs a
 0.14 ms and lives in memory, a rewrite decodes every stored record once."""
 INDEX_REWRITE_AFTER = REWRITE_AFTER // 2
 """Changes after which a running node rewrites its segment in the background (from a
-snapshot of the store), so its next start replays few."""
+snapshot of the store), so its next start replays few; or half the segment's entries,
+if more (a rewrite decodes every stored record: so each costs at most two decodes per
+change)."""
 
 
 class RWLock:
@@ -311,10 +320,9 @@ class NodeCatalog:
                 if row.kind == ANNOUNCEMENT:
                     self._load(row, max_points, each)
             return len(self)
-        sketches = self._sketches
+        remove_leftovers(index_dir)
         epoch, last = store.change_mark()
-        settings = Settings(epoch, sketches.n_features, sketches.dtype, sketches.version,
-                            max_points)
+        settings = self.index_settings(epoch, max_points)
         try:
             segment = Segment(index_dir, settings)
             if segment.change > last:
@@ -359,42 +367,25 @@ class NodeCatalog:
         """Offers added or removed since the segment was written (0 without one)."""
         return self._changed if self._segment is not None else 0
 
-    def rewrite_index(self, feed: ChangeFeed, seen: int, index_dir: Path,
-                      max_points: int | None, stop: threading.Event) -> int | None:
-        """Write the segment anew from `feed` (a snapshot of the store, read while the
-        node runs, taken when `changes_since_index` was `seen`) for the next start to
-        map; the running catalog keeps the one it has. Returns the change it reflects,
-        or None when `stop` was set first."""
+    def index_settings(self, epoch: str, max_points: int | None) -> Settings:
+        """What a segment for this catalog must agree with (`Settings`)."""
         sketches = self._sketches
-        settings = Settings(feed.change_mark()[0], sketches.n_features, sketches.dtype,
-                            sketches.version, max_points)
-        change = self._write_segment(feed, index_dir, settings, max_points, stop)
-        if change is not None:
-            with self._lock.write():
-                self._changed = max(0, self._changed - seen)
-        return change
+        return Settings(epoch, sketches.n_features, sketches.dtype, sketches.version,
+                        max_points)
+
+    def index_size(self) -> int:
+        """Entries of the segment in use (0 without one)."""
+        return 0 if self._segment is None else self._segment.n
+
+    def index_rewritten(self, seen: int) -> None:
+        """A new segment was written from a snapshot taken when `changes_since_index`
+        was `seen` (the next start maps it; this catalog keeps the one it has)."""
+        with self._lock.write():
+            self._changed = max(0, self._changed - seen)
 
     def _write_segment(self, feed: ChangeFeed, index_dir: Path, settings: Settings,
-                       max_points: int | None, stop: threading.Event | None = None
-                       ) -> int | None:
-        """A segment of every summary `feed` holds (at start-up nothing else writes
-        meanwhile; later `feed` is a snapshot). None if `stop` was set first."""
-        writer, change = SegmentWriter(settings), feed.change_mark()[1]
-        for n, (_, row) in enumerate(feed.changes_after(0)):
-            if stop is not None and n % 1000 == 0 and stop.is_set():
-                return None
-            if row.kind != ANNOUNCEMENT:
-                continue
-            offer = offer_of(row)
-            if isinstance(offer, SpecAnnouncement):
-                writer.full.append((row.owner, row.learnware_id))
-            elif (max_points is not None and any(n > max_points for n in points_of(offer))
-                  ) or self.unusable(offer) is not None:
-                writer.skipped += 1
-            else:
-                writer.add(offer)
-        writer.finish(index_dir, change)
-        return change
+                       max_points: int | None) -> None:
+        write_segment(feed, index_dir, settings, max_points)
 
     def input_of(self, learnware_id: str) -> InputSpec | None:
         """The learnware's input spec (its columns), None if unknown or not stated."""
@@ -648,6 +639,45 @@ class NodeCatalog:
         """Bytes of the indexes' arrays in memory (the segment's mapped files apart)."""
         return (self._catalog.nbytes() + self._sketches.nbytes() + self._entry_dead.nbytes
                 + self._offer_dead.nbytes)
+
+
+def write_segment(feed: ChangeFeed, index_dir: Path, settings: Settings,
+                  max_points: int | None) -> int:
+    """A segment of every summary `feed` holds (at start-up nothing else writes
+    meanwhile; later `feed` is a snapshot); returns the change it reflects. Summaries
+    over `max_points` or with sketches of other settings are counted as skipped."""
+    writer, change = SegmentWriter(settings), feed.change_mark()[1]
+    sketch = (settings.n_features, settings.dtype, settings.version)
+    for _, row in feed.changes_after(0):
+        if row.kind != ANNOUNCEMENT:
+            continue
+        offer = offer_of(row)
+        if isinstance(offer, SpecAnnouncement):
+            writer.full.append((row.owner, row.learnware_id))
+        elif (max_points is not None and any(n > max_points for n in points_of(offer))) or \
+                any((r.sketch.n_features, r.sketch.dtype, r.sketch.version) != sketch
+                    for r in offer.specs[:1]):
+            writer.skipped += 1
+        else:
+            writer.add(offer)
+    writer.finish(index_dir, change)
+    return change
+
+
+def rewrite_in_child(database: str, index_dir: str, settings: Settings,
+                     max_points: int | None) -> None:
+    """A child process's whole work (`NodeService.keep_index`): a segment written from a
+    snapshot of the store, at low priority and off the node's interpreter lock."""
+    from lwnode.node.store.sqlite import Snapshot
+
+    os.nice(10)
+    feed = Snapshot(Path(database))
+    try:
+        write_segment(feed, Path(index_dir),
+                      Settings(feed.change_mark()[0], settings.n_features, settings.dtype,
+                               settings.version, max_points), max_points)
+    finally:
+        feed.close()
 
 
 def _best_first(match: Match) -> tuple[float, str]:

@@ -38,6 +38,7 @@ leaves either segment whole.
 from __future__ import annotations
 
 import array
+import hashlib
 import json
 import os
 import shutil
@@ -232,7 +233,11 @@ class SegmentWriter:
         for name, items in (("ids", self._ids), ("spec_ids", self._spec_ids)):
             fixed = np.array(items, dtype=f"S{max((len(i) for i in items), default=1)}")[order]
             arrays[name] = fixed
-            arrays[f"{name}_order"] = np.argsort(fixed, kind="stable").astype(np.int32)
+            keys = np.array([_key(i) for i in fixed.tolist()], dtype=np.uint64)
+            by_key = np.argsort(keys, kind="stable")
+            arrays[f"{name}_keys"], arrays[f"{name}_key_rows"] = keys[by_key], \
+                by_key.astype(np.int32)
+        arrays["ids_order"] = np.argsort(arrays["ids"], kind="stable").astype(np.int32)
         arrays["semantic"], arrays["semantic_start"] = _reordered(self._semantic, order)
         # offers, grouped by their entry's new row
         new_row = np.empty(n, dtype=np.int64)
@@ -268,6 +273,12 @@ class SegmentWriter:
             json.dump(meta, f)
             f.flush()
             os.fsync(f.fileno())
+
+
+def remove_leftovers(path: Path) -> None:
+    """Delete what an interrupted `SegmentWriter.finish` for `path` left beside it."""
+    for leftover in path.parent.glob(f".{path.name}-*"):
+        shutil.rmtree(leftover, ignore_errors=True)
 
 
 def _take(values: array.array[Any], dtype: Any, order: NDArray[np.int64] | None = None
@@ -325,7 +336,10 @@ class Segment:
         self.a: dict[str, NDArray[Any]] = {}
         for file in path.glob("*.npy"):
             try:
-                self.a[file.stem] = np.load(file, mmap_mode="r", allow_pickle=False)
+                # a plain view of the map: numpy's memmap subclass costs microseconds
+                # per index operation, and a search does thousands
+                self.a[file.stem] = np.load(file, mmap_mode="r", allow_pickle=False
+                                            ).view(np.ndarray)
             except (OSError, ValueError) as exc:
                 raise SegmentUnusable(f"{file.name}: {exc}") from None
         self._check_shapes(settings)
@@ -333,7 +347,8 @@ class Segment:
     def _check_shapes(self, settings: Settings) -> None:
         n, m = self.n, self.n_offers
         want = {"codes": (n, settings.n_features), "ids": (n,), "spec_ids": (n,),
-                "ids_order": (n,), "spec_ids_order": (n,), "semantic_start": (n + 1,),
+                "ids_order": (n,), "ids_keys": (n,), "ids_key_rows": (n,),
+                "spec_ids_keys": (n,), "spec_ids_key_rows": (n,), "semantic_start": (n + 1,),
                 "offer_start": (n + 1,), "offer_owner": (m,), "offer_org": (m,),
                 "offer_size": (m,), "offer_sequence": (m,), "names_start": (m + 1,),
                 "urls_start": (m + 1,), "input_dim": (n,),
@@ -360,7 +375,8 @@ class Segment:
         # a search)
         starts = self.a["offer_start"]
         bounded = [("offer_owner", len(self.owners)), ("offer_org", len(self.organizations)),
-                   ("ids_order", n), ("spec_ids_order", n), ("tag_rows", n), ("stem_rows", n)]
+                   ("ids_order", n), ("ids_key_rows", n), ("spec_ids_key_rows", n),
+                   ("tag_rows", n), ("stem_rows", n)]
         for name, limit in bounded:
             values = self.a[name]
             if len(values) and (int(values.min()) < 0 or int(values.max()) >= limit):
@@ -374,10 +390,22 @@ class Segment:
 
     # -- lookups --------------------------------------------------------------------------
     def row_of(self, learnware_id: str) -> int | None:
-        return _find(self.a["ids"], self.a["ids_order"], learnware_id)
+        return self._lookup("ids", learnware_id)
 
     def row_of_spec(self, spec_id: str) -> int | None:
-        return _find(self.a["spec_ids"], self.a["spec_ids_order"], spec_id)
+        return self._lookup("spec_ids", spec_id)
+
+    def _lookup(self, name: str, value: str) -> int | None:
+        """The row holding `value` in the `name` column, by its hashed key (a binary
+        search over 8-byte keys, then the ids of that key compared)."""
+        keys, rows, values = self.a[f"{name}_keys"], self.a[f"{name}_key_rows"], self.a[name]
+        key, raw = _key(value.encode()), value.encode()
+        i = int(np.searchsorted(keys, np.uint64(key)))
+        while i < len(keys) and int(keys[i]) == key:
+            if bytes(values[rows[i]]) == raw:
+                return int(rows[i])
+            i += 1
+        return None
 
     def id_at(self, row: int) -> str:
         return bytes(self.a["ids"][row]).decode()
@@ -413,7 +441,7 @@ class Segment:
         """Rows holding each of `terms` that the segment knows (kind "tag" or "stem")."""
         starts, rows, known = self.a[f"{kind}_start"], self.a[f"{kind}_rows"], \
             self.a[f"{kind}_terms"]
-        found = (_find(known, None, t) for t in terms)
+        found = (_find(known, t) for t in terms)
         return [np.asarray(rows[starts[i]:starts[i + 1]]) for i in found if i is not None]
 
     def allowed_rows(self, semantic: SemanticSpec | None) -> NDArray[np.int64] | None:
@@ -450,16 +478,18 @@ class Segment:
         return sum(int(v.nbytes) for v in self.a.values())
 
 
-def _find(values: NDArray[Any], order: NDArray[Any] | None, key: str) -> int | None:
-    """The row of `key` in `values`, sorted by `order` (None: sorted as they are)."""
+def _key(value: bytes) -> int:
+    """The 8-byte lookup key of an id (its hash: ids need not be random themselves)."""
+    return int.from_bytes(hashlib.blake2b(value, digest_size=8).digest(), "little")
+
+
+def _find(values: NDArray[Any], key: str) -> int | None:
+    """The row of `key` in the sorted `values`."""
     raw = key.encode()
     if len(raw) > values.dtype.itemsize or len(values) == 0:
         return None
-    i = int(np.searchsorted(values, raw, sorter=order))
-    row = i if order is None else int(order[min(i, len(order) - 1)])
-    if i < len(values) and bytes(values[row]) == raw:
-        return row
-    return None
+    i = int(np.searchsorted(values, raw))
+    return i if i < len(values) and bytes(values[i]) == raw else None
 
 
 def _union(parts: list[NDArray[np.int32]]) -> NDArray[np.int64]:

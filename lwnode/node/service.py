@@ -21,7 +21,7 @@ import asyncio
 import functools
 import json
 import logging
-import threading
+import multiprocessing
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -47,7 +47,7 @@ from lwnode.errors import (
     TooManyPoints,
 )
 from lwnode.node.budget import check_spec
-from lwnode.node.catalog import INDEX_REWRITE_AFTER, NodeCatalog, ToFetch
+from lwnode.node.catalog import INDEX_REWRITE_AFTER, NodeCatalog, ToFetch, rewrite_in_child
 from lwnode.node.checker import Checker
 from lwnode.node.peering import NoPeers, PeerInfo, PeerLayer
 from lwnode.node.records import (
@@ -65,7 +65,6 @@ from lwnode.node.searchtypes import Hit, SearchAnswer, SearchQuery
 from lwnode.node.speccache import SpecCache
 from lwnode.node.store.base import (
     ANNOUNCEMENT,
-    ChangeFeed,
     OwnLearnware,
     Page,
     RecordFilter,
@@ -161,8 +160,8 @@ class NodeService:
         self._search_pool = ThreadPoolExecutor(config.search.workers,
                                                thread_name_prefix="lwnode-search")
         self._index_pool = ThreadPoolExecutor(1, thread_name_prefix="lwnode-index")
-        self._index_stop = threading.Event()
         self._rewriting: asyncio.Future[None] | None = None
+        self._index_child: multiprocessing.process.BaseProcess | None = None
         self.started_at = time.time()
         self._stopping = False
         self._naming = asyncio.Lock()  # one publish at a time between name check and add
@@ -195,7 +194,8 @@ class NodeService:
 
     async def stop(self) -> None:
         self._stopping = True
-        self._index_stop.set()  # a background index rewrite gives up
+        if self._index_child is not None and self._index_child.is_alive():
+            self._index_child.terminate()  # a background index rewrite gives up
         try:
             await self.peers.stop()
         finally:
@@ -211,30 +211,39 @@ class NodeService:
 
     def keep_index(self) -> None:
         """Rewrite the persisted catalog index in the background once enough has changed
-        since it was written (each change costs the next start a replay); the running
-        catalog keeps the index it has, the next start maps the new one."""
+        since it was written (each change costs the next start a replay): a child
+        process writes it from a snapshot of the store; the running catalog keeps the
+        index it has, the next start maps the new one."""
+        catalog = self.catalog
         if self._index_dir is None or self._rewriting is not None or self._stopping or \
-                self.catalog.changes_since_index() < INDEX_REWRITE_AFTER:
+                catalog.changes_since_index() < max(INDEX_REWRITE_AFTER,
+                                                    catalog.index_size() // 2):
             return
-        seen, feed = self.catalog.changes_since_index(), self.store.snapshot()
-        if feed is not None:
-            self._rewriting = asyncio.ensure_future(
-                self._rewrite_index(feed, seen, self._index_dir))
+        database = self.store.database_path()
+        if database is not None:
+            self._rewriting = asyncio.ensure_future(self._rewrite_index(
+                database, self._index_dir, catalog.changes_since_index()))
 
-    async def _rewrite_index(self, feed: ChangeFeed, seen: int, index_dir: Path) -> None:
+    async def _rewrite_index(self, database: Path, index_dir: Path, seen: int) -> None:
         began = time.perf_counter()
+        child = multiprocessing.get_context("spawn").Process(
+            target=rewrite_in_child, name="lwnode-index",
+            args=(str(database), str(index_dir), self.catalog.index_settings("", None),
+                  self.config.budget.spec_points), daemon=True)
         try:
-            change = await asyncio.get_running_loop().run_in_executor(
-                self._index_pool, self.catalog.rewrite_index, feed, seen, index_dir,
-                self.config.budget.spec_points, self._index_stop)
-            if change is not None:
-                log.info("catalog index rewritten in the background (change %d) in %.1f s",
-                         change, time.perf_counter() - began)
-        except Exception:
-            log.exception("catalog index: the background rewrite failed (the next start "
-                          "replays from the index it finds, or writes it anew)")
+            child.start()
+            self._index_child = child
+            await asyncio.get_running_loop().run_in_executor(self._index_pool, child.join)
+            if child.exitcode == 0:
+                self.catalog.index_rewritten(seen)
+                log.info("catalog index rewritten in the background in %.1f s",
+                         time.perf_counter() - began)
+            elif not self._stopping:
+                log.warning("catalog index: the background rewrite failed (exit code %s); "
+                            "the next start replays from the index it finds",
+                            child.exitcode)
         finally:
-            feed.close()
+            self._index_child = None
             self._rewriting = None
 
     async def _run(self, pool: ThreadPoolExecutor, fn: Callable[..., T], *args: Any) -> T:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import threading
 
 import numpy as np
 import pytest
@@ -21,7 +20,7 @@ from lwtesting import announcement_row, tiny_semantic, tiny_spec, until, withdra
 from engine.search import Requirement
 from engine.specification.semantic import SemanticSpec
 from lwnode.config import load_config
-from lwnode.node.catalog import NodeCatalog
+from lwnode.node.catalog import NodeCatalog, write_segment
 from lwnode.node.records import announcement_of, own_summary, row_of
 from lwnode.node.segment import META
 from lwnode.node.service import NodeService
@@ -260,11 +259,12 @@ def test_a_rewrite_from_a_snapshot_leaves_the_next_start_little_to_replay(store,
     for row in later:  # written while the rewrite reads the snapshot
         store.put_record(row)
         catalog.apply(row)
-    stop = threading.Event()
     try:
-        change = catalog.rewrite_index(snapshot, seen, index, None, stop)
+        change = write_segment(snapshot, index,
+                               catalog.index_settings(snapshot.change_mark()[0], None), None)
     finally:
         snapshot.close()
+    catalog.index_rewritten(seen)
     assert change == store.change_mark()[1] - 2
     assert catalog.changes_since_index() == 2  # the two after the snapshot
     assert answers(catalog) == answers(in_memory(store))  # the running one is unchanged
@@ -274,19 +274,13 @@ def test_a_rewrite_from_a_snapshot_leaves_the_next_start_little_to_replay(store,
     assert lid(700) in reopened.ids() and lid(600) not in reopened.ids()
 
 
-def test_a_stopped_rewrite_leaves_the_index_it_found(store, tmp_path):
+def test_what_an_interrupted_write_left_is_removed_and_the_index_read(store, tmp_path):
     index = tmp_path / "index"
-    catalog = with_index(store, index)
-    before = (index / META).read_text()
-    stop = threading.Event()
-    stop.set()
-    snapshot = store.snapshot()
-    try:
-        assert catalog.rewrite_index(snapshot, 0, index, None, stop) is None
-    finally:
-        snapshot.close()
-    assert (index / META).read_text() == before
-    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".index")] == []
+    with_index(store, index)
+    (tmp_path / ".index-k3j2").mkdir()  # a writer killed before its rename
+    (tmp_path / ".index-k3j2" / "codes.npy").write_bytes(b"half")
+    again = with_index(store, index)
+    assert again.index_note == "" and not (tmp_path / ".index-k3j2").exists()
 
 
 async def test_a_node_rewrites_its_index_in_the_background(tmp_path, monkeypatch):

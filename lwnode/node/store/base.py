@@ -303,6 +303,11 @@ class Store(ChangeFeed):
         memory)."""
         return None
 
+    def database_path(self) -> Path | None:
+        """The database file, for another process to read a snapshot of (None: in
+        memory)."""
+        return None
+
     @abstractmethod
     def close(self) -> None: ...
 

@@ -536,6 +536,9 @@ class FileStore(SqliteStore):
     def snapshot(self) -> Snapshot:
         return Snapshot(self.root / DB_NAME)
 
+    def database_path(self) -> Path:
+        return self.root / DB_NAME
+
     def close(self) -> None:
         super().close()
         if self._lock_fd >= 0:
