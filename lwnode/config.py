@@ -467,7 +467,10 @@ def _env_values(env: Mapping[str, str]) -> tuple[dict[str, dict[str, str]], list
         if not name.startswith(ENV_PREFIX) or name in CLI_ENV:
             continue
         rest = name[len(ENV_PREFIX):].lower()
-        section, _, key = rest.partition("_")
+        # a section's name may hold an underscore itself (peer_limits): the known one
+        # the name starts with decides where the key begins
+        section = max((s for s in SECTIONS if rest.startswith(f"{s}_")), key=len, default="")
+        key = rest[len(section) + 1:]
         if section not in SECTIONS or key not in _fields(SECTIONS[section]):
             raise ConfigError(f"environment variable {name}: not a setting (settings are "
                               f"LWDOCK_<SECTION>_<KEY>, e.g. LWDOCK_HTTP_PORT)")

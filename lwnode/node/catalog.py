@@ -74,9 +74,9 @@ replaying them (or a quarter of its entries, if more): a replayed record costs a
 0.14 ms and lives in memory, a rewrite decodes every stored record once."""
 INDEX_REWRITE_AFTER = REWRITE_AFTER // 2
 """Changes after which a running node rewrites its segment in the background (from a
-snapshot of the store), so its next start replays few; or half the segment's entries,
-if more (a rewrite decodes every stored record: so each costs at most two decodes per
-change)."""
+snapshot of the store), so its next start replays few; or as many as the last segment
+written holds, if more: a rewrite decodes every stored record, so a store that grows
+pays about one extra decode per change, however large it grows."""
 
 
 class RWLock:
@@ -176,6 +176,7 @@ class NodeCatalog:
         self._segment_live = 0
         self._changed = 0
         """Offers added or removed since the segment was written (`changes_since_index`)."""
+        self._written = 0
         self._lock = RWLock()
 
     def __len__(self) -> int:
@@ -233,6 +234,7 @@ class NodeCatalog:
 
     def _use(self, segment: Segment) -> None:
         self._segment = segment
+        self._written = segment.n
         self._entry_dead = np.zeros(segment.n, dtype=bool)
         self._offer_dead = np.zeros(segment.n_offers, dtype=bool)
         self._segment_live = segment.n
@@ -374,14 +376,16 @@ class NodeCatalog:
                         max_points)
 
     def index_size(self) -> int:
-        """Entries of the segment in use (0 without one)."""
-        return 0 if self._segment is None else self._segment.n
+        """Entries of the segment last written (0 without one)."""
+        return self._written
 
-    def index_rewritten(self, seen: int) -> None:
-        """A new segment was written from a snapshot taken when `changes_since_index`
-        was `seen` (the next start maps it; this catalog keeps the one it has)."""
+    def index_rewritten(self, seen: int, entries: int) -> None:
+        """A new segment of `entries` was written from a snapshot taken when
+        `changes_since_index` was `seen` (the next start maps it; this catalog keeps
+        the one it has)."""
         with self._lock.write():
             self._changed = max(0, self._changed - seen)
+            self._written = entries
 
     def _write_segment(self, feed: ChangeFeed, index_dir: Path, settings: Settings,
                        max_points: int | None) -> None:

@@ -275,6 +275,15 @@ class SegmentWriter:
             os.fsync(f.fileno())
 
 
+def written_entries(path: Path) -> int:
+    """Entries of the segment written at `path` (0 if none can be read)."""
+    try:
+        with open(path / META) as f:
+            return int(json.load(f)["n_entries"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return 0
+
+
 def remove_leftovers(path: Path) -> None:
     """Delete what an interrupted `SegmentWriter.finish` for `path` left beside it."""
     for leftover in path.parent.glob(f".{path.name}-*"):

@@ -62,6 +62,7 @@ from lwnode.node.records import (
     verified_row,
 )
 from lwnode.node.searchtypes import Hit, SearchAnswer, SearchQuery
+from lwnode.node.segment import written_entries
 from lwnode.node.speccache import SpecCache
 from lwnode.node.store.base import (
     ANNOUNCEMENT,
@@ -217,7 +218,7 @@ class NodeService:
         catalog = self.catalog
         if self._index_dir is None or self._rewriting is not None or self._stopping or \
                 catalog.changes_since_index() < max(INDEX_REWRITE_AFTER,
-                                                    catalog.index_size() // 2):
+                                                    catalog.index_size()):
             return
         database = self.store.database_path()
         if database is not None:
@@ -235,9 +236,10 @@ class NodeService:
             self._index_child = child
             await asyncio.get_running_loop().run_in_executor(self._index_pool, child.join)
             if child.exitcode == 0:
-                self.catalog.index_rewritten(seen)
-                log.info("catalog index rewritten in the background in %.1f s",
-                         time.perf_counter() - began)
+                entries = written_entries(index_dir)
+                self.catalog.index_rewritten(seen, entries)
+                log.info("catalog index rewritten in the background (%d learnwares) in "
+                         "%.1f s", entries, time.perf_counter() - began)
             elif not self._stopping:
                 log.warning("catalog index: the background rewrite failed (exit code %s); "
                             "the next start replays from the index it finds",

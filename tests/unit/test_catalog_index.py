@@ -264,7 +264,7 @@ def test_a_rewrite_from_a_snapshot_leaves_the_next_start_little_to_replay(store,
                                catalog.index_settings(snapshot.change_mark()[0], None), None)
     finally:
         snapshot.close()
-    catalog.index_rewritten(seen)
+    catalog.index_rewritten(seen, 70)
     assert change == store.change_mark()[1] - 2
     assert catalog.changes_since_index() == 2  # the two after the snapshot
     assert answers(catalog) == answers(in_memory(store))  # the running one is unchanged

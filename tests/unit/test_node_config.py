@@ -69,6 +69,18 @@ def test_bad_environment_values_name_the_variable(env, message):
         load_config(None, env=env)
 
 
+def test_every_setting_can_be_set_from_the_environment_sections_with_underscores_too():
+    from lwnode.config import SECTIONS, _env_values, _fields
+
+    assert any("_" in name for name in SECTIONS)  # peer_limits
+    for section, kind in SECTIONS.items():
+        for key in _fields(kind):
+            name = f"LWDOCK_{section}_{key}".upper()
+            assert _env_values({name: "x"}) == ({section: {key: "x"}}, [name])
+    config = load_config(None, env={"LWDOCK_PEER_LIMITS_MAX_RECORDS_PER_OWNER": "5000"})
+    assert config.peer_limits.max_records_per_owner == 5000
+
+
 def test_bad_flag_values_are_refused():
     with pytest.raises(ConfigError, match="command line"):
         load_config(None, env={}, overrides={"http": {"port": -1}})
