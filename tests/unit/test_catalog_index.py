@@ -318,3 +318,28 @@ async def test_a_node_rewrites_its_index_in_the_background(tmp_path, monkeypatch
             assert service.catalog.changes_since_index() <= 3
         finally:
             await service.stop()
+
+
+def test_digests_recompute_only_the_owners_whose_records_changed(store, monkeypatch):
+    from lwnode.federation.antientropy import Digests, digest_entries
+
+    digests, read = Digests(), []
+    real = store.owner_sequences
+    monkeypatch.setattr(store, "owner_sequences", lambda o: read.append(o) or real(o))
+
+    def entries(start: str = "") -> list[str]:
+        """The cached digest (checked against a fresh one); the owners it read."""
+        read.clear()
+        got = digests.entries(store, start)
+        owners = list(read)
+        assert got == digest_entries(store, start)
+        return owners
+
+    assert len(entries()) == 3
+    assert entries() == []  # nothing changed: every fingerprint kept
+    changes = [withdrawal_row(OWNERS[1], lid(1), 7),  # a replaced record: same count
+               summary_row(OWNERS[1], 5, sequence=2)]  # an older sequence than the max
+    for row in changes:
+        assert store.put_record(row)
+        assert entries() == [OWNERS[1].node_id]
+    assert entries(OWNERS[0].node_id[:6]) == []  # a range

@@ -249,6 +249,10 @@ class Store(ChangeFeed):
         """(learnware id, sequence) of every record kept for `owner` (digests)."""
 
     @abstractmethod
+    def owners_changed_after(self, change: int) -> set[str]:
+        """Owners with a record written after `change` (see `changes_after`)."""
+
+    @abstractmethod
     def owners(self) -> list[tuple[str, int, int]]:
         """(owner, max sequence, record count) of every owner, sorted by owner."""
 

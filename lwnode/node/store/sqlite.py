@@ -295,6 +295,10 @@ class SqliteStore(Store):
     def change_mark(self) -> tuple[str, int]:
         return _change_mark(self._query)
 
+    def owners_changed_after(self, change: int) -> set[str]:
+        return {r[0] for r in self._query("SELECT DISTINCT owner FROM records WHERE change > ?",
+                                          (change,))}
+
     def records_after(self, owner: str, after_sequence: int, limit: int) -> list[RecordRow]:
         return self._with_tags(self._query(
             "SELECT * FROM records WHERE owner = ? AND sequence > ? ORDER BY sequence LIMIT ?",
