@@ -234,7 +234,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"\n(search top-1 / top-{TOP_K}: users whose best learnware in the market, by its "
           f"own score on their test rows, search ranks first / among its first {TOP_K}.)")
     print("\n### Targets (issue 15)\n")
-    for line in verdicts(rows):
+    for line in verdicts(rows) or [f"- (no DP mode at eps={TARGET_EPSILON:g} in this run)"]:
         print(line)
     if any(math.isnan(float(r[6])) for r in rows):
         print("(nan: a method could not run)")
