@@ -33,13 +33,14 @@ docs/privacy.md come from this script.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
 from engine import kernel
 from engine.privacy import grouping
-from engine.specification import RKMETableSpec, mmd2
+from engine.specification import RKMESpec, RKMETableSpec, mmd2
 
 BOUNDS = {"8 clusters (10)": (-12.0, 12.0)}
 """Declared (public) bounds of the DP mode's synthetic points; (-4, 4) otherwise (the
@@ -68,7 +69,7 @@ def data_sets(split: str) -> dict[str, np.ndarray]:
     return out
 
 
-def attack(spec: RKMETableSpec, members: np.ndarray, others: np.ndarray) -> tuple[float, float]:
+def attack(spec: RKMESpec, members: np.ndarray, others: np.ndarray) -> tuple[float, float]:
     rows = np.vstack([members, others])
     truth = np.r_[np.ones(len(members)), np.zeros(len(others))]
     d = kernel.sq_dists(rows, spec.points_).min(axis=1)
@@ -76,12 +77,24 @@ def attack(spec: RKMETableSpec, members: np.ndarray, others: np.ndarray) -> tupl
     return float(roc_auc_score(truth, -d)), float(roc_auc_score(truth, dens))
 
 
-def near_copies(spec: RKMETableSpec, rows: np.ndarray, frac: float = 0.05) -> float:
+def near_copies(spec: RKMESpec, rows: np.ndarray, frac: float = 0.05) -> float:
     nn = kernel.sq_dists(rows, rows)
     np.fill_diagonal(nn, np.inf)
     spacing = float(np.median(np.sqrt(nn.min(axis=1))))
     d = np.sqrt(kernel.sq_dists(spec.points_, rows).min(axis=1))
     return float((d < frac * spacing).mean())
+
+
+def cells(split: str, sizes: Sequence[int]
+          ) -> Iterator[tuple[str, int, np.ndarray, np.ndarray]]:
+    """(data set, n, n members, n non-members) for every data set of `split` and size
+    with 2n rows to draw from; the draw is fixed (seed 7)."""
+    for name, x in data_sets(split).items():
+        for n in sizes:
+            if 2 * n > len(x):
+                continue
+            perm = np.random.default_rng(7).permutation(len(x))
+            yield name, n, x[perm[:n]], x[perm[n:2 * n]]
 
 
 def main() -> None:
@@ -97,26 +110,18 @@ def main() -> None:
     ms = [int(v) for v in args.m.split(",")]
     print("| data (d) | n | m | K | AUC nn | AUC kde | near | MMD2 held-out |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
-    for name, x in data_sets(args.split).items():
-        for n in (int(v) for v in args.sizes.split(",")):
-            if 2 * n > len(x):
-                continue
-            perm = np.random.default_rng(7).permutation(len(x))
-            members, others = x[perm[:n]], x[perm[n:2 * n]]
-            settings: list[tuple[str, dict]] = [
-                (str(m), {"min_rows_per_point": m}) for m in ms]
-            d = x.shape[1]
-            gamma = float(2.0 ** round(np.log2(1.0 / d)))
-            for eps in (float(v) for v in args.epsilons.split(",") if v):
-                settings.append((f"dp {eps:g}", {
-                    "epsilon": eps, "delta": 1e-5, "gamma": gamma, "n_points": 50,
-                    "bounds": BOUNDS.get(name, (-4.0, 4.0))}))
-            for label, kwargs in settings:
-                spec = RKMETableSpec(random_state=0, **kwargs).fit(members)
-                nn, kde = attack(spec, members, others)
-                print(f"| {name} | {n} | {label} | {len(spec.points_)} | {nn:.3f} | {kde:.3f} | "
-                      f"{near_copies(spec, members):.2f} | {mmd2(spec, others):.4f} |",
-                      flush=True)
+    for name, n, members, others in cells(args.split, [int(v) for v in args.sizes.split(",")]):
+        settings: list[tuple[str, dict]] = [(str(m), {"min_rows_per_point": m}) for m in ms]
+        gamma = float(2.0 ** round(np.log2(1.0 / members.shape[1])))
+        for eps in (float(v) for v in args.epsilons.split(",") if v):
+            settings.append((f"dp {eps:g}", {
+                "epsilon": eps, "delta": 1e-5, "gamma": gamma, "n_points": 50,
+                "bounds": BOUNDS.get(name, (-4.0, 4.0))}))
+        for label, kwargs in settings:
+            spec = RKMETableSpec(random_state=0, **kwargs).fit(members)
+            nn, kde = attack(spec, members, others)
+            print(f"| {name} | {n} | {label} | {len(spec.points_)} | {nn:.3f} | {kde:.3f} | "
+                  f"{near_copies(spec, members):.2f} | {mmd2(spec, others):.4f} |", flush=True)
 
 
 if __name__ == "__main__":

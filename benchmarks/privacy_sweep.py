@@ -10,7 +10,9 @@ fine-food reviews) the market's models and the users are built once; then, for e
 spec mode, every learnware's spec *and* every user's requirement are fitted in that
 mode, and the users are scored at zero labels exactly as the experiments do
 (`reuse_common.evaluate_user`: top-1 by search, JobSelector and Averaging on the
-search's mixture). Modes:
+search's mixture), and search itself: how many users' best learnware in the market (by
+its own score on their test rows) search ranks first ("search top-1") and among its
+first five ("search top-5"). Modes:
 
 - ``none``: the non-private fit (``min_rows_per_point=1``; points may be rows);
 - ``default``: the private default (group means, `engine.privacy.grouping`);
@@ -27,6 +29,8 @@ A DP fit costs ~10 s of one core at 784-d (2,048 features, 300 steps), ~5 s at
 learnwares and users (the same ones for every mode; 0 = all). `--noise-share` sets
 `engine.privacy.grouping.NOISE_SHARE` for the default mode (to compare the variants
 it was chosen among; with ``--epsilons ""`` only "none" and "default" run). The
+held-out markets (``diamonds``, ``ridership``, ``survey``) run too, with ``--epsilons
+""`` only: no public gamma and bounds are declared for them (`PUBLIC`). The
 figures in docs/privacy.md come from this script, with the sizes it prints; its plot
 from the printed tables (kept in docs/results/privacy_sweep_*.md) by
 `benchmarks.privacy_sweep_plot`.
@@ -39,7 +43,8 @@ import importlib
 import math
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from types import ModuleType
 
 import numpy as np
 from threadpoolctl import threadpool_limits
@@ -48,6 +53,8 @@ from benchmarks.common import print_table
 from benchmarks.experiments.common import HEADLINE, Setting
 from benchmarks.reuse_birthdays import mean_of
 from benchmarks.reuse_common import (
+    TOP_K,
+    Ranking,
     Scores,
     SpecFit,
     User,
@@ -114,7 +121,7 @@ def sweep_one(name: str, modes: Sequence[str], auc_learnwares: int, max_learnwar
     setting: Setting = module.SETTING
     started = time.perf_counter()
     recorder = Recorder()
-    market, users = module.market_and_users(recorder)
+    (market, users), user_seed = market_and_users(module, recorder)
     market = market[:max_learnwares or len(market)]
     users = users[:max_users or len(users)]
     print(f"{name}: {len(market)} learnwares and {len(users)} users built in "
@@ -126,7 +133,7 @@ def sweep_one(name: str, modes: Sequence[str], auc_learnwares: int, max_learnwar
         specs = [fit(*call) for call in recorder.calls[:len(market)]]
         lws = [Learnware(lw.id, lw.semantic, s, lw.model) for lw, s in zip(market, specs,
                                                                              strict=True)]
-        scores = zero_label(lws, users, fit, module.USER_SEED)
+        scores, rankings = zero_label(lws, users, fit, range(user_seed, user_seed + len(users)))
         figures = [mean_of(scores, m, 0) for m in HEADLINE]
         if setting.metric == "error":
             figures = [1.0 - f for f in figures]
@@ -141,21 +148,38 @@ def sweep_one(name: str, modes: Sequence[str], auc_learnwares: int, max_learnwar
                      *(f"{f:.4f}" for f in figures[2:]), f"{best:.4f}",
                      "·" if reference is None else f"{best - reference:+.4f}",
                      f"{np.mean(nn):.3f}" if nn else "·", f"{np.mean(kde):.3f}" if kde else "·",
+                     *(hits(rankings, k) for k in (1, TOP_K)),
                      f"{time.perf_counter() - t0:.0f}"])
         print(f"{name} {mode}: {' | '.join(rows[-1][2:])}", file=sys.stderr, flush=True)
     return rows
 
 
-def zero_label(market: list[Learnware], users: Sequence[User], fit: SpecFit, user_seed: int
-               ) -> Scores:
-    """Zero-label scores of every user, requirement fitted by `fit` (as the experiments)."""
+def market_and_users(module: ModuleType, fit_spec: SpecFit
+                     ) -> tuple[tuple[list[Learnware], list[User]], int]:
+    """An experiment's learnwares (specs by `fit_spec`) and users, and the seed of user
+    0's requirement (user u's is that + u, as the experiment fits it). The held-out
+    markets (`experiments.heldout`) build theirs with `build` and seed by `SEED`."""
+    if hasattr(module, "market_and_users"):
+        return module.market_and_users(fit_spec), module.USER_SEED
+    return module.build(fit_spec=fit_spec), module.SEED
+
+
+def zero_label(market: list[Learnware], users: Sequence[User], fit: SpecFit,
+               seeds: Iterable[int]) -> tuple[Scores, list[Ranking]]:
+    """Zero-label scores of every user, requirement fitted by `fit` with the user's seed
+    (as the experiments), and each user's search ranking beside the truth."""
     task = "classification" if market[0].classes() is not None else "regression"
     scores = Scores(task)
     catalog = build_catalog(market)
-    for u, user in enumerate(users):
-        evaluate_user(scores, market, catalog, user, budgets=(0,), n_points=100,
-                      seed=user_seed + u, fit_spec=fit)
-    return scores
+    rankings = [evaluate_user(scores, market, catalog, user, budgets=(0,), n_points=100,
+                              seed=seed, fit_spec=fit)
+                for user, seed in zip(users, seeds, strict=True)]
+    return scores, rankings
+
+
+def hits(rankings: Sequence[Ranking], k: int) -> str:
+    """How many users' best learnware search ranks among its first `k`, as "h/n"."""
+    return f"{sum(r.hit(k) for r in rankings)}/{len(rankings)}"
 
 
 def verdicts(rows: Sequence[Sequence[str]]) -> list[str]:
@@ -187,6 +211,10 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     grouping.NOISE_SHARE = args.noise_share
     modes = ["none", "default", *(f"dp {float(e):g}" for e in args.epsilons.split(",") if e)]
+    undeclared = [n for n in args.experiments.split(",") if n not in PUBLIC]
+    if len(modes) > 2 and undeclared:
+        parser.error(f"no public gamma and bounds for the DP mode on {', '.join(undeclared)}: "
+                     f'run them with --epsilons ""')
     started = time.perf_counter()
     rows: list[list[str]] = []
     with threadpool_limits(1):
@@ -201,9 +229,12 @@ def main(argv: list[str] | None = None) -> None:
     print_table("Zero-label reuse and membership AUC per spec mode (RMSE on Birthdays, error "
                 "on MNIST: lower is better; accuracy on reviews: higher is better)",
                 ["experiment (learnwares/users)", "mode", "K", "top-1", "job selector", "averaging",
-                 "best zero-label", "vs none", "AUC nn", "AUC kde", "s"], rows)
+                 "best zero-label", "vs none", "AUC nn", "AUC kde", "search top-1",
+                 f"search top-{TOP_K}", "s"], rows)
+    print(f"\n(search top-1 / top-{TOP_K}: users whose best learnware in the market, by its "
+          f"own score on their test rows, search ranks first / among its first {TOP_K}.)")
     print("\n### Targets (issue 15)\n")
-    for line in verdicts(rows):
+    for line in verdicts(rows) or [f"- (no DP mode at eps={TARGET_EPSILON:g} in this run)"]:
         print(line)
     if any(math.isnan(float(r[6])) for r in rows):
         print("(nan: a method could not run)")

@@ -27,7 +27,7 @@ from sklearn.linear_model import LogisticRegression, Ridge
 
 from engine.learnware import Learnware
 from engine.reuse import Averaging, EnsemblePruning, FeatureAugment, JobSelector
-from engine.search import Catalog, Requirement
+from engine.search import Catalog, Requirement, SearchResult
 from engine.specification import RKMESpec, RKMETableSpec
 
 BUDGETS = (0, 10, 50, 100, 500)
@@ -84,12 +84,44 @@ def build_catalog(learnwares: Sequence[Learnware]) -> Catalog:
     return catalog
 
 
+Picked = tuple[list[Learnware], np.ndarray, list[Learnware], Learnware]
+"""What a search gives the reusers: (mixture learnwares, their weights, candidates for
+labelled reuse, top match)."""
+
+
+@dataclass(frozen=True)
+class Ranking:
+    """One user's search ranking beside the truth: the learnwares search ranked (its
+    single matches, best first, at most `TOP_K`) and every market learnware's score
+    on the user's test rows. Answers the issue's question "does search rank the
+    learnware that is really best for the user first / among the first k?"."""
+
+    ranked: tuple[str, ...]
+    scores: dict[str, float]
+    higher_is_better: bool
+
+    def hit(self, k: int) -> bool:
+        """Is a learnware with the user's best score among the first `k` ranked?"""
+        best = (max if self.higher_is_better else min)(self.scores.values())
+        return any(self.scores[i] == best for i in self.ranked[:k])
+
+
 def search(catalog: Catalog, by_id: dict[str, Learnware], x: np.ndarray, n_points: int,
-           seed: int, fit_spec: SpecFit = private_default
-           ) -> tuple[list[Learnware], np.ndarray, list[Learnware], Learnware]:
+           seed: int, fit_spec: SpecFit = private_default) -> Picked:
     """(mixture learnwares, their weights, candidates for labelled reuse, top match)."""
+    return picked(ranked_search(catalog, x, n_points, seed, fit_spec), by_id)
+
+
+def ranked_search(catalog: Catalog, x: np.ndarray, n_points: int, seed: int,
+                  fit_spec: SpecFit = private_default) -> SearchResult:
+    """The catalog's answer to the requirement `fit_spec` fits on `x` (top `TOP_K`,
+    mixtures of up to 3)."""
     spec = fit_spec(x, n_points, seed)
-    result = catalog.search(Requirement(spec=spec), k=TOP_K, max_mixture=3)
+    return catalog.search(Requirement(spec=spec), k=TOP_K, max_mixture=3)
+
+
+def picked(result: SearchResult, by_id: dict[str, Learnware]) -> Picked:
+    """The learnwares of a search result the reusers take (`Picked`)."""
     if result.mixture is not None:
         mix = [by_id[i] for i in result.mixture.ids]
         weights = np.asarray(result.mixture.weights)
@@ -135,13 +167,13 @@ def label_draws(user: User, budgets: Sequence[int], seed: int
 
 def evaluate_user(scores: Scores, market: Sequence[Learnware], catalog: Catalog, user: User,
                   *, budgets: Sequence[int] = BUDGETS, n_points: int = 100,
-                  seed: int = 0, fit_spec: SpecFit = private_default) -> None:
+                  seed: int = 0, fit_spec: SpecFit = private_default) -> Ranking:
     """Run every method on one user and add its scores (the user's requirement by
-    `fit_spec`)."""
+    `fit_spec`); returns the search's ranking beside each learnware's score."""
     task = scores.task
     by_id = {lw.id: lw for lw in market}
-    mix, weights, candidates, top = search(catalog, by_id, user.x_test, n_points, seed,
-                                           fit_spec)
+    result = ranked_search(catalog, user.x_test, n_points, seed, fit_spec)
+    mix, weights, candidates, top = picked(result, by_id)
     singles = [score(task, user.y_test, lw.model.predict(user.x_test)) for lw in market]
     better = max if task == "classification" else min
     fixed: dict[str, float] = {"mean in market": float(np.mean(singles)),
@@ -167,6 +199,9 @@ def evaluate_user(scores: Scores, market: Sequence[Learnware], catalog: Catalog,
                           lambda f=factory, xl=xl, yl=yl: f().fit(xl, yl).predict(user.x_test))
             scores.add(method, budget, math.nan if pred is None else
                        score(task, user.y_test, pred))
+    return Ranking(tuple(m.id for m in result.single),
+                   {lw.id: v for lw, v in zip(market, singles, strict=True)},
+                   task == "classification")
 
 
 def print_table(title: str, scores: Scores, budgets: Sequence[int] = BUDGETS) -> None:

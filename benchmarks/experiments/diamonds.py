@@ -24,7 +24,7 @@ from sklearn.ensemble import HistGradientBoostingRegressor
 
 from benchmarks.experiments.heldout import held_out_setting, run_market, table_learnware
 from benchmarks.experiments.report import RESULTS_DIR, Outcome
-from benchmarks.reuse_common import User
+from benchmarks.reuse_common import SpecFit, User, private_default
 from engine.learnware import Learnware
 
 SEED = 0
@@ -85,7 +85,8 @@ def matched_rows(x: np.ndarray, colour: np.ndarray, rng: np.random.Generator
     return {c: np.sort(np.concatenate(keep[c])) for c in COLOURS}
 
 
-def build(scale: float = 1.0) -> tuple[list[Learnware], list[User]]:
+def build(scale: float = 1.0, fit_spec: SpecFit = private_default
+          ) -> tuple[list[Learnware], list[User]]:
     """The learnwares and users (`scale` < 1 shrinks every slice, for a smoke test)."""
     x, y, colour = load()
     rng = np.random.default_rng(SEED)
@@ -102,7 +103,7 @@ def build(scale: float = 1.0) -> tuple[list[Learnware], list[User]]:
                 f"diamonds-{c}{'ab'[k]}", HistGradientBoostingRegressor(random_state=0),
                 x[part], y[part], task="regression", name=f"diamond price, dealer {c}{'ab'[k]}",
                 description="log price from carat, cut, clarity and proportions",
-                features=FEATURES, seed=SEED + len(market)))
+                features=FEATURES, seed=SEED + len(market), fit_spec=fit_spec))
         own = rows[2 * quarter:]
         users.append(User(c, x[own[:pool]], y[own[:pool]], x[own[pool:pool + test]],
                           y[own[pool:pool + test]]))

@@ -58,6 +58,7 @@ from benchmarks.experiments.report import (
 from benchmarks.reuse_birthdays import gap_closed, mean_of
 from benchmarks.reuse_common import (
     Scores,
+    SpecFit,
     User,
     build_catalog,
     label_draws,
@@ -98,9 +99,11 @@ def half_of(u: int) -> str:
 
 def table_learnware(lw_id: str, model: Any, x: np.ndarray, y: np.ndarray, *, task: str,
                     name: str, description: str, features: Sequence[str], seed: int,
-                    labels: Sequence[str] = ()) -> Learnware:
-    """An organization's learnware: `model` fitted on its slice, the private default
-    spec of the slice's rows, and a semantic spec naming its columns."""
+                    labels: Sequence[str] = (), fit_spec: SpecFit = private_default
+                    ) -> Learnware:
+    """An organization's learnware: `model` fitted on its slice, the spec of the slice's
+    rows (the private default unless `fit_spec` says otherwise: the privacy sweep and
+    `benchmarks.noise_share` swap it) and a semantic spec naming its columns."""
     model.fit(x, y)
     classify = task == "classification"
     semantic = SemanticSpec(
@@ -109,7 +112,7 @@ def table_learnware(lw_id: str, model: Any, x: np.ndarray, y: np.ndarray, *, tas
         name=name, description=description,
         input=InputSpec(x.shape[1], tuple(Feature(f) for f in features)),
         output=OutputSpec(len(labels), labels=tuple(labels)) if classify else OutputSpec(1))
-    return Learnware(lw_id, semantic, private_default(x, N_POINTS, seed), model)
+    return Learnware(lw_id, semantic, fit_spec(x, N_POINTS, seed), model)
 
 
 def add_default_reuse(scores: Scores, market: Sequence[Learnware], catalog: Catalog,

@@ -25,7 +25,7 @@ from sklearn.ensemble import HistGradientBoostingRegressor
 
 from benchmarks.experiments.heldout import held_out_setting, run_market, table_learnware
 from benchmarks.experiments.report import RESULTS_DIR, Outcome
-from benchmarks.reuse_common import User
+from benchmarks.reuse_common import SpecFit, User, private_default
 from engine.learnware import Learnware
 
 SEED = 0
@@ -67,7 +67,8 @@ def load() -> tuple[pd.DataFrame, np.ndarray, np.ndarray, list[str]]:
     return df, x, df["ridership"].to_numpy(dtype=float), [*numeric, *(f"is_{d}" for d in DAYS)]
 
 
-def build(max_days: int | None = None) -> tuple[list[Learnware], list[User]]:
+def build(max_days: int | None = None, fit_spec: SpecFit = private_default
+          ) -> tuple[list[Learnware], list[User]]:
     """The learnwares and the users (`max_days`: keep at most that many days of each
     year, for a quick smoke test; None keeps them all)."""
     df, x, y, names = load()
@@ -84,7 +85,8 @@ def build(max_days: int | None = None) -> tuple[list[Learnware], list[User]]:
             f"ridership-{yr}", HistGradientBoostingRegressor(random_state=0), x[rows], y[rows],
             task="regression", name=f"Clark/Lake daily ridership, {yr}",
             description="thousands of riders a day, from 14-day lags of 20 stations, "
-                        "weather, games and the weekday", features=names, seed=SEED + i))
+                        "weather, games and the weekday", features=names, seed=SEED + i,
+            fit_spec=fit_spec))
     users = []
     for yr in USER_YEARS:
         rows = days_of(yr)

@@ -20,7 +20,7 @@ from sklearn.linear_model import LogisticRegression
 
 from benchmarks.experiments.heldout import held_out_setting, run_market, table_learnware
 from benchmarks.experiments.report import RESULTS_DIR, Outcome
-from benchmarks.reuse_common import User
+from benchmarks.reuse_common import SpecFit, User, private_default
 from engine.learnware import Learnware
 
 SEED = 0
@@ -79,7 +79,8 @@ def states_by_size(state: np.ndarray) -> list[str]:
     return [str(n) for _, n in sorted(zip(-counts, names, strict=True))]
 
 
-def build(max_rows: int | None = None) -> tuple[list[Learnware], list[User]]:
+def build(max_rows: int | None = None, fit_spec: SpecFit = private_default
+          ) -> tuple[list[Learnware], list[User]]:
     """The learnwares and users (`max_rows`: at most that many respondents a state, for
     a smoke test; the pool shrinks to half of them)."""
     x, y, state, names = load()
@@ -101,7 +102,7 @@ def build(max_rows: int | None = None) -> tuple[list[Learnware], list[User]]:
             task="classification", name=f"2016 vote, {s} pollster",
             description="voted Trump? from demographics, party, ideology, religion and "
                         "racial attitudes (one-hot survey answers)", features=names,
-            seed=SEED + i, labels=CLASSES))
+            seed=SEED + i, labels=CLASSES, fit_spec=fit_spec))
     users = []
     for s in user_states:
         rows = respondents(s)
