@@ -136,6 +136,11 @@ class NodeClient:
                                            what="search")
         return out
 
+    def gammas(self, space: str) -> dict[float, int]:
+        """``GET /v1/gammas``: {gamma: learnwares} of `space` the node knows (public)."""
+        out = self.request("GET", "/v1/gammas?" + urlencode({"space": space}), what="gammas")
+        return {float(g["gamma"]): int(g["learnwares"]) for g in out.get("gammas", [])}
+
     def peers(self) -> dict[str, Any]:
         out: dict[str, Any] = self.request("GET", "/v1/peers", what="peers")
         return out

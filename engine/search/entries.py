@@ -64,6 +64,14 @@ class SpaceEntries(Generic[G]):
         self._where[entry_id] = (space, row)
         self._sem.add(entry_id, semantic)
 
+    def gammas(self, space: str) -> dict[float, int]:
+        """How many live entries of `space` carry each kernel gamma."""
+        group = self._groups.get(space)
+        if group is None:
+            return {}
+        values, counts = np.unique(group.rows["gamma"][group.rows["alive"]], return_counts=True)
+        return {float(g): int(c) for g, c in zip(values, counts, strict=True)}
+
     def remove(self, entry_id: str) -> None:
         """Remove an entry; raises KeyError if it is unknown."""
         space, row = self._where.pop(entry_id)

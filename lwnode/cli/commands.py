@@ -198,9 +198,12 @@ def _read_table(path: str, args: argparse.Namespace | None = None) -> Any:
 
 def _spec_of(table: Any, args: argparse.Namespace, data_type: str | None = None) -> Any:
     from lwnode.errors import InputError
-    from lwnode.userside.local import make_spec
+    from lwnode.userside.local import dp_choices, make_spec
 
     dp = _dp_options(args)  # a bad option names the option, not the data file
+    dp, notes = dp_choices(table, data_type, dp, market=_market_gammas(args))
+    for note in notes:  # which public rule chose gamma (or bounds): the spec carries it
+        print(f"differential privacy: {note}", file=sys.stderr)
     try:
         with _step(f"building the RKME of {len(table.values)} rows (on this machine)"):
             return make_spec(table, data_type=data_type, n_points=args.points, seed=args.seed,
@@ -740,6 +743,28 @@ def _dp_options(args: argparse.Namespace) -> dict[str, Any] | None:
                     getattr(args, "gamma", None), getattr(args, "bounds", None))
 
 
+MARKET_TIMEOUT = 3.0
+"""Seconds `_market_gammas` waits for the node: without an answer, the data-free rule."""
+
+
+def _market_gammas(args: argparse.Namespace) -> Any:
+    """`dp_choices`' view of the market: the gammas of a space the user's node knows
+    (``GET /v1/gammas``), or None when no node answers (the data-free rule then)."""
+    from lwnode.client import NodeClient
+    from lwnode.errors import NodeError
+
+    def ask(space: str) -> dict[float, int] | None:
+        from lwnode.cli.common import node_url
+
+        try:  # a short wait: a node that is not running leaves the data-free rule
+            return NodeClient(node_url(args), None, timeout=MARKET_TIMEOUT,
+                              label="").gammas(space)
+        except (NodeError, OSError, ValueError, KeyError, TypeError):
+            return None
+
+    return ask
+
+
 def _spec_privacy(spec: Any) -> str:
     """What the spec reveals of the rows, in one clause (true of what is sent)."""
     from lwnode.userside.privacy import privacy_note
@@ -748,10 +773,10 @@ def _spec_privacy(spec: Any) -> str:
 
 
 # -- parser ----------------------------------------------------------------------------------
-def _add_node(p: argparse.ArgumentParser, *, token: bool = False) -> None:
+def _add_node(p: argparse.ArgumentParser, *, token: bool = False, purpose: str = "") -> None:
     p.add_argument("--node", metavar="URL", type=_url,
                    help="the node's URL (default: $LWDOCK_NODE, the running node of --home, "
-                   f"else {DEFAULT_URL})")
+                   f"else {DEFAULT_URL})" + (f"; {purpose}" if purpose else ""))
     p.add_argument("--home", metavar="DIR", help="node home to read the URL (and token) "
                    "from (default: $LWDOCK_HOME or ~/.lwdock)")
     if token:
@@ -768,15 +793,19 @@ def _add_spec_options(p: argparse.ArgumentParser) -> None:
     dp = p.add_argument_group(
         "differential privacy", "an (epsilon, delta)-DP spec instead of the default (each "
         "point the mean of >= 10 rows): a noisy random-feature mean with synthetic points; "
-        "gamma and bounds must be public (declared here, not read from the data)")
+        "gamma and bounds must be public (declared, or chosen from public facts: never "
+        "read from the data)")
     dp.add_argument("--epsilon", type=float, metavar="EPS",
                     help="privacy budget epsilon (e.g. 1); turns the DP mode on")
     dp.add_argument("--delta", type=float, help="delta (default 1e-5)")
-    dp.add_argument("--gamma", type=float, metavar="G",
-                    help="public kernel gamma of the DP spec (required with --epsilon)")
+    dp.add_argument("--gamma", metavar="G",
+                    help="public kernel gamma of the DP spec (default: the data-free rule "
+                         "2^round(log2(1/d)) for d standardised columns, 2^0 for text; "
+                         "image specs need it); the choice is printed")
     dp.add_argument("--bounds", metavar="LOW,HIGH",
-                    help="public range of every column for the synthetic points (required "
-                         "with --epsilon), e.g. --bounds=-5,5")
+                    help="public range every column can take, for the synthetic points "
+                         "(required with --epsilon for tables and images, e.g. --bounds=-3,3 "
+                         "for standardised columns; text embeddings: -1,1 by default)")
 
 
 def _add_impute(p: argparse.ArgumentParser) -> None:
@@ -882,6 +911,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-check", action="store_true", help="skip the local usability checks")
     p.add_argument("--force", action="store_true", help="replace an existing output file")
     _add_spec_options(p)
+    _add_node(p, purpose="asked only for the market's gamma when --epsilon leaves "
+                             "--gamma out")
     p.set_defaults(func=_cmd_pack)
 
     p = _sub(sub, "publish", "upload a package to a node",
@@ -988,6 +1019,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true",
                    help="print what was written and its privacy report as JSON")
     _add_spec_options(p)
+    _add_node(p, purpose="asked only for the market's gamma when --epsilon leaves "
+                             "--gamma out")
     p.set_defaults(func=_cmd_spec_make)
     import lwnode.cli.browse as cli_browse  # groups in their own modules
     import lwnode.cli.cache as cli_cache

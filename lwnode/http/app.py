@@ -47,6 +47,8 @@ OPENAPI_BODY = web.AppKey("openapi_body", bytes)
 """The OpenAPI document with this node's limits, encoded once (it is ~30 kB)."""
 
 UPLOAD_CHUNK_BYTES = 1 << 16
+MAX_SPACE_CHARS = 200
+"""Longest comparison space ``GET /v1/gammas`` takes (real ones are under 100)."""
 SHA256_HEADER = "X-Content-SHA256"
 OPEN_ROUTES = frozenset({"/v1/health", "/v1/openapi.json", *PAGE_PATHS})  # + the web page
 TOKEN_ROUTES = frozenset({("POST", "/v1/learnwares"), ("DELETE", "/v1/learnwares/{id}"),
@@ -238,6 +240,20 @@ async def search(request: web.Request) -> web.Response:
     return _json(jsonio.answer_json(answer))
 
 
+async def gammas(request: web.Request) -> web.Response:
+    """The market's gammas in one comparison space: public (each travels signed), what
+    a DP spec's public gamma follows (`lwnode.userside.privacy.resolve_dp`)."""
+    unknown = sorted(set(request.query) - {"space"})
+    space = request.query.get("space", "")
+    if unknown or not 1 <= len(space) <= MAX_SPACE_CHARS:
+        raise BadRequest(f"query: expected space=SPACE (1..{MAX_SPACE_CHARS} characters), e.g. "
+                         "space=table/d=17" + (f"; unknown: {', '.join(unknown)[:200]}"
+                                               if unknown else ""))
+    counts = await request.app[SERVICE].gammas(space)
+    return _json({"space": space, "gammas": [{"gamma": g, "learnwares": n}
+                                             for g, n in sorted(counts.items())]})
+
+
 async def peers(request: web.Request) -> web.Response:
     found = await request.app[SERVICE].peer_list()
     return _json({"peers": [{"node_id": p.node_id, "connected": p.connected,
@@ -270,6 +286,7 @@ ROUTES: tuple[tuple[str, str, Callable[[web.Request], Awaitable[web.StreamRespon
     ("GET", "/v1/learnwares/{id}/package", download),
     ("HEAD", "/v1/learnwares/{id}/package", download),
     ("POST", "/v1/search", search),
+    ("GET", "/v1/gammas", gammas),
     ("GET", "/v1/peers", peers),
     ("GET", "/v1/whoami", whoami),
     ("GET", "/v1/openapi.json", openapi),

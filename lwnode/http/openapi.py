@@ -363,6 +363,19 @@ _DOCUMENT: dict[str, Any] = {
                 "schema": _ref("SearchRequest")}}},
             "responses": {"200": _json_body(_ref("SearchAnswer"), "Ranked hits and mixture"),
                           **_errors(400, 401, 413, 429)}}},
+        "/v1/gammas": {"get": {
+            "summary": "The kernel gammas of one comparison space's learnwares this node "
+                       "knows, with how many carry each (public: each travels in a signed "
+                       "spec): the market's convention a DP spec's public gamma follows",
+            "operationId": "gammas",
+            "parameters": [{"name": "space", "in": "query", "required": True,
+                            "schema": {"type": "string", "minLength": 1, "maxLength": 200},
+                            "description": "a spec's comparison space, e.g. table/d=17"}],
+            "responses": {"200": _json_body({"type": "object", "properties": {
+                "space": {"type": "string"}, "gammas": {"type": "array", "items": {
+                    "type": "object", "properties": {"gamma": {"type": "number"},
+                                                     "learnwares": {"type": "integer"}}}}}},
+                "ok"), **_errors(400, 401)}}},
         "/v1/peers": {"get": {
             "summary": "Peers this node knows", "operationId": "peers",
             "responses": {"200": _json_body(_ref("Peers"), "ok"), **_errors(401)}}},

@@ -36,6 +36,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Set
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -189,6 +190,20 @@ class NodeCatalog:
                 seg = self._segment
                 out.update(seg.id_at(int(r)) for r in np.flatnonzero(~self._entry_dead))
             return out
+
+    def gammas(self, space: str) -> dict[float, int]:
+        """How many learnwares of `space` this node knows carry each kernel gamma (public:
+        each gamma travels in a signed spec or sketch); the DP mode's market convention."""
+        with self._lock.read():
+            out: Counter[float] = Counter(self._catalog.gammas(space))
+            out.update(self._sketches.gammas(space))
+            seg = self._segment
+            found = None if seg is None else seg.columns(space)
+            if found is not None:
+                first, columns = found
+                live = ~self._entry_dead[first:first + len(columns["gamma"])]
+                out.update(float(g) for g in columns["gamma"][live])
+            return dict(out)
 
     def locations(self, learnware_id: str) -> list[Location]:
         with self._lock.read():

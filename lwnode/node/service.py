@@ -541,6 +541,11 @@ class NodeService:
         await self._run(self._io_pool, f.close)
 
     # -- search ---------------------------------------------------------------------------
+    async def gammas(self, space: str) -> dict[float, int]:
+        """The kernel gammas of `space`'s learnwares this node knows, with their counts
+        (`NodeCatalog.gammas`): the market's convention for a DP spec's public gamma."""
+        return await self._run(self._search_pool, self.catalog.gammas, space)
+
     async def search(self, query: SearchQuery) -> SearchAnswer:
         """Search the local catalog while the peer layer routes the query; merged."""
         local = asyncio.ensure_future(self.search_local(query, fetch_share=1.0))

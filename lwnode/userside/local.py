@@ -63,7 +63,9 @@ def make_spec(table: Table, *, data_type: str | None = None, n_points: int = 100
     """
     x = table.values
     extra: dict[str, Any] = dict(dp) if dp else {}
-    kind = data_type or ("image" if x.ndim in (3, 4) else "table")
+    if dp and (dp.get("gamma") is None or dp.get("bounds") is None):
+        raise InputError("dp: gamma and bounds must be filled first (`dp_choices`)")
+    kind = data_kind(table, data_type)
     try:
         if kind == "image":
             from engine.specification.image import RKMEImageSpec
@@ -84,6 +86,43 @@ def make_spec(table: Table, *, data_type: str | None = None, n_points: int = 100
         return RKMETableSpec(n_points=n_points, random_state=seed, **extra).fit(x)
     except SpecError as exc:
         raise InputError(str(exc)) from None
+
+
+def data_kind(table: Table, data_type: str | None = None) -> str:
+    """"table", "image" or "text": what `make_spec` fits `table` as."""
+    return data_type or ("image" if table.values.ndim in (3, 4) else "table")
+
+
+def data_space(table: Table, data_type: str | None = None) -> tuple[str, int]:
+    """The comparison space `make_spec` would fit `table` into, and its dimension, from
+    the data's shape only (no value is read)."""
+    x, kind = table.values, data_kind(table, data_type)
+    if kind == "image":
+        from engine.specification.image import FEATURE_MAP, OUT_DIM
+
+        return f"image/{FEATURE_MAP}/c={1 if x.ndim == 3 else x.shape[1]}/d={OUT_DIM}", OUT_DIM
+    if kind == "text":
+        from engine import text_encoder
+
+        return text_encoder.SPACE, int(x.shape[-1])
+    return f"table/d={x.shape[-1]}", int(x.shape[-1])
+
+
+def dp_choices(table: Table, data_type: str | None, dp: dict[str, Any] | None, *,
+               market: Callable[[str], Mapping[float, int] | None] | None = None,
+               name: Callable[[str], str] | None = None
+               ) -> tuple[dict[str, Any] | None, list[str]]:
+    """`dp` with gamma and bounds chosen from public facts where the user left them out,
+    and what chose them (`lwnode.userside.privacy.resolve_dp`). `market(space)`: the
+    gammas of that space's specs the user's node knows, or None when it cannot say."""
+    from lwnode.userside.privacy import cli_name, resolve_dp
+
+    if dp is None:
+        return None, []
+    space, dim = data_space(table, data_type)
+    known = None if market is None or dp.get("gamma") is not None else market(space)
+    return resolve_dp(dp, kind=data_kind(table, data_type), dim=dim, space=space,
+                      market=known, name=name or cli_name)
 
 
 def spec_privacy_report(spec: RKMESpec, table: Table) -> Any:

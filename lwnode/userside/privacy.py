@@ -16,7 +16,7 @@ would spend privacy the (epsilon, delta) does not account for (`engine.privacy.d
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from engine.errors import SpecError
@@ -52,19 +52,80 @@ def parse_dp(epsilon: float | str | None, delta: float | str | None,
             raise InputError(f"{name(given[0])}: only for differential privacy: give "
                              f"{name('epsilon')} too, or leave {name(given[0])} out")
         return None
-    missing = [f for f, v in (("gamma", gamma), ("bounds", bounds)) if not _given(v)]
-    if missing:
-        raise InputError(f"{name(missing[0])}: differential privacy ({name('epsilon')}) "
-                         f"needs {name('gamma')} and {name('bounds')} LOW,HIGH: public "
-                         "values you declare (reading them from the data would spend "
-                         "privacy)")
     d = _number(delta, "delta", name)
+    if str(gamma).strip().lower() == "auto":
+        raise InputError(f"{name('gamma')}: 'auto' would choose it from the rows (spending "
+                         f"privacy): leave {name('gamma')} out for a public choice, or give "
+                         "a number")
     values = {"epsilon": eps, "delta": DEFAULT_DELTA if d is None else d,
               "gamma": _number(gamma, "gamma", name)}
     for field, value in values.items():  # the spec's own ranges, not a copy of them
+        if value is None:
+            continue  # gamma left out: `resolve_dp` chooses it from public facts
         allowed = [c for c in RKMESpec._parameter_constraints[field] if isinstance(c, Interval)]
         check_param(name(field), value, allowed, InputError)
-    return {**values, "bounds": _bounds(str(bounds), name)}
+    return {**values, "bounds": _bounds(str(bounds), name) if _given(bounds) else None}
+
+
+def resolve_dp(dp: dict[str, Any] | None, *, kind: str, dim: int, space: str,
+               market: Mapping[float, int] | None = None, name: Name = cli_name
+               ) -> tuple[dict[str, Any] | None, list[str]]:
+    """`dp` (from `parse_dp`) with gamma and bounds filled from public facts, and one
+    line per value saying where it came from; an `InputError` saying exactly what to
+    pass when no public rule can supply one. Nothing here reads a row: `dim` and
+    `space` are the data's shape, `market` the gammas ({gamma: specs}) of the specs of
+    `space` the user's node knows (public: each travels signed), None when not asked.
+
+    An explicit value always wins. gamma: the market's convention, else the data-free
+    rule for the dimension (tables and text; image features have none); bounds: the
+    unit-norm range for text embeddings; a table's range only its owner can state
+    (`engine.privacy.public`).
+    """
+    if dp is None:
+        return None, []
+    from engine.privacy.public import (
+        UNIT_NORM_BOUNDS,
+        dimension_gamma,
+        market_gamma,
+        power_of_two,
+    )
+
+    rule = None if kind == "image" else dimension_gamma(dim, unit_norm=kind == "text")
+    out, notes, source = dict(dp), [], ""
+    asked = ("your node knows no spec in " + space if market is not None
+             else "no node answered for the market's convention")
+    if out.get("gamma") is None:
+        chosen = market_gamma(market or {}, rule)
+        if chosen is not None:
+            assert market is not None
+            source = (f"the market's convention ({int(market[chosen])} of the "
+                      f"{sum(int(c) for c in market.values())} spec(s) in {space} your node "
+                      "knows use it)")
+        elif rule is not None:
+            chosen = rule
+            source = ("the data-free rule for unit-norm vectors, 2^round(log2(1))"
+                      if kind == "text" else f"the data-free rule for {dim} standardised "
+                      f"columns, 2^round(log2(1/{dim})), as {asked}")
+        else:
+            raise InputError(f"{name('gamma')}: no public rule for {space}: {asked} and image "
+                             f"features have no data-free rule; pass {name('gamma')} G (a "
+                             "number you choose without reading the images)")
+        out["gamma"] = chosen
+        notes.append(f"gamma {power_of_two(chosen)} (public): {source}; {name('gamma')} G "
+                     "chooses another")
+    if out.get("bounds") is None:
+        if kind != "text":
+            suggest = (f"; {name('gamma')} can stay out: {power_of_two(out['gamma'])}, "
+                       f"{source}" if source else "")
+            raise InputError(f"{name('bounds')}: differential privacy ({name('epsilon')}) "
+                             f"needs the range your {dim} columns can take, as {name('bounds')}"
+                             "=LOW,HIGH (e.g. -3,3 for standardised columns, 0,1 for "
+                             "pixels): what the columns are, stated by you, not read from the "
+                             f"rows (that would spend privacy){suggest}")
+        out["bounds"] = UNIT_NORM_BOUNDS
+        notes.append("bounds -1,1 (public): every coordinate of a unit-norm embedding lies "
+                     "in them")
+    return out, notes
 
 
 def _given(value: object) -> bool:

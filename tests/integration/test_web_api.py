@@ -349,9 +349,22 @@ async def test_a_dp_requirement_sends_a_spec_that_says_so(node, http, centres):
                                                                         1e-5)
     assert body["statistical"]["gamma"] == 0.1  # declared, not read from the rows
     assert body["privacy_note"].startswith("differentially private at epsilon 1, delta 1e-05")
-    assert body["privacy_report"]["mechanism"] == "gaussian-rff"
+    assert body["privacy_report"]["mechanism"] == "gaussian-rff" and body["dp_choices"] == []
     r = await http.post(f"{node.url}/v1/search", json={"statistical": body["statistical"]})
     assert r.status == 200, await r.json()
+    # gamma left out: the node's market convention (or the data-free rule), said and used
+    r = await http.post(f"{node.url}/v1/web/requirement", data=_form(
+        data=("mine.csv", _csv(x)), epsilon="1", bounds="-20,20"))
+    body = await r.json()
+    assert r.status == 200, body
+    market = (await (await http.get(f"{node.url}/v1/gammas",
+                                    params={"space": f"table/d={D}"})).json())["gammas"]
+    if market:
+        top = max(market, key=lambda g: g["learnwares"])["gamma"]
+        assert body["statistical"]["gamma"] == top
+        assert "the market's convention" in body["dp_choices"][0]
+    else:
+        assert body["statistical"]["gamma"] == 2.0 ** round(np.log2(1 / D))
     # without the fields: the private default, and the note says that instead
     r = await http.post(f"{node.url}/v1/web/requirement", data=_form(data=("mine.csv", _csv(x))))
     body = await r.json()
@@ -364,9 +377,10 @@ async def test_a_dp_requirement_sends_a_spec_that_says_so(node, http, centres):
     ({**DP, "epsilon": "-1"}, "epsilon: expected a number in (0, 10], got -1.0"),
     ({**DP, "epsilon": "lots"}, "epsilon: expected a number, got 'lots'"),
     ({**DP, "delta": "1"}, "delta: expected a number in (0, 1)"),
-    ({"epsilon": "1", "gamma": "0.1"}, "bounds: differential privacy (epsilon) needs gamma "
-                                       "and bounds LOW,HIGH: public values you declare"),
-    ({"epsilon": "1", "bounds": "-20,20"}, "gamma: differential privacy (epsilon) needs"),
+    ({"epsilon": "1", "gamma": "0.1"}, f"bounds: differential privacy (epsilon) needs the "
+                                       f"range your {D} columns can take, as bounds=LOW,HIGH"),
+    ({"epsilon": "1"}, "; gamma can stay out: 2^"),
+    ({**DP, "gamma": "auto"}, "gamma: 'auto' would choose it from the rows"),
     ({**DP, "bounds": "20,-20"}, "bounds: need finite low < high"),
     ({**DP, "bounds": "-20"}, "bounds: expected LOW,HIGH, got '-20'"),
     ({"gamma": "0.1", "bounds": "-20,20"}, "gamma: only for differential privacy: give epsilon"),

@@ -349,7 +349,7 @@ def test_a_differentially_private_search_says_what_it_sent(nodes, files, page):
     page.set_input_files("#s-data", str(files / "my-rows.csv"))
     page.click("#s-go")
     msg = page.locator("#search-msg")
-    expect(msg).to_contain_text("bounds: differential privacy (epsilon) needs gamma and bounds")
+    expect(msg).to_contain_text("bounds: differential privacy (epsilon) needs the range your")
     page.fill("#s-bounds", "-20,20")
     page.click("#s-go")
     expect(page.locator("#hits-table tbody tr").first).to_be_visible()

@@ -45,9 +45,8 @@ def test_no_epsilon_is_the_private_default_and_delta_defaults_as_documented(caps
     ({**DP, "epsilon": "1000"}, "epsilon: expected a number in (0, 10], got 1000.0"),
     ({**DP, "delta": "1"}, "delta: expected a number in (0, 1), got 1.0"),
     ({**DP, "gamma": "0"}, "gamma: expected a finite number > 0, got 0.0"),
-    ({**DP, "gamma": ""}, "gamma: differential privacy (epsilon) needs gamma and bounds "
-                          "LOW,HIGH: public values you declare"),
-    ({**DP, "bounds": ""}, "bounds: differential privacy (epsilon) needs gamma and bounds"),
+    ({**DP, "gamma": "auto"}, "gamma: 'auto' would choose it from the rows (spending "
+                              "privacy): leave gamma out for a public choice"),
     ({**DP, "bounds": "5,-5"}, "bounds: need finite low < high for every column"),
     ({**DP, "bounds": "-5"}, "bounds: expected LOW,HIGH, got '-5'"),
     ({**DP, "bounds": "-inf,5"}, "bounds: need finite low < high"),
@@ -65,6 +64,11 @@ def test_both_refuse_the_same_values_with_the_same_words(fields, message):
     with pytest.raises(InputError) as cli:
         _cli(**fields)
     assert str(cli.value) == _with_dashes(str(page.value))
+
+
+def test_gamma_and_bounds_left_out_are_left_to_the_public_rules():
+    assert _page(**{**DP, "gamma": "", "bounds": ""}) == _cli(epsilon="1") == {
+        "epsilon": 1.0, "delta": DEFAULT_DELTA, "gamma": None, "bounds": None}
 
 
 def test_a_word_instead_of_a_number_names_the_field_on_the_page():
@@ -93,3 +97,54 @@ def test_spec_make_with_epsilon_writes_a_dp_spec(tmp_path, capsys):
                                                                         1e-5)
     printed = " ".join(capsys.readouterr().out.split())  # wrapped to the width, where the
     assert "differentially private at epsilon 2, delta 1e-05" in printed  # tmp path ends
+
+
+def _rows_csv(tmp_path, columns=3, n=150):
+    rows = np.random.default_rng(3).normal(size=(n, columns))
+    data = tmp_path / "rows.csv"
+    header = ",".join(f"c{i}" for i in range(columns))
+    data.write_text(header + "\n" + "\n".join(",".join(f"{v:.4f}" for v in r) for r in rows))
+    return data
+
+
+def test_epsilon_alone_says_exactly_what_to_pass_with_the_public_gamma(tmp_path, capsys):
+    data, out = _rows_csv(tmp_path, columns=17), tmp_path / "spec.json"
+    code = main(["spec", "make", str(data), "-o", str(out), "--epsilon", "1"])
+    err = " ".join(capsys.readouterr().err.split())
+    assert code != 0 and not out.exists()
+    assert ("--bounds: differential privacy (--epsilon) needs the range your 17 columns can "
+            "take, as --bounds=LOW,HIGH (e.g. -3,3 for standardised columns") in err
+    # the rule computed for this dimension, so that bounds are all the user has to add
+    assert "--gamma can stay out: 2^-4, the data-free rule for 17 standardised columns" in err
+
+
+def test_gamma_left_out_is_the_data_free_rule_and_is_said(tmp_path, capsys):
+    data, out = _rows_csv(tmp_path), tmp_path / "spec.json"
+    code = main(["spec", "make", str(data), "-o", str(out), "--epsilon", "2",
+                 "--bounds=-4,4", "--points", "20"])
+    assert code == 0
+    spec = json.loads(out.read_text())
+    assert spec["gamma"] == 0.25  # 2^round(log2(1/3)) = 2^-2
+    assert (spec["privacy"]["mechanism"], spec["privacy"]["epsilon"]) == ("gaussian-rff", 2.0)
+    err = " ".join(capsys.readouterr().err.split())
+    assert ("differential privacy: gamma 2^-2 (public): the data-free rule for 3 standardised "
+            "columns, 2^round(log2(1/3))") in err
+
+
+def test_an_explicit_gamma_wins_and_nothing_is_chosen(tmp_path, capsys):
+    data, out = _rows_csv(tmp_path), tmp_path / "spec.json"
+    code = main(["spec", "make", str(data), "-o", str(out), "--epsilon", "2", "--gamma",
+                 "0.5", "--bounds=-4,4", "--points", "20"])
+    assert code == 0 and json.loads(out.read_text())["gamma"] == 0.5
+    assert "differential privacy:" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["--gamma", "0", "--bounds=-4,4"], "--gamma: expected a finite number > 0, got 0.0"),
+    (["--bounds=4,-4"], "--bounds: need finite low < high for every column"),
+    (["--gamma", "auto", "--bounds=-4,4"], "--gamma: 'auto' would choose it from the rows"),
+])
+def test_bad_dp_options_are_refused_before_any_fit(tmp_path, capsys, argv, message):
+    data, out = _rows_csv(tmp_path), tmp_path / "spec.json"
+    assert main(["spec", "make", str(data), "-o", str(out), "--epsilon", "1", *argv]) != 0
+    assert message in " ".join(capsys.readouterr().err.split()) and not out.exists()

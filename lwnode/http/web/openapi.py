@@ -84,20 +84,28 @@ _DP = {
     "epsilon": {**_NUM, "minimum": 0, "exclusiveMinimum": True, "maximum": MAX_EPSILON,
                 "description": "Opt in to a differentially private spec at this budget "
                                "(lwnode's --epsilon); left out: the private default (each "
-                               "point the mean of >= 10 rows). Needs gamma and bounds"},
+                               "point the mean of >= 10 rows). Needs bounds (gamma is "
+                               "chosen by a public rule when left out)"},
     "delta": {**_NUM, "minimum": 0, "exclusiveMinimum": True, "maximum": 1,
               "exclusiveMaximum": True, "default": 1e-5,
               "description": "delta of the DP spec (--delta); only with epsilon"},
     "gamma": {**_NUM, "minimum": 0, "exclusiveMinimum": True,
               "description": "Public kernel gamma of the DP spec, declared, not read from "
-                             "the rows (--gamma); required with epsilon, refused without"},
-    "bounds": {**_STR, "pattern": rf"^\s*{_FLOAT}\s*,\s*{_FLOAT}\s*$",
+                             "the rows (--gamma); left out with epsilon: the market's "
+                             "convention or the data-free rule (said in dp_choices); "
+                             "refused without epsilon"},
+    "bounds": {**_STR, "pattern": rf"^(\s*{_FLOAT}\s*,\s*{_FLOAT}\s*|\s*)$",
                "description": "LOW,HIGH: public range of every column for the DP spec's "
                               "synthetic points, LOW below HIGH (--bounds); required with "
-                              "epsilon, refused without"},
+                              "epsilon for tables, as the answer's 400 says (empty: text "
+                              "embeddings get -1,1), "
+                              "refused without"},
 }
 """The opt-in differential privacy fields of requirement and pack (`lwnode.userside.
 privacy.parse_dp`, shared with the command line)."""
+_DP_CHOICES = {"type": "array", "items": _STR, "description": "What chose the DP spec's "
+               "gamma (and bounds) that were left out: the public rule and its value; empty "
+               "when everything was declared or the spec is not DP"}
 _PRIVACY_NOTE = {**_STR, "description": "What the spec reveals of the rows, from its "
                  "signed privacy record (differentially private at epsilon, delta; or "
                  "each point the mean of >= m rows)"}
@@ -109,7 +117,7 @@ _PACKED = {"allOf": [{"$ref": "#/components/schemas/Published"}, {
             "size": _INT, "name": _STR, "rows": _INT, "points": _INT,
             "privacy_report": {"$ref": "#/components/schemas/PrivacyReport"},
             "privacy": {"type": "object", "description": "the spec's signed privacy record"},
-            "privacy_note": _PRIVACY_NOTE}}}}]}
+            "privacy_note": _PRIVACY_NOTE, "dp_choices": _DP_CHOICES}}}}]}
 
 WEB_PATHS: dict[str, Any] = {
     "/v1/web/vocabulary": {"get": {
@@ -135,6 +143,7 @@ WEB_PATHS: dict[str, Any] = {
                       "features (the header's names, with the TOML's descriptions)"},
             "rows": _INT, "shape": {"type": "array"}, "columns": {"type": "array"},
             "points": _INT, "seconds": _NUM, "privacy_note": _PRIVACY_NOTE,
+            "dp_choices": _DP_CHOICES,
             "privacy_report": {"$ref": "#/components/schemas/PrivacyReport"}}),
             **_errors(400, 401, 413, 429)}}},
     "/v1/web/fetch": {"post": {

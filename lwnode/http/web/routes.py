@@ -217,23 +217,29 @@ def _bounded_int(form: Form, key: str, default: int, lo: int, hi: int) -> int:
     return value
 
 
+def _page_name(field: str) -> str:
+    """A DP field as the page names it (the command line's is ``--field``)."""
+    return field
+
+
 def _dp(form: Form) -> dict[str, Any] | None:
     """The opt-in DP fields, parsed as the command line parses its flags (None: the
     private default); a bad or missing one is a 400 naming the field."""
     try:
-        return parse_dp(*(form.text(f) for f in DP_FIELDS), name=lambda field: field)
+        return parse_dp(*(form.text(f) for f in DP_FIELDS), name=_page_name)
     except InputError as exc:
         raise BadRequest(str(exc)) from None
 
 
-def _requirement(form: Form, n_points: int, dp: dict[str, Any] | None) -> dict[str, Any]:
+def _requirement(form: Form, n_points: int, dp: dict[str, Any] | None,
+                 market: Callable[[str], dict[float, int]] | None = None) -> dict[str, Any]:
     """Read the uploaded rows and fit their RKME (in the page's compute thread).
 
     The answer's ``input`` is the rows' columns: the header's names, described by the
     optional ``semantic`` TOML; sent with the RKME, it lets the search match
     learnwares over other columns (as ``lwnode search --data --semantic`` does).
     """
-    from lwnode.userside.local import make_spec, read_semantic, spec_privacy_report
+    from lwnode.userside.local import dp_choices, make_spec, read_semantic, spec_privacy_report
     from lwnode.userside.privacy import privacy_note
     from lwnode.userside.tabular import read_table
 
@@ -246,6 +252,8 @@ def _requirement(form: Form, n_points: int, dp: dict[str, Any] | None) -> dict[s
                                  data_name=data.name)
         # not lowered to the row count: the private fit gives small data fewer points
         # by itself (each point stands for >= 10 rows), and refuses too few rows
+        # gamma left out: the convention of this node's market (its catalog's gammas)
+        dp, chosen = dp_choices(table, None, dp, market=market, name=_page_name)
         spec = make_spec(table, n_points=n_points, dp=dp)
     except InputError as exc:
         raise BadRequest(form.clean(str(exc))) from None
@@ -255,7 +263,7 @@ def _requirement(form: Form, n_points: int, dp: dict[str, Any] | None) -> dict[s
             "input": None if semantic.input is None else semantic.input.to_dict(),
             "file": data.name, "bytes": data.size,
             "rows": len(table.values), "shape": list(table.values.shape[1:]),
-            "columns": list(table.columns), "points": len(spec.points_),
+            "columns": list(table.columns), "points": len(spec.points_), "dp_choices": chosen,
             "seconds": round(seconds, 3)}
 
 
@@ -268,7 +276,8 @@ async def requirement(request: web.Request) -> web.Response:
         n_points = _bounded_int(form, "n_points", 100, 1, MAX_POINTS)
         dp = _dp(form)
         _require_files(form, YOUR_ROWS)
-        return _json(await ctx.jobs.compute(_requirement, form, n_points, dp))
+        return _json(await ctx.jobs.compute(_requirement, form, n_points, dp,
+                                            ctx.service.catalog.gammas))
     finally:
         await ctx.jobs.io(form.close)
 

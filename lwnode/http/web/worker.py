@@ -136,6 +136,7 @@ def pack_job(job: dict[str, Any]) -> dict[str, Any]:
     from engine.package.toml_write import dumps
     from lwnode.errors import InputError
     from lwnode.userside.local import (
+        dp_choices,
         load_model_file,
         make_spec,
         read_semantic,
@@ -153,7 +154,8 @@ def pack_job(job: dict[str, Any]) -> dict[str, Any]:
     except InputError as exc:
         raise InputError(str(exc).replace(f"{toml_path}: ", "semantic spec: ")) from None
     data_type = semantic.data_type.value if semantic.data_type else None
-    spec = make_spec(table, data_type=data_type, dp=job.get("dp"))  # None: private default
+    dp, chosen = dp_choices(table, data_type, job.get("dp"), name=lambda field: field)
+    spec = make_spec(table, data_type=data_type, dp=dp)  # None: private default
     privacy = spec_privacy_report(spec, table)
     data = build_bytes(model, semantic, spec, trusted_types=tuple(job.get("trusted_types", ())),
                        privacy_report=privacy)
@@ -161,7 +163,7 @@ def pack_job(job: dict[str, Any]) -> dict[str, Any]:
     # the exact count is the developer's to see; the spec carries it only rounded
     return {"size": len(data), "name": semantic.name, "rows": len(table.values),
             "points": len(spec.points_), "privacy_report": privacy.to_dict(),
-            "privacy": spec.privacy_, "privacy_note": privacy_note(spec)}
+            "privacy": spec.privacy_, "privacy_note": privacy_note(spec), "dp_choices": chosen}
 
 
 JOBS = {"reuse": reuse_job, "rerank": rerank_job, "pack": pack_job}

@@ -695,7 +695,7 @@ function mappingLines(lines) {
 function privacySentence(record, pr) {
   const dp = dpWords(record);
   const how = dp ? `It is ${dp}: its points are synthetic, fitted to a noisy random-feature mean ` +
-                   "of your rows with the gamma and bounds you declared"
+                   "of your rows with public gamma and bounds"
     : record && record.mechanism === "group-means" ? `Each point is the mean of at least ${record.min_rows_per_point} of your rows`
     : pr ? `Each point is the mean of at least ${pr.min_rows_per_point} of your rows` : "";
   if (!pr) return how ? how + ". " : "";
@@ -710,6 +710,7 @@ function renderAnswer(req, answer) {
   $("s-spec").textContent = `${req.file}: ${req.rows} rows × ${shape} → an RKME of ${req.points} weighted points, ` +
     `built on this node in ${fmt(req.seconds, 2)} s. Peers received only those points. ` +
     privacySentence(req.statistical && req.statistical.privacy, req.privacy_report) +
+    (req.dp_choices || []).map((line) => `Chosen for you: ${line}. `).join("") +
     `${answer.n_candidates} candidate(s) compared${answer.exact ? "" : " (index shortlist)"}.`;
   const partial = $("s-partial");
   partial.hidden = !answer.partial;

@@ -1,0 +1,95 @@
+"""Public choices of the DP mode's gamma and bounds (`engine.privacy.public`,
+`lwnode.userside.privacy.resolve_dp`): they read the data's shape and the market's
+public gammas, never a row, and an explicit value always wins."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from engine.privacy.public import dimension_gamma, market_gamma, power_of_two
+from lwnode.errors import InputError
+from lwnode.userside.local import dp_choices
+from lwnode.userside.privacy import parse_dp, resolve_dp
+from lwnode.userside.tabular import Table
+
+EPS_ONLY = {"epsilon": 1.0, "delta": 1e-5, "gamma": None, "bounds": None}
+
+
+@pytest.mark.parametrize(("dim", "unit", "gamma"), [
+    (1, False, 1.0), (3, False, 0.25), (17, False, 2.0**-4), (30, False, 2.0**-5),
+    (784, False, 2.0**-10), (384, True, 1.0), (2, True, 1.0)])
+def test_the_data_free_rule_is_a_power_of_two_from_the_dimension(dim, unit, gamma):
+    assert dimension_gamma(dim, unit_norm=unit) == gamma
+    # the convention benchmarks.privacy_bench declares for standardised data
+    if not unit:
+        assert gamma == float(2.0 ** round(np.log2(1.0 / dim)))
+
+
+def test_the_market_convention_is_the_most_common_gamma_ties_to_the_rule():
+    assert market_gamma({0.25: 5, 0.5: 2}) == 0.25
+    assert market_gamma({0.25: 2, 1.0: 2}, prefer=0.5) == 0.25  # |log2| 1 each: the smaller
+    assert market_gamma({0.125: 2, 1.0: 2}, prefer=1.0) == 1.0
+    # nothing usable: a hostile or empty view chooses nothing
+    assert market_gamma({}) is None
+    assert market_gamma({float("nan"): 3, 0.0: 2, -1.0: 9, 0.5: 0}) is None
+    assert power_of_two(0.0625) == "2^-4" and power_of_two(0.3) == "0.3"
+
+
+def test_the_market_wins_over_the_rule_and_an_explicit_gamma_over_both():
+    dp, notes = resolve_dp({**EPS_ONLY, "bounds": (-3.0, 3.0)}, kind="table", dim=17,
+                           space="table/d=17", market={0.25: 3, 0.0625: 1})
+    assert dp is not None and dp["gamma"] == 0.25 and dp["bounds"] == (-3.0, 3.0)
+    assert notes == ["gamma 2^-2 (public): the market's convention (3 of the 4 spec(s) in "
+                     "table/d=17 your node knows use it); --gamma G chooses another"]
+    dp, notes = resolve_dp({**EPS_ONLY, "gamma": 0.5, "bounds": (-3.0, 3.0)}, kind="table",
+                           dim=17, space="table/d=17", market={0.25: 3})
+    assert dp is not None and dp["gamma"] == 0.5 and notes == []
+
+
+def test_text_embeddings_have_public_bounds_and_gamma():
+    dp, notes = resolve_dp(dict(EPS_ONLY), kind="text", dim=384, space="text/x", market={})
+    assert dp is not None and (dp["gamma"], dp["bounds"]) == (1.0, (-1.0, 1.0))
+    assert notes[1] == ("bounds -1,1 (public): every coordinate of a unit-norm embedding "
+                        "lies in them")
+
+
+def test_images_without_a_market_need_a_declared_gamma_and_the_page_says_it_in_its_words():
+    with pytest.raises(InputError, match=r"^gamma: no public rule for image/x: no node "
+                       r"answered .* pass gamma G"):
+        resolve_dp(dict(EPS_ONLY), kind="image", dim=128, space="image/x",
+                   name=lambda field: field)
+
+
+def test_dp_choices_read_the_shape_and_ask_the_market_for_that_space_only():
+    table = Table(values=np.full((40, 5), np.nan), columns=tuple(f"c{i}" for i in range(5)))
+    asked: list[str] = []
+
+    def market(space: str) -> dict[float, int]:
+        asked.append(space)
+        return {0.5: 1}
+
+    dp, _ = dp_choices(table, None, parse_dp(1, None, None, "-1,1"), market=market)
+    # NaN rows: a rule that read a value would fail or differ; this one reads the shape
+    assert asked == ["table/d=5"] and dp is not None and dp["gamma"] == 0.5
+    dp, _ = dp_choices(table, None, parse_dp(1, None, 2, "-1,1"), market=market)
+    assert asked == ["table/d=5"] and dp is not None and dp["gamma"] == 2.0  # not asked
+
+
+def test_the_catalog_counts_the_live_gammas_of_a_space_only():
+    from engine.search import Catalog
+    from engine.specification import RKMETableSpec
+    from engine.specification.semantic import SemanticSpec
+
+    rng = np.random.default_rng(0)
+    catalog = Catalog()
+    for i, gamma in enumerate((0.25, 0.25, 0.5)):
+        spec = RKMETableSpec(n_points=5, gamma=gamma, min_rows_per_point=1).fit(
+            rng.normal(size=(30, 3)))
+        catalog.add(f"lw{i}", SemanticSpec(), spec)
+    catalog.add("other", SemanticSpec(), RKMETableSpec(
+        n_points=5, gamma=1.0, min_rows_per_point=1).fit(rng.normal(size=(30, 4))))
+    assert catalog.gammas("table/d=3") == {0.25: 2, 0.5: 1}
+    catalog.remove("lw0")
+    assert catalog.gammas("table/d=3") == {0.25: 1, 0.5: 1}
+    assert catalog.gammas("table/d=9") == {}
