@@ -202,7 +202,8 @@ class NodeCatalog:
             if found is not None:
                 first, columns = found
                 live = ~self._entry_dead[first:first + len(columns["gamma"])]
-                out.update(float(g) for g in columns["gamma"][live])
+                values, counts = np.unique(columns["gamma"][live], return_counts=True)
+                out.update({float(g): int(c) for g, c in zip(values, counts, strict=True)})
             return dict(out)
 
     def locations(self, learnware_id: str) -> list[Location]:

@@ -98,7 +98,8 @@ def answers(catalog: NodeCatalog) -> dict[str, object]:
             "inputs": [catalog.input_of(i) for i in ids],
             "fetch": catalog.to_fetch(ids),
             "spec owners": [catalog.owners_of_spec(t.spec_id) for t in catalog.to_fetch(ids)],
-            "shortlists": shortlists, "semantic": semantic}
+            "shortlists": shortlists, "semantic": semantic,
+            "gammas": catalog.gammas(tiny_spec().space)}
 
 
 def in_memory(store: FileStore) -> NodeCatalog:
