@@ -77,6 +77,12 @@ _SCHEMAS: dict[str, Any] = {
         "spec_cache": {"type": "object", "additionalProperties": {"type": "integer"},
                        "description": "Full specs fetched for learnwares known by summary "
                                       "(specs, bytes, hits, misses, evicted)"},
+        "catalog_index": {"type": "object", "description": (
+            "The persisted index of the learnwares known by summary: entries in the one "
+            "last written, offers changed since, bytes of the files mapped now, whether a "
+            "background rewrite runs"), "properties": {
+                "entries": {"type": "integer"}, "changes_since": {"type": "integer"},
+                "mapped_bytes": {"type": "integer"}, "rewriting": {"type": "boolean"}}},
         "uptime_seconds": {"type": "number"}}},
     "Summary": {"type": "object", "properties": {
         "id": {"type": "string"}, "owner": {"type": "string"},

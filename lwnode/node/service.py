@@ -642,6 +642,10 @@ class NodeService:
                        "peers": counts.peers},
             "peer_layer": {"enabled": self.peers.enabled, "counters": self.peers.counters()},
             "spec_cache": self.spec_cache.counters(),
+            "catalog_index": {"entries": self.catalog.index_size(),
+                              "changes_since": self.catalog.changes_since_index(),
+                              "mapped_bytes": self.catalog.mapped_bytes(),
+                              "rewriting": self._rewriting is not None},
             "uptime_seconds": round(time.time() - self.started_at, 3),
         }
 

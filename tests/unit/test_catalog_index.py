@@ -309,6 +309,9 @@ async def test_a_node_rewrites_its_index_in_the_background(tmp_path, monkeypatch
                                            .read_text())["n_entries"] >= 5,
                         "the index rewritten in the background")
             await until(lambda: service._rewriting is None, "the rewrite done")
+            shown = (await service.health())["catalog_index"]
+            assert shown["entries"] >= 5 and shown["changes_since"] <= 3
+            assert shown["rewriting"] is False and shown["mapped_bytes"] > 0
         finally:
             await service.stop()
         assert first["n_entries"] == 0
