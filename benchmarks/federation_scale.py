@@ -15,6 +15,8 @@ predate the network).
 - Replication: from the moment every node's API is up until every node's catalog
   holds all learnwares (polled once a second through ``/v1/health``): time to 50 %,
   90 % and 100 %, and each node's store size and memory at the end.
+- Then the network settles: no node rewrites its index any more, and the load falls
+  (below 2, or a minute passes).
 - Gossip convergence on a network that holds them: `--publish` real packages
   published over HTTP on the nodes in turn; the time until each other node lists it.
 - Routed search from node 0 (the `node_bench` market's requirements, k = 5, mixtures
@@ -30,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import signal
 import sys
 import tempfile
@@ -96,6 +99,20 @@ async def replication(http: aiohttp.ClientSession, nodes: list[Node], total: int
              f"not within {limit_s:.0f}"] for mark in (0.5, 0.9, 1.0)]
 
 
+async def settle(http: aiohttp.ClientSession, nodes: list[Node]) -> float:
+    """Wait until no node rewrites its catalog index (each does so in the background
+    after taking in many records), then until the load average has fallen below 2 or a
+    minute has passed: the gossip and search phases measure a network at rest, not one
+    still digesting the replication."""
+    began = time.perf_counter()
+    while any((await health(http, n))["catalog_index"]["rewriting"] for n in nodes):
+        await asyncio.sleep(POLL_S)
+    calm = time.perf_counter()
+    while os.getloadavg()[0] > 2.0 and time.perf_counter() - calm < 60:
+        await asyncio.sleep(POLL_S)
+    return time.perf_counter() - began
+
+
 async def run(args: argparse.Namespace) -> None:
     market = Market()
     centres = region_centres(4, 6, seed=11)
@@ -125,6 +142,9 @@ async def run(args: argparse.Namespace) -> None:
                 rep = await replication(http, nodes, share * args.nodes, args.limit)
                 sizes = [store_mb(n) for n in nodes]
                 mems = [memory_mb(n.proc.pid) for n in nodes if n.proc is not None]
+                settled = await settle(http, nodes)
+                print(f"settled {settled:.0f} s after replication (load "
+                      f"{os.getloadavg()[0]:.1f})", file=sys.stderr, flush=True)
                 gossip, _ = await gossip_rows(http, nodes, [variant(j)
                                                             for j in range(args.publish)])
                 bodies = [market.query(j) for j in range(args.queries + 1)]
