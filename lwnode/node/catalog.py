@@ -169,6 +169,8 @@ class NodeCatalog:
         engine cannot index."""
         self.index_note = ""
         """Why `rebuild` wrote the segment anew ("" when it used the one it found)."""
+        self.replayed_to = 0
+        """The last store change `rebuild` replayed over the segment."""
         self._where: dict[str, dict[str, Location]] = {}
         """Offers taken in since the segment was written (all offers without one)."""
         self._segment: Segment | None = None
@@ -322,12 +324,14 @@ class NodeCatalog:
 
     def rebuild(self, store: Store, max_points: int | None = None,
                 each: Callable[[RecordRow, Offer], None] | None = None,
-                index_dir: Path | None = None) -> int:
+                index_dir: Path | None = None, write: bool = True) -> int:
         """Load every announcement the store keeps; returns the number of ids.
 
         With `index_dir`, the summaries come from the segment there (written anew
-        from the store when missing or unusable: `index_note` says why) and only the
-        records written after it are decoded. `each` sees every offer decoded here.
+        from the store when missing or unusable: `index_note` says why; with
+        `write=False` that raises `SegmentUnusable` instead) and only the records
+        written after it are decoded (up to `replayed_to`). `each` sees every offer
+        decoded here.
         With `max_points`, announcements whose specs have more points (kept from
         before the node's ``[budget] spec_points`` was lowered) are left out and
         counted in `skipped`, as are offers the engine cannot index.
@@ -350,6 +354,8 @@ class NodeCatalog:
                 raise SegmentUnusable(f"{last - segment.change} records written since")
             self.index_note = ""
         except SegmentUnusable as exc:
+            if not write:
+                raise
             self.index_note = str(exc)
             self._write_segment(store, index_dir, settings, max_points)
             segment = Segment(index_dir, settings)
@@ -361,11 +367,13 @@ class NodeCatalog:
             if full is not None and full.kind == ANNOUNCEMENT:
                 self._load(full, max_points, each)
         self._changed = 0  # what the replay below adds is what changed since the segment
-        for _, row in store.changes_after(segment.change):
+        self.replayed_to = segment.change
+        for change, row in store.changes_after(segment.change):
             if row.kind == ANNOUNCEMENT:
                 self._load(row, max_points, each)
             else:
                 self.remove(row.owner, row.learnware_id)
+            self.replayed_to = change
         return len(self)
 
     def _load(self, row: RecordRow, max_points: int | None,
@@ -654,6 +662,10 @@ class NodeCatalog:
         row = self._segment_entry(learnware_id)
         assert row is not None and self._segment is not None
         return self._segment.semantic_at(row)
+
+    @property
+    def points_dir(self) -> str | os.PathLike[str] | None:
+        return self._catalog.points_dir
 
     def nbytes(self) -> int:
         """Bytes of the indexes' arrays in memory (the segment's mapped files apart)."""

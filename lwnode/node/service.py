@@ -22,6 +22,8 @@ import functools
 import json
 import logging
 import multiprocessing
+import shutil
+import tempfile
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -62,7 +64,7 @@ from lwnode.node.records import (
     verified_row,
 )
 from lwnode.node.searchtypes import Hit, SearchAnswer, SearchQuery
-from lwnode.node.segment import written_entries
+from lwnode.node.segment import SegmentUnusable, written_entries
 from lwnode.node.speccache import SpecCache
 from lwnode.node.store.base import (
     ANNOUNCEMENT,
@@ -132,15 +134,14 @@ class NodeService:
         self.identity = identity
         self.store = store
         self.peers = peers or NoPeers()
-        points_dir = None
+        self._points_root = None
         if scratch is not None and config.search.points_on_disk:
-            points_dir = scratch / "catalog-points"
-            points_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+            self._points_root = scratch / "catalog-points"  # rebuilt at every start
+            shutil.rmtree(self._points_root, ignore_errors=True)
+            self._points_root.mkdir(mode=0o700, parents=True)
         self._index_dir = None if scratch is None else scratch / "catalog-index"
         """The persisted index of summarised learnwares (`lwnode.node.segment`)."""
-        self.catalog = NodeCatalog(shortlist=config.search.shortlist, points_dir=points_dir,
-                                   memory_budget=config.budget.search_memory_mb << 20,
-                                   sketch_shortlist=config.search.sketch_shortlist)
+        self.catalog = self._new_catalog()
         self.spec_cache = SpecCache(config.search.spec_cache_mb << 20)
         """Peers' full specs fetched for searches (`fetch_specs`), served on too."""
         self._own_specs: dict[str, str] = {}
@@ -170,6 +171,17 @@ class NodeService:
     @property
     def node_id(self) -> str:
         return self.identity.node_id
+
+    def _new_catalog(self) -> NodeCatalog:
+        """An empty catalog, with a points folder of its own (a catalog that replaces
+        another must not truncate the files the old one's searches still read)."""
+        points_dir = None
+        if self._points_root is not None:
+            points_dir = Path(tempfile.mkdtemp(prefix="catalog-", dir=self._points_root))
+        config = self.config
+        return NodeCatalog(shortlist=config.search.shortlist, points_dir=points_dir,
+                           memory_budget=config.budget.search_memory_mb << 20,
+                           sketch_shortlist=config.search.sketch_shortlist)
 
     # -- lifecycle ----------------------------------------------------------------------
     async def start(self) -> None:
@@ -240,6 +252,13 @@ class NodeService:
                 self.catalog.index_rewritten(seen, entries)
                 log.info("catalog index rewritten in the background (%d learnwares) in "
                          "%.1f s", entries, time.perf_counter() - began)
+                if not self._stopping:
+                    try:
+                        await self._move_to_index(index_dir)
+                    except Exception:
+                        if not self._stopping:
+                            log.exception("catalog index: could not move to the rewritten "
+                                          "index (the running catalog stays)")
             elif not self._stopping:
                 log.warning("catalog index: the background rewrite failed (exit code %s); "
                             "the next start replays from the index it finds",
@@ -247,6 +266,28 @@ class NodeService:
         finally:
             self._index_child = None
             self._rewriting = None
+
+    async def _move_to_index(self, index_dir: Path) -> None:
+        """Replace the running catalog by one on the index just written: it maps the
+        index and replays what the store took in since, so what the old one held in
+        memory is let go. Searches under way finish on the old one. Records stored while
+        the new one was built are applied to it after the swap (applying twice changes
+        nothing), so none is lost in between."""
+        new = self._new_catalog()
+        try:
+            await self._store(new.rebuild, self.store, self.config.budget.spec_points,
+                              self._index_own_offer, index_dir, False)
+        except SegmentUnusable as exc:
+            log.info("catalog index: the running catalog stays (%s)", exc)
+            _remove_points(new)
+            return
+        old, self.catalog = self.catalog, new
+        later = await self._store(lambda: [r for _, r in self.store.changes_after(
+            new.replayed_to)])
+        await self._run(self._search_pool, _apply_all, new, later)
+        _remove_points(old)
+        log.info("catalog moved to the rewritten index: %d learnware(s), %d record(s) "
+                 "replayed", len(new), new.changes_since_index())
 
     async def _run(self, pool: ThreadPoolExecutor, fn: Callable[..., T], *args: Any) -> T:
         if self._stopping:
@@ -651,6 +692,20 @@ class NodeService:
 
     async def peer_list(self) -> list[PeerInfo]:
         return await self.peers.peers()
+
+
+def _apply_all(catalog: NodeCatalog, rows: list[RecordRow]) -> None:
+    for row in rows:
+        try:
+            catalog.apply(row)
+        except Exception:  # as intake does: stored, not searchable
+            log.exception("cannot index %s of %s", row.learnware_id, row.owner)
+
+
+def _remove_points(catalog: NodeCatalog) -> None:
+    """Delete a catalog's points folder (searches still reading it keep their open file)."""
+    if catalog.points_dir is not None:
+        shutil.rmtree(catalog.points_dir, ignore_errors=True)
 
 
 def _own_rows(store: Store, owner: str, learnware_ids: list[str]) -> list[RecordRow]:

@@ -22,6 +22,7 @@ from engine.specification.semantic import SemanticSpec
 from lwnode.config import load_config
 from lwnode.node.catalog import NodeCatalog, write_segment
 from lwnode.node.records import announcement_of, own_summary, row_of
+from lwnode.node.searchtypes import SearchQuery
 from lwnode.node.segment import META
 from lwnode.node.service import NodeService
 from lwnode.node.store import FileStore
@@ -301,6 +302,7 @@ async def test_a_node_rewrites_its_index_in_the_background(tmp_path, monkeypatch
         try:
             assert service.catalog.index_note == "no index written yet"
             first = json.loads((tmp_path / "scratch/catalog-index" / META).read_text())
+            running = service.catalog
             for i in range(8):
                 envelope = own_summary(OWNERS[i % 3], announcement_of(
                     announcement_row(OWNERS[i % 3], lid(i), 1, spec=tiny_spec(seed=i))))
@@ -312,14 +314,24 @@ async def test_a_node_rewrites_its_index_in_the_background(tmp_path, monkeypatch
             shown = (await service.health())["catalog_index"]
             assert shown["entries"] >= 5 and shown["changes_since"] <= 3
             assert shown["rewriting"] is False and shown["mapped_bytes"] > 0
+            # the running node moved to the new index: what it held in memory is mapped
+            moved = service.catalog
+            assert moved is not running and moved.index_size() == shown["entries"]
+            assert moved.ids() == {lid(i) for i in range(8)}
+            assert len(moved._sketches) == 8 - moved.index_size()
+            assert await service.receive_record(own_summary(OWNERS[0], announcement_of(
+                announcement_row(OWNERS[0], lid(50), 1, spec=tiny_spec(seed=50)))))
+            assert lid(50) in service.catalog.ids()
+            hits = await service.search_local(SearchQuery(Requirement(spec=tiny_spec(1)), 3, 1))
+            assert hits.hits and all(h.approximate for h in hits.hits)  # owners offline
         finally:
             await service.stop()
         assert first["n_entries"] == 0
         service = await started(store)
         try:  # the next start maps the rewritten index and replays the rest
             assert service.catalog.index_note == ""
-            assert service.catalog.ids() == {lid(i) for i in range(8)}
-            assert service.catalog.changes_since_index() <= 3
+            assert service.catalog.ids() == {lid(i) for i in range(8)} | {lid(50)}
+            assert service.catalog.changes_since_index() <= 4
         finally:
             await service.stop()
 
@@ -347,3 +359,36 @@ def test_digests_recompute_only_the_owners_whose_records_changed(store, monkeypa
         assert store.put_record(row)
         assert entries() == [OWNERS[1].node_id]
     assert entries(OWNERS[0].node_id[:6]) == []  # a range
+
+
+async def test_a_record_stored_while_the_new_catalog_is_built_reaches_it(tmp_path, monkeypatch):
+    import lwnode.node.service as service_module
+
+    monkeypatch.setattr(service_module, "INDEX_REWRITE_AFTER", 5)
+    config = load_config(None, env={}, overrides={"checks": {"isolation": "thread"}})
+    real = NodeCatalog.rebuild
+    late = summary_row(OWNERS[2], 77)
+
+    def rebuild_then_a_record_arrives(catalog, store, *args):
+        n = real(catalog, store, *args)
+        if args[-1] is False:  # the moving catalog's build: a record lands meanwhile
+            assert store.put_record(late)
+            service.catalog.apply(late)  # taken in by the catalog still running
+        return n
+
+    monkeypatch.setattr(NodeCatalog, "rebuild", rebuild_then_a_record_arrives)
+    with FileStore(tmp_path / "store") as store:
+        service = NodeService(config, Identity.from_seed(bytes([8]) * 32), store,
+                              scratch=tmp_path / "scratch")
+        await service.start()
+        try:
+            first = service.catalog
+            for i in range(6):
+                assert await service.receive_record(own_summary(OWNERS[i % 3], announcement_of(
+                    announcement_row(OWNERS[i % 3], lid(i), 1, spec=tiny_spec(seed=i)))))
+            await until(lambda: service.catalog is not first and service._rewriting is None,
+                        "the catalog moved to the rewritten index")
+            assert service.catalog.ids() == {lid(i) for i in range(6)} | {lid(77)}
+            assert lid(77) in first.ids()  # the old one took it in too
+        finally:
+            await service.stop()
