@@ -105,7 +105,10 @@ async def settle(http: aiohttp.ClientSession, nodes: list[Node]) -> float:
     minute has passed: the gossip and search phases measure a network at rest, not one
     still digesting the replication."""
     began = time.perf_counter()
-    while any((await health(http, n))["catalog_index"]["rewriting"] for n in nodes):
+    while True:
+        states = [(await health(http, n))["catalog_index"]["rewriting"] for n in nodes]
+        if not any(states):
+            break
         await asyncio.sleep(POLL_S)
     calm = time.perf_counter()
     while os.getloadavg()[0] > 2.0 and time.perf_counter() - calm < 60:
