@@ -224,9 +224,9 @@ class NodeService:
 
     def keep_index(self) -> None:
         """Rewrite the persisted catalog index in the background once enough has changed
-        since it was written (each change costs the next start a replay): a child
-        process writes it from a snapshot of the store; the running catalog keeps the
-        index it has, the next start maps the new one."""
+        since it was written (each change costs the next start a replay, and stays in
+        the heap until then): a child process writes it from a snapshot of the store,
+        then the running node moves to it (`_move_to_index`)."""
         catalog = self.catalog
         if self._index_dir is None or self._rewriting is not None or self._stopping or \
                 catalog.changes_since_index() < max(INDEX_REWRITE_AFTER,
