@@ -392,3 +392,23 @@ async def test_a_record_stored_while_the_new_catalog_is_built_reaches_it(tmp_pat
             assert lid(77) in first.ids()  # the old one took it in too
         finally:
             await service.stop()
+
+
+def test_store_counts_follow_every_write_though_kept_between_them(store):
+    def fresh() -> tuple[int, int, int]:
+        kinds = dict(store._query("SELECT kind, COUNT(*) FROM records GROUP BY kind"))
+        owners = store._query("SELECT COUNT(DISTINCT owner) FROM records")[0][0]
+        return kinds.get("announcement", 0), kinds.get("withdrawal", 0), owners
+
+    def counted() -> tuple[int, int, int]:
+        c = store.counts()
+        return c.announcements, c.withdrawals, c.owners
+
+    assert counted() == fresh() == counted()
+    stranger = Identity.from_seed(bytes([77]) * 32)
+    for row in (summary_row(OWNERS[0], 900),  # a new record
+                withdrawal_row(OWNERS[0], lid(900), 5),  # one replaced: same count of rows
+                summary_row(stranger, 901)):  # a new owner
+        before = counted()
+        assert store.put_record(row)
+        assert counted() == fresh() != before
