@@ -46,10 +46,8 @@ from lwtesting import region_centres, region_package, with_manifest
 
 from benchmarks.common import machine, print_table
 from benchmarks.federation_bench import ENV, Node, gossip_rows, health, links, searches
-from benchmarks.node_bench import Market, memory_mb, pct
-from engine.specification import SemanticSpec
+from benchmarks.node_bench import Market, forecaster, memory_mb, pct, put_batched
 from lwnode.node.records import sign_announcement
-from lwnode.node.store import FileStore
 
 POLL_S = 1.0
 SETTLE_POLL_S = 10.0
@@ -59,23 +57,12 @@ every second on 16 nodes it is load of its own."""
 
 def fill_own(node: Node, first: int, count: int, market: Market) -> None:
     """`count` learnwares of `node`'s own (market entries first..first+count-1)."""
-    identity = node.home.identity()
-    semantic = SemanticSpec.from_dict({"data_type": "table", "task_type": "regression",
-                                       "name": "forecaster", "input": {"dimension": 10},
-                                       "output": {"dimension": 1}})
-    with FileStore(node.home.store_dir(node.home.config(env={}))) as store:
-        batch = []
-        for k, i in enumerate(range(first, first + count)):
-            lid = f"sha256:{i:064x}"
-            batch.append(sign_announcement(
-                identity, learnware_id=lid, organization=f"Org {node.i}", semantic=semantic,
-                spec=market.spec(i), size=10_000,
-                urls=(f"http://127.0.0.1:9/v1/learnwares/{lid}/package",), sequence=k + 1,
-                now=0))
-            if len(batch) == 2000:
-                store.put_records(batch)
-                batch = []
-        store.put_records(batch)
+    identity, semantic = node.home.identity(), forecaster()
+    put_batched(node.home, (sign_announcement(
+        identity, learnware_id=f"sha256:{i:064x}", organization=f"Org {node.i}",
+        semantic=semantic, spec=market.spec(i), size=10_000,
+        urls=(f"http://127.0.0.1:9/v1/learnwares/sha256:{i:064x}/package",),
+        sequence=k + 1, now=0) for k, i in enumerate(range(first, first + count))))
 
 
 def store_mb(node: Node) -> float:

@@ -48,7 +48,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +61,7 @@ from lwnode.home import NodeHome
 from lwnode.http.jsonio import spec_json
 from lwnode.node.records import announcement_of, own_summary, row_of, sign_announcement
 from lwnode.node.store import FileStore
+from lwnode.node.store.base import RecordRow
 from protocol.codec import decode_envelope
 from protocol.signing import Identity, verify
 
@@ -170,27 +171,39 @@ class Market:
         return json.dumps({"statistical": spec_json(spec), "k": 5}).encode()
 
 
+def forecaster(dimension: int = D) -> SemanticSpec:
+    """The semantic spec every learnware of these markets states."""
+    return SemanticSpec.from_dict({"data_type": "table", "task_type": "regression",
+                                   "name": "forecaster", "input": {"dimension": dimension},
+                                   "output": {"dimension": 1}})
+
+
+def put_batched(home: NodeHome, rows: Iterable[RecordRow], size: int = 2000,
+                progress: bool = False) -> None:
+    """Write `rows` into the home's store, `size` to a transaction."""
+    with FileStore(home.store_dir(home.config(env={}))) as store:
+        batch: list[RecordRow] = []
+        done = 0
+        for row in rows:
+            batch.append(row)
+            if len(batch) == size:
+                store.put_records(batch)
+                done, batch = done + size, []
+                if progress:
+                    print(f"  filled {done:,}", file=sys.stderr, end="\r", flush=True)
+        store.put_records(batch)
+
+
 def fill(home: NodeHome, n: int, market: Market) -> float:
     """Put n peers' signed announcements into the node's store; returns seconds."""
     owners = [Identity.from_seed(bytes([7, i]) * 16) for i in range(OWNERS)]
-    semantic = SemanticSpec.from_dict({"data_type": "table", "task_type": "regression",
-                                       "name": "forecaster", "input": {"dimension": D},
-                                       "output": {"dimension": 1}})
+    semantic = forecaster()
     began = time.perf_counter()
-    with FileStore(home.store_dir(home.config(env={}))) as store:
-        batch = []
-        for i in range(n):
-            owner = owners[i % OWNERS]
-            lid = f"sha256:{i:064x}"
-            batch.append(sign_announcement(
-                owner, learnware_id=lid, organization=f"org {i % OWNERS}", semantic=semantic,
-                spec=market.spec(i), size=10_000,
-                urls=(f"http://10.0.0.{i % OWNERS}:8470/v1/learnwares/{lid}/package",),
-                sequence=i // OWNERS + 1, now=0))
-            if len(batch) == 2000:
-                store.put_records(batch)
-                batch = []
-        store.put_records(batch)
+    put_batched(home, (sign_announcement(
+        owners[i % OWNERS], learnware_id=f"sha256:{i:064x}", organization=f"org {i % OWNERS}",
+        semantic=semantic, spec=market.spec(i), size=10_000,
+        urls=(f"http://10.0.0.{i % OWNERS}:8470/v1/learnwares/sha256:{i:064x}/package",),
+        sequence=i // OWNERS + 1, now=0) for i in range(n)))
     return time.perf_counter() - began
 
 
@@ -235,9 +248,7 @@ def fill_owner_and_holder(owner: NodeHome, holder: NodeHome, n: int, market: Mar
                           ) -> float:
     """The owner's store gets n own announcements, the holder's their summaries."""
     identity = owner.identity()
-    semantic = SemanticSpec.from_dict({"data_type": "table", "task_type": "regression",
-                                       "name": "forecaster", "input": {"dimension": D},
-                                       "output": {"dimension": 1}})
+    semantic = forecaster()
     began = time.perf_counter()
     with FileStore(owner.store_dir(owner.config(env={}))) as mine, \
             FileStore(holder.store_dir(holder.config(env={}))) as theirs:
@@ -352,29 +363,25 @@ def fill_summaries(home: NodeHome, n: int, market: SketchMarket) -> float:
     owner_of = np.random.default_rng(3).choice(ORGS, size=n, p=market.org_p)
     words = ["forecaster", "classifier", "sales", "river", "sensor", "churn", "price",
              "demand", "fraud", "energy", "traffic", "yield"]
+
+    def summary(i: int) -> RecordRow:
+        k = int(owner_of[i])
+        sketch = market.sketch(i)
+        d = int(sketch.space.split("=")[1])
+        semantic = SemanticSpec.from_dict({
+            "data_type": "table", "task_type": "regression",
+            "name": f"{words[i % 12]} {words[(i // 12) % 12]} {i}",
+            "scenarios": [f"sector{i % 50}"], "input": {"dimension": d},
+            "output": {"dimension": 1}})
+        lid = f"sha256:{i:064x}"
+        ref = SpecRef(f"sha256:{i + 1:064x}", "rkme_table", 20, None, sketch)
+        record = SpecSummary(lid, owners[k].node_id, f"org {k}", semantic, (ref,), 10_000,
+                             (f"http://10.0.{k // 256}.{k % 256}:8470/v1/learnwares/"
+                              f"{lid}/package",), 1 + i, 0)
+        return row_of(owners[k].sign(record), record, 0)
+
     began = time.perf_counter()
-    with FileStore(home.store_dir(home.config(env={}))) as store:
-        batch = []
-        for i in range(n):
-            k = int(owner_of[i])
-            sketch = market.sketch(i)
-            d = int(sketch.space.split("=")[1])
-            semantic = SemanticSpec.from_dict({
-                "data_type": "table", "task_type": "regression",
-                "name": f"{words[i % 12]} {words[(i // 12) % 12]} {i}",
-                "scenarios": [f"sector{i % 50}"], "input": {"dimension": d},
-                "output": {"dimension": 1}})
-            lid = f"sha256:{i:064x}"
-            ref = SpecRef(f"sha256:{i + 1:064x}", "rkme_table", 20, None, sketch)
-            record = SpecSummary(lid, owners[k].node_id, f"org {k}", semantic, (ref,), 10_000,
-                                 (f"http://10.0.{k // 256}.{k % 256}:8470/v1/learnwares/"
-                                  f"{lid}/package",), 1 + i, 0)
-            batch.append(row_of(owners[k].sign(record), record, 0))
-            if len(batch) == 5000:
-                store.put_records(batch)
-                batch = []
-                print(f"  filled {i + 1:,}", file=sys.stderr, end="\r", flush=True)
-        store.put_records(batch)
+    put_batched(home, (summary(i) for i in range(n)), 5000, progress=True)
     return time.perf_counter() - began
 
 

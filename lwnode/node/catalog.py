@@ -357,7 +357,7 @@ class NodeCatalog:
             if not write:
                 raise
             self.index_note = str(exc)
-            self._write_segment(store, index_dir, settings, max_points)
+            write_segment(store, index_dir, settings, max_points)
             segment = Segment(index_dir, settings)
         with self._lock.write():
             self._use(segment)
@@ -410,10 +410,6 @@ class NodeCatalog:
         with self._lock.write():
             self._changed = max(0, self._changed - seen)
             self._written = entries
-
-    def _write_segment(self, feed: ChangeFeed, index_dir: Path, settings: Settings,
-                       max_points: int | None) -> None:
-        write_segment(feed, index_dir, settings, max_points)
 
     def input_of(self, learnware_id: str) -> InputSpec | None:
         """The learnware's input spec (its columns), None if unknown or not stated."""
