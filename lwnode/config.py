@@ -27,6 +27,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from lwnode.errors import ConfigError
+from protocol.errors import ProtocolError
+from protocol.replication import ReplicationFilter
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -304,6 +306,28 @@ class PrivacySection:
 
 
 @dataclass(frozen=True)
+class ReplicationSection:
+    """[replication]: which peers' learnwares this node keeps (routed search reaches the rest)."""
+
+    data_types: tuple[str, ...] = _opt((), "Keep peers' learnwares of these data types only "
+                                           "('table', 'image', 'text'); empty: every type.",
+                                       choices=("table", "image", "text"))
+    scenarios: tuple[str, ...] = _opt((), "Keep only peers' learnwares tagged with one of these "
+                                          "scenarios (semantic tags); empty: any tags.")
+
+    def __post_init__(self) -> None:
+        try:
+            self.filter  # noqa: B018 - validates the tags (count, length)
+        except ProtocolError as exc:
+            raise ConfigError(f"[replication]: {exc}") from None
+
+    @property
+    def filter(self) -> ReplicationFilter:
+        """The section as the filter peers are told (`protocol.replication`)."""
+        return ReplicationFilter(self.data_types, self.scenarios)
+
+
+@dataclass(frozen=True)
 class StoreSection:
     """[store]: where the node keeps its data."""
 
@@ -336,6 +360,7 @@ class NodeConfig:
     checks: ChecksSection = field(default_factory=ChecksSection)
     fetch: FetchSection = field(default_factory=FetchSection)
     privacy: PrivacySection = field(default_factory=PrivacySection)
+    replication: ReplicationSection = field(default_factory=ReplicationSection)
     store: StoreSection = field(default_factory=StoreSection)
     log: LogSection = field(default_factory=LogSection)
 
@@ -381,6 +406,11 @@ def _check_value(value: Any, hint: Any, meta: Mapping[str, Any], where: str) -> 
     if origin is tuple:
         if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
             raise ConfigError(f"{where}: expected a list of strings, got {value!r}")
+        allowed: tuple[str, ...] | None = meta.get("choices")
+        wrong = [v for v in value if allowed is not None and v not in allowed]
+        if wrong and allowed is not None:
+            raise ConfigError(f"{where}: {wrong[0]!r} is not one of "
+                              f"{', '.join(map(repr, allowed))}")
         return tuple(value)
     if hint is bool:
         if not isinstance(value, bool):

@@ -53,6 +53,7 @@ from protocol.messages import (
     Withdrawal,
     mapping_from_wire,
 )
+from protocol.replication import ReplicationFilter
 from protocol.sketch import sketch_from_wire, sketch_to_wire
 from protocol.validate import MapReader
 from protocol.versions import SCHEMA_MAJOR, SCHEMA_MINOR, check_schema_version
@@ -228,10 +229,13 @@ _TO_WIRE: dict[type[Any], Callable[[Any], dict[str, Any]]] = {
     DigestEntry: lambda e: {"count": e.count, "fingerprint": e.fingerprint,
                             "max_sequence": e.max_sequence, "owner": e.owner},
     Digest: lambda m: {"entries": [_TO_WIRE[DigestEntry](e) for e in m.entries],
-                       "node": m.node, "range_end": m.range_end, "range_start": m.range_start},
+                       "node": m.node, "range_end": m.range_end, "range_start": m.range_start,
+                       **({} if m.holds.keeps_all else {"holds": m.holds.to_dict()})},
     SyncWant: lambda w: {"after_sequence": w.after_sequence, "owner": w.owner},
     SyncRequest: lambda m: {"cursor": m.cursor,
-                            "wants": [_TO_WIRE[SyncWant](w) for w in m.wants]},
+                            "wants": [_TO_WIRE[SyncWant](w) for w in m.wants],
+                            **({"filters": [f.to_dict() for f in m.filters]}
+                               if m.filters else {})},
     SyncResponse: lambda m: {"next_cursor": m.next_cursor,
                              "records": [_envelope_to_wire(e) for e in m.records]},
     Requirement: _requirement_to_wire,
@@ -332,17 +336,26 @@ class _Reader:
         f = self.fields(value, where, ("owner", "max_sequence", "count", "fingerprint"))
         return _build(DigestEntry, where, **f)
 
+    def replication_filter(self, value: object, where: str) -> ReplicationFilter:
+        return _build(ReplicationFilter, where,
+                      **self.fields(value, where, ("data_types", "scenarios")))
+
     def digest(self, value: object, where: str) -> Digest:
-        f = self.fields(value, where, ("node", "range_start", "range_end", "entries"))
+        f = self.fields(value, where, ("node", "range_start", "range_end", "entries"),
+                        optional=("holds",))
         f["entries"] = _list(f["entries"], f"{where}.entries", self.digest_entry)
+        if "holds" in f:  # 1.4: absent means every learnware
+            f["holds"] = self.replication_filter(f["holds"], f"{where}.holds")
         return _build(Digest, where, **f)
 
     def sync_want(self, value: object, where: str) -> SyncWant:
         return _build(SyncWant, where, **self.fields(value, where, ("owner", "after_sequence")))
 
     def sync_request(self, value: object, where: str) -> SyncRequest:
-        f = self.fields(value, where, ("wants", "cursor"))
+        f = self.fields(value, where, ("wants", "cursor"), optional=("filters",))
         f["wants"] = _list(f["wants"], f"{where}.wants", self.sync_want)
+        if "filters" in f:  # 1.4
+            f["filters"] = _list(f["filters"], f"{where}.filters", self.replication_filter)
         return _build(SyncRequest, where, **f)
 
     def sync_response(self, value: object, where: str) -> SyncResponse:

@@ -48,6 +48,7 @@ from protocol import limits
 from protocol.content import CONTENT_ID_PREFIX, check_content_id
 from protocol.errors import ProtocolError, SignatureError
 from protocol.node_id import PUBLIC_KEY_BYTES, check_node_id, node_id_from_public_key
+from protocol.replication import KEEP_ALL, MAX_FILTERS, ReplicationFilter
 from protocol.validate import (
     check_bool,
     check_bytes,
@@ -390,6 +391,10 @@ class Digest(Message):
 
     Entries are sorted by owner and unique. A digest that would hold more than
     `MAX_DIGEST_ENTRIES` owners is split into consecutive ranges.
+
+    `holds` (1.4; absent: every learnware) is what the sender replicates
+    (`protocol.replication`). An answer's entries cover only the records that match
+    both the asker's `holds` and its own, so both sides compare the same part.
     """
 
     TYPE: ClassVar[str] = "digest"
@@ -398,9 +403,12 @@ class Digest(Message):
     range_start: str
     range_end: str
     entries: tuple[DigestEntry, ...]
+    holds: ReplicationFilter = KEEP_ALL
 
     def __post_init__(self) -> None:
         check_node_id(self.node, "Digest.node")
+        if not isinstance(self.holds, ReplicationFilter):
+            raise ProtocolError("Digest.holds: expected a ReplicationFilter")
         check_str(self.range_start, "Digest.range_start", 64)
         check_str(self.range_end, "Digest.range_end", 64)
         if self.range_end and self.range_end <= self.range_start:
@@ -435,14 +443,24 @@ class SyncWant:
 
 @dataclass(frozen=True)
 class SyncRequest(Message):
-    """Pull records; `cursor` is empty at first, then the last response's `next_cursor`."""
+    """Pull records; `cursor` is empty at first, then the last response's `next_cursor`.
+
+    `filters` (1.4; absent: none): send only the records that match every one of them
+    (the asker's and the answerer's replication filters, `protocol.replication`).
+    """
 
     TYPE: ClassVar[str] = "sync_request"
 
     wants: tuple[SyncWant, ...]
     cursor: bytes = b""
+    filters: tuple[ReplicationFilter, ...] = ()
 
     def __post_init__(self) -> None:
+        filters = check_items(self.filters, "SyncRequest.filters", MAX_FILTERS)
+        for i, item in enumerate(filters):
+            if not isinstance(item, ReplicationFilter):
+                raise ProtocolError(f"SyncRequest.filters[{i}]: expected a ReplicationFilter")
+        _set(self, "filters", filters)
         wants = check_items(self.wants, "SyncRequest.wants", limits.MAX_SYNC_WANTS, min_items=1)
         for i, want in enumerate(wants):
             if not isinstance(want, SyncWant):

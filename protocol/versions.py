@@ -19,7 +19,8 @@ History: 1.1 added ``SearchHit.mapping`` (the column map of a heterogeneous matc
 1.2 added the optional ``privacy`` record inside a statistical spec (signed with it);
 1.3 added the signed ``spec_summary`` record (gossiped on its own topic, kept and
 synced like an announcement), ``spec_request``/``spec_response`` for full specs by
-content id, and summaries as search hits.
+content id, and summaries as search hits; 1.4 added replication filters (``holds`` in a
+digest, ``filters`` in a sync request) for nodes that keep part of the catalog.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from typing import Final
 from protocol.errors import ProtocolError, UnsupportedVersionError
 
 SCHEMA_MAJOR: Final = 1
-SCHEMA_MINOR: Final = 3
+SCHEMA_MINOR: Final = 4
 PATCH: Final = 0
 SCHEMA_VERSION: Final = (SCHEMA_MAJOR, SCHEMA_MINOR)
 VERSION_STRING: Final = f"{SCHEMA_MAJOR}.{SCHEMA_MINOR}.{PATCH}"
@@ -73,6 +74,16 @@ def reads_summaries(version: tuple[int, int]) -> bool:
     older asker full announcements only: a 1.2 node refuses the unknown record type.
     """
     return tuple(version) >= SUMMARIES_SINCE
+
+FILTERS_SINCE: Final = (1, 4)
+"""The first schema version whose nodes honour replication filters in anti-entropy."""
+
+
+def honours_filters(version: tuple[int, int]) -> bool:
+    """Whether the writer of a message of schema `version` reads `Digest.holds` and
+    `SyncRequest.filters` (an older node ignores them and answers for everything)."""
+    return tuple(version) >= FILTERS_SINCE
+
 
 _ID_RE = re.compile(r"/lwdock/([a-z][a-z0-9-]{0,31})/(0|[1-9][0-9]{0,5})\.(0|[1-9][0-9]{0,5})"
                     r"\.(0|[1-9][0-9]{0,5})")

@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from lwnode.federation.intake import SYNC, Intake
@@ -41,8 +41,9 @@ from protocol.messages import (
     SyncResponse,
     SyncWant,
 )
+from protocol.replication import ReplicationFilter, narrowing
 from protocol.sync import make_cursor, owner_fingerprint, read_cursor, split_digests, wants_from
-from protocol.versions import SYNC_PROTOCOL, reads_summaries
+from protocol.versions import SYNC_PROTOCOL, honours_filters, reads_summaries
 
 if TYPE_CHECKING:
     from lwnode.node.service import NodeService
@@ -51,6 +52,8 @@ log = logging.getLogger("lwnode.federation")
 
 PAGE_BUDGET_BYTES = limits.MAX_MESSAGE_BYTES - 4096
 """Bytes of envelopes per page, leaving room for the message's own framing."""
+MAX_PEERS_KEPT = 4096
+"""Peers whose replication filter `AntiEntropy.keeps_of` remembers."""
 ENVELOPE_OVERHEAD = 16
 """Bytes a record adds inside a `SyncResponse` beyond its envelope's bytes (map headers)."""
 
@@ -67,9 +70,11 @@ class RoundResult:
 
 
 # -- digests (store thread) --------------------------------------------------------------------
-def digest_entries(store: Store, start: str = "", end: str = "") -> list[DigestEntry]:
-    """This store's digest entries for owners in ``[start, end)`` (end "" = no end)."""
-    return Digests().entries(store, start, end)
+def digest_entries(store: Store, start: str = "", end: str = "",
+                   filters: Sequence[ReplicationFilter] = ()) -> list[DigestEntry]:
+    """This store's digest entries for owners in ``[start, end)`` (end "" = no end), over
+    the records that pass every replication filter."""
+    return Digests().entries(store, start, end, filters)
 
 
 class Digests:
@@ -78,43 +83,57 @@ class Digests:
     A fingerprint hashes every (learnware id, sequence) of its owner: recomputing all of
     them read every stored record (about 1 s per digest at 200,000 records, and a node
     answers a digest per peer per round). The store's change numbers say which owners
-    changed since the last digest; only theirs are recomputed. Store thread only.
+    changed since the last digest; only theirs are recomputed. Fingerprints are kept
+    per combination of replication filters (a node meets a few: its own, and its
+    peers'), the `KEPT_FILTER_SETS` last used. Store thread only.
     """
 
+    KEPT_FILTER_SETS = 8
+
     def __init__(self) -> None:
-        self._fingerprints: dict[str, tuple[int, int, bytes]] = {}
+        self._by_filters: dict[tuple[ReplicationFilter, ...],
+                               dict[str, tuple[int, int, bytes]]] = {}
         self._seen: tuple[str, int] = ("", -1)
 
-    def entries(self, store: Store, start: str = "", end: str = "") -> list[DigestEntry]:
+    def entries(self, store: Store, start: str = "", end: str = "",
+                filters: Sequence[ReplicationFilter] = ()) -> list[DigestEntry]:
         epoch, last = store.change_mark()
         if epoch != self._seen[0]:
-            self._fingerprints.clear()
+            self._by_filters.clear()
         elif last != self._seen[1]:
-            for owner in store.owners_changed_after(self._seen[1]):
-                self._fingerprints.pop(owner, None)
+            changed = store.owners_changed_after(self._seen[1])
+            for fingerprints in self._by_filters.values():
+                for owner in changed:
+                    fingerprints.pop(owner, None)
         self._seen = (epoch, last)
+        key = narrowing(filters)
+        fingerprints = self._by_filters.pop(key, {})
+        self._by_filters[key] = fingerprints  # the most recently used last
+        while len(self._by_filters) > self.KEPT_FILTER_SETS:
+            del self._by_filters[next(iter(self._by_filters))]
         out = []
-        for owner, max_sequence, count in store.owners():
+        for owner, max_sequence, count in store.owners(key):
             if owner < start or (end and owner >= end):
                 continue
-            kept = self._fingerprints.get(owner)
+            kept = fingerprints.get(owner)
             if kept is None or kept[:2] != (max_sequence, count):
                 kept = (max_sequence, count,
-                        owner_fingerprint(store.owner_sequences(owner)))
-                self._fingerprints[owner] = kept
+                        owner_fingerprint(store.owner_sequences(owner, key)))
+                fingerprints[owner] = kept
             out.append(DigestEntry(owner, max_sequence, count, kept[2]))
         return out
 
 
 # -- pages (store thread) --------------------------------------------------------------------
-def sync_page(store: Store, wants: Sequence[SyncWant], cursor: bytes
-              ) -> tuple[list[RecordRow], bytes]:
+def sync_page(store: Store, wants: Sequence[SyncWant], cursor: bytes,
+              filters: Sequence[ReplicationFilter] = ()) -> tuple[list[RecordRow], bytes]:
     """The records of one page and the next cursor (empty: last page).
 
     Wants are served in order; the cursor is "after (owner, sequence)" of the last
     record sent. Raises `ProtocolError` for a cursor this node did not issue. Pages
     are filled by the stored envelopes' sizes (an own announcement sent as its
-    smaller summary leaves the page under its budget).
+    smaller summary leaves the page under its budget). Only records that pass every
+    filter are sent (the asker's and ours, as the request states them).
     """
     owners = [w.owner for w in wants]
     start_owner, start_seq = (owners[0], -1) if not cursor else read_cursor(cursor)
@@ -126,7 +145,7 @@ def sync_page(store: Store, wants: Sequence[SyncWant], cursor: bytes
         after = max(want.after_sequence, start_seq) if want.owner == start_owner else \
             want.after_sequence
         while True:
-            rows = store.records_after(want.owner, after, 64)
+            rows = store.records_after(want.owner, after, 64, filters)
             if not rows:
                 break
             for row in rows:
@@ -153,6 +172,13 @@ class AntiEntropy:
         self.rounds_failed = 0
         self.records_pulled = 0
         self._digests = Digests()
+        self.holds = service.config.replication.filter
+        """What this node replicates (`[replication]`): told to peers in its digests."""
+        self.keeps_of: dict[str, ReplicationFilter] = {}
+        """What each peer said it keeps in its last digest (routed search prefers the
+        peers that keep what is asked); at most `MAX_PEERS_KEPT` peers."""
+        self.rounds_skipped = 0
+        """Rounds not pulled: the peer is older than 1.4 and would ignore our filter."""
         self.on_behind: Callable[[str], None] | None = None
         """Called with a peer whose digest shows records we lack (to pull from it soon)."""
         self._pulling: set[str] = set()
@@ -165,16 +191,22 @@ class AntiEntropy:
         try:
             message = await self.service.compute(decode_message, data, (Digest, SyncRequest))
             if isinstance(message, Digest):
+                if message.node == peer:
+                    self._note_keeps(peer, message.holds)
+                # over what both keep, so that the asker compares like with like
+                both = narrowing((message.holds, self.holds))
                 entries = await self.service.in_store(self._digests.entries,
                                                       self.service.store, message.range_start,
-                                                      message.range_end)
-                self._note_behind(peer, entries, message)
+                                                      message.range_end, both)
+                if not narrowing((self.holds,)):  # the asker's entries cover the same part
+                    self._note_behind(peer, entries, message)
                 reply: Digest | SyncResponse | ErrorReply = Digest(
                     self.service.node_id, message.range_start, message.range_end,
-                    tuple(entries[:limits.MAX_DIGEST_ENTRIES]))
+                    tuple(entries[:limits.MAX_DIGEST_ENTRIES]), holds=self.holds)
             else:
                 rows, cursor = await self.service.in_store(
-                    sync_page, self.service.store, message.wants, message.cursor)
+                    sync_page, self.service.store, message.wants, message.cursor,
+                    message.filters)
                 summaries = (reads_summaries(message.version)
                              and self.service.offers_summaries)
                 reply = await self.service.compute(self._response, rows, cursor, summaries)
@@ -193,6 +225,12 @@ class AntiEntropy:
         envelopes = [service.summary_envelope(r) if summaries and r.owner == service.node_id
                      and r.kind == ANNOUNCEMENT else r.envelope for r in rows]
         return SyncResponse(tuple(decode_envelope(e) for e in envelopes), cursor)
+
+    def _note_keeps(self, peer: str, holds: ReplicationFilter) -> None:
+        self.keeps_of.pop(peer, None)
+        self.keeps_of[peer] = holds  # the most recent last
+        while len(self.keeps_of) > MAX_PEERS_KEPT:
+            del self.keeps_of[next(iter(self.keeps_of))]
 
     def _note_behind(self, peer: str, entries: Sequence[DigestEntry], theirs: Digest) -> None:
         """A peer that shows us, by its digest, that it holds records we lack has just
@@ -227,33 +265,53 @@ class AntiEntropy:
             raise
 
     async def _pull(self, peer: str) -> RoundResult:
+        """Digests over what we keep; compared over what both keep (the peer's answer
+        says what it keeps, and covers only that); then the pages of what is missing."""
         service = self.service
-        mine = await service.in_store(self._digests.entries, service.store)
-        by_owner = {e.owner: e for e in mine}
+        mine_filters = narrowing((self.holds,))
+        mine = await service.in_store(self._digests.entries, service.store, "", "",
+                                      mine_filters)
+        compared: dict[str, DigestEntry] | None = None
+        both: tuple[ReplicationFilter, ...] = mine_filters
         wants: list[SyncWant] = []
         for digest in split_digests(service.node_id, mine):
+            digest = replace(digest, holds=self.holds)
             theirs = await self._ask(peer, digest, Digest)
             assert isinstance(theirs, Digest)
             if (theirs.node != peer or theirs.range_start != digest.range_start
                     or theirs.range_end != digest.range_end):
                 raise ProtocolError(f"{peer} answered a digest of {theirs.node} for range "
                                     f"[{theirs.range_start!r}, {theirs.range_end!r})")
-            wants += [w for w in wants_from(by_owner, theirs)
+            if mine_filters and not honours_filters(theirs.version):
+                # it answered for everything it holds: pulling would bring what we do
+                # not keep, every round; gossip and 1.4 peers bring ours
+                self.rounds_skipped += 1
+                return RoundResult(peer, 0, 0, 0, 0)
+            if compared is None:
+                self._note_keeps(peer, theirs.holds)
+                both = narrowing((self.holds, theirs.holds))
+                compared = {e.owner: e for e in (mine if both == mine_filters else
+                                                 await service.in_store(
+                                                     self._digests.entries, service.store,
+                                                     "", "", both))}
+            wants += [w for w in wants_from(compared, theirs)
                       if w.owner != service.node_id and w.owner not in self._pulling]
         mine_now = {w.owner for w in wants}
         self._pulling |= mine_now
         try:
-            return await self._pull_wants(peer, wants)
+            return await self._pull_wants(peer, wants, both)
         finally:
             self._pulling -= mine_now
 
-    async def _pull_wants(self, peer: str, wants: list[SyncWant]) -> RoundResult:
+    async def _pull_wants(self, peer: str, wants: list[SyncWant],
+                          filters: tuple[ReplicationFilter, ...] = ()) -> RoundResult:
         """Follow the cursor of each chunk of wants; the next page is requested while
         this one is checked and stored (the peer builds it meanwhile)."""
         pages = records = accepted = 0
         for i in range(0, len(wants), limits.MAX_SYNC_WANTS):
             chunk = tuple(wants[i:i + limits.MAX_SYNC_WANTS])
-            ahead = asyncio.ensure_future(self._ask(peer, SyncRequest(chunk), SyncResponse))
+            ahead = asyncio.ensure_future(self._ask(
+                peer, SyncRequest(chunk, filters=filters), SyncResponse))
             try:
                 while True:
                     page = await ahead
@@ -262,7 +320,8 @@ class AntiEntropy:
                         if not page.records:
                             raise ProtocolError(f"{peer} sent an empty page with a cursor")
                         ahead = asyncio.ensure_future(self._ask(
-                            peer, SyncRequest(chunk, page.next_cursor), SyncResponse))
+                            peer, SyncRequest(chunk, page.next_cursor, filters),
+                            SyncResponse))
                     pages += 1
                     records += len(page.records)
                     self.records_pulled += len(page.records)
@@ -280,6 +339,7 @@ class AntiEntropy:
 
     def counters(self) -> dict[str, int]:
         return {"sync_rounds": self.rounds, "sync_rounds_failed": self.rounds_failed,
+                "sync_rounds_skipped_old_peer": self.rounds_skipped,
                 "sync_records_pulled": self.records_pulled}
 
 

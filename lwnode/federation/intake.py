@@ -19,14 +19,18 @@ decides, and is counted and logged with its reason):
    of an id this node holds nothing of is ``stray`` by gossip or search (not
    stored: it withdraws nothing here) — by sync it is kept, within the owner's
    quota, so that digests converge;
-6. **rates and quotas** (`lwnode.federation.quotas`) — records per sending peer and per owner,
+6. **replication** — a node that keeps only part of the catalog (``[replication]``,
+   `protocol.replication`) takes by gossip or sync no learnware it does not hold
+   already outside its filter (``not_kept``: a choice, not a refusal). Search
+   answers are taken whatever they hold: they are what this node's users asked for;
+7. **rates and quotas** (`lwnode.federation.quotas`) — records per sending peer and per owner,
    new owners per sending peer, records kept per owner (``rate_limited``,
    ``over_quota``);
-7. **insert** — stored (one transaction per batch) and applied to the catalog,
+8. **insert** — stored (one transaction per batch) and applied to the catalog,
    idempotently.
 
 Own records coming back (``own``) are ignored: this node's store is their source.
-Steps 1-2 and 7's catalog update run in the search threads, steps 3-6 and the write
+Steps 1-2 and 8's catalog update run in the search threads, steps 3-6 and the write
 in the store thread, so neither event loop does the work.
 """
 
@@ -53,6 +57,7 @@ from protocol.codec import decode_envelope, encode_envelope
 from protocol.errors import ProtocolError, SignatureError
 from protocol.messages import RECORD_TYPES, Record, SearchHit, SignedEnvelope, Withdrawal, now_ms
 from protocol.node_id import node_id_from_public_key
+from protocol.replication import KEEP_ALL, ReplicationFilter
 from protocol.signing import ENVELOPE_CONTEXT, verify, verify_detached, verify_hit
 
 if TYPE_CHECKING:
@@ -62,7 +67,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("lwnode.federation")
 
 ACCEPTED, DUPLICATE, OWN, OUTDATED = "accepted", "duplicate", "own", "outdated"
-STRAY = "stray"
+STRAY, NOT_KEPT = "stray", "not_kept"
 REJECTIONS = ("bad_signature", "bad_record", "untrusted", "spec_mismatch", "stale",
               "rate_limited", "over_quota", TOO_MANY_POINTS, BELOW_PRIVACY)
 """Reasons a record is refused (the keys of the ``rejected_*`` counters)."""
@@ -202,12 +207,14 @@ def _known_content(store: Store, learnware_id: str) -> tuple[bytes, int] | None:
 
 
 def admit(store: Store, items: Sequence[Checked], policy: TrustPolicy, *, via: str,
-          now: int, quotas: AnnouncementQuotas | None = None, peer: str = ""
-          ) -> list[Verdict]:
-    """Trust, replay, content, rate and quota checks, then one transaction for what passes.
+          now: int, quotas: AnnouncementQuotas | None = None, peer: str = "",
+          holds: ReplicationFilter = KEEP_ALL) -> list[Verdict]:
+    """Trust, replay, replication, content, rate and quota checks, then one transaction
+    for what passes.
 
     Runs in the store thread (the only writer), so the checks and the write see
-    the same state. `peer` is the node that sent the records (for its quotas).
+    the same state. `peer` is the node that sent the records (for its quotas);
+    `holds` is what this node replicates.
     """
     held_of: dict[str, int] = {}
 
@@ -248,6 +255,11 @@ def admit(store: Store, items: Sequence[Checked], policy: TrustPolicy, *, via: s
         if kept is None and isinstance(record, Withdrawal) and via != SYNC:
             out.append(Verdict(STRAY, f"withdrawal of {record.learnware_id}, which this node "
                                       "holds nothing of"))
+            continue
+        if (kept is None and via != SEARCH and isinstance(record, OFFER_TYPES)
+                and not holds.matches(item.row.data_type, item.row.scenarios)):
+            out.append(Verdict(NOT_KEPT, f"{record.learnware_id} is not among the "
+                                         f"{holds.describe()} this node keeps"))
             continue
         if isinstance(record, OFFER_TYPES):
             content = content_key(record)
@@ -325,6 +337,7 @@ class Intake:
         self.on_refused: Callable[[str, int], None] | None = None
         """Called with (peer, n) when n records a peer gossiped were refused (to lower
         its gossip score, `PeerNetwork.penalize`)."""
+        self.holds = service.config.replication.filter
         self.counts: Counter[str] = Counter()
         self.by_peer: dict[str, Counter[str]] = {}
         self._lock = asyncio.Lock()
@@ -391,7 +404,8 @@ class Intake:
             async with self._lock:
                 verdicts = await self.service.in_store(admit, self.service.store, passed,
                                                        self.policy, via=via, now=now_ms(),
-                                                       quotas=self.quotas, peer=peer)
+                                                       quotas=self.quotas, peer=peer,
+                                                       holds=self.holds)
                 accepted = [c.record for c, v in zip(passed, verdicts, strict=True)
                             if v.outcome == ACCEPTED]
                 if accepted:
@@ -456,7 +470,7 @@ class Intake:
 
     def counters(self) -> dict[str, int]:
         out = {f"records_{name}": self.counts[name]
-               for name in (ACCEPTED, DUPLICATE, OWN, OUTDATED, STRAY)}
+               for name in (ACCEPTED, DUPLICATE, OWN, OUTDATED, STRAY, NOT_KEPT)}
         out["records_rejected"] = sum(self.counts[r] for r in REJECTIONS)
         out.update({f"rejected_{r}": self.counts[r] for r in REJECTIONS})
         return out

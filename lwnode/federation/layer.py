@@ -58,7 +58,13 @@ from lwnode.federation.intake import (
 from lwnode.federation.p2p.base import PeerNetwork, PeerStatus
 from lwnode.federation.p2p.errors import NetworkClosed, PeerError, ProtocolNotSupported
 from lwnode.federation.quotas import AnnouncementQuotas, QuotaSettings
-from lwnode.federation.routing import RecentQueries, RoutingPolicy, empty_response, route_search
+from lwnode.federation.routing import (
+    RecentQueries,
+    RoutingPolicy,
+    empty_response,
+    prefer_keepers,
+    route_search,
+)
 from lwnode.federation.searchwire import (
     answer_of,
     for_older_asker,
@@ -403,6 +409,11 @@ class Federation(PeerLayer[NodeService]):
 
         return gated
 
+    def _keepers_first(self, candidates: list[str], request: SearchRequest) -> list[str]:
+        """Peers that keep learnwares like the requirement are asked first (`routing.
+        prefer_keepers`): a node keeping part of the catalog finds the rest through them."""
+        return prefer_keepers(candidates, self.antientropy.keeps_of, request.requirement)
+
     async def _members_connected(self) -> list[str]:
         """Connected peers this node may send a search to (see `TrustPolicy.talks_to`)."""
         try:
@@ -564,7 +575,8 @@ class Federation(PeerLayer[NodeService]):
             return await mixer(hits)
 
         response = await route_search(
-            request, node_id=service.node_id, local=local_wire(), candidates=candidates,
+            request, node_id=service.node_id, local=local_wire(),
+            candidates=self._keepers_first(candidates, request),
             ask_peer=self._encoding_once(ask), policy=self.routing, mix=mix)
         if response.partial:
             self.counts["searches_partial"] += 1
@@ -659,7 +671,8 @@ class Federation(PeerLayer[NodeService]):
         # A relay merges and passes on; the asker verifies every hit, admits them and
         # computes the mixture over all of them, so the relay does neither.
         response = await route_search(
-            request, node_id=service.node_id, local=local_wire(), candidates=candidates,
+            request, node_id=service.node_id, local=local_wire(),
+            candidates=self._keepers_first(candidates, request),
             ask_peer=self._encoding_once(self._relay_ask), policy=self.routing,
             received_at=received)
         if not summaries:

@@ -33,12 +33,13 @@ import asyncio
 import math
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from protocol import limits
 from protocol.codec import fit_prefix
-from protocol.messages import MixtureHit, SearchHit, SearchRequest, SearchResponse
+from protocol.messages import MixtureHit, Requirement, SearchHit, SearchRequest, SearchResponse
+from protocol.replication import ReplicationFilter
 
 AskPeer = Callable[[str, SearchRequest], Awaitable[SearchResponse]]
 """``await ask_peer(peer_node_id, forwarded_request) -> SearchResponse``; may raise."""
@@ -128,6 +129,36 @@ def forwarded(request: SearchRequest, node_id: str, peers: Sequence[str],
     return SearchRequest(query_id=request.query_id, requirement=request.requirement,
                          k=request.k, max_mixture=request.max_mixture,
                          ttl=request.ttl - 1, visited=visited, deadline_ms=budget_ms)
+
+
+def prefer_keepers(candidates: Iterable[str], keeps: Mapping[str, ReplicationFilter],
+                   requirement: Requirement) -> list[str]:
+    """`candidates` reordered for a requirement: first the peers known to keep learnwares
+    like it (their digests said what they keep, `protocol.replication`), then those not
+    known, last those known to keep other ones; stable within each group.
+
+    A node that keeps part of the catalog relies on its peers for the rest, so its
+    fan-out goes where the answers are.
+    """
+    semantic = requirement.semantic
+    data_type = semantic.data_type.value if semantic is not None and semantic.data_type \
+        else (requirement.spec.space.split("/")[0] if requirement.spec is not None else "")
+    tags = semantic.scenarios if semantic is not None else ()
+
+    def rank(peer: str) -> int:
+        kept = keeps.get(peer)
+        if kept is None:
+            return 1
+        if kept.data_types and data_type and data_type not in kept.data_types:
+            return 2
+        if kept.scenarios:
+            if not tags:
+                return 1  # a tagged part, and a requirement that names no tags
+            if set(kept.scenarios).isdisjoint(tags):
+                return 2
+        return 0
+
+    return sorted(dict.fromkeys(candidates), key=rank)
 
 
 def choose_peers(request: SearchRequest, node_id: str, candidates: Iterable[str],

@@ -83,6 +83,12 @@ _SCHEMAS: dict[str, Any] = {
             "background rewrite runs"), "properties": {
                 "entries": {"type": "integer"}, "changes_since": {"type": "integer"},
                 "mapped_bytes": {"type": "integer"}, "rewriting": {"type": "boolean"}}},
+        "replication": {"type": "object", "description": (
+            "Which peers' learnwares this node keeps ([replication]); routed search "
+            "reaches the others"), "properties": {
+                "data_types": {"type": "array", "items": {"type": "string"}},
+                "scenarios": {"type": "array", "items": {"type": "string"}},
+                "keeps": {"type": "string"}}},
         "uptime_seconds": {"type": "number"}}},
     "Summary": {"type": "object", "properties": {
         "id": {"type": "string"}, "owner": {"type": "string"},

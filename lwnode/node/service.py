@@ -687,6 +687,8 @@ class NodeService:
                               "changes_since": self.catalog.changes_since_index(),
                               "mapped_bytes": self.catalog.mapped_bytes(),
                               "rewriting": self._rewriting is not None},
+            "replication": {**self.config.replication.filter.to_dict(),
+                            "keeps": self.config.replication.filter.describe()},
             "uptime_seconds": round(time.time() - self.started_at, 3),
         }
 

@@ -341,7 +341,8 @@ def test_digests_recompute_only_the_owners_whose_records_changed(store, monkeypa
 
     digests, read = Digests(), []
     real = store.owner_sequences
-    monkeypatch.setattr(store, "owner_sequences", lambda o: read.append(o) or real(o))
+    monkeypatch.setattr(store, "owner_sequences",
+                        lambda o, filters=(): read.append(o) or real(o, filters))
 
     def entries(start: str = "") -> list[str]:
         """The cached digest (checked against a fresh one); the owners it read."""

@@ -75,12 +75,12 @@ class Node:
 @asynccontextmanager
 async def node(hub: InProcessHub, name: str, *, bootstrap: tuple[Node, ...] = (),
                trust: dict | None = None, sync: bool = True, sync_interval: float = 30.0,
-               privacy: dict | None = None):
+               privacy: dict | None = None, replication: dict | None = None):
     identity = ident(name)
     config = load_config(None, env={}, overrides={
         "node": {"organization": f"Org {name}"}, "checks": {"isolation": "thread"},
         "p2p": {"sync_interval": sync_interval}, "trust": trust or {},
-        "privacy": privacy or {}})
+        "privacy": privacy or {}, "replication": replication or {}})
     network = InProcessNetwork(hub, identity.node_id,
                                bootstrap=tuple(memory_addr(b.id) for b in bootstrap))
     store = MemoryStore()
@@ -95,12 +95,14 @@ async def node(hub: InProcessHub, name: str, *, bootstrap: tuple[Node, ...] = ()
         store.close()
 
 
-async def publish(n: Node, i: int, *, loc: float = 0.0, name: str = "") -> str:
+async def publish(n: Node, i: int, *, loc: float = 0.0, name: str = "",
+                  scenarios: tuple[str, ...] = ()) -> str:
     """Host a learnware on `n` the way the node does (signed, stored, indexed, its
     summary gossiped)."""
     spec = tiny_spec(i, d=D, n=60, k=8, loc=loc)
     lid, _ = publish_bytes(n.service.store, n.service.identity, content_of(i), spec=spec,
-                           semantic=tiny_semantic(name or f"model {i}", D),
+                           semantic=tiny_semantic(name or f"model {i}", D,
+                                                  scenarios=scenarios),
                            organization=n.service.organization)
     await n.service.offer(n.service.store.get_record(n.id, lid))
     return lid

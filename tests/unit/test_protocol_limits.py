@@ -7,7 +7,7 @@ decoder itself is shown to refuse them, not just the constructor.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import fields, replace
+from dataclasses import MISSING, fields, replace
 from typing import Any
 
 import numpy as np
@@ -53,10 +53,12 @@ BIG = 1 << 24
 
 
 def unchecked(cls: type[Any], **values: Any) -> Any:
-    """An instance of a message class without running its validation."""
+    """An instance of a message class without running its validation (fields with a
+    default may be left out)."""
     obj = object.__new__(cls)
     for f in fields(cls):
-        object.__setattr__(obj, f.name, values[f.name])
+        object.__setattr__(obj, f.name, values[f.name] if f.name in values or
+                           f.default is MISSING else f.default)
     return obj
 
 

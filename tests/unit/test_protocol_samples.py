@@ -40,6 +40,7 @@ from protocol.messages import (
     SyncWant,
     Withdrawal,
 )
+from protocol.replication import ReplicationFilter
 from protocol.signing import Identity
 from protocol.sync import owner_fingerprint
 from protocol.versions import SCHEMA_MAJOR, SCHEMA_MINOR
@@ -97,11 +98,14 @@ def signed_announcement() -> SignedEnvelope:
 def digest() -> Digest:
     owners = sorted([OWNER.node_id, OTHER.node_id])
     entries = tuple(DigestEntry(o, 3, 1, owner_fingerprint([(LEARNWARE_ID, 3)])) for o in owners)
-    return Digest(OWNER.node_id, "", "", entries)
+    return Digest(OWNER.node_id, "", "", entries,
+                  holds=ReplicationFilter(data_types=("table",), scenarios=("business",)))
 
 
 def sync_request() -> SyncRequest:
-    return SyncRequest((SyncWant(OTHER.node_id, 0), SyncWant(OWNER.node_id, 7)), b"")
+    return SyncRequest((SyncWant(OTHER.node_id, 0), SyncWant(OWNER.node_id, 7)), b"",
+                       filters=(ReplicationFilter(data_types=("table",)),
+                                ReplicationFilter(scenarios=("business",))))
 
 
 def sync_response() -> SyncResponse:

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Literal
 
 from lwnode.node.store.blobs import BlobWriter
+from protocol.replication import ReplicationFilter
 
 RecordKind = Literal["announcement", "withdrawal"]
 ANNOUNCEMENT: RecordKind = "announcement"
@@ -241,20 +242,25 @@ class Store(ChangeFeed):
         """Every announcement (for rebuilding the catalog at start-up)."""
 
     @abstractmethod
-    def records_after(self, owner: str, after_sequence: int, limit: int) -> list[RecordRow]:
-        """An owner's records with a higher sequence, in sequence order (anti-entropy)."""
+    def records_after(self, owner: str, after_sequence: int, limit: int,
+                      filters: Sequence[ReplicationFilter] = ()) -> list[RecordRow]:
+        """An owner's records with a higher sequence, in sequence order (anti-entropy),
+        of those that pass every replication filter."""
 
     @abstractmethod
-    def owner_sequences(self, owner: str) -> list[tuple[str, int]]:
-        """(learnware id, sequence) of every record kept for `owner` (digests)."""
+    def owner_sequences(self, owner: str, filters: Sequence[ReplicationFilter] = ()
+                        ) -> list[tuple[str, int]]:
+        """(learnware id, sequence) of every record kept for `owner` that passes every
+        filter (digests)."""
 
     @abstractmethod
     def owners_changed_after(self, change: int) -> set[str]:
         """Owners with a record written after `change` (see `changes_after`)."""
 
     @abstractmethod
-    def owners(self) -> list[tuple[str, int, int]]:
-        """(owner, max sequence, record count) of every owner, sorted by owner."""
+    def owners(self, filters: Sequence[ReplicationFilter] = ()) -> list[tuple[str, int, int]]:
+        """(owner, max sequence, record count) of every owner, sorted by owner, counting
+        the records that pass every filter (an owner with none is left out)."""
 
     @abstractmethod
     def last_sequence(self, owner: str) -> int:

@@ -48,6 +48,7 @@ from lwnode.node.store.base import (
 )
 from lwnode.node.store.blobs import BlobDir, BlobWriter, hash_file
 from lwnode.node.store.schema import migrate, schema_version
+from protocol.replication import ReplicationFilter
 
 DB_NAME = "lwnode.sqlite3"
 LOCK_NAME = "lock"
@@ -300,19 +301,24 @@ class SqliteStore(Store):
         return {r[0] for r in self._query("SELECT DISTINCT owner FROM records WHERE change > ?",
                                           (change,))}
 
-    def records_after(self, owner: str, after_sequence: int, limit: int) -> list[RecordRow]:
+    def records_after(self, owner: str, after_sequence: int, limit: int,
+                      filters: Sequence[ReplicationFilter] = ()) -> list[RecordRow]:
+        where, args = _kept_by(filters)
         return self._with_tags(self._query(
-            "SELECT * FROM records WHERE owner = ? AND sequence > ? ORDER BY sequence LIMIT ?",
-            (owner, after_sequence, limit)))
+            f"SELECT * FROM records WHERE owner = ? AND sequence > ? AND {where} "
+            "ORDER BY sequence LIMIT ?", (owner, after_sequence, *args, limit)))
 
-    def owner_sequences(self, owner: str) -> list[tuple[str, int]]:
-        rows = self._query("SELECT learnware_id, sequence FROM records WHERE owner = ? "
-                           "ORDER BY learnware_id", (owner,))
+    def owner_sequences(self, owner: str, filters: Sequence[ReplicationFilter] = ()
+                        ) -> list[tuple[str, int]]:
+        where, args = _kept_by(filters)
+        rows = self._query(f"SELECT learnware_id, sequence FROM records WHERE owner = ? AND "
+                           f"{where} ORDER BY learnware_id", (owner, *args))
         return [(r[0], r[1]) for r in rows]
 
-    def owners(self) -> list[tuple[str, int, int]]:
-        rows = self._query("SELECT owner, MAX(sequence), COUNT(*) FROM records GROUP BY owner "
-                           "ORDER BY owner")
+    def owners(self, filters: Sequence[ReplicationFilter] = ()) -> list[tuple[str, int, int]]:
+        where, args = _kept_by(filters)
+        rows = self._query(f"SELECT owner, MAX(sequence), COUNT(*) FROM records WHERE {where} "
+                           "GROUP BY owner ORDER BY owner", args)
         return [(r[0], r[1], r[2]) for r in rows]
 
     def last_sequence(self, owner: str) -> int:
@@ -577,3 +583,22 @@ def open_store(root: str | os.PathLike[str] | None) -> SqliteStore:
     if root is None or str(root) == ":memory:":
         return MemoryStore()
     return FileStore(root)
+
+
+def _kept_by(filters: Sequence[ReplicationFilter]) -> tuple[str, tuple[str, ...]]:
+    """A WHERE condition on `records` (and its arguments) for the records that pass
+    every replication filter; withdrawals pass all (`protocol.replication`)."""
+    terms: list[str] = ["1"]
+    args: list[str] = []
+    for f in filters:
+        if f.data_types:
+            terms.append(f"data_type IN ({', '.join('?' * len(f.data_types))})")
+            args += f.data_types
+        if f.scenarios:
+            terms.append("EXISTS (SELECT 1 FROM record_tags t WHERE t.owner = records.owner "
+                         "AND t.learnware_id = records.learnware_id AND t.tag IN "
+                         f"({', '.join('?' * len(f.scenarios))}))")
+            args += f.scenarios
+    if len(terms) == 1:
+        return "1", ()
+    return f"(kind = '{WITHDRAWAL}' OR ({' AND '.join(terms[1:])}))", tuple(args)
