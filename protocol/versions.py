@@ -19,7 +19,9 @@ History: 1.1 added ``SearchHit.mapping`` (the column map of a heterogeneous matc
 1.2 added the optional ``privacy`` record inside a statistical spec (signed with it);
 1.3 added the signed ``spec_summary`` record (gossiped on its own topic, kept and
 synced like an announcement), ``spec_request``/``spec_response`` for full specs by
-content id, and summaries as search hits.
+content id, and summaries as search hits; 1.4 added the optional ``range`` of a
+semantic spec's feature (a column's declared [low, high]), and a node drops the keys a
+newer minor adds inside a semantic spec instead of refusing them.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from typing import Final
 from protocol.errors import ProtocolError, UnsupportedVersionError
 
 SCHEMA_MAJOR: Final = 1
-SCHEMA_MINOR: Final = 3
+SCHEMA_MINOR: Final = 4
 PATCH: Final = 0
 SCHEMA_VERSION: Final = (SCHEMA_MAJOR, SCHEMA_MINOR)
 VERSION_STRING: Final = f"{SCHEMA_MAJOR}.{SCHEMA_MINOR}.{PATCH}"

@@ -54,7 +54,7 @@ from protocol.wire import pack
 
 # -- versions ---------------------------------------------------------------------------------
 def test_the_new_protocol_ids_carry_the_major_only() -> None:
-    assert SCHEMA_VERSION == (1, 3)
+    assert SCHEMA_VERSION == (1, 4)
     assert SUMMARY_TOPIC == "/lwdock/summary/1.0.0"
     assert SPECS_PROTOCOL == "/lwdock/specs/1.0.0"
     assert {SUMMARY_TOPIC, SPECS_PROTOCOL} <= set(PROTOCOL_IDS)
