@@ -111,13 +111,14 @@ def data_space(table: Table, data_type: str | None = None) -> tuple[str, int]:
 def dp_choices(table: Table, data_type: str | None, dp: dict[str, Any] | None, *,
                market: Callable[[str], Mapping[float, int] | None] | None = None,
                name: Callable[[str], str] | None = None,
-               declared: InputSpec | None = None, declared_in: str = "a --semantic TOML"
+               declared: InputSpec | None = None, declared_in: str | None = "a --semantic TOML"
                ) -> tuple[dict[str, Any] | None, list[str]]:
     """`dp` with gamma and bounds chosen from public facts where the user left them out,
     and what chose them (`lwnode.userside.privacy.resolve_dp`). `market(space)`: the
     gammas of that space's specs the user's node knows, or None when it cannot say;
     `declared`: the columns of the semantic spec written in `declared_in` (their
-    ``range``s bound a table's synthetic points)."""
+    ``range``s bound a table's synthetic points; None: the caller has nowhere to
+    declare them, so no error suggests it)."""
     from lwnode.userside.privacy import cli_name, resolve_dp
 
     if dp is None:

@@ -70,15 +70,16 @@ def parse_dp(epsilon: float | str | None, delta: float | str | None,
 
 def resolve_dp(dp: dict[str, Any] | None, *, kind: str, dim: int, space: str,
                market: Mapping[float, int] | None = None, name: Name = cli_name,
-               declared: InputSpec | None = None, declared_in: str = "the semantic spec"
+               declared: InputSpec | None = None, declared_in: str | None = None
                ) -> tuple[dict[str, Any] | None, list[str]]:
     """`dp` (from `parse_dp`) with gamma and bounds filled from public facts, and one
     line per value saying where it came from; an `InputError` saying exactly what to
     pass when no public rule can supply one. Nothing here reads a row: `dim` and
     `space` are the data's shape, `market` the gammas ({gamma: specs}) of the specs of
     `space` the user's node knows (public: each travels signed), None when not asked,
-    `declared` the columns of the semantic spec (`declared_in` names where it was
-    written), whose ``range``s are the owner's statement.
+    `declared` the columns of the semantic spec, whose ``range``s are the owner's
+    statement, and `declared_in` where the caller can write them (a file, "a --semantic
+    TOML"; None: nowhere, so no error suggests it).
 
     An explicit value always wins. gamma: the market's convention, else the data-free
     rule for the dimension (tables and text; image features have none); bounds: the
@@ -126,7 +127,7 @@ def _public_gamma(kind: str, dim: int, space: str, market: Mapping[float, int] |
                      "number you choose without reading the images)")
 
 
-def _public_bounds(kind: str, dim: int, declared: InputSpec | None, declared_in: str,
+def _public_bounds(kind: str, dim: int, declared: InputSpec | None, declared_in: str | None,
                    name: Name, *, gamma: float, source: str) -> tuple[Any, str]:
     """Bounds no row chose, and the words saying which rule chose them: the columns'
     declared ranges (tables), the unit-norm range (text); else what to pass."""
@@ -135,27 +136,28 @@ def _public_bounds(kind: str, dim: int, declared: InputSpec | None, declared_in:
     if kind == "text":
         return UNIT_NORM_BOUNDS, ("bounds -1,1 (public): every coordinate of a unit-norm "
                                   "embedding lies in them")
-    per_column_hint = f"range = [LOW, HIGH] beside each column in {declared_in}'s [input.columns]"
+    where = declared_in or "the semantic spec"
+    needs = f"{name('bounds')}: differential privacy ({name('epsilon')}) needs"
     try:
         per_column = declared_bounds(declared) if kind == "table" else None
     except SpecError as exc:  # only some columns declare one
         missing = str(exc).removeprefix("bounds: ")
-        raise InputError(f"{name('bounds')}: differential privacy ({name('epsilon')}) needs "
-                         f"the range of every column; in {declared_in}, {missing}: give each "
-                         f"a range = [LOW, HIGH], or pass {name('bounds')}=LOW,HIGH for all"
-                         ) from None
+        raise InputError(f"{needs} the range of every column; in {where}, {missing}: give "
+                         f"each a range = [LOW, HIGH], or pass {name('bounds')}=LOW,HIGH "
+                         "for all") from None
     if per_column is not None and len(per_column[0]) == dim:
-        return per_column, (f"bounds per column (public): the ranges {declared_in} declares "
-                            f"for its {dim} columns ({_shown_ranges(declared)}); "
+        return per_column, (f"bounds per column (public): the ranges {where} declares for "
+                            f"its {dim} columns ({_shown_ranges(declared)}); "
                             f"{name('bounds')}=LOW,HIGH sets one range for all")
+    per_column_hint = (f" or, per column, range = [LOW, HIGH] beside each in "
+                       f"[input.columns] of {declared_in}" if kind == "table" and declared_in
+                       else "")
     suggest = (f"; {name('gamma')} can stay out: {power_of_two(gamma)}, {source}"
                if source else "")
-    raise InputError(f"{name('bounds')}: differential privacy ({name('epsilon')}) needs the "
-                     f"range your {dim} columns can take, as {name('bounds')}=LOW,HIGH (e.g. "
-                     "-3,3 for standardised columns, 0,1 for pixels)"
-                     + (f" or, per column, {per_column_hint}" if kind == "table" else "")
-                     + ": what the columns are, stated by you, not read from the rows (that "
-                     f"would spend privacy){suggest}")
+    raise InputError(f"{needs} the range your {dim} columns can take, as "
+                     f"{name('bounds')}=LOW,HIGH (e.g. -3,3 for standardised columns, 0,1 "
+                     f"for pixels){per_column_hint}: what the columns are, stated by you, not "
+                     f"read from the rows (that would spend privacy){suggest}")
 
 
 def _shown_ranges(declared: InputSpec | None, at_most: int = 3) -> str:
