@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from engine.errors import SpecError
@@ -323,6 +323,15 @@ class SemanticSpec:
         assert self.output is not None
         if self.task_type is TaskType.CLASSIFICATION and not self.output.labels:
             raise SpecError("output.labels: a classification learnware must list its labels")
+
+    def without_ranges(self) -> SemanticSpec:
+        """This spec with no column's declared range: what a requirement needs (search
+        matches columns by name and description; a range only bounds the owner's DP
+        fit, and a 1.3 peer refuses a requirement that carries one)."""
+        if self.input is None or all(r is None for r in self.input.ranges):
+            return self
+        features = tuple(replace(f, range=None) for f in self.input.features)
+        return replace(self, input=replace(self.input, features=features))
 
     def to_dict(self) -> dict[str, Any]:
         def v(x: Any) -> Any:

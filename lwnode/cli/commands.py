@@ -366,12 +366,12 @@ def _cmd_search(args: argparse.Namespace) -> int:
         # The header (and any descriptions in --semantic) travel with the RKME: they
         # let the node match learnwares over other columns (heterogeneous search).
         semantic = read_semantic(args.semantic, table=table, data_name=args.data)
-        body["semantic"] = semantic.to_dict()
+        body["semantic"] = semantic.without_ranges().to_dict()  # ranges: for the DP fit only
         spec = _spec_of(table, args, semantic=semantic)
         body["statistical"] = spec_json(spec)
         mine = (spec, table)  # measured after the answer: a dead node costs no extra fit
     elif args.semantic:
-        body["semantic"] = read_semantic(args.semantic).to_dict()
+        body["semantic"] = read_semantic(args.semantic).without_ranges().to_dict()
     elif args.spec:
         body["statistical"] = read_json_file(args.spec)
     if "semantic" not in body and "statistical" not in body:

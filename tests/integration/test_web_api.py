@@ -384,6 +384,9 @@ async def test_a_dp_requirement_takes_each_columns_range_from_its_toml(node, htt
     assert r.status == 200, body
     points = np.asarray(body["statistical"]["points"])
     assert all((np.abs(points[:, j]) <= 20 + j).all() for j in range(D))
+    # the columns the page searches with: named and described, the ranges left here
+    assert [f["name"] for f in body["input"]["features"]] == [f"f{j}" for j in range(D)]
+    assert all("range" not in f for f in body["input"]["features"])
     assert body["dp_choices"] == [f"bounds per column (public): the ranges cols.toml declares "
                                   f"for its {D} columns (f0 -20..20, f1 -21..21, f2 -22..22, "
                                   f"... ({D} in all)); bounds=LOW,HIGH sets one range for all"]

@@ -228,3 +228,34 @@ def test_pack_bounds_the_dp_spec_by_the_declared_ranges_and_keeps_them(tmp_path,
     # the declaration travels with the learnware: the package's semantic spec keeps it
     assert package.semantic.input.ranges == ((0.0, 120.0), (-4.0, 4.0),
                                                       (1000.0, 1010.0))
+
+
+def test_search_fits_within_the_declared_ranges_but_sends_no_range(tmp_path, monkeypatch):
+    import lwnode.cli.commands as commands
+
+    sent: list[dict] = []
+
+    class Node:  # stands in for the user's node: what would search send it?
+        def __init__(self, *args, **kwargs) -> None:
+            pass
+
+        def health(self) -> dict:
+            return {}
+
+        def search(self, body: dict) -> dict:
+            sent.append(body)
+            raise KeyboardInterrupt  # stop here: the body is what this test is about
+
+    monkeypatch.setattr(commands, "_client", Node)
+    data, _ = _ranged_csv(tmp_path)
+    sem = tmp_path / "sem.toml"
+    sem.write_text(RANGES.format(z=", range = [-4, 4]"))
+    main(["search", "--data", str(data), "--semantic", str(sem), "--epsilon", "1",
+          "--gamma", "0.25", "--points", "20"])
+    (body,) = sent
+    points = np.asarray(body["statistical"]["points"])
+    assert ((points >= [0, -4, 1000]) & (points <= [120, 4, 1010])).all()
+    # search matches columns by name and description; the ranges bound the fit only
+    features = body["semantic"]["input"]["features"]
+    assert [f["name"] for f in features] == ["age", "z", "t"]
+    assert all("range" not in f for f in features)

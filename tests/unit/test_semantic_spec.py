@@ -124,3 +124,12 @@ def test_ranges_per_column_by_name_or_in_order():
         InputSpec.from_columns(["a"], ranges={"z": (0, 1)})
     with pytest.raises(SpecError, match=r"expected 2 ranges \(one per column\)"):
         InputSpec.from_columns(["a", "b"], ranges=[(0, 1)])
+
+
+def test_without_ranges_keeps_everything_else():
+    spec = SemanticSpec(name="x", input=InputSpec.from_columns(
+        ["a", "b"], ["first", "second"], ranges={"a": (0, 1)}))
+    bare = spec.without_ranges()
+    assert bare.input is not None and bare.input.ranges == (None, None)
+    assert [f.description for f in bare.input.features] == ["first", "second"]
+    assert bare.name == "x" and bare.without_ranges() is bare

@@ -260,9 +260,10 @@ def _requirement(form: Form, n_points: int, dp: dict[str, Any] | None,
     except InputError as exc:
         raise BadRequest(form.clean(str(exc))) from None
     seconds = time.perf_counter() - began
+    shared = semantic.without_ranges()  # what the page searches with: ranges bound the fit
     return {"statistical": jsonio.spec_json(spec), "privacy_note": privacy_note(spec),
             "privacy_report": spec_privacy_report(spec, table).to_dict(),
-            "input": None if semantic.input is None else semantic.input.to_dict(),
+            "input": None if shared.input is None else shared.input.to_dict(),
             "file": data.name, "bytes": data.size,
             "rows": len(table.values), "shape": list(table.values.shape[1:]),
             "columns": list(table.columns), "points": len(spec.points_), "dp_choices": chosen,
