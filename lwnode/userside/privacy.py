@@ -12,6 +12,9 @@
 
 gamma and bounds are *public* inputs the user declares: reading them from the rows
 would spend privacy the (epsilon, delta) does not account for (`engine.privacy.dp`).
+Left out, `resolve_dp` fills them from public facts and says which: gamma from the
+market or the dimension, a table's bounds from the ``range`` each column declares in
+the semantic TOML (one box per column), a text embedding's from the unit sphere.
 """
 
 from __future__ import annotations
