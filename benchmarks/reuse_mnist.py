@@ -57,12 +57,17 @@ def split(x: np.ndarray, y: np.ndarray) -> tuple[dict[int, np.ndarray], dict[int
 
 def make_market(x: np.ndarray, y: np.ndarray, rows: dict[int, np.ndarray], n: int,
                 rng: np.random.Generator, n_train: int = 600,
-                fit_spec: SpecFit = private_default) -> list[Learnware]:
+                fit_spec: SpecFit = private_default,
+                picked: list[np.ndarray] | None = None) -> list[Learnware]:
+    """The market's learnwares; `picked`, when given, receives each one's row indices
+    (for a diagnostic that needs its rows, `benchmarks.dp_mnist_paths`)."""
     out = []
     for i in range(n):
         digits = [(i + k) % 10 for k in range(4)]
         pick = np.concatenate([rng.choice(rows[d], int(p * n_train), replace=False)
                                for d, p in zip(digits, PROPORTIONS, strict=True)])
+        if picked is not None:
+            picked.append(pick)
         model = LogisticRegression(C=0.1, max_iter=500).fit(x[pick], y[pick])
         spec = fit_spec(x[pick], 100, int(rng.integers(2**31)))
         labels = tuple(sorted(digits))

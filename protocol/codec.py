@@ -25,7 +25,13 @@ from typing import Any, TypeVar
 from engine.errors import SpecError
 from engine.specification import spec_from_dict
 from engine.specification.rkme import RKMESpec
-from engine.specification.semantic import SemanticSpec
+from engine.specification.semantic import (
+    FEATURE_FIELDS,
+    INPUT_FIELDS,
+    OUTPUT_FIELDS,
+    SEMANTIC_FIELDS,
+    SemanticSpec,
+)
 from protocol import limits
 from protocol.content import check_content_id, content_id
 from protocol.errors import ProtocolError, SignatureError
@@ -153,13 +159,33 @@ def spec_from_wire(value: object, where: str = "spec", *, lenient: bool = False)
         raise ProtocolError(f"{where}: {exc}") from None
 
 
-def _semantic_from_wire(value: object, where: str) -> SemanticSpec:
+def _semantic_from_wire(value: object, where: str, *, lenient: bool = False) -> SemanticSpec:
+    """A semantic spec map; `lenient` (a message of a newer minor): keys this version
+    does not know, in the spec, its input, output or features, are dropped (since 1.4;
+    1.3 refused them, as 1.1 refused a spec's ``privacy``)."""
     if not isinstance(value, dict):
         raise ProtocolError(f"{where}: expected a map, got {type(value).__name__}")
     try:
-        return SemanticSpec.from_dict(value)
+        return SemanticSpec.from_dict(_known_semantic(value) if lenient else value)
     except _ENGINE_INPUT_ERRORS as exc:
         raise ProtocolError(f"{where}: {exc}") from None
+
+
+def _known_semantic(value: dict[str, Any]) -> dict[str, Any]:
+    """`value` with only the keys this version reads, at every level of the map."""
+    out = {k: v for k, v in value.items() if k in SEMANTIC_FIELDS}
+    if "input" in out:
+        out["input"] = inp = _only(out["input"], INPUT_FIELDS)
+        if isinstance(inp, dict) and isinstance(inp.get("features"), list):
+            inp["features"] = [_only(f, FEATURE_FIELDS) for f in inp["features"]]
+    if "output" in out:
+        out["output"] = _only(out["output"], OUTPUT_FIELDS)
+    return out
+
+
+def _only(part: object, keys: Sequence[str]) -> object:
+    """A map's `keys`; anything else as it is (the schema check refuses it)."""
+    return {k: v for k, v in part.items() if k in keys} if isinstance(part, dict) else part
 
 
 # -- envelopes ------------------------------------------------------------------------------
@@ -310,7 +336,8 @@ class _Reader:
         f = self.fields(value, where, ("learnware_id", "owner", "organization", "semantic",
                                        "statistical", "package_size", "package_urls",
                                        "sequence", "created_at"))
-        f["semantic"] = _semantic_from_wire(f["semantic"], f"{where}.semantic")
+        f["semantic"] = _semantic_from_wire(f["semantic"], f"{where}.semantic",
+                                            lenient=self.lenient)
         f["statistical"] = _list(f["statistical"], f"{where}.statistical",
                                  lambda v, w: spec_from_wire(v, w, lenient=self.lenient))
         return _build(SpecAnnouncement, where, **f)
@@ -324,7 +351,8 @@ class _Reader:
         f = self.fields(value, where, ("learnware_id", "owner", "organization", "semantic",
                                        "specs", "package_size", "package_urls", "sequence",
                                        "created_at"))
-        f["semantic"] = _semantic_from_wire(f["semantic"], f"{where}.semantic")
+        f["semantic"] = _semantic_from_wire(f["semantic"], f"{where}.semantic",
+                                            lenient=self.lenient)
         f["specs"] = _list(f["specs"], f"{where}.specs", self.spec_ref)
         return _build(SpecSummary, where, **f)
 
@@ -366,7 +394,8 @@ class _Reader:
     def requirement(self, value: object, where: str) -> Requirement:
         f = self.fields(value, where, ("semantic", "spec"))
         if f["semantic"] is not None:
-            f["semantic"] = _semantic_from_wire(f["semantic"], f"{where}.semantic")
+            f["semantic"] = _semantic_from_wire(f["semantic"], f"{where}.semantic",
+                                                lenient=self.lenient)
         if f["spec"] is not None:
             f["spec"] = spec_from_wire(f["spec"], f"{where}.spec", lenient=self.lenient)
         return _build(Requirement, where, **f)

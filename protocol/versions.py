@@ -19,8 +19,11 @@ History: 1.1 added ``SearchHit.mapping`` (the column map of a heterogeneous matc
 1.2 added the optional ``privacy`` record inside a statistical spec (signed with it);
 1.3 added the signed ``spec_summary`` record (gossiped on its own topic, kept and
 synced like an announcement), ``spec_request``/``spec_response`` for full specs by
-content id, and summaries as search hits; 1.4 added replication filters (``holds`` in a
-digest, ``filters`` in a sync request) for nodes that keep part of the catalog.
+content id, and summaries as search hits; 1.4 added the optional ``range`` of a
+semantic spec's feature (a column's declared [low, high]; a node drops the keys a newer
+minor adds inside a semantic spec instead of refusing them) and replication filters
+(``holds`` in a digest, ``filters`` in a sync request) for nodes that keep part of the
+catalog.
 """
 
 from __future__ import annotations

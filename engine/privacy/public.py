@@ -20,6 +20,9 @@ nothing but public facts, so they cost no privacy:
 - `UNIT_NORM_BOUNDS`: every coordinate of a unit vector lies in [-1, 1], so text
   embeddings have public bounds by construction. Tables have none: their range is a
   fact about the columns only their owner can state.
+- `declared_bounds`: that statement, per column: the ``range`` each `Feature` of a
+  semantic spec's input declares (`engine.specification.semantic`), so that a column
+  of ages and one of incomes each get their own box instead of one range for all.
 
 A poor public choice costs utility, never privacy. Bounds are not estimated from the
 rows under a share of epsilon: in this mechanism they enter only the post-processing
@@ -33,8 +36,31 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 
+from engine.errors import SpecError
+from engine.hetero.features import shown_names
+from engine.specification.semantic import InputSpec
+
 UNIT_NORM_BOUNDS = (-1.0, 1.0)
 """Public bounds of unit-norm vectors (each coordinate of a unit vector is in [-1, 1])."""
+
+
+def declared_bounds(inp: InputSpec | None
+                    ) -> tuple[tuple[float, ...], tuple[float, ...]] | None:
+    """Per-column bounds ``(lows, highs)`` from the ranges `inp`'s features declare, as
+    `engine.privacy.dp.check_bounds` takes them; None when no feature declares one.
+
+    Raises `SpecError` naming the columns without a range when only some declare one:
+    a box needs every side, and guessing the missing ones would be a choice nobody
+    stated.
+    """
+    if inp is None or not any(r is not None for r in inp.ranges):
+        return None
+    missing = [f.name for f in inp.features if f.range is None]
+    if missing:
+        raise SpecError(f"bounds: {len(missing)} of the {inp.dimension} columns declare no "
+                        f"range: {shown_names(missing)}")
+    return (tuple(r[0] for r in inp.ranges if r is not None),
+            tuple(r[1] for r in inp.ranges if r is not None))
 
 
 def dimension_gamma(dim: int, *, unit_norm: bool = False) -> float:

@@ -3,12 +3,18 @@
 Every field may be left empty so that the same class describes a user's *partial*
 requirement; `require_complete()` states what a published learnware must fill in.
 Instances are frozen and validated at construction, so an invalid spec cannot exist.
+
+A `Feature` may declare its column's ``range`` (low, high): the values the column can
+take, stated by the owner (never computed from the rows: a declared range is public,
+and the rows' own minimum and maximum are two of the rows). The differentially
+private mode places its synthetic points inside it (`engine.privacy.public`).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from engine.errors import SpecError
@@ -26,6 +32,11 @@ MAX_FEATURES = 10_000
 MAX_LABELS = 10_000
 
 Label = int | str
+Range = tuple[float, float]
+
+FEATURE_FIELDS = ("name", "description", "unit", "kind", "range")
+INPUT_FIELDS = ("dimension", "features")
+OUTPUT_FIELDS = ("dimension", "descriptions", "labels")
 
 
 def _text(value: object, field_name: str, max_chars: int) -> str:
@@ -50,31 +61,60 @@ def _reject_unknown(data: Mapping[str, Any], allowed: Iterable[str], where: str)
         raise SpecError(f"{where}: unknown field(s) {', '.join(unknown)}")
 
 
+def declared_range(value: object, column: str) -> Range | None:
+    """A declared (low, high) as floats, or None; refused unless two finite numbers,
+    low below high (the error names the column)."""
+    if value is None:
+        return None
+    where = f"feature {column!r}: range"
+    if (isinstance(value, str | bytes) or not isinstance(value, Sequence) or len(value) != 2
+            or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in value)):
+        raise SpecError(f"{where}: expected [low, high], two numbers, got {value!r:.80}")
+    try:
+        low, high = float(value[0]), float(value[1])
+    except OverflowError:  # an integer beyond any float
+        raise SpecError(f"{where}: low and high must be finite numbers") from None
+    if not (math.isfinite(low) and math.isfinite(high)):
+        raise SpecError(f"{where}: low and high must be finite numbers, got "
+                        f"[{low!r}, {high!r}]")
+    if not low < high:
+        raise SpecError(f"{where}: low must be below high, got [{low!r}, {high!r}]")
+    return low, high
+
+
 @dataclass(frozen=True)
 class Feature:
-    """One input column: its name, what it means, and optionally its unit and type."""
+    """One input column: its name, what it means, and optionally its unit, type and
+    declared range ``(low, high)`` (see the module docstring)."""
 
     name: str
     description: str = ""
     unit: str = ""
     kind: str = ""
+    range: Range | None = None
 
     def __post_init__(self) -> None:
         _text(self.name, "feature.name", MAX_NAME_CHARS)
         _text(self.description, "feature.description", MAX_DESCRIPTION_CHARS)
         _text(self.unit, "feature.unit", MAX_TAG_CHARS)
         _text(self.kind, "feature.kind", MAX_TAG_CHARS)
+        object.__setattr__(self, "range", declared_range(self.range, self.name))
 
-    def to_dict(self) -> dict[str, str]:
-        return {"name": self.name, "description": self.description, "unit": self.unit,
-                "kind": self.kind}
+    def to_dict(self) -> dict[str, Any]:
+        """The map of the wire and the manifest; ``range`` only when declared, so a
+        feature without one is the same map as before ranges existed."""
+        out: dict[str, Any] = {"name": self.name, "description": self.description,
+                               "unit": self.unit, "kind": self.kind}
+        if self.range is not None:
+            out["range"] = list(self.range)
+        return out
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Feature:
-        _reject_unknown(data, ("name", "description", "unit", "kind"), "input.features[]")
+        _reject_unknown(data, FEATURE_FIELDS, "input.features[]")
         if "name" not in data:
             raise SpecError("input.features[]: missing field name")
-        return cls(**{k: data[k] for k in ("name", "description", "unit", "kind") if k in data})
+        return cls(**{k: data[k] for k in FEATURE_FIELDS if k in data})
 
 
 @dataclass(frozen=True)
@@ -99,14 +139,16 @@ class InputSpec:
     def from_columns(cls, names: Sequence[str],
                      descriptions: Sequence[str] | Mapping[str, str] | None = None, *,
                      units: Sequence[str] | Mapping[str, str] | None = None,
-                     kinds: Sequence[str] | Mapping[str, str] | None = None) -> InputSpec:
+                     kinds: Sequence[str] | Mapping[str, str] | None = None,
+                     ranges: Sequence[Range | None] | Mapping[str, Range] | None = None
+                     ) -> InputSpec:
         """An input spec of a table: one `Feature` per column, e.g. a header plus a data
         dictionary.
 
-        `descriptions`, `units` and `kinds` are either one string per column, in the
-        order of `names`, or a mapping from column name to string (columns left out get
-        ""). Names must be unique and non-empty: heterogeneous search and reuse map
-        columns by them (see `engine.hetero`).
+        `descriptions`, `units`, `kinds` and `ranges` are either one value per column,
+        in the order of `names`, or a mapping from column name to value (columns left
+        out get "", or no range). Names must be unique and non-empty: heterogeneous
+        search and reuse map columns by them (see `engine.hetero`).
         """
         if isinstance(names, str) or not isinstance(names, Sequence):
             raise SpecError("input.features: expected a sequence of column names")
@@ -121,25 +163,31 @@ class InputSpec:
                 raise SpecError(f"feature.name: column {name!r} appears twice")
             seen.add(name)
 
-        def per_column(values: Sequence[str] | Mapping[str, str] | None,
-                       what: str) -> list[str]:
+        def per_column(values: Sequence[Any] | Mapping[str, Any] | None, what: str,
+                       missing: Any = "") -> list[Any]:
             if values is None:
-                return [""] * len(cols)
+                return [missing] * len(cols)
             if isinstance(values, Mapping):
                 unknown = sorted(set(values) - seen)
                 if unknown:
                     raise SpecError(f"input.features: {what} for unknown column(s) "
                                     f"{', '.join(map(str, unknown))}")
-                return [values.get(name, "") for name in cols]
+                return [values.get(name, missing) for name in cols]
             if isinstance(values, str) or len(values) != len(cols):
                 raise SpecError(f"input.features: expected {len(cols)} {what} (one per "
                                 "column) or a mapping from column name")
             return list(values)
 
-        texts = zip(per_column(descriptions, "descriptions"), per_column(units, "units"),
-                    per_column(kinds, "kinds"), strict=True)
-        return cls(len(cols), tuple(Feature(name, d, u, k)
-                                    for name, (d, u, k) in zip(cols, texts, strict=True)))
+        columns = zip(cols, per_column(descriptions, "descriptions"),
+                      per_column(units, "units"), per_column(kinds, "kinds"),
+                      per_column(ranges, "ranges", None), strict=True)
+        return cls(len(cols), tuple(Feature(*column) for column in columns))
+
+    @property
+    def ranges(self) -> tuple[Range | None, ...]:
+        """Each column's declared range (None where a feature declares none); empty when
+        the spec has no features."""
+        return tuple(f.range for f in self.features)
 
     @property
     def described(self) -> bool:
@@ -151,7 +199,7 @@ class InputSpec:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> InputSpec:
-        _reject_unknown(data, ("dimension", "features"), "input")
+        _reject_unknown(data, INPUT_FIELDS, "input")
         if "dimension" not in data:
             raise SpecError("input: missing field dimension")
         feats = data.get("features", [])
@@ -194,7 +242,7 @@ class OutputSpec:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> OutputSpec:
-        _reject_unknown(data, ("dimension", "descriptions", "labels"), "output")
+        _reject_unknown(data, OUTPUT_FIELDS, "output")
         if "dimension" not in data:
             raise SpecError("output: missing field dimension")
         for key in ("descriptions", "labels"):
@@ -206,6 +254,9 @@ class OutputSpec:
 
 _FIELDS = ("data_type", "task_type", "library", "scenarios", "license", "name", "description",
            "input", "output")
+SEMANTIC_FIELDS = ("format", *_FIELDS)
+"""The keys of `SemanticSpec.to_dict` (those of its input, output and features:
+`INPUT_FIELDS`, `OUTPUT_FIELDS`, `FEATURE_FIELDS`)."""
 
 
 @dataclass(frozen=True)
@@ -273,6 +324,15 @@ class SemanticSpec:
         if self.task_type is TaskType.CLASSIFICATION and not self.output.labels:
             raise SpecError("output.labels: a classification learnware must list its labels")
 
+    def without_ranges(self) -> SemanticSpec:
+        """This spec with no column's declared range: what a requirement needs (search
+        matches columns by name and description; a range only bounds the owner's DP
+        fit, and a 1.3 peer refuses a requirement that carries one)."""
+        if self.input is None or all(r is None for r in self.input.ranges):
+            return self
+        features = tuple(replace(f, range=None) for f in self.input.features)
+        return replace(self, input=replace(self.input, features=features))
+
     def to_dict(self) -> dict[str, Any]:
         def v(x: Any) -> Any:
             return None if x is None else x.value
@@ -292,7 +352,7 @@ class SemanticSpec:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> SemanticSpec:
-        _reject_unknown(data, ("format", *_FIELDS), "semantic spec")
+        _reject_unknown(data, SEMANTIC_FIELDS, "semantic spec")
         version = data.get("format", SEMANTIC_FORMAT_VERSION)
         if version != SEMANTIC_FORMAT_VERSION:
             raise SpecError(

@@ -196,12 +196,18 @@ def _read_table(path: str, args: argparse.Namespace | None = None) -> Any:
     return table
 
 
-def _spec_of(table: Any, args: argparse.Namespace, data_type: str | None = None) -> Any:
+def _spec_of(table: Any, args: argparse.Namespace, data_type: str | None = None,
+             semantic: Any = None) -> Any:
+    """The RKME of `table` as the spec options say; `semantic`: the `SemanticSpec` read
+    from ``--semantic``, whose columns' declared ranges bound a DP spec's points."""
     from lwnode.errors import InputError
     from lwnode.userside.local import dp_choices, make_spec
 
     dp = _dp_options(args)  # a bad option names the option, not the data file
-    dp, notes = dp_choices(table, data_type, dp, market=_market_gammas(args))
+    where = getattr(args, "semantic", None)
+    dp, notes = dp_choices(table, data_type, dp, market=_market_gammas(args),
+                           declared=None if semantic is None else semantic.input,
+                           declared_in=str(where) if where else "a --semantic TOML")
     for note in notes:  # which public rule chose gamma (or bounds): the spec carries it
         print(f"differential privacy: {note}", file=sys.stderr)
     try:
@@ -273,7 +279,8 @@ def _cmd_pack(args: argparse.Namespace) -> int:
                                 allow_pickle=args.allow_pickle)
     semantic = read_semantic(args.semantic, table=table, data_name=args.data, model=model,
                              complete=True)
-    spec = _spec_of(table, args, semantic.data_type.value if semantic.data_type else None)
+    spec = _spec_of(table, args, semantic.data_type.value if semantic.data_type else None,
+                    semantic)
     privacy = _privacy_report(spec, table)  # printed below, kept in learnware.toml
     with _step("building the package"):
         try:
@@ -358,13 +365,13 @@ def _cmd_search(args: argparse.Namespace) -> int:
         table = _read_table(args.data, args)
         # The header (and any descriptions in --semantic) travel with the RKME: they
         # let the node match learnwares over other columns (heterogeneous search).
-        body["semantic"] = read_semantic(args.semantic, table=table,
-                                         data_name=args.data).to_dict()
-        spec = _spec_of(table, args)
+        semantic = read_semantic(args.semantic, table=table, data_name=args.data)
+        body["semantic"] = semantic.without_ranges().to_dict()  # ranges: for the DP fit only
+        spec = _spec_of(table, args, semantic=semantic)
         body["statistical"] = spec_json(spec)
         mine = (spec, table)  # measured after the answer: a dead node costs no extra fit
     elif args.semantic:
-        body["semantic"] = read_semantic(args.semantic).to_dict()
+        body["semantic"] = read_semantic(args.semantic).without_ranges().to_dict()
     elif args.spec:
         body["statistical"] = read_json_file(args.spec)
     if "semantic" not in body and "statistical" not in body:
@@ -712,7 +719,12 @@ def _cmd_spec_make(args: argparse.Namespace) -> int:
     if out.exists() and not args.force:
         raise InputError(f"{out} exists (use --force to replace it)")
     table = _read_table(args.data, args)
-    spec = _spec_of(table, args, args.type)
+    semantic = None
+    if args.semantic:  # its columns' ranges: the DP spec's bounds when --bounds is left out
+        from lwnode.userside.local import read_semantic
+
+        semantic = read_semantic(args.semantic, table=table, data_name=args.data)
+    spec = _spec_of(table, args, args.type, semantic)
     out.write_text(json.dumps(spec_json(spec)), encoding="utf-8")
     privacy = _privacy_report(spec, table)
     if args.json:
@@ -804,8 +816,10 @@ def _add_spec_options(p: argparse.ArgumentParser) -> None:
                          "image specs need it); the choice is printed")
     dp.add_argument("--bounds", metavar="LOW,HIGH",
                     help="public range every column can take, for the synthetic points "
-                         "(required with --epsilon for tables and images, e.g. --bounds=-3,3 "
-                         "for standardised columns; text embeddings: -1,1 by default)")
+                         "(required with --epsilon for images, and for tables unless each "
+                         "column declares its range = [LOW, HIGH] in --semantic's "
+                         "[input.columns]; wins over those; e.g. --bounds=-3,3 for "
+                         "standardised columns; text embeddings: -1,1 by default)")
 
 
 def _add_impute(p: argparse.ArgumentParser) -> None:
@@ -1015,6 +1029,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("data", metavar="data.csv|.npy")
     p.add_argument("-o", "--output", required=True, metavar="spec.json")
     p.add_argument("--type", choices=["table", "image"], help="default: from the array shape")
+    p.add_argument("--semantic", metavar="semantic.toml",
+                   help="describes the data's columns ([input.columns], checked against the "
+                   "header); with --epsilon and no --bounds, the range = [LOW, HIGH] each "
+                   "column declares there bounds the synthetic points")
     p.add_argument("--force", action="store_true", help="replace an existing output file")
     p.add_argument("--json", action="store_true",
                    help="print what was written and its privacy report as JSON")

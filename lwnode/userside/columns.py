@@ -8,14 +8,19 @@ mismatch):
 
     [input.columns]                       # a data dictionary, by column name
     births_lag1 = "births the day before"
-    temp = { description = "daily mean temperature", unit = "C", kind = "float" }
+    temp = { description = "daily mean temperature", unit = "C", kind = "float",
+             range = [-40, 50] }
 
     [[input.features]]                    # or one entry per column, in order
     name = "births_lag1"
     description = "births the day before"
+    range = [0, 2000]
 
 Descriptions are what lets a search or a reuse map columns across feature spaces
-(`engine.hetero`); names alone are enough when both sides use the same columns.
+(`engine.hetero`); names alone are enough when both sides use the same columns. A
+``range`` is the values the column can take, declared (not read from the rows): the
+differentially private mode places its synthetic points inside it
+(`lwnode.userside.privacy.resolve_dp`).
 """
 
 from __future__ import annotations
@@ -25,31 +30,39 @@ from typing import Any
 
 from engine.errors import SpecError
 from engine.hetero.features import shown_names
-from engine.specification.semantic import InputSpec
+from engine.specification.semantic import InputSpec, declared_range
 from lwnode.errors import InputError
 from lwnode.userside.tabular import Table
 
 TEXT_FIELDS = ("description", "unit", "kind")
+COLUMN_FIELDS = (*TEXT_FIELDS, "range")
 
 
-def _dictionary(columns: object, where: str) -> dict[str, dict[str, str]]:
-    """``input.columns`` as {name: {description, unit, kind}}."""
+def _dictionary(columns: object, where: str) -> dict[str, dict[str, Any]]:
+    """``input.columns`` as {name: {description, unit, kind, range}}; the range is
+    checked by `Feature` (finite, low below high), which names the column."""
     if not isinstance(columns, Mapping):
         raise InputError(f"{where}: input.columns must be a table of column = description")
-    out: dict[str, dict[str, str]] = {}
+    out: dict[str, dict[str, Any]] = {}
     for name, value in columns.items():
         if isinstance(value, str):
             value = {"description": value}
         if not isinstance(value, Mapping):
             raise InputError(f"{where}: input.columns.{name}: expected a description or a "
-                             "table with description, unit, kind")
-        unknown = sorted(set(value) - set(TEXT_FIELDS))
+                             f"table with {', '.join(COLUMN_FIELDS)}")
+        unknown = sorted(set(value) - set(COLUMN_FIELDS))
         if unknown:
             raise InputError(f"{where}: input.columns.{name}: unknown field(s) "
-                             f"{', '.join(unknown)} (expected {', '.join(TEXT_FIELDS)})")
-        if not all(isinstance(v, str) for v in value.values()):
-            raise InputError(f"{where}: input.columns.{name}: values must be strings")
-        out[str(name)] = {k: str(v) for k, v in value.items()}
+                             f"{', '.join(unknown)} (expected {', '.join(COLUMN_FIELDS)})")
+        if not all(isinstance(value[k], str) for k in TEXT_FIELDS if k in value):
+            raise InputError(f"{where}: input.columns.{name}: {', '.join(TEXT_FIELDS)} "
+                             "must be strings")
+        out[str(name)] = dict(value)
+        if "range" in value:  # refused here, so that the error names the TOML
+            try:
+                out[str(name)]["range"] = declared_range(value["range"], str(name))
+            except SpecError as exc:
+                raise InputError(f"{where}: {exc}") from None
     return out
 
 
@@ -86,7 +99,8 @@ def complete_input(inp: Mapping[str, Any], table: Table, where: str, data_name: 
             spec = InputSpec.from_columns(
                 header, {n: d.get("description", "") for n, d in described.items()},
                 units={n: d.get("unit", "") for n, d in described.items()},
-                kinds={n: d.get("kind", "") for n, d in described.items()})
+                kinds={n: d.get("kind", "") for n, d in described.items()},
+                ranges={n: d["range"] for n, d in described.items() if "range" in d})
         except SpecError as exc:
             raise InputError(f"{data_name}: {exc}") from None
         out["features"] = [f.to_dict() for f in spec.features]

@@ -110,11 +110,15 @@ def data_space(table: Table, data_type: str | None = None) -> tuple[str, int]:
 
 def dp_choices(table: Table, data_type: str | None, dp: dict[str, Any] | None, *,
                market: Callable[[str], Mapping[float, int] | None] | None = None,
-               name: Callable[[str], str] | None = None
+               name: Callable[[str], str] | None = None,
+               declared: InputSpec | None = None, declared_in: str | None = "a --semantic TOML"
                ) -> tuple[dict[str, Any] | None, list[str]]:
     """`dp` with gamma and bounds chosen from public facts where the user left them out,
     and what chose them (`lwnode.userside.privacy.resolve_dp`). `market(space)`: the
-    gammas of that space's specs the user's node knows, or None when it cannot say."""
+    gammas of that space's specs the user's node knows, or None when it cannot say;
+    `declared`: the columns of the semantic spec written in `declared_in` (their
+    ``range``s bound a table's synthetic points; None: the caller has nowhere to
+    declare them, so no error suggests it)."""
     from lwnode.userside.privacy import cli_name, resolve_dp
 
     if dp is None:
@@ -122,7 +126,8 @@ def dp_choices(table: Table, data_type: str | None, dp: dict[str, Any] | None, *
     space, dim = data_space(table, data_type)
     known = None if market is None or dp.get("gamma") is not None else market(space)
     return resolve_dp(dp, kind=data_kind(table, data_type), dim=dim, space=space,
-                      market=known, name=name or cli_name)
+                      market=known, name=name or cli_name, declared=declared,
+                      declared_in=declared_in)
 
 
 def spec_privacy_report(spec: RKMESpec, table: Table) -> Any:

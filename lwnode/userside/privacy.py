@@ -12,6 +12,9 @@
 
 gamma and bounds are *public* inputs the user declares: reading them from the rows
 would spend privacy the (epsilon, delta) does not account for (`engine.privacy.dp`).
+Left out, `resolve_dp` fills them from public facts and says which: gamma from the
+market or the dimension, a table's bounds from the ``range`` each column declares in
+the semantic TOML (one box per column), a text embedding's from the unit sphere.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from typing import Any
 from engine.errors import SpecError
 from engine.params import Interval, check_param
 from engine.specification.rkme import RKMESpec
+from engine.specification.semantic import InputSpec
 from lwnode.errors import InputError
 
 DEFAULT_DELTA = 1e-5
@@ -68,64 +72,104 @@ def parse_dp(epsilon: float | str | None, delta: float | str | None,
 
 
 def resolve_dp(dp: dict[str, Any] | None, *, kind: str, dim: int, space: str,
-               market: Mapping[float, int] | None = None, name: Name = cli_name
+               market: Mapping[float, int] | None = None, name: Name = cli_name,
+               declared: InputSpec | None = None, declared_in: str | None = None
                ) -> tuple[dict[str, Any] | None, list[str]]:
     """`dp` (from `parse_dp`) with gamma and bounds filled from public facts, and one
     line per value saying where it came from; an `InputError` saying exactly what to
     pass when no public rule can supply one. Nothing here reads a row: `dim` and
     `space` are the data's shape, `market` the gammas ({gamma: specs}) of the specs of
-    `space` the user's node knows (public: each travels signed), None when not asked.
+    `space` the user's node knows (public: each travels signed), None when not asked,
+    `declared` the columns of the semantic spec, whose ``range``s are the owner's
+    statement, and `declared_in` where the caller can write them (a file, "a --semantic
+    TOML"; None: nowhere, so no error suggests it).
 
     An explicit value always wins. gamma: the market's convention, else the data-free
     rule for the dimension (tables and text; image features have none); bounds: the
-    unit-norm range for text embeddings; a table's range only its owner can state
-    (`engine.privacy.public`).
+    ranges a table's columns declare, the unit-norm range for text embeddings; a
+    table's range only its owner can state (`engine.privacy.public`).
     """
     if dp is None:
         return None, []
-    from engine.privacy.public import (
-        UNIT_NORM_BOUNDS,
-        dimension_gamma,
-        market_gamma,
-        power_of_two,
-    )
+    from engine.privacy.public import power_of_two
+
+    out = dict(dp)
+    notes: list[str] = []
+    source = ""
+    if out.get("gamma") is None:
+        out["gamma"], source = _public_gamma(kind, dim, space, market, name)
+        notes.append(f"gamma {power_of_two(out['gamma'])} (public): {source}; "
+                     f"{name('gamma')} G chooses another")
+    if out.get("bounds") is None:
+        out["bounds"], note = _public_bounds(kind, dim, declared, declared_in, name,
+                                             gamma=out["gamma"], source=source)
+        notes.append(note)
+    return out, notes
+
+
+def _public_gamma(kind: str, dim: int, space: str, market: Mapping[float, int] | None,
+                  name: Name) -> tuple[float, str]:
+    """The market's convention, else the data-free rule, and the words saying which."""
+    from engine.privacy.public import dimension_gamma, market_gamma
 
     rule = None if kind == "image" else dimension_gamma(dim, unit_norm=kind == "text")
-    out, notes, source = dict(dp), [], ""
     asked = ("your node knows no spec in " + space if market is not None
              else "no node answered for the market's convention")
-    if out.get("gamma") is None:
-        chosen = market_gamma(market or {}, rule)
-        if chosen is not None:
-            assert market is not None
-            source = (f"the market's convention ({int(market[chosen])} of the "
-                      f"{sum(int(c) for c in market.values())} spec(s) in {space} your node "
-                      "knows use it)")
-        elif rule is not None:
-            chosen = rule
-            source = ("the data-free rule for unit-norm vectors, 2^round(log2(1))"
+    chosen = market_gamma(market or {}, rule)
+    if chosen is not None:
+        assert market is not None
+        return chosen, (f"the market's convention ({int(market[chosen])} of the "
+                        f"{sum(int(c) for c in market.values())} spec(s) in {space} your "
+                        "node knows use it)")
+    if rule is not None:
+        return rule, ("the data-free rule for unit-norm vectors, 2^round(log2(1))"
                       if kind == "text" else f"the data-free rule for {dim} standardised "
                       f"columns, 2^round(log2(1/{dim})), as {asked}")
-        else:
-            raise InputError(f"{name('gamma')}: no public rule for {space}: {asked} and image "
-                             f"features have no data-free rule; pass {name('gamma')} G (a "
-                             "number you choose without reading the images)")
-        out["gamma"] = chosen
-        notes.append(f"gamma {power_of_two(chosen)} (public): {source}; {name('gamma')} G "
-                     "chooses another")
-    if out.get("bounds") is None:
-        if kind != "text":
-            suggest = (f"; {name('gamma')} can stay out: {power_of_two(out['gamma'])}, "
-                       f"{source}" if source else "")
-            raise InputError(f"{name('bounds')}: differential privacy ({name('epsilon')}) "
-                             f"needs the range your {dim} columns can take, as {name('bounds')}"
-                             "=LOW,HIGH (e.g. -3,3 for standardised columns, 0,1 for "
-                             "pixels): what the columns are, stated by you, not read from the "
-                             f"rows (that would spend privacy){suggest}")
-        out["bounds"] = UNIT_NORM_BOUNDS
-        notes.append("bounds -1,1 (public): every coordinate of a unit-norm embedding lies "
-                     "in them")
-    return out, notes
+    raise InputError(f"{name('gamma')}: no public rule for {space}: {asked} and image "
+                     f"features have no data-free rule; pass {name('gamma')} G (a "
+                     "number you choose without reading the images)")
+
+
+def _public_bounds(kind: str, dim: int, declared: InputSpec | None, declared_in: str | None,
+                   name: Name, *, gamma: float, source: str) -> tuple[Any, str]:
+    """Bounds no row chose, and the words saying which rule chose them: the columns'
+    declared ranges (tables), the unit-norm range (text); else what to pass."""
+    from engine.privacy.public import UNIT_NORM_BOUNDS, declared_bounds, power_of_two
+
+    if kind == "text":
+        return UNIT_NORM_BOUNDS, ("bounds -1,1 (public): every coordinate of a unit-norm "
+                                  "embedding lies in them")
+    where = declared_in or "the semantic spec"
+    needs = f"{name('bounds')}: differential privacy ({name('epsilon')}) needs"
+    try:
+        per_column = declared_bounds(declared) if kind == "table" else None
+    except SpecError as exc:  # only some columns declare one
+        missing = str(exc).removeprefix("bounds: ")
+        raise InputError(f"{needs} the range of every column; in {where}, {missing}: give "
+                         f"each a range = [LOW, HIGH], or pass {name('bounds')}=LOW,HIGH "
+                         "for all") from None
+    if per_column is not None and len(per_column[0]) == dim:
+        return per_column, (f"bounds per column (public): the ranges {where} declares for "
+                            f"its {dim} columns ({_shown_ranges(declared)}); "
+                            f"{name('bounds')}=LOW,HIGH sets one range for all")
+    per_column_hint = (f" or, per column, range = [LOW, HIGH] beside each in "
+                       f"[input.columns] of {declared_in}" if kind == "table" and declared_in
+                       else "")
+    suggest = (f"; {name('gamma')} can stay out: {power_of_two(gamma)}, {source}"
+               if source else "")
+    raise InputError(f"{needs} the range your {dim} columns can take, as "
+                     f"{name('bounds')}=LOW,HIGH (e.g. -3,3 for standardised columns, 0,1 "
+                     f"for pixels){per_column_hint}: what the columns are, stated by you, not "
+                     f"read from the rows (that would spend privacy){suggest}")
+
+
+def _shown_ranges(declared: InputSpec | None, at_most: int = 3) -> str:
+    """"age 0..120, income 0..1e+06, ... (12 in all)": the first declared ranges."""
+    assert declared is not None
+    shown = [f"{f.name} {f.range[0]:g}..{f.range[1]:g}" for f in declared.features[:at_most]
+             if f.range is not None]
+    more = len(declared.features) - at_most
+    return ", ".join(shown) + (f", ... ({len(declared.features)} in all)" if more > 0 else "")
 
 
 def _given(value: object) -> bool:

@@ -373,6 +373,36 @@ async def test_a_dp_requirement_sends_a_spec_that_says_so(node, http, centres):
     assert _leftovers(node) == []
 
 
+async def test_a_dp_requirement_takes_each_columns_range_from_its_toml(node, http, centres):
+    x = region_rows(centres, 0, 200, seed=9)
+    ranges = "".join(f"f{j} = {{ description = \"feature {j}\", range = [{-20 - j}, {20 + j}] }}\n"
+                     for j in range(D))
+    toml = ("[input.columns]\n" + ranges).encode()
+    r = await http.post(f"{node.url}/v1/web/requirement", data=_form(
+        data=("mine.csv", _csv(x)), semantic=("cols.toml", toml), epsilon="1", gamma="0.1"))
+    body = await r.json()
+    assert r.status == 200, body
+    points = np.asarray(body["statistical"]["points"])
+    assert all((np.abs(points[:, j]) <= 20 + j).all() for j in range(D))
+    # the columns the page searches with: named and described, the ranges left here
+    assert [f["name"] for f in body["input"]["features"]] == [f"f{j}" for j in range(D)]
+    assert all("range" not in f for f in body["input"]["features"])
+    assert body["dp_choices"] == [f"bounds per column (public): the ranges cols.toml declares "
+                                  f"for its {D} columns (f0 -20..20, f1 -21..21, f2 -22..22, "
+                                  f"... ({D} in all)); bounds=LOW,HIGH sets one range for all"]
+    # some columns without one: a 400 naming them, in the page's words
+    toml = ("[input.columns]\n" + ranges.split("\n", 1)[1]).encode()
+    await _error(await http.post(f"{node.url}/v1/web/requirement", data=_form(
+        data=("mine.csv", _csv(x)), semantic=("cols.toml", toml), epsilon="1", gamma="0.1")),
+        400, "bounds: differential privacy (epsilon) needs the range of every column; in "
+        f"cols.toml, 1 of the {D} columns declare no range: f0")
+    await _error(await http.post(f"{node.url}/v1/web/requirement", data=_form(
+        data=("mine.csv", _csv(x)), epsilon="1", gamma="0.1")), 400,
+        "or, per column, range = [LOW, HIGH] beside each in [input.columns] of a TOML under "
+        "“Describe your columns”")
+    assert _leftovers(node) == []
+
+
 @pytest.mark.parametrize(("fields", "words"), [
     ({**DP, "epsilon": "-1"}, "epsilon: expected a number in (0, 10], got -1.0"),
     ({**DP, "epsilon": "lots"}, "epsilon: expected a number, got 'lots'"),

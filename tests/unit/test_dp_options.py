@@ -148,3 +148,114 @@ def test_bad_dp_options_are_refused_before_any_fit(tmp_path, capsys, argv, messa
     data, out = _rows_csv(tmp_path), tmp_path / "spec.json"
     assert main(["spec", "make", str(data), "-o", str(out), "--epsilon", "1", *argv]) != 0
     assert message in " ".join(capsys.readouterr().err.split()) and not out.exists()
+
+
+# -- bounds per column: the range each column declares in --semantic ----------------------------
+RANGES = ('[input.columns]\nage = {{ description = "age in years", range = [0, 120] }}\n'
+          'z = {{ description = "a standardised score"{z} }}\n'
+          't = {{ description = "temperature, C", range = [1000, 1010] }}\n')
+
+
+def _ranged_csv(tmp_path, n=200):
+    rng = np.random.default_rng(5)
+    x = np.c_[rng.uniform(0, 120, n), rng.normal(size=n), rng.uniform(1000, 1010, n)]
+    data = tmp_path / "rows.csv"
+    data.write_text("age,z,t\n" + "\n".join(",".join(f"{v:.4f}" for v in r) for r in x))
+    return data, x
+
+
+def _points(path):
+    return np.asarray(json.loads(path.read_text())["points"], dtype=float)
+
+
+def test_spec_make_bounds_each_column_by_the_range_semantic_declares(tmp_path, capsys):
+    data, _ = _ranged_csv(tmp_path)
+    sem, out = tmp_path / "sem.toml", tmp_path / "spec.json"
+    sem.write_text(RANGES.format(z=", range = [-4, 4]"))
+    code = main(["spec", "make", str(data), "-o", str(out), "--semantic", str(sem),
+                 "--epsilon", "1", "--gamma", "0.25", "--points", "20"])
+    err = " ".join(capsys.readouterr().err.split())
+    assert code == 0, err
+    points = _points(out)
+    lo, hi = np.array([0, -4, 1000]), np.array([120, 4, 1010])
+    assert ((points >= lo) & (points <= hi)).all()
+    assert (f"differential privacy: bounds per column (public): the ranges {sem} declares for "
+            "its 3 columns (age 0..120, z -4..4, t 1000..1010); --bounds=LOW,HIGH sets one "
+            "range for all") in err
+    # an explicit --bounds wins, and no rule is said
+    code = main(["spec", "make", str(data), "-o", str(out), "--force", "--semantic", str(sem),
+                 "--epsilon", "1", "--gamma", "0.25", "--bounds=-1,1", "--points", "20"])
+    assert code == 0 and "differential privacy:" not in capsys.readouterr().err
+    assert np.abs(_points(out)).max() <= 1
+
+
+def test_columns_without_a_range_or_a_bad_range_are_refused_naming_them(tmp_path, capsys):
+    data, _ = _ranged_csv(tmp_path)
+    sem, out = tmp_path / "sem.toml", tmp_path / "spec.json"
+    sem.write_text(RANGES.format(z=""))
+    argv = ["spec", "make", str(data), "-o", str(out), "--semantic", str(sem), "--epsilon", "1",
+            "--gamma", "0.25"]
+    assert main(argv) != 0 and not out.exists()
+    assert (f"--bounds: differential privacy (--epsilon) needs the range of every column; in "
+            f"{sem}, 1 of the 3 columns declare no range: z: give each a range = [LOW, HIGH], "
+            "or pass --bounds=LOW,HIGH for all") in " ".join(capsys.readouterr().err.split())
+    sem.write_text(RANGES.format(z=", range = [4, -4]"))
+    assert main(argv) != 0 and not out.exists()
+    assert (f"{sem}: feature 'z': range: low must be below high, got [4.0, -4.0]"
+            in " ".join(capsys.readouterr().err.split()))
+
+
+def test_pack_bounds_the_dp_spec_by_the_declared_ranges_and_keeps_them(tmp_path, capsys):
+    import skops.io as sio
+    from sklearn.linear_model import LogisticRegression
+
+    from engine.package import open_package
+
+    data, x = _ranged_csv(tmp_path)
+    model = tmp_path / "model.skops"
+    sio.dump(LogisticRegression(max_iter=500).fit(x, np.where(x[:, 1] > 0, "hi", "lo")), model)
+    sem, pkg = tmp_path / "sem.toml", tmp_path / "pkg.zip"
+    sem.write_text('name = "ranged"\ndata_type = "table"\ntask_type = "classification"\n'
+                   'library = "scikit_learn"\n' + RANGES.format(z=", range = [-4, 4]"))
+    code = main(["pack", "--model", str(model), "--data", str(data), "--semantic", str(sem),
+                 "-o", str(pkg), "--epsilon", "1", "--gamma", "0.25", "--points", "20"])
+    err = " ".join(capsys.readouterr().err.split())
+    assert code == 0, err
+    assert "differential privacy: bounds per column (public): the ranges" in err
+    package = open_package(pkg.read_bytes())
+    points = package.spec.points_
+    assert ((points >= [0, -4, 1000]) & (points <= [120, 4, 1010])).all()
+    # the declaration travels with the learnware: the package's semantic spec keeps it
+    assert package.semantic.input.ranges == ((0.0, 120.0), (-4.0, 4.0),
+                                                      (1000.0, 1010.0))
+
+
+def test_search_fits_within_the_declared_ranges_but_sends_no_range(tmp_path, monkeypatch):
+    import lwnode.cli.commands as commands
+
+    sent: list[dict] = []
+
+    class Node:  # stands in for the user's node: what would search send it?
+        def __init__(self, *args, **kwargs) -> None:
+            pass
+
+        def health(self) -> dict:
+            return {}
+
+        def search(self, body: dict) -> dict:
+            sent.append(body)
+            raise KeyboardInterrupt  # stop here: the body is what this test is about
+
+    monkeypatch.setattr(commands, "_client", Node)
+    data, _ = _ranged_csv(tmp_path)
+    sem = tmp_path / "sem.toml"
+    sem.write_text(RANGES.format(z=", range = [-4, 4]"))
+    main(["search", "--data", str(data), "--semantic", str(sem), "--epsilon", "1",
+          "--gamma", "0.25", "--points", "20"])
+    (body,) = sent
+    points = np.asarray(body["statistical"]["points"])
+    assert ((points >= [0, -4, 1000]) & (points <= [120, 4, 1010])).all()
+    # search matches columns by name and description; the ranges bound the fit only
+    features = body["semantic"]["input"]["features"]
+    assert [f["name"] for f in features] == ["age", "z", "t"]
+    assert all("range" not in f for f in features)

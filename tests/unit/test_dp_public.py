@@ -93,3 +93,62 @@ def test_the_catalog_counts_the_live_gammas_of_a_space_only():
     catalog.remove("lw0")
     assert catalog.gammas("table/d=3") == {0.25: 1, 0.5: 1}
     assert catalog.gammas("table/d=9") == {}
+
+
+# -- bounds per column, from the ranges the semantic spec declares ----------------------------
+def _columns(**ranges):
+    from engine.specification.semantic import InputSpec
+
+    return InputSpec.from_columns(list(ranges), ranges={k: v for k, v in ranges.items() if v})
+
+
+def test_declared_ranges_are_per_column_bounds_and_partial_ones_name_the_rest():
+    from engine.errors import SpecError
+    from engine.privacy.public import declared_bounds
+
+    assert declared_bounds(None) is None and declared_bounds(_columns(a=None, b=None)) is None
+    assert declared_bounds(_columns(age=(0, 120), z=(-4, 4))) == ((0.0, -4.0), (120.0, 4.0))
+    with pytest.raises(SpecError, match=r"^bounds: 2 of the 3 columns declare no range: b, c$"):
+        declared_bounds(_columns(a=(0, 1), b=None, c=None))
+
+
+def test_declared_ranges_bound_a_table_and_the_rule_is_said():
+    declared = _columns(age=(0, 120), z=(-4, 4), t=(-6, -2))
+    dp, notes = resolve_dp({**EPS_ONLY, "gamma": 0.25}, kind="table", dim=3, space="table/d=3",
+                           declared=declared, declared_in="sem.toml")
+    assert dp is not None and dp["bounds"] == ((0.0, -4.0, -6.0), (120.0, 4.0, -2.0))
+    assert notes == ["bounds per column (public): the ranges sem.toml declares for its 3 "
+                     "columns (age 0..120, z -4..4, t -6..-2); --bounds=LOW,HIGH sets one "
+                     "range for all"]
+
+
+def test_an_explicit_bounds_wins_over_the_declared_ranges():
+    dp, notes = resolve_dp({**EPS_ONLY, "gamma": 0.25, "bounds": (-9.0, 9.0)}, kind="table",
+                           dim=2, space="table/d=2", declared=_columns(a=(0, 1), b=(0, 2)),
+                           declared_in="sem.toml")
+    assert dp is not None and dp["bounds"] == (-9.0, 9.0) and notes == []
+
+
+def test_some_columns_without_a_range_are_named_in_the_callers_words():
+    with pytest.raises(InputError, match=r"^bounds: differential privacy \(epsilon\) needs the "
+                       r"range of every column; in cols.toml, 1 of the 2 columns declare no "
+                       r"range: b: give each a range = \[LOW, HIGH\], or pass bounds=LOW,HIGH "
+                       r"for all$"):
+        resolve_dp({**EPS_ONLY, "gamma": 0.25}, kind="table", dim=2, space="table/d=2",
+                   declared=_columns(a=(0, 1), b=None), declared_in="cols.toml",
+                   name=lambda field: field)
+
+
+def test_without_ranges_the_refusal_says_where_they_could_be_declared():
+    with pytest.raises(InputError, match=r"or, per column, range = \[LOW, HIGH\] beside each "
+                       r"in \[input.columns\] of a --semantic TOML: what the columns are"):
+        resolve_dp({**EPS_ONLY, "gamma": 0.25}, kind="table", dim=2, space="table/d=2",
+                   declared_in="a --semantic TOML")
+    # where nothing can declare them (the page's pack), nothing suggests it
+    with pytest.raises(InputError) as nowhere:
+        resolve_dp({**EPS_ONLY, "gamma": 0.25}, kind="table", dim=2, space="table/d=2")
+    assert "per column" not in str(nowhere.value)
+    # image features are not the declared columns (pixels): their ranges are not used
+    with pytest.raises(InputError, match="needs the range your 128 columns"):
+        resolve_dp({**EPS_ONLY, "gamma": 0.25}, kind="image", dim=128, space="image/x",
+                   declared=_columns(a=(0, 1)), declared_in="sem.toml")

@@ -92,3 +92,22 @@ def test_search_still_finds_the_users_task_at_epsilon_1():
         sample(t, 1000, 50 + 3 * t + draw)), o) for o in owners])) == t
         for t in range(3) for draw in range(3)]
     assert sum(found) >= 7, found
+
+
+def test_per_column_bounds_keep_each_column_of_the_points_in_its_own_range():
+    from engine.privacy.public import declared_bounds
+    from engine.specification.semantic import InputSpec
+
+    rng = np.random.default_rng(4)
+    x = np.c_[rng.uniform(0, 120, 300), rng.normal(size=300), rng.uniform(1000, 1010, 300)]
+    x[:5, 1] = 9.0  # rows outside a declared range still count in the mean, unclipped
+    declared = InputSpec.from_columns(["age", "z", "t"],
+                                      ranges={"age": (0, 120), "z": (-4, 4), "t": (1000, 1010)})
+    bounds = declared_bounds(declared)
+    spec = RKMETableSpec(**{**DP, "bounds": bounds, "n_points": 30}, random_state=0).fit(x)
+    lo, hi = np.array(bounds[0]), np.array(bounds[1])
+    assert ((spec.points_ >= lo) & (spec.points_ <= hi)).all()
+    # each column's own box, not one range for all: the third column never leaves 1000..1010
+    assert spec.points_[:, 2].min() >= 1000 and spec.points_[:, 1].max() <= 4
+    with pytest.raises(SpecError, match="bounds: need finite low < high for every column"):
+        RKMETableSpec(**{**DP, "bounds": ((0, 5, 1000), (120, 4, 1010))}).fit(x)

@@ -78,3 +78,58 @@ def test_require_complete():
     with pytest.raises(SpecError, match="labels"):
         SemanticSpec(data_type="table", task_type="classification", name="x",
                      input=InputSpec(1), output=OutputSpec(1)).require_complete()
+
+
+# -- a column's declared range (the DP mode's per-column bounds) ---------------------------
+def test_a_declared_range_is_two_floats_and_round_trips():
+    age = Feature("age", "years", range=[0, 120])
+    assert age.range == (0.0, 120.0) and all(isinstance(v, float) for v in age.range)
+    assert age.to_dict()["range"] == [0.0, 120.0]
+    spec = SemanticSpec(input=InputSpec(2, (age, Feature("spend"))))
+    assert SemanticSpec.from_dict(spec.to_dict()) == spec
+    assert spec.input is not None and spec.input.ranges == ((0.0, 120.0), None)
+
+
+def test_a_feature_without_a_range_is_the_same_map_as_before_ranges_existed():
+    assert Feature("spend", "monthly", "EUR").to_dict() == {
+        "name": "spend", "description": "monthly", "unit": "EUR", "kind": ""}
+
+
+@pytest.mark.parametrize(("value", "words"), [
+    ([1], r"feature 'age': range: expected \[low, high\], two numbers, got \[1\]"),
+    ([0, 1, 2], "two numbers"),
+    ("0,1", "two numbers, got '0,1'"),
+    ([0, "120"], "two numbers"),
+    ([True, 2], "two numbers"),  # a bool is not a number here
+    ({"low": 0, "high": 1}, "two numbers"),
+    ([120, 0], r"feature 'age': range: low must be below high, got \[120.0, 0.0\]"),
+    ([5, 5], "low must be below high"),
+    ([float("nan"), 1], "low and high must be finite numbers"),
+    ([0, float("inf")], "low and high must be finite numbers"),
+    ([-(10**400), 0], "low and high must be finite numbers"),  # beyond any float
+])
+def test_a_bad_range_is_refused_naming_the_column(value, words):
+    with pytest.raises(SpecError, match=words):
+        Feature("age", range=value)
+    with pytest.raises(SpecError, match="feature 'age': range"):
+        InputSpec.from_dict({"dimension": 1, "features": [{"name": "age", "range": value}]})
+
+
+def test_ranges_per_column_by_name_or_in_order():
+    by_name = InputSpec.from_columns(["a", "b"], ranges={"b": (-1, 1)})
+    assert by_name.ranges == (None, (-1.0, 1.0))
+    in_order = InputSpec.from_columns(["a", "b"], ranges=[(0, 1), (2, 3)])
+    assert in_order.ranges == ((0.0, 1.0), (2.0, 3.0))
+    with pytest.raises(SpecError, match="ranges for unknown column"):
+        InputSpec.from_columns(["a"], ranges={"z": (0, 1)})
+    with pytest.raises(SpecError, match=r"expected 2 ranges \(one per column\)"):
+        InputSpec.from_columns(["a", "b"], ranges=[(0, 1)])
+
+
+def test_without_ranges_keeps_everything_else():
+    spec = SemanticSpec(name="x", input=InputSpec.from_columns(
+        ["a", "b"], ["first", "second"], ranges={"a": (0, 1)}))
+    bare = spec.without_ranges()
+    assert bare.input is not None and bare.input.ranges == (None, None)
+    assert [f.description for f in bare.input.features] == ["first", "second"]
+    assert bare.name == "x" and bare.without_ranges() is bare

@@ -78,7 +78,8 @@ _SEMANTIC = {**_FILE, "x-file-suffixes": SEMANTIC_SUFFIXES,
              "description": "Optional .toml describing the data's columns by "
                                      "header name ([input.columns] name = \"description\"), "
                                      "as lwnode's --semantic: lets learnwares over other "
-                                     "columns be found and reused"}
+                                     "columns be found and reused; a range = [LOW, HIGH] "
+                                     "beside a column bounds a DP spec's points"}
 
 _DP = {
     "epsilon": {**_NUM, "minimum": 0, "exclusiveMinimum": True, "maximum": MAX_EPSILON,
@@ -97,9 +98,11 @@ _DP = {
     "bounds": {**_STR, "pattern": rf"^(\s*{_FLOAT}\s*,\s*{_FLOAT}\s*|\s*)$",
                "description": "LOW,HIGH: public range of every column for the DP spec's "
                               "synthetic points, LOW below HIGH (--bounds); required with "
-                              "epsilon for tables, as the answer's 400 says (empty: text "
-                              "embeddings get -1,1), "
-                              "refused without"},
+                              "epsilon for tables, as the answer's 400 says, unless the "
+                              "requirement's semantic TOML declares range = [LOW, HIGH] for "
+                              "every column (then each column gets its own; an explicit "
+                              "bounds wins); empty: text embeddings get -1,1; refused "
+                              "without epsilon"},
 }
 """The opt-in differential privacy fields of requirement and pack (`lwnode.userside.
 privacy.parse_dp`, shared with the command line)."""

@@ -73,7 +73,7 @@ from lwnode.http.guard import token_ok
 from lwnode.http.web.answers import read_answer
 from lwnode.http.web.forms import Form, read_form
 from lwnode.http.web.jobs import WebJobs
-from lwnode.http.web.worker import MODEL_SUFFIXES
+from lwnode.http.web.worker import COLUMNS_TOML, MODEL_SUFFIXES
 from lwnode.node.service import NodeService, package_path
 from lwnode.userside.local import NEEDS_LABELS, Fetched
 from lwnode.userside.local import REUSE_METHODS as METHODS
@@ -253,14 +253,17 @@ def _requirement(form: Form, n_points: int, dp: dict[str, Any] | None,
         # not lowered to the row count: the private fit gives small data fewer points
         # by itself (each point stands for >= 10 rows), and refuses too few rows
         # gamma left out: the convention of this node's market (its catalog's gammas)
-        dp, chosen = dp_choices(table, None, dp, market=market, name=_page_name)
+        dp, chosen = dp_choices(table, None, dp, market=market, name=_page_name,
+                                declared=semantic.input,
+                                declared_in=COLUMNS_TOML if toml is None else toml.name)
         spec = make_spec(table, n_points=n_points, dp=dp)
     except InputError as exc:
         raise BadRequest(form.clean(str(exc))) from None
     seconds = time.perf_counter() - began
+    shared = semantic.without_ranges()  # what the page searches with: ranges bound the fit
     return {"statistical": jsonio.spec_json(spec), "privacy_note": privacy_note(spec),
             "privacy_report": spec_privacy_report(spec, table).to_dict(),
-            "input": None if semantic.input is None else semantic.input.to_dict(),
+            "input": None if shared.input is None else shared.input.to_dict(),
             "file": data.name, "bytes": data.size,
             "rows": len(table.values), "shape": list(table.values.shape[1:]),
             "columns": list(table.columns), "points": len(spec.points_), "dp_choices": chosen,

@@ -37,8 +37,10 @@ def _input_errors() -> tuple[type[BaseException], ...]:
     return (InputError, ReuseError, SpecError, PackageError, ModelLoadError)
 
 
+COLUMNS_TOML = "a TOML under “Describe your columns”"
+"""The page's optional columns TOML, in its words (the command line's ``--semantic``)."""
 _PAGE_WORDS = (
-    ("a --semantic TOML", "a TOML under “Describe your columns”"),
+    ("a --semantic TOML", COLUMNS_TOML),
     ("(chosen by itself when --method is left out)", "(chosen by itself by the method "
                                                       "“automatic”)"),
     ("lwnode reuse --labels fits", "Reuse with labels fits"),
@@ -154,7 +156,9 @@ def pack_job(job: dict[str, Any]) -> dict[str, Any]:
     except InputError as exc:
         raise InputError(str(exc).replace(f"{toml_path}: ", "semantic spec: ")) from None
     data_type = semantic.data_type.value if semantic.data_type else None
-    dp, chosen = dp_choices(table, data_type, job.get("dp"), name=lambda field: field)
+    # the page's pack takes no columns TOML: its bounds are one range for all columns
+    dp, chosen = dp_choices(table, data_type, job.get("dp"), name=lambda field: field,
+                            declared_in=None)
     spec = make_spec(table, data_type=data_type, dp=dp)  # None: private default
     privacy = spec_privacy_report(spec, table)
     data = build_bytes(model, semantic, spec, trusted_types=tuple(job.get("trusted_types", ())),
