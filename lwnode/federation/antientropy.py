@@ -71,10 +71,13 @@ class RoundResult:
 
 # -- digests (store thread) --------------------------------------------------------------------
 def digest_entries(store: Store, start: str = "", end: str = "",
-                   filters: Sequence[ReplicationFilter] = ()) -> list[DigestEntry]:
+                   filters: Sequence[ReplicationFilter] = (), exempt: str = "",
+                   exempt_filters: Sequence[ReplicationFilter] = ()) -> list[DigestEntry]:
     """This store's digest entries for owners in ``[start, end)`` (end "" = no end), over
-    the records that pass every replication filter."""
-    return Digests().entries(store, start, end, filters)
+    the records that pass every replication filter; the `exempt` owner's records need
+    pass only `exempt_filters` (a node serves all of its own learnwares that the asker
+    keeps, whatever it keeps of others')."""
+    return Digests().entries(store, start, end, filters, exempt, exempt_filters)
 
 
 class Digests:
@@ -96,7 +99,8 @@ class Digests:
         self._seen: tuple[str, int] = ("", -1)
 
     def entries(self, store: Store, start: str = "", end: str = "",
-                filters: Sequence[ReplicationFilter] = ()) -> list[DigestEntry]:
+                filters: Sequence[ReplicationFilter] = (), exempt: str = "",
+                exempt_filters: Sequence[ReplicationFilter] = ()) -> list[DigestEntry]:
         epoch, last = store.change_mark()
         if epoch != self._seen[0]:
             self._by_filters.clear()
@@ -111,29 +115,41 @@ class Digests:
         self._by_filters[key] = fingerprints  # the most recently used last
         while len(self._by_filters) > self.KEPT_FILTER_SETS:
             del self._by_filters[next(iter(self._by_filters))]
+        heights = {owner: (top, count) for owner, top, count in store.owners(key)}
+        exempt_key = narrowing(exempt_filters)
+        if exempt and exempt_key != key:
+            heights.pop(exempt, None)
+            exempt_sequences = store.owner_sequences(exempt, exempt_key)
+            if exempt_sequences:
+                heights[exempt] = (max(q for _, q in exempt_sequences), len(exempt_sequences))
         out = []
-        for owner, max_sequence, count in store.owners(key):
+        for owner in sorted(heights):
             if owner < start or (end and owner >= end):
                 continue
-            kept = fingerprints.get(owner)
+            max_sequence, count = heights[owner]
+            own_key = exempt_key if owner == exempt else key
+            kept = self._by_filters.setdefault(own_key, {}).get(owner)
             if kept is None or kept[:2] != (max_sequence, count):
                 kept = (max_sequence, count,
-                        owner_fingerprint(store.owner_sequences(owner, key)))
-                fingerprints[owner] = kept
+                        owner_fingerprint(store.owner_sequences(owner, own_key)))
+                self._by_filters[own_key][owner] = kept
             out.append(DigestEntry(owner, max_sequence, count, kept[2]))
         return out
 
 
 # -- pages (store thread) --------------------------------------------------------------------
 def sync_page(store: Store, wants: Sequence[SyncWant], cursor: bytes,
-              filters: Sequence[ReplicationFilter] = ()) -> tuple[list[RecordRow], bytes]:
+              filters: Sequence[ReplicationFilter] = (), exempt: str = "",
+              exempt_filters: Sequence[ReplicationFilter] = ()
+              ) -> tuple[list[RecordRow], bytes]:
     """The records of one page and the next cursor (empty: last page).
 
     Wants are served in order; the cursor is "after (owner, sequence)" of the last
     record sent. Raises `ProtocolError` for a cursor this node did not issue. Pages
     are filled by the stored envelopes' sizes (an own announcement sent as its
     smaller summary leaves the page under its budget). Only records that pass every
-    filter are sent (the asker's and ours, as the request states them).
+    filter are sent (the asker's and ours); the `exempt` owner's (this node's own)
+    need pass only `exempt_filters` (the asker's).
     """
     owners = [w.owner for w in wants]
     start_owner, start_seq = (owners[0], -1) if not cursor else read_cursor(cursor)
@@ -145,7 +161,8 @@ def sync_page(store: Store, wants: Sequence[SyncWant], cursor: bytes,
         after = max(want.after_sequence, start_seq) if want.owner == start_owner else \
             want.after_sequence
         while True:
-            rows = store.records_after(want.owner, after, 64, filters)
+            rows = store.records_after(want.owner, after, 64,
+                                       exempt_filters if want.owner == exempt else filters)
             if not rows:
                 break
             for row in rows:
@@ -195,9 +212,9 @@ class AntiEntropy:
                     self._note_keeps(peer, message.holds)
                 # over what both keep, so that the asker compares like with like
                 both = narrowing((message.holds, self.holds))
-                entries = await self.service.in_store(self._digests.entries,
-                                                      self.service.store, message.range_start,
-                                                      message.range_end, both)
+                entries = await self.service.in_store(
+                    self._digests.entries, self.service.store, message.range_start,
+                    message.range_end, both, self.service.node_id, narrowing((message.holds,)))
                 if not narrowing((self.holds,)):  # the asker's entries cover the same part
                     self._note_behind(peer, entries, message)
                 reply: Digest | SyncResponse | ErrorReply = Digest(
@@ -206,7 +223,8 @@ class AntiEntropy:
             else:
                 rows, cursor = await self.service.in_store(
                     sync_page, self.service.store, message.wants, message.cursor,
-                    message.filters)
+                    narrowing((*message.filters, self.holds)), self.service.node_id,
+                    narrowing(message.filters))
                 summaries = (reads_summaries(message.version)
                              and self.service.offers_summaries)
                 reply = await self.service.compute(self._response, rows, cursor, summaries)
@@ -290,16 +308,17 @@ class AntiEntropy:
             if compared is None:
                 self._note_keeps(peer, theirs.holds)
                 both = narrowing((self.holds, theirs.holds))
+                # the peer's own records pass our filter only, as in its answer
                 compared = {e.owner: e for e in (mine if both == mine_filters else
                                                  await service.in_store(
                                                      self._digests.entries, service.store,
-                                                     "", "", both))}
+                                                     "", "", both, peer, mine_filters))}
             wants += [w for w in wants_from(compared, theirs)
                       if w.owner != service.node_id and w.owner not in self._pulling]
         mine_now = {w.owner for w in wants}
         self._pulling |= mine_now
         try:
-            return await self._pull_wants(peer, wants, both)
+            return await self._pull_wants(peer, wants, mine_filters)
         finally:
             self._pulling -= mine_now
 

@@ -209,3 +209,21 @@ async def test_a_node_learns_what_its_peers_keep_from_their_digests():
         await b.federation.sync_now(a.id)
         assert b.federation.antientropy.keeps_of[a.id] == ReplicationFilter(data_types=("text",))
         assert a.federation.antientropy.keeps_of[b.id] == ReplicationFilter(scenarios=("finance",))
+
+
+async def test_a_filtering_node_serves_all_of_its_own_learnwares_by_sync():
+    """What a node keeps of others' learnwares says nothing about its own: a peer that
+    missed the gossip gets all that it keeps of them by sync, and the digests still
+    converge."""
+    hub = InProcessHub()
+    async with node(hub, "B", replication=FINANCE) as b:
+        own = {await publish(b, 1, scenarios=("health",)),
+               await publish(b, 2, loc=6.0, scenarios=("finance",))}
+        async with node(hub, "D", bootstrap=(b,)) as d, \
+                node(hub, "E", bootstrap=(b,), replication={"scenarios": ["retail"]}) as e:
+            await until(lambda: own <= d.service.catalog.ids(), "B's learnwares on D")
+            await until(lambda: not e.federation._syncing, "E's first rounds")
+            assert not own & e.service.catalog.ids()  # E keeps retail only
+            for puller, source in ((d, b), (b, d), (e, b), (b, e), (d, e), (e, d)):
+                result = await puller.federation.sync_now(source.id)
+                assert (result.wants, result.records) == (0, 0), (puller.name, source.name)
