@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
@@ -54,6 +55,10 @@ PAGE_BUDGET_BYTES = limits.MAX_MESSAGE_BYTES - 4096
 """Bytes of envelopes per page, leaving room for the message's own framing."""
 MAX_PEERS_KEPT = 4096
 """Peers whose replication filter `AntiEntropy.keeps_of` remembers."""
+FILTER_CHANGE_SECONDS = 60.0
+"""A peer may change the filter its digests state once a minute: a digest under a new
+filter recomputes every owner's fingerprint (a pass over the store), which a hostile
+peer must not be able to ask for at will."""
 ENVELOPE_OVERHEAD = 16
 """Bytes a record adds inside a `SyncResponse` beyond its envelope's bytes (map headers)."""
 
@@ -194,6 +199,7 @@ class AntiEntropy:
         self.keeps_of: dict[str, ReplicationFilter] = {}
         """What each peer said it keeps in its last digest (routed search prefers the
         peers that keep what is asked); at most `MAX_PEERS_KEPT` peers."""
+        self._filter_changed_at: dict[str, float] = {}
         self.rounds_skipped = 0
         """Rounds not pulled: the peer is older than 1.4 and would ignore our filter."""
         self.on_behind: Callable[[str], None] | None = None
@@ -208,8 +214,9 @@ class AntiEntropy:
         try:
             message = await self.service.compute(decode_message, data, (Digest, SyncRequest))
             if isinstance(message, Digest):
-                if message.node == peer:
-                    self._note_keeps(peer, message.holds)
+                if message.node != peer or not self._note_keeps(peer, message.holds):
+                    raise ProtocolError(f"Digest.holds: {peer} changed its replication "
+                                        f"filter within {FILTER_CHANGE_SECONDS:g} s")
                 # over what both keep, so that the asker compares like with like
                 both = narrowing((message.holds, self.holds))
                 entries = await self.service.in_store(
@@ -244,11 +251,23 @@ class AntiEntropy:
                      and r.kind == ANNOUNCEMENT else r.envelope for r in rows]
         return SyncResponse(tuple(decode_envelope(e) for e in envelopes), cursor)
 
-    def _note_keeps(self, peer: str, holds: ReplicationFilter) -> None:
-        self.keeps_of.pop(peer, None)
+    def _note_keeps(self, peer: str, holds: ReplicationFilter) -> bool:
+        """Remember what `peer` keeps; False if it changed that too soon (see
+        `FILTER_CHANGE_SECONDS`)."""
+        now = time.monotonic()
+        known = self.keeps_of.pop(peer, None)
+        changed_at = self._filter_changed_at.get(peer, -FILTER_CHANGE_SECONDS)
+        if known is not None and known != holds:
+            if now - changed_at < FILTER_CHANGE_SECONDS:
+                self.keeps_of[peer] = known
+                return False
+            self._filter_changed_at[peer] = now
         self.keeps_of[peer] = holds  # the most recent last
         while len(self.keeps_of) > MAX_PEERS_KEPT:
-            del self.keeps_of[next(iter(self.keeps_of))]
+            gone = next(iter(self.keeps_of))
+            del self.keeps_of[gone]
+            self._filter_changed_at.pop(gone, None)
+        return True
 
     def _note_behind(self, peer: str, entries: Sequence[DigestEntry], theirs: Digest) -> None:
         """A peer that shows us, by its digest, that it holds records we lack has just

@@ -227,3 +227,27 @@ async def test_a_filtering_node_serves_all_of_its_own_learnwares_by_sync():
             for puller, source in ((d, b), (b, d), (e, b), (b, e), (d, e), (e, d)):
                 result = await puller.federation.sync_now(source.id)
                 assert (result.wants, result.records) == (0, 0), (puller.name, source.name)
+
+
+async def test_a_peer_cannot_change_its_filter_at_will():
+    """A digest under a filter not seen before is a pass over the store: a peer may
+    change what it says it keeps once a minute, not with every digest."""
+    from protocol.messages import ErrorReply
+    from protocol.versions import SYNC_PROTOCOL
+
+    hub = InProcessHub()
+    async with node(hub, "A", sync=False) as a, \
+            node(hub, "B", bootstrap=(a,), sync=False) as b:
+        async def ask(tag: str) -> object:
+            digest = Digest(b.id, "", "", (), holds=ReplicationFilter(scenarios=(tag,)))
+            raw = await b.network.request(a.id, SYNC_PROTOCOL, encode_message(digest))
+            return decode_message(raw, (Digest, ErrorReply))
+
+        assert isinstance(await ask("finance"), Digest)
+        assert isinstance(await ask("finance"), Digest)  # the same filter: answered
+        assert isinstance(await ask("health"), Digest)  # a change: answered
+        refused = await ask("retail")  # another within the minute
+        assert isinstance(refused, ErrorReply) and "changed its replication filter" in \
+            refused.message
+        assert a.federation.antientropy.keeps_of[b.id] == ReplicationFilter(
+            scenarios=("health",))
