@@ -65,10 +65,10 @@ class ReplicationFilter:
             return "every learnware"
         parts = []
         if self.data_types:
-            parts.append("data type " + " or ".join(self.data_types))
+            parts.append("of data type " + " or ".join(self.data_types))
         if self.scenarios:
             parts.append("tagged " + " or ".join(self.scenarios))
-        return "learnwares of " + ", ".join(parts)
+        return "learnwares " + ", ".join(parts)
 
     def to_dict(self) -> dict[str, list[str]]:
         return {"data_types": list(self.data_types), "scenarios": list(self.scenarios)}

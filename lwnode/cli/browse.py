@@ -286,6 +286,7 @@ def status_of(args: argparse.Namespace) -> dict[str, Any]:
             "peers": {"connected": None, "known": None} if peers is None else {
                 "connected": sum(1 for p in peers if p.get("connected")), "known": len(peers)},
             "learnwares": {"hosted": counts.get("hosted"), "known": counts.get("catalog")},
+            "keeps": (health.get("replication") or {}).get("keeps", "every learnware"),
             "uptime_seconds": health.get("uptime_seconds")}
 
 
@@ -322,6 +323,8 @@ def _cmd_status(args: argparse.Namespace) -> int:
              else f"{s['peers']['connected']} connected of {s['peers']['known']} known"),
             ("learnwares", f"{s['learnwares']['hosted']} hosted here, "
                            f"{s['learnwares']['known']} known in all"),
+            ("keeps", f"peers' {s['keeps']} (routed search reaches the rest)"
+             if s["keeps"] != "every learnware" else "every learnware peers offer"),
             ("home", s["home"])]
     width = out_console().width
     for key, value in rows:

@@ -122,9 +122,11 @@ def test_status_says_which_node_and_whether_the_token_works(work, node):
                           "source": str(work / "home" / "api.token").replace(
                               str(work) + os.sep, ""), "problem": None}
     assert s["peers"] == {"connected": 0, "known": 0} and s["learnwares"]["hosted"] >= 1
+    assert s["keeps"] == "every learnware"  # the default [replication]
     assert json.loads(wrong.stdout)["token"]["valid"] is False
     text = narrow("status", "--home", "home", cwd=work, check=0).stdout
     assert widest(text) <= 80 and "accepted by the node" in text and "Browse Org" in text
+    assert "every learnware peers offer" in text
 
 
 def test_search_table_fits_80_columns_and_names_match_without_descriptions(work, node):

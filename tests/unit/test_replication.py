@@ -149,7 +149,7 @@ async def test_routed_search_reaches_a_learnware_the_node_does_not_keep():
         assert answer.hits[0].learnware_id == health
         assert answer.hits[0].owner == a.id and a.id in answer.answered
         health_json = await b.service.health()
-        assert health_json["replication"]["keeps"] == "learnwares of tagged finance"
+        assert health_json["replication"]["keeps"] == "learnwares tagged finance"
 
 
 async def test_a_filtering_node_does_not_pull_from_a_peer_older_than_1_4():
