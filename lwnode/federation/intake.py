@@ -61,7 +61,6 @@ from protocol.replication import KEEP_ALL, ReplicationFilter
 from protocol.signing import ENVELOPE_CONTEXT, verify, verify_detached, verify_hit
 
 if TYPE_CHECKING:
-    from lwnode.node.catalog import NodeCatalog
     from lwnode.node.service import NodeService
 
 log = logging.getLogger("lwnode.federation")
@@ -309,18 +308,6 @@ def _over_limits(quotas: AnnouncementQuotas, record: Record,
     return None
 
 
-def apply_to_catalog(catalog: NodeCatalog, records: Sequence[Record]) -> None:
-    """Reflect stored records in the catalog, in order (search threads)."""
-    for record in records:
-        try:
-            if isinstance(record, OFFER_TYPES):
-                catalog.add(record)
-            else:
-                catalog.remove(record.owner, record.learnware_id)
-        except Exception:  # a spec the engine cannot index: stored, not searchable
-            log.exception("cannot index %s of %s", record.learnware_id, record.owner)
-
-
 # -- the pipeline ------------------------------------------------------------------------------
 class Intake:
     """Runs the checks for a node and keeps the counts (see the module doc).
@@ -409,8 +396,7 @@ class Intake:
                 accepted = [c.record for c, v in zip(passed, verdicts, strict=True)
                             if v.outcome == ACCEPTED]
                 if accepted:
-                    await self.service.compute(apply_to_catalog, self.service.catalog,
-                                               accepted)
+                    await self.service.compute(self.service.catalog.apply_each, accepted)
                     self.service.keep_index()
         it = iter(verdicts)
         out = [next(it) if isinstance(c, Checked) else c for c in checked]

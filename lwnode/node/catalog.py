@@ -37,7 +37,7 @@ import logging
 import os
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping, Set
+from collections.abc import Callable, Iterator, Mapping, Sequence, Set
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,7 +65,7 @@ from lwnode.node.segment import (
     remove_leftovers,
 )
 from lwnode.node.store.base import ANNOUNCEMENT, ChangeFeed, RecordRow, Store
-from protocol.messages import SpecAnnouncement, SpecSummary
+from protocol.messages import SpecAnnouncement, SpecSummary, Withdrawal
 
 log = logging.getLogger(__name__)
 
@@ -321,6 +321,20 @@ class NodeCatalog:
             self.add(offer_of(row))
         else:
             self.remove(row.owner, row.learnware_id)
+
+    def apply_each(self, items: Sequence[RecordRow | Offer | Withdrawal]) -> None:
+        """Reflect stored records in order, as rows or as their verified records. One
+        the engine cannot index stays stored but is not searchable, and is logged."""
+        for item in items:
+            try:
+                if isinstance(item, RecordRow):
+                    self.apply(item)
+                elif isinstance(item, Withdrawal):
+                    self.remove(item.owner, item.learnware_id)
+                else:
+                    self.add(item)
+            except Exception:
+                log.exception("cannot index %s of %s", item.learnware_id, item.owner)
 
     def rebuild(self, store: Store, max_points: int | None = None,
                 each: Callable[[RecordRow, Offer], None] | None = None,

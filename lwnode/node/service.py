@@ -284,7 +284,7 @@ class NodeService:
         old, self.catalog = self.catalog, new
         later = await self._store(lambda: [r for _, r in self.store.changes_after(
             new.replayed_to)])
-        await self._run(self._search_pool, _apply_all, new, later)
+        await self._run(self._search_pool, new.apply_each, later)
         _remove_points(old)
         log.info("catalog moved to the rewritten index: %d learnware(s), %d record(s) "
                  "replayed", len(new), new.changes_since_index())
@@ -694,14 +694,6 @@ class NodeService:
 
     async def peer_list(self) -> list[PeerInfo]:
         return await self.peers.peers()
-
-
-def _apply_all(catalog: NodeCatalog, rows: list[RecordRow]) -> None:
-    for row in rows:
-        try:
-            catalog.apply(row)
-        except Exception:  # as intake does: stored, not searchable
-            log.exception("cannot index %s of %s", row.learnware_id, row.owner)
 
 
 def _remove_points(catalog: NodeCatalog) -> None:
