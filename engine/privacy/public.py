@@ -17,6 +17,9 @@ nothing but public facts, so they cost no privacy:
   declares, and it lands where `auto_gamma` lands on standardised data: the 10th
   percentile of the squared distances is ~2d minus a few sqrt(d)), 1 for unit-norm
   vectors (text embeddings: their squared distances are at most 4 whatever d).
+- `range_gamma`: the same rule for a table whose columns declare their ranges (below):
+  s is the summed variance of uniform draws over each range, so that columns of ages
+  and of incomes are not taken for standardised ones.
 - `UNIT_NORM_BOUNDS`: every coordinate of a unit vector lies in [-1, 1], so text
   embeddings have public bounds by construction. Tables have none: their range is a
   fact about the columns only their owner can state.
@@ -68,6 +71,16 @@ def dimension_gamma(dim: int, *, unit_norm: bool = False) -> float:
     if dim < 1:
         raise ValueError(f"dim: expected a positive integer, got {dim}")
     scale = 1 if unit_norm else dim
+    return float(2.0 ** round(math.log2(1.0 / scale)))
+
+
+def range_gamma(lows: tuple[float, ...], highs: tuple[float, ...]) -> float:
+    """``2^round(log2(1/s))`` with s the summed variance of uniform draws over each
+    column's declared range, ``(high - low)^2 / 12``: the dimension rule's scale for
+    columns that are not standardised, read from the owner's public statement."""
+    scale = sum((hi - lo) ** 2 / 12.0 for lo, hi in zip(lows, highs, strict=True))
+    if not (math.isfinite(scale) and scale > 0):
+        raise ValueError(f"ranges: expected finite low < high, got {lows!r}..{highs!r}")
     return float(2.0 ** round(math.log2(1.0 / scale)))
 
 

@@ -97,7 +97,7 @@ def resolve_dp(dp: dict[str, Any] | None, *, kind: str, dim: int, space: str,
     notes: list[str] = []
     source = ""
     if out.get("gamma") is None:
-        out["gamma"], source = _public_gamma(kind, dim, space, market, name)
+        out["gamma"], source = _public_gamma(kind, dim, space, market, name, declared)
         notes.append(f"gamma {power_of_two(out['gamma'])} (public): {source}; "
                      f"{name('gamma')} G chooses another")
     if out.get("bounds") is None:
@@ -108,11 +108,19 @@ def resolve_dp(dp: dict[str, Any] | None, *, kind: str, dim: int, space: str,
 
 
 def _public_gamma(kind: str, dim: int, space: str, market: Mapping[float, int] | None,
-                  name: Name) -> tuple[float, str]:
-    """The market's convention, else the data-free rule, and the words saying which."""
-    from engine.privacy.public import dimension_gamma, market_gamma
+                  name: Name, declared: InputSpec | None = None) -> tuple[float, str]:
+    """The market's convention, else the data-free rule (from the columns' declared
+    ranges when a table declares them), and the words saying which."""
+    from engine.privacy.public import declared_bounds, dimension_gamma, market_gamma, range_gamma
 
-    rule = None if kind == "image" else dimension_gamma(dim, unit_norm=kind == "text")
+    ranges = None
+    if kind == "table":
+        try:
+            ranges = declared_bounds(declared)
+        except SpecError:  # only some columns declare one: the bounds step says so
+            ranges = None
+    rule = (None if kind == "image" else range_gamma(*ranges) if ranges is not None
+            else dimension_gamma(dim, unit_norm=kind == "text"))
     asked = ("your node knows no spec in " + space if market is not None
              else "no node answered for the market's convention")
     chosen = market_gamma(market or {}, rule)
@@ -121,6 +129,10 @@ def _public_gamma(kind: str, dim: int, space: str, market: Mapping[float, int] |
         return chosen, (f"the market's convention ({int(market[chosen])} of the "
                         f"{sum(int(c) for c in market.values())} spec(s) in {space} your "
                         "node knows use it)")
+    if rule is not None and ranges is not None:
+        return rule, (f"the data-free rule for the {dim} columns' declared ranges, "
+                      "2^round(log2(1/s)) with s the sum of (high - low)^2 / 12, as "
+                      f"{asked}")
     if rule is not None:
         return rule, ("the data-free rule for unit-norm vectors, 2^round(log2(1))"
                       if kind == "text" else f"the data-free rule for {dim} standardised "

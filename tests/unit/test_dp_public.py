@@ -4,6 +4,8 @@ public gammas, never a row, and an explicit value always wins."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -120,6 +122,28 @@ def test_declared_ranges_bound_a_table_and_the_rule_is_said():
     assert notes == ["bounds per column (public): the ranges sem.toml declares for its 3 "
                      "columns (age 0..120, z -4..4, t -6..-2); --bounds=LOW,HIGH sets one "
                      "range for all"]
+
+
+def test_declared_ranges_set_the_data_free_gamma_of_columns_not_standardised():
+    """Ages and incomes are not standardised columns: the rule reads their scale from
+    the declared ranges (variance of a uniform draw over each), not from the width."""
+    from engine.privacy.public import range_gamma
+
+    assert range_gamma((-3.0, -3.0), (3.0, 3.0)) == 2.0**-3  # s = 2 x 36/12 = 6
+    declared = _columns(age=(0, 120), income=(0, 500_000))
+    dp, notes = resolve_dp(EPS_ONLY, kind="table", dim=2, space="table/d=2", market={},
+                           declared=declared, declared_in="sem.toml")
+    scale = (120**2 + 500_000**2) / 12
+    assert dp is not None and dp["gamma"] == 2.0 ** round(math.log2(1 / scale)) == 2.0**-34
+    assert "declared ranges" in notes[0] and "your node knows no spec in table/d=2" in notes[0]
+    # the market's convention still wins over the rule
+    dp, _ = resolve_dp(EPS_ONLY, kind="table", dim=2, space="table/d=2", market={0.5: 3},
+                       declared=declared, declared_in="sem.toml")
+    assert dp is not None and dp["gamma"] == 0.5
+    # only some columns declare a range: the standardised rule, and the bounds refuse
+    with pytest.raises(InputError, match="declare no range"):
+        resolve_dp(EPS_ONLY, kind="table", dim=2, space="table/d=2", market={},
+                   declared=_columns(a=(0, 1), b=None), declared_in="sem.toml")
 
 
 def test_an_explicit_bounds_wins_over_the_declared_ranges():
