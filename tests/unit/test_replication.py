@@ -251,3 +251,31 @@ async def test_a_peer_cannot_change_its_filter_at_will():
             refused.message
         assert a.federation.antientropy.keeps_of[b.id] == ReplicationFilter(
             scenarios=("health",))
+
+
+def test_cached_digests_under_filters_follow_every_change():
+    """The fingerprints kept per filter combination (and for an exempt owner) are the
+    ones a fresh computation gives, after each write."""
+    from lwnode.federation.antientropy import Digests
+
+    store = MemoryStore()
+    x, y = ident("X"), ident("Y")
+    finance = (ReplicationFilter(scenarios=("finance",)),)
+    digests = Digests()
+    views = [((), "", ()), (finance, "", ()), (finance, y.node_id, ()),
+             (finance, y.node_id, (ReplicationFilter(data_types=("text",)),))]
+    rows = [announcement_row(owner, f"sha256:{i:064x}", i + 1, organization=name,
+                             semantic=tiny_semantic(f"m{i}", D, scenarios=tags),
+                             spec=tiny_spec(i, d=D, k=5))
+            for i, (owner, name, tags) in enumerate([
+                (x, "X", ("finance",)), (y, "Y", ("health",)), (x, "X", ()),
+                (y, "Y", ("finance",)), (x, "X", ("finance", "health"))])]
+    for row in rows:
+        store.put_record(row)
+        for filters, exempt, exempt_filters in views:
+            assert digests.entries(store, "", "", filters, exempt, exempt_filters) == \
+                digest_entries(store, "", "", filters, exempt, exempt_filters)
+    by_view = [sum(e.count for e in digest_entries(store, "", "", f, ex, ef))
+               for f, ex, ef in views]
+    assert by_view == [5, 3, 4, 2]  # Y's own records count whatever the filter but its own
+    store.close()
