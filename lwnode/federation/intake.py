@@ -30,7 +30,7 @@ decides, and is counted and logged with its reason):
    idempotently.
 
 Own records coming back (``own``) are ignored: this node's store is their source.
-Steps 1-2 and 8's catalog update run in the search threads, steps 3-6 and the write
+Steps 1-2 and 8's catalog update run in the search threads, steps 3-7 and the write
 in the store thread, so neither event loop does the work.
 """
 

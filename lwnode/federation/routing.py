@@ -9,7 +9,9 @@ is left of the budget.
 Rules (the wire fields are in ``docs/protocol.md`` 5.6-5.7):
 
 - **Fan-out.** At most `RoutingPolicy.fanout` peers are asked: the first eligible
-  `candidates`, minus this node and every node already in ``visited``.
+  `candidates`, minus this node and every node already in ``visited``. The caller
+  orders them (`prefer_keepers`: the peers that keep learnwares like the requirement
+  first, for nodes that keep part of the catalog).
 - **TTL.** A request with ``ttl == 0`` is answered locally; a forwarded request
   carries ``ttl - 1``.
 - **Visited.** The forwarded ``visited`` is the received one plus this node plus
