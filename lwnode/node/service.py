@@ -187,6 +187,12 @@ class NodeService:
     async def start(self) -> None:
         """Rebuild the catalog from the store, then start the peer layer."""
         began = time.perf_counter()
+        keeps = self.config.replication.filter
+        dropped = await self._run(self._store_pool, self.store.drop_not_kept, keeps,
+                                  self.node_id)
+        if dropped:
+            log.info("replication: %d stored learnware(s) of peers outside what this node "
+                     "keeps (%s) deleted", dropped, keeps.describe())
         n = await self._run(self._store_pool, self.catalog.rebuild, self.store,
                             self.config.budget.spec_points, self._index_own_offer,
                             self._index_dir)

@@ -413,3 +413,35 @@ def test_store_counts_follow_every_write_though_kept_between_them(store):
         before = counted()
         assert store.put_record(row)
         assert counted() == fresh() != before
+
+
+async def test_a_start_under_a_narrower_replication_filter_drops_what_it_no_longer_keeps(
+        tmp_path):
+    """Peers' learnwares outside [replication] leave the store at start (own ones and
+    withdrawals stay), and the persisted index, of the old contents, is written anew."""
+    identity = Identity.from_seed(bytes([9]) * 32)
+
+    async def started(store: FileStore, replication: dict) -> NodeService:
+        config = load_config(None, env={}, overrides={"checks": {"isolation": "thread"},
+                                                      "replication": replication})
+        service = NodeService(config, identity, store, scratch=tmp_path / "scratch")
+        await service.start()
+        return service
+
+    with FileStore(tmp_path / "store") as store:
+        fill(store)
+        service = await started(store, {})
+        everything = service.catalog.ids()
+        await service.stop()
+        before = store.counts()
+        service = await started(store, {"scenarios": ["tag1"]})
+        try:
+            kept = service.catalog.ids()
+            assert kept == {lid(i) for i in range(40) if i % 4 == 1} and kept < everything
+            assert service.catalog.index_note  # the old index is of another epoch now
+            after = store.counts()
+            assert after.withdrawals == before.withdrawals
+            assert after.announcements == sum(1 for r in store.iter_announcements()
+                                              if "tag1" in r.scenarios)
+        finally:
+            await service.stop()

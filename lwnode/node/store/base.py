@@ -258,6 +258,12 @@ class Store(ChangeFeed):
         """Owners with a record written after `change` (see `changes_after`)."""
 
     @abstractmethod
+    def drop_not_kept(self, holds: ReplicationFilter, own: str) -> int:
+        """Delete the stored announcements of peers' learnwares outside `holds` (not
+        `own`'s, not withdrawals); returns how many. The store takes a new epoch when
+        any goes, so the persisted catalog index is written anew."""
+
+    @abstractmethod
     def owners(self, filters: Sequence[ReplicationFilter] = ()) -> list[tuple[str, int, int]]:
         """(owner, max sequence, record count) of every owner, sorted by owner, counting
         the records that pass every filter (an owner with none is left out)."""

@@ -315,6 +315,27 @@ class SqliteStore(Store):
                            f"{where} ORDER BY learnware_id", (owner, *args))
         return [(r[0], r[1]) for r in rows]
 
+    def drop_not_kept(self, holds: ReplicationFilter, own: str) -> int:
+        if holds.keeps_all:
+            return 0
+        where, args = _kept_by((holds,))
+        with self._tx() as conn:
+            doomed = conn.execute(
+                f"SELECT owner, learnware_id FROM records WHERE kind = '{ANNOUNCEMENT}' AND "
+                f"owner != ? AND NOT {where}", (own, *args)).fetchall()
+            if not doomed:
+                return 0
+            pairs = [(r[0], r[1]) for r in doomed]
+            conn.executemany("DELETE FROM record_tags WHERE owner = ? AND learnware_id = ?",
+                             pairs)
+            conn.executemany("DELETE FROM records WHERE owner = ? AND learnware_id = ?", pairs)
+            # rows gone leave no change number behind: a new epoch tells the persisted
+            # catalog index and the digests' caches that they are of another store
+            conn.execute("UPDATE store_meta SET value = lower(hex(randomblob(16))) "
+                         "WHERE key = 'epoch'")
+            self._record_counts = None
+        return len(pairs)
+
     def owners(self, filters: Sequence[ReplicationFilter] = ()) -> list[tuple[str, int, int]]:
         where, args = _kept_by(filters)
         rows = self._query(f"SELECT owner, MAX(sequence), COUNT(*) FROM records WHERE {where} "
