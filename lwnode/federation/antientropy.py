@@ -86,60 +86,73 @@ def digest_entries(store: Store, start: str = "", end: str = "",
 
 
 class Digests:
-    """Digest entries with each owner's fingerprint kept until one of its records changes.
+    """Digest entries kept up to date by the store's change numbers.
 
     A fingerprint hashes every (learnware id, sequence) of its owner: recomputing all of
     them read every stored record (about 1 s per digest at 200,000 records, and a node
-    answers a digest per peer per round). The store's change numbers say which owners
-    changed since the last digest; only theirs are recomputed. Fingerprints are kept
-    per combination of replication filters (a node meets a few: its own, and its
-    peers'), the `KEPT_FILTER_SETS` last used. Store thread only.
+    answers a digest per peer per round). Each combination of replication filters (a
+    node meets a few: its own, and its peers') has a view, every owner's (max
+    sequence, count, fingerprint) over the records that pass, computed once; after
+    that, `Store.owners_changed_after` says whose records changed since the view was
+    last read, and only theirs are recomputed. The `KEPT_FILTER_SETS` views last used
+    are kept (a few bytes an owner each); a new store epoch starts them all anew.
+    Store thread only.
     """
 
     KEPT_FILTER_SETS = 8
 
     def __init__(self) -> None:
-        self._by_filters: dict[tuple[ReplicationFilter, ...],
-                               dict[str, tuple[int, int, bytes]]] = {}
-        self._seen: tuple[str, int] = ("", -1)
+        self._epoch = ""
+        self._views: dict[tuple[ReplicationFilter, ...], _View] = {}
 
     def entries(self, store: Store, start: str = "", end: str = "",
                 filters: Sequence[ReplicationFilter] = (), exempt: str = "",
                 exempt_filters: Sequence[ReplicationFilter] = ()) -> list[DigestEntry]:
         epoch, last = store.change_mark()
-        if epoch != self._seen[0]:
-            self._by_filters.clear()
-        elif last != self._seen[1]:
-            changed = store.owners_changed_after(self._seen[1])
-            for fingerprints in self._by_filters.values():
-                for owner in changed:
-                    fingerprints.pop(owner, None)
-        self._seen = (epoch, last)
-        key = narrowing(filters)
-        fingerprints = self._by_filters.pop(key, {})
-        self._by_filters[key] = fingerprints  # the most recently used last
-        while len(self._by_filters) > self.KEPT_FILTER_SETS:
-            del self._by_filters[next(iter(self._by_filters))]
-        heights = {owner: (top, count) for owner, top, count in store.owners(key)}
-        exempt_key = narrowing(exempt_filters)
+        if epoch != self._epoch:
+            self._views.clear()
+            self._epoch = epoch
+        key, exempt_key = narrowing(filters), narrowing(exempt_filters)
+        owners = dict(self._view(store, key, last))
         if exempt and exempt_key != key:
-            heights.pop(exempt, None)
-            exempt_sequences = store.owner_sequences(exempt, exempt_key)
-            if exempt_sequences:
-                heights[exempt] = (max(q for _, q in exempt_sequences), len(exempt_sequences))
-        out = []
-        for owner in sorted(heights):
-            if owner < start or (end and owner >= end):
-                continue
-            max_sequence, count = heights[owner]
-            own_key = exempt_key if owner == exempt else key
-            kept = self._by_filters.setdefault(own_key, {}).get(owner)
-            if kept is None or kept[:2] != (max_sequence, count):
-                kept = (max_sequence, count,
-                        owner_fingerprint(store.owner_sequences(owner, own_key)))
-                self._by_filters[own_key][owner] = kept
-            out.append(DigestEntry(owner, max_sequence, count, kept[2]))
-        return out
+            owners.pop(exempt, None)
+            kept = self._view(store, exempt_key, last).get(exempt)
+            if kept is not None:
+                owners[exempt] = kept
+        return [DigestEntry(owner, *owners[owner]) for owner in sorted(owners)
+                if owner >= start and (not end or owner < end)]
+
+    def _view(self, store: Store, key: tuple[ReplicationFilter, ...], last: int
+              ) -> dict[str, tuple[int, int, bytes]]:
+        view = self._views.pop(key, None)
+        if view is None:
+            view = _View(last, {owner: _entry(store.owner_sequences(owner, key))
+                                for owner, _, _ in store.owners(key)})
+        elif view.seen != last:
+            for owner in store.owners_changed_after(view.seen):
+                sequences = store.owner_sequences(owner, key)
+                if sequences:
+                    view.owners[owner] = _entry(sequences)
+                else:
+                    view.owners.pop(owner, None)
+            view.seen = last
+        self._views[key] = view  # the most recently used last
+        while len(self._views) > self.KEPT_FILTER_SETS:
+            del self._views[next(iter(self._views))]
+        return view.owners
+
+
+@dataclass
+class _View:
+    """One filter combination's digest, as of change number `seen`."""
+
+    seen: int
+    owners: dict[str, tuple[int, int, bytes]]
+
+
+def _entry(sequences: list[tuple[str, int]]) -> tuple[int, int, bytes]:
+    """(max sequence, count, fingerprint) of one owner's (learnware id, sequence) pairs."""
+    return max(q for _, q in sequences), len(sequences), owner_fingerprint(sequences)
 
 
 # -- pages (store thread) --------------------------------------------------------------------

@@ -105,7 +105,9 @@ async def test_specs_reach_three_links_along_a_chain_even_through_an_owner():
             node(hub, "C", bootstrap=(b,)) as c, node(hub, "D", bootstrap=(c,)) as d:
         far, near = await publish(a, 1, loc=0.0), await publish(b, 2, loc=0.5)
         await until(lambda: {far, near} <= d.service.catalog.ids(), "both summaries on D")
-        answer = await d.service.search_local(SearchQuery(requirement(0.0, 0.5), 5, 3),
+        # a long deadline: three hops each way must fit it on a loaded machine too
+        answer = await d.service.search_local(SearchQuery(requirement(0.0, 0.5), 5, 3,
+                                                          deadline_ms=10_000),
                                               fetch_share=1.0)
         assert {h.learnware_id for h in answer.hits} == {far, near}, answer.notes
         assert a.counters()["spec_requests_served"] == 1
