@@ -224,13 +224,14 @@ class Market:
 
     Learnware i depends on (seed, i) only, so a bigger market extends a smaller one.
 
-    A tagged market (``--domains`` D): the 5 x 8 (space, task) groups are dealt to D
-    domains (Beimingwu's scenarios, `DOMAINS`) at random, so a domain spans tables and
-    text; the domains' shares are Zipf-like (the r-th largest ~ 1/r^zipf). Each
-    organization works in one domain (drawn with those shares); `specialisation` of its
-    learnwares are in it, the rest in any domain. A learnware's task is drawn among its
-    domain's groups (with the spaces' shares) and carries its domain as its one
-    scenario tag; a user's requirement names the domain of the task it searches.
+    A tagged market (``--domains`` D): each space's 8 tasks are dealt to D domains
+    (Beimingwu's scenarios, `DOMAINS`) at random, so a domain spans tables and text
+    (one task of each space when D = 8); the domains' shares are Zipf-like (the r-th
+    largest ~ 1/r^zipf). Each organization works in one domain (drawn with those
+    shares); `specialisation` of its learnwares are in it, the rest in any domain (with
+    the same shares). A learnware's task is drawn among its domain's (with the spaces'
+    shares) and it carries its domain as its one scenario tag; a user's requirement
+    names the domain of the task it searches.
     """
 
     def __init__(self, config: SimConfig) -> None:
@@ -252,10 +253,13 @@ class Market:
         if self.domains:
             shares = np.arange(1, len(self.domains) + 1, dtype=float) ** -config.zipf
             self.domain_share = shares / shares.sum()
-            groups = [(s, t) for s in range(len(self.spaces)) for t in range(TASKS_PER_SPACE)]
-            dealt = np.random.default_rng([config.seed, 8]).permutation(len(groups))
-            self.groups_of = [[groups[int(g)] for g in dealt[d::len(self.domains)]]
-                              for d in range(len(self.domains))]
+            # each space's tasks dealt to the domains: a domain spans every space (one
+            # task of each when D = 8), so the spaces keep their shares
+            deal = np.random.default_rng([config.seed, 8])
+            self.groups_of = [[] for _ in self.domains]
+            for s in range(len(self.spaces)):
+                for n, task in enumerate(deal.permutation(TASKS_PER_SPACE)):
+                    self.groups_of[(n + s) % len(self.domains)].append((s, int(task)))
 
     def org_domain(self, owner: int) -> str:
         """The domain an organization works in (its users search it): tagged markets."""
@@ -504,7 +508,7 @@ def links_of(config: SimConfig, keeps: Sequence[frozenset[str] | None] = ()
     extra = np.random.default_rng([config.seed, 12])
     for i, kept in enumerate(keeps):
         for domain in sorted(kept or ()):
-            known = [j for j in range(i) if (keeps[j] is None or domain in keeps[j])]
+            known = [j for j in range(i) if domain in (keeps[j] or {domain})]
             if known and not any(j in known for j in links[i]):
                 links[i] = sorted({*links[i], int(extra.choice(known))})
     return links
@@ -870,24 +874,36 @@ def print_extrapolation(r: SimResult, per_lw: float, copies_per_node: float,
                         envelope: float) -> None:
     """The design's per-node cost at 1,000 nodes / 1,000,000 learnwares, from the
     measured bytes per learnware held (both designs: every node holds every learnware,
-    in full or as a summary) and, with ``--keep own``, the measured share held."""
+    in full or as a summary), the bytes of a peer's learnware by space (`bytes_by_space`)
+    and, with ``--keep own``, the measured share of the learnwares a node holds."""
     target_nodes, target_lw = 1000, 1_000_000
     text = sum(n for s, n in r.spaces.items() if s == "text") / sum(r.spaces.values())
     rows = [["per-node storage, this market's mix, every learnware",
              f"{per_lw * target_lw / 1e9:,.2f} GB",
              f"{per_lw:,.0f} B/learnware held x 1,000,000 (text share {text:.0%}, K = "
              f"{r.config.points})"]]
-    if r.config.keep != "all":
+    # a peer's learnware costs what it costs in its space (summary or announcement, and
+    # catalog), measured apart; a node's own full learnwares do not grow with the
+    # market, so the rows from `mix` leave them out
+    mix = (sum(n * sum(r.by_space[s]) for s, n in r.spaces.items()) / r.total
+           if r.by_space else 0.0)
+    if mix:
+        rows.append(["per-node storage, every peer's learnware (this mix)",
+                     f"{mix * target_lw / 1e9:,.2f} GB",
+                     f"{mix:,.0f} B per peer's learnware (by space, measured apart) x "
+                     "1,000,000"])
+    if r.config.keep != "all" and mix:
         share = [h / r.total for h, _, _ in r.stored]
         rows += [[f"per-node storage, own domains: {label} node",
-                  f"{per_lw * s * target_lw / 1e9:,.2f} GB",
-                  f"{per_lw:,.0f} B x {s:.1%} held (measured) x 1,000,000"]
+                  f"{mix * s * target_lw / 1e9:,.2f} GB",
+                  f"{mix:,.0f} B per peer's learnware (this mix) x {s:.1%} held (measured) "
+                  "x 1,000,000"]
                  for label, s in (("mean", statistics.mean(share)), ("median",
                                   statistics.median(share)), ("largest", max(share)))]
         smallest, largest = (f(n for n, _ in r.domains.values()) / r.total for f in (min, max))
         rows += [[f"per-node storage, one domain of {len(r.domains)}: {label}",
-                  f"{per_lw * s * target_lw / 1e9:,.2f} GB",
-                  f"{per_lw:,.0f} B x {s:.1%} of the learnwares x 1,000,000"]
+                  f"{mix * s * target_lw / 1e9:,.2f} GB",
+                  f"{mix:,.0f} B x {s:.1%} of the learnwares x 1,000,000"]
                  for label, s in (("the smallest", smallest), ("the largest", largest))]
     rows += [*[[f"per-node storage, all in {space}",
                 f"{(env + cat) * target_lw / 1e9:,.1f} GB",
