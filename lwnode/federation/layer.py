@@ -499,7 +499,8 @@ class Federation(PeerLayer[NodeService]):
 
     async def _serve_specs(self, peer: str, data: bytes) -> bytes:
         """Answer a `SpecRequest` with the full specs held here (own or cached); with ttl
-        left, ask the owners of the others first (what comes back is cached here too)."""
+        left, ask the owners of the others first (what comes back is cached here too) —
+        a node keeping part of the catalog asks its peers for the ids it does not know."""
         service = self.service
         request = await self._read_request(data, SpecRequest)
         if isinstance(request, bytes):
@@ -509,7 +510,11 @@ class Federation(PeerLayer[NodeService]):
         missing = [i for i in request.ids if i not in held]
         if missing and request.ttl > 0:
             owners = {i: service.catalog.owners_of_spec(i) for i in missing}
-            wanted = {i: o for i, o in owners.items() if o}
+            # A node that keeps part of the catalog ([replication]) does not know the
+            # owners of the rest: it passes those ids on to its peers, one hop fewer
+            # (a node that keeps everything knows there is no one to ask).
+            relays_unknown = not service.config.replication.filter.keeps_all
+            wanted = {i: o for i, o in owners.items() if o or relays_unknown}
             if wanted:
                 # each hop leaves the next less time, so the asker's answer comes back
                 fetched = await self.fetch_specs(wanted, SPEC_FORWARD_TIMEOUT * request.ttl

@@ -40,3 +40,36 @@ async def test_each_design_converges_everywhere_and_finds_what_a_central_catalog
     assert all(s.asked >= 1 and s.requests >= s.asked and s.bytes > 0 for s in r.searches)
     # a node stores every learnware's signed spec and indexes it
     assert all(spec > 0 and catalog > 0 for _, spec, catalog in r.stored)
+
+
+@pytest.mark.parametrize("design", ["full", "compact"])
+async def test_nodes_that_keep_their_own_domains_converge_on_them_and_find_them_exactly(
+        design: str):
+    """``keep = "own"``: each node keeps the scenario domains of its own learnwares and its
+    organization's. Anti-entropy rounds every 5 s: with every node filtering, a domain's
+    backlog spreads one hop per round (a filtering node is not nudged by its peers'
+    digests), and the default 30 s would make this test slow, not different."""
+    config = SimConfig(nodes=8, learnwares=200, offline=0.25, returning=0.5, probes=4,
+                       searches=8, latency_ms=(2.0, 10.0), points=20, seed=3, timeout=60.0,
+                       design=design, deadline_ms=20_000, keep="own", sync_interval=5.0)
+    r = await run_sim(config)
+
+    total = config.learnwares + config.probes
+    assert config.domains == 8 and r.total == total
+    assert r.online == 7 and len(r.returns) == 1 and r.returns_late == 0
+    # every online node holds exactly its domains' learnwares and its own, no more
+    assert r.converged
+    held = [h for h, _, _ in r.stored]
+    assert max(held) < total and sum(n for n, _ in r.domains.values()) == total
+    # every probe reached every online node keeping its domain, and no other kept it
+    # (gossip still crossed every link: the nodes that do not keep it relay it)
+    assert all(p.keepers >= 1 and p.held_by_others == 0 and p.to_99 <= p.to_all
+               for p in r.probes)
+    assert all(p.gossip_messages >= r.online_probing - 1 for p in r.probes)
+    # each search was asked from a node keeping its domain and (when there was one) from
+    # a node that does not; the first finds the central exact top 5, with no loss
+    keepers = [s for s in r.searches if s.keeps]
+    assert len(keepers) == config.searches
+    assert [s.recall for s in keepers] == [1.0] * config.searches
+    others = [s for s in r.searches if not s.keeps]
+    assert others and all(s.asked >= 1 and 0.0 <= s.recall <= 1.0 for s in others)

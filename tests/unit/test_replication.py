@@ -279,3 +279,21 @@ def test_cached_digests_under_filters_follow_every_change():
                for f, ex, ef in views]
     assert by_view == [5, 3, 4, 2]  # Y's own records count whatever the filter but its own
     store.close()
+
+
+async def test_a_node_that_does_not_keep_a_learnware_still_relays_its_spec():
+    """C keeps finance and knows A's finance learnware by its summary (gossip crossed B);
+    B keeps health, so it does not know the spec's owner: it passes C's request on to its
+    peers (A) instead of answering with nothing, and C ranks by the full spec."""
+    hub = InProcessHub()
+    async with node(hub, "A") as a, \
+            node(hub, "B", bootstrap=(a,), replication={"scenarios": ["health"]}) as b, \
+            node(hub, "C", bootstrap=(b,), replication=FINANCE) as c:
+        lid = await publish(a, 1, scenarios=("finance",))
+        await until(lambda: lid in c.service.catalog.ids(), "A's summary on C")
+        assert lid not in b.service.catalog.ids()
+        assert a.id not in {p.node_id for p in await c.federation.peers() if p.connected}
+        answer = await c.service.search_local(SearchQuery(requirement(0.0), 5, 3))
+        assert [(h.learnware_id, h.approximate) for h in answer.hits] == [(lid, False)], \
+            answer.notes
+        assert a.counters()["spec_requests_served"] == 1  # through B
