@@ -235,7 +235,9 @@ class AntiEntropy:
                 entries = await self.service.in_store(
                     self._digests.entries, self.service.store, message.range_start,
                     message.range_end, both, self.service.node_id, narrowing((message.holds,)))
-                if not narrowing((self.holds,)):  # the asker's entries cover the same part
+                if both == narrowing((message.holds,)):
+                    # we keep all the asker keeps (the same filter, or everything): its
+                    # entries cover the same part as ours, and a difference is news
                     self._note_behind(peer, entries, message)
                 reply: Digest | SyncResponse | ErrorReply = Digest(
                     self.service.node_id, message.range_start, message.range_end,

@@ -297,3 +297,19 @@ async def test_a_node_that_does_not_keep_a_learnware_still_relays_its_spec():
         assert [(h.learnware_id, h.approximate) for h in answer.hits] == [(lid, False)], \
             answer.notes
         assert a.counters()["spec_requests_served"] == 1  # through B
+
+
+async def test_news_spreads_hop_by_hop_among_nodes_that_keep_the_same_part():
+    """B and C keep finance; what B learns by sync reaches C at once (B's next digest to
+    C shows it ahead), not one anti-entropy interval per hop."""
+    hub = InProcessHub()
+    async with node(hub, "A", sync_interval=3600) as a, \
+            node(hub, "B", bootstrap=(a,), sync_interval=3600, replication=FINANCE) as b, \
+            node(hub, "C", bootstrap=(b,), sync_interval=3600, replication=FINANCE) as c:
+        await until(lambda: not b.federation._syncing and not c.federation._syncing,
+                    "the rounds on connect")
+        rows = third_party_rows([("finance",), ("health",), ("finance",)])
+        a.service.store.put_records(rows)  # never gossiped: only sync can spread them
+        assert (await b.federation.sync_now(a.id)).accepted == 2
+        await until(lambda: len(c.service.catalog) == 2, "B's news on C")
+        assert c.counters()["gossip_received"] == 0
