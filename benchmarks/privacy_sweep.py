@@ -4,6 +4,7 @@
                                        [--epsilons 0.5,1,2,4,8]
                                        [--max-learnwares N] [--max-users N]
                                        [--auc-learnwares 2] [--noise-share 0.5]
+                                       [--draws N]
 
 For each experiment of docs/results (`benchmarks.experiments`: Birthdays, MNIST-5k,
 fine-food reviews) the market's models and the users are built once; then, for every
@@ -23,6 +24,14 @@ Membership AUC: for the first `--auc-learnwares` learnwares, `engine.privacy.
 privacy_report` (the owner's report: re-fit in the same mode on a random half of the
 learnware's training rows, at most 1,000, attacked with the other half), nearest-point
 and kernel-density attacks, averaged over those learnwares.
+
+The DP noise is fresh from the OS's entropy on every fit (never seeded), so a DP row
+is one draw of it. `--draws N` fits and evaluates every DP mode N times (each time
+every spec, requirement and report re-fitted) and prints, per DP row, the mean over
+the draws and its range (min-max) of the best zero-label figure, the attack AUCs and
+search top-1 / top-5 (the per-method columns and "vs none": means), then every draw's
+row. "none" and "default" run once: they are deterministic (the default's spread
+noise is seeded by `random_state` and the rows, the report by `random_state=0`).
 
 A DP fit costs ~10 s of one core at 784-d (2,048 features, 300 steps), ~5 s at
 384-d: `--max-learnwares` and `--max-users` keep the first N of each experiment's
@@ -44,6 +53,7 @@ import math
 import sys
 import time
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from types import ModuleType
 
 import numpy as np
@@ -114,9 +124,107 @@ class Recorder:
         return private_default(x, n_points, seed)
 
 
+@dataclass(frozen=True)
+class Draw:
+    """One fit-and-evaluate of a mode: every learnware's spec and user's requirement
+    fitted once, the users scored, the owner's report re-fitted. A DP mode's draws
+    differ by their noise only (fresh from the OS's entropy on every fit)."""
+
+    figures: tuple[float, ...]
+    """top-1 by search, JobSelector, Averaging (the experiment's metric; error for
+    MNIST)."""
+    best: float
+    auc_nn: float | None
+    auc_kde: float | None
+    hits: tuple[int, int]
+    """Users whose best learnware search ranks first, among its first `TOP_K`."""
+    users: int
+    k: float
+    """The median number of points of the learnwares' specs."""
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Spread:
+    """The mean of a figure over a mode's draws and its range (min-max)."""
+
+    mean: float
+    low: float
+    high: float
+    n: int
+
+    def cell(self, fmt: str = ".4f", suffix: str = "") -> str:
+        """"mean" for one draw (the table as before); "mean (min-max)" for several."""
+        head = f"{self.mean:{fmt}}{suffix}"
+        return head if self.n == 1 else f"{head} ({self.low:{fmt}}–{self.high:{fmt}})"
+
+
+def spread(values: Sequence[float | None]) -> Spread | None:
+    """The mean and min-max of the values given (None: not measured in that draw, left
+    out); None when none was measured. A nan (a method that could not run) makes the
+    mean nan, as `np.mean` would."""
+    vals = [float(v) for v in values if v is not None]
+    if not vals:
+        return None
+    return Spread(float(np.mean(vals)), min(vals), max(vals), len(vals))
+
+
+@dataclass(frozen=True)
+class ModeResult:
+    """A mode's draws (one for the deterministic modes) and the non-private reference
+    they are compared with."""
+
+    experiment: str
+    mode: str
+    draws: tuple[Draw, ...]
+    reference: float | None
+
+    def best(self) -> Spread:
+        out = spread([d.best for d in self.draws])
+        assert out is not None
+        return out
+
+    def auc(self, which: str) -> Spread | None:
+        return spread([getattr(d, f"auc_{which}") for d in self.draws])
+
+    def hits(self, i: int) -> Spread:
+        out = spread([d.hits[i] for d in self.draws])
+        assert out is not None
+        return out
+
+    def row(self) -> list[str]:
+        """The summary row: per-method figures and "vs none" as means over the draws;
+        best zero-label, the attack AUCs and search top-1 / top-k as mean (min-max)."""
+        d0, best = self.draws[0], self.best()
+        n_users = d0.users
+        means = [float(np.mean([d.figures[i] for d in self.draws]))
+                 for i in range(len(d0.figures))]
+        nn, kde = self.auc("nn"), self.auc("kde")
+        return [self.experiment, self.mode, f"{np.median([d.k for d in self.draws]):.0f}",
+                *(f"{f:.4f}" for f in means), best.cell(),
+                "·" if self.reference is None else f"{best.mean - self.reference:+.4f}",
+                nn.cell(".3f") if nn else "·", kde.cell(".3f") if kde else "·",
+                *(hit_cell(self.hits(i), n_users) for i in (0, 1)),
+                f"{sum(d.seconds for d in self.draws):.0f}"]
+
+    def draw_rows(self) -> list[list[str]]:
+        """One row per draw, in the table's columns (mode "dp 1 #2": the second draw)."""
+        return [ModeResult(self.experiment, f"{self.mode} #{i + 1}", (d,), self.reference).row()
+                for i, d in enumerate(self.draws)]
+
+
+def hit_cell(hits: Spread, n_users: int) -> str:
+    """"h/n" for one draw; "mean/n (min-max)" over several."""
+    if hits.n == 1:
+        return f"{hits.mean:.0f}/{n_users}"
+    return f"{hits.mean:.1f}/{n_users} ({hits.low:.0f}–{hits.high:.0f})"
+
+
 def sweep_one(name: str, modes: Sequence[str], auc_learnwares: int, max_learnwares: int,
-              max_users: int) -> list[list[str]]:
-    """Rows of the table for one experiment."""
+              max_users: int, draws: int = 1) -> list[ModeResult]:
+    """Every mode's result for one experiment: `draws` fit-and-evaluates of each DP
+    mode, one of "none" and "default" (deterministic: the default's noise is seeded by
+    `random_state` and the rows, the report by `random_state=0`)."""
     module = importlib.import_module(f"benchmarks.experiments.{name}")
     setting: Setting = module.SETTING
     started = time.perf_counter()
@@ -126,32 +234,49 @@ def sweep_one(name: str, modes: Sequence[str], auc_learnwares: int, max_learnwar
     users = users[:max_users or len(users)]
     print(f"{name}: {len(market)} learnwares and {len(users)} users built in "
           f"{time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
-    rows, reference = [], None
+    label = f"{name} ({len(market)}/{len(users)})"
+    results: list[ModeResult] = []
+    reference = None
     for mode in modes:
-        t0 = time.perf_counter()
-        fit = mode_fit(mode, name)
-        specs = [fit(*call) for call in recorder.calls[:len(market)]]
-        lws = [Learnware(lw.id, lw.semantic, s, lw.model) for lw, s in zip(market, specs,
-                                                                             strict=True)]
-        scores, rankings = zero_label(lws, users, fit, range(user_seed, user_seed + len(users)))
-        figures = [mean_of(scores, m, 0) for m in HEADLINE]
-        if setting.metric == "error":
-            figures = [1.0 - f for f in figures]
-        best = (min if setting.lower_is_better else max)(figures[2:])
-        reference = best if mode == "none" else reference
-        reports = [privacy_report(s, recorder.calls[i][0], random_state=0)
-                   for i, s in enumerate(specs[:auc_learnwares])]
-        nn = [r.auc_nearest_point for r in reports if r.auc_nearest_point is not None]
-        kde = [r.auc_kernel_density for r in reports if r.auc_kernel_density is not None]
-        rows.append([f"{name} ({len(market)}/{len(users)})", mode,
-                     f"{np.median([len(s.points_) for s in specs]):.0f}",
-                     *(f"{f:.4f}" for f in figures[2:]), f"{best:.4f}",
-                     "·" if reference is None else f"{best - reference:+.4f}",
-                     f"{np.mean(nn):.3f}" if nn else "·", f"{np.mean(kde):.3f}" if kde else "·",
-                     *(hits(rankings, k) for k in (1, TOP_K)),
-                     f"{time.perf_counter() - t0:.0f}"])
-        print(f"{name} {mode}: {' | '.join(rows[-1][2:])}", file=sys.stderr, flush=True)
-    return rows
+        done = []
+        for i in range(draws if mode.startswith("dp ") else 1):
+            done.append(one_draw(name, setting, mode, market, users, recorder, user_seed,
+                                 auc_learnwares))
+            d = done[-1]
+            print(f"{name} {mode} #{i + 1}: best {d.best:.4f} | AUC {d.auc_nn} {d.auc_kde} | "
+                  f"hits {d.hits} | {d.seconds:.0f} s", file=sys.stderr, flush=True)
+        result = ModeResult(label, mode, tuple(done), reference)
+        if mode == "none":
+            reference = result.best().mean
+            result = ModeResult(label, mode, tuple(done), reference)
+        results.append(result)
+        print(f"{name} {mode}: {' | '.join(result.row()[2:])}", file=sys.stderr, flush=True)
+    return results
+
+
+def one_draw(name: str, setting: Setting, mode: str, market: Sequence[Learnware],
+             users: Sequence[User], recorder: Recorder, user_seed: int,
+             auc_learnwares: int) -> Draw:
+    """Fit every spec and requirement in `mode` once and score the users."""
+    t0 = time.perf_counter()
+    fit = mode_fit(mode, name)
+    specs = [fit(*call) for call in recorder.calls[:len(market)]]
+    lws = [Learnware(lw.id, lw.semantic, s, lw.model) for lw, s in zip(market, specs,
+                                                                         strict=True)]
+    scores, rankings = zero_label(lws, users, fit, range(user_seed, user_seed + len(users)))
+    figures = [mean_of(scores, m, 0) for m in HEADLINE]
+    if setting.metric == "error":
+        figures = [1.0 - f for f in figures]
+    best = (min if setting.lower_is_better else max)(figures[2:])
+    reports = [privacy_report(s, recorder.calls[i][0], random_state=0)
+               for i, s in enumerate(specs[:auc_learnwares])]
+    nn = [r.auc_nearest_point for r in reports if r.auc_nearest_point is not None]
+    kde = [r.auc_kernel_density for r in reports if r.auc_kernel_density is not None]
+    return Draw(tuple(figures[2:]), best, float(np.mean(nn)) if nn else None,
+                float(np.mean(kde)) if kde else None,
+                (sum(r.hit(1) for r in rankings), sum(r.hit(TOP_K) for r in rankings)),
+                len(users), float(np.median([len(s.points_) for s in specs])),
+                time.perf_counter() - t0)
 
 
 def market_and_users(module: ModuleType, fit_spec: SpecFit
@@ -182,19 +307,32 @@ def hits(rankings: Sequence[Ranking], k: int) -> str:
     return f"{sum(r.hit(k) for r in rankings)}/{len(rankings)}"
 
 
-def verdicts(rows: Sequence[Sequence[str]]) -> list[str]:
-    """The issue's targets at eps = 1, per experiment, stated plainly."""
+def verdicts(results: Sequence[ModeResult]) -> list[str]:
+    """The issue's targets at eps = 1, per experiment, stated plainly: on the mean over
+    the draws, and (several draws) in how many of them."""
     out = []
-    for row in rows:
-        if row[1] != f"dp {TARGET_EPSILON:g}":
+    for res in results:
+        if res.mode != f"dp {TARGET_EPSILON:g}" or res.reference is None:
             continue
-        gap = abs(float(row[7]))
-        aucs = [float(v) for v in row[8:10] if v != "·"]
-        ok_gap, ok_auc = gap <= TARGET_GAP, bool(aucs) and max(aucs) <= TARGET_AUC
-        out.append(f"- {row[0]}, dp eps={TARGET_EPSILON:g}: best zero-label figure within "
-                   f"{TARGET_GAP} of the non-private one: {'MET' if ok_gap else 'MISSED'} "
-                   f"({row[7]}); attack AUC <= {TARGET_AUC}: {'MET' if ok_auc else 'MISSED'} "
-                   f"({', '.join(row[8:10])})")
+        ref, best, n = res.reference, res.best(), len(res.draws)
+        gap_ok = abs(best.mean - ref) <= TARGET_GAP
+        nn, kde = res.auc("nn"), res.auc("kde")
+        aucs = [a.mean for a in (nn, kde) if a is not None]
+        auc_ok = bool(aucs) and max(aucs) <= TARGET_AUC
+        line = (f"- {res.experiment}, dp eps={TARGET_EPSILON:g}: best zero-label figure within "
+                f"{TARGET_GAP} of the non-private one: {'MET' if gap_ok else 'MISSED'} "
+                f"({best.mean - ref:+.4f}")
+        if n > 1:
+            met = sum(abs(d.best - ref) <= TARGET_GAP for d in res.draws)
+            line += (f" on the mean of {n} draws; {best.low - ref:+.4f} to "
+                     f"{best.high - ref:+.4f}; met in {met} of {n}")
+        line += (f"); attack AUC <= {TARGET_AUC}: {'MET' if auc_ok else 'MISSED'} "
+                 f"({nn.cell('.3f') if nn else '·'}, {kde.cell('.3f') if kde else '·'}")
+        if n > 1:
+            met = sum(all(a is not None and a <= TARGET_AUC for a in (d.auc_nn, d.auc_kde))
+                      for d in res.draws)
+            line += f"; both met in {met} of {n} draws"
+        out.append(line + ")")
     return out
 
 
@@ -208,6 +346,9 @@ def main(argv: list[str] | None = None) -> None:
                         help="keep the first N users of each experiment (0: all)")
     parser.add_argument("--auc-learnwares", type=int, default=2)
     parser.add_argument("--noise-share", type=float, default=grouping.NOISE_SHARE)
+    parser.add_argument("--draws", type=int, default=1,
+                        help="fit-and-evaluate each DP mode N times, fresh noise each time; "
+                             "report the mean and min-max (none and default: once)")
     args = parser.parse_args(argv)
     grouping.NOISE_SHARE = args.noise_share
     modes = ["none", "default", *(f"dp {float(e):g}" for e in args.epsilons.split(",") if e)]
@@ -215,28 +356,40 @@ def main(argv: list[str] | None = None) -> None:
     if len(modes) > 2 and undeclared:
         parser.error(f"no public gamma and bounds for the DP mode on {', '.join(undeclared)}: "
                      f'run them with --epsilons ""')
+    if args.draws < 1:
+        parser.error("--draws: at least 1")
     started = time.perf_counter()
-    rows: list[list[str]] = []
+    results: list[ModeResult] = []
     with threadpool_limits(1):
         for name in args.experiments.split(","):
-            rows.extend(sweep_one(name, modes, args.auc_learnwares, args.max_learnwares,
-                                  args.max_users))
+            results.extend(sweep_one(name, modes, args.auc_learnwares, args.max_learnwares,
+                                     args.max_users, args.draws))
+    draws = f" --draws {args.draws}" if args.draws > 1 else ""
     print(f"python -m benchmarks.privacy_sweep --experiments {args.experiments} "
           f"--epsilons {args.epsilons} --max-learnwares {args.max_learnwares} "
           f"--max-users {args.max_users} --noise-share {args.noise_share:g} "
-          f"--auc-learnwares {args.auc_learnwares}  ({time.perf_counter() - started:.0f} s, "
-          f"BLAS 1 thread)")
-    print_table("Zero-label reuse and membership AUC per spec mode (RMSE on Birthdays, error "
-                "on MNIST: lower is better; accuracy on reviews: higher is better)",
-                ["experiment (learnwares/users)", "mode", "K", "top-1", "job selector", "averaging",
-                 "best zero-label", "vs none", "AUC nn", "AUC kde", "search top-1",
-                 f"search top-{TOP_K}", "s"], rows)
+          f"--auc-learnwares {args.auc_learnwares}{draws}  "
+          f"({time.perf_counter() - started:.0f} s, BLAS 1 thread)")
+    header = ["experiment (learnwares/users)", "mode", "K", "top-1", "job selector", "averaging",
+              "best zero-label", "vs none", "AUC nn", "AUC kde", "search top-1",
+              f"search top-{TOP_K}", "s"]
+    title = ("Zero-label reuse and membership AUC per spec mode (RMSE on Birthdays, error "
+             "on MNIST: lower is better; accuracy on reviews: higher is better)")
+    print_table(title, header, [r.row() for r in results])
     print(f"\n(search top-1 / top-{TOP_K}: users whose best learnware in the market, by its "
           f"own score on their test rows, search ranks first / among its first {TOP_K}.)")
+    if args.draws > 1:
+        print(f"(DP rows: {args.draws} draws of fresh noise each. top-1, job selector, averaging "
+              f"and vs none: the mean over the draws; best zero-label, AUC nn, AUC kde, search "
+              f"top-1 / top-{TOP_K}: the mean (min-max over the draws); s: all draws. none and "
+              f"default are deterministic: one draw.)")
+        print_table(f"Every DP draw ({args.draws} per epsilon; mode \"dp e #i\": draw i)",
+                    header, [row for r in results if r.mode.startswith("dp ")
+                             for row in r.draw_rows()])
     print("\n### Targets (issue 15)\n")
-    for line in verdicts(rows) or [f"- (no DP mode at eps={TARGET_EPSILON:g} in this run)"]:
+    for line in verdicts(results) or [f"- (no DP mode at eps={TARGET_EPSILON:g} in this run)"]:
         print(line)
-    if any(math.isnan(float(r[6])) for r in rows):
+    if any(math.isnan(d.best) for r in results for d in r.draws):
         print("(nan: a method could not run)")
 
 

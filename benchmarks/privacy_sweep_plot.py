@@ -7,12 +7,16 @@ Reads the tables `benchmarks.privacy_sweep` prints (one file per run, kept as th
 were printed) and draws one panel per experiment: the best zero-label figure of the
 DP mode against epsilon, with the non-private fit ("none") and the private default as
 horizontal lines and the issue's target at epsilon = 1 (within 0.02 of "none") as a
-band. Nothing is re-measured here: the figure shows exactly the rows in the files.
+band. A run with `--draws N` prints a DP row as "mean (min-max)" and then every draw
+("dp 1 #2"): the curve goes through the means, the bars span min to max, and each
+draw is a dot. Nothing is re-measured here: the figure shows exactly the rows in the
+files.
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +38,24 @@ class Curve:
     none: float | None = None
     default: float | None = None
     dp: dict[float, float] = field(default_factory=dict)
+    """The DP rows' best zero-label figure (the mean over the draws) by epsilon."""
+    dp_range: dict[float, tuple[float, float]] = field(default_factory=dict)
+    """(min, max) over the draws, where the row states them."""
+    dp_draws: dict[float, list[float]] = field(default_factory=dict)
+    """Every draw's figure ("dp e #i" rows)."""
+
+
+_CELL = re.compile(r"^([-+]?[0-9.]+)(?: \(([-+]?[0-9.]+)–([-+]?[0-9.]+)\))?$")
+
+
+def parse_cell(cell: str) -> tuple[float, tuple[float, float] | None]:
+    """A figure cell: "0.4617" -> (0.4617, None); "0.4617 (0.45–0.47)" -> (0.4617,
+    (0.45, 0.47))."""
+    match = _CELL.match(cell)
+    if match is None:
+        raise ValueError(f"not a figure: {cell!r}")
+    low, high = match.group(2, 3)
+    return float(match.group(1)), None if low is None else (float(low), float(high))
 
 
 def read_rows(paths: Iterable[Path]) -> dict[str, Curve]:
@@ -46,13 +68,19 @@ def read_rows(paths: Iterable[Path]) -> dict[str, Curve]:
                 continue
             name, label = cells[0].split(" ", 1)[0], cells[0]
             curve = curves.setdefault(name, Curve(label))
-            best = float(cells[6])
+            best, spread = parse_cell(cells[6])
             if cells[1] == "none":
                 curve.none = best
             elif cells[1] == "default":
                 curve.default = best
+            elif cells[1].startswith("dp ") and "#" in cells[1]:
+                eps = float(cells[1].removeprefix("dp ").split("#")[0])
+                curve.dp_draws.setdefault(eps, []).append(best)
             elif cells[1].startswith("dp "):
-                curve.dp[float(cells[1].removeprefix("dp "))] = best
+                eps = float(cells[1].removeprefix("dp "))
+                curve.dp[eps] = best
+                if spread is not None:
+                    curve.dp_range[eps] = spread
     return curves
 
 
@@ -67,7 +95,18 @@ def plot(curves: dict[str, Curve], path: str | Path) -> None:
     for ax, name in zip(axes[0], names, strict=True):
         curve, (title, ylabel) = curves[name], AXES[name]
         eps = sorted(curve.dp)
-        ax.plot(eps, [curve.dp[e] for e in eps], "o-", color="tab:blue", label="DP, δ = 1e-5")
+        draws = max((len(v) for v in curve.dp_draws.values()), default=1)
+        ax.plot(eps, [curve.dp[e] for e in eps], "o-", color="tab:blue",
+                label="DP, δ = 1e-5" + (f" (mean of {draws} draws, min–max)" if draws > 1
+                                        else ""))
+        bars = [e for e in eps if e in curve.dp_range]
+        if bars:
+            ax.errorbar(bars, [curve.dp[e] for e in bars],
+                        yerr=[[curve.dp[e] - curve.dp_range[e][0] for e in bars],
+                              [curve.dp_range[e][1] - curve.dp[e] for e in bars]],
+                        fmt="none", ecolor="tab:blue", capsize=3, lw=1)
+        for e, values in sorted(curve.dp_draws.items()):
+            ax.plot([e] * len(values), values, ".", color="tab:blue", alpha=0.35, ms=4)
         if curve.none is not None:
             ax.axhline(curve.none, color="black", lw=1, label="no privacy")
             ax.axhspan(curve.none - TARGET_GAP, curve.none + TARGET_GAP, color="tab:green",
