@@ -394,7 +394,8 @@ class Digest(Message):
 
     `holds` (1.4; absent: every learnware) is what the sender replicates
     (`protocol.replication`). An answer's entries cover only the records that match
-    both the asker's `holds` and its own, so both sides compare the same part.
+    both the asker's `holds` and its own (its own learnwares: the asker's only), so
+    both sides compare the same part (docs/protocol.md 8.1).
     """
 
     TYPE: ClassVar[str] = "digest"
@@ -445,8 +446,9 @@ class SyncWant:
 class SyncRequest(Message):
     """Pull records; `cursor` is empty at first, then the last response's `next_cursor`.
 
-    `filters` (1.4; absent: none): send only the records that match every one of them
-    (the asker's and the answerer's replication filters, `protocol.replication`).
+    `filters` (1.4; absent: none): the asker's replication filter: the answerer sends
+    only the records that match every one and, but for its own learnwares, its own
+    `holds` (`protocol.replication`, docs/protocol.md 8.1).
     """
 
     TYPE: ClassVar[str] = "sync_request"

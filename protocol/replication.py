@@ -22,7 +22,7 @@ from protocol.errors import ProtocolError
 from protocol.validate import check_items, check_str
 
 MAX_FILTERS = 2
-"""Filters one sync request may combine: the asker's and the answerer's."""
+"""Filters one sync request may list (this node sends one: its own)."""
 
 
 @dataclass(frozen=True)
