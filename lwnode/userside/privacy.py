@@ -96,29 +96,43 @@ def resolve_dp(dp: dict[str, Any] | None, *, kind: str, dim: int, space: str,
     out = dict(dp)
     notes: list[str] = []
     source = ""
+    ranges, missing = _declared_ranges(kind, declared)
     if out.get("gamma") is None:
-        out["gamma"], source = _public_gamma(kind, dim, space, market, name, declared)
+        out["gamma"], source = _public_gamma(kind, dim, space, market, name, ranges)
         notes.append(f"gamma {power_of_two(out['gamma'])} (public): {source}; "
                      f"{name('gamma')} G chooses another")
     if out.get("bounds") is None:
-        out["bounds"], note = _public_bounds(kind, dim, declared, declared_in, name,
-                                             gamma=out["gamma"], source=source)
+        out["bounds"], note = _public_bounds(kind, dim, declared, ranges, missing,
+                                             declared_in, name, gamma=out["gamma"],
+                                             source=source)
         notes.append(note)
     return out, notes
 
 
-def _public_gamma(kind: str, dim: int, space: str, market: Mapping[float, int] | None,
-                  name: Name, declared: InputSpec | None = None) -> tuple[float, str]:
-    """The market's convention, else the data-free rule (from the columns' declared
-    ranges when a table declares them), and the words saying which."""
-    from engine.privacy.public import declared_bounds, dimension_gamma, market_gamma, range_gamma
+Ranges = tuple[tuple[float, ...], tuple[float, ...]]
 
-    ranges = None
-    if kind == "table":
-        try:
-            ranges = declared_bounds(declared)
-        except SpecError:  # only some columns declare one: the bounds step says so
-            ranges = None
+
+def _declared_ranges(kind: str, declared: InputSpec | None
+                     ) -> tuple[Ranges | None, str | None]:
+    """A table's per-column ranges as its semantic spec declares them (None: not every
+    column declares one, or not a table), and, when only some do, the words naming
+    the columns that do not."""
+    from engine.privacy.public import declared_bounds
+
+    if kind != "table":
+        return None, None
+    try:
+        return declared_bounds(declared), None
+    except SpecError as exc:  # only some columns declare one
+        return None, str(exc).removeprefix("bounds: ")
+
+
+def _public_gamma(kind: str, dim: int, space: str, market: Mapping[float, int] | None,
+                  name: Name, ranges: Ranges | None) -> tuple[float, str]:
+    """The market's convention, else the data-free rule (from the columns' declared
+    `ranges` when a table declares them), and the words saying which."""
+    from engine.privacy.public import dimension_gamma, market_gamma, range_gamma
+
     rule = (None if kind == "image" else range_gamma(*ranges) if ranges is not None
             else dimension_gamma(dim, unit_norm=kind == "text"))
     asked = ("your node knows no spec in " + space if market is not None
@@ -142,24 +156,23 @@ def _public_gamma(kind: str, dim: int, space: str, market: Mapping[float, int] |
                      "number you choose without reading the images)")
 
 
-def _public_bounds(kind: str, dim: int, declared: InputSpec | None, declared_in: str | None,
-                   name: Name, *, gamma: float, source: str) -> tuple[Any, str]:
+def _public_bounds(kind: str, dim: int, declared: InputSpec | None, per_column: Ranges | None,
+                   missing: str | None, declared_in: str | None, name: Name, *,
+                   gamma: float, source: str) -> tuple[Any, str]:
     """Bounds no row chose, and the words saying which rule chose them: the columns'
-    declared ranges (tables), the unit-norm range (text); else what to pass."""
-    from engine.privacy.public import UNIT_NORM_BOUNDS, declared_bounds, power_of_two
+    declared ranges (tables, `_declared_ranges`), the unit-norm range (text); else
+    what to pass."""
+    from engine.privacy.public import UNIT_NORM_BOUNDS, power_of_two
 
     if kind == "text":
         return UNIT_NORM_BOUNDS, ("bounds -1,1 (public): every coordinate of a unit-norm "
                                   "embedding lies in them")
     where = declared_in or "the semantic spec"
     needs = f"{name('bounds')}: differential privacy ({name('epsilon')}) needs"
-    try:
-        per_column = declared_bounds(declared) if kind == "table" else None
-    except SpecError as exc:  # only some columns declare one
-        missing = str(exc).removeprefix("bounds: ")
+    if missing is not None:
         raise InputError(f"{needs} the range of every column; in {where}, {missing}: give "
                          f"each a range = [LOW, HIGH], or pass {name('bounds')}=LOW,HIGH "
-                         "for all") from None
+                         "for all")
     if per_column is not None and len(per_column[0]) == dim:
         return per_column, (f"bounds per column (public): the ranges {where} declares for "
                             f"its {dim} columns ({_shown_ranges(declared)}); "
