@@ -227,7 +227,10 @@ class AntiEntropy:
         try:
             message = await self.service.compute(decode_message, data, (Digest, SyncRequest))
             if isinstance(message, Digest):
-                if message.node != peer or not self._note_keeps(peer, message.holds):
+                if message.node != peer:
+                    raise ProtocolError(f"Digest.node: {message.node} is not the sender "
+                                        f"{peer}")
+                if not self._note_keeps(peer, message.holds):
                     raise ProtocolError(f"Digest.holds: {peer} changed its replication "
                                         f"filter within {FILTER_CHANGE_SECONDS:g} s")
                 # over what both keep, so that the asker compares like with like
