@@ -13,7 +13,7 @@ them only so that digests agree (section 8).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from engine.specification.semantic import MAX_TAG_CHARS, MAX_TAGS
@@ -75,15 +75,6 @@ class ReplicationFilter:
 
 
 KEEP_ALL = ReplicationFilter()
-
-
-def matches_all(filters: Sequence[ReplicationFilter], data_type: str,
-                scenarios: Iterable[str], *, withdrawal: bool = False) -> bool:
-    """Whether a record passes every filter (a withdrawal passes all)."""
-    if withdrawal:
-        return True
-    tags = tuple(scenarios)
-    return all(f.matches(data_type, tags) for f in filters)
 
 
 def narrowing(filters: Iterable[ReplicationFilter]) -> tuple[ReplicationFilter, ...]:
