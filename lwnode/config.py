@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from engine.vocabulary import DataType
 from lwnode.errors import ConfigError
 from protocol.errors import ProtocolError
 from protocol.replication import ReplicationFilter
@@ -311,7 +312,7 @@ class ReplicationSection:
 
     data_types: tuple[str, ...] = _opt((), "Keep peers' learnwares of these data types only "
                                            "('table', 'image', 'text'); empty: every type.",
-                                       choices=("table", "image", "text"))
+                                       choices=tuple(t.value for t in DataType))
     scenarios: tuple[str, ...] = _opt((), "Keep only peers' learnwares tagged with one of these "
                                           "scenarios (semantic tags); empty: any tags.")
 
