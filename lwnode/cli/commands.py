@@ -514,7 +514,8 @@ def _print_answer(answer: dict[str, Any], body: dict[str, Any]) -> None:
     stat = body.get("statistical")
     if stat:
         points = stat["points"]
-        console.print(f"sent the RKME of your data: {len(points)} weighted points in "
+        console.print(f"sent the RKME of your data: {len(points)} weighted "
+                      f"point{'' if len(points) == 1 else 's'} in "
                       f"{len(points[0])} dimensions (no raw rows)")
     if not answer["single"]:
         notes = "; ".join(answer.get("notes", [])) or "no learnware matches"
@@ -732,7 +733,8 @@ def _cmd_spec_make(args: argparse.Namespace) -> int:
                      "dimension": int(spec.points_.shape[1]), "rows": len(table.values),
                      "privacy_note": _spec_privacy(spec), "privacy": privacy.to_dict()})
         return EXIT_OK
-    _say(f"wrote {out}: {spec.kind}, {len(spec.points_)} points in {spec.points_.shape[1]} "
+    k = len(spec.points_)
+    _say(f"wrote {out}: {spec.kind}, {k} point{'' if k == 1 else 's'} in {spec.points_.shape[1]} "
          f"dimensions from {len(table.values)} rows ({_spec_privacy(spec)})", hang=2)
     _say(f"  {privacy.summary()}", hang=4)
     return EXIT_OK
@@ -806,7 +808,11 @@ def _add_spec_options(p: argparse.ArgumentParser) -> None:
         "differential privacy", "an (epsilon, delta)-DP spec instead of the default (each "
         "point the mean of >= 10 rows): a noisy random-feature mean with synthetic points; "
         "gamma and bounds must be public (declared, or chosen from public facts: never "
-        "read from the data)")
+        "read from the data). What it costs, measured (docs/privacy.md): search ranks the "
+        "right learnware first less often than with the default; zero-label reuse kept "
+        "its accuracy at epsilon 1 on the tabular (6,189 rows a learnware) and text (a "
+        "few hundred) experiments, not on 784-pixel images at 600 rows (error 0.49 "
+        "against 0.13)")
     dp.add_argument("--epsilon", type=float, metavar="EPS",
                     help="privacy budget epsilon (e.g. 1); turns the DP mode on")
     dp.add_argument("--delta", type=float, help="delta (default 1e-5)")
