@@ -156,9 +156,17 @@ class MarketResult:
     halves: list[str] = field(default_factory=list)
     values: dict[str, list[float]] = field(default_factory=dict)
     seconds: float = 0.0
+    note: str = ""
 
     def add(self, method: str, value: float) -> None:
         self.values.setdefault(method, []).append(value)
+
+    def add_user(self, name: str, u: int, each: list[float]) -> None:
+        """User `name` (position `u`) with every learnware's own score `each`."""
+        self.users.append(name)
+        self.halves.append(half_of(u))
+        self.add("mean in market", float(np.mean(each)))
+        self.add("best in market", (max if self.task == "classification" else min)(each))
 
     def rows(self, half: str) -> list[int]:
         return [i for i, h in enumerate(self.halves) if h == half]
@@ -187,15 +195,11 @@ def measure(name: str, halves: tuple[str, ...]) -> MarketResult:
         catalog = build_catalog(setup.market)
         by_id = {lw.id: lw for lw in setup.market}
         out = MarketResult(name, setup.task)
-        better: Callable[..., float] = max if classify else min
         for u, (user, x_test, y_test, seed) in enumerate(setup.users):
             if half_of(u) not in halves:
                 continue
-            out.users.append(user)
-            out.halves.append(half_of(u))
-            each = [score(setup.task, y_test, lw.model.predict(x_test)) for lw in setup.market]
-            out.add("mean in market", float(np.mean(each)))
-            out.add("best in market", better(each))
+            out.add_user(user, u, [score(setup.task, y_test, lw.model.predict(x_test))
+                                   for lw in setup.market])
             spec = private_default(x_test, N_POINTS, seed)
             result = catalog.search(Requirement(spec=spec), k=5, max_mixture=3)
             mix, weights, shortlist, top = picked(result, by_id)
@@ -210,18 +214,24 @@ def measure(name: str, halves: tuple[str, ...]) -> MarketResult:
     return out
 
 
-def report(results: list[MarketResult], half: str) -> None:
+def user_table(results: list[MarketResult], half: str, columns: list[str], width: int = 15
+               ) -> None:
+    """One row per user of `half`: mean and best in market, then `columns`' scores."""
     metric = {"classification": "accuracy", "regression": "RMSE"}
-    methods = (*EXISTING, *CANDIDATES)
     units = ", ".join(f"{r.name} {metric[r.task]}" for r in results)
     print(f"\n=== {half} half: per user ({units})")
     print(f"{'market':<10}{'user':<14}{'mean':>8}{'best':>8}"
-          + "".join(f"{m[:14]:>15}" for m in methods))
+          + "".join(f"{c.replace('|', ':')[:width - 1]:>{width}}" for c in columns))
     for r in results:
         for i in r.rows(half):
             print(f"{r.name:<10}{r.users[i][:12]:<14}{r.values['mean in market'][i]:8.4f}"
                   f"{r.values['best in market'][i]:8.4f}"
-                  + "".join(f"{r.values[m][i]:15.4f}" for m in methods))
+                  + "".join(f"{r.values[c][i]:{width}.4f}" for c in columns))
+
+
+def report(results: list[MarketResult], half: str) -> None:
+    methods = (*EXISTING, *CANDIDATES)
+    user_table(results, half, list(methods))
     print(f"\n{half} half: share of the mean-to-best gap closed (by the half's means)")
     print(f"{'market':<10}" + "".join(f"{m[:14]:>15}" for m in methods)
           + f"{'best existing':>22}")
@@ -255,7 +265,10 @@ def report(results: list[MarketResult], half: str) -> None:
             for c in ("existing", *CANDIDATES)))
 
 
-def main(argv: list[str]) -> int:
+def run(argv: list[str], measure: Callable[[str, tuple[str, ...]], MarketResult],
+        report: Callable[[list[MarketResult], str], None]) -> int:
+    """The command line of this script and `benchmarks.kernel_scaling`: markets by name
+    (all without any), the tuning half, and with ``--test`` the test half too."""
     names = [a for a in argv if not a.startswith("--")] or list(MARKETS)
     if any(n not in MARKETS for n in names):
         print(f"expected some of {', '.join(MARKETS)}, got {names!r}", file=sys.stderr)
@@ -264,11 +277,15 @@ def main(argv: list[str]) -> int:
     results = []
     for name in names:
         results.append(measure(name, halves))
-        print(f"{name}: {len(results[-1].users)} users, {results[-1].seconds:.0f} s",
-              file=sys.stderr)
+        r = results[-1]
+        print(f"{name}: {len(r.users)} users, {r.seconds:.0f} s{r.note}", file=sys.stderr)
     for half in halves:
         report(results, half)
     return 0
+
+
+def main(argv: list[str]) -> int:
+    return run(argv, measure, report)
 
 
 if __name__ == "__main__":

@@ -61,19 +61,17 @@ under their geometric mean, which explains the other 4.
 
 from __future__ import annotations
 
-import math
 import sys
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from benchmarks.agreement import EXISTING, MarketResult, run, user_table
 from benchmarks.experiments.common import N_POINTS
 from benchmarks.experiments.heldout import half_of
 from benchmarks.mixture_rule import SETUPS
-from benchmarks.reuse_birthdays import gap_closed
 from benchmarks.reuse_common import build_catalog, picked, private_default, score
 from engine.kernel import auto_gamma, sq_dists
 from engine.learnware import Learnware
@@ -83,8 +81,6 @@ from engine.search.mixture import best_mixture
 
 KERNELS = ("as is", "4x narrower", "user-scaled", "market-scaled")
 METHODS = ("top-1", "job selector", "averaging", "shortlist avg")
-EXISTING = METHODS[:3]
-MARKETS = ("diamonds", "ridership", "survey", "tabular", "image")
 GUARD = 0.05
 
 
@@ -142,33 +138,9 @@ def ranked(kernel: Kernel, query: tuple[np.ndarray, np.ndarray],
     return order, list(found[0]), np.asarray(found[1])
 
 
-@dataclass
-class MarketResult:
-    name: str
-    task: str
-    users: list[str] = field(default_factory=list)
-    halves: list[str] = field(default_factory=list)
-    values: dict[str, list[float]] = field(default_factory=dict)
-    top1_agrees: int = 0
-    seconds: float = 0.0
-
-    def add(self, method: str, value: float) -> None:
-        self.values.setdefault(method, []).append(value)
-
-    def rows(self, half: str) -> list[int]:
-        return [i for i, h in enumerate(self.halves) if h == half]
-
-    def mean(self, method: str, half: str) -> float:
-        return float(np.mean([self.values[method][i] for i in self.rows(half)]))
-
-    def share(self, method: str, half: str) -> float:
-        return gap_closed(self.mean("mean in market", half), self.mean("best in market", half),
-                          self.mean(method, half))
-
-    def best(self, kernel: str, half: str) -> tuple[str, float]:
-        shares = {m: self.share(f"{kernel}|{m}", half) for m in EXISTING}
-        top = max(shares, key=lambda m: -math.inf if math.isnan(shares[m]) else shares[m])
-        return top, shares[top]
+def best(r: MarketResult, kernel: str, half: str) -> float:
+    """The best data-free share of the gap under `kernel` (top-1, JobSelector, Averaging)."""
+    return r.best_of(tuple(f"{kernel}|{m}" for m in EXISTING), half)[1]
 
 
 def reuse_scores(task: str, x: np.ndarray, y: np.ndarray, lws: list[Learnware],
@@ -192,16 +164,11 @@ def measure(name: str, halves: tuple[str, ...]) -> MarketResult:
         lws = list(setup.market)
         index = {lw.id: i for i, lw in enumerate(lws)}
         specs = [(lw.spec.points_, lw.spec.weights_) for lw in lws]
-        out = MarketResult(name, setup.task)
-        better: Callable[..., float] = max if setup.task == "classification" else min
+        out, agrees = MarketResult(name, setup.task), 0
         for u, (user, x, y, seed) in enumerate(setup.users):
             if half_of(u) not in halves:
                 continue
-            out.users.append(user)
-            out.halves.append(half_of(u))
-            each = [score(setup.task, y, lw.model.predict(x)) for lw in lws]
-            out.add("mean in market", float(np.mean(each)))
-            out.add("best in market", better(each))
+            out.add_user(user, u, [score(setup.task, y, lw.model.predict(x)) for lw in lws])
             spec = private_default(x, N_POINTS, seed)
             query = (spec.points_, spec.weights_)
             result = catalog.search(Requirement(spec=spec), k=5, max_mixture=3)
@@ -219,21 +186,14 @@ def measure(name: str, halves: tuple[str, ...]) -> MarketResult:
                                                   w).items():
                     out.add(f"{kernel}|{method}", value)
             check, _, _ = ranked(Kernel(np.ones(x.shape[1]), spec.gamma_), query, specs)
-            out.top1_agrees += check[:5] == base_order  # this code's MMD^2 = the catalog's
+            agrees += check[:5] == base_order  # this code's MMD^2 = the catalog's
     out.seconds = time.perf_counter() - started
+    out.note = f"; the raw kernel recomputed here ranks the top 5 as the catalog does: {agrees}"
     return out
 
 
 def report(results: list[MarketResult], half: str) -> None:
-    cols = [f"{k}|{m}" for k in KERNELS for m in METHODS]
-    print(f"\n=== {half} half, per user (RMSE or accuracy); columns: kernel | method")
-    print(f"{'market':<10}{'user':<12}{'mean':>8}{'best':>8}"
-          + "".join(f"{c.replace('|', ':')[:19]:>20}" for c in cols))
-    for r in results:
-        for i in r.rows(half):
-            print(f"{r.name:<10}{r.users[i][:10]:<12}{r.values['mean in market'][i]:8.4f}"
-                  f"{r.values['best in market'][i]:8.4f}"
-                  + "".join(f"{r.values[c][i]:20.4f}" for c in cols))
+    user_table(results, half, [f"{k}|{m}" for k in KERNELS for m in METHODS], width=20)
     print(f"\n{half} half: share of the gap closed, per kernel (top-1 / job selector / "
           "averaging / shortlist avg), and the best of the first three")
     print(f"{'market':<10}" + "".join(f"{k:>36}" for k in KERNELS))
@@ -241,7 +201,7 @@ def report(results: list[MarketResult], half: str) -> None:
     for r in results:
         cells = []
         for k in KERNELS:
-            _, b = r.best(k, half)
+            b = best(r, k, half)
             bests[k].append(b)
             each = "/".join(f"{100 * r.share(f'{k}|{m}', half):.0f}" for m in METHODS)
             cells.append(f"{each} best {100 * b:5.1f}%")
@@ -259,20 +219,7 @@ def report(results: list[MarketResult], half: str) -> None:
 
 
 def main(argv: list[str]) -> int:
-    names = [a for a in argv if not a.startswith("--")] or list(MARKETS)
-    if any(n not in MARKETS for n in names):
-        print(f"expected some of {', '.join(MARKETS)}, got {names!r}", file=sys.stderr)
-        return 2
-    halves = ("tuning", "test") if "--test" in argv else ("tuning",)
-    results = []
-    for name in names:
-        results.append(measure(name, halves))
-        r = results[-1]
-        print(f"{name}: {len(r.users)} users, {r.seconds:.0f} s; raw kernel recomputed here "
-              f"ranks the top 5 as the catalog does for {r.top1_agrees}", file=sys.stderr)
-    for half in halves:
-        report(results, half)
-    return 0
+    return run(argv, measure, report)
 
 
 if __name__ == "__main__":
