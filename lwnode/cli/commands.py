@@ -545,8 +545,27 @@ def _print_answer(answer: dict[str, Any], body: dict[str, Any]) -> None:
         top = answer["single"][0]
         print("reuse the top match:\n" + reuse_hint([top["id"]], None,
                                                      bool(top.get("mapping"))))
+    shortlist = _shortlist_to_average(answer)
+    if shortlist:
+        print("or, with no labels, the equal average of the shortlist (the top matches\n"
+              "and the mixture; docs/reuse.md, \"Held-out markets\", says where it "
+              "helps):\n" + reuse_hint(shortlist, None, False, method="average"))
     if answer.get("partial"):
         console.print(f"partial answer: no reply from {', '.join(answer.get('missed', []))}")
+
+
+def _shortlist_to_average(answer: dict[str, Any]) -> list[str]:
+    """The shortlist (`lwnode.userside.rerank.shortlist_ids`: the top single hits over
+    the user's columns and the mixture's members) when it holds more than what the
+    reuse hint above it names, else nothing. Its equal average (``--method average``
+    without ``--weights``) is the data-free rule `benchmarks/agreement.py` chose on
+    the tuning users (docs/reuse.md, "Held-out markets")."""
+    from lwnode.userside.rerank import DEFAULT_RERANK, shortlist_ids
+
+    ids = shortlist_ids(answer, DEFAULT_RERANK)
+    mixture = answer.get("mixture")
+    hinted = set(mixture["ids"]) if mixture else {answer["single"][0]["id"]}
+    return ids if len(ids) > 1 and set(ids) != hinted else []
 
 
 def _fetch(args: argparse.Namespace, ids: Sequence[str], dest: Path) -> list[Any]:

@@ -67,11 +67,15 @@ def mixture_table(mixture: dict[str, Any]) -> Any:
 
 
 def reuse_hint(ids: list[str], weights: list[float] | None, across: bool,
-               labels: str | None = None) -> str:
+               labels: str | None = None, method: str | None = None) -> str:
     """The command that reuses what was found, by short ids, in lines of < 80 columns."""
-    lines = ["lwnode reuse " + " ".join(short_id(i) for i in ids)]
+    shown = [short_id(i) for i in ids]
+    lines = [" ".join(shown[at:at + 4]) for at in range(0, len(shown), 4)]  # 4 a line
+    lines[0] = "lwnode reuse " + lines[0]
     if weights:
         lines.append("--weights " + ",".join(f"{w:.3f}" for w in weights))
+    if method:
+        lines.append(f"--method {method}")
     lines.append("--data YOUR.csv " + ("--semantic YOUR.toml " if across else "")
                  + (f"--labels {labels} " if labels else "") + "-o predictions.csv")
     return "  " + " \\\n      ".join(lines)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from engine.hetero.features import column_difference, order_by_name, reordered
 from engine.specification.semantic import InputSpec
 from lwnode.cli import commands as cli
+from lwnode.cli.common import short_id
 from lwnode.cli.tables import reuse_hint
 
 
@@ -50,3 +51,32 @@ def test_reuse_hint_fits_80_columns_with_three_members():
     hint = reuse_hint(ids, [0.5, 0.25, 0.25], across=True)
     assert max(len(line) for line in hint.splitlines()) <= 80
     assert "--weights 0.500,0.250,0.250" in hint and "--semantic YOUR.toml" in hint
+
+
+def _hit(c, mapping=None):
+    return {"id": "sha256:" + c * 64, "name": f"lw {c}", "organization": "o", "score": 0.5,
+            "mmd2": 0.1, "local": True, "package_url": "", "mapping": mapping}
+
+
+def test_search_hints_the_shortlist_average_beside_the_mixture(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "80")
+    singles = [_hit(c) for c in "abcdef"]  # six hits: the shortlist takes the top 5
+    mixture = {"ids": [singles[0]["id"], singles[5]["id"]], "weights": [0.6, 0.4],
+               "score": 0.6, "mmd2": 0.05, "members": [singles[0], singles[5]]}
+    cli._print_answer({"single": singles, "mixture": mixture, "notes": []}, {})
+    out = capsys.readouterr().out
+    hint = out[out.index("equal average of the shortlist"):]
+    assert "--method average" in hint and "--weights" not in hint
+    for c in "abcdef":  # top 5 and the mixture's member from rank 6
+        assert short_id("sha256:" + c * 64) in hint
+    assert max(len(line) for line in out.splitlines()) <= 80, out
+
+
+def test_no_shortlist_hint_when_it_adds_nothing(capsys):
+    across = {"pairs": [], "learnware_columns": [], "lines": []}
+    for single, mixture in (([_hit("a")], None),  # one hit: the top-match hint says it
+                            ([_hit("a"), _hit("b", across)], None)):  # b: other columns
+        cli._print_answer({"single": single, "mixture": mixture, "notes": []}, {})
+        out = capsys.readouterr().out
+        assert "shortlist" not in out and "--method average" not in out
+        assert "lwnode reuse " + short_id("sha256:" + "a" * 64) in out
