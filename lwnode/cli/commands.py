@@ -547,9 +547,10 @@ def _print_answer(answer: dict[str, Any], body: dict[str, Any]) -> None:
                                                      bool(top.get("mapping"))))
     shortlist = _shortlist_to_average(answer)
     if shortlist:
-        print("or, with no labels, the equal average of the shortlist (the top matches\n"
-              "and the mixture; docs/reuse.md, \"Held-out markets\", says where it "
-              "helps):\n" + reuse_hint(shortlist, None, False, method="average"))
+        print("or, with no labels, when these learnwares are alternatives for one task\n"
+              "(the same task from other sources: it helped there, not across a drift\n"
+              "in time; docs/reuse.md, \"Held-out markets\"), the equal average of the\n"
+              "shortlist:\n" + reuse_hint(shortlist, None, False, method="average"))
     if answer.get("partial"):
         console.print(f"partial answer: no reply from {', '.join(answer.get('missed', []))}")
 

@@ -65,7 +65,7 @@ def test_search_hints_the_shortlist_average_beside_the_mixture(capsys, monkeypat
                "score": 0.6, "mmd2": 0.05, "members": [singles[0], singles[5]]}
     cli._print_answer({"single": singles, "mixture": mixture, "notes": []}, {})
     out = capsys.readouterr().out
-    hint = out[out.index("equal average of the shortlist"):]
+    hint = out[out.index("the equal average of the"):]
     assert "--method average" in hint and "--weights" not in hint
     for c in "abcdef":  # top 5 and the mixture's member from rank 6
         assert short_id("sha256:" + c * 64) in hint
