@@ -216,7 +216,8 @@ class NodeCatalog:
         found = list(self._where.get(learnware_id, {}).values())
         seg, row = self._segment, self._segment_row(learnware_id)
         if seg is not None and row is not None:
-            found.extend(seg.offer(k) for k in seg.offers_of(row) if not self._offer_dead[k])
+            found.extend(seg.offer(row, k) for k in seg.offers_of(row)
+                         if not self._offer_dead[k])
         return sorted(found, key=lambda x: x.owner)
 
     # -- the segment ------------------------------------------------------------------------
