@@ -20,7 +20,15 @@ from lwtesting import (
 from lwnode.errors import BadRequest, Gone, NotFound, StoreError
 from lwnode.node.catalog import NodeCatalog
 from lwnode.node.records import announcement_of
-from lwnode.node.store import FileStore, MemoryStore, PeerRow, RecordFilter, RecordRow, SqliteStore
+from lwnode.node.store import (
+    FileStore,
+    MemoryStore,
+    PeerRow,
+    RecordFilter,
+    RecordRow,
+    SqliteStore,
+    packing,
+)
 from lwnode.node.store.schema import LATEST_VERSION, MIGRATIONS, Migration, migrate, schema_version
 from protocol.content import content_id
 from protocol.signing import Identity
@@ -429,6 +437,9 @@ def test_a_schema_3_store_opens_with_its_records_tags_and_change_numbers(tmp_pat
         tables = {r[0] for r in s._conn.execute("SELECT name FROM sqlite_master")}
         assert "records_v4" not in tables and "records_by_change" not in tables
         assert s._conn.execute("PRAGMA freelist_count").fetchone()[0] == 0  # vacuumed
+        stored = [bytes(e) for (e,) in s._conn.execute("SELECT envelope FROM records")]
+        assert all(e[0] == packing.PACKED for e in stored)  # deflated by the migration
+        assert sum(map(len, stored)) < 0.8 * sum(len(r.envelope) for r in rows)
         assert s._conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
 
 
@@ -454,3 +465,29 @@ def test_the_record_tables_keep_no_index_their_queries_do_not_use(store):
         "SEARCH records USING INDEX sqlite_autoindex_records_1 (learnware_id=?)",
         "SEARCH records USING INTEGER PRIMARY KEY (rowid>?)",
         "SEARCH records USING INTEGER PRIMARY KEY (rowid>?) USE TEMP B-TREE FOR DISTINCT"]
+
+
+def test_envelopes_are_kept_deflated_and_read_back_byte_for_byte(store):
+    row = announcement_row(PEER, lid_of(1), 1)
+    store.put_record(row)
+    (stored,) = store._conn.execute("SELECT envelope FROM records").fetchone()
+    assert stored[:2] == bytes((packing.PACKED, packing.VERSION)) and len(stored) < \
+        0.8 * len(row.envelope)
+    assert store.get_record(PEER.node_id, lid_of(1)).envelope == row.envelope
+    assert [r.envelope for _, r in store.changes_after(0)] == [row.envelope]
+    # a row kept as it came (before schema 4, or not smaller deflated) reads as it is
+    store._conn.execute("UPDATE records SET envelope = ?", (row.envelope,))
+    assert store.get_record(PEER.node_id, lid_of(1)).envelope == row.envelope
+    store._conn.execute("UPDATE records SET envelope = ?", (b"\xc1\x07" + stored[2:],))
+    with pytest.raises(StoreError, match="dictionary version 7"):
+        store.get_record(PEER.node_id, lid_of(1))
+
+
+def test_the_envelope_dictionary_never_changes_under_a_version():
+    """Stored envelopes need the dictionary they were deflated with: changing it means
+    a new `packing.VERSION` (and keeping the old one to read)."""
+    import hashlib
+
+    assert packing.VERSION == 1 and len(packing.DICTIONARY) == 848
+    assert hashlib.sha256(packing.DICTIONARY).hexdigest()[:16] == "5e3920cd4c86c581"
+    assert packing.pack(b"\x80") == b"\x80"  # not smaller: kept as it is

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from lwnode.errors import StoreError
+from lwnode.node.store.packing import pack
 
 
 @dataclass(frozen=True)
@@ -102,14 +103,16 @@ MIGRATIONS: tuple[Migration, ...] = (
         "INSERT INTO store_meta (key, value) VALUES ('epoch', lower(hex(randomblob(16))))",
     )),
     Migration(4, "records keyed by their change number, tags by it too; indexes a store "
-                 "at a million summaries needs only (2.2 kB -> 1.5 kB a summary on disk)", (
+                 "at a million summaries needs only; envelopes deflated "
+                 "(`lwnode.node.store.packing`)", (
         # A rowid table whose rowid is the change number: the index by change goes
         # (the table is in that order), and each index entry names its row by a
         # 1-4 byte number instead of repeating (owner, learnware id), 107 bytes. The
         # unique key in (learnware id, owner) order also serves the listings in id
         # order and the look-ups by id that the index by (kind, id, owner) served.
-        # The small columns come first and the envelope last. Change numbers and the
-        # epoch are kept, so the persisted catalog index stays valid.
+        # The small columns come first and the envelope last, deflated
+        # (``lw_pack_envelope``: `packing.pack`, which `migrate` provides). Change
+        # numbers and the epoch are kept, so the persisted catalog index stays valid.
         """CREATE TABLE records_v4 (
             change        INTEGER PRIMARY KEY,
             owner         TEXT    NOT NULL,
@@ -131,7 +134,8 @@ MIGRATIONS: tuple[Migration, ...] = (
             organization, name, data_type, task_type, library, license, package_size,
             envelope)
             SELECT change, owner, learnware_id, sequence, kind, received_at, organization,
-                   name, data_type, task_type, library, license, package_size, envelope
+                   name, data_type, task_type, library, license, package_size,
+                   lw_pack_envelope(envelope)
             FROM records ORDER BY change""",
         """CREATE TABLE record_tags_v4 (
             record  INTEGER NOT NULL REFERENCES records (change) ON DELETE CASCADE,
@@ -176,6 +180,7 @@ def migrate(conn: sqlite3.Connection, migrations: Sequence[Migration] = MIGRATIO
     if current > latest:
         raise StoreError(f"database schema version {current} is newer than this lwnode "
                          f"understands ({latest}); upgrade lwnode")
+    conn.create_function("lw_pack_envelope", 1, pack, deterministic=True)
     enforced = conn.execute("PRAGMA foreign_keys").fetchone()[0]
     conn.execute("PRAGMA foreign_keys = OFF")
     try:

@@ -47,6 +47,7 @@ from lwnode.node.store.base import (
     Store,
 )
 from lwnode.node.store.blobs import BlobDir, BlobWriter, hash_file
+from lwnode.node.store.packing import pack, unpack
 from lwnode.node.store.schema import migrate, schema_version
 from protocol.replication import ReplicationFilter
 
@@ -110,7 +111,9 @@ class SqliteStore(Store):
 
     @staticmethod
     def _record(row: sqlite3.Row, tags: tuple[str, ...] = ()) -> RecordRow:
-        return RecordRow(**{c: row[c] for c in _RECORD_COLUMNS}, scenarios=tags)
+        fields = {c: row[c] for c in _RECORD_COLUMNS}
+        fields["envelope"] = unpack(fields["envelope"])
+        return RecordRow(**fields, scenarios=tags)
 
     def _tags(self, change: int) -> tuple[str, ...]:
         rows = self._query("SELECT tag FROM record_tags WHERE record = ? ORDER BY tag",
@@ -127,7 +130,8 @@ class SqliteStore(Store):
         change = conn.execute("SELECT COALESCE(MAX(change), 0) + 1 FROM records").fetchone()[0]
         conn.execute("DELETE FROM record_tags WHERE record = (SELECT change FROM records WHERE "
                      "learnware_id = ? AND owner = ?)", (row.learnware_id, row.owner))
-        values = (*(getattr(row, c) for c in _RECORD_COLUMNS), change)
+        values = (*(pack(row.envelope) if c == "envelope" else getattr(row, c)
+                    for c in _RECORD_COLUMNS), change)
         columns = (*_RECORD_COLUMNS, "change")
         updates = ", ".join(f"{c} = excluded.{c}" for c in columns[2:])
         conn.execute(f"INSERT INTO records ({', '.join(columns)}) VALUES "
