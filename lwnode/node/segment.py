@@ -514,6 +514,9 @@ class Segment:
         """The offer numbers of entry `row`."""
         return range(int(self.a["offer_start"][row]), int(self.a["offer_start"][row + 1]))
 
+    def offer_owner(self, k: int) -> str:
+        return self.owners[int(self.a["offer_owner"][k])]
+
     def offer(self, row: int, k: int) -> Location:
         """Offer `k` of entry `row`."""
         a = self.a
