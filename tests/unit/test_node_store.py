@@ -441,6 +441,13 @@ def test_a_schema_3_store_opens_with_its_records_tags_and_change_numbers(tmp_pat
         assert all(e[0] == packing.PACKED for e in stored)  # deflated by the migration
         assert sum(map(len, stored)) < 0.8 * sum(len(r.envelope) for r in rows)
         assert s._conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+        kept = s._conn.execute("SELECT learnware_id FROM records UNION ALL "
+                               "SELECT learnware_id FROM own_learnwares").fetchall()
+        assert len(kept) == 9 and all(isinstance(i, bytes) and len(i) == 32 for (i,) in kept)
+        listed = [r.learnware_id for r in s.list_announcements(RecordFilter(), 3).rows]
+        listed += [r.learnware_id for r in s.list_announcements(
+            RecordFilter(), 10, s.list_announcements(RecordFilter(), 3).next_cursor).rows]
+        assert listed == sorted(r.learnware_id for r in rows if r.kind == "announcement")
 
 
 def test_the_record_tables_keep_no_index_their_queries_do_not_use(store):
@@ -478,6 +485,11 @@ def test_envelopes_are_kept_deflated_and_read_back_byte_for_byte(store):
     # a row kept as it came (before schema 4, or not smaller deflated) reads as it is
     store._conn.execute("UPDATE records SET envelope = ?", (row.envelope,))
     assert store.get_record(PEER.node_id, lid_of(1)).envelope == row.envelope
+    # an id that is not a content id (the protocol sends none) is kept as its text
+    odd = RecordRow(**{**row.__dict__, "learnware_id": "not-a-content-id"})
+    assert store.put_record(odd) and store.get_record(PEER.node_id, "not-a-content-id") == odd
+    assert [r.learnware_id for r in store.records_for("not-a-content-id")] == [
+        "not-a-content-id"]
     store._conn.execute("UPDATE records SET envelope = ?", (b"\xc1\x07" + stored[2:],))
     with pytest.raises(StoreError, match="dictionary version 7"):
         store.get_record(PEER.node_id, lid_of(1))

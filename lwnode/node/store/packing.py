@@ -1,4 +1,4 @@
-"""Signed envelopes as the store keeps them: deflated with a preset dictionary.
+"""Records as the store keeps them: envelopes deflated, content ids as digests.
 
 A node keeps every peer's signed record byte for byte (it re-gossips it and answers
 anti-entropy with it), and at a million known learnwares those bytes are most of its
@@ -11,6 +11,12 @@ Stored form: ``PACKED`` (0xC1, the one byte msgpack never uses, so no envelope s
 with it), a dictionary version byte, then the deflated envelope. Anything else is an
 envelope kept as it is (schema 3 and earlier, or one that deflating would not make
 smaller). `unpack` gives back exactly the bytes `pack` was given.
+
+Learnware ids are kept as their 32 digest bytes (`stored_id`), not 71 characters of
+text, in the records' row and key and in own learnwares' (78 bytes a record); text
+that is not a content id is kept as it is (SQLite tells a BLOB from TEXT, so
+`id_of` cannot mistake one for the other). Digests sort as their lowercase hex does,
+so listings in id order are unchanged.
 """
 
 from __future__ import annotations
@@ -20,6 +26,8 @@ import zlib
 import msgpack
 
 from lwnode.errors import StoreError
+from protocol.content import CONTENT_ID_PREFIX, digest_of
+from protocol.errors import ProtocolError
 
 PACKED = 0xC1
 VERSION = 1
@@ -75,3 +83,16 @@ def unpack(stored: bytes) -> bytes:
         return unpacker.decompress(stored[2:]) + unpacker.flush()
     except zlib.error as exc:
         raise StoreError(f"a stored envelope does not inflate: {exc}") from None
+
+
+def stored_id(learnware_id: str) -> bytes | str:
+    """A learnware id as the store keeps it: a content id's digest, else the text."""
+    try:
+        return digest_of(learnware_id)
+    except ProtocolError:
+        return learnware_id
+
+
+def id_of(stored: bytes | str) -> str:
+    """The learnware id `stored_id` kept as `stored`."""
+    return CONTENT_ID_PREFIX + stored.hex() if isinstance(stored, bytes) else stored

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from lwnode.errors import StoreError
-from lwnode.node.store.packing import pack
+from lwnode.node.store.packing import pack, stored_id
 
 
 @dataclass(frozen=True)
@@ -111,8 +111,9 @@ MIGRATIONS: tuple[Migration, ...] = (
         # unique key in (learnware id, owner) order also serves the listings in id
         # order and the look-ups by id that the index by (kind, id, owner) served.
         # The small columns come first and the envelope last, deflated
-        # (``lw_pack_envelope``: `packing.pack`, which `migrate` provides). Change
-        # numbers and the epoch are kept, so the persisted catalog index stays valid.
+        # (``lw_pack_envelope``: `packing.pack`, which `migrate` provides); learnware
+        # ids as digests (``lw_stored_id``: `packing.stored_id`). Change numbers and
+        # the epoch are kept, so the persisted catalog index stays valid.
         """CREATE TABLE records_v4 (
             change        INTEGER PRIMARY KEY,
             owner         TEXT    NOT NULL,
@@ -133,7 +134,8 @@ MIGRATIONS: tuple[Migration, ...] = (
         """INSERT INTO records_v4 (change, owner, learnware_id, sequence, kind, received_at,
             organization, name, data_type, task_type, library, license, package_size,
             envelope)
-            SELECT change, owner, learnware_id, sequence, kind, received_at, organization,
+            SELECT change, owner, lw_stored_id(learnware_id), sequence, kind, received_at,
+                   organization,
                    name, data_type, task_type, library, license, package_size,
                    lw_pack_envelope(envelope)
             FROM records ORDER BY change""",
@@ -148,6 +150,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         # (foreign keys are off while migrating: `SqliteStore` turns them on after)
         "DROP TABLE record_tags",
         "DROP TABLE records",
+        "UPDATE own_learnwares SET learnware_id = lw_stored_id(learnware_id)",
         "ALTER TABLE records_v4 RENAME TO records",
         "ALTER TABLE record_tags_v4 RENAME TO record_tags",
         "CREATE INDEX records_by_owner_sequence ON records (owner, sequence)",
@@ -181,6 +184,7 @@ def migrate(conn: sqlite3.Connection, migrations: Sequence[Migration] = MIGRATIO
         raise StoreError(f"database schema version {current} is newer than this lwnode "
                          f"understands ({latest}); upgrade lwnode")
     conn.create_function("lw_pack_envelope", 1, pack, deterministic=True)
+    conn.create_function("lw_stored_id", 1, stored_id, deterministic=True)
     enforced = conn.execute("PRAGMA foreign_keys").fetchone()[0]
     conn.execute("PRAGMA foreign_keys = OFF")
     try:

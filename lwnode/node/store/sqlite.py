@@ -47,7 +47,7 @@ from lwnode.node.store.base import (
     Store,
 )
 from lwnode.node.store.blobs import BlobDir, BlobWriter, hash_file
-from lwnode.node.store.packing import pack, unpack
+from lwnode.node.store.packing import id_of, pack, stored_id, unpack
 from lwnode.node.store.schema import migrate, schema_version
 from protocol.replication import ReplicationFilter
 
@@ -58,6 +58,11 @@ _RECORD_COLUMNS = ("owner", "learnware_id", "sequence", "kind", "envelope", "rec
                    "package_size")
 _OWN_COLUMNS = "o.learnware_id, o.owner, o.size, o.status, o.report, o.published_at, " \
                "r.sequence, o.withdrawn_at"
+
+
+def _own(row: sqlite3.Row) -> OwnLearnware:
+    """An own learnware from a row of `_OWN_COLUMNS`."""
+    return OwnLearnware(id_of(row[0]), *tuple(row)[1:])
 
 
 def _encode_cursor(learnware_id: str, owner: str) -> str:
@@ -113,6 +118,7 @@ class SqliteStore(Store):
     def _record(row: sqlite3.Row, tags: tuple[str, ...] = ()) -> RecordRow:
         fields = {c: row[c] for c in _RECORD_COLUMNS}
         fields["envelope"] = unpack(fields["envelope"])
+        fields["learnware_id"] = id_of(fields["learnware_id"])
         return RecordRow(**fields, scenarios=tags)
 
     def _tags(self, change: int) -> tuple[str, ...]:
@@ -129,9 +135,10 @@ class SqliteStore(Store):
         # (the tags name it), so the replaced row's tags go first
         change = conn.execute("SELECT COALESCE(MAX(change), 0) + 1 FROM records").fetchone()[0]
         conn.execute("DELETE FROM record_tags WHERE record = (SELECT change FROM records WHERE "
-                     "learnware_id = ? AND owner = ?)", (row.learnware_id, row.owner))
-        values = (*(pack(row.envelope) if c == "envelope" else getattr(row, c)
-                    for c in _RECORD_COLUMNS), change)
+                     "learnware_id = ? AND owner = ?)", (stored_id(row.learnware_id), row.owner))
+        stored = {"envelope": pack(row.envelope), "learnware_id": stored_id(row.learnware_id)}
+        values = (*(stored[c] if c in stored else getattr(row, c) for c in _RECORD_COLUMNS),
+                  change)
         columns = (*_RECORD_COLUMNS, "change")
         updates = ", ".join(f"{c} = excluded.{c}" for c in columns[2:])
         conn.execute(f"INSERT INTO records ({', '.join(columns)}) VALUES "
@@ -182,7 +189,7 @@ class SqliteStore(Store):
                         "ON CONFLICT (learnware_id) DO UPDATE SET owner = excluded.owner, "
                         "size = excluded.size, status = 'active', report = excluded.report, "
                         "published_at = excluded.published_at, withdrawn_at = NULL",
-                        (learnware_id, owner, writer.size, report, now))
+                        (stored_id(learnware_id), owner, writer.size, report, now))
             except BaseException:
                 self.blobs.delete(learnware_id)
                 raise
@@ -204,7 +211,7 @@ class SqliteStore(Store):
                 self._check_made(row, own.owner, learnware_id, seq, WITHDRAWAL)
                 self._write_record(conn, row)
                 conn.execute("UPDATE own_learnwares SET status = 'withdrawn', withdrawn_at = ? "
-                             "WHERE learnware_id = ?", (now, learnware_id))
+                             "WHERE learnware_id = ?", (now, stored_id(learnware_id)))
             self.blobs.delete(learnware_id)
             out = self.get_own(learnware_id)
             assert out is not None
@@ -213,14 +220,14 @@ class SqliteStore(Store):
     def get_own(self, learnware_id: str) -> OwnLearnware | None:
         rows = self._query(f"SELECT {_OWN_COLUMNS} FROM own_learnwares o JOIN records r ON "
                            "r.owner = o.owner AND r.learnware_id = o.learnware_id "
-                           "WHERE o.learnware_id = ?", (learnware_id,))
-        return OwnLearnware(*rows[0]) if rows else None
+                           "WHERE o.learnware_id = ?", (stored_id(learnware_id),))
+        return _own(rows[0]) if rows else None
 
     def list_own(self) -> list[OwnLearnware]:
         rows = self._query(f"SELECT {_OWN_COLUMNS} FROM own_learnwares o JOIN records r ON "
                            "r.owner = o.owner AND r.learnware_id = o.learnware_id "
                            "ORDER BY o.published_at, o.learnware_id")
-        return [OwnLearnware(*r) for r in rows]
+        return [_own(r) for r in rows]
 
     def blob_path(self, learnware_id: str) -> Path:
         own = self.get_own(learnware_id)
@@ -239,7 +246,7 @@ class SqliteStore(Store):
         with self._tx() as conn:
             for row in rows:
                 kept = conn.execute("SELECT sequence FROM records WHERE owner = ? AND "
-                                    "learnware_id = ?", (row.owner, row.learnware_id)
+                                    "learnware_id = ?", (row.owner, stored_id(row.learnware_id))
                                     ).fetchone()
                 newer = kept is None or row.sequence > kept[0]
                 if newer:
@@ -249,14 +256,15 @@ class SqliteStore(Store):
 
     def get_record(self, owner: str, learnware_id: str) -> RecordRow | None:
         rows = self._query("SELECT * FROM records WHERE owner = ? AND learnware_id = ?",
-                           (owner, learnware_id))
+                           (owner, stored_id(learnware_id)))
         return self._with_tags(rows)[0] if rows else None
 
     def records_for(self, learnware_id: str) -> list[RecordRow]:
         # a search of the (learnware id, owner) key: anti-entropy calls this for every
         # announcement it takes in (a scan of the table would be quadratic)
         return self._with_tags(self._query(
-            "SELECT * FROM records WHERE learnware_id = ? ORDER BY owner", (learnware_id,)))
+            "SELECT * FROM records WHERE learnware_id = ? ORDER BY owner",
+            (stored_id(learnware_id),)))
 
     def list_announcements(self, where: RecordFilter, limit: int, cursor: str | None = None
                            ) -> Page:
@@ -280,7 +288,8 @@ class SqliteStore(Store):
             args.extend(where.scenarios)
         if cursor:
             sql.append("AND (learnware_id, owner) > (?, ?)")
-            args.extend(_decode_cursor(cursor))
+            after_id, after_owner = _decode_cursor(cursor)
+            args.extend((stored_id(after_id), after_owner))
         sql.append("ORDER BY learnware_id, owner LIMIT ?")
         args.append(limit + 1)
         rows = self._with_tags(self._query(" ".join(sql), tuple(args)))
@@ -323,7 +332,7 @@ class SqliteStore(Store):
         where, args = _kept_by(filters)
         rows = self._query(f"SELECT learnware_id, sequence FROM records WHERE owner = ? AND "
                            f"{where} ORDER BY learnware_id", (owner, *args))
-        return [(r[0], r[1]) for r in rows]
+        return [(id_of(r[0]), r[1]) for r in rows]
 
     def drop_not_kept(self, holds: ReplicationFilter, own: str) -> int:
         if holds.keeps_all:
@@ -427,7 +436,7 @@ class SqliteStore(Store):
                       counted[WITHDRAWAL], owners, peers)
 
     def _active_ids(self) -> set[str]:
-        return {r[0] for r in self._query(
+        return {id_of(r[0]) for r in self._query(
             "SELECT learnware_id FROM own_learnwares WHERE status = 'active'")}
 
     def verify(self, *, deep: bool = True) -> list[Problem]:
