@@ -43,6 +43,7 @@ from __future__ import annotations
 import argparse
 import concurrent.futures
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -63,6 +64,7 @@ from lwnode.node.records import announcement_of, own_summary, row_of, sign_annou
 from lwnode.node.store import FileStore
 from lwnode.node.store.base import RecordRow
 from protocol.codec import decode_envelope
+from protocol.content import content_id
 from protocol.signing import Identity, verify
 
 D, K, GAMMA, BASES, OWNERS = 10, 100, 0.1, 100, 20
@@ -75,7 +77,10 @@ def start_node(home: NodeHome, extra: tuple[str, ...] = ()
     proc = subprocess.Popen([sys.executable, "-m", "lwnode.cli", "run", "--home",
                              str(home.path), "--http", "127.0.0.1:0", *extra],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            env={"LWDOCK_LOG_ACCESS_LOG": "false", "PATH": "/usr/bin:/bin"})
+                            env={"LWDOCK_LOG_ACCESS_LOG": "false", "PATH": "/usr/bin:/bin",
+                                 # the code this benchmark runs (e.g. a worktree's), not
+                                 # the installed package's
+                                 "PYTHONPATH": os.pathsep.join(sys.path)})
     while not home.url_path.exists():
         if proc.poll() is not None:
             raise RuntimeError("the node exited during start-up")
@@ -373,8 +378,10 @@ def fill_summaries(home: NodeHome, n: int, market: SketchMarket) -> float:
             "name": f"{words[i % 12]} {words[(i // 12) % 12]} {i}",
             "scenarios": [f"sector{i % 50}"], "input": {"dimension": d},
             "output": {"dimension": 1}})
-        lid = f"sha256:{i:064x}"
-        ref = SpecRef(f"sha256:{i + 1:064x}", "rkme_table", 20, None, sketch)
+        # content ids as real ones look (hashes), not counters: what the store and
+        # the index keep of them (e.g. deflated) depends on it
+        lid = content_id(b"package %d" % i)
+        ref = SpecRef(content_id(b"spec %d" % i), "rkme_table", 20, None, sketch)
         record = SpecSummary(lid, owners[k].node_id, f"org {k}", semantic, (ref,), 10_000,
                              (f"http://10.0.{k // 256}.{k % 256}:8470/v1/learnwares/"
                               f"{lid}/package",), 1 + i, 0)

@@ -216,8 +216,20 @@ class NodeCatalog:
         found = list(self._where.get(learnware_id, {}).values())
         seg, row = self._segment, self._segment_row(learnware_id)
         if seg is not None and row is not None:
-            found.extend(seg.offer(k) for k in seg.offers_of(row) if not self._offer_dead[k])
+            found.extend(seg.offer(row, k) for k in seg.offers_of(row)
+                         if not self._offer_dead[k])
         return sorted(found, key=lambda x: x.owner)
+
+    def _owners(self, learnware_id: str) -> tuple[str, ...]:
+        """The owners of `_locations`, without making the locations (a segment offer's
+        name may need its entry's semantic spec inflated: a shortlist asks this of
+        every candidate)."""
+        found = list(self._where.get(learnware_id, {}))
+        seg, row = self._segment, self._segment_row(learnware_id)
+        if seg is not None and row is not None:
+            found.extend(seg.offer_owner(k) for k in seg.offers_of(row)
+                         if not self._offer_dead[k])
+        return tuple(sorted(found))
 
     # -- the segment ------------------------------------------------------------------------
     def _segment_row(self, learnware_id: str) -> int | None:
@@ -469,8 +481,7 @@ class NodeCatalog:
             row = self._segment_entry(learnware_id)
             assert row is not None and self._segment is not None
             spec_id = self._segment.spec_id_at(row)
-        return ToFetch(learnware_id, spec_id,
-                       tuple(loc.owner for loc in self._locations(learnware_id)))
+        return ToFetch(learnware_id, spec_id, self._owners(learnware_id))
 
     def owners_of_spec(self, spec_id: str) -> tuple[str, ...]:
         """Owners of the summarised learnware whose (first) spec is `spec_id`, if any."""
@@ -482,7 +493,7 @@ class NodeCatalog:
                     learnware_id = self._segment.id_at(row)
             if learnware_id is None:
                 return ()
-            return tuple(loc.owner for loc in self._locations(learnware_id))
+            return self._owners(learnware_id)
 
     def shortlist(self, requirement: Requirement) -> Shortlist:
         """Phase 1 of a search: the summarised candidates nearest by sketch, with their

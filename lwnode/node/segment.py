@@ -19,12 +19,18 @@ Layout of the directory (``meta.json`` plus one ``.npy`` file per array; entries
 are grouped by comparison space, so one space's sketches are one slice):
 
 - entries (N): ``codes`` (N x D), ``scale``, ``gamma``, ``sq_norm``, ``input_dim``,
-  the semantic class codes, ``ids`` / ``spec_ids`` (fixed-width bytes) with
-  ``id_order`` / ``spec_order`` (the rows sorted by each: lookups are binary
-  searches), and ``semantic`` (each entry's semantic spec as JSON, in a blob with
-  offsets);
+  the semantic class codes, ``ids`` / ``spec_ids`` (N x 32: the content ids' sha256
+  digests, which the protocol checks every id is) with ``*_keys`` / ``*_key_rows``
+  (hashed keys, sorted: look-ups are binary searches) and ``ids_order`` (the rows in
+  id order), and ``semantic`` (each entry's semantic spec as compact JSON, deflated
+  with the preset dictionary `SEMANTIC_DICT`, in a blob with offsets: ~47 bytes
+  instead of ~278; only a few rows are ever read per search);
 - offers (M, grouped by entry): ``offer_start`` (N + 1), ``offer_owner``,
-  ``offer_org``, ``offer_size``, ``offer_sequence``, names and package URLs (blobs);
+  ``offer_org``, ``offer_size``, ``offer_sequence``; ``offer_name`` (-1: the name of
+  the entry's semantic spec, as nearly always; else a row of the ``names`` blob) and
+  ``offer_urls`` (a row of the ``url_templates`` blob: the JSON list of package URLs
+  with the learnware id cut out, so an owner's URLs are one template whatever the
+  number of its learnwares);
 - the semantic filter's inverted indices as CSR posting lists (``tag_*``,
   ``stem_*``: sorted terms, starts, rows);
 - ``full``: the (owner, learnware id) of the full announcements the store held,
@@ -43,6 +49,7 @@ import json
 import os
 import shutil
 import tempfile
+import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,11 +62,31 @@ from engine.search import semantic_filter as sf
 from engine.search.sketch import SKETCH_DTYPES
 from engine.specification.semantic import InputSpec, SemanticSpec
 from lwnode.node.store.blobs import fsync_dir
+from protocol.content import CONTENT_ID_PREFIX, digest_of
+from protocol.errors import ProtocolError
 from protocol.messages import SpecSummary
 
-FORMAT = 1
-"""The layout above; a segment of another format is rebuilt, never read."""
+FORMAT = 2
+"""The layout above; a segment of another format is rebuilt, never read (format 1,
+before 2026-12: text ids, JSON semantic specs and per-offer names and URLs, ~960
+bytes a learnware against ~560)."""
+SEMANTIC_DICT = (
+    b'{"data_type":"image","data_type":"text","library":"pytorch","license":"apache_2.0",'
+    b'"license":"bsd_3_clause","license":"cc_by_4.0","license":"gpl_3.0","license":'
+    b'"proprietary","task_type":"feature_extraction","task_type":"other","task_type":'
+    b'"classification","input":{"dimension":1,"features":[{"description":"","kind":'
+    b'"numeric","name":"","range":[0,1],"unit":""}]},"library":"scikit_learn","license":'
+    b'"mit","license":"other","library":"other","library":null,"license":null,'
+    b'"description":"","format":1,"input":{"dimension":10,"features":[]},"name":"",'
+    b'"output":{"descriptions":[],"dimension":1,"labels":[]},"scenarios":[],'
+    b'"data_type":"table","task_type":"regression"}')
+"""The preset dictionary the semantic specs are deflated with: the keys and words
+every spec repeats. Part of `FORMAT`: never change it without raising the format."""
+_URL_HOLE = "\x00"
+"""Where a URL template had the learnware id (JSON text never holds a raw NUL)."""
 META = "meta.json"
+DIGEST = 32
+"""Bytes of a content id's sha256 digest (``ids``, ``spec_ids``)."""
 _ENTRY_FLOATS = ("scale", "gamma", "sq_norm")
 
 
@@ -100,6 +127,33 @@ class _Blob:
     def add(self, item: bytes) -> None:
         self.data += item
         self.offsets.append(len(self.data))
+
+
+class _Interned(_Blob):
+    """A `_Blob` of distinct items: `number` gives an item's row, adding it if new."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows: dict[bytes, int] = {}
+
+    def number(self, item: bytes) -> int:
+        row = self.rows.get(item)
+        if row is None:
+            row = self.rows[item] = len(self.rows)
+            self.add(item)
+        return row
+
+
+def deflate_semantic(semantic: SemanticSpec) -> bytes:
+    """The spec as compact JSON, raw-deflated with `SEMANTIC_DICT`."""
+    text = json.dumps(semantic.to_dict(), sort_keys=True, separators=(",", ":")).encode()
+    packer = zlib.compressobj(9, zlib.DEFLATED, -15, 9, zdict=SEMANTIC_DICT)
+    return packer.compress(text) + packer.flush()
+
+
+def inflate_semantic(data: bytes) -> SemanticSpec:
+    unpacker = zlib.decompressobj(-15, zdict=SEMANTIC_DICT)
+    return SemanticSpec.from_dict(json.loads(unpacker.decompress(data) + unpacker.flush()))
 
 
 class _Terms:
@@ -158,7 +212,10 @@ class SegmentWriter:
         self._offer_org = array.array("i")
         self._offer_size = array.array("q")
         self._offer_sequence = array.array("q")
-        self._names, self._urls = _Blob(), _Blob()
+        self._offer_name = array.array("i")
+        self._offer_urls = array.array("i")
+        self._names, self._url_templates = _Interned(), _Interned()
+        self._entry_names: list[str] = []
         self._owners: dict[str, int] = {}
         self._orgs: dict[str, int] = {}
         self.full: list[tuple[str, str]] = []
@@ -181,9 +238,10 @@ class SegmentWriter:
             self._input_dim.append(s.semantic.input.dimension if s.semantic.input else 0)
             for name, code in sf.class_codes(s.semantic).items():
                 self._classes[name].append(code)
-            self._ids.append(s.learnware_id.encode())
-            self._spec_ids.append(ref.id.encode())
-            self._semantic.add(json.dumps(s.semantic.to_dict(), sort_keys=True).encode())
+            self._ids.append(digest_of(s.learnware_id))
+            self._spec_ids.append(digest_of(ref.id))
+            self._semantic.add(deflate_semantic(s.semantic))
+            self._entry_names.append(s.semantic.name)
             self._tags.add(row, s.semantic.scenarios)
             self._stems.add(row, sf.stems(sf.text_of(s.semantic)))
         self._offer_entry.append(row)
@@ -191,8 +249,11 @@ class SegmentWriter:
         self._offer_org.append(self._orgs.setdefault(s.organization, len(self._orgs)))
         self._offer_size.append(s.package_size)
         self._offer_sequence.append(s.sequence)
-        self._names.add(s.semantic.name.encode())
-        self._urls.add(json.dumps(list(s.package_urls)).encode())
+        name = s.semantic.name
+        self._offer_name.append(-1 if name == self._entry_names[row] else
+                                self._names.number(name.encode()))
+        urls = json.dumps(list(s.package_urls)).replace(s.learnware_id, _URL_HOLE)
+        self._offer_urls.append(self._url_templates.number(urls.encode()))
 
     def finish(self, path: Path, change: int) -> None:
         """Write the segment to `path` (replacing one there) as reflecting the store up
@@ -231,13 +292,16 @@ class SegmentWriter:
         for name, small in self._classes.items():
             arrays[f"class_{name}"] = _take(small, np.int8, order)
         for name, items in (("ids", self._ids), ("spec_ids", self._spec_ids)):
-            fixed = np.array(items, dtype=f"S{max((len(i) for i in items), default=1)}")[order]
+            fixed = np.frombuffer(b"".join(items), dtype=np.uint8).reshape(n, DIGEST)[order]
             arrays[name] = fixed
-            keys = np.array([_key(i) for i in fixed.tolist()], dtype=np.uint64)
+            keys = np.array([_key(bytes(i)) for i in fixed], dtype=np.uint64)
             by_key = np.argsort(keys, kind="stable")
             arrays[f"{name}_keys"], arrays[f"{name}_key_rows"] = keys[by_key], \
                 by_key.astype(np.int32)
-        arrays["ids_order"] = np.argsort(arrays["ids"], kind="stable").astype(np.int32)
+        # the rows in id order: the digests' order is the ids' (lowercase hex)
+        words = arrays["ids"].view(">u8").reshape(n, DIGEST // 8)
+        arrays["ids_order"] = np.lexsort(words.T[::-1]).astype(np.int32) if n else \
+            np.zeros(0, np.int32)
         arrays["semantic"], arrays["semantic_start"] = _reordered(self._semantic, order)
         # offers, grouped by their entry's new row
         new_row = np.empty(n, dtype=np.int64)
@@ -250,8 +314,11 @@ class SegmentWriter:
                                    ("offer_size", self._offer_size, np.int64),
                                    ("offer_sequence", self._offer_sequence, np.int64)):
             arrays[name] = _take(column, kind, by_entry)
-        arrays["names"], arrays["names_start"] = _reordered(self._names, by_entry)
-        arrays["urls"], arrays["urls_start"] = _reordered(self._urls, by_entry)
+        arrays["offer_name"] = _take(self._offer_name, np.int32, by_entry)
+        arrays["offer_urls"] = _take(self._offer_urls, np.int32, by_entry)
+        for name, blob in (("names", self._names), ("url_templates", self._url_templates)):
+            arrays[name] = np.frombuffer(bytes(blob.data), dtype=np.uint8)
+            arrays[f"{name}_start"] = np.frombuffer(blob.offsets, dtype=np.int64)
         for name, index in (("tag", self._tags), ("stem", self._stems)):
             terms, arrays[f"{name}_start"], arrays[f"{name}_rows"] = index.csr(order)
             encoded = [t.encode() for t in terms]  # UTF-8 keeps the order of the strings
@@ -355,12 +422,12 @@ class Segment:
 
     def _check_shapes(self, settings: Settings) -> None:
         n, m = self.n, self.n_offers
-        want = {"codes": (n, settings.n_features), "ids": (n,), "spec_ids": (n,),
+        want = {"codes": (n, settings.n_features), "ids": (n, DIGEST), "spec_ids": (n, DIGEST),
                 "ids_order": (n,), "ids_keys": (n,), "ids_key_rows": (n,),
                 "spec_ids_keys": (n,), "spec_ids_key_rows": (n,), "semantic_start": (n + 1,),
                 "offer_start": (n + 1,), "offer_owner": (m,), "offer_org": (m,),
-                "offer_size": (m,), "offer_sequence": (m,), "names_start": (m + 1,),
-                "urls_start": (m + 1,), "input_dim": (n,),
+                "offer_size": (m,), "offer_sequence": (m,), "offer_name": (m,),
+                "offer_urls": (m,), "input_dim": (n,),
                 **{name: (n,) for name in _ENTRY_FLOATS},
                 **{f"class_{name}": (n,) for name in sf.CLASS_FIELDS}}
         for name, shape in want.items():
@@ -368,11 +435,13 @@ class Segment:
             if got is None or got.shape != shape:
                 raise SegmentUnusable(f"{name}.npy: shape {None if got is None else got.shape}"
                                       f", expected {shape}")
-        ends = [(int(self.a["semantic_start"][-1]), "semantic"),
-                (int(self.a["names_start"][-1]), "names"), (int(self.a["urls_start"][-1]), "urls")]
-        for end, name in ends:
-            if len(self.a[name]) != end:
-                raise SegmentUnusable(f"{name}.npy: {len(self.a[name])} bytes, expected {end}")
+        for name in ("semantic", "names", "url_templates"):
+            starts = self.a.get(f"{name}_start")
+            if name not in self.a or starts is None or starts.ndim != 1 or len(starts) < 1:
+                raise SegmentUnusable(f"{name}_start.npy: missing or empty")
+            if len(self.a[name]) != int(starts[-1]):
+                raise SegmentUnusable(f"{name}.npy: {len(self.a[name])} bytes, expected "
+                                      f"{int(starts[-1])}")
         for name in ("tag", "stem"):
             if f"{name}_terms" not in self.a or \
                     len(self.a[f"{name}_start"]) != len(self.a[f"{name}_terms"]) + 1 or \
@@ -383,14 +452,16 @@ class Segment:
         # indices into tables and rows stay in range (a damaged file fails here, not in
         # a search)
         starts = self.a["offer_start"]
-        bounded = [("offer_owner", len(self.owners)), ("offer_org", len(self.organizations)),
-                   ("ids_order", n), ("ids_key_rows", n), ("spec_ids_key_rows", n),
-                   ("tag_rows", n), ("stem_rows", n)]
-        for name, limit in bounded:
+        bounded = [("offer_owner", 0, len(self.owners)),
+                   ("offer_org", 0, len(self.organizations)), ("ids_order", 0, n),
+                   ("ids_key_rows", 0, n), ("spec_ids_key_rows", 0, n), ("tag_rows", 0, n),
+                   ("stem_rows", 0, n), ("offer_name", -1, len(self.a["names_start"]) - 1),
+                   ("offer_urls", 0, len(self.a["url_templates_start"]) - 1)]
+        for name, low, limit in bounded:
             values = self.a[name]
-            if len(values) and (int(values.min()) < 0 or int(values.max()) >= limit):
+            if len(values) and (int(values.min()) < low or int(values.max()) >= limit):
                 raise SegmentUnusable(f"{name}.npy: an index out of range")
-        for name in ("offer_start", "semantic_start", "names_start", "urls_start",
+        for name in ("offer_start", "semantic_start", "names_start", "url_templates_start",
                      "tag_start", "stem_start"):
             if len(self.a[name]) > 1 and bool(np.any(np.diff(self.a[name]) < 0)):
                 raise SegmentUnusable(f"{name}.npy: offsets go backwards")
@@ -408,23 +479,30 @@ class Segment:
         """The row holding `value` in the `name` column, by its hashed key (a binary
         search over 8-byte keys, then the ids of that key compared)."""
         keys, rows, values = self.a[f"{name}_keys"], self.a[f"{name}_key_rows"], self.a[name]
-        key, raw = _key(value.encode()), value.encode()
+        try:
+            raw = digest_of(value)
+        except ProtocolError:  # not a content id: none is here
+            return None
+        key = _key(raw)
         i = int(np.searchsorted(keys, np.uint64(key)))
         while i < len(keys) and int(keys[i]) == key:
-            if bytes(values[rows[i]]) == raw:
+            if values[rows[i]].tobytes() == raw:
                 return int(rows[i])
             i += 1
         return None
 
     def id_at(self, row: int) -> str:
-        return bytes(self.a["ids"][row]).decode()
+        return CONTENT_ID_PREFIX + self.a["ids"][row].tobytes().hex()
 
     def spec_id_at(self, row: int) -> str:
-        return bytes(self.a["spec_ids"][row]).decode()
+        return CONTENT_ID_PREFIX + self.a["spec_ids"][row].tobytes().hex()
 
     def semantic_at(self, row: int) -> SemanticSpec:
         start, end = self.a["semantic_start"][row:row + 2]
-        return SemanticSpec.from_dict(json.loads(bytes(self.a["semantic"][start:end])))
+        try:
+            return inflate_semantic(bytes(self.a["semantic"][start:end]))
+        except zlib.error as exc:  # the file changed under the checks made at opening
+            raise SegmentUnusable(f"semantic.npy: row {row}: {exc}") from None
 
     def input_at(self, row: int) -> InputSpec | None:
         return self.semantic_at(row).input
@@ -436,15 +514,25 @@ class Segment:
         """The offer numbers of entry `row`."""
         return range(int(self.a["offer_start"][row]), int(self.a["offer_start"][row + 1]))
 
-    def offer(self, k: int) -> Location:
+    def offer_owner(self, k: int) -> str:
+        return self.owners[int(self.a["offer_owner"][k])]
+
+    def offer(self, row: int, k: int) -> Location:
+        """Offer `k` of entry `row`."""
         a = self.a
-        n0, n1 = a["names_start"][k:k + 2]
-        u0, u1 = a["urls_start"][k:k + 2]
+        named = int(a["offer_name"][k])
+        if named < 0:
+            name = self.semantic_at(row).name
+        else:
+            n0, n1 = a["names_start"][named:named + 2]
+            name = bytes(a["names"][n0:n1]).decode()
+        t = int(a["offer_urls"][k])
+        u0, u1 = a["url_templates_start"][t:t + 2]
+        urls = bytes(a["url_templates"][u0:u1]).decode().replace(_URL_HOLE, self.id_at(row))
         return Location(self.owners[int(a["offer_owner"][k])],
-                            self.organizations[int(a["offer_org"][k])],
-                            bytes(a["names"][n0:n1]).decode(),
-                            tuple(json.loads(bytes(a["urls"][u0:u1]))),
-                            int(a["offer_size"][k]), int(a["offer_sequence"][k]))
+                        self.organizations[int(a["offer_org"][k])], name,
+                        tuple(json.loads(urls)), int(a["offer_size"][k]),
+                        int(a["offer_sequence"][k]))
 
     def postings(self, kind: str, terms: Iterable[str]) -> list[NDArray[np.int32]]:
         """Rows holding each of `terms` that the segment knows (kind "tag" or "stem")."""

@@ -445,3 +445,52 @@ async def test_a_start_under_a_narrower_replication_filter_drops_what_it_no_long
                                               if "tag1" in r.scenarios)
         finally:
             await service.stop()
+
+
+def offered(identity: Identity, i: int, name: str, urls: tuple[str, ...]):
+    """Learnware i's summary as `identity` offers it, under `name` at `urls`."""
+    from lwnode.node.records import sign_announcement
+
+    full = sign_announcement(identity, learnware_id=lid(i), organization="mirror org",
+                             semantic=tiny_semantic(name, scenarios=("tag1",)),
+                             spec=tiny_spec(seed=i, loc=i % 5), size=77, urls=urls,
+                             sequence=1, now=0)
+    envelope = own_summary(identity, announcement_of(full))
+    return row_of(decode_envelope(envelope), verify(envelope), 0)
+
+
+def test_offers_keep_their_own_names_and_urls_on_the_segment(tmp_path):
+    """The segment keeps an offer's name only when it is not its entry's, and its URLs
+    as a template with the learnware id cut out: both come back as offered."""
+    mirror = ("https://mirror.example/packages/one", f"http://h:1/x/{lid(1)}?again={lid(1)}")
+    with FileStore(tmp_path / "s") as s:
+        s.put_records([summary_row(OWNERS[0], 1), offered(OWNERS[1], 1, "a mirror's name",
+                                                          mirror),
+                       summary_row(OWNERS[0], 2), offered(OWNERS[2], 2, NAMES[2], mirror[:1])])
+        index = tmp_path / "index"
+        with_index(s, index)
+        catalog = with_index(s, index)
+        assert catalog.index_note == "" and catalog.summarised(lid(1))
+        assert catalog.locations(lid(1)) == in_memory(s).locations(lid(1))
+        assert catalog.locations(lid(2)) == in_memory(s).locations(lid(2))
+        got = {loc.owner: (loc.name, loc.package_urls) for loc in catalog.locations(lid(1))}
+        assert got[OWNERS[1].node_id] == ("a mirror's name", mirror)
+        assert got[OWNERS[0].node_id][0] == NAMES[1]
+        assert lid(1) in got[OWNERS[0].node_id][1][0]
+        assert catalog.input_of(lid(2)) == tiny_semantic(NAMES[2]).input
+
+
+def test_a_segment_of_the_first_format_is_written_anew(store, tmp_path):
+    """Format 1 (text ids, JSON semantic specs, a name and URLs per offer) is not read:
+    the first start after the upgrade writes format 2 from the store."""
+    from lwnode.node.segment import FORMAT
+
+    index = tmp_path / "index"
+    with_index(store, index)
+    meta = json.loads((index / META).read_text())
+    assert meta["format"] == FORMAT == 2
+    (index / META).write_text(json.dumps({**meta, "format": 1}))
+    again = with_index(store, index)
+    assert again.index_note == "format 1, this node writes 2"
+    assert answers(again) == answers(in_memory(store))
+    assert json.loads((index / META).read_text())["format"] == 2

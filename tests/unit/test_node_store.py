@@ -20,7 +20,15 @@ from lwtesting import (
 from lwnode.errors import BadRequest, Gone, NotFound, StoreError
 from lwnode.node.catalog import NodeCatalog
 from lwnode.node.records import announcement_of
-from lwnode.node.store import FileStore, MemoryStore, PeerRow, RecordFilter, RecordRow, SqliteStore
+from lwnode.node.store import (
+    FileStore,
+    MemoryStore,
+    PeerRow,
+    RecordFilter,
+    RecordRow,
+    SqliteStore,
+    packing,
+)
 from lwnode.node.store.schema import LATEST_VERSION, MIGRATIONS, Migration, migrate, schema_version
 from protocol.content import content_id
 from protocol.signing import Identity
@@ -369,3 +377,129 @@ def test_a_new_store_has_pages_that_hold_a_summary_and_an_old_one_keeps_its_own(
     conn = sqlite3.connect(tmp_path / "old" / DB_NAME)
     assert conn.execute("PRAGMA page_size").fetchone()[0] == 4096
     conn.close()
+
+
+def _v3_store(path) -> tuple[list[RecordRow], tuple[str, int]]:
+    """A database as a node of schema 3 left it: records keyed by (owner, id) with
+    tags beside them, an own learnware, a withdrawal. Returns its records and its
+    (epoch, last change)."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    migrate(conn, MIGRATIONS[:3])
+    rows = [announcement_row(PEER, lid_of(i), 1, semantic=tiny_semantic(
+        f"model {i}", scenarios=("shared", f"only{i}"))) for i in range(6)]
+    rows.append(withdrawal_row(OTHER, lid_of(2), 2))
+    rows.append(announcement_row(ME, lid_of(9), 1))
+    for change, r in enumerate(rows, start=1):
+        conn.execute("INSERT INTO records (owner, learnware_id, sequence, kind, envelope, "
+                     "received_at, organization, name, data_type, task_type, library, "
+                     "license, package_size, change) "
+                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                     (r.owner, r.learnware_id, r.sequence, r.kind, r.envelope, 5,
+                      r.organization, r.name, r.data_type, r.task_type, r.library, r.license,
+                      r.package_size, change * 3))
+        conn.executemany("INSERT INTO record_tags (owner, learnware_id, tag) VALUES (?, ?, ?)",
+                         [(r.owner, r.learnware_id, t) for t in r.scenarios])
+    conn.execute("INSERT INTO own_learnwares (learnware_id, owner, size, status, report, "
+                 "published_at) VALUES (?, ?, 10, 'active', '{}', 7)", (lid_of(9), ME.node_id))
+    conn.execute("INSERT INTO sequences (owner, last_issued) VALUES (?, 1)", (ME.node_id,))
+    mark = conn.execute("SELECT value FROM store_meta WHERE key = 'epoch'").fetchone()[0], \
+        conn.execute("SELECT MAX(change) FROM records").fetchone()[0]
+    conn.close()
+    return rows, mark
+
+
+def test_a_schema_3_store_opens_with_its_records_tags_and_change_numbers(tmp_path):
+    """Migration 4 (records keyed by change number) keeps every record byte for byte,
+    its tags, its change number and the epoch, so a persisted catalog index written
+    before the upgrade is still the store's; and it gives the old pages back."""
+    from lwnode.node.store.sqlite import DB_NAME
+
+    (tmp_path / "s").mkdir()
+    rows, mark = _v3_store(tmp_path / "s" / DB_NAME)
+    with FileStore(tmp_path / "s") as s:
+        assert s.schema_version() == LATEST_VERSION >= 4
+        assert s.change_mark() == mark == (mark[0], 24)
+        for r in rows:
+            assert s.get_record(r.owner, r.learnware_id) == RecordRow(
+                **{**r.__dict__, "received_at": 5, "scenarios": tuple(sorted(r.scenarios))})
+        assert [c for c, _ in s.changes_after(10)] == [12, 15, 18, 21, 24]
+        page = s.list_announcements(RecordFilter(scenarios=("only3",)), 10)
+        assert [r.learnware_id for r in page.rows] == [lid_of(3)]
+        assert s.counts().announcements == 7 and s.counts().withdrawals == 1
+        assert s.get_own(lid_of(9)).sequence == 1 and s.verify(deep=False) == [
+            p for p in s.verify(deep=False) if p.kind == "missing_blob"]
+        # a write after the upgrade takes the next change number and replaces the tags
+        assert s.put_record(announcement_row(PEER, lid_of(0), 2, semantic=tiny_semantic(
+            "model 0", scenarios=("new",))))
+        assert s.change_mark()[1] == 25 and s.get_record(PEER.node_id, lid_of(0)).scenarios \
+            == ("new",)
+        assert s.list_announcements(RecordFilter(scenarios=("only0",)), 10).rows == ()
+        tables = {r[0] for r in s._conn.execute("SELECT name FROM sqlite_master")}
+        assert "records_v4" not in tables and "records_by_change" not in tables
+        assert s._conn.execute("PRAGMA freelist_count").fetchone()[0] == 0  # vacuumed
+        stored = [bytes(e) for (e,) in s._conn.execute("SELECT envelope FROM records")]
+        assert all(e[0] == packing.PACKED for e in stored)  # deflated by the migration
+        assert sum(map(len, stored)) < 0.8 * sum(len(r.envelope) for r in rows)
+        assert s._conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+        kept = s._conn.execute("SELECT learnware_id FROM records UNION ALL "
+                               "SELECT learnware_id FROM own_learnwares").fetchall()
+        assert len(kept) == 9 and all(isinstance(i, bytes) and len(i) == 32 for (i,) in kept)
+        listed = [r.learnware_id for r in s.list_announcements(RecordFilter(), 3).rows]
+        listed += [r.learnware_id for r in s.list_announcements(
+            RecordFilter(), 10, s.list_announcements(RecordFilter(), 3).next_cursor).rows]
+        assert listed == sorted(r.learnware_id for r in rows if r.kind == "announcement")
+
+
+def test_the_record_tables_keep_no_index_their_queries_do_not_use(store):
+    """Each index costs bytes per record (at a million summaries a node keeps them
+    all): every one left must be one some query of the store searches."""
+    conn = store._conn
+    indexes = {r[0] for r in conn.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name IN "
+        "('records', 'record_tags') AND sql IS NOT NULL")}
+    assert indexes == {"records_by_owner_sequence", "records_withdrawn"}
+    plans = {q: " ".join(r[3] for r in conn.execute(f"EXPLAIN QUERY PLAN {q}", args))
+             for q, args in [
+                 ("SELECT * FROM records WHERE owner = ? AND sequence > ? ORDER BY sequence",
+                  ("o", 1)),
+                 ("SELECT COUNT(*) FROM records WHERE kind = 'withdrawal'", ()),
+                 ("SELECT * FROM records WHERE learnware_id = ? ORDER BY owner", ("x",)),
+                 ("SELECT * FROM records WHERE change > ? ORDER BY change", (1,)),
+                 ("SELECT DISTINCT owner FROM records NOT INDEXED WHERE change > ?", (1,))]}
+    assert list(plans.values()) == [
+        "SEARCH records USING INDEX records_by_owner_sequence (owner=? AND sequence>?)",
+        "SEARCH records USING COVERING INDEX records_withdrawn (kind=?)",
+        "SEARCH records USING INDEX sqlite_autoindex_records_1 (learnware_id=?)",
+        "SEARCH records USING INTEGER PRIMARY KEY (rowid>?)",
+        "SEARCH records USING INTEGER PRIMARY KEY (rowid>?) USE TEMP B-TREE FOR DISTINCT"]
+
+
+def test_envelopes_are_kept_deflated_and_read_back_byte_for_byte(store):
+    row = announcement_row(PEER, lid_of(1), 1)
+    store.put_record(row)
+    (stored,) = store._conn.execute("SELECT envelope FROM records").fetchone()
+    assert stored[:2] == bytes((packing.PACKED, packing.VERSION)) and len(stored) < \
+        0.8 * len(row.envelope)
+    assert store.get_record(PEER.node_id, lid_of(1)).envelope == row.envelope
+    assert [r.envelope for _, r in store.changes_after(0)] == [row.envelope]
+    # a row kept as it came (before schema 4, or not smaller deflated) reads as it is
+    store._conn.execute("UPDATE records SET envelope = ?", (row.envelope,))
+    assert store.get_record(PEER.node_id, lid_of(1)).envelope == row.envelope
+    # an id that is not a content id (the protocol sends none) is kept as its text
+    odd = RecordRow(**{**row.__dict__, "learnware_id": "not-a-content-id"})
+    assert store.put_record(odd) and store.get_record(PEER.node_id, "not-a-content-id") == odd
+    assert [r.learnware_id for r in store.records_for("not-a-content-id")] == [
+        "not-a-content-id"]
+    store._conn.execute("UPDATE records SET envelope = ?", (b"\xc1\x07" + stored[2:],))
+    with pytest.raises(StoreError, match="dictionary version 7"):
+        store.get_record(PEER.node_id, lid_of(1))
+
+
+def test_the_envelope_dictionary_never_changes_under_a_version():
+    """Stored envelopes need the dictionary they were deflated with: changing it means
+    a new `packing.VERSION` (and keeping the old one to read)."""
+    import hashlib
+
+    assert packing.VERSION == 1 and len(packing.DICTIONARY) == 848
+    assert hashlib.sha256(packing.DICTIONARY).hexdigest()[:16] == "5e3920cd4c86c581"
+    assert packing.pack(b"\x80") == b"\x80"  # not smaller: kept as it is

@@ -7,6 +7,7 @@ module          holds
 ``sqlite.py``   `SqliteStore` with `FileStore` (a node's disk) and `MemoryStore`
 ``blobs.py``    `BlobDir`: content-addressed package files, atomic and verified
 ``schema.py``   the schema as ordered migrations (``PRAGMA user_version``)
+``packing.py``  signed envelopes as stored: deflated with a preset dictionary
 ==============  ================================================================
 """
 

@@ -3,9 +3,10 @@
 What a node keeps, and why:
 
 - **records**: the latest signed record (announcement or tombstone) per
-  (owner, learnware id), its own and its peers', byte-exact as signed, so it can
-  gossip them, answer anti-entropy and rebuild its catalog. A few fields of the
-  semantic spec are copied into columns so listings filter in SQL.
+  (owner, learnware id), its own and its peers', byte-exact as signed (kept
+  deflated on disk: `packing`), so it can gossip them, answer anti-entropy and
+  rebuild its catalog. A few fields of the semantic spec are copied into columns so
+  listings filter in SQL.
 - **own learnwares**: the packages this node hosts (blob, size, check report,
   status). An active one always has its blob and its signed announcement.
 - **sequences**: the last sequence number this node issued (per owner id, so a
