@@ -25,7 +25,7 @@ Chosen over usearch and hnswlib, and the parameters set, by
 `benchmarks/vector_index.py` (docs/benchmarks.md, "Vector index for the sketch
 phase"): on the node benchmark's sketches (one space, tight clusters of near
 duplicates) its shortlists held the scan's with recall ~1.0 where HNSW graphs lost
-whole clusters for some queries, it builds 10x faster and maps with no heap.
+whole clusters for some queries, it builds 13-38x faster and maps with no heap.
 
 faiss is imported when an index is built or opened, not with this module.
 """
@@ -42,8 +42,8 @@ from numpy.typing import NDArray
 from engine.errors import SearchError
 
 ANN_MIN_ROWS: Final = 200_000
-"""Spaces with at least this many sketches get an index (a scan of 200,000 takes
-~20-40 ms on the reference machine; the index, ~1 ms)."""
+"""Spaces with at least this many sketches get an index (a scan of 200,000 took 44 ms
+on the busy reference machine, the index ~1 ms)."""
 ANN_MIN_CANDIDATES: Final = 50_000
 """Below this many candidates (after the semantic filter) a search scans them."""
 NPROBE: Final = 32
