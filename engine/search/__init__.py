@@ -9,6 +9,7 @@ module                 holds
 ``rff.py``             random Fourier features: the index's and sketches' feature map
 ``sketch.py``          `Sketch`, `make_sketch`: a spec in a few hundred bytes
 ``sketch_search.py``   `SketchIndex`: rank by sketch, re-rank fetched full specs
+``sketch_ann.py``      `SketchANN`: a vector index (faiss) over a large space's sketches
 ``scoring.py``         the cross-query score transform; batched exact MMD^2
 ``mixture.py``         greedy mixture selection with simplex-QP weights
 ``columns.py``         row-aligned growable numpy columns

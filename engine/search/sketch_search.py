@@ -46,6 +46,7 @@ from engine.search.sketch import (
     Sketch,
     embedding,
 )
+from engine.search.sketch_ann import SketchANN
 from engine.specification.rkme import RKMESpec
 from engine.specification.semantic import SemanticSpec
 
@@ -140,6 +141,29 @@ def nearest_by_sketch(spec: RKMESpec, columns: SketchColumns, rows: NDArray[np.i
     estimates of MMD^2 and the scores those give (`SketchIndex.shortlist_scored`)."""
     e_q = {float(g): embedding(spec, float(g), n_features=n_features, version=version)
            for g in np.unique(columns["gamma"][rows])}
+    return _nearest(columns, rows, n, e_q)
+
+
+def nearest_by_index(spec: RKMESpec, columns: SketchColumns, allowed: NDArray[np.bool_] | None,
+                     n: int, ann: SketchANN, *, n_features: int, version: int
+                     ) -> tuple[NDArray[np.int64], Array, Array] | None:
+    """`nearest_by_sketch` over the rows `allowed` (None: all rows of `columns`, the
+    rows `ann` indexes), among the candidates `ann` names: their estimates from the
+    codes, as the scan computes them. None when the filter is too narrow for the index
+    (`SketchANN.candidates`) or the index names fewer than n allowed rows while more
+    are allowed: the caller scans them."""
+    e_q = {g: embedding(spec, g, n_features=n_features, version=version) for g in ann.gammas}
+    rows = ann.candidates(e_q, columns["gamma"], allowed, n)
+    if rows is None:
+        return None
+    n_allowed = len(columns["gamma"]) if allowed is None else int(np.count_nonzero(allowed))
+    if len(rows) < min(n, n_allowed):
+        return None
+    return _nearest(columns, rows, n, e_q)
+
+
+def _nearest(columns: SketchColumns, rows: NDArray[np.int64], n: int, e_q: dict[float, Array]
+             ) -> tuple[NDArray[np.int64], Array, Array]:
     approx = approx_mmd2(columns, rows, e_q)
     if len(rows) > n:
         keep = np.argpartition(approx, n - 1)[:n]

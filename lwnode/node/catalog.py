@@ -48,9 +48,11 @@ from engine.errors import SearchError
 from engine.search import Catalog, Match, Mixture, Requirement, SearchResult
 from engine.search import semantic_filter as sf
 from engine.search.catalog import DEFAULT_MEMORY_BUDGET, MIXTURE_POOL
+from engine.search.sketch_ann import ANN_MIN_CANDIDATES
 from engine.search.sketch_search import (
     DEFAULT_SKETCH_SHORTLIST,
     SketchIndex,
+    nearest_by_index,
     nearest_by_sketch,
 )
 from engine.specification.rkme import RKMESpec
@@ -531,16 +533,27 @@ class NodeCatalog:
         if allowed is not None:
             allowed = allowed[(allowed >= first) & (allowed < first + size)] - first
         codes = {name: columns[f"class_{name}"] for name in sf.CLASS_FIELDS}
-        rows = np.flatnonzero(sf.candidate_mask(
-            codes, columns["input_dim"], ~self._entry_dead[first:first + size],
-            requirement.semantic, allowed))
-        if len(rows) == 0:
+        mask = sf.candidate_mask(codes, columns["input_dim"],
+                                 ~self._entry_dead[first:first + size], requirement.semantic,
+                                 allowed)
+        n_rows = int(np.count_nonzero(mask))
+        if n_rows == 0:
             return [], 0
-        near, approx, scores = nearest_by_sketch(spec, columns, rows, n,
-                                                 n_features=self._sketches.n_features,
-                                                 version=self._sketches.version)
+        ann = seg.ann(spec.space)
+        nearest = None
+        if ann is not None and n_rows >= ANN_MIN_CANDIDATES:
+            # a large space: the index's candidates, not a scan (None: too few of them
+            # pass this filter, so scan)
+            nearest = nearest_by_index(spec, columns, None if n_rows == size else mask, n, ann,
+                                       n_features=self._sketches.n_features,
+                                       version=self._sketches.version)
+        if nearest is None:
+            nearest = nearest_by_sketch(spec, columns, np.flatnonzero(mask), n,
+                                        n_features=self._sketches.n_features,
+                                        version=self._sketches.version)
+        near, approx, scores = nearest
         return [Match(seg.id_at(first + int(r)), float(a), float(s), approximate=True)
-                for r, a, s in zip(near, approx, scores, strict=True)], len(rows)
+                for r, a, s in zip(near, approx, scores, strict=True)], n_rows
 
     def search(self, requirement: Requirement, k: int, max_mixture: int,
                fetched: Mapping[str, RKMESpec] | None = None,

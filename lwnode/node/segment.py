@@ -35,7 +35,13 @@ are grouped by comparison space, so one space's sketches are one slice):
   ``stem_*``: sorted terms, starts, rows);
 - ``full``: the (owner, learnware id) of the full announcements the store held,
   decoded from the store at start-up (they are few: a node's own, and pre-1.3
-  peers').
+  peers');
+- ``ann-<k>-<j>.faiss``: for each space of at least `sketch_ann.ANN_MIN_ROWS`
+  sketches, a vector index of its rows, one file per kernel gamma
+  (`engine.search.sketch_ann`; ``meta.json`` names the files), memory-mapped too; a
+  search of such a space asks it for candidates instead of scanning every row. A
+  segment that lacks the index of such a space (written before these indexes) is
+  written anew; one with indexes of smaller spaces is used as it is.
 
 Writing goes to a temporary directory that is renamed over the old one, so a crash
 leaves either segment whole.
@@ -59,7 +65,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from engine.search import semantic_filter as sf
+from engine.search import sketch_ann
 from engine.search.sketch import SKETCH_DTYPES
+from engine.search.sketch_ann import SketchANN
 from engine.specification.semantic import InputSpec, SemanticSpec
 from lwnode.node.store.blobs import fsync_dir
 from protocol.content import CONTENT_ID_PREFIX, digest_of
@@ -329,13 +337,20 @@ class SegmentWriter:
                 np.save(f, np.ascontiguousarray(values), allow_pickle=False)
                 f.flush()
                 os.fsync(f.fileno())
+        anns: dict[str, dict[str, str]] = {}
+        for k, i in enumerate(by_name):
+            a, b = int(starts[k]), int(starts[k + 1])
+            if b - a >= sketch_ann.ANN_MIN_ROWS:
+                ann = SketchANN.build(arrays["codes"][a:b], arrays["scale"][a:b],
+                                      arrays["gamma"][a:b])
+                anns[spaces[i]] = ann.write(out, f"ann-{k}")
         meta = {"format": FORMAT, "settings": self.settings.to_dict(), "change": change,
                 "n_entries": n, "n_offers": len(self._offer_entry),
                 "spaces": [[spaces[i], int(starts[k]), int(starts[k + 1])]
                            for k, i in enumerate(by_name)],
                 "owners": sorted(self._owners, key=self._owners.__getitem__),
                 "organizations": sorted(self._orgs, key=self._orgs.__getitem__),
-                "full": self.full, "skipped": self.skipped}
+                "full": self.full, "skipped": self.skipped, "ann": anns}
         with open(out / META, "w") as f:
             json.dump(meta, f)
             f.flush()
@@ -419,6 +434,21 @@ class Segment:
             except (OSError, ValueError) as exc:
                 raise SegmentUnusable(f"{file.name}: {exc}") from None
         self._check_shapes(settings)
+        self.anns: dict[str, SketchANN] = {}
+        for space, about in dict(meta.get("ann") or {}).items():
+            try:
+                a, b = self.spaces[space]
+                ann = SketchANN.open(path, {str(g): str(name) for g, name in about.items()})
+            except (KeyError, TypeError, ValueError, RuntimeError, OSError) as exc:
+                raise SegmentUnusable(f"vector index of {space}: {exc}") from None
+            if len(ann) != b - a:
+                raise SegmentUnusable(f"vector index of {space}: {len(ann)} rows, expected "
+                                      f"{b - a}")
+            self.anns[space] = ann
+        for space, (a, b) in self.spaces.items():
+            if b - a >= sketch_ann.ANN_MIN_ROWS and space not in self.anns:
+                # written before the indexes: a search of this space would scan it all
+                raise SegmentUnusable(f"no vector index for {space} ({b - a} sketches)")
 
     def _check_shapes(self, settings: Settings) -> None:
         n, m = self.n, self.n_offers
@@ -571,8 +601,13 @@ class Segment:
                  *(f"class_{name}" for name in sf.CLASS_FIELDS))
         return a, {name: self.a[name][a:b] for name in names}
 
+    def ann(self, space: str) -> SketchANN | None:
+        """The vector index of `space`'s rows, if the segment has one."""
+        return self.anns.get(space)
+
     def mapped_bytes(self) -> int:
-        return sum(int(v.nbytes) for v in self.a.values())
+        return sum(int(v.nbytes) for v in self.a.values()) + sum(
+            f.stat().st_size for f in self.path.glob("ann-*.faiss"))
 
 
 def _key(value: bytes) -> int:

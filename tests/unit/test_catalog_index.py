@@ -170,6 +170,79 @@ def test_changes_while_running_match_a_fresh_rebuild(store, tmp_path):
     assert [loc.owner for loc in catalog.locations(lid(5))] == [OWNERS[2].node_id]
 
 
+@pytest.fixture
+def ann_everywhere(monkeypatch):
+    """Vector indexes for every space and every search (the thresholds at 1), and a
+    count of the searches that asked one."""
+    import engine.search.sketch_ann as sketch_ann
+    import lwnode.node.catalog as module
+
+    monkeypatch.setattr(sketch_ann, "ANN_MIN_ROWS", 1)
+    monkeypatch.setattr(module, "ANN_MIN_CANDIDATES", 1)
+    asked = []
+    real = module.nearest_by_index
+
+    def counted(*args, **kwargs):
+        found = real(*args, **kwargs)
+        asked.append(found is not None)
+        return found
+
+    monkeypatch.setattr(module, "nearest_by_index", counted)
+    return asked
+
+
+def test_a_segment_with_vector_indexes_answers_as_the_scan_written_reopened_and_replayed(
+        store, tmp_path, ann_everywhere):
+    index = tmp_path / "index"
+    first = with_index(store, index)
+    space = tiny_spec().space
+    assert sorted(p.name for p in index.glob("ann-*.faiss")) and \
+        first._segment is not None and first._segment.ann(space) is not None
+    expected = answers(in_memory(store))
+    assert answers(first) == expected
+    # the searches without a narrow filter were the index's (a narrow one is scanned)
+    assert ann_everywhere.count(True) >= 4 and ann_everywhere.count(False) >= 1
+    again = with_index(store, index)  # mapped, nothing to replay
+    assert again.index_note == "" and again._segment.ann(space) is not None
+    assert answers(again) == expected
+    # changes on top of it: a new learnware, withdrawals (dead rows the index still
+    # holds must never come back), another owner
+    changes = [summary_row(OWNERS[1], 200), withdrawal_row(OWNERS[1], lid(1), 2),
+               withdrawal_row(OWNERS[2], lid(5), 2), summary_row(OWNERS[2], 5, sequence=3),
+               withdrawal_row(OWNERS[2], lid(2), 3)]
+    for row in changes:
+        assert store.put_record(row)
+        again.apply(row)
+    assert answers(again) == answers(in_memory(store))
+    assert answers(with_index(store, index)) == answers(in_memory(store))  # replayed
+    shortlisted = {m.id for req in requirements() for m in again.shortlist(req).matches}
+    assert lid(1) not in shortlisted and lid(2) not in shortlisted
+
+
+def test_a_damaged_vector_index_is_written_anew(store, tmp_path, ann_everywhere):
+    index = tmp_path / "index"
+    with_index(store, index)
+    for file in index.glob("ann-*.faiss"):
+        file.write_bytes(file.read_bytes()[:100])
+    again = with_index(store, index)
+    assert "vector index" in again.index_note
+    assert answers(again) == answers(in_memory(store))
+    assert with_index(store, index).index_note == ""
+
+
+def test_a_segment_without_the_vector_index_a_space_needs_is_written_anew(
+        store, tmp_path, monkeypatch):
+    import engine.search.sketch_ann as sketch_ann
+
+    index = tmp_path / "index"
+    with_index(store, index)  # no space reaches the threshold: no vector index
+    assert not list(index.glob("ann-*.faiss"))
+    monkeypatch.setattr(sketch_ann, "ANN_MIN_ROWS", 1)  # as after the upgrade to them
+    again = with_index(store, index)
+    assert "no vector index" in again.index_note and list(index.glob("ann-*.faiss"))
+    assert answers(again) == answers(in_memory(store))
+
+
 def damage_meta(path) -> None:
     (path / META).write_text("{not json")
 
