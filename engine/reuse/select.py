@@ -238,14 +238,16 @@ class Ranking:
 
 
 def rank_by_labels(candidates: Sequence[Candidate], x: Any, y: ArrayLike, *, task: str,
-                   max_folds: int = MAX_FOLDS, random_state: int = SEED) -> Ranking:
+                   max_folds: int = MAX_FOLDS, random_state: int = SEED,
+                   z: float = Z_GAIN) -> Ranking:
     """Order `candidates` (given in a prior order, e.g. by MMD²) by their out-of-fold
     scores on the labelled rows, moving one ahead only when the labels separate it.
 
     Walking down the given order, the first remaining candidate keeps its place unless
     another remaining one beats it by the rule `select_reuser` uses (paired per-row
-    gain above `Z_GAIN` standard errors); then the one with the largest gain takes it.
-    So ten labels that do not separate two learnwares leave them as they were given.
+    gain above `z` standard errors, `Z_GAIN` unless given); then the one with the
+    largest gain takes it. So ten labels that do not separate two learnwares leave them
+    as they were given.
     Scores come from the same shared folds as `select_reuser`'s.
     """
     if not candidates:
@@ -269,7 +271,7 @@ def rank_by_labels(candidates: Sequence[Candidate], x: Any, y: ArrayLike, *, tas
     remaining = list(candidates)
     order: list[Candidate] = []
     while remaining:
-        pick = _choose(remaining, losses)
+        pick = _choose(remaining, losses, z)
         order.append(pick)
         remaining.remove(pick)
     given = {c.name: i for i, c in enumerate(candidates)}
@@ -332,14 +334,16 @@ def _losses_by_candidate(candidates: Sequence[Candidate], x: Any, target: NDArra
     return losses
 
 
-def _choose(candidates: Sequence[Candidate], losses: dict[str, Array]) -> Candidate:
-    """The baseline unless a candidate's paired per-row gain over it passes the test."""
+def _choose(candidates: Sequence[Candidate], losses: dict[str, Array],
+            z: float = Z_GAIN) -> Candidate:
+    """The baseline unless a candidate's paired per-row gain over it passes the test
+    (mean gain above `z` standard errors)."""
     baseline = candidates[0]
     best, best_gain = baseline, 0.0
     for c in candidates[1:]:
         gain = losses[baseline.name] - losses[c.name]
         mean = float(gain.mean())
-        if mean <= Z_GAIN * float(gain.std()) / np.sqrt(len(gain)):
+        if mean <= z * float(gain.std()) / np.sqrt(len(gain)):
             continue
         if mean > best_gain:
             best, best_gain = c, mean

@@ -33,6 +33,9 @@ DEFAULT_RERANK = 5
 MAX_RERANK = 10
 """At most this many single learnwares are fetched to re-rank (a fetch each)."""
 MIXTURE = "mixture"
+RERANK_Z = 1.645
+"""How many standard errors of the per-row gain an entry must beat the one the MMD²
+order puts first by to take its place (`engine.reuse.select.rank_by_labels`' `z`)."""
 NOT_RERANKED = (
     "not re-ranked by your labels: every learnware of the shortlist takes other columns "
     "than yours, and re-ranking scores only those over your own columns (by name) on your "
@@ -109,7 +112,7 @@ def rerank(answer: Mapping[str, Any], learnwares: Mapping[str, Any], x: NDArray[
     x, _ = in_their_order(everyone, x, user_input)
     try:
         ranking = rank_by_labels(candidates, x[:len(labels)], labels,
-                                 task=infer_task(everyone))
+                                 task=infer_task(everyone), z=RERANK_Z)
     except (ReuseError, SpecError) as exc:
         raise InputError(str(exc)) from None
     return {"metric": ranking.metric, "n_labels": ranking.n_labels,
@@ -174,11 +177,11 @@ def why_this_order(reranked: Mapping[str, Any]) -> str | None:
     top = ranking[0]
     if top is not by_mmd:
         return (f"your labels put {_called(top)} first: it beats {_called(by_mmd)} (first "
-                "by MMD²) by more than 1.645 standard errors of the per-row gain")
+                f"by MMD²) by more than {RERANK_Z:g} standard errors of the per-row gain")
     if reranked["moved"]:  # the first stays; "the MMD² order is kept" would be untrue
         return (f"your labels keep {_called(top)} first, as MMD² does, and reorder the "
                 "others: an entry takes a place from the one MMD² puts there only when it "
-                "beats it by more than 1.645 standard errors of the per-row gain")
+                f"beats it by more than {RERANK_Z:g} standard errors of the per-row gain")
     return ("your labels do not separate the shortlist's first from the others: the MMD² "
             "order is kept")
 
