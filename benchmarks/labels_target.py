@@ -156,7 +156,8 @@ def reused(cache: dict[tuple[str, ...], tuple[float, str]], by_id: dict[str, Lea
     """The learnwares `ids` reused by the default with the labels (`select_method`):
     (score on the user's test rows, the method chosen), once per set of ids (`cache`)."""
     if ids not in cache:
-        sel = select_method([by_id[i] for i in ids], xl, yl, weights, nested=False)
+        sel = select_method([by_id[i] for i in ids], xl, yl, weights, nested=False,
+                            rows=user.x_test)
         cache[ids] = (score(task, user.y_test, sel.model.predict(user.x_test)), sel.chosen)
     return cache[ids]
 

@@ -125,7 +125,8 @@ def add_default_reuse(scores: Scores, market: Sequence[Learnware], catalog: Cata
     chosen = []
     for budget, xl, yl in label_draws(user, budgets, seed):
         started = time.perf_counter()
-        selection = select_method(mix, xl, yl, [float(w) for w in weights], nested=False)
+        selection = select_method(mix, xl, yl, [float(w) for w in weights], nested=False,
+                                  rows=user.x_test)
         pred = selection.model.predict(user.x_test)
         scores.time(DEFAULT_REUSE, time.perf_counter() - started)
         scores.add(DEFAULT_REUSE, budget, score(scores.task, user.y_test, pred))

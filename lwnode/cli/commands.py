@@ -1020,9 +1020,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"{', '.join(REUSE_METHODS)}; default: hetero when a learnware takes "
                    "other columns than yours (your CSV header; with --labels it fits a "
                    "correction of the learnwares' average on them, or a stacked classifier, "
-                   "and prints which), else job-selector; with --labels, the method that "
-                   "scores best on them out of fold, job-selector unless another beats it "
-                   "clearly (the scores and an estimate of the choice are printed)")
+                   "and prints which), else job-selector when its router is sure where your "
+                   "rows belong and average when it is not (printed); with --labels, the "
+                   "method that scores best on them out of fold, that data-free one unless "
+                   "another beats it clearly (the scores and an estimate of the choice are "
+                   "printed)")
     p.add_argument("--semantic", metavar="semantic.toml",
                    help="describes your columns ([input.columns] name = \"description\"): "
                    "how they are matched with a learnware's other columns")

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import math
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -536,10 +537,11 @@ def reuse_with(paths: Sequence[Path], x: NDArray[Any], *, method: str | None = N
     """Load the learnwares in `paths` and predict the user's rows.
 
     `method` None chooses: ``hetero`` when a learnware takes other columns than the
-    user's (`user_input`: their header and descriptions), else ``job-selector``
-    without labels and, with labels, the method `select_method` chooses by its
-    out-of-fold score on them (``Reused.selection`` says how). A method that needs the same columns
-    is refused for learnwares over other columns, with a message that says why.
+    user's (`user_input`: their header and descriptions), else, without labels,
+    ``job-selector`` or ``average`` as `data_free_method` chooses on the rows and, with
+    labels, the method `select_method` chooses by its out-of-fold score on them
+    (``Reused.selection`` says how). A method that needs the same columns is refused
+    for learnwares over other columns, with a message that says why.
     `labels` may be fewer than the rows: they label the first ``len(labels)`` rows,
     and every row is predicted.
     """
@@ -595,17 +597,21 @@ def reuse_learnwares(learnwares: Sequence[Any], x: NDArray[Any], *, method: str 
         if method == HETERO:
             return _reuse_hetero(learnwares, x, labels, weights, user_input, other)
         if method is None and labels is not None:
-            selection = select_method(learnwares, x[:len(labels)], labels, weights)
+            selection = select_method(learnwares, x[:len(labels)], labels, weights, rows=x)
             return Reused(np.asarray(selection.model.predict(x)), selection.chosen,
                           notes=selection.notes, selection=selection)
-        method = method or DATA_FREE_DEFAULT
+        chosen = None if method is not None else data_free_method(learnwares, x, weights)
+        if chosen is not None:
+            method = chosen.method
+        assert method is not None
         model = new_reuser(method, learnwares, weights)
         if method in NEEDS_LABELS:
             assert labels is not None
             model.fit(x[:len(labels)], labels)
         else:
             model.fit(x)
-        return Reused(np.asarray(model.predict(x)), method, notes=tuple(model.notes_))
+        why = (chosen.note,) if chosen is not None and chosen.note else ()
+        return Reused(np.asarray(model.predict(x)), method, notes=(*why, *model.notes_))
     except (ReuseError, SpecError) as exc:
         raise InputError(str(exc)) from None
 
@@ -629,31 +635,67 @@ def other_columns(learnwares: Sequence[Any], user_input: InputSpec | None,
     return [lw.id for lw in learnwares if _other_columns(lw, user_input, width)]
 
 
-DATA_FREE_DEFAULT = "job-selector"
-"""The same-column method when none is asked for and there are no labels; with labels
-it is the baseline `select_method` keeps unless a method beats it out of fold."""
-SELECTION_ORDER = (DATA_FREE_DEFAULT, "average", "ensemble-pruning", "feature-augment")
-"""The candidates `select_method` scores, the baseline first."""
+DATA_FREE_METHODS = ("job-selector", "average")
+"""The same-column methods that need no labels; `data_free_method` chooses between them."""
+LABELLED_METHODS = ("ensemble-pruning", "feature-augment")
+
+
+@dataclass(frozen=True)
+class DataFreeChoice:
+    """The same-column method when none is asked for and there are no labels (with
+    labels, the baseline `select_method` keeps unless a method beats it out of fold):
+    `method`, the router's `confidence` on the user's rows (NaN: nothing to choose),
+    and a sentence for the user (`note`, empty when there was nothing to choose)."""
+
+    method: str
+    confidence: float
+    note: str = ""
+
+
+def data_free_method(learnwares: Sequence[Any], x: NDArray[Any],
+                     weights: Sequence[float] | None) -> DataFreeChoice:
+    """Route (``job-selector``) or average, by `engine.reuse.job_selector.prefer_routing`
+    on all the user's rows `x`: route when the router is sure where each row belongs,
+    average when the learnwares' inputs cannot be told apart (docs/reuse.md, "Route or
+    average"). One learnware, or learnwares that cannot be routed among: the job
+    selector, which then does what averaging would."""
+    from engine.reuse.job_selector import ROUTE_CONFIDENCE, prefer_routing
+
+    route, confidence = prefer_routing(learnwares, x, weights=weights)
+    if math.isnan(confidence):
+        return DataFreeChoice("job-selector", confidence)
+    if route:
+        return DataFreeChoice("job-selector", confidence, (
+            f"routed each row to one learnware: the router is sure where your rows belong "
+            f"(mean confidence {confidence:.3f} > {ROUTE_CONFIDENCE})"))
+    return DataFreeChoice("average", confidence, (
+        f"averaged the learnwares: their inputs cannot be told apart on your rows (the "
+        f"router's mean confidence {confidence:.3f} <= {ROUTE_CONFIDENCE}); "
+        "--method job-selector routes anyway"))
 
 
 def select_method(learnwares: Sequence[Any], x: NDArray[Any], labels: NDArray[Any],
-                  weights: Sequence[float] | None, *, nested: bool = True) -> Selection:
+                  weights: Sequence[float] | None, *, nested: bool = True,
+                  rows: NDArray[Any] | None = None) -> Selection:
     """The same-column method for the user's labelled rows (`x`, `labels`), chosen by
-    `engine.reuse.select.select_reuser` among `SELECTION_ORDER`: the data-free default
-    is kept unless another method beats it out of fold (the rule and its estimate are
-    in that module's doc); its `model` is fitted and predicts. `nested` False skips
-    the nested estimate (the choice and the model are the same; benchmarks that score
-    on held-out rows of their own need no estimate)."""
+    `engine.reuse.select.select_reuser` among the data-free methods and
+    `LABELLED_METHODS`: the data-free default (`data_free_method` on all the user's
+    `rows`, `x` when None) is the baseline, kept unless another method beats it out of
+    fold (the rule and its estimate are in that module's doc); its `model` is fitted
+    and predicts. `nested` False skips the nested estimate (the choice and the model
+    are the same; benchmarks that score on held-out rows of their own need no
+    estimate)."""
     from engine.reuse.base import infer_task
     from engine.reuse.select import Candidate, select_reuser
 
     task = infer_task(learnwares)
+    base = data_free_method(learnwares, x if rows is None else rows, weights).method
+    order = (base, *(m for m in DATA_FREE_METHODS if m != base), *LABELLED_METHODS)
 
     def factory(name: str) -> Callable[[], Any]:
         return lambda: new_reuser(name, learnwares, weights)
 
-    candidates = [Candidate(name, factory(name), name in NEEDS_LABELS)
-                  for name in SELECTION_ORDER]
+    candidates = [Candidate(name, factory(name), name in NEEDS_LABELS) for name in order]
     return select_reuser(candidates, x, labels, task=task, nested=nested)
 
 

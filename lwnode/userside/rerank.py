@@ -72,11 +72,11 @@ def rerank(answer: Mapping[str, Any], learnwares: Mapping[str, Any], x: NDArray[
 
     `learnwares`: the fetched learnwares by id (`shortlist_ids`). Each single hit is
     scored as its own predictions; the mixture as `lwnode reuse` would reuse it with
-    no labels (the job selector with its weights).
+    no labels (`data_free_method`: routed or averaged, with its weights).
     """
     from engine.reuse.base import infer_task
     from engine.reuse.select import Candidate, rank_by_labels
-    from lwnode.userside.local import DATA_FREE_DEFAULT, in_their_order, new_reuser
+    from lwnode.userside.local import data_free_method, in_their_order, new_reuser
 
     if len(labels) > len(x):
         raise InputError(f"--labels: {len(labels)} labels for {len(x)} rows")
@@ -104,12 +104,17 @@ def rerank(answer: Mapping[str, Any], learnwares: Mapping[str, Any], x: NDArray[
         return {"metric": None, "n_labels": len(labels), "n_folds": 0, "moved": False,
                 "ranking": [], "notes": why}
 
-    def make(lws: Sequence[Any], weights: Sequence[float] | None) -> Any:
-        return lambda: new_reuser(DATA_FREE_DEFAULT if weights else "average", lws, weights)
-
-    candidates = [Candidate(name, make(lws, w), False) for name, lws, w in entries]
     everyone = [lw for _, lws, _ in entries for lw in lws]
     x, _ = in_their_order(everyone, x, user_input)
+
+    def make(lws: Sequence[Any], weights: Sequence[float] | None) -> Any:
+        method = data_free_method(lws, x, weights).method if weights else "average"
+        return lambda: new_reuser(method, lws, weights)
+
+    try:
+        candidates = [Candidate(name, make(lws, w), False) for name, lws, w in entries]
+    except (ReuseError, SpecError) as exc:
+        raise InputError(str(exc)) from None
     try:
         ranking = rank_by_labels(candidates, x[:len(labels)], labels,
                                  task=infer_task(everyone), z=RERANK_Z)

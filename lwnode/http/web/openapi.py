@@ -172,8 +172,10 @@ WEB_PATHS: dict[str, Any] = {
             "semantic": _SEMANTIC,
             "method": {"type": "string", "enum": REUSE_METHODS,
                        "description": "Left out: hetero when a learnware takes other "
-                                      "columns, else ensemble-pruning with labels, "
-                                      "job-selector without"},
+                                      "columns; else, without labels, job-selector "
+                                      "or average (whether the router is sure where "
+                                      "the rows belong); with labels, the one that "
+                                      "scores best out of fold"},
             "weights": {**_STR, "description": "Comma-separated mixture weights"}},
             ["data", "ids"]),
         "responses": {**_ok("Predictions and score", {

@@ -34,10 +34,10 @@ from engine.reuse.base import CLASSIFICATION, infer_task
 from engine.reuse.select import Selection, label_folds
 from engine.specification.semantic import InputSpec
 from lwnode.userside.local import (
-    DATA_FREE_DEFAULT,
     HETERO,
     NEEDS_LABELS,
     REUSE_METHODS,
+    data_free_method,
     new_reuser,
     other_columns,
     reuse_learnwares,
@@ -99,7 +99,9 @@ def reuse_rows(learnwares: Sequence[Learnware], x: NDArray[Any], method: str | N
                             reused.notes)
     if method is None and y is not None:
         return _chosen_on_labels(learnwares, x, y, weights, task)
-    method = method or DATA_FREE_DEFAULT
+    chosen = None if method is not None else data_free_method(learnwares, x, weights)
+    method = chosen.method if chosen is not None else method
+    assert method is not None
     if method in NEEDS_LABELS and m == 0:
         raise ReuseError(f"method {method} learns from a few labels: upload labels for the "
                          "first rows of your data")
@@ -110,7 +112,7 @@ def reuse_rows(learnwares: Sequence[Learnware], x: NDArray[Any], method: str | N
     else:
         reuser.fit(x)
     predictions = np.asarray(reuser.predict(x))
-    notes = tuple(reuser.notes_)
+    notes = ((chosen.note,) if chosen is not None and chosen.note else ()) + tuple(reuser.notes_)
     if y is None:
         return ReuseOutcome(predictions, task, 0, None, method, notes=notes)
     return ReuseOutcome(predictions, task, m,
@@ -123,7 +125,7 @@ def _chosen_on_labels(learnwares: Sequence[Learnware], x: NDArray[Any], y: NDArr
     """`reuse_rows` with labels and no method asked for: the method `select_method`
     chooses, scored by its nested cross-validated estimate."""
     m = len(y)
-    selection = select_method(learnwares, x[:m], y, weights)
+    selection = select_method(learnwares, x[:m], y, weights, rows=x)
     predictions = np.asarray(selection.model.predict(x))
     if selection.estimate is None or not selection.n_folds:  # no choice: as asked for
         score = score_against_user_only(learnwares, x[:m], y, selection.chosen, weights,

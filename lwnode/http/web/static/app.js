@@ -890,7 +890,7 @@ function renderSelection() {
 function methodHint() {
   const m = $("r-method").value;
   const hints = {
-    "": "Across feature spaces when a learnware takes other columns; else the job selector, unless your labels, if given, show another method clearly better out of fold.",
+    "": "Across feature spaces when a learnware takes other columns; else the job selector when it can tell where your rows belong, averaging when it cannot, unless your labels, if given, show another method clearly better out of fold.",
     "hetero": "Maps your columns onto each learnware's by their descriptions, then combines the learnwares.",
     "job-selector": "Routes each row to the learnware whose specification fits it best. No labels needed.",
     "average": "Averages the learnwares' predictions (weighted by the mixture). No labels needed.",
