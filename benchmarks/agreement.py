@@ -187,11 +187,26 @@ class MarketResult:
         return a > b + 1e-12 if self.task == "classification" else a < b - 1e-12
 
 
-def measure(name: str, halves: tuple[str, ...]) -> MarketResult:
+@dataclass(frozen=True)
+class Searched:
+    """One user's test rows and what search returned for their private requirement."""
+
+    x_test: np.ndarray
+    y_test: np.ndarray
+    mix: list[Learnware]
+    weights: np.ndarray
+    shortlist: list[Learnware]
+    top: Learnware
+
+
+def measure_market(name: str, halves: tuple[str, ...],
+                   per_user: Callable[[MarketResult, Searched], None]) -> MarketResult:
+    """Market `name`'s users of `halves`, one BLAS thread: each user's oracle scores
+    (every learnware alone) go into the result, then the search on the user's private
+    requirement (k = 5, mixtures of up to 3), and `per_user` adds the methods' scores."""
     started = time.perf_counter()
     with threadpool_limits(1):
         setup = SETUPS[name]()
-        classify = setup.task == "classification"
         catalog = build_catalog(setup.market)
         by_id = {lw.id: lw for lw in setup.market}
         out = MarketResult(name, setup.task)
@@ -202,16 +217,23 @@ def measure(name: str, halves: tuple[str, ...]) -> MarketResult:
                                    for lw in setup.market])
             spec = private_default(x_test, N_POINTS, seed)
             result = catalog.search(Requirement(spec=spec), k=5, max_mixture=3)
-            mix, weights, shortlist, top = picked(result, by_id)
-            out.add("top-1", score(setup.task, y_test, top.model.predict(x_test)))
-            out.add("job selector", score(setup.task, y_test, JobSelector(
-                mix, weights=weights).fit().predict(x_test)))
-            out.add("averaging", score(setup.task, y_test, Averaging(
-                mix, weights=weights).fit().predict(x_test)))
-            for method, pred in candidate_predictions(shortlist, x_test, classify).items():
-                out.add(method, score(setup.task, y_test, pred))
+            per_user(out, Searched(x_test, y_test, *picked(result, by_id)))
     out.seconds = time.perf_counter() - started
     return out
+
+
+def measure(name: str, halves: tuple[str, ...]) -> MarketResult:
+    def per_user(out: MarketResult, s: Searched) -> None:
+        out.add("top-1", score(out.task, s.y_test, s.top.model.predict(s.x_test)))
+        out.add("job selector", score(out.task, s.y_test, JobSelector(
+            s.mix, weights=s.weights).fit().predict(s.x_test)))
+        out.add("averaging", score(out.task, s.y_test, Averaging(
+            s.mix, weights=s.weights).fit().predict(s.x_test)))
+        classify = out.task == "classification"
+        for method, pred in candidate_predictions(s.shortlist, s.x_test, classify).items():
+            out.add(method, score(out.task, s.y_test, pred))
+
+    return measure_market(name, halves, per_user)
 
 
 def user_table(results: list[MarketResult], half: str, columns: list[str], width: int = 15

@@ -95,21 +95,15 @@ from __future__ import annotations
 
 import math
 import sys
-import time
 from collections.abc import Sequence
 
 import numpy as np
 from numpy.typing import ArrayLike
-from threadpoolctl import threadpool_limits
 
-from benchmarks.agreement import MarketResult, run, user_table
-from benchmarks.experiments.common import N_POINTS
-from benchmarks.experiments.heldout import half_of
-from benchmarks.mixture_rule import SETUPS
-from benchmarks.reuse_common import build_catalog, picked, private_default, score
+from benchmarks.agreement import MarketResult, Searched, measure_market, run, user_table
+from benchmarks.reuse_common import score
 from engine import kernel
 from engine.reuse import Averaging, JobSelector
-from engine.search import Requirement
 
 MAX_ROWS = 1000
 SEED = 0
@@ -164,36 +158,23 @@ def rule_name(signal: str, op: str, t: float) -> str:
 
 
 def measure(name: str, halves: tuple[str, ...]) -> MarketResult:
-    started = time.perf_counter()
-    with threadpool_limits(1):
-        setup = SETUPS[name]()
-        catalog = build_catalog(setup.market)
-        by_id = {lw.id: lw for lw in setup.market}
-        out = MarketResult(name, setup.task)
-        for u, (user, x_test, y_test, seed) in enumerate(setup.users):
-            if half_of(u) not in halves:
-                continue
-            out.add_user(user, u, [score(setup.task, y_test, lw.model.predict(x_test))
-                                   for lw in setup.market])
-            spec = private_default(x_test, N_POINTS, seed)
-            result = catalog.search(Requirement(spec=spec), k=5, max_mixture=3)
-            mix, weights, _, _ = picked(result, by_id)
-            selector = JobSelector(mix, weights=weights).fit()
-            routed = score(setup.task, y_test, selector.predict(x_test))
-            averaged = score(setup.task, y_test, Averaging(mix, weights=weights).fit()
-                             .predict(x_test))
-            out.add("job selector", routed)
-            out.add("averaging", averaged)
-            sig = signals(selector, x_test)
-            for s in SIGNALS:
-                out.add(s, sig[s])
-            out.add("members", float(np.count_nonzero(np.asarray(weights) > 0)))
-            for signal, op, grid in RULES:
-                for t in grid:
-                    out.add(rule_name(signal, op, t),
-                            routed if routes(signal, op, t, sig[signal]) else averaged)
-    out.seconds = time.perf_counter() - started
-    return out
+    def per_user(out: MarketResult, s: Searched) -> None:
+        selector = JobSelector(s.mix, weights=s.weights).fit()
+        routed = score(out.task, s.y_test, selector.predict(s.x_test))
+        averaged = score(out.task, s.y_test, Averaging(s.mix, weights=s.weights).fit()
+                         .predict(s.x_test))
+        out.add("job selector", routed)
+        out.add("averaging", averaged)
+        sig = signals(selector, s.x_test)
+        for signal in SIGNALS:
+            out.add(signal, sig[signal])
+        out.add("members", float(np.count_nonzero(np.asarray(s.weights) > 0)))
+        for signal, op, grid in RULES:
+            for t in grid:
+                out.add(rule_name(signal, op, t),
+                        routed if routes(signal, op, t, sig[signal]) else averaged)
+
+    return measure_market(name, halves, per_user)
 
 
 def rule_names() -> list[str]:
