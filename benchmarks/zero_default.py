@@ -103,7 +103,7 @@ DEFAULTS = ("route/avg M", "route/avg S", "route/agree-wtd S", "route/agreeing h
             *(f"route/offset<{t:g}" for t in OFFSETS), "route/medoid")
 BASE = DEFAULTS[0]
 STATS = ("confidence", "offset")
-CHOSEN: str | None = None
+CHOSEN: str | None = "route/offset<0.75"
 """The default the tuning half chose (set after the tuning run)."""
 
 
