@@ -72,6 +72,49 @@ job selector, M's weighted average and averages over S.
   if on the test half the mean over the held-out three does not drop below candidate
   0's and no market drops more than 5 points below candidate 0's (the adoption rule
   of `benchmarks.route_or_average`).
+
+**Tuning half** (``--seeds 3``; x86_64, 2 shared cores, one BLAS thread; 34 s, 31 s of
+CPU, load 2.2). Share of the gap closed by each default (W/L/= per user against
+``route/avg M``; image: every user routed, 0/0/10 for all):
+
+    market    r/avg M  avg S      agree-wtd  agree half  offset<0.25 <0.5 <0.75       medoid
+    diamonds    65.7    55.9 1/3   58.0 2/2   54.3 0/4    65.7  65.7  66.4 2/1/1  59.6 1/3
+    ridership   48.1    45.0 2/2   47.3 2/2   34.6 1/3    41.4  45.0  45.0 2/2/0  47.3 2/2
+    survey     110.2   128.2 3/1  125.7 2/2  102.4 2/2   128.2 128.2 128.2 3/1/0 125.7 2/2
+    tabular     97.6   111.7 8/1  111.7 8/1  104.5 4/5   111.7 111.7 111.7 8/1/0 112.4 8/1
+    image      252.2   252.2      252.2      252.2       252.2 252.2 252.2       252.2
+    mean       114.8   118.6      119.0      109.6       119.9 120.6 120.7       119.4
+
+**Chosen: route/offset<0.75** (120.7 %; 15 users better, 5 worse; 0.5 gives 120.6 %,
+the two differ on diamonds' H alone). The statistic did not separate the markets as
+the protocol's reasoning expected: ``offset`` is 0.61-0.80 on diamonds (colours: a
+shift, as expected) but 0.21-0.35 on ridership (years: the weekly shape differs, not
+only the level), inside MNIST's 0.36-0.42 and far from survey's and Birthdays' 0.00-0.05;
+so ridership is averaged over the shortlist, which is what hurts it. Seed 0 alone
+(the earlier benchmarks' requirement) gives 110.6 -> 118.9 %; diamonds' share moves
+from 44.9 % (seed 0) to 65.7 % (3 seeds) under the same default: the requirement's
+seed alone moves a market's figure by 20 points.
+
+**Test half, run once after the choice** (``--seeds 3 --test``; 63 s for both halves,
+44 s of CPU, load 2.7). route/avg M -> route/offset<0.75, per user:
+
+    diamonds   E 0.1556 -> 0.1441, G 0.1261 -> 0.1173, I 0.1561 =               2/0/1
+    ridership  2010 2.9699 -> 3.4137, 2012 4.3255 -> 4.7734,
+               2014 3.7538 -> 4.1147, 2016 4.8311 -> 5.0358                      0/4/0
+    survey     TX 0.8962 -> 0.8991, OH 0.8829 -> 0.8872, VA 0.8884 -> 0.8928,
+               NJ 0.8753 -> 0.8779                                               4/0/0
+    tabular    all 8 states better (e.g. PA 0.0571 -> 0.0567, DE 0.2000 -> 0.1936) 8/0/0
+    image      all 10 routed, as before                                          0/0/10
+
+Share of the gap closed, route/avg M -> the chosen default: diamonds 79.1 -> 85.8 %,
+ridership 56.7 -> 34.8 %, survey 49.7 -> 70.7 %, tabular 95.3 -> 114.2 %, image 290.4
+-> 290.4 %; mean 114.2 -> 119.2 %, held-out three 61.8 -> 63.8 %. Ridership drops 21.9
+points (> 5): **not adopted**; the product's default stays route or average. Issue
+16's measure, the best data-free method per market (3 seeds, the chosen default
+among them): diamonds 91.2 % (agreeing half), ridership 58.7 % (top-1), survey 85.3 %
+(agreeing half), held-out mean 78.4 %: >= 60 % on every market and >= 80 % on average
+both still missed, by ridership. (Seed 0 alone: 96.9 / 58.7 / 91.8 %, mean 82.5 %;
+the default 90.7 / 53.2 / 59.9 %.)
 """
 
 from __future__ import annotations
