@@ -91,7 +91,7 @@ from __future__ import annotations
 import math
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -200,10 +200,13 @@ class Searched:
 
 
 def measure_market(name: str, halves: tuple[str, ...],
-                   per_user: Callable[[MarketResult, Searched], None]) -> MarketResult:
+                   per_user: Callable[[MarketResult, list[Searched]], None],
+                   seed_offsets: Sequence[int] = (0,)) -> MarketResult:
     """Market `name`'s users of `halves`, one BLAS thread: each user's oracle scores
     (every learnware alone) go into the result, then the search on the user's private
-    requirement (k = 5, mixtures of up to 3), and `per_user` adds the methods' scores."""
+    requirement (k = 5, mixtures of up to 3; one search for each of `seed_offsets`, the
+    requirement spec's seed being the user's plus the offset), and `per_user` adds the
+    methods' scores from the searches."""
     started = time.perf_counter()
     with threadpool_limits(1):
         setup = SETUPS[name]()
@@ -215,15 +218,19 @@ def measure_market(name: str, halves: tuple[str, ...],
                 continue
             out.add_user(user, u, [score(setup.task, y_test, lw.model.predict(x_test))
                                    for lw in setup.market])
-            spec = private_default(x_test, N_POINTS, seed)
-            result = catalog.search(Requirement(spec=spec), k=5, max_mixture=3)
-            per_user(out, Searched(x_test, y_test, *picked(result, by_id)))
+            searched = []
+            for offset in seed_offsets:
+                spec = private_default(x_test, N_POINTS, seed + offset)
+                result = catalog.search(Requirement(spec=spec), k=5, max_mixture=3)
+                searched.append(Searched(x_test, y_test, *picked(result, by_id)))
+            per_user(out, searched)
     out.seconds = time.perf_counter() - started
     return out
 
 
 def measure(name: str, halves: tuple[str, ...]) -> MarketResult:
-    def per_user(out: MarketResult, s: Searched) -> None:
+    def per_user(out: MarketResult, searched: list[Searched]) -> None:
+        [s] = searched
         out.add("top-1", score(out.task, s.y_test, s.top.model.predict(s.x_test)))
         out.add("job selector", score(out.task, s.y_test, JobSelector(
             s.mix, weights=s.weights).fit().predict(s.x_test)))

@@ -158,7 +158,8 @@ def rule_name(signal: str, op: str, t: float) -> str:
 
 
 def measure(name: str, halves: tuple[str, ...]) -> MarketResult:
-    def per_user(out: MarketResult, s: Searched) -> None:
+    def per_user(out: MarketResult, searched: list[Searched]) -> None:
+        [s] = searched
         selector = JobSelector(s.mix, weights=s.weights).fit()
         routed = score(out.task, s.y_test, selector.predict(s.x_test))
         averaged = score(out.task, s.y_test, Averaging(s.mix, weights=s.weights).fit()

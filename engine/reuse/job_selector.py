@@ -30,20 +30,23 @@ it reaches Bayes-optimal routing; wrong for multimodal tasks, hence not the defa
 The reference (kernel herding of samples from each RKME, then LightGBM on them)
 takes seconds to minutes; this needs one (n x K) kernel block per learnware.
 
-Route or average (`prefer_routing`): routing is right when the user's rows mix the
+Route or average (`route_choice`): routing is right when the user's rows mix the
 learnwares' tasks, wrong when the learnwares are near-equal alternatives over the
 same inputs (then each row goes to whichever is a hair denser there, and plain
 averaging, an ensemble, is better). Data-free test: the router's own confidence on
 the user's rows, the mean over rows of ``max_j p(j | x)``; route when it exceeds
 `ROUTE_CONFIDENCE`. Chosen by `benchmarks.route_or_average` (users split into tuning
 and test halves before measuring): MNIST class subsets 0.994-0.998 on every user,
-held-out table markets of alternatives 0.54-0.93.
+held-out table markets of alternatives 0.54-0.93. The posteriors computed for the
+choice (a `Routing`) are what the routed prediction then uses: the rows' kernel blocks
+are computed once.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
@@ -110,25 +113,57 @@ def _why_not_route(learnwares: Sequence[Learnware]) -> str | None:
 
 ROUTE_CONFIDENCE = 0.95
 """Route (`JobSelector`) when the router's mean max posterior on the user's rows is
-above this, else average (`prefer_routing`). `benchmarks.route_or_average`, tuning
+above this, else average (`route_choice`). `benchmarks.route_or_average`, tuning
 half (grid 0.8 / 0.9 / 0.95, against two MMD^2 rules): mean share of the gap closed
 over five markets 68.3 % (always route) -> 110.6 %; test half, run once: 93.9 % ->
 118.8 %, 17 users better, 0 worse, MNIST routed on all 10."""
 
 
+@dataclass(frozen=True)
+class Routing:
+    """The router's unnormalised log posteriors (`JobSelector.routing`) on the user's
+    rows (`inputs`, validated): computed once, they give the route-or-average choice's
+    confidence and, if it routes, the routed predictions (`JobSelector.predict`)."""
+
+    inputs: UserInputs
+    log_posterior: Array
+
+
+@dataclass(frozen=True)
+class RouteChoice:
+    """`route_choice`'s answer: route or average, the router's `confidence` (NaN: nothing
+    to choose), the fitted `selector` and its `routing` of the rows (None when nothing
+    was to choose)."""
+
+    route: bool
+    confidence: float
+    selector: JobSelector
+    routing: Routing | None
+
+
+def route_choice(learnwares: Sequence[Learnware], X: ArrayLike | UserInputs, *,
+                 weights: ArrayLike | None = None) -> RouteChoice:
+    """Should these learnwares' outputs on the user's rows `X` be routed or averaged?
+    Data-free: reads the specs and the rows, never a label. Route when the router's
+    confidence (`JobSelector.confidence`) exceeds `ROUTE_CONFIDENCE`, or when there is
+    nothing to choose (fewer than two learnwares of positive weight, which routing
+    serves as well as averaging, or learnwares that cannot be routed among, which the
+    selector averages anyway). The routing computed for the choice is kept, so that
+    routing the same rows afterwards (``selector.predict(routing)``) costs no second
+    pass over the kernel blocks."""
+    selector = JobSelector(learnwares, weights=weights).fit()
+    if not selector.routed_ or np.count_nonzero(selector.weights_ > 0) < 2:
+        return RouteChoice(True, math.nan, selector, None)
+    routing = selector.routing(X)
+    confidence = selector.confidence(routing)
+    return RouteChoice(confidence > ROUTE_CONFIDENCE, confidence, selector, routing)
+
+
 def prefer_routing(learnwares: Sequence[Learnware], X: ArrayLike | UserInputs, *,
                    weights: ArrayLike | None = None) -> tuple[bool, float]:
-    """Should these learnwares' outputs on the user's rows `X` be routed (True) or
-    averaged (False)? Data-free: reads the specs and the rows, never a label.
-
-    Returns the choice and the router's confidence (`JobSelector.confidence`; NaN
-    when there is nothing to choose: fewer than two learnwares of positive weight,
-    which routing serves as well as averaging, or learnwares that cannot be routed
-    among, which the selector averages anyway).
-    """
-    selector = JobSelector(learnwares, weights=weights).fit()
-    confidence = selector.confidence(X)
-    return (math.isnan(confidence) or confidence > ROUTE_CONFIDENCE), confidence
+    """`route_choice`'s choice and the router's confidence (NaN: nothing to choose)."""
+    choice = route_choice(learnwares, X, weights=weights)
+    return choice.route, choice.confidence
 
 
 class JobSelector(Reuser):
@@ -226,32 +261,49 @@ class JobSelector(Reuser):
         any subset of the learnwares is the argmax over that subset's columns."""
         return self._log_posterior(self._check_x(X))
 
-    def route_proba(self, X: ArrayLike | UserInputs) -> Array:
-        """p(j | x): each row's posterior over `learnwares_`, shape (n, n_learnwares)."""
-        return softmax(self._log_posterior(self._check_x(X)), axis=1)
+    def routing(self, X: ArrayLike | UserInputs) -> Routing:
+        """The rows `X` validated with their log posteriors, for `confidence` and
+        `predict` to share (`route_choice`)."""
+        inputs = self._check_x(X)
+        return Routing(inputs, self._log_posterior(inputs))
 
-    def confidence(self, X: ArrayLike | UserInputs) -> float:
+    def _routed(self, X: ArrayLike | UserInputs | Routing) -> Routing:
+        if not isinstance(X, Routing):
+            return self.routing(X)
+        self._check_fitted()
+        if X.log_posterior.shape != (len(X.inputs.rows), len(self.learnwares_)):
+            raise ReuseError(f"routing: posteriors of shape {X.log_posterior.shape} do not "
+                             f"fit {len(self.learnwares_)} learnwares")
+        return X
+
+    def route_proba(self, X: ArrayLike | UserInputs | Routing) -> Array:
+        """p(j | x): each row's posterior over `learnwares_`, shape (n, n_learnwares)."""
+        return softmax(self._routed(X).log_posterior, axis=1)
+
+    def confidence(self, X: ArrayLike | UserInputs | Routing) -> float:
         """The router's mean over the rows of ``max_j p(j | x)``: near 1 when the rows
         fall clearly into one learnware's region each, near ``1 / k`` when the
-        learnwares cover the same inputs (`prefer_routing`). NaN when fewer than two
+        learnwares cover the same inputs (`route_choice`). NaN when fewer than two
         learnwares have weight or they cannot be routed among."""
         if not self.routed_ or np.count_nonzero(self.weights_ > 0) < 2:
             return math.nan
         return float(self.route_proba(X).max(axis=1).mean())
 
-    def route(self, X: ArrayLike | UserInputs) -> NDArray[np.intp]:
+    def route(self, X: ArrayLike | UserInputs | Routing) -> NDArray[np.intp]:
         """Index into `learnwares_` of the learnware each row is sent to."""
-        return np.argmax(self._log_posterior(self._check_x(X)), axis=1)
+        return np.argmax(self._routed(X).log_posterior, axis=1)
 
-    def _dispatch(self, inputs: UserInputs, proba: bool) -> NDArray[Any]:
+    def _dispatch(self, X: ArrayLike | UserInputs | Routing, proba: bool) -> NDArray[Any]:
         if not self.routed_:
+            inputs = X.inputs if isinstance(X, Routing) else self._check_x(X)
             live = [(lw, w) for lw, w in zip(self.learnwares_, self.weights_, strict=True)
                     if w > 0]
             mean = weighted_mean([self._output(lw, inputs.rows) for lw, _ in live],
                                  np.array([w for _, w in live]))
             return mean if proba or self.task_ == REGRESSION else np.argmax(mean, axis=1)
-        route = np.argmax(self._log_posterior(inputs), axis=1)
-        x = inputs.rows
+        routing = self._routed(X)
+        route = np.argmax(routing.log_posterior, axis=1)
+        x = routing.inputs.rows
         pieces: list[tuple[NDArray[np.intp], NDArray[Any]]] = []
         for j in np.unique(route):
             rows = np.flatnonzero(route == j)
@@ -269,15 +321,17 @@ class JobSelector(Reuser):
             out[rows] = values
         return out
 
-    def predict(self, X: ArrayLike) -> NDArray[Any]:
-        """Each row's prediction by the learnware it is routed to."""
-        x = self._check_x(X)
+    def predict(self, X: ArrayLike | Routing) -> NDArray[Any]:
+        """Each row's prediction by the learnware it is routed to (`X` may be a
+        `routing` of the rows already computed: they are not routed again)."""
+        self._check_fitted()
         if self.task_ == REGRESSION:
-            return self._decide(self._dispatch(x, proba=False))
-        return np.asarray(self.classes_[self._dispatch(x, proba=False)])
+            return self._decide(self._dispatch(X, proba=False))
+        return np.asarray(self.classes_[self._dispatch(X, proba=False)])
 
     @available_if(_is_classifier)
-    def predict_proba(self, X: ArrayLike) -> Array:
+    def predict_proba(self, X: ArrayLike | Routing) -> Array:
         """Each row's probabilities from its learnware, aligned to `classes_`
         (a one-hot vote if that learnware has no predict_proba)."""
-        return self._dispatch(self._check_x(X), proba=True)
+        self._check_fitted()
+        return self._dispatch(X, proba=True)

@@ -21,7 +21,7 @@ import hashlib
 import math
 import os
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -600,18 +600,18 @@ def reuse_learnwares(learnwares: Sequence[Any], x: NDArray[Any], *, method: str 
             selection = select_method(learnwares, x[:len(labels)], labels, weights, rows=x)
             return Reused(np.asarray(selection.model.predict(x)), selection.chosen,
                           notes=selection.notes, selection=selection)
-        chosen = None if method is not None else data_free_method(learnwares, x, weights)
-        if chosen is not None:
-            method = chosen.method
-        assert method is not None
+        if method is None:
+            chosen = data_free_method(learnwares, x, weights)
+            model, predictions = data_free_predictions(chosen, learnwares, x, weights)
+            why = (chosen.note,) if chosen.note else ()
+            return Reused(predictions, chosen.method, notes=(*why, *model.notes_))
         model = new_reuser(method, learnwares, weights)
         if method in NEEDS_LABELS:
             assert labels is not None
             model.fit(x[:len(labels)], labels)
         else:
             model.fit(x)
-        why = (chosen.note,) if chosen is not None and chosen.note else ()
-        return Reused(np.asarray(model.predict(x)), method, notes=(*why, *model.notes_))
+        return Reused(np.asarray(model.predict(x)), method, notes=tuple(model.notes_))
     except (ReuseError, SpecError) as exc:
         raise InputError(str(exc)) from None
 
@@ -643,35 +643,52 @@ LABELLED_METHODS = ("ensemble-pruning", "feature-augment")
 @dataclass(frozen=True)
 class DataFreeChoice:
     """The same-column method when none is asked for and there are no labels (with
-    labels, the baseline `select_method` keeps unless a method beats it out of fold):
-    `method`, the router's `confidence` on the user's rows (NaN: nothing to choose),
-    and a sentence for the user (`note`, empty when there was nothing to choose)."""
+    labels, the baseline `select_method` keeps unless another method beats it out of
+    fold): `method`, the router's `confidence` on the user's rows (NaN: nothing to
+    choose), a sentence for the user (`note`, empty when there was nothing to choose),
+    and the fitted job selector the choice was made with, with its routing of the rows
+    (`engine.reuse.job_selector.RouteChoice`), for `data_free_predictions`."""
 
     method: str
     confidence: float
     note: str = ""
+    route: Any = field(default=None, repr=False, compare=False)
 
 
 def data_free_method(learnwares: Sequence[Any], x: NDArray[Any],
                      weights: Sequence[float] | None) -> DataFreeChoice:
-    """Route (``job-selector``) or average, by `engine.reuse.job_selector.prefer_routing`
+    """Route (``job-selector``) or average, by `engine.reuse.job_selector.route_choice`
     on all the user's rows `x`: route when the router is sure where each row belongs,
     average when the learnwares' inputs cannot be told apart (docs/reuse.md, "Route or
     average"). One learnware, or learnwares that cannot be routed among: the job
     selector, which then does what averaging would."""
-    from engine.reuse.job_selector import ROUTE_CONFIDENCE, prefer_routing
+    from engine.reuse.job_selector import ROUTE_CONFIDENCE, route_choice
 
-    route, confidence = prefer_routing(learnwares, x, weights=weights)
+    route = route_choice(learnwares, x, weights=weights)
+    confidence = route.confidence
     if math.isnan(confidence):
-        return DataFreeChoice("job-selector", confidence)
-    if route:
+        return DataFreeChoice("job-selector", confidence, route=route)
+    if route.route:
         return DataFreeChoice("job-selector", confidence, (
             f"routed each row to one learnware: the router is sure where your rows belong "
-            f"(mean confidence {confidence:.3f} > {ROUTE_CONFIDENCE})"))
+            f"(mean confidence {confidence:.3f} > {ROUTE_CONFIDENCE})"), route)
     return DataFreeChoice("average", confidence, (
         f"averaged the learnwares: their inputs cannot be told apart on your rows (the "
         f"router's mean confidence {confidence:.3f} <= {ROUTE_CONFIDENCE}); "
-        "--method job-selector routes anyway"))
+        "--method job-selector routes anyway"), route)
+
+
+def data_free_predictions(choice: DataFreeChoice, learnwares: Sequence[Any], x: NDArray[Any],
+                          weights: Sequence[float] | None) -> tuple[Any, NDArray[Any]]:
+    """The reuser `choice` names, fitted, and its predictions of the rows `x` the choice
+    read: a routed choice predicts with the selector and the posteriors it was made
+    with (the rows are routed once), an averaged one with a new `Averaging`."""
+    if choice.method == "job-selector" and choice.route is not None:
+        selector = choice.route.selector
+        routing = choice.route.routing
+        return selector, np.asarray(selector.predict(x if routing is None else routing))
+    model = new_reuser(choice.method, learnwares, weights).fit(x)
+    return model, np.asarray(model.predict(x))
 
 
 def select_method(learnwares: Sequence[Any], x: NDArray[Any], labels: NDArray[Any],

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from lwtesting import region_centres, region_labels, region_package, region_rows
 
+from engine.errors import ReuseError
 from engine.package import open_package
 from engine.reuse import Averaging, JobSelector
 from engine.reuse.job_selector import ROUTE_CONFIDENCE, prefer_routing
@@ -85,3 +86,31 @@ def test_an_asked_method_is_never_overruled(alike):
     out = reuse_learnwares(learnwares, x, method="job-selector")
     assert out.method == "job-selector"
     assert not any("cannot be told apart" in n for n in out.notes)
+
+
+def test_a_routed_default_routes_the_rows_once(separable, monkeypatch):
+    """The choice's posteriors are the routing: `reuse_learnwares` (no method, no labels)
+    computes the router's kernel blocks on the user's rows once, and predicts exactly
+    what a fresh job selector does."""
+    learnwares, x, y = separable
+    expected = JobSelector(learnwares).fit().predict(x)
+    passes = []
+    original = JobSelector._log_posterior
+
+    def counted(self, inputs):
+        passes.append(len(inputs.rows))
+        return original(self, inputs)
+
+    monkeypatch.setattr(JobSelector, "_log_posterior", counted)
+    out = reuse_learnwares(learnwares, x)
+    assert out.method == "job-selector"
+    assert passes == [len(x)]
+    np.testing.assert_array_equal(out.predictions, expected)
+    assert accuracy(JobSelector(learnwares).fit(), x, y) > 0.9
+
+
+def test_a_routing_of_other_learnwares_is_refused(separable, alike):
+    learnwares, x, _ = separable
+    routing = JobSelector(alike[0]).fit().routing(x)  # three learnwares' posteriors
+    with pytest.raises(ReuseError, match="do not fit 2 learnwares"):
+        JobSelector(learnwares).fit().predict(routing)

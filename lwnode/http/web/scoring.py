@@ -38,6 +38,7 @@ from lwnode.userside.local import (
     NEEDS_LABELS,
     REUSE_METHODS,
     data_free_method,
+    data_free_predictions,
     new_reuser,
     other_columns,
     reuse_learnwares,
@@ -105,13 +106,16 @@ def reuse_rows(learnwares: Sequence[Learnware], x: NDArray[Any], method: str | N
     if method in NEEDS_LABELS and m == 0:
         raise ReuseError(f"method {method} learns from a few labels: upload labels for the "
                          "first rows of your data")
-    reuser = new_reuser(method, learnwares, weights)
-    if method in NEEDS_LABELS:
-        assert y is not None
-        reuser.fit(x[:m], y)
+    if chosen is not None:
+        reuser, predictions = data_free_predictions(chosen, learnwares, x, weights)
     else:
-        reuser.fit(x)
-    predictions = np.asarray(reuser.predict(x))
+        reuser = new_reuser(method, learnwares, weights)
+        if method in NEEDS_LABELS:
+            assert y is not None
+            reuser.fit(x[:m], y)
+        else:
+            reuser.fit(x)
+        predictions = np.asarray(reuser.predict(x))
     notes = ((chosen.note,) if chosen is not None and chosen.note else ()) + tuple(reuser.notes_)
     if y is None:
         return ReuseOutcome(predictions, task, 0, None, method, notes=notes)
