@@ -23,6 +23,12 @@ predate the network).
   of up to 3, deadline 1 s): with every peer up, then with one of node 0's direct
   peers hung (SIGSTOP: connected but silent, so it costs the deadline).
 
+With ``--preseed`` every store is given, before the nodes start, the other nodes'
+learnwares too, as the signed summaries their owners would send (what anti-entropy
+leaves there): the replication phase is skipped, so the gossip and search phases can be
+measured on a network at rest without first spending the ~15 minutes of CPU that 1.5
+million intakes take on two cores.
+
 ``[peer_limits] max_records_per_owner`` is raised to the share of one node (the
 default, 1,000, would refuse an organization with more learnwares: the quota defaults
 for hub-like markets are an open item of issue 18).
@@ -47,7 +53,10 @@ from lwtesting import region_centres, region_package, with_manifest
 from benchmarks.common import machine, print_table
 from benchmarks.federation_bench import ENV, Node, gossip_rows, health, links, searches
 from benchmarks.node_bench import Market, forecaster, memory_mb, pct, put_batched
-from lwnode.node.records import sign_announcement
+from lwnode.node.records import announcement_of, own_summary, row_of, sign_announcement
+from lwnode.node.store.base import RecordRow
+from protocol.codec import decode_envelope
+from protocol.signing import verify
 
 POLL_S = 1.0
 SETTLE_POLL_S = 10.0
@@ -55,14 +64,37 @@ SETTLE_POLL_S = 10.0
 every second on 16 nodes it is load of its own."""
 
 
-def fill_own(node: Node, first: int, count: int, market: Market) -> None:
-    """`count` learnwares of `node`'s own (market entries first..first+count-1)."""
+def own_rows(node: Node, first: int, count: int, market: Market) -> list[RecordRow]:
+    """`count` signed announcements of `node`'s own (market entries first..first+count-1)."""
     identity, semantic = node.home.identity(), forecaster()
-    put_batched(node.home, (sign_announcement(
+    return [sign_announcement(
         identity, learnware_id=f"sha256:{i:064x}", organization=f"Org {node.i}",
         semantic=semantic, spec=market.spec(i), size=10_000,
         urls=(f"http://127.0.0.1:9/v1/learnwares/sha256:{i:064x}/package",),
-        sequence=k + 1, now=0) for k, i in enumerate(range(first, first + count))))
+        sequence=k + 1, now=0) for k, i in enumerate(range(first, first + count))]
+
+
+def summaries_of(node: Node, rows: list[RecordRow]) -> list[RecordRow]:
+    """The signed summaries `node` sends peers of its own `rows`, as a peer stores them."""
+    identity = node.home.identity()
+    out = []
+    for row in rows:
+        envelope = own_summary(identity, announcement_of(row))
+        out.append(row_of(decode_envelope(envelope), verify(envelope), 0))
+    return out
+
+
+def fill(nodes: list[Node], share: int, market: Market, preseed: bool) -> None:
+    """Each node's own learnwares into its store, and with `preseed` every other node's
+    summaries too."""
+    for node in nodes:
+        rows = own_rows(node, node.i * share, share, market)
+        put_batched(node.home, rows)
+        if preseed:
+            summaries = summaries_of(node, rows)
+            for other in nodes:
+                if other is not node:
+                    put_batched(other.home, summaries)
 
 
 def store_mb(node: Node) -> float:
@@ -121,9 +153,9 @@ async def run(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory(prefix="lwdock-fed-scale-") as tmp:
         nodes = [Node(Path(tmp), i) for i in range(args.nodes)]
         began = time.perf_counter()
-        for node in nodes:
-            fill_own(node, node.i * share, share, market)
-        print(f"filled {args.nodes} stores with {share:,} own learnwares each in "
+        fill(nodes, share, market, args.preseed)
+        also = " and the others' summaries" if args.preseed else ""
+        print(f"filled {args.nodes} stores with {share:,} own learnwares each{also} in "
               f"{time.perf_counter() - began:.0f} s", file=sys.stderr, flush=True)
         try:
             async with aiohttp.ClientSession() as http:
@@ -132,7 +164,8 @@ async def run(args: argparse.Namespace) -> None:
                 starts = [await n.ready() for n in nodes]
                 print(f"{args.nodes} nodes up (slowest start {max(starts):.1f} s)",
                       file=sys.stderr, flush=True)
-                rep = await replication(http, nodes, share * args.nodes, args.limit)
+                rep = ([["preseeded (--preseed)", "-"]] if args.preseed else
+                       await replication(http, nodes, share * args.nodes, args.limit))
                 sizes = [store_mb(n) for n in nodes]
                 mems = [memory_mb(n.proc.pid) for n in nodes if n.proc is not None]
                 settled = await settle(http, nodes)
@@ -180,6 +213,9 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=30)
     parser.add_argument("--limit", type=float, default=3600.0,
                         help="seconds to wait for full replication")
+    parser.add_argument("--preseed", action="store_true",
+                        help="give every store the others' summaries before the start "
+                             "(skips the replication phase)")
     args = parser.parse_args()
     asyncio.run(run(args))
 
