@@ -131,6 +131,16 @@ def market(name: str) -> Market:
     raise ValueError(f"unknown market {name!r}; choose from {', '.join(MARKETS)}")
 
 
+def built(name: str, budgets: Sequence[int]
+          ) -> tuple[Market, list[Learnware], list[User], Any, list[int]]:
+    """Market `name` as its experiment builds it: the market, its learnwares, its users,
+    their catalog, and those of `budgets` its users have."""
+    m = market(name)
+    market_lws, users = m.build()
+    return m, market_lws, users, build_catalog(market_lws), [b for b in budgets
+                                                             if b in m.budgets]
+
+
 @dataclass
 class Draw:
     """One label draw's scores on the user's test rows (NaN: the method could not run)."""
@@ -360,10 +370,7 @@ def main(argv: list[str] | None = None) -> None:
     with threadpool_limits(1):
         for name in args.markets:
             t0 = time.perf_counter()
-            m = market(name)
-            market_lws, users = m.build()
-            catalog = build_catalog(market_lws)
-            budgets = [b for b in args.budgets if b in m.budgets]
+            m, market_lws, users, catalog, budgets = built(name, args.budgets)
             for z in zs:
                 rr.RERANK_Z = z
                 runs = [run_user(m, market_lws, catalog, user, m.user_seed + u, budgets,
