@@ -52,8 +52,9 @@ the margin is computed per draw (mean over users), met when its mean over draws
 exceeds its standard deviation across draws; per-user wins / losses count
 user x draw pairs.
 
-Cost: the test half with the default arguments took 2,002 s of CPU (one BLAS thread;
-most of it MNIST and Birthdays at 500 labels); ``--budgets 10 50``, 229 s.
+Cost: the test half with the default arguments took 2,002 s of CPU before "Route or
+average" and 1,769 s after it (one BLAS thread; most of it MNIST and Birthdays at 500
+labels); ``--budgets 10 50``, 229 s.
 """
 
 from __future__ import annotations
