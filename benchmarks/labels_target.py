@@ -52,8 +52,9 @@ the margin is computed per draw (mean over users), met when its mean over draws
 exceeds its standard deviation across draws; per-user wins / losses count
 user x draw pairs.
 
-Cost: the test half with the default arguments took 2,002 s of CPU (one BLAS thread;
-most of it MNIST and Birthdays at 500 labels); ``--budgets 10 50``, 229 s.
+Cost: the test half with the default arguments took 2,002 s of CPU before "Route or
+average" and 1,769 s after it (one BLAS thread; most of it MNIST and Birthdays at 500
+labels); ``--budgets 10 50``, 229 s.
 """
 
 from __future__ import annotations
@@ -129,6 +130,16 @@ def market(name: str) -> Market:
         return Market(name, "classification", IMAGE_BUDGETS, image.USER_SEED,
                       image.market_and_users)
     raise ValueError(f"unknown market {name!r}; choose from {', '.join(MARKETS)}")
+
+
+def built(name: str, budgets: Sequence[int]
+          ) -> tuple[Market, list[Learnware], list[User], Any, list[int]]:
+    """Market `name` as its experiment builds it: the market, its learnwares, its users,
+    their catalog, and those of `budgets` its users have."""
+    m = market(name)
+    market_lws, users = m.build()
+    return m, market_lws, users, build_catalog(market_lws), [b for b in budgets
+                                                             if b in m.budgets]
 
 
 @dataclass
@@ -360,10 +371,7 @@ def main(argv: list[str] | None = None) -> None:
     with threadpool_limits(1):
         for name in args.markets:
             t0 = time.perf_counter()
-            m = market(name)
-            market_lws, users = m.build()
-            catalog = build_catalog(market_lws)
-            budgets = [b for b in args.budgets if b in m.budgets]
+            m, market_lws, users, catalog, budgets = built(name, args.budgets)
             for z in zs:
                 rr.RERANK_Z = z
                 runs = [run_user(m, market_lws, catalog, user, m.user_seed + u, budgets,
