@@ -222,6 +222,10 @@ class NodeService:
         if dropped:
             log.info("replication: %d stored learnware(s) of peers outside what this node "
                      "keeps (%s) deleted", dropped, keeps.describe())
+        freed = await self._store(self.store.reclaim)  # e.g. after a narrowing
+        if freed:
+            log.info("store: %.1f MB of pages freed by deletions given back to the file "
+                     "system", freed / 1e6)
         n = await self._run(self._store_pool, self.catalog.rebuild, self.store,
                             self.config.budget.spec_points, self._index_own_offer,
                             self._index_dir)

@@ -269,9 +269,13 @@ async def test_the_narrowed_filter_survives_a_restart_until_the_settings_change(
             await b.network.connect(memory_addr(a.id), keep=True)
             await until(lambda: b.service.keeps == F(scenarios=("finance",)),
                         "B narrowed to what its users search", timeout=30)
+        database = tmp_path / "B" / "store" / "lwnode.sqlite3"
+        size = database.stat().st_size  # (closed: the log is in the file)
         async with file_node(hub, "B", tmp_path) as b:  # the same store, the same settings
             assert b.service.keeps == F(scenarios=("finance",))
             assert b.service.catalog.ids() == finance
+        # the pages the narrowing freed went back to the file system at the start
+        assert database.stat().st_size < size / 2, (database.stat().st_size, size)
         async with file_node(hub, "B", tmp_path, max_disk_mb=0) as b:  # no limit now
             assert b.service.keeps == KEEP_ALL
             assert b.service.store.meta("replication.auto") is None

@@ -277,6 +277,12 @@ class Store(ChangeFeed):
         (~8 MB): neither grows with the learnwares kept, neither is counted."""
 
     @abstractmethod
+    def reclaim(self, share: float = 0.25) -> int:
+        """Give the pages deletions freed back to the file system when they are more
+        than `share` of the database (a vacuum: a rewrite of what is kept, seconds a
+        few hundred MB; run at start, not while serving); returns the bytes freed."""
+
+    @abstractmethod
     def meta(self, key: str) -> str | None:
         """A small value the node keeps across restarts (None if unset)."""
 

@@ -389,6 +389,18 @@ class SqliteStore(Store):
             size = self._conn.execute("PRAGMA page_size").fetchone()[0]
         return int((pages - free) * size)
 
+    def reclaim(self, share: float = 0.25) -> int:
+        with self._lock:
+            pages = self._conn.execute("PRAGMA page_count").fetchone()[0]
+            free = self._conn.execute("PRAGMA freelist_count").fetchone()[0]
+            if not free or free <= share * pages:
+                return 0
+            size = self._conn.execute("PRAGMA page_size").fetchone()[0]
+            self._conn.execute("VACUUM")
+            self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            after = self._conn.execute("PRAGMA page_count").fetchone()[0]
+        return int((pages - after) * size)
+
     def meta(self, key: str) -> str | None:
         rows = self._query("SELECT value FROM store_meta WHERE key = ?", (f"node.{key}",))
         return str(rows[0][0]) if rows else None
