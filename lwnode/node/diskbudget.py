@@ -24,7 +24,9 @@ bounded disk defends against both.
 
 - Over the budget, the node narrows to the widest rung of its interests whose
   estimate fits in `LOW_WATER` of the budget (so that it has room to grow before the
-  next decision): first the tags of 2 and 3, then those of 2 alone, or else the data
+  next decision): first the tags of 2 and 3, then those of 2 alone, then of those the
+  tags most of its own learnwares carry (the domains it serves most: a large
+  organization publishes a little in many), one fewer at a time; or else the data
   types of 4. A rung is always cut to what the current filter keeps: an automatic
   filter only ever narrows while the settings stay (a node that raises its budget or
   changes ``[replication]`` starts from the configured filter again).
@@ -110,8 +112,10 @@ def interests(configured: ReplicationFilter, tally: Tally, searched: Mapping[str
     tags = list(dict.fromkeys(own + _by_count(searched)))[:MAX_TAGS]
     if tags:
         rungs = [ReplicationFilter(types, tuple(tags))]
-        if own and set(own[:MAX_TAGS]) != set(tags):
-            rungs.append(ReplicationFilter(types, tuple(own[:MAX_TAGS])))
+        for n in range(min(len(own), MAX_TAGS), 0, -1):  # then the own tags most used
+            rung = ReplicationFilter(types, tuple(own[:n]))
+            if rung != rungs[-1]:
+                rungs.append(rung)
         return rungs
     own_types = [t for t in _by_count(tally.own_types) if not types or t in types]
     return [ReplicationFilter(tuple(own_types))] if own_types else []

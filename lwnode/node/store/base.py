@@ -277,10 +277,11 @@ class Store(ChangeFeed):
         (~8 MB): neither grows with the learnwares kept, neither is counted."""
 
     @abstractmethod
-    def reclaim(self, share: float = 0.25) -> int:
+    def reclaim(self, share: float = 0.25, *, force: bool = False) -> int:
         """Give the pages deletions freed back to the file system when they are more
-        than `share` of the database (a vacuum: a rewrite of what is kept, seconds a
-        few hundred MB; run at start, not while serving); returns the bytes freed."""
+        than `share` of the database, or always with `force` (a vacuum: a rewrite of
+        what is kept, which also packs pages that deletions left part empty — rows
+        deleted across the table free few whole pages); returns the bytes freed."""
 
     @abstractmethod
     def meta(self, key: str) -> str | None:

@@ -389,11 +389,11 @@ class SqliteStore(Store):
             size = self._conn.execute("PRAGMA page_size").fetchone()[0]
         return int((pages - free) * size)
 
-    def reclaim(self, share: float = 0.25) -> int:
+    def reclaim(self, share: float = 0.25, *, force: bool = False) -> int:
         with self._lock:
             pages = self._conn.execute("PRAGMA page_count").fetchone()[0]
             free = self._conn.execute("PRAGMA freelist_count").fetchone()[0]
-            if not free or free <= share * pages:
+            if not force and (not free or free <= share * pages):
                 return 0
             size = self._conn.execute("PRAGMA page_size").fetchone()[0]
             self._conn.execute("VACUUM")
