@@ -185,6 +185,10 @@ class NodeService:
         """Why the node narrowed or stopped taking (health, `lwnode status`)."""
         self._searched: Counter[str] = Counter()
         self._searched_changed = False
+        self._interests = 0
+        """Raised when the node's interests may have grown (a tag searched for the first
+        time, an own publish): a node that stopped taking looks at narrowing again."""
+        self._stopped_at = 0
         self._disk_check: asyncio.Future[Decision] | None = None
         self._disk_later: asyncio.TimerHandle | None = None
         self._disk_checked_at = -float("inf")
@@ -414,11 +418,14 @@ class NodeService:
                 return Decision("keep", self.keeps, "the index is being rewritten")
             used = await self.disk_used()
             budget = section.max_disk_bytes
+            # stopped, but with new interests since: may they be narrowed to now?
+            again = (not self.taking_new and self._interests != self._stopped_at
+                     and used > budget > 0)
             tally = None
-            if budget and used > budget and self.taking_new:
+            if budget and used > budget and (self.taking_new or again):
                 tally = await self._store(self.store.tally, self.node_id)
             decision = decide(used, budget, current=self.keeps, configured=section.filter,
-                              taking_new=self.taking_new, tally=tally,
+                              taking_new=self.taking_new or again, tally=tally,
                               searched=self._searched)
             if decision.action == "narrow":
                 wait = self._keeps_changed_at + FILTER_CHANGE_SECONDS - time.monotonic()
@@ -428,11 +435,14 @@ class NodeService:
                             wait, self._check_later)
                     return Decision("keep", self.keeps, "a change within the minute")
                 await self._narrow(decision, starting)
+                self.taking_new = True
             elif decision.action == "stop":
+                self._stopped_at = self._interests
+                if self.taking_new or decision.why != self.disk_note:
+                    log.warning("disk budget: %s (over_disk_budget in the counters)",
+                                decision.why)
                 self.taking_new = False
                 self.disk_note = decision.why
-                log.warning("disk budget: %s (over_disk_budget in the counters)",
-                            decision.why)
             elif decision.action == "resume":
                 self.taking_new = True
                 self.disk_note = ""
@@ -486,8 +496,12 @@ class NodeService:
         tags = [] if semantic is None else [t.strip().lower() for t in semantic.scenarios]
         for tag in tags:
             if tag:
+                if tag not in self._searched:
+                    self._interests += 1
                 self._searched[tag] += 1
                 self._searched_changed = True
+        if not self.taking_new and self._interests != self._stopped_at:
+            self.keep_disk()
         while len(self._searched) > SEARCHED_TAGS_KEPT:
             del self._searched[min(self._searched, key=lambda t: (self._searched[t], t))]
 
@@ -570,6 +584,7 @@ class NodeService:
     async def offer(self, row: RecordRow) -> None:
         """Make an own announcement just stored searchable here, its specs servable to
         peers, and known to the network (its signed summary, gossiped)."""
+        self._interests += 1  # (its tags are the node's interests)
         await self._apply(row)
         await self._run(self._search_pool, self._index_own_specs, [row])
         await self._announce(row)

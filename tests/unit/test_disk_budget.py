@@ -300,7 +300,8 @@ async def test_the_narrowed_filter_survives_a_restart_until_the_settings_change(
 
 async def test_a_node_with_nothing_to_narrow_to_stops_taking_new_learnwares(tmp_path):
     hub = InProcessHub()
-    rows = wide_rows(150, 150)
+    rows = wide_rows(30, 270)
+    finance = {r.learnware_id for r in rows[:30]}
     ctx, a = await source(hub, tmp_path, rows)
     try:
         async with file_node(hub, "C", tmp_path) as c:  # no own learnwares, no searches
@@ -322,8 +323,16 @@ async def test_a_node_with_nothing_to_narrow_to_stops_taking_new_learnwares(tmp_
             assert (await c.federation.sync_now(a.id)).records == 0
             assert c.counters()["sync_rounds_skipped_over_disk_budget"] == before + 1
             # its own learnwares are always kept
-            own = await publish_own(c, 2, ("finance",))
+            own = await publish_own(c, 2, ("retail",))
             assert own in c.service.catalog.ids()
+            # its users' searches give it interests: it narrows to them and takes again
+            await c.service.search(SearchQuery(wide_requirement(0.0, ("finance",)), 5, 1))
+            await until(lambda: c.service.taking_new, "C taking again", timeout=30)
+            assert c.service.keeps == F(scenarios=("finance", "retail"))
+            health = {r.learnware_id for r in rows[30:]}
+            await until(lambda: not c.service.catalog.ids() & health, "the rest deleted",
+                        timeout=30)
+            assert finance | {own} <= c.service.catalog.ids()
     finally:
         await ctx.__aexit__(None, None, None)
 
