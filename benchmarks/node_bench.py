@@ -5,7 +5,9 @@
                                     [--summaries N,...]
 
 Every node is a real ``lwnode run`` process on 127.0.0.1 (so its RSS is its own),
-with the default configuration (checks in a worker process, catalog points on disk).
+with the default configuration (checks in a worker process, catalog points on disk),
+but for the summaries at scale: there no disk budget (``[replication] max_disk_mb =
+0``), so the node keeps all N.
 
 - Publish: real packages (logistic regressions on synthetic regions, d = 10, RKME of
   20 points) uploaded one after another, then four at a time; each is checked in
@@ -70,7 +72,7 @@ from protocol.signing import Identity, verify
 D, K, GAMMA, BASES, OWNERS = 10, 100, 0.1, 100, 20
 
 
-def start_node(home: NodeHome, extra: tuple[str, ...] = ()
+def start_node(home: NodeHome, extra: tuple[str, ...] = (), env: dict[str, str] | None = None
                ) -> tuple[subprocess.Popen[bytes], str, float]:
     home.url_path.unlink(missing_ok=True)
     began = time.perf_counter()
@@ -80,7 +82,7 @@ def start_node(home: NodeHome, extra: tuple[str, ...] = ()
                             env={"LWDOCK_LOG_ACCESS_LOG": "false", "PATH": "/usr/bin:/bin",
                                  # the code this benchmark runs (e.g. a worktree's), not
                                  # the installed package's
-                                 "PYTHONPATH": os.pathsep.join(sys.path)})
+                                 "PYTHONPATH": os.pathsep.join(sys.path), **(env or {})})
     while not home.url_path.exists():
         if proc.poll() is not None:
             raise RuntimeError("the node exited during start-up")
@@ -360,8 +362,10 @@ class SketchMarket:
         return json.dumps({"statistical": spec_json(spec), "k": 5}).encode()
 
 
-def fill_summaries(home: NodeHome, n: int, market: SketchMarket) -> float:
-    """n signed summaries of ORGS owners into the node's store; returns seconds."""
+def fill_summaries(home: NodeHome, n: int, market: SketchMarket,
+                   tags: Callable[[int], list[str]] | None = None) -> float:
+    """n signed summaries of ORGS owners into the node's store; returns seconds.
+    `tags`: learnware i's scenario tags (default: one of 50 sectors, in turn)."""
     from protocol.messages import SpecRef, SpecSummary
 
     owners = [Identity.from_seed(i.to_bytes(2, "big") * 16) for i in range(ORGS)]
@@ -376,7 +380,7 @@ def fill_summaries(home: NodeHome, n: int, market: SketchMarket) -> float:
         semantic = SemanticSpec.from_dict({
             "data_type": "table", "task_type": "regression",
             "name": f"{words[i % 12]} {words[(i // 12) % 12]} {i}",
-            "scenarios": [f"sector{i % 50}"], "input": {"dimension": d},
+            "scenarios": tags(i) if tags else [f"sector{i % 50}"], "input": {"dimension": d},
             "output": {"dimension": 1}})
         # content ids as real ones look (hashes), not counters: what the store and
         # the index keep of them (e.g. deflated) depends on it
@@ -401,12 +405,15 @@ def summaries_row(n: int, queries: int, spaces: int) -> list[Any]:
         home.init("Holder")
         fill_s = fill_summaries(home, n, market)
         store_dir = home.store_dir(home.config(env={}))
-        proc, _, first_s = start_node(home)  # writes the index
+        # a node that keeps every learnware: over the default disk budget at a million,
+        # it would narrow (benchmarks.disk_budget measures that)
+        keep_all = {"LWDOCK_REPLICATION_MAX_DISK_MB": "0"}
+        proc, _, first_s = start_node(home, env=keep_all)  # writes the index
         stop_node(proc)
         db_mb = (store_dir / "lwnode.sqlite3").stat().st_size / 2**20
         index_mb = sum(f.stat().st_size for f in (store_dir / "scratch" / "catalog-index")
                        .iterdir()) / 2**20
-        proc, url, start_s = start_node(home)  # maps it
+        proc, url, start_s = start_node(home, env=keep_all)  # maps it
         try:
             after_start = memory_mb(proc.pid)
             times, many, wall, errors = searched(home, url, bodies, concurrent_bodies)

@@ -23,6 +23,11 @@ from protocol.validate import check_items, check_str
 
 MAX_FILTERS = 2
 """Filters one sync request may list (this node sends one: its own)."""
+FILTER_CHANGE_SECONDS = 60.0
+"""A peer may change the filter its digests state once a minute: a digest under a new
+filter recomputes every owner's fingerprint (a pass over the store), which a hostile
+peer must not be able to ask for at will. A node that narrows its own filter (over its
+disk budget) waits as long between changes."""
 
 
 @dataclass(frozen=True)

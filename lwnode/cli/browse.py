@@ -287,7 +287,25 @@ def status_of(args: argparse.Namespace) -> dict[str, Any]:
                 "connected": sum(1 for p in peers if p.get("connected")), "known": len(peers)},
             "learnwares": {"hosted": counts.get("hosted"), "known": counts.get("catalog")},
             "keeps": (health.get("replication") or {}).get("keeps", "every learnware"),
+            "disk": _disk_of(health.get("replication") or {}),
             "uptime_seconds": health.get("uptime_seconds")}
+
+
+def _disk_of(replication: dict[str, Any]) -> dict[str, Any]:
+    return {"bytes": replication.get("disk_bytes"), "max_mb": replication.get("max_disk_mb"),
+            "taking_new": replication.get("taking_new", True),
+            "note": replication.get("note", "")}
+
+
+def _disk_line(disk: dict[str, Any]) -> str:
+    if disk["bytes"] is None:
+        return "unknown (an older node)"
+    line = f"{disk['bytes'] / 1e6:,.1f} MB of " + (
+        f"{disk['max_mb']:,} MB ([replication] max_disk_mb)" if disk["max_mb"]
+        else "no limit")
+    if not disk["taking_new"]:
+        return f"{line}; FULL: takes no new peers' learnwares ({disk['note']})"
+    return f"{line}; narrowed: {disk['note']}" if disk["note"] else line
 
 
 def _token_line(token: dict[str, Any]) -> str:
@@ -325,6 +343,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
                            f"{s['learnwares']['known']} known in all"),
             ("keeps", f"peers' {s['keeps']} (routed search reaches the rest)"
              if s["keeps"] != "every learnware" else "every learnware peers offer"),
+            ("disk", _disk_line(s["disk"])),
             ("home", s["home"])]
     width = out_console().width
     for key, value in rows:

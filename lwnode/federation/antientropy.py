@@ -42,7 +42,7 @@ from protocol.messages import (
     SyncResponse,
     SyncWant,
 )
-from protocol.replication import ReplicationFilter, narrowing
+from protocol.replication import FILTER_CHANGE_SECONDS, ReplicationFilter, narrowing
 from protocol.sync import make_cursor, owner_fingerprint, read_cursor, split_digests, wants_from
 from protocol.versions import SYNC_PROTOCOL, honours_filters, reads_summaries
 
@@ -55,10 +55,6 @@ PAGE_BUDGET_BYTES = limits.MAX_MESSAGE_BYTES - 4096
 """Bytes of envelopes per page, leaving room for the message's own framing."""
 MAX_PEERS_KEPT = 4096
 """Peers whose replication filter `AntiEntropy.keeps_of` remembers."""
-FILTER_CHANGE_SECONDS = 60.0
-"""A peer may change the filter its digests state once a minute: a digest under a new
-filter recomputes every owner's fingerprint (a pass over the store), which a hostile
-peer must not be able to ask for at will."""
 ENVELOPE_OVERHEAD = 16
 """Bytes a record adds inside a `SyncResponse` beyond its envelope's bytes (map headers)."""
 
@@ -207,19 +203,25 @@ class AntiEntropy:
         self.rounds_failed = 0
         self.records_pulled = 0
         self._digests = Digests()
-        self.holds = service.config.replication.filter
-        """What this node replicates (`[replication]`): told to peers in its digests."""
         self.keeps_of: dict[str, ReplicationFilter] = {}
         """What each peer said it keeps in its last digest (routed search prefers the
         peers that keep what is asked); at most `MAX_PEERS_KEPT` peers."""
         self._filter_changed_at: dict[str, float] = {}
         self.rounds_skipped = 0
         """Rounds not pulled: the peer is older than 1.4 and would ignore our filter."""
+        self.rounds_skipped_full = 0
+        """Rounds not pulled: this node is over its disk budget and takes nothing new."""
         self.on_behind: Callable[[str], None] | None = None
         """Called with a peer whose digest shows records we lack (to pull from it soon)."""
         self._pulling: set[str] = set()
         """Owners whose records a round is pulling now: another round skips them (a node
         joining through two peers would otherwise receive and check everything twice)."""
+
+    @property
+    def holds(self) -> ReplicationFilter:
+        """What this node replicates (`[replication]`, narrowed when over its disk
+        budget: `NodeService.keeps`): told to peers in its digests."""
+        return self.service.keeps
 
     # -- serving ---------------------------------------------------------------------------
     async def handle(self, peer: str, data: bytes) -> bytes:
@@ -323,6 +325,11 @@ class AntiEntropy:
         """Digests over what we keep; compared over what both keep (the peer's answer
         says what it keeps, and covers only that); then the pages of what is missing."""
         service = self.service
+        if not service.taking_new:
+            # every page would bring learnwares this node then leaves out; gossip still
+            # brings updates and withdrawals of those it holds
+            self.rounds_skipped_full += 1
+            return RoundResult(peer, 0, 0, 0, 0)
         mine_filters = narrowing((self.holds,))
         mine = await service.in_store(self._digests.entries, service.store, "", "",
                                       mine_filters)
@@ -396,6 +403,7 @@ class AntiEntropy:
     def counters(self) -> dict[str, int]:
         return {"sync_rounds": self.rounds, "sync_rounds_failed": self.rounds_failed,
                 "sync_rounds_skipped_old_peer": self.rounds_skipped,
+                "sync_rounds_skipped_over_disk_budget": self.rounds_skipped_full,
                 "sync_records_pulled": self.records_pulled}
 
 

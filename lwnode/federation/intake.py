@@ -22,7 +22,10 @@ decides, and is counted and logged with its reason):
 6. **replication** — a node that keeps only part of the catalog (``[replication]``,
    `protocol.replication`) takes by gossip or sync no learnware it does not hold
    already outside its filter (``not_kept``: a choice, not a refusal). Search
-   answers are taken whatever they hold: they are what this node's users asked for;
+   answers are taken whatever they hold: they are what this node's users asked for.
+   A node over its disk budget with nothing left to narrow to (``[replication]
+   max_disk_mb``, `lwnode.node.diskbudget`) takes by gossip or sync no learnware it
+   does not hold already (``over_disk_budget``: counted, not a refusal either);
 7. **rates and quotas** (`lwnode.federation.quotas`) — records per sending peer and per owner,
    new owners per sending peer, records kept per owner (``rate_limited``,
    ``over_quota``);
@@ -66,7 +69,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("lwnode.federation")
 
 ACCEPTED, DUPLICATE, OWN, OUTDATED = "accepted", "duplicate", "own", "outdated"
-STRAY, NOT_KEPT = "stray", "not_kept"
+STRAY, NOT_KEPT, OVER_DISK_BUDGET = "stray", "not_kept", "over_disk_budget"
 REJECTIONS = ("bad_signature", "bad_record", "untrusted", "spec_mismatch", "stale",
               "rate_limited", "over_quota", TOO_MANY_POINTS, BELOW_PRIVACY)
 """Reasons a record is refused (the keys of the ``rejected_*`` counters)."""
@@ -207,13 +210,14 @@ def _known_content(store: Store, learnware_id: str) -> tuple[bytes, int] | None:
 
 def admit(store: Store, items: Sequence[Checked], policy: TrustPolicy, *, via: str,
           now: int, quotas: AnnouncementQuotas | None = None, peer: str = "",
-          holds: ReplicationFilter = KEEP_ALL) -> list[Verdict]:
+          holds: ReplicationFilter = KEEP_ALL, take_new: bool = True) -> list[Verdict]:
     """Trust, replay, replication, content, rate and quota checks, then one transaction
     for what passes.
 
     Runs in the store thread (the only writer), so the checks and the write see
     the same state. `peer` is the node that sent the records (for its quotas);
-    `holds` is what this node replicates.
+    `holds` is what this node replicates; `take_new` False: the node is over its disk
+    budget and takes no learnware it does not hold already (``over_disk_budget``).
     """
     held_of: dict[str, int] = {}
 
@@ -259,6 +263,10 @@ def admit(store: Store, items: Sequence[Checked], policy: TrustPolicy, *, via: s
                 and not holds.matches(item.row.data_type, item.row.scenarios)):
             out.append(Verdict(NOT_KEPT, f"{record.learnware_id} is not among the "
                                          f"{holds.describe()} this node keeps"))
+            continue
+        if kept is None and via != SEARCH and not take_new and isinstance(record, OFFER_TYPES):
+            out.append(Verdict(OVER_DISK_BUDGET, f"{record.learnware_id}: this node is over "
+                                                 "its disk budget and takes no new learnware"))
             continue
         if isinstance(record, OFFER_TYPES):
             content = content_key(record)
@@ -316,6 +324,11 @@ class Intake:
     after an announcement is also applied after it.
     """
 
+    @property
+    def holds(self) -> ReplicationFilter:
+        """What this node keeps of peers' learnwares now (`NodeService.keeps`)."""
+        return self.service.keeps
+
     def __init__(self, service: NodeService, policy: TrustPolicy,
                  quotas: AnnouncementQuotas | None = None) -> None:
         self.service = service
@@ -324,7 +337,6 @@ class Intake:
         self.on_refused: Callable[[str, int], None] | None = None
         """Called with (peer, n) when n records a peer gossiped were refused (to lower
         its gossip score, `PeerNetwork.penalize`)."""
-        self.holds = service.config.replication.filter
         self.counts: Counter[str] = Counter()
         self.by_peer: dict[str, Counter[str]] = {}
         self._lock = asyncio.Lock()
@@ -392,12 +404,14 @@ class Intake:
                 verdicts = await self.service.in_store(admit, self.service.store, passed,
                                                        self.policy, via=via, now=now_ms(),
                                                        quotas=self.quotas, peer=peer,
-                                                       holds=self.holds)
+                                                       holds=self.holds,
+                                                       take_new=self.service.taking_new)
                 accepted = [c.record for c, v in zip(passed, verdicts, strict=True)
                             if v.outcome == ACCEPTED]
                 if accepted:
                     await self.service.compute(self.service.catalog.apply_each, accepted)
                     self.service.keep_index()
+                    self.service.keep_disk()
         it = iter(verdicts)
         out = [next(it) if isinstance(c, Checked) else c for c in checked]
         for c, verdict in zip(received, out, strict=True):
@@ -456,7 +470,8 @@ class Intake:
 
     def counters(self) -> dict[str, int]:
         out = {f"records_{name}": self.counts[name]
-               for name in (ACCEPTED, DUPLICATE, OWN, OUTDATED, STRAY, NOT_KEPT)}
+               for name in (ACCEPTED, DUPLICATE, OWN, OUTDATED, STRAY, NOT_KEPT,
+                            OVER_DISK_BUDGET)}
         out["records_rejected"] = sum(self.counts[r] for r in REJECTIONS)
         out.update({f"rejected_{r}": self.counts[r] for r in REJECTIONS})
         return out

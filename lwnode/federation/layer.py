@@ -513,7 +513,7 @@ class Federation(PeerLayer[NodeService]):
             # A node that keeps part of the catalog ([replication]) does not know the
             # owners of the rest: it passes those ids on to its peers, one hop fewer
             # (a node that keeps everything knows there is no one to ask).
-            relays_unknown = not service.config.replication.filter.keeps_all
+            relays_unknown = not service.keeps.keeps_all
             wanted = {i: o for i, o in owners.items() if o or relays_unknown}
             if wanted:
                 # each hop leaves the next less time, so the asker's answer comes back

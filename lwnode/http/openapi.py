@@ -84,11 +84,21 @@ _SCHEMAS: dict[str, Any] = {
                 "entries": {"type": "integer"}, "changes_since": {"type": "integer"},
                 "mapped_bytes": {"type": "integer"}, "rewriting": {"type": "boolean"}}},
         "replication": {"type": "object", "description": (
-            "Which peers' learnwares this node keeps ([replication]); routed search "
-            "reaches the others"), "properties": {
+            "Which peers' learnwares this node keeps ([replication], narrowed to its "
+            "interests when over its disk budget max_disk_mb); routed search reaches the "
+            "others. taking_new false: over the budget with nothing left to narrow to, "
+            "the node takes no new peers' learnwares (note says why)"), "properties": {
                 "data_types": {"type": "array", "items": {"type": "string"}},
                 "scenarios": {"type": "array", "items": {"type": "string"}},
-                "keeps": {"type": "string"}}},
+                "keeps": {"type": "string"},
+                "configured": {"type": "object", "properties": {
+                    "data_types": {"type": "array", "items": {"type": "string"}},
+                    "scenarios": {"type": "array", "items": {"type": "string"}}}},
+                "max_disk_mb": {"type": "integer"},
+                "disk_bytes": {"type": "integer", "description": (
+                    "Bytes of the database (pages in use and its log) and the persisted "
+                    "index")},
+                "taking_new": {"type": "boolean"}, "note": {"type": "string"}}},
         "uptime_seconds": {"type": "number"}}},
     "Summary": {"type": "object", "properties": {
         "id": {"type": "string"}, "owner": {"type": "string"},

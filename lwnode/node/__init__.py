@@ -11,6 +11,8 @@ module                 holds
 ``budget.py``          ``[budget]`` points caps on specs, applied where records and
                        searches enter
 ``privacypolicy.py``   ``[privacy]``: which privacy records a node accepts and shows
+``diskbudget.py``      ``[replication] max_disk_mb``: what a node over its disk budget
+                       keeps (a pure decision; the service applies it)
 ``store/``             SQLite records + content-addressed package directory
 =====================  ============================================================
 

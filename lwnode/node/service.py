@@ -22,9 +22,11 @@ import functools
 import json
 import logging
 import multiprocessing
+import os
 import shutil
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -51,6 +53,7 @@ from lwnode.errors import (
 from lwnode.node.budget import check_spec
 from lwnode.node.catalog import INDEX_REWRITE_AFTER, NodeCatalog, ToFetch, rewrite_in_child
 from lwnode.node.checker import Checker
+from lwnode.node.diskbudget import SEARCHED_TAGS_KEPT, Decision, decide
 from lwnode.node.peering import NoPeers, PeerInfo, PeerLayer
 from lwnode.node.records import (
     OFFER_TYPES,
@@ -79,6 +82,7 @@ from protocol.codec import decode_spec, encode_spec
 from protocol.content import content_id
 from protocol.errors import ProtocolError
 from protocol.messages import SpecAnnouncement, SpecSummary, now_ms
+from protocol.replication import FILTER_CHANGE_SECONDS, ReplicationFilter
 from protocol.signing import Identity
 from protocol.summary import spec_ids_of
 
@@ -88,6 +92,13 @@ T = TypeVar("T")
 UPLOAD_FLUSH_BYTES = 1 << 20
 WITHHELD_KEPT = 10_000
 READ_CHUNK_BYTES = 1 << 18
+DISK_CHECK_SECONDS = 2.0
+"""Least time between two looks at the disk budget (after records were taken in)."""
+AUTO_FILTER_KEY = "replication.auto"
+"""Store meta key of the filter the disk budget narrowed to, with the settings it was
+chosen under (`NodeService.check_disk`)."""
+SEARCHED_TAGS_KEY = "replication.searched_tags"
+"""Store meta key of the tags this node's users searched, with their counts."""
 
 
 def package_path(learnware_id: str) -> str:
@@ -164,6 +175,25 @@ class NodeService:
         self._index_pool = ThreadPoolExecutor(1, thread_name_prefix="lwnode-index")
         self._rewriting: asyncio.Future[None] | None = None
         self._index_child: multiprocessing.process.BaseProcess | None = None
+        self.keeps: ReplicationFilter = config.replication.filter
+        """What this node keeps of peers' learnwares now: ``[replication]``, narrowed to
+        its interests when over its disk budget (`check_disk`)."""
+        self.taking_new = True
+        """False while over the disk budget with nothing left to narrow to: no new
+        peers' learnwares are taken in (`lwnode.federation.intake`, step 6)."""
+        self.disk_note = ""
+        """Why the node narrowed or stopped taking (health, `lwnode status`)."""
+        self._searched: Counter[str] = Counter()
+        self._searched_changed = False
+        self._interests = 0
+        """Raised when the node's interests may have grown (a tag searched for the first
+        time, an own publish): a node that stopped taking looks at narrowing again."""
+        self._stopped_at = 0
+        self._disk_check: asyncio.Future[Decision] | None = None
+        self._disk_later: asyncio.TimerHandle | None = None
+        self._disk_checked_at = -float("inf")
+        self._keeps_changed_at = -float("inf")
+        self._rewrite_again = False
         self.started_at = time.time()
         self._stopping = False
         self._naming = asyncio.Lock()  # one publish at a time between name check and add
@@ -187,12 +217,21 @@ class NodeService:
     async def start(self) -> None:
         """Rebuild the catalog from the store, then start the peer layer."""
         began = time.perf_counter()
-        keeps = self.config.replication.filter
+        await self._store(self._load_keeps)
+        if self.config.replication.max_disk_mb:
+            await self.check_disk(starting=True)
+        keeps = self.keeps
         dropped = await self._run(self._store_pool, self.store.drop_not_kept, keeps,
                                   self.node_id)
         if dropped:
             log.info("replication: %d stored learnware(s) of peers outside what this node "
                      "keeps (%s) deleted", dropped, keeps.describe())
+        # the rows deleted were spread over the whole table: only a vacuum packs what is
+        # left (else the disk budget would count the half-empty pages)
+        freed = await self.in_store(self.store.reclaim, 0.25, force=dropped > 0)
+        if freed:
+            log.info("store: %.1f MB of pages freed by deletions given back to the file "
+                     "system", freed / 1e6)
         n = await self._run(self._store_pool, self.catalog.rebuild, self.store,
                             self.config.budget.spec_points, self._index_own_offer,
                             self._index_dir)
@@ -213,6 +252,15 @@ class NodeService:
 
     async def stop(self) -> None:
         self._stopping = True
+        if self._disk_later is not None:
+            self._disk_later.cancel()
+        if self._disk_check is not None:
+            await asyncio.gather(self._disk_check, return_exceptions=True)
+        if self._searched_changed:
+            try:
+                await self._keep_searched()
+            except Exception as exc:  # the counts are a hint; losing a few is harmless
+                log.info("could not keep the searched tags: %s", exc)
         if self._index_child is not None and self._index_child.is_alive():
             self._index_child.terminate()  # a background index rewrite gives up
         try:
@@ -227,16 +275,21 @@ class NodeService:
         """Reflect a record just stored in the catalog (search threads)."""
         await self._run(self._search_pool, self.catalog.apply, row)
         self.keep_index()
+        self.keep_disk()
 
-    def keep_index(self) -> None:
+    def keep_index(self, force: bool = False) -> None:
         """Rewrite the persisted catalog index in the background once enough has changed
         since it was written (each change costs the next start a replay, and stays in
         the heap until then): a child process writes it from a snapshot of the store,
-        then the running node moves to it (`_move_to_index`)."""
+        then the running node moves to it (`_move_to_index`). `force`: now (after a
+        rewrite under way, if any), e.g. when the store took a new epoch."""
         catalog = self.catalog
+        if force and self._rewriting is not None:
+            self._rewrite_again = True
+            return
         if self._index_dir is None or self._rewriting is not None or self._stopping or \
-                catalog.changes_since_index() < max(INDEX_REWRITE_AFTER,
-                                                    catalog.index_size()):
+                (not force and catalog.changes_since_index() < max(INDEX_REWRITE_AFTER,
+                                                                   catalog.index_size())):
             return
         database = self.store.database_path()
         if database is not None:
@@ -272,6 +325,11 @@ class NodeService:
         finally:
             self._index_child = None
             self._rewriting = None
+            if self._rewrite_again and not self._stopping:
+                self._rewrite_again = False
+                self.keep_index(force=True)
+            else:
+                self.keep_disk()  # the index on disk changed: within the budget?
 
     async def _move_to_index(self, index_dir: Path) -> None:
         """Replace the running catalog by one on the index just written: it maps the
@@ -294,6 +352,163 @@ class NodeService:
         _remove_points(old)
         log.info("catalog moved to the rewritten index: %d learnware(s), %d record(s) "
                  "replayed", len(new), new.changes_since_index())
+
+    # -- disk budget -----------------------------------------------------------------------
+    def _load_keeps(self) -> None:
+        """The filter the disk budget narrowed to in an earlier run, if chosen under the
+        same ``[replication]`` settings (store thread); and the searched tags."""
+        section = self.config.replication
+        text = self.store.meta(AUTO_FILTER_KEY)
+        if text is not None:
+            saved = json.loads(text)
+            if saved.get("under") == self._settings_key():
+                self.keeps = ReplicationFilter(**saved["keeps"])
+                self.disk_note = saved.get("why", "")
+                log.warning("disk budget: keeping peers' %s, as chosen in an earlier run "
+                            "(%s)", self.keeps.describe(), self.disk_note)
+            else:
+                self.store.set_meta(AUTO_FILTER_KEY, None)
+                log.info("disk budget: [replication] changed since the node narrowed what "
+                         "it keeps; starting again from %s", section.filter.describe())
+        searched = self.store.meta(SEARCHED_TAGS_KEY)
+        if searched is not None:
+            self._searched = Counter({str(k): int(v) for k, v in json.loads(searched).items()})
+
+    def _settings_key(self) -> dict[str, Any]:
+        section = self.config.replication
+        return {**section.filter.to_dict(), "max_disk_mb": section.max_disk_mb}
+
+    async def disk_used(self) -> int:
+        """Bytes on disk of the database and the persisted index (file sizes)."""
+        used = await self._store(self.store.disk_bytes)
+        if self._index_dir is not None:
+            used += await self._run(self._io_pool, _dir_bytes, self._index_dir)
+        return used
+
+    def keep_disk(self) -> None:
+        """Look at the disk budget in the background after records were taken in (at
+        most every `DISK_CHECK_SECONDS`)."""
+        if not self.config.replication.max_disk_mb or self._stopping:
+            return
+        wait = self._disk_checked_at + DISK_CHECK_SECONDS - time.monotonic()
+        if self._disk_check is not None or wait > 0:
+            # a check runs or ran just now: one more after it, for what came since
+            if self._disk_later is None:
+                self._disk_later = asyncio.get_running_loop().call_later(
+                    max(wait, DISK_CHECK_SECONDS / 4), self._check_later)
+            return
+        self._disk_checked_at = time.monotonic()
+        self._disk_check = asyncio.ensure_future(self.check_disk())
+
+    def _check_later(self) -> None:
+        self._disk_later = None
+        self.keep_disk()
+
+    async def check_disk(self, starting: bool = False) -> Decision:
+        """Measure the disk, decide (`lwnode.node.diskbudget.decide`) and apply: the one
+        place a node narrows what it keeps or stops taking new peers' learnwares.
+        `starting`: before the catalog is built (the start path then drops and
+        rebuilds under the narrowed filter, as for a narrower ``[replication]``)."""
+        try:
+            section = self.config.replication
+            if self._rewriting is not None or self._rewrite_again:
+                # the index on disk is being replaced (after a narrowing, say): its
+                # files are not what the node keeps; look again when it is done
+                # (`_rewrite_index` looks again when it is done)
+                return Decision("keep", self.keeps, "the index is being rewritten")
+            used = await self.disk_used()
+            budget = section.max_disk_bytes
+            # stopped, but with new interests since: may they be narrowed to now?
+            again = (not self.taking_new and self._interests != self._stopped_at
+                     and used > budget > 0)
+            tally = None
+            if budget and used > budget and (self.taking_new or again):
+                tally = await self._store(self.store.tally, self.node_id)
+            decision = decide(used, budget, current=self.keeps, configured=section.filter,
+                              taking_new=self.taking_new or again, tally=tally,
+                              searched=self._searched)
+            if decision.action == "narrow":
+                wait = self._keeps_changed_at + FILTER_CHANGE_SECONDS - time.monotonic()
+                if wait > 0:  # peers take one change of a node's filter a minute
+                    if self._disk_later is None:
+                        self._disk_later = asyncio.get_running_loop().call_later(
+                            wait, self._check_later)
+                    return Decision("keep", self.keeps, "a change within the minute")
+                await self._narrow(decision, starting)
+                self.taking_new = True
+            elif decision.action == "stop":
+                self._stopped_at = self._interests
+                if self.taking_new or decision.why != self.disk_note:
+                    log.warning("disk budget: %s (over_disk_budget in the counters)",
+                                decision.why)
+                self.taking_new = False
+                self.disk_note = decision.why
+            elif decision.action == "resume":
+                self.taking_new = True
+                self.disk_note = ""
+                log.warning("disk budget: %s: taking new peers' learnwares again",
+                            decision.why)
+            if self._searched_changed:
+                await self._keep_searched()
+            return decision
+        finally:
+            if not starting:
+                self._disk_check = None
+
+    async def _narrow(self, decision: Decision, starting: bool) -> None:
+        """Keep only `decision.keeps` of peers' learnwares from now on: remembered for
+        the next start, told to peers in the next digests, and the others deleted from
+        the store and the catalog (as a start under that filter would)."""
+        self.keeps = decision.keeps
+        self.disk_note = decision.why
+        self._keeps_changed_at = time.monotonic()
+        await self._store(self.store.set_meta, AUTO_FILTER_KEY, json.dumps(
+            {"keeps": decision.keeps.to_dict(), "under": self._settings_key(),
+             "why": decision.why}))
+        log.warning("disk budget: %s", decision.why)
+        if starting:
+            return  # `start` drops and rebuilds
+        dropped = await self._store(self.store.drop_not_kept, self.keeps, self.node_id)
+        began = time.perf_counter()
+        freed = await self.in_store(self.store.reclaim, 0.25, force=dropped > 0)
+        log.warning("disk budget: %d stored learnware(s) of peers outside it deleted; "
+                    "%.1f MB of the database given back in %.1f s", dropped, freed / 1e6,
+                    time.perf_counter() - began)
+        if self._index_dir is not None and self.store.database_path() is not None:
+            self.keep_index(force=True)  # the store's new epoch: a new index, moved to
+            return
+        new = self._new_catalog()
+
+        def build() -> int:  # store thread: no write between the build and the mark
+            new.rebuild(self.store, self.config.budget.spec_points, self._index_own_offer)
+            return self.store.change_mark()[1]
+
+        mark = await self._store(build)
+        old, self.catalog = self.catalog, new
+        later = await self._store(lambda: [r for _, r in self.store.changes_after(mark)])
+        await self._run(self._search_pool, new.apply_each, later)
+        _remove_points(old)
+
+    def note_searched(self, query: SearchQuery) -> None:
+        """Count the scenario tags of a search by this node's own users (an interest
+        the disk budget narrows to); bounded, the least searched forgotten first."""
+        semantic = query.requirement.semantic
+        tags = [] if semantic is None else [t.strip().lower() for t in semantic.scenarios]
+        for tag in tags:
+            if tag:
+                if tag not in self._searched:
+                    self._interests += 1
+                self._searched[tag] += 1
+                self._searched_changed = True
+        if not self.taking_new and self._interests != self._stopped_at:
+            self.keep_disk()
+        while len(self._searched) > SEARCHED_TAGS_KEPT:
+            del self._searched[min(self._searched, key=lambda t: (self._searched[t], t))]
+
+    async def _keep_searched(self) -> None:
+        self._searched_changed = False
+        await self._store(self.store.set_meta, SEARCHED_TAGS_KEY,
+                          json.dumps(dict(self._searched), sort_keys=True))
 
     async def _run(self, pool: ThreadPoolExecutor, fn: Callable[..., T], *args: Any) -> T:
         if self._stopping:
@@ -369,6 +584,7 @@ class NodeService:
     async def offer(self, row: RecordRow) -> None:
         """Make an own announcement just stored searchable here, its specs servable to
         peers, and known to the network (its signed summary, gossiped)."""
+        self._interests += 1  # (its tags are the node's interests)
         await self._apply(row)
         await self._run(self._search_pool, self._index_own_specs, [row])
         await self._announce(row)
@@ -595,6 +811,7 @@ class NodeService:
 
     async def search(self, query: SearchQuery) -> SearchAnswer:
         """Search the local catalog while the peer layer routes the query; merged."""
+        self.note_searched(query)
         local = asyncio.ensure_future(self.search_local(query, fetch_share=1.0))
         try:
             return await self.peers.search(query, local)
@@ -693,8 +910,11 @@ class NodeService:
                               "changes_since": self.catalog.changes_since_index(),
                               "mapped_bytes": self.catalog.mapped_bytes(),
                               "rewriting": self._rewriting is not None},
-            "replication": {**self.config.replication.filter.to_dict(),
-                            "keeps": self.config.replication.filter.describe()},
+            "replication": {**self.keeps.to_dict(), "keeps": self.keeps.describe(),
+                            "configured": self.config.replication.filter.to_dict(),
+                            "max_disk_mb": self.config.replication.max_disk_mb,
+                            "disk_bytes": await self.disk_used(),
+                            "taking_new": self.taking_new, "note": self.disk_note},
             "uptime_seconds": round(time.time() - self.started_at, 3),
         }
 
@@ -706,6 +926,14 @@ def _remove_points(catalog: NodeCatalog) -> None:
     """Delete a catalog's points folder (searches still reading it keep their open file)."""
     if catalog.points_dir is not None:
         shutil.rmtree(catalog.points_dir, ignore_errors=True)
+
+
+def _dir_bytes(path: Path) -> int:
+    """Bytes of the files in a folder (not below it); 0 if there is none."""
+    try:
+        return sum(e.stat().st_size for e in os.scandir(path) if e.is_file())
+    except FileNotFoundError:
+        return 0
 
 
 def _own_rows(store: Store, owner: str, learnware_ids: list[str]) -> list[RecordRow]:

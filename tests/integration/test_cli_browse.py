@@ -123,10 +123,13 @@ def test_status_says_which_node_and_whether_the_token_works(work, node):
                               str(work) + os.sep, ""), "problem": None}
     assert s["peers"] == {"connected": 0, "known": 0} and s["learnwares"]["hosted"] >= 1
     assert s["keeps"] == "every learnware"  # the default [replication]
+    assert s["disk"]["max_mb"] == 1000 and s["disk"]["taking_new"] is True  # its budget
+    assert 0 < s["disk"]["bytes"] < 10**7 and s["disk"]["note"] == ""
     assert json.loads(wrong.stdout)["token"]["valid"] is False
     text = narrow("status", "--home", "home", cwd=work, check=0).stdout
     assert widest(text) <= 80 and "accepted by the node" in text and "Browse Org" in text
     assert "every learnware peers offer" in text
+    assert "of 1,000 MB" in text and "max_disk_mb" in text
 
 
 def test_search_table_fits_80_columns_and_names_match_without_descriptions(work, node):

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from lwnode.node.diskbudget import Tally
 from lwnode.node.store.blobs import BlobWriter
 from protocol.replication import ReplicationFilter
 
@@ -263,6 +264,32 @@ class Store(ChangeFeed):
         """Delete the stored announcements of peers' learnwares outside `holds` (not
         `own`'s, not withdrawals); returns how many. The store takes a new epoch when
         any goes, so the persisted catalog index is written anew."""
+
+    @abstractmethod
+    def tally(self, own: str) -> Tally:
+        """The records counted by data type and tag, `own`'s apart (`diskbudget.Tally`):
+        one pass over the store, for a node over its disk budget."""
+
+    @abstractmethod
+    def disk_bytes(self) -> int:
+        """Bytes of the database's pages in use. Pages freed by deletions are reused
+        before the file grows, and the write-ahead log is bounded by SQLite's checkpoints
+        (~8 MB): neither grows with the learnwares kept, neither is counted."""
+
+    @abstractmethod
+    def reclaim(self, share: float = 0.25, *, force: bool = False) -> int:
+        """Give the pages deletions freed back to the file system when they are more
+        than `share` of the database, or always with `force` (a vacuum: a rewrite of
+        what is kept, which also packs pages that deletions left part empty — rows
+        deleted across the table free few whole pages); returns the bytes freed."""
+
+    @abstractmethod
+    def meta(self, key: str) -> str | None:
+        """A small value the node keeps across restarts (None if unset)."""
+
+    @abstractmethod
+    def set_meta(self, key: str, value: str | None) -> None:
+        """Keep (None: forget) a small value across restarts."""
 
     @abstractmethod
     def owners(self, filters: Sequence[ReplicationFilter] = ()) -> list[tuple[str, int, int]]:

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from lwnode.errors import BadRequest, Gone, NotFound, StoreError
+from lwnode.node.diskbudget import Tally
 from lwnode.node.store.base import (
     ANNOUNCEMENT,
     WITHDRAWAL,
@@ -353,6 +354,65 @@ class SqliteStore(Store):
                          "WHERE key = 'epoch'")
             self._record_counts = None
         return len(changes)
+
+    def tally(self, own: str) -> Tally:
+        by_type: dict[str, int] = {}
+        by_tag: dict[tuple[str, str], int] = {}
+        own_types: dict[str, int] = {}
+        own_tags: dict[str, int] = {}
+        records = peers = 0
+        with self._lock:
+            for data_type, mine, n in self._conn.execute(
+                    "SELECT data_type, owner = ?, COUNT(*) FROM records WHERE kind = "
+                    f"'{ANNOUNCEMENT}' GROUP BY 1, 2", (own,)):
+                if mine:
+                    own_types[data_type] = n
+                else:
+                    by_type[data_type] = n
+                    peers += n
+            for data_type, mine, tag, n in self._conn.execute(
+                    "SELECT r.data_type, r.owner = ?, COALESCE(t.tag, ''), COUNT(*) "
+                    "FROM records r LEFT JOIN record_tags t ON t.record = r.change "
+                    f"WHERE r.kind = '{ANNOUNCEMENT}' GROUP BY 1, 2, 3", (own,)):
+                if mine:
+                    own_tags[tag] = own_tags.get(tag, 0) + n
+                else:
+                    by_tag[(data_type, tag)] = n
+            records = self._conn.execute("SELECT COUNT(*) FROM records").fetchone()[0]
+        own_tags.pop("", None)
+        return Tally(records, peers, by_type, by_tag, own_tags, own_types)
+
+    def disk_bytes(self) -> int:
+        with self._lock:
+            pages = self._conn.execute("PRAGMA page_count").fetchone()[0]
+            free = self._conn.execute("PRAGMA freelist_count").fetchone()[0]
+            size = self._conn.execute("PRAGMA page_size").fetchone()[0]
+        return int((pages - free) * size)
+
+    def reclaim(self, share: float = 0.25, *, force: bool = False) -> int:
+        with self._lock:
+            pages = self._conn.execute("PRAGMA page_count").fetchone()[0]
+            free = self._conn.execute("PRAGMA freelist_count").fetchone()[0]
+            if not force and (not free or free <= share * pages):
+                return 0
+            size = self._conn.execute("PRAGMA page_size").fetchone()[0]
+            self._conn.execute("VACUUM")
+            self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            after = self._conn.execute("PRAGMA page_count").fetchone()[0]
+        return int((pages - after) * size)
+
+    def meta(self, key: str) -> str | None:
+        rows = self._query("SELECT value FROM store_meta WHERE key = ?", (f"node.{key}",))
+        return str(rows[0][0]) if rows else None
+
+    def set_meta(self, key: str, value: str | None) -> None:
+        with self._tx() as conn:
+            if value is None:
+                conn.execute("DELETE FROM store_meta WHERE key = ?", (f"node.{key}",))
+            else:
+                conn.execute("INSERT INTO store_meta (key, value) VALUES (?, ?) ON CONFLICT "
+                             "(key) DO UPDATE SET value = excluded.value",
+                             (f"node.{key}", value))
 
     def owners(self, filters: Sequence[ReplicationFilter] = ()) -> list[tuple[str, int, int]]:
         where, args = _kept_by(filters)

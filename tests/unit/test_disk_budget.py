@@ -1,0 +1,358 @@
+"""The disk budget (``[replication] max_disk_mb``): a node over it narrows what it keeps.
+
+The decision is a pure function (`lwnode.node.diskbudget.decide`), checked rule by rule
+first. Then real `NodeService`s on real SQLite store files and persisted indexes, over
+the in-process network as the other replication tests: a node with a tiny budget
+narrows to its interests, deletes peers' learnwares outside them, states the narrowed
+filter in its digests, still finds what it dropped by routed search, keeps the choice
+across a restart; a node with nothing to narrow to stops taking new peers' learnwares
+and says so.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import numpy as np
+import pytest
+from lwtesting import announcement_row, content_of, publish_bytes, tiny_semantic, tiny_spec, until
+from test_federation_memory import Node, ident
+
+from engine.search import Requirement
+from engine.specification import RKMETableSpec, SemanticSpec
+from lwnode.config import load_config, render_toml
+from lwnode.errors import ConfigError
+from lwnode.federation.layer import Federation
+from lwnode.federation.p2p import InProcessHub, InProcessNetwork
+from lwnode.federation.p2p.memory import memory_addr
+from lwnode.node.diskbudget import LOW_WATER, Tally, decide, interests, within
+from lwnode.node.searchtypes import SearchQuery
+from lwnode.node.service import NodeService
+from lwnode.node.store.sqlite import FileStore
+from protocol.replication import KEEP_ALL, ReplicationFilter
+
+pytestmark = pytest.mark.timeout(120)
+
+F = ReplicationFilter
+MB = 1_000_000
+WIDE = 16
+"""Columns of the third-party learnwares: big enough specs that a few hundred fill 1 MB."""
+
+
+# -- the decision ----------------------------------------------------------------------------
+def tally(**kw) -> Tally:
+    base = dict(records=1000, peers=990,
+                peers_by_type={"table": 900, "text": 90},
+                peers_by_tag={("table", "finance"): 100, ("table", "health"): 700,
+                              ("table", ""): 100, ("text", "finance"): 90},
+                own_tags={"finance": 3}, own_types={"table": 10})
+    base.update(kw)
+    return Tally(**base)
+
+
+def test_under_the_budget_or_without_one_nothing_changes():
+    for used, budget in ((10, 100), (100, 100), (10**12, 0)):
+        d = decide(used, budget, current=KEEP_ALL, configured=KEEP_ALL, taking_new=True)
+        assert (d.action, d.keeps) == ("keep", KEEP_ALL)
+
+
+def test_over_the_budget_a_node_narrows_to_its_own_tags_and_searched_ones_first():
+    # 1,000 records in 100 MB: 0.1 MB each; own + withdrawals = 10 records
+    d = decide(100 * MB, 80 * MB, current=KEEP_ALL, configured=KEEP_ALL, taking_new=True,
+               tally=tally(), searched={"traffic": 5})
+    assert d.action == "narrow"
+    assert d.keeps == F(scenarios=("finance", "traffic"))
+    assert "over the budget" in d.why
+
+
+def test_a_rung_must_fit_in_the_low_water_mark_else_the_next_is_tried():
+    # own + searched: 10 + 190 + 700 records = 90 MB, over 0.9 x 80; own tags alone fit
+    d = decide(100 * MB, 80 * MB, current=KEEP_ALL, configured=KEEP_ALL, taking_new=True,
+               tally=tally(), searched={"health": 9})
+    assert (d.action, d.keeps) == ("narrow", F(scenarios=("finance",)))
+    # the same with a budget the own tags (20 MB) do not fit in at 90 %: stop
+    d = decide(100 * MB, 21 * MB, current=KEEP_ALL, configured=KEEP_ALL, taking_new=True,
+               tally=tally(), searched={"health": 9})
+    assert d.action == "stop" and d.keeps == KEEP_ALL
+    assert "do not fit" in d.why
+    assert tally().estimate(100 * MB, F(scenarios=("finance",))) == 20 * MB
+    assert 20 * MB <= LOW_WATER * 23 * MB  # (so 23 MB would narrow)
+
+
+def test_an_organization_publishing_in_many_domains_keeps_those_it_serves_most():
+    t = tally(own_tags={"health": 1, "finance": 5, "traffic": 2})
+    assert interests(KEEP_ALL, t, {"nature": 4}) == [
+        F(scenarios=("finance", "health", "nature", "traffic")),
+        F(scenarios=("finance", "health", "traffic")), F(scenarios=("finance", "traffic")),
+        F(scenarios=("finance",))]
+    # finance + health + traffic: 10 + 890 records = 90 MB > 0.9 x 80 MB; finance + traffic
+    # (no traffic learnwares stored) 20 MB fits
+    d = decide(100 * MB, 80 * MB, current=KEEP_ALL, configured=KEEP_ALL, taking_new=True,
+               tally=t)
+    assert (d.action, d.keeps) == ("narrow", F(scenarios=("finance", "traffic")))
+
+
+def test_without_tags_the_own_data_types_are_the_interest_and_without_any_it_stops():
+    bare = tally(own_tags={}, own_types={"text": 2})
+    assert interests(KEEP_ALL, bare, {}) == [F(data_types=("text",))]
+    d = decide(100 * MB, 99 * MB, current=KEEP_ALL, configured=KEEP_ALL, taking_new=True,
+               tally=bare)
+    assert (d.action, d.keeps) == ("narrow", F(data_types=("text",)))
+    consumer = tally(own_tags={}, own_types={})
+    d = decide(100 * MB, 99 * MB, current=KEEP_ALL, configured=KEEP_ALL, taking_new=True,
+               tally=consumer)
+    assert d.action == "stop" and "nothing to narrow to" in d.why
+    # a consumer whose users searched narrows to what they search
+    d = decide(100 * MB, 99 * MB, current=KEEP_ALL, configured=KEEP_ALL, taking_new=True,
+               tally=consumer, searched={"traffic": 2, "finance": 1})
+    assert (d.action, d.keeps) == ("narrow", F(scenarios=("finance", "traffic")))
+
+
+def test_the_configured_filter_bounds_every_rung_and_named_scenarios_are_final():
+    types = F(data_types=("table",))
+    assert interests(types, tally(), {"traffic": 1}) == [
+        F(("table",), ("finance", "traffic")), F(("table",), ("finance",))]
+    assert interests(F(scenarios=("health",)), tally(), {"traffic": 1}) == []
+    d = decide(100 * MB, 50 * MB, current=F(scenarios=("health",)),
+               configured=F(scenarios=("health",)), taking_new=True, tally=tally())
+    assert d.action == "stop"
+
+
+def test_an_automatic_filter_only_narrows():
+    current = F(scenarios=("finance", "traffic"))
+    assert within(F(scenarios=("finance", "health")), current) == F(scenarios=("finance",))
+    assert within(F(scenarios=("health",)), current) is None
+    assert within(F(data_types=("table",)), current) == F(("table",), ("finance", "traffic"))
+    # the same rung again is no narrowing: over the budget under it, the node stops
+    d = decide(100 * MB, 99 * MB, current=F(scenarios=("finance",)), configured=KEEP_ALL,
+               taking_new=True, tally=tally())
+    assert d.action == "stop"
+
+
+def test_a_stopped_node_takes_new_learnwares_again_only_well_under_the_budget():
+    def after(used: int) -> str:
+        return decide(used, 100 * MB, current=KEEP_ALL, configured=KEEP_ALL,
+                      taking_new=False).action
+
+    assert after(120 * MB) == "keep"
+    assert after(95 * MB) == "keep"  # under the budget, above the low-water mark: no flap
+    assert after(int(LOW_WATER * 100 * MB)) == "resume"
+    assert decide(10**12, 0, current=KEEP_ALL, configured=KEEP_ALL,
+                  taking_new=False).action == "resume"
+
+
+def test_the_estimate_is_an_upper_bound_of_what_a_filter_keeps():
+    t = tally()
+    assert t.peers_kept(KEEP_ALL) == 990 and t.peers_kept(F(data_types=("text",))) == 90
+    assert t.peers_kept(F(scenarios=("finance",))) == 190
+    assert t.estimate(100 * MB, KEEP_ALL) == 100 * MB
+
+
+# -- the setting -------------------------------------------------------------------------------
+def test_the_setting_defaults_to_1000_mb_and_is_checked():
+    assert load_config(None, env={}).replication.max_disk_mb == 1000
+    assert load_config(None, env={}).replication.max_disk_bytes == 1000 * MB
+    config = load_config(None, env={"LWDOCK_REPLICATION_MAX_DISK_MB": "0"})
+    assert config.replication.max_disk_bytes == 0
+    assert "max_disk_mb = 1000" in render_toml()
+    with pytest.raises(ConfigError, match=r"LWDOCK_REPLICATION_MAX_DISK_MB.*-5 is outside 0"):
+        load_config(None, env={"LWDOCK_REPLICATION_MAX_DISK_MB": "-5"})
+    with pytest.raises(ConfigError, match="expected an integer, got '1GB'"):
+        load_config(None, env={"LWDOCK_REPLICATION_MAX_DISK_MB": "1GB"})
+    with pytest.raises(ConfigError, match="expected an integer"):
+        load_config(None, env={}, overrides={"replication": {"max_disk_mb": 1.5}})
+
+
+# -- real nodes on store files -----------------------------------------------------------------
+@asynccontextmanager
+async def file_node(hub: InProcessHub, name: str, root: Path, *, max_disk_mb: int = 1,
+                    replication: dict | None = None, bootstrap: tuple[Node, ...] = ()):
+    identity = ident(name)
+    config = load_config(None, env={}, overrides={
+        "node": {"organization": f"Org {name}"}, "checks": {"isolation": "thread"},
+        "replication": {"max_disk_mb": max_disk_mb, **(replication or {})}})
+    network = InProcessNetwork(hub, identity.node_id,
+                               bootstrap=tuple(memory_addr(b.id) for b in bootstrap))
+    store = FileStore(root / name / "store")
+    service = NodeService(config, identity, store, Federation(network),
+                          scratch=root / name / "scratch")
+    await service.start()
+    try:
+        yield Node(name, service, network)
+    finally:
+        await service.stop()
+        store.close()
+
+
+def wide_rows(n_finance: int, n_health: int) -> list:
+    """Announcements of an owner no node here is (only sync spreads them): finance ones
+    around 0, health ones around 6; ~6.6 kB each in a store."""
+    owner = ident("X")
+    tags = [("finance",)] * n_finance + [("health",)] * n_health
+    return [announcement_row(owner, f"sha256:{i:064x}", i + 1, organization="X",
+                             semantic=tiny_semantic(f"x{i}", WIDE, scenarios=t),
+                             spec=tiny_spec(i, d=WIDE, k=50, loc=0.0 if t[0] == "finance"
+                                            else 6.0))
+            for i, t in enumerate(tags)]
+
+
+def wide_requirement(loc: float, tags: tuple[str, ...] = ()) -> Requirement:
+    x = np.random.default_rng(1).normal(loc=loc, size=(80, WIDE))
+    semantic = SemanticSpec(scenarios=tags) if tags else None
+    return Requirement(semantic, RKMETableSpec(n_points=10, random_state=0).fit(x))
+
+
+async def publish_own(n: Node, i: int, tags: tuple[str, ...]) -> str:
+    lid, _ = publish_bytes(n.service.store, n.service.identity, content_of(1000 + i),
+                           spec=tiny_spec(i, d=WIDE, k=20),
+                           semantic=tiny_semantic(f"own {i}", WIDE, scenarios=tags),
+                           organization=n.service.organization)
+    await n.service.offer(n.service.store.get_record(n.id, lid))
+    return lid
+
+
+async def source(hub: InProcessHub, root: Path, rows: list):
+    """A node that keeps everything (no budget) and holds `rows`."""
+    ctx = file_node(hub, "A", root, max_disk_mb=0)
+    a = await ctx.__aenter__()
+    a.service.store.put_records(rows)
+    for row in rows:
+        a.service.catalog.apply(row)
+    return ctx, a
+
+
+async def test_a_node_over_its_budget_narrows_to_its_own_tags_and_finds_the_rest_by_routing(
+        tmp_path):
+    hub = InProcessHub()
+    rows = wide_rows(30, 270)  # ~2 MB, of which finance ~0.2 MB
+    health = {r.learnware_id for r in rows[30:]}
+    finance = {r.learnware_id for r in rows[:30]}
+    ctx, a = await source(hub, tmp_path, rows)
+    try:
+        async with file_node(hub, "B", tmp_path) as b:
+            own = await publish_own(b, 1, ("finance",))
+            assert b.service.keeps == KEEP_ALL
+            await b.network.connect(memory_addr(a.id), keep=True)
+            await until(lambda: b.service.keeps == F(scenarios=("finance",)),
+                        "B narrowed to its own learnware's tag", timeout=30)
+            # the peers' learnwares outside it are gone from the store, then the catalog
+            store = b.service.store
+            x = ident("X").node_id
+            await until(lambda: not any(store.get_record(x, i) for i in health),
+                        "the health ones deleted from the store")
+            await until(lambda: not health & b.service.catalog.ids(),
+                        "the catalog moved to an index without them", timeout=30)
+            await until(lambda: finance <= b.service.catalog.ids(), "the finance part kept")
+            assert own in b.service.catalog.ids()
+            assert b.service.taking_new
+            used = await b.service.disk_used()
+            assert used <= MB, used
+            # its digests state the narrowed filter: a peer learns it
+            await b.federation.sync_now(a.id)
+            assert a.federation.antientropy.keeps_of[b.id] == F(scenarios=("finance",))
+            assert (await b.federation.sync_now(a.id)).records == 0  # converged on its part
+            health_json = (await b.service.health())["replication"]
+            assert health_json["keeps"] == "learnwares tagged finance"
+            assert health_json["configured"] == KEEP_ALL.to_dict()
+            assert health_json["taking_new"] and "over the budget" in health_json["note"]
+            # new peers' learnwares outside it are left out (a choice, not a refusal)
+            later = await publish_own(a, 3, ("health",))
+            await until(lambda: b.counters()["records_not_kept"] >= 1, "the new one left out")
+            assert store.get_record(a.id, later) is None
+            assert b.counters()["records_rejected"] == 0
+            # routed search still reaches a learnware it dropped
+            answer = await b.service.search(SearchQuery(wide_requirement(6.0), 5, 1))
+            assert answer.hits and answer.hits[0].learnware_id in health
+            assert a.id in answer.answered
+    finally:
+        await ctx.__aexit__(None, None, None)
+
+
+async def test_the_narrowed_filter_survives_a_restart_until_the_settings_change(tmp_path):
+    hub = InProcessHub()
+    rows = wide_rows(30, 270)
+    finance = {r.learnware_id for r in rows[:30]}
+    ctx, a = await source(hub, tmp_path, rows)
+    try:
+        async with file_node(hub, "B", tmp_path) as b:
+            # B has no learnwares of its own; its users searched finance
+            await b.service.search(SearchQuery(wide_requirement(0.0, ("finance",)), 5, 1))
+            await b.network.connect(memory_addr(a.id), keep=True)
+            await until(lambda: b.service.keeps == F(scenarios=("finance",)),
+                        "B narrowed to what its users search", timeout=30)
+            await until(lambda: b.service.catalog.ids() == finance, "the rest deleted",
+                        timeout=30)
+        # the pages the narrowing freed went back to the file system (a vacuum)
+        database = tmp_path / "B" / "store" / "lwnode.sqlite3"
+        assert database.stat().st_size < MB / 2  # (closed: the log is in the file)
+        async with file_node(hub, "B", tmp_path) as b:  # the same store, the same settings
+            assert b.service.keeps == F(scenarios=("finance",))
+            assert b.service.catalog.ids() == finance
+        async with file_node(hub, "B", tmp_path, max_disk_mb=0) as b:  # no limit now
+            assert b.service.keeps == KEEP_ALL
+            assert b.service.store.meta("replication.auto") is None
+            assert b.service._searched["finance"] == 1  # remembered across restarts
+    finally:
+        await ctx.__aexit__(None, None, None)
+
+
+async def test_a_node_with_nothing_to_narrow_to_stops_taking_new_learnwares(tmp_path):
+    hub = InProcessHub()
+    rows = wide_rows(30, 270)
+    finance = {r.learnware_id for r in rows[:30]}
+    ctx, a = await source(hub, tmp_path, rows)
+    try:
+        async with file_node(hub, "C", tmp_path) as c:  # no own learnwares, no searches
+            await c.network.connect(memory_addr(a.id), keep=True)
+            await until(lambda: not c.service.taking_new, "C full", timeout=30)
+            held = len(c.service.catalog)
+            assert held > 0 and c.service.keeps == KEEP_ALL  # keeps what it has
+            assert c.service.store.counts().announcements == held
+            status = (await c.service.health())["replication"]
+            assert status["taking_new"] is False and "nothing to narrow to" in status["note"]
+            # a new learnware by gossip is left out, counted, and costs the sender nothing
+            new = await publish_own(a, 7, ("finance",))
+            await until(lambda: c.counters()["records_over_disk_budget"] >= 1,
+                        "the new one left out")
+            assert new not in c.service.catalog.ids()
+            assert c.counters()["records_rejected"] == 0
+            # no pulls while full: every page would be left out
+            before = c.counters()["sync_rounds_skipped_over_disk_budget"]
+            assert (await c.federation.sync_now(a.id)).records == 0
+            assert c.counters()["sync_rounds_skipped_over_disk_budget"] == before + 1
+            # its own learnwares are always kept
+            own = await publish_own(c, 2, ("retail",))
+            assert own in c.service.catalog.ids()
+            # its users' searches give it interests: it narrows to them and takes again
+            await c.service.search(SearchQuery(wide_requirement(0.0, ("finance",)), 5, 1))
+            await until(lambda: c.service.taking_new, "C taking again", timeout=30)
+            assert c.service.keeps == F(scenarios=("finance", "retail"))
+            health = {r.learnware_id for r in rows[30:]}
+            await until(lambda: not c.service.catalog.ids() & health, "the rest deleted",
+                        timeout=30)
+            assert finance | {own} <= c.service.catalog.ids()
+    finally:
+        await ctx.__aexit__(None, None, None)
+
+
+def test_a_store_counts_what_it_holds_and_remembers_small_values(tmp_path):
+    store = FileStore(tmp_path / "s")
+    try:
+        empty = store.disk_bytes()
+        rows = wide_rows(3, 5)
+        store.put_records(rows)
+        assert store.disk_bytes() > empty
+        t = store.tally(own=ident("B").node_id)
+        assert (t.records, t.peers) == (8, 8)
+        assert t.peers_by_tag == {("table", "finance"): 3, ("table", "health"): 5}
+        assert t.peers_by_type == {"table": 8} and not t.own_tags
+        store.set_meta("k", "v")
+        assert store.meta("k") == "v"
+        store.set_meta("k", None)
+        assert store.meta("k") is None
+        ids = hashlib.sha256(b"x").hexdigest()
+        assert store.meta(ids) is None
+    finally:
+        store.close()
