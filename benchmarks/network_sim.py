@@ -75,6 +75,7 @@ import numpy as np
 from lwtesting import content_of, publish_bytes
 
 from benchmarks.common import machine, peak_rss_mb, print_table
+from benchmarks.virtual_time import run_virtual
 from engine import text_encoder
 from engine.search import Catalog, Requirement
 from engine.specification import SemanticSpec, spec_from_dict
@@ -101,6 +102,7 @@ DOMAINS = ("business", "financial", "health", "politics", "computer", "internet"
 OWN_MODE_DOMAINS = 8
 """Domains of a market whose nodes keep their own (``--keep own``) unless given."""
 KEEPS = ("all", "own")
+CLOCKS = ("wall", "virtual")
 POLL = 0.005
 """Seconds between looks at the catalogs while a probe spreads."""
 
@@ -145,6 +147,16 @@ class SimConfig:
     keep: str = "all"
     """What a node replicates: "all" (today), or "own": ``[replication] scenarios`` =
     the domains of its own learnwares and its organization's domain."""
+    clock: str = "wall"
+    """"wall": the run's times are the wall clock, every node's CPU work included (one
+    process: an upper bound); "virtual": the loop runs on virtual time
+    (benchmarks/virtual_time.py), which moves only by the simulated delays (links,
+    timers, intervals, deadlines), CPU work taking none."""
+    process_ms: float = 0.0
+    """Modelled time a node takes to take in one message it receives (the hub's
+    per-node queue, `InProcessHub`), for ``--clock virtual``, where CPU takes none."""
+    process_us_per_kb: float = 0.0
+    """The same, per kB of the message (a sync page of many records costs more)."""
 
     def __post_init__(self) -> None:
         if self.keep not in KEEPS:
@@ -153,6 +165,8 @@ class SimConfig:
             object.__setattr__(self, "domains", OWN_MODE_DOMAINS)
         if not 0 <= self.domains <= len(DOMAINS):
             raise ValueError(f"domains: 0 to {len(DOMAINS)}, got {self.domains}")
+        if self.clock not in CLOCKS:
+            raise ValueError(f"clock: expected one of {CLOCKS}, got {self.clock!r}")
 
 
 # -- designs: the one switch ---------------------------------------------------------------
@@ -412,15 +426,15 @@ async def start_node(hub: InProcessHub, config: SimConfig, owner: int, store: Me
 
 async def wait(predicate: Callable[[], bool], what: str, timeout: float,
                progress: Callable[[], None] | None = None) -> float:
-    """Seconds until `predicate` holds (polled every `POLL`); raises after `timeout`.
-    `progress` is called every 30 s meanwhile."""
+    """Seconds (the loop's clock) until `predicate` holds (polled every `POLL`); raises
+    after `timeout`. `progress` is called every 30 s of real time meanwhile."""
     loop = asyncio.get_running_loop()
-    began = told = loop.time()
+    began, told = loop.time(), time.perf_counter()
     while not predicate():
         if loop.time() - began > timeout:
             raise TimeoutError(f"timed out after {timeout:g} s waiting for {what}")
-        if progress is not None and loop.time() - told > 30:
-            told = loop.time()
+        if progress is not None and time.perf_counter() - told > 30:
+            told = time.perf_counter()
             progress()
         await asyncio.sleep(POLL)
     return loop.time() - began
@@ -479,6 +493,11 @@ class SimResult:
     returns_late: int
     """Returning nodes whose catalog was not complete within `SimConfig.timeout`."""
     phases: dict[str, float] = field(default_factory=dict)
+    """Wall-clock seconds of each phase of the run."""
+    phases_loop: dict[str, float] = field(default_factory=dict)
+    """The loop's seconds of each phase (``--clock virtual``: simulated time)."""
+    cpu: dict[str, float] = field(default_factory=dict)
+    """CPU seconds of the process (every thread) in each phase."""
     converged: bool = False
     """Every online node held exactly what it should before the searches: every
     learnware (``--keep all``), or those of the domains it keeps and its own."""
@@ -514,6 +533,29 @@ def links_of(config: SimConfig, keeps: Sequence[frozenset[str] | None] = ()
     return links
 
 
+class Stopwatch:
+    """Wall-clock, loop-clock and CPU seconds of the run's phases (`SimResult.phases`,
+    ``phases_loop``, ``cpu``): on ``--clock virtual`` the loop's are simulated time."""
+
+    def __init__(self) -> None:
+        self.wall: dict[str, float] = {}
+        self.loop: dict[str, float] = {}
+        self.cpu: dict[str, float] = {}
+        self.restart()
+
+    def restart(self) -> None:
+        self._at = (time.perf_counter(), asyncio.get_running_loop().time(),
+                    time.process_time())
+
+    def lap(self, name: str) -> float:
+        """Record phase `name` (since the last `restart`); its loop-clock seconds."""
+        wall, at, cpu = self._at
+        self.wall[name] = time.perf_counter() - wall
+        self.loop[name] = asyncio.get_running_loop().time() - at
+        self.cpu[name] = time.process_time() - cpu
+        return self.loop[name]
+
+
 def channel_total(traffic: HubTraffic, protocol_id: str) -> tuple[int, int]:
     keys = (f"request {protocol_id}", f"response {protocol_id}")
     return (sum(traffic.messages[k] for k in keys), sum(traffic.bytes[k] for k in keys))
@@ -523,8 +565,7 @@ async def run_sim(config: SimConfig, log: Callable[[str], None] = lambda _: None
                   ) -> SimResult:
     design = DESIGNS[config.design]()
     market = Market(config)
-    phases: dict[str, float] = {}
-    began = time.perf_counter()
+    watch = Stopwatch()
     learnwares = [market.learnware(i) for i in range(config.learnwares)]
     owners = Counter(lw.owner for lw in learnwares)
     most = max(owners.values()) + config.probes
@@ -541,11 +582,12 @@ async def run_sim(config: SimConfig, log: Callable[[str], None] = lambda _: None
         stores[owner].put_records(rows)
     central = Catalog()
     central.add_many((lw.id, lw.semantic, lw.spec) for lw in learnwares)
-    phases["market: sign, store, central catalog"] = time.perf_counter() - began
+    watch.lap("market: sign, store, central catalog")
     log(f"market of {len(learnwares)} learnwares ready")
 
     rng = np.random.default_rng([config.seed, 7])
-    hub = InProcessHub(drop=config.loss, seed=config.seed)
+    hub = InProcessHub(drop=config.loss, seed=config.seed, process=config.process_ms / 1e3,
+                       process_per_byte=config.process_us_per_kb / 1e9)
     low, high = (ms / 2000.0 for ms in config.latency_ms)
     for identity in identities:
         hub.set_delay(identity.node_id, float(rng.uniform(low, high)))
@@ -553,12 +595,14 @@ async def run_sim(config: SimConfig, log: Callable[[str], None] = lambda _: None
     async with AsyncExitStack() as stack:
         stack.callback(lambda: [s.close() for s in stores])  # after the nodes stop
         nodes: list[SimNode] = []
-        began = time.perf_counter()
+        watch.restart()
         for n in range(config.nodes):
             node = await start_node(hub, config, n, stores[n],
                                     [identities[j].node_id for j in links[n]], most, keeps[n])
             stack.push_async_callback(stop_node, node)
             nodes.append(node)
+            if (n + 1) % 100 == 0:
+                log(f"{n + 1} nodes started")
         # what each node converges on: everything, or its part (`SimNode.should_hold`)
         target = [sum(n.should_hold(lw) for lw in learnwares) for n in nodes]
         replicate_s = await wait(
@@ -566,8 +610,10 @@ async def run_sim(config: SimConfig, log: Callable[[str], None] = lambda _: None
             # bulk intake is CPU-bound: 20 records a second at the least (a loaded machine)
             "the initial replication", config.timeout + sum(target) / 20,
             lambda: log(f"replicating: {sum(len(n.service.catalog) for n in nodes):,} of "
-                        f"{sum(target):,} held"))
-        phases["start-up and initial replication"] = time.perf_counter() - began
+                        f"{sum(target):,} held, loop clock "
+                        f"{asyncio.get_running_loop().time():.1f} s, peak RSS "
+                        f"{peak_rss_mb():,.0f} MiB"))
+        watch.lap("start-up and initial replication")
         log(f"{config.nodes} nodes replicated {sum(target):,} of {len(learnwares) * len(nodes):,}"
             f" (learnwares x nodes) in {replicate_s:.1f} s")
 
@@ -580,7 +626,7 @@ async def run_sim(config: SimConfig, log: Callable[[str], None] = lambda _: None
         online = [n for n in nodes if n.online]
         online_probing = len(online)
 
-        began = time.perf_counter()
+        watch.restart()
         sync_before = hub.traffic.copy()
         probes = []
         for p in range(config.probes):
@@ -592,16 +638,15 @@ async def run_sim(config: SimConfig, log: Callable[[str], None] = lambda _: None
             for each in nodes:
                 target[each.index] += each.should_hold(lw)
         sync_traffic = hub.traffic.since(sync_before)
-        sync_seconds = time.perf_counter() - began
-        phases["probes"] = sync_seconds
+        sync_seconds = watch.lap("probes")
         log(f"{len(probes)} probes done in {sync_seconds:.1f} s")
 
-        began = time.perf_counter()
+        watch.restart()
         returning = offline[:round(config.returning * len(offline))]
         returns: list[float] = []
         late = 0
         for i in returning:
-            restarted_at = time.perf_counter()
+            restarted_at = asyncio.get_running_loop().time()
             node = await start_node(hub, config, i, nodes[i].store,
                                     [identities[j].node_id for j in links[i]], most, keeps[i])
             stack.push_async_callback(stop_node, node)
@@ -612,9 +657,9 @@ async def run_sim(config: SimConfig, log: Callable[[str], None] = lambda _: None
             except TimeoutError:  # a finding, not a failure of the run: counted
                 late += 1
             else:
-                returns.append(time.perf_counter() - restarted_at)
+                returns.append(asyncio.get_running_loop().time() - restarted_at)
         online = [n for n in nodes if n.online]
-        phases["returning nodes"] = time.perf_counter() - began
+        watch.lap("returning nodes")
 
         # storage before the searches: a search's answers are taken in, whatever they hold
         stored = []
@@ -624,19 +669,28 @@ async def run_sim(config: SimConfig, log: Callable[[str], None] = lambda _: None
         converged = all(n.service.catalog.ids() == {lw.id for lw in learnwares
                                                     if n.should_hold(lw)}
                         for n in online)  # late ones included
-        began = time.perf_counter()
+        watch.restart()
         searches = []
         for j in range(config.searches):
             searches += await search(hub, central, online, market, config, rng, j)
-        phases["searches"] = time.perf_counter() - began
+        watch.lap("searches")
     domains = Counter(lw.domain for lw in learnwares)
     return SimResult(config, dict(Counter(lw.space for lw in learnwares)),
                      [owners[n] for n in range(config.nodes)], len(online), replicate_s,
                      stored, probes, returns, searches, sync_traffic, sync_seconds,
-                     online_probing, late, phases, converged,
+                     online_probing, late, watch.wall, watch.loop, watch.cpu, converged,
                      domains={d: (domains[d], sum(n.keeps_domain(d) for n in online))
                               for d in market.domains},
                      total=len(learnwares))
+
+
+def simulate(config: SimConfig, log: Callable[[str], None] = lambda _: None) -> SimResult:
+    """`run_sim` on the loop its ``clock`` asks for: asyncio's, or a `VirtualTimeLoop`
+    that runs the nodes' executor jobs inline (they take no simulated time either way;
+    inline spares a thread hand-off per job)."""
+    if config.clock == "virtual":
+        return run_virtual(run_sim(config, log), inline_jobs=True)
+    return asyncio.run(run_sim(config, log))
 
 
 async def stop_node(node: SimNode) -> None:
@@ -700,9 +754,10 @@ async def search(hub: InProcessHub, central: Catalog, online: list[SimNode], mar
     out = []
     for node in askers:
         before = hub.traffic.copy()
-        began = time.perf_counter()
+        loop = asyncio.get_running_loop()
+        began = loop.time()
         answer = await node.service.search(SearchQuery(requirement, 5, config.mixture))
-        seconds = time.perf_counter() - began
+        seconds = loop.time() - began
         await asyncio.sleep(2 * config.latency_ms[1] / 1000.0)  # late answers count too
         messages, size = channel_total(hub.traffic.since(before), SEARCH_PROTOCOL)
         got = [h.learnware_id for h in answer.hits[:5]]
@@ -772,7 +827,12 @@ def print_result(r: SimResult, wall: float) -> None:
                     ["offline during probes / of them back", f"{c.offline:.0%} / "
                      f"{c.returning:.0%}"],
                     ["anti-entropy interval", f"{c.sync_interval:g} s"],
-                    *[[f"phase: {k}", f"{v:.1f} s"] for k, v in r.phases.items()],
+                    ["clock", "virtual: simulated delays only, CPU takes no time (modelled "
+                     f"intake {c.process_ms:g} ms + {c.process_us_per_kb:g} us/kB a message)"
+                     if c.clock == "virtual" else "wall: every node's CPU work included"],
+                    *[[f"phase: {k}", f"{v:.1f} s wall, {r.cpu.get(k, 0.0):.1f} s CPU" +
+                       (f", {r.phases_loop[k]:.1f} s simulated" if c.clock == "virtual"
+                        and k in r.phases_loop else "")] for k, v in r.phases.items()],
                     ["wall time, peak RSS", f"{wall:.0f} s, {peak_rss_mb():,.0f} MiB"]])
     if r.domains:
         print_table("Domains (scenario tags) at the end",
@@ -842,7 +902,8 @@ def print_result(r: SimResult, wall: float) -> None:
                      "", "", ""])
     rows.append(["initial replication (all nodes, what each keeps)", 1,
                  f"{r.replicate_s:.1f}", "", ""])
-    print_table("Time to findable (s, wall clock)", ["", "n", "p50", "p95", "max"], rows)
+    print_table(f"Time to findable (s, {'simulated' if c.clock == 'virtual' else 'wall clock'})",
+                ["", "n", "p50", "p95", "max"], rows)
 
     rows = []
     for label, group in kinds_of_asker(r):
@@ -928,6 +989,10 @@ def parse(argv: Sequence[str] | None = None) -> tuple[SimConfig, str | None]:
         flag = "--" + f.name.replace("_", "-")
         if f.name == "design":
             parser.add_argument(flag, choices=sorted(DESIGNS), default=f.default)
+        elif f.name == "clock":
+            parser.add_argument(flag, choices=CLOCKS, default=f.default,
+                                help="wall (CPU work counts as time) or virtual (only the "
+                                     "simulated delays do: benchmarks/virtual_time.py)")
         elif f.name == "keep":
             parser.add_argument(flag, choices=KEEPS, default=f.default,
                                 help="what a node replicates: all (today), or own: the "
@@ -945,7 +1010,7 @@ def parse(argv: Sequence[str] | None = None) -> tuple[SimConfig, str | None]:
 def main() -> None:
     config, plot_path = parse()
     began = time.perf_counter()
-    result = asyncio.run(run_sim(config, log=lambda m: print(m, file=sys.stderr, flush=True)))
+    result = simulate(config, log=lambda m: print(m, file=sys.stderr, flush=True))
     wall = time.perf_counter() - began
     result.by_space = bytes_by_space(Market(config), DESIGNS[config.design]())
     print_result(result, wall)
