@@ -81,6 +81,7 @@ from engine.search import Catalog, Requirement
 from engine.specification import SemanticSpec, spec_from_dict
 from engine.specification.rkme import RKMESpec
 from lwnode.config import load_config
+from lwnode.federation.intake import Checked, check_envelope
 from lwnode.federation.layer import Federation
 from lwnode.federation.p2p.memory import HubTraffic, InProcessHub, InProcessNetwork, memory_addr
 from lwnode.node.catalog import NodeCatalog
@@ -157,6 +158,12 @@ class SimConfig:
     per-node queue, `InProcessHub`), for ``--clock virtual``, where CPU takes none."""
     process_us_per_kb: float = 0.0
     """The same, per kB of the message (a sync page of many records costs more)."""
+    preload: bool = False
+    """Start from the converged network: each node's store already holds what it keeps
+    of its peers' learnwares (the envelopes they offer, verified once, stamped as
+    received), so the nodes start by rebuilding their catalogs from their stores
+    instead of taking everything in over the network (the initial replication, the
+    run's costliest phase in CPU). The probes, returns and searches are unchanged."""
 
     def __post_init__(self) -> None:
         if self.keep not in KEEPS:
@@ -189,7 +196,11 @@ class FullReplication:
 
     def offered(self, identity: Identity, learnware: Learnware, sequence: int) -> bytes:
         """The envelope peers receive and keep for one learnware."""
-        return self.announce(identity, learnware, sequence).envelope
+        return self.offered_of(identity, self.announce(identity, learnware, sequence))
+
+    def offered_of(self, identity: Identity, row: RecordRow) -> bytes:
+        """The envelope peers receive and keep for the owner's announcement `row`."""
+        return row.envelope
 
     def stored(self, node: SimNode) -> tuple[int, int]:
         """(bytes of records in the store, bytes of the catalog's arrays: full specs'
@@ -209,9 +220,8 @@ class CompactAnnouncements(FullReplication):
     announce_mode = "summary"
     topic = SUMMARY_TOPIC
 
-    def offered(self, identity: Identity, learnware: Learnware, sequence: int) -> bytes:
-        return own_summary(identity, announcement_of(self.announce(identity, learnware,
-                                                                   sequence)))
+    def offered_of(self, identity: Identity, row: RecordRow) -> bytes:
+        return own_summary(identity, announcement_of(row))
 
 
 DESIGNS: dict[str, Callable[[], FullReplication]] = {"full": FullReplication,
@@ -457,6 +467,9 @@ class Probe:
     """Online nodes that keep its domain (its publisher included)."""
     held_by_others: int = 0
     """Online nodes not keeping its domain that held it all the same (expected: 0)."""
+    missed: int = 0
+    """Online nodes keeping its domain that did not hold it within `SimConfig.timeout`
+    (then `to_all`, and `to_99` if they were over 1 %, are infinite)."""
 
 
 @dataclass
@@ -507,6 +520,9 @@ class SimResult:
     """Learnwares in the network at the end (probes included)."""
     by_space: dict[str, tuple[float, float]] = field(default_factory=dict)
     """`bytes_by_space` (filled by `main`: not needed by the test)."""
+    isolated: int = 0
+    """Online nodes with no online peer while the probes ran (their links all went to
+    nodes taken offline): nothing reaches them but what they publish."""
 
 
 # -- the run ---------------------------------------------------------------------------------
@@ -580,6 +596,8 @@ async def run_sim(config: SimConfig, log: Callable[[str], None] = lambda _: None
             design.announce(identities[lw.owner], lw, sequence[lw.owner]))
     for owner, rows in by_owner.items():
         stores[owner].put_records(rows)
+    if config.preload:
+        preload(config, design, learnwares, by_owner, identities, keeps, stores)
     central = Catalog()
     central.add_many((lw.id, lw.semantic, lw.spec) for lw in learnwares)
     watch.lap("market: sign, store, central catalog")
@@ -625,6 +643,9 @@ async def run_sim(config: SimConfig, log: Callable[[str], None] = lambda _: None
             await nodes[i].service.stop()
         online = [n for n in nodes if n.online]
         online_probing = len(online)
+        isolated = sum(not hub.neighbours(n.node_id) for n in online)
+        if isolated:
+            log(f"{isolated} online node(s) have no online peer")
 
         watch.restart()
         sync_before = hub.traffic.copy()
@@ -632,6 +653,9 @@ async def run_sim(config: SimConfig, log: Callable[[str], None] = lambda _: None
         for p in range(config.probes):
             i = config.learnwares + p
             probes.append(await probe(hub, market, online, config, rng, i))
+            if (p + 1) % 10 == 0:
+                log(f"{p + 1} probes: last findable from all in {probes[-1].to_all:.2f} s "
+                    f"(loop clock), peak RSS {peak_rss_mb():,.0f} MiB")
             lw = market.learnware(i, owner=probes[-1].owner)  # as its publisher made it
             central.add(probes[-1].learnware_id, lw.semantic, lw.spec)
             learnwares.append(dataclasses.replace(lw, id=probes[-1].learnware_id))
@@ -673,6 +697,8 @@ async def run_sim(config: SimConfig, log: Callable[[str], None] = lambda _: None
         searches = []
         for j in range(config.searches):
             searches += await search(hub, central, online, market, config, rng, j)
+            if (j + 1) % 10 == 0:
+                log(f"{j + 1} searches")
         watch.lap("searches")
     domains = Counter(lw.domain for lw in learnwares)
     return SimResult(config, dict(Counter(lw.space for lw in learnwares)),
@@ -681,7 +707,28 @@ async def run_sim(config: SimConfig, log: Callable[[str], None] = lambda _: None
                      online_probing, late, watch.wall, watch.loop, watch.cpu, converged,
                      domains={d: (domains[d], sum(n.keeps_domain(d) for n in online))
                               for d in market.domains},
-                     total=len(learnwares))
+                     total=len(learnwares), isolated=isolated)
+
+
+def preload(config: SimConfig, design: FullReplication, learnwares: Sequence[Learnware],
+            by_owner: dict[int, list[RecordRow]], identities: Sequence[Identity],
+            keeps: Sequence[frozenset[str] | None], stores: Sequence[MemoryStore]) -> None:
+    """Put in each node's store the peers' learnwares it keeps (`SimConfig.preload`):
+    the envelope a peer is offered for each (`FullReplication.offered_of`), verified
+    once, as the intake would store it."""
+    received = now_ms()
+    peer_rows: list[RecordRow] = []
+    index = Counter[int]()
+    for lw in learnwares:
+        own = by_owner[lw.owner][index[lw.owner]]
+        index[lw.owner] += 1
+        checked = check_envelope(design.offered_of(identities[lw.owner], own), received)
+        assert isinstance(checked, Checked), checked
+        peer_rows.append(checked.row)
+    for n, store in enumerate(stores):
+        kept = keeps[n]
+        store.put_records([row for lw, row in zip(learnwares, peer_rows, strict=True)
+                           if lw.owner != n and (kept is None or lw.domain in kept)])
 
 
 def simulate(config: SimConfig, log: Callable[[str], None] = lambda _: None) -> SimResult:
@@ -719,11 +766,24 @@ async def probe(hub: InProcessHub, market: Market, online: list[SimNode], config
     assert isinstance(service.peers, Federation)
     await service.offer(row)  # indexed here, its specs servable, gossiped
     need = math.ceil(0.99 * len(keepers))
-    to_99 = await wait(lambda: sum(n.holds(lid) for n in keepers) >= need,
-                       "99 % of the online nodes keeping its domain", config.timeout)
-    await wait(lambda: all(n.holds(lid) for n in keepers),
-               "every online node keeping its domain", config.timeout)
-    to_all = loop.time() - t0
+    waiting = {n.index: n for n in keepers}  # one that holds it keeps it: look at the rest
+
+    def holding() -> int:
+        for index in [i for i, n in waiting.items() if n.holds(lid)]:
+            del waiting[index]
+        return len(keepers) - len(waiting)
+
+    try:  # a node cut off from every online peer never gets it: counted, not fatal
+        to_99 = await wait(lambda: holding() >= need,
+                           "99 % of the online nodes keeping its domain", config.timeout)
+    except TimeoutError:
+        to_99 = math.inf
+    try:
+        await wait(lambda: holding() == len(keepers),
+                   "every online node keeping its domain", config.timeout - (loop.time() - t0))
+        to_all = loop.time() - t0
+    except TimeoutError:
+        to_all = math.inf
     # copies still in flight (to nodes that have it already) are part of the cost
     await asyncio.sleep(2 * config.latency_ms[1] / 1000.0)
     gossip = f"gossip {DESIGNS[config.design]().topic}"
@@ -731,7 +791,8 @@ async def probe(hub: InProcessHub, market: Market, online: list[SimNode], config
     others = sum(n.holds(lid) for n in online if n not in keepers)
     return Probe(lid, to_99, to_all, traffic.messages[gossip], traffic.bytes[gossip],
                  len(service.summary_envelope(row) if service.offers_summaries
-                     else row.envelope), origin.index, lw.domain, len(keepers), others)
+                     else row.envelope), origin.index, lw.domain, len(keepers), others,
+                 len(waiting))
 
 
 async def search(hub: InProcessHub, central: Catalog, online: list[SimNode], market: Market,
@@ -827,6 +888,9 @@ def print_result(r: SimResult, wall: float) -> None:
                     ["offline during probes / of them back", f"{c.offline:.0%} / "
                      f"{c.returning:.0%}"],
                     ["anti-entropy interval", f"{c.sync_interval:g} s"],
+                    ["initial state", "preloaded: each node's store holds what it keeps "
+                     "(the nodes start converged)" if c.preload else
+                     "each owner's own learnwares; the rest replicated over the network"],
                     ["clock", "virtual: simulated delays only, CPU takes no time (modelled "
                      f"intake {c.process_ms:g} ms + {c.process_us_per_kb:g} us/kB a message)"
                      if c.clock == "virtual" else "wall: every node's CPU work included"],
@@ -893,6 +957,11 @@ def print_result(r: SimResult, wall: float) -> None:
                      f"{pct(keepers, 95):.0f}", f"{max(keepers):.0f}"])
         rows.append(["other online nodes holding it all the same (count)", len(r.probes),
                      "", "", f"{max(p.held_by_others for p in r.probes)}"])
+    missed = [p.missed for p in r.probes if p.missed]
+    if missed:
+        rows.append([f"probes some online node did not hold within {c.timeout:g} s (nodes "
+                     f"missed: max; {r.isolated} online node(s) had no online peer)",
+                     len(missed), "", "", max(missed)])
     if r.returns:
         rows.append(["returning node: restart to complete catalog", len(r.returns),
                      f"{pct(r.returns, 50):.2f}", f"{pct(r.returns, 95):.2f}",
@@ -997,6 +1066,8 @@ def parse(argv: Sequence[str] | None = None) -> tuple[SimConfig, str | None]:
             parser.add_argument(flag, choices=KEEPS, default=f.default,
                                 help="what a node replicates: all (today), or own: the "
                                      "scenario domains of its own learnwares (--domains)")
+        elif isinstance(f.default, bool):
+            parser.add_argument(flag, action="store_true")
         elif isinstance(f.default, tuple):
             parser.add_argument(flag, type=float, nargs=2, default=f.default)
         else:

@@ -27,8 +27,8 @@ def plot(r: SimResult, path: str | Path) -> None:
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
     for values, label in (([p.to_99 for p in r.probes], "99 % of online nodes"),
                           ([p.to_all for p in r.probes], "every online node")):
-        xs = np.sort(values)
-        left.step(xs, np.arange(1, len(xs) + 1) / len(xs), where="post", label=label)
+        xs = np.sort([v for v in values if np.isfinite(v)])  # inf: not reached in time
+        left.step(xs, np.arange(1, len(xs) + 1) / len(values), where="post", label=label)
     left.set_xlabel("seconds from publication (simulated: link delays and modelled intake)"
                     if r.config.clock == "virtual" else
                     "seconds from publication (wall clock, one process)")
