@@ -522,7 +522,8 @@ class SimResult:
     """`bytes_by_space` (filled by `main`: not needed by the test)."""
     isolated: int = 0
     """Online nodes with no online peer while the probes ran (their links all went to
-    nodes taken offline): nothing reaches them but what they publish."""
+    nodes taken offline): nothing reaches them but what they publish, and the probes'
+    "findable from" figures leave them out."""
 
 
 # -- the run ---------------------------------------------------------------------------------
@@ -759,7 +760,10 @@ async def probe(hub: InProcessHub, market: Market, online: list[SimNode], config
                            organization=service.organization)
     row = service.store.get_record(origin.node_id, lid)
     assert row is not None
-    keepers = [n for n in online if n.keeps_domain(lw.domain) or n is origin]
+    # nodes with no online peer (their links all went to offline nodes) cannot get it:
+    # counted apart (`SimResult.isolated`), not waited for
+    keepers = [n for n in online if (n.keeps_domain(lw.domain) or n is origin)
+               and (n is origin or hub.neighbours(n.node_id))]
     before = hub.traffic.copy()
     loop = asyncio.get_running_loop()
     t0 = loop.time()
@@ -946,6 +950,8 @@ def print_result(r: SimResult, wall: float) -> None:
     to99 = [p.to_99 for p in r.probes]
     to_all = [p.to_all for p in r.probes]
     whom = "online nodes" if c.keep == "all" else "online nodes keeping its domain"
+    if r.isolated:
+        whom += f" with an online peer ({r.isolated} had none)"
     rows = [[f"findable from 99 % of {whom}", len(to99), f"{pct(to99, 50):.2f}",
              f"{pct(to99, 95):.2f}", f"{max(to99):.2f}"],
             [f"findable from every one of the {whom}", len(to_all), f"{pct(to_all, 50):.2f}",
