@@ -3,7 +3,8 @@
     python -m benchmarks.network_sim [--nodes 32] [--learnwares 4000] [--offline 0.1]
                                      [--returning 0.5] [--probes 40] [--searches 40]
                                      [--seed 0] [--design full] [--keep all|own]
-                                     [--domains 8]
+                                     [--domains 8] [--clock wall|virtual] [--preload]
+                                     [--process-ms 0] [--process-us-per-kb 0]
 
 Today's design (``--design full``): every node replicates every signed announcement
 (full statistical spec) by gossip, catches up by anti-entropy, and routes each search
@@ -49,9 +50,13 @@ The run:
    that does not, reported apart. Storage is counted before the searches (a node takes
    in the answers to its users' searches, whatever they hold).
 
-Wall-clock figures include the CPU time of every simulated node, all sharing this
-one process (and the GIL): they are upper bounds of what the network delays alone
-would give. Storage and traffic are exact counts. ``DESIGNS`` is the one place a
+Wall-clock figures (``--clock wall``, the default) include the CPU time of every
+simulated node, all sharing this one process (and the GIL): they are upper bounds of
+what the network delays alone would give. ``--clock virtual`` runs the same on a loop
+whose clock moves only by the simulated delays (benchmarks/virtual_time.py), with a
+modelled intake cost per message (``--process-ms``) standing for CPU; ``--preload``
+starts from the converged network instead of replicating it. Storage and traffic are
+exact counts either way. ``DESIGNS`` is the one place a
 design is chosen; a compact-announcement design is added there (see docs/scale.md).
 """
 
@@ -92,7 +97,13 @@ from lwnode.node.store.base import RecordRow
 from lwnode.node.store.sqlite import MemoryStore
 from protocol.messages import now_ms
 from protocol.signing import Identity, verify
-from protocol.versions import ANNOUNCE_TOPIC, SEARCH_PROTOCOL, SUMMARY_TOPIC, SYNC_PROTOCOL
+from protocol.versions import (
+    ANNOUNCE_TOPIC,
+    SEARCH_PROTOCOL,
+    SPECS_PROTOCOL,
+    SUMMARY_TOPIC,
+    SYNC_PROTOCOL,
+)
 
 TABLE_DIMS = (4, 8, 16, 32)
 TASKS_PER_SPACE = 8
@@ -484,6 +495,10 @@ class Search:
     """The asking node keeps the requirement's domain (always, unless ``--keep own``)."""
     keepers_asked: int = 0
     """Peers asked that keep the requirement's domain."""
+    spec_requests: int = 0
+    """Full-spec fetches (requests + responses, every hop) the search caused: the
+    compact design's shortlist, fetched by the asker and by the peers it asked."""
+    spec_bytes: int = 0
 
 
 @dataclass
@@ -824,13 +839,15 @@ async def search(hub: InProcessHub, central: Catalog, online: list[SimNode], mar
         answer = await node.service.search(SearchQuery(requirement, 5, config.mixture))
         seconds = loop.time() - began
         await asyncio.sleep(2 * config.latency_ms[1] / 1000.0)  # late answers count too
-        messages, size = channel_total(hub.traffic.since(before), SEARCH_PROTOCOL)
+        carried = hub.traffic.since(before)
+        messages, size = channel_total(carried, SEARCH_PROTOCOL)
+        spec_messages, spec_size = channel_total(carried, SPECS_PROTOCOL)
         got = [h.learnware_id for h in answer.hits[:5]]
         recall = len(set(got) & set(want)) / len(want) if want else 1.0
         keepers_asked = sum(1 for p in answer.asked
                             if p in by_id and by_id[p].keeps_domain(domain))
         out.append(Search(recall, seconds, messages, size, len(answer.asked), answer.partial,
-                          node.keeps_domain(domain), keepers_asked))
+                          node.keeps_domain(domain), keepers_asked, spec_messages, spec_size))
     return out
 
 
@@ -938,6 +955,10 @@ def print_result(r: SimResult, wall: float) -> None:
                             f"{statistics.mean(s.requests for s in group):,.1f}",
                             f"{statistics.mean(s.bytes for s in group):,.0f}",
                             f"{statistics.mean(s.asked for s in group):.1f} peers asked"])
+        search_rows.append([f"one search{label}: full-spec fetches, every hop (mean)",
+                            f"{statistics.mean(s.spec_requests for s in group):,.1f}",
+                            f"{statistics.mean(s.spec_bytes for s in group):,.0f}",
+                            "requests + responses"])
     print_table("Traffic counted at the hub", ["what", "messages", "bytes", "note"], [
         ["one publish: gossip copies (mean)", f"{statistics.mean(msgs):,.0f}",
          f"{statistics.mean(gbytes):,.0f}",
