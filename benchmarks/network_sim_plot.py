@@ -27,9 +27,11 @@ def plot(r: SimResult, path: str | Path) -> None:
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
     for values, label in (([p.to_99 for p in r.probes], "99 % of online nodes"),
                           ([p.to_all for p in r.probes], "every online node")):
-        xs = np.sort(values)
-        left.step(xs, np.arange(1, len(xs) + 1) / len(xs), where="post", label=label)
-    left.set_xlabel("seconds from publication (wall clock, one process)")
+        xs = np.sort([v for v in values if np.isfinite(v)])  # inf: not reached in time
+        left.step(xs, np.arange(1, len(xs) + 1) / len(values), where="post", label=label)
+    left.set_xlabel("seconds from publication (simulated: link delays and modelled intake)"
+                    if r.config.clock == "virtual" else
+                    "seconds from publication (wall clock, one process)")
     left.set_ylabel("share of new learnwares findable")
     left.set_title(f"Findable from ... ({r.online} online of {r.config.nodes} nodes)")
     left.text(0.98, 0.05, f"target: 99 % of online nodes within {TARGET_FINDABLE_S:g} s",
@@ -48,7 +50,7 @@ def plot(r: SimResult, path: str | Path) -> None:
     right.set_yscale("log")
     right.set_xlabel("learnwares in the network")
     right.set_ylabel("bytes stored per node (store + catalog)")
-    right.set_title("Per-node storage, full replication")
+    right.set_title(f"Per-node storage, {r.config.design} design, keep {r.config.keep}")
     right.legend(fontsize=7, loc="upper left")
     fig.tight_layout()
     fig.savefig(path, dpi=110, metadata={"Software": None})

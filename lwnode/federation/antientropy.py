@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
@@ -274,7 +273,7 @@ class AntiEntropy:
     def _note_keeps(self, peer: str, holds: ReplicationFilter) -> bool:
         """Remember what `peer` keeps; False if it changed that too soon (see
         `FILTER_CHANGE_SECONDS`)."""
-        now = time.monotonic()
+        now = asyncio.get_running_loop().time()  # virtual in the network simulation
         known = self.keeps_of.pop(peer, None)
         changed_at = self._filter_changed_at.get(peer, -FILTER_CHANGE_SECONDS)
         if known is not None and known != holds:

@@ -210,7 +210,8 @@ def _known_content(store: Store, learnware_id: str) -> tuple[bytes, int] | None:
 
 def admit(store: Store, items: Sequence[Checked], policy: TrustPolicy, *, via: str,
           now: int, quotas: AnnouncementQuotas | None = None, peer: str = "",
-          holds: ReplicationFilter = KEEP_ALL, take_new: bool = True) -> list[Verdict]:
+          holds: ReplicationFilter = KEEP_ALL, take_new: bool = True,
+          clock: float | None = None) -> list[Verdict]:
     """Trust, replay, replication, content, rate and quota checks, then one transaction
     for what passes.
 
@@ -218,6 +219,9 @@ def admit(store: Store, items: Sequence[Checked], policy: TrustPolicy, *, via: s
     the same state. `peer` is the node that sent the records (for its quotas);
     `holds` is what this node replicates; `take_new` False: the node is over its disk
     budget and takes no learnware it does not hold already (``over_disk_budget``).
+    `now` (ms since the epoch) stamps rows and pins; `clock` (seconds, the event loop's
+    time: monotonic on a real node, virtual in the network simulation) times the rate
+    limits, ``now / 1000`` when not given.
     """
     held_of: dict[str, int] = {}
 
@@ -279,7 +283,7 @@ def admit(store: Store, items: Sequence[Checked], policy: TrustPolicy, *, via: s
                 continue
         if quotas is not None:
             refused = _over_limits(quotas, record, kept is None, held(record.owner), via,
-                                   peer, now / 1000.0)
+                                   peer, now / 1000.0 if clock is None else clock)
             if refused is not None:
                 out.append(refused)
                 continue
@@ -352,7 +356,7 @@ class Intake:
         (a node catching up from two peers at once receives everything twice).
         """
         if via == GOSSIP and self.quotas is not None:  # before any work on them
-            now = time.monotonic()
+            now = asyncio.get_running_loop().time()  # virtual in the simulation
             allowed = [self.quotas.peer_may_push(peer, now) for _ in items]
             if not all(allowed):
                 out = await self._rate_limited(items, allowed, via=via, peer=peer)
@@ -405,7 +409,8 @@ class Intake:
                                                        self.policy, via=via, now=now_ms(),
                                                        quotas=self.quotas, peer=peer,
                                                        holds=self.holds,
-                                                       take_new=self.service.taking_new)
+                                                       take_new=self.service.taking_new,
+                                                       clock=asyncio.get_running_loop().time())
                 accepted = [c.record for c, v in zip(passed, verdicts, strict=True)
                             if v.outcome == ACCEPTED]
                 if accepted:

@@ -3,14 +3,15 @@
 8 real nodes (in-memory stores, real signatures, catalogs, gossip, anti-entropy and
 routed search) on one `InProcessHub` with short delays, 200 learnwares, two nodes
 offline during the probes and one of them back before the searches
-(benchmarks/network_sim.py runs the large configurations).
+(benchmarks/network_sim.py runs the large configurations), on the wall clock and on
+virtual time (benchmarks/virtual_time.py).
 """
 
 from __future__ import annotations
 
 import pytest
 
-from benchmarks.network_sim import SimConfig, run_sim
+from benchmarks.network_sim import SimConfig, run_sim, simulate
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -73,3 +74,33 @@ async def test_nodes_that_keep_their_own_domains_converge_on_them_and_find_them_
     assert [s.recall for s in keepers] == [1.0] * config.searches
     others = [s for s in r.searches if not s.keeps]
     assert others and all(s.asked >= 1 and 0.0 <= s.recall <= 1.0 for s in others)
+
+
+@pytest.mark.parametrize("design", ["full", "compact"])
+def test_on_virtual_time_the_network_behaves_the_same_and_only_modelled_delays_count(
+        design: str):
+    """``clock = "virtual"``: the same run on a loop whose clock moves only by the
+    simulated delays, with a modelled intake cost per message. The invariants of the
+    wall-clock run hold; and the simulated times obey the model whatever the machine's
+    load: nothing spreads faster than one link and one intake, and no search outlasts
+    its deadline (2 s here, not the wall-clock test's 20 s: CPU takes no time)."""
+    config = SimConfig(nodes=8, learnwares=200, offline=0.25, returning=0.5, probes=4,
+                       searches=8, latency_ms=(2.0, 10.0), points=20, seed=3, timeout=60.0,
+                       design=design, deadline_ms=2000, clock="virtual", process_ms=0.5,
+                       process_us_per_kb=1.0)
+    r = simulate(config)
+
+    total = config.learnwares + config.probes
+    assert r.online == 7 and len(r.returns) == 1 and r.returns_late == 0
+    assert r.converged and [held for held, _, _ in r.stored] == [total] * r.online
+    assert all(p.gossip_messages >= 5 and p.gossip_bytes >= 5 * p.envelope_bytes
+               for p in r.probes)
+    assert [s.recall for s in r.searches] == [1.0] * config.searches
+    assert all(s.asked >= 1 and s.requests >= s.asked and s.bytes > 0 for s in r.searches)
+    # simulated time: one link (2 ms at the least) and one intake (0.5 ms) at the least
+    # before another node holds a probe; a search ends by its deadline
+    one_hop = (config.latency_ms[0] + config.process_ms) / 1000.0
+    assert all(one_hop <= p.to_99 <= p.to_all for p in r.probes)
+    assert all(0.0 < s.seconds <= config.deadline_ms / 1000.0 + 1e-6 for s in r.searches)
+    # the clock moved by the delays: the probes' phase spans their spreading and waits
+    assert r.phases_loop["probes"] >= sum(p.to_all for p in r.probes)

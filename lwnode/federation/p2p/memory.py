@@ -101,16 +101,27 @@ class InProcessHub:
         reliable stream, as over TCP, and are never dropped).
     seed
         Seed of the loss draws, for reproducible tests.
+    process, process_per_byte
+        A modelled cost of taking in one message at its receiver: ``process`` seconds
+        plus ``process_per_byte`` per payload byte. Each node takes its messages in one
+        at a time (a queue per node, in the order they were sent), so a message waits
+        for those before it. Off (0) by default: on the wall clock the nodes' real CPU
+        work is the cost; on virtual time (benchmarks/virtual_time.py) CPU takes no
+        time and this is what stands for it.
     """
 
-    def __init__(self, *, delay: float = 0.0, drop: float = 0.0, seed: int = 0) -> None:
+    def __init__(self, *, delay: float = 0.0, drop: float = 0.0, seed: int = 0,
+                 process: float = 0.0, process_per_byte: float = 0.0) -> None:
         self.delay = delay
         self.drop = drop
+        self.process = process
+        self.process_per_byte = process_per_byte
         self._rng = random.Random(seed)
         self._nodes: dict[str, InProcessNetwork] = {}
         self._links: dict[frozenset[str], _Link] = {}
         self._node_delay: dict[str, float] = {}
         self._node_drop: dict[str, float] = {}
+        self._busy_until: dict[str, float] = {}
         self.traffic = HubTraffic()
 
     # -- faults -------------------------------------------------------------------------
@@ -133,6 +144,17 @@ class InProcessHub:
     # -- used by the networks -----------------------------------------------------------
     def latency(self, a: str, b: str) -> float:
         return self.delay + self._node_delay.get(a, 0.0) + self._node_delay.get(b, 0.0)
+
+    def taken_in(self, node_id: str, arrives: float, size: int) -> float:
+        """The loop time at which `node_id` has taken in a message of `size` bytes that
+        arrives at `arrives` (its processing queue: see ``process``); `arrives` itself
+        when processing is not modelled."""
+        cost = self.process + self.process_per_byte * size
+        if cost <= 0:
+            return arrives
+        done = max(arrives, self._busy_until.get(node_id, 0.0)) + cost
+        self._busy_until[node_id] = done
+        return done
 
     def lost(self, to: str) -> bool:
         p = self.drop + self._node_drop.get(to, 0.0)
@@ -303,9 +325,10 @@ class InProcessNetwork(PeerNetwork):
             self._hub.traffic.count(f"gossip {topic}", len(data))
             if self._hub.lost(neighbour.node_id):
                 continue
-            delay = self._hub.latency(self._node_id, neighbour.node_id)
-            timer = loop.call_later(delay, neighbour._receive_gossip, msg_id, topic, data,
-                                    self._node_id)
+            arrives = loop.time() + self._hub.latency(self._node_id, neighbour.node_id)
+            timer = loop.call_at(self._hub.taken_in(neighbour.node_id, arrives, len(data)),
+                                 neighbour._receive_gossip, msg_id, topic, data,
+                                 self._node_id)
             self._timers.add(timer)
             if len(self._timers) > 4096:  # forget fired timers now and then
                 self._timers = {t for t in self._timers if not t.cancelled()
@@ -352,12 +375,12 @@ class InProcessNetwork(PeerNetwork):
         task: asyncio.Future[bytes] | None = None
         try:
             self._hub.traffic.count(f"request {protocol_id}", len(data))
-            await self._within(closed, asyncio.sleep(self._hub.latency(self._node_id, peer)),
-                               end, peer)
+            await self._within(closed, self._travel(self._node_id, peer, len(data)), end,
+                               peer)
             task = target._serve(self._node_id, protocol_id, data)
             response = await self._within(closed, asyncio.shield(task), end, peer)
             self._hub.traffic.count(f"response {protocol_id}", len(response))
-            await self._within(closed, asyncio.sleep(self._hub.latency(peer, self._node_id)),
+            await self._within(closed, self._travel(peer, self._node_id, len(response)),
                                end, peer)
         finally:
             closed.cancel()
@@ -370,6 +393,12 @@ class InProcessNetwork(PeerNetwork):
                                 f"cap of {self.settings.max_frame_bytes}") from None
         self._touch(peer)
         return response
+
+    async def _travel(self, sender: str, receiver: str, size: int) -> None:
+        """A message's way over one link: the latency, then the receiver's queue."""
+        loop = asyncio.get_running_loop()
+        arrives = loop.time() + self._hub.latency(sender, receiver)
+        await asyncio.sleep(self._hub.taken_in(receiver, arrives, size) - loop.time())
 
     async def _within(self, closed: asyncio.Future[Any], step: Awaitable[T], end: float,
                       peer: str) -> T:
