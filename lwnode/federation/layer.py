@@ -119,11 +119,10 @@ SPEC_RELAYS = 2
 SPEC_FORWARD_TIMEOUT = 1.0
 """The time scale of spec relays, in seconds (the default search deadline): a node
 serving a `SpecRequest` of ttl t waits at most ``SPEC_FORWARD_TIMEOUT * t /
-(MAX_SPEC_TTL + 1)`` for the specs it forwards (`spec_relay_wait`), and an asker with T
-seconds sends a ttl of at most ``T * MAX_SPEC_TTL / SPEC_FORWARD_TIMEOUT``
-(`spec_ttl_within`). So the ttl carries the asker's budget without a field on the wire:
-each relay of a chain answers with a share of the scale left for the way back, before
-the asker (or the relay before it) stops waiting."""
+(MAX_SPEC_TTL + 1)`` for the specs it forwards (`spec_relay_wait`: 0.67 s at ttl 2),
+so the ttl carries the asker's budget without a field on the wire: each relay of a
+chain answers with a third of the scale left for the way back, before an asker that
+waits the default deadline (or the relay before it) stops waiting."""
 
 R = TypeVar("R", SearchRequest, SpecRequest)
 
@@ -132,13 +131,6 @@ def spec_relay_wait(ttl: int) -> float:
     """Seconds a node serving a `SpecRequest` of `ttl` waits for what it forwards."""
     return SPEC_FORWARD_TIMEOUT * ttl / (limits.MAX_SPEC_TTL + 1)
 
-
-def spec_ttl_within(timeout: float) -> int:
-    """The largest ttl whose relays answer within `timeout` seconds (with the share of
-    `SPEC_FORWARD_TIMEOUT` the relay waits left for the way back), at most
-    `MAX_SPEC_TTL`."""
-    hops = math.floor(timeout * limits.MAX_SPEC_TTL / SPEC_FORWARD_TIMEOUT + 1e-9)
-    return max(0, min(limits.MAX_SPEC_TTL, hops))
 
 AskWithBytes = Callable[[str, SearchRequest, bytes], Awaitable[SearchResponse]]
 
@@ -459,12 +451,8 @@ class Federation(PeerLayer[NodeService]):
         """Ask peers for full specs by content id: each id from a connected owner of it
         (ttl 0), the others from up to `SPEC_RELAYS` connected peers, which answer from
         their cache or ask the owner, or their own peers, in turn (`ttl` more hops: the
-        owner three links away is reached). The ttl sent is at most what `timeout`
-        allows (`spec_ttl_within`): a relay waits by the ttl it is sent, so a short
-        budget reaches fewer hops rather than hearing nothing from its relays. Returns
-        the bytes whose content id was asked for (the service decodes and checks them
-        again before use)."""
-        ttl = min(ttl, spec_ttl_within(timeout))
+        owner three links away is reached). Returns the bytes whose content id was
+        asked for (the service decodes and checks them again before use)."""
         connected = sorted(set(await self._members_connected()) - exclude)
         plan: dict[str, list[str]] = {}
         rest: list[str] = []
@@ -539,8 +527,8 @@ class Federation(PeerLayer[NodeService]):
             relays_unknown = not service.keeps.keeps_all
             wanted = {i: o for i, o in owners.items() if o or relays_unknown}
             if wanted:
-                # each hop leaves the next less time, and the ttl bounds the asker's
-                # budget (`spec_ttl_within`): the answer comes back before it stops
+                # each hop leaves the next less time, and none more than the ttl allows
+                # (`spec_relay_wait`): the answer comes back before the asker stops
                 fetched = await self.fetch_specs(wanted, spec_relay_wait(request.ttl),
                                                  ttl=request.ttl - 1, exclude=frozenset({peer}))
                 await service.compute(service.keep_fetched, wanted, fetched)
