@@ -499,6 +499,14 @@ class Search:
     """Full-spec fetches (requests + responses, every hop) the search caused: the
     compact design's shortlist, fetched by the asker and by the peers it asked."""
     spec_bytes: int = 0
+    missed_unlisted: int = 0
+    """True top-5 learnwares missed that were not on the asker's sketch shortlist."""
+    missed_unfetched: int = 0
+    """... on it, but their full spec had not reached the asker (ranked by sketch)."""
+    missed_fetched: int = 0
+    """... on it with their full spec at the asker (ranked exactly, still missed)."""
+    shortlist_fetched: float = 1.0
+    """Share of the asker's summarised shortlist whose full spec it holds afterwards."""
 
 
 @dataclass
@@ -846,9 +854,27 @@ async def search(hub: InProcessHub, central: Catalog, online: list[SimNode], mar
         recall = len(set(got) & set(want)) / len(want) if want else 1.0
         keepers_asked = sum(1 for p in answer.asked
                             if p in by_id and by_id[p].keeps_domain(domain))
+        misses = miss_kinds(node, requirement, [i for i in want if i not in got])
         out.append(Search(recall, seconds, messages, size, len(answer.asked), answer.partial,
-                          node.keeps_domain(domain), keepers_asked, spec_messages, spec_size))
+                          node.keeps_domain(domain), keepers_asked, spec_messages, spec_size,
+                          *misses))
     return out
+
+
+def miss_kinds(node: SimNode, requirement: Requirement, missed: list[str]
+               ) -> tuple[int, int, int, float]:
+    """The asker's missed true top-5 by why: (not on its sketch shortlist, on it without
+    its full spec at the asker, on it with the spec there), and the share of its
+    summarised shortlist whose full spec it holds."""
+    service = node.service
+    shortlisted = service.catalog.shortlist(requirement)
+    spec_of = {t.learnware_id: t.spec_id for t in shortlisted.to_fetch}
+    listed = {m.id for m in shortlisted.matches} | set(spec_of)
+    unlisted = sum(1 for i in missed if i not in listed)
+    unfetched = sum(1 for i in missed if i in spec_of and spec_of[i] not in service.spec_cache)
+    held = sum(i in service.spec_cache for i in spec_of.values()) / len(spec_of) if spec_of \
+        else 1.0
+    return unlisted, unfetched, len(missed) - unlisted - unfetched, held
 
 
 def bytes_by_space(market: Market, design: FullReplication, n: int = 256
@@ -1013,6 +1039,14 @@ def print_result(r: SimResult, wall: float) -> None:
     print_table("Search (k = 5) vs one central exact catalog",
                 ["asker", "searches", "recall@5 mean", "recall@5 min", "recall 1",
                  "keepers asked", "p50 ms", "p95 ms", "max ms", "partial answers"], rows)
+    rows = [[f"random online node{label}", sum(s.missed_unlisted for s in group),
+             sum(s.missed_unfetched for s in group), sum(s.missed_fetched for s in group),
+             f"{statistics.mean(s.shortlist_fetched for s in group):.0%}"]
+            for label, group in kinds_of_asker(r)]
+    print_table("True top-5 missed, by why (at the asker, after the search)",
+                ["asker", "not on its sketch shortlist", "shortlisted, full spec not fetched",
+                 "shortlisted, full spec fetched", "shortlist's specs at the asker, mean"],
+                rows)
     print_extrapolation(r, per_lw, statistics.mean(msgs) / r.online_probing,
                         statistics.mean(gbytes) / statistics.mean(msgs))
 

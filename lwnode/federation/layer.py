@@ -116,10 +116,21 @@ SYNC_RETRY = 2.0
 
 SPEC_RELAYS = 2
 """Peers asked for the specs whose owners are not connected (they ask the owner)."""
-SPEC_FORWARD_TIMEOUT = 2.0
-"""Seconds a node serving a spec request waits for the owners of specs it lacks."""
+SPEC_FORWARD_TIMEOUT = 1.0
+"""The time scale of spec relays, in seconds (the default search deadline): a node
+serving a `SpecRequest` of ttl t waits at most ``SPEC_FORWARD_TIMEOUT * t /
+(MAX_SPEC_TTL + 1)`` for the specs it forwards (`spec_relay_wait`: 0.67 s at ttl 2),
+so the ttl carries the asker's budget without a field on the wire: each relay of a
+chain answers with a third of the scale left for the way back, before an asker that
+waits the default deadline (or the relay before it) stops waiting."""
 
 R = TypeVar("R", SearchRequest, SpecRequest)
+
+
+def spec_relay_wait(ttl: int) -> float:
+    """Seconds a node serving a `SpecRequest` of `ttl` waits for what it forwards."""
+    return SPEC_FORWARD_TIMEOUT * ttl / (limits.MAX_SPEC_TTL + 1)
+
 
 AskWithBytes = Callable[[str, SearchRequest, bytes], Awaitable[SearchResponse]]
 
@@ -516,9 +527,9 @@ class Federation(PeerLayer[NodeService]):
             relays_unknown = not service.keeps.keeps_all
             wanted = {i: o for i, o in owners.items() if o or relays_unknown}
             if wanted:
-                # each hop leaves the next less time, so the asker's answer comes back
-                fetched = await self.fetch_specs(wanted, SPEC_FORWARD_TIMEOUT * request.ttl
-                                                 / (limits.MAX_SPEC_TTL + 1),
+                # each hop leaves the next less time, and none more than the ttl allows
+                # (`spec_relay_wait`): the answer comes back before the asker stops
+                fetched = await self.fetch_specs(wanted, spec_relay_wait(request.ttl),
                                                  ttl=request.ttl - 1, exclude=frozenset({peer}))
                 await service.compute(service.keep_fetched, wanted, fetched)
                 held = await service.specs_held(list(request.ids))

@@ -8,6 +8,7 @@ peer that asks the owner for them; what a peer sends must hash to the signed id.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 
 import msgpack
@@ -133,6 +134,33 @@ async def test_a_spec_that_does_not_arrive_in_time_is_ranked_by_its_sketch_and_m
         wire = decode_message(await c.network.request(b.id, SEARCH_PROTOCOL, request,
                                                       timeout=WAIT))
         assert isinstance(wire, SearchResponse) and wire.hits == ()
+
+
+async def test_a_relay_whose_upstream_hangs_answers_within_the_askers_deadline():
+    """D-C-B-A: C holds A's spec (fetched before) but not B's, and B hangs. D's 1 s
+    fetch sends C ttl 2; C waits for B no longer than that ttl allows, so its answer
+    (A's spec) reaches D before D's deadline: A's learnware is ranked exactly, B's by its
+    sketch. (A relay waiting its own longer timeout answered after D had stopped.)"""
+    hub = InProcessHub()
+    async with node(hub, "A") as a, node(hub, "B", bootstrap=(a,)) as b, \
+            node(hub, "C", bootstrap=(b,)) as c, node(hub, "D", bootstrap=(c,)) as d:
+        far = await publish(a, 1, loc=0.0)
+        await until(lambda: far in d.service.catalog.ids(), "A's summary on D")
+        await c.service.search_local(SearchQuery(requirement(0.0), 5, 3, deadline_ms=10_000),
+                                     fetch_share=1.0)
+        assert c.service.spec_cache.counters()["spec_cache_specs"] == 1  # A's, via B
+        near = await publish(b, 2, loc=0.5)
+        await until(lambda: near in d.service.catalog.ids(), "B's summary on D")
+        hub.set_delay(b.id, 5.0)  # B (owner of `near`, C's only way on) hangs
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        answer = await d.service.search_local(SearchQuery(requirement(0.0, 0.5), 5, 3,
+                                                          deadline_ms=1000),
+                                              fetch_share=1.0)
+        took = loop.time() - began
+        assert {h.learnware_id: h.approximate for h in answer.hits} == \
+            {far: False, near: True}, answer.notes
+        assert took < 1.0 + 0.5  # the fetch's 1 s and the ranking, not B's 5 s
 
 
 async def test_specs_that_do_not_fit_one_response_come_in_the_next():
