@@ -236,7 +236,9 @@ async def search(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     raw = await read_body(request)
     query = await service.compute(jsonio.parse_search_body, raw, request.app[CONFIG])
-    answer = await service.search(query)
+    # only the node's own users (with its token) say what it is interested in: an
+    # anonymous searcher (``open_reads``) must not steer what its disk budget keeps
+    answer = await service.search(query, own_user=token_ok(request, request.app[TOKEN]))
     return _json(jsonio.answer_json(answer))
 
 

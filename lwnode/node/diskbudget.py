@@ -17,7 +17,8 @@ bounded disk defends against both.
    names scenarios, those are the node's interests and there is nothing narrower to
    choose;
 2. the scenario tags of the node's own learnwares (most used first);
-3. the tags of the requirements its own users searched (most searched first);
+3. the tags of the requirements its own users searched (most searched first;
+   only searches with the node's token count: `NodeService.search`);
 4. when 2 and 3 are both empty: the data types of its own learnwares.
 
 **Rules** (each keeps the node from flapping):

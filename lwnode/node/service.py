@@ -809,9 +809,12 @@ class NodeService:
         (`NodeCatalog.gammas`): the market's convention for a DP spec's public gamma."""
         return await self._run(self._search_pool, self.catalog.gammas, space)
 
-    async def search(self, query: SearchQuery) -> SearchAnswer:
-        """Search the local catalog while the peer layer routes the query; merged."""
-        self.note_searched(query)
+    async def search(self, query: SearchQuery, *, own_user: bool = True) -> SearchAnswer:
+        """Search the local catalog while the peer layer routes the query; merged.
+        `own_user`: the searcher is one of this node's users (its tags are counted as
+        the node's interests, `note_searched`)."""
+        if own_user:
+            self.note_searched(query)
         local = asyncio.ensure_future(self.search_local(query, fetch_share=1.0))
         try:
             return await self.peers.search(query, local)

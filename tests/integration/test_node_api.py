@@ -300,6 +300,21 @@ async def test_search_ranks_the_users_region_first_and_mixes_two(node, http, cen
     assert names == ["region 1 classifier", "region 3 classifier"] and body["mixture"] is None
 
 
+async def test_only_searches_with_the_token_count_as_the_nodes_interests(node, http):
+    """The disk budget narrows to the tags the node's own users search: an anonymous
+    searcher (reads are open) must not steer what the node keeps."""
+    searched = node.service._searched
+    before = dict(searched)
+    body = {"semantic": {"scenarios": ["Anonymous-Steer"], "task_type": "classification"}}
+    assert (await http.post(f"{node.url}/v1/search", json=body)).status == 200
+    assert dict(searched) == before
+    body["semantic"]["scenarios"] = ["Own-Users"]
+    r = await http.post(f"{node.url}/v1/search", json=body, headers=auth(node))
+    assert r.status == 200
+    assert searched["own-users"] == before.get("own-users", 0) + 1
+    assert "anonymous-steer" not in searched
+
+
 async def test_search_input_errors_are_400_with_the_field_named(node, http, centres):
     good = requirement(region_rows(centres, 0, 50))
     ragged = json.loads(json.dumps(good))
