@@ -213,14 +213,14 @@ async def publish_own(n: Node, i: int, tags: tuple[str, ...]) -> str:
     return lid
 
 
+@asynccontextmanager
 async def source(hub: InProcessHub, root: Path, rows: list):
     """A node that keeps everything (no budget) and holds `rows`."""
-    ctx = file_node(hub, "A", root, max_disk_mb=0)
-    a = await ctx.__aenter__()
-    a.service.store.put_records(rows)
-    for row in rows:
-        a.service.catalog.apply(row)
-    return ctx, a
+    async with file_node(hub, "A", root, max_disk_mb=0) as a:
+        a.service.store.put_records(rows)
+        for row in rows:
+            a.service.catalog.apply(row)
+        yield a
 
 
 async def test_a_node_over_its_budget_narrows_to_its_own_tags_and_finds_the_rest_by_routing(
@@ -229,8 +229,7 @@ async def test_a_node_over_its_budget_narrows_to_its_own_tags_and_finds_the_rest
     rows = wide_rows(30, 270)  # ~2 MB, of which finance ~0.2 MB
     health = {r.learnware_id for r in rows[30:]}
     finance = {r.learnware_id for r in rows[:30]}
-    ctx, a = await source(hub, tmp_path, rows)
-    try:
+    async with source(hub, tmp_path, rows) as a:
         async with file_node(hub, "B", tmp_path) as b:
             own = await publish_own(b, 1, ("finance",))
             assert b.service.keeps == KEEP_ALL
@@ -266,16 +265,13 @@ async def test_a_node_over_its_budget_narrows_to_its_own_tags_and_finds_the_rest
             answer = await b.service.search(SearchQuery(wide_requirement(6.0), 5, 1))
             assert answer.hits and answer.hits[0].learnware_id in health
             assert a.id in answer.answered
-    finally:
-        await ctx.__aexit__(None, None, None)
 
 
 async def test_the_narrowed_filter_survives_a_restart_until_the_settings_change(tmp_path):
     hub = InProcessHub()
     rows = wide_rows(30, 270)
     finance = {r.learnware_id for r in rows[:30]}
-    ctx, a = await source(hub, tmp_path, rows)
-    try:
+    async with source(hub, tmp_path, rows) as a:
         async with file_node(hub, "B", tmp_path) as b:
             # B has no learnwares of its own; its users searched finance
             await b.service.search(SearchQuery(wide_requirement(0.0, ("finance",)), 5, 1))
@@ -294,16 +290,13 @@ async def test_the_narrowed_filter_survives_a_restart_until_the_settings_change(
             assert b.service.keeps == KEEP_ALL
             assert b.service.store.meta("replication.auto") is None
             assert b.service._searched["finance"] == 1  # remembered across restarts
-    finally:
-        await ctx.__aexit__(None, None, None)
 
 
 async def test_a_node_with_nothing_to_narrow_to_stops_taking_new_learnwares(tmp_path):
     hub = InProcessHub()
     rows = wide_rows(30, 270)
     finance = {r.learnware_id for r in rows[:30]}
-    ctx, a = await source(hub, tmp_path, rows)
-    try:
+    async with source(hub, tmp_path, rows) as a:
         async with file_node(hub, "C", tmp_path) as c:  # no own learnwares, no searches
             await c.network.connect(memory_addr(a.id), keep=True)
             await until(lambda: not c.service.taking_new, "C full", timeout=30)
@@ -333,8 +326,6 @@ async def test_a_node_with_nothing_to_narrow_to_stops_taking_new_learnwares(tmp_
             await until(lambda: not c.service.catalog.ids() & health, "the rest deleted",
                         timeout=30)
             assert finance | {own} <= c.service.catalog.ids()
-    finally:
-        await ctx.__aexit__(None, None, None)
 
 
 def test_a_store_counts_what_it_holds_and_remembers_small_values(tmp_path):
