@@ -390,14 +390,15 @@ class NodeService:
         most every `DISK_CHECK_SECONDS`)."""
         if not self.config.replication.max_disk_mb or self._stopping:
             return
-        wait = self._disk_checked_at + DISK_CHECK_SECONDS - time.monotonic()
+        loop = asyncio.get_running_loop()  # its clock: virtual in the network simulation
+        wait = self._disk_checked_at + DISK_CHECK_SECONDS - loop.time()
         if self._disk_check is not None or wait > 0:
             # a check runs or ran just now: one more after it, for what came since
             if self._disk_later is None:
-                self._disk_later = asyncio.get_running_loop().call_later(
-                    max(wait, DISK_CHECK_SECONDS / 4), self._check_later)
+                self._disk_later = loop.call_later(max(wait, DISK_CHECK_SECONDS / 4),
+                                                   self._check_later)
             return
-        self._disk_checked_at = time.monotonic()
+        self._disk_checked_at = loop.time()
         self._disk_check = asyncio.ensure_future(self.check_disk())
 
     def _check_later(self) -> None:
@@ -428,11 +429,11 @@ class NodeService:
                               taking_new=self.taking_new or again, tally=tally,
                               searched=self._searched)
             if decision.action == "narrow":
-                wait = self._keeps_changed_at + FILTER_CHANGE_SECONDS - time.monotonic()
+                loop = asyncio.get_running_loop()
+                wait = self._keeps_changed_at + FILTER_CHANGE_SECONDS - loop.time()
                 if wait > 0:  # peers take one change of a node's filter a minute
                     if self._disk_later is None:
-                        self._disk_later = asyncio.get_running_loop().call_later(
-                            wait, self._check_later)
+                        self._disk_later = loop.call_later(wait, self._check_later)
                     return Decision("keep", self.keeps, "a change within the minute")
                 await self._narrow(decision, starting)
                 self.taking_new = True
@@ -461,7 +462,7 @@ class NodeService:
         the store and the catalog (as a start under that filter would)."""
         self.keeps = decision.keeps
         self.disk_note = decision.why
-        self._keeps_changed_at = time.monotonic()
+        self._keeps_changed_at = asyncio.get_running_loop().time()
         await self._store(self.store.set_meta, AUTO_FILTER_KEY, json.dumps(
             {"keeps": decision.keeps.to_dict(), "under": self._settings_key(),
              "why": decision.why}))
