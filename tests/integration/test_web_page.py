@@ -35,6 +35,7 @@ from lwtesting import (
 from real_nodes import cluster
 
 from lwnode.daemon import RunningNode
+from lwnode.userside.rerank import DEFAULT_RERANK
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -316,6 +317,29 @@ def test_rerank_the_hits_by_labels_then_reuse_the_labels_first(nodes, files, cen
     page.click("#r-go")
     expect(page.locator("#r-summary")).to_contain_text("Predicted 120 rows")
     expect(page.locator("#r-score-chart .score-bar")).to_have_count(2)
+
+
+# -- the shortlist's equal average: `lwnode search`'s other data-free hint -------------------------
+def test_average_the_shortlist_without_labels(nodes, files, centres, page):
+    a, b = nodes.a, nodes.b
+    # a third learnware (region 1), so that the shortlist holds more than the mixture
+    nodes.loop.call(publish_package(a.service, region_package(centres, 1)))
+    wait_for(lambda: len(b.service.catalog) >= 3, "node B to hear of A's region 1", 30)
+    _open(page, b, "search")
+    page.set_input_files("#s-data", str(files / "my-rows.csv"))
+    page.click("#s-go")
+    hits = page.locator("#hits-table tbody tr")
+    expect(hits.first).to_be_visible()
+    expect(page.locator("#shortlist-average")).to_be_visible()
+    n = min(hits.count(), DEFAULT_RERANK)  # every hit is over the user's columns
+    expect(page.locator("#shortlist-reuse")).to_have_text(f"Average these {n} learnwares")
+    page.click("#shortlist-reuse")
+    expect(page.locator("#r-selection li")).to_have_count(n)
+    expect(page.locator("#r-method")).to_have_value("average")
+    expect(page.locator("#r-selection .tag")).to_have_count(0)  # equal weights: none shown
+    page.click("#r-go")
+    expect(page.locator("#r-summary")).to_contain_text(
+        f"Predicted 120 rows of my-rows.csv by average with {n} learnware(s)")
 
 
 # -- errors are the API's messages --------------------------------------------------------------

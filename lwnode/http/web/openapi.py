@@ -13,6 +13,7 @@ from typing import Any
 
 from engine.specification.rkme import MAX_EPSILON
 from engine.vocabulary import DataType, Library, License, TaskType
+from lwnode.userside.rerank import DEFAULT_RERANK, MAX_RERANK
 
 ID_PATTERN = "^sha256:[0-9a-f]{64}$"
 _ONE_ID = "sha256:[0-9a-f]{64}"
@@ -21,8 +22,6 @@ IDS_PATTERN = (rf'^(\[ *"{_ONE_ID}"( *, *"{_ONE_ID}"){{0,9}} *\]'
 """1 to 10 ids: a JSON list or comma-separated."""
 REUSE_METHODS = ["job-selector", "average", "ensemble-pruning", "feature-augment", "hetero"]
 MAX_POINTS = 500
-MAX_RERANK = 10
-DEFAULT_RERANK = 5
 DATA_SUFFIXES = [".csv", ".tsv", ".npy"]
 LABEL_SUFFIXES = [".csv", ".tsv", ".npy"]
 MODEL_SUFFIXES = [".skops", ".pt", ".pth", ".ts"]

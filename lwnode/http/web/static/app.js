@@ -389,6 +389,8 @@ async function loadVocabulary() {
   $("s-mix").value = Math.min(3, data.limits.max_mixture);
   $("rr-n").max = data.limits.max_rerank;
   $("rr-n").value = data.limits.default_rerank;
+  $("rr-n").max = data.limits.max_rerank;
+  $("rr-n").value = data.limits.default_rerank;
   methodHint();
 }
 
@@ -760,6 +762,28 @@ function renderAnswer(req, answer) {
       `score ${fmt(mix.score)}, MMD² ${fmt(mix.mmd2, 4)}.`;
     clear($("mixture-chart")).append(weightChart(mix));
   }
+  const shortlist = shortlistToAverage(answer, state.vocab.limits.default_rerank);
+  $("shortlist-average").hidden = !shortlist.length;
+  $("shortlist-summary").textContent = `The equal average of the first ${shortlist.length} hits over ` +
+    "your columns and the mixture's members. With no labels it predicted better than the mixture " +
+    "where these learnwares are alternatives for one task (the same task from other sources), " +
+    "not across a drift in time (docs/reuse.md, \"Held-out markets\").";
+  $("shortlist-reuse").textContent = `Average these ${shortlist.length} learnwares`;
+}
+
+// The shortlist beside the mixture, as `lwnode search` prints it (lwnode.userside.rerank.
+// shortlist_ids: the first n hits over the user's columns, then the mixture's members unless
+// one takes other columns), or nothing when it is no more than what "Reuse this mixture" (or
+// the top hit) already names.
+function shortlistToAverage(answer, n) {
+  const single = answer.single || [];
+  const across = new Set(single.filter((hit) => hit.mapping).map((hit) => hit.id));
+  const ids = single.filter((hit) => !hit.mapping).slice(0, n).map((hit) => hit.id);
+  const mix = answer.mixture;
+  if (mix && !mix.ids.some((id) => across.has(id))) ids.push(...mix.ids.filter((id) => !ids.includes(id)));
+  const hinted = new Set(mix ? mix.ids : single.slice(0, 1).map((hit) => hit.id));
+  const same = ids.length === hinted.size && ids.every((id) => hinted.has(id));
+  return ids.length > 1 && !same ? ids : [];
 }
 
 // -- re-rank by labels -------------------------------------------------------------------------
@@ -893,7 +917,7 @@ function methodHint() {
     "": "Across feature spaces when a learnware takes other columns; else the job selector when it can tell where your rows belong, averaging when it cannot, unless your labels, if given, show another method clearly better out of fold.",
     "hetero": "Maps your columns onto each learnware's by their descriptions, then combines the learnwares.",
     "job-selector": "Routes each row to the learnware whose specification fits it best. No labels needed.",
-    "average": "Averages the learnwares' predictions (weighted by the mixture). No labels needed.",
+    "average": "Averages the learnwares' predictions: weighted by the mixture's weights when you reuse the mixture, else equally. No labels needed.",
     "ensemble-pruning": "Keeps the subset of learnwares that scores best on your labelled rows.",
     "feature-augment": "Trains a small model on your labels with the learnwares' outputs as extra features.",
   };
@@ -1117,6 +1141,16 @@ function wire() {
   $("mixture-reuse").addEventListener("click", () => {
     const mix = state.answer.mixture;
     selectIds(mix.ids.map((id, i) => ({ id, name: ((mix.members || [])[i] || {}).name })), mix.weights);
+  });
+  $("shortlist-reuse").addEventListener("click", () => {
+    const answer = state.answer, mix = answer.mixture;
+    const names = Object.fromEntries([...(answer.single || []),
+      ...(mix ? mix.ids.map((id, i) => ({ id, name: ((mix.members || [])[i] || {}).name })) : [])]
+      .map((it) => [it.id, it.name]));
+    $("r-method").value = "average";  // equal weights: the selection carries none
+    methodHint();
+    selectIds(shortlistToAverage(answer, state.vocab.limits.default_rerank)
+      .map((id) => ({ id, name: names[id] })), null);
   });
   $("s-reuse-selected").addEventListener("click", () => {
     const picked = [...document.querySelectorAll("#hits-table input[type=checkbox]:checked")]
