@@ -44,6 +44,7 @@ from engine.errors import SearchError
 from engine.hetero.features import order_by_name, same_columns
 from engine.search import Requirement as EngineRequirement
 from lwnode.config import NodeConfig
+from lwnode.errors import Busy
 from lwnode.federation.antientropy import AntiEntropy, RoundResult
 from lwnode.federation.intake import (
     ACCEPTED,
@@ -228,7 +229,11 @@ class Federation(PeerLayer[NodeService]):
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
             exc = task.exception()
-            if not isinstance(exc, NetworkClosed):
+            # the network closed, or the node stopping under a task spawned just before,
+            # is the stop itself, not a failure
+            stopped = isinstance(exc, NetworkClosed) or \
+                (isinstance(exc, Busy) and self.service.stopping)
+            if not stopped:
                 log.error("federation task failed", exc_info=exc)
 
     def problems(self) -> dict[str, str]:

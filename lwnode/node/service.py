@@ -511,6 +511,11 @@ class NodeService:
         await self._store(self.store.set_meta, SEARCHED_TAGS_KEY,
                           json.dumps(dict(self._searched), sort_keys=True))
 
+    @property
+    def stopping(self) -> bool:
+        """The node has begun to stop: its threads take no new work."""
+        return self._stopping
+
     async def _run(self, pool: ThreadPoolExecutor, fn: Callable[..., T], *args: Any) -> T:
         if self._stopping:
             raise Busy("the node is shutting down")

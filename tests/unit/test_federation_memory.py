@@ -9,6 +9,7 @@ Real `NodeService`s (SQLite in memory, real signatures, real catalogs) joined by
 from __future__ import annotations
 
 import hashlib
+import logging
 import time
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -364,3 +365,16 @@ async def test_an_identical_copy_is_a_duplicate_but_a_tampered_one_is_still_chec
         tampered = copy[:-1] + bytes([copy[-1] ^ 1])  # the signature's last byte
         verdicts = await intake.take([copy, tampered], via="gossip", peer=owner.node_id)
         assert [v.outcome for v in verdicts] == ["duplicate", "bad_signature"]
+
+
+# -- stopping ------------------------------------------------------------------------------------
+async def test_a_node_stopped_just_after_it_starts_logs_no_failure(caplog):
+    """The tasks the peer layer spawns at start (re-dialling known peers) meet a node
+    that is already stopping: that is the stop, not a failure to report."""
+    hub = InProcessHub()
+    caplog.set_level(logging.ERROR)
+    for i in range(5):  # the race is the first await of the spawned task: try a few times
+        async with node(hub, f"quick {i}"):
+            pass
+    failures = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert not failures, [r.getMessage() for r in failures]
