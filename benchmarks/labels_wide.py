@@ -59,6 +59,11 @@ shrink towards the search's ranking?
   (what a user gets with no label) and issue 16's zero-label figure (the best of top-1,
   job selector and averaging).
 
+*Amendment, written after the tuning run and before any test run:* the rule chose 5:on,
+today's flow, so nothing changes in the product whatever the test half says. The test
+half is run once with all six settings (``--half test``), for the record and for the
+ceilings per width the brief asks for; its figures decide nothing.
+
 Caveat carried over from `labels_target`: the re-rank sees the labelled rows only (the
 product's router also sees the user's unlabelled rows), as in today's published figures.
 """
