@@ -64,6 +64,14 @@ today's flow, so nothing changes in the product whatever the test half says. The
 half is run once with all six settings (``--half test``), for the record and for the
 ceilings per width the brief asks for; its figures decide nothing.
 
+**Results** (raw output in docs/results/labels_wide.md; the reading in docs/reuse.md,
+"Issue 16's labelled targets, measured"). Tuning half (96 s of CPU): mean share 125.4 %
+for 5:on; 10:on 124.1 % (Birthdays -6.3 points), 20:on 121.1 %, the "off" settings
+101.7-114.8 %: the rule chose 5:on, the product is unchanged. Test half, once, all
+settings (100 s of CPU): 5:on 117.7 %, 10:on 112.8 % (Birthdays 77.4 -> 49.4 %), 20:on
+110.2 %, off 97.2-108.6 %. Survey's best entry at width 5 closes 85.5 % (the averaged
+mixture counted as `rerank` scores it), yet the labels move its first in no draw.
+
 Caveat carried over from `labels_target`: the re-rank sees the labelled rows only (the
 product's router also sees the user's unlabelled rows), as in today's published figures.
 """
