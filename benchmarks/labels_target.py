@@ -173,6 +173,19 @@ def reused(cache: dict[tuple[str, ...], tuple[float, str]], by_id: dict[str, Lea
     return cache[ids]
 
 
+def first_of(reranked: dict[str, Any], answer: dict[str, Any], default_ids: tuple[str, ...],
+             default_w: list[float] | None, top_id: str
+             ) -> tuple[tuple[str, ...], list[float] | None, str]:
+    """What the flow reuses after the re-rank `reranked`: (ids, weights, the shortlist
+    entry it is: `MIXTURE` or a learnware id); when nothing was ranked, the search's own
+    first (`default_ids`, `default_w`: its mixture, or `top_id` alone)."""
+    first = labels_first(reranked, answer)
+    if first is None:
+        return default_ids, default_w, MIXTURE if answer["mixture"] else top_id
+    ids = tuple(first[0])
+    return ids, first[1], MIXTURE if first[1] is not None else ids[0]
+
+
 def run_user(m: Market, market_lws: Sequence[Learnware], catalog: Any, user: User, seed: int,
              budgets: Sequence[int], n_draws: int) -> UserRun:
     task = m.task
@@ -200,12 +213,7 @@ def run_user(m: Market, market_lws: Sequence[Learnware], catalog: Any, user: Use
                 continue
             cache: dict[tuple[str, ...], tuple[float, str]] = {}
             out = rerank(answer, by_id, xl, yl, n=TOP_K)
-            first = labels_first(out, answer)
-            ids, w = (default_ids, default_w) if first is None else (tuple(first[0]), first[1])
-            if first is None:  # nothing ranked: the search's own first
-                first_entry = MIXTURE if answer["mixture"] else top.id
-            else:
-                first_entry = MIXTURE if first[1] is not None else ids[0]
+            ids, w, first_entry = first_of(out, answer, default_ids, default_w, top.id)
             flow, chosen = reused(cache, by_id, ids, w, xl, yl, user, task)
             values = {FLOW: flow, DEFAULT: reused(cache, by_id, default_ids, default_w, xl, yl,
                                                   user, task)[0],

@@ -113,11 +113,11 @@ def search(catalog: Catalog, by_id: dict[str, Learnware], x: np.ndarray, n_point
 
 
 def ranked_search(catalog: Catalog, x: np.ndarray, n_points: int, seed: int,
-                  fit_spec: SpecFit = private_default) -> SearchResult:
-    """The catalog's answer to the requirement `fit_spec` fits on `x` (top `TOP_K`,
-    mixtures of up to 3)."""
+                  fit_spec: SpecFit = private_default, *, k: int = TOP_K) -> SearchResult:
+    """The catalog's answer to the requirement `fit_spec` fits on `x` (top `k`, `TOP_K`
+    unless given, mixtures of up to 3)."""
     spec = fit_spec(x, n_points, seed)
-    return catalog.search(Requirement(spec=spec), k=TOP_K, max_mixture=3)
+    return catalog.search(Requirement(spec=spec), k=k, max_mixture=3)
 
 
 def picked(result: SearchResult, by_id: dict[str, Learnware]) -> Picked:
