@@ -355,39 +355,48 @@ class SqliteStore(Store):
             self._record_counts = None
         return len(changes)
 
-    def tally(self, own: str) -> Tally:
+    def tally(self, own: str, *, peers: bool = True) -> Tally:
         by_type: dict[str, int] = {}
         by_tag: dict[tuple[str, str], int] = {}
         own_types: dict[str, int] = {}
         own_tags: dict[str, int] = {}
-        records = peers = 0
+        records = n_peers = 0
+        # only the own records: by the owner index, a few rows
+        only = "" if peers else " AND r.owner = ?"
+        args = (own,) if peers else (own, own)
         with self._lock:
             for data_type, mine, n in self._conn.execute(
-                    "SELECT data_type, owner = ?, COUNT(*) FROM records WHERE kind = "
-                    f"'{ANNOUNCEMENT}' GROUP BY 1, 2", (own,)):
+                    "SELECT data_type, owner = ?, COUNT(*) FROM records r WHERE kind = "
+                    f"'{ANNOUNCEMENT}'{only} GROUP BY 1, 2", args):
                 if mine:
                     own_types[data_type] = n
                 else:
                     by_type[data_type] = n
-                    peers += n
+                    n_peers += n
             for data_type, mine, tag, n in self._conn.execute(
                     "SELECT r.data_type, r.owner = ?, COALESCE(t.tag, ''), COUNT(*) "
                     "FROM records r LEFT JOIN record_tags t ON t.record = r.change "
-                    f"WHERE r.kind = '{ANNOUNCEMENT}' GROUP BY 1, 2, 3", (own,)):
+                    f"WHERE r.kind = '{ANNOUNCEMENT}'{only} GROUP BY 1, 2, 3", args):
                 if mine:
                     own_tags[tag] = own_tags.get(tag, 0) + n
                 else:
                     by_tag[(data_type, tag)] = n
-            records = self._conn.execute("SELECT COUNT(*) FROM records").fetchone()[0]
+            if peers:
+                records = self._conn.execute("SELECT COUNT(*) FROM records").fetchone()[0]
         own_tags.pop("", None)
-        return Tally(records, peers, by_type, by_tag, own_tags, own_types)
+        return Tally(records, n_peers, by_type, by_tag, own_tags, own_types)
 
     def disk_bytes(self) -> int:
         with self._lock:
             pages = self._conn.execute("PRAGMA page_count").fetchone()[0]
             free = self._conn.execute("PRAGMA freelist_count").fetchone()[0]
             size = self._conn.execute("PRAGMA page_size").fetchone()[0]
-        return int((pages - free) * size)
+        path = self.database_path()
+        try:
+            wal = 0 if path is None else os.stat(f"{path}-wal").st_size
+        except FileNotFoundError:
+            wal = 0
+        return int((pages - free) * size) + wal
 
     def reclaim(self, share: float = 0.25, *, force: bool = False) -> int:
         with self._lock:
@@ -565,6 +574,9 @@ class SqliteStore(Store):
 
 
 PAGE_SIZE = 8192
+WAL_LIMIT = 8 << 20
+"""Bytes the write-ahead log keeps after a checkpoint (SQLite checkpoints at 1,000
+pages, 8 MB)."""
 """Bytes per database page of a new store (see `FileStore`)."""
 
 
@@ -643,6 +655,10 @@ class FileStore(SqliteStore):
                 if mode != "wal":
                     raise StoreError(f"{self.root / DB_NAME}: cannot use WAL mode ({mode})")
                 conn.execute("PRAGMA synchronous = FULL")
+                # the log is truncated back to this after a checkpoint (else it stays at
+                # its largest, e.g. a vacuum's whole database, and the disk budget
+                # counts it: `disk_bytes`)
+                conn.execute(f"PRAGMA journal_size_limit = {WAL_LIMIT}")
                 super().__init__(conn, BlobDir(self.root / "blobs"), recover=recover)
             except BaseException:
                 conn.close()
