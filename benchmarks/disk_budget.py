@@ -170,15 +170,16 @@ def get_status(url: str, headers: dict[str, str]) -> int:
         return int(answer.status)
 
 
-def run_running(base: Path, work: Path, market: SketchMarket, tag: str, budget_mb: int
-                ) -> list[list[Any]]:
-    """A narrowing while running (module doc): rows of the table."""
+def run_running(base: Path, work: Path, market: SketchMarket, tag: str, budget_mb: int,
+                log: Path | None) -> list[list[Any]]:
+    """A narrowing while running (module doc): rows of the table; the node's log to
+    `log` (its "disk budget" lines time the deletion and the vacuum)."""
     case = work / "running"
     shutil.rmtree(case, ignore_errors=True)
     shutil.copytree(base, case)
     home = NodeHome(case)
     env = {"LWDOCK_REPLICATION_MAX_DISK_MB": str(budget_mb)}
-    proc, url, start_s = start_node(home, env=env)
+    proc, url, start_s = start_node(home, env=env, log=log)
     headers = {"Content-Type": "application/json", "Authorization": f"Bearer {home.token()}"}
     bodies = [market.query(j) for j in range(50)]
     count = iter(range(10**9))
@@ -196,11 +197,12 @@ def run_running(base: Path, work: Path, market: SketchMarket, tag: str, budget_m
         trigger = json.loads(bodies[0])
         trigger["semantic"] = {"scenarios": [tag]}
         post(f"{url}/v1/search", json.dumps(trigger).encode(), headers)
-        keeps = before["replication"]["keeps"]
+        keeps, held = before["replication"]["keeps"], before["counts"]["catalog"]
         while True:  # until it chose, and its catalog moved to the index written anew
             time.sleep(0.5)
             now = health(url)
-            if now["replication"]["keeps"] != keeps and not now["catalog_index"]["rewriting"]:
+            if now["replication"]["keeps"] != keeps and now["counts"]["catalog"] != held \
+                    and not now["catalog_index"]["rewriting"]:
                 break
         done = time.perf_counter()
         time.sleep(5)
@@ -273,6 +275,8 @@ def main(argv: list[str] | None = None) -> None:
                              "of the same market")
     parser.add_argument("--running", type=int, default=None,
                         help="measure a narrowing while running to this domain rank")
+    parser.add_argument("--log", type=Path, default=None,
+                        help="the --running node's log (appended)")
     args = parser.parse_args(argv)
     n, names = args.summaries, DOMAINS[:args.domains]
     shares = zipf_shares(len(names))
@@ -310,7 +314,7 @@ def main(argv: list[str] | None = None) -> None:
                         ["requests", "window s (from the search)", "answered",
                          "p50 ms", "max ms", "errors"],
                         run_running(home.path, work, market, names[args.running],
-                                    args.budget_mb))
+                                    args.budget_mb, args.log))
 
 
 if __name__ == "__main__":

@@ -99,6 +99,8 @@ UPLOAD_FLUSH_BYTES = 1 << 20
 WITHHELD_KEPT = 10_000
 READ_CHUNK_BYTES = 1 << 18
 DISK_CHECK_SECONDS = 2.0
+DROP_CHUNK = 5000
+"""Peers' learnwares a running node deletes in one store transaction when it narrows."""
 """Least time between two looks at the disk budget (after records were taken in)."""
 AUTO_FILTER_KEY = "replication.auto"
 """Store meta key of the filter the disk budget narrowed to, with the settings it was
@@ -393,11 +395,13 @@ class NodeService:
         searched = self.store.meta(SEARCHED_TAGS_KEY)
         if searched is not None:
             self._searched = Counter({str(k): int(v) for k, v in json.loads(searched).items()})
+        stopped = self.store.meta(STOPPED_KEY)
+        if self._considered is None and stopped is None:
+            return
         own = self.store.tally(self.node_id, peers=False)  # (a few rows: the node's own)
         if self._considered is not None and new_interests(own, self._searched,
                                                           self._considered, self.keeps):
             self._chosen_at = -1  # interests it did not have when it chose: look again
-        stopped = self.store.meta(STOPPED_KEY)
         if stopped is not None:
             saved = json.loads(stopped)
             if saved.get("under") == self._settings_key() and \
@@ -532,14 +536,20 @@ class NodeService:
         log.warning("disk budget: %s", decision.why)
         if starting:
             return  # `start` drops and rebuilds
-        dropped = await self._store(self.store.drop_not_kept, self.keeps, self.node_id)
+        # a part at a time: the store's thread serves other requests in between (intake,
+        # digests, listings; searches read the catalog, not the store)
+        began, dropped, after = time.perf_counter(), 0, 0
+        while after >= 0:
+            n, after = await self._store(self.store.drop_some_not_kept, self.keeps,
+                                         self.node_id, after, DROP_CHUNK)
+            dropped += n
         if not dropped:
             return  # (a widening that leaves nothing out)
-        began = time.perf_counter()
-        freed = await self.in_store(self.store.reclaim, 0.25, force=dropped > 0)
-        log.warning("disk budget: %d stored learnware(s) of peers outside it deleted; "
-                    "%.1f MB of the database given back in %.1f s", dropped, freed / 1e6,
-                    time.perf_counter() - began)
+        deleted_s, began = time.perf_counter() - began, time.perf_counter()
+        freed = await self.in_store(self.store.reclaim, 0.25, force=True)
+        log.warning("disk budget: %d stored learnware(s) of peers outside it deleted in "
+                    "%.1f s (%d at a time); %.1f MB of the database given back in %.1f s",
+                    dropped, deleted_s, DROP_CHUNK, freed / 1e6, time.perf_counter() - began)
         if self._index_dir is not None and self.store.database_path() is not None:
             self.keep_index(force=True)  # the store's new epoch: a new index, moved to
             return

@@ -29,7 +29,7 @@ from lwnode.federation.p2p import InProcessHub, InProcessNetwork
 from lwnode.federation.p2p.memory import memory_addr
 from lwnode.node.diskbudget import LOW_WATER, Tally, decide, interests, within
 from lwnode.node.searchtypes import SearchQuery
-from lwnode.node.service import NodeService
+from lwnode.node.service import NodeService, _dir_bytes
 from lwnode.node.store.sqlite import FileStore
 from protocol.replication import KEEP_ALL, ReplicationFilter
 
@@ -486,6 +486,17 @@ async def test_a_node_with_no_interests_keeps_the_most_common_tags_then_its_user
             await until(lambda: d.service.catalog.ids() == health, "the rest deleted",
                         timeout=30)
             assert d.service.taking_new
+            # what it counts: the database's pages in use (and its log: the store's
+            # test), the index, the scratch points
+            store = d.service.store
+            scratch = tmp_path / "D" / "scratch"
+            parts = {"database": store._query("SELECT (SELECT page_count FROM "
+                                              "pragma_page_count) - (SELECT freelist_count "
+                                              "FROM pragma_freelist_count)")[0][0] * 8192,
+                     "index": _dir_bytes(scratch / "catalog-index"),
+                     "points": _dir_bytes(scratch / "catalog-points", True)}
+            assert parts["points"] > 0 and parts["index"] > 0
+            assert await d.service.disk_used() >= sum(parts.values()), parts
             assert await d.service.disk_used() <= MB
             await d.network.connect(memory_addr(a.id), keep=True)
             await d.federation.sync_now(a.id)
@@ -517,6 +528,28 @@ async def test_a_node_with_no_interests_keeps_the_most_common_tags_then_its_user
             assert d.service.catalog.ids() == finance
 
 
+def test_a_store_drops_what_it_no_longer_keeps_a_part_at_a_time(tmp_path):
+    rows = wide_rows(7, 5, 6)
+    health = {r.learnware_id for r in rows[7:12]}
+    with FileStore(tmp_path / "a") as whole, FileStore(tmp_path / "b") as parts:
+        for store in (whole, parts):
+            store.put_records(rows)
+        epoch = parts.change_mark()[0]
+        keeps = F(scenarios=("health",))
+        assert whole.drop_not_kept(keeps, ident("B").node_id) == 13
+        calls, after, dropped = 0, 0, 0
+        while after >= 0:
+            n, after = parts.drop_some_not_kept(keeps, ident("B").node_id, after, 3)
+            dropped, calls = dropped + n, calls + 1
+            assert n <= 3
+        assert (dropped, calls) == (13, 5)  # 3 + 3 + 3 + 3 + 1
+        for store in (whole, parts):
+            assert {r.learnware_id for r in store.iter_announcements()} == health
+        assert parts.change_mark()[0] != epoch  # a new epoch: the index is of another store
+        assert parts.drop_some_not_kept(keeps, ident("B").node_id, 0, 3) == (0, -1)
+        assert parts.drop_some_not_kept(KEEP_ALL, ident("B").node_id, 0, 3) == (0, -1)
+
+
 def test_a_store_counts_what_it_holds_and_remembers_small_values(tmp_path):
     store = FileStore(tmp_path / "s")
     try:
@@ -524,6 +557,9 @@ def test_a_store_counts_what_it_holds_and_remembers_small_values(tmp_path):
         rows = wide_rows(3, 5)
         store.put_records(rows)
         assert store.disk_bytes() > empty
+        # the write-ahead log counts (on disk until a checkpoint copies it in)
+        wal = Path(f"{store.database_path()}-wal").stat().st_size
+        assert wal > 0 and store.disk_bytes() >= store.database_path().stat().st_size + wal
         t = store.tally(own=ident("B").node_id)
         assert (t.records, t.peers) == (8, 8)
         assert t.peers_by_tag == {("table", "finance"): 3, ("table", "health"): 5}

@@ -266,6 +266,14 @@ class Store(ChangeFeed):
         any goes, so the persisted catalog index is written anew."""
 
     @abstractmethod
+    def drop_some_not_kept(self, holds: ReplicationFilter, own: str, after: int,
+                           limit: int) -> tuple[int, int]:
+        """`drop_not_kept` a part at a time (a running node's store serves other
+        requests in between): at most `limit` of them, those with the lowest change
+        numbers above `after`, in one transaction; returns how many, and the `after`
+        of the next call (-1: none is left)."""
+
+    @abstractmethod
     def tally(self, own: str, *, peers: bool = True) -> Tally:
         """The records counted by data type and tag, `own`'s apart (`diskbudget.Tally`):
         one pass over the store, for a node over its disk budget. Without `peers`, only

@@ -355,6 +355,27 @@ class SqliteStore(Store):
             self._record_counts = None
         return len(changes)
 
+    def drop_some_not_kept(self, holds: ReplicationFilter, own: str, after: int,
+                           limit: int) -> tuple[int, int]:
+        if holds.keeps_all:
+            return 0, -1
+        where, args = _kept_by((holds,))
+        with self._tx() as conn:
+            # by the change index from `after` on: each call starts where the last ended
+            doomed = conn.execute(
+                f"SELECT change FROM records WHERE change > ? AND kind = '{ANNOUNCEMENT}' "
+                f"AND owner != ? AND NOT {where} ORDER BY change LIMIT ?",
+                (after, own, *args, limit)).fetchall()
+            if not doomed:
+                return 0, -1
+            changes = [(r[0],) for r in doomed]
+            conn.executemany("DELETE FROM record_tags WHERE record = ?", changes)
+            conn.executemany("DELETE FROM records WHERE change = ?", changes)
+            conn.execute("UPDATE store_meta SET value = lower(hex(randomblob(16))) "
+                         "WHERE key = 'epoch'")
+            self._record_counts = None
+        return len(changes), (changes[-1][0] if len(changes) == limit else -1)
+
     def tally(self, own: str, *, peers: bool = True) -> Tally:
         by_type: dict[str, int] = {}
         by_tag: dict[tuple[str, str], int] = {}
