@@ -343,17 +343,21 @@ class SqliteStore(Store):
             doomed = conn.execute(
                 f"SELECT change FROM records WHERE kind = '{ANNOUNCEMENT}' AND "
                 f"owner != ? AND NOT {where}", (own, *args)).fetchall()
-            if not doomed:
-                return 0
-            changes = [(r[0],) for r in doomed]
-            conn.executemany("DELETE FROM record_tags WHERE record = ?", changes)
-            conn.executemany("DELETE FROM records WHERE change = ?", changes)
-            # rows gone leave no change number behind: a new epoch tells the persisted
-            # catalog index and the digests' caches that they are of another store
-            conn.execute("UPDATE store_meta SET value = lower(hex(randomblob(16))) "
-                         "WHERE key = 'epoch'")
-            self._record_counts = None
-        return len(changes)
+            self._delete_changes(conn, [r[0] for r in doomed])
+        return len(doomed)
+
+    def _delete_changes(self, conn: sqlite3.Connection, changes: list[int]) -> None:
+        """Delete the records of these change numbers, with their tags (in a `_tx`)."""
+        if not changes:
+            return
+        keys = [(c,) for c in changes]
+        conn.executemany("DELETE FROM record_tags WHERE record = ?", keys)
+        conn.executemany("DELETE FROM records WHERE change = ?", keys)
+        # rows gone leave no change number behind: a new epoch tells the persisted
+        # catalog index and the digests' caches that they are of another store
+        conn.execute("UPDATE store_meta SET value = lower(hex(randomblob(16))) "
+                     "WHERE key = 'epoch'")
+        self._record_counts = None
 
     def drop_some_not_kept(self, holds: ReplicationFilter, own: str, after: int,
                            limit: int) -> tuple[int, int]:
@@ -366,15 +370,9 @@ class SqliteStore(Store):
                 f"SELECT change FROM records WHERE change > ? AND kind = '{ANNOUNCEMENT}' "
                 f"AND owner != ? AND NOT {where} ORDER BY change LIMIT ?",
                 (after, own, *args, limit)).fetchall()
-            if not doomed:
-                return 0, -1
-            changes = [(r[0],) for r in doomed]
-            conn.executemany("DELETE FROM record_tags WHERE record = ?", changes)
-            conn.executemany("DELETE FROM records WHERE change = ?", changes)
-            conn.execute("UPDATE store_meta SET value = lower(hex(randomblob(16))) "
-                         "WHERE key = 'epoch'")
-            self._record_counts = None
-        return len(changes), (changes[-1][0] if len(changes) == limit else -1)
+            changes = [r[0] for r in doomed]
+            self._delete_changes(conn, changes)
+        return len(changes), (changes[-1] if len(changes) == limit else -1)
 
     def tally(self, own: str, *, peers: bool = True) -> Tally:
         by_type: dict[str, int] = {}
