@@ -393,7 +393,19 @@ async def test_a_node_with_nothing_to_narrow_to_stops_taking_new_learnwares(tmp_
             before = c.counters()["sync_rounds_skipped_over_disk_budget"]
             assert (await c.federation.sync_now(a.id)).records == 0
             assert c.counters()["sync_rounds_skipped_over_disk_budget"] == before + 1
-            # its own learnwares are always kept, and are interests: it narrows to them
+            # its own learnwares are always kept, and are interests: it narrows to them,
+            # deleting the rest a part at a time (the store serves others in between)
+            order = []
+            drop_some = c.service.store.drop_some_not_kept
+
+            def watched(*args):
+                if not order:  # a request that arrives while the first part is deleted
+                    c.service._store_pool.submit(order.append, "other")
+                order.append("part")
+                return drop_some(*args)
+
+            monkeypatch.setattr(c.service.store, "drop_some_not_kept", watched)
+            monkeypatch.setattr("lwnode.node.service.DROP_CHUNK", 100)
             own = await publish_own(c, 2, ("retail",))
             assert own in c.service.catalog.ids()
             await until(lambda: c.service.taking_new, "C taking again", timeout=30)
@@ -402,6 +414,9 @@ async def test_a_node_with_nothing_to_narrow_to_stops_taking_new_learnwares(tmp_
             await until(lambda: not c.service.catalog.ids() & health, "the rest deleted",
                         timeout=30)
             assert own in c.service.catalog.ids()
+            held_before = len(health)  # (at most: C stopped partway)
+            assert order.count("part") >= 2 and order.index("other") == 1, order
+            assert order.count("part") <= held_before // 100 + 1
             # its users' searches too: it adds them
             await c.service.search(SearchQuery(wide_requirement(0.0, ("finance",)), 5, 1))
             await until(lambda: c.service.keeps == F(scenarios=("finance", "retail")),
