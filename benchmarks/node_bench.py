@@ -72,13 +72,15 @@ from protocol.signing import Identity, verify
 D, K, GAMMA, BASES, OWNERS = 10, 100, 0.1, 100, 20
 
 
-def start_node(home: NodeHome, extra: tuple[str, ...] = (), env: dict[str, str] | None = None
-               ) -> tuple[subprocess.Popen[bytes], str, float]:
+def start_node(home: NodeHome, extra: tuple[str, ...] = (), env: dict[str, str] | None = None,
+               log: Path | None = None) -> tuple[subprocess.Popen[bytes], str, float]:
+    """`lwnode run` on `home`, once it serves: (process, URL, seconds); its log to `log`."""
     home.url_path.unlink(missing_ok=True)
     began = time.perf_counter()
+    err = subprocess.DEVNULL if log is None else log.open("ab")
     proc = subprocess.Popen([sys.executable, "-m", "lwnode.cli", "run", "--home",
                              str(home.path), "--http", "127.0.0.1:0", *extra],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL, stderr=err,
                             env={"LWDOCK_LOG_ACCESS_LOG": "false", "PATH": "/usr/bin:/bin",
                                  # the code this benchmark runs (e.g. a worktree's), not
                                  # the installed package's

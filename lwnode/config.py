@@ -315,15 +315,17 @@ class ReplicationSection:
                                        choices=tuple(t.value for t in DataType))
     scenarios: tuple[str, ...] = _opt((), "Keep only peers' learnwares tagged with one of these "
                                           "scenarios (semantic tags); empty: any tags.")
-    max_disk_mb: int = _opt(1000, "Disk budget (MB of 10^6 bytes) of the database and index "
-                                  "this node keeps (its own packages aside). Over it, the "
-                                  "node narrows what it keeps of peers' learnwares to its "
-                                  "interests: the scenarios and data types above, the tags "
-                                  "of its own learnwares, the tags its users search, else "
-                                  "its own learnwares' data types; if even those do not "
-                                  "fit, it stops taking new peers' learnwares (health says "
-                                  "so). Routed search reaches the rest. 0: no limit (keep "
-                                  "every learnware peers offer, ~1.6 kB each).",
+    max_disk_mb: int = _opt(1000, "Disk budget (MB of 10^6 bytes) of the database (with its "
+                                  "log), index and scratch points this node keeps (its own "
+                                  "packages aside). Over it, the node narrows what it keeps "
+                                  "of peers' learnwares to its interests: the scenarios and "
+                                  "data types above, the tags of its own learnwares, the "
+                                  "tags its users search, else its own learnwares' data "
+                                  "types; with no interests yet, the most common tags that "
+                                  "fit. If nothing fits, it stops taking new peers' "
+                                  "learnwares (health says so). Routed search reaches the "
+                                  "rest. 0: no limit (keep every learnware peers offer, "
+                                  "~1.6 kB each).",
                             lo=0, hi=100_000_000)
 
     def __post_init__(self) -> None:

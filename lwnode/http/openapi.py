@@ -85,8 +85,10 @@ _SCHEMAS: dict[str, Any] = {
                 "mapped_bytes": {"type": "integer"}, "rewriting": {"type": "boolean"}}},
         "replication": {"type": "object", "description": (
             "Which peers' learnwares this node keeps ([replication], narrowed to its "
-            "interests when over its disk budget max_disk_mb); routed search reaches the "
-            "others. taking_new false: over the budget with nothing left to narrow to, "
+            "interests, or with none to the most common tags, when over its disk budget "
+            "max_disk_mb); routed search reaches the others. disk_bytes: its database "
+            "and write-ahead log, index and scratch points (not its own packages). "
+            "taking_new false: over the budget with nothing left to narrow to, "
             "the node takes no new peers' learnwares (note says why)"), "properties": {
                 "data_types": {"type": "array", "items": {"type": "string"}},
                 "scenarios": {"type": "array", "items": {"type": "string"}},

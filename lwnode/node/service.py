@@ -53,7 +53,13 @@ from lwnode.errors import (
 from lwnode.node.budget import check_spec
 from lwnode.node.catalog import INDEX_REWRITE_AFTER, NodeCatalog, ToFetch, rewrite_in_child
 from lwnode.node.checker import Checker
-from lwnode.node.diskbudget import SEARCHED_TAGS_KEPT, Decision, decide
+from lwnode.node.diskbudget import (
+    SEARCHED_TAGS_KEPT,
+    Decision,
+    Tally,
+    decide,
+    new_interests,
+)
 from lwnode.node.peering import NoPeers, PeerInfo, PeerLayer
 from lwnode.node.records import (
     OFFER_TYPES,
@@ -93,12 +99,18 @@ UPLOAD_FLUSH_BYTES = 1 << 20
 WITHHELD_KEPT = 10_000
 READ_CHUNK_BYTES = 1 << 18
 DISK_CHECK_SECONDS = 2.0
+DROP_CHUNK = 5000
+"""Peers' learnwares a running node deletes in one store transaction when it narrows."""
 """Least time between two looks at the disk budget (after records were taken in)."""
 AUTO_FILTER_KEY = "replication.auto"
 """Store meta key of the filter the disk budget narrowed to, with the settings it was
 chosen under (`NodeService.check_disk`)."""
 SEARCHED_TAGS_KEY = "replication.searched_tags"
 """Store meta key of the tags this node's users searched, with their counts."""
+STOPPED_KEY = "replication.stopped"
+"""Store meta key of a stop (over the disk budget, nothing to narrow to), with the
+settings and interests it was decided under: a start under the same ones does not
+count the store again to decide it anew (`NodeService._load_keeps`)."""
 
 
 def package_path(learnware_id: str) -> str:
@@ -187,8 +199,13 @@ class NodeService:
         self._searched_changed = False
         self._interests = 0
         """Raised when the node's interests may have grown (a tag searched for the first
-        time, an own publish): a node that stopped taking looks at narrowing again."""
+        time, an own publish): a node that stopped taking looks at narrowing again, and
+        an automatic filter at widening (`diskbudget`, "A later interest widens once")."""
         self._stopped_at = 0
+        self._considered: tuple[str, ...] | None = None
+        """The interest tags the automatic filter was chosen from (None: `keeps` is the
+        configured filter)."""
+        self._chosen_at = 0
         self._disk_check: asyncio.Future[Decision] | None = None
         self._disk_later: asyncio.TimerHandle | None = None
         self._disk_checked_at = -float("inf")
@@ -249,6 +266,9 @@ class NodeService:
                         "or sketches this node cannot index: kept in the store, not "
                         "searchable", self.catalog.skipped, self.config.budget.spec_points)
         await self.peers.start(self)
+        # again with the catalog built: its scratch points, and the index it wrote,
+        # were not on disk at the first look
+        self.keep_disk()
 
     async def stop(self) -> None:
         self._stopping = True
@@ -364,6 +384,8 @@ class NodeService:
             if saved.get("under") == self._settings_key():
                 self.keeps = ReplicationFilter(**saved["keeps"])
                 self.disk_note = saved.get("why", "")
+                # (a filter kept before `considered` was: chosen from its own tags)
+                self._considered = tuple(saved.get("considered", self.keeps.scenarios))
                 log.warning("disk budget: keeping peers' %s, as chosen in an earlier run "
                             "(%s)", self.keeps.describe(), self.disk_note)
             else:
@@ -373,16 +395,44 @@ class NodeService:
         searched = self.store.meta(SEARCHED_TAGS_KEY)
         if searched is not None:
             self._searched = Counter({str(k): int(v) for k, v in json.loads(searched).items()})
+        stopped = self.store.meta(STOPPED_KEY)
+        if self._considered is None and stopped is None:
+            return
+        own = self.store.tally(self.node_id, peers=False)  # (a few rows: the node's own)
+        if self._considered is not None and new_interests(own, self._searched,
+                                                          self._considered, self.keeps):
+            self._chosen_at = -1  # interests it did not have when it chose: look again
+        if stopped is not None:
+            saved = json.loads(stopped)
+            if saved.get("under") == self._settings_key() and \
+                    saved.get("interests") == self._interest_key(own):
+                # decided under the same settings and interests: what the store holds
+                # of peers' only shrank since (updates, withdrawals), and `check_disk`
+                # measures the disk again at once (and resumes if it is well under)
+                self.taking_new = False
+                self.disk_note = saved.get("why", "")
+                log.warning("disk budget: %s (as in an earlier run)", self.disk_note)
+            else:  # stale: `check_disk` counts the store and decides anew
+                self.store.set_meta(STOPPED_KEY, None)
+
+    def _interest_key(self, tally: Tally) -> dict[str, list[str]]:
+        """What a stop depends on besides the settings: the node's interests."""
+        return {"own_tags": sorted(tally.own_tags), "own_types": sorted(tally.own_types),
+                "searched": sorted(self._searched)}
 
     def _settings_key(self) -> dict[str, Any]:
         section = self.config.replication
         return {**section.filter.to_dict(), "max_disk_mb": section.max_disk_mb}
 
     async def disk_used(self) -> int:
-        """Bytes on disk of the database and the persisted index (file sizes)."""
+        """Bytes on disk the budget bounds: the database's pages in use and its
+        write-ahead log, the persisted index, the catalog's scratch points (file sizes;
+        docs/operations.md, "Disk budget", says what is in, what is out and why)."""
         used = await self._store(self.store.disk_bytes)
         if self._index_dir is not None:
             used += await self._run(self._io_pool, _dir_bytes, self._index_dir)
+        if self._points_root is not None:
+            used += await self._run(self._io_pool, _dir_bytes, self._points_root, True)
         return used
 
     def keep_disk(self) -> None:
@@ -422,21 +472,28 @@ class NodeService:
             # stopped, but with new interests since: may they be narrowed to now?
             again = (not self.taking_new and self._interests != self._stopped_at
                      and used > budget > 0)
+            # an automatic filter, with new interests since it was chosen: widen?
+            widen = (self._considered is not None and budget > 0 and self.taking_new
+                     and self._interests != self._chosen_at)
+            interests_at = self._interests
             tally = None
-            if budget and used > budget and (self.taking_new or again):
+            if budget and ((used > budget and (self.taking_new or again)) or widen):
                 tally = await self._store(self.store.tally, self.node_id)
             decision = decide(used, budget, current=self.keeps, configured=section.filter,
                               taking_new=self.taking_new or again, tally=tally,
-                              searched=self._searched)
-            if decision.action == "narrow":
+                              searched=self._searched,
+                              considered=self._considered if widen else None)
+            if decision.action in ("narrow", "widen"):
                 loop = asyncio.get_running_loop()
                 wait = self._keeps_changed_at + FILTER_CHANGE_SECONDS - loop.time()
                 if wait > 0:  # peers take one change of a node's filter a minute
                     if self._disk_later is None:
                         self._disk_later = loop.call_later(wait, self._check_later)
                     return Decision("keep", self.keeps, "a change within the minute")
+                self._chosen_at = interests_at
                 await self._narrow(decision, starting)
                 self.taking_new = True
+                await self._store(self.store.set_meta, STOPPED_KEY, None)
             elif decision.action == "stop":
                 self._stopped_at = self._interests
                 if self.taking_new or decision.why != self.disk_note:
@@ -444,11 +501,18 @@ class NodeService:
                                 decision.why)
                 self.taking_new = False
                 self.disk_note = decision.why
+                if tally is not None:  # (else decided before, and kept then)
+                    await self._store(self.store.set_meta, STOPPED_KEY, json.dumps(
+                        {"under": self._settings_key(),
+                         "interests": self._interest_key(tally), "why": decision.why}))
             elif decision.action == "resume":
                 self.taking_new = True
                 self.disk_note = ""
+                await self._store(self.store.set_meta, STOPPED_KEY, None)
                 log.warning("disk budget: %s: taking new peers' learnwares again",
                             decision.why)
+            if widen:
+                self._chosen_at = interests_at  # each new interest is looked at once
             if self._searched_changed:
                 await self._keep_searched()
             return decision
@@ -459,22 +523,33 @@ class NodeService:
     async def _narrow(self, decision: Decision, starting: bool) -> None:
         """Keep only `decision.keeps` of peers' learnwares from now on: remembered for
         the next start, told to peers in the next digests, and the others deleted from
-        the store and the catalog (as a start under that filter would)."""
+        the store and the catalog (as a start under that filter would). A widening
+        deletes what the new filter leaves out, if any; what it adds comes by sync."""
         self.keeps = decision.keeps
         self.disk_note = decision.why
-        self._keeps_changed_at = asyncio.get_running_loop().time()
+        self._considered = decision.considered
+        if not starting:  # (peers saw no filter of this run yet)
+            self._keeps_changed_at = asyncio.get_running_loop().time()
         await self._store(self.store.set_meta, AUTO_FILTER_KEY, json.dumps(
             {"keeps": decision.keeps.to_dict(), "under": self._settings_key(),
-             "why": decision.why}))
+             "why": decision.why, "considered": list(decision.considered)}))
         log.warning("disk budget: %s", decision.why)
         if starting:
             return  # `start` drops and rebuilds
-        dropped = await self._store(self.store.drop_not_kept, self.keeps, self.node_id)
-        began = time.perf_counter()
-        freed = await self.in_store(self.store.reclaim, 0.25, force=dropped > 0)
-        log.warning("disk budget: %d stored learnware(s) of peers outside it deleted; "
-                    "%.1f MB of the database given back in %.1f s", dropped, freed / 1e6,
-                    time.perf_counter() - began)
+        # a part at a time: the store's thread serves other requests in between (intake,
+        # digests, listings; searches read the catalog, not the store)
+        began, dropped, after = time.perf_counter(), 0, 0
+        while after >= 0:
+            n, after = await self._store(self.store.drop_some_not_kept, self.keeps,
+                                         self.node_id, after, DROP_CHUNK)
+            dropped += n
+        if not dropped:
+            return  # (a widening that leaves nothing out)
+        deleted_s, began = time.perf_counter() - began, time.perf_counter()
+        freed = await self.in_store(self.store.reclaim, 0.25, force=True)
+        log.warning("disk budget: %d stored learnware(s) of peers outside it deleted in "
+                    "%.1f s (%d at a time); %.1f MB of the database given back in %.1f s",
+                    dropped, deleted_s, DROP_CHUNK, freed / 1e6, time.perf_counter() - began)
         if self._index_dir is not None and self.store.database_path() is not None:
             self.keep_index(force=True)  # the store's new epoch: a new index, moved to
             return
@@ -501,8 +576,9 @@ class NodeService:
                     self._interests += 1
                 self._searched[tag] += 1
                 self._searched_changed = True
-        if not self.taking_new and self._interests != self._stopped_at:
-            self.keep_disk()
+        if (not self.taking_new and self._interests != self._stopped_at) or \
+                (self._considered is not None and self._interests != self._chosen_at):
+            self.keep_disk()  # a new interest: narrow to it, or widen for it
         while len(self._searched) > SEARCHED_TAGS_KEPT:
             del self._searched[min(self._searched, key=lambda t: (self._searched[t], t))]
 
@@ -937,12 +1013,21 @@ def _remove_points(catalog: NodeCatalog) -> None:
         shutil.rmtree(catalog.points_dir, ignore_errors=True)
 
 
-def _dir_bytes(path: Path) -> int:
-    """Bytes of the files in a folder (not below it); 0 if there is none."""
+def _dir_bytes(path: Path, below: bool = False) -> int:
+    """Bytes of the files in a folder (`below`: and in its folders); 0 if there is none."""
+    total = 0
     try:
-        return sum(e.stat().st_size for e in os.scandir(path) if e.is_file())
+        for entry in os.scandir(path):
+            try:
+                if entry.is_file(follow_symlinks=False):
+                    total += entry.stat(follow_symlinks=False).st_size
+                elif below and entry.is_dir(follow_symlinks=False):
+                    total += _dir_bytes(Path(entry.path), True)
+            except FileNotFoundError:  # (a file removed while counting)
+                continue
     except FileNotFoundError:
         return 0
+    return total
 
 
 def _own_rows(store: Store, owner: str, learnware_ids: list[str]) -> list[RecordRow]:

@@ -266,15 +266,24 @@ class Store(ChangeFeed):
         any goes, so the persisted catalog index is written anew."""
 
     @abstractmethod
-    def tally(self, own: str) -> Tally:
+    def drop_some_not_kept(self, holds: ReplicationFilter, own: str, after: int,
+                           limit: int) -> tuple[int, int]:
+        """`drop_not_kept` a part at a time (a running node's store serves other
+        requests in between): at most `limit` of them, those with the lowest change
+        numbers above `after`, in one transaction; returns how many, and the `after`
+        of the next call (-1: none is left)."""
+
+    @abstractmethod
+    def tally(self, own: str, *, peers: bool = True) -> Tally:
         """The records counted by data type and tag, `own`'s apart (`diskbudget.Tally`):
-        one pass over the store, for a node over its disk budget."""
+        one pass over the store, for a node over its disk budget. Without `peers`, only
+        `own`'s (a few rows; `records` and the peers' counts are then 0)."""
 
     @abstractmethod
     def disk_bytes(self) -> int:
-        """Bytes of the database's pages in use. Pages freed by deletions are reused
-        before the file grows, and the write-ahead log is bounded by SQLite's checkpoints
-        (~8 MB): neither grows with the learnwares kept, neither is counted."""
+        """Bytes of the database's pages in use, and of its write-ahead log (what it
+        holds is on disk too, until a checkpoint copies it into the database). Pages
+        freed by deletions are reused before the file grows: not counted."""
 
     @abstractmethod
     def reclaim(self, share: float = 0.25, *, force: bool = False) -> int:

@@ -343,51 +343,79 @@ class SqliteStore(Store):
             doomed = conn.execute(
                 f"SELECT change FROM records WHERE kind = '{ANNOUNCEMENT}' AND "
                 f"owner != ? AND NOT {where}", (own, *args)).fetchall()
-            if not doomed:
-                return 0
-            changes = [(r[0],) for r in doomed]
-            conn.executemany("DELETE FROM record_tags WHERE record = ?", changes)
-            conn.executemany("DELETE FROM records WHERE change = ?", changes)
-            # rows gone leave no change number behind: a new epoch tells the persisted
-            # catalog index and the digests' caches that they are of another store
-            conn.execute("UPDATE store_meta SET value = lower(hex(randomblob(16))) "
-                         "WHERE key = 'epoch'")
-            self._record_counts = None
-        return len(changes)
+            self._delete_changes(conn, [r[0] for r in doomed])
+        return len(doomed)
 
-    def tally(self, own: str) -> Tally:
+    def _delete_changes(self, conn: sqlite3.Connection, changes: list[int]) -> None:
+        """Delete the records of these change numbers, with their tags (in a `_tx`)."""
+        if not changes:
+            return
+        keys = [(c,) for c in changes]
+        conn.executemany("DELETE FROM record_tags WHERE record = ?", keys)
+        conn.executemany("DELETE FROM records WHERE change = ?", keys)
+        # rows gone leave no change number behind: a new epoch tells the persisted
+        # catalog index and the digests' caches that they are of another store
+        conn.execute("UPDATE store_meta SET value = lower(hex(randomblob(16))) "
+                     "WHERE key = 'epoch'")
+        self._record_counts = None
+
+    def drop_some_not_kept(self, holds: ReplicationFilter, own: str, after: int,
+                           limit: int) -> tuple[int, int]:
+        if holds.keeps_all:
+            return 0, -1
+        where, args = _kept_by((holds,))
+        with self._tx() as conn:
+            # by the change index from `after` on: each call starts where the last ended
+            doomed = conn.execute(
+                f"SELECT change FROM records WHERE change > ? AND kind = '{ANNOUNCEMENT}' "
+                f"AND owner != ? AND NOT {where} ORDER BY change LIMIT ?",
+                (after, own, *args, limit)).fetchall()
+            changes = [r[0] for r in doomed]
+            self._delete_changes(conn, changes)
+        return len(changes), (changes[-1] if len(changes) == limit else -1)
+
+    def tally(self, own: str, *, peers: bool = True) -> Tally:
         by_type: dict[str, int] = {}
         by_tag: dict[tuple[str, str], int] = {}
         own_types: dict[str, int] = {}
         own_tags: dict[str, int] = {}
-        records = peers = 0
+        records = n_peers = 0
+        # only the own records: by the owner index, a few rows
+        only = "" if peers else " AND r.owner = ?"
+        args = (own,) if peers else (own, own)
         with self._lock:
             for data_type, mine, n in self._conn.execute(
-                    "SELECT data_type, owner = ?, COUNT(*) FROM records WHERE kind = "
-                    f"'{ANNOUNCEMENT}' GROUP BY 1, 2", (own,)):
+                    "SELECT data_type, owner = ?, COUNT(*) FROM records r WHERE kind = "
+                    f"'{ANNOUNCEMENT}'{only} GROUP BY 1, 2", args):
                 if mine:
                     own_types[data_type] = n
                 else:
                     by_type[data_type] = n
-                    peers += n
+                    n_peers += n
             for data_type, mine, tag, n in self._conn.execute(
                     "SELECT r.data_type, r.owner = ?, COALESCE(t.tag, ''), COUNT(*) "
                     "FROM records r LEFT JOIN record_tags t ON t.record = r.change "
-                    f"WHERE r.kind = '{ANNOUNCEMENT}' GROUP BY 1, 2, 3", (own,)):
+                    f"WHERE r.kind = '{ANNOUNCEMENT}'{only} GROUP BY 1, 2, 3", args):
                 if mine:
                     own_tags[tag] = own_tags.get(tag, 0) + n
                 else:
                     by_tag[(data_type, tag)] = n
-            records = self._conn.execute("SELECT COUNT(*) FROM records").fetchone()[0]
+            if peers:
+                records = self._conn.execute("SELECT COUNT(*) FROM records").fetchone()[0]
         own_tags.pop("", None)
-        return Tally(records, peers, by_type, by_tag, own_tags, own_types)
+        return Tally(records, n_peers, by_type, by_tag, own_tags, own_types)
 
     def disk_bytes(self) -> int:
         with self._lock:
             pages = self._conn.execute("PRAGMA page_count").fetchone()[0]
             free = self._conn.execute("PRAGMA freelist_count").fetchone()[0]
             size = self._conn.execute("PRAGMA page_size").fetchone()[0]
-        return int((pages - free) * size)
+        path = self.database_path()
+        try:
+            wal = 0 if path is None else os.stat(f"{path}-wal").st_size
+        except FileNotFoundError:
+            wal = 0
+        return int((pages - free) * size) + wal
 
     def reclaim(self, share: float = 0.25, *, force: bool = False) -> int:
         with self._lock:
@@ -565,6 +593,9 @@ class SqliteStore(Store):
 
 
 PAGE_SIZE = 8192
+WAL_LIMIT = 8 << 20
+"""Bytes the write-ahead log keeps after a checkpoint (SQLite checkpoints at 1,000
+pages, 8 MB)."""
 """Bytes per database page of a new store (see `FileStore`)."""
 
 
@@ -643,6 +674,10 @@ class FileStore(SqliteStore):
                 if mode != "wal":
                     raise StoreError(f"{self.root / DB_NAME}: cannot use WAL mode ({mode})")
                 conn.execute("PRAGMA synchronous = FULL")
+                # the log is truncated back to this after a checkpoint (else it stays at
+                # its largest, e.g. a vacuum's whole database, and the disk budget
+                # counts it: `disk_bytes`)
+                conn.execute(f"PRAGMA journal_size_limit = {WAL_LIMIT}")
                 super().__init__(conn, BlobDir(self.root / "blobs"), recover=recover)
             except BaseException:
                 conn.close()
