@@ -156,3 +156,23 @@ async def test_a_direct_request_to_a_node_that_is_not_there_is_refused_not_linke
         with pytest.raises(PeerUnreachable):
             await x.request_direct(ident("Gone").node_id, SPECS_PROTOCOL, b"x", timeout=1.0)
         assert x.counters["dials_failed"] == 1 and x.counters["requests_direct"] == 1
+
+
+async def test_a_relay_that_sent_what_it_has_is_not_asked_again():
+    """C asks its relay B for two specs; B holds one and cannot get the other (its owner
+    is gone). B's answer was not cut for size, so C does not ask again (it did, and B
+    waited for its fetch a second time: the searches ran to their deadline)."""
+    hub = InProcessHub(delay=0.02)
+    async with node(hub, "A") as a, node(hub, "B", bootstrap=(a,)) as b, \
+            node(hub, "C", bootstrap=(b,), p2p={"spec_owner_dials": 0}) as c:
+        first = await publish(a, 1)
+        await until(lambda: first in b.service.catalog.ids(), "A's first summary on B")
+        await b.service.search_local(SearchQuery(requirement(0.0), 5, 3))
+        second = await publish(a, 2, loc=0.1)
+        await until(lambda: {first, second} <= c.service.catalog.ids(), "both on C")
+        hub.kill(a.id)
+        got = await c.service.fetch_specs(
+            {t.spec_id: t.owners for t in c.service.catalog.to_fetch([first, second])},
+            timeout=WAIT)
+        assert len(got) == 1
+        assert b.counters()["spec_requests_served"] == 1
