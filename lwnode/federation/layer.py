@@ -628,7 +628,9 @@ class Federation(PeerLayer[NodeService]):
             # learnwares call for a mixture over all the merged hits.
             if not news and local_mixture and mine and mine[0].exact:
                 return local_mixture[0]
-            return await mixer(hits)
+            # Only the learnwares new to us need their specs fetched: our own search
+            # (done by now) fetched what it could of the others.
+            return await mixer(hits, set(news))
 
         response = await route_search(
             request, node_id=service.node_id, local=local_wire(),
@@ -643,10 +645,11 @@ class Federation(PeerLayer[NodeService]):
         return answer_of(response, mine[0], hits, k=query.k, asked=asked, answered=answered)
 
     def _mixer(self, requirement: EngineRequirement, max_mixture: int
-               ) -> Callable[[tuple[SearchHit, ...]], Awaitable[MixtureHit | None]]:
-        async def mix(hits: tuple[SearchHit, ...]) -> MixtureHit | None:
+               ) -> Callable[[tuple[SearchHit, ...], set[str]], Awaitable[MixtureHit | None]]:
+        async def mix(hits: tuple[SearchHit, ...], fetch: set[str]) -> MixtureHit | None:
             ids = [h.learnware_id for h in hits]
-            mixture = await self.service.mixture_over(ids, requirement, max_mixture)
+            mixture = await self.service.mixture_over(ids, requirement, max_mixture,
+                                                      fetch=fetch)
             return mixture_hit(mixture)
 
         return mix

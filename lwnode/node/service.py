@@ -27,7 +27,7 @@ import shutil
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Set
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -876,12 +876,19 @@ class NodeService:
         return {item.learnware_id: got[item.spec_id] for item in to_fetch
                 if item.spec_id in got}
 
-    async def mixture_over(self, ids: list[str], requirement: Requirement, max_mixture: int
-                           ) -> Mixture | None:
+    async def mixture_over(self, ids: list[str], requirement: Requirement, max_mixture: int,
+                           *, fetch: Set[str] | None = None) -> Mixture | None:
         """The best mixture of the learnwares `ids` (e.g. a routed search's merged hits),
-        fetching the full specs of those known by summary."""
+        fetching the full specs of those known by summary — of those in `fetch` only,
+        when given (the others' from the cache: a search that has just fetched its
+        candidates would wait for the same missing specs a second time)."""
         to_fetch = await self.compute(self.catalog.to_fetch, ids)
-        fetched = await self._fetch_candidates(to_fetch, None)
+        now = [t for t in to_fetch if fetch is None or t.learnware_id in fetch]
+        fetched = await self._fetch_candidates(now, None)
+        cached = await self.compute(self.spec_cache.get_many,
+                                    [t.spec_id for t in to_fetch if t not in now])
+        fetched.update({t.learnware_id: cached[t.spec_id] for t in to_fetch
+                        if t.spec_id in cached})
         return await self.compute(self.catalog.mixture_over, ids, requirement, max_mixture,
                                   fetched)
 

@@ -176,3 +176,26 @@ async def test_a_relay_that_sent_what_it_has_is_not_asked_again():
             timeout=WAIT)
         assert len(got) == 1
         assert b.counters()["spec_requests_served"] == 1
+
+
+async def test_a_search_ends_when_its_peers_have_answered_not_at_its_deadline():
+    """A's spec cannot arrive (A hangs). C's own fetch gives up when its relay B does
+    (0.67 s at ttl 2) and B answers C's routed search after its half of the 2 s
+    deadline; then the search ends. (Its mixture step fetched the missing spec again
+    and waited for it until the deadline: every search took its whole deadline.)"""
+    hub = InProcessHub()
+    async with node(hub, "A") as a, node(hub, "B", bootstrap=(a,)) as b, \
+            node(hub, "C", bootstrap=(b,),
+                 p2p={"spec_owner_dials": 0, "search_deadline_ms": 4000}) as c:
+        # (C's own deadline, 4 s, is what a fetch without one may take: 2 s a mixture)
+        lid = await publish(a, 1)
+        await until(lambda: lid in c.service.catalog.ids(), "A's summary on C")
+        hub.set_delay(a.id, 30.0)
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        answer = await c.service.search(SearchQuery(requirement(0.0), 5, 3,
+                                                    deadline_ms=2000))
+        took = loop.time() - began
+        assert exact_hits(answer) == [(lid, True)], answer.notes
+        assert b.id in answer.answered and not answer.partial
+        assert took < 1.5, took  # B's 1 s and the way back, not the 2 s deadline
