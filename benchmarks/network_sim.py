@@ -149,6 +149,11 @@ class SimConfig:
     """Seconds any one wait (replication, a probe, a catch-up) may take."""
     search_ttl: int = 1
     """Each node's ``[p2p] search_ttl``: hops a routed search travels."""
+    owner_dials: int = 32
+    """Each node's ``[p2p] spec_owner_dials``: owners a search's spec fetch dials when
+    it is not linked to them (0: every spec through the relays, as before)."""
+    dial_round_trips: int = 2
+    """Round trips of such a dial before its request leaves (`InProcessHub`)."""
     domains: int = 0
     """Scenario domains tagging the learnwares and the users' requirements (`DOMAINS`,
     Zipf-like shares); 0: an untagged market (today's), or `OWN_MODE_DOMAINS` with
@@ -427,6 +432,7 @@ def node_config(config: SimConfig, owner: int, most_per_owner: int,
         "node": {"organization": organization_of(owner)}, "checks": {"isolation": "thread"},
         "p2p": {"sync_interval": config.sync_interval,
                 "search_deadline_ms": config.deadline_ms, "search_ttl": config.search_ttl,
+                "spec_owner_dials": config.owner_dials,
                 "announce": DESIGNS[config.design]().announce_mode},
         "peer_limits": {"max_records_per_owner": max(1000, 2 * most_per_owner),
                         "new_owners_burst": max(20, config.nodes + 1)},
@@ -507,6 +513,8 @@ class Search:
     """... on it with their full spec at the asker (ranked exactly, still missed)."""
     shortlist_fetched: float = 1.0
     """Share of the asker's summarised shortlist whose full spec it holds afterwards."""
+    owner_dials: int = 0
+    """Short-lived connections to owners the search's spec fetches opened."""
 
 
 @dataclass
@@ -629,7 +637,8 @@ async def run_sim(config: SimConfig, log: Callable[[str], None] = lambda _: None
 
     rng = np.random.default_rng([config.seed, 7])
     hub = InProcessHub(drop=config.loss, seed=config.seed, process=config.process_ms / 1e3,
-                       process_per_byte=config.process_us_per_kb / 1e9)
+                       process_per_byte=config.process_us_per_kb / 1e9,
+                       dial_round_trips=config.dial_round_trips)
     low, high = (ms / 2000.0 for ms in config.latency_ms)
     for identity in identities:
         hub.set_delay(identity.node_id, float(rng.uniform(low, high)))
@@ -857,7 +866,7 @@ async def search(hub: InProcessHub, central: Catalog, online: list[SimNode], mar
         misses = miss_kinds(node, requirement, [i for i in want if i not in got])
         out.append(Search(recall, seconds, messages, size, len(answer.asked), answer.partial,
                           node.keeps_domain(domain), keepers_asked, spec_messages, spec_size,
-                          *misses))
+                          *misses, carried.messages[f"dial {SPECS_PROTOCOL}"]))
     return out
 
 
@@ -932,6 +941,9 @@ def print_result(r: SimResult, wall: float) -> None:
                     ["gossip loss per link", f"{c.loss:.1%}"],
                     ["routed search", f"ttl {c.search_ttl}, fan-out 4, deadline "
                                       f"{c.deadline_ms} ms"],
+                    ["full specs of a search's shortlist", f"from linked owners, up to "
+                     f"{c.owner_dials} other owners dialled ({c.dial_round_trips} round "
+                     f"trips a dial), the rest through 2 relays (ttl 2)"],
                     ["offline during probes / of them back", f"{c.offline:.0%} / "
                      f"{c.returning:.0%}"],
                     ["anti-entropy interval", f"{c.sync_interval:g} s"],
@@ -984,7 +996,9 @@ def print_result(r: SimResult, wall: float) -> None:
         search_rows.append([f"one search{label}: full-spec fetches, every hop (mean)",
                             f"{statistics.mean(s.spec_requests for s in group):,.1f}",
                             f"{statistics.mean(s.spec_bytes for s in group):,.0f}",
-                            "requests + responses"])
+                            f"requests + responses; "
+                            f"{statistics.mean(s.owner_dials for s in group):.1f} owners "
+                            f"dialled"])
     print_table("Traffic counted at the hub", ["what", "messages", "bytes", "note"], [
         ["one publish: gossip copies (mean)", f"{statistics.mean(msgs):,.0f}",
          f"{statistics.mean(gbytes):,.0f}",

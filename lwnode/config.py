@@ -137,6 +137,11 @@ class P2pSection:
                               "catalog; each further hop costs ~30 ms on loopback).",
                            lo=0, hi=8)
     search_fanout: int = _opt(4, "Peers each hop forwards a search to.", lo=0, hi=64)
+    spec_owner_dials: int = _opt(32, "Owners a search's spec fetch dials at most when it is "
+                                     "not connected to them (a short-lived connection each, "
+                                     "not kept, not a gossip link; those of the best-ranked "
+                                     "candidates first); the other candidates' specs come "
+                                     "through peers (0: through peers only).", lo=0, hi=256)
     announce: Literal["summary", "full"] = _opt(
         "summary", "How this node offers its learnwares to peers: 'summary' (schema 1.3: "
                    "spec ids and sketches, ~1.2 kB whatever the spec; peers fetch full specs "

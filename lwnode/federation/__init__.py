@@ -14,6 +14,7 @@ module               holds
 ``antientropy.py``   digests and paginated pulls over ``/lwdock/sync/1.0.0``
 ``routing.py``       routed search as a pure function with an injected `ask_peer`
 ``searchwire.py``    the service's search types <-> `SearchRequest`/`SearchResponse`
+``ownerfetch.py``    whom a spec fetch asks for which id: linked owner, dialled owner, relays
 ``supervision.py``   restarts the peer tasks with back-off; what is down, for health
 ``stableport.py``    the p2p port kept in the node's home across restarts
 ``p2p/``             `PeerNetwork`: libp2p (only importer of libp2p/trio) and in-process

@@ -56,6 +56,7 @@ from lwnode.federation.intake import (
     check_hits,
     signed_by_owner,
 )
+from lwnode.federation.ownerfetch import plan_fetch
 from lwnode.federation.p2p.base import PeerNetwork, PeerStatus
 from lwnode.federation.p2p.errors import NetworkClosed, PeerError, ProtocolNotSupported
 from lwnode.federation.quotas import AnnouncementQuotas, QuotaSettings
@@ -406,7 +407,7 @@ class Federation(PeerLayer[NodeService]):
         for name in ("announced", "searches_routed", "searches_partial", "searches_served",
                      "searches_repeated", "requests_refused", "searches_not_routed_privacy",
                      "specs_fetched", "spec_requests_served", "spec_requests_failed",
-                     "specs_refused"):
+                     "specs_refused", "spec_owners_dialled", "spec_owner_fallbacks"):
             out[name] = self.counts[name]
         out["peers_connected"] = len(self._connected)
         return out
@@ -451,49 +452,65 @@ class Federation(PeerLayer[NodeService]):
 
     # -- full specs by content id (schema 1.3) ---------------------------------------------
     async def fetch_specs(self, wanted: dict[str, tuple[str, ...]], timeout: float, *,
-                          ttl: int = limits.MAX_SPEC_TTL, exclude: frozenset[str] = frozenset()
+                          ttl: int = limits.MAX_SPEC_TTL, exclude: frozenset[str] = frozenset(),
+                          dial_owners: bool = True, dials: int | None = None
                           ) -> dict[str, bytes]:
-        """Ask peers for full specs by content id: each id from a connected owner of it
-        (ttl 0), the others from up to `SPEC_RELAYS` connected peers, which answer from
-        their cache or ask the owner, or their own peers, in turn (`ttl` more hops: the
-        owner three links away is reached). Returns the bytes whose content id was
-        asked for (the service decodes and checks them again before use)."""
-        connected = sorted(set(await self._members_connected()) - exclude)
-        plan: dict[str, list[str]] = {}
-        rest: list[str] = []
-        for spec_id, owners in wanted.items():
-            owner = next((o for o in owners if o in connected), None)
-            if owner is not None:
-                plan.setdefault(owner, []).append(spec_id)
-            else:
-                rest.append(spec_id)
-        calls = [(peer, ids, 0) for peer, ids in plan.items()]
-        if rest and ttl > 0:
-            # peers that are not owners first; an owner asked for its own specs can
-            # relay the others too (in a chain, the next node may be both)
-            relays = sorted(connected, key=lambda p: p in plan)[:SPEC_RELAYS]
-            calls += [(peer, rest, ttl) for peer in relays]
-        if not calls:
+        """Ask peers for full specs by content id (`lwnode.federation.ownerfetch`): each id
+        from a connected owner of it (ttl 0); else from an owner dialled for it over a
+        short-lived connection (with `dial_owners`, up to `dials` owners, ``[p2p]
+        spec_owner_dials`` by default, those of the first ids first); the
+        rest, and the ids of dialled owners that do not answer, from up to `SPEC_RELAYS`
+        connected peers, which answer from their cache or ask the owner, or their own
+        peers, in turn (`ttl` more hops). Returns the bytes whose content id was asked
+        for (the service decodes and checks them again before use)."""
+        try:
+            statuses = await self.network.peers()
+        except PeerError:  # the libp2p layer is down
             return {}
+        talks_to = self.policy.talks_to
+        connected = sorted({p.node_id for p in statuses if p.connected and talks_to(p.node_id)}
+                           - exclude)
+        addrs = {p.node_id: p.addrs for p in statuses}
+        if dials is None:
+            dials = self.service.config.p2p.spec_owner_dials if dial_owners else 0
+        plan = plan_fetch(wanted, connected, dials,
+                          dialable=lambda o: o not in exclude and talks_to(o)
+                          and o != self.service.node_id)
+        # peers that are not owners first; an owner asked for its own specs can relay
+        # the others too (in a chain, the next node may be both)
+        relays = sorted(connected, key=lambda p: p in plan.linked)[:SPEC_RELAYS] \
+            if ttl > 0 else []
+        loop = asyncio.get_running_loop()
+        end = loop.time() + timeout
         asked = set(wanted)
         got: dict[str, bytes] = {}
 
-        async def ask(peer: str, ids: list[str], hops: int) -> None:
-            # A response holds what fits in one message: ask again for the rest until
-            # the peer sends nothing more of it.
+        async def ask(peer: str, ids: list[str], hops: int, dial: bool = False) -> bool:
+            # A request holds up to MAX_SPEC_IDS ids and a response what fits in one
+            # message: the next ids go in the next request, and a response cut for size
+            # is followed by a request for the rest of its ids; a peer that sent none of
+            # them is not asked again. False: the peer did not answer.
             pending = [i for i in ids if i not in got]
             while pending:
                 chunk = pending[:limits.MAX_SPEC_IDS]
+                left = end - loop.time()
+                if left <= 0:
+                    return False
                 try:
                     data = await self.service.compute(encode_message,
                                                       SpecRequest(tuple(chunk), hops))
-                    raw = await self.network.request(peer, SPECS_PROTOCOL, data,
-                                                     timeout=timeout)
+                    if dial:
+                        raw = await self.network.request_direct(
+                            peer, SPECS_PROTOCOL, data, addrs=addrs.get(peer, ()),
+                            timeout=left)
+                    else:
+                        raw = await self.network.request(peer, SPECS_PROTOCOL, data,
+                                                         timeout=left)
                     items, stray = await self.service.compute(_spec_items, raw, asked)
                 except (PeerError, ProtocolError) as exc:
                     log.info("specs from %s: %s", peer, exc)
                     self.counts["spec_requests_failed"] += 1
-                    return
+                    return False
                 if stray:
                     self.counts["specs_refused"] += stray
                     log.info("specs from %s: %d item(s) not asked for or not specs", peer,
@@ -502,10 +519,31 @@ class Federation(PeerLayer[NodeService]):
                 if not any(i in items for i in chunk):
                     if hops == 0:  # the owner itself answered without them: it withholds
                         self.service.note_withheld(chunk)
-                    return
-                pending = [i for i in pending if i not in got]
+                    return True
+                # Not cut, the ids it left out are not there (a relay that has not got
+                # them: asking again would wait for its fetch a second time).
+                cut = len(raw) > limits.MAX_MESSAGE_BYTES - limits.MAX_SPEC_BYTES
+                rest = pending[len(chunk):]
+                pending = [i for i in (chunk + rest if cut else rest) if i not in got]
+            return True
 
-        tasks = [asyncio.ensure_future(ask(*call)) for call in calls]
+        async def from_owner(owner: str, ids: list[str]) -> None:
+            self.counts["spec_owners_dialled"] += 1
+            if await ask(owner, ids, 0, dial=True):
+                return
+            left = [i for i in ids if i not in got]
+            if left and relays:  # the owner did not answer: the relays, in the time left
+                self.counts["spec_owner_fallbacks"] += 1
+                await asyncio.gather(*(ask(peer, left, ttl) for peer in relays))
+
+        calls: list[Coroutine[Any, Any, Any]] = [ask(peer, ids, 0)
+                                                 for peer, ids in plan.linked.items()]
+        calls += [from_owner(owner, ids) for owner, ids in plan.dialled.items()]
+        if plan.relayed:
+            calls += [ask(peer, plan.relayed, ttl) for peer in relays]
+        if not calls:
+            return {}
+        tasks = [asyncio.ensure_future(call) for call in calls]
         _, pending = await asyncio.wait(tasks, timeout=timeout)
         for task in pending:
             task.cancel()
@@ -534,8 +572,10 @@ class Federation(PeerLayer[NodeService]):
             if wanted:
                 # each hop leaves the next less time, and none more than the ttl allows
                 # (`spec_relay_wait`): the answer comes back before the asker stops
+                # (a relay dials no owner: the asker dialled those it chose to)
                 fetched = await self.fetch_specs(wanted, spec_relay_wait(request.ttl),
-                                                 ttl=request.ttl - 1, exclude=frozenset({peer}))
+                                                 ttl=request.ttl - 1, exclude=frozenset({peer}),
+                                                 dials=0)
                 await service.compute(service.keep_fetched, wanted, fetched)
                 held = await service.specs_held(list(request.ids))
         response = await service.compute(pack_spec_response, list(held.values()))
@@ -593,7 +633,9 @@ class Federation(PeerLayer[NodeService]):
             # learnwares call for a mixture over all the merged hits.
             if not news and local_mixture and mine and mine[0].exact:
                 return local_mixture[0]
-            return await mixer(hits)
+            # Only the learnwares new to us need their specs fetched: our own search
+            # (done by now) fetched what it could of the others.
+            return await mixer(hits, set(news))
 
         response = await route_search(
             request, node_id=service.node_id, local=local_wire(),
@@ -608,10 +650,11 @@ class Federation(PeerLayer[NodeService]):
         return answer_of(response, mine[0], hits, k=query.k, asked=asked, answered=answered)
 
     def _mixer(self, requirement: EngineRequirement, max_mixture: int
-               ) -> Callable[[tuple[SearchHit, ...]], Awaitable[MixtureHit | None]]:
-        async def mix(hits: tuple[SearchHit, ...]) -> MixtureHit | None:
+               ) -> Callable[[tuple[SearchHit, ...], set[str]], Awaitable[MixtureHit | None]]:
+        async def mix(hits: tuple[SearchHit, ...], fetch: set[str]) -> MixtureHit | None:
             ids = [h.learnware_id for h in hits]
-            mixture = await self.service.mixture_over(ids, requirement, max_mixture)
+            mixture = await self.service.mixture_over(ids, requirement, max_mixture,
+                                                      fetch=fetch)
             return mixture_hit(mixture)
 
         return mix

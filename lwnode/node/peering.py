@@ -11,7 +11,7 @@ anti-entropy, routed search, built on `lwnode.federation.p2p.PeerNetwork`) imple
   summary, schema 1.3) or tombstone after it is stored (best-effort: anti-entropy
   repairs what gossip loses, so failures are logged, never returned to the
   publisher).
-- `fetch_specs(wanted, timeout)` asks peers for full specs by content id (those of
+- `fetch_specs(wanted, timeout)` asks owners and peers for full specs by content id (those of
   learnwares the node knows only by summary); the service checks and caches them.
 - `search(query, local)` routes a user's query to peers while `local` (this
   node's own answer, already running) completes, and merges the answers (marking
@@ -64,10 +64,11 @@ class PeerLayer(abc.ABC, Generic[Service]):
     @abc.abstractmethod
     async def announce(self, envelope: bytes, summary: bytes | None = None) -> None: ...
 
-    async def fetch_specs(self, wanted: dict[str, tuple[str, ...]], timeout: float
-                          ) -> dict[str, bytes]:
+    async def fetch_specs(self, wanted: dict[str, tuple[str, ...]], timeout: float, *,
+                          dial_owners: bool = True) -> dict[str, bytes]:
         """Encoded full specs by content id from peers (`wanted`: id -> the owners that
-        offer it, asked first); ids not found within `timeout` seconds are left out."""
+        offer it, asked first; `dial_owners`: also owners not connected); ids not found
+        within `timeout` seconds are left out."""
         return {}
 
     @abc.abstractmethod

@@ -27,7 +27,7 @@ import shutil
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Set
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -810,17 +810,19 @@ class NodeService:
 
     # -- full specs by content id ----------------------------------------------------------
     async def fetch_specs(self, wanted: dict[str, tuple[str, ...]],
-                          timeout: float | None = None) -> dict[str, RKMESpec]:
+                          timeout: float | None = None, *, dial_owners: bool = True
+                          ) -> dict[str, RKMESpec]:
         """Full specs by content id (-> the owners that offer them): from the cache,
         else from peers (then kept in the cache). Ids no one could supply within
-        `timeout` seconds are left out."""
+        `timeout` seconds are left out. `dial_owners`: owners this node is not connected
+        to may be dialled (for its own users; not to answer a peer's search)."""
         got = await self.compute(self.spec_cache.get_many, list(wanted))
         missing = {i: owners for i, owners in wanted.items() if i not in got}
         if not missing:
             return got
         fetched = await self.peers.fetch_specs(
             missing, self.config.p2p.search_deadline_ms / 1000.0 if timeout is None
-            else timeout)
+            else timeout, dial_owners=dial_owners)
         got.update(await self.compute(self.keep_fetched, missing, fetched))
         return got
 
@@ -897,23 +899,27 @@ class NodeService:
         the node's interests, `note_searched`)."""
         if own_user:
             self.note_searched(query)
-        local = asyncio.ensure_future(self.search_local(query, fetch_share=1.0))
+        local = asyncio.ensure_future(self.search_local(query, fetch_share=1.0,
+                                                        dial_owners=True))
         try:
             return await self.peers.search(query, local)
         finally:
             if not local.done():
                 local.cancel()
 
-    async def search_local(self, query: SearchQuery, fetch_share: float = 0.5
-                           ) -> SearchAnswer:
+    async def search_local(self, query: SearchQuery, fetch_share: float = 0.5, *,
+                           dial_owners: bool = False) -> SearchAnswer:
         """The answer from this node's catalog alone (also what peers are answered).
 
         Full specs of summarised candidates may take `fetch_share` of the deadline: a
         peer's request needs the rest for the exact ranking and the way back; the
-        node's own user waits for the routed answers anyway."""
+        node's own user waits for the routed answers anyway. `dial_owners`: the
+        candidates' owners may be dialled for them (`fetch_specs`): for the node's own
+        user, whose search is ranked here; a peer's search is ranked at its asker."""
         shortlisted = await self.compute(self.catalog.shortlist, query.requirement)
         to_fetch = list(shortlisted.to_fetch)
-        fetched = await self._fetch_candidates(to_fetch, query.deadline_ms, fetch_share)
+        fetched = await self._fetch_candidates(to_fetch, query.deadline_ms, fetch_share,
+                                               dial_owners=dial_owners)
         withheld = {t.learnware_id for t in to_fetch if t.spec_id in self._withheld}
         result = await self._run(self._search_pool, self.catalog.search, query.requirement,
                                  query.k, query.max_mixture, fetched, withheld, shortlisted)
@@ -936,7 +942,8 @@ class NodeService:
                             notes=result.notes, mixture_hits=tuple(members))
 
     async def _fetch_candidates(self, to_fetch: list[ToFetch], deadline_ms: int | None,
-                                share: float = 0.5) -> dict[str, RKMESpec]:
+                                share: float = 0.5, *, dial_owners: bool = True
+                                ) -> dict[str, RKMESpec]:
         """learnware id -> full spec of the summarised candidates of a search, fetched
         within `share` of the search's deadline."""
         if not to_fetch:
@@ -945,16 +952,24 @@ class NodeService:
         for item in to_fetch:
             wanted[item.spec_id] = item.owners
         budget_ms = deadline_ms or self.config.p2p.search_deadline_ms
-        got = await self.fetch_specs(wanted, share * budget_ms / 1000.0)
+        got = await self.fetch_specs(wanted, share * budget_ms / 1000.0,
+                                     dial_owners=dial_owners)
         return {item.learnware_id: got[item.spec_id] for item in to_fetch
                 if item.spec_id in got}
 
-    async def mixture_over(self, ids: list[str], requirement: Requirement, max_mixture: int
-                           ) -> Mixture | None:
+    async def mixture_over(self, ids: list[str], requirement: Requirement, max_mixture: int,
+                           *, fetch: Set[str] | None = None) -> Mixture | None:
         """The best mixture of the learnwares `ids` (e.g. a routed search's merged hits),
-        fetching the full specs of those known by summary."""
+        fetching the full specs of those known by summary — of those in `fetch` only,
+        when given (the others' from the cache: a search that has just fetched its
+        candidates would wait for the same missing specs a second time)."""
         to_fetch = await self.compute(self.catalog.to_fetch, ids)
-        fetched = await self._fetch_candidates(to_fetch, None)
+        now = [t for t in to_fetch if fetch is None or t.learnware_id in fetch]
+        fetched = await self._fetch_candidates(now, None)
+        cached = await self.compute(self.spec_cache.get_many,
+                                    [t.spec_id for t in to_fetch if t not in now])
+        fetched.update({t.learnware_id: cached[t.spec_id] for t in to_fetch
+                        if t.spec_id in cached})
         return await self.compute(self.catalog.mixture_over, ids, requirement, max_mixture,
                                   fetched)
 

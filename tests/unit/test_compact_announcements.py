@@ -44,6 +44,9 @@ from protocol.versions import SEARCH_PROTOCOL, SPECS_PROTOCOL, SUMMARY_TOPIC
 
 pytestmark = pytest.mark.timeout(60)
 
+RELAYS_ONLY = {"spec_owner_dials": 0}
+"""A node that dials no owner: its fetches go through its peers (the relays' tests)."""
+
 
 def held(n, owner_id: str, lid: str):
     row = n.service.store.get_record(owner_id, lid)
@@ -85,7 +88,7 @@ async def test_peers_keep_the_summary_and_rank_by_the_owners_full_spec_fetched_o
 async def test_a_node_not_connected_to_the_owner_fetches_through_a_peer():
     hub = InProcessHub()
     async with node(hub, "A") as a, node(hub, "B", bootstrap=(a,)) as b, \
-            node(hub, "C", bootstrap=(b,)) as c:
+            node(hub, "C", bootstrap=(b,), p2p=RELAYS_ONLY) as c:
         lid = await publish(a, 1)
         await until(lambda: lid in c.service.catalog.ids(), "A's summary on C")
         assert a.id not in {p.node_id for p in await c.federation.peers() if p.connected}
@@ -103,7 +106,8 @@ async def test_specs_reach_three_links_along_a_chain_even_through_an_owner():
     so it is both asked for its own spec and the relay for A's."""
     hub = InProcessHub()
     async with node(hub, "A") as a, node(hub, "B", bootstrap=(a,)) as b, \
-            node(hub, "C", bootstrap=(b,)) as c, node(hub, "D", bootstrap=(c,)) as d:
+            node(hub, "C", bootstrap=(b,)) as c, \
+            node(hub, "D", bootstrap=(c,), p2p=RELAYS_ONLY) as d:
         far, near = await publish(a, 1, loc=0.0), await publish(b, 2, loc=0.5)
         await until(lambda: {far, near} <= d.service.catalog.ids(), "both summaries on D")
         # a long deadline: three hops each way must fit it on a loaded machine too
@@ -143,7 +147,8 @@ async def test_a_relay_whose_upstream_hangs_answers_within_the_askers_deadline()
     sketch. (A relay waiting its own longer timeout answered after D had stopped.)"""
     hub = InProcessHub()
     async with node(hub, "A") as a, node(hub, "B", bootstrap=(a,)) as b, \
-            node(hub, "C", bootstrap=(b,)) as c, node(hub, "D", bootstrap=(c,)) as d:
+            node(hub, "C", bootstrap=(b,), p2p=RELAYS_ONLY) as c, \
+            node(hub, "D", bootstrap=(c,), p2p=RELAYS_ONLY) as d:
         far = await publish(a, 1, loc=0.0)
         await until(lambda: far in d.service.catalog.ids(), "A's summary on D")
         await c.service.search_local(SearchQuery(requirement(0.0), 5, 3, deadline_ms=10_000),

@@ -76,11 +76,12 @@ class Node:
 @asynccontextmanager
 async def node(hub: InProcessHub, name: str, *, bootstrap: tuple[Node, ...] = (),
                trust: dict | None = None, sync: bool = True, sync_interval: float = 30.0,
-               privacy: dict | None = None, replication: dict | None = None):
+               privacy: dict | None = None, replication: dict | None = None,
+               p2p: dict | None = None):
     identity = ident(name)
     config = load_config(None, env={}, overrides={
         "node": {"organization": f"Org {name}"}, "checks": {"isolation": "thread"},
-        "p2p": {"sync_interval": sync_interval}, "trust": trust or {},
+        "p2p": {"sync_interval": sync_interval, **(p2p or {})}, "trust": trust or {},
         "privacy": privacy or {}, "replication": replication or {}})
     network = InProcessNetwork(hub, identity.node_id,
                                bootstrap=tuple(memory_addr(b.id) for b in bootstrap))

@@ -46,7 +46,7 @@ protocol defines (`ErrorReply`), return its bytes.
 COUNTER_NAMES = ("gossip_published", "gossip_received", "gossip_dropped", "requests_sent",
                  "requests_failed", "requests_served", "requests_refused", "dials",
                  "dials_failed", "peer_faults", "peers_banned", "streams_silent",
-                 "requests_abandoned", "restarts")
+                 "requests_abandoned", "restarts", "requests_direct")
 
 
 @dataclass(frozen=True)
@@ -332,6 +332,35 @@ class PeerNetwork(abc.ABC):
         (no full answer within `timeout`), `ProtocolNotSupported`, `PeerUnreachable`
         or another `PeerError`.
         """
+        deadline = self._outgoing(protocol_id, data, timeout)
+        try:
+            return await self._request(peer, protocol_id, data, deadline)
+        except PeerError:
+            self._counters["requests_failed"] += 1
+            raise
+
+    async def request_direct(self, peer: str, protocol_id: str, data: bytes, *,
+                             addrs: tuple[str, ...] = (), timeout: float | None = None
+                             ) -> bytes:
+        """`request` to a peer that need not be connected: over the connection if there
+        is one, else over a short-lived one dialled for this request alone (at `addrs`,
+        or where the layer already knows the peer listens) and closed after the answer.
+
+        A short-lived connection is not kept, not re-dialled, not a gossip link and not
+        listed by `peers` (nothing routes a search over it or syncs with it). The dial
+        counts against `timeout`. Same errors as `request`; `PeerUnreachable` also when
+        no address of the peer is known.
+        """
+        deadline = self._outgoing(protocol_id, data, timeout)
+        self._counters["requests_direct"] += 1
+        try:
+            return await self._request_direct(peer, protocol_id, data, deadline, tuple(addrs))
+        except PeerError:
+            self._counters["requests_failed"] += 1
+            raise
+
+    def _outgoing(self, protocol_id: str, data: bytes, timeout: float | None) -> float:
+        """Check a request before it is sent and count it; its deadline in seconds."""
         check_id(protocol_id, "protocol_id")
         deadline = check_timeout(timeout, self.settings.request_timeout)
         if not isinstance(data, bytes) or not 1 <= len(data) <= self.settings.max_frame_bytes:
@@ -339,16 +368,18 @@ class PeerNetwork(abc.ABC):
             raise FrameTooLarge(f"request: {size} bytes, expected 1.."
                                 f"{self.settings.max_frame_bytes}")
         self._counters["requests_sent"] += 1
-        try:
-            return await self._request(peer, protocol_id, data, deadline)
-        except PeerError:
-            self._counters["requests_failed"] += 1
-            raise
+        return deadline
 
     @abc.abstractmethod
     async def _request(self, peer: str, protocol_id: str, data: bytes,
                        timeout: float) -> bytes:
         """Do one validated request within `timeout` seconds."""
+
+    async def _request_direct(self, peer: str, protocol_id: str, data: bytes,
+                              timeout: float, addrs: tuple[str, ...]) -> bytes:
+        """Do one validated `request_direct` (default: an ordinary request, for a layer
+        without short-lived connections)."""
+        return await self._request(peer, protocol_id, data, timeout)
 
     # -- observability ------------------------------------------------------------------
     @property

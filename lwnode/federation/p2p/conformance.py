@@ -177,6 +177,29 @@ async def check_request_round_trip(h: Harness) -> None:
     _expect(back == b.node_id.encode() + b"|back", "the connection serves both directions")
 
 
+async def check_direct_request_leaves_no_peer(h: Harness) -> None:
+    """`request_direct` reaches a peer never connected, at its address, over a short-lived
+    connection: answered, then neither side lists the other as a connected peer; a peer
+    that is gone fails the call fast."""
+    a, b = await h.start("a"), await h.start("b")
+    response = await a.request_direct(b.node_id, ECHO, b"once", addrs=b.listen_addrs,
+                                      timeout=WAIT)
+    _expect(response == a.node_id.encode() + b"|once", f"echo answered {response[:80]!r}")
+    _expect(not await _connected(a, b.node_id), "the asker lists the peer as connected")
+    await wait_until(lambda: _not_connected(b, a.node_id), "b to see a's connection closed",
+                     WAIT)
+    both = await asyncio.gather(*(a.request_direct(b.node_id, ECHO, bytes([i]),
+                                                   addrs=b.listen_addrs, timeout=WAIT)
+                                  for i in range(4)))
+    _expect(both == [a.node_id.encode() + b"|" + bytes([i]) for i in range(4)],
+            "concurrent direct requests answered in kind")
+    await h.kill("b")
+    exc, took = await _elapsed(a.request_direct(b.node_id, ECHO, b"?", addrs=b.listen_addrs,
+                                                timeout=10.0))
+    _expect(isinstance(exc, PeerError) and took < FAST,
+            f"direct request to a peer that is gone: {exc!r} after {took:.2f} s")
+
+
 async def check_oversize_frames_refused(h: Harness) -> None:
     """Frames above the cap are refused: by the sender, by the receiver, by the reader."""
     a = await h.start("a", P2PSettings(max_frame_bytes=4 * SMALL_CAP))
@@ -310,6 +333,7 @@ CHECKS: tuple[Callable[[Harness], Awaitable[None]], ...] = (
     check_connect_and_peers,
     check_gossip_through_relay,
     check_request_round_trip,
+    check_direct_request_leaves_no_peer,
     check_oversize_frames_refused,
     check_deadline_on_silent_peer,
     check_unknown_protocol,

@@ -282,6 +282,7 @@ class Libp2pNetwork(PeerNetwork):
         self._inbound: trio.CapacityLimiter | None = None
         self._inbound_by_peer: dict[str, int] = {}
         self._outbound_by_peer: dict[str, trio.CapacityLimiter] = {}  # trio thread only
+        self._short_lived: dict[str, int] = {}  # node id -> requests on a short-lived conn
         settings = self.settings
         self._faults = FaultBook(settings.max_peer_faults, settings.fault_window,
                                  settings.peer_ban_seconds)
@@ -630,7 +631,8 @@ class Libp2pNetwork(PeerNetwork):
         return node_id
 
     def _peer_list(self) -> list[PeerStatus]:
-        return [PeerStatus(node_id=node_id, connected=self._is_connected(peer.peer_id),
+        return [PeerStatus(node_id=node_id, connected=self._is_connected(peer.peer_id)
+                           and node_id not in self._short_lived,
                            last_seen=peer.last_seen, addrs=peer.addrs or self._listens(peer),
                            wanted=peer.backoff is not None)
                 for node_id, peer in sorted(self._peers.items())]
@@ -716,10 +718,50 @@ class Libp2pNetwork(PeerNetwork):
                        timeout: float) -> bytes:
         return await self._bridge.call(self._request_trio, peer, protocol_id, data, timeout)
 
-    async def _request_trio(self, peer: str, protocol_id: str, data: bytes,
-                            timeout: float) -> bytes:
+    async def _request_direct(self, peer: str, protocol_id: str, data: bytes,
+                              timeout: float, addrs: tuple[str, ...]) -> bytes:
+        return await self._bridge.call(self._request_direct_trio, peer, protocol_id, data,
+                                       timeout, addrs)
+
+    async def _request_direct_trio(self, peer: str, protocol_id: str, data: bytes,
+                                   timeout: float, addrs: tuple[str, ...]) -> bytes:
+        """Over the connection if there is one, else over a short-lived one: dialled at
+        `addrs` (or where the peer was known to listen), closed after the answer unless
+        the peer is wanted or another short-lived request still uses it."""
         assert self._host is not None
         record = self._peers.get(peer)
+        if record is not None and self._is_connected(record.peer_id) \
+                and peer not in self._short_lived:
+            return await self._request_trio(peer, protocol_id, data, timeout)
+        target = _Peer(record.peer_id, record.addrs + self._listens(record)) \
+            if record is not None else None
+        for addr in addrs:
+            try:
+                peer_id, _ = _peer_info(addr)
+            except ValueError:
+                continue
+            if node_id_of(peer_id) != peer:
+                continue  # an address of someone else
+            if target is None:
+                target = _Peer(peer_id)
+            target.addrs = tuple(dict.fromkeys((*target.addrs, addr)))
+        if target is None or not target.addrs:
+            raise PeerUnreachable(f"{peer}: not connected and no address known")
+        self._short_lived[peer] = self._short_lived.get(peer, 0) + 1
+        try:
+            return await self._request_trio(peer, protocol_id, data, timeout, target)
+        finally:
+            self._short_lived[peer] -= 1
+            if not self._short_lived[peer]:
+                del self._short_lived[peer]
+                kept = self._peers.get(peer)
+                if kept is not None and kept.backoff is None:  # not a wanted peer
+                    await self._disconnect(self._host, target.peer_id)
+
+    async def _request_trio(self, peer: str, protocol_id: str, data: bytes,
+                            timeout: float, short_lived: _Peer | None = None) -> bytes:
+        assert self._host is not None
+        record = short_lived or self._peers.get(peer)
         if record is None:
             raise PeerUnreachable(f"{peer}: unknown peer (never connected)")
         frame = framing.encode_frame(data, self.settings.max_frame_bytes)

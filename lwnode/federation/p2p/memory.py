@@ -108,17 +108,24 @@ class InProcessHub:
         for those before it. Off (0) by default: on the wall clock the nodes' real CPU
         work is the cost; on virtual time (benchmarks/virtual_time.py) CPU takes no
         time and this is what stands for it.
+    dial_round_trips
+        Round trips a short-lived connection (`InProcessNetwork.request_direct` to an
+        unconnected peer) takes before its request leaves: TCP, then Noise (whose three
+        handshake messages and the protocol negotiation take about one more).
     """
 
     def __init__(self, *, delay: float = 0.0, drop: float = 0.0, seed: int = 0,
-                 process: float = 0.0, process_per_byte: float = 0.0) -> None:
+                 process: float = 0.0, process_per_byte: float = 0.0,
+                 dial_round_trips: int = 2) -> None:
         self.delay = delay
+        self.dial_round_trips = dial_round_trips
         self.drop = drop
         self.process = process
         self.process_per_byte = process_per_byte
         self._rng = random.Random(seed)
         self._nodes: dict[str, InProcessNetwork] = {}
         self._links: dict[frozenset[str], _Link] = {}
+        self._short_lived: set[_Link] = set()
         self._node_delay: dict[str, float] = {}
         self._node_drop: dict[str, float] = {}
         self._busy_until: dict[str, float] = {}
@@ -138,6 +145,9 @@ class InProcessHub:
         network = self._nodes.pop(node_id, None)
         for key in [k for k in self._links if node_id in k]:
             self._links.pop(key).closed.set()
+        for link in [k for k in self._short_lived if node_id in k.ends]:
+            self._short_lived.discard(link)
+            link.closed.set()
         if network is not None:
             network._die()
 
@@ -180,6 +190,18 @@ class InProcessHub:
             for end in key:
                 self._nodes[end]._touch((set(key) - {end}).pop())
         return link
+
+    def short_lived(self, a: str, b: str) -> _Link:
+        """A connection for one request (`release` it after): not a link — no gossip
+        flows over it and neither end lists the other as a peer — closed if an end dies."""
+        if b not in self._nodes or a not in self._nodes or a == b:
+            raise PeerUnreachable(f"{b}: no node listening at {memory_addr(b)}")
+        link = _Link(frozenset((a, b)))
+        self._short_lived.add(link)
+        return link
+
+    def release(self, link: _Link) -> None:
+        self._short_lived.discard(link)
 
     def existing_link(self, a: str, b: str) -> _Link | None:
         return self._links.get(frozenset((a, b)))
@@ -370,14 +392,45 @@ class InProcessNetwork(PeerNetwork):
             target = self._hub.node(peer)
             assert target is not None
         loop = asyncio.get_running_loop()
+        return await self._exchange(link, target, protocol_id, data, loop.time() + timeout)
+
+    async def _request_direct(self, peer: str, protocol_id: str, data: bytes,
+                              timeout: float, addrs: tuple[str, ...]) -> bytes:
+        self._check_running()
+        if self._hub.existing_link(self._node_id, peer) is not None:
+            return await self._request(peer, protocol_id, data, timeout)
+        loop = asyncio.get_running_loop()
         end = loop.time() + timeout
+        self._counters["dials"] += 1
+        target = self._hub.node(peer)
+        if target is None or peer == self._node_id:
+            # nothing listens there: the dial is refused after one round trip
+            await asyncio.sleep(min(timeout, 2 * self._hub.latency(self._node_id, peer)))
+            self._counters["dials_failed"] += 1
+            raise PeerUnreachable(f"{peer}: no node listening at {memory_addr(peer)}")
+        self._hub.traffic.count(f"dial {protocol_id}", 0)
+        link = self._hub.short_lived(self._node_id, peer)
+        try:
+            return await self._exchange(link, target, protocol_id, data, end,
+                                        dial=self._hub.dial_round_trips)
+        finally:
+            self._hub.release(link)
+
+    async def _exchange(self, link: _Link, target: InProcessNetwork, protocol_id: str,
+                        data: bytes, end: float, *, dial: int = 0) -> bytes:
+        """One request and its response over `link`, all within loop time `end`; after
+        `dial` round trips of a short-lived connection's handshake when `dial` > 0."""
+        peer = target.node_id
         closed = asyncio.ensure_future(link.closed.wait())
         task: asyncio.Future[bytes] | None = None
         try:
+            for _ in range(dial):
+                await self._within(closed, self._travel(self._node_id, peer, 0), end, peer)
+                await self._within(closed, self._travel(peer, self._node_id, 0), end, peer)
             self._hub.traffic.count(f"request {protocol_id}", len(data))
             await self._within(closed, self._travel(self._node_id, peer, len(data)), end,
                                peer)
-            task = target._serve(self._node_id, protocol_id, data)
+            task = target._serve(self._node_id, protocol_id, data, known=not dial)
             response = await self._within(closed, asyncio.shield(task), end, peer)
             self._hub.traffic.count(f"response {protocol_id}", len(response))
             await self._within(closed, self._travel(peer, self._node_id, len(response)),
@@ -391,7 +444,8 @@ class InProcessNetwork(PeerNetwork):
         except ProtocolError:
             raise FrameTooLarge(f"{peer}: response of {len(response)} bytes is above the "
                                 f"cap of {self.settings.max_frame_bytes}") from None
-        self._touch(peer)
+        if not dial:
+            self._touch(peer)
         return response
 
     async def _travel(self, sender: str, receiver: str, size: int) -> None:
@@ -417,8 +471,10 @@ class InProcessNetwork(PeerNetwork):
             return work.result()
         raise PeerTimeout(f"{peer}: no answer within the deadline")
 
-    def _serve(self, peer: str, protocol_id: str, data: bytes) -> asyncio.Future[bytes]:
-        """Start serving one request; the future fails with `PeerError` like a reset stream."""
+    def _serve(self, peer: str, protocol_id: str, data: bytes, *, known: bool = True
+               ) -> asyncio.Future[bytes]:
+        """Start serving one request; the future fails with `PeerError` like a reset stream.
+        `known`: the asker is a peer (not one over a short-lived connection)."""
         handler = self._handlers.get(protocol_id)
         if self._state != "running":
             raise PeerUnreachable(f"{self._node_id}: not running")
@@ -428,7 +484,8 @@ class InProcessNetwork(PeerNetwork):
             self._counters["requests_refused"] += 1
             raise PeerError(f"{self._node_id} reset the stream: request of {len(data)} bytes "
                             f"is above its cap")
-        self._touch(peer)
+        if known:
+            self._touch(peer)
 
         async def serve() -> bytes:
             try:
