@@ -30,6 +30,14 @@ import numpy as np
 from numpy.typing import NDArray
 from threadpoolctl import ThreadpoolController
 
+MAX_ABS_VALUE = 1e38
+"""The largest magnitude a data value or spec point may have: specs travel as 32-bit
+floats (at most ~3.4e38), and squared distances between larger values overflow float64
+(values of 1e155 gave NaN distances, and a node answered a search with an error 500)."""
+MAX_GAMMA = 1e200
+"""The largest bandwidth accepted: larger ones overflow the random features and the
+QP (1e308 did); every larger gamma is a kernel that is already 0 off the diagonal."""
+
 Array = NDArray[np.float64]
 
 _MEDIAN_SAMPLE = 1000

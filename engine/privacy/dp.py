@@ -36,6 +36,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from engine import kernel
 from engine.errors import SpecError
 from engine.qp import simplex_qp
 
@@ -102,6 +103,9 @@ def check_bounds(bounds: object, d: int) -> tuple[Array, Array]:
                         "declared by the caller (public: not computed from the data)") from None
     if not (np.isfinite(lo).all() and np.isfinite(hi).all() and (lo < hi).all()):
         raise SpecError("bounds: need finite low < high for every column")
+    if (np.abs(lo) > kernel.MAX_ABS_VALUE).any() or (np.abs(hi) > kernel.MAX_ABS_VALUE).any():
+        raise SpecError(f"bounds: each within ±{kernel.MAX_ABS_VALUE:.0e} (the values a spec "
+                        "can hold): rescale the column(s)")
     return lo, hi
 
 

@@ -102,9 +102,10 @@ def check_weights(weights: ArrayLike | None, n: int, what: str = "weights") -> A
         raise ReuseError(f"{what}: expected {n} numbers") from None
     if w.shape != (n,):
         raise ReuseError(f"{what}: expected shape ({n},) (one per learnware), got {w.shape}")
-    if not np.isfinite(w).all() or w.min() < 0 or w.sum() <= 0:
+    if not np.isfinite(w).all() or w.min() < 0 or w.max() <= 0:
         raise ReuseError(f"{what}: must be finite, non-negative and not all zero, got "
                          f"{w.tolist()}")
+    w = w / w.max()  # first, so that the sum of huge weights cannot overflow
     return w / w.sum()
 
 

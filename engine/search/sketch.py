@@ -37,6 +37,7 @@ from typing import Any, Final
 import numpy as np
 from numpy.typing import NDArray
 
+from engine import kernel
 from engine.errors import SpecError
 from engine.search.rff import RFFMap
 from engine.specification.rkme import RKMESpec
@@ -121,8 +122,10 @@ def check_sketch_fields(version: object, space: object, gamma: object, dtype: ob
                         f"({sorted(SKETCH_VERSIONS)})")
     if not isinstance(space, str) or not 1 <= len(space) <= MAX_SPACE_CHARS:
         raise SpecError(f"sketch.space: expected a string of 1..{MAX_SPACE_CHARS} characters")
-    if not isinstance(gamma, float) or not math.isfinite(gamma) or gamma <= 0:
-        raise SpecError(f"sketch.gamma: expected a positive finite float, got {gamma!r:.40}")
+    if not isinstance(gamma, float) or not math.isfinite(gamma) or not \
+            0 < gamma <= kernel.MAX_GAMMA:
+        raise SpecError(f"sketch.gamma: expected a float in (0, {kernel.MAX_GAMMA:.0e}], got "
+                        f"{gamma!r:.40}")
     if not isinstance(dtype, str) or dtype not in SKETCH_DTYPES:
         raise SpecError(f"sketch.dtype: {dtype!r:.40} is not one of {sorted(SKETCH_DTYPES)}")
     if not isinstance(codes, bytes):

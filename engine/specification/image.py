@@ -33,7 +33,7 @@ from numpy.typing import ArrayLike, NDArray
 from engine.errors import SpecError
 from engine.params import Interval, check_param
 from engine.privacy.grouping import MIN_ROWS_PER_POINT
-from engine.specification.rkme import RKMESpec
+from engine.specification.rkme import RKMESpec, check_magnitude
 
 FEATURE_MAP = "conv-rf-v1"
 SIZE = 32
@@ -109,6 +109,7 @@ def check_images(x: ArrayLike, channels: int | None = None) -> NDArray[np.float6
                         f"{arr.shape}")
     if not np.isfinite(arr).all():
         raise SpecError(f"images: NaN or infinite values in array of shape {arr.shape}")
+    check_magnitude(arr, "images")
     return arr
 
 

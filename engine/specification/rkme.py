@@ -63,7 +63,17 @@ def check_matrix(x: ArrayLike, what: str = "X", dim: int | None = None) -> Array
     if not np.isfinite(arr).all():
         bad = int((~np.isfinite(arr)).sum())
         raise SpecError(f"{what}: {bad} NaN or infinite value(s) in array of shape {arr.shape}")
+    check_magnitude(arr, what)
     return arr
+
+
+def check_magnitude(arr: Array, what: str) -> None:
+    """Values within ±`kernel.MAX_ABS_VALUE`, or a `SpecError` that says what to do."""
+    big = int((np.abs(arr) > kernel.MAX_ABS_VALUE).sum())
+    if big:
+        raise SpecError(f"{what}: {big} value(s) beyond ±{kernel.MAX_ABS_VALUE:.0e}, too large to "
+                        "compare (specs travel as 32-bit floats): rescale those columns, "
+                        "e.g. to larger units")
 
 
 def kmeans_init(x: Array, k: int, rng: np.random.Generator) -> Array:
@@ -95,7 +105,7 @@ class RKMESpec:
 
     _parameter_constraints: ClassVar[Constraints] = {
         "n_points": [Interval(int, 1, MAX_POINTS)],
-        "gamma": [Options(("auto",)), Interval(float, 0, None, closed="neither")],
+        "gamma": [Options(("auto",)), Interval(float, 0, kernel.MAX_GAMMA, closed="right")],
         "refine_steps": [Interval(int, 0, None)],
         "min_rows_per_point": [Interval(int, 1, None)],
         # at most MAX_EPSILON: beyond it the guarantee means little, and the

@@ -321,6 +321,11 @@ async def test_search_input_errors_are_400_with_the_field_named(node, http, cent
     ragged["statistical"]["points"][1] = ragged["statistical"]["points"][1][:-1]
     heavy = json.loads(json.dumps(good))
     heavy["statistical"]["weights"][0] += 0.5
+    # finite but huge: their squared distances overflowed to NaN, and the node answered 500
+    huge = json.loads(json.dumps(good))
+    huge["statistical"]["points"] = [[1e200] * D for _ in huge["statistical"]["points"]]
+    sharp = json.loads(json.dumps(good))
+    sharp["statistical"]["gamma"] = 1e308
     cases = [
         (b"{not json", "body: not valid JSON"),
         (b"[1, 2]", "expected a JSON object"),
@@ -331,14 +336,18 @@ async def test_search_input_errors_are_400_with_the_field_named(node, http, cent
         ({**good, "colour": 1}, "unknown field"),
         (ragged, "every row must have"),
         (heavy, "weights"),
+        (huge, "beyond ±1e+38"),
+        (sharp, "gamma"),
         ({"statistical": {"type": "rkme_table"}}, "statistical.points"),
         ({**good, "semantic": {"input": {"dimension": D + 2}}}, "input.dimension"),
         ({"semantic": {"data_type": "video"}}, "semantic: data_type"),
     ]
     for body, message in cases:
         data = body if isinstance(body, bytes) else json.dumps(body).encode()
+        # with the token: the same checks, and the anonymous rate limit (20 at once) stays
+        # for the module's other tests
         r = await http.post(f"{node.url}/v1/search", data=data,
-                            headers={"Content-Type": "application/json"})
+                            headers={"Content-Type": "application/json", **auth(node)})
         err = await expect_error(r, 400, "bad_request")
         assert message in err["message"], (message, err)
 
@@ -420,6 +429,7 @@ async def test_a_peers_announcement_is_searchable_but_not_ours_to_withdraw(node,
     assert not await node.service.receive_record(data)  # a replay changes nothing
     x = np.random.default_rng(2).normal(loc=40.0, size=(80, D))
     body = await (await http.post(f"{node.url}/v1/search", json=requirement(x))).json()
+    assert "single" in body, body
     hit = body["single"][0]
     assert hit["id"] == lid and hit["owner"] == PEER.node_id and not hit["local"]
     assert hit["package_url"].startswith("http://127.0.0.1:8470/")

@@ -44,7 +44,7 @@ def test_no_epsilon_is_the_private_default_and_delta_defaults_as_documented(caps
     # above 10 the accountant's calibration alone takes seconds to minutes (5 min at 1000)
     ({**DP, "epsilon": "1000"}, "epsilon: expected a number in (0, 10], got 1000.0"),
     ({**DP, "delta": "1"}, "delta: expected a number in (0, 1), got 1.0"),
-    ({**DP, "gamma": "0"}, "gamma: expected a finite number > 0, got 0.0"),
+    ({**DP, "gamma": "0"}, "gamma: expected a number in (0, 1e+200], got 0.0"),
     ({**DP, "gamma": "auto"}, "gamma: 'auto' would choose it from the rows (spending "
                               "privacy): leave gamma out for a public choice"),
     ({**DP, "bounds": "5,-5"}, "bounds: need finite low < high for every column"),
@@ -140,7 +140,7 @@ def test_an_explicit_gamma_wins_and_nothing_is_chosen(tmp_path, capsys):
 
 
 @pytest.mark.parametrize(("argv", "message"), [
-    (["--gamma", "0", "--bounds=-4,4"], "--gamma: expected a finite number > 0, got 0.0"),
+    (["--gamma", "0", "--bounds=-4,4"], "--gamma: expected a number in (0, 1e+200], got 0.0"),
     (["--bounds=4,-4"], "--bounds: need finite low < high for every column"),
     (["--gamma", "auto", "--bounds=-4,4"], "--gamma: 'auto' would choose it from the rows"),
 ])

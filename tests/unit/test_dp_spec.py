@@ -46,6 +46,14 @@ def test_noise_does_not_come_from_random_state_and_points_stay_in_the_public_bou
     assert a.points_.min() >= -12 and a.points_.max() <= 12
 
 
+def test_public_bounds_and_gamma_too_large_for_a_spec_are_refused():
+    x = sample(0, 400, 2)
+    with pytest.raises(SpecError, match=r"bounds: each within ±1e\+38"):
+        RKMETableSpec(random_state=0, **{**DP, "bounds": (-1e200, 1e200)}).fit(x)
+    with pytest.raises(SpecError, match="gamma"):  # 1e308 broke the QP: LinAlgError
+        RKMETableSpec(random_state=0, **{**DP, "gamma": 1e308}).fit(x)
+
+
 def test_the_noise_is_a_fresh_gaussian_of_the_calibrated_scale_from_opendp(monkeypatch):
     from scipy import stats
 

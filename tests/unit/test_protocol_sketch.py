@@ -59,6 +59,7 @@ def _wire(**change: Any) -> dict[str, Any]:
     (_wire(codes="abc"), "codes"),
     (_wire(gamma=float("inf")), "gamma"),
     (_wire(gamma=1), "gamma"),
+    (_wire(gamma=1e308), "gamma"),  # finite, but its random features overflow
     (_wire(extra=1), "unknown field"),
     ({k: v for k, v in _wire().items() if k != "space"}, "missing field space"),
     (_wire(dtype="float16", codes=b"\x00\x7e" * 8, scale=1.0), "codes"),  # NaN

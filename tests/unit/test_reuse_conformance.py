@@ -210,6 +210,10 @@ def test_bad_weights_or_params(cls, market):
         for weights in ([1.0], [1.0, -1.0, 0.0], [0.0, 0.0, 0.0], [np.nan, 1.0, 1.0]):
             with pytest.raises(ReuseError, match="weights"):
                 fitted(cls, lws, x, y, weights=weights)
+        # huge but finite: their sum once overflowed and the weights became all 0
+        huge = fitted(cls, lws, x, y, weights=[1e308, 1e308, 1e308])
+        equal = fitted(cls, lws, x, y, weights=[1.0, 1.0, 1.0])
+        np.testing.assert_array_equal(huge.predict(x), equal.predict(x))
     bad = {"voting": "maybe", "method": "annealing", "max_size": 0, "alpha": -1.0,
            "bandwidth": "wide", "density": "blob", "learner": "tree", "fill": "zeros",
            "draws": -1}

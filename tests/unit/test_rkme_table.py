@@ -64,10 +64,23 @@ def test_bad_input_messages_show_the_shape(bad, shown):
         RKMETableSpec().fit(bad)
 
 
-@pytest.mark.parametrize("gamma", [0, -1.0, float("nan"), "median", True])
+@pytest.mark.parametrize("gamma", [0, -1.0, float("nan"), "median", True, 1e308])
 def test_bad_gamma(gamma):
     with pytest.raises(SpecError, match="gamma"):
         RKMETableSpec(gamma=gamma).fit(np.ones((3, 2)))
+
+
+def test_values_too_large_to_compare_are_refused_and_the_largest_allowed_work():
+    """Finite values of 1e155 once made NaN distances (squares overflow); the bound is
+    what a spec can carry on the wire (32-bit floats)."""
+    x = np.random.default_rng(0).normal(size=(200, 4))
+    with pytest.raises(SpecError, match=r"X: 800 value\(s\) beyond ±1e\+38.*rescale"):
+        RKMETableSpec(n_points=10, random_state=0).fit(x * 1e155)
+    big = RKMETableSpec(n_points=10, random_state=0).fit(x * (kernel.MAX_ABS_VALUE / 10))
+    small = RKMETableSpec(n_points=10, random_state=0).fit(x)
+    assert np.isfinite([mmd2(big, small), mmd2(small, big), mmd2(big, big)]).all()
+    with pytest.raises(SpecError, match="beyond"):  # a spec received with such points
+        type(small).from_dict({**small.to_dict(), "points": (small.points_ * 1e200).tolist()})
 
 
 def test_transform_checks_width(sample):
