@@ -556,14 +556,15 @@ def _print_answer(answer: dict[str, Any], body: dict[str, Any]) -> None:
 
 
 def _shortlist_to_average(answer: dict[str, Any]) -> list[str]:
-    """The shortlist (`lwnode.userside.rerank.shortlist_ids`: the top single hits over
-    the user's columns and the mixture's members) when it holds more than what the
-    reuse hint above it names, else nothing. Its equal average (``--method average``
-    without ``--weights``) is the data-free rule `benchmarks/agreement.py` chose on
-    the tuning users (docs/reuse.md, "Held-out markets")."""
-    from lwnode.userside.rerank import DEFAULT_RERANK, shortlist_ids
+    """The shortlist to average (`lwnode.userside.rerank.average_ids`: the top single
+    hits over the user's columns that fit its data, and the mixture's members) when it
+    holds more than what the reuse hint above it names, else nothing. Its equal
+    average (``--method average`` without ``--weights``) is the data-free rule
+    `benchmarks/agreement.py` chose on the tuning users (docs/reuse.md, "Held-out
+    markets")."""
+    from lwnode.userside.rerank import DEFAULT_RERANK, average_ids
 
-    ids = shortlist_ids(answer, DEFAULT_RERANK)
+    ids = average_ids(answer, DEFAULT_RERANK)
     mixture = answer.get("mixture")
     hinted = set(mixture["ids"]) if mixture else {answer["single"][0]["id"]}
     return ids if len(ids) > 1 and set(ids) != hinted else []

@@ -72,6 +72,27 @@ def test_search_hints_the_shortlist_average_beside_the_mixture(capsys, monkeypat
     assert max(len(line) for line in out.splitlines()) <= 80, out
 
 
+def test_the_shortlist_average_leaves_out_hits_that_do_not_fit_the_data(capsys, monkeypatch):
+    """A hit under half the best score (the README's tour: a region of score 0.000)
+    is not another source for the same task; a mixture's member stays whatever its
+    score."""
+    monkeypatch.setenv("COLUMNS", "80")
+    singles = [_hit(c) for c in "abcd"]
+    singles[2] = {**singles[2], "score": 0.249}  # under half of 0.5
+    singles[3] = {**singles[3], "score": 0.1}
+    mixture = {"ids": [singles[0]["id"], singles[3]["id"]], "weights": [0.6, 0.4],
+               "score": 0.6, "mmd2": 0.05, "members": [singles[0], singles[3]]}
+    cli._print_answer({"single": singles, "mixture": mixture, "notes": []}, {})
+    out = capsys.readouterr().out
+    hint = out[out.index("the equal average of the"):]
+    assert all(short_id("sha256:" + c * 64) in hint for c in "abd")
+    assert short_id("sha256:" + "c" * 64) not in hint
+    # with c and d both weak and no mixture, a and b are what is left to average
+    cli._print_answer({"single": singles, "mixture": None, "notes": []}, {})
+    hint = capsys.readouterr().out.split("the equal average of the")[1]
+    assert short_id("sha256:" + "b" * 64) in hint and short_id("sha256:" + "d" * 64) not in hint
+
+
 def test_no_shortlist_hint_when_it_adds_nothing(capsys):
     across = {"pairs": [], "learnware_columns": [], "lines": []}
     for single, mixture in (([_hit("a")], None),  # one hit: the top-match hint says it

@@ -79,7 +79,12 @@ from lwnode.userside.local import NEEDS_LABELS, Fetched
 from lwnode.userside.local import REUSE_METHODS as METHODS
 from lwnode.userside.privacy import FIELDS as DP_FIELDS
 from lwnode.userside.privacy import parse_dp
-from lwnode.userside.rerank import DEFAULT_RERANK, MAX_RERANK, shortlist_ids
+from lwnode.userside.rerank import (
+    AVERAGE_SCORE_FLOOR,
+    DEFAULT_RERANK,
+    MAX_RERANK,
+    shortlist_ids,
+)
 
 STATIC = Path(__file__).parent / "static"
 DATA_SUFFIXES = (".csv", ".tsv", ".npy")
@@ -191,7 +196,8 @@ async def vocabulary(request: web.Request) -> web.Response:
                    "max_upload_bytes": ctx.config.http.max_upload_bytes,
                    "max_k": search.max_k, "max_mixture": search.max_mixture,
                    "max_points": MAX_POINTS, "max_reuse_ids": MAX_REUSE_IDS,
-                   "max_rerank": MAX_RERANK, "default_rerank": DEFAULT_RERANK}})
+                   "max_rerank": MAX_RERANK, "default_rerank": DEFAULT_RERANK,
+                   "average_score_floor": AVERAGE_SCORE_FLOOR}})
 
 
 YOUR_ROWS = ("data", "a .csv, .tsv or .npy file of your rows")

@@ -772,13 +772,15 @@ function renderAnswer(req, answer) {
 }
 
 // The shortlist beside the mixture, as `lwnode search` prints it (lwnode.userside.rerank.
-// shortlist_ids: the first n hits over the user's columns, then the mixture's members unless
-// one takes other columns), or nothing when it is no more than what "Reuse this mixture" (or
-// the top hit) already names.
+// average_ids: the first n hits over the user's columns, less those under half the best
+// hit's score, then the mixture's members unless one takes other columns), or nothing when
+// it is no more than what "Reuse this mixture" (or the top hit) already names.
 function shortlistToAverage(answer, n) {
   const single = answer.single || [];
   const across = new Set(single.filter((hit) => hit.mapping).map((hit) => hit.id));
-  const ids = single.filter((hit) => !hit.mapping).slice(0, n).map((hit) => hit.id);
+  const best = Math.max(0, ...single.map((hit) => hit.score));
+  const ids = single.filter((hit) => !hit.mapping).slice(0, n)
+    .filter((hit) => hit.score >= state.vocab.limits.average_score_floor * best).map((hit) => hit.id);
   const mix = answer.mixture;
   if (mix && !mix.ids.some((id) => across.has(id))) ids.push(...mix.ids.filter((id) => !ids.includes(id)));
   const hinted = new Set(mix ? mix.ids : single.slice(0, 1).map((hit) => hit.id));
