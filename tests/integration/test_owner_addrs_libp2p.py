@@ -4,6 +4,10 @@ Three real nodes on loopback in a line A - B - C (C dials B, B dials A): C has n
 A, so its peer store has no address of A; A's summary (schema 1.5) carries A's listen
 address with its peer id. C's fetch of A's full spec goes to A directly over a
 short-lived connection at that address — B is not asked — and leaves no link.
+
+What the design relies on against a hostile owner, checked on the transport: an address
+always carries the owner's own peer id, and a dial to another node's host and port
+under that peer id fails the Noise handshake, so it reaches no one in the owner's name.
 """
 
 from __future__ import annotations
@@ -14,9 +18,13 @@ import pytest
 from lwtesting import region_centres, region_package, until
 from real_nodes import cluster, publish
 
+from lwnode.federation.p2p.errors import PeerError
 from lwnode.node.records import offer_of
-from protocol.messages import SpecSummary
+from protocol.codec import encode_message
+from protocol.content import content_id
+from protocol.messages import SpecRequest, SpecSummary
 from protocol.owneraddrs import owner_addr_parts
+from protocol.versions import SPECS_PROTOCOL
 
 pytestmark = [pytest.mark.timeout(120), pytest.mark.asyncio(loop_scope="function")]
 
@@ -67,3 +75,17 @@ async def test_c_fetches_a_spec_from_a_never_met_owner_at_its_summary_address(tm
         await until(unlinked, "the short-lived connection closed on both sides")
         status = next(p for p in await c.federation.network.peers() if p.node_id == a.id)
         assert not status.connected and not status.wanted
+
+
+async def test_another_nodes_address_under_the_owners_peer_id_reaches_no_one(tmp_path):
+    async with cluster(3, tmp_path, links=lambda i: []) as (a, b, c):
+        host_port = b.multiaddr.rsplit("/p2p/", 1)[0]
+        lying = f"{host_port}/p2p/{a.federation.network.peer_id}"  # B's port, A's id
+        owner_addr_parts(lying, "addr")  # a valid address of A's, as a summary may hold
+        data = encode_message(SpecRequest((content_id(b"any spec"),), 0))
+        with pytest.raises(PeerError):
+            await c.federation.network.request_direct(a.id, SPECS_PROTOCOL, data,
+                                                      addrs=(lying,), timeout=10.0)
+        assert b.counters()["spec_requests_served"] == 0
+        assert not any(p.connected for p in await c.federation.network.peers())
+        assert not any(p.connected for p in await b.federation.network.peers())
