@@ -29,6 +29,7 @@ from typing import Any, Literal
 from engine.vocabulary import DataType
 from lwnode.errors import ConfigError
 from protocol.errors import ProtocolError
+from protocol.owneraddrs import own_addrs
 from protocol.replication import ReplicationFilter
 
 if sys.version_info >= (3, 11):
@@ -142,12 +143,23 @@ class P2pSection:
                                      "not kept, not a gossip link; those of the best-ranked "
                                      "candidates first); the other candidates' specs come "
                                      "through peers (0: through peers only).", lo=0, hi=256)
+    announce_addrs: tuple[str, ...] = _opt(
+        (), "Multiaddrs where peers that never met this node can reach it (/ip4/<host>/tcp/"
+            "<port> or /ip6/...; at most 4; e.g. a public address behind NAT): put, with the "
+            "peer id, in this node's signed summaries, so a search elsewhere can fetch its "
+            "full specs directly. Empty: the listen addresses (without 0.0.0.0 and ::).")
     announce: Literal["summary", "full"] = _opt(
         "summary", "How this node offers its learnwares to peers: 'summary' (schema 1.3: "
                    "spec ids and sketches, ~1.2 kB whatever the spec; peers fetch full specs "
                    "when a search needs them) or 'full' (the whole signed announcement, as "
                    "1.2 nodes did: every peer keeps every full spec, and 1.2 peers learn the "
                    "learnwares by gossip too).")
+
+    def __post_init__(self) -> None:
+        try:
+            own_addrs(self.announce_addrs, "")
+        except ProtocolError as exc:
+            raise ConfigError(f"[p2p] announce_addrs: {exc}") from None
 
 
 @dataclass(frozen=True)

@@ -59,6 +59,7 @@ from protocol.messages import (
     Withdrawal,
     mapping_from_wire,
 )
+from protocol.owneraddrs import owner_addrs
 from protocol.replication import ReplicationFilter
 from protocol.sketch import sketch_from_wire, sketch_to_wire
 from protocol.validate import MapReader
@@ -284,7 +285,8 @@ _TO_WIRE: dict[type[Any], Callable[[Any], dict[str, Any]]] = {
         "created_at": m.created_at, "learnware_id": m.learnware_id,
         "organization": m.organization, "owner": m.owner, "package_size": m.package_size,
         "package_urls": list(m.package_urls), "semantic": m.semantic.to_dict(),
-        "sequence": m.sequence, "specs": [_TO_WIRE[SpecRef](r) for r in m.specs]},
+        "sequence": m.sequence, "specs": [_TO_WIRE[SpecRef](r) for r in m.specs],
+        **({"addrs": list(m.addrs)} if m.addrs else {})},  # 1.5: absent when none
     SpecRequest: lambda m: {"ids": list(m.ids), "ttl": m.ttl},
     SpecResponse: lambda m: {"specs": list(m.specs)},
 }
@@ -350,10 +352,14 @@ class _Reader:
     def spec_summary(self, value: object, where: str) -> SpecSummary:
         f = self.fields(value, where, ("learnware_id", "owner", "organization", "semantic",
                                        "specs", "package_size", "package_urls", "sequence",
-                                       "created_at"))
+                                       "created_at"), optional=("addrs",))
         f["semantic"] = _semantic_from_wire(f["semantic"], f"{where}.semantic",
                                             lenient=self.lenient)
         f["specs"] = _list(f["specs"], f"{where}.specs", self.spec_ref)
+        if "addrs" in f:  # 1.5; a newer minor's address forms this node cannot read are
+            # dropped, an address of another node refuses the record (`owner_addrs`)
+            f["addrs"] = owner_addrs(f["addrs"], str(f["owner"]), f"{where}.addrs",
+                                     lenient=self.lenient)
         return _build(SpecSummary, where, **f)
 
     def withdrawal(self, value: object, where: str) -> Withdrawal:

@@ -53,6 +53,11 @@ MAX_ARRAY_NDIM = 2
 MAX_ORGANIZATION_CHARS = 200
 MAX_URL_CHARS = 2_048
 MAX_PACKAGE_URLS = 8
+MAX_OWNER_ADDRS = 4
+"""`addrs` of a summary (1.5): the owner's p2p multiaddrs."""
+MAX_ADDR_CHARS = 120
+"""One of them: the longest valid one, `/ip6/<39 chars>/tcp/65535/p2p/<52-char peer id>`,
+has 111."""
 MAX_STATISTICAL_SPECS = 4
 MAX_PACKAGE_BYTES = 1 << 40
 """Declared package size: 1 TiB is far above any model, and still exact in a float."""

@@ -48,6 +48,7 @@ from protocol import limits
 from protocol.content import CONTENT_ID_PREFIX, check_content_id
 from protocol.errors import ProtocolError, SignatureError
 from protocol.node_id import PUBLIC_KEY_BYTES, check_node_id, node_id_from_public_key
+from protocol.owneraddrs import owner_addrs
 from protocol.replication import KEEP_ALL, MAX_FILTERS, ReplicationFilter
 from protocol.validate import (
     check_bool,
@@ -331,6 +332,10 @@ class SpecSummary(Message):
     Since schema 1.3 (docs/protocol.md, 5.9 and section 12). The owner signs it with
     the sequence of the full announcement it summarises, keeps that announcement (for
     1.2 askers and for `spec_request`s) and gossips the summary on the summary topic.
+
+    `addrs` (1.5; absent: none given) are the owner's p2p multiaddrs, each ending in the
+    peer id of the signing key (`protocol.owneraddrs`), so a node that never met the
+    owner can dial it for the full specs.
     """
 
     TYPE: ClassVar[str] = "spec_summary"
@@ -344,10 +349,15 @@ class SpecSummary(Message):
     package_urls: tuple[str, ...]
     sequence: int
     created_at: int
+    addrs: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         w = "SpecSummary"
         _check_offer(self, w)
+        if self.addrs:  # 1.5: absent (empty) means no address given
+            _set(self, "addrs", owner_addrs(self.addrs, self.owner, f"{w}.addrs"))
+        elif not isinstance(self.addrs, tuple):
+            raise ProtocolError(f"{w}.addrs: expected a tuple of multiaddrs")
         refs = check_items(self.specs, f"{w}.specs", limits.MAX_STATISTICAL_SPECS, min_items=1)
         for i, ref in enumerate(refs):
             if not isinstance(ref, SpecRef):

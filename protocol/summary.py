@@ -42,14 +42,16 @@ def ref_of(spec: RKMESpec, *, n_features: int = DEFAULT_SKETCH_FEATURES) -> Spec
 
 
 def summary_of(announcement: SpecAnnouncement, *,
-               n_features: int = DEFAULT_SKETCH_FEATURES) -> SpecSummary:
-    """The summary of an announcement: same owner, id, sequence and semantic spec."""
+               n_features: int = DEFAULT_SKETCH_FEATURES,
+               addrs: tuple[str, ...] = ()) -> SpecSummary:
+    """The summary of an announcement: same owner, id, sequence and semantic spec;
+    `addrs` (1.5, the owner's own summary only) where the owner listens."""
     a = announcement
     return SpecSummary(
         learnware_id=a.learnware_id, owner=a.owner, organization=a.organization,
         semantic=a.semantic, specs=tuple(ref_of(s, n_features=n_features) for s in a.statistical),
         package_size=a.package_size, package_urls=a.package_urls, sequence=a.sequence,
-        created_at=a.created_at)
+        created_at=a.created_at, addrs=addrs)
 
 
 def spec_ids_of(offer: SpecAnnouncement | SpecSummary) -> tuple[str, ...]:

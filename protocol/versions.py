@@ -23,7 +23,8 @@ content id, and summaries as search hits; 1.4 added the optional ``range`` of a
 semantic spec's feature (a column's declared [low, high]; a node drops the keys a newer
 minor adds inside a semantic spec instead of refusing them) and replication filters
 (``holds`` in a digest, ``filters`` in a sync request) for nodes that keep part of the
-catalog.
+catalog; 1.5 added the optional ``addrs`` of a summary (the owner's p2p multiaddrs, so a
+node that never met it can dial it for full specs; `protocol.owneraddrs`).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from typing import Final
 from protocol.errors import ProtocolError, UnsupportedVersionError
 
 SCHEMA_MAJOR: Final = 1
-SCHEMA_MINOR: Final = 4
+SCHEMA_MINOR: Final = 5
 PATCH: Final = 0
 SCHEMA_VERSION: Final = (SCHEMA_MAJOR, SCHEMA_MINOR)
 VERSION_STRING: Final = f"{SCHEMA_MAJOR}.{SCHEMA_MINOR}.{PATCH}"

@@ -97,6 +97,7 @@ from protocol.messages import (
     SpecResponse,
     now_ms,
 )
+from protocol.owneraddrs import own_addrs, peer_id_of_key
 from protocol.summary import asked_items, pack_spec_response
 from protocol.versions import (
     ANNOUNCE_TOPIC,
@@ -400,6 +401,15 @@ class Federation(PeerLayer[NodeService]):
     def multiaddrs(self) -> tuple[str, ...]:
         return self.network.listen_addrs if self._started else ()
 
+    def own_addrs(self) -> tuple[str, ...]:
+        """``[p2p] announce_addrs``, else the listen addresses that can be dialled, with
+        this node's peer id (at most 4): what its signed summaries carry (1.5)."""
+        if not self._started:
+            return ()
+        service = self.service
+        return own_addrs(service.config.p2p.announce_addrs or self.network.listen_addrs,
+                         peer_id_of_key(service.identity.public_key), strict=False)
+
     def counters(self) -> dict[str, int]:
         out = dict(self.network.counters)
         out.update(self.intake.counters() if self._started else {})
@@ -407,7 +417,8 @@ class Federation(PeerLayer[NodeService]):
         for name in ("announced", "searches_routed", "searches_partial", "searches_served",
                      "searches_repeated", "requests_refused", "searches_not_routed_privacy",
                      "specs_fetched", "spec_requests_served", "spec_requests_failed",
-                     "specs_refused", "spec_owners_dialled", "spec_owner_fallbacks"):
+                     "specs_refused", "spec_owners_dialled", "spec_owner_fallbacks",
+                     "spec_owners_at_summary_addrs"):
             out[name] = self.counts[name]
         out["peers_connected"] = len(self._connected)
         return out
@@ -453,16 +464,19 @@ class Federation(PeerLayer[NodeService]):
     # -- full specs by content id (schema 1.3) ---------------------------------------------
     async def fetch_specs(self, wanted: dict[str, tuple[str, ...]], timeout: float, *,
                           ttl: int = limits.MAX_SPEC_TTL, exclude: frozenset[str] = frozenset(),
-                          dial_owners: bool = True, dials: int | None = None
-                          ) -> dict[str, bytes]:
+                          dial_owners: bool = True, dials: int | None = None,
+                          sources: Mapping[str, str] | None = None) -> dict[str, bytes]:
         """Ask peers for full specs by content id (`lwnode.federation.ownerfetch`): each id
         from a connected owner of it (ttl 0); else from an owner dialled for it over a
         short-lived connection (with `dial_owners`, up to `dials` owners, ``[p2p]
         spec_owner_dials`` by default, those of the first ids first); the
         rest, and the ids of dialled owners that do not answer, from up to `SPEC_RELAYS`
         connected peers, which answer from their cache or ask the owner, or their own
-        peers, in turn (`ttl` more hops). Returns the bytes whose content id was asked
-        for (the service decodes and checks them again before use)."""
+        peers, in turn (`ttl` more hops). An owner dialled is reached where the peer
+        layer knows it listens, else at the addresses of its signed summary (schema 1.5)
+        of a learnware `sources` names for the ids (spec id -> learnware id) that this
+        node may dial (`NodeService.owner_addrs`). Returns the bytes whose content id was
+        asked for (the service decodes and checks them again before use)."""
         try:
             statuses = await self.network.peers()
         except PeerError:  # the libp2p layer is down
@@ -529,6 +543,12 @@ class Federation(PeerLayer[NodeService]):
 
         async def from_owner(owner: str, ids: list[str]) -> None:
             self.counts["spec_owners_dialled"] += 1
+            if not addrs.get(owner) and sources:  # never met: the summary says where
+                found = await self.service.owner_addrs(
+                    owner, [sources[i] for i in ids if i in sources])
+                if found:
+                    self.counts["spec_owners_at_summary_addrs"] += 1
+                    addrs[owner] = found
             if await ask(owner, ids, 0, dial=True):
                 return
             left = [i for i in ids if i not in got]

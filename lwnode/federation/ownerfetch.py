@@ -17,6 +17,10 @@ What comes back is checked as any fetched spec: kept only if its content id is o
 for (the id is in the owner's signed summary), so an owner cannot pass off a spec its
 summary does not name. No new message: an owner gets the `spec_request` (ttl 0) a
 connected peer would send it.
+
+An owner is dialled where the peer layer knows it listens (met before) or, never met,
+at the addresses of its signed summary (schema 1.5, `protocol.owneraddrs`: each names
+the owner's own peer id) that this node may dial (`NodeService.owner_addrs`).
 """
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ anti-entropy, routed search, built on `lwnode.federation.p2p.PeerNetwork`) imple
 from __future__ import annotations
 
 import abc
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -65,11 +65,18 @@ class PeerLayer(abc.ABC, Generic[Service]):
     async def announce(self, envelope: bytes, summary: bytes | None = None) -> None: ...
 
     async def fetch_specs(self, wanted: dict[str, tuple[str, ...]], timeout: float, *,
-                          dial_owners: bool = True) -> dict[str, bytes]:
+                          dial_owners: bool = True, sources: Mapping[str, str] | None = None
+                          ) -> dict[str, bytes]:
         """Encoded full specs by content id from peers (`wanted`: id -> the owners that
-        offer it, asked first; `dial_owners`: also owners not connected); ids not found
-        within `timeout` seconds are left out."""
+        offer it, asked first; `dial_owners`: also owners not connected, at the addresses
+        in their summaries of the learnwares `sources` names: spec id -> learnware id);
+        ids not found within `timeout` seconds are left out."""
         return {}
+
+    def own_addrs(self) -> tuple[str, ...]:
+        """This node's p2p multiaddrs for its signed summaries (schema 1.5), each with
+        its peer id; empty when it has none to give."""
+        return ()
 
     @abc.abstractmethod
     async def search(self, query: SearchQuery, local: Awaitable[SearchAnswer]

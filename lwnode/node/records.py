@@ -99,13 +99,15 @@ def content_key(offer: Offer) -> tuple[bytes, int]:
     return offer_fingerprint(offer.semantic, spec_ids_of(offer)), offer.package_size
 
 
-def own_summary(identity: Identity, announcement: SpecAnnouncement) -> bytes:
-    """The signed summary of an own announcement, with its sequence (envelope bytes).
+def own_summary(identity: Identity, announcement: SpecAnnouncement,
+                addrs: tuple[str, ...] = ()) -> bytes:
+    """The signed summary of an own announcement, with its sequence and the owner's p2p
+    `addrs` (envelope bytes).
 
-    A pure function of the announcement and the key (Ed25519 signatures are
-    deterministic), so it is derived when needed rather than stored.
+    A pure function of the announcement, the addresses and the key (Ed25519 signatures
+    are deterministic), so it is derived when needed rather than stored.
     """
-    return encode_envelope(identity.sign(summary_of(announcement)))
+    return encode_envelope(identity.sign(summary_of(announcement, addrs=addrs)))
 
 
 def verified_row(data: bytes, received_at: int) -> tuple[RecordRow, Record]:

@@ -27,7 +27,7 @@ import shutil
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable, Set
+from collections.abc import Callable, Mapping, Set
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -88,6 +88,7 @@ from protocol.codec import decode_spec, encode_spec
 from protocol.content import content_id
 from protocol.errors import ProtocolError
 from protocol.messages import SpecAnnouncement, SpecSummary, now_ms
+from protocol.owneraddrs import dialable, loopback_only
 from protocol.replication import FILTER_CHANGE_SECONDS, ReplicationFilter
 from protocol.signing import Identity
 from protocol.summary import spec_ids_of
@@ -171,7 +172,7 @@ class NodeService:
         """Spec id -> learnware id of this node's own announcements (served to peers)."""
         self._withheld: dict[str, None] = {}
         """Spec ids their owners withheld (`note_withheld`), oldest first."""
-        self._summaries: dict[tuple[str, int], bytes] = {}
+        self._summaries: dict[tuple[str, int], tuple[tuple[str, ...], bytes]] = {}
         """(learnware id, sequence) -> the signed summary of an own announcement."""
         self.organization = config.organization_of(identity.node_id)
         self.public_url = config.public_url()
@@ -734,13 +735,15 @@ class NodeService:
         return self.config.p2p.announce == "summary"
 
     def summary_envelope(self, row: RecordRow) -> bytes:
-        """The signed summary of an own announcement row (derived once, then kept)."""
+        """The signed summary of an own announcement row (derived once, then kept),
+        with this node's p2p addresses (`PeerLayer.own_addrs`, schema 1.5)."""
+        addrs = self.peers.own_addrs()
         key = (row.learnware_id, row.sequence)
-        data = self._summaries.get(key)
-        if data is None:
-            data = own_summary(self.identity, announcement_of(row))
-            self._summaries[key] = data
-        return data
+        kept = self._summaries.get(key)
+        if kept is None or kept[0] != addrs:
+            kept = (addrs, own_summary(self.identity, announcement_of(row), addrs))
+            self._summaries[key] = kept
+        return kept[1]
 
     def _index_own_specs(self, rows: list[RecordRow]) -> None:
         """Know which own announcement holds each own spec id, to serve peers (they
@@ -800,7 +803,7 @@ class NodeService:
         assert isinstance(summary, SpecSummary)
         owners = tuple(o.owner for o in offers)
         wanted = {ref.id: owners for ref in summary.specs}
-        got = await self.fetch_specs(wanted)
+        got = await self.fetch_specs(wanted, sources={i: learnware_id for i in wanted})
         missing = [i for i in wanted if i not in got]
         if missing:
             raise Busy(f"learnware {learnware_id}: this node keeps only its summary and "
@@ -810,21 +813,41 @@ class NodeService:
 
     # -- full specs by content id ----------------------------------------------------------
     async def fetch_specs(self, wanted: dict[str, tuple[str, ...]],
-                          timeout: float | None = None, *, dial_owners: bool = True
-                          ) -> dict[str, RKMESpec]:
+                          timeout: float | None = None, *, dial_owners: bool = True,
+                          sources: Mapping[str, str] | None = None) -> dict[str, RKMESpec]:
         """Full specs by content id (-> the owners that offer them): from the cache,
         else from peers (then kept in the cache). Ids no one could supply within
         `timeout` seconds are left out. `dial_owners`: owners this node is not connected
-        to may be dialled (for its own users; not to answer a peer's search)."""
+        to may be dialled (for its own users; not to answer a peer's search), also at
+        the addresses in their summaries of the learnwares `sources` names (spec id ->
+        learnware id; `owner_addrs`)."""
         got = await self.compute(self.spec_cache.get_many, list(wanted))
         missing = {i: owners for i, owners in wanted.items() if i not in got}
         if not missing:
             return got
         fetched = await self.peers.fetch_specs(
             missing, self.config.p2p.search_deadline_ms / 1000.0 if timeout is None
-            else timeout, dial_owners=dial_owners)
+            else timeout, dial_owners=dial_owners, sources=sources)
         got.update(await self.compute(self.keep_fetched, missing, fetched))
         return got
+
+    async def owner_addrs(self, owner: str, learnware_ids: list[str]) -> tuple[str, ...]:
+        """The p2p addresses `owner` gives in its signed summary (schema 1.5) of the
+        first of `learnware_ids` (at most 2 looked at) whose summary has any, those this
+        node may dial: public hosts; loopback ones when this node listens on loopback
+        only or ``[fetch] private_network``; other private ones with that setting only.
+        Each names the owner's own peer id (checked when the summary was taken in)."""
+        private = self.config.fetch.private_network
+        loopback = private or loopback_only(self.peers.multiaddrs())
+        for learnware_id in list(dict.fromkeys(learnware_ids))[:2]:
+            row = await self._store(self.store.get_record, owner, learnware_id)
+            if row is None or row.kind != ANNOUNCEMENT:
+                continue
+            offer = await self.compute(offer_of, row)
+            if isinstance(offer, SpecSummary) and offer.addrs:
+                return tuple(a for a in offer.addrs
+                             if dialable(a, private=private, loopback=loopback))
+        return ()
 
     def note_withheld(self, spec_ids: list[str]) -> None:
         """Spec ids their owner answered a request for without the spec: a search does
@@ -949,11 +972,13 @@ class NodeService:
         if not to_fetch:
             return {}
         wanted: dict[str, tuple[str, ...]] = {}
+        sources: dict[str, str] = {}
         for item in to_fetch:
             wanted[item.spec_id] = item.owners
+            sources.setdefault(item.spec_id, item.learnware_id)
         budget_ms = deadline_ms or self.config.p2p.search_deadline_ms
         got = await self.fetch_specs(wanted, share * budget_ms / 1000.0,
-                                     dial_owners=dial_owners)
+                                     dial_owners=dial_owners, sources=sources)
         return {item.learnware_id: got[item.spec_id] for item in to_fetch
                 if item.spec_id in got}
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from contextlib import asynccontextmanager
+from dataclasses import replace
 
 import pytest
 from lwtesting import WAIT, tiny_semantic, tiny_spec, until
@@ -20,9 +21,11 @@ from lwnode.federation.ownerfetch import plan_fetch
 from lwnode.federation.p2p import InProcessHub, InProcessNetwork
 from lwnode.federation.p2p.errors import PeerUnreachable
 from lwnode.federation.p2p.memory import memory_addr
+from lwnode.node.records import offer_of
 from lwnode.node.searchtypes import SearchQuery
 from protocol.codec import encode_envelope, encode_message, encode_spec
 from protocol.messages import SpecAnnouncement, SpecResponse, now_ms
+from protocol.owneraddrs import peer_id_of_key
 from protocol.summary import summary_of
 from protocol.versions import SPECS_PROTOCOL, SUMMARY_TOPIC
 
@@ -199,3 +202,28 @@ async def test_a_search_ends_when_its_peers_have_answered_not_at_its_deadline():
         assert exact_hits(answer) == [(lid, True)], answer.notes
         assert b.id in answer.answered and not answer.partial
         assert took < 1.5, took  # B's 1 s and the way back, not the 2 s deadline
+
+
+async def test_an_owners_announce_addrs_travel_in_its_summary_and_the_asker_filters_them():
+    """[p2p] announce_addrs (with the peer id added) is what A's signed summary carries
+    to B; B dials only those its policy allows (`NodeService.owner_addrs`); with the
+    in-process network's own addresses (not multiaddrs of a host) nothing is carried."""
+    public, private = "/ip4/93.184.216.34/tcp/4001", "/ip4/10.0.0.7/tcp/4001"
+    hub = InProcessHub()
+    async with node(hub, "A", p2p={"announce_addrs": [public, private]}) as a, \
+            node(hub, "B", bootstrap=(a,)) as b, node(hub, "P", bootstrap=(a,)) as p, \
+            node(hub, "Q", bootstrap=(b,)) as q:
+        p.service.config = replace(p.service.config, fetch=replace(
+            p.service.config.fetch, private_network=True))
+        lid = await publish(a, 1)
+        await until(lambda: lid in b.service.catalog.ids(), "A's summary on B")
+        peer = peer_id_of_key(a.service.identity.public_key)
+        summary = offer_of(b.service.store.get_record(a.id, lid))
+        assert summary.addrs == (f"{public}/p2p/{peer}", f"{private}/p2p/{peer}")
+        assert await b.service.owner_addrs(a.id, [lid]) == (f"{public}/p2p/{peer}",)
+        await until(lambda: lid in p.service.catalog.ids(), "A's summary on P")
+        assert await p.service.owner_addrs(a.id, [lid]) == summary.addrs
+        assert await b.service.owner_addrs(a.id, ["sha256:" + "0" * 64]) == ()
+        lid2 = await publish(b, 2)  # B gives no announce_addrs: its memory addresses
+        await until(lambda: lid2 in q.service.catalog.ids(), "B's summary on Q")
+        assert offer_of(q.service.store.get_record(b.id, lid2)).addrs == ()

@@ -6,6 +6,7 @@ points (exact in float32), so encodings are byte-stable and usable as golden vec
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import numpy as np
@@ -40,6 +41,7 @@ from protocol.messages import (
     SyncWant,
     Withdrawal,
 )
+from protocol.owneraddrs import peer_id_of_key
 from protocol.replication import ReplicationFilter
 from protocol.signing import Identity
 from protocol.sync import owner_fingerprint
@@ -150,6 +152,14 @@ def spec_summary() -> SpecSummary:
     ref = SpecRef(spec_id(spec), "rkme_table", 3, spec.privacy_, sketch)
     return SpecSummary(LEARNWARE_ID, OWNER.node_id, "Example Org", semantic(), (ref,),
                        len(PACKAGE), (URL,), 1, CREATED_AT)
+
+
+OWNER_ADDR = "/ip4/203.0.113.7/tcp/4001/p2p/" + peer_id_of_key(OWNER.public_key)
+
+
+def spec_summary_with_addrs() -> SpecSummary:
+    """The sample summary with the owner's p2p address (1.5)."""
+    return dataclasses.replace(spec_summary(), addrs=(OWNER_ADDR,))
 
 
 def spec_request() -> SpecRequest:
