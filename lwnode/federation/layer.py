@@ -56,7 +56,7 @@ from lwnode.federation.intake import (
     check_hits,
     signed_by_owner,
 )
-from lwnode.federation.ownerfetch import plan_fetch
+from lwnode.federation.ownerfetch import UnreachableOwners, plan_fetch
 from lwnode.federation.p2p.base import PeerNetwork, PeerStatus
 from lwnode.federation.p2p.errors import NetworkClosed, PeerError, ProtocolNotSupported
 from lwnode.federation.quotas import AnnouncementQuotas, QuotaSettings
@@ -174,6 +174,7 @@ class Federation(PeerLayer[NodeService]):
         self._started = False
         self.supervisor = Supervisor()
         self._persisted: dict[str, tuple[str, ...]] = {}
+        self._unreachable = UnreachableOwners()
         self.service: NodeService
         self.policy: TrustPolicy
         self.intake: Intake
@@ -418,6 +419,7 @@ class Federation(PeerLayer[NodeService]):
                      "searches_repeated", "requests_refused", "searches_not_routed_privacy",
                      "specs_fetched", "spec_requests_served", "spec_requests_failed",
                      "specs_refused", "spec_owners_dialled", "spec_owner_fallbacks",
+                     "spec_owners_unreachable",
                      "spec_owners_at_summary_addrs"):
             out[name] = self.counts[name]
         out["peers_connected"] = len(self._connected)
@@ -487,14 +489,15 @@ class Federation(PeerLayer[NodeService]):
         addrs = {p.node_id: p.addrs for p in statuses}
         if dials is None:
             dials = self.service.config.p2p.spec_owner_dials if dial_owners else 0
+        loop = asyncio.get_running_loop()
         plan = plan_fetch(wanted, connected, dials,
                           dialable=lambda o: o not in exclude and talks_to(o)
-                          and o != self.service.node_id)
+                          and o != self.service.node_id
+                          and self._unreachable.dialable(o, loop.time()))
         # peers that are not owners first; an owner asked for its own specs can relay
         # the others too (in a chain, the next node may be both)
         relays = sorted(connected, key=lambda p: p in plan.linked)[:SPEC_RELAYS] \
             if ttl > 0 else []
-        loop = asyncio.get_running_loop()
         end = loop.time() + timeout
         asked = set(wanted)
         got: dict[str, bytes] = {}
@@ -524,6 +527,9 @@ class Federation(PeerLayer[NodeService]):
                 except (PeerError, ProtocolError) as exc:
                     log.info("specs from %s: %s", peer, exc)
                     self.counts["spec_requests_failed"] += 1
+                    if dial and isinstance(exc, PeerError):  # not there, or it hung
+                        self._unreachable.mark(peer, loop.time())
+                        self.counts["spec_owners_unreachable"] += 1
                     return False
                 if stray:
                     self.counts["specs_refused"] += stray

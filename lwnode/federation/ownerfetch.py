@@ -60,3 +60,36 @@ def plan_fetch(wanted: Mapping[str, tuple[str, ...]], connected: Collection[str]
         else:
             out.relayed.append(spec_id)
     return out
+
+
+UNREACHABLE_FOR = 300.0
+"""Seconds an owner whose dial failed is not dialled again (its ids go to the relays at
+once): an owner offline is not waited for search after search, and addresses a hostile
+owner signs (any public host, `protocol.owneraddrs`) draw one attempt per node in that
+time, not one per search."""
+UNREACHABLE_KEPT = 4096
+"""Owners remembered as unreachable at most (the oldest mark goes first)."""
+
+
+class UnreachableOwners:
+    """Owners not to dial until their mark expires; `now` is the caller's clock."""
+
+    def __init__(self, hold: float = UNREACHABLE_FOR, kept: int = UNREACHABLE_KEPT) -> None:
+        self.hold = hold
+        self.kept = kept
+        self._until: dict[str, float] = {}
+
+    def mark(self, owner: str, now: float) -> None:
+        self._until.pop(owner, None)  # re-inserted last: the dict keeps marks in order
+        self._until[owner] = now + self.hold
+        while len(self._until) > self.kept:
+            del self._until[next(iter(self._until))]
+
+    def dialable(self, owner: str, now: float) -> bool:
+        until = self._until.get(owner)
+        if until is None:
+            return True
+        if now >= until:
+            del self._until[owner]
+            return True
+        return False

@@ -17,7 +17,7 @@ import pytest
 from lwtesting import WAIT, tiny_semantic, tiny_spec, until
 from test_federation_memory import ident, node, publish, requirement
 
-from lwnode.federation.ownerfetch import plan_fetch
+from lwnode.federation.ownerfetch import UnreachableOwners, plan_fetch
 from lwnode.federation.p2p import InProcessHub, InProcessNetwork
 from lwnode.federation.p2p.errors import PeerUnreachable
 from lwnode.federation.p2p.memory import memory_addr
@@ -85,6 +85,36 @@ async def test_an_owner_that_is_not_there_falls_back_to_the_relays():
         assert exact_hits(answer) == [(lid, False)], answer.notes
         assert c.counters()["spec_owner_fallbacks"] == 1
         assert c.counters()["spec_owners_dialled"] == 1
+
+
+async def test_an_owner_whose_dial_failed_is_not_dialled_again_for_a_while():
+    """C's dial of A (offline) fails once; C's next fetches of A's specs go to the
+    relays at once, for `UNREACHABLE_FOR` seconds: an offline owner is not waited for
+    search after search, and addresses a hostile owner signs draw one attempt per node
+    in that time, not one per search."""
+    hub = InProcessHub(delay=0.02)
+    async with node(hub, "A") as a, node(hub, "B", bootstrap=(a,)) as b, \
+            node(hub, "C", bootstrap=(b,)) as c:
+        first, second = await publish(a, 1), await publish(a, 2, loc=0.1)
+        await until(lambda: {first, second} <= c.service.catalog.ids(), "A's summaries on C")
+        await b.service.search_local(SearchQuery(requirement(0.0), 5, 3))  # B caches both
+        hub.kill(a.id)
+        (one,), (two,) = (c.service.catalog.to_fetch([lid]) for lid in (first, second))
+        assert await c.service.fetch_specs({one.spec_id: one.owners}, timeout=WAIT)
+        assert c.counters()["spec_owners_dialled"] == 1
+        assert c.counters()["spec_owners_unreachable"] == 1
+        assert await c.service.fetch_specs({two.spec_id: two.owners}, timeout=WAIT)
+        assert c.counters()["spec_owners_dialled"] == 1  # not dialled again: B relayed it
+        assert c.network.counters["requests_direct"] == 1
+
+
+def test_unreachable_owners_expire_and_stay_bounded():
+    marks = UnreachableOwners(hold=10.0, kept=2)
+    marks.mark("a", now=0.0)
+    assert not marks.dialable("a", 9.9) and marks.dialable("a", 10.0)
+    marks.mark("a", 20.0), marks.mark("b", 21.0), marks.mark("c", 22.0)  # "a" goes first
+    assert marks.dialable("a", 23.0) and not marks.dialable("b", 23.0)
+    assert not marks.dialable("c", 23.0) and marks.dialable("d", 23.0)
 
 
 async def test_no_more_owners_are_dialled_than_the_bound_the_best_candidates_first():
