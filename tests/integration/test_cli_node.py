@@ -185,6 +185,19 @@ def test_run_works_with_no_config_and_stops_on_sigterm(tmp_path):
     assert (tmp_path / "fresh" / "node.key").exists()
 
 
+def test_a_second_run_on_a_running_home_leaves_its_port_alone(work, node):
+    """A second ``lwnode run`` of a running home fails on the store lock before it touches
+    anything of the running node's, such as the p2p port kept in the home."""
+    d, _ = work
+    port_file = d / "home" / "p2p.port"
+    kept = port_file.read_text()
+    second = lwnode("run", "--home", "home", "--http", "127.0.0.1:0", cwd=d, check=1,
+                    process=True)
+    assert "the store is in use by another lwnode process" in second.stderr
+    assert "p2p port" not in second.stderr, second.stderr
+    assert port_file.read_text() == kept
+
+
 def test_sigkill_mid_publish_then_restart_is_clean(work, tmp_path):
     """The whole node killed while uploads are in flight; the next start recovers."""
     import random
