@@ -203,7 +203,8 @@ def _spec_of(table: Any, args: argparse.Namespace, data_type: str | None = None,
     from lwnode.errors import InputError
     from lwnode.userside.local import dp_choices, make_spec
 
-    dp = _dp_options(args)  # a bad option names the option, not the data file
+    check_points(args)  # a bad option names the option, not the data file
+    dp = _dp_options(args)
     where = getattr(args, "semantic", None)
     dp, notes = dp_choices(table, data_type, dp, market=_market_gammas(args),
                            declared=None if semantic is None else semantic.input,
@@ -217,6 +218,44 @@ def _spec_of(table: Any, args: argparse.Namespace, data_type: str | None = None,
     except InputError as exc:  # e.g. too few rows to hide one: name the file
         name = getattr(args, "data", None)
         raise InputError(f"{name}: {exc}" if name else str(exc)) from None
+
+
+def check_range(option: str, value: int, most: int | None, where: str = "") -> None:
+    """An integer option outside ``1..most`` is bad input, named as typed (`where`: whose
+    limit `most` is); `most` None: no upper limit known."""
+    from lwnode.errors import InputError
+
+    if value < 1 or (most is not None and value > most):
+        top = "" if most is None else most
+        raise InputError(f"{option}: {value} is outside 1..{top}" +
+                         (f" ({where})" if where else ""))
+
+
+def check_points(args: argparse.Namespace, node_most: int | None = None) -> None:
+    """``--points`` within what the engine fits (and `node_most`, the node's limit on a
+    search's points, ``[budget] requirement_points``)."""
+    from engine.specification.rkme import MAX_POINTS
+
+    if node_most is not None and node_most < MAX_POINTS:
+        check_range("--points", args.points, node_most, "the node's [budget] "
+                    "requirement_points")
+    check_range("--points", args.points, MAX_POINTS)
+
+
+def points_note(spec: Any, args: argparse.Namespace, rows: int) -> str:
+    """Why `spec` has fewer points than ``--points`` asked (the private default's groups
+    of rows), as a clause to print in the parentheses after its point count (it begins
+    with "; "); "" when it has them all."""
+    asked = getattr(args, "points", None)
+    if asked is None or getattr(spec, "rows_per_point_", None) is None or \
+            len(spec.points_) >= asked:
+        return ""
+    from engine.privacy.grouping import GROUP_FACTOR
+
+    group = GROUP_FACTOR * spec.min_rows_per_point
+    return (f"; fewer than --points {asked}: the private default makes each point the mean "
+            f"of at least {min(group, rows)} rows, so {rows} rows give at most "
+            f"{max(1, rows // group)}")
 
 
 # -- init / run ----------------------------------------------------------------------------------
@@ -304,7 +343,7 @@ def _cmd_pack(args: argparse.Namespace) -> int:
          f"input {_input_summary(semantic.input)}", hang=4)
     _say(f"  statistical spec: {spec.kind}, {len(spec.points_)} points in "
          f"{spec.points_.shape[1]} dimensions from {len(table.values)} rows "
-         f"({_spec_privacy(spec)})", hang=4)
+         f"({_spec_privacy(spec)}{points_note(spec, args, len(table.values))})", hang=4)
     _say(f"  {privacy.summary()} (kept in the package's learnware.toml)", hang=4)
     return EXIT_OK
 
@@ -359,8 +398,14 @@ def _cmd_search(args: argparse.Namespace) -> int:
         body["max_mixture"] = args.mixture
     if args.data and args.spec:
         raise InputError("give --data or --spec, not both")
-    if args.data or args.spec:
-        _client(args).health()  # a stopped node fails now, not after the data's summary
+    # a stopped node fails now, not after the data's summary; its limits bound the options
+    limits = _client(args).health().get("limits", {})
+    check_range("--k", args.k, limits.get("max_k"), "the node's [search] max_k")
+    if args.mixture is not None:
+        check_range("--mixture", args.mixture, limits.get("max_mixture"),
+                    "the node's [search] max_mixture")
+    if args.data:
+        check_points(args, limits.get("max_requirement_points"))
     if args.data:
         table = _read_table(args.data, args)
         # The header (and any descriptions in --semantic) travel with the RKME: they
@@ -409,7 +454,8 @@ def _cmd_search(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(answer if reranked is None else {**answer, "rerank": reranked})
         return EXIT_OK
-    _print_answer(answer, body)
+    _print_answer(answer, body, "" if mine is None else
+                  points_note(mine[0], args, len(mine[1].values)))
     if reranked is not None:
         _print_rerank(reranked, answer, args.labels)
     if mine is not None:
@@ -508,15 +554,17 @@ def read_json_file(path: str) -> Any:
         raise InputError(f"{p}: not valid JSON ({exc})") from None
 
 
-def _print_answer(answer: dict[str, Any], body: dict[str, Any]) -> None:
-
+def _print_answer(answer: dict[str, Any], body: dict[str, Any], points_note: str = "") -> None:
+    """The ranked learnwares and the mixture; `points_note`: why the RKME sent has fewer
+    points than asked."""
     console = _out()
     stat = body.get("statistical")
     if stat:
         points = stat["points"]
         console.print(f"sent the RKME of your data: {len(points)} weighted "
                       f"point{'' if len(points) == 1 else 's'} in "
-                      f"{len(points[0])} dimensions (no raw rows)")
+                      f"{len(points[0])} dimensions (no raw rows{points_note})",
+                      markup=False, highlight=False)
     if not answer["single"]:
         notes = "; ".join(answer.get("notes", [])) or "no learnware matches"
         console.print(f"no results: {_in_cli_words(notes)}", markup=False)
@@ -755,7 +803,8 @@ def _cmd_spec_make(args: argparse.Namespace) -> int:
         return EXIT_OK
     k = len(spec.points_)
     _say(f"wrote {out}: {spec.kind}, {k} point{'' if k == 1 else 's'} in {spec.points_.shape[1]} "
-         f"dimensions from {len(table.values)} rows ({_spec_privacy(spec)})", hang=2)
+         f"dimensions from {len(table.values)} rows ({_spec_privacy(spec)}"
+         f"{points_note(spec, args, len(table.values))})", hang=2)
     _say(f"  {privacy.summary()}", hang=4)
     return EXIT_OK
 
@@ -821,7 +870,9 @@ def _add_node(p: argparse.ArgumentParser, *, token: bool = False, purpose: str =
 
 def _add_spec_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--points", type=int, default=100, metavar="K",
-                   help="points in the RKME (default 100)")
+                   help="most points in the RKME (default 100); the private default "
+                   "makes each point the mean of a group of rows, so small data gets fewer "
+                   "(the output says so)")
     p.add_argument("--seed", type=_seed, default=0, help="random seed of the RKME (default 0)")
     _add_impute(p)
     dp = p.add_argument_group(

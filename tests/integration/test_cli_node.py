@@ -17,7 +17,7 @@ import time
 import numpy as np
 import pytest
 from cli_run import ENV, lwnode, lwnode_many, served_node
-from lwtesting import region_centres, region_labels, region_rows, wait_for
+from lwtesting import region_centres, region_files, region_labels, region_rows, wait_for
 
 from engine.package import open_package
 from engine.privacy import coarse_count
@@ -30,16 +30,10 @@ D = 5
 @pytest.fixture(scope="module")
 def work(tmp_path_factory):
     """Developers' data and models, a user's rows, on disk as people have them."""
-    import skops.io as sio
-    from sklearn.linear_model import LogisticRegression
-
     d = tmp_path_factory.mktemp("cli")
     centres = region_centres(3, D, seed=3)
     for i in range(2):
-        x = region_rows(centres, i, 300)
-        header = ",".join(f"f{j}" for j in range(D))
-        np.savetxt(d / f"dev{i}.csv", x, delimiter=",", header=header, comments="")
-        sio.dump(LogisticRegression().fit(x, region_labels(centres, i, x)), d / f"dev{i}.skops")
+        region_files(d, centres, i, header=[f"f{j}" for j in range(D)])
         (d / f"sem{i}.toml").write_text(
             f'name = "region {i} classifier"\ndata_type = "table"\n'
             'task_type = "classification"\nlibrary = "scikit_learn"\nlicense = "mit"\n'

@@ -1,0 +1,80 @@
+"""A new user's trial of the README's tour: each test is one of their findings (bad
+options blamed on the node or on the data file, errors found only after seconds of
+work, internal names in messages).
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+
+import numpy as np
+import pytest
+from cli_run import lwnode, served_node
+from lwtesting import region_centres, region_files, region_rows
+
+pytestmark = pytest.mark.timeout(180)
+
+D = 5
+
+
+@pytest.fixture(scope="module")
+def work(tmp_path_factory):
+    """A developer's model and rows, a user's rows (200, as the README's), on disk."""
+    d = tmp_path_factory.mktemp("new_user")
+    centres = region_centres(2, D, seed=5)
+    region_files(d, centres, 0, header="abcde")
+    (d / "sem0.toml").write_text('name = "region classifier"\ndata_type = "table"\n'
+                                 'task_type = "classification"\n')
+    np.savetxt(d / "user.csv", region_rows(centres, 0, 200, seed=7), delimiter=",",
+               header=",".join("abcde"), comments="")
+    return d
+
+
+@pytest.fixture(scope="module")
+def node(work):
+    with served_node(work, "New User Org") as (_, url):
+        lwnode("pack", "--model", "dev0.skops", "--data", "dev0.csv", "--semantic",
+               "sem0.toml", "-o", "dev0.zip", cwd=work, check=0)
+        answer = json.loads(lwnode("publish", "dev0.zip", "--home", "home", "--json",
+                                   cwd=work, check=0).stdout)
+        yield url, answer["id"]
+
+
+def test_search_options_out_of_the_nodes_range_are_bad_input_named_as_typed(work, node):
+    url, _ = node
+    with urllib.request.urlopen(f"{url}/v1/health") as answer:
+        limits = json.load(answer)["limits"]
+    cases = [(("--k", "0"), f"--k: 0 is outside 1..{limits['max_k']}"),
+             (("--k", "999999"), f"--k: 999999 is outside 1..{limits['max_k']}"),
+             (("--mixture", "1000000000"),
+              f"--mixture: 1000000000 is outside 1..{limits['max_mixture']}"),
+             (("--mixture", "0"), f"--mixture: 0 is outside 1..{limits['max_mixture']}"),
+             (("--points", "99999999999"), "--points: 99999999999 is outside 1.."),
+             (("--points", "0"), "--points: 0 is outside 1..")]
+    for option, text in cases:
+        proc = lwnode("search", "--data", "user.csv", "--home", "home", *option, cwd=work,
+                      check=2)
+        assert text in proc.stderr, (option, proc.stderr)
+        assert "search: k:" not in proc.stderr and "max_mixture:" not in proc.stderr
+        assert "n_points" not in proc.stderr and "HTTP" not in proc.stderr
+        assert "user.csv" not in proc.stderr, proc.stderr  # not the data file's fault
+    # the largest --points the node takes in a search is its own limit
+    most = limits["max_requirement_points"]
+    over = lwnode("search", "--data", "user.csv", "--home", "home", "--points", most + 1,
+                  cwd=work, check=2)
+    assert f"--points: {most + 1} is outside 1..{most}" in over.stderr, over.stderr
+    lwnode("search", "--data", "user.csv", "--home", "home", "--k", limits["max_k"],
+           "--mixture", limits["max_mixture"], cwd=work, check=0)
+
+
+def test_fewer_points_than_asked_are_explained(work, node):
+    text = lwnode("search", "--data", "user.csv", "--home", "home", "--points", "50",
+                  cwd=work, check=0).stdout
+    assert "sent the RKME of your data: 10 weighted points" in text, text
+    assert "fewer than --points 50" in text and "at least 20 rows" in text, text
+    assert "fewer than --points" not in lwnode(
+        "search", "--data", "user.csv", "--home", "home", "--points", "5", cwd=work,
+        check=0).stdout
+    helptext = lwnode("search", "--help", cwd=work, check=0).stdout
+    assert "most points in the RKME" in " ".join(helptext.split())
