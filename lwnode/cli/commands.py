@@ -213,8 +213,8 @@ def _spec_of(table: Any, args: argparse.Namespace, data_type: str | None = None,
         print(f"differential privacy: {note}", file=sys.stderr)
     try:
         with _step(f"building the RKME of {len(table.values)} rows (on this machine)"):
-            return make_spec(table, data_type=data_type, n_points=args.points, seed=args.seed,
-                             dp=dp)
+            points = {} if args.points is None else {"n_points": args.points}
+            return make_spec(table, data_type=data_type, seed=args.seed, dp=dp, **points)
     except InputError as exc:  # e.g. too few rows to hide one: name the file
         name = getattr(args, "data", None)
         raise InputError(f"{name}: {exc}" if name else str(exc)) from None
@@ -233,9 +233,11 @@ def check_range(option: str, value: int, most: int | None, where: str = "") -> N
 
 def check_points(args: argparse.Namespace, node_most: int | None = None) -> None:
     """``--points`` within what the engine fits (and `node_most`, the node's limit on a
-    search's points, ``[budget] requirement_points``)."""
+    search's points, ``[budget] requirement_points``); left out, the default is."""
     from engine.specification.rkme import MAX_POINTS
 
+    if args.points is None:
+        return
     if node_most is not None and node_most < MAX_POINTS:
         check_range("--points", args.points, node_most, "the node's [budget] "
                     "requirement_points")
@@ -245,7 +247,7 @@ def check_points(args: argparse.Namespace, node_most: int | None = None) -> None
 def points_note(spec: Any, args: argparse.Namespace, rows: int) -> str:
     """Why `spec` has fewer points than ``--points`` asked (the private default's groups
     of rows), as a clause to print in the parentheses after its point count (it begins
-    with "; "); "" when it has them all."""
+    with "; "); "" when it has them all or ``--points`` was left out."""
     asked = getattr(args, "points", None)
     if asked is None or getattr(spec, "rows_per_point_", None) is None or \
             len(spec.points_) >= asked:
@@ -869,7 +871,7 @@ def _add_node(p: argparse.ArgumentParser, *, token: bool = False, purpose: str =
 
 
 def _add_spec_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--points", type=int, default=100, metavar="K",
+    p.add_argument("--points", type=int, metavar="K",
                    help="most points in the RKME (default 100); the private default "
                    "makes each point the mean of a group of rows, so small data gets fewer "
                    "(the output says so)")

@@ -73,8 +73,9 @@ def test_fewer_points_than_asked_are_explained(work, node):
                   cwd=work, check=0).stdout
     assert "sent the RKME of your data: 10 weighted points" in text, text
     assert "fewer than --points 50" in text and "at least 20 rows" in text, text
-    assert "fewer than --points" not in lwnode(
-        "search", "--data", "user.csv", "--home", "home", "--points", "5", cwd=work,
-        check=0).stdout
+    for fewer in (("--points", "5"), ()):  # all it asked for; the default: none asked
+        assert "fewer than --points" not in lwnode(
+            "search", "--data", "user.csv", "--home", "home", *fewer, cwd=work,
+            check=0).stdout
     helptext = lwnode("search", "--help", cwd=work, check=0).stdout
     assert "most points in the RKME" in " ".join(helptext.split())
