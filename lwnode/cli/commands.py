@@ -304,6 +304,36 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 # -- developer: pack / publish ---------------------------------------------------------------
+def _output_file(args: argparse.Namespace) -> Path:
+    """``-o FILE`` of pack and spec make, checked before any work: its folder exists, and
+    the file does not unless ``--force``."""
+    from lwnode.errors import InputError
+
+    out = Path(args.output)
+    if not out.parent.is_dir():
+        raise InputError(f"-o {out}: the folder {out.parent} does not exist (create it, or "
+                         "give another path)")
+    if out.is_dir():
+        raise InputError(f"-o {out}: a folder; give the path of a file")
+    if out.exists() and not args.force:
+        raise InputError(f"{out} exists (use --force to replace it)")
+    return out
+
+
+def _write_file(out: Path, data: bytes) -> None:
+    """`data` into `out` whole (a partial file beside it, then renamed); a failure names
+    `out`, not the partial file."""
+    from lwnode.errors import InputError
+
+    tmp = out.with_name(out.name + ".partial")
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, out)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise InputError(f"-o {out}: cannot write it ({exc.strerror or exc})") from None
+
+
 def _cmd_pack(args: argparse.Namespace) -> int:
     from engine.checks import CheckOptions, check_package
     from engine.errors import PackageError
@@ -311,10 +341,11 @@ def _cmd_pack(args: argparse.Namespace) -> int:
     from lwnode.errors import InputError
     from lwnode.userside.local import load_model_file, read_semantic
 
-    out = Path(args.output)
-    if out.exists() and not args.force:
-        raise InputError(f"{out} exists (use --force to replace it)")
+    out = _output_file(args)
+    check_points(args)
     table = _read_table(args.data, args)
+    # the TOML's fields now, not after seconds of loading the model and fitting the spec
+    read_semantic(args.semantic, table=table, data_name=args.data)
     with _step(f"loading the model {args.model}"):
         model = load_model_file(args.model, trusted_types=args.trusted_type,
                                 allow_pickle=args.allow_pickle)
@@ -335,9 +366,7 @@ def _cmd_pack(args: argparse.Namespace) -> int:
         if not report.ok:
             print(f"lwnode: the package would be rejected: {report.reason}", file=sys.stderr)
             return EXIT_FAILURE
-    tmp = out.with_name(out.name + ".partial")
-    tmp.write_bytes(data)
-    os.replace(tmp, out)
+    _write_file(out, data)
     from protocol.content import content_id
 
     _say(f"wrote {out} ({len(data)} bytes): {content_id(data)}", hang=2)
@@ -668,8 +697,25 @@ def _fetched_json(f: Any) -> dict[str, Any]:
             "owner": f.owner, "cached": f.cached}
 
 
+def _output_folder(folder: Path) -> Path:
+    """``-o DIR`` of fetch, made before anything is fetched: a file there, or a folder
+    that cannot be made, is bad input saying what to give instead."""
+    from lwnode.errors import InputError
+
+    if folder.exists() and not folder.is_dir():
+        raise InputError(f"-o {folder}: a file, not a folder: -o names the folder the "
+                         "packages are saved in (made if missing), and fetch replaces no "
+                         "file; give another path")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"-o {folder}: cannot create this folder ({exc.strerror or exc}); "
+                         "give another path") from None
+    return folder
+
+
 def _cmd_fetch(args: argparse.Namespace) -> int:
-    fetched = _fetch(args, args.ids, Path(args.output))
+    fetched = _fetch(args, args.ids, _output_folder(Path(args.output)))
     if args.json:
         _print_json({"fetched": [_fetched_json(f) for f in fetched]})
         return EXIT_OK
@@ -703,6 +749,9 @@ def _cmd_reuse(args: argparse.Namespace) -> int:
         except ValueError:
             raise InputError(f"--weights: expected numbers separated by commas, got "
                              f"{args.weights!r}") from None
+        if len(weights) != len(args.ids):  # now, not after fetching them
+            raise InputError(f"--weights: {len(weights)} weights for {len(args.ids)} "
+                             "learnwares")
     from lwnode.cli.cache import cache_dir
 
     cache = None if args.no_cache else Path(args.cache) if args.cache else cache_dir(args)
@@ -783,12 +832,10 @@ def _cmd_peers(args: argparse.Namespace) -> int:
 
 
 def _cmd_spec_make(args: argparse.Namespace) -> int:
-    from lwnode.errors import InputError
     from lwnode.http.jsonio import spec_json
 
-    out = Path(args.output)
-    if out.exists() and not args.force:
-        raise InputError(f"{out} exists (use --force to replace it)")
+    out = _output_file(args)
+    check_points(args)
     table = _read_table(args.data, args)
     semantic = None
     if args.semantic:  # its columns' ranges: the DP spec's bounds when --bounds is left out
@@ -796,7 +843,7 @@ def _cmd_spec_make(args: argparse.Namespace) -> int:
 
         semantic = read_semantic(args.semantic, table=table, data_name=args.data)
     spec = _spec_of(table, args, args.type, semantic)
-    out.write_text(json.dumps(spec_json(spec)), encoding="utf-8")
+    _write_file(out, json.dumps(spec_json(spec)).encode())
     privacy = _privacy_report(spec, table)
     if args.json:
         _print_json({"output": str(out), "type": spec.kind, "points": len(spec.points_),

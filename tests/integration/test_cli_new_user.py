@@ -79,3 +79,44 @@ def test_fewer_points_than_asked_are_explained(work, node):
             check=0).stdout
     helptext = lwnode("search", "--help", cwd=work, check=0).stdout
     assert "most points in the RKME" in " ".join(helptext.split())
+
+
+def test_pack_checks_its_semantic_file_and_output_folder_before_any_work(work):
+    (work / "junk.skops").write_bytes(b"not a model")  # loading it would fail: it is not
+    (work / "typo.toml").write_text('name = "x"\ndata_type = "tabel"\n')
+    for semantic, text in (("missing.toml", "missing.toml: no such file"),
+                           ("typo.toml", "typo.toml: data_type: 'tabel' is not one of")):
+        proc = lwnode("pack", "--model", "junk.skops", "--data", "dev0.csv", "--semantic",
+                      semantic, "-o", "x.zip", cwd=work, check=2)
+        assert text in proc.stderr, proc.stderr
+    (work / "afile").write_text("")
+    for out in ("nosuchfolder/x.zip", "afile/x.zip"):
+        proc = lwnode("pack", "--model", "junk.skops", "--data", "dev0.csv", "--semantic",
+                      "sem0.toml", "-o", out, cwd=work, check=2)
+        folder = out.split("/")[0]
+        assert f"-o {out}: the folder {folder} does not exist" in proc.stderr, proc.stderr
+        assert ".partial" not in proc.stderr
+    spec = lwnode("spec", "make", "user.csv", "-o", "nosuchfolder/s.json", cwd=work, check=2)
+    assert "-o nosuchfolder/s.json: the folder nosuchfolder does not exist" in spec.stderr
+    assert not (work / "nosuchfolder").exists()
+
+
+def test_fetch_into_a_file_or_an_impossible_folder_says_what_to_do(work, node):
+    _, learnware_id = node
+    on_file = lwnode("fetch", learnware_id, "-o", "user.csv", "--home", "home", cwd=work,
+                     check=2)
+    assert "-o user.csv: a file, not a folder" in on_file.stderr, on_file.stderr
+    assert "give another path" in on_file.stderr and "File exists" not in on_file.stderr
+    (work / "locked").mkdir()
+    (work / "locked" / "sub").write_text("")  # a file where a parent folder should be
+    nested = lwnode("fetch", learnware_id, "-o", "locked/sub/pkgs", "--home", "home",
+                    cwd=work, check=2)
+    assert "-o locked/sub/pkgs: cannot create this folder" in nested.stderr, nested.stderr
+
+
+def test_a_wrong_number_of_weights_is_refused_before_anything_is_fetched(work, node):
+    _, learnware_id = node
+    proc = lwnode("reuse", learnware_id, "--weights", "0.5,0.5", "--data", "user.csv",
+                  "-o", "p.csv", "--no-cache", "--node", "http://127.0.0.1:9", cwd=work,
+                  check=2)  # no node answers there: refused before asking
+    assert "--weights: 2 weights for 1 learnware" in proc.stderr, proc.stderr
