@@ -369,6 +369,17 @@ def _cmd_pack(args: argparse.Namespace) -> int:
     _write_file(out, data)
     from protocol.content import content_id
 
+    if args.json:
+        _print_json({"output": str(out), "id": content_id(data), "size": len(data),
+                     "name": semantic.name,
+                     "task_type": semantic.task_type.value if semantic.task_type else None,
+                     "input": _input_counts(semantic.input),
+                     "statistical": {"type": spec.kind, "points": len(spec.points_),
+                                     "dimension": int(spec.points_.shape[1]),
+                                     "rows": len(table.values),
+                                     "privacy_note": _spec_privacy(spec)},
+                     "privacy": privacy.to_dict(), "checked": not args.no_check})
+        return EXIT_OK
     _say(f"wrote {out} ({len(data)} bytes): {content_id(data)}", hang=2)
     _say(f"  {semantic.name} — {semantic.task_type.value if semantic.task_type else '?'}, "
          f"input {_input_summary(semantic.input)}", hang=4)
@@ -379,18 +390,26 @@ def _cmd_pack(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _input_counts(input_spec: Any) -> dict[str, int] | None:
+    """The input's dimension and how many of its features are named and described."""
+    if input_spec is None:
+        return None
+    return {"dimension": input_spec.dimension, "named": len(input_spec.features),
+            "described": sum(1 for f in input_spec.features if f.description.strip())}
+
+
 def _input_summary(input_spec: Any) -> str:
     """"6 features (6 named, 6 described)": whether users over other columns can match
     them (that needs every column described)."""
-    if input_spec is None:
+    counts = _input_counts(input_spec)
+    if counts is None:
         return "? features"
-    named = len(input_spec.features)
-    described = sum(1 for f in input_spec.features if f.description.strip())
+    named, described = counts["named"], counts["described"]
     if not named:
-        return f"{input_spec.dimension} features (unnamed)"
+        return f"{counts['dimension']} features (unnamed)"
     hint = "" if described == named else "; describe them all in [input.columns] so " \
         "users with other columns can find it"
-    return f"{input_spec.dimension} features ({named} named, {described} described{hint})"
+    return f"{counts['dimension']} features ({named} named, {described} described{hint})"
 
 
 def _cmd_publish(args: argparse.Namespace) -> int:
@@ -1050,6 +1069,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="load a pickled model (runs its code: only your own files)")
     p.add_argument("--no-check", action="store_true", help="skip the local usability checks")
     p.add_argument("--force", action="store_true", help="replace an existing output file")
+    p.add_argument("--json", action="store_true",
+                   help="print what was written and its privacy report as JSON")
     _add_spec_options(p)
     _add_node(p, purpose="asked only for the market's gamma when --epsilon leaves "
                              "--gamma out")

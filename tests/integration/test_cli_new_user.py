@@ -120,3 +120,21 @@ def test_a_wrong_number_of_weights_is_refused_before_anything_is_fetched(work, n
                   "-o", "p.csv", "--no-cache", "--node", "http://127.0.0.1:9", cwd=work,
                   check=2)  # no node answers there: refused before asking
     assert "--weights: 2 weights for 1 learnware" in proc.stderr, proc.stderr
+
+
+def test_pack_prints_what_it_wrote_as_json(work):
+    from protocol.content import content_id
+
+    proc = lwnode("pack", "--model", "dev0.skops", "--data", "dev0.csv", "--semantic",
+                  "sem0.toml", "-o", "json.zip", "--points", "50", "--json", cwd=work, check=0)
+    out = json.loads(proc.stdout)
+    data = (work / "json.zip").read_bytes()
+    assert out["output"] == "json.zip" and out["id"] == content_id(data)
+    assert out["size"] == len(data) and out["name"] == "region classifier"
+    assert out["task_type"] == "classification" and out["checked"] is True
+    assert out["input"] == {"dimension": D, "named": D, "described": 0}
+    stat = out["statistical"]
+    assert (stat["type"], stat["points"], stat["dimension"], stat["rows"]) == \
+        ("rkme_table", 15, D, 300)
+    assert "no row is in it" in stat["privacy_note"]
+    assert out["privacy"]["mechanism"] == "group-means"
