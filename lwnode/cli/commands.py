@@ -1202,13 +1202,13 @@ def build_parser() -> argparse.ArgumentParser:
 def _version() -> str:
     from importlib.metadata import PackageNotFoundError, version
 
-    from protocol.versions import VERSION_STRING
+    from protocol.versions import SCHEMA_STRING
 
     try:
         installed = version("lwdock")
     except PackageNotFoundError:  # run from a checkout that is not installed
         installed = "(not installed)"
-    return f"lwnode {installed}, protocol {VERSION_STRING}"
+    return f"lwnode {installed}, protocol {SCHEMA_STRING}"  # as status prints it
 
 
 def _one_line(exc: BaseException) -> str:
