@@ -1007,7 +1007,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--labels", type=int, default=None,
                       help="labels the user has (default 20; 8 with --engine)")
     demo.add_argument("--engine", action="store_true",
-                      help="only the engine, in this process: no nodes, no network (~10 s)")
+                      help="only the engine, in this process: no nodes, no network (3-6 s)")
     demo.add_argument("--orgs", type=int, default=3,
                       help="organizations, each with its own node (1-8, default 3)")
     demo.add_argument("--quick", action="store_true", help="smaller specs (for CI)")
