@@ -6,7 +6,12 @@ work, internal names in messages).
 from __future__ import annotations
 
 import json
+import re
+import shlex
+import subprocess
+import sys
 import urllib.request
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -138,3 +143,46 @@ def test_pack_prints_what_it_wrote_as_json(work):
         ("rkme_table", 15, D, 300)
     assert "no row is in it" in stat["privacy_note"]
     assert out["privacy"]["mechanism"] == "group-means"
+
+
+ROOT = Path(__file__).resolve().parents[2]
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def tour(tmp_path_factory):
+    """The README's tour: its script's files, a node with the three packages published."""
+    d = tmp_path_factory.mktemp("tour")
+    (script,) = [b for b in re.findall(r"^```python\n(.*?)^```$", README,
+                                       flags=re.DOTALL | re.MULTILINE) if "user.csv" in b]
+    (d / "make_example.py").write_text(script)
+    subprocess.run([sys.executable, "make_example.py"], cwd=d, check=True, timeout=120)
+    with served_node(d, "Acme Research"):
+        for r in range(3):
+            lwnode("pack", "--model", f"dev{r}.skops", "--data", f"dev{r}.csv", "--semantic",
+                   f"sem{r}.toml", "-o", f"region{r}.zip", cwd=d, check=0)
+            lwnode("publish", f"region{r}.zip", "--home", "home", cwd=d, check=0)
+        yield d
+
+
+def test_the_readmes_list_examples_find_what_they_say_in_the_tour(tour):
+    examples = [" ".join(e.split()) for e in re.findall(r"`(lwnode\s+list\b[^`]*)`", README)]
+    examples += re.findall(r"^\$ (lwnode list .*?)(?:\s+#.*)?$", README, flags=re.MULTILINE)
+    assert len(examples) >= 2, examples
+    for example in examples:
+        args = shlex.split(example.replace("--home node", ""))[1:]
+        proc = lwnode(*args, "--home", "home", cwd=tour, check=0)
+        assert "learnware(s)" in proc.stdout and "No learnware" not in proc.stdout, \
+            (example, proc.stdout)
+
+
+def test_the_readmes_status_sample_has_the_lines_status_prints(tour):
+    sample = README.split("$ lwnode status --home node\n", 1)[1].split("\n$ ", 1)[0]
+    printed = lwnode("status", "--home", "home", cwd=tour, check=0).stdout
+    labels = [line[:14].strip() for line in sample.splitlines()]
+    assert labels == [line[:14].strip() for line in printed.splitlines()], (sample, printed)
+
+
+def test_the_tour_writes_into_one_folder_that_git_ignores():
+    assert "mkdir -p tour && cd tour" in README
+    assert "/tour/" in (ROOT / ".gitignore").read_text().splitlines()
