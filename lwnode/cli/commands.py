@@ -851,8 +851,15 @@ def _cmd_peers(args: argparse.Namespace) -> int:
 
 
 def _cmd_spec_make(args: argparse.Namespace) -> int:
+    from lwnode.errors import InputError
     from lwnode.http.jsonio import spec_json
 
+    if args.data and args.data_option:
+        raise InputError("give the data file once: as DATA or as --data DATA")
+    args.data = args.data or args.data_option
+    if not args.data:
+        raise InputError("give the data file: lwnode spec make DATA -o spec.json (or --data "
+                         "DATA)")
     out = _output_file(args)
     check_points(args)
     table = _read_table(args.data, args)
@@ -1175,7 +1182,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = _sub(spec_sub, "make", "the RKME of a data file, as JSON",
              "Compute the RKME of a data file here and write it as JSON (usable with "
              "'lwnode search --spec'). The JSON holds weighted points, not your rows.")
-    p.add_argument("data", metavar="data.csv|.npy")
+    p.add_argument("data", metavar="data.csv|.npy", nargs="?", help="the data file")
+    p.add_argument("--data", dest="data_option", metavar="data.csv|.npy",
+                   help="the data file, given as search, pack and reuse take it")
     p.add_argument("-o", "--output", required=True, metavar="spec.json")
     p.add_argument("--type", choices=["table", "image"], help="default: from the array shape")
     p.add_argument("--semantic", metavar="semantic.toml",

@@ -186,3 +186,29 @@ def test_the_readmes_status_sample_has_the_lines_status_prints(tour):
 def test_the_tour_writes_into_one_folder_that_git_ignores():
     assert "mkdir -p tour && cd tour" in README
     assert "/tour/" in (ROOT / ".gitignore").read_text().splitlines()
+
+
+def test_small_wording_an_unknown_prefix_a_semicolon_csv_spec_make_data(work, node):
+    prefix = lwnode("show", "abcdef0", "--home", "home", cwd=work, check=4)
+    assert "no learnware known to the node has an id starting with it (lwnode list shows " \
+           "them)" in prefix.stderr, prefix.stderr
+    (work / "semi.csv").write_text("a;b;c;d;e\n1;2;3;4;5\n6;7;8;9;0\n")
+    (work / "tabs.csv").write_text("1\t2\t3\t4\t5\n6\t7\t8\t9\t0\n")
+    for name in ("semi.csv", "tabs.csv"):
+        proc = lwnode("search", "--data", name, "--home", "home", cwd=work, check=2)
+        assert "is not a finite number (columns are separated by commas)" in proc.stderr, \
+            proc.stderr
+    (work / "word.csv").write_text("1,2,3,4,5\n1,2,x,4,5\n")
+    plain = lwnode("spec", "make", "word.csv", "-o", "w.json", cwd=work, check=2)
+    assert "'x' is not a finite number" in plain.stderr and "commas" not in plain.stderr
+    by_option = lwnode("spec", "make", "--data", "user.csv", "-o", "opt.json", cwd=work,
+                       check=0)
+    assert "wrote opt.json" in by_option.stdout
+    lwnode("spec", "make", "user.csv", "-o", "pos.json", cwd=work, check=0)  # as before
+    assert json.loads((work / "opt.json").read_text()) == \
+        json.loads((work / "pos.json").read_text())
+    both = lwnode("spec", "make", "user.csv", "--data", "user.csv", "-o", "b.json", cwd=work,
+                  check=2)
+    assert "give the data file once" in both.stderr, both.stderr
+    neither = lwnode("spec", "make", "-o", "n.json", cwd=work, check=2)
+    assert "--data" in neither.stderr, neither.stderr
