@@ -203,8 +203,7 @@ def _spec_of(table: Any, args: argparse.Namespace, data_type: str | None = None,
     from lwnode.errors import InputError
     from lwnode.userside.local import dp_choices, make_spec
 
-    check_points(args)  # a bad option names the option, not the data file
-    dp = _dp_options(args)
+    dp = _dp_options(args)  # a bad option names the option, not the data file
     where = getattr(args, "semantic", None)
     dp, notes = dp_choices(table, data_type, dp, market=_market_gammas(args),
                            declared=None if semantic is None else semantic.input,
@@ -220,7 +219,7 @@ def _spec_of(table: Any, args: argparse.Namespace, data_type: str | None = None,
         raise InputError(f"{name}: {exc}" if name else str(exc)) from None
 
 
-def check_range(option: str, value: int, most: int | None, where: str = "") -> None:
+def _check_range(option: str, value: int, most: int | None, where: str = "") -> None:
     """An integer option outside ``1..most`` is bad input, named as typed (`where`: whose
     limit `most` is); `most` None: no upper limit known."""
     from lwnode.errors import InputError
@@ -231,7 +230,7 @@ def check_range(option: str, value: int, most: int | None, where: str = "") -> N
                          (f" ({where})" if where else ""))
 
 
-def check_points(args: argparse.Namespace, node_most: int | None = None) -> None:
+def _check_points(args: argparse.Namespace, node_most: int | None = None) -> None:
     """``--points`` within what the engine fits (and `node_most`, the node's limit on a
     search's points, ``[budget] requirement_points``); left out, the default is."""
     from engine.specification.rkme import MAX_POINTS
@@ -239,12 +238,12 @@ def check_points(args: argparse.Namespace, node_most: int | None = None) -> None
     if args.points is None:
         return
     if node_most is not None and node_most < MAX_POINTS:
-        check_range("--points", args.points, node_most, "the node's [budget] "
+        _check_range("--points", args.points, node_most, "the node's [budget] "
                     "requirement_points")
-    check_range("--points", args.points, MAX_POINTS)
+    _check_range("--points", args.points, MAX_POINTS)
 
 
-def points_note(spec: Any, args: argparse.Namespace, rows: int) -> str:
+def _points_note(spec: Any, args: argparse.Namespace, rows: int) -> str:
     """Why `spec` has fewer points than ``--points`` asked (the private default's groups
     of rows), as a clause to print in the parentheses after its point count (it begins
     with "; "); "" when it has them all or ``--points`` was left out."""
@@ -342,7 +341,7 @@ def _cmd_pack(args: argparse.Namespace) -> int:
     from lwnode.userside.local import load_model_file, read_semantic
 
     out = _output_file(args)
-    check_points(args)
+    _check_points(args)
     table = _read_table(args.data, args)
     # the TOML's fields now, not after seconds of loading the model and fitting the spec
     read_semantic(args.semantic, table=table, data_name=args.data)
@@ -385,7 +384,7 @@ def _cmd_pack(args: argparse.Namespace) -> int:
          f"input {_input_summary(semantic.input)}", hang=4)
     _say(f"  statistical spec: {spec.kind}, {len(spec.points_)} points in "
          f"{spec.points_.shape[1]} dimensions from {len(table.values)} rows "
-         f"({_spec_privacy(spec)}{points_note(spec, args, len(table.values))})", hang=4)
+         f"({_spec_privacy(spec)}{_points_note(spec, args, len(table.values))})", hang=4)
     _say(f"  {privacy.summary()} (kept in the package's learnware.toml)", hang=4)
     return EXIT_OK
 
@@ -450,12 +449,12 @@ def _cmd_search(args: argparse.Namespace) -> int:
         raise InputError("give --data or --spec, not both")
     # a stopped node fails now, not after the data's summary; its limits bound the options
     limits = _client(args).health().get("limits", {})
-    check_range("--k", args.k, limits.get("max_k"), "the node's [search] max_k")
+    _check_range("--k", args.k, limits.get("max_k"), "the node's [search] max_k")
     if args.mixture is not None:
-        check_range("--mixture", args.mixture, limits.get("max_mixture"),
+        _check_range("--mixture", args.mixture, limits.get("max_mixture"),
                     "the node's [search] max_mixture")
     if args.data:
-        check_points(args, limits.get("max_requirement_points"))
+        _check_points(args, limits.get("max_requirement_points"))
     if args.data:
         table = _read_table(args.data, args)
         # The header (and any descriptions in --semantic) travel with the RKME: they
@@ -505,7 +504,7 @@ def _cmd_search(args: argparse.Namespace) -> int:
         _print_json(answer if reranked is None else {**answer, "rerank": reranked})
         return EXIT_OK
     _print_answer(answer, body, "" if mine is None else
-                  points_note(mine[0], args, len(mine[1].values)))
+                  _points_note(mine[0], args, len(mine[1].values)))
     if reranked is not None:
         _print_rerank(reranked, answer, args.labels)
     if mine is not None:
@@ -861,7 +860,7 @@ def _cmd_spec_make(args: argparse.Namespace) -> int:
         raise InputError("give the data file: lwnode spec make DATA -o spec.json (or --data "
                          "DATA)")
     out = _output_file(args)
-    check_points(args)
+    _check_points(args)
     table = _read_table(args.data, args)
     semantic = None
     if args.semantic:  # its columns' ranges: the DP spec's bounds when --bounds is left out
@@ -879,7 +878,7 @@ def _cmd_spec_make(args: argparse.Namespace) -> int:
     k = len(spec.points_)
     _say(f"wrote {out}: {spec.kind}, {k} point{'' if k == 1 else 's'} in {spec.points_.shape[1]} "
          f"dimensions from {len(table.values)} rows ({_spec_privacy(spec)}"
-         f"{points_note(spec, args, len(table.values))})", hang=2)
+         f"{_points_note(spec, args, len(table.values))})", hang=2)
     _say(f"  {privacy.summary()}", hang=4)
     return EXIT_OK
 
