@@ -1,7 +1,8 @@
 """Running a node: store + service + HTTP server, started and stopped as one.
 
 `running_node(home, config, peers=...)` is an async context manager that opens
-the store, rebuilds the catalog, starts the peer layer, binds the API (port 0 picks
+(and locks) the store, then builds the peer layer if given a factory of it, rebuilds
+the catalog, starts the peer layer, binds the API (port 0 picks
 a free port), writes ``node.url`` into the home, and undoes all of it on exit;
 tests and benchmarks use it directly. `peer_layer_for` builds the peer layer the
 config asks for (`Federation` on libp2p, or `NoPeers`). `serve` is ``lwnode run``:
@@ -16,7 +17,7 @@ import logging
 import signal
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
@@ -110,14 +111,22 @@ class RunningNode:
 
 
 @asynccontextmanager
-async def running_node(home: NodeHome, config: NodeConfig, *, peers: PeerLayer | None = None
+async def running_node(home: NodeHome, config: NodeConfig, *,
+                       peers: PeerLayer | Callable[[], PeerLayer] | None = None
                        ) -> AsyncIterator[RunningNode]:
-    """Start a node in this event loop; stop it (cleanly) on exit."""
+    """Start a node in this event loop; stop it (cleanly) on exit.
+
+    `peers` is the peer layer, or a function that builds it, called once the store is
+    locked: a second start of a running home fails on the lock before it touches the
+    home's kept p2p port (`peer_layer_for`).
+    """
     identity = home.identity()
     token = home.token()
     store_dir = home.store_dir(config)
-    store = FileStore(store_dir)
+    store = FileStore(store_dir)  # its lock: one node per home
     try:
+        if callable(peers):
+            peers = peers()
         service = NodeService(config, identity, store, peers, scratch=store_dir / "scratch")
         app = make_app(service, config, token)
         access = logging.getLogger("lwnode.access") if config.log.access_log else None
@@ -151,7 +160,7 @@ async def serve(home: NodeHome, config: NodeConfig, *, ready: asyncio.Event | No
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     began = time.perf_counter()
-    async with running_node(home, config, peers=peer_layer_for(home, config)) as node:
+    async with running_node(home, config, peers=lambda: peer_layer_for(home, config)) as node:
         print(f"lwnode: node {node.service.node_id} serving {node.url} "
               f"(started in {time.perf_counter() - began:.1f} s; Ctrl-C stops)", flush=True)
         for addr in node.service.peers.multiaddrs():

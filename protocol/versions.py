@@ -39,6 +39,9 @@ SCHEMA_MINOR: Final = 5
 PATCH: Final = 0
 SCHEMA_VERSION: Final = (SCHEMA_MAJOR, SCHEMA_MINOR)
 VERSION_STRING: Final = f"{SCHEMA_MAJOR}.{SCHEMA_MINOR}.{PATCH}"
+SCHEMA_STRING: Final = f"{SCHEMA_MAJOR}.{SCHEMA_MINOR}"
+"""The protocol as a node reports it (``/v1/health``'s ``protocol``, ``lwnode status``,
+``lwnode --version``): the schema, which is what nodes compare; the patch is not sent."""
 PROTOCOL_ID_VERSION: Final = f"{SCHEMA_MAJOR}.0.0"
 """The version in protocol ids and topics: the major's first release (see above)."""
 

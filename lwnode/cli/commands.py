@@ -212,11 +212,51 @@ def _spec_of(table: Any, args: argparse.Namespace, data_type: str | None = None,
         print(f"differential privacy: {note}", file=sys.stderr)
     try:
         with _step(f"building the RKME of {len(table.values)} rows (on this machine)"):
-            return make_spec(table, data_type=data_type, n_points=args.points, seed=args.seed,
-                             dp=dp)
+            points = {} if args.points is None else {"n_points": args.points}
+            return make_spec(table, data_type=data_type, seed=args.seed, dp=dp, **points)
     except InputError as exc:  # e.g. too few rows to hide one: name the file
         name = getattr(args, "data", None)
         raise InputError(f"{name}: {exc}" if name else str(exc)) from None
+
+
+def _check_range(option: str, value: int, most: int | None, where: str = "") -> None:
+    """An integer option outside ``1..most`` is bad input, named as typed (`where`: whose
+    limit `most` is); `most` None: no upper limit known."""
+    from lwnode.errors import InputError
+
+    if value < 1 or (most is not None and value > most):
+        top = "" if most is None else most
+        raise InputError(f"{option}: {value} is outside 1..{top}" +
+                         (f" ({where})" if where else ""))
+
+
+def _check_points(args: argparse.Namespace, node_most: int | None = None) -> None:
+    """``--points`` within what the engine fits (and `node_most`, the node's limit on a
+    search's points, ``[budget] requirement_points``); left out, the default is."""
+    from engine.specification.rkme import MAX_POINTS
+
+    if args.points is None:
+        return
+    if node_most is not None and node_most < MAX_POINTS:
+        _check_range("--points", args.points, node_most, "the node's [budget] "
+                    "requirement_points")
+    _check_range("--points", args.points, MAX_POINTS)
+
+
+def _points_note(spec: Any, args: argparse.Namespace, rows: int) -> str:
+    """Why `spec` has fewer points than ``--points`` asked (the private default's groups
+    of rows), as a clause to print in the parentheses after its point count (it begins
+    with "; "); "" when it has them all or ``--points`` was left out."""
+    asked = getattr(args, "points", None)
+    if asked is None or getattr(spec, "rows_per_point_", None) is None or \
+            len(spec.points_) >= asked:
+        return ""
+    from engine.privacy.grouping import GROUP_FACTOR
+
+    group = GROUP_FACTOR * spec.min_rows_per_point
+    return (f"; fewer than --points {asked}: the private default makes each point the mean "
+            f"of at least {min(group, rows)} rows, so {rows} rows give at most "
+            f"{max(1, rows // group)}")
 
 
 # -- init / run ----------------------------------------------------------------------------------
@@ -263,6 +303,36 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 # -- developer: pack / publish ---------------------------------------------------------------
+def _output_file(args: argparse.Namespace) -> Path:
+    """``-o FILE`` of pack and spec make, checked before any work: its folder exists, and
+    the file does not unless ``--force``."""
+    from lwnode.errors import InputError
+
+    out = Path(args.output)
+    if not out.parent.is_dir():
+        raise InputError(f"-o {out}: the folder {out.parent} does not exist (create it, or "
+                         "give another path)")
+    if out.is_dir():
+        raise InputError(f"-o {out}: a folder; give the path of a file")
+    if out.exists() and not args.force:
+        raise InputError(f"{out} exists (use --force to replace it)")
+    return out
+
+
+def _write_file(out: Path, data: bytes) -> None:
+    """`data` into `out` whole (a partial file beside it, then renamed); a failure names
+    `out`, not the partial file."""
+    from lwnode.errors import InputError
+
+    tmp = out.with_name(out.name + ".partial")
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, out)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise InputError(f"-o {out}: cannot write it ({exc.strerror or exc})") from None
+
+
 def _cmd_pack(args: argparse.Namespace) -> int:
     from engine.checks import CheckOptions, check_package
     from engine.errors import PackageError
@@ -270,10 +340,11 @@ def _cmd_pack(args: argparse.Namespace) -> int:
     from lwnode.errors import InputError
     from lwnode.userside.local import load_model_file, read_semantic
 
-    out = Path(args.output)
-    if out.exists() and not args.force:
-        raise InputError(f"{out} exists (use --force to replace it)")
+    out = _output_file(args)
+    _check_points(args)
     table = _read_table(args.data, args)
+    # the TOML's fields now, not after seconds of loading the model and fitting the spec
+    read_semantic(args.semantic, table=table, data_name=args.data)
     with _step(f"loading the model {args.model}"):
         model = load_model_file(args.model, trusted_types=args.trusted_type,
                                 allow_pickle=args.allow_pickle)
@@ -294,33 +365,50 @@ def _cmd_pack(args: argparse.Namespace) -> int:
         if not report.ok:
             print(f"lwnode: the package would be rejected: {report.reason}", file=sys.stderr)
             return EXIT_FAILURE
-    tmp = out.with_name(out.name + ".partial")
-    tmp.write_bytes(data)
-    os.replace(tmp, out)
+    _write_file(out, data)
     from protocol.content import content_id
 
+    if args.json:
+        _print_json({"output": str(out), "id": content_id(data), "size": len(data),
+                     "name": semantic.name,
+                     "task_type": semantic.task_type.value if semantic.task_type else None,
+                     "input": _input_counts(semantic.input),
+                     "statistical": {"type": spec.kind, "points": len(spec.points_),
+                                     "dimension": int(spec.points_.shape[1]),
+                                     "rows": len(table.values),
+                                     "privacy_note": _spec_privacy(spec)},
+                     "privacy": privacy.to_dict(), "checked": not args.no_check})
+        return EXIT_OK
     _say(f"wrote {out} ({len(data)} bytes): {content_id(data)}", hang=2)
     _say(f"  {semantic.name} — {semantic.task_type.value if semantic.task_type else '?'}, "
          f"input {_input_summary(semantic.input)}", hang=4)
     _say(f"  statistical spec: {spec.kind}, {len(spec.points_)} points in "
          f"{spec.points_.shape[1]} dimensions from {len(table.values)} rows "
-         f"({_spec_privacy(spec)})", hang=4)
+         f"({_spec_privacy(spec)}{_points_note(spec, args, len(table.values))})", hang=4)
     _say(f"  {privacy.summary()} (kept in the package's learnware.toml)", hang=4)
     return EXIT_OK
+
+
+def _input_counts(input_spec: Any) -> dict[str, int] | None:
+    """The input's dimension and how many of its features are named and described."""
+    if input_spec is None:
+        return None
+    return {"dimension": input_spec.dimension, "named": len(input_spec.features),
+            "described": sum(1 for f in input_spec.features if f.description.strip())}
 
 
 def _input_summary(input_spec: Any) -> str:
     """"6 features (6 named, 6 described)": whether users over other columns can match
     them (that needs every column described)."""
-    if input_spec is None:
+    counts = _input_counts(input_spec)
+    if counts is None:
         return "? features"
-    named = len(input_spec.features)
-    described = sum(1 for f in input_spec.features if f.description.strip())
+    named, described = counts["named"], counts["described"]
     if not named:
-        return f"{input_spec.dimension} features (unnamed)"
+        return f"{counts['dimension']} features (unnamed)"
     hint = "" if described == named else "; describe them all in [input.columns] so " \
         "users with other columns can find it"
-    return f"{input_spec.dimension} features ({named} named, {described} described{hint})"
+    return f"{counts['dimension']} features ({named} named, {described} described{hint})"
 
 
 def _cmd_publish(args: argparse.Namespace) -> int:
@@ -359,8 +447,14 @@ def _cmd_search(args: argparse.Namespace) -> int:
         body["max_mixture"] = args.mixture
     if args.data and args.spec:
         raise InputError("give --data or --spec, not both")
-    if args.data or args.spec:
-        _client(args).health()  # a stopped node fails now, not after the data's summary
+    # a stopped node fails now, not after the data's summary; its limits bound the options
+    limits = _client(args).health().get("limits", {})
+    _check_range("--k", args.k, limits.get("max_k"), "the node's [search] max_k")
+    if args.mixture is not None:
+        _check_range("--mixture", args.mixture, limits.get("max_mixture"),
+                    "the node's [search] max_mixture")
+    if args.data:
+        _check_points(args, limits.get("max_requirement_points"))
     if args.data:
         table = _read_table(args.data, args)
         # The header (and any descriptions in --semantic) travel with the RKME: they
@@ -409,7 +503,8 @@ def _cmd_search(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(answer if reranked is None else {**answer, "rerank": reranked})
         return EXIT_OK
-    _print_answer(answer, body)
+    _print_answer(answer, body, "" if mine is None else
+                  _points_note(mine[0], args, len(mine[1].values)))
     if reranked is not None:
         _print_rerank(reranked, answer, args.labels)
     if mine is not None:
@@ -508,15 +603,17 @@ def read_json_file(path: str) -> Any:
         raise InputError(f"{p}: not valid JSON ({exc})") from None
 
 
-def _print_answer(answer: dict[str, Any], body: dict[str, Any]) -> None:
-
+def _print_answer(answer: dict[str, Any], body: dict[str, Any], points_note: str = "") -> None:
+    """The ranked learnwares and the mixture; `points_note`: why the RKME sent has fewer
+    points than asked."""
     console = _out()
     stat = body.get("statistical")
     if stat:
         points = stat["points"]
         console.print(f"sent the RKME of your data: {len(points)} weighted "
                       f"point{'' if len(points) == 1 else 's'} in "
-                      f"{len(points[0])} dimensions (no raw rows)")
+                      f"{len(points[0])} dimensions (no raw rows{points_note})",
+                      markup=False, highlight=False)
     if not answer["single"]:
         notes = "; ".join(answer.get("notes", [])) or "no learnware matches"
         console.print(f"no results: {_in_cli_words(notes)}", markup=False)
@@ -619,8 +716,25 @@ def _fetched_json(f: Any) -> dict[str, Any]:
             "owner": f.owner, "cached": f.cached}
 
 
+def _output_folder(folder: Path) -> Path:
+    """``-o DIR`` of fetch, made before anything is fetched: a file there, or a folder
+    that cannot be made, is bad input saying what to give instead."""
+    from lwnode.errors import InputError
+
+    if folder.exists() and not folder.is_dir():
+        raise InputError(f"-o {folder}: a file, not a folder: -o names the folder the "
+                         "packages are saved in (made if missing), and fetch replaces no "
+                         "file; give another path")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"-o {folder}: cannot create this folder ({exc.strerror or exc}); "
+                         "give another path") from None
+    return folder
+
+
 def _cmd_fetch(args: argparse.Namespace) -> int:
-    fetched = _fetch(args, args.ids, Path(args.output))
+    fetched = _fetch(args, args.ids, _output_folder(Path(args.output)))
     if args.json:
         _print_json({"fetched": [_fetched_json(f) for f in fetched]})
         return EXIT_OK
@@ -654,6 +768,9 @@ def _cmd_reuse(args: argparse.Namespace) -> int:
         except ValueError:
             raise InputError(f"--weights: expected numbers separated by commas, got "
                              f"{args.weights!r}") from None
+        if len(weights) != len(args.ids):  # now, not after fetching them
+            raise InputError(f"--weights: {len(weights)} weights for {len(args.ids)} "
+                             "learnwares")
     from lwnode.cli.cache import cache_dir
 
     cache = None if args.no_cache else Path(args.cache) if args.cache else cache_dir(args)
@@ -737,9 +854,14 @@ def _cmd_spec_make(args: argparse.Namespace) -> int:
     from lwnode.errors import InputError
     from lwnode.http.jsonio import spec_json
 
-    out = Path(args.output)
-    if out.exists() and not args.force:
-        raise InputError(f"{out} exists (use --force to replace it)")
+    if args.data and args.data_option:
+        raise InputError("give the data file once: as DATA or as --data DATA")
+    args.data = args.data or args.data_option
+    if not args.data:
+        raise InputError("give the data file: lwnode spec make DATA -o spec.json (or --data "
+                         "DATA)")
+    out = _output_file(args)
+    _check_points(args)
     table = _read_table(args.data, args)
     semantic = None
     if args.semantic:  # its columns' ranges: the DP spec's bounds when --bounds is left out
@@ -747,7 +869,7 @@ def _cmd_spec_make(args: argparse.Namespace) -> int:
 
         semantic = read_semantic(args.semantic, table=table, data_name=args.data)
     spec = _spec_of(table, args, args.type, semantic)
-    out.write_text(json.dumps(spec_json(spec)), encoding="utf-8")
+    _write_file(out, json.dumps(spec_json(spec)).encode())
     privacy = _privacy_report(spec, table)
     if args.json:
         _print_json({"output": str(out), "type": spec.kind, "points": len(spec.points_),
@@ -756,7 +878,8 @@ def _cmd_spec_make(args: argparse.Namespace) -> int:
         return EXIT_OK
     k = len(spec.points_)
     _say(f"wrote {out}: {spec.kind}, {k} point{'' if k == 1 else 's'} in {spec.points_.shape[1]} "
-         f"dimensions from {len(table.values)} rows ({_spec_privacy(spec)})", hang=2)
+         f"dimensions from {len(table.values)} rows ({_spec_privacy(spec)}"
+         f"{_points_note(spec, args, len(table.values))})", hang=2)
     _say(f"  {privacy.summary()}", hang=4)
     return EXIT_OK
 
@@ -821,8 +944,10 @@ def _add_node(p: argparse.ArgumentParser, *, token: bool = False, purpose: str =
 
 
 def _add_spec_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--points", type=int, default=100, metavar="K",
-                   help="points in the RKME (default 100)")
+    p.add_argument("--points", type=int, metavar="K",
+                   help="most points in the RKME (default 100); the private default "
+                   "makes each point the mean of a group of rows, so small data gets fewer "
+                   "(the output says so)")
     p.add_argument("--seed", type=_seed, default=0, help="random seed of the RKME (default 0)")
     _add_impute(p)
     dp = p.add_argument_group(
@@ -889,7 +1014,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--labels", type=int, default=None,
                       help="labels the user has (default 20; 8 with --engine)")
     demo.add_argument("--engine", action="store_true",
-                      help="only the engine, in this process: no nodes, no network (~10 s)")
+                      help="only the engine, in this process: no nodes, no network (3-6 s)")
     demo.add_argument("--orgs", type=int, default=3,
                       help="organizations, each with its own node (1-8, default 3)")
     demo.add_argument("--quick", action="store_true", help="smaller specs (for CI)")
@@ -951,6 +1076,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="load a pickled model (runs its code: only your own files)")
     p.add_argument("--no-check", action="store_true", help="skip the local usability checks")
     p.add_argument("--force", action="store_true", help="replace an existing output file")
+    p.add_argument("--json", action="store_true",
+                   help="print what was written and its privacy report as JSON")
     _add_spec_options(p)
     _add_node(p, purpose="asked only for the market's gamma when --epsilon leaves "
                              "--gamma out")
@@ -1055,7 +1182,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = _sub(spec_sub, "make", "the RKME of a data file, as JSON",
              "Compute the RKME of a data file here and write it as JSON (usable with "
              "'lwnode search --spec'). The JSON holds weighted points, not your rows.")
-    p.add_argument("data", metavar="data.csv|.npy")
+    p.add_argument("data", metavar="data.csv|.npy", nargs="?", help="the data file")
+    p.add_argument("--data", dest="data_option", metavar="data.csv|.npy",
+                   help="the data file, given as search, pack and reuse take it")
     p.add_argument("-o", "--output", required=True, metavar="spec.json")
     p.add_argument("--type", choices=["table", "image"], help="default: from the array shape")
     p.add_argument("--semantic", metavar="semantic.toml",
@@ -1082,13 +1211,13 @@ def build_parser() -> argparse.ArgumentParser:
 def _version() -> str:
     from importlib.metadata import PackageNotFoundError, version
 
-    from protocol.versions import VERSION_STRING
+    from protocol.versions import SCHEMA_STRING
 
     try:
         installed = version("lwdock")
     except PackageNotFoundError:  # run from a checkout that is not installed
         installed = "(not installed)"
-    return f"lwnode {installed}, protocol {VERSION_STRING}"
+    return f"lwnode {installed}, protocol {SCHEMA_STRING}"  # as status prints it
 
 
 def _one_line(exc: BaseException) -> str:

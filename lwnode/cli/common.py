@@ -291,7 +291,7 @@ def resolve_ids(client: Any, ids: Sequence[str]) -> list[str]:
         hits = sorted({k for k in known if k.split(":", 1)[1].startswith(match.group(1))})
         if not hits:
             raise RequestFailed(f"{given}: no learnware known to the node has an id starting "
-                                "with it", 404, "not_found")
+                                "with it (lwnode list shows them)", 404, "not_found")
         if len(hits) != 1:
             raise InputError(f"{given}: {len(hits)} learnwares known to the node have ids "
                              f"starting with it ({hits[0]}, ...); give more of the id")

@@ -35,7 +35,7 @@ from lwnode.http.openapi import openapi_document
 from lwnode.http.ratelimit import OpenLimits
 from lwnode.http.web import PAGE_PATHS, setup_web  # the web page (lwnode.http.web, issue 9)
 from lwnode.node.service import NodeService, package_path
-from protocol.versions import SCHEMA_MAJOR, SCHEMA_MINOR
+from protocol.versions import SCHEMA_STRING
 
 log = logging.getLogger("lwnode.api")
 
@@ -123,7 +123,7 @@ async def health(request: web.Request) -> web.Response:
     config = request.app[CONFIG]
     data = await service.health()
     data = {**data, "version": _version(),
-            "protocol": f"{SCHEMA_MAJOR}.{SCHEMA_MINOR}",
+            "protocol": SCHEMA_STRING,
             "limits": {"max_upload_bytes": config.http.max_upload_bytes,
                        "max_request_bytes": config.http.max_request_bytes,
                        "max_k": config.search.max_k,

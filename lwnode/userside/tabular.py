@@ -47,8 +47,22 @@ def _number(text: str) -> float | None:
         return None
 
 
+def _delimiter(path: Path) -> str:
+    return "\t" if path.suffix.lower() == ".tsv" else ","
+
+
+def _separator_hint(cell: str, path: Path) -> str:
+    """" (columns are separated by commas)" when `cell` holds another separator (a
+    semicolon or a tab: a file written for another locale or tool), else ""."""
+    delimiter = _delimiter(path)
+    if not any(sep in cell for sep in (";", "\t", ",") if sep != delimiter):
+        return ""
+    return " (columns are separated by tabs in a .tsv file)" if delimiter == "\t" else \
+        " (columns are separated by commas)"
+
+
 def _rows(path: Path) -> list[list[str]]:
-    delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
+    delimiter = _delimiter(path)
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:
             return [row for row in csv.reader(f, delimiter=delimiter) if any(c.strip()
@@ -152,7 +166,8 @@ def read_table(path: str | os.PathLike[str], impute_with: str | None = None) -> 
             number = _number(cell)
             if number is None or not np.isfinite(number):
                 raise InputError(f"{p} line {i + start}, column {j + 1}{name}: "
-                                 f"{cell[:MAX_CELL_CHARS]!r} is not a finite number")
+                                 f"{cell[:MAX_CELL_CHARS]!r} is not a finite number"
+                                 f"{_separator_hint(cell, p)}")
             values[i, j] = number
     n_missing = 0
     if first_missing:

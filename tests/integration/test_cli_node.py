@@ -17,7 +17,7 @@ import time
 import numpy as np
 import pytest
 from cli_run import ENV, lwnode, lwnode_many, served_node
-from lwtesting import region_centres, region_labels, region_rows, wait_for
+from lwtesting import region_centres, region_files, region_labels, region_rows, wait_for
 
 from engine.package import open_package
 from engine.privacy import coarse_count
@@ -30,16 +30,10 @@ D = 5
 @pytest.fixture(scope="module")
 def work(tmp_path_factory):
     """Developers' data and models, a user's rows, on disk as people have them."""
-    import skops.io as sio
-    from sklearn.linear_model import LogisticRegression
-
     d = tmp_path_factory.mktemp("cli")
     centres = region_centres(3, D, seed=3)
     for i in range(2):
-        x = region_rows(centres, i, 300)
-        header = ",".join(f"f{j}" for j in range(D))
-        np.savetxt(d / f"dev{i}.csv", x, delimiter=",", header=header, comments="")
-        sio.dump(LogisticRegression().fit(x, region_labels(centres, i, x)), d / f"dev{i}.skops")
+        region_files(d, centres, i, header=[f"f{j}" for j in range(D)])
         (d / f"sem{i}.toml").write_text(
             f'name = "region {i} classifier"\ndata_type = "table"\n'
             'task_type = "classification"\nlibrary = "scikit_learn"\nlicense = "mit"\n'
@@ -183,6 +177,19 @@ def test_run_works_with_no_config_and_stops_on_sigterm(tmp_path):
     assert proc.returncode == 0 and "stopped" in out and "new node home" in err
     assert not (tmp_path / "fresh" / "node.toml").exists()
     assert (tmp_path / "fresh" / "node.key").exists()
+
+
+def test_a_second_run_on_a_running_home_leaves_its_port_alone(work, node):
+    """A second ``lwnode run`` of a running home fails on the store lock before it touches
+    anything of the running node's, such as the p2p port kept in the home."""
+    d, _ = work
+    port_file = d / "home" / "p2p.port"
+    kept = port_file.read_text()
+    second = lwnode("run", "--home", "home", "--http", "127.0.0.1:0", cwd=d, check=1,
+                    process=True)
+    assert "the store is in use by another lwnode process" in second.stderr
+    assert "p2p port" not in second.stderr, second.stderr
+    assert port_file.read_text() == kept
 
 
 def test_sigkill_mid_publish_then_restart_is_clean(work, tmp_path):

@@ -14,6 +14,7 @@ import selectors
 import sys
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -268,6 +269,21 @@ def region_package(centres: np.ndarray, region: int, *, n: int = 300, seed: int 
     spec = RKMETableSpec(n_points=n_points, random_state=seed).fit(x)
     data: bytes = build_bytes(model, semantic, spec)
     return data
+
+
+def region_files(folder: str | os.PathLike[str], centres: np.ndarray, region: int, *,
+                 n: int = 300, header: Sequence[str] = ()) -> None:
+    """A developer's files as the command line takes them: ``dev<region>.csv`` (`n`
+    rows of region `region`, `header` as its first line if given) and a logistic
+    regression on them, ``dev<region>.skops``."""
+    import skops.io as sio
+    from sklearn.linear_model import LogisticRegression
+
+    x = region_rows(centres, region, n)
+    np.savetxt(Path(folder) / f"dev{region}.csv", x, delimiter=",", header=",".join(header),
+               comments="")
+    sio.dump(LogisticRegression().fit(x, region_labels(centres, region, x)),
+             Path(folder) / f"dev{region}.skops")
 
 
 DECOY_NAMES = ("look-alike", "useful")

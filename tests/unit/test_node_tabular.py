@@ -32,6 +32,11 @@ def test_npy_tables_and_images(tmp_path):
     ("c.csv", "1,nan\n", r"1 missing value\(s\), the first at line 1, column 2; drop those "
      r"rows, or fill them \(lwnode: --impute mean\|median\|zero"),
     ("c2.csv", "1,inf\n", "column 2: 'inf' is not a finite number"),
+    ("g.csv", "a;b\n1;2\n", r"'1;2' is not a finite number \(columns are separated by "
+     r"commas\)"),
+    ("h.tsv", "a\tb\n1;5\t2\n", r"'1;5' is not a finite number \(columns are separated by "
+     r"tabs in a \.tsv file\)"),
+    ("i.csv", "a,b\n1,2\n3,x\n", r"'x' is not a finite number$"),
     ("d.csv", "", "no rows"),
     ("e.csv", "x,y\n", "a header row but no data rows"),
     ("f.xlsx", "1", "unsupported file type '.xlsx'"),
