@@ -27,10 +27,10 @@ from typing import Any
 from aiohttp import web
 
 from lwnode.config import NodeConfig
-from lwnode.errors import BadRange, BadRequest, TooLarge, Unauthorized
+from lwnode.errors import BadRange, BadRequest, TooLarge
 from lwnode.http import jsonio
 from lwnode.http.errors import errors_middleware
-from lwnode.http.guard import RequestGuard, token_ok
+from lwnode.http.guard import RequestGuard, refuse_token, token_ok
 from lwnode.http.openapi import openapi_document
 from lwnode.http.ratelimit import OpenLimits
 from lwnode.http.web import PAGE_PATHS, setup_web  # the web page (lwnode.http.web, issue 9)
@@ -65,10 +65,8 @@ async def auth_middleware(request: web.Request,
     needs_token = (request.method, template) in TOKEN_ROUTES
     if template not in OPEN_ROUTES and (needs_token or not request.app[CONFIG].http.open_reads) \
             and not token_ok(request, request.app[TOKEN]):
-        exc = Unauthorized("this request needs the node's API token: send 'Authorization: "
-                           "Bearer <token>' (the token is in api.token in the node's home)")
-        exc.headers = {"WWW-Authenticate": 'Bearer realm="lwnode"'}
-        raise exc
+        raise refuse_token(request, "this request", "send 'Authorization: Bearer <token>'; "
+                           "the token is in api.token in the node's home")
     return await handler(request)
 
 

@@ -32,7 +32,7 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 from lwnode.config import NodeConfig
-from lwnode.errors import CrossOrigin, UnknownHost
+from lwnode.errors import CrossOrigin, Unauthorized, UnknownHost
 
 LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain"})
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -45,6 +45,18 @@ def token_ok(request: web.Request, token: str) -> bool:
     scheme, _, given = request.headers.get("Authorization", "").partition(" ")
     return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(),
                                                               token.encode())
+
+
+def refuse_token(request: web.Request, needs: str, where: str) -> Unauthorized:
+    """The 401 for a request without this node's token: `needs` says what needs it,
+    `where` where the token is; a token sent but not this node's is told apart from none
+    sent (a mistyped or another node's token is the likelier mistake then)."""
+    sent = bool(request.headers.get("Authorization", "").strip())
+    why = ("the token sent is not this node's API token" if sent
+           else f"{needs} needs the node's API token")
+    exc = Unauthorized(f"{why} ({where})")
+    exc.headers = {"WWW-Authenticate": 'Bearer realm="lwnode"'}
+    return exc
 
 
 def _hostname(host: str) -> str | None:

@@ -162,7 +162,10 @@ async def test_publish_is_idempotent_by_content_id(node, http, extra_package):
 async def test_writes_need_the_token(node, http, extra_package):
     for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": node.token}):
         r = await http.post(f"{node.url}/v1/learnwares", data=extra_package, headers=headers)
-        await expect_error(r, 401, "unauthorized")
+        err = await expect_error(r, 401, "unauthorized")
+        # a token sent but not this node's is told apart from none sent
+        assert ("the token sent is not this node's API token" in err["message"]) == \
+            bool(headers), err
         assert r.headers["WWW-Authenticate"].startswith("Bearer")
         r = await http.delete(f"{node.url}/v1/learnwares/sha256:{'1' * 64}", headers=headers)
         await expect_error(r, 401, "unauthorized")

@@ -365,7 +365,8 @@ def test_bad_files_and_a_wrong_token_show_the_apis_message(nodes, files, page):
     _set_token(page, "not-the-token")
     page.set_input_files("#p-zip", str(files / "region0.zip"))
     page.click("#pub-package button[type=submit]")
-    expect(page.locator("#publish-msg")).to_contain_text("needs the node's API token")
+    expect(page.locator("#publish-msg")).to_contain_text(
+        "the token sent is not this node's API token")
     expect(page.locator("#publish-msg")).to_contain_text("unauthorized")
 
 

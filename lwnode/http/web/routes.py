@@ -66,10 +66,9 @@ from lwnode.errors import (
     NotFound,
     RequestFailed,
     TooLarge,
-    Unauthorized,
 )
 from lwnode.http import jsonio
-from lwnode.http.guard import token_ok
+from lwnode.http.guard import refuse_token, token_ok
 from lwnode.http.web.answers import read_answer
 from lwnode.http.web.forms import Form, read_form
 from lwnode.http.web.jobs import WebJobs
@@ -480,10 +479,8 @@ async def publish_file(service: NodeService, jobs: WebJobs, path: Path
 async def pack(request: web.Request) -> web.Response:
     ctx = request.app[WEB]
     if not token_ok(request, ctx.token):
-        exc = Unauthorized("packing and publishing needs the node's API token (enter it at "
-                           "the top of the page; it is in api.token in the node's home)")
-        exc.headers = {"WWW-Authenticate": 'Bearer realm="lwnode"'}
-        raise exc
+        raise refuse_token(request, "packing and publishing", "enter it at the top of the "
+                           "page; it is in api.token in the node's home")
     form = await read_form(request, {"model": (MODEL_SUFFIXES,
                                                ctx.config.http.max_upload_bytes),
                                      "data": (DATA_SUFFIXES, ctx.max_data_bytes)},
