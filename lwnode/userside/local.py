@@ -86,7 +86,8 @@ def make_spec(table: Table, *, data_type: str | None = None, n_points: int = 100
 
         return RKMETableSpec(n_points=n_points, random_state=seed, **extra).fit(x)
     except SpecError as exc:
-        raise InputError(str(exc)) from None
+        # the engine calls the rows "X"; the caller names them by their file
+        raise InputError(str(exc).removeprefix("X: ")) from None
 
 
 def data_kind(table: Table, data_type: str | None = None) -> str:

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import argparse
 
+import numpy as np
+import pytest
+
 from lwnode.cli.common import command_typed, wrong_token_hint
+from lwnode.errors import InputError
+from lwnode.userside.local import make_spec
+from lwnode.userside.tabular import Table
 
 
 def test_a_refused_token_is_explained_by_where_it_came_from(tmp_path, monkeypatch):
@@ -25,3 +31,14 @@ def test_errors_name_the_command_typed():
         "lwnode spec make"
     assert command_typed(argparse.Namespace(command="cache", cache_command=None)) == \
         "lwnode cache"
+
+
+def test_a_spec_error_names_no_internal_variable():
+    """The engine calls the rows "X"; the command line names them by their file, so the
+    message keeps only what is wrong and what to do."""
+    with pytest.raises(InputError) as few:
+        make_spec(Table(np.ones((3, 4))))
+    assert str(few.value).startswith("3 row(s) are too few"), few.value
+    with pytest.raises(InputError) as huge:
+        make_spec(Table(np.full((40, 4), 1e200)))
+    assert str(huge.value).startswith("160 value(s) beyond ±1e+38"), huge.value
