@@ -161,16 +161,28 @@ class UserRun:
     draws: dict[int, list[Draw]] = field(default_factory=dict)
 
 
-def reused(cache: dict[tuple[str, ...], tuple[float, str]], by_id: dict[str, Learnware],
-           ids: tuple[str, ...], weights: list[float] | None, xl: np.ndarray, yl: np.ndarray,
-           user: User, task: str) -> tuple[float, str]:
+Reused = dict[tuple[str, ...], tuple[np.ndarray, str]]
+
+
+def reused_pred(cache: Reused, by_id: dict[str, Learnware], ids: tuple[str, ...],
+                weights: list[float] | None, xl: np.ndarray, yl: np.ndarray, user: User
+                ) -> tuple[np.ndarray, str]:
     """The learnwares `ids` reused by the default with the labels (`select_method`):
-    (score on the user's test rows, the method chosen), once per set of ids (`cache`)."""
+    (its predictions of the user's test rows, the method chosen), once per set of ids
+    (`cache`)."""
     if ids not in cache:
         sel = select_method([by_id[i] for i in ids], xl, yl, weights, nested=False,
                             rows=user.x_test)
-        cache[ids] = (score(task, user.y_test, sel.model.predict(user.x_test)), sel.chosen)
+        cache[ids] = (np.asarray(sel.model.predict(user.x_test)), sel.chosen)
     return cache[ids]
+
+
+def reused(cache: Reused, by_id: dict[str, Learnware], ids: tuple[str, ...],
+           weights: list[float] | None, xl: np.ndarray, yl: np.ndarray, user: User,
+           task: str) -> tuple[float, str]:
+    """`reused_pred`, scored: (score on the user's test rows, the method chosen)."""
+    pred, chosen = reused_pred(cache, by_id, ids, weights, xl, yl, user)
+    return score(task, user.y_test, pred), chosen
 
 
 def first_of(reranked: dict[str, Any], answer: dict[str, Any], default_ids: tuple[str, ...],
@@ -211,7 +223,7 @@ def run_user(m: Market, market_lws: Sequence[Learnware], catalog: Any, user: Use
         for budget, xl, yl in label_draws(user, m.budgets, seed + DRAW_STRIDE * d):
             if budget not in budgets:
                 continue
-            cache: dict[tuple[str, ...], tuple[float, str]] = {}
+            cache: Reused = {}
             out = rerank(answer, by_id, xl, yl, n=TOP_K)
             ids, w, first_entry = first_of(out, answer, default_ids, default_w, top.id)
             flow, chosen = reused(cache, by_id, ids, w, xl, yl, user, task)

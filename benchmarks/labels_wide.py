@@ -81,9 +81,9 @@ from __future__ import annotations
 import argparse
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from threadpoolctl import threadpool_limits
@@ -96,6 +96,7 @@ from benchmarks.labels_target import (
     DRAWS,
     MARKETS,
     Market,
+    Reused,
     built,
     first_of,
     market_share,
@@ -116,6 +117,8 @@ GUARD_PTS = 0.05
 TIE_PTS = 0.01
 
 Setting = tuple[int, str]
+R = TypeVar("R")
+K = TypeVar("K")
 
 
 def setting_name(s: Setting) -> str:
@@ -198,7 +201,7 @@ def run_user(m: Market, market_lws: Sequence[Learnware], catalog: Any, user: Use
         for budget, xl, yl in label_draws(user, m.budgets, seed + DRAW_STRIDE * d):
             if budget != BUDGET:
                 continue
-            cache: dict[tuple[str, ...], tuple[float, str]] = {}
+            cache: Reused = {}
             for w, shrink in settings:
                 answer_w = {**answer, "single": answer["single"][:w]}
                 rr.RERANK_Z = SHRINK[shrink]
@@ -318,6 +321,39 @@ def choose(all_shares: dict[str, dict[Setting, float]], settings: Sequence[Setti
     return min(near, key=lambda s: (s[0], s[1] != "on"))
 
 
+def each_market(markets: Sequence[str], half: str,
+                run: Callable[[Market, list[Learnware], Any, User, int], R],
+                report: Callable[[Market, list[R]], dict[K, float]]
+                ) -> dict[str, dict[K, float]]:
+    """Per market of `markets` (built for the 10-label budget, one BLAS thread): `run`
+    on each user of the `half`, with the user's seed, then `report` on those runs; its
+    shares by market, and each market's time printed."""
+    all_shares: dict[str, dict[K, float]] = {}
+    with threadpool_limits(1):
+        for name in markets:
+            t0, c0 = time.perf_counter(), time.process_time()
+            m, market_lws, users, catalog, _ = built(name, [BUDGET])
+            runs = [run(m, market_lws, catalog, user, m.user_seed + u)
+                    for u, user in enumerate(users) if half_of(u) == half]
+            all_shares[name] = report(m, runs)
+            print(f"\n{name}: {time.perf_counter() - t0:.0f} s wall, "
+                  f"{time.process_time() - c0:.0f} s CPU", flush=True)
+    return all_shares
+
+
+def summary_rows(all_shares: dict[str, dict[K, float]], settings: Sequence[K], today: K,
+                 totals: dict[K, list[int]], name: Callable[[K], str]) -> list[list[str]]:
+    """The summary's rows: per setting its share on each market, their mean, its worst
+    market against `today`'s, and its user x draw W/L/= against `today` (`totals`)."""
+    rows = []
+    for s in settings:
+        vals = [all_shares[n][s] for n in all_shares]
+        worst = min(v - all_shares[n][today] for v, n in zip(vals, all_shares, strict=True))
+        rows.append([name(s), *(pct(v) for v in vals), pct(float(np.mean(vals))),
+                     f"{100 * worst:+.1f} pt", "/".join(map(str, totals.get(s, ())))])
+    return rows
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--markets", nargs="+", default=list(MARKETS), choices=MARKETS)
@@ -333,24 +369,13 @@ def main(argv: list[str] | None = None) -> None:
           f"benchmarks.labels_wide --half {args.half} --draws {args.draws} --settings "
           f"{' '.join(map(setting_name, settings))} --markets {' '.join(args.markets)}`; "
           f"{machine()}; one BLAS thread; {BUDGET} labels.", flush=True)
-    all_shares: dict[str, dict[Setting, float]] = {}
     totals: dict[Setting, list[int]] = {}
-    with threadpool_limits(1):
-        for name in args.markets:
-            t0, c0 = time.perf_counter(), time.process_time()
-            m, market_lws, users, catalog, _ = built(name, [BUDGET])
-            runs = [run_user(m, market_lws, catalog, user, m.user_seed + u, settings,
-                             args.draws)
-                    for u, user in enumerate(users) if half_of(u) == args.half]
-            all_shares[name] = report_market(m, runs, settings, args.half, totals)
-            print(f"\n{name}: {time.perf_counter() - t0:.0f} s wall, "
-                  f"{time.process_time() - c0:.0f} s CPU", flush=True)
-    rows = []
-    for s in settings:
-        vals = [all_shares[n][s] for n in all_shares]
-        worst = min(v - all_shares[n][TODAY] for v, n in zip(vals, all_shares, strict=True))
-        rows.append([setting_name(s), *(pct(v) for v in vals), pct(float(np.mean(vals))),
-                     f"{100 * worst:+.1f} pt", "/".join(map(str, totals.get(s, ())))])
+    all_shares = each_market(
+        args.markets, args.half,
+        lambda m, lws, catalog, user, seed: run_user(m, lws, catalog, user, seed, settings,
+                                                     args.draws),
+        lambda m, runs: report_market(m, runs, settings, args.half, totals))
+    rows = summary_rows(all_shares, settings, TODAY, totals, setting_name)
     print_table(f"Summary, {args.half} half: 10-label share of the gap closed by the flow "
                 "(mean over draws)", ["width:shrink", *all_shares, "mean",
                                       f"worst market vs {setting_name(TODAY)}",
