@@ -100,9 +100,9 @@ UPLOAD_FLUSH_BYTES = 1 << 20
 WITHHELD_KEPT = 10_000
 READ_CHUNK_BYTES = 1 << 18
 DISK_CHECK_SECONDS = 2.0
+"""Least time between two looks at the disk budget (after records were taken in)."""
 DROP_CHUNK = 5000
 """Peers' learnwares a running node deletes in one store transaction when it narrows."""
-"""Least time between two looks at the disk budget (after records were taken in)."""
 AUTO_FILTER_KEY = "replication.auto"
 """Store meta key of the filter the disk budget narrowed to, with the settings it was
 chosen under (`NodeService.check_disk`)."""
