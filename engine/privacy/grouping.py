@@ -184,6 +184,14 @@ def noise_rng(x: Array, rng: np.random.Generator) -> np.random.Generator:
     return np.random.default_rng([*words, int(rng.integers(2**32))])
 
 
+def group_bounds(n: int, min_rows: int) -> tuple[int, int]:
+    """``(most points, rows per group)`` `group_means` makes of `n` rows: one point per
+    ``GROUP_FACTOR * min_rows`` rows (at least one), each the mean of at least that
+    many rows (all `n` when fewer)."""
+    group = GROUP_FACTOR * min_rows
+    return max(1, n // group), min(group, n)
+
+
 def group_means(x: Array, n_points: int, min_rows: int, rng: np.random.Generator,
                 rounds: int = 5) -> tuple[Array, NDArray[np.int64]]:
     """Points of an RKME, each the mean of a group of at least `min_rows` rows.
@@ -200,19 +208,19 @@ def group_means(x: Array, n_points: int, min_rows: int, rng: np.random.Generator
             f"X: {n} row(s) are too few to hide a row: every point of a private spec is "
             f"the mean of at least {min_rows} rows; give at least {min_rows} rows "
             f"(more rows give more points and a better spec)")
-    group = GROUP_FACTOR * min_rows
-    k = max(1, min(n_points, n // group))
+    most, group = group_bounds(n, min_rows)
+    k = min(n_points, most)
     centres = kmeans_init(x, k, rng) if k > 1 else x.mean(axis=0, keepdims=True)
     assign = _nearest(x, centres)
-    centres, assign = _fill_small(x, centres, assign, min(group, n))
+    centres, assign = _fill_small(x, centres, assign, group)
     for _ in range(rounds):
         centres, _counts = _means(x, assign, len(centres))
         new_assign = _nearest(x, centres)
         if np.array_equal(new_assign, assign):
             break
-        centres, assign = _fill_small(x, centres, new_assign, min(group, n))
+        centres, assign = _fill_small(x, centres, new_assign, group)
     means, counts = _means(x, assign, len(centres))
-    points = restore_spread(x, means, counts, min(group, n))
+    points = restore_spread(x, means, counts, group)
     return points + spread_noise(x, points, means, assign, counts, noise_rng(x, rng)), counts
 
 

@@ -251,12 +251,11 @@ def _points_note(spec: Any, args: argparse.Namespace, rows: int) -> str:
     if asked is None or getattr(spec, "rows_per_point_", None) is None or \
             len(spec.points_) >= asked:
         return ""
-    from engine.privacy.grouping import GROUP_FACTOR
+    from engine.privacy.grouping import group_bounds
 
-    group = GROUP_FACTOR * spec.min_rows_per_point
+    most, group = group_bounds(rows, spec.min_rows_per_point)
     return (f"; fewer than --points {asked}: the private default makes each point the mean "
-            f"of at least {min(group, rows)} rows, so {rows} rows give at most "
-            f"{max(1, rows // group)}")
+            f"of at least {group} rows, so {rows} rows give at most {most}")
 
 
 # -- init / run ----------------------------------------------------------------------------------
@@ -455,7 +454,6 @@ def _cmd_search(args: argparse.Namespace) -> int:
                     "the node's [search] max_mixture")
     if args.data:
         _check_points(args, limits.get("max_requirement_points"))
-    if args.data:
         table = _read_table(args.data, args)
         # The header (and any descriptions in --semantic) travel with the RKME: they
         # let the node match learnwares over other columns (heterogeneous search).
