@@ -61,6 +61,23 @@ def test_the_guard_gives_the_default_when_the_nested_estimate_is_worse(tiny) -> 
     assert run.scores(Z0) == run.scores(Z1) == [default] and run.scores(OFF) == [d.flow]
 
 
+def test_a_rows_nested_prediction_never_saw_its_label(tiny) -> None:
+    m, market_lws, users, catalog = tiny
+    u = 2
+    user = users[u]
+    s = labels_rows.searched(m, market_lws, catalog, user, m.user_seed + u)
+    xl, yl = next(labels_rows.ten_label_draws(m, user, m.user_seed + u, 1))
+    before = labels_nested.nested_predictions(s, user, xl, yl, classify=False)
+    i = int(np.argmax(yl))
+    far = yl.astype(float)
+    far[i] *= 10.0  # one label far off: the procedure fitted with it predicts row i otherwise
+    after = labels_nested.nested_predictions(s, user, xl, far, classify=False)
+    assert after[i] == before[i]  # row i was predicted by a fit on the other folds
+    fitted = labels_nested.flow_selection(s, xl, far, user).model.predict(xl[i:i + 1])[0]
+    assert fitted != labels_nested.flow_selection(s, xl, yl, user).model.predict(
+        xl[i:i + 1])[0]
+
+
 def test_the_guard_on_built_gains() -> None:
     def drawn(gain: list[float]) -> labels_nested.Drawn:
         return labels_nested.Drawn(0.5, True, np.asarray(gain), "average", 0.0)
