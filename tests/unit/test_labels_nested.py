@@ -29,6 +29,16 @@ def tiny() -> tuple[labels_target.Market, list, list, object]:
     return m, market_lws, users, build_catalog(market_lws)
 
 
+@pytest.fixture(scope="module")
+def first_draw(tiny) -> tuple:
+    """User 2 of the tiny market: its search and data-free default, its first 10 labels."""
+    m, market_lws, users, catalog = tiny
+    u = 2
+    s = labels_rows.searched(m, market_lws, catalog, users[u], m.user_seed + u)
+    xl, yl = next(labels_rows.ten_label_draws(m, users[u], m.user_seed + u, 1))
+    return m, s, users[u], xl, yl
+
+
 def test_guard_off_is_todays_flow_and_the_guard_follows_the_nested_gain(tiny) -> None:
     m, market_lws, users, catalog = tiny
     u = 2  # a user whose labels move the flow off the default in both draws
@@ -44,12 +54,8 @@ def test_guard_off_is_todays_flow_and_the_guard_follows_the_nested_gain(tiny) ->
             assert got == (d.flow if d.gain.mean() > z * se else nest.default)
 
 
-def test_the_guard_gives_the_default_when_the_nested_estimate_is_worse(tiny) -> None:
-    m, market_lws, users, catalog = tiny
-    u = 2
-    user = users[u]
-    s = labels_rows.searched(m, market_lws, catalog, user, m.user_seed + u)
-    xl, _ = next(labels_rows.ten_label_draws(m, user, m.user_seed + u, 1))
+def test_the_guard_gives_the_default_when_the_nested_estimate_is_worse(first_draw) -> None:
+    m, s, user, xl, _ = first_draw
     # labels the data-free default predicts exactly: no procedure fitted on some of them
     # can predict the others better, so the nested gain is never positive
     yl = np.asarray(s.default_model.predict(xl), dtype=float)
@@ -61,12 +67,8 @@ def test_the_guard_gives_the_default_when_the_nested_estimate_is_worse(tiny) -> 
     assert run.scores(Z0) == run.scores(Z1) == [default] and run.scores(OFF) == [d.flow]
 
 
-def test_a_rows_nested_prediction_never_saw_its_label(tiny) -> None:
-    m, market_lws, users, catalog = tiny
-    u = 2
-    user = users[u]
-    s = labels_rows.searched(m, market_lws, catalog, user, m.user_seed + u)
-    xl, yl = next(labels_rows.ten_label_draws(m, user, m.user_seed + u, 1))
+def test_a_rows_nested_prediction_never_saw_its_label(first_draw) -> None:
+    _, s, user, xl, yl = first_draw
     before = labels_nested.nested_predictions(s, user, xl, yl, classify=False)
     i = int(np.argmax(yl))
     far = yl.astype(float)
