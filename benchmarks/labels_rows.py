@@ -69,7 +69,7 @@ from __future__ import annotations
 import argparse
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -121,45 +121,82 @@ class Drawn:
     dist: float  # its distance from the data-free default on the unlabelled rows
     chosen: str  # the method select_method chose
 
+    def kept(self, t: float) -> bool:
+        """Does threshold `t` keep the flow's answer?"""
+        return self.dist <= t
+
 
 @dataclass
 class UserRows:
+    """A user's runs under a guard's settings: `draws` are `Drawn` here (and
+    `labels_nested.Drawn`), each with its flow's score and whether a setting keeps it."""
+
     name: str
     mean: float
     best: float
     default: float  # the data-free default's score (0 labels)
-    draws: list[Drawn] = field(default_factory=list)
+    draws: list[Any] = field(default_factory=list)
 
     def scores(self, t: float) -> list[float]:
         """Setting `t`'s score per draw: the flow's, or the default's when the guard fires."""
-        return [d.flow if d.dist <= t else self.default for d in self.draws]
+        return [d.flow if d.kept(t) else self.default for d in self.draws]
+
+
+@dataclass
+class Searched:
+    """A user's search and what the flow starts from: the learnwares by id, the search's
+    answer, its mixture (or top match) with its weights, and the data-free default on
+    them (route or average on the user's unlabelled rows), fitted with no label."""
+
+    by_id: dict[str, Learnware]
+    answer: dict[str, Any]
+    default_ids: tuple[str, ...]
+    default_w: list[float] | None
+    top_id: str
+    default_model: Any
+    mean: float  # mean in market on the user's test rows
+    best: float  # best in market
+
+
+def searched(m: Market, market_lws: Sequence[Learnware], catalog: Any, user: User,
+             seed: int) -> Searched:
+    by_id = {lw.id: lw for lw in market_lws}
+    result = ranked_search(catalog, user.x_test, N_POINTS, seed)
+    mix, weights, _, top = picked(result, by_id)
+    answer = answer_of(result, by_id)
+    w = list(weights)
+    method = data_free_method(mix, user.x_test, w).method
+    singles = [score(m.task, user.y_test, lw.model.predict(user.x_test)) for lw in market_lws]
+    better = max if m.task == "classification" else min
+    return Searched(by_id, answer,
+                    tuple(answer["mixture"]["ids"]) if answer["mixture"] else (top.id,),
+                    list(answer["mixture"]["weights"]) if answer["mixture"] else None,
+                    top.id, new_reuser(method, mix, w).fit(), float(np.mean(singles)),
+                    better(singles))
+
+
+def ten_label_draws(m: Market, user: User, seed: int, n_draws: int
+                    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """The user's `BUDGET`-label draws, `labels_target`'s: draw d seeded with `seed` +
+    ``DRAW_STRIDE * d`` (the experiment's other budgets are drawn and skipped)."""
+    for d in range(n_draws):
+        for budget, xl, yl in label_draws(user, m.budgets, seed + DRAW_STRIDE * d):
+            if budget == BUDGET:
+                yield xl, yl
 
 
 def run_user(m: Market, market_lws: Sequence[Learnware], catalog: Any, user: User,
              seed: int, n_draws: int) -> UserRows:
     task = m.task
-    by_id = {lw.id: lw for lw in market_lws}
-    result = ranked_search(catalog, user.x_test, N_POINTS, seed)
-    mix, weights, _, top = picked(result, by_id)
-    answer = answer_of(result, by_id)
-    default_ids = tuple(answer["mixture"]["ids"]) if answer["mixture"] else (top.id,)
-    default_w = list(answer["mixture"]["weights"]) if answer["mixture"] else None
-    w = list(weights)
-    method = data_free_method(mix, user.x_test, w).method
-    default = np.asarray(new_reuser(method, mix, w).fit().predict(user.x_test))
-    singles = [score(task, user.y_test, lw.model.predict(user.x_test)) for lw in market_lws]
-    better = max if task == "classification" else min
-    out = UserRows(user.name, float(np.mean(singles)), better(singles),
-                   score(task, user.y_test, default))
-    for d in range(n_draws):
-        for budget, xl, yl in label_draws(user, m.budgets, seed + DRAW_STRIDE * d):
-            if budget != BUDGET:
-                continue
-            ranked = rerank(answer, by_id, xl, yl, n=TOP_K)
-            ids, wts, _ = first_of(ranked, answer, default_ids, default_w, top.id)
-            pred, chosen = reused_pred({}, by_id, ids, wts, xl, yl, user)
-            out.draws.append(Drawn(score(task, user.y_test, pred),
-                                   distance(pred, default, task == "classification"), chosen))
+    s = searched(m, market_lws, catalog, user, seed)
+    default = np.asarray(s.default_model.predict(user.x_test))
+    out = UserRows(user.name, s.mean, s.best, score(task, user.y_test, default))
+    for xl, yl in ten_label_draws(m, user, seed, n_draws):
+        ranked = rerank(s.answer, s.by_id, xl, yl, n=TOP_K)
+        ids, wts, _ = first_of(ranked, s.answer, s.default_ids, s.default_w, s.top_id)
+        pred, chosen = reused_pred({}, s.by_id, ids, wts, xl, yl, user)
+        out.draws.append(Drawn(score(task, user.y_test, pred),
+                               distance(pred, default, task == "classification"), chosen))
     return out
 
 
@@ -170,25 +207,38 @@ def share(runs: Sequence[UserRows], t: float) -> float:
                           for d in range(n)]))
 
 
-def report_market(m: Market, runs: Sequence[UserRows], half: str,
-                  totals: dict[float, list[int]]) -> dict[float, float]:
+def settings_table(m: Market, runs: Sequence[UserRows], half: str, settings: Sequence[float],
+                   off: float, name: Callable[[float], str], totals: dict[float, list[int]],
+                   fired: tuple[str, Callable[[float], str]]) -> dict[float, float]:
+    """Print the market's table of settings and return each one's share (mean over draws):
+    the data-free default's share, then per setting its share, its W/L/= over user x draw
+    against `off` (added to `totals`) and against the default, and `fired` (a column's
+    header, and how often the setting gave the default)."""
     higher = m.task == "classification"
-    shares = {t: share(runs, t) for t in SETTINGS}
-    default = market_share(runs, [r.default for r in runs])
-    rows = [["data-free default (0 labels)", pct(default), "", "", ""]]
-    flow = [x for r in runs for x in r.scores(OFF)]
+    shares = {t: share(runs, t) for t in settings}
+    rows = [["data-free default (0 labels)", pct(market_share(runs, [r.default for r in runs])),
+             "", "", ""]]
+    flow = [x for r in runs for x in r.scores(off)]
     base = [r.default for r in runs for _ in r.draws]
-    for t in SETTINGS:
+    for t in settings:
         got = [x for r in runs for x in r.scores(t)]
         vs_flow = wlt(got, flow, higher)
         totals[t] = [a + b for a, b in zip(totals.get(t, [0, 0, 0]), vs_flow, strict=True)]
-        fired = sum(d.dist > t for r in runs for d in r.draws)
-        rows.append([setting_name(t), pct(shares[t]), "/".join(map(str, vs_flow)),
-                     "/".join(map(str, wlt(got, base, higher))), f"{fired}/{len(got)}"])
+        rows.append([name(t), pct(shares[t]), "/".join(map(str, vs_flow)),
+                     "/".join(map(str, wlt(got, base, higher))), fired[1](t)])
     print_table(f"{m.name}, {half} half ({len(runs)} users), {BUDGET} labels: share of the gap "
                 "closed (mean over draws); W/L/= over user x draw",
-                ["setting", "gap closed", "vs flow (off)", "vs data-free default",
-                 "guard fired"], rows)
+                ["setting", "gap closed", f"vs flow ({name(off)})", "vs data-free default",
+                 fired[0]], rows)
+    return shares
+
+
+def report_market(m: Market, runs: Sequence[UserRows], half: str,
+                  totals: dict[float, list[int]]) -> dict[float, float]:
+    n = sum(len(r.draws) for r in runs)
+    shares = settings_table(m, runs, half, SETTINGS, OFF, setting_name, totals, (
+        "guard fired", lambda t: f"{sum(d.dist > t for r in runs for d in r.draws)}/{n}"))
+    higher = m.task == "classification"
     metric = "accuracy" if higher else "RMSE"
     rows = [[r.name, f"{r.default:.4f}", *(f"{np.mean(r.scores(t)):.4f}" for t in SETTINGS),
              " ".join(f"{d.dist:.3f}" for d in r.draws),
@@ -202,36 +252,58 @@ def report_market(m: Market, runs: Sequence[UserRows], half: str,
 def choose(all_shares: dict[str, dict[float, float]]) -> float:
     """The protocol's rule: admissible (no market more than 2 points below the flow),
     then the best mean; within 1 point, off, then the larger threshold."""
-    admissible = [t for t in SETTINGS if all(sh[t] >= sh[OFF] - GUARD_PTS
+    return choose_guard(all_shares, SETTINGS, OFF, max)
+
+
+def choose_guard(all_shares: dict[str, dict[float, float]], settings: Sequence[float],
+                 off: float, prefer: Callable[[list[float]], float]) -> float:
+    """A guard's rule: the settings no more than `GUARD_PTS` below `off` (today's flow) on
+    any market, then the best mean over markets; among those within `TIE_PTS` of it, the
+    one `prefer` picks (`max` or `min`; `off` sits at that end, so it wins a tie)."""
+    admissible = [t for t in settings if all(sh[t] >= sh[off] - GUARD_PTS
                                              for sh in all_shares.values())]
     mean = {t: float(np.mean([sh[t] for sh in all_shares.values()])) for t in admissible}
     top = max(mean.values())
-    return max(t for t in admissible if mean[t] >= top - TIE_PTS)
+    return prefer([t for t in admissible if mean[t] >= top - TIE_PTS])
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def guard_main(argv: list[str] | None, doc: str, title: str, module: str,
+               settings: Sequence[float],
+               off: float, name: Callable[[float], str],
+               run: Callable[[Market, list[Learnware], Any, User, int, int], Any],
+               report: Callable[[Market, Any, str, dict[float, list[int]]], dict[float, float]],
+               choose: Callable[[dict[str, dict[float, float]]], float]) -> None:
+    """A guard benchmark's command line (`module`, described by the first line of `doc`;
+    its output headed `title`):
+    `run` on each user of the half, `report` per market, the summary against `off`, and on
+    the tuning half the setting `choose` picks."""
+    parser = argparse.ArgumentParser(description=doc.split("\n")[0])
     parser.add_argument("--markets", nargs="+", default=list(MARKETS), choices=MARKETS)
     parser.add_argument("--half", choices=("test", "tuning"), default="tuning")
     parser.add_argument("--draws", type=int, default=DRAWS)
     args = parser.parse_args(argv)
     started, cpu = time.perf_counter(), time.process_time()
-    print(f"# A guard on the unlabelled rows, {args.half} half\n\n`python -m "
-          f"benchmarks.labels_rows --half {args.half} --draws {args.draws} --markets "
+    print(f"# {title}, {args.half} half\n\n`python -m "
+          f"benchmarks.{module} --half {args.half} --draws {args.draws} --markets "
           f"{' '.join(args.markets)}`; {machine()}; one BLAS thread; {BUDGET} labels.",
           flush=True)
     totals: dict[float, list[int]] = {}
     all_shares = each_market(
         args.markets, args.half,
-        lambda m, lws, catalog, user, seed: run_user(m, lws, catalog, user, seed, args.draws),
-        lambda m, runs: report_market(m, runs, args.half, totals))
-    rows = summary_rows(all_shares, SETTINGS, OFF, totals, setting_name)
+        lambda m, lws, catalog, user, seed: run(m, lws, catalog, user, seed, args.draws),
+        lambda m, runs: report(m, runs, args.half, totals))
+    rows = summary_rows(all_shares, settings, off, totals, name)
     print_table(f"Summary, {args.half} half: {BUDGET}-label share of the gap closed (mean over "
                 "draws)", ["setting", *all_shares, "mean", "worst market vs off",
                            "user x draw W/L/= vs off"], rows)
     if args.half == "tuning":
-        print(f"\nchosen by the protocol's rule: {setting_name(choose(all_shares))}")
+        print(f"\nchosen by the protocol's rule: {name(choose(all_shares))}")
     print(f"\n{time.perf_counter() - started:.0f} s wall, {time.process_time() - cpu:.0f} s CPU")
+
+
+def main(argv: list[str] | None = None) -> None:
+    guard_main(argv, __doc__, "A guard on the unlabelled rows", "labels_rows", SETTINGS, OFF,
+               setting_name, run_user, report_market, choose)
 
 
 if __name__ == "__main__":
