@@ -243,6 +243,13 @@ def measure(name: str, halves: tuple[str, ...]) -> MarketResult:
     return measure_market(name, halves, per_user)
 
 
+def gap_cell(r: MarketResult, prefix: str, methods: Sequence[str], best: float,
+             half: str) -> str:
+    """``"a/b/c best x%"``: each of ``prefix|method``'s share of `half`'s gap, then `best`."""
+    each = "/".join(f"{100 * r.share(f'{prefix}|{m}', half):.0f}" for m in methods)
+    return f"{each} best {100 * best:5.1f}%"
+
+
 def user_table(results: list[MarketResult], half: str, columns: list[str], width: int = 15
                ) -> None:
     """One row per user of `half`: mean and best in market, then `columns`' scores."""

@@ -68,7 +68,7 @@ from dataclasses import dataclass
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from benchmarks.agreement import EXISTING, MarketResult, run, user_table
+from benchmarks.agreement import EXISTING, MarketResult, gap_cell, run, user_table
 from benchmarks.experiments.common import N_POINTS
 from benchmarks.experiments.heldout import half_of
 from benchmarks.mixture_rule import SETUPS
@@ -201,10 +201,8 @@ def report(results: list[MarketResult], half: str) -> None:
     for r in results:
         cells = []
         for k in KERNELS:
-            b = best(r, k, half)
-            bests[k].append(b)
-            each = "/".join(f"{100 * r.share(f'{k}|{m}', half):.0f}" for m in METHODS)
-            cells.append(f"{each} best {100 * b:5.1f}%")
+            bests[k].append(best(r, k, half))
+            cells.append(gap_cell(r, k, METHODS, bests[k][-1], half))
         print(f"{r.name:<10}" + "".join(f"{c:>36}" for c in cells))
     print(f"{'mean':<10}" + "".join(f"{100 * np.mean(bests[k]):>35.1f}%" for k in KERNELS))
     held = [i for i, r in enumerate(results) if r.name in ("diamonds", "ridership", "survey")]
