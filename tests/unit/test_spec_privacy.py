@@ -185,7 +185,9 @@ def test_the_owner_side_report_tells_a_private_spec_from_a_leaking_one(digits):
     assert private.fewest_rows_per_point >= 2 * MIN_ROWS_PER_POINT
     assert leaking.fewest_rows_per_point is None
     assert private.auc_nearest_point < 0.62 < leaking.auc_nearest_point
-    assert 0.3 < private.auc_kernel_density < 0.7
+    assert 0.3 < private.auc_kernel_density < 0.62
+    # the density attack picks its kernel: at the spec's own gamma it read 0.54 here
+    assert leaking.auc_kernel_density > 0.8
     assert "membership AUC" in private.summary()
     small = np.random.default_rng(1).normal(size=(60, 4))
     copied = privacy_report(RKMETableSpec(min_rows_per_point=1).fit(small), small)
