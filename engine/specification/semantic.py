@@ -39,11 +39,35 @@ INPUT_FIELDS = ("dimension", "features")
 OUTPUT_FIELDS = ("dimension", "descriptions", "labels")
 
 
+FEATURE_TEXT_CHARS = {"name": MAX_NAME_CHARS, "description": MAX_DESCRIPTION_CHARS,
+                      "unit": MAX_TAG_CHARS, "kind": MAX_TAG_CHARS}
+"""The longest text each text field of a `Feature` (a column) may hold."""
+
+
+def text_problem(value: object, max_chars: int) -> str | None:
+    """What is wrong with `value` as a text field of at most `max_chars` characters, in
+    the words of someone who wrote it in a TOML file; None when nothing is."""
+    if isinstance(value, str):
+        return None if len(value) <= max_chars else \
+            f"{len(value)} characters, at most {max_chars}"
+    if isinstance(value, bool):
+        got = f"{str(value).lower()}"
+    elif isinstance(value, int | float):
+        got = f"a number ({value!r})"
+    elif isinstance(value, Mapping):
+        got = "a table"
+    elif isinstance(value, list | tuple):
+        got = "a list"
+    else:
+        got = type(value).__name__
+    return f"expected text, got {got}"
+
+
 def _text(value: object, field_name: str, max_chars: int) -> str:
-    if not isinstance(value, str):
-        raise SpecError(f"{field_name}: expected a string, got {type(value).__name__}")
-    if len(value) > max_chars:
-        raise SpecError(f"{field_name}: {len(value)} characters, at most {max_chars} allowed")
+    problem = text_problem(value, max_chars)
+    if problem is not None:
+        raise SpecError(f"{field_name}: {problem}")
+    assert isinstance(value, str)
     return value
 
 
@@ -61,12 +85,13 @@ def _reject_unknown(data: Mapping[str, Any], allowed: Iterable[str], where: str)
         raise SpecError(f"{where}: unknown field(s) {', '.join(unknown)}")
 
 
-def declared_range(value: object, column: str) -> Range | None:
+def declared_range(value: object, column: str, *, where: str | None = None
+                   ) -> Range | None:
     """A declared (low, high) as floats, or None; refused unless two finite numbers,
-    low below high (the error names the column)."""
+    low below high (the error names the column, or starts with `where`)."""
     if value is None:
         return None
-    where = f"feature {column!r}: range"
+    where = where or f"column {column!r}: range"
     if (isinstance(value, str | bytes) or not isinstance(value, Sequence) or len(value) != 2
             or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in value)):
         raise SpecError(f"{where}: expected [low, high], two numbers, got {value!r:.80}")
@@ -94,10 +119,10 @@ class Feature:
     range: Range | None = None
 
     def __post_init__(self) -> None:
-        _text(self.name, "feature.name", MAX_NAME_CHARS)
-        _text(self.description, "feature.description", MAX_DESCRIPTION_CHARS)
-        _text(self.unit, "feature.unit", MAX_TAG_CHARS)
-        _text(self.kind, "feature.kind", MAX_TAG_CHARS)
+        _text(self.name, "column name", MAX_NAME_CHARS)
+        for field in ("description", "unit", "kind"):  # the errors name the column
+            _text(getattr(self, field), f"column {self.name!r}: {field}",
+                  FEATURE_TEXT_CHARS[field])
         object.__setattr__(self, "range", declared_range(self.range, self.name))
 
     def to_dict(self) -> dict[str, Any]:
@@ -111,9 +136,9 @@ class Feature:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Feature:
-        _reject_unknown(data, FEATURE_FIELDS, "input.features[]")
+        _reject_unknown(data, FEATURE_FIELDS, "a column")
         if "name" not in data:
-            raise SpecError("input.features[]: missing field name")
+            raise SpecError("a column: missing field name")
         return cls(**{k: data[k] for k in FEATURE_FIELDS if k in data})
 
 
@@ -152,15 +177,17 @@ class InputSpec:
         """
         if isinstance(names, str) or not isinstance(names, Sequence):
             raise SpecError("input.features: expected a sequence of column names")
-        cols = [_text(n, "feature.name", MAX_NAME_CHARS) for n in names]
+        cols = [_text(n, f"column {i}'s name", MAX_NAME_CHARS)
+                for i, n in enumerate(names, 1)]
         if not cols:
             raise SpecError("input.features: no column names given")
+        own = "every column needs a name of its own (columns are matched by name)"
         seen: set[str] = set()
-        for name in cols:
+        for i, name in enumerate(cols, 1):
             if not name.strip():
-                raise SpecError("feature.name: column names must not be empty")
+                raise SpecError(f"column {i} has no name; {own}")
             if name in seen:
-                raise SpecError(f"feature.name: column {name!r} appears twice")
+                raise SpecError(f"column {name!r} appears twice; {own}")
             seen.add(name)
 
         def per_column(values: Sequence[Any] | Mapping[str, Any] | None, what: str,
@@ -205,7 +232,11 @@ class InputSpec:
         feats = data.get("features", [])
         if not isinstance(feats, list) or len(feats) > MAX_FEATURES:
             raise SpecError(f"input.features: expected a list of at most {MAX_FEATURES}")
-        return cls(data["dimension"], tuple(Feature.from_dict(f) for f in feats))
+        try:  # a column's error says where the column is
+            features = tuple(Feature.from_dict(f) for f in feats)
+        except SpecError as exc:
+            raise SpecError(f"input.features: {exc}") from None
+        return cls(data["dimension"], features)
 
 
 @dataclass(frozen=True)

@@ -303,8 +303,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 # -- developer: pack / publish ---------------------------------------------------------------
 def _output_file(args: argparse.Namespace) -> Path:
-    """``-o FILE`` of pack and spec make, checked before any work: its folder exists, and
-    the file does not unless ``--force``."""
+    """``-o FILE`` of every command that writes a file (pack, spec make, reuse; options
+    from `_add_output`), checked before any work: its folder exists, and the file does
+    not unless ``--force``."""
     from lwnode.errors import InputError
 
     out = Path(args.output)
@@ -319,17 +320,34 @@ def _output_file(args: argparse.Namespace) -> Path:
 
 
 def _write_file(out: Path, data: bytes) -> None:
-    """`data` into `out` whole (a partial file beside it, then renamed); a failure names
-    `out`, not the partial file."""
+    """`data` into `out` whole: a hidden partial file beside it (of this process: never
+    a file of the user's; its name short, whatever `out`'s length), synced, then renamed
+    over `out`, so a failure or Ctrl-C leaves the old file (or none) and no partial one.
+    A failure names `out`, not the partial file."""
     from lwnode.errors import InputError
 
-    tmp = out.with_name(out.name + ".partial")
+    tmp = out.with_name(f".lwnode-{os.getpid()}.partial")
     try:
-        tmp.write_bytes(data)
-        os.replace(tmp, out)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # umask applies
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, out)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
         raise InputError(f"-o {out}: cannot write it ({exc.strerror or exc})") from None
+
+
+def _add_output(p: argparse.ArgumentParser, metavar: str, what: str) -> None:
+    """``-o FILE`` and ``--force`` of a command that writes a file: one rule for all
+    (`_output_file` checks it before any work, `_write_file` writes it)."""
+    p.add_argument("-o", "--output", required=True, metavar=metavar,
+                   help=f"{what} (refused if it exists, unless --force)")
+    p.add_argument("--force", action="store_true", help="replace an existing output file")
 
 
 def _cmd_pack(args: argparse.Namespace) -> int:
@@ -748,8 +766,9 @@ def _cmd_reuse(args: argparse.Namespace) -> int:
 
     from lwnode.errors import InputError
     from lwnode.userside.local import NEEDS_LABELS, read_semantic, reuse_with
-    from lwnode.userside.tabular import read_labels, write_predictions
+    from lwnode.userside.tabular import predictions_csv, read_labels
 
+    out = _output_file(args)
     if args.method in NEEDS_LABELS and not args.labels:
         raise InputError(f"--method {args.method} learns from a few labels: give --labels")
     if args.labels and args.method in ("job-selector", "average"):
@@ -785,9 +804,9 @@ def _cmd_reuse(args: argparse.Namespace) -> int:
                     raise
                 text = re.sub(r"got dtype <U\d+", "got text", str(exc)[3:])
                 raise InputError(f"{args.labels}: {text}") from None
-    write_predictions(args.output, reused.predictions)
+    _write_file(out, predictions_csv(reused.predictions))
     if args.json:
-        _print_json({"output": args.output, "predictions": len(reused.predictions),
+        _print_json({"output": str(out), "predictions": len(reused.predictions),
                      "method": reused.method, "fetched": [_fetched_json(f) for f in fetched],
                      "mappings": {lw_id: mapping.describe() for lw_id, mapping
                                   in reused.mappings},
@@ -798,7 +817,7 @@ def _cmd_reuse(args: argparse.Namespace) -> int:
         _say(f"{_short(lw_id)} takes other columns; mapped (its column <- yours):")
         for line in mapping.describe():
             _say(f"    {line}", hang=6)
-    _say(f"wrote {args.output}: {len(reused.predictions)} predictions by {reused.method} "
+    _say(f"wrote {out}: {len(reused.predictions)} predictions by {reused.method} "
          f"over {len(fetched)} learnware(s) "
          f"({', '.join(_short(f.learnware_id) for f in fetched)})", hang=2)
     if reused.selection is not None and reused.selection.n_folds:
@@ -1066,14 +1085,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", required=True, metavar="X.csv|.npy", help="training inputs")
     p.add_argument("--semantic", required=True, metavar="semantic.toml",
                    help="the semantic specification")
-    p.add_argument("-o", "--output", required=True, metavar="PKG.zip",
-                   help="the package to write (refused if it exists, unless --force)")
+    _add_output(p, "PKG.zip", "the package to write")
     p.add_argument("--trusted-type", action="append", default=[], metavar="TYPE",
                    help="skops type to trust beyond scikit-learn/numpy/scipy (repeatable)")
     p.add_argument("--allow-pickle", action="store_true",
                    help="load a pickled model (runs its code: only your own files)")
     p.add_argument("--no-check", action="store_true", help="skip the local usability checks")
-    p.add_argument("--force", action="store_true", help="replace an existing output file")
     p.add_argument("--json", action="store_true",
                    help="print what was written and its privacy report as JSON")
     _add_spec_options(p)
@@ -1155,8 +1172,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="describes your columns ([input.columns] name = \"description\"): "
                    "how they are matched with a learnware's other columns")
     p.add_argument("--weights", metavar="W1,W2,...", help="mixture weights (from search)")
-    p.add_argument("-o", "--output", required=True, metavar="predictions.csv",
-                   help="where to write the predictions, one per row under a header")
+    _add_output(p, "predictions.csv",
+                "where to write the predictions, one per row under a header")
     p.add_argument("--cache", metavar="DIR", help="keep fetched packages here (default: "
                    "cache in --home; see 'lwnode cache')")
     p.add_argument("--no-cache", action="store_true",
@@ -1183,13 +1200,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("data", metavar="data.csv|.npy", nargs="?", help="the data file")
     p.add_argument("--data", dest="data_option", metavar="data.csv|.npy",
                    help="the data file, given as search, pack and reuse take it")
-    p.add_argument("-o", "--output", required=True, metavar="spec.json")
+    _add_output(p, "spec.json", "the spec to write")
     p.add_argument("--type", choices=["table", "image"], help="default: from the array shape")
     p.add_argument("--semantic", metavar="semantic.toml",
                    help="describes the data's columns ([input.columns], checked against the "
                    "header); with --epsilon and no --bounds, the range = [LOW, HIGH] each "
                    "column declares there bounds the synthetic points")
-    p.add_argument("--force", action="store_true", help="replace an existing output file")
     p.add_argument("--json", action="store_true",
                    help="print what was written and its privacy report as JSON")
     _add_spec_options(p)

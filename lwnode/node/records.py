@@ -15,6 +15,8 @@ full announcement of its own learnwares and derives their summary (`own_summary`
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from engine.specification.rkme import RKMESpec
 from engine.specification.semantic import SemanticSpec
 from lwnode.node.store.base import ANNOUNCEMENT, WITHDRAWAL, RecordRow
@@ -58,6 +60,16 @@ def sign_announcement(identity: Identity, *, learnware_id: str, organization: st
     """Sign this node's announcement of a learnware and return its row."""
     record = SpecAnnouncement(learnware_id, identity.node_id, organization, semantic, (spec,),
                               size, urls, sequence, now)
+    return row_of(identity.sign(record), record, now)
+
+
+def sign_again(identity: Identity, announcement: SpecAnnouncement, *, sequence: int,
+               now: int) -> RecordRow:
+    """This node's own `announcement` signed again at a new `sequence`: the same
+    statement (its learnware, specs, URLs and time of publication), a newer version
+    for the replay rule, so that the summary derived from it reaches peers that hold
+    the one of the old sequence (`NodeService.renew_summaries`)."""
+    record = replace(announcement, sequence=sequence)
     return row_of(identity.sign(record), record, now)
 
 

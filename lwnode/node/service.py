@@ -68,6 +68,7 @@ from lwnode.node.records import (
     offer_of,
     own_summary,
     points_of,
+    sign_again,
     sign_announcement,
     sign_withdrawal,
     verified_row,
@@ -108,6 +109,9 @@ AUTO_FILTER_KEY = "replication.auto"
 chosen under (`NodeService.check_disk`)."""
 SEARCHED_TAGS_KEY = "replication.searched_tags"
 """Store meta key of the tags this node's users searched, with their counts."""
+SUMMARY_ADDRS_KEY = "summary.addrs"
+"""Store meta key of the p2p addresses this node's own summaries were last signed with
+(a JSON list; `NodeService.renew_summaries`)."""
 STOPPED_KEY = "replication.stopped"
 """Store meta key of a stop (over the disk budget, nothing to narrow to), with the
 settings and interests it was decided under: a start under the same ones does not
@@ -267,6 +271,7 @@ class NodeService:
                         "or sketches this node cannot index: kept in the store, not "
                         "searchable", self.catalog.skipped, self.config.budget.spec_points)
         await self.peers.start(self)
+        await self.renew_summaries()
         # again with the catalog built: its scratch points, and the index it wrote,
         # were not on disk at the first look
         self.keep_disk()
@@ -744,6 +749,44 @@ class NodeService:
             kept = (addrs, own_summary(self.identity, announcement_of(row), addrs))
             self._summaries[key] = kept
         return kept[1]
+
+    async def renew_summaries(self) -> int:
+        """Sign the own learnwares' announcements again, each at its next sequence, and
+        announce them, when the p2p addresses this node would put in their summaries
+        (`PeerLayer.own_addrs`, schema 1.5) are not those it last signed them with (kept
+        in the store): after a restart on another port or address, or with other
+        ``[p2p] announce_addrs``. A summary signed again at its old sequence is a
+        duplicate to a peer that holds it (the replay rule, docs/protocol.md section 8),
+        which would keep the old addresses; at the next sequence it replaces the old
+        one, by gossip or by the next anti-entropy round. Returns how many were
+        signed again (none when the addresses are the same, or without a peer layer)."""
+        if isinstance(self.peers, NoPeers) or not self.offers_summaries:
+            return 0
+        addrs = json.dumps(list(self.peers.own_addrs()))
+        if await self._store(self.store.meta, SUMMARY_ADDRS_KEY) == addrs:
+            return 0
+        renewed = []
+        for own in await self._store(self.store.list_own):
+            row = await self._store(self.store.get_record, self.node_id, own.learnware_id)
+            if own.status != "active" or row is None or row.kind != ANNOUNCEMENT:
+                continue
+            announcement = await self.compute(announcement_of, row)
+            renewed.append(await self._store(
+                self.store.renew_own, own.learnware_id,
+                functools.partial(self._sign_again, announcement)))
+            self._summaries.pop((own.learnware_id, row.sequence), None)
+        # kept once all are signed again: a stop half-way signs them all again next time
+        await self._store(self.store.set_meta, SUMMARY_ADDRS_KEY, addrs)
+        for row in renewed:
+            await self._apply(row)
+            await self._announce(row)
+        if renewed:
+            log.info("own summaries signed again at new sequences for the p2p addresses "
+                     "%s (%d learnware(s))", addrs, len(renewed))
+        return len(renewed)
+
+    def _sign_again(self, announcement: SpecAnnouncement, sequence: int) -> RecordRow:
+        return sign_again(self.identity, announcement, sequence=sequence, now=now_ms())
 
     def _index_own_specs(self, rows: list[RecordRow]) -> None:
         """Know which own announcement holds each own spec id, to serve peers (they

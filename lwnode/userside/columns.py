@@ -30,7 +30,12 @@ from typing import Any
 
 from engine.errors import SpecError
 from engine.hetero.features import shown_names
-from engine.specification.semantic import InputSpec, declared_range
+from engine.specification.semantic import (
+    FEATURE_TEXT_CHARS,
+    InputSpec,
+    declared_range,
+    text_problem,
+)
 from lwnode.errors import InputError
 from lwnode.userside.tabular import Table
 
@@ -54,16 +59,32 @@ def _dictionary(columns: object, where: str) -> dict[str, dict[str, Any]]:
         if unknown:
             raise InputError(f"{where}: input.columns.{name}: unknown field(s) "
                              f"{', '.join(unknown)} (expected {', '.join(COLUMN_FIELDS)})")
-        if not all(isinstance(value[k], str) for k in TEXT_FIELDS if k in value):
-            raise InputError(f"{where}: input.columns.{name}: {', '.join(TEXT_FIELDS)} "
-                             "must be strings")
+        for field in TEXT_FIELDS:  # refused here, in the TOML's words, as it was written
+            problem = text_problem(value.get(field, ""), FEATURE_TEXT_CHARS[field])
+            if problem is not None:
+                raise InputError(f"{where}: input.columns.{name}: {field}: {problem}")
         out[str(name)] = dict(value)
-        if "range" in value:  # refused here, so that the error names the TOML
+        if "range" in value:
             try:
-                out[str(name)]["range"] = declared_range(value["range"], str(name))
+                out[str(name)]["range"] = declared_range(
+                    value["range"], str(name), where=f"input.columns.{name}: range")
             except SpecError as exc:
                 raise InputError(f"{where}: {exc}") from None
     return out
+
+
+def _header_columns(header: list[str], described: dict[str, dict[str, Any]],
+                    data_name: str) -> InputSpec:
+    """The header's columns with their descriptions; the TOML's fields are checked by
+    `_dictionary` first, so what is refused here is the header's: said so."""
+    try:
+        return InputSpec.from_columns(
+            header, {n: d.get("description", "") for n, d in described.items()},
+            units={n: d.get("unit", "") for n, d in described.items()},
+            kinds={n: d.get("kind", "") for n, d in described.items()},
+            ranges={n: d["range"] for n, d in described.items() if "range" in d})
+    except SpecError as exc:
+        raise InputError(f"{data_name}: in its header, {exc}") from None
 
 
 def complete_input(inp: Mapping[str, Any], table: Table, where: str, data_name: str
@@ -95,14 +116,7 @@ def complete_input(inp: Mapping[str, Any], table: Table, where: str, data_name: 
         if unknown:
             raise InputError(f"{where}: input.columns describes {shown_names(unknown)}, which "
                              f"{data_name} does not have (its columns: {shown_names(header)})")
-        try:
-            spec = InputSpec.from_columns(
-                header, {n: d.get("description", "") for n, d in described.items()},
-                units={n: d.get("unit", "") for n, d in described.items()},
-                kinds={n: d.get("kind", "") for n, d in described.items()},
-                ranges={n: d["range"] for n, d in described.items() if "range" in d})
-        except SpecError as exc:
-            raise InputError(f"{data_name}: {exc}") from None
+        spec = _header_columns(header, described, data_name)
         out["features"] = [f.to_dict() for f in spec.features]
     elif "features" in out:
         names = [f.get("name") if isinstance(f, Mapping) else None
@@ -112,11 +126,7 @@ def complete_input(inp: Mapping[str, Any], table: Table, where: str, data_name: 
                              f"{shown_names([str(n) for n in names])}; the header of "
                              f"{data_name} is {shown_names(header)} (same columns, same order)")
     elif header:
-        try:
-            spec = InputSpec.from_columns(header)
-        except SpecError as exc:
-            raise InputError(f"{data_name}: {exc}") from None
-        out["features"] = [f.to_dict() for f in spec.features]
+        out["features"] = [f.to_dict() for f in _header_columns(header, {}, data_name).features]
     return out
 
 

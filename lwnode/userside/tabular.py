@@ -15,6 +15,7 @@ rows to ``search`` (its RKME) and to ``reuse`` (its predictions); a developer's
 from __future__ import annotations
 
 import csv
+import io
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -224,17 +225,24 @@ def read_labels(path: str | os.PathLike[str]) -> NDArray[Any]:
     return np.array(cells)
 
 
+def predictions_csv(predictions: NDArray[Any]) -> bytes:
+    """One prediction per line under a ``prediction`` header (or one column per output),
+    as CSV bytes (the command line writes them whole with `lwnode.cli.commands`)."""
+    values = np.asarray(predictions)
+    text = io.StringIO(newline="")
+    writer = csv.writer(text)
+    if values.ndim == 1:
+        writer.writerow(["prediction"])
+        writer.writerows([v] for v in values.tolist())
+    else:
+        writer.writerow([f"prediction_{j}" for j in range(values.shape[1])])
+        writer.writerows(values.tolist())
+    return text.getvalue().encode("utf-8")
+
+
 def write_predictions(path: str | os.PathLike[str], predictions: NDArray[Any]) -> None:
-    """One prediction per line under a ``prediction`` header (or one column per output)."""
+    """`predictions_csv` into `path` (the web page's job file)."""
     p = Path(path)
     if p.parent and not p.parent.exists():
         raise InputError(f"{p.parent}: no such directory")
-    values = np.asarray(predictions)
-    with open(p, "w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f)
-        if values.ndim == 1:
-            writer.writerow(["prediction"])
-            writer.writerows([v] for v in values.tolist())
-        else:
-            writer.writerow([f"prediction_{j}" for j in range(values.shape[1])])
-            writer.writerows(values.tolist())
+    p.write_bytes(predictions_csv(predictions))

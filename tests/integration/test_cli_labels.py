@@ -60,8 +60,8 @@ def test_reuse_with_labels_chooses_out_of_fold_and_says_so(work, node):
     assert "chosen on your labels: accuracy out of fold on your 20 labels" in text, text
     assert "nested cross-validation" in text
     answer = json.loads(lwnode("reuse", *both, "--data", "user.csv", "--labels", "labels.csv",
-                               "-o", "chosen.csv", "--home", "home", "--json", cwd=d,
-                               check=0).stdout)
+                               "-o", "chosen.csv", "--force", "--home", "home", "--json",
+                               cwd=d, check=0).stdout)
     selection = answer["selection"]
     # the baseline is the data-free default: averaging, as the router cannot tell the
     # decoy's two learnwares apart (tests/unit/test_reuse_route_or_average.py)

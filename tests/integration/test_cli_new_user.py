@@ -212,3 +212,58 @@ def test_small_wording_an_unknown_prefix_a_semicolon_csv_spec_make_data(work, no
     assert "give the data file once" in both.stderr, both.stderr
     neither = lwnode("spec", "make", "-o", "n.json", cwd=work, check=2)
     assert "--data" in neither.stderr, neither.stderr
+
+
+def test_every_output_file_is_refused_when_it_exists_unless_force(work, node):
+    """reuse -o, as pack -o and spec make -o: an existing file is refused before any
+    work (here: before asking a node, which does not answer), in the same words, and
+    replaced only with --force."""
+    _, learnware_id = node
+    (work / "old.csv").write_text("mine\n")
+    reuse = ("reuse", learnware_id, "--data", "user.csv", "--no-cache", "-o", "old.csv")
+    refused = lwnode(*reuse, "--node", "http://127.0.0.1:9", cwd=work, check=2)
+    pack = lwnode("pack", "--model", "dev0.skops", "--data", "dev0.csv", "--semantic",
+                  "sem0.toml", "-o", "old.csv", cwd=work, check=2)
+    spec = lwnode("spec", "make", "user.csv", "-o", "old.csv", cwd=work, check=2)
+    for proc in (refused, pack, spec):
+        assert "old.csv exists (use --force to replace it)" in proc.stderr, proc.stderr
+    assert (work / "old.csv").read_text() == "mine\n"
+    helps = [" ".join(lwnode(*cmd, "--help", cwd=work, check=0).stdout.split())
+             for cmd in (("reuse",), ("pack",), ("spec", "make"))]
+    for text in helps:
+        assert "(refused if it exists, unless --force)" in text, text
+        assert "--force replace an existing output file" in text, text
+    forced = lwnode(*reuse, "--home", "home", "--force", cwd=work, check=0)
+    assert "wrote old.csv: 200 predictions" in " ".join(forced.stdout.split())
+    lines = (work / "old.csv").read_text().splitlines()
+    assert lines[0] == "prediction" and len(lines) == 201
+    assert [p.name for p in work.iterdir() if "partial" in p.name] == []
+
+
+def test_a_failed_write_leaves_the_old_output_whole(work, node):
+    """A write that fails half-way (here: the process may write no more than 100 bytes a
+    file, so the 200 predictions do not fit) leaves the file that was there, not the
+    first bytes of the new one, and no temporary file."""
+    import resource
+    import signal
+
+    from cli_run import ENV
+
+    _, learnware_id = node
+    cache = ("--cache", "fsize_cache")  # fetched first, so the limited run writes no package
+    lwnode("fetch", learnware_id, "-o", "fsize_cache", "--home", "home", cwd=work, check=0)
+    (work / "kept.csv").write_text("prediction\n" + "7\n" * 300)
+    before = (work / "kept.csv").read_text()
+
+    def small_files() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past it fails with EFBIG
+        resource.setrlimit(resource.RLIMIT_FSIZE, (100, 100))
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "lwnode.cli", "reuse", learnware_id, "--data", "user.csv",
+         *cache, "--home", "home", "-o", "kept.csv", "--force"], cwd=work, env=ENV,
+        capture_output=True, text=True, timeout=120, preexec_fn=small_files)
+    assert proc.returncode == 2, (proc.stdout, proc.stderr)
+    assert "-o kept.csv: cannot write it (File too large)" in proc.stderr, proc.stderr
+    assert (work / "kept.csv").read_text() == before
+    assert [p.name for p in work.iterdir() if "partial" in p.name] == []

@@ -16,9 +16,10 @@ import aiohttp
 import numpy as np
 import pytest
 from lwtesting import region_centres, region_package, until
-from real_nodes import cluster, publish
+from real_nodes import cluster, publish, start_node
 
 from lwnode.federation.p2p.errors import PeerError
+from lwnode.federation.stableport import PORT_FILE
 from lwnode.node.records import offer_of
 from protocol.codec import encode_message
 from protocol.content import content_id
@@ -89,3 +90,51 @@ async def test_another_nodes_address_under_the_owners_peer_id_reaches_no_one(tmp
         assert b.counters()["spec_requests_served"] == 0
         assert not any(p.connected for p in await c.federation.network.peers())
         assert not any(p.connected for p in await b.federation.network.peers())
+
+
+async def test_an_owner_restarted_on_another_port_reaches_a_peer_with_its_new_address(
+        tmp_path):
+    """B holds A's summary with A's first port. A restarts on another port: it signs
+    its summary again at the next sequence (the same sequence would be a duplicate to
+    B, which would keep the old address), and B ends up with the new address. A start
+    on the same addresses signs nothing again."""
+    package = region_package(region_centres(2, 6, seed=5), 0, n_points=20)
+    first = start_node(tmp_path, "A")
+    a = await first.__aenter__()
+    try:
+        async with start_node(tmp_path, "B", [a.multiaddr]) as b, \
+                aiohttp.ClientSession() as http:
+            a_id, old = a.id, a.multiaddr
+            lid = await publish(http, a, package)
+            await until(lambda: lid in b.service.catalog.ids(), "A's summary on B")
+            held = offer_of(b.service.store.get_record(a_id, lid))
+            assert isinstance(held, SpecSummary) and held.addrs == (old,)
+
+            async def b_kept_by_a() -> bool:  # A re-dials the peers it keeps at start
+                rows = await a.service.in_store(a.service.store.list_peers)
+                return any(r.node_id == b.id and r.multiaddrs for r in rows)
+
+            await until(b_kept_by_a, "B kept in A's peer store")
+            await first.__aexit__(None, None, None)
+            first = None
+            (tmp_path / "A" / PORT_FILE).unlink()  # a new port at the next start
+            async with start_node(tmp_path, "A") as again:  # re-dials B (kept in its store)
+                new = again.multiaddr
+                assert new != old and again.id == a_id
+                own = again.service.store.get_record(a_id, lid)
+                assert own.sequence == held.sequence + 1
+
+                def b_has_the_new_address() -> bool:
+                    offer = offer_of(b.service.store.get_record(a_id, lid))
+                    return isinstance(offer, SpecSummary) and offer.addrs == (new,)
+
+                took = await until(b_has_the_new_address, "A's new address on B", 60)
+                print(f"B held A's new address {took:.2f} s after A's restart")
+                offer = offer_of(b.service.store.get_record(a_id, lid))
+                assert offer.sequence == own.sequence and offer.semantic == held.semantic
+            async with start_node(tmp_path, "A") as same:  # the same port: nothing new
+                assert same.multiaddr == new
+                assert same.service.store.get_record(a_id, lid).sequence == own.sequence
+    finally:
+        if first is not None:
+            await first.__aexit__(None, None, None)

@@ -101,3 +101,51 @@ def test_no_shortlist_hint_when_it_adds_nothing(capsys):
         out = capsys.readouterr().out
         assert "shortlist" not in out and "--method average" not in out
         assert "lwnode reuse " + short_id("sha256:" + "a" * 64) in out
+
+
+def test_column_errors_name_the_file_and_what_was_written_there(tmp_path):
+    """Header and TOML mistakes are told in the README's words ("header", "column",
+    ``[input.columns]``) against the file that holds them, never by an internal path
+    such as ``feature.name``."""
+    import numpy as np
+    import pytest
+
+    from lwnode.errors import InputError
+    from lwnode.userside.local import read_semantic
+    from lwnode.userside.tabular import read_table
+
+    rows = np.arange(12.0).reshape(4, 3)
+
+    def csv(name: str, header: str) -> str:
+        np.savetxt(tmp_path / name, rows, delimiter=",", header=header, comments="")
+        return str(tmp_path / name)
+
+    def error(data: str, toml: str | None = None) -> str:
+        semantic = None
+        if toml is not None:
+            (tmp_path / "s.toml").write_text(toml)
+            semantic = str(tmp_path / "s.toml")
+        with pytest.raises(InputError) as caught:
+            read_semantic(semantic, table=read_table(data), data_name=data)
+        return str(caught.value)
+
+    cases = [
+        (error(csv("dup.csv", "a,a,b")),
+         f"{tmp_path}/dup.csv: in its header, column 'a' appears twice; every column "
+         "needs a name of its own (columns are matched by name)"),
+        (error(csv("empty.csv", "a,,b")),
+         f"{tmp_path}/empty.csv: in its header, column 2 has no name; every column needs "
+         "a name of its own (columns are matched by name)"),
+        (error(csv("long.csv", "a," + "x" * 250 + ",b")),
+         f"{tmp_path}/long.csv: in its header, column 2's name: 250 characters, at most 200"),
+        (error(csv("ok.csv", "a,b,c"), '[input.columns]\na = { unit = "' + "u" * 70 + '" }\n'),
+         f"{tmp_path}/s.toml: input.columns.a: unit: 70 characters, at most 64"),
+        (error(str(tmp_path / "ok.csv"), "[input.columns]\nb = { kind = 3 }\n"),
+         f"{tmp_path}/s.toml: input.columns.b: kind: expected text, got a number (3)"),
+        (error(str(tmp_path / "ok.csv"), '[[input.features]]\nname = "a"\ndescription = 7\n'
+               '[[input.features]]\nname = "b"\n[[input.features]]\nname = "c"\n'),
+         f"{tmp_path}/s.toml: input.features: column 'a': description: expected text, "
+         "got a number (7)")]
+    for message, expected in cases:
+        assert message == expected, (message, expected)
+        assert "feature." not in message

@@ -201,7 +201,7 @@ def test_columns_without_a_range_or_a_bad_range_are_refused_naming_them(tmp_path
             "or pass --bounds=LOW,HIGH for all") in " ".join(capsys.readouterr().err.split())
     sem.write_text(RANGES.format(z=", range = [4, -4]"))
     assert main(argv) != 0 and not out.exists()
-    assert (f"{sem}: feature 'z': range: low must be below high, got [4.0, -4.0]"
+    assert (f"{sem}: input.columns.z: range: low must be below high, got [4.0, -4.0]"
             in " ".join(capsys.readouterr().err.split()))
 
 

@@ -23,7 +23,7 @@ def test_from_columns_builds_described_features_from_lists_or_mappings():
 
 @pytest.mark.parametrize(("args", "kwargs", "message"), [
     ((["a", "a"],), {}, "appears twice"),
-    ((["a", " "],), {}, "must not be empty"),
+    ((["a", " "],), {}, "column 2 has no name"),
     (([],), {}, "no column names"),
     (("ab",), {}, "sequence of column names"),
     ((["a", "b"], ["only one"]), {}, "expected 2 descriptions"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sqlite3
 import stat
@@ -154,6 +155,29 @@ def test_republishing_a_withdrawn_learnware_announces_it_again(store):
     assert again == lid and created
     assert store.get_own(lid).status == "active" and store.get_own(lid).sequence == 3
     assert store.blob_path(lid).read_bytes() == content_of(1)
+    assert store.verify() == []
+
+
+def test_an_own_announcement_signed_again_takes_the_next_sequence_in_place(store):
+    from lwnode.node.records import sign_again
+
+    lid, _ = publish_bytes(store, ME, content_of(1))
+    other, _ = publish_bytes(store, ME, content_of(2))
+    first = announcement_of(store.get_record(ME.node_id, lid))
+    row = store.renew_own(lid, lambda seq: sign_again(ME, first, sequence=seq, now=9))
+    assert row.sequence == 3 and store.get_record(ME.node_id, lid) == row
+    again = announcement_of(row)
+    assert again == dataclasses.replace(first, sequence=3)  # the same statement
+    assert store.get_own(lid).sequence == 3 and store.blob_path(lid).exists()
+    assert store.owners() == [(ME.node_id, 3, 2)]
+    with pytest.raises(StoreError, match="make_record"):  # another sequence is refused
+        store.renew_own(lid, lambda seq: sign_again(ME, first, sequence=seq + 1, now=9))
+    assert store.get_record(ME.node_id, lid).sequence == 3
+    store.withdraw_own(other, lambda seq: withdrawal_row(ME, other, seq), 5)
+    with pytest.raises(Gone):
+        store.renew_own(other, lambda seq: sign_again(ME, first, sequence=seq, now=9))
+    with pytest.raises(NotFound):
+        store.renew_own(lid_of(99), lambda seq: sign_again(ME, first, sequence=seq, now=9))
     assert store.verify() == []
 
 

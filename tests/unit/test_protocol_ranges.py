@@ -64,7 +64,8 @@ def test_a_hostile_range_is_refused_naming_the_field(value, words):
     with pytest.raises(ProtocolError) as refused:
         decode_message(_with_range(value))
     message = str(refused.value)
-    assert message.startswith("spec_announcement.body.semantic: feature 'tenure': range")
+    assert message.startswith("spec_announcement.body.semantic: input.features: column "
+                              "'tenure': range")
     assert words in message
 
 

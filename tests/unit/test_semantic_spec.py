@@ -96,13 +96,13 @@ def test_a_feature_without_a_range_is_the_same_map_as_before_ranges_existed():
 
 
 @pytest.mark.parametrize(("value", "words"), [
-    ([1], r"feature 'age': range: expected \[low, high\], two numbers, got \[1\]"),
+    ([1], r"column 'age': range: expected \[low, high\], two numbers, got \[1\]"),
     ([0, 1, 2], "two numbers"),
     ("0,1", "two numbers, got '0,1'"),
     ([0, "120"], "two numbers"),
     ([True, 2], "two numbers"),  # a bool is not a number here
     ({"low": 0, "high": 1}, "two numbers"),
-    ([120, 0], r"feature 'age': range: low must be below high, got \[120.0, 0.0\]"),
+    ([120, 0], r"column 'age': range: low must be below high, got \[120.0, 0.0\]"),
     ([5, 5], "low must be below high"),
     ([float("nan"), 1], "low and high must be finite numbers"),
     ([0, float("inf")], "low and high must be finite numbers"),
@@ -111,7 +111,7 @@ def test_a_feature_without_a_range_is_the_same_map_as_before_ranges_existed():
 def test_a_bad_range_is_refused_naming_the_column(value, words):
     with pytest.raises(SpecError, match=words):
         Feature("age", range=value)
-    with pytest.raises(SpecError, match="feature 'age': range"):
+    with pytest.raises(SpecError, match=r"input\.features: column 'age': range"):
         InputSpec.from_dict({"dimension": 1, "features": [{"name": "age", "range": value}]})
 
 

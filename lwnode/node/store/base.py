@@ -204,6 +204,15 @@ class Store(ChangeFeed):
         """
 
     @abstractmethod
+    def renew_own(self, learnware_id: str, make_record: MakeRecord) -> RecordRow:
+        """Sign an active own learnware's announcement again at the owner's next
+        sequence (``make_record(sequence)``: the same statement, a new sequence) and keep
+        it in place of the old one, in one transaction; returns the new row.
+
+        Raises `NotFound` for an id this node does not host, `Gone` if it is withdrawn.
+        """
+
+    @abstractmethod
     def get_own(self, learnware_id: str) -> OwnLearnware | None: ...
 
     @abstractmethod

@@ -156,14 +156,27 @@ class SqliteStore(Store):
                      "(owner) DO UPDATE SET last_issued = excluded.last_issued", (owner, seq))
         return seq
 
-    @staticmethod
-    def _check_made(row: RecordRow, owner: str, learnware_id: str, seq: int,
-                    kind: str) -> None:
+    def _write_next(self, conn: sqlite3.Connection, owner: str, learnware_id: str,
+                    make_record: MakeRecord, kind: str) -> RecordRow:
+        """`make_record` at the owner's next sequence, checked to be that record of
+        `learnware_id`, and written (in the caller's transaction)."""
+        seq = self._next_sequence(conn, owner)
+        row = make_record(seq)
         if (row.owner, row.learnware_id, row.sequence, row.kind) != (owner, learnware_id, seq,
                                                                      kind):
             raise StoreError(f"make_record returned ({row.owner}, {row.learnware_id}, "
                              f"{row.sequence}, {row.kind}); expected ({owner}, "
                              f"{learnware_id}, {seq}, {kind})")
+        self._write_record(conn, row)
+        return row
+
+    def _active_own(self, learnware_id: str, gone: str) -> OwnLearnware:
+        own = self.get_own(learnware_id)
+        if own is None:
+            raise NotFound(f"learnware {learnware_id} is not hosted by this node")
+        if own.status != "active":
+            raise Gone(f"learnware {learnware_id} {gone}")
+        return own
 
     # -- own learnwares -----------------------------------------------------------------
     def blob_writer(self) -> BlobWriter:
@@ -180,10 +193,7 @@ class SqliteStore(Store):
             self.blobs.commit(writer, learnware_id)
             try:
                 with self._tx() as conn:
-                    seq = self._next_sequence(conn, owner)
-                    row = make_record(seq)
-                    self._check_made(row, owner, learnware_id, seq, ANNOUNCEMENT)
-                    self._write_record(conn, row)
+                    self._write_next(conn, owner, learnware_id, make_record, ANNOUNCEMENT)
                     conn.execute(
                         "INSERT INTO own_learnwares (learnware_id, owner, size, status, report,"
                         " published_at, withdrawn_at) VALUES (?, ?, ?, 'active', ?, ?, NULL) "
@@ -201,22 +211,22 @@ class SqliteStore(Store):
     def withdraw_own(self, learnware_id: str, make_record: MakeRecord, now: int
                      ) -> OwnLearnware:
         with self._lock:
-            own = self.get_own(learnware_id)
-            if own is None:
-                raise NotFound(f"learnware {learnware_id} is not hosted by this node")
-            if own.status == "withdrawn":
-                raise Gone(f"learnware {learnware_id} is already withdrawn")
+            own = self._active_own(learnware_id, "is already withdrawn")
             with self._tx() as conn:
-                seq = self._next_sequence(conn, own.owner)
-                row = make_record(seq)
-                self._check_made(row, own.owner, learnware_id, seq, WITHDRAWAL)
-                self._write_record(conn, row)
+                self._write_next(conn, own.owner, learnware_id, make_record, WITHDRAWAL)
                 conn.execute("UPDATE own_learnwares SET status = 'withdrawn', withdrawn_at = ? "
                              "WHERE learnware_id = ?", (now, stored_id(learnware_id)))
             self.blobs.delete(learnware_id)
             out = self.get_own(learnware_id)
             assert out is not None
             return out
+
+    def renew_own(self, learnware_id: str, make_record: MakeRecord) -> RecordRow:
+        with self._lock:
+            own = self._active_own(learnware_id, "was withdrawn by its owner")
+            with self._tx() as conn:
+                return self._write_next(conn, own.owner, learnware_id, make_record,
+                                        ANNOUNCEMENT)
 
     def get_own(self, learnware_id: str) -> OwnLearnware | None:
         rows = self._query(f"SELECT {_OWN_COLUMNS} FROM own_learnwares o JOIN records r ON "
