@@ -332,6 +332,8 @@ class NodeService:
             child.start()
             self._index_child = child
             await asyncio.get_running_loop().run_in_executor(self._index_pool, child.join)
+            if not self._stopping:  # its snapshot may have kept a vacuum's log whole
+                await self._store(self.store.settle_log)
             if child.exitcode == 0:
                 entries = written_entries(index_dir)
                 self.catalog.index_rewritten(seen, entries)

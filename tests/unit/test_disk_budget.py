@@ -11,6 +11,7 @@ and says so.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -323,7 +324,11 @@ async def test_a_node_over_its_budget_narrows_to_its_own_tags_and_finds_the_rest
             await until(lambda: finance <= b.service.catalog.ids(), "the finance part kept")
             assert own in b.service.catalog.ids()
             assert b.service.taking_new
-            used = await b.service.disk_used()
+            for _ in range(100):  # a vacuum's log an index rewrite's snapshot kept from
+                used = await b.service.disk_used()  # being truncated goes when it ends
+                if used <= MB:
+                    break
+                await asyncio.sleep(0.1)
             assert used <= MB, used
             # its digests state the narrowed filter: a peer learns it
             await b.federation.sync_now(a.id)

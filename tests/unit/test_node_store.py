@@ -527,3 +527,27 @@ def test_the_envelope_dictionary_never_changes_under_a_version():
     assert packing.VERSION == 1 and len(packing.DICTIONARY) == 848
     assert hashlib.sha256(packing.DICTIONARY).hexdigest()[:16] == "5e3920cd4c86c581"
     assert packing.pack(b"\x80") == b"\x80"  # not smaller: kept as it is
+
+
+def test_a_vacuum_log_a_reader_kept_is_truncated_once_the_reader_is_gone(tmp_path):
+    """A vacuum writes the whole database into the write-ahead log; the checkpoint that
+    should truncate it cannot while a reader (the index rewrite's snapshot) holds an
+    older view, and the disk budget counts the log. `settle_log` truncates it later."""
+    from lwnode.node.store.sqlite import DB_NAME
+
+    with FileStore(tmp_path) as s:
+        s.put_records([announcement_row(PEER, lid_of(i), 1) for i in range(200)])
+        for i in range(150):
+            s.put_record(withdrawal_row(PEER, lid_of(i), 2))
+        reader = sqlite3.connect(f"file:{tmp_path / DB_NAME}?mode=ro", uri=True,
+                                 isolation_level=None)
+        reader.execute("BEGIN")
+        reader.execute("SELECT COUNT(*) FROM records").fetchone()  # holds its snapshot
+        s.reclaim(force=True)
+        log = tmp_path / (DB_NAME + "-wal")
+        assert log.stat().st_size > 0  # the vacuum's pages wait in the log
+        s.settle_log()
+        assert log.stat().st_size > 0  # still read: nothing to do yet
+        reader.close()
+        s.settle_log()
+        assert log.stat().st_size == 0

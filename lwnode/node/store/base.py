@@ -301,6 +301,11 @@ class Store(ChangeFeed):
         what is kept, which also packs pages that deletions left part empty — rows
         deleted across the table free few whole pages); returns the bytes freed."""
 
+    def settle_log(self) -> None:
+        """Truncate the write-ahead log if the last `reclaim` could not: a reader
+        holding an older view (the index rewrite's snapshot) keeps the vacuum's pages
+        in the log, which the disk budget counts. Nothing to do without a log."""
+
     @abstractmethod
     def meta(self, key: str) -> str | None:
         """A small value the node keeps across restarts (None if unset)."""

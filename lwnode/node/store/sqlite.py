@@ -88,6 +88,7 @@ class SqliteStore(Store):
         self._conn = conn
         self._lock = threading.RLock()
         self._record_counts: tuple[int, dict[str, int], int] | None = None
+        self._log_owed = False  # a vacuum's log a reader kept from being truncated
         self.blobs = blobs
         conn.row_factory = sqlite3.Row
         before = schema_version(conn)
@@ -435,9 +436,20 @@ class SqliteStore(Store):
                 return 0
             size = self._conn.execute("PRAGMA page_size").fetchone()[0]
             self._conn.execute("VACUUM")
-            self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            self._log_owed = not self._truncate_log()
             after = self._conn.execute("PRAGMA page_count").fetchone()[0]
         return int((pages - after) * size)
+
+    def settle_log(self) -> None:
+        with self._lock:
+            if self._log_owed:
+                self._log_owed = not self._truncate_log()
+
+    def _truncate_log(self) -> bool:
+        """Copy the log into the database and empty it; False when a reader's older
+        view kept part of it (SQLite then leaves the log as it is)."""
+        busy = self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+        return not busy
 
     def meta(self, key: str) -> str | None:
         rows = self._query("SELECT value FROM store_meta WHERE key = ?", (f"node.{key}",))
