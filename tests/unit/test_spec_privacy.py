@@ -193,3 +193,21 @@ def test_the_owner_side_report_tells_a_private_spec_from_a_leaking_one(digits):
     copied = privacy_report(RKMETableSpec(min_rows_per_point=1).fit(small), small)
     assert copied.nearest_row_ratio == 0.0 and copied.auc_nearest_point is None
     assert privacy_report(RKMETableSpec().fit(small), small).nearest_row_ratio > NEAR
+
+
+def test_the_strongest_density_attack_is_the_best_kernel_an_attacker_can_pick(digits):
+    from engine.privacy.report import KDE_GAMMA_FACTORS, kde_aucs, strongest_kde_auc
+
+    members, others = digits[:300], digits[300:600]
+    leaking = RKMETableSpec(random_state=0, min_rows_per_point=1).fit(members)
+    per_factor = kde_aucs(leaking, members, others)
+    assert sorted(per_factor) == sorted(KDE_GAMMA_FACTORS)
+    truth = np.r_[np.ones(300), np.zeros(300)]
+    for f, auc in per_factor.items():  # each is the plain AUC of that kernel's density
+        dens = kernel.gaussian(np.vstack([members, others]), leaking.points_,
+                               leaking.gamma_ * f) @ leaking.weights_
+        assert auc == pytest.approx(roc_auc_score(truth, dens))
+    strongest = strongest_kde_auc(leaking, members, others)
+    assert strongest == max(per_factor.values())
+    # the spec's own kernel understates what its points (rows) give away
+    assert strongest > per_factor[1] + 0.2 and strongest > 0.8
