@@ -2,6 +2,7 @@
 
     python -m benchmarks.privacy_bench [--split tune|report|all] [--m 1,5,10,20]
                                        [--epsilons 0.5,1,2,4,8] [--noise-share 0.5]
+                                       [--draws N]
 
 For each data set (standardised) and size n, the owner's rows are n members; n more
 rows of the same set are non-members. A spec is fitted on the members with the given
@@ -21,7 +22,8 @@ rows of the same set are non-members. A spec is fitted on the members with the g
 
 Rows "dp eps" are the differentially private mode at that epsilon (delta 1e-5, K =
 50) with a declared gamma (2^round(log2(1/d)): from the dimension only, not the data)
-and declared bounds per data set.
+and declared bounds per data set. Their noise is fresh on every fit: `--draws N` fits
+each DP row N times (rows "dp eps #i"), on the same members and non-members.
 
 `--noise-share` sets `engine.privacy.grouping.NOISE_SHARE` (the share of the
 spread group means lack that the private default adds as noise) for the run: the
@@ -114,6 +116,8 @@ def main() -> None:
     parser.add_argument("--epsilons", default="",
                         help="also the DP mode at these epsilons, e.g. 0.5,1,2,4,8")
     parser.add_argument("--noise-share", type=float, default=grouping.NOISE_SHARE)
+    parser.add_argument("--draws", type=int, default=1,
+                        help="fit each DP row N times (fresh noise each time)")
     args = parser.parse_args()
     grouping.NOISE_SHARE = args.noise_share
     ms = [int(v) for v in args.m.split(",")]
@@ -123,9 +127,10 @@ def main() -> None:
         settings: list[tuple[str, dict]] = [(str(m), {"min_rows_per_point": m}) for m in ms]
         gamma = float(2.0 ** round(np.log2(1.0 / members.shape[1])))
         for eps in (float(v) for v in args.epsilons.split(",") if v):
-            settings.append((f"dp {eps:g}", {
-                "epsilon": eps, "delta": 1e-5, "gamma": gamma, "n_points": 50,
-                "bounds": BOUNDS.get(name, (-4.0, 4.0))}))
+            for i in range(args.draws):
+                settings.append((f"dp {eps:g}" + (f" #{i + 1}" if args.draws > 1 else ""), {
+                    "epsilon": eps, "delta": 1e-5, "gamma": gamma, "n_points": 50,
+                    "bounds": BOUNDS.get(name, (-4.0, 4.0))}))
         for label, kwargs in settings:
             spec = RKMETableSpec(random_state=0, **kwargs).fit(members)
             nn, kde, strongest = attack(spec, members, others)
