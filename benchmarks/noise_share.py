@@ -123,7 +123,7 @@ def membership_auc(share: float) -> tuple[float, float]:
     nn, kde = [], []
     for _, _, members, others in cells("tune", AUC_SIZES):
         spec = RKMETableSpec(random_state=0, min_rows_per_point=AUC_M).fit(members)
-        a, b = attack(spec, members, others)
+        a, b, _ = attack(spec, members, others)
         nn.append(a)
         kde.append(b)
     return float(np.mean(nn)), float(np.mean(kde))

@@ -4,7 +4,7 @@
                                        [--epsilons 0.5,1,2,4,8]
                                        [--max-learnwares N] [--max-users N]
                                        [--auc-learnwares 2] [--noise-share 0.5]
-                                       [--draws N]
+                                       [--draws N] [--auc-only]
 
 For each experiment of docs/results (`benchmarks.experiments`: Birthdays, MNIST-5k,
 fine-food reviews) the market's models and the users are built once; then, for every
@@ -23,7 +23,13 @@ first five ("search top-5"). Modes:
 Membership AUC: for the first `--auc-learnwares` learnwares, `engine.privacy.
 privacy_report` (the owner's report: re-fit in the same mode on a random half of the
 learnware's training rows, at most 1,000, attacked with the other half), nearest-point
-and kernel-density attacks, averaged over those learnwares.
+and kernel-density attacks, averaged over those learnwares. "AUC kde*" is the report's
+density attack: the strongest of `engine.privacy.report.KDE_GAMMA_FACTORS` (1x..64x
+the spec's gamma), as an attacker holding the spec picks the kernel (runs before
+commit fc2dbc9, in docs/results, measured it at the spec's own gamma, "AUC kde").
+`--auc-only` fits only those learnwares' specs and their reports, no user and no
+search (a DP draw in seconds, where scoring the users takes minutes), and prints the
+AUC columns alone.
 
 The DP noise is fresh from the OS's entropy on every fit (never seeded), so a DP row
 is one draw of it. `--draws N` fits and evaluates every DP mode N times (each time
@@ -221,7 +227,7 @@ def hit_cell(hits: Spread, n_users: int) -> str:
 
 
 def sweep_one(name: str, modes: Sequence[str], auc_learnwares: int, max_learnwares: int,
-              max_users: int, draws: int = 1) -> list[ModeResult]:
+              max_users: int, draws: int = 1, auc_only: bool = False) -> list[ModeResult]:
     """Every mode's result for one experiment: `draws` fit-and-evaluates of each DP
     mode, one of "none" and "default" (deterministic: the default's noise is seeded by
     `random_state` and the rows, the report by `random_state=0`)."""
@@ -241,7 +247,7 @@ def sweep_one(name: str, modes: Sequence[str], auc_learnwares: int, max_learnwar
         done = []
         for i in range(draws if mode.startswith("dp ") else 1):
             done.append(one_draw(name, setting, mode, market, users, recorder, user_seed,
-                                 auc_learnwares))
+                                 auc_learnwares, auc_only))
             d = done[-1]
             print(f"{name} {mode} #{i + 1}: best {d.best:.4f} | AUC {d.auc_nn} {d.auc_kde} | "
                   f"hits {d.hits} | {d.seconds:.0f} s", file=sys.stderr, flush=True)
@@ -256,10 +262,17 @@ def sweep_one(name: str, modes: Sequence[str], auc_learnwares: int, max_learnwar
 
 def one_draw(name: str, setting: Setting, mode: str, market: Sequence[Learnware],
              users: Sequence[User], recorder: Recorder, user_seed: int,
-             auc_learnwares: int) -> Draw:
-    """Fit every spec and requirement in `mode` once and score the users."""
+             auc_learnwares: int, auc_only: bool = False) -> Draw:
+    """Fit every spec and requirement in `mode` once and score the users (`auc_only`:
+    only the first `auc_learnwares` specs and their reports; figures nan, no hits)."""
     t0 = time.perf_counter()
     fit = mode_fit(mode, name)
+    if auc_only:
+        specs = [fit(*call) for call in recorder.calls[:min(auc_learnwares, len(market))]]
+        nn, kde = owner_aucs(specs, recorder)
+        return Draw((math.nan,) * 3, math.nan, nn, kde, (0, 0), len(users),
+                    float(np.median([len(s.points_) for s in specs])),
+                    time.perf_counter() - t0)
     specs = [fit(*call) for call in recorder.calls[:len(market)]]
     lws = [Learnware(lw.id, lw.semantic, s, lw.model) for lw, s in zip(market, specs,
                                                                          strict=True)]
@@ -268,15 +281,22 @@ def one_draw(name: str, setting: Setting, mode: str, market: Sequence[Learnware]
     if setting.metric == "error":
         figures = [1.0 - f for f in figures]
     best = (min if setting.lower_is_better else max)(figures[2:])
-    reports = [privacy_report(s, recorder.calls[i][0], random_state=0)
-               for i, s in enumerate(specs[:auc_learnwares])]
-    nn = [r.auc_nearest_point for r in reports if r.auc_nearest_point is not None]
-    kde = [r.auc_kernel_density for r in reports if r.auc_kernel_density is not None]
-    return Draw(tuple(figures[2:]), best, float(np.mean(nn)) if nn else None,
-                float(np.mean(kde)) if kde else None,
+    nn, kde = owner_aucs(specs[:auc_learnwares], recorder)
+    return Draw(tuple(figures[2:]), best, nn, kde,
                 (sum(r.hit(1) for r in rankings), sum(r.hit(TOP_K) for r in rankings)),
                 len(users), float(np.median([len(s.points_) for s in specs])),
                 time.perf_counter() - t0)
+
+
+def owner_aucs(specs: Sequence[RKMESpec], recorder: Recorder
+               ) -> tuple[float | None, float | None]:
+    """The mean nearest-point and (strongest-kernel) density AUC of the owner's reports
+    on `specs`, the first learnwares' (None where no report had enough rows)."""
+    reports = [privacy_report(s, recorder.calls[i][0], random_state=0)
+               for i, s in enumerate(specs)]
+    nn = [r.auc_nearest_point for r in reports if r.auc_nearest_point is not None]
+    kde = [r.auc_kernel_density for r in reports if r.auc_kernel_density is not None]
+    return (float(np.mean(nn)) if nn else None, float(np.mean(kde)) if kde else None)
 
 
 def market_and_users(module: ModuleType, fit_spec: SpecFit
@@ -349,6 +369,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--draws", type=int, default=1,
                         help="fit-and-evaluate each DP mode N times, fresh noise each time; "
                              "report the mean and min-max (none and default: once)")
+    parser.add_argument("--auc-only", action="store_true",
+                        help="only the attack AUCs: fit the --auc-learnwares specs and "
+                             "their owner's reports, score no user")
     args = parser.parse_args(argv)
     grouping.NOISE_SHARE = args.noise_share
     modes = ["none", "default", *(f"dp {float(e):g}" for e in args.epsilons.split(",") if e)]
@@ -363,16 +386,20 @@ def main(argv: list[str] | None = None) -> None:
     with threadpool_limits(1):
         for name in args.experiments.split(","):
             results.extend(sweep_one(name, modes, args.auc_learnwares, args.max_learnwares,
-                                     args.max_users, args.draws))
+                                     args.max_users, args.draws, args.auc_only))
     draws = f" --draws {args.draws}" if args.draws > 1 else ""
+    draws += " --auc-only" if args.auc_only else ""
     print(f"python -m benchmarks.privacy_sweep --experiments {args.experiments} "
           f"--epsilons {args.epsilons} --max-learnwares {args.max_learnwares} "
           f"--max-users {args.max_users} --noise-share {args.noise_share:g} "
           f"--auc-learnwares {args.auc_learnwares}{draws}  "
           f"({time.perf_counter() - started:.0f} s, BLAS 1 thread)")
     header = ["experiment (learnwares/users)", "mode", "K", "top-1", "job selector", "averaging",
-              "best zero-label", "vs none", "AUC nn", "AUC kde", "search top-1",
+              "best zero-label", "vs none", "AUC nn", "AUC kde*", "search top-1",
               f"search top-{TOP_K}", "s"]
+    if args.auc_only:
+        print_auc_only(results, args.draws)
+        return
     title = ("Zero-label reuse and membership AUC per spec mode (RMSE on Birthdays, error "
              "on MNIST: lower is better; accuracy on reviews: higher is better)")
     print_table(title, header, [r.row() for r in results])
@@ -380,7 +407,7 @@ def main(argv: list[str] | None = None) -> None:
           f"own score on their test rows, search ranks first / among its first {TOP_K}.)")
     if args.draws > 1:
         print(f"(DP rows: {args.draws} draws of fresh noise each. top-1, job selector, averaging "
-              f"and vs none: the mean over the draws; best zero-label, AUC nn, AUC kde, search "
+              f"and vs none: the mean over the draws; best zero-label, AUC nn, AUC kde*, search "
               f"top-1 / top-{TOP_K}: the mean (min-max over the draws); s: all draws. none and "
               f"default are deterministic: one draw.)")
         print_table(f"Every DP draw ({args.draws} per epsilon; mode \"dp e #i\": draw i)",
@@ -391,6 +418,31 @@ def main(argv: list[str] | None = None) -> None:
         print(line)
     if any(math.isnan(d.best) for r in results for d in r.draws):
         print("(nan: a method could not run)")
+
+
+def print_auc_only(results: Sequence[ModeResult], draws: int) -> None:
+    """The `--auc-only` table: the attack AUCs per mode (mean (min-max) over the draws),
+    and whether both are <= `TARGET_AUC` at eps = `TARGET_EPSILON`."""
+    rows = []
+    for r in results:
+        nn, kde = r.auc("nn"), r.auc("kde")
+        rows.append([r.experiment, r.mode, f"{np.median([d.k for d in r.draws]):.0f}",
+                     nn.cell(".3f") if nn else "·", kde.cell(".3f") if kde else "·",
+                     f"{sum(d.seconds for d in r.draws):.0f}"])
+    print_table(f"Membership AUC of the owner's report per spec mode (DP rows: {draws} "
+                "draw(s), mean (min-max)); no user scored", ["experiment (learnwares/users)",
+                                                             "mode", "K", "AUC nn", "AUC kde*",
+                                                             "s"], rows)
+    print(f"\n### Attack AUC <= {TARGET_AUC} at eps = {TARGET_EPSILON:g}\n")
+    for r in results:
+        if r.mode != f"dp {TARGET_EPSILON:g}":
+            continue
+        met = sum(all(a is not None and a <= TARGET_AUC for a in (d.auc_nn, d.auc_kde))
+                  for d in r.draws)
+        means = [a.mean for a in (r.auc("nn"), r.auc("kde")) if a is not None]
+        verdict = "MET" if means and max(means) <= TARGET_AUC else "MISSED"
+        print(f"- {r.experiment}: {verdict} on the mean; both met in {met} of "
+              f"{len(r.draws)} draws")
 
 
 if __name__ == "__main__":

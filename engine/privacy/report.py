@@ -140,6 +140,27 @@ def _auc(members: Array, others: Array) -> float:
     return float((ranks[:n1].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
 
 
+def kde_aucs(spec: Any, members: Array, others: Array) -> dict[int, float]:
+    """The kernel-density membership attack's AUC at each of `KDE_GAMMA_FACTORS`
+    (factor -> AUC): a row's score is the spec's weighted density at it,
+    sum_j beta_j exp(-f gamma |x - z_j|^2), with f times the spec's gamma; members
+    should score higher. 1 is the spec's own kernel."""
+    probe = np.vstack([members, others])
+    n = len(members)
+    out = {}
+    for f in KDE_GAMMA_FACTORS:
+        dens = kernel.gaussian(probe, spec.points_, spec.gamma_ * f) @ spec.weights_
+        out[f] = _auc(dens[:n], dens[n:])
+    return out
+
+
+def strongest_kde_auc(spec: Any, members: Array, others: Array) -> float:
+    """The density attack an attacker holding `spec` can run: the largest AUC over
+    `KDE_GAMMA_FACTORS` (`kde_aucs`). What the report and `benchmarks.privacy_bench`'s
+    "AUC kde*" give."""
+    return max(kde_aucs(spec, members, others).values())
+
+
 def privacy_report(spec: Any, x: Any, *, random_state: int = 0) -> PrivacyReport:
     """Measure what `spec` (fitted on `x`) reveals; `x` is what `spec.fit` took.
 
@@ -169,9 +190,7 @@ def privacy_report(spec: Any, x: Any, *, random_state: int = 0) -> PrivacyReport
         probe = np.vstack([members, others])
         near = -kernel.sq_dists(probe, twin.points_).min(axis=1)
         auc_nn = _auc(near[:half], near[half:])
-        auc_kde = max(_auc(dens[:half], dens[half:]) for dens in (
-            kernel.gaussian(probe, twin.points_, twin.gamma_ * f) @ twin.weights_
-            for f in KDE_GAMMA_FACTORS))
+        auc_kde = strongest_kde_auc(twin, members, others)
     privacy = getattr(spec, "privacy_", None) or {}
     return PrivacyReport(
         mechanism=str(privacy.get("mechanism", "unstated")),

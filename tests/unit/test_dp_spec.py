@@ -10,6 +10,7 @@ from sklearn.metrics import roc_auc_score
 
 from engine import kernel
 from engine.errors import SpecError
+from engine.privacy.report import strongest_kde_auc
 from engine.specification import RKMETableSpec, mmd2
 from protocol.codec import spec_from_wire, spec_to_wire
 
@@ -88,6 +89,8 @@ def test_membership_inference_at_epsilon_1_is_at_chance():
     dens = kernel.gaussian(rows, spec.points_, spec.gamma_) @ spec.weights_
     assert roc_auc_score(truth, near) <= 0.55
     assert roc_auc_score(truth, dens) <= 0.55
+    # the density attack with the kernel an attacker would pick (1x..64x the gamma)
+    assert strongest_kde_auc(spec, members, others) <= 0.55
 
 
 def test_search_still_finds_the_users_task_at_epsilon_1():

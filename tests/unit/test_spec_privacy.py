@@ -171,6 +171,10 @@ def test_membership_inference_on_a_structureless_gaussian_stays_at_or_below_0_60
     dens = kernel.gaussian(rows, spec.points_, spec.gamma_) @ spec.weights_
     assert membership_auc(spec, members, others) <= 0.60
     assert roc_auc_score(truth, dens) <= 0.60
+    # and with the kernel an attacker would pick (0.51 at the spec's gamma, 0.58 here)
+    from engine.privacy.report import strongest_kde_auc
+
+    assert strongest_kde_auc(spec, members, others) <= 0.60
     exact = RKMETableSpec(random_state=0, min_rows_per_point=1).fit(members)
     assert membership_auc(exact, members, others) > 0.70  # the attack works when it can
 
@@ -193,3 +197,21 @@ def test_the_owner_side_report_tells_a_private_spec_from_a_leaking_one(digits):
     copied = privacy_report(RKMETableSpec(min_rows_per_point=1).fit(small), small)
     assert copied.nearest_row_ratio == 0.0 and copied.auc_nearest_point is None
     assert privacy_report(RKMETableSpec().fit(small), small).nearest_row_ratio > NEAR
+
+
+def test_the_strongest_density_attack_is_the_best_kernel_an_attacker_can_pick(digits):
+    from engine.privacy.report import KDE_GAMMA_FACTORS, kde_aucs, strongest_kde_auc
+
+    members, others = digits[:300], digits[300:600]
+    leaking = RKMETableSpec(random_state=0, min_rows_per_point=1).fit(members)
+    per_factor = kde_aucs(leaking, members, others)
+    assert sorted(per_factor) == sorted(KDE_GAMMA_FACTORS)
+    truth = np.r_[np.ones(300), np.zeros(300)]
+    for f, auc in per_factor.items():  # each is the plain AUC of that kernel's density
+        dens = kernel.gaussian(np.vstack([members, others]), leaking.points_,
+                               leaking.gamma_ * f) @ leaking.weights_
+        assert auc == pytest.approx(roc_auc_score(truth, dens))
+    strongest = strongest_kde_auc(leaking, members, others)
+    assert strongest == max(per_factor.values())
+    # the spec's own kernel understates what its points (rows) give away
+    assert strongest > per_factor[1] + 0.2 and strongest > 0.8
