@@ -239,6 +239,8 @@ def test_publish_on_one_node_search_fetch_and_reuse_from_another(nodes, files, p
     expect(remote.locator(".tag")).to_have_text("peer")
     expect(page.locator("#mixture-chart .weight-bar")).to_have_count(2)
     expect(page.locator("#s-spec")).to_contain_text("Each point is the mean of at least 10 of")
+    expect(page.locator("#s-spec")).to_contain_text(
+        "the stronger of two membership attacks on it (nearest point, kernel density)")
     page.screenshot(path=str(shots / "search.png"), full_page=True)
 
     # One click fetches A's package from node A and verifies it.

@@ -701,8 +701,11 @@ function privacySentence(record, pr) {
     : record && record.mechanism === "group-means" ? `Each point is the mean of at least ${record.min_rows_per_point} of your rows`
     : pr ? `Each point is the mean of at least ${pr.min_rows_per_point} of your rows` : "";
   if (!pr) return how ? how + ". " : "";
+  // the stronger of the report's two attacks: a DP spec's density attack can read higher
+  const strongest = Math.max(pr.auc_nearest_point, pr.auc_kernel_density ?? 0);
   const auc = pr.auc_nearest_point == null ? "" :
-    `; a membership attack on it scores AUC ${fmt(pr.auc_nearest_point, 2)} (0.5 = chance)`;
+    `; the stronger of two membership attacks on it (nearest point, kernel density) ` +
+    `scores AUC ${fmt(strongest, 2)} (0.5 = chance)`;
   return `${how}; the closest point lies ${fmt(pr.nearest_row_ratio, 2)} × your rows' spacing from any row${auc}. `;
 }
 
