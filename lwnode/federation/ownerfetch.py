@@ -28,6 +28,8 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 
+from lwnode.federation.p2p.faults import Holds
+
 
 @dataclass
 class SpecPlan:
@@ -76,20 +78,10 @@ class UnreachableOwners:
 
     def __init__(self, hold: float = UNREACHABLE_FOR, kept: int = UNREACHABLE_KEPT) -> None:
         self.hold = hold
-        self.kept = kept
-        self._until: dict[str, float] = {}
+        self._marks = Holds(kept)  # the oldest mark goes first
 
     def mark(self, owner: str, now: float) -> None:
-        self._until.pop(owner, None)  # re-inserted last: the dict keeps marks in order
-        self._until[owner] = now + self.hold
-        while len(self._until) > self.kept:
-            del self._until[next(iter(self._until))]
+        self._marks.hold(owner, now + self.hold)
 
     def dialable(self, owner: str, now: float) -> bool:
-        until = self._until.get(owner)
-        if until is None:
-            return True
-        if now >= until:
-            del self._until[owner]
-            return True
-        return False
+        return not self._marks.held(owner, now)

@@ -13,6 +13,35 @@ from collections import Counter, deque
 from dataclasses import dataclass, field
 
 
+class Holds:
+    """Keys held until a time each (a ban, a "do not dial"); a hold is forgotten once
+    looked at after it expired. At most `kept` are remembered (None: no bound), the
+    oldest hold going first."""
+
+    def __init__(self, kept: int | None = None) -> None:
+        self.kept = kept
+        self._until: dict[str, float] = {}
+
+    def hold(self, key: str, until: float) -> None:
+        self._until.pop(key, None)  # re-inserted last: the dict keeps holds in order
+        self._until[key] = until
+        while self.kept is not None and len(self._until) > self.kept:
+            del self._until[next(iter(self._until))]
+
+    def held(self, key: str, now: float) -> bool:
+        until = self._until.get(key)
+        if until is None:
+            return False
+        if now >= until:
+            del self._until[key]
+            return False
+        return True
+
+    def keys(self, now: float) -> list[str]:
+        """The keys held at `now`, sorted."""
+        return sorted(k for k in list(self._until) if self.held(k, now))
+
+
 @dataclass
 class FaultBook:
     """Faults per peer and the bans they earned (see the module doc)."""
@@ -22,7 +51,7 @@ class FaultBook:
     ban_seconds: float
     totals: Counter[str] = field(default_factory=Counter)
     _recent: dict[str, deque[float]] = field(default_factory=dict)
-    _banned_until: dict[str, float] = field(default_factory=dict)
+    _bans: Holds = field(default_factory=Holds)
 
     def __post_init__(self) -> None:
         if self.limit < 1 or self.window <= 0 or self.ban_seconds <= 0:
@@ -38,23 +67,17 @@ class FaultBook:
             recent.popleft()
         if len(recent) >= self.limit:
             recent.clear()
-            self._banned_until[peer] = now + self.ban_seconds
+            self._bans.hold(peer, now + self.ban_seconds)
             return True
         return False
 
     def banned(self, peer: str, now: float) -> bool:
         """True while `peer` serves a ban (expired bans are forgotten)."""
-        until = self._banned_until.get(peer)
-        if until is None:
-            return False
-        if now >= until:
-            del self._banned_until[peer]
-            return False
-        return True
+        return self._bans.held(peer, now)
 
     def bans(self, now: float) -> list[str]:
         """Peers banned at `now`."""
-        return sorted(p for p in list(self._banned_until) if self.banned(p, now))
+        return self._bans.keys(now)
 
 
 @dataclass
